@@ -1,0 +1,42 @@
+#pragma once
+
+#include <QStringList>
+
+// Each sub-command parses its own arguments (args[0] is "ifstudio-cli <command>") and returns the
+// process exit code. The work itself is in the core; these only parse, call and print.
+namespace ifs::cli {
+
+enum ExitCode {
+    kExitOk = 0,
+    kExitFailure = 1,   ///< the operation failed (bad input, refused dataset, unreadable file)
+    kExitUsage = 2,     ///< bad command line
+    kExitCancelled = 130,
+};
+
+int runScan(const QStringList &args);
+int runCheck(const QStringList &args);
+int runSampleData(const QStringList &args);
+
+/// "ifstudio-cli: <message>" on stderr.
+void printError(const QString &message);
+/// A line on stdout / stderr (UTF-8).
+void printOut(const QString &text);
+void printErr(const QString &text);
+/// Writes raw bytes to stdout.
+void writeOut(const QByteArray &bytes);
+
+/// A one-line progress bar on stderr when it is a terminal; nothing otherwise.
+class ProgressLine
+{
+public:
+    explicit ProgressLine(QString label);
+    ~ProgressLine();
+    void update(qint64 done, qint64 total); ///< throttled to ~10 Hz, thread-safe
+    void finish();
+
+private:
+    struct Private;
+    Private *d;
+};
+
+} // namespace ifs::cli

@@ -1,0 +1,167 @@
+// ifstudio-cli: the headless face of ImageFolder Studio, over the same core as the GUI.
+#include "commands.h"
+
+#include "runtime.h"
+
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QMutex>
+
+#include <cstdio>
+#include <unistd.h>
+
+namespace ifs::cli {
+
+void writeOut(const QByteArray &bytes)
+{
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stdout);
+}
+
+void printOut(const QString &text)
+{
+    writeOut(text.toUtf8() + '\n');
+}
+
+void printErr(const QString &text)
+{
+    const QByteArray bytes = text.toUtf8() + '\n';
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
+}
+
+void printError(const QString &message)
+{
+    printErr(QStringLiteral("ifstudio-cli: ") + message);
+}
+
+struct ProgressLine::Private
+{
+    QString label;
+    bool tty = isatty(STDERR_FILENO);
+    QMutex mutex;
+    QElapsedTimer sinceLast;
+    bool shown = false;
+};
+
+ProgressLine::ProgressLine(QString label) : d(new Private)
+{
+    d->label = std::move(label);
+}
+
+ProgressLine::~ProgressLine()
+{
+    finish();
+    delete d;
+}
+
+void ProgressLine::update(qint64 done, qint64 total)
+{
+    if (!d->tty)
+        return;
+    QMutexLocker lock(&d->mutex);
+    if (d->sinceLast.isValid() && d->sinceLast.elapsed() < 100 && done != total)
+        return;
+    d->sinceLast.start();
+    QString line;
+    if (total > 0) {
+        const int width = 30;
+        const int filled = int(width * done / total);
+        line = QStringLiteral("\r%1 [%2%3] %4/%5")
+                   .arg(d->label, QString(filled, u'#'), QString(width - filled, u'.'))
+                   .arg(done)
+                   .arg(total);
+    } else {
+        line = QStringLiteral("\r%1 %2").arg(d->label).arg(done);
+    }
+    const QByteArray bytes = line.toUtf8();
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
+    std::fflush(stderr);
+    d->shown = true;
+}
+
+void ProgressLine::finish()
+{
+    QMutexLocker lock(&d->mutex);
+    if (d->shown)
+        std::fputs("\r\033[K", stderr);
+    d->shown = false;
+}
+
+} // namespace ifs::cli
+
+namespace {
+
+const char kUsage[] =
+    "Usage: ifstudio-cli [--threads N] <command> [options]\n"
+    "\n"
+    "ImageFolder Studio, headless: see what torchvision makes of an image folder, check it, and more.\n"
+    "\n"
+    "Commands:\n"
+    "  scan ROOT [--json] [--allow-empty]   classes, class_to_idx and samples, as torchvision's ImageFolder\n"
+    "  check ROOT [--json]                   decode every image; list unreadable, truncated, odd and duplicate files\n"
+    "  sample-data DEST                      export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png\n"
+    "\n"
+    "Options:\n"
+    "  --threads N      compute threads (default: all cores)\n"
+    "  -h, --help       show this help (or `ifstudio-cli <command> --help`)\n"
+    "  -v, --version    show the version\n";
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    QCoreApplication::setApplicationName(QStringLiteral("ifstudio-cli"));
+    QCoreApplication::setOrganizationName(QStringLiteral("ImageFolderStudio"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(IFS_VERSION));
+
+    QStringList args = app.arguments();
+    int threads = 0;
+    // Global options come before the command.
+    int at = 1;
+    while (at < args.size() && args[at].startsWith(u'-')) {
+        const QString &arg = args[at];
+        if (arg == u"-h" || arg == u"--help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+        if (arg == u"-v" || arg == u"--version") {
+            std::printf("ifstudio-cli %s\n", IFS_VERSION);
+            return 0;
+        }
+        if (arg == u"--threads" && at + 1 < args.size()) {
+            bool ok = false;
+            threads = args[at + 1].toInt(&ok);
+            if (!ok || threads < 1) {
+                ifs::cli::printError(QStringLiteral("--threads needs a positive number, not “%1”.")
+                                         .arg(args[at + 1]));
+                return ifs::cli::kExitUsage;
+            }
+            at += 2;
+            continue;
+        }
+        ifs::cli::printError(QStringLiteral("unknown option “%1”. Try `ifstudio-cli --help`.").arg(arg));
+        return ifs::cli::kExitUsage;
+    }
+    if (at >= args.size()) {
+        std::fputs(kUsage, stderr);
+        return ifs::cli::kExitUsage;
+    }
+    ifs::configureRuntime(threads);
+
+    const QString command = args[at];
+    QStringList commandArgs = {QStringLiteral("ifstudio-cli ") + command};
+    commandArgs += args.mid(at + 1);
+
+    if (command == u"scan")
+        return ifs::cli::runScan(commandArgs);
+    if (command == u"check")
+        return ifs::cli::runCheck(commandArgs);
+    if (command == u"sample-data")
+        return ifs::cli::runSampleData(commandArgs);
+
+    ifs::cli::printError(
+        QStringLiteral("unknown command “%1”. Commands: scan, check, sample-data. Try `ifstudio-cli --help`.")
+            .arg(command));
+    return ifs::cli::kExitUsage;
+}

@@ -1,0 +1,9 @@
+#pragma once
+
+#include <QLoggingCategory>
+
+Q_DECLARE_LOGGING_CATEGORY(lcDataset)
+Q_DECLARE_LOGGING_CATEGORY(lcImage)
+Q_DECLARE_LOGGING_CATEGORY(lcHealth)
+Q_DECLARE_LOGGING_CATEGORY(lcSampleData)
+Q_DECLARE_LOGGING_CATEGORY(lcRuntime)

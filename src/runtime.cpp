@@ -1,0 +1,41 @@
+#include "runtime.h"
+
+#include <torch/torch.h>
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace ifs {
+
+int configureRuntime(int requestedThreads)
+{
+    // Keep big buffers in the heap instead of returning them to the kernel at every free: the
+    // next batch then reuses touched pages instead of faulting in fresh ones.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+
+    const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = requestedThreads > 0 ? requestedThreads : cores;
+    at::set_num_threads(threads);
+    return at::get_num_threads();
+}
+
+int computeThreads()
+{
+    return at::get_num_threads();
+}
+
+QString torchDescription()
+{
+    QString text = QStringLiteral("libtorch %1.%2.%3")
+                       .arg(TORCH_VERSION_MAJOR)
+                       .arg(TORCH_VERSION_MINOR)
+                       .arg(TORCH_VERSION_PATCH);
+    if (torch::cuda::is_available())
+        return text + QStringLiteral(" (CUDA, %1 GPU)").arg(torch::cuda::device_count());
+    return text + QStringLiteral(" (CPU)");
+}
+
+} // namespace ifs

@@ -1,0 +1,50 @@
+#pragma once
+
+#include <QByteArray>
+#include <QString>
+#include <QStringList>
+
+#include <memory>
+
+class QSettings;
+
+namespace ifs {
+
+/// Typed access to the user's settings (QSettings underneath). Widgets never build a QSettings
+/// themselves: they go through this facade, so keys and defaults live in one place.
+class Settings
+{
+public:
+    Settings();
+    ~Settings();
+
+    static constexpr int kMaxRecent = 10;
+
+    QStringList recentDatasets() const;
+    void addRecentDataset(const QString &path); ///< moves it to the front, keeps kMaxRecent
+    void removeRecentDataset(const QString &path);
+
+    QByteArray windowGeometry() const;
+    void setWindowGeometry(const QByteArray &geometry);
+    QByteArray windowState() const;
+    void setWindowState(const QByteArray &state);
+    QByteArray splitterState(const QString &name) const;
+    void setSplitterState(const QString &name, const QByteArray &state);
+
+    int computeThreads() const; ///< 0 = all cores
+    void setComputeThreads(int threads);
+
+    QString sampleDataFolder() const; ///< where "Open sample dataset" exports to
+    void setSampleDataFolder(const QString &path);
+
+    QString lastOpenFolder() const;
+    void setLastOpenFolder(const QString &path);
+
+    int thumbnailSize() const;
+    void setThumbnailSize(int pixels);
+
+private:
+    std::unique_ptr<QSettings> m_settings;
+};
+
+} // namespace ifs
