@@ -64,4 +64,10 @@ inline constexpr double kImbalanceRatio = 10.0;
 
 QList<DatasetWarning> analyseDataset(const ImageFolderIndex &index);
 
+/// class_to_idx as a JSON object, ready for json.load() in a Python script.
+QByteArray classToIdxJson(const ImageFolderIndex &index);
+
+/// Writes classToIdxJson() to `path` atomically (temp file + rename).
+Status saveClassToIdx(const ImageFolderIndex &index, const QString &path);
+
 } // namespace ifs

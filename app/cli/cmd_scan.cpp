@@ -1,0 +1,135 @@
+#include "commands.h"
+
+#include "datasetlayout.h"
+#include "imagefolder.h"
+#include "jsonwriter.h"
+
+#include <QCommandLineParser>
+#include <QLocale>
+
+namespace ifs::cli {
+
+namespace {
+
+QByteArray scanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
+{
+    JsonWriter json;
+    json.beginObject();
+    json.key("root").value(index.root);
+    json.key("classes").beginArray();
+    for (const QString &name : index.classes)
+        json.value(name);
+    json.endArray();
+    json.key("class_to_idx").beginObject();
+    for (int i = 0; i < index.classes.size(); ++i) {
+        const QByteArray name = index.classes[i].toUtf8();
+        json.key(std::string_view(name.constData(), size_t(name.size()))).value(i);
+    }
+    json.endObject();
+    json.key("samples").beginArray();
+    for (const Sample &sample : index.samples)
+        json.beginArray().value(std::string_view(sample.relativePath)).value(sample.classIndex).endArray();
+    json.endArray();
+    json.key("warnings").beginArray();
+    for (const DatasetWarning &warning : warnings)
+        json.value(warning.message);
+    json.endArray();
+    json.endObject();
+    QByteArray out = json.take();
+    out.append('\n');
+    return out;
+}
+
+void printSummary(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
+{
+    const QLocale locale;
+    printOut(QStringLiteral("%1: %2 classes, %3 images")
+                 .arg(index.root)
+                 .arg(index.classCount())
+                 .arg(locale.toString(qlonglong(index.sampleCount()))));
+    int nameWidth = 5;
+    for (const QString &name : index.classes)
+        nameWidth = qMax(nameWidth, int(name.size()));
+    nameWidth = qMin(nameWidth, 40);
+    printOut(QStringLiteral("  %1  %2  %3  %4")
+                 .arg(QStringLiteral("index"), -5)
+                 .arg(QStringLiteral("class"), -nameWidth)
+                 .arg(QStringLiteral("images"), 9)
+                 .arg(QStringLiteral("share"), 6));
+    const double total = qMax<double>(1, double(index.sampleCount()));
+    for (int i = 0; i < index.classes.size(); ++i) {
+        const int64_t count = index.counts[size_t(i)];
+        printOut(QStringLiteral("  %1  %2  %3  %4%")
+                     .arg(i, 5)
+                     .arg(index.classes[i], -nameWidth)
+                     .arg(locale.toString(qlonglong(count)), 9)
+                     .arg(100.0 * double(count) / total, 5, 'f', 1));
+    }
+    for (const DatasetWarning &warning : warnings) {
+        if (warning.kind != DatasetWarning::Kind::Refused)
+            printOut(QStringLiteral("warning: ") + warning.message);
+    }
+}
+
+} // namespace
+
+int runScan(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("Lists what torchvision's datasets.ImageFolder(ROOT) would find: classes, "
+                       "class_to_idx and samples, in torchvision's order."));
+    parser.addHelpOption();
+    parser.addPositionalArgument(QStringLiteral("ROOT"),
+                                 QStringLiteral("The folder that holds one sub-folder per class."));
+    const QCommandLineOption jsonOption(
+        QStringLiteral("json"),
+        QStringLiteral("Print one JSON object: root, classes, class_to_idx, samples, warnings."));
+    const QCommandLineOption allowEmptyOption(
+        QStringLiteral("allow-empty"),
+        QStringLiteral("Accept classes without images (allow_empty=True in newer torchvision)."));
+    parser.addOption(jsonOption);
+    parser.addOption(allowEmptyOption);
+    parser.process(args);
+
+    if (parser.positionalArguments().size() != 1) {
+        printError(QStringLiteral("scan needs exactly one ROOT folder. Try `ifstudio-cli scan --help`."));
+        return kExitUsage;
+    }
+    const QString root = parser.positionalArguments().constFirst();
+
+    ScanOptions options;
+    options.allowEmpty = parser.isSet(allowEmptyOption);
+    Result<ImageFolderIndex> scanned = scanImageFolder(root, options);
+    if (!scanned) {
+        printError(scanned.errorMessage());
+        return kExitFailure;
+    }
+    const ImageFolderIndex &index = scanned.value();
+    if (!index.refusal.isEmpty()) {
+        printError(index.refusal);
+        const DatasetLayout layout = detectLayout(root);
+        if (layout.hasSplits()) {
+            printErr(QStringLiteral("hint: “%1” holds the splits %2: scan one of them, e.g. `ifstudio-cli scan %3`.")
+                         .arg(layout.root, layout.splits.join(QStringLiteral(", ")),
+                              layout.splitRoot(layout.splits.constFirst())));
+        }
+        return kExitFailure;
+    }
+
+    const QList<DatasetWarning> warnings = analyseDataset(index);
+    if (parser.isSet(jsonOption)) {
+        writeOut(scanJson(index, warnings));
+    } else {
+        printSummary(index, warnings);
+        const DatasetLayout layout = detectLayout(root);
+        if (layout.hasSplits()) {
+            printOut(QStringLiteral("note: this folder holds the splits %1; torchvision sees them "
+                                    "as classes here. Scan each split on its own.")
+                         .arg(layout.splits.join(QStringLiteral(", "))));
+        }
+    }
+    return kExitOk;
+}
+
+} // namespace ifs::cli

@@ -1,0 +1,62 @@
+// ifstudio: the ImageFolder Studio desktop application.
+#include "mainwindow.h"
+#include "runtime.h"
+#include "settings.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QMessageBox>
+
+#include <cstdio>
+
+int main(int argc, char **argv)
+{
+    QApplication::setApplicationName(QStringLiteral("ImageFolder Studio"));
+    QApplication::setOrganizationName(QStringLiteral("ImageFolderStudio"));
+    QApplication::setApplicationVersion(QStringLiteral(IFS_VERSION));
+    QApplication::setDesktopFileName(QStringLiteral("io.github.imagefolderstudio.ifstudio"));
+    QApplication app(argc, argv);
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "ImageFolder Studio: see what torchvision makes of an image folder, check it, train on it."));
+    parser.addHelpOption();
+    parser.addVersionOption();
+    parser.addPositionalArgument(QStringLiteral("DATASET"),
+                                 QStringLiteral("A dataset folder to open (root/<class>/<image>, "
+                                                "or with train/ and val/ splits)."),
+                                 QStringLiteral("[DATASET]"));
+    const QCommandLineOption threadsOption(
+        QStringLiteral("threads"),
+        QStringLiteral("Compute threads for libtorch (default: the setting, else all cores)."),
+        QStringLiteral("N"));
+    const QCommandLineOption screenshotOption(
+        QStringLiteral("screenshot"),
+        QStringLiteral("Open DATASET, wait for the scan and the thumbnails, save a screenshot of "
+                       "the window to FILE and quit."),
+        QStringLiteral("FILE"));
+    parser.addOption(threadsOption);
+    parser.addOption(screenshotOption);
+    parser.process(app);
+
+    int threads = ifs::Settings().computeThreads();
+    if (parser.isSet(threadsOption)) {
+        bool ok = false;
+        threads = parser.value(threadsOption).toInt(&ok);
+        if (!ok || threads < 1) {
+            std::fprintf(stderr, "ifstudio: --threads needs a positive number, not \"%s\".\n",
+                         qPrintable(parser.value(threadsOption)));
+            return 2;
+        }
+    }
+    ifs::configureRuntime(threads);
+
+    ifs::MainWindow window;
+    window.show();
+    const QStringList positional = parser.positionalArguments();
+    if (!positional.isEmpty())
+        window.openDataset(positional.constFirst());
+    if (parser.isSet(screenshotOption))
+        window.takeScreenshotAndQuit(parser.value(screenshotOption));
+    return app.exec();
+}

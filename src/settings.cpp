@@ -1,0 +1,120 @@
+#include "settings.h"
+
+#include <QDir>
+#include <QSettings>
+#include <QStandardPaths>
+
+namespace ifs {
+
+namespace {
+const QString kRecentDatasets = QStringLiteral("datasets/recent");
+const QString kGeometry = QStringLiteral("window/geometry");
+const QString kState = QStringLiteral("window/state");
+const QString kSplitterPrefix = QStringLiteral("window/splitter/");
+const QString kThreads = QStringLiteral("compute/threads");
+const QString kSampleData = QStringLiteral("datasets/sampleFolder");
+const QString kLastOpen = QStringLiteral("datasets/lastOpenFolder");
+const QString kThumbnailSize = QStringLiteral("datasets/thumbnailSize");
+} // namespace
+
+Settings::Settings() : m_settings(std::make_unique<QSettings>()) {}
+
+Settings::~Settings() = default;
+
+QStringList Settings::recentDatasets() const
+{
+    return m_settings->value(kRecentDatasets).toStringList();
+}
+
+void Settings::addRecentDataset(const QString &path)
+{
+    const QString clean = QDir::cleanPath(path);
+    QStringList recent = recentDatasets();
+    recent.removeAll(clean);
+    recent.prepend(clean);
+    while (recent.size() > kMaxRecent)
+        recent.removeLast();
+    m_settings->setValue(kRecentDatasets, recent);
+}
+
+void Settings::removeRecentDataset(const QString &path)
+{
+    QStringList recent = recentDatasets();
+    recent.removeAll(QDir::cleanPath(path));
+    m_settings->setValue(kRecentDatasets, recent);
+}
+
+QByteArray Settings::windowGeometry() const
+{
+    return m_settings->value(kGeometry).toByteArray();
+}
+
+void Settings::setWindowGeometry(const QByteArray &geometry)
+{
+    m_settings->setValue(kGeometry, geometry);
+}
+
+QByteArray Settings::windowState() const
+{
+    return m_settings->value(kState).toByteArray();
+}
+
+void Settings::setWindowState(const QByteArray &state)
+{
+    m_settings->setValue(kState, state);
+}
+
+QByteArray Settings::splitterState(const QString &name) const
+{
+    return m_settings->value(kSplitterPrefix + name).toByteArray();
+}
+
+void Settings::setSplitterState(const QString &name, const QByteArray &state)
+{
+    m_settings->setValue(kSplitterPrefix + name, state);
+}
+
+int Settings::computeThreads() const
+{
+    return qMax(0, m_settings->value(kThreads, 0).toInt());
+}
+
+void Settings::setComputeThreads(int threads)
+{
+    m_settings->setValue(kThreads, qMax(0, threads));
+}
+
+QString Settings::sampleDataFolder() const
+{
+    const QString fallback =
+        QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation)
+        + QStringLiteral("/fashion-mnist");
+    return m_settings->value(kSampleData, fallback).toString();
+}
+
+void Settings::setSampleDataFolder(const QString &path)
+{
+    m_settings->setValue(kSampleData, path);
+}
+
+QString Settings::lastOpenFolder() const
+{
+    return m_settings->value(kLastOpen, QDir::homePath()).toString();
+}
+
+void Settings::setLastOpenFolder(const QString &path)
+{
+    m_settings->setValue(kLastOpen, path);
+}
+
+int Settings::thumbnailSize() const
+{
+    return qBound(48, m_settings->value(kThumbnailSize, 112).toInt(), 320);
+}
+
+void Settings::setThumbnailSize(int pixels)
+{
+    m_settings->setValue(kThumbnailSize, qBound(48, pixels, 320));
+}
+
+} // namespace ifs

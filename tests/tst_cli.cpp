@@ -1,0 +1,197 @@
+// ifstudio-cli (and ifstudio's command line) as a user or a script runs them.
+#include "testutil.h"
+
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <unistd.h>
+
+using namespace ifs::test;
+
+class TestCli : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void versionAndHelp_data();
+    void versionAndHelp();
+    void usageErrors_data();
+    void usageErrors();
+    void scanJsonMatchesTorchvision();
+    void scanSummary();
+    void scanRefusalExitsNonZero();
+    void scanAllowEmpty();
+    void unreadableFolderIsReportedNotFatal();
+};
+
+void TestCli::versionAndHelp_data()
+{
+    QTest::addColumn<QString>("program");
+    QTest::addColumn<QString>("argument");
+    QTest::addColumn<QString>("expected");
+    const QString version = QStringLiteral(IFS_VERSION);
+    QTest::newRow("cli --version") << cliPath() << "--version" << version;
+    QTest::newRow("cli --help") << cliPath() << "--help" << "scan ROOT";
+    QTest::newRow("cli scan --help") << cliPath() << "scan" << "--allow-empty";
+#ifdef IFS_GUI_PATH
+    QTest::newRow("gui --version") << QStringLiteral(IFS_GUI_PATH) << "--version" << version;
+    QTest::newRow("gui --help") << QStringLiteral(IFS_GUI_PATH) << "--help" << "--threads";
+#endif
+}
+
+void TestCli::versionAndHelp()
+{
+    QFETCH(QString, program);
+    QFETCH(QString, argument);
+    QFETCH(QString, expected);
+    QStringList args{argument};
+    if (argument == u"scan")
+        args.append(QStringLiteral("--help"));
+    const ProcessResult result = runProcess(program, args);
+    QCOMPARE(result.exitCode, 0);
+    QVERIFY2(QString::fromUtf8(result.out).contains(expected), result.out.constData());
+}
+
+void TestCli::usageErrors_data()
+{
+    QTest::addColumn<QStringList>("args");
+    QTest::addColumn<QString>("expected");
+    QTest::newRow("no command") << QStringList{} << "Usage";
+    QTest::newRow("unknown command") << QStringList{QStringLiteral("frobnicate")}
+                                     << "unknown command “frobnicate”";
+    QTest::newRow("bad threads") << QStringList{QStringLiteral("--threads"), QStringLiteral("x"),
+                                                QStringLiteral("scan"), QStringLiteral(".")}
+                                 << "--threads needs a positive number";
+    QTest::newRow("scan without root") << QStringList{QStringLiteral("scan")} << "exactly one ROOT";
+}
+
+void TestCli::usageErrors()
+{
+    QFETCH(QStringList, args);
+    QFETCH(QString, expected);
+    const ProcessResult result = runCli(args);
+    QCOMPARE(result.exitCode, 2);
+    QVERIFY(!result.crashed);
+    QVERIFY2(QString::fromUtf8(result.err).contains(expected), result.err.constData());
+}
+
+void TestCli::scanJsonMatchesTorchvision()
+{
+    QTemporaryDir tmp;
+    const QString root = tmp.path();
+    for (const QString &file :
+         {QStringLiteral("dog/b.jpg"), QStringLiteral("dog/A.JPG"), QStringLiteral("cat/x/1.png"),
+          QStringLiteral("cat/x y/1.png"), QStringLiteral("cat/0.webp"),
+          QStringLiteral("Ünïcode/\"quoted\".bmp"), QStringLiteral("cat/skip.txt")})
+        QVERIFY(writeFile(root + u'/' + file, "x"));
+
+    const ProcessResult ours = runCli({QStringLiteral("scan"), root, QStringLiteral("--json")});
+    QCOMPARE(ours.exitCode, 0);
+    QJsonParseError error;
+    const QJsonObject json = QJsonDocument::fromJson(ours.out, &error).object();
+    QVERIFY2(error.error == QJsonParseError::NoError, qPrintable(error.errorString()));
+    QCOMPARE(ours.out.count('\n'), 1); // exactly one object, one line
+
+    const ProcessResult oracle = runOracle(QStringLiteral("imagefolder_oracle.py"), {root});
+    const QJsonObject expected = QJsonDocument::fromJson(oracle.out).object();
+    QVERIFY(expected.value(u"ok").toBool());
+    QCOMPARE(json.value(u"root").toString(), QDir::cleanPath(root));
+    QCOMPARE(json.value(u"classes"), expected.value(u"classes"));
+    QCOMPARE(json.value(u"class_to_idx"), expected.value(u"class_to_idx"));
+    QCOMPARE(json.value(u"samples"), expected.value(u"samples"));
+}
+
+void TestCli::scanSummary()
+{
+    QTemporaryDir tmp;
+    for (int i = 0; i < 12; ++i)
+        QVERIFY(writeFile(tmp.path() + QStringLiteral("/big/%1.jpg").arg(i), "x"));
+    QVERIFY(writeFile(tmp.path() + QStringLiteral("/small/1.jpg"), "x"));
+    QVERIFY(writeFile(tmp.path() + QStringLiteral("/.ipynb_checkpoints/1.jpg"), "x"));
+    const ProcessResult result = runCli({QStringLiteral("scan"), tmp.path()});
+    QCOMPARE(result.exitCode, 0);
+    const QString out = QString::fromUtf8(result.out);
+    QVERIFY2(out.contains(QStringLiteral("3 classes, 14 images")), qPrintable(out));
+    QVERIFY2(out.contains(QStringLiteral("Hidden folder “.ipynb_checkpoints”")), qPrintable(out));
+    QVERIFY2(out.contains(QStringLiteral("Strong class imbalance")), qPrintable(out));
+}
+
+void TestCli::scanRefusalExitsNonZero()
+{
+    QTemporaryDir tmp;
+    QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/1.jpg"), "x"));
+    QVERIFY(QDir().mkpath(tmp.path() + QStringLiteral("/dog")));
+    const ProcessResult result = runCli({QStringLiteral("scan"), tmp.path(), QStringLiteral("--json")});
+    QCOMPARE(result.exitCode, 1);
+    QVERIFY(result.out.isEmpty());
+    QVERIFY2(result.err.contains("“dog”") && result.err.contains("--allow-empty"),
+             result.err.constData());
+
+    const ProcessResult missing = runCli({QStringLiteral("scan"), tmp.path() + QStringLiteral("/no")});
+    QCOMPARE(missing.exitCode, 1);
+    QVERIFY2(missing.err.contains("does not exist"), missing.err.constData());
+
+    // A split dataset scanned at its top: torchvision would see "train" and "val" as classes
+    // and refuse them; we say so and point at the splits.
+    QTemporaryDir splits;
+    QVERIFY(writeFile(splits.path() + QStringLiteral("/train/cat/1.jpg"), "x"));
+    QVERIFY(writeFile(splits.path() + QStringLiteral("/val/cat/1.jpg"), "x"));
+    const ProcessResult split = runCli({QStringLiteral("scan"), splits.path()});
+    QCOMPARE(split.exitCode, 1);
+    QVERIFY2(split.err.contains("holds the splits train, val"), split.err.constData());
+}
+
+void TestCli::scanAllowEmpty()
+{
+    QTemporaryDir tmp;
+    QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/1.jpg"), "x"));
+    QVERIFY(QDir().mkpath(tmp.path() + QStringLiteral("/dog")));
+    const ProcessResult result = runCli(
+        {QStringLiteral("scan"), tmp.path(), QStringLiteral("--json"), QStringLiteral("--allow-empty")});
+    QCOMPARE(result.exitCode, 0);
+    const QJsonObject json = QJsonDocument::fromJson(result.out).object();
+    QCOMPARE(json.value(u"classes").toArray().size(), 2);
+    QCOMPARE(json.value(u"samples").toArray().size(), 1);
+}
+
+void TestCli::unreadableFolderIsReportedNotFatal()
+{
+    // Root reads every folder whatever its mode, so as root the scan runs as "nobody".
+    QTemporaryDir tmp;
+    QVERIFY(QFile::setPermissions(tmp.path(), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner
+                                                  | QFile::ReadOther | QFile::ExeOther));
+    QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/1.jpg"), "x"));
+    QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/locked/2.jpg"), "x"));
+    QVERIFY(writeFile(tmp.path() + QStringLiteral("/dog/1.jpg"), "x"));
+    for (const QString &dir : {QStringLiteral("/cat"), QStringLiteral("/dog")})
+        QVERIFY(QFile::setPermissions(tmp.path() + dir, QFile::ReadOwner | QFile::WriteOwner
+                                                            | QFile::ExeOwner | QFile::ReadOther
+                                                            | QFile::ExeOther));
+    QVERIFY(QFile::setPermissions(tmp.path() + QStringLiteral("/cat/locked"), QFile::WriteOwner));
+
+    QString program = cliPath();
+    QStringList args{QStringLiteral("scan"), tmp.path()};
+    if (geteuid() == 0) {
+        const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
+        QVERIFY2(!setpriv.isEmpty(), "setpriv (util-linux) is needed to drop root for this test");
+        // The CLI binary must be reachable by nobody: the build tree usually is.
+        args.prepend(program);
+        args = QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+                           QStringLiteral("--clear-groups"), QStringLiteral("--")} + args;
+        program = setpriv;
+    }
+    const ProcessResult result = runProcess(program, args);
+    QVERIFY2(result.exitCode == 0, result.err.constData());
+    const QString out = QString::fromUtf8(result.out);
+    QVERIFY2(out.contains(QStringLiteral("2 classes, 2 images")), qPrintable(out));
+    QVERIFY2(out.contains(QStringLiteral("Cannot read the folder “cat/locked”")), qPrintable(out));
+}
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "tst_cli.moc"

@@ -1,0 +1,331 @@
+#include "mainwindow.h"
+
+#include "datasetsworkspace.h"
+#include "icons.h"
+#include "runtime.h"
+#include "sampledata.h"
+#include "settings.h"
+#include "workspacebar.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QCloseEvent>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QFutureWatcher>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressDialog>
+#include <QSpinBox>
+#include <QStackedWidget>
+#include <QStatusBar>
+#include <QTimer>
+#include <QtConcurrent>
+
+#include <atomic>
+#include <thread>
+
+namespace ifs {
+
+MainWindow::MainWindow(QWidget *parent)
+    : QMainWindow(parent)
+    , m_settings(std::make_unique<Settings>())
+    , m_bar(new WorkspaceBar(this))
+    , m_stack(new QStackedWidget(this))
+    , m_computeLabel(new QLabel(this))
+{
+    setWindowTitle(tr("ImageFolder Studio"));
+    setWindowIcon(themedIcon(QStringLiteral("ifstudio")));
+    setAcceptDrops(true);
+    setMinimumSize(900, 560);
+
+    m_datasets = new DatasetsWorkspace(m_settings.get(), this);
+    m_stack->addWidget(m_datasets);
+    m_bar->addWorkspace(themedIcon(QStringLiteral("folder-pictures")), tr("Datasets"),
+                        QStringLiteral("Ctrl+1"));
+    connect(m_bar, &WorkspaceBar::currentChanged, m_stack, &QStackedWidget::setCurrentIndex);
+
+    auto *central = new QWidget(this);
+    auto *layout = new QHBoxLayout(central);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(0);
+    layout->addWidget(m_bar);
+    layout->addWidget(m_stack, 1);
+    setCentralWidget(central);
+
+    m_computeLabel->setText(QStringLiteral("%1 · %2 threads")
+                                .arg(torchDescription())
+                                .arg(computeThreads()));
+    statusBar()->addPermanentWidget(m_computeLabel);
+    statusBar()->showMessage(tr("Open a dataset folder, or drop one on the window"));
+
+    connect(m_datasets, &DatasetsWorkspace::statusMessage, this,
+            [this](const QString &message) { statusBar()->showMessage(message, 8000); });
+    connect(m_datasets, &DatasetsWorkspace::datasetOpened, this, [this](const QString &root) {
+        m_settings->addRecentDataset(root);
+        m_settings->setLastOpenFolder(QFileInfo(root).absolutePath());
+        updateRecentMenu();
+        setWindowTitle(tr("%1 — ImageFolder Studio").arg(QFileInfo(root).fileName()));
+    });
+    connect(m_datasets, &DatasetsWorkspace::scanFailed, this, [this](const QString &message) {
+        showError(tr("Cannot open the dataset"), message);
+    });
+    connect(m_datasets, &DatasetsWorkspace::openFolderRequested, this, &MainWindow::showOpenDialog);
+    connect(m_datasets, &DatasetsWorkspace::openSampleRequested, this,
+            &MainWindow::openSampleDataset);
+    connect(m_datasets, &DatasetsWorkspace::openRecentRequested, this, &MainWindow::openDataset);
+
+    buildMenus();
+    updateRecentMenu();
+    if (!restoreGeometry(m_settings->windowGeometry()))
+        resize(1360, 860);
+    restoreState(m_settings->windowState());
+}
+
+MainWindow::~MainWindow() = default;
+
+void MainWindow::buildMenus()
+{
+    QMenu *file = menuBar()->addMenu(tr("&File"));
+    QAction *open = file->addAction(themedIcon(QStringLiteral("document-open")),
+                                    tr("&Open Dataset…"), this, &MainWindow::showOpenDialog);
+    open->setShortcut(QKeySequence::Open);
+    m_recentMenu = file->addMenu(tr("Open &Recent"));
+    file->addAction(tr("Open &Sample Dataset (Fashion-MNIST)"), this,
+                    &MainWindow::openSampleDataset);
+    file->addSeparator();
+    QAction *exportAction = file->addAction(tr("&Export class_to_idx…"), m_datasets,
+                                            &DatasetsWorkspace::exportClassToIdx);
+    exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addSeparator();
+    QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence::Quit);
+
+    QMenu *dataset = menuBar()->addMenu(tr("&Dataset"));
+    QAction *rescan = dataset->addAction(tr("&Rescan"), m_datasets, &DatasetsWorkspace::rescan);
+    rescan->setShortcut(QKeySequence::Refresh);
+    QAction *health = dataset->addAction(tr("Check &Health"), m_datasets,
+                                         &DatasetsWorkspace::startHealthCheck);
+    health->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_H));
+    QAction *all = dataset->addAction(tr("Show &All Classes"), m_datasets,
+                                      [this] { m_datasets->selectClass(-1); });
+    all->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_A));
+    dataset->addAction(tr("&Close Dataset"), m_datasets, &DatasetsWorkspace::closeDataset);
+
+    QMenu *view = menuBar()->addMenu(tr("&View"));
+    QAction *datasets = view->addAction(tr("&Datasets"), this, [this] { m_bar->setCurrentIndex(0); });
+    datasets->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
+
+    QMenu *edit = menuBar()->addMenu(tr("&Settings"));
+    edit->addAction(tr("&Preferences…"), this, &MainWindow::showPreferences)
+        ->setShortcut(QKeySequence::Preferences);
+
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About ImageFolder Studio"), this, &MainWindow::showAbout);
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+void MainWindow::updateRecentMenu()
+{
+    const QStringList recent = m_settings->recentDatasets();
+    m_datasets->setRecentDatasets(recent);
+    if (!m_recentMenu)
+        return;
+    m_recentMenu->clear();
+    for (int i = 0; i < recent.size(); ++i) {
+        const QString path = recent[i];
+        QAction *action = m_recentMenu->addAction(
+            QStringLiteral("&%1  %2").arg(i + 1).arg(QDir::toNativeSeparators(path)), this,
+            [this, path] { openDataset(path); });
+        action->setToolTip(path);
+    }
+    m_recentMenu->setEnabled(!recent.isEmpty());
+    if (!recent.isEmpty()) {
+        m_recentMenu->addSeparator();
+        m_recentMenu->addAction(tr("Clear List"), this, [this] {
+            for (const QString &path : m_settings->recentDatasets())
+                m_settings->removeRecentDataset(path);
+            updateRecentMenu();
+        });
+    }
+}
+
+void MainWindow::openDataset(const QString &path)
+{
+    if (!QFileInfo(path).isDir()) {
+        if (!QFileInfo::exists(path))
+            m_settings->removeRecentDataset(path);
+        updateRecentMenu();
+    }
+    m_bar->setCurrentIndex(0);
+    m_datasets->openDataset(path);
+}
+
+void MainWindow::showOpenDialog()
+{
+    const QString path = QFileDialog::getExistingDirectory(
+        this, tr("Open Dataset Folder"), m_settings->lastOpenFolder());
+    if (!path.isEmpty())
+        openDataset(path);
+}
+
+void MainWindow::openSampleDataset()
+{
+    const QString dest = m_settings->sampleDataFolder();
+    auto *dialog = new QProgressDialog(tr("Exporting Fashion-MNIST to %1…").arg(dest),
+                                       tr("Cancel"), 0, 100, this);
+    dialog->setWindowTitle(tr("Sample Dataset"));
+    dialog->setMinimumDuration(300);
+    dialog->setAutoClose(false);
+    dialog->setAutoReset(false);
+    dialog->setValue(0);
+
+    struct State
+    {
+        std::atomic_bool cancel{false};
+        std::atomic<int64_t> done{0}, total{0};
+    };
+    auto state = std::make_shared<State>();
+    auto *watcher = new QFutureWatcher<Result<SampleDataResult>>(this);
+    auto *timer = new QTimer(watcher);
+    timer->setInterval(100);
+    connect(timer, &QTimer::timeout, dialog, [dialog, state] {
+        const int64_t total = state->total.load();
+        if (total > 0)
+            dialog->setValue(int(100 * state->done.load() / total));
+    });
+    connect(dialog, &QProgressDialog::canceled, watcher, [state] { state->cancel = true; });
+    connect(watcher, &QFutureWatcher<Result<SampleDataResult>>::finished, this,
+            [this, watcher, dialog, state] {
+                dialog->deleteLater();
+                watcher->deleteLater();
+                const Result<SampleDataResult> result = watcher->result();
+                if (state->cancel.load()) {
+                    statusBar()->showMessage(tr("Sample export cancelled"), 5000);
+                    return;
+                }
+                if (!result) {
+                    showError(tr("Cannot export the sample dataset"), result.errorMessage());
+                    return;
+                }
+                openDataset(result->root);
+            });
+    watcher->setFuture(QtConcurrent::run([dest, state] {
+        return exportFashionMnist(
+            dest, {},
+            [state](int64_t done, int64_t total) {
+                state->done = done;
+                state->total = total;
+            },
+            &state->cancel);
+    }));
+    timer->start();
+}
+
+void MainWindow::takeScreenshotAndQuit(const QString &path, int settleMs)
+{
+    auto save = [this, path, settleMs] {
+        QTimer::singleShot(settleMs, this, [this, path] {
+            const bool ok = grab().save(path);
+            if (!ok)
+                qWarning("Cannot save the screenshot to %s", qPrintable(path));
+            QApplication::exit(ok ? 0 : 1);
+        });
+    };
+    if (m_datasets->isScanning())
+        connect(m_datasets, &DatasetsWorkspace::scanFinished, this, save,
+                Qt::SingleShotConnection);
+    else
+        save();
+}
+
+void MainWindow::showPreferences()
+{
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Preferences"));
+    auto *threads = new QSpinBox(&dialog);
+    threads->setRange(0, 256);
+    threads->setSpecialValueText(tr("All cores (%1)").arg(std::thread::hardware_concurrency()));
+    threads->setValue(m_settings->computeThreads());
+    auto *form = new QFormLayout;
+    form->addRow(tr("Compute threads:"), threads);
+    auto *note = new QLabel(tr("libtorch's intra-op threads for training and inference. "
+                               "Takes effect now; <tt>--threads</tt> overrides it at start-up."),
+                            &dialog);
+    note->setWordWrap(true);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    auto *layout = new QVBoxLayout(&dialog);
+    layout->addLayout(form);
+    layout->addWidget(note);
+    layout->addWidget(buttons);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    m_settings->setComputeThreads(threads->value());
+    configureRuntime(threads->value());
+    m_computeLabel->setText(QStringLiteral("%1 · %2 threads")
+                                .arg(torchDescription())
+                                .arg(computeThreads()));
+}
+
+void MainWindow::showAbout()
+{
+    QMessageBox::about(
+        this, tr("About ImageFolder Studio"),
+        tr("<h3>ImageFolder Studio %1</h3>"
+           "<p>See what torchvision makes of your image folders, check them, and move datasets, "
+           "transforms and weights between this app and your PyTorch scripts.</p>"
+           "<p>%2 · Qt %3</p>")
+            .arg(QStringLiteral(IFS_VERSION), torchDescription(), QString::fromLatin1(qVersion())));
+}
+
+void MainWindow::showError(const QString &title, const QString &message)
+{
+    statusBar()->showMessage(message, 10000);
+    QMessageBox box(QMessageBox::Warning, title, message, QMessageBox::Ok, this);
+    box.setObjectName(QStringLiteral("errorBox"));
+    box.exec();
+}
+
+void MainWindow::closeEvent(QCloseEvent *event)
+{
+    m_datasets->cancelScan();
+    m_datasets->saveState();
+    m_settings->setWindowGeometry(saveGeometry());
+    m_settings->setWindowState(saveState());
+    QMainWindow::closeEvent(event);
+}
+
+void MainWindow::dragEnterEvent(QDragEnterEvent *event)
+{
+    const QList<QUrl> urls = event->mimeData()->urls();
+    if (urls.size() == 1 && urls.constFirst().isLocalFile())
+        event->acceptProposedAction();
+}
+
+void MainWindow::dropEvent(QDropEvent *event)
+{
+    const QList<QUrl> urls = event->mimeData()->urls();
+    if (urls.isEmpty() || !urls.constFirst().isLocalFile())
+        return;
+    const QString path = urls.constFirst().toLocalFile();
+    if (!QFileInfo(path).isDir()) {
+        statusBar()->showMessage(
+            tr("“%1” is a file: drop the dataset's folder instead").arg(QFileInfo(path).fileName()),
+            8000);
+        event->ignore();
+        return;
+    }
+    event->acceptProposedAction();
+    openDataset(path);
+}
+
+} // namespace ifs

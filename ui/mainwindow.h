@@ -1,0 +1,59 @@
+#pragma once
+
+#include <QMainWindow>
+
+#include <memory>
+
+class QLabel;
+class QMenu;
+class QStackedWidget;
+
+namespace ifs {
+
+class Settings;
+
+class DatasetsWorkspace;
+class WorkspaceBar;
+
+/// The main window: a workspace bar on the left (Datasets now; Transforms, Checkpoints and
+/// Training join it), menus, a status bar, drag and drop of folders, and persisted settings.
+class MainWindow : public QMainWindow
+{
+    Q_OBJECT
+
+public:
+    explicit MainWindow(QWidget *parent = nullptr);
+    ~MainWindow() override;
+
+    void openDataset(const QString &path);
+    /// Exports Debian's Fashion-MNIST (once) with a progress dialog, then opens it.
+    void openSampleDataset();
+    void showOpenDialog();
+
+    /// After the dataset scan and the first thumbnails, saves a screenshot of the window and quits
+    /// with 0 (or 1 if it could not). For the README and for checking the app as a user sees it.
+    void takeScreenshotAndQuit(const QString &path, int settleMs = 2500);
+
+    DatasetsWorkspace *datasets() const { return m_datasets; }
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    void buildMenus();
+    void updateRecentMenu();
+    void showPreferences();
+    void showAbout();
+    void showError(const QString &title, const QString &message);
+
+    std::unique_ptr<Settings> m_settings;
+    WorkspaceBar *m_bar;
+    QStackedWidget *m_stack;
+    DatasetsWorkspace *m_datasets;
+    QMenu *m_recentMenu = nullptr;
+    QLabel *m_computeLabel;
+};
+
+} // namespace ifs
