@@ -313,8 +313,9 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
         const ImageHeader &h = c.header;
         if (c.missingTrailer) {
             add(report, item, path, Kind::Truncated, Severity::Warning,
-                c.message + QStringLiteral(". torchvision still loads it, but it may have been "
-                                           "cut short while copying; copy it again if you can."));
+                c.message + QStringLiteral(". torchvision still loads it, but the picture may be "
+                                           "incomplete; copy it again from its source if you "
+                                           "can."));
         }
         if (h.pixelCount() > kPilMaxImagePixels) {
             add(report, item, path, Kind::HugeDimensions, Severity::Warning,

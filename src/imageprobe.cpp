@@ -113,6 +113,8 @@ struct Probe
     QString reason; ///< why not Ok, without the file name ("it starts with text")
     ImageHeader header;
     qsizetype jpegScanStart = -1; ///< JPEG: offset of the first SOS marker
+    bool jpegProgressive = false;
+    int jpegComponents = 0;
     qsizetype rawDataOffset = -1; ///< BMP, PPM: where uncompressed pixel data starts
     int64_t rawDataNeeded = -1;   ///< bytes PIL's raw decoder reads from there
     int pngColorType = -1;
@@ -307,6 +309,7 @@ void probeJpeg(Bytes b, Probe &p)
                 return fail(p, ParseStatus::Broken,
                             QStringLiteral("its JPEG data has no frame header (SOF)"));
             p.jpegScanStart = at;
+            p.jpegComponents = components;
             break;
         }
         if (!b.has(payload, payloadLength))
@@ -319,6 +322,7 @@ void probeJpeg(Bytes b, Probe &p)
             h.bitDepth = int(b.u8(payload));
             h.size = QSize(int(b.be16(payload + 3)), int(b.be16(payload + 1)));
             components = int(b.u8(payload + 5));
+            p.jpegProgressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
             if (h.bitDepth != 8)
                 return fail(p, ParseStatus::Broken,
                             QStringLiteral("it is a %1-bit JPEG, which PIL cannot read")
@@ -733,74 +737,164 @@ Integrity truncated(QString reason)
     return {Completeness::Truncated, std::move(reason), {}};
 }
 
-/// JPEG: PIL's decoder reads up to EOI (jpeg_finish_decompress) and fails when it is missing.
+/// Finds the end of entropy-coded data starting at `at`: the next marker that is not a stuffed
+/// 0xFF00 or an RSTn (libjpeg's fill_bit_buffer). -1 when the data ends first.
+qsizetype endOfScanData(Bytes b, qsizetype at)
+{
+    const uchar *data = b.data();
+    while (b.has(at, 1)) {
+        const void *ff = std::memchr(data + at, 0xFF, size_t(b.size() - at));
+        if (!ff)
+            return -1;
+        at = static_cast<const uchar *>(ff) - data;
+        if (!b.has(at, 2))
+            return -1;
+        const uint32_t next = b.u8(at + 1);
+        if (next == 0x00 || (next >= 0xD0 && next <= 0xD7))
+            at += 2;
+        else if (next == 0xFF)
+            ++at;
+        else
+            return at;
+    }
+    return -1;
+}
+
+/// libjpeg's checks of a DHT, DQT or DRI segment (get_dht, get_dqt, get_dri): fatal when false.
+bool jpegTablesValid(Bytes b, uint32_t marker, qsizetype payload, int64_t length)
+{
+    if (marker == 0xDD)
+        return length == 2;
+    if (marker == 0xDB) {
+        while (length > 0) {
+            const uint32_t n = b.u8(payload);
+            if ((n & 0x0F) >= 4)
+                return false;
+            const int64_t size = 1 + ((n >> 4) ? 128 : 64);
+            payload += size;
+            length -= size;
+        }
+        return length == 0;
+    }
+    if (marker == 0xC4) {
+        while (length > 16) {
+            const uint32_t index = b.u8(payload);
+            int64_t count = 0;
+            for (int i = 1; i <= 16; ++i)
+                count += b.u8(payload + i);
+            length -= 17;
+            if (count > 256 || count > length || (index & ~0x10u) >= 4)
+                return false;
+            payload += 17 + count;
+            length -= count;
+        }
+        return length == 0;
+    }
+    return true;
+}
+
+/// JPEG. PIL's decoder (libjpeg in suspending mode) fails when it needs bytes that are not there,
+/// except after it has output every row (JpegDecode.c ignores a jpeg_finish_decompress() that
+/// suspends then). For a single-scan image the rows are done once the scan data is followed by a
+/// marker: usually EOI, but a stray marker inside the data also ends it (the rest turns gray), and
+/// then only libjpeg's fatal errors in the markers that follow count. A progressive or multi-scan
+/// image is read whole, up to EOI, before any row is output.
 Integrity checkJpeg(Bytes b, const Probe &p)
 {
     qsizetype at = p.jpegScanStart;
-    const uchar *data = b.data();
+    bool firstScan = true;
+    bool rowsDone = false; // single scan: every row decoded, now in jpeg_finish_decompress()
+    bool stray = false;    // the scan data of a single-scan image ended at a marker other than EOI
+    auto finished = [&]() -> Integrity {
+        if (!stray)
+            return {};
+        return {Completeness::MissingTrailer,
+                QStringLiteral("a stray marker interrupts its JPEG data, so part of the picture "
+                               "is probably gray"),
+                {}};
+    };
     for (;;) {
-        if (!b.has(at, 2))
+        if (!b.has(at, 2)) {
+            if (rowsDone)
+                return finished();
             return truncated(QStringLiteral("the JPEG data ends before its end-of-image marker"));
-        if (b.u8(at) != 0xFF) {
-            ++at;
+        }
+        if (b.u8(at) != 0xFF || b.u8(at + 1) == 0xFF || b.u8(at + 1) == 0x00) {
+            ++at; // libjpeg's next_marker() skips junk (with a warning)
             continue;
         }
         const uint32_t marker = b.u8(at + 1);
         if (marker == 0xD9)
-            return {};
-        if (marker == 0xFF) {
-            ++at;
-            continue;
-        }
-        if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {
+            return finished();
+        if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
             at += 2;
             continue;
         }
-        if (!b.has(at + 2, 2))
+        const bool segment = marker == 0xC4 || marker == 0xCC || marker == 0xDB || marker == 0xDC
+                             || marker == 0xDD || (marker >= 0xE0 && marker <= 0xEF)
+                             || marker == 0xFE || (marker == 0xDA && !rowsDone);
+        if (!segment) {
+            // A second SOI, SOF or SOS, or an unknown marker: fatal in libjpeg, so PIL fails.
+            if (rowsDone)
+                return {Completeness::Broken,
+                        QStringLiteral("its JPEG data is corrupt (a stray marker 0x%1 after the "
+                                       "image data)")
+                            .arg(marker, 2, 16, QLatin1Char('0')),
+                        {}};
+            at += 2; // before the rows are done the decoder itself catches what is fatal
+            continue;
+        }
+        if (!b.has(at + 2, 2)) {
+            if (rowsDone)
+                return finished();
             return truncated(QStringLiteral("the JPEG data ends inside a marker segment"));
-        at += 2 + qsizetype(b.be16(at + 2));
+        }
+        const int64_t length = int64_t(b.be16(at + 2)) - 2;
+        if (rowsDone && b.has(at + 4, qsizetype(std::max<int64_t>(length, 0)))
+            && (length < 0 || !jpegTablesValid(b, marker, at + 4, length)))
+            return {Completeness::Broken,
+                    QStringLiteral("its JPEG data is corrupt (a broken table after the image "
+                                   "data)"),
+                    {}};
+        at += 4 + std::max<int64_t>(length, 0);
         if (marker != 0xDA)
             continue;
-        // Entropy-coded data: runs to the next marker that is not a stuffed 0xFF00 or an RSTn.
-        for (;;) {
-            if (!b.has(at, 1))
-                return truncated(QStringLiteral("the JPEG scan data stops in the middle"));
-            const void *ff = std::memchr(data + at, 0xFF, size_t(b.size() - at));
-            if (!ff)
-                return truncated(QStringLiteral("the JPEG scan data stops in the middle"));
-            at = static_cast<const uchar *>(ff) - data;
-            const uint32_t next = b.u8(at + 1);
-            if (!b.has(at, 2))
-                return truncated(QStringLiteral("the JPEG scan data stops in the middle"));
-            if (next == 0x00 || (next >= 0xD0 && next <= 0xD7))
-                at += 2;
-            else if (next == 0xFF)
-                ++at;
-            else
-                break;
+        const bool singleScan = firstScan && !p.jpegProgressive
+                                && int(b.u8(at - length)) == p.jpegComponents;
+        firstScan = false;
+        const qsizetype end = endOfScanData(b, at);
+        if (end < 0)
+            return truncated(QStringLiteral("the JPEG scan data stops in the middle"));
+        if (singleScan) {
+            rowsDone = true;
+            stray = b.u8(end + 1) != 0xD9;
         }
+        at = end;
     }
 }
 
-/// Raw size of a PNG's filtered scanlines, as the decoder expects it from the zlib stream.
-int64_t pngRawSize(const Probe &p)
+/// The scanlines a PNG's zlib stream holds: {bytes per row with its filter byte, rows}, one
+/// entry per Adam7 pass when interlaced (empty passes have no rows at all).
+QList<std::pair<int64_t, int64_t>> pngRowPlan(const Probe &p)
 {
     static constexpr int kChannels[7] = {1, 0, 3, 1, 2, 0, 4};
     const int bitsPerPixel = kChannels[std::clamp(p.pngColorType, 0, 6)] * p.header.bitDepth;
     const int64_t width = p.header.size.width(), height = p.header.size.height();
-    auto rows = [&](int64_t w, int64_t h) {
-        return w > 0 && h > 0 ? h * (1 + (w * bitsPerPixel + 7) / 8) : int64_t(0);
+    QList<std::pair<int64_t, int64_t>> plan;
+    auto add = [&](int64_t w, int64_t h) {
+        if (w > 0 && h > 0)
+            plan.append({1 + (w * bitsPerPixel + 7) / 8, h});
     };
-    if (!p.pngInterlaced)
-        return rows(width, height);
+    if (!p.pngInterlaced) {
+        add(width, height);
+        return plan;
+    }
     // Adam7 passes: {x start, y start, x step, y step}.
     static constexpr int kPasses[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
                                           {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
-    int64_t total = 0;
     for (const auto &pass : kPasses)
-        total += rows((width - pass[0] + pass[2] - 1) / pass[2],
-                      (height - pass[1] + pass[3] - 1) / pass[3]);
-    return total;
+        add((width - pass[0] + pass[2] - 1) / pass[2], (height - pass[1] + pass[3] - 1) / pass[3]);
+    return plan;
 }
 
 QByteArray pngChunk(const char *type, const QByteArray &payload)
@@ -819,37 +913,139 @@ QByteArray pngChunk(const char *type, const QByteArray &payload)
     return chunk;
 }
 
-/// PNG. PIL checks the CRC of every chunk before the first IDAT, then feeds IDAT data to zlib
-/// until all rows are decoded: it never needs the end of the zlib stream, the last CRC or IEND,
-/// and stops quietly at a missing chunk header after the image data (load_end). A chunk after the
-/// image data that is cut short does fail (ImageFile._safe_read).
+/// What PIL makes of a PNG's image data.
+struct PngRepack
+{
+    enum { Complete, Short, Corrupt } state = Corrupt;
+    QByteArray png; ///< Complete: the same image as a clean PNG (one IDAT, then IEND)
+};
+
+/// Reads a PNG's image data exactly as Pillow 9.4 does, and repacks it as a clean PNG for libpng,
+/// which is stricter (it checks the IDAT checksums, and needs the whole zlib stream and IEND).
+///
+/// PIL's ImageFile.load() reads each IDAT chunk in pieces of at most 64 KiB and hands each to
+/// ZipDecode, which inflates one scanline at a time *while input remains*; it succeeds as soon as
+/// the last row is complete (or zlib reports the stream's end at a row boundary), fails on any
+/// zlib error (a wrong Adler-32 too, when the trailer arrives in the same call as the last row),
+/// and fails when the data runs out first. The Adler-32 and a cut trailer thus matter or not
+/// depending on where the pieces end, which is why this follows PIL's pieces to the byte.
+PngRepack repackPng(Bytes b, const Probe &p)
+{
+    PngRepack result;
+    qsizetype at = 8;
+    while (b.has(at, 8) && !b.matches(at + 4, "IDAT"))
+        at += 12 + qsizetype(std::min<uint32_t>(b.be32(at), 0x7fffffff));
+    const qsizetype firstIdat = at;
+    if (!b.has(firstIdat, 8))
+        return result;
+    QList<Bytes> pieces;
+    while (b.has(at, 8) && b.matches(at + 4, "IDAT")) {
+        const qsizetype length = qsizetype(std::min<uint32_t>(b.be32(at), 0x7fffffff));
+        for (qsizetype offset = 0; offset < length && b.has(at + 8 + offset, 1); offset += 65536)
+            pieces += b.mid(at + 8 + offset, std::min<qsizetype>(65536, length - offset));
+        at += 12 + length;
+    }
+    const QList<std::pair<int64_t, int64_t>> plan = pngRowPlan(p);
+    int64_t totalRaw = 0;
+    for (const auto &[rowBytes, rows] : plan)
+        totalRaw += rowBytes * rows;
+    qsizetype pass = 0;
+    int64_t rowsLeftInPass = plan.isEmpty() ? 0 : plan[0].second;
+    int64_t rowRemaining = plan.isEmpty() ? 0 : plan[0].first;
+
+    QByteArray raw;
+    z_stream zs{};
+    if (plan.isEmpty() || inflateInit(&zs) != Z_OK)
+        return result;
+    char scratch[64 * 1024];
+    bool complete = false;
+    bool corrupt = false;
+    for (const Bytes &piece : std::as_const(pieces)) {
+        zs.next_in = const_cast<Bytef *>(piece.data());
+        zs.avail_in = uInt(piece.size());
+        while (zs.avail_in > 0 && !complete && !corrupt) {
+            // One ZipDecode step: inflate into the rest of the row, in bounded slices (zlib
+            // produces the same bytes and checks whatever it gets to, however the output is cut).
+            int rc = Z_OK;
+            for (;;) {
+                const uInt slice = uInt(std::min<int64_t>(sizeof scratch, rowRemaining));
+                zs.next_out = reinterpret_cast<Bytef *>(scratch);
+                zs.avail_out = slice;
+                rc = inflate(&zs, Z_NO_FLUSH);
+                const uInt produced = slice - zs.avail_out;
+                raw.append(scratch, qsizetype(produced));
+                rowRemaining -= produced;
+                if (rc == Z_BUF_ERROR && zs.avail_in == 0)
+                    rc = Z_OK; // a slice boundary artefact: nothing left to do for now
+                if (rc < 0 || rowRemaining == 0 || produced < slice)
+                    break;
+            }
+            if (rc < 0) {
+                corrupt = true;
+            } else if (rowRemaining == 0) {
+                --rowsLeftInPass;
+                while (rowsLeftInPass == 0 && pass + 1 < plan.size()) {
+                    ++pass;
+                    rowsLeftInPass = plan[pass].second;
+                }
+                rowRemaining = plan[pass].first;
+                complete = rowsLeftInPass == 0 || rc == Z_STREAM_END;
+            } else {
+                break; // needs more input
+            }
+        }
+        if (complete || corrupt)
+            break;
+    }
+    inflateEnd(&zs);
+    if (!complete) {
+        result.state = corrupt ? PngRepack::Corrupt : PngRepack::Short;
+        return result;
+    }
+    // A stream that ended early leaves PIL's remaining rows black: so do zero rows here.
+    raw.append(QByteArray(qsizetype(totalRaw - raw.size()), '\0'));
+    uLongf packedSize = compressBound(uLong(raw.size()));
+    QByteArray packed(qsizetype(packedSize), Qt::Uninitialized);
+    if (compress2(reinterpret_cast<Bytef *>(packed.data()), &packedSize,
+                  reinterpret_cast<const Bytef *>(raw.constData()), uLong(raw.size()), 1)
+        != Z_OK)
+        return result;
+    packed.truncate(qsizetype(packedSize));
+    result.state = PngRepack::Complete;
+    result.png = QByteArray(reinterpret_cast<const char *>(b.data()), firstIdat)
+                 + pngChunk("IDAT", packed) + pngChunk("IEND", {});
+    return result;
+}
+
+/// PNG. PIL checks the CRC of every chunk before the first IDAT, then reads image data until all
+/// rows are decoded (see repackPng), and stops quietly at a missing chunk header after the image
+/// data (load_end). A chunk after the image data that is cut short does fail
+/// (ImageFile._safe_read).
 Integrity checkPng(Bytes b, const Probe &p)
 {
     qsizetype at = 8;
-    qsizetype firstIdat = -1;
-    bool idatDone = false;    // a non-IDAT chunk followed the image data
-    QList<Bytes> idat;
+    bool seenIdat = false;
+    bool idatDone = false; // a non-IDAT chunk followed the image data
     for (;;) {
         if (!b.has(at, 8)) {
-            if (firstIdat < 0)
+            if (!seenIdat)
                 return truncated(QStringLiteral("the PNG data ends before the image data"));
             break; // no IEND
         }
         const uint32_t length = b.be32(at);
-        const bool isIdat = b.matches(at + 4, "IDAT");
-        if (length > 0x7fffffff || !pngChunkTypeValid(b, at + 4)) {
-            if (firstIdat < 0)
+        const bool imageData = b.matches(at + 4, "IDAT") && !idatDone;
+        // An IDAT length beyond the file does not bother PIL: it reads what there is.
+        if (!pngChunkTypeValid(b, at + 4) || (length > 0x7fffffff && !imageData)) {
+            if (!seenIdat)
                 return {Completeness::Broken,
                         QStringLiteral("its PNG chunk structure is corrupt"), {}};
             break; // PIL's load_end stops here quietly
         }
-        if (isIdat && !idatDone) {
-            if (firstIdat < 0)
-                firstIdat = at;
-            idat += b.mid(at + 8, length);
+        if (imageData) {
+            seenIdat = true;
             if (!b.has(at + 8, qsizetype(length)))
                 break; // cut inside the image data
-        } else if (firstIdat < 0) {
+        } else if (!seenIdat) {
             if (b.matches(at + 4, "IEND"))
                 return truncated(QStringLiteral("the PNG file has no image data"));
             if (!b.has(at, 12 + qsizetype(length)))
@@ -870,53 +1066,18 @@ Integrity checkPng(Bytes b, const Probe &p)
         }
         at += 12 + qsizetype(length);
     }
-    // The end is missing: does the image data inflate to all rows? Inflate into what the data
-    // yields (never more than the rows need) and hand libpng a clean copy.
-    const int64_t needed = pngRawSize(p);
-    QByteArray raw;
-    z_stream zs{};
-    if (inflateInit(&zs) != Z_OK)
-        return {Completeness::Broken, QStringLiteral("zlib failed to start"), {}};
-    bool streamError = false;
-    char out[64 * 1024];
-    for (const Bytes &piece : std::as_const(idat)) {
-        zs.next_in = const_cast<Bytef *>(piece.data());
-        zs.avail_in = uInt(piece.size());
-        while (zs.avail_in > 0 && raw.size() < needed) {
-            zs.next_out = reinterpret_cast<Bytef *>(out);
-            zs.avail_out = uInt(std::min<int64_t>(sizeof out, needed - raw.size()));
-            const int rc = inflate(&zs, Z_NO_FLUSH);
-            raw.append(out, qsizetype(reinterpret_cast<char *>(zs.next_out) - out));
-            if (rc == Z_STREAM_END)
-                break;
-            if (rc != Z_OK && rc != Z_BUF_ERROR) {
-                streamError = true;
-                break;
-            }
-            if (rc == Z_BUF_ERROR && zs.avail_in == 0)
-                break;
-        }
-        if (streamError || raw.size() >= needed)
-            break;
+    // The end is missing: it depends on whether the image data inflates to all rows.
+    PngRepack repack = repackPng(b, p);
+    switch (repack.state) {
+    case PngRepack::Complete:
+        return {Completeness::MissingTrailer,
+                QStringLiteral("the PNG file ends without its IEND chunk"), std::move(repack.png)};
+    case PngRepack::Short:
+        return truncated(QStringLiteral("the PNG image data stops in the middle"));
+    case PngRepack::Corrupt:
+        break;
     }
-    inflateEnd(&zs);
-    if (raw.size() < needed)
-        return streamError ? Integrity{Completeness::Broken,
-                                       QStringLiteral("its PNG image data is corrupt"),
-                                       {}}
-                           : truncated(QStringLiteral("the PNG image data stops in the middle"));
-    Integrity result{Completeness::MissingTrailer,
-                     QStringLiteral("the PNG file ends without its IEND chunk"), {}};
-    uLongf packedSize = compressBound(uLong(raw.size()));
-    QByteArray packed(qsizetype(packedSize), Qt::Uninitialized);
-    if (compress2(reinterpret_cast<Bytef *>(packed.data()), &packedSize,
-                  reinterpret_cast<const Bytef *>(raw.constData()), uLong(raw.size()), 1)
-        != Z_OK)
-        return {Completeness::Broken, QStringLiteral("zlib failed to repack the image data"), {}};
-    packed.truncate(qsizetype(packedSize));
-    result.repaired = QByteArray(reinterpret_cast<const char *>(b.data()), firstIdat)
-                      + pngChunk("IDAT", packed) + pngChunk("IEND", {});
-    return result;
+    return {Completeness::Broken, QStringLiteral("its PNG image data is corrupt"), {}};
 }
 
 /// GIF: PIL loads the first frame; its data blocks must all be there.
@@ -1019,6 +1180,9 @@ QImage decodeWithQt(QByteArrayView data, QSize scaledSize, QString *why)
 
 bool decodeWithOpenCv(QByteArrayView data, int flags, cv::Mat &mat, QString *why)
 {
+    // imdecode() leaves `mat` alone when the header is bad: a stale image would pass for this one.
+    // (configureRuntime() keeps freed blocks in the heap, so the next allocation stays cheap.)
+    mat.release();
     try {
         const cv::Mat source(1, int(std::min<qsizetype>(data.size(), INT_MAX)), CV_8U,
                              const_cast<char *>(data.data()));
@@ -1130,11 +1294,11 @@ bool decodePixels(QByteArrayView data, const Probe &p, QSize target, bool verify
     }
     if (decodeWithOpenCv(data, flags, mat, why))
         return true;
-    // A second opinion for what OpenCV's codecs refuse but Qt's may read.
-    if (p.header.format == u"PNG" || p.header.format == u"JPEG" || p.header.format == u"BMP"
-        || p.header.format == u"PPM") {
-        qtImage = decodeWithQt(data, {}, nullptr);
-        return !qtImage.isNull();
+    if (p.header.format == u"PNG") {
+        // What libpng refuses but PIL loads (a bad IDAT checksum, say), repacked cleanly.
+        const PngRepack repack = repackPng(Bytes(data), p);
+        if (repack.state == PngRepack::Complete)
+            return decodeWithOpenCv(repack.png, flags, mat, why);
     }
     return false;
 }
@@ -1255,9 +1419,11 @@ Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
         return Error{quoted(name) + QStringLiteral(" cannot be read: ") + integrity.reason};
     const QByteArrayView data = integrity.repaired.isEmpty() ? QByteArrayView(bytes)
                                                              : QByteArrayView(integrity.repaired);
-    const QSize target = maxSize.isValid() && !maxSize.isEmpty()
-                             ? p.header.size.scaled(maxSize, Qt::KeepAspectRatio)
-                             : QSize();
+    // Only ever scaled down; a very long side may round the short one to 0: keep a pixel.
+    QSize target;
+    if (maxSize.isValid() && !maxSize.isEmpty()
+        && (p.header.size.width() > maxSize.width() || p.header.size.height() > maxSize.height()))
+        target = p.header.size.scaled(maxSize, Qt::KeepAspectRatio).expandedTo(QSize(1, 1));
     cv::Mat mat;
     QImage qtImage;
     if (!decodePixels(data, p, target, false, mat, qtImage, &why)) {
@@ -1270,8 +1436,9 @@ Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
                          .arg(quoted(name))
                          .arg(p.header.size.width())
                          .arg(p.header.size.height())};
-    if (target.isValid() && (rgb.width() > target.width() || rgb.height() > target.height()))
-        rgb = rgb.scaled(target, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+    // `target` has the file's aspect ratio; a DCT-scaled decode may round it differently.
+    if (target.isValid() && rgb.size() != target)
+        rgb = rgb.scaled(target, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
     return rgb;
 }
 

@@ -152,10 +152,10 @@ void rollBack(const QList<QuarantineEntry> &moved, bool towardsQuarantine)
 
 QString manifestName(const QStringList &relativePaths)
 {
-    // A file at the dataset's top level could be called manifest.json too.
+    // A file (or folder) at the dataset's top level could be called manifest.json too.
     QSet<QString> taken;
     for (const QString &relative : relativePaths)
-        taken.insert(relative);
+        taken.insert(relative.section(u'/', 0, 0));
     QString name = QStringLiteral("manifest.json");
     for (int n = 2; taken.contains(name); ++n)
         name = QStringLiteral("manifest-%1.json").arg(n);

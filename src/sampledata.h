@@ -26,7 +26,7 @@ struct SampleDataOptions
 {
     QString source;            ///< folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz];
                                ///< empty = defaultFashionMnistSource()
-    int limitPerClass = 0;     ///< 0 = everything; >0 keeps the first N images of each class per split
+    int limitPerClass = 0;     ///< 0 = everything; >0 keeps the first N of each class per split
     int threads = 0;           ///< PNG encoder threads; 0 = QThread::idealThreadCount()
 };
 
@@ -55,9 +55,10 @@ struct SampleDataResult
 ///
 /// Blocks: run it on a worker. `progress(done, total)` is called from worker threads (throttle on
 /// the receiver); `cancel` is polled between images.
-Result<SampleDataResult> exportFashionMnist(const QString &dest, const SampleDataOptions &options = {},
-                                            const std::function<void(int64_t, int64_t)> &progress = {},
-                                            const std::atomic_bool *cancel = nullptr);
+Result<SampleDataResult> exportFashionMnist(
+    const QString &dest, const SampleDataOptions &options = {},
+    const std::function<void(int64_t done, int64_t total)> &progress = {},
+    const std::atomic_bool *cancel = nullptr);
 
 /// The official Fashion-MNIST label names in label order ("T-shirt/top", ..., "Ankle boot").
 QStringList fashionMnistLabels();

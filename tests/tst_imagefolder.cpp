@@ -214,8 +214,9 @@ void TestImageFolder::randomTreesMatchTorchvision()
         QStringList folders{cls};
         for (int f = 0; f < 60; ++f) {
             if (random.bounded(5) == 0) {
+                // No part or extension holds a 'd': folders and files never share a name.
                 const QString folder = folders[int(random.bounded(folders.size()))] + u'/'
-                                       + randomName();
+                                       + randomName() + u'd';
                 folders.append(folder);
                 t.dir(folder);
             } else {

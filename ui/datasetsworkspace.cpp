@@ -316,6 +316,15 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
             m_details->clear();
     });
     connect(m_health, &HealthPanel::statusMessage, this, &DatasetsWorkspace::statusMessage);
+    connect(m_health, &HealthPanel::fileActivated, this, &DatasetsWorkspace::showFile);
+    auto indexIsStale = [this](const QStringList &paths) {
+        m_banner->showMessage(WarningBanner::Level::Info,
+                              tr("%n file(s) moved. Rescan to update the classes and counts.",
+                                 nullptr, int(paths.size())),
+                              tr("Rescan"));
+    };
+    connect(m_health, &HealthPanel::filesQuarantined, this, indexIsStale);
+    connect(m_health, &HealthPanel::quarantineUndone, this, indexIsStale);
 
     m_mainSplitter = new QSplitter(Qt::Horizontal, page);
     m_mainSplitter->setObjectName(QStringLiteral("datasetsSplitter"));
@@ -632,6 +641,19 @@ void DatasetsWorkspace::showClassImages(int classIndex)
     m_thumbnailModel->setDataset(index, std::move(rows));
     m_details->clear();
     m_contentTabs->setCurrentIndex(0);
+}
+
+void DatasetsWorkspace::showFile(const QString &absolutePath)
+{
+    for (const QString &split : std::as_const(m_scan.splits)) {
+        const IndexPtr index = m_scan.index(split);
+        for (size_t row = 0; index && row < index->samples.size(); ++row) {
+            if (index->absolutePath(index->samples[row]) == absolutePath) {
+                m_details->showSample(index, int(row));
+                return;
+            }
+        }
+    }
 }
 
 void DatasetsWorkspace::startHealthCheck()

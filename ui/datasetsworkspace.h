@@ -58,6 +58,8 @@ public:
     void selectClass(int classIndex);
     int selectedClass() const { return m_selectedClass; }
     void startHealthCheck();
+    /// Shows one file of the dataset (found in any split) in the details panel.
+    void showFile(const QString &absolutePath);
     /// Asks for a file name and writes class_to_idx as JSON.
     void exportClassToIdx();
     void setRecentDatasets(const QStringList &recent);

@@ -28,11 +28,14 @@
 #include <QTableView>
 #include <QThread>
 #include <QTimer>
-#include <QToolBar>
+#include <QStyledItemDelegate>
+#include <QToolButton>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <climits>
 #include <exception>
 #include <map>
 
@@ -111,6 +114,41 @@ QPixmap paintSuccessPixmap(int size, qreal dpr)
     check.lineTo(size * 0.72, size * 0.36);
     painter.drawPath(check);
     return pixmap;
+}
+
+// Paths lose their middle (the file name stays), sentences their end.
+class ElidingDelegate : public QStyledItemDelegate
+{
+public:
+    using QStyledItemDelegate::QStyledItemDelegate;
+
+protected:
+    void initStyleOption(QStyleOptionViewItem *option, const QModelIndex &index) const override
+    {
+        QStyledItemDelegate::initStyleOption(option, index);
+        option->textElideMode = index.column() == HealthReportModel::FileColumn ? Qt::ElideMiddle
+                                                                                : Qt::ElideRight;
+    }
+};
+
+/// A word-wrapped label centred in two thirds of the width.
+QHBoxLayout *centred(QLabel *label)
+{
+    auto row = new QHBoxLayout;
+    row->addStretch(1);
+    row->addWidget(label, 4);
+    row->addStretch(1);
+    return row;
+}
+
+QString duration(double seconds)
+{
+    if (seconds < 0.1)
+        return HealthPanel::tr("%1 ms").arg(number(qRound64(seconds * 1000)));
+    if (seconds < 60)
+        return HealthPanel::tr("%1 s").arg(QLocale().toString(seconds, 'f', 1));
+    const int64_t s = qRound64(seconds);
+    return HealthPanel::tr("%1 min %2 s").arg(number(s / 60)).arg(s % 60);
 }
 
 // A tab-separated field must not carry tabs or line breaks of its own.
@@ -200,6 +238,7 @@ void HealthPanel::buildUi()
     m_filterCombo = new QComboBox(this);
     m_filterCombo->setObjectName(QStringLiteral("healthFilterCombo"));
     m_filterCombo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    m_filterCombo->setSizePolicy(QSizePolicy::Fixed, QSizePolicy::Fixed);
     m_filterLabel = new QLabel(tr("&Show:"), this);
     m_filterLabel->setBuddy(m_filterCombo);
     connect(m_filterCombo, &QComboBox::currentIndexChanged, this, &HealthPanel::applyFilter);
@@ -215,16 +254,16 @@ void HealthPanel::buildUi()
     m_emptyLabel->setWordWrap(true);
     m_emptyLabel->setAlignment(Qt::AlignCenter);
     m_emptyLabel->setForegroundRole(QPalette::PlaceholderText);
-    m_emptyLabel->setMaximumWidth(fontMetrics().averageCharWidth() * 64);
     auto emptyPage = new QWidget(this);
     auto emptyLayout = new QVBoxLayout(emptyPage);
     emptyLayout->addStretch(1);
-    emptyLayout->addWidget(m_emptyLabel, 0, Qt::AlignHCenter);
+    emptyLayout->addLayout(centred(m_emptyLabel));
     emptyLayout->addStretch(2);
 
     m_view = new QTableView(this);
     m_view->setObjectName(QStringLiteral("healthTable"));
     m_view->setModel(m_filter);
+    m_view->setItemDelegate(new ElidingDelegate(m_view));
     m_view->setSortingEnabled(true);
     m_view->sortByColumn(HealthReportModel::SeverityColumn, Qt::DescendingOrder);
     m_view->setAlternatingRowColors(true);
@@ -274,7 +313,7 @@ void HealthPanel::buildUi()
     successLayout->addStretch(1);
     successLayout->addWidget(m_successIcon, 0, Qt::AlignHCenter);
     successLayout->addSpacing(8);
-    successLayout->addWidget(m_successLabel, 0, Qt::AlignHCenter);
+    successLayout->addLayout(centred(m_successLabel));
     successLayout->addStretch(2);
 
     m_pages = new QStackedWidget(this);
@@ -311,24 +350,28 @@ void HealthPanel::buildUi()
     m_exportAction->setToolTip(tr("Save the whole report as JSON"));
     connect(m_exportAction, &QAction::triggered, this, &HealthPanel::exportReportInteractively);
 
-    m_toolBar = new QToolBar(this);
-    m_toolBar->setObjectName(QStringLiteral("healthToolBar"));
-    m_toolBar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
-    m_toolBar->setIconSize(QSize(16, 16));
-    m_toolBar->addAction(m_checkErrorsAction);
-    m_toolBar->addAction(m_quarantineAction);
-    m_toolBar->addAction(m_undoAction);
-    auto spacer = new QWidget(m_toolBar);
-    spacer->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Preferred);
-    m_toolBar->addWidget(spacer);
-    m_toolBar->addAction(m_copyAction);
-    m_toolBar->addAction(m_exportAction);
+    // Framed buttons rather than a QToolBar: without an icon theme, flat tool buttons read as
+    // plain text.
+    auto actions = new QHBoxLayout;
+    auto addButton = [this, actions](QAction *action) {
+        auto button = new QToolButton(this);
+        button->setDefaultAction(action);
+        button->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
+        button->setObjectName(action->objectName() + u"Button");
+        actions->addWidget(button);
+    };
+    addButton(m_checkErrorsAction);
+    addButton(m_quarantineAction);
+    addButton(m_undoAction);
+    actions->addStretch(1);
+    addButton(m_copyAction);
+    addButton(m_exportAction);
 
     auto layout = new QVBoxLayout(this);
     layout->addLayout(header);
     layout->addLayout(summaryRow);
     layout->addWidget(m_pages, 1);
-    layout->addWidget(m_toolBar);
+    layout->addLayout(actions);
 
     updateFilterCombo();
 }
@@ -347,6 +390,7 @@ void HealthPanel::setDataset(const QString &datasetRoot, QList<QPair<QString, In
         m_model->clear();
         m_batches.clear();
         m_hasReport = false;
+        m_lastError.clear();
         m_statusStack->setCurrentWidget(m_datasetLabel);
     }
     bool named = false;
@@ -461,9 +505,11 @@ void HealthPanel::endRun()
 
     const HealthReport &report = run->report;
     const bool stale = run->root != m_root; // the dataset changed meanwhile
-    const bool wasCancelled = report.cancelled || run->cancel;
+    // A cancel that came after the last file leaves a complete report: that run finished.
+    const bool wasCancelled = report.cancelled;
     const qint64 done = qMax<qint64>(report.filesChecked, run->done);
 
+    m_lastError = run->error;
     if (!run->error.isEmpty()) {
         m_model->clear();
         m_hasReport = false;
@@ -483,8 +529,8 @@ void HealthPanel::endRun()
             m_progressBar->setFormat(tr("Cancelled at %1 / %2 images").arg(number(done),
                                                                           number(total)));
         } else {
-            m_progressBar->setFormat(tr("Checked %1 images in %2 s").arg(
-                                         number(done), QLocale().toString(seconds, 'f', 1))
+            m_progressBar->setFormat(tr("Checked %1 images in %2").arg(number(done),
+                                                                       duration(seconds))
                                      % rate);
         }
     }
@@ -572,11 +618,15 @@ void HealthPanel::updateState()
                                     .arg(filesPhrase(int(m_batches.last().entries.size()))));
     m_copyAction->setEnabled(m_hasReport && m_model->rowCount() > 0);
     m_exportAction->setEnabled(m_hasReport);
-    m_filterCombo->setEnabled(m_hasReport && m_model->rowCount() > 0);
-    m_filterLabel->setEnabled(m_filterCombo->isEnabled());
+    // The filter only means something next to a table.
+    m_filterCombo->setVisible(m_hasReport && m_model->rowCount() > 0);
+    m_filterLabel->setVisible(m_filterCombo->isVisible());
 
     // Pages: empty state until a report exists, then the table or the success state.
-    if (!m_hasReport) {
+    if (!m_hasReport && !m_lastError.isEmpty()) {
+        m_emptyLabel->setText(m_lastError);
+        m_pages->setCurrentIndex(0);
+    } else if (!m_hasReport) {
         m_emptyLabel->setText(
             tr("Check decodes every image the way torchvision's loader would and lists what "
                "would break training: unreadable, truncated and empty files, odd modes, huge "
@@ -775,7 +825,7 @@ bool HealthPanel::undoLastQuarantine(bool confirm)
 
 QString HealthPanel::reportText() const
 {
-    auto line = [](QStringList fields) {
+    auto line = [](QStringList fields) -> QString {
         for (QString &field : fields)
             field = tsvField(std::move(field));
         return fields.join(u'\t') % u'\n';

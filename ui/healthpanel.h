@@ -22,7 +22,6 @@ class QStackedWidget;
 class QTableView;
 class QThread;
 class QTimer;
-class QToolBar;
 
 namespace ifs {
 
@@ -133,6 +132,7 @@ private:
     QString m_quarantineFolder;
     QList<QuarantineBatch> m_batches;
     bool m_hasReport = false;
+    QString m_lastError; // why the last run failed, shown in place of the table
 
     std::shared_ptr<Run> m_run;
     QThread *m_thread = nullptr;
@@ -154,7 +154,6 @@ private:
     QLabel *m_successIcon = nullptr;
     QLabel *m_successLabel = nullptr;
     QTableView *m_view = nullptr;
-    QToolBar *m_toolBar = nullptr;
     QAction *m_checkErrorsAction = nullptr;
     QAction *m_quarantineAction = nullptr;
     QAction *m_undoAction = nullptr;

@@ -315,7 +315,7 @@ int HealthReportModel::columnCount(const QModelIndex &parent) const
 
 QVariant HealthReportModel::data(const QModelIndex &index, int role) const
 {
-    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+    if (!isRow(index))
         return {};
     const HealthFinding &finding = m_report.findings.at(index.row());
     const bool quarantined = m_quarantined.contains(finding.absolutePath);
@@ -396,10 +396,8 @@ QVariant HealthReportModel::data(const QModelIndex &index, int role) const
 
 bool HealthReportModel::setData(const QModelIndex &index, const QVariant &value, int role)
 {
-    if (role != Qt::CheckStateRole || index.column() != SeverityColumn
-        || !checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid)) {
+    if (role != Qt::CheckStateRole || index.column() != SeverityColumn || !isRow(index))
         return false;
-    }
     const QString &path = m_report.findings.at(index.row()).absolutePath;
     if (m_quarantined.contains(path))
         return false;
@@ -428,7 +426,7 @@ QVariant HealthReportModel::headerData(int section, Qt::Orientation orientation,
 
 Qt::ItemFlags HealthReportModel::flags(const QModelIndex &index) const
 {
-    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+    if (!isRow(index))
         return Qt::NoItemFlags;
     Qt::ItemFlags result = Qt::ItemIsEnabled | Qt::ItemIsSelectable | Qt::ItemNeverHasChildren;
     if (index.column() == SeverityColumn
@@ -436,6 +434,13 @@ Qt::ItemFlags HealthReportModel::flags(const QModelIndex &index) const
         result |= Qt::ItemIsUserCheckable;
     }
     return result;
+}
+
+bool HealthReportModel::isRow(const QModelIndex &index) const
+{
+    // Views and the model tester ask about invalid indexes too: not an error.
+    return index.isValid() && index.model() == this && !index.parent().isValid()
+           && index.row() < rowCount() && index.column() < ColumnCount;
 }
 
 void HealthReportModel::emitRowsChanged(const QSet<QString> &paths, const QList<int> &roles)

@@ -97,6 +97,7 @@ Q_SIGNALS:
     void checkedChanged();
 
 private:
+    bool isRow(const QModelIndex &index) const;
     void emitRowsChanged(const QSet<QString> &paths, const QList<int> &roles);
 
     HealthReport m_report;

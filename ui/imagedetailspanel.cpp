@@ -24,14 +24,6 @@ namespace ifs {
 
 namespace {
 
-// The core's messages name the absolute path ("Cannot read image “/data/cat/1.jpg”: reason");
-// the panel names the file relative to the dataset, so keep only the reason.
-QString reasonOf(const QString &message)
-{
-    const int quoteEnd = message.indexOf(u"”: ");
-    return quoteEnd >= 0 ? message.mid(quoteEnd + 3) : message;
-}
-
 QString dash()
 {
     return QStringLiteral("—");
@@ -154,6 +146,18 @@ ImageDetailsPanel::ImageDetailsPanel(QWidget *parent)
     m_preview->setObjectName(QStringLiteral("preview"));
     page->addWidget(m_preview, 1);
 
+    m_titleLabel = new QLabel(m_detailsPage);
+    m_titleLabel->setObjectName(QStringLiteral("titleLabel"));
+    m_titleLabel->setTextFormat(Qt::PlainText);
+    m_titleLabel->setWordWrap(true);
+    m_titleLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    QFont titleFont = m_titleLabel->font();
+    titleFont.setBold(true);
+    titleFont.setPointSizeF(titleFont.pointSizeF() * 1.15);
+    m_titleLabel->setFont(titleFont);
+    page->addSpacing(4);
+    page->addWidget(m_titleLabel);
+
     auto *form = new QFormLayout;
     form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
     form->setRowWrapPolicy(QFormLayout::DontWrapRows);
@@ -252,6 +256,8 @@ void ImageDetailsPanel::showSample(IndexPtr index, int sampleRow)
         clear();
         return;
     }
+    if (index == m_index && sampleRow == m_sampleRow)
+        return; // already shown or on its way
     const bool wasEmpty = !m_index;
     m_index = std::move(index);
     m_sampleRow = sampleRow;
@@ -383,7 +389,9 @@ void ImageDetailsPanel::showLoadingState()
 void ImageDetailsPanel::showIdentity()
 {
     const Sample &sample = m_index->samples[size_t(m_sampleRow)];
-    m_pathValue->setText(sample.displayPath());
+    const QString relativePath = sample.displayPath();
+    m_titleLabel->setText(relativePath.mid(relativePath.lastIndexOf(u'/') + 1));
+    m_pathValue->setText(relativePath);
     m_pathValue->setCursorPosition(0);
     m_pathValue->setToolTip(QDir::toNativeSeparators(currentAbsolutePath()));
     const QString className = m_index->classes.value(sample.classIndex);
@@ -434,8 +442,9 @@ void ImageDetailsPanel::apply(const Loaded &loaded)
     if (!loaded.image.isNull()) {
         m_preview->setImage(loaded.image);
     } else {
-        m_preview->setMessage(tr("Cannot read image “%1”: %2")
-                                  .arg(currentRelativePath(), reasonOf(loaded.imageError)),
+        // The core's message is a sentence of its own that names the file and the reason.
+        m_preview->setMessage(tr("Cannot read image “%1”:\n%2")
+                                  .arg(currentRelativePath(), loaded.imageError),
                               true);
     }
     Q_EMIT sampleLoaded(m_sampleRow);

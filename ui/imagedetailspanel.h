@@ -86,6 +86,7 @@ private:
     QLabel *m_emptyLabel = nullptr;
     QWidget *m_detailsPage = nullptr;
     Preview *m_preview = nullptr;
+    QLabel *m_titleLabel = nullptr;
     QLineEdit *m_pathValue = nullptr;
     QLabel *m_classValue = nullptr;
     QLabel *m_sizeValue = nullptr;

@@ -53,11 +53,21 @@ QPixmap paintGlyph(bool broken)
     painter.drawPath(hills);
 
     if (broken) {
-        // Tear the picture along a zigzag.
+        // Tear the picture along a zigzag, and add a badge that reads at small sizes.
         painter.setCompositionMode(QPainter::CompositionMode_Clear);
-        painter.setPen(QPen(Qt::black, 4, Qt::SolidLine, Qt::FlatCap, Qt::MiterJoin));
-        const QPointF tear[] = {{30, 4}, {36, 18}, {27, 30}, {37, 42}, {31, 60}};
+        painter.setPen(QPen(Qt::black, 5, Qt::SolidLine, Qt::FlatCap, Qt::MiterJoin));
+        const QPointF tear[] = {{26, 4}, {31, 18}, {23, 30}, {31, 42}, {26, 60}};
         painter.drawPolyline(tear, std::size(tear));
+        const QPointF badge(48, 48);
+        painter.setPen(Qt::NoPen);
+        painter.setBrush(Qt::black);
+        painter.drawEllipse(badge, 15, 15);
+        painter.setCompositionMode(QPainter::CompositionMode_SourceOver);
+        painter.setBrush(color);
+        painter.drawEllipse(badge, 12, 12);
+        painter.setPen(QPen(Qt::white, 3.5, Qt::SolidLine, Qt::RoundCap));
+        painter.drawLine(badge + QPointF(-5, -5), badge + QPointF(5, 5));
+        painter.drawLine(badge + QPointF(-5, 5), badge + QPointF(5, -5));
     }
     return pixmap;
 }

@@ -208,38 +208,61 @@ ThumbnailView::~ThumbnailView() = default;
 
 void ThumbnailView::setModel(QAbstractItemModel *model)
 {
-    if (this->model()) {
-        disconnect(this->model(), nullptr, this, nullptr);
-    }
+    if (model == this->model())
+        return;
+    for (const QMetaObject::Connection &connection : std::as_const(m_modelConnections))
+        disconnect(connection);
+    m_modelConnections.clear();
     QListView::setModel(model);
     m_thumbnailModel = qobject_cast<ThumbnailModel *>(model);
     if (m_thumbnailModel)
         m_thumbnailModel->setThumbnailSize(qCeil(m_thumbnailSize * devicePixelRatioF()));
     if (model) {
-        connect(model, &QAbstractItemModel::rowsInserted, this,
-                &ThumbnailView::scheduleVisibleUpdate);
-        connect(model, &QAbstractItemModel::rowsRemoved, this,
-                &ThumbnailView::scheduleVisibleUpdate);
-        connect(model, &QAbstractItemModel::layoutChanged, this,
-                &ThumbnailView::scheduleVisibleUpdate);
+        for (auto signal : {&QAbstractItemModel::rowsInserted, &QAbstractItemModel::rowsRemoved}) {
+            m_modelConnections.append(
+                connect(model, signal, this, &ThumbnailView::scheduleVisibleUpdate));
+        }
+        m_modelConnections.append(connect(model, &QAbstractItemModel::layoutChanged, this,
+                                          &ThumbnailView::scheduleVisibleUpdate));
     }
-    updateCurrentSample(-1);
+    updateCurrentSample(sampleRowOf(currentIndex()));
     scheduleVisibleUpdate();
 }
 
 void ThumbnailView::setThumbnailSize(int pixels)
 {
     pixels = qBound(kMinThumbnailSize, pixels, kMaxThumbnailSize);
+    if (pixels == m_thumbnailSize && iconSize() == QSize(pixels, pixels))
+        return;
+    // Keep the current item in view, or else the first visible one, across the new layout.
+    if (m_anchorRow < 0 && model() && isVisible()) {
+        const QModelIndex current = currentIndex();
+        const auto [first, last] = visibleRowRange();
+        m_anchorRow = current.isValid() && current.row() >= first && current.row() <= last
+                          ? current.row()
+                          : first;
+        m_anchorIsCurrent = m_anchorRow >= 0 && current.isValid() && m_anchorRow == current.row();
+        if (m_anchorRow >= 0)
+            QTimer::singleShot(0, this, &ThumbnailView::restoreAnchor);
+    }
     m_thumbnailSize = pixels;
     m_delegate->setThumbnailSize(pixels);
+    // A new icon size lays the items out again (once per event loop pass however often it is
+    // called: a slider being dragged stays fluid).
     setIconSize(QSize(pixels, pixels));
     if (m_thumbnailModel)
         m_thumbnailModel->setThumbnailSize(qCeil(pixels * devicePixelRatioF()));
-    // The uniform item size is cached by the view: a new icon size lays the items out again.
-    scheduleDelayedItemsLayout();
-    if (currentIndex().isValid())
-        scrollTo(currentIndex());
     scheduleVisibleUpdate();
+}
+
+void ThumbnailView::restoreAnchor()
+{
+    const int row = std::exchange(m_anchorRow, -1);
+    if (!model() || row < 0 || row >= model()->rowCount(rootIndex()))
+        return;
+    executeDelayedItemsLayout();
+    scrollTo(model()->index(row, 0, rootIndex()),
+             m_anchorIsCurrent ? EnsureVisible : PositionAtTop);
 }
 
 void ThumbnailView::setEmptyText(const QString &text)

@@ -2,6 +2,7 @@
 
 #include <QList>
 #include <QListView>
+#include <QPointer>
 #include <QTimer>
 
 #include <utility>
@@ -71,16 +72,20 @@ private:
     void scheduleVisibleUpdate();
     void prioritizeVisible();
     void updateCurrentSample(int sampleRow);
+    void restoreAnchor();
     int sampleRowOf(const QModelIndex &index) const;
 
     class Delegate;
     Delegate *m_delegate = nullptr;
-    ThumbnailModel *m_thumbnailModel = nullptr;
+    QPointer<ThumbnailModel> m_thumbnailModel; // the model may go first
     QTimer m_settleTimer;
     int m_thumbnailSize = kDefaultThumbnailSize;
     int m_currentSampleRow = -1;
     int m_lastScrollValue = 0;
     bool m_scrollingBack = false;
+    int m_anchorRow = -1; // kept in view across a thumbnail size change
+    bool m_anchorIsCurrent = false;
+    QList<QMetaObject::Connection> m_modelConnections;
     QString m_emptyText;
 };
 

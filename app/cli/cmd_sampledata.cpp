@@ -72,8 +72,9 @@ int runSampleData(const QStringList &args)
         }
         if (arg == u"--source" || arg == u"--limit-per-class") {
             if (i + 1 >= args.size()) {
-                printError(QStringLiteral("%1 needs a value. Try `ifstudio-cli sample-data --help`.")
-                               .arg(arg));
+                printError(
+                    QStringLiteral("%1 needs a value. Try `ifstudio-cli sample-data --help`.")
+                        .arg(arg));
                 return kExitUsage;
             }
             const QString value = args[++i];
@@ -83,8 +84,8 @@ int runSampleData(const QStringList &args)
                 bool ok = false;
                 options.limitPerClass = value.toInt(&ok);
                 if (!ok || options.limitPerClass < 0) {
-                    printError(QStringLiteral("--limit-per-class needs a number of images (0 = all), "
-                                              "not “%1”.")
+                    printError(QStringLiteral("--limit-per-class needs a number of images "
+                                              "(0 = all), not “%1”.")
                                    .arg(value));
                     return kExitUsage;
                 }
@@ -92,8 +93,9 @@ int runSampleData(const QStringList &args)
             continue;
         }
         if (arg.startsWith(u'-') && arg != u"-") {
-            printError(QStringLiteral("unknown option “%1”. Try `ifstudio-cli sample-data --help`.")
-                           .arg(arg));
+            printError(
+                QStringLiteral("unknown option “%1”. Try `ifstudio-cli sample-data --help`.")
+                    .arg(arg));
             return kExitUsage;
         }
         if (!dest.isEmpty()) {

@@ -1,12 +1,10 @@
 #!/usr/bin/python3
 """Writes a hostile ImageFolder corpus of real images made with PIL.
 
-Usage: make_hostile_corpus.py OUT [--split] [--large]
+Usage: make_hostile_corpus.py OUT [--split]
 
 Without --split, OUT is a plain ImageFolder root (OUT/<class>/<file>); with --split it holds
 OUT/train/<class>/... and OUT/val/<class>/..., and val repeats a train file byte for byte.
---large adds a real 9500x9500 1-bit PNG (90.25 Mpx): above PIL's decompression-bomb *warning*
-limit (89,478,485 px) but below its error limit (twice that), so PIL still loads it.
 
 Prints one JSON object: {"files": [{"path": "train/normal/rgb.jpg", "kinds": [...]}, ...]}
 where "kinds" are the health-check kinds the file is built to trigger (the test's expectations;
@@ -118,6 +116,7 @@ def make_split(root, prefix, split_index):
          exif=exif_orientation(6, big_endian=False))
     save(root, p + "normal/exif_rot8_be.jpg", gradient("RGB", 24, 40, s + 2), quality=90,
          exif=exif_orientation(8, big_endian=True))
+    save(root, p + "normal/multi_idat.png", noise(200, 150, 4 + s))  # IDAT in several chunks
     save(root, p + "normal/progressive.jpg", gradient("RGB", 50, 30, s + 3), quality=85,
          progressive=True)
 
@@ -148,17 +147,17 @@ def make_split(root, prefix, split_index):
                      for x in range(w)) for y in range(h)]
     write_bytes(root, p + "odd/gray16.png", raw_png(w, h, 16, 0, rows), kinds=["UnusualMode"])
     # 16-bit RGB, written by hand.
-    w, h = 10, 6
-    rows = [b"".join(struct.pack(">HHH", x * 6553 + s, y * 10000 + 255, (x * y * 999) % 65536)
+    w, h = 10, 9
+    rows = [b"".join(struct.pack(">HHH", x * 6553 + s, y * 7000 + 255, (x * y * 999) % 65536)
                      for x in range(w)) for y in range(h)]
     write_bytes(root, p + "odd/rgb16.png", raw_png(w, h, 16, 2, rows), kinds=["UnusualMode"])
-    pgm16 = b"P5\n8 4\n65535\n" + b"".join(struct.pack(">H", i * 2000 + s) for i in range(32))
+    pgm16 = b"P5\n8 8\n65535\n" + b"".join(struct.pack(">H", i * 1000 + s) for i in range(64))
     write_bytes(root, p + "odd/gray16.pgm", pgm16, kinds=["UnusualMode"])
     cmyk = Image.new("CMYK", (32, 24))
     cpx = cmyk.load()
     for y in range(24):
         for x in range(32):
-            cpx[x, y] = (x * 8, y * 10, (x * y) % 256, (x + y) * 4 % 256)
+            cpx[x, y] = (x * 8, y * 10, (x * y + s) % 256, (x + y) * 4 % 256)
     save(root, p + "odd/cmyk.jpg", cmyk, kinds=["UnusualMode"], quality=95)
     save(root, p + "odd/tiny.png", gradient("RGB", 4, 4, s), kinds=["TinyDimensions"])
     write_bytes(root, p + "odd/png_named.jpg", encode(gradient("RGB", 14, 14, s + 9), "PNG"),
@@ -166,6 +165,13 @@ def make_split(root, prefix, split_index):
     dup = encode(gradient("RGB", 18, 18, s + 11), "PNG")
     write_bytes(root, p + "odd/dup_a.png", dup)
     write_bytes(root, p + "odd/dup_b.png", dup, kinds=["Duplicate"])
+
+    # PIL skips the IDAT checksums (libpng does not): loadable.
+    good = bytearray(encode(gradient("RGB", 20, 20, s + 13), "PNG"))
+    idat = good.index(b"IDAT")
+    length = struct.unpack(">I", good[idat - 4:idat])[0]
+    good[idat + 4 + length] ^= 0xFF
+    write_bytes(root, p + "normal/bad_idat_crc.png", bytes(good))
 
     # broken/: files torchvision's loader is expected to fail on (PIL decides, not this list).
     big_jpeg = encode(noise(160, 120, 1 + s), "JPEG", quality=95)
@@ -175,7 +181,11 @@ def make_split(root, prefix, split_index):
     big_png = encode(noise(120, 90, 2 + s), "PNG")
     write_bytes(root, p + "broken/truncated.png", big_png[: len(big_png) * 6 // 10],
                 kinds=["Truncated"])
-    write_bytes(root, p + "broken/no_iend.png", big_png[:-12])
+    write_bytes(root, p + "broken/no_iend.png", big_png[:-12], kinds=["Truncated"])
+    write_bytes(root, p + "broken/header_only.jpg", big_jpeg[:200], kinds=["Truncated"])
+    big_webp = encode(noise(64, 48, 3 + s), "WEBP", quality=90)
+    write_bytes(root, p + "broken/truncated.webp", big_webp[: len(big_webp) * 7 // 10],
+                kinds=["Truncated"])
     write_bytes(root, p + "broken/empty.jpg", b"", kinds=["ZeroByte"])
     write_bytes(root, p + "broken/text.jpg", b"This is not an image, just some text.\n",
                 kinds=["Unreadable"])
@@ -200,10 +210,6 @@ def main():
             write_bytes(root, "val/normal/leaked.jpg", f.read(), kinds=["Duplicate"])
     else:
         make_split(root, "", 0)
-    if "--large" in args:
-        big = Image.new("1", (9500, 9500), 1)
-        rel = ("train/" if split else "") + "odd/large.png"
-        save(root, rel, big, kinds=["HugeDimensions"])
     json.dump({"files": FILES}, sys.stdout, indent=1)
     sys.stdout.write("\n")
 

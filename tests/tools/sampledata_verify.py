@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Oracle for tst_sampledata: checks an exported Fashion-MNIST ImageFolder tree against the IDX files.
+"""Oracle for tst_sampledata: checks an exported Fashion-MNIST ImageFolder tree against IDX files.
 
 Reads the IDX files (plain or .gz) with numpy, every exported PNG with PIL, and the train/val trees
 with torchvision.datasets.ImageFolder. Prints one JSON verdict on stdout:
@@ -96,7 +96,8 @@ def main():
                 index = expected[relative]
                 with Image.open(os.path.join(split_root, relative)) as image:
                     if image.format != "PNG" or image.mode != "L":
-                        error("%s/%s: %s %s, expected PNG L" % (split, relative, image.format, image.mode))
+                        error("%s/%s: %s %s, expected PNG L"
+                              % (split, relative, image.format, image.mode))
                         continue
                     if image.size != (images.shape[2], images.shape[1]):
                         error("%s/%s: size %s" % (split, relative, image.size))

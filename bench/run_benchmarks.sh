@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Benchmarks against the Python peer, measured in the same run; prints ratios (>1: we are faster).
+# Usage: bench/run_benchmarks.sh [path/to/ifstudio-cli]
+#   IFS_BENCH_DIR   where the generated trees live (default /tmp/ifs-bench; reused)
+#   IFS_BENCH_REPEATS  repeats per measurement (default 5)
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cli=${1:-$here/../build/release/app/ifstudio-cli}
+py=/usr/bin/python3
+dir=${IFS_BENCH_DIR:-/tmp/ifs-bench}
+repeats=${IFS_BENCH_REPEATS:-5}
+mkdir -p "$dir"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+wall() { # seconds of one run of a command, output discarded
+    local t0 t1
+    t0=$(date +%s.%N); "$@" >/dev/null; t1=$(date +%s.%N)
+    echo "$t1 - $t0" | bc -l
+}
+
+echo "== Scan: ImageFolder(root) vs ifstudio-cli scan (200k files, 1000 classes, warm cache)"
+tree="$dir/scan-200k"
+$py "$here/make_data.py" scan-tree "$tree" 1000 200
+"$cli" scan "$tree" >/dev/null                 # warm the cache
+read -r peer_call peer_n < <($py "$here/peer.py" scan "$tree" "$repeats")
+peer_proc=$(for _ in $(seq "$repeats"); do
+    wall $py -c "from torchvision.datasets import ImageFolder; ImageFolder('$tree')"; done | median)
+ours_proc=$(for _ in $(seq "$repeats"); do wall "$cli" scan "$tree"; done | median)
+ours_json=$(for _ in $(seq "$repeats"); do wall "$cli" scan "$tree" --json; done | median)
+ours_n=$("$cli" scan "$tree" --json | $py -c "import json,sys; print(len(json.load(sys.stdin)['samples']))")
+[ "$ours_n" = "$peer_n" ] || { echo "sample counts differ: ours $ours_n, torchvision $peer_n"; exit 1; }
+printf '  torchvision ImageFolder() call      %8.3f s   (%s samples)\n' "$peer_call" "$peer_n"
+printf '  python process (import + scan)      %8.3f s\n' "$peer_proc"
+printf '  ifstudio-cli scan (whole process)   %8.3f s\n' "$ours_proc"
+printf '  ifstudio-cli scan --json            %8.3f s\n' "$ours_json"
+printf '  ratio, their call / our process:    %8.1fx   (goal: >= 3x)\n' "$(echo "$peer_call / $ours_proc" | bc -l)"
+printf '  ratio, their call / our --json:     %8.1fx\n' "$(echo "$peer_call / $ours_json" | bc -l)"
+printf '  ratio, process / process:           %8.1fx\n' "$(echo "$peer_proc / $ours_proc" | bc -l)"
+
+echo "== Health check: decode every image (2,000 JPEGs 500x375)"
+jpegs="$dir/jpeg-2k"
+$py "$here/make_data.py" jpeg-tree "$jpegs" 10 200
+"$cli" check "$jpegs" --json >/dev/null || true  # warm the cache
+peer_rate=$($py "$here/peer.py" decode "$jpegs")
+ours_time=$(for _ in $(seq 3); do wall "$cli" check "$jpegs" --json; done | median)
+ours_rate=$(echo "2000 / $ours_time" | bc -l)
+printf '  torchvision default_loader (1 proc) %8.0f img/s\n' "$peer_rate"
+printf '  ifstudio-cli check (all cores)      %8.0f img/s  (%d threads)\n' "$ours_rate" "$(nproc)"
+printf '  ratio:                              %8.1fx\n' "$(echo "$ours_rate / $peer_rate" | bc -l)"
