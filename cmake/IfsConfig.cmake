@@ -20,3 +20,11 @@ endif()
 
 find_package(ZLIB REQUIRED)
 find_package(Threads REQUIRED)
+
+# Debian's libtorch links all of OpenCV, whose highgui loads Qt 5 into any process that loads
+# libtorch. Our executables must not export Qt 6's inline functions (weak symbols in Debug
+# builds), or Qt 5 binds to them and crashes at start-up: keep every symbol of ours hidden.
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    target_compile_options(ifs_config INTERFACE -fvisibility=hidden -fvisibility-inlines-hidden)
+    target_link_options(ifs_config INTERFACE "LINKER:--exclude-libs,ALL")
+endif()

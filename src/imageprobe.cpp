@@ -18,6 +18,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <mutex>
 #include <string_view>
@@ -239,10 +240,11 @@ void probePng(Bytes b, Probe &p)
         known = false;
     }
     if (!known)
-        return fail(p, ParseStatus::Broken,
-                    QStringLiteral("its PNG header has an invalid mode (bit depth %1, colour type %2)")
-                        .arg(depth)
-                        .arg(colorType));
+        return fail(
+            p, ParseStatus::Broken,
+            QStringLiteral("its PNG header has an invalid mode (bit depth %1, colour type %2)")
+                .arg(depth)
+                .arg(colorType));
     // Optional chunks before the image data: transparency and EXIF.
     qsizetype at = 33;
     while (b.has(at, 8)) {
@@ -322,7 +324,8 @@ void probeJpeg(Bytes b, Probe &p)
             h.bitDepth = int(b.u8(payload));
             h.size = QSize(int(b.be16(payload + 3)), int(b.be16(payload + 1)));
             components = int(b.u8(payload + 5));
-            p.jpegProgressive = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
+            p.jpegProgressive
+                = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
             if (h.bitDepth != 8)
                 return fail(p, ParseStatus::Broken,
                             QStringLiteral("it is a %1-bit JPEG, which PIL cannot read")
@@ -354,6 +357,10 @@ void probeJpeg(Bytes b, Probe &p)
 // ---------------------------------------------------------------------------------------------
 // GIF, BMP, WebP, PPM, TIFF.
 
+struct GifFrame;
+GifFrame findGifFrame(Bytes b);
+bool gifFrameIsGray(Bytes b);
+
 void probeGif(Bytes b, Probe &p)
 {
     ImageHeader &h = p.header;
@@ -361,7 +368,7 @@ void probeGif(Bytes b, Probe &p)
     if (!b.has(0, 13))
         return fail(p, ParseStatus::NeedMore, QStringLiteral("the GIF header is cut short"));
     h.size = QSize(int(b.le16(6)), int(b.le16(8)));
-    h.mode = PixelMode::Palette;
+    h.mode = gifFrameIsGray(b) ? PixelMode::Gray : PixelMode::Palette;
     h.bitDepth = 8;
     if (h.size.isEmpty())
         return fail(p, ParseStatus::Broken, QStringLiteral("its GIF header says it is empty"));
@@ -601,7 +608,8 @@ void probeTiff(Bytes b, Probe &p)
     for (int i = 0; i < count; ++i) {
         const qsizetype entry = ifd + 2 + qsizetype(i) * 12;
         if (!b.has(entry, 12))
-            return fail(p, ParseStatus::NeedMore, QStringLiteral("the TIFF directory is cut short"));
+            return fail(p, ParseStatus::NeedMore,
+                        QStringLiteral("the TIFF directory is cut short"));
         const uint32_t tag = r16(entry), type = r16(entry + 2), valueCount = r32(entry + 4);
         // The first value; for SHORT arrays longer than two it lives at an offset.
         uint32_t value = type == 3 ? r16(entry + 8) : type == 4 ? r32(entry + 8) : 0;
@@ -706,7 +714,8 @@ Probe probeBytes(Bytes b)
         probeWebp(b, p);
     else if (b.u8(0) == 'P' && b.u8(1) >= '1' && b.u8(1) <= '6')
         probePpm(b, p);
-    else if (b.matches(0, std::string_view("II*\0", 4)) || b.matches(0, std::string_view("MM\0*", 4)))
+    else if (b.matches(0, std::string_view("II*\0", 4))
+             || b.matches(0, std::string_view("MM\0*", 4)))
         probeTiff(b, p);
     else
         fail(p, ParseStatus::NotImage, describeNonImage(b));
@@ -1080,42 +1089,214 @@ Integrity checkPng(Bytes b, const Probe &p)
     return {Completeness::Broken, QStringLiteral("its PNG image data is corrupt"), {}};
 }
 
-/// GIF: PIL loads the first frame; its data blocks must all be there.
-Integrity checkGif(Bytes b)
+/// Where GifImagePlugin._seek(0) finds the first frame.
+struct GifFrame
 {
+    enum { Found, Truncated, Broken } state = Broken;
+    qsizetype dataOffset = 0; ///< the LZW data (sub-blocks) after the minimum code size
+    int lzwBits = 0;
+    int64_t pixels = 0;       ///< frame width × height
+    bool paletteNeeded = true; ///< false: PIL opens it as "L"
+};
+
+/// A palette PIL keeps: any entry other than the gray ramp i -> (i, i, i).
+bool gifPaletteNeeded(Bytes b, qsizetype at, qsizetype length)
+{
+    for (qsizetype i = 0; i + 2 < length && b.has(at + i, 3); i += 3) {
+        const uint32_t index = uint32_t(i / 3);
+        if (b.u8(at + i) != index || b.u8(at + i + 1) != index || b.u8(at + i + 2) != index)
+            return true;
+    }
+    return false;
+}
+
+GifFrame findGifFrame(Bytes b)
+{
+    GifFrame frame;
     const uint32_t flags = b.u8(10);
-    qsizetype at = 13 + ((flags & 0x80) ? 3 * (qsizetype(2) << (flags & 7)) : 0);
-    auto skipBlocks = [&]() {
-        for (;;) {
-            if (!b.has(at, 1))
-                return false;
-            const uint32_t length = b.u8(at++);
-            if (length == 0)
-                return true;
-            at += length;
+    qsizetype at = 13;
+    bool globalPalette = false;
+    if (flags & 0x80) {
+        const qsizetype length = 3 * (qsizetype(2) << (flags & 7));
+        globalPalette = gifPaletteNeeded(b, at, length);
+        at += length;
+    }
+    // GifImagePlugin.data(): one sub-block, or none at its terminator.
+    auto subBlock = [&](qsizetype *length) {
+        if (!b.has(at, 1) || b.u8(at) == 0) {
+            at += b.has(at, 1) ? 1 : 0;
+            return false;
         }
+        *length = qsizetype(b.u8(at));
+        at += 1 + *length;
+        return true;
     };
     for (;;) {
-        if (!b.has(at, 1))
-            return truncated(QStringLiteral("the GIF data ends before its first frame"));
-        const uint32_t block = b.u8(at);
-        if (block == 0x21) {
-            at += 2;
-            if (!skipBlocks())
-                return truncated(QStringLiteral("the GIF data ends before its first frame"));
-        } else if (block == 0x2C) {
-            if (!b.has(at, 10))
-                return truncated(QStringLiteral("the GIF data ends before its first frame"));
-            const uint32_t local = b.u8(at + 9);
-            at += 10 + ((local & 0x80) ? 3 * (qsizetype(2) << (local & 7)) : 0) + 1;
-            if (!skipBlocks())
-                return truncated(QStringLiteral("the GIF image data stops in the middle"));
-            return {};
-        } else if (block == 0x3B) {
-            return {Completeness::Broken, QStringLiteral("the GIF file has no image"), {}};
-        } else {
-            ++at; // PIL ignores unknown bytes between blocks
+        if (!b.has(at, 1)) {
+            frame.state = GifFrame::Truncated;
+            return frame;
         }
+        const uint32_t block = b.u8(at++);
+        if (block == ';')
+            return frame; // no image at all
+        if (block == '!') {
+            if (!b.has(at, 1)) {
+                frame.state = GifFrame::Truncated;
+                return frame;
+            }
+            const uint32_t label = b.u8(at++);
+            const qsizetype first = at + 1;
+            qsizetype length = 0;
+            const bool any = subBlock(&length);
+            // A graphic control block must hold flags, delay and the transparent index.
+            if (label == 0xF9 && (!any || length < 4 || !b.has(first, 4))) {
+                frame.state = b.has(first, 1) ? GifFrame::Broken : GifFrame::Truncated;
+                return frame;
+            }
+            if (any) {
+                while (subBlock(&length)) {
+                }
+            }
+        } else if (block == ',') {
+            if (!b.has(at, 10)) {
+                frame.state = GifFrame::Truncated;
+                return frame;
+            }
+            frame.pixels = int64_t(b.le16(at + 4)) * b.le16(at + 6);
+            const uint32_t local = b.u8(at + 8);
+            at += 9;
+            bool paletteNeeded = globalPalette;
+            if (local & 0x80) {
+                const qsizetype length = 3 * (qsizetype(2) << (local & 7));
+                paletteNeeded = gifPaletteNeeded(b, at, length); // a gray ramp makes it "L"
+                at += length;
+            }
+            frame.paletteNeeded = paletteNeeded;
+            frame.lzwBits = int(b.u8(at));
+            frame.dataOffset = at + 1;
+            frame.state = GifFrame::Found;
+            return frame;
+        }
+        // Anything else: PIL skips the byte.
+    }
+}
+
+/// PIL opens a GIF without a palette, or with the plain gray ramp as its palette, as "L".
+bool gifFrameIsGray(Bytes b)
+{
+    const GifFrame frame = findGifFrame(b);
+    return frame.state == GifFrame::Found && !frame.paletteNeeded;
+}
+
+/// Decodes a GIF's first frame exactly as Pillow 9.4's GifDecode.c does, without storing pixels:
+/// PIL reads the file in 64 KiB pieces from the frame's data, decodes only whole sub-blocks, and
+/// succeeds once the frame's last pixel is out. An end code or a missing block before that means
+/// "read on" (truncated at the end of the file); an impossible code is a broken data stream.
+Integrity checkGif(Bytes b)
+{
+    const GifFrame frame = findGifFrame(b);
+    if (frame.state == GifFrame::Truncated)
+        return truncated(QStringLiteral("the GIF data ends before its first frame"));
+    if (frame.state == GifFrame::Broken || frame.pixels <= 0)
+        return {Completeness::Broken, QStringLiteral("the GIF file has no valid image"), {}};
+    if (frame.lzwBits > 12)
+        return {Completeness::Broken, QStringLiteral("its GIF image data is corrupt"), {}};
+    constexpr int kTable = 4096; // GIFTABLE and GIFBUFFER
+    static thread_local std::array<uint16_t, kTable> link; // the string table's prefix codes
+    const Integrity broken{
+        Completeness::Broken, QStringLiteral("its GIF image data is corrupt"), {}};
+    const Integrity cut = truncated(QStringLiteral("the GIF image data stops in the middle"));
+
+    qsizetype at = frame.dataOffset;
+    qsizetype readEnd = std::min<qsizetype>(b.size(), at + 65536);
+    auto readMore = [&]() {
+        if (readEnd >= b.size())
+            return false;
+        readEnd = std::min<qsizetype>(b.size(), readEnd + 65536);
+        return true;
+    };
+    const int clear = 1 << frame.lzwBits;
+    const int end = clear + 1;
+    int next = 0, codeSize = 0, codeMask = 0, state = 1;
+    int lastCode = 0;
+    int stacked = 0; // bytes waiting in GifDecode's buffer
+    uint32_t bitBuffer = 0;
+    int bitCount = 0;
+    int64_t blockLeft = 0;
+    int64_t pixelsLeft = frame.pixels;
+    for (;;) {
+        if (state == 1) {
+            next = clear + 2;
+            codeSize = frame.lzwBits + 1;
+            codeMask = (1 << codeSize) - 1;
+            stacked = 0;
+            state = 2;
+        }
+        int64_t out = 0;
+        if (stacked > 0) {
+            out = stacked;
+            stacked = 0;
+        } else {
+            while (bitCount < codeSize) {
+                if (blockLeft > 0) {
+                    bitBuffer |= b.u8(at++) << bitCount;
+                    bitCount += 8;
+                    --blockLeft;
+                } else if (at < readEnd && readEnd - at >= int64_t(b.u8(at)) + 1) {
+                    blockLeft = b.u8(at++); // a whole block is there: start on it
+                } else if (!readMore()) {
+                    return cut;
+                }
+            }
+            int c = int(bitBuffer & uint32_t(codeMask));
+            bitBuffer >>= codeSize;
+            bitCount -= codeSize;
+            if (c == clear) {
+                if (state != 2)
+                    state = 1;
+                continue;
+            }
+            if (c == end) {
+                if (!readMore()) // GifDecode returns; ImageFile.load() reads on
+                    return cut;
+                continue;
+            }
+            out = 1;
+            if (state == 2) {
+                if (c > clear)
+                    return broken;
+                lastCode = c;
+                state = 3;
+            } else {
+                const int thisCode = c;
+                if (c > next)
+                    return broken;
+                if (c == next) {
+                    if (stacked >= kTable)
+                        return broken;
+                    ++stacked;
+                    c = lastCode;
+                }
+                while (c >= clear) {
+                    if (stacked >= kTable || c >= kTable)
+                        return broken;
+                    ++stacked;
+                    c = link[size_t(c)];
+                }
+                if (next < kTable) {
+                    link[size_t(next)] = uint16_t(lastCode);
+                    if (next == codeMask && codeSize < 12) {
+                        ++codeSize;
+                        codeMask = (1 << codeSize) - 1;
+                    }
+                    ++next;
+                }
+                lastCode = thisCode;
+            }
+        }
+        pixelsLeft -= out;
+        if (pixelsLeft <= 0)
+            return {};
     }
 }
 
@@ -1181,7 +1362,7 @@ QImage decodeWithQt(QByteArrayView data, QSize scaledSize, QString *why)
 bool decodeWithOpenCv(QByteArrayView data, int flags, cv::Mat &mat, QString *why)
 {
     // imdecode() leaves `mat` alone when the header is bad: a stale image would pass for this one.
-    // (configureRuntime() keeps freed blocks in the heap, so the next allocation stays cheap.)
+    // (Its allocator may keep the buffer for the next image.)
     mat.release();
     try {
         const cv::Mat source(1, int(std::min<qsizetype>(data.size(), INT_MAX)), CV_8U,
@@ -1260,6 +1441,8 @@ QImage matToRgb(const cv::Mat &mat)
 bool decodePixels(QByteArrayView data, const Probe &p, QSize target, bool verifyOnly,
                   cv::Mat &mat, QImage &qtImage, QString *why)
 {
+    if (verifyOnly && p.header.format == u"GIF")
+        return true; // checkGif() ran PIL's own decoder already
     if (useQt(p)) {
         qtImage = decodeWithQt(data, target.isValid()
                                          ? p.header.size.scaled(target, Qt::KeepAspectRatio)
@@ -1396,7 +1579,6 @@ Result<ImageHeader> probeImage(const QString &path)
 
 Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
 {
-    ImageChecker checker;
     const QString name = shortName(path);
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly))
@@ -1427,6 +1609,7 @@ Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
     cv::Mat mat;
     QImage qtImage;
     if (!decodePixels(data, p, target, false, mat, qtImage, &why)) {
+        qCDebug(lcImage) << "decoding failed:" << path << why;
         return Error{quoted(name) + QStringLiteral(" cannot be decoded")
                      + (why.isEmpty() ? QString() : QStringLiteral(": ") + why)};
     }
@@ -1444,11 +1627,87 @@ Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
 
 // ---------------------------------------------------------------------------------------------
 
+namespace {
+
+/// Hands the last freed pixel buffer to the next decode on the same thread: first touches of
+/// fresh pages cost about as much as decoding on our machines (shared/notes/
+/// machine-performance.md), and the health check decodes many images of similar size.
+class RecyclingAllocator : public cv::MatAllocator
+{
+public:
+    ~RecyclingAllocator() override { cv::fastFree(m_spare); }
+
+    cv::UMatData *allocate(int dims, const int *sizes, int type, void *data0, size_t *step,
+                           cv::AccessFlag, cv::UMatUsageFlags) const override
+    {
+        // As cv::StdMatAllocator does.
+        size_t total = CV_ELEM_SIZE(type);
+        for (int i = dims - 1; i >= 0; --i) {
+            if (step) {
+                if (data0 && step[i] != cv::Mat::AUTO_STEP) {
+                    CV_Assert(total <= step[i]);
+                    total = step[i];
+                } else {
+                    step[i] = total;
+                }
+            }
+            total *= size_t(sizes[i]);
+        }
+        auto *u = new cv::UMatData(this);
+        if (data0) {
+            u->data = u->origdata = static_cast<uchar *>(data0);
+            u->size = total;
+            u->flags |= cv::UMatData::USER_ALLOCATED;
+            return u;
+        }
+        if (m_spare && m_spareSize >= total) {
+            u->data = u->origdata = m_spare;
+            u->size = m_spareSize; // the capacity, so that it can be reused again
+            m_spare = nullptr;
+            m_spareSize = 0;
+        } else {
+            u->data = u->origdata = static_cast<uchar *>(cv::fastMalloc(total));
+            u->size = total;
+        }
+        return u;
+    }
+
+    bool allocate(cv::UMatData *u, cv::AccessFlag, cv::UMatUsageFlags) const override
+    {
+        return u != nullptr;
+    }
+
+    void deallocate(cv::UMatData *u) const override
+    {
+        if (!u)
+            return;
+        if (!(u->flags & cv::UMatData::USER_ALLOCATED)) {
+            if (u->size > m_spareSize) {
+                cv::fastFree(m_spare);
+                m_spare = u->origdata;
+                m_spareSize = u->size;
+            } else {
+                cv::fastFree(u->origdata);
+            }
+        }
+        delete u;
+    }
+
+private:
+    mutable uchar *m_spare = nullptr;
+    mutable size_t m_spareSize = 0;
+};
+
+} // namespace
+
 struct ImageChecker::Private
 {
     QByteArray buffer;
+    RecyclingAllocator allocator; // outlives `mat`
     cv::Mat mat;
     QImage qtImage;
+
+    Private() { mat.allocator = &allocator; }
 };
 
 ImageChecker::ImageChecker() : d(std::make_unique<Private>()) {}

@@ -38,7 +38,7 @@ inline constexpr int64_t kPilMaxImagePixels = 89'478'485;
 /// What the file header says, read without decoding the pixels.
 struct ImageHeader
 {
-    QString format;           ///< "JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM", ... from the magic bytes
+    QString format;           ///< "JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM" (magic bytes)
     QSize size;               ///< Pixel size from the header
     PixelMode mode = PixelMode::Unknown;
     int bitDepth = 0;         ///< Bits per channel

@@ -113,7 +113,8 @@ bool moveFile(const QString &from, const QString &to, QString *why)
         return false;
     }
     if (!QDir().mkpath(QFileInfo(to).absolutePath())) {
-        *why = QStringLiteral("cannot create the folder %1").arg(quoted(QFileInfo(to).absolutePath()));
+        *why = QStringLiteral("cannot create the folder %1")
+                   .arg(quoted(QFileInfo(to).absolutePath()));
         return false;
     }
     std::error_code error;
@@ -240,7 +241,8 @@ Result<QuarantineBatch> quarantineFiles(const QString &datasetRoot, const QStrin
 
     if (!QDir().mkpath(folder))
         return Error{QStringLiteral("Cannot create the quarantine folder %1.").arg(quoted(folder))};
-    const QString stamp = QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-ddTHH-mm-ss"));
+    const QString stamp
+        = QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-ddTHH-mm-ss"));
     QString batchFolder = folder + u'/' + stamp;
     for (int n = 2; !QDir(folder).mkdir(batchFolder); ++n) {
         if (!QFileInfo::exists(batchFolder) || n > 1000)

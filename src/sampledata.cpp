@@ -873,7 +873,7 @@ Result<SampleDataResult> exportFashionMnist(const QString &dest, const SampleDat
         splits.push_back(std::move(split).value());
     }
     qCDebug(lcSampleData) << "Read Fashion-MNIST IDX files from" << source << "in"
-                         << timer.elapsed() << "ms";
+                          << timer.elapsed() << "ms";
     if (cancel && cancel->load()) {
         result.cancelled = true;
         return result;
@@ -934,7 +934,7 @@ Result<SampleDataResult> exportFashionMnist(const QString &dest, const SampleDat
         return marked.error();
     }
     qCDebug(lcSampleData) << "Exported" << result.imagesWritten << "Fashion-MNIST images to" << root
-                         << "in" << timer.elapsed() << "ms";
+                          << "in" << timer.elapsed() << "ms";
     return result;
 }
 

@@ -8,6 +8,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QAction>
+#include <QApplication>
 #include <QBuffer>
 #include <QDir>
 #include <QDirIterator>
@@ -17,6 +18,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
+#include <QMessageBox>
 #include <QPointer>
 #include <QRandomGenerator>
 #include <QSignalSpy>
@@ -24,6 +26,7 @@
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 
 #include <memory>
 
@@ -203,7 +206,8 @@ void TestHealthModel::modelBasics()
     QCOMPARE(text(0, HealthReportModel::ProblemColumn), QStringLiteral("Truncated"));
     QCOMPARE(text(0, HealthReportModel::SplitColumn), QStringLiteral("train"));
     QCOMPARE(text(0, HealthReportModel::FileColumn), QStringLiteral("cat/1.jpg"));
-    QCOMPARE(text(0, HealthReportModel::DetailsColumn), QStringLiteral("“cat/1.jpg” has a problem."));
+    QCOMPARE(text(0, HealthReportModel::DetailsColumn),
+             QStringLiteral("“cat/1.jpg” has a problem."));
     QCOMPARE(text(1, HealthReportModel::DetailsColumn),
              QStringLiteral("Same bytes as train/cat/1.jpg"));
     QCOMPARE(text(3, HealthReportModel::ProblemColumn), QStringLiteral("Empty file"));
@@ -547,7 +551,26 @@ void TestHealthModel::panelEndToEnd()
         originals.insert(path, readAll(path));
     QCOMPARE(originals.size(), 3);
 
+    // The confirmation names the count and the destination; declining moves nothing.
     QSignalSpy quarantined(&panel, &HealthPanel::filesQuarantined);
+    QString question;
+    QTimer::singleShot(0, &panel, [&] {
+        auto box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget());
+        QVERIFY(box);
+        question = box->text() + u'\n' + box->informativeText();
+        saveScreenshot(box, u"health-confirm"_s);
+        box->reject();
+    });
+    QVERIFY(!panel.quarantineChecked(true));
+    QVERIFY2(question.contains(u"Move 3 files"), qPrintable(question));
+    QVERIFY2(question.contains(QDir::toNativeSeparators(defaultQuarantineFolder(root))),
+             qPrintable(question));
+    QVERIFY2(question.contains(u"Nothing is deleted"), qPrintable(question));
+    QCOMPARE(quarantined.count(), 0);
+    for (auto it = originals.cbegin(); it != originals.cend(); ++it)
+        QVERIFY(QFile::exists(it.key()));
+    QCOMPARE(model->checkedPaths().size(), 3);
+
     QVERIFY(panel.quarantineChecked(false));
     QCOMPARE(quarantined.count(), 1);
     QCOMPARE(panel.quarantineHistory().size(), 1);
@@ -638,17 +661,29 @@ void TestHealthModel::panelCancel()
     TerminalSpies spies(&panel);
     QSignalSpy running(&panel, &HealthPanel::runningChanged);
     if (!qEnvironmentVariableIsEmpty("IFS_SCREENSHOT_DIR")) {
-        panel.resize(960, 420);
+        // Slow enough to be caught running: more files, one thread.
+        const QString slowRoot = m_dir.filePath(QStringLiteral("slow"));
+        const QByteArray big = encode(testImage(1024, 768, 7), "PNG");
+        for (int i = 0; i < 1500; ++i) {
+            const QString name = QStringLiteral("/c%1/%2.png").arg(i % 3).arg(i);
+            QVERIFY(writeFile(slowRoot + name, big));
+        }
+        HealthPanel slowPanel;
+        slowPanel.resize(960, 420);
+        slowPanel.setDataset(slowRoot, {{u"train"_s, scan(slowRoot)}});
         HealthOptions slow;
         slow.threads = 1;
-        panel.setOptions(slow);
-        panel.start();
-        QTest::qWait(250);
-        saveScreenshot(&panel, u"health-running"_s);
-        QVERIFY(waitForTerminal(spies));
-        spies.finished.clear();
-        running.clear();
-        panel.setOptions({});
+        slow.findDuplicates = false;
+        slowPanel.setOptions(slow);
+        TerminalSpies slowSpies(&slowPanel);
+        QSignalSpy progress(&slowPanel, &HealthPanel::progressChanged);
+        slowPanel.start();
+        QVERIFY(QTest::qWaitFor([&] { return progress.count() >= 4; }));
+        saveScreenshot(&slowPanel, u"health-running"_s);
+        slowPanel.cancel();
+        QVERIFY(waitForTerminal(slowSpies));
+        QTest::qWait(50);
+        saveScreenshot(&slowPanel, u"health-cancelled"_s);
     }
     panel.start();
     panel.cancel();

@@ -141,8 +141,8 @@ void TestImageProbe::initTestCase()
     const test::ProcessResult made =
         test::runOracle(QStringLiteral("make_hostile_corpus.py"), {m_corpus});
     QVERIFY2(made.exitCode == 0 && !made.crashed, made.err.constData());
-    const test::ProcessResult oracle =
-        test::runOracle(QStringLiteral("health_pil_oracle.py"), {m_corpus, QStringLiteral("--dump"), m_dump});
+    const test::ProcessResult oracle = test::runOracle(
+        QStringLiteral("health_pil_oracle.py"), {m_corpus, QStringLiteral("--dump"), m_dump});
     QVERIFY2(oracle.exitCode == 0 && !oracle.crashed, oracle.err.constData());
     const QJsonArray files = QJsonDocument::fromJson(oracle.out).object().value(u"files").toArray();
     for (const QJsonValue &file : files)
@@ -200,8 +200,10 @@ void TestImageProbe::probeDetails_data()
     QTest::addColumn<int>("orientation");
 
     QTest::newRow("jpeg") << "normal/rgb.jpg" << PixelMode::RGB << 8 << false << 1;
-    QTest::newRow("exif little-endian") << "normal/exif_rot6_le.jpg" << PixelMode::RGB << 8 << false << 6;
-    QTest::newRow("exif big-endian") << "normal/exif_rot8_be.jpg" << PixelMode::RGB << 8 << false << 8;
+    QTest::newRow("exif little-endian")
+        << "normal/exif_rot6_le.jpg" << PixelMode::RGB << 8 << false << 6;
+    QTest::newRow("exif big-endian")
+        << "normal/exif_rot8_be.jpg" << PixelMode::RGB << 8 << false << 8;
     QTest::newRow("gray jpeg") << "odd/gray.jpg" << PixelMode::Gray << 8 << false << 1;
     QTest::newRow("cmyk jpeg") << "odd/cmyk.jpg" << PixelMode::CMYK << 8 << false << 1;
     QTest::newRow("1-bit png") << "odd/bilevel.png" << PixelMode::Gray << 1 << false << 1;
@@ -209,12 +211,14 @@ void TestImageProbe::probeDetails_data()
     QTest::newRow("16-bit rgb png") << "odd/rgb16.png" << PixelMode::RGB16 << 16 << false << 1;
     QTest::newRow("16-bit pgm") << "odd/gray16.pgm" << PixelMode::Gray16 << 16 << false << 1;
     QTest::newRow("palette png") << "odd/palette.png" << PixelMode::Palette << 4 << false << 1;
-    QTest::newRow("palette png, tRNS") << "odd/palette_trns.png" << PixelMode::Palette << 4 << true << 1;
+    QTest::newRow("palette png, tRNS")
+        << "odd/palette_trns.png" << PixelMode::Palette << 4 << true << 1;
     QTest::newRow("rgba png") << "odd/rgba.png" << PixelMode::RGBA << 8 << true << 1;
     QTest::newRow("la png") << "odd/gray_alpha.png" << PixelMode::GrayAlpha << 8 << true << 1;
     QTest::newRow("rgba webp (VP8X)") << "odd/rgba.webp" << PixelMode::RGBA << 8 << true << 1;
     QTest::newRow("lossy webp (VP8)") << "normal/rgb.webp" << PixelMode::RGB << 8 << false << 1;
-    QTest::newRow("lossless webp (VP8L)") << "normal/rgb_lossless.webp" << PixelMode::RGB << 8 << false << 1;
+    QTest::newRow("lossless webp (VP8L)")
+        << "normal/rgb_lossless.webp" << PixelMode::RGB << 8 << false << 1;
     QTest::newRow("palette bmp") << "odd/palette.bmp" << PixelMode::Palette << 8 << false << 1;
     QTest::newRow("24-bit bmp") << "normal/rgb.bmp" << PixelMode::RGB << 24 << false << 1;
     QTest::newRow("gif") << "odd/palette.gif" << PixelMode::Palette << 8 << false << 1;
@@ -249,7 +253,8 @@ void TestImageProbe::probeFailures_data()
     QTest::newRow("html") << QByteArray("<!DOCTYPE html><html><body>404</body></html>")
                           << QStringLiteral("“cat/x.jpg” is not an image: it is an HTML page");
     QTest::newRow("binary") << bytes("\x01\x02\x03\x04\x00\xff")
-                            << QStringLiteral("“cat/x.jpg” is not an image: its first bytes (01 02 03 04");
+                            << QStringLiteral(
+                                   "“cat/x.jpg” is not an image: its first bytes (01 02 03 04");
     QTest::newRow("jpeg signature only") << bytes("\xff\xd8\xff")
                                          << QStringLiteral("“cat/x.jpg” is truncated");
     QTest::newRow("12-bit jpeg")
@@ -358,7 +363,8 @@ void TestImageProbe::bombIsRefusedWithoutDecoding()
     timer.start();
     const Result<QImage> image = loadImageRgb(corpusPath(QStringLiteral("broken/huge.png")));
     QVERIFY(!image.ok());
-    QVERIFY2(image.errorMessage().contains(u"decompression-bomb"), qPrintable(image.errorMessage()));
+    QVERIFY2(image.errorMessage().contains(u"decompression-bomb"),
+             qPrintable(image.errorMessage()));
     QVERIFY2(image.errorMessage().contains(u"broken/huge.png"), qPrintable(image.errorMessage()));
     QVERIFY(timer.elapsed() < 2000);
 }
@@ -442,10 +448,12 @@ void TestImageProbe::hostileBytesAreSurvived()
             QVERIFY(test::writeFile(path, mutant));
             const Result<ImageHeader> header = probeImage(path);
             if (!header.ok())
-                QVERIFY2(header.errorMessage().contains(u"h/x.bin"), qPrintable(header.errorMessage()));
+                QVERIFY2(header.errorMessage().contains(u"h/x.bin"),
+                         qPrintable(header.errorMessage()));
             const Result<QImage> image = loadImageRgb(path, QSize(8, 8));
             if (!image.ok())
-                QVERIFY2(image.errorMessage().contains(u"h/x.bin"), qPrintable(image.errorMessage()));
+                QVERIFY2(image.errorMessage().contains(u"h/x.bin"),
+                         qPrintable(image.errorMessage()));
             const ImageCheck check = checker.check(path, QStringLiteral("h/x.bin"));
             QCOMPARE(checker.data().size(), mutant.size());
             if (check.status != ImageCheck::Status::Ok)

@@ -278,14 +278,12 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
     m_thumbSize->setMaximumWidth(140);
     m_thumbSize->setToolTip(tr("Thumbnail size"));
     m_thumbnailModel = new ThumbnailModel(this);
-    m_thumbnailModel->setThumbnailSize(m_settings->thumbnailSize());
     m_thumbnails = new ThumbnailView(imagesPage);
     m_thumbnails->setObjectName(QStringLiteral("thumbnailView"));
     m_thumbnails->setModel(m_thumbnailModel);
     m_thumbnails->setThumbnailSize(m_settings->thumbnailSize());
     connect(m_thumbSize, &QSlider::valueChanged, this, [this](int size) {
-        m_thumbnailModel->setThumbnailSize(size);
-        m_thumbnails->setThumbnailSize(size);
+        m_thumbnails->setThumbnailSize(size); // forwards device pixels to the model
         m_settings->setThumbnailSize(size);
     });
     auto *imagesBar = new QHBoxLayout;

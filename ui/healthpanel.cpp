@@ -227,6 +227,16 @@ void HealthPanel::buildUi()
     m_statusStack->setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Fixed);
 
     auto header = new QHBoxLayout;
+    {
+        // As wide as its widest text, so that the header does not jump when it changes.
+        int width = 0;
+        for (const QString &text : {tr("Check Health"), tr("Check Again"), tr("Cancel"),
+                                    tr("Cancelling…")}) {
+            m_startButton->setText(text);
+            width = std::max(width, m_startButton->sizeHint().width());
+        }
+        m_startButton->setMinimumWidth(width);
+    }
     header->addWidget(m_startButton);
     header->addWidget(m_statusStack, 1);
 
@@ -619,11 +629,17 @@ void HealthPanel::updateState()
     m_copyAction->setEnabled(m_hasReport && m_model->rowCount() > 0);
     m_exportAction->setEnabled(m_hasReport);
     // The filter only means something next to a table.
-    m_filterCombo->setVisible(m_hasReport && m_model->rowCount() > 0);
-    m_filterLabel->setVisible(m_filterCombo->isVisible());
+    const bool showFilter = m_hasReport && m_model->rowCount() > 0;
+    m_filterCombo->setVisible(showFilter);
+    m_filterLabel->setVisible(showFilter);
 
     // Pages: empty state until a report exists, then the table or the success state.
-    if (!m_hasReport && !m_lastError.isEmpty()) {
+    if (!m_hasReport && running) {
+        m_emptyLabel->setText(tr("Decoding every image the way torchvision's loader would… "
+                                 "What would break training is listed here when the check is "
+                                 "done."));
+        m_pages->setCurrentIndex(0);
+    } else if (!m_hasReport && !m_lastError.isEmpty()) {
         m_emptyLabel->setText(m_lastError);
         m_pages->setCurrentIndex(0);
     } else if (!m_hasReport) {
@@ -671,7 +687,7 @@ QString HealthPanel::summaryText() const
     if (report.cancelled)
         text = tr("Cancelled after %1 images.").arg(number(report.filesChecked)) % u' ';
     if (parts.isEmpty())
-        return report.cancelled ? text + tr("Nothing found so far.") : QString();
+        return {}; // the page in place of the table says it
 
     text += parts.join(QStringLiteral(", "));
     const int failing = m_model->failingFileCount();
@@ -766,10 +782,13 @@ bool HealthPanel::quarantineChecked(bool confirm)
         QMessageBox box(QMessageBox::Question, tr("Move to Quarantine"),
                         tr("Move %1 out of the dataset?").arg(filesPhrase(int(paths.size()))),
                         QMessageBox::Cancel, this);
+        box.setTextFormat(Qt::PlainText);
         box.setInformativeText(
-            tr("They will be moved into a new folder under\n%1\nkeeping their folder layout, "
-               "with a manifest so that the move can be undone. Nothing is deleted.")
-                .arg(QDir::toNativeSeparators(folder)));
+            tr("<p>They are moved, keeping their folder layout, into a new folder under</p>"
+               "<p style=\"white-space:pre\"><b>%1</b></p>"
+               "<p>with a manifest, so that Undo Quarantine can bring them back. "
+               "Nothing is deleted.</p>")
+                .arg(QDir::toNativeSeparators(folder).toHtmlEscaped()));
         QPushButton *move = box.addButton(tr("Move to Quarantine"), QMessageBox::AcceptRole);
         box.setDefaultButton(move);
         box.exec();

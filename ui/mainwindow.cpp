@@ -1,10 +1,12 @@
 #include "mainwindow.h"
 
 #include "datasetsworkspace.h"
+#include "healthpanel.h"
 #include "icons.h"
 #include "runtime.h"
 #include "sampledata.h"
 #include "settings.h"
+#include "thumbnailview.h"
 #include "workspacebar.h"
 
 #include <QAction>
@@ -229,9 +231,9 @@ void MainWindow::openSampleDataset()
     timer->start();
 }
 
-void MainWindow::takeScreenshotAndQuit(const QString &path, int settleMs)
+void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view, int settleMs)
 {
-    auto save = [this, path, settleMs] {
+    auto grabAndQuit = [this, path, settleMs] {
         QTimer::singleShot(settleMs, this, [this, path] {
             const bool ok = grab().save(path);
             if (!ok)
@@ -239,11 +241,28 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, int settleMs)
             QApplication::exit(ok ? 0 : 1);
         });
     };
+    auto arrange = [this, view, grabAndQuit] {
+        if (!m_datasets->hasDataset()) {
+            grabAndQuit();
+            return;
+        }
+        if (view == u"health") {
+            connect(m_datasets->healthPanel(), &HealthPanel::finished, this, grabAndQuit,
+                    Qt::SingleShotConnection);
+            m_datasets->startHealthCheck();
+            return;
+        }
+        // Show a class and its first image, as a user exploring the dataset would.
+        m_datasets->selectClass(0);
+        ThumbnailView *thumbnails = m_datasets->thumbnailView();
+        thumbnails->setCurrentIndex(thumbnails->model()->index(0, 0));
+        grabAndQuit();
+    };
     if (m_datasets->isScanning())
-        connect(m_datasets, &DatasetsWorkspace::scanFinished, this, save,
+        connect(m_datasets, &DatasetsWorkspace::scanFinished, this, arrange,
                 Qt::SingleShotConnection);
     else
-        save();
+        arrange();
 }
 
 void MainWindow::showPreferences()

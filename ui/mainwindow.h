@@ -30,9 +30,10 @@ public:
     void openSampleDataset();
     void showOpenDialog();
 
-    /// After the dataset scan and the first thumbnails, saves a screenshot of the window and quits
-    /// with 0 (or 1 if it could not). For the README and for checking the app as a user sees it.
-    void takeScreenshotAndQuit(const QString &path, int settleMs = 2500);
+    /// After the dataset scan, shows `view` ("images": the first class and image; "health": a
+    /// finished health check), saves a screenshot of the window and quits with 0 (1 if it could
+    /// not save). For the README and for looking at the app as a user sees it.
+    void takeScreenshotAndQuit(const QString &path, const QString &view = {}, int settleMs = 2500);
 
     DatasetsWorkspace *datasets() const { return m_datasets; }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "thumbnailmodel.h"
+
 #include <QList>
 #include <QListView>
 #include <QPointer>
@@ -8,8 +10,6 @@
 #include <utility>
 
 namespace ifs {
-
-class ThumbnailModel;
 
 /// A grid of thumbnails for a ThumbnailModel, fluid with 100k images.
 ///

@@ -4,7 +4,6 @@
 #include "healthcheck.h"
 #include "imagefolder.h"
 #include "jsonwriter.h"
-#include "runtime.h"
 
 #include <QCommandLineParser>
 #include <QFileInfo>
@@ -199,7 +198,7 @@ int runCheck(const QStringList &args)
     indexes.reserve(size_t(splits.size()));
     ScanOptions scanOptions;
     scanOptions.allowEmpty = true;
-    scanOptions.threads = computeThreads();
+    scanOptions.threads = requestedThreads();
     for (const QString &split : splits) {
         Result<ImageFolderIndex> scanned = scanImageFolder(layout.splitRoot(split), scanOptions);
         if (!scanned) {
@@ -215,7 +214,7 @@ int runCheck(const QStringList &args)
         targets.append({splits[qsizetype(i)], &indexes[i]});
 
     HealthOptions options;
-    options.threads = computeThreads();
+    options.threads = requestedThreads();
     options.minSide = minSide;
     options.findDuplicates = !parser.isSet(noDuplicatesOption);
 

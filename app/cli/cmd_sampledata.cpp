@@ -1,7 +1,6 @@
 // ifstudio-cli sample-data: exports Debian's Fashion-MNIST as an ImageFolder tree.
 #include "commands.h"
 
-#include "runtime.h"
 #include "sampledata.h"
 
 #include <QDir>
@@ -118,7 +117,7 @@ int runSampleData(const QStringList &args)
                        .arg(QDir::toNativeSeparators(source)));
         return kExitFailure;
     }
-    options.threads = computeThreads();
+    options.threads = requestedThreads();
 
     QElapsedTimer timer;
     timer.start();

@@ -17,6 +17,9 @@ int runScan(const QStringList &args);
 int runCheck(const QStringList &args);
 int runSampleData(const QStringList &args);
 
+/// The global --threads value; 0 = all cores.
+int requestedThreads();
+
 /// "ifstudio-cli: <message>" on stderr.
 void printError(const QString &message);
 /// A line on stdout / stderr (UTF-8).

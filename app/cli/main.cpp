@@ -1,8 +1,6 @@
 // ifstudio-cli: the headless face of ImageFolder Studio, over the same core as the GUI.
 #include "commands.h"
 
-#include "runtime.h"
-
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -12,6 +10,15 @@
 #include <unistd.h>
 
 namespace ifs::cli {
+
+namespace {
+int g_threads = 0;
+} // namespace
+
+int requestedThreads()
+{
+    return g_threads;
+}
 
 void writeOut(const QByteArray &bytes)
 {
@@ -147,7 +154,9 @@ int main(int argc, char **argv)
         std::fputs(kUsage, stderr);
         return ifs::cli::kExitUsage;
     }
-    ifs::configureRuntime(threads);
+    // libtorch is not loaded for commands that do not compute with it (its start-up alone costs
+    // more than a whole scan); they use the thread count for their own workers.
+    ifs::cli::g_threads = threads;
 
     const QString command = args[at];
     QStringList commandArgs = {QStringLiteral("ifstudio-cli ") + command};

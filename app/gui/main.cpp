@@ -35,7 +35,12 @@ int main(int argc, char **argv)
         QStringLiteral("Open DATASET, wait for the scan and the thumbnails, save a screenshot of "
                        "the window to FILE and quit."),
         QStringLiteral("FILE"));
+    const QCommandLineOption viewOption(
+        QStringLiteral("screenshot-view"),
+        QStringLiteral("What the screenshot shows: images (default) or health."),
+        QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
+    parser.addOption(viewOption);
     parser.addOption(screenshotOption);
     parser.process(app);
 
@@ -57,6 +62,6 @@ int main(int argc, char **argv)
     if (!positional.isEmpty())
         window.openDataset(positional.constFirst());
     if (parser.isSet(screenshotOption))
-        window.takeScreenshotAndQuit(parser.value(screenshotOption));
+        window.takeScreenshotAndQuit(parser.value(screenshotOption), parser.value(viewOption));
     return app.exec();
 }
