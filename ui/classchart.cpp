@@ -37,7 +37,6 @@ ClassChart::ClassChart(QWidget *parent)
     small.setPointSizeF(small.pointSizeF() * 0.85);
     m_axisX->setLabelsFont(small);
     m_axisY->setLabelsFont(small);
-    m_axisX->setLabelsAngle(-45);
     m_view->setRenderHint(QPainter::Antialiasing);
     m_view->setMinimumHeight(160);
     auto *layout = new QVBoxLayout(this);
@@ -91,15 +90,17 @@ void ClassChart::rebuildAxis()
     QStringList labels;
     const bool labelled = m_classes.size() <= kMaxLabelledClasses;
     for (int i = 0; i < m_classes.size(); ++i) {
-        // Categories must be unique, so unlabelled bars use invisible distinct labels.
-        labels.append(labelled ? m_classes[i] : QString(i + 1, u'\u200b'));
+        // Bars are labelled by class index (names are in the table and the tooltips); categories
+        // must be unique, so unlabelled bars use invisible distinct labels.
+        labels.append(labelled ? QString::number(i) : QString(i + 1, u'\u200b'));
     }
     if (!labelled && m_classes.size() > 2000)
         labels = labels.mid(0, 2000);
     m_axisX->append(labels);
     m_axisX->setLabelsVisible(labelled);
     m_axisX->setGridLineVisible(false);
-    m_axisX->setTitleText(labelled ? QString() : tr("%1 classes, by index").arg(m_classes.size()));
+    m_axisX->setTitleText(labelled ? tr("class index")
+                                   : tr("%1 classes, by index").arg(m_classes.size()));
 }
 
 void ClassChart::setCounts(const std::vector<int64_t> &counts)

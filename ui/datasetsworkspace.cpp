@@ -121,7 +121,9 @@ QWidget *DatasetsWorkspace::buildEmptyPage()
     m_recentList = new QListWidget(page);
     m_recentList->setObjectName(QStringLiteral("recentList"));
     m_recentList->setMaximumHeight(160);
-    m_recentList->setMinimumWidth(420);
+    m_recentList->setMinimumWidth(560);
+    m_recentList->setTextElideMode(Qt::ElideMiddle);
+    m_recentList->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
     connect(m_recentList, &QListWidget::itemActivated, this, [this](QListWidgetItem *item) {
         Q_EMIT openRecentRequested(item->data(Qt::UserRole).toString());
     });
@@ -227,8 +229,10 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
         m_classTable->fontMetrics().height() + 8);
     m_classTable->horizontalHeader()->setSectionResizeMode(ClassTableModel::NameColumn,
                                                            QHeaderView::Stretch);
-    m_classTable->horizontalHeader()->setSectionResizeMode(ClassTableModel::IndexColumn,
-                                                           QHeaderView::ResizeToContents);
+    for (int column : {ClassTableModel::IndexColumn, ClassTableModel::CountColumn,
+                       ClassTableModel::ShareColumn})
+        m_classTable->horizontalHeader()->setSectionResizeMode(column,
+                                                               QHeaderView::ResizeToContents);
     m_classTable->setWordWrap(false);
     connect(m_classTable->selectionModel(), &QItemSelectionModel::selectionChanged, this,
             &DatasetsWorkspace::onClassSelectionChanged);
