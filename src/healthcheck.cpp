@@ -16,6 +16,42 @@
 
 namespace ifs {
 
+const char *healthKindKey(HealthFinding::Kind kind)
+{
+    switch (kind) {
+    case HealthFinding::Kind::ZeroByte:
+        return "zero_byte";
+    case HealthFinding::Kind::Unreadable:
+        return "unreadable";
+    case HealthFinding::Kind::Truncated:
+        return "truncated";
+    case HealthFinding::Kind::HugeDimensions:
+        return "huge_dimensions";
+    case HealthFinding::Kind::TinyDimensions:
+        return "tiny_dimensions";
+    case HealthFinding::Kind::UnusualMode:
+        return "unusual_mode";
+    case HealthFinding::Kind::WrongExtension:
+        return "wrong_extension";
+    case HealthFinding::Kind::Duplicate:
+        return "duplicate";
+    }
+    return "unknown";
+}
+
+const char *healthSeverityKey(HealthFinding::Severity severity)
+{
+    switch (severity) {
+    case HealthFinding::Severity::Info:
+        return "info";
+    case HealthFinding::Severity::Warning:
+        return "warning";
+    case HealthFinding::Severity::Error:
+        return "error";
+    }
+    return "unknown";
+}
+
 int HealthReport::errorCount() const
 {
     return int(std::count_if(findings.cbegin(), findings.cend(), [](const HealthFinding &f) {

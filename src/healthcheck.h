@@ -36,6 +36,11 @@ struct HealthFinding
     QString duplicateOf;  ///< for Duplicate: the first file (split/relative path) with the same bytes
 };
 
+/// Stable JSON keys ("zero_byte", "truncated", ..., "error", "warning", "info"), shared by the
+/// CLI's --json output and the GUI's report export.
+const char *healthKindKey(HealthFinding::Kind kind);
+const char *healthSeverityKey(HealthFinding::Severity severity);
+
 /// Per-file facts gathered while checking (kept for the summary and the benchmark).
 struct HealthReport
 {

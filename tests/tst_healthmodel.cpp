@@ -244,12 +244,12 @@ void TestHealthModel::kindNames_data()
     QTest::addColumn<QString>("key");
     QTest::newRow("truncated") << Kind::Truncated << u"Truncated"_s << u"truncated"_s;
     QTest::newRow("unreadable") << Kind::Unreadable << u"Unreadable"_s << u"unreadable"_s;
-    QTest::newRow("empty") << Kind::ZeroByte << u"Empty file"_s << u"zero-byte"_s;
-    QTest::newRow("huge") << Kind::HugeDimensions << u"Huge"_s << u"huge-dimensions"_s;
-    QTest::newRow("tiny") << Kind::TinyDimensions << u"Tiny"_s << u"tiny-dimensions"_s;
-    QTest::newRow("mode") << Kind::UnusualMode << u"Unusual mode"_s << u"unusual-mode"_s;
+    QTest::newRow("empty") << Kind::ZeroByte << u"Empty file"_s << u"zero_byte"_s;
+    QTest::newRow("huge") << Kind::HugeDimensions << u"Huge"_s << u"huge_dimensions"_s;
+    QTest::newRow("tiny") << Kind::TinyDimensions << u"Tiny"_s << u"tiny_dimensions"_s;
+    QTest::newRow("mode") << Kind::UnusualMode << u"Unusual mode"_s << u"unusual_mode"_s;
     QTest::newRow("extension") << Kind::WrongExtension << u"Wrong extension"_s
-                               << u"wrong-extension"_s;
+                               << u"wrong_extension"_s;
     QTest::newRow("duplicate") << Kind::Duplicate << u"Duplicate"_s << u"duplicate"_s;
 }
 

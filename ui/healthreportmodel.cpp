@@ -241,25 +241,7 @@ QString HealthReportModel::kindName(Kind kind)
 
 QString HealthReportModel::kindKey(Kind kind)
 {
-    switch (kind) {
-    case Kind::ZeroByte:
-        return QStringLiteral("zero-byte");
-    case Kind::Unreadable:
-        return QStringLiteral("unreadable");
-    case Kind::Truncated:
-        return QStringLiteral("truncated");
-    case Kind::HugeDimensions:
-        return QStringLiteral("huge-dimensions");
-    case Kind::TinyDimensions:
-        return QStringLiteral("tiny-dimensions");
-    case Kind::UnusualMode:
-        return QStringLiteral("unusual-mode");
-    case Kind::WrongExtension:
-        return QStringLiteral("wrong-extension");
-    case Kind::Duplicate:
-        return QStringLiteral("duplicate");
-    }
-    return {};
+    return QString::fromLatin1(healthKindKey(kind));
 }
 
 QString HealthReportModel::severityName(Severity severity)
@@ -277,15 +259,7 @@ QString HealthReportModel::severityName(Severity severity)
 
 QString HealthReportModel::severityKey(Severity severity)
 {
-    switch (severity) {
-    case Severity::Error:
-        return QStringLiteral("error");
-    case Severity::Warning:
-        return QStringLiteral("warning");
-    case Severity::Info:
-        return QStringLiteral("info");
-    }
-    return {};
+    return QString::fromLatin1(healthSeverityKey(severity));
 }
 
 QString HealthReportModel::detailsText(const HealthFinding &finding)

@@ -75,7 +75,7 @@ public:
 
     /// "Truncated", "Empty file", "Duplicate", ...
     static QString kindName(HealthFinding::Kind kind);
-    /// "truncated", "zero-byte", "duplicate", ...: stable keys for exported reports.
+    /// "truncated", "zero_byte", "duplicate", ...: the core's stable keys, as the CLI prints them.
     static QString kindKey(HealthFinding::Kind kind);
     static QString severityName(HealthFinding::Severity severity);
     static QString severityKey(HealthFinding::Severity severity);

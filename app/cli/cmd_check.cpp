@@ -24,42 +24,6 @@ extern "C" void onInterrupt(int)
     g_interrupted = true;
 }
 
-const char *kindName(HealthFinding::Kind kind)
-{
-    switch (kind) {
-    case HealthFinding::Kind::ZeroByte:
-        return "zero_byte";
-    case HealthFinding::Kind::Unreadable:
-        return "unreadable";
-    case HealthFinding::Kind::Truncated:
-        return "truncated";
-    case HealthFinding::Kind::HugeDimensions:
-        return "huge_dimensions";
-    case HealthFinding::Kind::TinyDimensions:
-        return "tiny_dimensions";
-    case HealthFinding::Kind::UnusualMode:
-        return "unusual_mode";
-    case HealthFinding::Kind::WrongExtension:
-        return "wrong_extension";
-    case HealthFinding::Kind::Duplicate:
-        return "duplicate";
-    }
-    return "unknown";
-}
-
-const char *severityName(HealthFinding::Severity severity)
-{
-    switch (severity) {
-    case HealthFinding::Severity::Info:
-        return "info";
-    case HealthFinding::Severity::Warning:
-        return "warning";
-    case HealthFinding::Severity::Error:
-        return "error";
-    }
-    return "unknown";
-}
-
 QByteArray reportJson(const QString &root, const QStringList &splits, const HealthReport &report)
 {
     JsonWriter json;
@@ -78,8 +42,8 @@ QByteArray reportJson(const QString &root, const QStringList &splits, const Heal
     json.key("findings").beginArray();
     for (const HealthFinding &finding : report.findings) {
         json.beginObject();
-        json.key("kind").value(kindName(finding.kind));
-        json.key("severity").value(severityName(finding.severity));
+        json.key("kind").value(healthKindKey(finding.kind));
+        json.key("severity").value(healthSeverityKey(finding.severity));
         json.key("split");
         if (finding.split.isEmpty())
             json.null();
@@ -125,11 +89,11 @@ void printReport(const QString &root, const QStringList &splits, const HealthRep
         ++perKind[int(finding.kind)];
     for (const auto &[kind, count] : perKind) {
         printOut(QStringLiteral("  %1 %2")
-                     .arg(QString::fromLatin1(kindName(HealthFinding::Kind(kind))), -16)
+                     .arg(QString::fromLatin1(healthKindKey(HealthFinding::Kind(kind))), -16)
                      .arg(count));
     }
     for (const HealthFinding &finding : report.findings) {
-        printOut(QString::fromLatin1(severityName(finding.severity)) + QStringLiteral(": ")
+        printOut(QString::fromLatin1(healthSeverityKey(finding.severity)) + QStringLiteral(": ")
                  + finding.message);
     }
     if (report.findings.isEmpty() && report.filesChecked > 0)
