@@ -181,8 +181,13 @@ void TestCli::unreadableFolderIsReportedNotFatal()
     if (geteuid() == 0) {
         const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
         QVERIFY2(!setpriv.isEmpty(), "setpriv (util-linux) is needed to drop root for this test");
-        // The CLI binary must be reachable by nobody: the build tree usually is.
-        args.prepend(program);
+        // The build tree may sit under a folder nobody cannot enter (CI clones anywhere): run a
+        // copy from the test folder. The CLI links only system libraries, so the copy runs.
+        const QString copy = tmp.path() + QStringLiteral("/ifstudio-cli");
+        QVERIFY(QFile::copy(program, copy));
+        QVERIFY(QFile::setPermissions(copy, QFile::ReadOwner | QFile::ExeOwner | QFile::ReadOther
+                                                | QFile::ExeOther));
+        args.prepend(copy);
         args = QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
                            QStringLiteral("--clear-groups"), QStringLiteral("--")} + args;
         program = setpriv;
