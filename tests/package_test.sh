@@ -20,7 +20,7 @@ for needed in libtorch libqt6widgets6 libqt6charts6 libopencv-imgcodecs qt6-qpa-
 done
 
 dpkg-deb -x "$deb" "$work/root"
-for f in usr/bin/ifstudio usr/bin/ifstudio-cli \
+for f in usr/bin/ifstudio usr/bin/ifstudio-cli usr/libexec/ifstudio/ifstudio-cli-compute \
          usr/share/applications/io.github.imagefolderstudio.ifstudio.desktop \
          usr/share/icons/hicolor/scalable/apps/ifstudio.svg; do
     [ -e "$work/root/$f" ] || { echo "FAIL: $f is not in the package"; exit 1; }
@@ -31,6 +31,16 @@ version=$(dpkg-deb -f "$deb" Version)
 "$work/root/usr/bin/ifstudio-cli" --version | grep -qx "ifstudio-cli $version" \
     || { echo "FAIL: ifstudio-cli --version"; exit 1; }
 "$work/root/usr/bin/ifstudio-cli" --help | grep -q "scan ROOT" || { echo "FAIL: cli --help"; exit 1; }
+# `check` runs in ifstudio-cli-compute, which the front finds in ../libexec/ifstudio.
+mkdir -p "$work/data/cat" "$work/data/dog"
+printf 'not an image' > "$work/data/cat/broken.jpg"
+cp "$source/resources/icons/ifstudio.svg" "$work/data/dog/x.png"
+set +e
+"$work/root/usr/bin/ifstudio-cli" check "$work/data" --json >"$work/check.json" 2>"$work/check.err"
+status=$?
+set -e
+[ "$status" -eq 1 ] && grep -q '"unreadable"' "$work/check.json" \
+    || { echo "FAIL: installed ifstudio-cli check (exit $status)"; cat "$work/check.err"; exit 1; }
 QT_QPA_PLATFORM=offscreen "$work/root/usr/bin/ifstudio" --version | grep -q "$version" \
     || { echo "FAIL: ifstudio --version"; exit 1; }
 QT_QPA_PLATFORM=offscreen "$work/root/usr/bin/ifstudio" --help | grep -q -- "--threads" \

@@ -6,7 +6,12 @@
 #include <QElapsedTimer>
 #include <QMutex>
 
+#include <QDir>
+#include <QFileInfo>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <unistd.h>
 
 namespace ifs::cli {
@@ -98,6 +103,33 @@ void ProgressLine::finish()
 
 namespace {
 
+#ifdef IFS_CLI_FRONT
+/// Hands the whole command line over to ifstudio-cli-compute (see app/CMakeLists.txt): beside
+/// this executable in a build tree, in ../libexec/ifstudio/ once installed. Returns only on error.
+int execCompute(char **argv)
+{
+    const QString dir = QCoreApplication::applicationDirPath();
+    const QStringList candidates = {
+        dir + QStringLiteral("/ifstudio-cli-compute"),
+        QDir::cleanPath(dir + QStringLiteral("/../libexec/ifstudio/ifstudio-cli-compute"))};
+    for (const QString &candidate : candidates) {
+        if (!QFileInfo(candidate).isExecutable())
+            continue;
+        const QByteArray path = QFile::encodeName(candidate);
+        std::fflush(stdout);
+        execv(path.constData(), argv);
+        ifs::cli::printError(QStringLiteral("cannot run %1: %2")
+                                 .arg(candidate, QString::fromLocal8Bit(std::strerror(errno))));
+        return ifs::cli::kExitFailure;
+    }
+    ifs::cli::printError(QStringLiteral("ifstudio-cli-compute is missing next to %1 and in "
+                                        "../libexec/ifstudio: the installation is incomplete. "
+                                        "Reinstall the package or rebuild.")
+                             .arg(dir));
+    return ifs::cli::kExitFailure;
+}
+#endif
+
 const char kUsage[] =
     "Usage: ifstudio-cli [--threads N] <command> [options]\n"
     "\n"
@@ -164,8 +196,13 @@ int main(int argc, char **argv)
 
     if (command == u"scan")
         return ifs::cli::runScan(commandArgs);
-    if (command == u"check")
+    if (command == u"check") {
+#ifdef IFS_CLI_FRONT
+        return execCompute(argv);
+#else
         return ifs::cli::runCheck(commandArgs);
+#endif
+    }
     if (command == u"sample-data")
         return ifs::cli::runSampleData(commandArgs);
 
