@@ -264,6 +264,7 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
     m_leftSplitter->setStretchFactor(0, 3);
     m_leftSplitter->setStretchFactor(1, 2);
     m_leftSplitter->setStretchFactor(2, 1);
+    left->setMinimumWidth(260); // class names, counts and the chart stay readable
     auto *leftLayout = new QVBoxLayout(left);
     leftLayout->setContentsMargins(0, 0, 0, 0);
     leftLayout->addWidget(m_leftSplitter);
@@ -280,6 +281,7 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
     m_thumbSize->setRange(48, 320);
     m_thumbSize->setValue(m_settings->thumbnailSize());
     m_thumbSize->setMaximumWidth(140);
+    m_thumbSize->setMinimumWidth(80);
     m_thumbSize->setToolTip(tr("Thumbnail size"));
     m_thumbnailModel = new ThumbnailModel(this);
     m_thumbnails = new ThumbnailView(imagesPage);
@@ -309,7 +311,7 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
 
     // Right: the selected image.
     m_details = new ImageDetailsPanel(page);
-    m_details->setMinimumWidth(240);
+    m_details->setMinimumWidth(220);
 
     connect(m_thumbnails, &ThumbnailView::currentSampleChanged, this, [this](int sampleRow) {
         if (sampleRow >= 0)

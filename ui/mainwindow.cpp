@@ -25,6 +25,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressDialog>
+#include <QScreen>
 #include <QSpinBox>
 #include <QStackedWidget>
 #include <QStatusBar>
@@ -86,8 +87,13 @@ MainWindow::MainWindow(QWidget *parent)
 
     buildMenus();
     updateRecentMenu();
-    if (!restoreGeometry(m_settings->windowGeometry()))
-        resize(1360, 860);
+    if (!restoreGeometry(m_settings->windowGeometry())) {
+        // First start: a comfortable size, but never larger than the screen.
+        QSize size(1360, 860);
+        if (const QScreen *screen = QGuiApplication::primaryScreen())
+            size = size.boundedTo(screen->availableSize() * 0.92);
+        resize(size.expandedTo(minimumSize()));
+    }
     restoreState(m_settings->windowState());
 }
 
