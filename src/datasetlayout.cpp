@@ -152,8 +152,10 @@ QList<DatasetWarning> analyseDataset(const ImageFolderIndex &index)
     }
     if (!empty.isEmpty() && index.refusal.isEmpty()) {
         warnings.append({Kind::EmptyClass, Severity::Warning,
-                         QStringLiteral("%1 class%2 without any image: %3. They still take an "
-                                        "output of the classifier.")
+                         QStringLiteral("%1 class%2 without any image: %3. torchvision 0.14's "
+                                        "ImageFolder refuses such a folder (newer versions "
+                                        "accept it with allow_empty=True), and an empty class "
+                                        "still takes an output of the classifier.")
                              .arg(empty.size())
                              .arg(empty.size() > 1 ? QStringLiteral("es") : QString(),
                                   quoted(empty)),
