@@ -23,6 +23,24 @@ shoot() { # name, then the app's arguments
     echo "$out/$name.png"
 }
 
+# A dataset with the problems the app exists to catch, made from the sample's images: numeric class
+# names, a Jupyter folder that became a class, imbalance, splits that disagree, broken files.
+problems="$work/pets-with-problems"
+copy() { # split class count source-class-index: images of the sample's same split
+    local classes source
+    mapfile -t classes < <(ls "$sample/$1")
+    mapfile -t source < <(find "$sample/$1/${classes[$4]}" -name '*.png')
+    mkdir -p "$problems/$1/$2"
+    cp -t "$problems/$1/$2" "${source[@]:0:$3}"
+}
+copy train 1 120 0; copy train 2 90 1; copy train 10 8 2; copy train .ipynb_checkpoints 2 3
+copy val 1 30 0; copy val 10 5 2
+cp "$problems/train/1/$(ls "$problems/train/1" | sed -n 5p)" "$problems/val/1/copied-from-train.png"
+: > "$problems/train/2/empty.png"
+echo "<html>404 Not Found</html>" > "$problems/train/1/download.jpg"
+head -c 300 "$sample/train/Bag/00023.png" > "$problems/train/10/cut.png"
+
 shoot datasets "$sample"
+shoot problems "$problems" --screenshot-view health
 shoot empty-state
 shoot health "$sample" --screenshot-view health
