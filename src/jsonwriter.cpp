@@ -1,5 +1,6 @@
 #include "jsonwriter.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -12,6 +13,15 @@ void JsonWriter::appendString(QByteArray &out, std::string_view utf8)
     const auto *p = reinterpret_cast<const unsigned char *>(utf8.data());
     const auto *end = p + utf8.size();
     while (p < end) {
+        // Copy the longest run that needs no escaping in one go: most paths are plain ASCII.
+        const auto *run = p;
+        while (run < end && *run >= 0x20 && *run < 0x80 && *run != '"' && *run != '\\')
+            ++run;
+        if (run != p) {
+            out.append(reinterpret_cast<const char *>(p), run - p);
+            p = run;
+            continue;
+        }
         const unsigned char c = *p;
         if (c < 0x80) {
             switch (c) {
@@ -131,7 +141,9 @@ JsonWriter &JsonWriter::value(const QString &text)
 JsonWriter &JsonWriter::value(int64_t number)
 {
     separate();
-    m_out.append(QByteArray::number(qlonglong(number)));
+    char buffer[24];
+    const auto end = std::to_chars(buffer, buffer + sizeof buffer, number).ptr;
+    m_out.append(buffer, end - buffer);
     return *this;
 }
 
