@@ -86,9 +86,10 @@ void Settings::setComputeThreads(int threads)
 
 QString Settings::sampleDataFolder() const
 {
+    // The same folder installer/setup.sh exports to, so the GUI finds that export.
     const QString fallback =
-        QStandardPaths::writableLocation(QStandardPaths::AppLocalDataLocation)
-        + QStringLiteral("/fashion-mnist");
+        QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation)
+        + QStringLiteral("/ImageFolderStudio/fashion-mnist");
     return m_settings->value(kSampleData, fallback).toString();
 }
 
