@@ -88,6 +88,36 @@ SplitMismatch compareSplits(const QString &firstName, const ImageFolderIndex &fi
     return mismatch;
 }
 
+Result<DatasetScan> scanDataset(const DatasetLayout &layout, const ScanOptions &options,
+                                const ScanCallbacks &callbacks,
+                                const std::function<void(const QString &split)> &splitStarted,
+                                const std::atomic_bool *cancel)
+{
+    DatasetScan scan;
+    scan.layout = layout;
+    scan.splits = layout.hasSplits() ? layout.splits : QStringList{QString()};
+    for (const QString &split : std::as_const(scan.splits)) {
+        if (splitStarted)
+            splitStarted(split);
+        Result<ImageFolderIndex> scanned =
+            scanImageFolder(layout.splitRoot(split), options, callbacks, cancel);
+        if (!scanned)
+            return scanned.error();
+        if (cancel && cancel->load())
+            return scan;
+        scan.indexes.insert(split,
+                            std::make_shared<const ImageFolderIndex>(std::move(scanned).value()));
+    }
+    const IndexPtr first = scan.index(scan.splits.constFirst());
+    for (qsizetype i = 1; i < scan.splits.size(); ++i) {
+        SplitMismatch mismatch = compareSplits(scan.splits.constFirst(), *first, scan.splits[i],
+                                               *scan.index(scan.splits[i]));
+        if (!mismatch.isEmpty())
+            scan.mismatches.append(std::move(mismatch));
+    }
+    return scan;
+}
+
 QList<DatasetWarning> analyseDataset(const ImageFolderIndex &index)
 {
     using Kind = DatasetWarning::Kind;

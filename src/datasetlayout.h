@@ -3,8 +3,11 @@
 #include "imagefolder.h"
 
 #include <QList>
+#include <QMap>
 #include <QString>
 #include <QStringList>
+
+#include <functional>
 
 namespace ifs {
 
@@ -38,6 +41,25 @@ struct SplitMismatch
 
 SplitMismatch compareSplits(const QString &firstName, const ImageFolderIndex &first,
                             const QString &secondName, const ImageFolderIndex &second);
+
+/// A scanned dataset: its layout and one index per split ("" alone for a plain root).
+struct DatasetScan
+{
+    DatasetLayout layout;
+    QStringList splits;
+    QMap<QString, IndexPtr> indexes;
+    QList<SplitMismatch> mismatches; ///< the first split against each other one
+
+    IndexPtr index(const QString &split) const { return indexes.value(split); }
+};
+
+/// Scans every split of `layout` (or its root) in turn with scanImageFolder() and compares the
+/// splits' classes. `splitStarted` is called before each split's scan, on the calling thread.
+/// Fails when a split cannot be listed; a cancelled scan returns what it has so far.
+Result<DatasetScan> scanDataset(const DatasetLayout &layout, const ScanOptions &options = {},
+                                const ScanCallbacks &callbacks = {},
+                                const std::function<void(const QString &split)> &splitStarted = {},
+                                const std::atomic_bool *cancel = nullptr);
 
 /// A problem worth telling the user about a scanned folder.
 struct DatasetWarning

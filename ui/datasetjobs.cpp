@@ -87,50 +87,34 @@ void DatasetScanJob::start(const QString &root, const ScanOptions &options)
 
     QPointer<DatasetScanJob> self(this);
     auto work = [shared, layout, options, self] {
-        DatasetScan &scan = shared->scan;
-        scan.layout = layout;
-        scan.splits = layout.hasSplits() ? layout.splits : QStringList{QString()};
-        for (const QString &split : std::as_const(scan.splits)) {
-            ScanCallbacks callbacks;
-            callbacks.classesFound = [&](const QStringList &classes) {
-                {
-                    std::lock_guard lock(shared->mutex);
-                    shared->currentSplit = split;
-                    shared->classCount = size_t(classes.size());
-                    shared->counts.reset(new std::atomic<int64_t>[shared->classCount]);
-                    for (size_t i = 0; i < shared->classCount; ++i)
-                        shared->counts[i] = 0;
-                }
-                if (self)
-                    QMetaObject::invokeMethod(self.data(), [self, split, classes] {
-                        if (self)
-                            Q_EMIT self->classesFound(split, classes);
-                    }, Qt::QueuedConnection);
-            };
-            callbacks.classProgress = [&](int classIndex, int64_t count) {
-                // The array only changes between splits, on this same thread.
-                shared->counts[size_t(classIndex)].store(count, std::memory_order_relaxed);
-            };
-            Result<ImageFolderIndex> scanned = scanImageFolder(layout.splitRoot(split), options,
-                                                               callbacks, &shared->cancel);
-            if (shared->cancel.load())
-                return;
-            if (!scanned) {
-                shared->error = scanned.errorMessage();
-                return;
+        QString split; // the split being scanned; classesFound below reads it
+        ScanCallbacks callbacks;
+        callbacks.classesFound = [&](const QStringList &classes) {
+            {
+                std::lock_guard lock(shared->mutex);
+                shared->currentSplit = split;
+                shared->classCount = size_t(classes.size());
+                shared->counts.reset(new std::atomic<int64_t>[shared->classCount]);
+                for (size_t i = 0; i < shared->classCount; ++i)
+                    shared->counts[i] = 0;
             }
-            scan.indexes.insert(split, std::make_shared<const ImageFolderIndex>(std::move(scanned).value()));
-        }
-        if (scan.splits.size() > 1) {
-            const IndexPtr first = scan.indexes.value(scan.splits.constFirst());
-            for (int i = 1; i < scan.splits.size(); ++i) {
-                SplitMismatch mismatch = compareSplits(scan.splits.constFirst(), *first,
-                                                       scan.splits[i],
-                                                       *scan.indexes.value(scan.splits[i]));
-                if (!mismatch.isEmpty())
-                    scan.mismatches.append(mismatch);
-            }
-        }
+            if (self)
+                QMetaObject::invokeMethod(self.data(), [self, split, classes] {
+                    if (self)
+                        Q_EMIT self->classesFound(split, classes);
+                }, Qt::QueuedConnection);
+        };
+        callbacks.classProgress = [&](int classIndex, int64_t count) {
+            // The array only changes between splits, while no class walk runs.
+            shared->counts[size_t(classIndex)].store(count, std::memory_order_relaxed);
+        };
+        Result<DatasetScan> scanned = scanDataset(
+            layout, options, callbacks, [&](const QString &next) { split = next; },
+            &shared->cancel);
+        if (!scanned)
+            shared->error = scanned.errorMessage();
+        else
+            shared->scan = std::move(scanned).value();
     };
     m_watcher.setFuture(QtConcurrent::run(work));
     m_poll.start();

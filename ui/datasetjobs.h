@@ -4,7 +4,6 @@
 #include "imagefolder.h"
 
 #include <QFutureWatcher>
-#include <QMap>
 #include <QObject>
 #include <QTimer>
 
@@ -13,17 +12,6 @@
 #include <mutex>
 
 namespace ifs {
-
-/// A scanned dataset: its layout and one index per split ("" for a plain root).
-struct DatasetScan
-{
-    DatasetLayout layout;
-    QStringList splits;             ///< "" alone for a plain root
-    QMap<QString, IndexPtr> indexes;
-    QList<SplitMismatch> mismatches;
-
-    IndexPtr index(const QString &split) const { return indexes.value(split); }
-};
 
 /// Scans a dataset folder (and its splits) on a worker thread. Classes are announced as soon as
 /// they are known and counts grow at ~10 Hz; exactly one terminal signal per start().

@@ -156,26 +156,21 @@ int runCheck(const QStringList &args)
     }
 
     const DatasetLayout layout = detectLayout(root);
-    const QStringList splits = layout.hasSplits() ? layout.splits : QStringList{QString()};
-    // Scanned indexes must outlive the check: HealthTarget points at them.
-    std::vector<ImageFolderIndex> indexes;
-    indexes.reserve(size_t(splits.size()));
     ScanOptions scanOptions;
     scanOptions.allowEmpty = true;
     scanOptions.threads = requestedThreads();
-    for (const QString &split : splits) {
-        Result<ImageFolderIndex> scanned = scanImageFolder(layout.splitRoot(split), scanOptions);
-        if (!scanned) {
-            printError(scanned.errorMessage());
-            return kExitFailure;
-        }
-        if (!scanned->refusal.isEmpty())
-            printErr(QStringLiteral("note: ") + scanned->refusal);
-        indexes.push_back(std::move(scanned).value());
+    const Result<DatasetScan> scanned = scanDataset(layout, scanOptions);
+    if (!scanned) {
+        printError(scanned.errorMessage());
+        return kExitFailure;
     }
     QList<HealthTarget> targets;
-    for (size_t i = 0; i < indexes.size(); ++i)
-        targets.append({splits[qsizetype(i)], &indexes[i]});
+    for (const QString &split : scanned->splits) {
+        const IndexPtr index = scanned->index(split);
+        if (!index->refusal.isEmpty())
+            printErr(QStringLiteral("note: ") + index->refusal);
+        targets.append({split, index.get()});
+    }
 
     HealthOptions options;
     options.threads = requestedThreads();
