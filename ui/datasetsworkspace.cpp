@@ -499,11 +499,9 @@ void DatasetsWorkspace::onScanFinished(const DatasetScan &scan)
 void DatasetsWorkspace::onScanFailed(const QString &message)
 {
     showScanProgress(false);
-    const QString root = m_root;
     closeDataset();
     Q_EMIT statusMessage(message);
     Q_EMIT scanFailed(message);
-    Q_UNUSED(root);
 }
 
 void DatasetsWorkspace::setCurrentSplit(const QString &split)
