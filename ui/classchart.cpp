@@ -87,15 +87,13 @@ void ClassChart::setClasses(const QStringList &classes, const std::vector<int64_
 void ClassChart::rebuildAxis()
 {
     m_axisX->clear();
-    QStringList labels;
+    // Bars are labelled by class index (names are in the table and the tooltips); with many
+    // classes the labels are hidden. The index also keeps every category unique.
     const bool labelled = m_classes.size() <= kMaxLabelledClasses;
-    for (int i = 0; i < m_classes.size(); ++i) {
-        // Bars are labelled by class index (names are in the table and the tooltips); categories
-        // must be unique, so unlabelled bars use invisible distinct labels.
-        labels.append(labelled ? QString::number(i) : QString(i + 1, u'\u200b'));
-    }
-    if (!labelled && m_classes.size() > 2000)
-        labels = labels.mid(0, 2000);
+    QStringList labels;
+    labels.reserve(m_classes.size());
+    for (int i = 0; i < m_classes.size(); ++i)
+        labels.append(QString::number(i));
     m_axisX->append(labels);
     m_axisX->setLabelsVisible(labelled);
     m_axisX->setGridLineVisible(false);
