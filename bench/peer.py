@@ -2,6 +2,9 @@
 
 peer.py scan ROOT REPEATS     seconds of ImageFolder(ROOT) (median of REPEATS), one per line
 peer.py decode ROOT           images/s of torchvision's default loader over every sample
+peer.py loader ROOT WORKERS BATCH
+                              images/s of one epoch of DataLoader(ImageFolder(ROOT, transform)),
+                              shuffled, with the ImageNet training transform
 """
 import statistics
 import sys
@@ -27,6 +30,23 @@ def main():
             default_loader(path)
         elapsed = time.perf_counter() - t
         print(f"{len(dataset.samples) / elapsed:.1f}")
+    elif what == "loader":
+        import torch
+        import torchvision.transforms as T
+
+        workers, batch = int(sys.argv[3]), int(sys.argv[4])
+        transform = T.Compose([
+            T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(),
+            T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+        t = time.perf_counter()
+        dataset = ImageFolder(root, transform=transform)
+        loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True,
+                                             num_workers=workers)
+        images = 0
+        for inputs, _ in loader:
+            images += inputs.shape[0]
+        elapsed = time.perf_counter() - t
+        print(f"{images / elapsed:.1f}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 #include "settings.h"
 
+#include <QCryptographicHash>
 #include <QDir>
 #include <QSettings>
 #include <QStandardPaths>
@@ -15,6 +16,18 @@ const QString kThreads = QStringLiteral("compute/threads");
 const QString kSampleData = QStringLiteral("datasets/sampleFolder");
 const QString kLastOpen = QStringLiteral("datasets/lastOpenFolder");
 const QString kThumbnailSize = QStringLiteral("datasets/thumbnailSize");
+const QString kPipelinesPrefix = QStringLiteral("transforms/pipelines/");
+const QString kPreviewDraws = QStringLiteral("transforms/previewDraws");
+const QString kPreviewSeed = QStringLiteral("transforms/previewSeed");
+
+/// A dataset root as one QSettings key (paths hold '/', which QSettings reads as groups).
+QString pipelineKey(const QString &datasetRoot)
+{
+    const QByteArray clean = QDir::cleanPath(datasetRoot).toUtf8();
+    return kPipelinesPrefix
+        + QString::fromLatin1(QCryptographicHash::hash(clean, QCryptographicHash::Sha1).toHex())
+        + u'/';
+}
 } // namespace
 
 Settings::Settings() : m_settings(std::make_unique<QSettings>()) {}
@@ -116,6 +129,46 @@ int Settings::thumbnailSize() const
 void Settings::setThumbnailSize(int pixels)
 {
     m_settings->setValue(kThumbnailSize, qBound(48, pixels, 320));
+}
+
+Settings::PipelineSources Settings::transformPipelines(const QString &datasetRoot) const
+{
+    const QString key = pipelineKey(datasetRoot);
+    return {m_settings->value(key + QStringLiteral("train")).toString(),
+            m_settings->value(key + QStringLiteral("val")).toString()};
+}
+
+void Settings::setTransformPipelines(const QString &datasetRoot, const PipelineSources &sources)
+{
+    const QString key = pipelineKey(datasetRoot);
+    m_settings->setValue(key + QStringLiteral("root"), QDir::cleanPath(datasetRoot));
+    m_settings->setValue(key + QStringLiteral("train"), sources.train);
+    m_settings->setValue(key + QStringLiteral("val"), sources.val);
+}
+
+void Settings::removeTransformPipelines(const QString &datasetRoot)
+{
+    m_settings->remove(pipelineKey(datasetRoot).chopped(1));
+}
+
+int Settings::previewDraws() const
+{
+    return qBound(1, m_settings->value(kPreviewDraws, 8).toInt(), 32);
+}
+
+void Settings::setPreviewDraws(int draws)
+{
+    m_settings->setValue(kPreviewDraws, qBound(1, draws, 32));
+}
+
+quint64 Settings::previewSeed() const
+{
+    return m_settings->value(kPreviewSeed, 0).toULongLong();
+}
+
+void Settings::setPreviewSeed(quint64 seed)
+{
+    m_settings->setValue(kPreviewSeed, seed);
 }
 
 } // namespace ifs

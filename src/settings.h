@@ -43,6 +43,23 @@ public:
     int thumbnailSize() const;
     void setThumbnailSize(int pixels);
 
+    /// The Python source of the Train and Val transform pipelines saved for a dataset root (as the
+    /// Transforms workspace's code view holds it); both empty when nothing is saved for it.
+    struct PipelineSources
+    {
+        QString train;
+        QString val;
+        bool isEmpty() const { return train.isEmpty() && val.isEmpty(); }
+    };
+    PipelineSources transformPipelines(const QString &datasetRoot) const;
+    void setTransformPipelines(const QString &datasetRoot, const PipelineSources &sources);
+    void removeTransformPipelines(const QString &datasetRoot);
+
+    int previewDraws() const; ///< random draws of the train pipeline in the preview grid
+    void setPreviewDraws(int draws);
+    quint64 previewSeed() const; ///< the preview's torch.manual_seed
+    void setPreviewSeed(quint64 seed);
+
 private:
     std::unique_ptr<QSettings> m_settings;
 };

@@ -16,6 +16,7 @@ enum ExitCode {
 int runScan(const QStringList &args);
 int runCheck(const QStringList &args);
 int runSampleData(const QStringList &args);
+int runTransform(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.
 int requestedThreads();

@@ -138,6 +138,8 @@ const char kUsage[] =
     "Commands:\n"
     "  scan ROOT [--json] [--allow-empty]   classes, class_to_idx and samples, as torchvision's ImageFolder\n"
     "  check ROOT [--json]                   decode every image; list unreadable, truncated, odd and duplicate files\n"
+    "  transform IMAGE --pipeline CODE -o OUT.pt|OUT.png [--seed S]\n"
+    "                                        run a torchvision transform pipeline, exactly as torchvision would\n"
     "  sample-data DEST                      export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png\n"
     "\n"
     "Options:\n"
@@ -196,10 +198,12 @@ int main(int argc, char **argv)
 
     if (command == u"scan")
         return ifs::cli::runScan(commandArgs);
-    if (command == u"check") {
+    if (command == u"check" || command == u"transform") {
 #ifdef IFS_CLI_FRONT
         return execCompute(argv);
 #else
+        if (command == u"transform")
+            return ifs::cli::runTransform(commandArgs);
         return ifs::cli::runCheck(commandArgs);
 #endif
     }
@@ -207,7 +211,7 @@ int main(int argc, char **argv)
         return ifs::cli::runSampleData(commandArgs);
 
     ifs::cli::printError(
-        QStringLiteral("unknown command “%1”. Commands: scan, check, sample-data. Try `ifstudio-cli --help`.")
+        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, sample-data. Try `ifstudio-cli --help`.")
             .arg(command));
     return ifs::cli::kExitUsage;
 }

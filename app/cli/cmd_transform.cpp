@@ -1,0 +1,322 @@
+#include "commands.h"
+
+#include "checkpointvalue.h"
+#include "checkpointwriter.h"
+#include "jsonwriter.h"
+#include "torchrng.h"
+#include "transformadvice.h"
+#include "transforms.h"
+
+#include <QCommandLineParser>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QSaveFile>
+
+namespace ifs::cli {
+
+namespace {
+
+/// The pipeline from --pipeline (code) or --pipeline-file (a Python file, --name picks one).
+Result<TransformPipeline> pipelineFrom(const QCommandLineParser &parser, const QString &codeOption,
+                                       const QString &fileOption, const QString &nameOption)
+{
+    if (parser.isSet(codeOption) == parser.isSet(fileOption))
+        return Error{QStringLiteral("give the pipeline with either --pipeline CODE or "
+                                    "--pipeline-file FILE")};
+    if (parser.isSet(codeOption)) {
+        Result<TransformPipeline> pipeline = parseTransforms(parser.value(codeOption));
+        if (!pipeline)
+            return Error{QStringLiteral("--pipeline: ") + pipeline.errorMessage()};
+        return pipeline;
+    }
+    const QString path = parser.value(fileOption);
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return Error{QStringLiteral("cannot read “%1”: %2").arg(path, file.errorString())};
+    const QString source = QString::fromUtf8(file.readAll());
+    Result<QList<NamedPipeline>> found = pipelinesFromPython(source);
+    if (!found)
+        return Error{QStringLiteral("“%1”: %2").arg(path, found.errorMessage())};
+    QStringList names;
+    for (const NamedPipeline &named : found.value())
+        names << named.name;
+    if (!parser.isSet(nameOption)) {
+        if (found->size() == 1)
+            return found->constFirst().pipeline;
+        return Error{QStringLiteral("“%1” has %2 pipelines (%3): choose one with --name")
+                         .arg(path)
+                         .arg(found->size())
+                         .arg(names.join(QStringLiteral(", ")))};
+    }
+    for (const NamedPipeline &named : found.value())
+        if (named.name == parser.value(nameOption))
+            return named.pipeline;
+    return Error{QStringLiteral("“%1” has no pipeline named “%2” (it has %3)")
+                     .arg(path, parser.value(nameOption), names.join(QStringLiteral(", ")))};
+}
+
+Status writePng(const QImage &image, const QString &path)
+{
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly))
+        return Error{QStringLiteral("cannot write “%1”: %2").arg(path, file.errorString())};
+    if (!image.save(&file, "PNG")) {
+        file.cancelWriting();
+        return Error{QStringLiteral("cannot encode “%1” as PNG").arg(path)};
+    }
+    if (!file.commit())
+        return Error{QStringLiteral("cannot write “%1”: %2").arg(path, file.errorString())};
+    return success();
+}
+
+/// The image to save for a step's output: tensors are shown denormalised when a Normalize ran.
+QImage displayImage(const TransformData &data, const CompiledPipeline &pipeline, bool normalized)
+{
+    if (!data.isTensor())
+        return data.image;
+    return normalized ? tensorToImage(data.tensor, pipeline.normalizeMean(), pipeline.normalizeStd())
+                      : tensorToImage(data.tensor);
+}
+
+} // namespace
+
+int runTransform(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Runs a torchvision transform pipeline on one image, with torchvision 0.14's semantics "
+        "and PIL's pixels.\nRandom transforms draw their parameters as torch does: --seed S gives "
+        "what `torch.manual_seed(S); pipeline(img)` gives in Python (without --seed: a fresh "
+        "Python process's default seed).\n"
+        "OUT.pt is the output tensor in torch.save's format (torch.load(OUT, weights_only=True) "
+        "returns it); OUT.png is the output image, denormalised when Normalize ran."));
+    const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},
+                                        QStringLiteral("Show this help."));
+    const QCommandLineOption pipelineOption(
+        QStringLiteral("pipeline"),
+        QStringLiteral("The pipeline as Python code, e.g. \"T.Compose([T.Resize(256), "
+                       "T.CenterCrop(224), T.ToTensor()])\"."),
+        QStringLiteral("CODE"));
+    const QCommandLineOption fileOption(
+        QStringLiteral("pipeline-file"),
+        QStringLiteral("A Python file with `name = transforms.Compose([...])` assignments."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption nameOption(
+        QStringLiteral("name"),
+        QStringLiteral("Which pipeline of --pipeline-file to use (e.g. train_transform)."),
+        QStringLiteral("VAR"));
+    const QCommandLineOption seedOption(QStringLiteral("seed"),
+                                        QStringLiteral("torch.manual_seed() before the pipeline."),
+                                        QStringLiteral("S"));
+    const QCommandLineOption exifOption(
+        QStringLiteral("exif"),
+        QStringLiteral("Turn the image upright by its EXIF orientation first (torchvision's "
+                       "loader does not)."));
+    const QCommandLineOption outOption({QStringLiteral("o"), QStringLiteral("output")},
+                                       QStringLiteral("Where to write the result: .pt or .png."),
+                                       QStringLiteral("OUT"));
+    const QCommandLineOption stepsOption(
+        QStringLiteral("steps"),
+        QStringLiteral("Also write every step's output as DIR/NN-<transform>.png."),
+        QStringLiteral("DIR"));
+    const QCommandLineOption jsonOption(QStringLiteral("json"),
+                                        QStringLiteral("Print what each step did as JSON."));
+    for (const QCommandLineOption &option : {helpOption, pipelineOption, fileOption, nameOption,
+                                             seedOption, exifOption, outOption, stepsOption,
+                                             jsonOption})
+        parser.addOption(option);
+    parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("The input image."));
+    if (!parser.parse(args)) {
+        printError(parser.errorText() + QStringLiteral(". Try `ifstudio-cli transform --help`."));
+        return kExitUsage;
+    }
+    if (parser.isSet(helpOption)) {
+        writeOut(parser.helpText().toUtf8());
+        return kExitOk;
+    }
+    if (parser.positionalArguments().size() != 1) {
+        printError(QStringLiteral("transform needs exactly one IMAGE. Try `ifstudio-cli transform "
+                                  "--help`."));
+        return kExitUsage;
+    }
+    if (!parser.isSet(outOption) && !parser.isSet(jsonOption) && !parser.isSet(stepsOption)) {
+        printError(QStringLiteral("say where the result goes: -o OUT.pt, -o OUT.png (or --json, "
+                                  "--steps DIR)."));
+        return kExitUsage;
+    }
+    const QString out = parser.value(outOption);
+    const QString suffix = QFileInfo(out).suffix().toLower();
+    if (!out.isEmpty() && suffix != u"pt" && suffix != u"pth" && suffix != u"png") {
+        printError(QStringLiteral("-o “%1”: the output must end in .pt, .pth or .png").arg(out));
+        return kExitUsage;
+    }
+    uint64_t seed = TorchGenerator::kDefaultSeed;
+    if (parser.isSet(seedOption)) {
+        bool ok = false;
+        const QString text = parser.value(seedOption);
+        seed = text.startsWith(u'-') ? uint64_t(text.toLongLong(&ok)) : text.toULongLong(&ok);
+        if (!ok) {
+            printError(QStringLiteral("--seed needs an integer, not “%1”").arg(text));
+            return kExitUsage;
+        }
+    }
+
+    Result<TransformPipeline> pipeline =
+        pipelineFrom(parser, pipelineOption.names().constFirst(), fileOption.names().constFirst(),
+                     nameOption.names().constFirst());
+    if (!pipeline) {
+        printError(pipeline.errorMessage());
+        return kExitUsage;
+    }
+    Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline.value());
+    if (!compiled) {
+        printError(compiled.errorMessage());
+        return kExitUsage;
+    }
+    const QString imagePath = parser.positionalArguments().constFirst();
+    LoadOptions loadOptions;
+    loadOptions.applyExifOrientation = parser.isSet(exifOption);
+    Result<QImage> image = loadTransformInput(imagePath, loadOptions);
+    if (!image) {
+        printError(image.errorMessage());
+        return kExitFailure;
+    }
+    TorchGenerator rng(seed);
+    const bool trace = parser.isSet(stepsOption);
+    Result<TransformRun> run = compiled->run(image.value(), rng, trace);
+    if (!run) {
+        printError(run.errorMessage());
+        return kExitFailure;
+    }
+
+    if (trace) {
+        const QString dir = parser.value(stepsOption);
+        if (!QDir().mkpath(dir)) {
+            printError(QStringLiteral("cannot create the folder “%1”").arg(dir));
+            return kExitFailure;
+        }
+        bool normalized = false;
+        if (Status s = writePng(image.value(), dir + QStringLiteral("/00-input.png")); !s) {
+            printError(s.errorMessage());
+            return kExitFailure;
+        }
+        for (const StepTrace &step : run->steps) {
+            normalized = normalized || step.name == u"Normalize";
+            const QImage shown = displayImage(step.output, compiled.value(), normalized);
+            if (shown.isNull())
+                continue;
+            const QString name = QStringLiteral("%1/%2-%3.png")
+                                     .arg(dir)
+                                     .arg(step.step + 1, 2, 10, QLatin1Char('0'))
+                                     .arg(step.name);
+            if (Status s = writePng(shown, name); !s) {
+                printError(s.errorMessage());
+                return kExitFailure;
+            }
+        }
+    }
+
+    const TransformData &result = run->output;
+    if (!out.isEmpty()) {
+        Status written = success();
+        if (suffix == u"png") {
+            const bool normalized = !compiled->normalizeMean().empty() && result.isTensor();
+            const QImage shown = displayImage(result, compiled.value(), normalized);
+            written = shown.isNull()
+                          ? Status(Error{QStringLiteral("a %1-channel tensor cannot be written as "
+                                                        "PNG: use .pt")
+                                             .arg(result.channels())})
+                          : writePng(shown, out);
+        } else {
+            // A uint8 H × W × C tensor for a PIL image result, as np.array(img) would give; the
+            // float32 C × H × W tensor itself after ToTensor.
+            ckpt::Tensor tensor;
+            if (result.isTensor()) {
+                tensor = ckpt::Tensor::fromFloats(
+                    std::span<const float>(result.tensor.data),
+                    {result.tensor.channels, result.tensor.height, result.tensor.width});
+            } else {
+                const QImage &img = result.image;
+                const int c = result.channels();
+                QByteArray bytes;
+                bytes.reserve(qsizetype(img.width()) * img.height() * c);
+                for (int y = 0; y < img.height(); ++y)
+                    bytes.append(reinterpret_cast<const char *>(img.constScanLine(y)),
+                                 qsizetype(img.width()) * c);
+                tensor = ckpt::Tensor::fromBytes(ckpt::DType::UInt8, std::move(bytes),
+                                                 {img.height(), img.width(), c});
+            }
+            written = ckpt::writeCheckpoint(out, ckpt::Value(tensor));
+        }
+        if (!written) {
+            printError(written.errorMessage());
+            return kExitFailure;
+        }
+    }
+
+    if (parser.isSet(jsonOption)) {
+        JsonWriter json;
+        json.beginObject();
+        json.key("image").value(imagePath);
+        json.key("input_size").beginArray().value(image->width()).value(image->height()).endArray();
+        json.key("seed").value(int64_t(seed));
+        json.key("pipeline").value(toTorchvisionSource(compiled->pipeline()));
+        json.key("steps").beginArray();
+        for (const StepTrace &step : run->steps) {
+            json.beginObject();
+            json.key("name").value(step.name);
+            json.key("applied").value(step.applied);
+            json.key("summary").value(step.summary);
+            json.key("output_size")
+                .beginArray()
+                .value(step.outputSize.width())
+                .value(step.outputSize.height())
+                .endArray();
+            json.endObject();
+        }
+        json.endArray();
+        json.key("output").beginObject();
+        if (result.isTensor()) {
+            json.key("kind").value("tensor");
+            json.key("dtype").value("float32");
+            json.key("shape")
+                .beginArray()
+                .value(result.tensor.channels)
+                .value(result.tensor.height)
+                .value(result.tensor.width)
+                .endArray();
+            const ChannelStats stats = tensorStats(result.tensor);
+            for (const auto &[name, values] :
+                 {std::pair{"mean", stats.mean}, std::pair{"std", stats.std},
+                  std::pair{"min", stats.min}, std::pair{"max", stats.max}}) {
+                json.key(name).beginArray();
+                for (double v : values)
+                    json.value(v);
+                json.endArray();
+            }
+        } else {
+            json.key("kind").value("image");
+            json.key("mode").value(result.channels() == 1 ? "L" : "RGB");
+            json.key("size")
+                .beginArray()
+                .value(result.image.width())
+                .value(result.image.height())
+                .endArray();
+        }
+        json.endObject();
+        json.endObject();
+        QByteArray bytes = json.take();
+        bytes.append('\n');
+        writeOut(bytes);
+    } else {
+        for (const StepTrace &step : run->steps)
+            printOut(QStringLiteral("%1. %2: %3").arg(step.step + 1).arg(step.name, step.summary));
+        printOut(QStringLiteral("→ %1%2").arg(result.describe(),
+                                              out.isEmpty() ? QString()
+                                                            : QStringLiteral(", written to ") + out));
+    }
+    return kExitOk;
+}
+
+} // namespace ifs::cli

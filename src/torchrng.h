@@ -1,0 +1,82 @@
+#pragma once
+
+// PyTorch's CPU random number generator and the draws torchvision's transforms make with it,
+// reproduced without libtorch so that the core (and a preview) can sample transform parameters
+// exactly as Python does: after torch.manual_seed(s) in Python and TorchGenerator(s) here, the
+// same sequence of calls gives the same values (PyTorch 1.13, CPU, float32 tensors).
+
+#include <cstdint>
+#include <vector>
+
+namespace ifs {
+
+/// The kernel flavour PyTorch's CPU dispatch runs (ATEN_CPU_CAPABILITY, else AVX2 where the CPU has
+/// AVX2 and FMA, else the portable default). It decides the rounding of uniform_() and normal_()
+/// and whether torch.log / torch.exp use SLEEF or the C library.
+enum class TorchCpuCapability {
+    Default,
+    Avx2,
+};
+
+class TorchGenerator
+{
+public:
+    /// torch's default_rng_seed_val, the seed of a fresh process.
+    static constexpr uint64_t kDefaultSeed = 67280421310721ULL;
+
+    explicit TorchGenerator(uint64_t seed = kDefaultSeed);
+
+    /// torch.manual_seed(seed): also forgets any cached normal sample.
+    void manualSeed(uint64_t seed);
+    uint64_t initialSeed() const { return m_seed; }
+
+    /// The generator's raw 32-bit and 64-bit draws (CPUGeneratorImpl::random / random64).
+    uint32_t random();
+    uint64_t random64();
+
+    /// torch.empty(1).uniform_(from, to).item(): a float32 draw, returned widened to double as
+    /// Python's float() of it.
+    double uniform(double from, double to);
+    /// torch.rand(1).item()
+    double rand();
+    /// torch.randint(low, high, size=(1,)).item(): low <= value < high.
+    int64_t randint(int64_t low, int64_t high);
+    /// torch.randperm(n).tolist()
+    std::vector<int64_t> randperm(int64_t n);
+    /// torch.empty(count, dtype=torch.float32).normal_(mean, std): fills out[0..count).
+    void normal(float *out, int64_t count, double mean = 0.0, double std = 1.0);
+
+    /// torch.log / torch.exp of one float32 value as PyTorch's CPU kernels compute them (used by
+    /// RandomResizedCrop for its ratio range).
+    static float logf(float x);
+    static float expf(float x);
+    /// The same for a given kernel flavour.
+    static float logf(float x, TorchCpuCapability capability);
+    static float expf(float x, TorchCpuCapability capability);
+
+    /// The flavour PyTorch 1.13 picks on this machine (read once: ATEN_CPU_CAPABILITY "default" or
+    /// "avx2", else the CPU's features). "avx512" is treated as AVX2, which it matches except for
+    /// normal_() of 16 or more values.
+    static TorchCpuCapability detectedCpuCapability();
+    /// The flavour this generator reproduces; detectedCpuCapability() unless set.
+    TorchCpuCapability cpuCapability() const { return m_capability; }
+    void setCpuCapability(TorchCpuCapability capability) { m_capability = capability; }
+
+private:
+    void reseed(uint64_t seed);
+    void twist();
+    float uniformFloat01();
+    double normalDouble(double mean, double std);
+
+    uint64_t m_seed = kDefaultSeed;
+    uint32_t m_state[624] = {};
+    int m_index = 624;
+    // Cached second value of a Box-Muller pair, as CPUGeneratorImpl keeps one.
+    bool m_hasNextFloatNormal = false;
+    float m_nextFloatNormal = 0.0f;
+    bool m_hasNextDoubleNormal = false;
+    double m_nextDoubleNormal = 0.0;
+    TorchCpuCapability m_capability = detectedCpuCapability();
+};
+
+} // namespace ifs
