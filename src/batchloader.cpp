@@ -87,10 +87,11 @@ struct BatchLoader::Impl
 
     void workerLoop();
     Batch build(int batchIndex, int epochNumber, const std::vector<int> &epochOrder);
-    /// Transforms one sample into `out` (channels × height × width floats, already sized when
-    /// the shape is known). Returns an error message on failure.
-    QString processSample(int sampleIndex, int epochNumber, std::vector<float> &out, int &channels,
-                          int &height, int &width);
+    /// Transforms one sample: into `direct` when given (the fused path's fixed shape), else
+    /// into `out`. channels/height/width hold the batch's shape (0 before the first sample) and
+    /// return the sample's. Returns an error message on failure.
+    QString processSample(int sampleIndex, int epochNumber, float *direct, std::vector<float> &out,
+                          int &channels, int &height, int &width);
     bool fused(const QByteArray &bytes, TorchGenerator &rng, float *out);
 };
 
@@ -131,14 +132,25 @@ Batch BatchLoader::Impl::build(int batchIndex, int epochNumber, const std::vecto
             spareBuffers.pop_back();
         }
     }
+    if (plan) {
+        // The shape is known up front: samples are written straight into the batch.
+        batch.channels = 3;
+        batch.height = plan->outHeight;
+        batch.width = plan->outWidth;
+        batch.data.resize(size_t(options.batchSize) * 3 * plan->outHeight * plan->outWidth);
+    }
     std::vector<float> one;
     for (int k = first; k < last; ++k) {
         if (cancelled)
             break;
         const int sampleIndex = epochOrder[size_t(k)];
+        const size_t offset = batch.count == 0
+                                  ? 0
+                                  : size_t(batch.count) * batch.channels * batch.height * batch.width;
+        float *direct = plan ? batch.data.data() + offset : nullptr;
         int c = batch.channels, h = batch.height, w = batch.width;
-        QString error = processSample(sampleIndex, epochNumber, one, c, h, w);
-        if (error.isEmpty() && batch.count > 0
+        QString error = processSample(sampleIndex, epochNumber, direct, one, c, h, w);
+        if (error.isEmpty() && (batch.count > 0 || plan)
             && (c != batch.channels || h != batch.height || w != batch.width))
             error = QStringLiteral("gives a tensor of another shape than the batch's");
         if (!error.isEmpty()) {
@@ -146,15 +158,18 @@ Batch BatchLoader::Impl::build(int batchIndex, int epochNumber, const std::vecto
             failures.append({samples[size_t(sampleIndex)].path, error});
             continue;
         }
-        if (batch.count == 0) {
+        if (batch.count == 0 && !plan) {
             batch.channels = c;
             batch.height = h;
             batch.width = w;
             batch.data.resize(size_t(options.batchSize) * c * h * w);
         }
-        const size_t plane = size_t(c) * h * w;
-        std::copy(one.begin(), one.begin() + qsizetype(plane),
-                  batch.data.begin() + qsizetype(size_t(batch.count) * plane));
+        if (!one.empty()) {
+            const size_t plane = size_t(c) * h * w;
+            std::copy(one.begin(), one.begin() + qsizetype(plane),
+                      batch.data.begin() + qsizetype(size_t(batch.count) * plane));
+            one.clear();
+        }
         batch.labels.push_back(samples[size_t(sampleIndex)].label);
         batch.sampleIndices.push_back(sampleIndex);
         ++batch.count;
@@ -163,8 +178,9 @@ Batch BatchLoader::Impl::build(int batchIndex, int epochNumber, const std::vecto
     return batch;
 }
 
-QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, std::vector<float> &out,
-                                         int &channels, int &height, int &width)
+QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, float *direct,
+                                         std::vector<float> &out, int &channels, int &height,
+                                         int &width)
 {
     const LoaderSample &sample = samples[size_t(sampleIndex)];
     const uint64_t seed = sampleSeed(options.seed, epochNumber, sampleIndex);
@@ -173,8 +189,7 @@ QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, std::
         if (file.open(QIODevice::ReadOnly)) {
             const QByteArray bytes = file.readAll();
             TorchGenerator rng(seed);
-            out.resize(size_t(3) * plan->outHeight * plan->outWidth);
-            if (fused(bytes, rng, out.data())) {
+            if (fused(bytes, rng, direct)) {
                 channels = 3;
                 height = plan->outHeight;
                 width = plan->outWidth;
@@ -205,7 +220,10 @@ QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, std::
     channels = t.channels;
     height = t.height;
     width = t.width;
-    out = std::move(t.data);
+    if (direct)
+        std::copy(t.data.begin(), t.data.end(), direct);
+    else
+        out = std::move(t.data);
     return {};
 }
 

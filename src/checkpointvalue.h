@@ -6,6 +6,7 @@
 #include <QList>
 #include <QSharedDataPointer>
 #include <QString>
+#include <QStringBuilder>
 #include <QStringView>
 
 #include <concepts>
@@ -177,6 +178,12 @@ public:
     /// A str from UTF-8.
     Value(const char *utf8);
     Value(const QString &text);
+    /// A str from a concatenation (`prefix + u"weight"` under QT_USE_QSTRINGBUILDER).
+    template<typename A, typename B>
+    Value(const QStringBuilder<A, B> &text)
+        : Value(QString(text))
+    {
+    }
     Value(const Tensor &tensor);
     /// Pointers other than const char * would silently become bools.
     template<typename T>

@@ -12,7 +12,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <future>
 #include <optional>
+#include <system_error>
 
 namespace ifs::ckpt {
 
@@ -420,8 +422,10 @@ private:
 
     Status saveDevice(const QString &device)
     {
-        if (!isDeviceString(device))
-            return fail(QStringLiteral("“%1” is not a device such as “cpu” or “cuda:0”").arg(device));
+        if (!isDeviceString(device)) {
+            return fail(
+                QStringLiteral("“%1” is not a device such as “cpu” or “cuda:0”").arg(device));
+        }
         // torch.device pickles as torch.device('cuda', 0), or torch.device('cpu') without index.
         saveGlobal("torch", "device");
         const qsizetype colon = device.indexOf(u':');
@@ -537,7 +541,8 @@ private:
 // --- Zip container, as PyTorchStreamWriter writes it ---------------------------------------------
 
 constexpr quint64 kAlignment = 64;            // caffe2::serialize::kFieldAlignment
-constexpr qint64 kChunk = 4 << 20;            // CRC and write in cache-sized pieces
+constexpr qint64 kChunk = 4 << 20;            // CRC and write in pieces
+constexpr qint64 kParallelCrc = 1 << 20;      // records from this size get their CRC on a thread
 constexpr quint32 kMax32 = 0xffffffffu;
 constexpr quint16 kMax16 = 0xffffu;
 constexpr quint16 kDosTime = 0;               // fixed, so that equal inputs give equal files
@@ -586,7 +591,8 @@ public:
             extra.u64(quint64(size));
         }
         // The "FB" field pads the header so that the data starts at a multiple of 64.
-        const quint64 dataStart = offset + 30 + quint64(name.size()) + quint64(extra.bytes.size()) + 4;
+        const quint64 dataStart
+            = offset + 30 + quint64(name.size()) + quint64(extra.bytes.size()) + 4;
         const quint16 padding = quint16((kAlignment - dataStart % kAlignment) % kAlignment);
         extra.bytes.append("FB", 2);
         extra.u16(padding);
@@ -608,20 +614,15 @@ public:
         if (!write(header.bytes.constData(), header.bytes.size()))
             return false;
 
-        uLong crc = crc32_z(0L, Z_NULL, 0);
-        for (qint64 done = 0; done < size;) {
-            const qint64 piece = std::min(kChunk, size - done);
-            crc = crc32_z(crc, reinterpret_cast<const Bytef *>(data + done), z_size_t(piece));
-            if (!write(data + done, piece))
-                return false;
-            done += piece;
-        }
+        quint32 crc = 0;
+        if (!writeData(data, size, &crc))
+            return false;
         char crcBytes[4];
-        qToLittleEndian<quint32>(quint32(crc), crcBytes);
+        qToLittleEndian<quint32>(crc, crcBytes);
         if (!m_out.seek(qint64(offset) + 14) || m_out.write(crcBytes, 4) != 4
             || !m_out.seek(qint64(m_pos)))
             return false;
-        m_entries.append({name, quint32(crc), quint64(size), offset});
+        m_entries.append({name, crc, quint64(size), offset});
         return true;
     }
 
@@ -688,8 +689,12 @@ public:
             end.u64(recordOffset);
             end.u32(1);
         }
-        const auto field16 = [&](quint64 v) { return m_force || v >= kMax16 ? kMax16 : quint16(v); };
-        const auto field32 = [&](quint64 v) { return m_force || v >= kMax32 ? kMax32 : quint32(v); };
+        const auto field16 = [&](quint64 v) {
+            return m_force || v >= kMax16 ? kMax16 : quint16(v);
+        };
+        const auto field32 = [&](quint64 v) {
+            return m_force || v >= kMax32 ? kMax32 : quint32(v);
+        };
         end.u32(0x06054b50);
         end.u16(0);
         end.u16(0);
@@ -709,6 +714,39 @@ private:
         quint64 size;
         quint64 offset;
     };
+
+    static quint32 crc32Of(const char *data, qint64 size)
+    {
+        uLong crc = crc32_z(0L, Z_NULL, 0);
+        for (qint64 done = 0; done < size;) {
+            const qint64 piece = std::min(kChunk, size - done);
+            crc = crc32_z(crc, reinterpret_cast<const Bytef *>(data + done), z_size_t(piece));
+            done += piece;
+        }
+        return quint32(crc);
+    }
+
+    /// Writes a record's data and computes its CRC-32. Large records: the CRC runs on another
+    /// core while the data goes to the file (both only read the data), which hides most of its
+    /// cost (zlib's CRC runs at about the speed of a write to the page cache).
+    bool writeData(const char *data, qint64 size, quint32 *crc)
+    {
+        if (size >= kParallelCrc) {
+            std::future<quint32> pending;
+            try {
+                pending = std::async(std::launch::async, crc32Of, data, size);
+            } catch (const std::system_error &) {
+                // No thread to be had: compute it here.
+            }
+            if (pending.valid()) {
+                const bool written = write(data, size);
+                *crc = pending.get();
+                return written;
+            }
+        }
+        *crc = crc32Of(data, size);
+        return write(data, size);
+    }
 
     bool write(const char *data, qint64 size)
     {

@@ -27,20 +27,23 @@ struct WriteOptions
 /// `<archive>/byteorder`, one `<archive>/data/<key>` per storage (64-byte aligned, as
 /// PyTorchStreamWriter aligns them) and `<archive>/version`.
 ///
-/// The pickle names only globals that `torch.load(weights_only=True)` allows (PyTorch ≥ 2.5 for
-/// every kind): `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`,
-/// `torch._utils._rebuild_parameter`, `torch.<X>Storage`, `torch.Size`, `torch.device`,
-/// `torch.<dtype>` and `_codecs.encode` (for bytes, as Python's own protocol 2 writes them; the
-/// weights-only unpickler has no BINBYTES). Torch 1.13's weights-only unpickler is narrower: it
+/// The pickle names only globals that `torch.load(weights_only=True)` allows in current PyTorch:
+/// `collections.OrderedDict`, `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`,
+/// `torch.<X>Storage`, `torch.Size`, `torch.device`, `torch.<dtype>` and `_codecs.encode` (bytes,
+/// written as Python's own protocol 2 writes them; the weights-only unpickler has no BINBYTES, and
+/// allows `_codecs.encode` since PyTorch 2.5). Torch 1.13's weights-only unpickler is narrower: it
 /// refuses floats (no BINFLOAT), bytes, torch.device and the dtype objects bfloat16, uint8 and bool
-/// (tensors of those types are fine); state dicts of tensors and ints load there too.
+/// (tensors of every dtype are fine); checkpoints of tensors, ints, str, bool, None, containers
+/// and torch.Size load there too. Only opcodes that unpickler implements are used, and every
+/// non-empty list and dict is MARK + APPENDS/SETITEMS (libtorch's unpickler lacks APPEND/SETITEM).
 ///
 /// Storages shared by several tensors are written once and stay shared after loading. Tensor
-/// data streams from the storages to the file (no copy), with the CRC computed on the way.
-/// Atomic (QSaveFile): the file is complete or untouched. Every value is checked before anything
-/// is written; the error names the file, the value's place (`root["model"]["fc.weight"]`) and
-/// the reason. Refused: Object values, tensors whose storage is too small for their view,
-/// unhashable dict keys (list, dict), duplicate keys, invalid device strings.
+/// data streams from the storages to the file (no copy), with the CRC computed on the way (on a
+/// second core for large records). Atomic (QSaveFile, synced to disk): the file is complete or
+/// untouched. Every value is checked before anything is written; the error names the file, the
+/// value's place (`root["model"]["fc.weight"]`) and the reason. Refused: Object values, tensors
+/// whose storage is too small for their view, unhashable dict keys (list, dict), duplicate keys,
+/// invalid device strings. Safe to call from a worker thread while nobody modifies `root`.
 Status writeCheckpoint(const QString &path, const Value &root, const WriteOptions &options = {});
 
 } // namespace ifs::ckpt

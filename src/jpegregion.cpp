@@ -1,5 +1,6 @@
 #include "jpegregion.h"
 
+#include <algorithm>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -100,8 +101,13 @@ Result<QImage> decodeJpegRegion(QByteArrayView data, int denom, const QRect &reg
         return Error{QStringLiteral("the region is outside the decoded image")};
     }
     // Only the needed columns: libjpeg widens them to whole iMCUs and says where they start.
-    JDIMENSION xOffset = JDIMENSION(region.x());
-    JDIMENSION cropWidth = JDIMENSION(region.width());
+    // A margin of one iMCU (at most 32 pixels) on both sides keeps the chroma upsampling at the
+    // region's edges identical to a whole decode (it reads the neighbouring columns).
+    const int margin = 32;
+    const int left = std::max(0, region.x() - margin);
+    const int right = std::min(int(d.cinfo.output_width), region.x() + region.width() + margin);
+    JDIMENSION xOffset = JDIMENSION(left);
+    JDIMENSION cropWidth = JDIMENSION(right - left);
     if (xOffset != 0 || cropWidth != d.cinfo.output_width)
         jpeg_crop_scanline(&d.cinfo, &xOffset, &cropWidth);
     const int skipColumns = region.x() - int(xOffset);
@@ -116,6 +122,10 @@ Result<QImage> decodeJpegRegion(QByteArrayView data, int denom, const QRect &reg
                          .arg(region.height())};
     }
     const bool direct = skipColumns == 0 && int(cropWidth) == region.width();
+    if (int(xOffset) > region.x() || int(xOffset + cropWidth) < region.x() + region.width()) {
+        jpeg_abort_decompress(&d.cinfo);
+        return Error{QStringLiteral("libjpeg cropped the wrong columns")};
+    }
     row.resize(direct ? 0 : size_t(cropWidth) * 3);
     for (int y = 0; y < region.height(); ++y) {
         JSAMPROW target = direct ? out.scanLine(y) : row.data();

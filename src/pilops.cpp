@@ -1,11 +1,13 @@
 #include "pilops.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <numbers>
 #include <tuple>
 #include <utility>
@@ -278,6 +280,25 @@ uint8_t clipFixed(int32_t ss)
     return clip8(ss >> kPrecisionBits);
 }
 
+/// Copies `count` pixels of C bytes from src (pixels `srcStep` apart) to dst (`dstStep` apart).
+/// RGB pixels move as 4-byte words, all but the last: each writes one byte past its pixel, which
+/// the next copy overwrites or which the caller leaves spare, and reads one byte past it.
+template<int C>
+inline void copyPixels(uchar *dst, qsizetype dstStep, const uchar *src, qsizetype srcStep,
+                       int count)
+{
+    if (count <= 0)
+        return;
+    if constexpr (C == 3) {
+        for (int i = 0; i < count - 1; ++i, dst += dstStep, src += srcStep)
+            std::memcpy(dst, src, 4);
+    } else {
+        for (int i = 0; i < count - 1; ++i, dst += dstStep, src += srcStep)
+            std::memcpy(dst, src, C);
+    }
+    std::memcpy(dst, src, C);
+}
+
 /// Horizontal pass over source rows [firstRow, firstRow + rows) into `dst`.
 ///
 /// Pillow walks each row pixel by pixel; here a block of rows is first transposed so that the
@@ -299,78 +320,76 @@ IFS_PIL_HOT void resampleHorizontal(const uchar *src, qsizetype srcStride, int f
     }
     if (colEnd <= colBegin)
         colBegin = colEnd = 0;
-    std::vector<uchar> block(size_t(colEnd - colBegin) * kLanes + kLanes, 0);
-    std::vector<uchar> results(size_t(outWidth) * kLanes);
+    // A column of the block holds kLanes bytes and 4 spare ones for the copies below.
+    constexpr int kStride = kLanes + 4;
+    const int columns = colEnd - colBegin;
+    std::vector<uchar> block(size_t(columns + 1) * kStride);
+    std::vector<uchar> results(size_t(outWidth) * kStride);
     alignas(64) int32_t acc[kLanes];
     for (int y0 = 0; y0 < rows; y0 += kRows) {
         const int n = std::min(kRows, rows - y0);
         for (int r = 0; r < n; ++r) {
-            const uchar *in = src + (firstRow + y0 + r) * srcStride + colBegin * C;
-            uchar *b = block.data() + r * C;
-            for (int col = 0; col < colEnd - colBegin; ++col, in += C, b += kLanes) {
-                for (int ch = 0; ch < C; ++ch)
-                    b[ch] = in[ch];
-            }
+            copyPixels<C>(block.data() + r * C, kStride,
+                          src + (firstRow + y0 + r) * srcStride + colBegin * C, C, columns);
         }
         for (int xx = 0; xx < outWidth; ++xx) {
-            const uchar *p = block.data() + size_t(c.first[xx] - colBegin) * kLanes;
+            const uchar *p = block.data() + size_t(c.first[xx] - colBegin) * kStride;
             const int32_t *k = &c.k[size_t(xx) * c.ksize];
             const int taps = c.count[xx];
             for (int i = 0; i < kLanes; ++i)
                 acc[i] = half;
-            for (int x = 0; x < taps; ++x, p += kLanes) {
+            for (int x = 0; x < taps; ++x, p += kStride) {
                 const int32_t kv = k[x];
                 for (int i = 0; i < kLanes; ++i)
                     acc[i] += p[i] * kv;
             }
-            uchar *result = results.data() + size_t(xx) * kLanes;
+            uchar *result = results.data() + size_t(xx) * kStride;
             for (int i = 0; i < kLanes; ++i) {
                 const int32_t v = acc[i] >> kPrecisionBits;
                 result[i] = uchar(v < 0 ? 0 : v > 255 ? 255 : v);
             }
         }
-        for (int r = 0; r < n; ++r) {
-            const uchar *result = results.data() + r * C;
-            uchar *out = dst + (y0 + r) * dstStride;
-            for (int xx = 0; xx < outWidth; ++xx, result += kLanes, out += C) {
-                for (int ch = 0; ch < C; ++ch)
-                    out[ch] = result[ch];
-            }
-        }
+        for (int r = 0; r < n; ++r)
+            copyPixels<C>(dst + (y0 + r) * dstStride, C, results.data() + r * C, kStride, outWidth);
     }
 }
 
-/// Vertical pass: rows of `rowBytes` bytes; tap-major so that the inner loop runs along a row.
-IFS_PIL_HOT void resampleVertical(const uchar *src, qsizetype srcStride, uchar *dst, qsizetype dstStride,
-                      int rowBytes, int outHeight, const Coeffs &c)
+/// Vertical pass over rows of `rowBytes` bytes. The bytes of a row are independent, so they are
+/// taken in runs small enough to keep their sums in vector registers across all the taps.
+IFS_PIL_HOT void resampleVertical(const uchar *src, qsizetype srcStride, uchar *dst,
+                                  qsizetype dstStride, int rowBytes, int outHeight,
+                                  const Coeffs &c)
 {
     constexpr int32_t half = 1 << (kPrecisionBits - 1);
-    std::vector<int32_t> acc(rowBytes);
-    int32_t *sum = acc.data();
+    constexpr int kRun = 32;
     for (int yy = 0; yy < outHeight; ++yy) {
         const int32_t *k = &c.k[size_t(yy) * c.ksize];
-        const int n = c.count[yy];
+        const int taps = c.count[yy];
         const uchar *in = src + c.first[yy] * srcStride;
-        std::fill(acc.begin(), acc.end(), half);
-        int y = 0;
-        // Two taps at a time halve the traffic through the accumulator row.
-        for (; y + 1 < n; y += 2) {
-            const uchar *r0 = in + y * srcStride;
-            const uchar *r1 = r0 + srcStride;
-            const int32_t k0 = k[y];
-            const int32_t k1 = k[y + 1];
-            for (int i = 0; i < rowBytes; ++i)
-                sum[i] += r0[i] * k0 + r1[i] * k1;
-        }
-        if (y < n) {
-            const uchar *r0 = in + y * srcStride;
-            const int32_t k0 = k[y];
-            for (int i = 0; i < rowBytes; ++i)
-                sum[i] += r0[i] * k0;
-        }
         uchar *out = dst + yy * dstStride;
-        for (int i = 0; i < rowBytes; ++i)
-            out[i] = clipFixed(sum[i]);
+        int i = 0;
+        for (; i + kRun <= rowBytes; i += kRun) {
+            int32_t acc[kRun];
+            for (int j = 0; j < kRun; ++j)
+                acc[j] = half;
+            const uchar *p = in + i;
+            for (int y = 0; y < taps; ++y, p += srcStride) {
+                const int32_t kv = k[y];
+                for (int j = 0; j < kRun; ++j)
+                    acc[j] += p[j] * kv;
+            }
+            for (int j = 0; j < kRun; ++j) {
+                const int32_t v = acc[j] >> kPrecisionBits;
+                out[i + j] = uchar(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+        }
+        for (; i < rowBytes; ++i) {
+            int32_t acc = half;
+            const uchar *p = in + i;
+            for (int y = 0; y < taps; ++y, p += srcStride)
+                acc += *p * k[y];
+            out[i] = clipFixed(acc);
+        }
     }
 }
 
@@ -771,25 +790,158 @@ QImage blendWithConstant(const QImage &image, int in1, double alpha)
 
 // --- Gaussian blur ----------------------------------------------------------------------------
 
-/// torchvision's _get_gaussian_kernel1d in float32.
+/// Sleef's expf_u10 (SLEEF 3.5, the AVX2 build that torch's CPU kernels call for exp), lane by
+/// lane: torch's kernel values are these, not glibc's expf.
+float sleefExpf(float d)
+{
+    const auto pow2i = [](int q) { return std::bit_cast<float>(uint32_t(q + 0x7f) << 23); };
+    const int q = int(std::nearbyint(d * 1.442695040888963407359924681001892137426645954152985934135449406931f));
+    float s = std::fma(float(q), -0.693145751953125f, d);
+    s = std::fma(float(q), -1.428606765330187045e-06f, s);
+    // The coefficients are double literals narrowed to float in Sleef.
+    float u = float(0.000198527617612853646278381);
+    u = std::fma(u, s, float(0.00139304355252534151077271));
+    u = std::fma(u, s, float(0.00833336077630519866943359));
+    u = std::fma(u, s, float(0.0416664853692054748535156));
+    u = std::fma(u, s, float(0.166666671633720397949219));
+    u = std::fma(u, s, 0.5f);
+    u = 1.0f + std::fma(s * s, u, s);
+    u = u * pow2i(q >> 1) * pow2i(q - (q >> 1));
+    if (d < -104)
+        u = 0;
+    if (100 < d)
+        u = std::numeric_limits<float>::infinity();
+    return u;
+}
+
+/// torch's float sum of a short contiguous tensor (SumKernel.cpp's cascade_sum with AVX2's 8-lane
+/// vectors: four vector accumulators, the scalar tail, then the lanes one by one).
+float torchSum(const float *x, int n)
+{
+    constexpr int kLanes = 8;
+    if (n >= kLanes) {
+        const int vectors = n / kLanes;
+        const int rows = vectors / 4;
+        float part[4][kLanes] = {};
+        for (int i = 0; i < rows; ++i) {
+            for (int k = 0; k < 4; ++k) {
+                for (int l = 0; l < kLanes; ++l)
+                    part[k][l] += x[(i * 4 + k) * kLanes + l];
+            }
+        }
+        for (int i = rows * 4; i < vectors; ++i) {
+            for (int l = 0; l < kLanes; ++l)
+                part[0][l] += x[i * kLanes + l];
+        }
+        for (int k = 1; k < 4; ++k) {
+            for (int l = 0; l < kLanes; ++l)
+                part[0][l] += part[k][l];
+        }
+        float sum = 0.0f;
+        for (int i = vectors * kLanes; i < n; ++i)
+            sum += x[i];
+        for (int l = 0; l < kLanes; ++l)
+            sum += part[0][l];
+        return sum;
+    }
+    float part[4] = {};
+    const int rows = n / 4;
+    for (int i = 0; i < rows; ++i) {
+        for (int k = 0; k < 4; ++k)
+            part[k] += x[i * 4 + k];
+    }
+    for (int i = rows * 4; i < n; ++i)
+        part[0] += x[i];
+    for (int k = 1; k < 4; ++k)
+        part[0] += part[k];
+    return part[0];
+}
+
+/// torchvision's _get_gaussian_kernel1d in float32, bit for bit.
 std::vector<float> gaussianKernel(int size, double sigma)
 {
-    std::vector<float> kernel(std::max(size, 1));
+    std::vector<float> kernel(size);
     const double half = (size - 1) * 0.5;
     const float sigmaF = float(sigma);
-    float sum = 0.0f;
     for (int i = 0; i < size; ++i) {
         // torch.linspace(-half, half, size), computed from the nearer end as torch does.
         const float step = size > 1 ? float((2 * half) / (size - 1)) : 0.0f;
         const float x = i < size / 2 ? float(-half) + step * float(i)
                                      : float(half) - step * float(size - 1 - i);
         const float t = x / sigmaF;
-        kernel[i] = std::exp(-0.5f * (t * t));
-        sum += kernel[i];
+        kernel[i] = sleefExpf(-0.5f * (t * t));
     }
+    const float sum = torchSum(kernel.data(), size);
     for (float &k : kernel)
         k /= sum;
     return kernel;
+}
+
+/// One Gaussian blur: float rows of the reflect-padded image and the 2-D kernel.
+struct BlurJob
+{
+    const float *padded = nullptr; ///< padded rows, `stride` floats apart, interleaved channels
+    qsizetype stride = 0;
+    const int *rowOf = nullptr;    ///< padded row index -> row of `padded` (reflection in y)
+    const float *kernel = nullptr; ///< ky rows of kx values
+    int kx = 0;
+    int ky = 0;
+    int channels = 0;
+    int rowFloats = 0;             ///< output values per row
+    int height = 0;
+    uchar *out = nullptr;
+    qsizetype outStride = 0;
+};
+
+constexpr int kBlurRun = 64;
+
+/// torch's depthwise conv2d for each output value: acc = fma(k, x, acc) over kernel rows, then
+/// columns, from 0 (oneDNN's order; the test checks it), rounded half to even as torch.round.
+[[gnu::always_inline]] inline void blurBody(const BlurJob &job)
+{
+    for (int y = 0; y < job.height; ++y) {
+        uchar *out = job.out + y * job.outStride;
+        for (int i0 = 0; i0 < job.rowFloats; i0 += kBlurRun) {
+            // Rows carry kBlurRun spare floats, so a short last run reads harmless values.
+            float acc[kBlurRun] = {};
+            for (int ki = 0; ki < job.ky; ++ki) {
+                const float *row = job.padded + job.rowOf[y + ki] * job.stride + i0;
+                const float *k = job.kernel + ki * job.kx;
+                for (int kj = 0; kj < job.kx; ++kj) {
+                    const float kv = k[kj];
+                    const float *p = row + kj * job.channels;
+                    for (int i = 0; i < kBlurRun; ++i)
+                        acc[i] = std::fma(kv, p[i], acc[i]);
+                }
+            }
+            const int n = std::min(kBlurRun, job.rowFloats - i0);
+            for (int i = 0; i < n; ++i)
+                out[i0 + i] = uchar(std::clamp(std::nearbyint(acc[i]), 0.0f, 255.0f));
+        }
+    }
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+// Without FMA instructions std::fma is a library call: take the FMA build where the CPU has it.
+__attribute__((target("avx2,fma"))) void blurWithFma(const BlurJob &job)
+{
+    blurBody(job);
+}
+
+bool cpuHasFma()
+{
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return has;
+}
+#endif
+
+void runBlur(const BlurJob &job)
+{
+#if defined(__GNUC__) && defined(__x86_64__)
+    if (cpuHasFma())
+        return blurWithFma(job);
+#endif
+    blurBody(job);
 }
 
 /// torch's "reflect" padding index (the edge is not repeated).
@@ -1256,51 +1408,52 @@ QImage gaussianBlur(const QImage &image, int kx, int ky, double sx, double sy)
         return {};
     const std::vector<float> kernelX = gaussianKernel(kx, sx);
     const std::vector<float> kernelY = gaussianKernel(ky, sy);
+    // torch.mm(kernel_y[:, None], kernel_x[None, :]): each value one rounded float product.
+    std::vector<float> kernel(size_t(kx) * ky);
+    for (int i = 0; i < ky; ++i) {
+        for (int j = 0; j < kx; ++j)
+            kernel[size_t(i) * kx + j] = kernelY[i] * kernelX[j];
+    }
     const int w = src.width();
     const int h = src.height();
     const int channels = channelsOf(src);
     const int padX = kx / 2;
     const int padY = ky / 2;
-    const int rowFloats = w * channels;
 
-    // Horizontal pass into float rows, from a reflect-padded copy of each source row.
-    std::vector<float> padded(size_t(w + 2 * padX) * channels);
-    std::vector<float> horizontal(size_t(rowFloats) * h);
-    std::vector<int> sourceColumn(w + 2 * padX);
+    // The image as float rows, reflect-padded in x; reflection in y goes through rowOf.
+    const qsizetype stride = qsizetype(w + 2 * padX) * channels + kBlurRun;
+    std::vector<float> padded(size_t(stride) * h, 0.0f);
+    std::vector<int> column(w + 2 * padX);
     for (int i = 0; i < w + 2 * padX; ++i)
-        sourceColumn[i] = reflectIndex(i - padX, w) * channels;
+        column[i] = reflectIndex(i - padX, w) * channels;
     for (int y = 0; y < h; ++y) {
         const uchar *in = src.constScanLine(y);
+        float *row = &padded[size_t(y) * stride];
         for (int i = 0; i < w + 2 * padX; ++i) {
             for (int c = 0; c < channels; ++c)
-                padded[size_t(i) * channels + c] = in[sourceColumn[i] + c];
-        }
-        float *o = &horizontal[size_t(y) * rowFloats];
-        for (int i = 0; i < rowFloats; ++i) {
-            float sum = 0.0f;
-            for (int j = 0; j < kx; ++j)
-                sum += kernelX[j] * padded[i + size_t(j) * channels];
-            o[i] = sum;
+                row[i * channels + c] = in[column[i] + c];
         }
     }
+    std::vector<int> rowOf(h + 2 * padY);
+    for (int i = 0; i < h + 2 * padY; ++i)
+        rowOf[i] = reflectIndex(i - padY, h);
 
-    // Vertical pass, rounding half to even as torch.round does, into the output.
     QImage out(src.size(), src.format());
     if (out.isNull())
         return {};
-    std::vector<float> sum(rowFloats);
-    for (int y = 0; y < h; ++y) {
-        std::fill(sum.begin(), sum.end(), 0.0f);
-        for (int j = 0; j < ky; ++j) {
-            const float *row = &horizontal[size_t(reflectIndex(y + j - padY, h)) * rowFloats];
-            const float k = kernelY[j];
-            for (int i = 0; i < rowFloats; ++i)
-                sum[i] += k * row[i];
-        }
-        uchar *o = out.scanLine(y);
-        for (int i = 0; i < rowFloats; ++i)
-            o[i] = uint8_t(std::clamp(std::nearbyint(sum[i]), 0.0f, 255.0f));
-    }
+    BlurJob job;
+    job.padded = padded.data();
+    job.stride = stride;
+    job.rowOf = rowOf.data();
+    job.kernel = kernel.data();
+    job.kx = kx;
+    job.ky = ky;
+    job.channels = channels;
+    job.rowFloats = w * channels;
+    job.height = h;
+    job.out = out.bits();
+    job.outStride = out.bytesPerLine();
+    runBlur(job);
     return out;
 }
 

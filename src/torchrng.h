@@ -21,7 +21,8 @@ enum class TorchCpuCapability {
 class TorchGenerator
 {
 public:
-    /// torch's default_rng_seed_val, the seed of a fresh process.
+    /// torch's default_rng_seed_val, the seed of a new torch.Generator(). (A new process seeds its
+    /// default generator from the system's entropy, so Python needs torch.manual_seed to agree.)
     static constexpr uint64_t kDefaultSeed = 67280421310721ULL;
 
     explicit TorchGenerator(uint64_t seed = kDefaultSeed);

@@ -1,6 +1,6 @@
-// Checkpoint value model and writer. The oracle is Python's torch.load (torch 1.13 on our machines):
-// every file written here is loaded by it and described as JSON, and that description must equal
-// the one computed from the Value that was written (describe() below mirrors the oracle's).
+// Checkpoint value model and writer. The oracle is Python's torch.load (torch 1.13 on our
+// machines): every file written here is loaded by it and described as JSON, and that description
+// must equal the one computed from the Value that was written (describe() mirrors the oracle's).
 #include "checkpointvalue.h"
 #include "checkpointwriter.h"
 
@@ -121,7 +121,8 @@ public:
         case Value::Kind::Device:
             return {{u"type"_s, u"device"_s}, {u"value"_s, value.toString()}};
         case Value::Kind::DType:
-            return {{u"type"_s, u"dtype"_s}, {u"value"_s, QString(u"torch." + dtypeName(value.toDType()))}};
+            return {{u"type"_s, u"dtype"_s},
+                    {u"value"_s, QString(u"torch." + dtypeName(value.toDType()))}};
         case Value::Kind::Object:
             break;
         }
@@ -223,7 +224,8 @@ QString containerProblems(const QJsonObject &report)
                 + QString::fromUtf8(QJsonDocument(pickle[u"disallowed"].toArray()).toJson());
     if (!pickle[u"unsupported_opcodes"].toArray().isEmpty())
         problems << u"opcodes the weights-only unpickler lacks: "_s
-                + QString::fromUtf8(QJsonDocument(pickle[u"unsupported_opcodes"].toArray()).toJson());
+                + QString::fromUtf8(
+                            QJsonDocument(pickle[u"unsupported_opcodes"].toArray()).toJson());
     if (report[u"load"].toObject().contains(u"error"))
         problems << u"torch.load: "_s + report[u"load"][u"error"].toString();
     return problems.join(u"; ");
@@ -561,7 +563,8 @@ void TestCheckpointWriter::picklesAsExpected_data()
                                    << PICKLE("\x80\x02}(X\x01\x00\x00\x00" "aK\x01u.");
     QTest::newRow("one element list") << Value::list({-1})
                                       << PICKLE("\x80\x02](J\xff\xff\xff\xff" "e.");
-    QTest::newRow("ints") << Value::tuple({255, 256, 65536, qint64(1) << 31, -(qint64(1) << 62) * 2})
+    QTest::newRow("ints") << Value::tuple({255, 256, 65536, qint64(1) << 31,
+                                           std::numeric_limits<qint64>::min()})
                           << PICKLE("\x80\x02(K\xffM\x00\x01J\x00\x00\x01\x00"
                                     "\x8a\x05\x00\x00\x00\x80\x00"
                                     "\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80t.");
@@ -591,7 +594,7 @@ void TestCheckpointWriter::picklesAsExpected()
     QCOMPARE(file.mid(64, size).toHex(' '), pickle.toHex(' '));
 }
 
-// --- Files loaded by torch -------------------------------------------------------------------------
+// --- Files loaded by torch -----------------------------------------------------------------------
 
 void TestCheckpointWriter::everyDType()
 {
@@ -624,7 +627,8 @@ void TestCheckpointWriter::everyDType()
                                                          0, std::numeric_limits<qint32>::max()}),
                                     {2, 2})},
         {"int64", Tensor::fromBytes(DType::Int64,
-                                    littleBytes<qint64>({i64, -1, 0, std::numeric_limits<qint64>::max(),
+                                    littleBytes<qint64>({i64, -1, 0,
+                                                         std::numeric_limits<qint64>::max(),
                                                          qint64(1) << 40}),
                                     {5})},
         {"uint8", Tensor::fromBytes(DType::UInt8, [] {
@@ -737,6 +741,8 @@ void TestCheckpointWriter::plainValues()
     for (const DType dtype : kAllDTypes)
         dtypes << Value::dtype(dtype);
     const Tensor weight = Tensor::fromFloats(std::vector<float>{1, -1}, {2});
+    const Value metadata = Value::dict(
+        {{"_metadata", Value::orderedDict({{"", Value::dict({{"version", 1}})}})}});
 
     const Value root = Value::dict({
         {"none", nullptr},
@@ -764,10 +770,7 @@ void TestCheckpointWriter::plainValues()
         {"mixed keys", Value::dict({{"s", 1}, {2, 2}, {nullptr, 3}, {Value::tuple({1, "a"}), 4},
                                     {1.5, 5}, {false, 6}, {Value::bytes("k"), 7}})},
         {"ordered", Value::orderedDict({{"b", 1}, {"a", 2}, {"c", 3}, {"10", 4}, {"9", 5}})},
-        {"with metadata",
-         Value::orderedDict({{"weight", weight}},
-                            Value::dict({{"_metadata",
-                                          Value::orderedDict({{"", Value::dict({{"version", 1}})}})}}))},
+        {"with metadata", Value::orderedDict({{"weight", weight}}, metadata)},
         {"deep", deep},
         {"sizes", Value::list({Value::size({2, 3, 4}), Value::size({}), Value::size({0})})},
         {"devices", Value::list({Value::device(u"cpu"_s), Value::device(u"cuda"_s),
@@ -804,14 +807,15 @@ void TestCheckpointWriter::weightsOnlyOnThisTorch()
     // What torch 1.13's weights-only unpickler accepts: tensors, ints, str, bool, None, containers,
     // torch.Size and the dtypes it lists. A typical checkpoint without floats loads there.
     const Tensor weight = Tensor::fromFloats(std::vector<float>{0.5f, -0.5f, 2, 4}, {2, 2});
+    const Value metadata = Value::dict(
+        {{"_metadata", Value::orderedDict({{"", Value::dict({{"version", 1}})}})}});
     const Value root = Value::dict({
         {"epoch", 12},
         {"arch", "resnet18"},
         {"classes", Value::list({"cat", "dog"})},
         {"one", Value::list({1})},
         {"model", Value::orderedDict({{"fc.weight", weight}, {"fc.bias", weight.view(0, {2}, {1})}},
-                                     Value::dict({{"_metadata", Value::orderedDict(
-                                                                    {{"", Value::dict({{"version", 1}})}})}}))},
+                                     metadata)},
         {"optimizer", Value::dict({{"state", Value::dict({{0, Value::dict({{"momentum_buffer",
                                                                             weight}})}})}})},
         {"shape", Value::size({3, 224, 224})},
@@ -948,11 +952,11 @@ void TestCheckpointWriter::loadsIntoModules()
             double z = b2[std::size_t(i)];
             for (int j = 0; j < 8; ++j)
                 z += double(w2[std::size_t(i * 8 + j)]) * hidden[j];
-            const double y = (z - mean[std::size_t(i)]) / std::sqrt(double(var[std::size_t(i)]) + 1e-5)
-                    * gamma[std::size_t(i)]
-                + beta[std::size_t(i)];
-            QVERIFY2(std::abs(output[r * 2 + i].toDouble() - y) < 1e-4,
-                     qPrintable(QStringLiteral("%1 vs %2").arg(output[r * 2 + i].toDouble()).arg(y)));
+            const auto c = std::size_t(i);
+            const double y = (z - mean[c]) / std::sqrt(double(var[c]) + 1e-5) * gamma[c] + beta[c];
+            const double actual = output[r * 2 + i].toDouble();
+            QVERIFY2(std::abs(actual - y) < 1e-4,
+                     qPrintable(QStringLiteral("%1 vs %2").arg(actual).arg(y)));
         }
     }
 
@@ -1015,7 +1019,8 @@ void TestCheckpointWriter::largeTensor()
         words[i] = qToLittleEndian(state);
     }
     const Tensor big = Tensor::fromBytes(DType::Float32, bytes, {count / 1000, 1000});
-    const Value root = Value::orderedDict({{"big", big}, {"column", big.view(7, {count / 1000}, {1000})}});
+    const Value root =
+        Value::orderedDict({{"big", big}, {"column", big.view(7, {count / 1000}, {1000})}});
 
     QElapsedTimer timer;
     timer.start();
@@ -1040,7 +1045,7 @@ void TestCheckpointWriter::deterministic()
     QVERIFY(readAll(path(u"a.pt"_s)).size() < readAll(path(u"b.pt"_s)).size());
 }
 
-// --- Refusals ---------------------------------------------------------------------------------------
+// --- Refusals ------------------------------------------------------------------------------------
 
 void TestCheckpointWriter::unwritableDestination_data()
 {
@@ -1087,7 +1092,8 @@ void TestCheckpointWriter::refusedValues_data()
 
     QTest::newRow("object")
         << Value::dict({{"args", Value::object(u"argparse"_s, u"Namespace"_s, Value::tuple())}})
-        << WriteOptions() << u"root[\"args\"]: an object of class argparse.Namespace cannot be written"_s;
+        << WriteOptions()
+        << u"root[\"args\"]: an object of class argparse.Namespace cannot be written"_s;
     QTest::newRow("storage too small")
         << Value::dict({{"model", Value::orderedDict({{"fc.weight", t.view(0, {2, 3}, {3, 1})}})}})
         << WriteOptions()
@@ -1109,8 +1115,9 @@ void TestCheckpointWriter::refusedValues_data()
                                     << u"root[0]: its storage's device “CUDA 0”"_s;
     QTest::newRow("device option") << Value(1) << badDevice << u"“gpu:first” is not a device"_s;
     QTest::newRow("archive name") << Value(1) << badArchive << u"“a/b” cannot name the archive"_s;
-    QTest::newRow("metadata not a dict") << Value::orderedDict({}, Value::list()) << WriteOptions()
-                                         << u"root.__dict__: an OrderedDict's attributes must be a dict"_s;
+    QTest::newRow("metadata not a dict")
+        << Value::orderedDict({}, Value::list()) << WriteOptions()
+        << u"root.__dict__: an OrderedDict's attributes must be a dict"_s;
     Value deep = Value::list();
     for (int i = 0; i < 1100; ++i)
         deep = Value::list({deep});

@@ -377,7 +377,8 @@ void TstPilops::addCases()
     }
     add(QStringLiteral("hue-gray"), gray, J{{u"op"_s, u"hue"_s}, {u"factor"_s, 0.2}});
 
-    // Gaussian blur: float32 in torch, within 1 here.
+    // Gaussian blur: torch's float32 kernel and convolution order are reproduced, so it is exact
+    // with this torch; another torch build (AVX-512 sums) may round a rare value the other way.
     struct Blur
     {
         const char *name;
@@ -389,7 +390,8 @@ void TstPilops::addCases()
         {"5-1.2", 5, 5, 1.2, 1.2, photo},     {"3x7", 3, 7, 0.8, 2.5, photo},
         {"23-4", 23, 23, 4.0, 4.0, jpeg},      {"9-gray", 9, 9, 1.7, 1.7, gray},
         {"9-tiny", 9, 9, 3.1, 0.6, tiny},      {"1x1", 1, 1, 0.5, 0.5, tiny},
-        {"odd-sigma", 7, 5, 0.1234567, 7.654321, jpeg},
+        {"odd-sigma", 7, 5, 0.1234567, 7.654321, jpeg}, {"25-tiny", 25, 25, 5.0, 5.0, tiny},
+        {"31x3-gray", 31, 3, 9.5, 0.3, gray},         {"digit", 5, 5, 1.1, 1.1, digit},
     };
     for (const Blur &b : blurs) {
         add(QStringLiteral("blur-%1").arg(QLatin1String(b.name)), b.input,
@@ -568,6 +570,8 @@ void TstPilops::matchesPillow()
     if (tolerance > 0)
         qInfo("%s: %s", qPrintable(id), qPrintable(describe(d)));
     QVERIFY2(d.maximum <= tolerance, qPrintable(describe(d)));
+    // Where off-by-one is tolerated it must stay rare (float rounding, not a wrong formula).
+    QVERIFY2(d.count * 1000 <= d.total, qPrintable(describe(d)));
 }
 
 void TstPilops::invalidArguments()

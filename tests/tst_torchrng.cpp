@@ -89,7 +89,14 @@ public:
     {
         const QString op = step.value(u"op").toString();
         if (op == u"seed") {
-            m_rng.manualSeed(step.value(u"seed").toString().toULongLong());
+            const QString seed = step.value(u"seed").toString();
+            if (seed == u"fresh") {
+                const TorchCpuCapability capability = m_rng.cpuCapability();
+                m_rng = TorchGenerator();
+                m_rng.setCpuCapability(capability);
+            } else {
+                m_rng.manualSeed(seed.toULongLong());
+            }
             return {};
         }
         if (op == u"raw32")
@@ -528,10 +535,10 @@ QList<Program> programs()
         out.append({u"mixed "_s + s, mixedSteps(seed, 400, seed ^ 0x5eed)});
         out.append({u"torchvision "_s + s, transformSteps(seed)});
     }
-    // No seed at all: a fresh process runs on the default seed.
+    // A new generator, never seeded: torch.Generator() starts from default_rng_seed_val.
     QJsonArray fresh = mixedSteps(0, 50, 7);
-    fresh.removeFirst();
-    out.append({u"fresh process"_s, fresh});
+    fresh.replace(0, QJsonObject{{u"op"_s, u"seed"_s}, {u"seed"_s, u"fresh"_s}});
+    out.append({u"new generator"_s, fresh});
     out.append({u"long mixed"_s, mixedSteps(2024, 20000, 99)});
     out.append({u"pipeline 42"_s, pipelineSteps(42, 300)});
     out.append({u"pipeline 7"_s, pipelineSteps(7, 100)});

@@ -7,6 +7,7 @@
 #include "sampledata.h"
 #include "settings.h"
 #include "thumbnailview.h"
+#include "transformsworkspace.h"
 #include "workspacebar.h"
 
 #include <QAction>
@@ -53,6 +54,10 @@ MainWindow::MainWindow(QWidget *parent)
     m_stack->addWidget(m_datasets);
     m_bar->addWorkspace(themedIcon(QStringLiteral("folder-pictures")), tr("Datasets"),
                         QStringLiteral("Ctrl+1"));
+    m_transforms = new TransformsWorkspace(m_settings.get(), this);
+    m_stack->addWidget(m_transforms);
+    m_bar->addWorkspace(themedIcon(QStringLiteral("transform-crop-and-resize")), tr("Transforms"),
+                        QStringLiteral("Ctrl+2"));
     connect(m_bar, &WorkspaceBar::currentChanged, m_stack, &QStackedWidget::setCurrentIndex);
 
     auto *central = new QWidget(this);
@@ -84,6 +89,24 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_datasets, &DatasetsWorkspace::openSampleRequested, this,
             &MainWindow::openSampleDataset);
     connect(m_datasets, &DatasetsWorkspace::openRecentRequested, this, &MainWindow::openDataset);
+
+    // The Transforms workspace follows the open dataset and its current image.
+    connect(m_datasets, &DatasetsWorkspace::scanFinished, this, [this] {
+        m_transforms->setDataset(m_datasets->datasetRoot(), m_datasets->scan());
+    });
+    connect(m_datasets, &DatasetsWorkspace::scanFailed, m_transforms,
+            &TransformsWorkspace::clearDataset);
+    connect(m_datasets->thumbnailView(), &ThumbnailView::currentSampleChanged, this,
+            [this](int sampleRow) {
+                if (sampleRow >= 0)
+                    m_transforms->showSample(m_datasets->currentIndex(), sampleRow);
+            });
+    connect(m_transforms, &TransformsWorkspace::statusMessage, this,
+            [this](const QString &message) { statusBar()->showMessage(message, 8000); });
+    connect(m_transforms, &TransformsWorkspace::openFolderRequested, this,
+            &MainWindow::showOpenDialog);
+    connect(m_transforms, &TransformsWorkspace::openSampleRequested, this,
+            &MainWindow::openSampleDataset);
 
     buildMenus();
     updateRecentMenu();
@@ -125,11 +148,56 @@ void MainWindow::buildMenus()
     QAction *all = dataset->addAction(tr("Show &All Classes"), m_datasets,
                                       [this] { m_datasets->selectClass(-1); });
     all->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_A));
-    dataset->addAction(tr("&Close Dataset"), m_datasets, &DatasetsWorkspace::closeDataset);
+    dataset->addAction(tr("&Close Dataset"), this, [this] {
+        m_datasets->closeDataset();
+        m_transforms->clearDataset();
+    });
+
+    QMenu *transforms = menuBar()->addMenu(tr("&Transforms"));
+    QList<QAction *> needDataset;
+    needDataset.append(transforms->addAction(tr("&Export Python…"), m_transforms,
+                                             &TransformsWorkspace::exportPythonInteractive));
+    needDataset.last()->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E));
+    needDataset.append(transforms->addAction(tr("&Import Python…"), m_transforms,
+                                             &TransformsWorkspace::importPythonInteractive));
+    needDataset.last()->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_I));
+    needDataset.append(transforms->addAction(tr("&Reset to Defaults"), m_transforms,
+                                             [this] { m_transforms->resetToDefaults(true); }));
+    transforms->addSeparator();
+    needDataset.append(transforms->addAction(tr("Compute &Mean/Std from Dataset…"), m_transforms,
+                                             &TransformsWorkspace::computeMeanStdInteractive));
+    transforms->addSeparator();
+    // Preview actions bring the Transforms workspace to the front.
+    auto previewAction = [this, transforms, &needDataset](const QString &text,
+                                                          const QKeySequence &shortcut,
+                                                          auto slot) {
+        QAction *action = transforms->addAction(text, m_transforms, slot);
+        action->setShortcut(shortcut);
+        needDataset.append(action);
+        return action;
+    };
+    previewAction(tr("Re&seed Preview"), QKeySequence(Qt::CTRL | Qt::Key_R),
+                  [this] { showWorkspace(1); m_transforms->reseed(); });
+    previewAction(tr("&Previous Image"), QKeySequence(Qt::ALT | Qt::Key_Left),
+                  [this] { showWorkspace(1); m_transforms->showPreviousImage(); });
+    previewAction(tr("&Next Image"), QKeySequence(Qt::ALT | Qt::Key_Right),
+                  [this] { showWorkspace(1); m_transforms->showNextImage(); });
+    previewAction(tr("R&andom Image"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R),
+                  [this] { showWorkspace(1); m_transforms->showRandomImage(); });
+    for (QAction *action : std::as_const(needDataset))
+        action->setEnabled(false);
+    connect(m_transforms, &TransformsWorkspace::datasetChanged, this,
+            [needDataset](bool has) {
+                for (QAction *action : needDataset)
+                    action->setEnabled(has);
+            });
 
     QMenu *view = menuBar()->addMenu(tr("&View"));
-    QAction *datasets = view->addAction(tr("&Datasets"), this, [this] { m_bar->setCurrentIndex(0); });
+    QAction *datasets = view->addAction(tr("&Datasets"), this, [this] { showWorkspace(0); });
     datasets->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
+    QAction *transformsView = view->addAction(tr("&Transforms"), this,
+                                              [this] { showWorkspace(1); });
+    transformsView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_2));
 
     QMenu *edit = menuBar()->addMenu(tr("&Settings"));
     edit->addAction(tr("&Preferences…"), this, &MainWindow::showPreferences)
@@ -138,6 +206,11 @@ void MainWindow::buildMenus()
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About ImageFolder Studio"), this, &MainWindow::showAbout);
     help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+void MainWindow::showWorkspace(int index)
+{
+    m_bar->setCurrentIndex(index);
 }
 
 void MainWindow::updateRecentMenu()
@@ -173,6 +246,9 @@ void MainWindow::openDataset(const QString &path)
         updateRecentMenu();
     }
     m_bar->setCurrentIndex(0);
+    if (QFileInfo(path).isDir() && QDir::cleanPath(QFileInfo(path).absoluteFilePath())
+                                       != m_transforms->datasetRoot())
+        m_transforms->clearDataset();
     m_datasets->openDataset(path);
 }
 
@@ -252,6 +328,16 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             grabAndQuit();
             return;
         }
+        if (view == u"transforms") {
+            // The first image of the first class, previewed in the Transforms workspace.
+            m_datasets->selectClass(0);
+            ThumbnailView *thumbnails = m_datasets->thumbnailView();
+            thumbnails->setCurrentIndex(thumbnails->model()->index(0, 0));
+            connect(m_transforms, &TransformsWorkspace::previewUpdated, this, grabAndQuit,
+                    Qt::SingleShotConnection);
+            showWorkspace(1);
+            return;
+        }
         if (view == u"health") {
             connect(m_datasets->healthPanel(), &HealthPanel::finished, this, grabAndQuit,
                     Qt::SingleShotConnection);
@@ -324,6 +410,7 @@ void MainWindow::closeEvent(QCloseEvent *event)
 {
     m_datasets->cancelScan();
     m_datasets->saveState();
+    m_transforms->saveState();
     m_settings->setWindowGeometry(saveGeometry());
     m_settings->setWindowState(saveState());
     QMainWindow::closeEvent(event);

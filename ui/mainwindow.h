@@ -13,6 +13,7 @@ namespace ifs {
 class Settings;
 
 class DatasetsWorkspace;
+class TransformsWorkspace;
 class WorkspaceBar;
 
 /// The main window: a workspace bar on the left (Datasets now; Transforms, Checkpoints and
@@ -31,11 +32,15 @@ public:
     void showOpenDialog();
 
     /// After the dataset scan, shows `view` ("images": the first class and image; "health": a
-    /// finished health check), saves a screenshot of the window and quits with 0 (1 if it could
-    /// not save). For the README and for looking at the app as a user sees it.
+    /// finished health check; "transforms": the Transforms workspace previewing the first image),
+    /// saves a screenshot of the window and quits with 0 (1 if it could not save). For the README
+    /// and for looking at the app as a user sees it.
     void takeScreenshotAndQuit(const QString &path, const QString &view = {}, int settleMs = 2500);
 
     DatasetsWorkspace *datasets() const { return m_datasets; }
+    TransformsWorkspace *transforms() const { return m_transforms; }
+    /// Shows a workspace: 0 Datasets, 1 Transforms.
+    void showWorkspace(int index);
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -53,6 +58,7 @@ private:
     WorkspaceBar *m_bar;
     QStackedWidget *m_stack;
     DatasetsWorkspace *m_datasets;
+    TransformsWorkspace *m_transforms;
     QMenu *m_recentMenu = nullptr;
     QLabel *m_computeLabel;
 };

@@ -1,6 +1,7 @@
 #include "pipelineeditor.h"
 
 #include "stepform.h"
+#include "transforms.h"
 
 #include <QAction>
 #include <QApplication>

@@ -123,7 +123,7 @@ Result<PipelineItems> pipelineItemsFromSource(const QString &source)
         const QString original = lines[l];
         std::optional<int> place;
         // Either this line ends its step with a comma, or the previous step lacks one.
-        for (const QString &variant : {indent + body + u',', indent + u',' + body}) {
+        for (const QString &variant : QStringList{indent + body + u',', indent + u',' + body}) {
             lines[l] = variant;
             const Result<TransformPipeline> with = parseTransforms(lines.join(u'\n'));
             if (!with || with->steps.size() != enabled.size() + 1)
@@ -323,7 +323,7 @@ QVariant PipelineModel::data(const QModelIndex &index, int role) const
 
     switch (role) {
     case Qt::DisplayRole:
-        return item.step.name + u'(' + stepArgumentsText(item.step) + u')';
+        return QString(item.step.name + u'(' + stepArgumentsText(item.step) + u')');
     case Qt::EditRole:
     case NameRole:
         return item.step.name;

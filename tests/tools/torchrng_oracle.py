@@ -4,7 +4,8 @@
 Usage: torchrng_oracle.py REQUEST.json [--capability default|avx2]
 REQUEST: {"programs": [{"name": str, "steps": [step, ...]}, ...],
           "log": [float32 bits, ...], "exp": [float32 bits, ...]}
-A step is an object with "op" and its arguments (see STEPS below); "seed" runs torch.manual_seed.
+A step is an object with "op" and its arguments (see step_result); "seed" runs torch.manual_seed,
+or with "fresh" puts the default generator in the state of a new torch.Generator().
 Prints JSON: {"capability": "AVX2" | "DEFAULT" | ..., "programs": {name: [result, ...]},
               "log": [float32 bits, ...], "exp": [float32 bits, ...]}
 Every result is a string, so that nothing is lost on the way: integers in decimal, float32 values
@@ -48,7 +49,12 @@ def image(c, h, w):
 def step_result(step):
     op = step["op"]
     if op == "seed":
-        torch.manual_seed(int(step["seed"]))
+        if step["seed"] == "fresh":
+            # A new torch.Generator() starts from default_rng_seed_val. (The default generator of
+            # a new process does not: it is seeded from the system's entropy.)
+            torch.default_generator.set_state(torch.Generator().get_state())
+        else:
+            torch.manual_seed(int(step["seed"]))
         return []
     if op == "raw32":
         # random_(0, 2**32 - 1) is random() % (2**32 - 1): the raw draw but for one value.
