@@ -55,30 +55,30 @@ Float2 dfAdd2(float x, float y)
 {
     const float s = x + y;
     const float v = s - x;
-    return {s, (x - (s - v)) + (y - v)};
+    return { s, (x - (s - v)) + (y - v) };
 }
 
 Float2 dfAdd(Float2 x, Float2 y)
 {
     const float s = x.x + y.x;
-    return {s, (((x.x - s) + y.x) + x.y) + y.y};
+    return { s, (((x.x - s) + y.x) + x.y) + y.y };
 }
 
 Float2 dfAdd(Float2 x, float y)
 {
     const float s = x.x + y;
-    return {s, ((x.x - s) + y) + x.y};
+    return { s, ((x.x - s) + y) + x.y };
 }
 
 Float2 dfScale(Float2 d, float s)
 {
-    return {d.x * s, d.y * s};
+    return { d.x * s, d.y * s };
 }
 
 Float2 dfMul(Float2 x, float y)
 {
     const float s = x.x * y;
-    return {s, std::fma(x.y, y, std::fma(x.x, y, -s))};
+    return { s, std::fma(x.y, y, std::fma(x.x, y, -s)) };
 }
 
 Float2 dfDiv(Float2 n, Float2 d)
@@ -87,7 +87,7 @@ Float2 dfDiv(Float2 n, Float2 d)
     const float s = n.x * t;
     const float u = std::fma(t, n.x, -s);
     const float v = std::fma(-d.y, t, std::fma(-d.x, t, 1.0f));
-    return {s, std::fma(s, v, std::fma(n.y, t, u))};
+    return { s, std::fma(s, v, std::fma(n.y, t, u)) };
 }
 
 float sleefLogf(float d)
@@ -101,7 +101,7 @@ float sleefLogf(float d)
     if (tiny)
         e -= 64;
 
-    Float2 s = dfMul(Float2{0.69314718246459960938f, -1.904654323148236017e-09f}, float(e));
+    Float2 s = dfMul(Float2 { 0.69314718246459960938f, -1.904654323148236017e-09f }, float(e));
     const Float2 x = dfDiv(dfAdd2(-1.0f, m), dfAdd2(1.0f, m));
     const float x2 = x.x * x.x;
     float t = 0.3027294874e+0f;
@@ -166,7 +166,7 @@ float sleefExpf(float d)
 // libtorch_cpu.so 1.13 executes (read from its disassembly); the rest round on their own.
 
 constexpr float kLogP[9] = {
-    float(7.0376836292E-2), float(-1.1514610310E-1), float(1.1676998740E-1),
+    float(7.0376836292E-2),  float(-1.1514610310E-1), float(1.1676998740E-1),
     float(-1.2420140846E-1), float(+1.4249322787E-1), float(-1.6668057665E-1),
     float(+2.0000714765E-1), float(-2.4999993993E-1), float(+3.3333331174E-1),
 };
@@ -421,8 +421,8 @@ void TorchGenerator::normal(float *out, int64_t count, double mean, double std)
     // draws 16 fresh uniforms for the last 16 values and transforms them again.
     const float meanF = float(mean);
     const float stdF = float(std);
-    const auto fill16 = m_capability == TorchCpuCapability::Avx2 ? normalFill16Avx2
-                                                                 : normalFill16Default;
+    const auto fill16
+        = m_capability == TorchCpuCapability::Avx2 ? normalFill16Avx2 : normalFill16Default;
     for (int64_t k = 0; k < count; ++k)
         out[k] = uniformFloat01();
     for (int64_t k = 0; k + 16 <= count; k += 16)

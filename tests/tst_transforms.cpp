@@ -449,6 +449,60 @@ private Q_SLOTS:
         QCOMPARE(upright.pixel(0, 0), plain.pixel(0, 79));
     }
 
+    void cliWritesWhatPythonLoads()
+    {
+        const QString out = m_dir.filePath(QStringLiteral("cli/out.pt"));
+        QDir().mkpath(m_dir.filePath(QStringLiteral("cli")));
+        const QString pipeline = QStringLiteral(
+            "T.Compose([T.RandomResizedCrop(64), T.RandomHorizontalFlip(), T.ToTensor(), "
+            "T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])");
+        const test::ProcessResult r = test::runCli({QStringLiteral("transform"), image("photo.jpg"),
+                                                    QStringLiteral("--pipeline"), pipeline,
+                                                    QStringLiteral("--seed"), QStringLiteral("5"),
+                                                    QStringLiteral("-o"), out});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.out.contains("RandomResizedCrop: i="), r.out.constData());
+        // torch.load(weights_only=True) returns the tensor torchvision makes after the same seed.
+        const QString check = QStringLiteral(R"(
+import sys, torch, torchvision.transforms as T
+from PIL import Image
+t = torch.load(sys.argv[1], weights_only=True)
+torch.manual_seed(5)
+ref = eval(sys.argv[3])(Image.open(sys.argv[2]).convert('RGB'))
+print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - ref).abs().max()))
+)");
+        const test::ProcessResult py = test::runProcess(
+            test::oraclePython(), {QStringLiteral("-c"), check, out, image("photo.jpg"), pipeline});
+        QVERIFY2(py.exitCode == 0, py.err.constData());
+        QCOMPARE(py.out.trimmed(), QByteArray("Tensor torch.float32 (3, 64, 64) True 0.0"));
+
+        // PNG: the denormalised image; --json: what each step drew.
+        const QString png = m_dir.filePath(QStringLiteral("cli/out.png"));
+        const test::ProcessResult r2 = test::runCli(
+            {QStringLiteral("transform"), image("photo.jpg"), QStringLiteral("--pipeline"),
+             pipeline, QStringLiteral("--seed"), QStringLiteral("5"), QStringLiteral("-o"), png,
+             QStringLiteral("--json")});
+        QVERIFY2(r2.exitCode == 0, r2.err.constData());
+        QCOMPARE(QImage(png).size(), QSize(64, 64));
+        const QJsonObject json = QJsonDocument::fromJson(r2.out).object();
+        QCOMPARE(json[QStringLiteral("steps")].toArray().size(), 4);
+        QCOMPARE(json[QStringLiteral("output")][QStringLiteral("shape")].toArray(),
+                 (QJsonArray{3, 64, 64}));
+
+        // Mistakes get messages that point at them.
+        const test::ProcessResult bad = test::runCli(
+            {QStringLiteral("transform"), image("photo.jpg"), QStringLiteral("--pipeline"),
+             QStringLiteral("T.Compose([T.Resize(256), T.CentreCrop(224)])"), QStringLiteral("-o"), out});
+        QCOMPARE(bad.exitCode, 2);
+        QVERIFY2(bad.err.contains("Unknown transform") && bad.err.contains("CenterCrop"),
+                 bad.err.constData());
+        const test::ProcessResult missing = test::runCli(
+            {QStringLiteral("transform"), m_dir.filePath(QStringLiteral("nope.jpg")),
+             QStringLiteral("--pipeline"), QStringLiteral("T.ToTensor()"), QStringLiteral("-o"), out});
+        QCOMPARE(missing.exitCode, 1);
+        QVERIFY(!missing.err.isEmpty());
+    }
+
     // -- advice ------------------------------------------------------------------------------
 
     void adviceCatchesMistakes_data()
