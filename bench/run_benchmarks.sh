@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks against the Python peer, measured in the same run; prints ratios (>1: we are faster).
-# Usage: bench/run_benchmarks.sh [path/to/ifstudio-cli]
+# Usage: bench/run_benchmarks.sh [path/to/ifstudio-cli [path/to/ifs-bench-input]]
 #   IFS_BENCH_DIR   where the generated trees live (default /tmp/ifs-bench; reused)
 #   IFS_BENCH_REPEATS  repeats per measurement (default 5)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cli=${1:-$here/../build/release/app/ifstudio-cli}
+bench_input=${2:-$(dirname "$cli")/../bench/ifs-bench-input}
 py=/usr/bin/python3
 dir=${IFS_BENCH_DIR:-/tmp/ifs-bench}
 repeats=${IFS_BENCH_REPEATS:-5}
@@ -47,3 +48,26 @@ ours_rate=$(echo "2000 / $ours_time" | bc -l)
 printf '  torchvision default_loader (1 proc) %8.0f img/s\n' "$peer_rate"
 printf '  ifstudio-cli check (all cores)      %8.0f img/s  (%d threads)\n' "$ours_rate" "$(nproc)"
 printf '  ratio:                              %8.1fx\n' "$(echo "$ours_rate / $peer_rate" | bc -l)"
+
+echo "== Training input pipeline: JPEG decode + RandomResizedCrop(224) + RandomHorizontalFlip +"
+echo "   ToTensor + Normalize, batches of 64, one shuffled epoch of 5,000 JPEGs 500x375"
+loader_tree="$dir/jpeg-5k"
+$py "$here/make_data.py" jpeg-tree "$loader_tree" 10 500
+cores=$(nproc)
+"$bench_input" "$loader_tree" --workers "$cores" >/dev/null    # warm the page cache
+best_peer=0
+for workers in 0 "$cores"; do
+    rate=$(for _ in 1 2 3; do $py "$here/peer.py" loader "$loader_tree" "$workers" 64; done | sort -g | tail -1)
+    printf '  torchvision DataLoader, num_workers=%-2s   %8.0f img/s\n' "$workers" "$rate"
+    if (( $(echo "$rate > $best_peer" | bc -l) )); then best_peer=$rate; fi
+done
+for mode in "--exact" "--no-fast-decode" ""; do
+    rate=$(for _ in 1 2 3; do "$bench_input" "$loader_tree" --workers "$cores" $mode | cut -d' ' -f1; done | sort -g | tail -1)
+    case "$mode" in
+        --exact) label="exact engine per image";;
+        --no-fast-decode) label="fused crop-decode (exact pixels)";;
+        *) label="fused + reduced-scale decoding";;
+    esac
+    printf '  ours, %-34s %8.0f img/s   ratio %5.1fx (goal: >= 3x)\n' "$label" "$rate" "$(echo "$rate / $best_peer" | bc -l)"
+done
+echo "  (best of 3 runs each; the peer's best worker setting; $cores cores)"

@@ -930,7 +930,7 @@ __attribute__((target("avx2,fma"))) void blurWithFma(const BlurJob &job)
 
 bool cpuHasFma()
 {
-    static const bool has = false;
+    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     return has;
 }
 #endif

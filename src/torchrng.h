@@ -47,17 +47,19 @@ public:
     /// torch.empty(count, dtype=torch.float32).normal_(mean, std): fills out[0..count).
     void normal(float *out, int64_t count, double mean = 0.0, double std = 1.0);
 
-    /// torch.log / torch.exp of one float32 value as PyTorch's CPU kernels compute them (used by
-    /// RandomResizedCrop for its ratio range).
+    /// torch.log / torch.exp of one float32 value as PyTorch's CPU kernels compute them on this
+    /// machine (detectedCpuCapability()); used by RandomResizedCrop for its ratio range.
     static float logf(float x);
     static float expf(float x);
-    /// The same for a given kernel flavour.
+    /// The same for a given kernel flavour: SLEEF's logf_u10 / expf_u10 for AVX2, the C library's
+    /// logf / expf for the default kernels.
     static float logf(float x, TorchCpuCapability capability);
     static float expf(float x, TorchCpuCapability capability);
 
     /// The flavour PyTorch 1.13 picks on this machine (read once: ATEN_CPU_CAPABILITY "default" or
-    /// "avx2", else the CPU's features). "avx512" is treated as AVX2, which it matches except for
-    /// normal_() of 16 or more values.
+    /// "avx2", else AVX2 on x86 CPUs with AVX2 and FMA, else the default). The opt-in "avx512" is
+    /// taken as AVX2 without having been checked; by the source, normal_() of 16 or more values
+    /// differs there.
     static TorchCpuCapability detectedCpuCapability();
     /// The flavour this generator reproduces; detectedCpuCapability() unless set.
     TorchCpuCapability cpuCapability() const { return m_capability; }

@@ -212,6 +212,10 @@ QString containerProblems(const QJsonObject &report)
         problems << u"testzip: "_s + zip[u"testzip"].toString();
     if (!zip[u"misaligned"].toArray().isEmpty())
         problems << u"misaligned records"_s;
+    if (zip.contains(u"local_header_mismatch"))
+        problems << u"local headers disagree with the central directory"_s;
+    if (zip.contains(u"unzip") && !zip[u"unzip"][u"ok"].toBool())
+        problems << u"unzip -t: "_s + zip[u"unzip"][u"output"].toString();
     if (zip.contains(u"compressed"))
         problems << u"compressed records"_s;
     if (zip[u"byteorder"].toString() != u"little")

@@ -81,7 +81,7 @@ Range angleRange(const QJsonValue &value)
 class Runner
 {
 public:
-    Runner(TorchGenerator &rng)
+    explicit Runner(TorchGenerator &rng)
         : m_rng(rng)
     { }
 

@@ -394,7 +394,7 @@ void StepForm::commit()
         }
         if (!value->has_value())
             continue;
-        const V &v = **value;
+        const V &v = *value.value();
         if (field.parameter.required)
             edited.args.append({QString(), v});
         else

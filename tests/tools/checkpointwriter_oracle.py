@@ -4,7 +4,9 @@ Usage:
   checkpointwriter_oracle.py inspect FILE...
       Prints one JSON object keyed by FILE, each with:
         "zip":     testzip() result, record names in order, records whose data does not start at
-                   a multiple of 64, the text of the byteorder and version records, ZIP64 use;
+                   a multiple of 64, records whose local header disagrees with the central
+                   directory (CRC, sizes), `unzip -t` (when installed), the text of the
+                   byteorder and version records, ZIP64 use;
         "pickle":  the globals of data.pkl (in order, unique), those off the weights-only
                    allow-list, the opcodes, those the weights-only unpickler does not implement;
         "load":    torch.load(FILE, map_location=<callable that records each storage's location>)
@@ -25,7 +27,9 @@ import ctypes
 import hashlib
 import json
 import pickletools
+import shutil
 import struct
+import subprocess
 import sys
 import zipfile
 
@@ -150,15 +154,26 @@ def inspect_zip(path):
                 out["misaligned"].append(info.filename)
             if info.compress_type != zipfile.ZIP_STORED:
                 out.setdefault("compressed", []).append(info.filename)
-            if info.file_size >= 0xFFFFFFFF or b"\x01\x00" == raw[offset + 30 + name_length:
-                                                                 offset + 32 + name_length]:
+            extra = raw[offset + 30 + name_length:data_start]
+            local_crc, local_compressed, local_size = struct.unpack(
+                "<III", raw[offset + 14:offset + 26])
+            if extra[:2] == b"\x01\x00":
                 out["zip64"] = True
+                if local_size == 0xFFFFFFFF:
+                    local_size, local_compressed = struct.unpack("<QQ", extra[4:20])
+            # Python and miniz read the central directory only; other tools check the local copy.
+            if (local_crc, local_compressed, local_size) != (info.CRC, info.compress_size,
+                                                            info.file_size):
+                out.setdefault("local_header_mismatch", []).append(info.filename)
             if info.filename.endswith("/byteorder"):
                 out["byteorder"] = archive.read(info).decode()
             if info.filename.endswith("/version"):
                 out["version"] = archive.read(info).decode()
             if info.filename.endswith("/data.pkl"):
                 pickle_bytes = archive.read(info)
+    if shutil.which("unzip"):  # Info-ZIP checks each local header and CRC on its own
+        run = subprocess.run(["unzip", "-tq", path], capture_output=True, text=True)
+        out["unzip"] = {"ok": run.returncode == 0, "output": (run.stdout + run.stderr)[-2000:]}
     globals_seen = []
     opcodes = set()
     for opcode, argument, _ in pickletools.genops(pickle_bytes):
