@@ -56,6 +56,24 @@ int channelsOf(const QImage &image)
     return isGray(image) ? 1 : 3;
 }
 
+/// A read-only view of an image's rows, for per-pixel loops (QImage::constScanLine is a call).
+struct Pixels
+{
+    explicit Pixels(const QImage &image)
+        : bits(image.constBits())
+        , stride(image.bytesPerLine())
+        , width(image.width())
+        , height(image.height())
+    {
+    }
+    const uchar *row(int y) const { return bits + y * stride; }
+
+    const uchar *bits;
+    qsizetype stride;
+    int width;
+    int height;
+};
+
 uint8_t clip8(int v)
 {
     return uint8_t(v <= 0 ? 0 : v < 256 ? v : 255);
@@ -524,6 +542,7 @@ void affineFixed(const QImage &src, QImage &dst, const std::array<double, 6> &a)
     const uint32_t a4 = fix(a[4]);
     uint32_t a2 = fix(a[2] + a[0] * 0.5 + a[1] * 0.5);
     uint32_t a5 = fix(a[5] + a[3] * 0.5 + a[4] * 0.5);
+    const Pixels in(src);
     const int xsize = src.width();
     const int ysize = src.height();
     const qsizetype dstStride = dst.bytesPerLine();
@@ -537,7 +556,7 @@ void affineFixed(const QImage &src, QImage &dst, const std::array<double, 6> &a)
             if (xin >= 0 && xin < xsize) {
                 const int yin = int32_t(yy) >> 16;
                 if (yin >= 0 && yin < ysize)
-                    copyPixel(out, src.constScanLine(yin) + xin * channels, channels);
+                    copyPixel(out, in.row(yin) + xin * channels, channels);
             }
             xx += a0;
             yy += a3;
@@ -553,6 +572,7 @@ void affineFloat(const QImage &src, QImage &dst, const std::array<double, 6> &a)
     const int channels = channelsOf(src);
     double xo = a[2] + a[1] * 0.5 + a[0] * 0.5;
     double yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
+    const Pixels in(src);
     const qsizetype dstStride = dst.bytesPerLine();
     uchar *dstBits = dst.bits();
     for (int y = 0; y < dst.height(); ++y) {
@@ -564,7 +584,7 @@ void affineFloat(const QImage &src, QImage &dst, const std::array<double, 6> &a)
             if (xin >= 0 && xin < src.width()) {
                 const int yin = pilCoord(yy);
                 if (yin >= 0 && yin < src.height())
-                    copyPixel(out, src.constScanLine(yin) + xin * channels, channels);
+                    copyPixel(out, in.row(yin) + xin * channels, channels);
             }
             xx += a[0];
             yy += a[3];
@@ -574,11 +594,12 @@ void affineFloat(const QImage &src, QImage &dst, const std::array<double, 6> &a)
     }
 }
 
-/// Geometry.c's bilinear_filter8 / bilinear_filter32RGB for one output pixel.
-bool bilinearSample(const QImage &src, int channels, double xin, double yin, uchar *out)
+/// Geometry.c's bilinear_filter8 / bilinear_filter32RGB for one output pixel (C channels).
+template<int C>
+inline bool bilinearSample(const Pixels &src, double xin, double yin, uchar *out)
 {
-    const int w = src.width();
-    const int h = src.height();
+    const int w = src.width;
+    const int h = src.height;
     if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h)
         return false;
     xin -= 0.5;
@@ -589,11 +610,11 @@ bool bilinearSample(const QImage &src, int channels, double xin, double yin, uch
     const double dy = yin - y;
     const auto xclip = [w](int v) { return v < 0 ? 0 : v < w ? v : w - 1; };
     const auto yclip = [h](int v) { return v < 0 ? 0 : v < h ? v : h - 1; };
-    const int x0 = xclip(x) * channels;
-    const int x1 = xclip(x + 1) * channels;
-    const uchar *row0 = src.constScanLine(yclip(y));
-    const uchar *row1 = (y + 1 >= 0 && y + 1 < h) ? src.constScanLine(y + 1) : nullptr;
-    for (int b = 0; b < channels; ++b) {
+    const int x0 = xclip(x) * C;
+    const int x1 = xclip(x + 1) * C;
+    const uchar *row0 = src.row(yclip(y));
+    const uchar *row1 = (y + 1 >= 0 && y + 1 < h) ? src.row(y + 1) : nullptr;
+    for (int b = 0; b < C; ++b) {
         double v1 = row0[x0 + b] + (row0[x1 + b] - row0[x0 + b]) * dx;
         double v2 = v1;
         if (row1)
@@ -606,7 +627,7 @@ bool bilinearSample(const QImage &src, int channels, double xin, double yin, uch
 
 /// Geometry.c's BICUBIC macro (a = -0.5 convolution) on four samples.
 template<typename T>
-double cubic(T v1, T v2, T v3, T v4, double d)
+inline double cubic(T v1, T v2, T v3, T v4, double d)
 {
     const double p1 = v2;
     const double p2 = -v1 + v3;
@@ -615,11 +636,12 @@ double cubic(T v1, T v2, T v3, T v4, double d)
     return p1 + d * (p2 + d * (p3 + d * p4));
 }
 
-/// Geometry.c's bicubic_filter8 / bicubic_filter32RGB for one output pixel.
-bool bicubicSample(const QImage &src, int channels, double xin, double yin, uchar *out)
+/// Geometry.c's bicubic_filter8 / bicubic_filter32RGB for one output pixel (C channels).
+template<int C>
+inline bool bicubicSample(const Pixels &src, double xin, double yin, uchar *out)
 {
-    const int w = src.width();
-    const int h = src.height();
+    const int w = src.width;
+    const int h = src.height;
     if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h)
         return false;
     xin -= 0.5;
@@ -632,16 +654,15 @@ bool bicubicSample(const QImage &src, int channels, double xin, double yin, ucha
     --y;
     const auto xclip = [w](int v) { return v < 0 ? 0 : v < w ? v : w - 1; };
     const auto yclip = [h](int v) { return v < 0 ? 0 : v < h ? v : h - 1; };
-    const int xs[4] = {xclip(x) * channels, xclip(x + 1) * channels, xclip(x + 2) * channels,
-                       xclip(x + 3) * channels};
+    const int xs[4] = {xclip(x) * C, xclip(x + 1) * C, xclip(x + 2) * C, xclip(x + 3) * C};
     // Rows below the image repeat the value of the row above, as Pillow's macro does.
-    const uchar *rows[4] = {src.constScanLine(yclip(y)), nullptr, nullptr, nullptr};
+    const uchar *rows[4] = {src.row(yclip(y)), nullptr, nullptr, nullptr};
     for (int i = 1; i < 4; ++i)
-        rows[i] = (y + i >= 0 && y + i < h) ? src.constScanLine(y + i) : nullptr;
+        rows[i] = (y + i >= 0 && y + i < h) ? src.row(y + i) : nullptr;
     const auto horizontal = [&xs, dx](const uchar *in, int b) {
         return cubic<int>(in[xs[0] + b], in[xs[1] + b], in[xs[2] + b], in[xs[3] + b], dx);
     };
-    for (int b = 0; b < channels; ++b) {
+    for (int b = 0; b < C; ++b) {
         double v[4];
         v[0] = horizontal(rows[0], b);
         for (int i = 1; i < 4; ++i)
@@ -654,24 +675,34 @@ bool bicubicSample(const QImage &src, int channels, double xin, double yin, ucha
 
 /// ImagingGenericTransform with affine_transform and a bilinear or bicubic filter; pixels whose
 /// source point falls outside the image keep the background already in `dst`.
-void genericAffine(const QImage &src, QImage &dst, const std::array<double, 6> &a, Filter filter)
+template<int C, bool Bicubic>
+void genericAffine(const QImage &src, QImage &dst, const std::array<double, 6> &a)
 {
-    const int channels = channelsOf(src);
+    const Pixels in(src);
     const qsizetype dstStride = dst.bytesPerLine();
     uchar *dstBits = dst.bits();
     for (int y = 0; y < dst.height(); ++y) {
         uchar *out = dstBits + y * dstStride;
         const double yin = y + 0.5;
-        for (int x = 0; x < dst.width(); ++x, out += channels) {
+        for (int x = 0; x < dst.width(); ++x, out += C) {
             const double xin = x + 0.5;
             const double xs = a[0] * xin + a[1] * yin + a[2];
             const double ys = a[3] * xin + a[4] * yin + a[5];
-            if (filter == Filter::Bilinear)
-                bilinearSample(src, channels, xs, ys, out);
+            if constexpr (Bicubic)
+                bicubicSample<C>(in, xs, ys, out);
             else
-                bicubicSample(src, channels, xs, ys, out);
+                bilinearSample<C>(in, xs, ys, out);
         }
     }
+}
+
+void genericAffine(const QImage &src, QImage &dst, const std::array<double, 6> &a, Filter filter)
+{
+    const bool bicubic = filter == Filter::Bicubic;
+    if (isGray(src))
+        bicubic ? genericAffine<1, true>(src, dst, a) : genericAffine<1, false>(src, dst, a);
+    else
+        bicubic ? genericAffine<3, true>(src, dst, a) : genericAffine<3, false>(src, dst, a);
 }
 
 // --- Convert.c --------------------------------------------------------------------------------
@@ -708,24 +739,55 @@ inline void rgbToHsv(const uchar *in, uint8_t &uh, uint8_t &us, uint8_t &uv)
         h = float(2.0 + rc - bc);
     else
         h = float(4.0 + gc - rc);
-    h = float(std::fmod(h / 6.0 + 1.0, 1.0));
+    // fmod(x, 1.0) for x in [5/6, 11/6] (the range h / 6 + 1 takes), exactly and without a call.
+    const double wrapped = h / 6.0 + 1.0;
+    h = float(wrapped >= 1.0 ? wrapped - 1.0 : wrapped);
     uh = clip8(int(h * 255.0));
     us = clip8(int(s * 255.0));
 }
 
+/// C's round() for a non-negative double, without a library call.
+inline int roundNonNegative(double x)
+{
+    const double t = double(int(x));
+    return int(t) + (x - t >= 0.5 ? 1 : 0);
+}
+
+/// What hsv2rgb derives from h and s alone, tabulated once.
+struct HsvTables
+{
+    HsvTables()
+    {
+        for (int v = 0; v < 256; ++v) {
+            sector[v] = int(std::floor(float(v) * 6.0 / 255.0));
+            fraction[v] = float(float(v) * 6.0 / 255.0 - float(sector[v]));
+            saturation[v] = float(float(v) / 255.0);
+        }
+    }
+    int sector[256];
+    float fraction[256];
+    float saturation[256];
+};
+
+const HsvTables &hsvTables()
+{
+    static const HsvTables tables;
+    return tables;
+}
+
 /// Convert.c's hsv2rgb for one pixel.
-inline void hsvToRgb(uint8_t h, uint8_t s, uint8_t v, uchar *out)
+inline void hsvToRgb(const HsvTables &t, uint8_t h, uint8_t s, uint8_t v, uchar *out)
 {
     if (s == 0) {
         out[0] = out[1] = out[2] = v;
         return;
     }
-    const int i = int(std::floor(float(h) * 6.0 / 255.0));
-    const float f = float(float(h) * 6.0 / 255.0 - float(i));
-    const float fs = float(float(s) / 255.0);
-    const uint8_t up = clip8(int(std::round(float(v) * (1.0 - fs))));
-    const uint8_t uq = clip8(int(std::round(float(v) * (1.0 - fs * f))));
-    const uint8_t ut = clip8(int(std::round(float(v) * (1.0 - fs * (1.0 - f)))));
+    const int i = t.sector[h];
+    const float f = t.fraction[h];
+    const float fs = t.saturation[s];
+    const uint8_t up = clip8(roundNonNegative(float(v) * (1.0 - fs)));
+    const uint8_t uq = clip8(roundNonNegative(float(v) * (1.0 - fs * f)));
+    const uint8_t ut = clip8(roundNonNegative(float(v) * (1.0 - fs * (1.0 - f))));
     switch (i % 6) {
     case 0:
         out[0] = v, out[1] = ut, out[2] = up;
@@ -761,6 +823,20 @@ inline uint8_t blendByte(int in1, int in2, float alpha, bool extrapolate)
     if (v >= 255.0f)
         return 255;
     return uint8_t(v);
+}
+
+/// ImagingBlend over a run of bytes; the two loops keep the branch out of the vectorised body.
+void blendRow(const uchar *in1, const uchar *in2, uchar *out, int n, float alpha, bool extrapolate)
+{
+    if (!extrapolate) {
+        for (int i = 0; i < n; ++i)
+            out[i] = uchar(int(float(in1[i]) + alpha * float(in2[i] - in1[i])));
+        return;
+    }
+    for (int i = 0; i < n; ++i) {
+        const float v = float(in1[i]) + alpha * float(in2[i] - in1[i]);
+        out[i] = uchar(v <= 0.0f ? 0 : v >= 255.0f ? 255 : int(v));
+    }
 }
 
 /// Blends every byte of `image` with a constant `in1` (a flat degenerate image) through a table.
@@ -1305,13 +1381,9 @@ QImage blend(const QImage &a, const QImage &b, double alpha)
     if (out.isNull())
         return {};
     const int rowBytes = in1.width() * channelsOf(in1);
-    for (int y = 0; y < in1.height(); ++y) {
-        const uchar *p1 = in1.constScanLine(y);
-        const uchar *p2 = in2.constScanLine(y);
-        uchar *o = out.scanLine(y);
-        for (int i = 0; i < rowBytes; ++i)
-            o[i] = blendByte(p1[i], p2[i], af, extrapolate);
-    }
+    for (int y = 0; y < in1.height(); ++y)
+        blendRow(in1.constScanLine(y), in2.constScanLine(y), out.scanLine(y), rowBytes, af,
+                 extrapolate);
     return out;
 }
 
@@ -1331,12 +1403,17 @@ QImage adjustContrast(const QImage &image, double factor)
         return {};
     // ImageEnhance.Contrast blends with a flat image of the rounded mean luma (ImageStat's
     // histogram mean, in double as Python computes it).
-    const QImage gray = toGray(src);
     int64_t histogram[256] = {};
-    for (int y = 0; y < gray.height(); ++y) {
-        const uchar *in = gray.constScanLine(y);
-        for (int x = 0; x < gray.width(); ++x)
-            ++histogram[in[x]];
+    const bool gray = isGray(src);
+    for (int y = 0; y < src.height(); ++y) {
+        const uchar *in = src.constScanLine(y);
+        if (gray) {
+            for (int x = 0; x < src.width(); ++x)
+                ++histogram[in[x]];
+        } else {
+            for (int x = 0; x < src.width(); ++x, in += 3)
+                ++histogram[luma(in)];
+        }
     }
     double sum = 0.0;
     int64_t count = 0;
@@ -1366,15 +1443,13 @@ QImage adjustSaturation(const QImage &image, double factor)
     QImage out(src.size(), src.format());
     if (out.isNull())
         return {};
+    // The degenerate image, convert("L").convert("RGB"), one row at a time.
+    std::vector<uchar> gray(size_t(src.width()) * 3);
     for (int y = 0; y < src.height(); ++y) {
         const uchar *in = src.constScanLine(y);
-        uchar *o = out.scanLine(y);
-        for (int x = 0; x < src.width(); ++x, in += 3, o += 3) {
-            const int l = luma(in);
-            o[0] = blendByte(l, in[0], af, extrapolate);
-            o[1] = blendByte(l, in[1], af, extrapolate);
-            o[2] = blendByte(l, in[2], af, extrapolate);
-        }
+        for (int x = 0; x < src.width(); ++x)
+            gray[x * 3] = gray[x * 3 + 1] = gray[x * 3 + 2] = luma(in + x * 3);
+        blendRow(gray.data(), in, out.scanLine(y), src.width() * 3, af, extrapolate);
     }
     return out;
 }
@@ -1386,6 +1461,7 @@ QImage adjustHue(const QImage &image, double hueFactor)
         return src;
     // np.uint8(hue_factor * 255): truncation toward zero, then modulo 256.
     const auto shift = uint8_t(truncToInt(hueFactor * 255));
+    const HsvTables &tables = hsvTables();
     QImage out(src.size(), src.format());
     if (out.isNull())
         return {};
@@ -1395,7 +1471,7 @@ QImage adjustHue(const QImage &image, double hueFactor)
         for (int x = 0; x < src.width(); ++x, in += 3, o += 3) {
             uint8_t h, s, v;
             rgbToHsv(in, h, s, v);
-            hsvToRgb(uint8_t(h + shift), s, v, o);
+            hsvToRgb(tables, uint8_t(h + shift), s, v, o);
         }
     }
     return out;

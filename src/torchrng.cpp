@@ -6,6 +6,7 @@
 #include <cstring>
 #include <limits>
 #include <numbers>
+#include <utility>
 
 // Every rounding below is the one PyTorch's kernels make, so the compiler must not fuse a multiply
 // and an add on its own (it would on a target with FMA): the fused steps are spelled std::fma.

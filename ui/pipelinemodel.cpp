@@ -105,35 +105,36 @@ Result<PipelineItems> pipelineItemsFromSource(const QString &source)
         return parsed.error();
     const QList<TransformStep> &enabled = parsed->steps;
 
-    // Recover commented-out steps: uncomment one line at a time; when the pipeline then parses
-    // with one step more, the new step's place among the enabled ones is where the lists differ.
+    // Recover commented-out steps: put a marker step on the commented line, one line at a time;
+    // when the pipeline then parses with one step more, the marker's index is the step's place
+    // among the enabled ones (a marker, not the step itself: identical neighbours stay apart).
+    const TransformStep marker{QStringLiteral("Pad"),
+                               {{QString(), TransformValue::integer(-987654321)}}};
+    const QString markerText = QStringLiteral("Pad(-987654321)");
     QStringList lines = source.split(u'\n');
     QList<QPair<int, TransformStep>> disabled; // (enabled steps before it, step), in line order
     for (qsizetype l = 0; l < lines.size(); ++l) {
         const QString trimmed = lines[l].trimmed();
         if (!trimmed.startsWith(u'#'))
             continue;
-        QString body = trimmed.mid(1).trimmed();
-        const std::optional<TransformStep> step = commentedStep(body);
+        const std::optional<TransformStep> step = commentedStep(trimmed.mid(1).trimmed());
         if (!step)
             continue;
-        while (body.endsWith(u','))
-            body = body.chopped(1).trimmed();
         const QString indent = lines[l].left(lines[l].indexOf(u'#'));
         const QString original = lines[l];
         std::optional<int> place;
         // Either this line ends its step with a comma, or the previous step lacks one.
-        for (const QString &variant : QStringList{indent + body + u',', indent + u',' + body}) {
+        for (const QString &variant :
+             QStringList{indent + markerText + u',', indent + u',' + markerText}) {
             lines[l] = variant;
             const Result<TransformPipeline> with = parseTransforms(lines.join(u'\n'));
             if (!with || with->steps.size() != enabled.size() + 1)
                 continue;
-            int at = 0;
-            while (at < enabled.size() && with->steps[at] == enabled[at])
-                ++at;
+            const int at = int(with->steps.indexOf(marker));
             QList<TransformStep> without = with->steps;
-            without.removeAt(at);
-            if (without == enabled && with->steps[at] == *step) {
+            if (at >= 0)
+                without.removeAt(at);
+            if (at >= 0 && without == enabled) {
                 place = at;
                 break;
             }

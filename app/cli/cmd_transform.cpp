@@ -87,8 +87,8 @@ int runTransform(const QStringList &args)
     parser.setApplicationDescription(QStringLiteral(
         "Runs a torchvision transform pipeline on one image, with torchvision 0.14's semantics "
         "and PIL's pixels.\nRandom transforms draw their parameters as torch does: --seed S gives "
-        "what `torch.manual_seed(S); pipeline(img)` gives in Python (without --seed: a fresh "
-        "Python process's default seed).\n"
+        "what `torch.manual_seed(S); pipeline(img)` gives in Python (without --seed: the seed of a "
+        "new torch.Generator(), 67280421310721).\n"
         "OUT.pt is the output tensor in torch.save's format (torch.load(OUT, weights_only=True) "
         "returns it); OUT.png is the output image, denormalised when Normalize ran."));
     const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},
