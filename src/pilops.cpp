@@ -64,8 +64,7 @@ struct Pixels
         , stride(image.bytesPerLine())
         , width(image.width())
         , height(image.height())
-    {
-    }
+    { }
     const uchar *row(int y) const { return bits + y * stride; }
 
     const uchar *bits;
@@ -83,7 +82,7 @@ uint8_t clip8(int v)
 void fillWith(QImage &image, const Fill &fill)
 {
     const int channels = channelsOf(image);
-    const uint8_t c[3] = {clip8(fill[0]), clip8(fill[1]), clip8(fill[2])};
+    const uint8_t c[3] = { clip8(fill[0]), clip8(fill[1]), clip8(fill[2]) };
     const qsizetype stride = image.bytesPerLine();
     uchar *bits = image.bits();
     for (int y = 0; y < image.height(); ++y) {
@@ -101,7 +100,7 @@ void fillWith(QImage &image, const Fill &fill)
 }
 
 /// A new image of the given size and format, all pixels set to `fill`.
-QImage newImage(QSize size, QImage::Format format, const Fill &fill = {0, 0, 0})
+QImage newImage(QSize size, QImage::Format format, const Fill &fill = { 0, 0, 0 })
 {
     QImage image(size, format);
     if (!image.isNull())
@@ -224,19 +223,19 @@ FilterDef filterDef(Filter filter)
 {
     switch (filter) {
     case Filter::Box:
-        return {boxFilter, 0.5};
+        return { boxFilter, 0.5 };
     case Filter::Bilinear:
-        return {bilinearFilter, 1.0};
+        return { bilinearFilter, 1.0 };
     case Filter::Hamming:
-        return {hammingFilter, 1.0};
+        return { hammingFilter, 1.0 };
     case Filter::Bicubic:
-        return {bicubicFilter, 2.0};
+        return { bicubicFilter, 2.0 };
     case Filter::Lanczos:
-        return {lanczosFilter, 3.0};
+        return { lanczosFilter, 3.0 };
     case Filter::Nearest:
         break;
     }
-    return {bilinearFilter, 1.0};
+    return { bilinearFilter, 1.0 };
 }
 
 /// One pass's fixed-point coefficients: output pixel i reads `count[i]` inputs from `first[i]`,
@@ -325,7 +324,7 @@ inline void copyPixels(uchar *dst, qsizetype dstStep, const uchar *src, qsizetyp
 /// exact, so the order does not change a single result.
 template<int C>
 IFS_PIL_HOT void resampleHorizontal(const uchar *src, qsizetype srcStride, int firstRow, int rows,
-                        uchar *dst, qsizetype dstStride, int outWidth, const Coeffs &c)
+                                    uchar *dst, qsizetype dstStride, int outWidth, const Coeffs &c)
 {
     constexpr int32_t half = 1 << (kPrecisionBits - 1);
     constexpr int kRows = C == 1 ? 32 : 16;
@@ -375,8 +374,7 @@ IFS_PIL_HOT void resampleHorizontal(const uchar *src, qsizetype srcStride, int f
 /// Vertical pass over rows of `rowBytes` bytes. The bytes of a row are independent, so they are
 /// taken in runs small enough to keep their sums in vector registers across all the taps.
 IFS_PIL_HOT void resampleVertical(const uchar *src, qsizetype srcStride, uchar *dst,
-                                  qsizetype dstStride, int rowBytes, int outHeight,
-                                  const Coeffs &c)
+                                  qsizetype dstStride, int rowBytes, int outHeight, const Coeffs &c)
 {
     constexpr int32_t half = 1 << (kPrecisionBits - 1);
     constexpr int kRun = 32;
@@ -535,7 +533,9 @@ bool checkFixed(const std::array<double, 6> &a, int x, int y)
 void affineFixed(const QImage &src, QImage &dst, const std::array<double, 6> &a)
 {
     const int channels = channelsOf(src);
-    const auto fix = [](double v) { return uint32_t(pilFloor(v * 65536.0 + 0.5)); };
+    const auto fix = [](double v) {
+        return uint32_t(pilFloor(v * 65536.0 + 0.5));
+    };
     const uint32_t a0 = fix(a[0]);
     const uint32_t a1 = fix(a[1]);
     const uint32_t a3 = fix(a[3]);
@@ -595,8 +595,7 @@ void affineFloat(const QImage &src, QImage &dst, const std::array<double, 6> &a)
 }
 
 /// Geometry.c's bilinear_filter8 / bilinear_filter32RGB for one output pixel (C channels).
-template<int C>
-inline bool bilinearSample(const Pixels &src, double xin, double yin, uchar *out)
+template<int C> inline bool bilinearSample(const Pixels &src, double xin, double yin, uchar *out)
 {
     const int w = src.width;
     const int h = src.height;
@@ -608,8 +607,12 @@ inline bool bilinearSample(const Pixels &src, double xin, double yin, uchar *out
     const int y = pilFloor(yin);
     const double dx = xin - x;
     const double dy = yin - y;
-    const auto xclip = [w](int v) { return v < 0 ? 0 : v < w ? v : w - 1; };
-    const auto yclip = [h](int v) { return v < 0 ? 0 : v < h ? v : h - 1; };
+    const auto xclip = [w](int v) {
+        return v < 0 ? 0 : v < w ? v : w - 1;
+    };
+    const auto yclip = [h](int v) {
+        return v < 0 ? 0 : v < h ? v : h - 1;
+    };
     const int x0 = xclip(x) * C;
     const int x1 = xclip(x + 1) * C;
     const uchar *row0 = src.row(yclip(y));
@@ -626,8 +629,7 @@ inline bool bilinearSample(const Pixels &src, double xin, double yin, uchar *out
 }
 
 /// Geometry.c's BICUBIC macro (a = -0.5 convolution) on four samples.
-template<typename T>
-inline double cubic(T v1, T v2, T v3, T v4, double d)
+template<typename T> inline double cubic(T v1, T v2, T v3, T v4, double d)
 {
     const double p1 = v2;
     const double p2 = -v1 + v3;
@@ -637,8 +639,7 @@ inline double cubic(T v1, T v2, T v3, T v4, double d)
 }
 
 /// Geometry.c's bicubic_filter8 / bicubic_filter32RGB for one output pixel (C channels).
-template<int C>
-inline bool bicubicSample(const Pixels &src, double xin, double yin, uchar *out)
+template<int C> inline bool bicubicSample(const Pixels &src, double xin, double yin, uchar *out)
 {
     const int w = src.width;
     const int h = src.height;
@@ -652,11 +653,15 @@ inline bool bicubicSample(const Pixels &src, double xin, double yin, uchar *out)
     const double dy = yin - y;
     --x;
     --y;
-    const auto xclip = [w](int v) { return v < 0 ? 0 : v < w ? v : w - 1; };
-    const auto yclip = [h](int v) { return v < 0 ? 0 : v < h ? v : h - 1; };
-    const int xs[4] = {xclip(x) * C, xclip(x + 1) * C, xclip(x + 2) * C, xclip(x + 3) * C};
+    const auto xclip = [w](int v) {
+        return v < 0 ? 0 : v < w ? v : w - 1;
+    };
+    const auto yclip = [h](int v) {
+        return v < 0 ? 0 : v < h ? v : h - 1;
+    };
+    const int xs[4] = { xclip(x) * C, xclip(x + 1) * C, xclip(x + 2) * C, xclip(x + 3) * C };
     // Rows below the image repeat the value of the row above, as Pillow's macro does.
-    const uchar *rows[4] = {src.row(yclip(y)), nullptr, nullptr, nullptr};
+    const uchar *rows[4] = { src.row(yclip(y)), nullptr, nullptr, nullptr };
     for (int i = 1; i < 4; ++i)
         rows[i] = (y + i >= 0 && y + i < h) ? src.row(y + i) : nullptr;
     const auto horizontal = [&xs, dx](const uchar *in, int b) {
@@ -844,7 +849,7 @@ QImage blendWithConstant(const QImage &image, int in1, double alpha)
 {
     const float a = float(alpha);
     if (a == 0.0f)
-        return newImage(image.size(), image.format(), {in1, in1, in1});
+        return newImage(image.size(), image.format(), { in1, in1, in1 });
     if (a == 1.0f)
         return image.copy();
     const bool extrapolate = !(a >= 0 && a <= 1.0f);
@@ -870,8 +875,11 @@ QImage blendWithConstant(const QImage &image, int in1, double alpha)
 /// lane: torch's kernel values are these, not glibc's expf.
 float sleefExpf(float d)
 {
-    const auto pow2i = [](int q) { return std::bit_cast<float>(uint32_t(q + 0x7f) << 23); };
-    const int q = int(std::nearbyint(d * 1.442695040888963407359924681001892137426645954152985934135449406931f));
+    const auto pow2i = [](int q) {
+        return std::bit_cast<float>(uint32_t(q + 0x7f) << 23);
+    };
+    const int q = int(
+        std::nearbyint(d * 1.442695040888963407359924681001892137426645954152985934135449406931f));
     float s = std::fma(float(q), -0.693145751953125f, d);
     s = std::fma(float(q), -1.428606765330187045e-06f, s);
     // The coefficients are double literals narrowed to float in Sleef.
@@ -958,12 +966,12 @@ struct BlurJob
 {
     const float *padded = nullptr; ///< padded rows, `stride` floats apart, interleaved channels
     qsizetype stride = 0;
-    const int *rowOf = nullptr;    ///< padded row index -> row of `padded` (reflection in y)
+    const int *rowOf = nullptr; ///< padded row index -> row of `padded` (reflection in y)
     const float *kernel = nullptr; ///< ky rows of kx values
     int kx = 0;
     int ky = 0;
     int channels = 0;
-    int rowFloats = 0;             ///< output values per row
+    int rowFloats = 0; ///< output values per row
     int height = 0;
     uchar *out = nullptr;
     qsizetype outStride = 0;
@@ -1042,15 +1050,15 @@ QImage resize(const QImage &image, QSize size, Filter filter, const QRectF &box)
     if (src.isNull() || size.width() < 1 || size.height() < 1)
         return {};
     // PIL keeps the box in C floats. It refuses a box outside the image; here it is clamped.
-    float b[4] = {0.0f, 0.0f, float(src.width()), float(src.height())};
+    float b[4] = { 0.0f, 0.0f, float(src.width()), float(src.height()) };
     if (!box.isNull()) {
         b[0] = std::clamp(float(box.left()), 0.0f, b[2]);
         b[1] = std::clamp(float(box.top()), 0.0f, b[3]);
         b[2] = std::clamp(float(box.right()), b[0], b[2]);
         b[3] = std::clamp(float(box.bottom()), b[1], b[3]);
     }
-    const bool wholeBox = b[0] == 0.0f && b[1] == 0.0f && b[2] == float(src.width())
-        && b[3] == float(src.height());
+    const bool wholeBox
+        = b[0] == 0.0f && b[1] == 0.0f && b[2] == float(src.width()) && b[3] == float(src.height());
     if (size == src.size() && wholeBox)
         return src.copy();
 
@@ -1060,8 +1068,8 @@ QImage resize(const QImage &image, QSize size, Filter filter, const QRectF &box)
         return src.copy(int(b[0]), int(b[1]), size.width(), size.height());
 
     if (filter == Filter::Nearest) {
-        const std::array<double, 6> a = {double(b[2] - b[0]) / size.width(), 0.0, b[0],
-                                         0.0, double(b[3] - b[1]) / size.height(), b[1]};
+        const std::array<double, 6> a = { double(b[2] - b[0]) / size.width(),  0.0, b[0], 0.0,
+                                          double(b[3] - b[1]) / size.height(), b[1] };
         QImage out = newImage(size, src.format());
         if (out.isNull())
             return {};
@@ -1206,7 +1214,7 @@ QImage pad(const QImage &image, int left, int top, int right, int bottom, PadMod
         const QSize size(src.width() + left + right, src.height() + top + bottom);
         if (size.width() < 1 || size.height() < 1)
             return {};
-        QImage out = newImage(size, src.format(), channels == 1 ? Fill{fill[0], 0, 0} : fill);
+        QImage out = newImage(size, src.format(), channels == 1 ? Fill { fill[0], 0, 0 } : fill);
         if (out.isNull())
             return {};
         const QRect target = QRect(QPoint(left, top), src.size()).intersected(out.rect());
@@ -1261,7 +1269,7 @@ QImage transformAffine(const QImage &image, QSize size, const std::array<double,
         return {};
     // fillcolor is always given here, so Pillow leaves unmapped pixels at the background colour
     // of Image.new(mode, size, fillcolor).
-    QImage out = newImage(size, src.format(), isGray(src) ? Fill{fill[0], 0, 0} : fill);
+    QImage out = newImage(size, src.format(), isGray(src) ? Fill { fill[0], 0, 0 } : fill);
     if (out.isNull())
         return {};
     if (filter != Filter::Nearest) {
@@ -1304,17 +1312,18 @@ QImage rotate(const QImage &image, double angle, Filter filter, bool expand,
     const double cy = center ? center->y() : h / 2.0;
     // math.radians multiplies by pi / 180.
     const double radians = -(angle * (std::numbers::pi / 180.0));
-    std::array<double, 6> m = {pyRound15(std::cos(radians)), pyRound15(std::sin(radians)), 0.0,
-                               pyRound15(-std::sin(radians)), pyRound15(std::cos(radians)), 0.0};
+    std::array<double, 6> m = { pyRound15(std::cos(radians)),  pyRound15(std::sin(radians)), 0.0,
+                                pyRound15(-std::sin(radians)), pyRound15(std::cos(radians)), 0.0 };
     const auto apply = [&m](double x, double y) {
-        return std::pair{m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]};
+        return std::pair { m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5] };
     };
     std::tie(m[2], m[5]) = apply(-cx, -cy);
     m[2] += cx;
     m[5] += cy;
     if (expand) {
         double minX = HUGE_VAL, maxX = -HUGE_VAL, minY = HUGE_VAL, maxY = -HUGE_VAL;
-        const std::array<std::pair<int, int>, 4> corners = {{{0, 0}, {w, 0}, {w, h}, {0, h}}};
+        const std::array<std::pair<int, int>, 4> corners
+            = { { { 0, 0 }, { w, 0 }, { w, h }, { 0, h } } };
         for (const auto &[x, y] : corners) {
             const auto [tx, ty] = apply(x, y);
             minX = std::min(minX, tx);

@@ -28,7 +28,8 @@ using Fill = std::array<int, 3>;
 /// Image.resize(size, filter, box): Pillow's separable convolution resampler (antialiased when
 /// shrinking: the filter support grows with the scale), with its fixed-point coefficients and 8-bit
 /// rounding between the horizontal and the vertical pass. Nearest uses pixel centres as Pillow
-/// does. `box` is the source region (PIL's box argument); the whole image when null.
+/// does. `box` is the source region (PIL's box argument); the whole image when null. A box
+/// reaching outside the image is clamped to it (PIL raises ValueError there).
 /// Equal sizes with the whole box return a copy.
 QImage resize(const QImage &image, QSize size, Filter filter, const QRectF &box = {});
 
@@ -55,7 +56,8 @@ QImage pad(const QImage &image, int left, int top, int right, int bottom, PadMod
 
 /// Image.transform(size, Image.AFFINE, data=matrix, resample=filter, fillcolor=fill): `matrix`
 /// (a, b, c, d, e, f) maps each output pixel (x, y) to the input point (a x + b y + c,
-/// d x + e y + f), as PIL's AFFINE does. Only Nearest, Bilinear and Bicubic are valid filters.
+/// d x + e y + f), as PIL's AFFINE does. Only Nearest, Bilinear and Bicubic are valid filters:
+/// the others give a null QImage (PIL raises ValueError).
 QImage transformAffine(const QImage &image, QSize size, const std::array<double, 6> &matrix,
                        Filter filter, const Fill &fill);
 
@@ -84,8 +86,10 @@ QImage adjustSaturation(const QImage &image, double factor);
 QImage adjustHue(const QImage &image, double hueFactor);
 
 /// torchvision 0.14's F.gaussian_blur on a PIL image: the image goes through a uint8 tensor, a
-/// float32 separable Gaussian kernel (odd sizes kx, ky; sigmas sx, sy), reflect padding,
-/// rounding back to uint8. Matches torchvision to within 1 in 255 (float summation order).
+/// float32 Gaussian kernel (odd sizes kx, ky; sigmas sx, sy), reflect padding, conv2d,
+/// rounding back to uint8. torch 1.13's float32 kernel values (Sleef exp, its summation order)
+/// and conv2d's accumulation order (fused multiply-adds, kernel rows outer) are reproduced: exact
+/// against torch's AVX2 CPU kernels; another torch build may round a rare value by 1.
 QImage gaussianBlur(const QImage &image, int kx, int ky, double sx, double sy);
 
 } // namespace ifs::pil

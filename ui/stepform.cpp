@@ -380,21 +380,23 @@ void StepForm::commit()
         return;
     TransformStep edited;
     edited.name = m_step.name;
-    bool ok = true;
+    bool ok = true; // false: a required value is missing
     for (Field &field : m_fields) {
         const Result<std::optional<V>> value = fieldValue(field);
         field.error->setVisible(!value.ok());
         if (field.line)
             field.line->setStyleSheet(value.ok() ? QString()
                                                  : QStringLiteral("border: 1px solid #d04040;"));
-        if (!value) {
+        if (!value)
             field.error->setText(value.errorMessage());
+        if (!value && field.parameter.required && field.original.kind == V::Kind::None) {
             ok = false;
             continue;
         }
-        if (!value->has_value())
+        if (value && !value->has_value())
             continue;
-        const V &v = *value.value();
+        // A field that does not parse keeps its last good value, so other fields still apply.
+        const V v = value ? *value.value() : field.original;
         if (field.parameter.required)
             edited.args.append({QString(), v});
         else

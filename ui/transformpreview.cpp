@@ -1,5 +1,6 @@
 #include "transformpreview.h"
 
+#include <QEvent>
 #include <QGridLayout>
 #include <QHBoxLayout>
 #include <QKeyEvent>
@@ -176,7 +177,7 @@ void ImageTile::paintEvent(QPaintEvent *event)
             const double sx = double(targetRect.width()) / m_sourceSize.width();
             const double sy = double(targetRect.height()) / m_sourceSize.height();
             painter.setRenderHint(QPainter::Antialiasing);
-            painter.setClipRect(targetRect.adjusted(-2, -2, 2, 2));
+            painter.setClipRect(area); // padded crops reach past the image
             // Plain boxes first, the emphasised one on top.
             for (int pass = 0; pass < 2; ++pass) {
                 for (const Box &box : std::as_const(m_boxes)) {
@@ -347,6 +348,9 @@ TransformPreview::TransformPreview(QWidget *parent)
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 2);
     m_splitter->setChildrenCollapsible(false);
+    m_splitter->setSizes({460, 300});
+    m_grid->installEventFilter(this);
+    m_stripScroll->viewport()->installEventFilter(this);
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_splitter);
@@ -385,19 +389,65 @@ void TransformPreview::rebuildTrainTiles(int count)
     if (m_trainTiles.size() != count) {
         qDeleteAll(m_trainTiles);
         m_trainTiles.clear();
-        const int columns = count <= 3 ? std::max(1, count)
-                            : count <= 8 ? (count + 1) / 2
-                                         : int(std::ceil(std::sqrt(double(count))));
         for (int k = 0; k < count; ++k) {
             auto *tile = new ImageTile(m_grid);
             tile->setObjectName(QStringLiteral("trainTile%1").arg(k));
-            tile->setMinimumImageSide(64);
+            tile->setMinimumImageSide(56);
             tile->setClickable(true);
             connect(tile, &ImageTile::clicked, this, [this, k] { Q_EMIT drawClicked(k); });
-            m_gridLayout->addWidget(tile, k / columns, k % columns);
             m_trainTiles.append(tile);
         }
+        m_gridColumns = 0;
     }
+    layoutTrainTiles();
+}
+
+void TransformPreview::layoutTrainTiles()
+{
+    // The column count that gives the largest square tiles in the space there is.
+    const int count = int(m_trainTiles.size());
+    if (count == 0)
+        return;
+    const QSize area = m_grid->size();
+    const int caption = 2 * fontMetrics().height() + 8;
+    int best = 1;
+    double bestSide = -1.0;
+    for (int columns = 1; columns <= count; ++columns) {
+        const int rows = (count + columns - 1) / columns;
+        const double side = std::min(double(area.width()) / columns,
+                                     double(area.height()) / rows - caption);
+        if (side > bestSide + 0.5) {
+            bestSide = side;
+            best = columns;
+        }
+    }
+    if (best == m_gridColumns)
+        return;
+    m_gridColumns = best;
+    for (ImageTile *tile : std::as_const(m_trainTiles))
+        m_gridLayout->removeWidget(tile);
+    for (int k = 0; k < count; ++k)
+        m_gridLayout->addWidget(m_trainTiles[k], k / best, k % best);
+}
+
+bool TransformPreview::eventFilter(QObject *watched, QEvent *event)
+{
+    if (event->type() == QEvent::Resize) {
+        if (watched == m_grid)
+            layoutTrainTiles();
+        else if (watched == m_stripScroll->viewport())
+            sizeStepTiles();
+    }
+    return QWidget::eventFilter(watched, event);
+}
+
+void TransformPreview::sizeStepTiles()
+{
+    // Square images as tall as the strip allows, captions below.
+    const int caption = 3 * fontMetrics().height() + 10;
+    const int side = std::clamp(m_stripScroll->viewport()->height() - caption, 80, 300);
+    for (ImageTile *tile : std::as_const(m_stepTiles))
+        tile->setFixedWidth(std::max(side + 8, 150));
 }
 
 void TransformPreview::setResult(const PreviewResult &result)
@@ -538,8 +588,7 @@ void TransformPreview::showStrip()
         }
         auto *tile = new ImageTile(m_strip);
         tile->setObjectName(QStringLiteral("stepTile%1").arg(i));
-        tile->setMinimumImageSide(110);
-        tile->setFixedWidth(176);
+        tile->setMinimumImageSide(80);
         if (step.image.isNull())
             tile->setMessage(tr("(no image for %1)").arg(step.description));
         else
@@ -564,6 +613,7 @@ void TransformPreview::showStrip()
         m_stripLayout->addWidget(tile);
         m_stepTiles.append(tile);
     }
+    sizeStepTiles();
     if (steps.isEmpty()) {
         auto *empty = new QLabel(m_result.path.isEmpty()
                                      ? tr("The steps of a run show here.")

@@ -112,8 +112,13 @@ Q_SIGNALS:
     /// A train draw was clicked: show its steps.
     void drawClicked(int draw);
 
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override;
+
 private:
     void rebuildTrainTiles(int count);
+    void layoutTrainTiles();
+    void sizeStepTiles();
     void showStrip();
     void updateBoxes();
     QString statsText(const PreviewOutput &output) const;
@@ -129,6 +134,7 @@ private:
     QGridLayout *m_gridLayout;
     QLabel *m_trainError;
     QList<ImageTile *> m_trainTiles;
+    int m_gridColumns = 0;
     QLabel *m_trainStats;
     QLabel *m_valStats;
     QTabBar *m_stripTabs;

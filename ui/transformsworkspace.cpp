@@ -478,6 +478,10 @@ void TransformsWorkspace::setPipelines(const PipelineItems &train, const Pipelin
     m_train->setItems(train);
     m_val->setItems(val);
     m_applying = false;
+    // A step's form on show from the start says what the form is for.
+    for (PipelineEditor *editor : {m_train, m_val})
+        if (editor->selectedRow() < 0 && editor->model()->rowCount() > 0)
+            editor->selectStep(0);
     const bool first = !m_pipelinesLoaded;
     m_pipelinesLoaded = true;
     refreshAdvice();

@@ -19,7 +19,6 @@ Usage:
 
 import gzip
 import json
-import math
 import os
 import sys
 
@@ -72,7 +71,8 @@ def photo_like(width, height, seed):
     line = np.abs((x - y * width / height)) < 1.0
     img[line] = [255, 255, 255]
     # A checkerboard patch (aliasing), fine noise everywhere.
-    checker = ((x.astype(int) // 2 + y.astype(int) // 2) % 2 == 0) & (x < width * 0.2) & (y < height * 0.25)
+    checker = (x.astype(int) // 2 + y.astype(int) // 2) % 2 == 0
+    checker &= (x < width * 0.2) & (y < height * 0.25)
     img[checker] = [0, 0, 0]
     img += rng.normal(0, 12, img.shape)
     return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
@@ -120,7 +120,8 @@ def apply(img, case, inputs):
         fill = [fill] * 3  # as torchvision's _parse_fill; PIL would read an int as a packed pixel
     if op == "resize":
         box = case.get("box")
-        return img.resize(tuple(case["size"]), FILTERS[case["filter"]], box=tuple(box) if box else None), None
+        box = tuple(box) if box else None
+        return img.resize(tuple(case["size"]), FILTERS[case["filter"]], box=box), None
     if op == "crop":
         left, top, width, height = case["rect"]
         return img.crop((left, top, left + width, top + height)), None
@@ -132,29 +133,33 @@ def apply(img, case, inputs):
         img.info["exif"] = exif.tobytes()
         return ImageOps.exif_transpose(img), None
     if op == "pad":
-        return F.pad(img, case["padding"], fill=fill if fill is not None else 0, padding_mode=case["padding_mode"]), None
+        fill = fill if fill is not None else 0
+        return F.pad(img, case["padding"], fill=fill, padding_mode=case["padding_mode"]), None
     if op == "affine":
         width, height = img.size
         center = [width * 0.5, height * 0.5]
-        matrix = F._get_inverse_affine_matrix(center, case["angle"], case["translate"], case["scale"], case["shear"])
+        matrix = F._get_inverse_affine_matrix(
+            center, case["angle"], case["translate"], case["scale"], case["shear"])
         out = F.affine(img, angle=case["angle"], translate=case["translate"], scale=case["scale"],
                        shear=case["shear"], interpolation=MODES[case["filter"]], fill=fill)
         return out, matrix
     if op == "transform":
         matrix = [float(v) for v in case["matrix"]]
         fillcolor = tuple(fill) if isinstance(fill, list) else fill
-        out = img.transform(tuple(case["size"]), Image.Transform.AFFINE, matrix, FILTERS[case["filter"]],
-                            fillcolor=fillcolor)
+        out = img.transform(tuple(case["size"]), Image.Transform.AFFINE, matrix,
+                            FILTERS[case["filter"]], fillcolor=fillcolor)
         return out, matrix
     if op == "rotate":
         center = case.get("center")
-        out = F.rotate(img, case["angle"], interpolation=MODES.get(case["filter"], InterpolationMode.NEAREST),
+        out = F.rotate(img, case["angle"], interpolation=MODES[case["filter"]],
                        expand=case["expand"], center=center, fill=fill)
         return out, None
     if op == "pil_rotate":
         # Image.rotate itself, for filters torchvision cannot name (its shortcuts ignore them).
         fillcolor = tuple(fill) if isinstance(fill, list) else fill
-        return img.rotate(case["angle"], FILTERS[case["filter"]], expand=case["expand"], fillcolor=fillcolor), None
+        out = img.rotate(case["angle"], FILTERS[case["filter"]], expand=case["expand"],
+                         fillcolor=fillcolor)
+        return out, None
     if op == "gray":
         return img.convert("L"), None
     if op == "rgb":
