@@ -3,6 +3,7 @@
 //
 // Usage: ifs-bench-input ROOT [--pipeline CODE] [--workers N] [--batch B] [--exact] [--no-fast-decode]
 // Prints one line: "<images/s> <images> <seconds> <path description>".
+#include "allocator.h"
 #include "batchloader.h"
 #include "imagefolder.h"
 #include "transformspec.h"
@@ -17,6 +18,8 @@ using namespace ifs;
 
 int main(int argc, char **argv)
 {
+    // As the app and ifstudio-cli-compute do at start-up.
+    tuneAllocator();
     QCoreApplication app(argc, argv);
     const QStringList args = app.arguments();
     if (args.size() < 2) {

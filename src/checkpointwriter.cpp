@@ -5,6 +5,7 @@
 #include <QHash>
 #include <QSaveFile>
 #include <QSet>
+#include <QtConcurrent/QtConcurrentRun>
 #include <QtEndian>
 
 #include <zlib.h>
@@ -12,9 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <future>
 #include <optional>
-#include <system_error>
 
 namespace ifs::ckpt {
 
@@ -541,8 +540,7 @@ private:
 // --- Zip container, as PyTorchStreamWriter writes it ---------------------------------------------
 
 constexpr quint64 kAlignment = 64;            // caffe2::serialize::kFieldAlignment
-constexpr qint64 kChunk = 4 << 20;            // CRC and write in pieces
-constexpr qint64 kParallelCrc = 1 << 20;      // records from this size get their CRC on a thread
+constexpr qint64 kParallelCrc = 1 << 20;      // records from this size: CRC on a pool thread
 constexpr quint32 kMax32 = 0xffffffffu;
 constexpr quint16 kMax16 = 0xffffu;
 constexpr quint16 kDosTime = 0;               // fixed, so that equal inputs give equal files
@@ -717,35 +715,25 @@ private:
 
     static quint32 crc32Of(const char *data, qint64 size)
     {
-        uLong crc = crc32_z(0L, Z_NULL, 0);
-        for (qint64 done = 0; done < size;) {
-            const qint64 piece = std::min(kChunk, size - done);
-            crc = crc32_z(crc, reinterpret_cast<const Bytef *>(data + done), z_size_t(piece));
-            done += piece;
-        }
-        return quint32(crc);
+        const uLong empty = crc32_z(0L, Z_NULL, 0);
+        return quint32(crc32_z(empty, reinterpret_cast<const Bytef *>(data), z_size_t(size)));
     }
 
-    /// Writes a record's data and computes its CRC-32. Large records: the CRC runs on another
-    /// core while the data goes to the file (both only read the data), which hides most of its
-    /// cost (zlib's CRC runs at about the speed of a write to the page cache).
+    /// Writes a record's data and computes its CRC-32. Large records get their CRC from a pool
+    /// thread while the data goes to the file (both only read the data); zlib's CRC runs at about
+    /// the speed of a write to the page cache, so this hides most of it when a core is free.
     bool writeData(const char *data, qint64 size, quint32 *crc)
     {
-        if (size >= kParallelCrc) {
-            std::future<quint32> pending;
-            try {
-                pending = std::async(std::launch::async, crc32Of, data, size);
-            } catch (const std::system_error &) {
-                // No thread to be had: compute it here.
-            }
-            if (pending.valid()) {
-                const bool written = write(data, size);
-                *crc = pending.get();
-                return written;
-            }
+        if (size < kParallelCrc) {
+            *crc = crc32Of(data, size);
+            return write(data, size);
         }
-        *crc = crc32Of(data, size);
-        return write(data, size);
+        // A task still queued when result() is called runs on this thread: no deadlock when the
+        // pool is busy.
+        QFuture<quint32> pending = QtConcurrent::run(crc32Of, data, size);
+        const bool written = write(data, size);
+        *crc = pending.result();
+        return written;
     }
 
     bool write(const char *data, qint64 size)

@@ -1,8 +1,9 @@
 #include "runtime.h"
 
+#include "allocator.h"
+
 #include <torch/torch.h>
 
-#include <malloc.h>
 
 #include <algorithm>
 #include <thread>
@@ -11,10 +12,7 @@ namespace ifs {
 
 int configureRuntime(int requestedThreads)
 {
-    // Keep big buffers in the heap instead of returning them to the kernel at every free: the
-    // next batch then reuses touched pages instead of faulting in fresh ones.
-    mallopt(M_MMAP_THRESHOLD, 256 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024);
+    tuneAllocator();
 
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
     const int threads = requestedThreads > 0 ? requestedThreads : cores;

@@ -349,6 +349,7 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     m_splitter->setStretchFactor(1, 3);
     m_splitter->setStretchFactor(2, 3);
     m_splitter->setChildrenCollapsible(false);
+    m_splitter->setSizes({190, 240, 170});
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(m_splitter);

@@ -292,9 +292,14 @@ TransformPreview::TransformPreview(QWidget *parent)
     originalTitle->setToolTip(tr("The image as torchvision's loader gives it, with the crop "
                                  "boxes of the train draws (the selected draw thicker) and the "
                                  "val crop dashed"));
-    auto *originalBox = new QVBoxLayout;
-    originalBox->addWidget(originalTitle);
-    originalBox->addWidget(m_original, 1);
+    // Left column: the original with its crop boxes, the val result under it; right: the grid.
+    auto *sideBox = new QVBoxLayout;
+    sideBox->addWidget(originalTitle);
+    sideBox->addWidget(m_original, 3);
+    sideBox->addSpacing(6);
+    sideBox->addWidget(m_valTitle);
+    sideBox->addWidget(m_val, 2);
+    sideBox->addWidget(m_valStats);
     auto *trainHeader = new QHBoxLayout;
     trainHeader->addWidget(m_trainTitle);
     trainHeader->addStretch(1);
@@ -304,18 +309,13 @@ TransformPreview::TransformPreview(QWidget *parent)
     trainBox->addWidget(m_grid, 1);
     trainBox->addWidget(m_trainError, 1);
     trainBox->addWidget(m_trainStats);
-    auto *valBox = new QVBoxLayout;
-    valBox->addWidget(m_valTitle);
-    valBox->addWidget(m_val, 1);
-    valBox->addWidget(m_valStats);
 
     auto *top = new QWidget(this);
     auto *topLayout = new QHBoxLayout(top);
     topLayout->setContentsMargins(0, 0, 0, 0);
     topLayout->setSpacing(12);
-    topLayout->addLayout(originalBox, 2);
+    topLayout->addLayout(sideBox, 4);
     topLayout->addLayout(trainBox, 5);
-    topLayout->addLayout(valBox, 2);
 
     m_stripTabs->setObjectName(QStringLiteral("stripTabs"));
     m_stripTabs->addTab(tr("Train draw"));
@@ -348,7 +348,7 @@ TransformPreview::TransformPreview(QWidget *parent)
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 2);
     m_splitter->setChildrenCollapsible(false);
-    m_splitter->setSizes({460, 300});
+    m_splitter->setSizes({520, 250});
     m_grid->installEventFilter(this);
     m_stripScroll->viewport()->installEventFilter(this);
     auto *layout = new QVBoxLayout(this);
@@ -448,6 +448,8 @@ void TransformPreview::sizeStepTiles()
     const int side = std::clamp(m_stripScroll->viewport()->height() - caption, 80, 300);
     for (ImageTile *tile : std::as_const(m_stepTiles))
         tile->setFixedWidth(std::max(side + 8, 150));
+    if (!m_stepTiles.isEmpty())
+        qWarning("DBG viewport %d strip %d tile %d min %d", m_stripScroll->viewport()->height(), m_strip->height(), m_stepTiles[0]->height(), m_strip->minimumSizeHint().height());
 }
 
 void TransformPreview::setResult(const PreviewResult &result)

@@ -437,12 +437,15 @@ void TransformsWorkspace::onTraitsReady()
     if (!m_pipelinesLoaded) {
         const PipelinePair defaults = defaultPipelines(m_traits);
         setPipelines(itemsFromPipeline(defaults.train), itemsFromPipeline(defaults.val));
-        Q_EMIT statusMessage(tr("Suggested pipelines for %1 images; edit them or import yours")
-                                 .arg(m_traits.typicalSize.isValid()
-                                          ? QStringLiteral("%1 × %2")
-                                                .arg(m_traits.typicalSize.width())
-                                                .arg(m_traits.typicalSize.height())
-                                          : tr("these")));
+        const QSize t = m_traits.typicalSize;
+        Q_EMIT statusMessage(
+            !t.isValid()            ? tr("Suggested pipelines shown; edit them or import yours")
+            : m_traits.uniformSize ? tr("Suggested pipelines for %1 × %2 images; edit them or "
+                                        "import yours").arg(t.width()).arg(t.height())
+                                   : tr("Suggested pipelines for images of several sizes (most "
+                                        "often %1 × %2); edit them or import yours")
+                                         .arg(t.width())
+                                         .arg(t.height()));
         return;
     }
     refreshAdvice();

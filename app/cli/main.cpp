@@ -1,6 +1,8 @@
 // ifstudio-cli: the headless face of ImageFolder Studio, over the same core as the GUI.
 #include "commands.h"
 
+#include "allocator.h"
+
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -151,6 +153,10 @@ const char kUsage[] =
 
 int main(int argc, char **argv)
 {
+#ifndef IFS_CLI_FRONT
+    // The compute commands decode and transform many images.
+    ifs::tuneAllocator();
+#endif
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("ifstudio-cli"));
     QCoreApplication::setOrganizationName(QStringLiteral("ImageFolderStudio"));
