@@ -44,3 +44,4 @@ shoot datasets "$sample"
 shoot problems "$problems" --screenshot-view health
 shoot empty-state
 shoot health "$sample" --screenshot-view health
+shoot transforms "$sample" --screenshot-view transforms

@@ -18,9 +18,9 @@ class ClickFilter : public QObject
 {
 public:
     ClickFilter(QObject *parent, std::function<void()> onClick)
-        : QObject(parent), m_onClick(std::move(onClick))
-    {
-    }
+        : QObject(parent)
+        , m_onClick(std::move(onClick))
+    { }
 
 protected:
     bool eventFilter(QObject *watched, QEvent *event) override
@@ -124,9 +124,9 @@ void AdvicePanel::addRow(PipelineRole role, const PipelineAdvice &advice)
     QString where = roleName(role);
     if (advice.step >= 0)
         where += tr(" · step %1").arg(advice.step + 1);
-    auto *text = new QLabel(QStringLiteral("<b>%1</b> — %2").arg(where.toHtmlEscaped(),
-                                                                advice.message.toHtmlEscaped()),
-                            frame);
+    auto *text = new QLabel(
+        QStringLiteral("<b>%1</b> — %2").arg(where.toHtmlEscaped(), advice.message.toHtmlEscaped()),
+        frame);
     text->setObjectName(QStringLiteral("adviceText"));
     text->setWordWrap(true);
     text->setTextFormat(Qt::RichText);
@@ -135,7 +135,7 @@ void AdvicePanel::addRow(PipelineRole role, const PipelineAdvice &advice)
     layout->setContentsMargins(6, 4, 6, 4);
     layout->addWidget(icon, 0, Qt::AlignTop);
     layout->addWidget(text, 1);
-    Row row{role, advice, frame, nullptr};
+    Row row { role, advice, frame, nullptr };
     if (advice.fix) {
         row.fix = new QPushButton(tr("Fix"), frame);
         row.fix->setObjectName(QStringLiteral("adviceFix"));
@@ -146,8 +146,9 @@ void AdvicePanel::addRow(PipelineRole role, const PipelineAdvice &advice)
                 [this, role, fixed] { Q_EMIT fixRequested(role, fixed); });
         layout->addWidget(row.fix, 0, Qt::AlignVCenter);
         if (!advice.fixLabel.isEmpty())
-            text->setText(text->text() + QStringLiteral("<br><i>Fix: %1</i>")
-                                             .arg(advice.fixLabel.toHtmlEscaped()));
+            text->setText(
+                text->text()
+                + QStringLiteral("<br><i>Fix: %1</i>").arg(advice.fixLabel.toHtmlEscaped()));
     }
     const int step = advice.step;
     frame->installEventFilter(

@@ -49,15 +49,15 @@ public:
         QStyle *style = widget ? widget->style() : QApplication::style();
         style->drawControl(QStyle::CE_ItemViewItem, &opt, painter, widget);
 
-        const QRect check = style->subElementRect(QStyle::SE_ItemViewItemCheckIndicator, &opt,
-                                                  widget);
-        QRect area = opt.rect.adjusted(check.isValid() ? check.right() - opt.rect.left() + 8 : 6,
-                                       0, -6, 0);
+        const QRect check
+            = style->subElementRect(QStyle::SE_ItemViewItemCheckIndicator, &opt, widget);
+        QRect area = opt.rect.adjusted(check.isValid() ? check.right() - opt.rect.left() + 8 : 6, 0,
+                                       -6, 0);
         const bool enabled = index.data(PipelineModel::EnabledRole).toBool();
         const bool selected = opt.state & QStyle::State_Selected;
         const QPalette::ColorGroup group = enabled ? QPalette::Normal : QPalette::Disabled;
-        const QColor text = opt.palette.color(group, selected ? QPalette::HighlightedText
-                                                             : QPalette::Text);
+        const QColor text
+            = opt.palette.color(group, selected ? QPalette::HighlightedText : QPalette::Text);
         QColor dim = text;
         dim.setAlphaF(selected ? 0.8 : 0.6);
 
@@ -95,8 +95,8 @@ public:
         QFont font = opt.font;
         font.setItalic(!enabled);
         const QFontMetrics fm(font);
-        const QString numberText = enabled ? QStringLiteral("%1.").arg(number)
-                                           : QStringLiteral("–");
+        const QString numberText
+            = enabled ? QStringLiteral("%1.").arg(number) : QStringLiteral("–");
         painter->setFont(font);
         painter->setPen(dim);
         const int numberWidth = fm.horizontalAdvance(QStringLiteral("00."));
@@ -138,8 +138,8 @@ std::pair<int, int> errorPosition(const QString &message)
     static const QRegularExpression where(QStringLiteral("at line (\\d+), column (\\d+)"));
     const QRegularExpressionMatch match = where.match(message);
     if (!match.hasMatch())
-        return {0, 0};
-    return {match.captured(1).toInt(), match.captured(2).toInt()};
+        return { 0, 0 };
+    return { match.captured(1).toInt(), match.captured(2).toInt() };
 }
 
 V floatTuple(std::initializer_list<double> values)
@@ -154,7 +154,8 @@ V floatTuple(std::initializer_list<double> values)
 
 // ---- PipelineListView ------------------------------------------------------------------------
 
-PipelineListView::PipelineListView(QWidget *parent) : QListView(parent)
+PipelineListView::PipelineListView(QWidget *parent)
+    : QListView(parent)
 {
     setSelectionMode(QAbstractItemView::SingleSelection);
     setDragEnabled(true);
@@ -203,7 +204,7 @@ void PipelineListView::startDrag(Qt::DropActions supportedActions)
     if (!current.isValid())
         return;
     auto *drag = new QDrag(this);
-    drag->setMimeData(model()->mimeData({current}));
+    drag->setMimeData(model()->mimeData({ current }));
     const QRect rect = visualRect(current);
     drag->setPixmap(viewport()->grab(rect));
     drag->setHotSpot(viewport()->mapFromGlobal(QCursor::pos()) - rect.topLeft());
@@ -271,7 +272,7 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     m_upButton->setToolTip(tr("Move the selected step up (Ctrl+Up)"));
     m_downButton->setArrowType(Qt::DownArrow);
     m_downButton->setToolTip(tr("Move the selected step down (Ctrl+Down)"));
-    for (QToolButton *button : {m_addButton, m_removeButton, m_upButton, m_downButton})
+    for (QToolButton *button : { m_addButton, m_removeButton, m_upButton, m_downButton })
         button->setAutoRaise(true);
     connect(m_removeButton, &QToolButton::clicked, this, &PipelineEditor::removeSelectedStep);
     connect(m_upButton, &QToolButton::clicked, this, [this] { moveSelectedStep(-1); });
@@ -280,8 +281,9 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     connect(m_list, &PipelineListView::moveRequested, this, &PipelineEditor::moveSelectedStep);
     connect(m_list, &PipelineListView::addRequested, this, [this] {
         m_addMenu->popup(m_list->viewport()->mapToGlobal(
-            m_list->currentIndex().isValid() ? m_list->visualRect(m_list->currentIndex()).bottomLeft()
-                                             : QPoint(0, 0)));
+            m_list->currentIndex().isValid()
+                ? m_list->visualRect(m_list->currentIndex()).bottomLeft()
+                : QPoint(0, 0)));
     });
 
     m_listHint->setText(tr("Tick to run a step; drag or Ctrl+↑/↓ to reorder."));
@@ -314,7 +316,8 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     m_code->setFont(mono);
     m_code->setLineWrapMode(QPlainTextEdit::NoWrap);
     m_code->setTabChangesFocus(true);
-    m_code->setPlaceholderText(QStringLiteral("transforms.Compose([\n    transforms.ToTensor(),\n])"));
+    m_code->setPlaceholderText(
+        QStringLiteral("transforms.Compose([\n    transforms.ToTensor(),\n])"));
     m_code->setToolTip(tr("The pipeline as Python. Edits apply when they parse; a step on a "
                           "commented-out line (# transforms.X(...),) is kept, disabled."));
     m_codeError->setObjectName(QStringLiteral("codeError"));
@@ -349,7 +352,7 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     m_splitter->setStretchFactor(1, 3);
     m_splitter->setStretchFactor(2, 3);
     m_splitter->setChildrenCollapsible(false);
-    m_splitter->setSizes({190, 240, 170});
+    m_splitter->setSizes({ 190, 240, 170 });
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(m_splitter);
@@ -370,9 +373,8 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
         updateButtons();
         Q_EMIT stepSelected(selectedRow());
     });
-    connect(m_form, &StepForm::stepEdited, this, [this](int row, const TransformStep &step) {
-        m_model->setStep(row, step);
-    });
+    connect(m_form, &StepForm::stepEdited, this,
+            [this](int row, const TransformStep &step) { m_model->setStep(row, step); });
     writeCode();
     updateButtons();
 }
@@ -383,19 +385,19 @@ void PipelineEditor::buildAddMenu()
 {
     m_addMenu->setObjectName(QStringLiteral("addStepMenu"));
     m_addMenu->setToolTipsVisible(true);
-    const QList<QPair<QString, QStringList>> groups{
-        {tr("Size and crop"),
-         {QStringLiteral("Resize"), QStringLiteral("CenterCrop"), QStringLiteral("RandomCrop"),
-          QStringLiteral("RandomResizedCrop"), QStringLiteral("Pad")}},
-        {tr("Flip and geometry"),
-         {QStringLiteral("RandomHorizontalFlip"), QStringLiteral("RandomVerticalFlip"),
-          QStringLiteral("RandomRotation"), QStringLiteral("RandomAffine")}},
-        {tr("Colour and blur"),
-         {QStringLiteral("ColorJitter"), QStringLiteral("Grayscale"),
-          QStringLiteral("RandomGrayscale"), QStringLiteral("GaussianBlur")}},
-        {tr("Tensor"),
-         {QStringLiteral("ToTensor"), QStringLiteral("Normalize"),
-          QStringLiteral("RandomErasing")}},
+    const QList<QPair<QString, QStringList>> groups {
+        { tr("Size and crop"),
+          { QStringLiteral("Resize"), QStringLiteral("CenterCrop"), QStringLiteral("RandomCrop"),
+            QStringLiteral("RandomResizedCrop"), QStringLiteral("Pad") } },
+        { tr("Flip and geometry"),
+          { QStringLiteral("RandomHorizontalFlip"), QStringLiteral("RandomVerticalFlip"),
+            QStringLiteral("RandomRotation"), QStringLiteral("RandomAffine") } },
+        { tr("Colour and blur"),
+          { QStringLiteral("ColorJitter"), QStringLiteral("Grayscale"),
+            QStringLiteral("RandomGrayscale"), QStringLiteral("GaussianBlur") } },
+        { tr("Tensor"),
+          { QStringLiteral("ToTensor"), QStringLiteral("Normalize"),
+            QStringLiteral("RandomErasing") } },
     };
     QStringList listed;
     for (const auto &[group, names] : groups) {
@@ -404,9 +406,9 @@ void PipelineEditor::buildAddMenu()
             if (!findTransform(name))
                 continue;
             listed.append(name);
-            QAction *action = m_addMenu->addAction(
-                name + QStringLiteral("  —  ") + transformDescription(name), this,
-                [this, name] { addStep(name); });
+            QAction *action
+                = m_addMenu->addAction(name + QStringLiteral("  —  ") + transformDescription(name),
+                                       this, [this, name] { addStep(name); });
             action->setObjectName(QStringLiteral("add_") + name);
             action->setToolTip(transformDescription(name));
         }
@@ -472,8 +474,8 @@ void PipelineEditor::applyCodeNow()
 QString PipelineEditor::sourceToSave() const
 {
     return m_codeErrorText.isEmpty() && !code().trimmed().isEmpty()
-               ? code()
-               : pipelineItemsToSource(m_model->items());
+        ? code()
+        : pipelineItemsToSource(m_model->items());
 }
 
 void PipelineEditor::onItemsEdited()
@@ -556,8 +558,8 @@ void PipelineEditor::updateProblems()
     // Each step checked alone, so a problem is pinned on the step that has it.
     QStringList problems;
     for (const PipelineItem &item : m_model->items()) {
-        const Result<CompiledPipeline> compiled =
-            CompiledPipeline::compile(TransformPipeline{{item.step}});
+        const Result<CompiledPipeline> compiled
+            = CompiledPipeline::compile(TransformPipeline { { item.step } });
         QString message = compiled.errorMessage();
         static const QRegularExpression stepPrefix(QStringLiteral("^Step \\d+, "));
         message.remove(stepPrefix);
@@ -572,7 +574,7 @@ void PipelineEditor::setAdvice(const QList<PipelineAdvice> &advice)
     for (const PipelineAdvice &a : advice) {
         const int row = m_model->rowOfEnabledStep(a.step);
         if (row >= 0)
-            notes.append({row, int(a.severity), a.message});
+            notes.append({ row, int(a.severity), a.message });
     }
     m_model->setRowNotes(notes);
 }
@@ -625,38 +627,40 @@ int PipelineEditor::selectedRow() const
 TransformStep PipelineEditor::newStep(const QString &name) const
 {
     const int side = m_typicalSize.isValid()
-                         ? std::min(m_typicalSize.width(), m_typicalSize.height()) <= 64
-                               ? std::min(m_typicalSize.width(), m_typicalSize.height())
-                               : 224
-                         : 224;
-    TransformStep step{name, {}};
-    auto positional = [&step](const V &value) { step.args.append({QString(), value}); };
+        ? std::min(m_typicalSize.width(), m_typicalSize.height()) <= 64
+            ? std::min(m_typicalSize.width(), m_typicalSize.height())
+            : 224
+        : 224;
+    TransformStep step { name, {} };
+    auto positional = [&step](const V &value) {
+        step.args.append({ QString(), value });
+    };
     if (name == u"Resize")
         positional(V::integer(side <= 64 ? side : 256));
     else if (name == u"CenterCrop" || name == u"RandomResizedCrop")
         positional(V::integer(side));
     else if (name == u"RandomCrop") {
         positional(V::integer(side));
-        step.args.append({QStringLiteral("padding"), V::integer(std::max(1, side / 8))});
+        step.args.append({ QStringLiteral("padding"), V::integer(std::max(1, side / 8)) });
     } else if (name == u"RandomRotation")
         positional(V::integer(15));
     else if (name == u"RandomAffine") {
         positional(V::integer(10));
-        step.args.append({QStringLiteral("translate"), floatTuple({0.1, 0.1})});
+        step.args.append({ QStringLiteral("translate"), floatTuple({ 0.1, 0.1 }) });
     } else if (name == u"GaussianBlur")
         positional(V::integer(3));
     else if (name == u"Pad")
         positional(V::integer(4));
     else if (name == u"ColorJitter") {
-        for (const char16_t *p : {u"brightness", u"contrast", u"saturation"})
-            step.args.append({QString::fromUtf16(p), V::real(0.2)});
+        for (const char16_t *p : { u"brightness", u"contrast", u"saturation" })
+            step.args.append({ QString::fromUtf16(p), V::real(0.2) });
     } else if (name == u"Normalize") {
         if (m_gray) {
-            positional(floatTuple({0.5}));
-            positional(floatTuple({0.5}));
+            positional(floatTuple({ 0.5 }));
+            positional(floatTuple({ 0.5 }));
         } else {
-            positional(floatTuple({0.485, 0.456, 0.406}));
-            positional(floatTuple({0.229, 0.224, 0.225}));
+            positional(floatTuple({ 0.485, 0.456, 0.406 }));
+            positional(floatTuple({ 0.229, 0.224, 0.225 }));
         }
     }
     // Anything else the table requires gets a neutral value the form then shows.

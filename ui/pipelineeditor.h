@@ -50,8 +50,9 @@ class PipelineEditor : public QWidget
     Q_OBJECT
 
 public:
-    /// `variable` names the pipeline in code ("train_transform").
+    /// `title` names the pipeline for people ("Train").
     explicit PipelineEditor(const QString &title, QWidget *parent = nullptr);
+    QString title() const { return m_title; }
     ~PipelineEditor() override;
 
     /// Replaces the steps and rewrites the code.

@@ -60,12 +60,12 @@ class PipelineModel : public QAbstractListModel
 public:
     enum Role {
         NameRole = Qt::UserRole + 1, ///< QString: the transform's class name
-        ArgumentsRole,               ///< QString: stepArgumentsText()
-        EnabledRole,                 ///< bool
-        RandomRole,                  ///< bool: the transform draws random numbers
-        ProblemRole,                 ///< QString: why the step cannot run (empty when it can)
-        SeverityRole,                ///< int: worst finding (0 info, 1 warning, 2 error), -1 none
-        NoteRole,                    ///< QString: the findings' messages
+        ArgumentsRole, ///< QString: stepArgumentsText()
+        EnabledRole, ///< bool
+        RandomRole, ///< bool: the transform draws random numbers
+        ProblemRole, ///< QString: why the step cannot run (empty when it can)
+        SeverityRole, ///< int: worst finding (0 info, 1 warning, 2 error), -1 none
+        NoteRole, ///< QString: the findings' messages
     };
 
     explicit PipelineModel(QObject *parent = nullptr);

@@ -23,7 +23,7 @@ using V = TransformValue;
 
 const QStringList &interpolationNames()
 {
-    static const QStringList names{
+    static const QStringList names {
         QStringLiteral("NEAREST"), QStringLiteral("NEAREST_EXACT"), QStringLiteral("BILINEAR"),
         QStringLiteral("BICUBIC"), QStringLiteral("BOX"),           QStringLiteral("HAMMING"),
         QStringLiteral("LANCZOS"),
@@ -33,8 +33,8 @@ const QStringList &interpolationNames()
 
 const QStringList &paddingModes()
 {
-    static const QStringList modes{QStringLiteral("constant"), QStringLiteral("edge"),
-                                   QStringLiteral("reflect"), QStringLiteral("symmetric")};
+    static const QStringList modes { QStringLiteral("constant"), QStringLiteral("edge"),
+                                     QStringLiteral("reflect"), QStringLiteral("symmetric") };
     return modes;
 }
 
@@ -104,7 +104,8 @@ Result<TransformValue> parsePythonLiteral(const QString &text)
     // Borrow the pipeline parser: a literal is the one argument of a call. The extra
     // parentheses make "1, 2" the tuple Python reads; the newline ends a trailing comment.
     const QString prefix = QStringLiteral("Pad((");
-    const Result<TransformPipeline> parsed = parseTransforms(prefix + text + QStringLiteral("\n))"));
+    const Result<TransformPipeline> parsed
+        = parseTransforms(prefix + text + QStringLiteral("\n))"));
     if (!parsed) {
         QString message = parsed.errorMessage().section(u'\n', 0, 0);
         static const QRegularExpression where(
@@ -114,15 +115,15 @@ Result<TransformValue> parsePythonLiteral(const QString &text)
             const int line = match.captured(2).toInt();
             const int column = match.captured(3).toInt() - int(prefix.size());
             const QString place = line == 1 && column >= 1
-                                      ? QStringLiteral("at column %1").arg(column)
-                                      : QStringLiteral("at the end");
+                ? QStringLiteral("at column %1").arg(column)
+                : QStringLiteral("at the end");
             message = match.captured(1) + u' ' + place + match.captured(4);
         }
-        return Error{message};
+        return Error { message };
     }
     if (parsed->steps.size() != 1 || parsed->steps[0].args.size() != 1
         || !parsed->steps[0].args[0].keyword.isEmpty())
-        return Error{QStringLiteral("Write one Python value, e.g. 224, (0.5, 1.0) or None")};
+        return Error { QStringLiteral("Write one Python value, e.g. 224, (0.5, 1.0) or None") };
     return parsed->steps[0].args[0].value;
 }
 
@@ -233,7 +234,8 @@ void StepForm::addField(const TransformParameter &parameter, const TransformValu
         else if (name == u"padding_mode" && value.kind == V::Kind::String
                  && paddingModes().contains(value.text))
             field.kind = EditorKind::PaddingMode;
-        else if (name == u"antialias" && (value.kind == V::Kind::None || value.kind == V::Kind::Bool))
+        else if (name == u"antialias"
+                 && (value.kind == V::Kind::None || value.kind == V::Kind::Bool))
             field.kind = EditorKind::TriState;
         else if (def.kind == V::Kind::Bool && value.kind == V::Kind::Bool)
             field.kind = EditorKind::Check;
@@ -300,11 +302,9 @@ void StepForm::addField(const TransformParameter &parameter, const TransformValu
             field.combo->addItems(paddingModes());
             field.combo->setCurrentText(value.text);
         } else {
-            field.combo->addItems({QStringLiteral("None"), QStringLiteral("True"),
-                                   QStringLiteral("False")});
-            field.combo->setCurrentIndex(value.kind == V::Kind::None ? 0
-                                         : value.boolValue           ? 1
-                                                                     : 2);
+            field.combo->addItems(
+                { QStringLiteral("None"), QStringLiteral("True"), QStringLiteral("False") });
+            field.combo->setCurrentIndex(value.kind == V::Kind::None ? 0 : value.boolValue ? 1 : 2);
         }
         connect(field.combo, &QComboBox::currentIndexChanged, this, &StepForm::commit);
         field.widget = field.combo;
@@ -313,9 +313,8 @@ void StepForm::addField(const TransformParameter &parameter, const TransformValu
     case EditorKind::Literal:
         field.line = new QLineEdit(host);
         field.line->setText(explicitly || parameter.required ? toPythonLiteral(value) : QString());
-        field.line->setPlaceholderText(parameter.required
-                                           ? tr("required")
-                                           : tr("default: %1").arg(toPythonLiteral(def)));
+        field.line->setPlaceholderText(
+            parameter.required ? tr("required") : tr("default: %1").arg(toPythonLiteral(def)));
         field.line->setClearButtonEnabled(!parameter.required);
         field.line->setFont(QFont(QStringLiteral("monospace")));
         connect(field.line, &QLineEdit::editingFinished, this, &StepForm::commit);
@@ -348,21 +347,22 @@ Result<std::optional<TransformValue>> StepForm::fieldValue(const Field &field) c
     case EditorKind::Pair: {
         const V first = spinValue(field.first, field.original.items.value(0));
         const V second = spinValue(field.second, field.original.items.value(1));
-        return std::optional(field.original.kind == V::Kind::List ? V::list({first, second})
-                                                                  : V::tuple({first, second}));
+        return std::optional(field.original.kind == V::Kind::List ? V::list({ first, second })
+                                                                  : V::tuple({ first, second }));
     }
     case EditorKind::Interpolation:
         return std::optional(V::interpolation(field.combo->currentText()));
     case EditorKind::PaddingMode:
         return std::optional(V::string(field.combo->currentText()));
     case EditorKind::TriState:
-        return std::optional(field.combo->currentIndex() == 0 ? V::none()
-                                                              : V::boolean(field.combo->currentIndex() == 1));
+        return std::optional(field.combo->currentIndex() == 0
+                                 ? V::none()
+                                 : V::boolean(field.combo->currentIndex() == 1));
     case EditorKind::Literal: {
         const QString text = field.line->text().trimmed();
         if (text.isEmpty()) {
             if (field.parameter.required)
-                return Error{tr("%1 is required").arg(field.parameter.name)};
+                return Error { tr("%1 is required").arg(field.parameter.name) };
             return std::optional<V>();
         }
         Result<V> value = parsePythonLiteral(text);
@@ -398,9 +398,9 @@ void StepForm::commit()
         // A field that does not parse keeps its last good value, so other fields still apply.
         const V v = value ? *value.value() : field.original;
         if (field.parameter.required)
-            edited.args.append({QString(), v});
+            edited.args.append({ QString(), v });
         else
-            edited.args.append({field.parameter.name, v});
+            edited.args.append({ field.parameter.name, v });
     }
     if (!ok)
         return;

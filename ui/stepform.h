@@ -52,7 +52,16 @@ Q_SIGNALS:
     void stepEdited(int row, const ifs::TransformStep &step);
 
 private:
-    enum class EditorKind { Literal, Check, Float, Int, Pair, Interpolation, PaddingMode, TriState };
+    enum class EditorKind {
+        Literal,
+        Check,
+        Float,
+        Int,
+        Pair,
+        Interpolation,
+        PaddingMode,
+        TriState
+    };
     struct Field
     {
         TransformParameter parameter;
@@ -69,7 +78,8 @@ private:
     };
 
     void rebuild();
-    void addField(const TransformParameter &parameter, const TransformValue &value, bool explicitly);
+    void addField(const TransformParameter &parameter, const TransformValue &value,
+                  bool explicitly);
     /// The value a field holds now; nullopt when it holds none (empty literal: the default).
     Result<std::optional<TransformValue>> fieldValue(const Field &field) const;
     void commit();

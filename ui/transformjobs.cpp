@@ -39,10 +39,10 @@ QImage displayImage(const TransformData &data, bool denormalise, const CompiledP
 {
     if (!data.isTensor())
         return fitted(data.image, side);
-    return fitted(denormalise ? tensorToImage(data.tensor, pipeline.normalizeMean(),
-                                              pipeline.normalizeStd())
-                              : tensorToImage(data.tensor),
-                  side);
+    return fitted(
+        denormalise ? tensorToImage(data.tensor, pipeline.normalizeMean(), pipeline.normalizeStd())
+                    : tensorToImage(data.tensor),
+        side);
 }
 
 PreviewOutput makeOutput(const Result<TransformRun> &run, const CompiledPipeline &pipeline,
@@ -77,7 +77,7 @@ QList<PreviewStep> makeSteps(const QImage &input, const TransformRun &run,
     QList<PreviewStep> steps;
     PreviewStep first;
     first.name = QObject::tr("Input");
-    first.description = TransformData{input, {}}.describe();
+    first.description = TransformData { input, {} }.describe();
     first.summary = QObject::tr("as torchvision's loader gives it");
     first.image = fitted(input, kStepSide);
     steps.append(first);
@@ -88,7 +88,8 @@ QList<PreviewStep> makeSteps(const QImage &input, const TransformRun &run,
         step.summary = trace.summary;
         step.applied = trace.applied;
         step.description = trace.output.describe();
-        step.denormalised = trace.output.isTensor() && normalizeAt >= 0 && trace.step >= normalizeAt;
+        step.denormalised
+            = trace.output.isTensor() && normalizeAt >= 0 && trace.step >= normalizeAt;
         step.image = displayImage(trace.output, step.denormalised, pipeline, kStepSide);
         steps.append(step);
     }
@@ -124,8 +125,10 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
             input = std::move(loaded).value();
         }
         result.original = input;
-        result.originalDescription = TransformData{input, {}}.describe();
-        auto stop = [&superseded] { return superseded && superseded(); };
+        result.originalDescription = TransformData { input, {} }.describe();
+        auto stop = [&superseded] {
+            return superseded && superseded();
+        };
 
         const Result<CompiledPipeline> train = CompiledPipeline::compile(request.train);
         if (!train) {
@@ -133,7 +136,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
         } else {
             for (int k = 0; k < request.draws; ++k) {
                 if (stop())
-                    return Error{kSuperseded};
+                    return Error { kSuperseded };
                 // Draw k is what `torch.manual_seed(seed + k); train_transform(img)` gives.
                 const quint64 seed = request.seed + quint64(k);
                 TorchGenerator rng(seed);
@@ -145,7 +148,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
             }
         }
         if (stop())
-            return Error{kSuperseded};
+            return Error { kSuperseded };
         const Result<CompiledPipeline> val = CompiledPipeline::compile(request.val);
         if (!val) {
             result.valError = val.errorMessage();
@@ -159,15 +162,16 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
         result.milliseconds = double(timer.nsecsElapsed()) / 1e6;
         return result;
     } catch (const std::bad_alloc &) {
-        return Error{QObject::tr("Not enough memory to preview “%1”").arg(request.path)};
+        return Error { QObject::tr("Not enough memory to preview “%1”").arg(request.path) };
     } catch (const std::exception &e) {
-        return Error{QObject::tr("Cannot preview “%1”: %2")
-                         .arg(request.path, QString::fromLocal8Bit(e.what()))};
+        return Error { QObject::tr("Cannot preview “%1”: %2")
+                           .arg(request.path, QString::fromLocal8Bit(e.what())) };
     }
 }
 
 TransformPreviewJob::TransformPreviewJob(QObject *parent)
-    : QObject(parent), m_latest(std::make_shared<std::atomic<quint64>>(0))
+    : QObject(parent)
+    , m_latest(std::make_shared<std::atomic<quint64>>(0))
 {
     // Two threads: a superseded run finishes its current draw while the next one starts.
     m_pool.setMaxThreadCount(2);
@@ -226,15 +230,16 @@ bool TransformPreviewJob::isRunning() const
 
 struct DatasetStatsJob::Shared
 {
-    std::atomic_bool cancel{false};
-    std::atomic<int> done{0};
-    std::atomic<int> total{0};
+    std::atomic_bool cancel { false };
+    std::atomic<int> done { 0 };
+    std::atomic<int> total { 0 };
     // Written by the worker, read once the future finished.
     std::optional<DatasetChannelStats> stats;
     QString error;
 };
 
-DatasetStatsJob::DatasetStatsJob(QObject *parent) : QObject(parent)
+DatasetStatsJob::DatasetStatsJob(QObject *parent)
+    : QObject(parent)
 {
     m_poll.setInterval(100);
     connect(&m_poll, &QTimer::timeout, this, [this] {

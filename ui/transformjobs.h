@@ -20,39 +20,39 @@ namespace ifs {
 /// What the preview should show: one image through both pipelines.
 struct PreviewRequest
 {
-    QString path;                ///< the dataset image
-    QImage image;                ///< the image as loaded before (skips decoding); may be null
+    QString path; ///< the dataset image
+    QImage image; ///< the image as loaded before (skips decoding); may be null
     TransformPipeline train;
     TransformPipeline val;
-    quint64 seed = 0;            ///< train draw k uses torch.manual_seed(seed + k); val seed
-    int draws = 8;               ///< random draws of the train pipeline
-    int traceDraw = 0;           ///< the train draw whose steps are traced
+    quint64 seed = 0; ///< train draw k uses torch.manual_seed(seed + k); val seed
+    int draws = 8; ///< random draws of the train pipeline
+    int traceDraw = 0; ///< the train draw whose steps are traced
 };
 
 /// One step's output as shown in the step-by-step strip.
 struct PreviewStep
 {
     QString name;
-    QString summary;   ///< drawn parameters (StepTrace::summary)
+    QString summary; ///< drawn parameters (StepTrace::summary)
     bool applied = true;
     QString description; ///< "PIL Image RGB 224 × 224" / "tensor float32 [3, 224, 224]"
-    QImage image;        ///< for display (denormalised after Normalize), at most 512 px
+    QImage image; ///< for display (denormalised after Normalize), at most 512 px
     bool denormalised = false;
 };
 
 /// One run's output, ready for display.
 struct PreviewOutput
 {
-    QImage image;           ///< for display (denormalised after Normalize), at most 768 px
-    QSize size;             ///< the output's real width × height
-    QString description;    ///< "tensor float32 [3, 224, 224]" / "PIL Image RGB 500 × 375"
+    QImage image; ///< for display (denormalised after Normalize), at most 768 px
+    QSize size; ///< the output's real width × height
+    QString description; ///< "tensor float32 [3, 224, 224]" / "PIL Image RGB 500 × 375"
     bool isTensor = false;
     bool denormalised = false;
-    ChannelStats stats;     ///< of the output tensor (after Normalize: the normalised values)
-    QList<QRectF> regions;  ///< crop boxes in the input image's coordinates
-    QStringList summaries;  ///< "Step: drawn parameters" per step
-    quint64 seed = 0;       ///< the torch.manual_seed this run used
-    QString error;          ///< the run failed (the step is named)
+    ChannelStats stats; ///< of the output tensor (after Normalize: the normalised values)
+    QList<QRectF> regions; ///< crop boxes in the input image's coordinates
+    QStringList summaries; ///< "Step: drawn parameters" per step
+    quint64 seed = 0; ///< the torch.manual_seed this run used
+    QString error; ///< the run failed (the step is named)
 };
 
 /// A finished preview.
@@ -60,14 +60,14 @@ struct PreviewResult
 {
     quint64 id = 0;
     QString path;
-    QImage original;        ///< the loaded input (RGB, as torchvision's loader gives it)
+    QImage original; ///< the loaded input (RGB, as torchvision's loader gives it)
     QString originalDescription;
-    QString trainError;     ///< the train pipeline does not compile
+    QString trainError; ///< the train pipeline does not compile
     QString valError;
     QList<PreviewOutput> train;
     PreviewOutput val;
     QList<PreviewStep> trainSteps; ///< the trace of train draw traceDraw (input first)
-    QList<PreviewStep> valSteps;   ///< the trace of the val run (input first)
+    QList<PreviewStep> valSteps; ///< the trace of the val run (input first)
     int traceDraw = 0;
     quint64 seed = 0;
     double milliseconds = 0.0;

@@ -8,10 +8,12 @@
 #include <QMouseEvent>
 #include <QPainter>
 #include <QScrollArea>
+#include <QScrollBar>
 #include <QSplitter>
 #include <QTabBar>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <cmath>
 
 namespace ifs {
@@ -21,7 +23,7 @@ namespace {
 /// Distinct colours for the draws' crop boxes (and their tiles' captions).
 QColor drawColor(int draw)
 {
-    static const QList<QColor> colors{
+    static const QList<QColor> colors {
         QColor(0xe6, 0x39, 0x46), QColor(0x2a, 0x9d, 0x8f), QColor(0xf4, 0xa2, 0x61),
         QColor(0x45, 0x7b, 0x9d), QColor(0x9b, 0x5d, 0xe5), QColor(0xe9, 0xc4, 0x6a),
         QColor(0x06, 0xd6, 0xa0), QColor(0xef, 0x47, 0x6f),
@@ -50,7 +52,8 @@ QString numbers(const std::vector<double> &values)
 
 // ---- ImageTile -------------------------------------------------------------------------------
 
-ImageTile::ImageTile(QWidget *parent) : QFrame(parent)
+ImageTile::ImageTile(QWidget *parent)
+    : QFrame(parent)
 {
     setFrameShape(QFrame::NoFrame);
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
@@ -122,18 +125,19 @@ int ImageTile::captionLines() const
 QSize ImageTile::sizeHint() const
 {
     const int side = std::max(m_minimumSide, 160);
-    return {side + 8, side + 8 + captionLines() * fontMetrics().height()};
+    return { side + 8, side + 8 + captionLines() * fontMetrics().height() };
 }
 
 QSize ImageTile::minimumSizeHint() const
 {
-    return {m_minimumSide + 8, m_minimumSide + 8 + captionLines() * fontMetrics().height()};
+    return { m_minimumSide + 8, m_minimumSide + 8 + captionLines() * fontMetrics().height() };
 }
 
 QRect ImageTile::imageArea() const
 {
     QRect area = contentsRect().adjusted(3, 3, -3, -3);
-    area.setBottom(area.bottom() - captionLines() * fontMetrics().height() - (captionLines() ? 2 : 0));
+    area.setBottom(area.bottom() - captionLines() * fontMetrics().height()
+                   - (captionLines() ? 2 : 0));
     return area;
 }
 
@@ -156,7 +160,8 @@ void ImageTile::paintEvent(QPaintEvent *event)
 
     if (!m_message.isEmpty()) {
         painter.setPen(m_error ? QColor(0xb0, 0x00, 0x20) : pal.color(QPalette::PlaceholderText));
-        painter.drawText(area.adjusted(6, 6, -6, -6), Qt::AlignCenter | Qt::TextWordWrap, m_message);
+        painter.drawText(area.adjusted(6, 6, -6, -6), Qt::AlignCenter | Qt::TextWordWrap,
+                         m_message);
     } else if (!m_image.isNull() && area.width() > 4 && area.height() > 4) {
         const double fit = std::min(double(area.width()) / m_image.width(),
                                     double(area.height()) / m_image.height());
@@ -166,9 +171,9 @@ void ImageTile::paintEvent(QPaintEvent *event)
         const QSize target(std::max(1, int(std::lround(m_image.width() * scale))),
                            std::max(1, int(std::lround(m_image.height() * scale))));
         if (m_scaled.size() != target)
-            m_scaled = QPixmap::fromImage(m_image.scaled(
-                target, Qt::IgnoreAspectRatio,
-                enlarge ? Qt::FastTransformation : Qt::SmoothTransformation));
+            m_scaled = QPixmap::fromImage(
+                m_image.scaled(target, Qt::IgnoreAspectRatio,
+                               enlarge ? Qt::FastTransformation : Qt::SmoothTransformation));
         const QRect targetRect(area.left() + (area.width() - target.width()) / 2,
                                area.top() + (area.height() - target.height()) / 2, target.width(),
                                target.height());
@@ -237,8 +242,9 @@ void ImageTile::mousePressEvent(QMouseEvent *event)
 
 void ImageTile::keyPressEvent(QKeyEvent *event)
 {
-    if (m_clickable && (event->key() == Qt::Key_Space || event->key() == Qt::Key_Return
-                        || event->key() == Qt::Key_Enter)) {
+    if (m_clickable
+        && (event->key() == Qt::Key_Space || event->key() == Qt::Key_Return
+            || event->key() == Qt::Key_Enter)) {
         Q_EMIT clicked();
         return;
     }
@@ -278,7 +284,7 @@ TransformPreview::TransformPreview(QWidget *parent)
     m_trainError->setAlignment(Qt::AlignCenter);
     m_trainError->setStyleSheet(QStringLiteral("color: #b00020;"));
     m_trainError->hide();
-    for (QLabel *stats : {m_trainStats, m_valStats}) {
+    for (QLabel *stats : { m_trainStats, m_valStats }) {
         stats->setWordWrap(true);
         stats->setTextInteractionFlags(Qt::TextSelectableByMouse);
         stats->setStyleSheet(QStringLiteral("color: palette(text);"));
@@ -348,9 +354,9 @@ TransformPreview::TransformPreview(QWidget *parent)
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 2);
     m_splitter->setChildrenCollapsible(false);
-    m_splitter->setSizes({520, 250});
+    m_splitter->setSizes({ 520, 250 });
     m_grid->installEventFilter(this);
-    m_stripScroll->viewport()->installEventFilter(this);
+    m_stripScroll->installEventFilter(this);
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(m_splitter);
@@ -414,8 +420,8 @@ void TransformPreview::layoutTrainTiles()
     double bestSide = -1.0;
     for (int columns = 1; columns <= count; ++columns) {
         const int rows = (count + columns - 1) / columns;
-        const double side = std::min(double(area.width()) / columns,
-                                     double(area.height()) / rows - caption);
+        const double side
+            = std::min(double(area.width()) / columns, double(area.height()) / rows - caption);
         if (side > bestSide + 0.5) {
             bestSide = side;
             best = columns;
@@ -435,7 +441,7 @@ bool TransformPreview::eventFilter(QObject *watched, QEvent *event)
     if (event->type() == QEvent::Resize) {
         if (watched == m_grid)
             layoutTrainTiles();
-        else if (watched == m_stripScroll->viewport())
+        else if (watched == m_stripScroll)
             sizeStepTiles();
     }
     return QWidget::eventFilter(watched, event);
@@ -443,35 +449,43 @@ bool TransformPreview::eventFilter(QObject *watched, QEvent *event)
 
 void TransformPreview::sizeStepTiles()
 {
-    // Square images as tall as the strip allows, captions below.
+    // Square images as tall as the strip allows, captions below. From the scroll area's height
+    // less a scroll bar, whether or not one shows: the widths decide whether it shows.
     const int caption = 3 * fontMetrics().height() + 10;
-    const int side = std::clamp(m_stripScroll->viewport()->height() - caption, 80, 300);
+    const int height = m_stripScroll->height() - 2 * m_stripScroll->frameWidth()
+        - m_stripScroll->horizontalScrollBar()->sizeHint().height();
+    const int side = std::clamp(height - caption, 80, 300);
     for (ImageTile *tile : std::as_const(m_stepTiles))
-        tile->setFixedWidth(std::max(side + 8, 150));
-    if (!m_stepTiles.isEmpty())
-        qWarning("DBG viewport %d strip %d tile %d min %d", m_stripScroll->viewport()->height(), m_strip->height(), m_stepTiles[0]->height(), m_strip->minimumSizeHint().height());
+        tile->setFixedWidth(std::max(side + 8, 184));
 }
 
 void TransformPreview::setResult(const PreviewResult &result)
 {
     m_result = result;
     const QSize originalSize = result.original.size();
-    m_original->setImage(result.original.width() > 1024 || result.original.height() > 1024
-                             ? result.original.scaled(1024, 1024, Qt::KeepAspectRatio,
-                                                      Qt::SmoothTransformation)
-                             : result.original,
-                         originalSize);
-    m_original->setCaption(QStringLiteral("%1 × %2").arg(originalSize.width()).arg(originalSize.height()),
-                           result.originalDescription);
+    m_original->setImage(
+        result.original.width() > 1024 || result.original.height() > 1024
+            ? result.original.scaled(1024, 1024, Qt::KeepAspectRatio, Qt::SmoothTransformation)
+            : result.original,
+        originalSize);
+    m_original->setCaption(
+        QStringLiteral("%1 × %2").arg(originalSize.width()).arg(originalSize.height()),
+        result.originalDescription);
 
-    // Train draws.
-    m_trainError->setVisible(!result.trainError.isEmpty());
-    m_grid->setVisible(result.trainError.isEmpty());
-    m_trainError->setText(result.trainError);
-    rebuildTrainTiles(result.trainError.isEmpty() ? int(result.train.size()) : 0);
-    m_trainTitle->setText(tr("Train · %n random draw(s) · seed %1", nullptr,
-                             int(result.train.size()))
-                              .arg(result.seed));
+    // Train draws. An error every draw hits alike is said once, in place of the grid.
+    QString gridError = result.trainError;
+    if (gridError.isEmpty() && !result.train.isEmpty() && !result.train.constFirst().error.isEmpty()
+        && std::all_of(result.train.begin(), result.train.end(), [&](const PreviewOutput &out) {
+               return out.error == result.train.constFirst().error;
+           }))
+        gridError = result.train.constFirst().error;
+    m_trainError->setVisible(!gridError.isEmpty());
+    m_grid->setVisible(gridError.isEmpty());
+    m_trainError->setText(gridError);
+    rebuildTrainTiles(gridError.isEmpty() ? int(result.train.size()) : 0);
+    m_trainTitle->setText(
+        tr("Train · %n random draw(s) · seed %1", nullptr, int(result.train.size()))
+            .arg(result.seed));
     m_trainTitle->setToolTip(
         tr("Draw k is exactly what Python gives for\n"
            "torch.manual_seed(%1 + k); train_transform(img)\nClick a draw to see its steps.")
@@ -483,10 +497,11 @@ void TransformPreview::setResult(const PreviewResult &result)
             tile->setMessage(out.error, true);
         else
             tile->setImage(out.image, out.size);
-        tile->setCaption(QStringLiteral("#%1").arg(k + 1),
-                         out.error.isEmpty()
-                             ? QStringLiteral("%1 × %2").arg(out.size.width()).arg(out.size.height())
-                             : QString());
+        tile->setCaption(
+            QStringLiteral("#%1").arg(k + 1),
+            out.error.isEmpty()
+                ? QStringLiteral("%1 × %2").arg(out.size.width()).arg(out.size.height())
+                : QString());
         tile->setSelected(k == result.traceDraw);
         QString details = out.error.isEmpty() ? out.summaries.join(u'\n') : out.error;
         details = details.toHtmlEscaped().replace(u'\n', QStringLiteral("<br>"));
@@ -495,7 +510,8 @@ void TransformPreview::setResult(const PreviewResult &result)
                              .arg(out.seed)
                              .arg(details));
     }
-    if (result.trainError.isEmpty() && result.traceDraw < result.train.size())
+    if (gridError.isEmpty() && result.traceDraw < result.train.size()
+        && result.train[result.traceDraw].error.isEmpty())
         m_trainStats->setText(tr("Draw #%1: %2")
                                   .arg(result.traceDraw + 1)
                                   .arg(statsText(result.train[result.traceDraw])));
@@ -513,8 +529,9 @@ void TransformPreview::setResult(const PreviewResult &result)
         m_valStats->clear();
     } else {
         m_val->setImage(result.val.image, result.val.size);
-        m_val->setCaption(QStringLiteral("%1 × %2").arg(result.val.size.width()).arg(result.val.size.height()),
-                          result.val.denormalised ? tr("denormalised for display") : QString());
+        m_val->setCaption(
+            QStringLiteral("%1 × %2").arg(result.val.size.width()).arg(result.val.size.height()),
+            result.val.denormalised ? tr("denormalised for display") : QString());
         m_val->setToolTip(result.val.summaries.join(u'\n'));
         m_valStats->setText(statsText(result.val));
     }
@@ -541,9 +558,9 @@ void TransformPreview::updateBoxes()
     QList<ImageTile::Box> boxes;
     for (int k = 0; k < m_result.train.size(); ++k)
         for (const QRectF &region : m_result.train[k].regions)
-            boxes.append({region, drawColor(k), k == m_result.traceDraw, false});
+            boxes.append({ region, drawColor(k), k == m_result.traceDraw, false });
     for (const QRectF &region : m_result.val.regions)
-        boxes.append({region, QColor(Qt::white), false, true});
+        boxes.append({ region, QColor(Qt::white), false, true });
     m_original->setBoxes(boxes);
     // The tiles' captions carry their box colour.
     for (int k = 0; k < m_trainTiles.size(); ++k) {
@@ -570,9 +587,10 @@ void TransformPreview::showStrip()
 {
     const bool val = stripShowsVal();
     const QList<PreviewStep> &steps = val ? m_result.valSteps : m_result.trainSteps;
-    m_stripTabs->setTabText(0, m_result.train.isEmpty()
-                                   ? tr("Train draw")
-                                   : tr("Train draw #%1").arg(m_result.traceDraw + 1));
+    m_stripTabs->setTabText(0,
+                            m_result.train.isEmpty()
+                                ? tr("Train draw")
+                                : tr("Train draw #%1").arg(m_result.traceDraw + 1));
     // Rebuild: the number of steps changes with the pipeline.
     while (QLayoutItem *item = m_stripLayout->takeAt(0)) {
         if (QWidget *widget = item->widget())
@@ -600,8 +618,8 @@ void TransformPreview::showStrip()
         if (!step.applied && summary.isEmpty())
             summary = tr("not applied");
         tile->setCaption(title, summary,
-                         step.description + (step.denormalised ? tr(" (shown denormalised)")
-                                                               : QString()));
+                         step.description
+                             + (step.denormalised ? tr(" (shown denormalised)") : QString()));
         tile->setToolTip(QStringLiteral("<b>%1</b><br>%2<br>%3")
                              .arg(title.toHtmlEscaped(), summary.toHtmlEscaped(),
                                   step.description.toHtmlEscaped()));
@@ -617,11 +635,16 @@ void TransformPreview::showStrip()
     }
     sizeStepTiles();
     if (steps.isEmpty()) {
-        auto *empty = new QLabel(m_result.path.isEmpty()
-                                     ? tr("The steps of a run show here.")
-                                     : tr("No steps to show: the pipeline did not run."),
+        QString why = val ? m_result.valError : m_result.trainError;
+        if (why.isEmpty())
+            why = val ? m_result.val.error : m_result.train.value(m_result.traceDraw).error;
+        auto *empty = new QLabel(m_result.path.isEmpty() ? tr("The steps of a run show here.")
+                                     : why.isEmpty()     ? tr("No steps to show.")
+                                                         : tr("No steps to show: %1").arg(why),
                                  m_strip);
-        empty->setStyleSheet(QStringLiteral("color: palette(mid);"));
+        empty->setWordWrap(true);
+        empty->setStyleSheet(why.isEmpty() ? QStringLiteral("color: palette(mid);")
+                                           : QStringLiteral("color: #b00020;"));
         m_stripLayout->addWidget(empty);
     }
     m_stripLayout->addStretch(1);

@@ -18,6 +18,7 @@
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QLocale>
 #include <QMessageBox>
 #include <QPlainTextEdit>
 #include <QProgressDialog>
@@ -48,7 +49,7 @@ bool looksLikeTrain(const QString &name)
 
 bool looksLikeVal(const QString &name)
 {
-    for (const char16_t *word : {u"val", u"test", u"eval"})
+    for (const char16_t *word : { u"val", u"test", u"eval" })
         if (name.contains(QString::fromUtf16(word), Qt::CaseInsensitive))
             return true;
     return false;
@@ -114,8 +115,8 @@ QWidget *TransformsWorkspace::buildEmptyPage()
         page);
     hint->setWordWrap(true);
     hint->setAlignment(Qt::AlignCenter);
-    auto *open = new QPushButton(themedIcon(QStringLiteral("document-open")), tr("Open Folder…"),
-                                 page);
+    auto *open
+        = new QPushButton(themedIcon(QStringLiteral("document-open")), tr("Open Folder…"), page);
     open->setObjectName(QStringLiteral("transformsOpenButton"));
     auto *sample = new QPushButton(tr("Open Sample Dataset (Fashion-MNIST)"), page);
     sample->setObjectName(QStringLiteral("transformsSampleButton"));
@@ -193,7 +194,7 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     m_tabs->addTab(m_val, tr("Val"));
     m_tabs->setTabToolTip(0, tr("train_transform: random augmentation is expected here"));
     m_tabs->setTabToolTip(1, tr("val_transform: deterministic, the same every epoch"));
-    for (PipelineEditor *editor : {m_train, m_val}) {
+    for (PipelineEditor *editor : { m_train, m_val }) {
         connect(editor, &PipelineEditor::pipelineChanged, this,
                 &TransformsWorkspace::onPipelineChanged);
         connect(editor, &PipelineEditor::codeErrorChanged, this,
@@ -209,9 +210,9 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
             [this](PipelineRole role, const TransformPipeline &fixed) {
                 editor(role)->setPipeline(fixed);
                 m_tabs->setCurrentWidget(editor(role));
-                Q_EMIT statusMessage(tr("Applied the fix to the %1 pipeline")
-                                         .arg(role == PipelineRole::Train ? tr("train")
-                                                                          : tr("val")));
+                Q_EMIT statusMessage(
+                    tr("Applied the fix to the %1 pipeline")
+                        .arg(role == PipelineRole::Train ? tr("train") : tr("val")));
             });
     connect(m_advice, &AdvicePanel::stepActivated, this, [this](PipelineRole role, int step) {
         PipelineEditor *target = editor(role);
@@ -226,7 +227,7 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     m_leftSplitter->setStretchFactor(0, 4);
     m_leftSplitter->setStretchFactor(1, 1);
     m_leftSplitter->setChildrenCollapsible(false);
-    m_leftSplitter->setSizes({620, 180});
+    m_leftSplitter->setSizes({ 620, 180 });
 
     // Right: which image, draws and seed, then the preview.
     m_previousButton = new QToolButton(page);
@@ -302,7 +303,7 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     m_mainSplitter->setChildrenCollapsible(false);
     m_leftSplitter->setMinimumWidth(320);
     right->setMinimumWidth(420);
-    m_mainSplitter->setSizes({430, 900});
+    m_mainSplitter->setSizes({ 430, 900 });
 
     // Saved layout.
     if (const QByteArray state = m_settings->splitterState(QStringLiteral("transforms"));
@@ -359,13 +360,19 @@ void TransformsWorkspace::setDataset(const QString &root, const DatasetScan &sca
         m_statsIndex = scan.index(scan.splits.constFirst());
     if (!m_statsIndex && !scan.indexes.isEmpty())
         m_statsIndex = scan.indexes.first();
-    if (!sameDataset || !m_index) {
+    if (sameDataset && m_statsIndex) {
+        // A rescan: same pipelines, fresh index; stay near the image on show.
+        m_index = m_statsIndex;
+        m_sampleRow = m_index->samples.empty()
+            ? -1
+            : std::clamp(m_sampleRow, 0, int(m_index->samples.size()) - 1);
+    } else {
         m_index = m_statsIndex;
         m_sampleRow = m_index && !m_index->samples.empty() ? 0 : -1;
-        m_loadedImage = QImage();
-        m_loadedPath.clear();
         m_traceDraw = 0;
     }
+    m_loadedImage = QImage(); // the files may have changed
+    m_loadedPath.clear();
     m_title->setText(tr("Transforms for %1").arg(QFileInfo(m_root).fileName()));
     m_title->setToolTip(m_root);
     m_pages->setCurrentIndex(1);
@@ -380,7 +387,7 @@ void TransformsWorkspace::setDataset(const QString &root, const DatasetScan &sca
     }
 
     // The images' traits (sizes, gray) decide the defaults and some findings; read off-thread.
-    const QStringList paths = statisticsPaths();
+    const QStringList paths = statisticsPaths(4096);
     auto *watcher = new QFutureWatcher<DatasetTraits>(this);
     const QString forRoot = m_root;
     connect(watcher, &QFutureWatcher<DatasetTraits>::finished, this, [this, watcher, forRoot] {
@@ -419,33 +426,41 @@ void TransformsWorkspace::clearDataset()
     Q_EMIT datasetChanged(false);
 }
 
-QStringList TransformsWorkspace::statisticsPaths() const
+QStringList TransformsWorkspace::statisticsPaths(int limit) const
 {
     QStringList paths;
     if (!m_statsIndex)
         return paths;
-    paths.reserve(qsizetype(m_statsIndex->samples.size()));
-    for (const Sample &sample : m_statsIndex->samples)
-        paths.append(m_statsIndex->absolutePath(sample));
+    const qsizetype count = qsizetype(m_statsIndex->samples.size());
+    // Evenly spread over the index (which is in class order), so every class is represented
+    // without listing a million paths.
+    const qsizetype take = limit > 0 ? std::min<qsizetype>(limit, count) : count;
+    paths.reserve(take);
+    for (qsizetype i = 0; i < take; ++i)
+        paths.append(m_statsIndex->absolutePath(m_statsIndex->samples[size_t(i * count / take)]));
     return paths;
 }
 
 void TransformsWorkspace::onTraitsReady()
 {
-    for (PipelineEditor *editor : {m_train, m_val})
+    for (PipelineEditor *editor : { m_train, m_val })
         editor->setDatasetHints(m_traits.typicalSize, m_traits.gray);
     if (!m_pipelinesLoaded) {
         const PipelinePair defaults = defaultPipelines(m_traits);
         setPipelines(itemsFromPipeline(defaults.train), itemsFromPipeline(defaults.val));
         const QSize t = m_traits.typicalSize;
-        Q_EMIT statusMessage(
-            !t.isValid()            ? tr("Suggested pipelines shown; edit them or import yours")
-            : m_traits.uniformSize ? tr("Suggested pipelines for %1 × %2 images; edit them or "
-                                        "import yours").arg(t.width()).arg(t.height())
-                                   : tr("Suggested pipelines for images of several sizes (most "
-                                        "often %1 × %2); edit them or import yours")
-                                         .arg(t.width())
-                                         .arg(t.height()));
+        if (isVisible()) // not over what the Datasets workspace says
+            Q_EMIT statusMessage(!t.isValid()
+                                     ? tr("Suggested pipelines shown; edit them or import yours")
+                                     : m_traits.uniformSize
+                                     ? tr("Suggested pipelines for %1 × %2 images; edit them or "
+                                          "import yours")
+                                           .arg(t.width())
+                                           .arg(t.height())
+                                     : tr("Suggested pipelines for images of several sizes (most "
+                                          "often %1 × %2); edit them or import yours")
+                                           .arg(t.width())
+                                           .arg(t.height()));
         return;
     }
     refreshAdvice();
@@ -482,7 +497,7 @@ void TransformsWorkspace::setPipelines(const PipelineItems &train, const Pipelin
     m_val->setItems(val);
     m_applying = false;
     // A step's form on show from the start says what the form is for.
-    for (PipelineEditor *editor : {m_train, m_val})
+    for (PipelineEditor *editor : { m_train, m_val })
         if (editor->selectedRow() < 0 && editor->model()->rowCount() > 0)
             editor->selectStep(0);
     const bool first = !m_pipelinesLoaded;
@@ -507,7 +522,7 @@ void TransformsWorkspace::savePipelines()
 {
     if (m_root.isEmpty() || !m_pipelinesLoaded)
         return;
-    m_settings->setTransformPipelines(m_root, {m_train->sourceToSave(), m_val->sourceToSave()});
+    m_settings->setTransformPipelines(m_root, { m_train->sourceToSave(), m_val->sourceToSave() });
 }
 
 void TransformsWorkspace::refreshAdvice()
@@ -522,8 +537,9 @@ void TransformsWorkspace::refreshAdvice()
 
 void TransformsWorkspace::updateTabIcons()
 {
-    const QList<QPair<PipelineEditor *, const QList<PipelineAdvice> *>> tabs{
-        {m_train, &m_trainAdvice}, {m_val, &m_valAdvice}};
+    const QList<QPair<PipelineEditor *, const QList<PipelineAdvice> *>> tabs {
+        { m_train, &m_trainAdvice }, { m_val, &m_valAdvice }
+    };
     for (const auto &[editor, advice] : tabs) {
         int worst = editor->codeError().isEmpty() ? -1 : 2;
         for (const PipelineAdvice &a : *advice)
@@ -588,22 +604,23 @@ QString TransformsWorkspace::currentImagePath() const
 void TransformsWorkspace::updateImageLabel()
 {
     const bool has = m_index && m_sampleRow >= 0;
-    for (QToolButton *button : {m_previousButton, m_nextButton, m_randomButton})
+    for (QToolButton *button : { m_previousButton, m_nextButton, m_randomButton })
         button->setEnabled(has && m_index->samples.size() > 1);
     if (!has) {
         m_imageLabel->setText(tr("No image"));
         return;
     }
     const Sample &sample = m_index->samples[size_t(m_sampleRow)];
+    const QLocale locale;
+    m_imageLabel->setText(tr("<b>%1</b> · %2 of %3")
+                              .arg(sample.displayPath().toHtmlEscaped(),
+                                   locale.toString(m_sampleRow + 1),
+                                   locale.toString(qlonglong(m_index->samples.size()))));
     const QString className = sample.classIndex >= 0 && sample.classIndex < m_index->classCount()
-                                  ? m_index->classes[sample.classIndex]
-                                  : QString();
-    m_imageLabel->setText(tr("<b>%1</b> · %2 of %3 · class “%4”")
-                              .arg(sample.displayPath().toHtmlEscaped())
-                              .arg(m_sampleRow + 1)
-                              .arg(m_index->samples.size())
-                              .arg(className.toHtmlEscaped()));
-    m_imageLabel->setToolTip(currentImagePath());
+        ? m_index->classes[sample.classIndex]
+        : QString();
+    m_imageLabel->setToolTip(
+        tr("%1\nclass “%2” (index %3)").arg(currentImagePath(), className).arg(sample.classIndex));
 }
 
 void TransformsWorkspace::setSeed(quint64 seed)
@@ -725,7 +742,7 @@ void TransformsWorkspace::resetToDefaults(bool ask)
                                     "dataset? Your edits are lost (Ctrl+Z in the code view "
                                     "brings them back)."),
                                  QMessageBox::Reset | QMessageBox::Cancel, QMessageBox::Cancel)
-               != QMessageBox::Reset)
+            != QMessageBox::Reset)
         return;
     m_train->setItems(train);
     m_val->setItems(val);
@@ -736,11 +753,13 @@ void TransformsWorkspace::resetToDefaults(bool ask)
 
 Status TransformsWorkspace::exportPython(const QString &path) const
 {
-    QString text = pipelinesToPython(m_train->pipeline(), m_val->pipeline(),
-                                     QFileInfo(m_root).fileName());
+    QString text
+        = pipelinesToPython(m_train->pipeline(), m_val->pipeline(), QFileInfo(m_root).fileName());
     // Disabled steps travel as commented-out lines, which import brings back.
-    const QList<QPair<QString, const PipelineEditor *>> pipelines{
-        {QStringLiteral("train_transform = "), m_train}, {QStringLiteral("val_transform = "), m_val}};
+    const QList<QPair<QString, const PipelineEditor *>> pipelines {
+        { QStringLiteral("train_transform = "), m_train },
+        { QStringLiteral("val_transform = "), m_val }
+    };
     for (const auto &[variable, editor] : pipelines) {
         const QString plain = variable + toTorchvisionSource(editor->pipeline());
         const qsizetype at = text.indexOf(plain);
@@ -749,10 +768,10 @@ Status TransformsWorkspace::exportPython(const QString &path) const
     }
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
-        return Error{tr("Cannot write “%1”: %2").arg(path, file.errorString())};
+        return Error { tr("Cannot write “%1”: %2").arg(path, file.errorString()) };
     file.write(text.toUtf8());
     if (!file.commit())
-        return Error{tr("Cannot write “%1”: %2").arg(path, file.errorString())};
+        return Error { tr("Cannot write “%1”: %2").arg(path, file.errorString()) };
     return success();
 }
 
@@ -791,7 +810,8 @@ PipelineItems TransformsWorkspace::itemsOfImport(const QString &source,
                  && !source.mid(equals + 1, end - equals - 1).trimmed().isEmpty())
             break;
     }
-    const Result<PipelineItems> items = pipelineItemsFromSource(source.mid(equals + 1, end - equals - 1));
+    const Result<PipelineItems> items
+        = pipelineItemsFromSource(source.mid(equals + 1, end - equals - 1));
     if (items && enabledPipeline(items.value()) == found.pipeline)
         return items.value();
     return itemsFromPipeline(found.pipeline);
@@ -800,15 +820,16 @@ PipelineItems TransformsWorkspace::itemsOfImport(const QString &source,
 Status TransformsWorkspace::importPython(const QString &path, bool interactive)
 {
     if (!hasDataset())
-        return Error{tr("Open a dataset first: pipelines are kept per dataset")};
+        return Error { tr("Open a dataset first: pipelines are kept per dataset") };
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly))
-        return Error{tr("Cannot read “%1”: %2").arg(path, file.errorString())};
+        return Error { tr("Cannot read “%1”: %2").arg(path, file.errorString()) };
     const QString source = QString::fromUtf8(file.readAll());
     const Result<QList<NamedPipeline>> found = pipelinesFromPython(source);
     if (!found)
-        return Error{tr("Cannot import “%1”: %2").arg(QFileInfo(path).fileName(),
-                                                       found.errorMessage())};
+        return Error {
+            tr("Cannot import “%1”: %2").arg(QFileInfo(path).fileName(), found.errorMessage())
+        };
     const QList<NamedPipeline> &pipelines = found.value();
 
     QList<int> trainMatches, valMatches;
@@ -827,36 +848,38 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
             QStringList names;
             for (const NamedPipeline &p : pipelines)
                 names.append(QStringLiteral("“%1” (line %2)").arg(p.name).arg(p.line));
-            return Error{tr("Cannot tell the train and val pipelines apart in “%1”: %2. Name them "
-                            "train_transform and val_transform.")
-                             .arg(QFileInfo(path).fileName(), names.join(QStringLiteral(", ")))};
+            return Error {
+                tr("Cannot tell the train and val pipelines apart in “%1”: %2. Name them "
+                   "train_transform and val_transform.")
+                    .arg(QFileInfo(path).fileName(), names.join(QStringLiteral(", ")))
+            };
         }
         // Ask: one combo per pipeline, each offering every assignment or keeping what is there.
         QDialog dialog(this);
         dialog.setWindowTitle(tr("Import Pipelines"));
         auto *trainCombo = new QComboBox(&dialog);
         auto *valCombo = new QComboBox(&dialog);
-        for (QComboBox *combo : {trainCombo, valCombo}) {
+        for (QComboBox *combo : { trainCombo, valCombo }) {
             combo->addItem(tr("(keep the current one)"), -1);
             for (int i = 0; i < pipelines.size(); ++i)
-                combo->addItem(tr("%1 (line %2, %n step(s))", nullptr,
-                                  int(pipelines[i].pipeline.steps.size()))
-                                   .arg(pipelines[i].name)
-                                   .arg(pipelines[i].line),
-                               i);
+                combo->addItem(
+                    tr("%1 (line %2, %n step(s))", nullptr, int(pipelines[i].pipeline.steps.size()))
+                        .arg(pipelines[i].name)
+                        .arg(pipelines[i].line),
+                    i);
         }
         trainCombo->setCurrentIndex(train >= 0 ? train + 1 : 1);
         valCombo->setCurrentIndex(val >= 0 ? val + 1 : (pipelines.size() > 1 ? 2 : 0));
         auto *form = new QFormLayout;
         form->addRow(tr("Train pipeline:"), trainCombo);
         form->addRow(tr("Val pipeline:"), valCombo);
-        auto *note = new QLabel(tr("“%1” assigns %n pipeline(s). Which is which?", nullptr,
-                                   int(pipelines.size()))
-                                    .arg(QFileInfo(path).fileName()),
-                                &dialog);
+        auto *note = new QLabel(
+            tr("“%1” assigns %n pipeline(s). Which is which?", nullptr, int(pipelines.size()))
+                .arg(QFileInfo(path).fileName()),
+            &dialog);
         note->setWordWrap(true);
-        auto *buttons =
-            new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+        auto *buttons
+            = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
         connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
         connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
         auto *layout = new QVBoxLayout(&dialog);
@@ -864,7 +887,7 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
         layout->addLayout(form);
         layout->addWidget(buttons);
         if (dialog.exec() != QDialog::Accepted)
-            return Error{QString()}; // cancelled: nothing to report
+            return Error { QString() }; // cancelled: nothing to report
         train = trainCombo->currentData().toInt();
         val = valCombo->currentData().toInt();
     }
@@ -877,8 +900,8 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
         done.append(tr("train from %1").arg(pipelines[train].name));
     if (val >= 0)
         done.append(tr("val from %1").arg(pipelines[val].name));
-    Q_EMIT statusMessage(tr("Imported %1 (%2)")
-                             .arg(done.join(QStringLiteral(", ")), QFileInfo(path).fileName()));
+    Q_EMIT statusMessage(
+        tr("Imported %1 (%2)").arg(done.join(QStringLiteral(", ")), QFileInfo(path).fileName()));
     return success();
 }
 
@@ -917,13 +940,13 @@ void TransformsWorkspace::applyNormalize(const std::vector<double> &mean,
 {
     m_train->setPipeline(withNormalize(m_train->pipeline(), mean, std));
     m_val->setPipeline(withNormalize(m_val->pipeline(), mean, std));
-    Q_EMIT statusMessage(tr("Normalize uses mean %1 and std %2 in both pipelines")
-                             .arg(joined(mean), joined(std)));
+    Q_EMIT statusMessage(
+        tr("Normalize uses mean %1 and std %2 in both pipelines").arg(joined(mean), joined(std)));
 }
 
 void TransformsWorkspace::computeMeanStdInteractive()
 {
-    const QStringList paths = statisticsPaths();
+    const QStringList paths = statisticsPaths(50 * kStatsImages);
     if (paths.isEmpty() || m_statsJob->isRunning())
         return;
     const int sample = std::min<int>(kStatsImages, int(paths.size()));
@@ -958,16 +981,14 @@ void TransformsWorkspace::computeMeanStdInteractive()
                 std::vector<double> std = stats.std;
                 // Gray images read as RGB give three equal channels: one value says it plainly.
                 const bool equal = mean.size() == 3 && std::abs(mean[0] - mean[1]) < 1e-9
-                                   && std::abs(mean[0] - mean[2]) < 1e-9
-                                   && std::abs(std[0] - std[1]) < 1e-9
-                                   && std::abs(std[0] - std[2]) < 1e-9;
+                    && std::abs(mean[0] - mean[2]) < 1e-9 && std::abs(std[0] - std[1]) < 1e-9
+                    && std::abs(std[0] - std[2]) < 1e-9;
                 if (equal) {
                     mean.resize(1);
                     std.resize(1);
                 }
                 QString text = tr("Over %n image(s) of the dataset:", nullptr, stats.images)
-                               + QStringLiteral("\n\nmean = %1\nstd  = %2").arg(joined(mean),
-                                                                               joined(std));
+                    + QStringLiteral("\n\nmean = %1\nstd  = %2").arg(joined(mean), joined(std));
                 if (stats.failed > 0)
                     text += tr("\n\n%n image(s) could not be read and were skipped.", nullptr,
                                stats.failed);
@@ -979,8 +1000,8 @@ void TransformsWorkspace::computeMeanStdInteractive()
                 if (box.exec() == QMessageBox::Yes)
                     applyNormalize(mean, std);
                 else
-                    Q_EMIT statusMessage(tr("mean %1, std %2 (not applied)")
-                                             .arg(joined(mean), joined(std)));
+                    Q_EMIT statusMessage(
+                        tr("mean %1, std %2 (not applied)").arg(joined(mean), joined(std)));
             });
     m_statsJob->start(paths, kStatsImages, m_seed, m_settings->computeThreads());
 }

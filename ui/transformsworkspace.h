@@ -81,8 +81,9 @@ public:
     void computeMeanStdInteractive();
     /// Puts mean and std into Normalize of both pipelines.
     void applyNormalize(const std::vector<double> &mean, const std::vector<double> &std);
-    /// The image paths the statistics and traits are sampled from (the train split if any).
-    QStringList statisticsPaths() const;
+    /// The image paths the statistics and traits are sampled from (the train split if any);
+    /// at most `limit` of them, evenly spread (0: all).
+    QStringList statisticsPaths(int limit = 0) const;
 
     void saveState();
 
@@ -141,7 +142,7 @@ private:
     QString m_root;
     DatasetScan m_scan;
     IndexPtr m_statsIndex; // the split traits and statistics come from
-    IndexPtr m_index;      // the split the previewed image comes from
+    IndexPtr m_index; // the split the previewed image comes from
     int m_sampleRow = -1;
     DatasetTraits m_traits;
     bool m_traitsKnown = false;

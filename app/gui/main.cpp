@@ -37,7 +37,7 @@ int main(int argc, char **argv)
         QStringLiteral("FILE"));
     const QCommandLineOption viewOption(
         QStringLiteral("screenshot-view"),
-        QStringLiteral("What the screenshot shows: images (default) or health."),
+        QStringLiteral("What the screenshot shows: images (default), health or transforms."),
         QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
     parser.addOption(viewOption);
