@@ -162,11 +162,6 @@ bool isRealFloat(DType dtype)
         || dtype == DType::BFloat16;
 }
 
-bool isComplex(DType dtype)
-{
-    return dtype == DType::Complex64 || dtype == DType::Complex128;
-}
-
 // ---- fnmatch
 
 /// Python's fnmatch.translate() for one pattern, as a QRegularExpression that must match a
@@ -1560,8 +1555,13 @@ private:
             }
         }
         QList<Candidate> candidates;
-        for (auto it = votes.cbegin(); it != votes.cend(); ++it)
-            candidates.append({it.key().first, it.key().second, it.value()});
+        for (auto it = votes.cbegin(); it != votes.cend(); ++it) {
+            // A replacement is a prefix common to several keys; single keys are left to suffix
+            // matching, which also checks that the match is unique.
+            const Candidate c{it.key().first, it.key().second, it.value()};
+            if (c.kind() < 2 || c.votes >= 2)
+                candidates.append(c);
+        }
         std::sort(candidates.begin(), candidates.end(), [](const Candidate &a, const Candidate &b) {
             if (a.votes != b.votes)
                 return a.votes > b.votes;

@@ -71,6 +71,11 @@ struct Storage
     /// torch's location tag, where torch.load puts the storage unless given a map_location:
     /// "cpu", "cuda", "cuda:0", "mps".
     QString device = QStringLiteral("cpu");
+    /// Keeps the memory that `bytes` points into alive when `bytes` wraps memory it does not own
+    /// (QByteArray::fromRawData): the reader's memory-mapped checkpoint file. Copies of `bytes`
+    /// made with QByteArray's copy constructor share that memory too: detach them (or keep this
+    /// Storage alive) before they outlive it.
+    std::shared_ptr<const void> keepAlive;
 
     /// Whole elements held by bytes.
     qint64 numel() const;

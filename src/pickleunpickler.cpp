@@ -1589,8 +1589,13 @@ Result<Obj *> Machine::rebuildTensor(Obj *callable, const std::vector<Obj *> &ar
                         .arg(last + 1)
                         .arg(ref.numel));
     }
-    if (Status layout = tensor.checkLayout(); !layout)
-        return fail(full + u": " + layout.errorMessage());
+    // The storage's bytes may not be there yet (legacy files put them after the pickle): the
+    // bounds were checked against the element count above.
+    if (tensor.requiresGrad && !isFloatingPoint(ref.storage->dtype)) {
+        return fail(QStringLiteral("%1: only floating point and complex tensors can require "
+                                   "gradients, not %2")
+                        .arg(full, dtypeName(ref.storage->dtype)));
+    }
 
     Result<Obj *> o = leaf(Value(tensor));
     if (!o)
@@ -1618,8 +1623,11 @@ Result<Obj *> Machine::rebuildParameter(Obj *callable, Obj *argsTuple,
     if (!isInt(args[1]))
         return fail(full + u": requires_grad is not a bool");
     const Tensor parameter = args[0]->value.toTensor().asParameter(args[1]->value.toInt() != 0);
-    if (Status layout = parameter.checkLayout(); !layout)
-        return fail(full + u": " + layout.errorMessage());
+    if (parameter.requiresGrad && !isFloatingPoint(parameter.dtype())) {
+        return fail(QStringLiteral("%1: only floating point and complex tensors can require "
+                                   "gradients, not %2")
+                        .arg(full, dtypeName(parameter.dtype())));
+    }
     Result<Obj *> o = leaf(Value(parameter));
     if (!o)
         return o;
