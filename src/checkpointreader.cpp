@@ -9,6 +9,7 @@
 #include <QFileInfo>
 #include <QRegularExpression>
 #include <QSet>
+#include <QStringDecoder>
 #include <QtEndian>
 
 #include <algorithm>
@@ -21,8 +22,8 @@ namespace ifs::ckpt {
 
 using detail::PersistentValue;
 using detail::StorageRef;
-using detail::UnpickleOptions;
 using detail::Unpickled;
+using detail::UnpickleOptions;
 using detail::ZipReader;
 using detail::ZipRecord;
 
@@ -140,8 +141,8 @@ QByteArray byteSwapped(const char *data, qint64 size, DType dtype)
 {
     QByteArray out(data, qsizetype(size));
     const int itemSize = elementSize(dtype);
-    const int part = (dtype == DType::Complex64 || dtype == DType::Complex128) ? itemSize / 2
-                                                                               : itemSize;
+    const int part
+        = (dtype == DType::Complex64 || dtype == DType::Complex128) ? itemSize / 2 : itemSize;
     if (part > 1) {
         char *p = out.data();
         for (qsizetype i = 0; i + part <= out.size(); i += part)
@@ -202,8 +203,7 @@ class Reader
 public:
     explicit Reader(const ReadOptions &options)
         : m_options(options)
-    {
-    }
+    { }
 
     Result<CheckpointFile> read(const Buffer &buffer);
 
@@ -237,10 +237,15 @@ Result<CheckpointFile> Reader::read(const Buffer &buffer)
         return Error{QStringLiteral("the file is empty")};
     const QByteArray head(data, qsizetype(std::min<qint64>(size, 512)));
 
-    if (head.startsWith("PK\x03\x04") || head.startsWith("PK\x05\x06"))
+    if (head.startsWith("PK\x03\x04") || head.startsWith("PK\x05\x06")
+        || (size < 4 && QByteArrayView("PK\x03\x04").startsWith(head))) {
         return readZip(buffer);
-    if (head.size() >= 2 && quint8(head[0]) == 0x80 && head[1] >= 2 && head[1] <= 5) {
-        if (head.mid(2).startsWith(QByteArray(kLegacyMagic, sizeof kLegacyMagic - 1))) {
+    }
+    if (quint8(head[0]) == 0x80 && (head.size() < 2 || (head[1] >= 2 && head[1] <= 5))) {
+        // The legacy format starts with a pickled magic number; protocol 4 and 5 put a FRAME
+        // before it.
+        const qsizetype skip = head.size() > 2 && quint8(head[2]) == 0x95 ? 11 : 2;
+        if (head.mid(skip).startsWith(QByteArray(kLegacyMagic, sizeof kLegacyMagic - 1))) {
             Result<Value> root = readLegacy(buffer, 0, false);
             if (!root)
                 return root.error();
@@ -265,11 +270,14 @@ Result<CheckpointFile> Reader::read(const Buffer &buffer)
         return Error{QStringLiteral("a Git LFS pointer, not the file itself: fetch it with "
                                     "“git lfs pull”")};
     const QByteArray lower = head.trimmed().toLower();
-    if (lower.startsWith("<!doctype html") || lower.startsWith("<html") || lower.contains("<html")) {
+    if (lower.startsWith("<!doctype html") || lower.startsWith("<html")
+        || lower.contains("<html")) {
         return Error{QStringLiteral("an HTML page, not a checkpoint: the download probably saved "
                                     "an error or login page")};
     }
-    const bool text = std::all_of(head.begin(), head.end(), [](char c) {
+    QStringDecoder utf8(QStringDecoder::Utf8);
+    const QString decoded = utf8.decode(head.left(head.size() == 512 ? 500 : head.size()));
+    const bool text = !utf8.hasError() && std::all_of(head.begin(), head.end(), [](char c) {
         const uchar u = uchar(c);
         return u >= 0x20 || c == '\n' || c == '\r' || c == '\t';
     });
@@ -299,8 +307,11 @@ UnpickleOptions Reader::unpickleOptions(const QString &name)
 {
     UnpickleOptions options;
     options.name = name;
+    options.endIsEndOfFile = true;
     options.maxObjects = m_options.maxPickleObjects;
-    options.loadFromBytes = [this](const QByteArray &bytes) { return loadFromBytes(bytes); };
+    options.loadFromBytes = [this](const QByteArray &bytes) {
+        return loadFromBytes(bytes);
+    };
     return options;
 }
 
@@ -320,12 +331,11 @@ void Reader::addUnpickled(const Unpickled &unpickled)
 void Reader::finish()
 {
     for (const auto &[move, count] : m_moved) {
-        m_file.notes.append(QStringLiteral("%1 saved on %2 read onto %3: there is no %2 here")
-                                .arg(count == 1 ? QStringLiteral("1 storage")
-                                                : QStringLiteral("%1 storages").arg(count),
-                                     move.first,
-                                     move.second == u"cpu" ? QStringLiteral("the CPU")
-                                                           : move.second));
+        m_file.notes.append(
+            QStringLiteral("%1 saved on %2 read onto %3: there is no %2 here")
+                .arg(count == 1 ? QStringLiteral("1 storage")
+                                : QStringLiteral("%1 storages").arg(count),
+                     move.first, move.second == u"cpu" ? QStringLiteral("the CPU") : move.second));
     }
     if (m_bigEndian)
         m_file.notes.append(QStringLiteral("big-endian tensor data converted to little-endian"));
@@ -359,9 +369,8 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
     }
     m_file.archiveName = prefix;
     const bool script = zip.find(prefix + u"/constants.pkl")
-        || std::any_of(zip.records().begin(), zip.records().end(), [&](const ZipRecord &r) {
-               return r.name.startsWith(prefix + u"/code/");
-           });
+        || std::any_of(zip.records().begin(), zip.records().end(),
+                       [&](const ZipRecord &r) { return r.name.startsWith(prefix + u"/code/"); });
     m_file.format = script ? CheckpointFormat::TorchScript : CheckpointFormat::Zip;
 
     if (const ZipRecord *record = zip.find(prefix + u"/byteorder")) {
@@ -382,6 +391,7 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
 
     QHash<QString, StorageRef> loaded;
     UnpickleOptions options = unpickleOptions(QStringLiteral("data.pkl"));
+    options.endIsEndOfFile = false;
     options.persistentLoad = [&](const Value &pid) -> Result<PersistentValue> {
         if (cancelled())
             return Error{QStringLiteral("cancelled")};
@@ -392,8 +402,7 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
         QString className;
         const std::optional<DType> dtype = storageDType(pid.at(1), &className);
         const Value keyValue = pid.at(2);
-        const QString key = keyValue.isInt() ? QString::number(keyValue.toInt())
-                                             : textOf(keyValue);
+        const QString key = keyValue.isInt() ? QString::number(keyValue.toInt()) : textOf(keyValue);
         const QString location = textOf(pid.at(3));
         if (!pid.at(4).isInt() || pid.at(4).toInt() < 0 || key.isEmpty())
             return Error{QStringLiteral("data.pkl names storage “%1” with no valid size").arg(key)};
@@ -416,8 +425,8 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
         }
         const ZipRecord *record = zip.find(prefix + u"/data/" + key);
         if (!record) {
-            return Error{QStringLiteral("the record of storage “%1” (data/%1) is missing")
-                             .arg(key)};
+            return Error{
+                QStringLiteral("the record of storage “%1” (data/%1) is missing").arg(key)};
         }
         qint64 needed = 0;
         if (!checkedMul(numel, elementSize(*dtype), &needed) || record->size < needed) {
@@ -454,8 +463,8 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
         return PersistentValue{ref, Value()};
     };
 
-    Result<Unpickled> unpickled = detail::unpickle(pickleBytes.value().constData(),
-                                                   pickleBytes.value().size(), 0, options);
+    Result<Unpickled> unpickled
+        = detail::unpickle(pickleBytes.value().constData(), pickleBytes.value().size(), 0, options);
     if (!unpickled)
         return unpickled.error();
     addUnpickled(unpickled.value());
@@ -539,45 +548,45 @@ Status Reader::readTorchScript(const ZipReader &zip, const QString &prefix)
     Value::Entries entries;
     bool guessed = false;
     // Module.state_dict() order: parameters, buffers, then each submodule, depth first.
-    const std::function<void(const Value &, const QString &, int)> flatten =
-        [&](const Value &object, const QString &path, int depth) {
-            if (depth > 200)
-                return;
-            const ScriptClass info = scriptClass(zip, prefix, object.objectModule(),
-                                                 object.objectName(), m_options.verifyChecksums,
-                                                 &sources);
-            guessed = guessed || !info.known;
-            const Value::Entries &attributes = object.state().entries();
-            const auto addTensors = [&](const QStringList *names) {
-                for (const Value::Entry &entry : attributes) {
-                    if (!entry.second.isTensor())
-                        continue;
-                    if (names && !names->contains(entry.first.toString()))
-                        continue;
-                    entries.append({Value(path + entry.first.toString()),
-                                    Value(detached(entry.second.toTensor()))});
-                }
-            };
-            if (info.known) {
-                addTensors(&info.parameters);
-                addTensors(&info.buffers);
-            } else {
-                addTensors(nullptr);
-            }
-            for (const Value::Entry &entry : attributes) {
-                const Value &child = entry.second;
-                if (!child.isObject() || !child.objectModule().startsWith(u"__torch__"))
-                    continue;
-                if (info.known) {
-                    const ScriptClass childInfo = scriptClass(zip, prefix, child.objectModule(),
-                                                              child.objectName(),
-                                                              m_options.verifyChecksums, &sources);
-                    if (childInfo.known && !childInfo.module)
-                        continue;
-                }
-                flatten(child, path + entry.first.toString() + u'.', depth + 1);
-            }
-        };
+    const std::function<void(const Value &, const QString &, int)> flatten
+        = [&](const Value &object, const QString &path, int depth) {
+              if (depth > 200)
+                  return;
+              const ScriptClass info
+                  = scriptClass(zip, prefix, object.objectModule(), object.objectName(),
+                                m_options.verifyChecksums, &sources);
+              guessed = guessed || !info.known;
+              const Value::Entries &attributes = object.state().entries();
+              const auto addTensors = [&](const QStringList *names) {
+                  for (const Value::Entry &entry : attributes) {
+                      if (!entry.second.isTensor())
+                          continue;
+                      if (names && !names->contains(entry.first.toString()))
+                          continue;
+                      entries.append({Value(path + entry.first.toString()),
+                                      Value(detached(entry.second.toTensor()))});
+                  }
+              };
+              if (info.known) {
+                  addTensors(&info.parameters);
+                  addTensors(&info.buffers);
+              } else {
+                  addTensors(nullptr);
+              }
+              for (const Value::Entry &entry : attributes) {
+                  const Value &child = entry.second;
+                  if (!child.isObject() || !child.objectModule().startsWith(u"__torch__"))
+                      continue;
+                  if (info.known) {
+                      const ScriptClass childInfo
+                          = scriptClass(zip, prefix, child.objectModule(), child.objectName(),
+                                        m_options.verifyChecksums, &sources);
+                      if (childInfo.known && !childInfo.module)
+                          continue;
+                  }
+                  flatten(child, path + entry.first.toString() + u'.', depth + 1);
+              }
+          };
     flatten(module, QString(), 0);
     m_file.scriptModule = module;
     m_file.root = Value::orderedDict(std::move(entries));
@@ -606,8 +615,8 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
     if (!magic)
         return magic.error();
     const Value &magicValue = magic.value().value;
-    if (!(magicValue.isObject() && magicValue.objectArgs().at(0).toString()
-                                       == u"0x1950a86a20f9469cfc6c")) {
+    if (!(magicValue.isObject()
+          && magicValue.objectArgs().at(0).toString() == u"0x1950a86a20f9469cfc6c")) {
         return Error{QStringLiteral("not a PyTorch checkpoint: the legacy magic number is "
                                     "missing")};
     }
@@ -660,11 +669,13 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
             return Error{QStringLiteral("storage “%1” has no valid size").arg(key)};
         const qint64 numel = pid.at(4).toInt();
         qint64 bytes = 0;
-        if (!checkedMul(numel, elementSize(*dtype), &bytes) || bytes > size)
-            return Error{QStringLiteral("storage “%1” claims %2 elements, more than the file "
-                                        "holds")
-                             .arg(key)
-                             .arg(numel)};
+        if (!checkedMul(numel, elementSize(*dtype), &bytes) || bytes > size) {
+            return Error{truncatedMessage()
+                         + QStringLiteral(" (storage “%1” claims %2 elements, more than the file "
+                                          "holds)")
+                               .arg(key)
+                               .arg(numel)};
+        }
         auto it = roots.find(key);
         if (it == roots.end()) {
             it = roots.insert(key, Root{newStorage(key, *dtype, numel, location), numel});
@@ -678,8 +689,8 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
         // (view_key, offset, size): a storage view of very old files.
         if (!view.isTuple() || view.size() < 3 || !view.at(1).isInt() || !view.at(2).isInt())
             return Error{QStringLiteral("storage “%1” has an invalid view").arg(key)};
-        const QString viewKey = view.at(0).isInt() ? QString::number(view.at(0).toInt())
-                                                   : textOf(view.at(0));
+        const QString viewKey
+            = view.at(0).isInt() ? QString::number(view.at(0).toInt()) : textOf(view.at(0));
         const qint64 offset = view.at(1).toInt();
         const qint64 viewSize = view.at(2).toInt();
         if (offset < 0 || viewSize < 0 || offset > numel || viewSize > numel - offset)
@@ -703,8 +714,7 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
     for (const Value &keyValue : keys.value().value.items()) {
         if (cancelled())
             return Error{QStringLiteral("cancelled")};
-        const QString key = keyValue.isInt() ? QString::number(keyValue.toInt())
-                                             : textOf(keyValue);
+        const QString key = keyValue.isInt() ? QString::number(keyValue.toInt()) : textOf(keyValue);
         const auto it = roots.constFind(key);
         if (it == roots.constEnd() || filled.contains(key)) {
             return Error{QStringLiteral("the storage list names “%1”, which the pickle does not "
@@ -771,8 +781,18 @@ Result<CheckpointFile> Reader::readPlainPickle(const Buffer &buffer)
     Result<Unpickled> unpickled = detail::unpickle(buffer.data, buffer.size, 0, options);
     if (!unpickled)
         return unpickled.error();
+    const Value &root = unpickled.value().value;
+    const qint64 trailing = buffer.size - unpickled.value().end;
+    if (trailing > 0 && (root.isInt() || root.typeName() == u"builtins.int")) {
+        return Error{QStringLiteral("a damaged legacy checkpoint: it starts with a number that is "
+                                    "not torch's magic number")};
+    }
+    if (trailing > 0) {
+        m_file.warnings.append(
+            QStringLiteral("%1 bytes after the pickle were ignored").arg(trailing));
+    }
     m_file.format = CheckpointFormat::Pickle;
-    m_file.root = unpickled.value().value;
+    m_file.root = root;
     m_file.pickleProtocol = unpickled.value().protocol;
     addUnpickled(unpickled.value());
     m_file.notes.append(QStringLiteral("a plain pickle (pickle.dump), not a torch.save file"));
@@ -798,8 +818,7 @@ Result<CheckpointFile> readBuffer(const Buffer &buffer, const ReadOptions &optio
 // --- Walking values ------------------------------------------------------------------------------
 
 /// Calls `visit` on every value under `root` (depth first, in order), without recursion.
-template<typename Visit>
-void walk(const Value &root, Visit visit)
+template<typename Visit> void walk(const Value &root, Visit visit)
 {
     std::vector<const Value *> pending{&root};
     std::deque<Value> keep; // Object args and states come by value; a deque keeps them in place
@@ -944,13 +963,13 @@ void flattenModule(const Value &module, const QString &prefix, Value::Entries *o
         skip.append(name.toString());
     for (const Value::Entry &entry : state.value(u"_parameters").entries()) {
         if (entry.second.isTensor())
-            out->append({Value(prefix + entry.first.toString()),
-                         Value(detached(entry.second.toTensor()))});
+            out->append(
+                {Value(prefix + entry.first.toString()), Value(detached(entry.second.toTensor()))});
     }
     for (const Value::Entry &entry : state.value(u"_buffers").entries()) {
         if (entry.second.isTensor() && !skip.contains(entry.first.toString())) {
-            out->append({Value(prefix + entry.first.toString()),
-                         Value(detached(entry.second.toTensor()))});
+            out->append(
+                {Value(prefix + entry.first.toString()), Value(detached(entry.second.toTensor()))});
         }
     }
     for (const Value::Entry &entry : state.value(u"_modules").entries()) {
@@ -976,57 +995,74 @@ void addPrefixNote(StateDict *found)
 
 } // namespace
 
+namespace {
+
+std::optional<StateDict> stateDictAt(const Value &value, const QString &where)
+{
+    if (isStateDict(value)) {
+        StateDict found;
+        found.tensors = value.isOrderedDict() ? value : Value::orderedDict(value.entries());
+        found.source = where;
+        return found;
+    }
+    if (isModuleObject(value)) {
+        StateDict found;
+        Value::Entries entries;
+        flattenModule(value, QString(), &entries, 0);
+        found.tensors = Value::orderedDict(std::move(entries));
+        found.source = where == u"root" ? QStringLiteral("a pickled torch.nn.Module")
+                                        : where + u" (a pickled torch.nn.Module)";
+        found.notes.append(QStringLiteral("the weights come from a whole pickled torch.nn.Module "
+                                          "(%1); saving model.state_dict() is the better habit")
+                               .arg(value.typeName()));
+        return found;
+    }
+    return std::nullopt;
+}
+
+/// Depth-first through dicts, the usual keys first at each level (Lightning's "state_dict",
+/// "model_state_dict", ...), then the others in order: nested stage checkpoints hold their
+/// weights a level or two down.
+std::optional<StateDict> searchStateDict(const Value &value, const QString &where, int depth)
+{
+    if (std::optional<StateDict> found = stateDictAt(value, where))
+        return found;
+    if (depth >= 3 || !value.isDict())
+        return std::nullopt;
+    static const char16_t *const kKeys[] = {
+        u"state_dict",  u"model_state_dict", u"model",  u"module",         u"net", u"network",
+        u"model_state", u"weights",          u"params", u"ema_state_dict", u"ema",
+    };
+    QStringList candidates;
+    for (const char16_t *key : kKeys)
+        candidates.append(QString::fromUtf16(key));
+    for (const Value::Entry &entry : value.entries()) {
+        if (entry.first.isString() && !candidates.contains(entry.first.toString()))
+            candidates.append(entry.first.toString());
+    }
+    for (const QString &key : std::as_const(candidates)) {
+        const Value *child = value.find(key);
+        if (!child || !(child->isDict() || child->isObject()))
+            continue;
+        const QString path = where + QStringLiteral("[\"%1\"]").arg(key);
+        if (std::optional<StateDict> found = searchStateDict(*child, path, depth + 1))
+            return found;
+    }
+    return std::nullopt;
+}
+
+} // namespace
+
 Result<StateDict> extractStateDict(const Value &root)
 {
-    const auto fromValue = [](const Value &value, const QString &where) -> std::optional<StateDict> {
-        if (isStateDict(value)) {
-            StateDict found;
-            found.tensors = value.isOrderedDict() ? value : Value::orderedDict(value.entries());
-            found.source = where;
-            return found;
-        }
-        if (isModuleObject(value)) {
-            StateDict found;
-            Value::Entries entries;
-            flattenModule(value, QString(), &entries, 0);
-            found.tensors = Value::orderedDict(std::move(entries));
-            found.source = where == u"root" ? QStringLiteral("a pickled torch.nn.Module")
-                                            : where + u" (a pickled torch.nn.Module)";
-            found.notes.append(QStringLiteral("the weights come from a whole pickled "
-                                              "torch.nn.Module (%1); saving model.state_dict() "
-                                              "is the better habit")
-                                   .arg(value.typeName()));
-            return found;
-        }
-        return std::nullopt;
-    };
-    if (std::optional<StateDict> found = fromValue(root, QStringLiteral("root"))) {
+    std::optional<StateDict> found = searchStateDict(root, QStringLiteral("root"), 0);
+    if (found) {
+        if (found->source.startsWith(u"root["))
+            found->notes.prepend(QStringLiteral("weights taken from %1").arg(found->source));
         addPrefixNote(&*found);
         return *found;
     }
     if (root.isDict()) {
-        static const char16_t *const kKeys[] = {
-            u"state_dict", u"model_state_dict", u"model", u"module", u"net", u"network",
-            u"model_state", u"weights", u"params", u"ema_state_dict", u"ema",
-        };
-        QStringList candidates;
-        for (const char16_t *key : kKeys)
-            candidates.append(QString::fromUtf16(key));
-        for (const Value::Entry &entry : root.entries()) {
-            if (entry.first.isString() && !candidates.contains(entry.first.toString()))
-                candidates.append(entry.first.toString());
-        }
-        for (const QString &key : std::as_const(candidates)) {
-            const Value *value = root.find(key);
-            if (!value)
-                continue;
-            const QString where = QStringLiteral("root[\"%1\"]").arg(key);
-            if (std::optional<StateDict> found = fromValue(*value, where)) {
-                found->notes.prepend(QStringLiteral("weights taken from %1").arg(where));
-                addPrefixNote(&*found);
-                return *found;
-            }
-        }
         QStringList keys;
         for (const Value::Entry &entry : root.entries())
             keys.append(entry.first.isString() ? entry.first.toString() : entry.first.typeName());
@@ -1034,8 +1070,8 @@ Result<StateDict> extractStateDict(const Value &root)
                                     "%1, none of which holds a state dict")
                          .arg(keys.mid(0, 20).join(u", "))};
     }
-    return Error{QStringLiteral("no model weights found: the checkpoint holds a %1")
-                     .arg(root.typeName())};
+    return Error{
+        QStringLiteral("no model weights found: the checkpoint holds a %1").arg(root.typeName())};
 }
 
 Value stripKeyPrefix(const Value &stateDict, const QString &prefix)
@@ -1067,8 +1103,8 @@ Result<QStringList> convertCheckpoint(const QString &source, const QString &targ
     if (toSafetensors || sourceIsStateDict) {
         Result<StateDict> found = extractStateDict(file->root);
         if (!found) {
-            return Error{QStringLiteral("Cannot convert “%1”: %2")
-                             .arg(source, found.errorMessage())};
+            return Error{
+                QStringLiteral("Cannot convert “%1”: %2").arg(source, found.errorMessage())};
         }
         notes += found->notes;
         value = found->tensors;

@@ -33,7 +33,7 @@ struct MapLocation
     };
 
     Mode mode = Mode::Automatic;
-    QString device;                  ///< for Mode::Device
+    QString device; ///< for Mode::Device
     QHash<QString, QString> mapping; ///< for Mode::Mapping: saved location → location
     /// Devices besides the CPU that exist here ("cuda:0", "cuda:1", "mps"), for Automatic and
     /// Mapping. Empty: a CPU-only machine.
@@ -61,18 +61,19 @@ struct ReadOptions
     /// Check the CRC-32 of every zip record (torch does). Off: faster on huge files, and a
     /// damaged tensor record reads as garbage instead of giving an error.
     bool verifyChecksums = true;
-    /// Python objects a pickle may create before it is refused (a memory bound for hostile files).
-    qint64 maxPickleObjects = qint64(1) << 22;
+    /// Python objects a pickle may create before it is refused: a memory bound for hostile files
+    /// (each object costs about 500 bytes until the Values are built).
+    qint64 maxPickleObjects = qint64(1) << 21;
     /// Checked between storages; when set the read ends with a "cancelled" error.
     const std::atomic_bool *cancel = nullptr;
 };
 
 enum class CheckpointFormat : quint8 {
-    Zip,         ///< torch.save since PyTorch 1.6
-    Legacy,      ///< torch.save before 1.6 (or _use_new_zipfile_serialization=False)
+    Zip, ///< torch.save since PyTorch 1.6
+    Legacy, ///< torch.save before 1.6 (or _use_new_zipfile_serialization=False)
     TorchScript, ///< torch.jit.save; root is the module's state dict
     Safetensors, ///< Hugging Face's safetensors; root is an OrderedDict of tensors
-    Pickle,      ///< a plain pickle (pickle.dump), without torch's container
+    Pickle, ///< a plain pickle (pickle.dump), without torch's container
 };
 
 /// "zip", "legacy", "TorchScript", "safetensors", "pickle".
@@ -81,11 +82,11 @@ QString formatName(CheckpointFormat format);
 /// One storage of a file: what torch.load's map_location sees.
 struct StorageInfo
 {
-    QString key;           ///< the record name in the file ("0", "140234..."; tensor name for safetensors)
+    QString key; ///< the record name in the file ("0", "140234..."; tensor name for safetensors)
     DType dtype = DType::Float32;
     qint64 numel = 0;
     QString savedLocation; ///< where it was saved: "cpu", "cuda:0"
-    QString location;      ///< where it is now (after map_location)
+    QString location; ///< where it is now (after map_location)
 };
 
 /// What readCheckpoint() read.

@@ -168,7 +168,9 @@ bool isRealFloat(DType dtype)
 /// whole key. Set members become \x{...} escapes so that nothing in them is special to PCRE.
 QRegularExpression fnmatchRegex(const QString &pattern)
 {
-    const auto hex = [](QChar c) { return u"\\x{"_s + QString::number(c.unicode(), 16) + u"}"_s; };
+    const auto hex = [](QChar c) -> QString {
+        return u"\\x{"_s + QString::number(c.unicode(), 16) + u"}"_s;
+    };
     QString re;
     const qsizetype n = pattern.size();
     qsizetype i = 0;
@@ -395,12 +397,13 @@ quint16 halfFromFloat(quint32 w)
     return quint16(sign | q);
 }
 
-/// float32 → bfloat16, round to nearest even; NaN → 0xFFFF as torch's vectorised kernel (which
-/// every contiguous tensor goes through) writes it.
-quint16 bfloat16FromFloat(quint32 w)
+/// float32 → bfloat16, round to nearest even. A NaN becomes `nan`: torch 1.13 writes 0xFFFF from
+/// float32 and float64 (its vectorised kernel, which contiguous tensors go through) and 0x7FC0
+/// from float16 (c10::BFloat16's scalar rounding).
+quint16 bfloat16FromFloat(quint32 w, quint16 nan)
 {
     if ((w & 0x7FFFFFFFu) > 0x7F800000u)
-        return 0xFFFFu;
+        return nan;
     return quint16((w + 0x7FFFu + ((w >> 16) & 1u)) >> 16);
 }
 
@@ -438,6 +441,7 @@ QByteArray convertElements(const Storage &storage, DType to)
     QByteArray out(n * elementSize(to), Qt::Uninitialized);
     const uchar *src = reinterpret_cast<const uchar *>(storage.bytes.constData());
     uchar *dst = reinterpret_cast<uchar *>(out.data());
+    const quint16 bfloat16Nan = from == DType::Float16 ? 0x7FC0u : 0xFFFFu;
     for (qint64 i = 0; i < n; ++i) {
         // A double from float64, the float32 bits from the other three.
         double d = 0.0;
@@ -472,7 +476,7 @@ QByteArray convertElements(const Storage &storage, DType to)
             qToLittleEndian<quint16>(halfFromFloat(f), dst + 2 * i);
             break;
         case DType::BFloat16:
-            qToLittleEndian<quint16>(bfloat16FromFloat(f), dst + 2 * i);
+            qToLittleEndian<quint16>(bfloat16FromFloat(f, bfloat16Nan), dst + 2 * i);
             break;
         default:
             break;
@@ -748,6 +752,44 @@ Value newState(const Value &dict, MetadataRule rule, const PrefixMap &map, bool 
 
 // ---- Key operations
 
+/// The keys with `prefix` that must keep it because their stripped names are taken (by a key
+/// without the prefix, or by a key that keeps it). Computed to a fixed point; order-independent.
+QSet<QString> clashingKeys(const QStringList &keys, const QString &prefix)
+{
+    QSet<QString> kept;
+    while (true) {
+        QHash<QString, QStringList> owners;
+        owners.reserve(keys.size());
+        for (const QString &key : keys) {
+            const bool strip = key.startsWith(prefix) && !kept.contains(key);
+            owners[strip ? key.mid(prefix.size()) : key].append(key);
+        }
+        bool changed = false;
+        for (auto it = owners.cbegin(); it != owners.cend(); ++it) {
+            if (it.value().size() < 2)
+                continue;
+            for (const QString &key : it.value()) {
+                if (key.startsWith(prefix) && !kept.contains(key)) {
+                    kept.insert(key);
+                    changed = true;
+                }
+            }
+        }
+        if (!changed)
+            return kept;
+    }
+}
+
+QStringList strKeys(const Value &dict)
+{
+    QStringList keys;
+    for (const Value::Entry &entry : dict.entries()) {
+        if (entry.first.isString())
+            keys.append(entry.first.toString());
+    }
+    return keys;
+}
+
 /// A new name for a str key; nullopt drops the entry.
 using KeyMap = std::function<std::optional<QString>(const QString &)>;
 
@@ -828,8 +870,10 @@ private:
         if (Status s = needDict(value, action); !s)
             return s.error();
         const QString prefix = op.prefix;
-        const auto strip = [prefix](const QString &key) -> std::optional<QString> {
-            return key.startsWith(prefix) ? key.mid(prefix.size()) : key;
+        const QSet<QString> kept = op.keepClashing ? clashingKeys(strKeys(value), prefix)
+                                                   : QSet<QString>();
+        const auto strip = [prefix, &kept](const QString &key) -> std::optional<QString> {
+            return key.startsWith(prefix) && !kept.contains(key) ? key.mid(prefix.size()) : key;
         };
         const auto prefixMap = [prefix](const QString &module) -> std::optional<QString> {
             if (!module.startsWith(prefix))
@@ -842,15 +886,30 @@ private:
         if (!result)
             return result;
         const int total = strKeyCount(value);
-        const int stripped = countPrefixed(value, prefix);
-        if (stripped == 0) {
+        const int prefixed = countPrefixed(value, prefix);
+        const int stripped = prefixed - int(kept.size());
+        if (prefixed == 0) {
             report.summary = u"No key starts with %1; nothing changed"_s.arg(quoted(prefix));
         } else {
             report.summary = u"Stripped %1 from %2 of %3"_s.arg(quoted(prefix), number(stripped),
                                                                 keysCount(total));
-            if (stripped < total) {
-                report.notes.prepend(u"%1 without %2 stay as they are"_s.arg(
-                    keysCount(total - stripped), quoted(prefix)));
+            if (!kept.isEmpty()) {
+                QStringList keptKeys;
+                for (const QString &key : strKeys(value)) {
+                    if (kept.contains(key))
+                        keptKeys.append(key);
+                }
+                report.notes.prepend(u"%1 %2 %3 because %4 taken: %5"_s.arg(
+                    keysCount(kept.size()), kept.size() == 1 ? u"keeps"_s : u"keep"_s,
+                    quoted(prefix),
+                    kept.size() == 1 ? u"its stripped name is"_s : u"their stripped names are"_s,
+                    quotedList(keptKeys)));
+            }
+            if (prefixed < total) {
+                report.notes.prepend(u"%1 without %2 %3 as %4"_s.arg(
+                    keysCount(total - prefixed), quoted(prefix),
+                    total - prefixed == 1 ? u"stays"_s : u"stay"_s,
+                    total - prefixed == 1 ? u"it is"_s : u"they are"_s));
             }
         }
         report.changed = stripped;
@@ -1173,7 +1232,7 @@ private:
             : u"Moved %1: %2"_s.arg(counted(moved, u"storage"_s, u"storages"_s),
                                     listText(parts, 6));
         if (unchanged > 0 && moved > 0) {
-            report.notes.append(u"%1 already where they belong"_s.arg(
+            report.notes.append(u"%1 already in place"_s.arg(
                 counted(unchanged, u"storage"_s, u"storages"_s)));
         }
         if (m_dryRun || moved == 0)
@@ -1315,15 +1374,24 @@ QString mismatchText(const KeyMismatch &m)
 {
     if (m.sourceType != u"torch.Tensor"_s && m.sourceType != u"torch.nn.Parameter"_s)
         return u"%1 is %2 in the checkpoint"_s.arg(m.key, m.sourceType);
-    QString text = u"%1: %2 in the checkpoint, %3 in the model"_s.arg(
-        m.key, shapeText(m.sourceShape), shapeText(m.targetShape));
-    // A classifier for another number of classes is the usual reason: say so.
-    if (m.sourceShape.size() == m.targetShape.size() && !m.sourceShape.isEmpty()
-        && m.sourceShape.mid(1) == m.targetShape.mid(1) && m.sourceShape[0] != m.targetShape[0]) {
-        text += u" (%1 outputs instead of %2: a head for another number of classes?)"_s.arg(
-            number(m.sourceShape[0]), number(m.targetShape[0]));
+    return u"%1: %2 in the checkpoint, %3 in the model"_s.arg(m.key, shapeText(m.sourceShape),
+                                                              shapeText(m.targetShape));
+}
+
+/// A classifier for another number of classes is the usual reason for a shape mismatch: a
+/// sentence that says so when the first mismatch looks like one, else empty.
+QString headHint(const QList<KeyMismatch> &mismatched)
+{
+    for (const KeyMismatch &m : mismatched) {
+        if (m.sourceShape.size() == m.targetShape.size() && !m.sourceShape.isEmpty()
+            && m.sourceShape.mid(1) == m.targetShape.mid(1)
+            && m.sourceShape[0] != m.targetShape[0]) {
+            return u" %1 has %2 outputs in the checkpoint and %3 in the model: a head for another "
+                   u"number of classes?"_s.arg(m.key, number(m.sourceShape[0]),
+                                               number(m.targetShape[0]));
+        }
     }
-    return text;
+    return QString();
 }
 
 QString loadSummary(const LoadReport &r)
@@ -1375,7 +1443,7 @@ QString loadSummary(const LoadReport &r)
             r.mismatched.size() == 1 ? u"1 has"_s : number(r.mismatched.size()) + u" have"_s,
             mismatchText(r.mismatched.first()));
         if (r.mismatched.size() > 1)
-            part += u"; and %1 more"_s.arg(number(r.mismatched.size() - 1));
+            part += u", and %1 more"_s.arg(number(r.mismatched.size() - 1));
         parts.append(part + u')');
     }
     text += u"; "_s + listText(parts, 3) + u". "_s;
@@ -1384,7 +1452,8 @@ QString loadSummary(const LoadReport &r)
                 u"or let the repair proposal find a prefix to strip or add."_s;
     } else if (!r.mismatched.isEmpty()) {
         text += u"load_state_dict fails even with strict=False because of the shapes; drop "
-                u"those keys (or give the model the same shapes) to load the rest."_s;
+                u"those keys (or give the model the same shapes) to load the rest."_s
+            + headHint(r.mismatched);
     } else if (r.missing.isEmpty()) {
         text += u"load_state_dict(strict=True) fails on the unexpected keys; strict=False "
                 u"loads every key of the model and ignores them."_s;
@@ -1452,6 +1521,7 @@ private:
         QString from;
         QString to;
         int votes = 0;
+        bool keepClashing = false; ///< a strip that leaves the keys whose names are taken
 
         int kind() const { return to.isEmpty() ? 0 : from.isEmpty() ? 1 : 2; }
         QString rename(const QString &key) const
@@ -1463,7 +1533,7 @@ private:
         Operation operation() const
         {
             if (to.isEmpty())
-                return StripPrefix{from};
+                return StripPrefix{from, keepClashing};
             if (from.isEmpty())
                 return AddPrefix{to};
             QString replacement = to;
@@ -1483,10 +1553,18 @@ private:
                                                   const Candidate &c)
     {
         QList<KeyEntry> out = entries;
+        QSet<QString> kept;
+        if (c.keepClashing) {
+            QStringList keys;
+            for (const KeyEntry &e : entries)
+                keys.append(e.key);
+            kept = clashingKeys(keys, c.from);
+        }
         QSet<QString> seen;
         seen.reserve(out.size());
         for (KeyEntry &e : out) {
-            e.key = c.rename(e.key);
+            if (!kept.contains(e.key))
+                e.key = c.rename(e.key);
             if (seen.contains(e.key))
                 return std::nullopt;
             seen.insert(e.key);
@@ -1554,13 +1632,21 @@ private:
                 }
             }
         }
+        // Module prefixes the checkpoint already uses.
+        QSet<QString> sourcePrefixes;
+        for (const KeyEntry &e : entries) {
+            for (qsizetype dot = e.key.indexOf(u'.'); dot >= 0; dot = e.key.indexOf(u'.', dot + 1))
+                sourcePrefixes.insert(e.key.left(dot + 1));
+        }
         QList<Candidate> candidates;
         for (auto it = votes.cbegin(); it != votes.cend(); ++it) {
-            // A replacement is a prefix common to several keys; single keys are left to suffix
-            // matching, which also checks that the match is unique.
             const Candidate c{it.key().first, it.key().second, it.value()};
-            if (c.kind() < 2 || c.votes >= 2)
-                candidates.append(c);
+            // A replacement moves a module that several keys share into a module the checkpoint
+            // does not fill yet (merging two modules into one is a guess too far). Single keys
+            // are left to suffix matching, which also checks that the match is unique.
+            if (c.kind() == 2 && (c.votes < 2 || sourcePrefixes.contains(c.to)))
+                continue;
+            candidates.append(c);
         }
         std::sort(candidates.begin(), candidates.end(), [](const Candidate &a, const Candidate &b) {
             if (a.votes != b.votes)
@@ -1582,8 +1668,13 @@ private:
         int bestExact = exactBefore;
         int bestNamed = 0;
         int bestChanged = 0;
-        for (const Candidate &c : std::as_const(candidates)) {
-            const std::optional<QList<KeyEntry>> after = renamed(entries, c);
+        for (Candidate c : std::as_const(candidates)) {
+            std::optional<QList<KeyEntry>> after = renamed(entries, c);
+            if (!after && c.kind() == 0) {
+                // A strip blocked by keys that are there already: strip the others.
+                c.keepClashing = true;
+                after = renamed(entries, c);
+            }
             if (!after)
                 continue; // would merge keys
             int exactAfter = 0;
@@ -1777,6 +1868,8 @@ Result<Value> valueAt(const Value &root, const KeyPath &path)
 
 QString StripPrefix::description() const
 {
+    if (keepClashing)
+        return u"Strip the prefix %1 where the name is free"_s.arg(quoted(prefix));
     return u"Strip the prefix %1"_s.arg(quoted(prefix));
 }
 

@@ -54,10 +54,12 @@ Result<Value> valueAt(const Value &root, const KeyPath &path);
 /// Removes `prefix` from the keys that start with it, and only from those: "module." that
 /// DataParallel and DistributedDataParallel add, "_orig_mod." of torch.compile, "model." of a
 /// Lightning module, stacked ones such as "_orig_mod.module.". The module names of `_metadata`
-/// follow (the wrapper's own entry is dropped).
+/// follow (the wrapper's own entry is dropped). A stripped name that another key has is an
+/// error, unless `keepClashing`: then such keys keep the prefix and the report names them.
 struct StripPrefix
 {
     QString prefix;
+    bool keepClashing = false;
     QString description() const;
     bool operator==(const StripPrefix &) const = default;
 };
@@ -114,8 +116,8 @@ struct DropKeys
 /// Converts the storages of floating point tensors to `to` (float32, float64, float16 or
 /// bfloat16), as torch's `tensor.to(dtype)` on the CPU does, bit for bit (torch 1.13): round to
 /// nearest even, subnormals and overflow to infinity included; a NaN becomes float16's
-/// sign|0x7E00 and bfloat16's 0xFFFF (torch's vectorised kernel); float64 to float16 or bfloat16
-/// rounds through float32 as torch does. Integer, bool and complex tensors stay as they are.
+/// sign|0x7E00 and bfloat16's 0xFFFF (torch's vectorised kernel; 0x7FC0 from float16, which
+/// takes its scalar path); float64 to float16 or bfloat16 rounds through float32 as torch does. Integer, bool and complex tensors stay as they are.
 /// Applies to every tensor in the current value (nested too). Tensors that share a storage
 /// share the converted one.
 struct CastFloat
@@ -281,13 +283,14 @@ struct RepairProposal
 };
 
 /// Finds the renames that maximise the keys matching `target` (same key, same shape): for each
-/// state dict of findStateDicts(), greedily the prefix strip, prefix add or prefix replacement
-/// (from the common prefixes of unmatched keys) that gains the most matches without unmatching
-/// any, then longest-suffix matching (a checkpoint key and a model key of equal shape that share
-/// at least their last two components, where each is the other's only best match). Never
-/// proposes a rename that merges keys or drops a tensor; deterministic. Suggests dropping the
-/// keys whose shapes still differ (a replaced head). Fails only when `checkpoint` holds no dict
-/// of tensors.
+/// state dict of findStateDicts(), greedily the prefix strip (keeping the keys whose stripped
+/// names are taken, when there are such), prefix add or prefix replacement (a prefix of at least
+/// two unmatched keys moved to a module prefix that no checkpoint key uses yet) that gains the
+/// most matches without unmatching any; then longest-suffix matching (a checkpoint key and a model
+/// key of equal shape that share at least their last two components, where each is the other's
+/// only best match). Never proposes a rename that merges keys or drops a tensor; deterministic.
+/// Suggests dropping the keys whose shapes still differ (a replaced head) and the unexpected
+/// ones. Fails only when `checkpoint` holds no dict of tensors.
 Result<RepairProposal> proposeRepair(const Value &checkpoint, const TargetSpec &target);
 
 // ------------------------------------------------------------------------------------------------

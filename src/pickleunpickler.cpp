@@ -29,79 +29,85 @@ bool checkedAdd(qint64 a, qint64 b, qint64 *out)
     return !__builtin_add_overflow(a, b, out);
 }
 
+// Every opcode of protocols 0 to 5, for messages.
+constexpr std::pair<quint8, const char *> kOpcodeNames[] = {
+    {'(', "MARK"},
+    {'.', "STOP"},
+    {'0', "POP"},
+    {'1', "POP_MARK"},
+    {'2', "DUP"},
+    {'F', "FLOAT"},
+    {'I', "INT"},
+    {'J', "BININT"},
+    {'K', "BININT1"},
+    {'L', "LONG"},
+    {'M', "BININT2"},
+    {'N', "NONE"},
+    {'P', "PERSID"},
+    {'Q', "BINPERSID"},
+    {'R', "REDUCE"},
+    {'S', "STRING"},
+    {'T', "BINSTRING"},
+    {'U', "SHORT_BINSTRING"},
+    {'V', "UNICODE"},
+    {'X', "BINUNICODE"},
+    {'a', "APPEND"},
+    {'b', "BUILD"},
+    {'c', "GLOBAL"},
+    {'d', "DICT"},
+    {'}', "EMPTY_DICT"},
+    {'e', "APPENDS"},
+    {'g', "GET"},
+    {'h', "BINGET"},
+    {'i', "INST"},
+    {'j', "LONG_BINGET"},
+    {'l', "LIST"},
+    {']', "EMPTY_LIST"},
+    {'o', "OBJ"},
+    {'p', "PUT"},
+    {'q', "BINPUT"},
+    {'r', "LONG_BINPUT"},
+    {'s', "SETITEM"},
+    {'t', "TUPLE"},
+    {')', "EMPTY_TUPLE"},
+    {'u', "SETITEMS"},
+    {'G', "BINFLOAT"},
+    {0x80, "PROTO"},
+    {0x81, "NEWOBJ"},
+    {0x82, "EXT1"},
+    {0x83, "EXT2"},
+    {0x84, "EXT4"},
+    {0x85, "TUPLE1"},
+    {0x86, "TUPLE2"},
+    {0x87, "TUPLE3"},
+    {0x88, "NEWTRUE"},
+    {0x89, "NEWFALSE"},
+    {0x8a, "LONG1"},
+    {0x8b, "LONG4"},
+    {'B', "BINBYTES"},
+    {'C', "SHORT_BINBYTES"},
+    {0x8c, "SHORT_BINUNICODE"},
+    {0x8d, "BINUNICODE8"},
+    {0x8e, "BINBYTES8"},
+    {0x8f, "EMPTY_SET"},
+    {0x90, "ADDITEMS"},
+    {0x91, "FROZENSET"},
+    {0x92, "NEWOBJ_EX"},
+    {0x93, "STACK_GLOBAL"},
+    {0x94, "MEMOIZE"},
+    {0x95, "FRAME"},
+    {0x96, "BYTEARRAY8"},
+    {0x97, "NEXT_BUFFER"},
+    {0x98, "READONLY_BUFFER"},
+};
+
 QString opcodeName(quint8 op)
 {
-    switch (op) {
-    case '(': return QStringLiteral("MARK");
-    case '.': return QStringLiteral("STOP");
-    case '0': return QStringLiteral("POP");
-    case '1': return QStringLiteral("POP_MARK");
-    case '2': return QStringLiteral("DUP");
-    case 'F': return QStringLiteral("FLOAT");
-    case 'I': return QStringLiteral("INT");
-    case 'J': return QStringLiteral("BININT");
-    case 'K': return QStringLiteral("BININT1");
-    case 'L': return QStringLiteral("LONG");
-    case 'M': return QStringLiteral("BININT2");
-    case 'N': return QStringLiteral("NONE");
-    case 'P': return QStringLiteral("PERSID");
-    case 'Q': return QStringLiteral("BINPERSID");
-    case 'R': return QStringLiteral("REDUCE");
-    case 'S': return QStringLiteral("STRING");
-    case 'T': return QStringLiteral("BINSTRING");
-    case 'U': return QStringLiteral("SHORT_BINSTRING");
-    case 'V': return QStringLiteral("UNICODE");
-    case 'X': return QStringLiteral("BINUNICODE");
-    case 'a': return QStringLiteral("APPEND");
-    case 'b': return QStringLiteral("BUILD");
-    case 'c': return QStringLiteral("GLOBAL");
-    case 'd': return QStringLiteral("DICT");
-    case '}': return QStringLiteral("EMPTY_DICT");
-    case 'e': return QStringLiteral("APPENDS");
-    case 'g': return QStringLiteral("GET");
-    case 'h': return QStringLiteral("BINGET");
-    case 'i': return QStringLiteral("INST");
-    case 'j': return QStringLiteral("LONG_BINGET");
-    case 'l': return QStringLiteral("LIST");
-    case ']': return QStringLiteral("EMPTY_LIST");
-    case 'o': return QStringLiteral("OBJ");
-    case 'p': return QStringLiteral("PUT");
-    case 'q': return QStringLiteral("BINPUT");
-    case 'r': return QStringLiteral("LONG_BINPUT");
-    case 's': return QStringLiteral("SETITEM");
-    case 't': return QStringLiteral("TUPLE");
-    case ')': return QStringLiteral("EMPTY_TUPLE");
-    case 'u': return QStringLiteral("SETITEMS");
-    case 'G': return QStringLiteral("BINFLOAT");
-    case 0x80: return QStringLiteral("PROTO");
-    case 0x81: return QStringLiteral("NEWOBJ");
-    case 0x82: return QStringLiteral("EXT1");
-    case 0x83: return QStringLiteral("EXT2");
-    case 0x84: return QStringLiteral("EXT4");
-    case 0x85: return QStringLiteral("TUPLE1");
-    case 0x86: return QStringLiteral("TUPLE2");
-    case 0x87: return QStringLiteral("TUPLE3");
-    case 0x88: return QStringLiteral("NEWTRUE");
-    case 0x89: return QStringLiteral("NEWFALSE");
-    case 0x8a: return QStringLiteral("LONG1");
-    case 0x8b: return QStringLiteral("LONG4");
-    case 'B': return QStringLiteral("BINBYTES");
-    case 'C': return QStringLiteral("SHORT_BINBYTES");
-    case 0x8c: return QStringLiteral("SHORT_BINUNICODE");
-    case 0x8d: return QStringLiteral("BINUNICODE8");
-    case 0x8e: return QStringLiteral("BINBYTES8");
-    case 0x8f: return QStringLiteral("EMPTY_SET");
-    case 0x90: return QStringLiteral("ADDITEMS");
-    case 0x91: return QStringLiteral("FROZENSET");
-    case 0x92: return QStringLiteral("NEWOBJ_EX");
-    case 0x93: return QStringLiteral("STACK_GLOBAL");
-    case 0x94: return QStringLiteral("MEMOIZE");
-    case 0x95: return QStringLiteral("FRAME");
-    case 0x96: return QStringLiteral("BYTEARRAY8");
-    case 0x97: return QStringLiteral("NEXT_BUFFER");
-    case 0x98: return QStringLiteral("READONLY_BUFFER");
-    default: return QStringLiteral("unknown opcode 0x%1").arg(op, 2, 16, QLatin1Char('0'));
+    for (const auto &[code, name] : kOpcodeNames) {
+        if (code == op)
+            return QString::fromLatin1(name);
     }
+    return QStringLiteral("unknown opcode 0x%1").arg(op, 2, 16, QLatin1Char('0'));
 }
 
 QString keyRepr(const Value &key)
@@ -135,19 +141,19 @@ QString keyRepr(const Value &key)
 // once the pickle has run.
 
 enum class Kind : quint8 {
-    Leaf,        ///< a finished immutable Value (None, numbers, str, bytes, tensors, ...)
-    BigInt,      ///< an int past 64 bits, kept as text
+    Leaf, ///< a finished immutable Value (None, numbers, str, bytes, tensors, ...)
+    BigInt, ///< an int past 64 bits, kept as text
     Tuple,
     List,
     Dict,
     OrderedDict,
     Set,
     FrozenSet,
-    Global,      ///< a class or function a pickle names; never looked up, never called
-    Object,      ///< an inert instance of a class
-    Storage,     ///< a storage from a persistent id
-    NumpyDType,  ///< numpy.dtype, byte order set by BUILD
-    NumpyArray,  ///< numpy's _reconstruct: an array waiting for its BUILD state
+    Global, ///< a class or function a pickle names; never looked up, never called
+    Object, ///< an inert instance of a class
+    Storage, ///< a storage from a persistent id
+    NumpyDType, ///< numpy.dtype, byte order set by BUILD
+    NumpyArray, ///< numpy's _reconstruct: an array waiting for its BUILD state
 };
 
 struct Obj;
@@ -156,10 +162,10 @@ struct Extra
 {
     QString module; ///< Global, Object; BigInt: its digits
     QString name;
-    std::vector<Obj *> items;                    ///< Tuple, List, Set; an Object's APPENDs
+    std::vector<Obj *> items; ///< Tuple, List, Set; an Object's APPENDs
     std::vector<std::pair<Obj *, Obj *>> entries; ///< Dict; an Object's SETITEMs
-    QHash<QString, qsizetype> stringKeys;         ///< dict deduplication, str keys
-    QHash<qint64, qsizetype> intKeys;             ///< dict deduplication, int keys
+    QHash<QString, qsizetype> stringKeys; ///< dict deduplication, str keys
+    QHash<qint64, qsizetype> intKeys; ///< dict deduplication, int keys
     Obj *args = nullptr;
     Obj *state = nullptr;
     StorageRef storage;
@@ -175,7 +181,7 @@ struct Obj
 {
     Kind kind = Kind::Leaf;
     quint8 conversion = 0; ///< 0 not yet, 1 in progress (a cycle if met again), 2 done
-    Value value;           ///< Leaf: the value; others: the converted value once done
+    Value value; ///< Leaf: the value; others: the converted value once done
     qint64 expanded = 1;
     std::unique_ptr<Extra> x;
 
@@ -205,11 +211,6 @@ bool isString(const Obj *o)
 QString qualified(const Obj *o)
 {
     return o->x ? o->x->module + u'.' + o->x->name : QString();
-}
-
-bool isGlobal(const Obj *o, QStringView name)
-{
-    return o->kind == Kind::Global && qualified(o) == name;
 }
 
 /// Whether a value carries nothing: None, an empty dict/tuple/list.
@@ -272,8 +273,7 @@ public:
         , m_size(size)
         , m_pos(start)
         , m_options(options)
-    {
-    }
+    { }
 
     Result<Unpickled> run();
 
@@ -287,16 +287,21 @@ private:
     }
     Error endsEarly() const
     {
+        if (!m_options.endIsEndOfFile) {
+            return Error{QStringLiteral("the pickle %1 ends early, inside %2 at byte %3 (the "
+                                        "record is damaged)")
+                             .arg(m_options.name, opcodeName(m_op))
+                             .arg(m_opStart)};
+        }
         return Error{QStringLiteral("the file ends early: it was probably not fully written or "
-                                    "downloaded (the pickle %1 stops at byte %2)")
+                                    "downloaded (inside %1 at byte %2)")
                          .arg(m_options.name)
-                         .arg(m_size)};
+                         .arg(m_opStart)};
     }
 
     // --- reading -------------------------------------------------------------------------------
     bool has(qint64 count) const { return count >= 0 && count <= m_size - m_pos; }
-    template<typename T>
-    T readLittle()
+    template<typename T> T readLittle()
     {
         const T value = qFromLittleEndian<T>(m_data + m_pos);
         m_pos += sizeof(T);
@@ -472,8 +477,8 @@ Result<Unpickled> Machine::run()
                 return value.error();
             m_result.value = std::move(value).value();
             if (m_warningCount > kMaxWarnings) {
-                m_result.warnings.append(QStringLiteral("... and %1 more warnings")
-                                             .arg(m_warningCount - kMaxWarnings));
+                m_result.warnings.append(
+                    QStringLiteral("... and %1 more warnings").arg(m_warningCount - kMaxWarnings));
             }
             m_result.moduleClasses = QStringList(m_moduleClasses.begin(), m_moduleClasses.end());
             m_result.moduleClasses.sort();
@@ -588,9 +593,9 @@ Status Machine::step(quint8 op)
             return push(leaf(Value::fromInt(value)));
         const bool negative = digits.startsWith('-');
         const QByteArray magnitude = negative ? digits.mid(1) : digits;
-        if (magnitude.isEmpty()
-            || !std::all_of(magnitude.begin(), magnitude.end(),
-                            [](char c) { return c >= '0' && c <= '9'; })) {
+        if (magnitude.isEmpty() || !std::all_of(magnitude.begin(), magnitude.end(), [](char c) {
+                return c >= '0' && c <= '9';
+            })) {
             return fail(QStringLiteral("invalid integer text"));
         }
         Result<Obj *> big = make(Kind::BigInt);
@@ -607,10 +612,10 @@ Status Machine::step(quint8 op)
         const QByteArray text = line->trimmed().toLower();
         if (!ok && text != "nan" && text != "inf" && text != "-inf")
             return fail(QStringLiteral("invalid float text"));
-        return push(leaf(Value(ok ? value
-                                  : text == "nan" ? std::numeric_limits<double>::quiet_NaN()
-                                  : text == "inf" ? std::numeric_limits<double>::infinity()
-                                                  : -std::numeric_limits<double>::infinity())));
+        return push(leaf(Value(ok                  ? value
+                                   : text == "nan" ? std::numeric_limits<double>::quiet_NaN()
+                                   : text == "inf" ? std::numeric_limits<double>::infinity()
+                                                   : -std::numeric_limits<double>::infinity())));
     }
     case 'X':
     case 0x8c:
@@ -670,13 +675,27 @@ Status Machine::step(quint8 op)
             }
             const char e = text[++i];
             switch (e) {
-            case 'n': out.append('\n'); break;
-            case 'r': out.append('\r'); break;
-            case 't': out.append('\t'); break;
-            case 'a': out.append('\a'); break;
-            case 'b': out.append('\b'); break;
-            case 'f': out.append('\f'); break;
-            case 'v': out.append('\v'); break;
+            case 'n':
+                out.append('\n');
+                break;
+            case 'r':
+                out.append('\r');
+                break;
+            case 't':
+                out.append('\t');
+                break;
+            case 'a':
+                out.append('\a');
+                break;
+            case 'b':
+                out.append('\b');
+                break;
+            case 'f':
+                out.append('\f');
+                break;
+            case 'v':
+                out.append('\v');
+                break;
             case 'x':
                 if (i + 2 < text.size()) {
                     bool ok = false;
@@ -691,8 +710,8 @@ Status Machine::step(quint8 op)
             default:
                 if (e >= '0' && e <= '7') {
                     int value = e - '0';
-                    for (int k = 0; k < 2 && i + 1 < text.size() && text[i + 1] >= '0'
-                         && text[i + 1] <= '7';
+                    for (int k = 0;
+                         k < 2 && i + 1 < text.size() && text[i + 1] >= '0' && text[i + 1] <= '7';
                          ++k) {
                         value = value * 8 + (text[++i] - '0');
                     }
@@ -723,7 +742,7 @@ Status Machine::step(quint8 op)
                     continue;
                 }
             }
-            text += QChar(uchar(c));
+            text += QChar(char16_t(uchar(c)));
         }
         return push(leaf(Value(text)));
     }
@@ -1012,8 +1031,8 @@ Result<Obj *> Machine::pushLong(const char *bytes, qint64 length)
         hex.remove(0, 1);
     Result<Obj *> big = make(Kind::BigInt);
     if (big) {
-        big.value()->x->module = (negative ? QStringLiteral("-0x") : QStringLiteral("0x"))
-            + QString::fromLatin1(hex);
+        big.value()->x->module
+            = (negative ? QStringLiteral("-0x") : QStringLiteral("0x")) + QString::fromLatin1(hex);
     }
     return big;
 }
@@ -1053,8 +1072,7 @@ Result<Obj *> Machine::global(QString module, QString name)
     return o;
 }
 
-Result<Obj *> Machine::inert(const QString &module, const QString &name, Obj *args,
-                             QString warning)
+Result<Obj *> Machine::inert(const QString &module, const QString &name, Obj *args, QString warning)
 {
     Result<Obj *> o = make(Kind::Object);
     if (o) {
@@ -1264,13 +1282,13 @@ Result<Obj *> Machine::newObject(Obj *cls, std::vector<Obj *> args, Obj *kwargs)
     if (name == u"builtins.set")
         return container(Kind::Set, {});
     if (name == u"builtins.frozenset")
-        return container(Kind::FrozenSet, args.empty() || args[0]->kind != Kind::List
-                                              ? std::vector<Obj *>{}
-                                              : args[0]->x->items);
+        return container(Kind::FrozenSet,
+                         args.empty() || args[0]->kind != Kind::List ? std::vector<Obj *>{}
+                                                                     : args[0]->x->items);
     if (name == u"builtins.tuple")
-        return container(Kind::Tuple, args.empty() || args[0]->x == nullptr
-                                          ? std::vector<Obj *>{}
-                                          : args[0]->x->items);
+        return container(Kind::Tuple,
+                         args.empty() || args[0]->x == nullptr ? std::vector<Obj *>{}
+                                                               : args[0]->x->items);
     if (kwargs && !kwargs->x->entries.empty())
         args.push_back(kwargs);
     Result<Obj *> tuple = container(Kind::Tuple, std::move(args));
@@ -1336,8 +1354,8 @@ Result<Obj *> Machine::reduce(Obj *callable, Obj *argsTuple)
             what = QStringLiteral("a nested tensor");
         else if (name.contains(u"xla") || name.contains(u"mlc") || name.contains(u"wrapper"))
             what = QStringLiteral("a tensor of another backend");
-        return keepInert(QStringLiteral("%1 (%2) is not supported; kept as an inert object")
-                             .arg(what, full));
+        return keepInert(
+            QStringLiteral("%1 (%2) is not supported; kept as an inert object").arg(what, full));
     }
     if (module == u"torch._tensor"
         && (name == u"_rebuild_from_type_v2" || name == u"_rebuild_from_type")) {
@@ -1388,6 +1406,18 @@ Result<Obj *> Machine::reduce(Obj *callable, Obj *argsTuple)
             device += u':' + QString::number(args[1]->value.toInt());
         return leaf(Value::device(device));
     }
+    if (full == u"collections.defaultdict" || full == u"collections.Counter") {
+        // defaultdict(factory) + SETITEMS; Counter(dict).
+        Result<Obj *> dict = newObject(callable, {}, nullptr);
+        if (dict && full == u"collections.Counter" && !args.empty()
+            && args[0]->kind == Kind::Dict) {
+            for (const auto &[key, value] : args[0]->x->entries) {
+                if (Status status = dictInsert(dict.value(), key, value); !status)
+                    return status.error();
+            }
+        }
+        return dict;
+    }
     if (full == u"collections.OrderedDict" || full == u"builtins.dict") {
         Result<Obj *> dict = make(full == u"builtins.dict" ? Kind::Dict : Kind::OrderedDict);
         if (!dict)
@@ -1395,15 +1425,21 @@ Result<Obj *> Machine::reduce(Obj *callable, Obj *argsTuple)
         if (!args.empty()) {
             Obj *pairs = args[0];
             if (pairs->kind == Kind::Dict || pairs->kind == Kind::OrderedDict) {
-                for (const auto &[key, value] : pairs->x->entries)
-                    dictInsert(dict.value(), key, value);
+                for (const auto &[key, value] : pairs->x->entries) {
+                    if (Status status = dictInsert(dict.value(), key, value); !status)
+                        return status.error();
+                }
             } else if (pairs->kind == Kind::List || pairs->kind == Kind::Tuple) {
                 for (Obj *pair : pairs->x->items) {
                     if ((pair->kind != Kind::List && pair->kind != Kind::Tuple)
                         || pair->x->items.size() != 2) {
                         return fail(full + u" needs (key, value) pairs");
                     }
-                    dictInsert(dict.value(), pair->x->items[0], pair->x->items[1]);
+                    if (Status status
+                        = dictInsert(dict.value(), pair->x->items[0], pair->x->items[1]);
+                        !status) {
+                        return status.error();
+                    }
                 }
             } else {
                 return fail(full + u" needs (key, value) pairs");
@@ -1416,16 +1452,17 @@ Result<Obj *> Machine::reduce(Obj *callable, Obj *argsTuple)
         std::vector<Obj *> items;
         if (!args.empty()) {
             Obj *source = args[0];
-            if (!source->x || (source->kind != Kind::List && source->kind != Kind::Tuple
-                               && source->kind != Kind::Set && source->kind != Kind::FrozenSet)) {
+            if (!source->x
+                || (source->kind != Kind::List && source->kind != Kind::Tuple
+                    && source->kind != Kind::Set && source->kind != Kind::FrozenSet)) {
                 return fail(full + u" needs a list");
             }
             items = source->x->items;
         }
-        const Kind kind = full == u"builtins.set"     ? Kind::Set
-            : full == u"builtins.frozenset"           ? Kind::FrozenSet
-            : full == u"builtins.list"                ? Kind::List
-                                                      : Kind::Tuple;
+        const Kind kind = full == u"builtins.set" ? Kind::Set
+            : full == u"builtins.frozenset"       ? Kind::FrozenSet
+            : full == u"builtins.list"            ? Kind::List
+                                                  : Kind::Tuple;
         return container(kind, std::move(items));
     }
     if (full == u"builtins.bytearray" || full == u"builtins.bytes") {
@@ -1518,8 +1555,8 @@ Result<Obj *> Machine::reduce(Obj *callable, Obj *argsTuple)
             o.value()->x->storage = storage.value();
         return o;
     }
-    return keepInert(QStringLiteral("a call of %1 kept as an inert object (not executed)")
-                         .arg(full));
+    return keepInert(
+        QStringLiteral("a call of %1 kept as an inert object (not executed)").arg(full));
 }
 
 Result<Obj *> Machine::rebuildTensor(Obj *callable, const std::vector<Obj *> &args, bool v2)
@@ -1640,7 +1677,8 @@ Result<Obj *> Machine::rebuildParameter(Obj *callable, Obj *argsTuple,
     return o;
 }
 
-// --- numpy ----------------------------------------------------------------------------------------
+// --- numpy
+// ----------------------------------------------------------------------------------------
 
 std::optional<DType> numpyToDType(char kind, int size)
 {
@@ -1671,7 +1709,8 @@ std::optional<DType> numpyToDType(char kind, int size)
 
 QString numpyName(const Extra &x)
 {
-    return QStringLiteral("%1%2%3").arg(QChar(x.numpyOrder), QChar(x.numpyKind)).arg(x.numpySize);
+    return QString::fromLatin1(QByteArray(1, x.numpyOrder) + QByteArray(1, x.numpyKind))
+        + QString::number(x.numpySize);
 }
 
 Result<Obj *> Machine::numpyDType(const std::vector<Obj *> &args)
@@ -1683,8 +1722,8 @@ Result<Obj *> Machine::numpyDType(const std::vector<Obj *> &args)
     if (!o)
         return o;
     Extra &x = *o.value()->x;
-    if (!spec.isEmpty() && (spec[0] == u'<' || spec[0] == u'>' || spec[0] == u'|'
-                            || spec[0] == u'=')) {
+    if (!spec.isEmpty()
+        && (spec[0] == u'<' || spec[0] == u'>' || spec[0] == u'|' || spec[0] == u'=')) {
         x.numpyOrder = spec[0] == u'>' ? '>' : '<';
         spec = spec.mid(1);
     }
@@ -1724,8 +1763,8 @@ Result<Obj *> Machine::numpyScalar(Obj *callable, Obj *argsTuple, const std::vec
     const Extra &x = *args[0]->x;
     if (x.numpyKind == 'O')
         return args[1]; // an object scalar holds the object itself
-    const std::optional<DType> dtype = x.numpySupported ? numpyToDType(x.numpyKind, x.numpySize)
-                                                        : std::nullopt;
+    const std::optional<DType> dtype
+        = x.numpySupported ? numpyToDType(x.numpyKind, x.numpySize) : std::nullopt;
     const bool wideUnsigned = x.numpySupported && x.numpyKind == 'u'
         && (x.numpySize == 2 || x.numpySize == 4 || x.numpySize == 8);
     if (!dtype && !wideUnsigned) {
@@ -1738,8 +1777,9 @@ Result<Obj *> Machine::numpyScalar(Obj *callable, Obj *argsTuple, const std::vec
     if (!raw)
         return raw.error();
     if (raw.value().size() != x.numpySize)
-        return fail(QStringLiteral("a numpy scalar of %1 bytes holds %2").arg(x.numpySize).arg(
-            raw.value().size()));
+        return fail(QStringLiteral("a numpy scalar of %1 bytes holds %2")
+                        .arg(x.numpySize)
+                        .arg(raw.value().size()));
     QByteArray bytes = raw.value();
     if (x.numpyOrder == '>')
         std::reverse(bytes.begin(), bytes.end());
@@ -1805,8 +1845,8 @@ Result<Obj *> Machine::numpyArray(Obj *dtypeObj, Obj *shapeObj, bool fortran,
     if (dtypeObj->kind != Kind::NumpyDType)
         return fail(QStringLiteral("a numpy array without a dtype"));
     const Extra &x = *dtypeObj->x;
-    const std::optional<DType> dtype = x.numpySupported ? numpyToDType(x.numpyKind, x.numpySize)
-                                                        : std::nullopt;
+    const std::optional<DType> dtype
+        = x.numpySupported ? numpyToDType(x.numpyKind, x.numpySize) : std::nullopt;
     if (!dtype) {
         return inert(callable->x->module, callable->x->name, argsTuple,
                      QStringLiteral("a numpy array of dtype %1 is not supported; kept as an inert "
@@ -1851,7 +1891,8 @@ Status Machine::numpyBuild(Obj *array, Obj *state)
     if (items.size() == 5)
         items.erase(items.begin());
     if (items.size() != 4)
-        return fail(QStringLiteral("a numpy array's state has %1 items").arg(state->x->items.size()));
+        return fail(
+            QStringLiteral("a numpy array's state has %1 items").arg(state->x->items.size()));
     Obj *dtype = items[1];
     Result<Obj *> result = Error{};
     if (dtype->kind == Kind::NumpyDType && dtype->x->numpyKind == 'O') {
@@ -1879,7 +1920,8 @@ Status Machine::numpyBuild(Obj *array, Obj *state)
     return success();
 }
 
-// --- Conversion to Values -------------------------------------------------------------------------
+// --- Conversion to Values
+// -------------------------------------------------------------------------
 
 Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool quiet)
 {
@@ -1911,8 +1953,7 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
         }
         return success();
     };
-    const auto convertItems = [&](const std::vector<Obj *> &items,
-                                  QList<Value> *out) -> Status {
+    const auto convertItems = [&](const std::vector<Obj *> &items, QList<Value> *out) -> Status {
         out->reserve(qsizetype(items.size()));
         for (size_t i = 0; i < items.size(); ++i) {
             PathLink link{path, PathLink::Index, nullptr, qsizetype(i)};
@@ -1925,17 +1966,17 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
         }
         return success();
     };
-    const auto convertEntries = [&](const std::vector<std::pair<Obj *, Obj *>> &entries,
-                                    Value::Entries *out, bool attributes,
-                                    bool quietChildren) -> Status {
+    const auto convertEntries
+        = [&](const std::vector<std::pair<Obj *, Obj *>> &entries, Value::Entries *out,
+              bool attributes, bool quietChildren) -> Status {
         out->reserve(qsizetype(entries.size()));
         for (const auto &[keyObj, valueObj] : entries) {
             Result<Value> key = convert(keyObj, depth + 1, path, quietChildren);
             if (!key)
                 return key.error();
-            PathLink link{path, attributes && key.value().isString() ? PathLink::Attribute
-                                                                       : PathLink::Key,
-                          &key.value(), 0};
+            PathLink link{
+                path, attributes && key.value().isString() ? PathLink::Attribute : PathLink::Key,
+                &key.value(), 0};
             Result<Value> value = convert(valueObj, depth + 1, &link, quietChildren);
             if (!value)
                 return value.error();
@@ -2066,8 +2107,8 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
                 const qint64 before = expanded;
                 Value::Entries entries;
                 x.state->conversion = 1;
-                if (Status status = convertEntries(x.state->x->entries, &entries, true,
-                                                   quietInside);
+                if (Status status
+                    = convertEntries(x.state->x->entries, &entries, true, quietInside);
                     !status) {
                     return status.error();
                 }

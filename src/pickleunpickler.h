@@ -18,7 +18,7 @@ struct StorageRef
 {
     StoragePtr storage;
     qint64 offset = 0; ///< in elements, where the view starts in `storage`
-    qint64 numel = 0;  ///< elements of the view
+    qint64 numel = 0; ///< elements of the view
 };
 
 /// What a persistent id stands for: a storage, or any other value (legacy files name a module's
@@ -34,6 +34,9 @@ struct UnpickleOptions
 {
     /// Shown in errors: "data.pkl".
     QString name = QStringLiteral("data.pkl");
+    /// The pickle runs to the end of the file (legacy files, plain pickles): data that ends early
+    /// means a truncated file rather than a damaged record.
+    bool endIsEndOfFile = false;
     /// Loads a persistent id (BINPERSID), given as a Value: a Tuple whose globals appear as
     /// Objects without args (`torch.FloatStorage` → Object("torch", "FloatStorage")). Unset: a
     /// persistent id is an error.
@@ -44,7 +47,7 @@ struct UnpickleOptions
     /// Containers nested deeper than this are an error (Python's own pickler stops at 1000).
     int maxDepth = 1000;
     /// Objects the pickle may create; past this the pickle is refused, not allocated.
-    qint64 maxObjects = qint64(1) << 22;
+    qint64 maxObjects = qint64(1) << 21;
     /// Values of the tree once shared references are expanded (a "billion laughs" pickle
     /// repeats a reference to a list of references...).
     qint64 maxExpanded = qint64(1) << 25;

@@ -213,8 +213,8 @@ Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 size,
         }
         QString why;
         storage->device = options.map.target(QStringLiteral("cpu"), &why);
-        file.storages.append({entry.name, entry.dtype, storage->numel(), QStringLiteral("cpu"),
-                              storage->device});
+        file.storages.append(
+            {entry.name, entry.dtype, storage->numel(), QStringLiteral("cpu"), storage->device});
         Tensor tensor;
         tensor.storage = storage;
         tensor.shape = entry.shape;
@@ -244,8 +244,8 @@ Status writeSafetensors(const QString &path, const Value &stateDict,
         return Error{QStringLiteral("Cannot write safetensors file “%1”: %2").arg(path, reason)};
     };
     if (!stateDict.isDict())
-        return failure(QStringLiteral("it needs a dict of tensors, not a %1")
-                           .arg(stateDict.typeName()));
+        return failure(
+            QStringLiteral("it needs a dict of tensors, not a %1").arg(stateDict.typeName()));
 
     QByteArray header = "{";
     if (!metadata.isEmpty()) {
@@ -295,8 +295,8 @@ Status writeSafetensors(const QString &path, const Value &stateDict,
             shape += (i ? "," : "") + QByteArray::number(tensor.shape[i]);
         if (header.size() > 1)
             header += ',';
-        header += jsonString(name) + ":{\"dtype\":\"" + dtype.toLatin1() + "\",\"shape\":["
-            + shape + "],\"data_offsets\":[" + QByteArray::number(offset) + ','
+        header += jsonString(name) + ":{\"dtype\":\"" + dtype.toLatin1() + "\",\"shape\":[" + shape
+            + "],\"data_offsets\":[" + QByteArray::number(offset) + ','
             + QByteArray::number(offset + bytes) + "]}";
         offset += bytes;
         tensors.append(tensor);
@@ -319,8 +319,8 @@ Status writeSafetensors(const QString &path, const Value &stateDict,
             continue;
         if (tensor.isContiguous()) {
             const qint64 bytes = tensor.byteSize();
-            const char *start = tensor.storage->bytes.constData()
-                + tensor.offset * elementSize(tensor.dtype());
+            const char *start
+                = tensor.storage->bytes.constData() + tensor.offset * elementSize(tensor.dtype());
             ok = file.write(start, bytes) == bytes;
         } else {
             const QByteArray bytes = tensor.contiguousBytes().value();

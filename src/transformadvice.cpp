@@ -569,7 +569,7 @@ Result<QList<NamedPipeline>> pipelinesFromPython(const QString &source)
         const int line = int(source.left(match.capturedStart()).count(u'\n')) + 1;
         Result<TransformPipeline> pipeline = parseTransforms(expression);
         if (pipeline) {
-            found.append({match.captured(1), line, std::move(pipeline).value()});
+            found.append({match.captured(1), line, std::move(pipeline).value(), expression});
         } else if (expression.contains(QStringLiteral("Compose"))) {
             return Error{QStringLiteral("“%1” (line %2) is not a pipeline ImageFolder Studio can "
                                         "read: %3")

@@ -94,6 +94,9 @@ struct NamedPipeline
     QString name; ///< the variable it is assigned to
     int line = 0; ///< 1-based line of the assignment
     TransformPipeline pipeline;
+    /// The assigned expression as written (comments included), for editors that keep more of
+    /// it than the pipeline does (e.g. commented-out steps).
+    QString expression;
 };
 
 /// Writes both pipelines as a Python module: imports, `train_transform = ...`,

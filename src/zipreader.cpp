@@ -36,8 +36,7 @@ public:
     Bytes(const char *data, qint64 size)
         : m_data(data)
         , m_size(size)
-    {
-    }
+    { }
 
     bool has(qint64 offset, qint64 length) const
     {
@@ -127,8 +126,8 @@ Result<ZipReader> ZipReader::open(const char *data, qint64 size)
     for (qint64 i = 0; i < entryCount; ++i) {
         if (!bytes.has(at, kCentralHeaderSize) || at + kCentralHeaderSize > directoryEnd
             || bytes.u32(at) != kCentralHeader) {
-            return Error{QStringLiteral("the zip's central directory is damaged (entry %1)")
-                             .arg(i + 1)};
+            return Error{
+                QStringLiteral("the zip's central directory is damaged (entry %1)").arg(i + 1)};
         }
         const quint16 flags = bytes.u16(at + 8);
         ZipRecord record;
@@ -142,8 +141,8 @@ Result<ZipReader> ZipReader::open(const char *data, qint64 size)
         record.localHeaderOffset = bytes.u32(at + 42);
         const qint64 next = at + kCentralHeaderSize + nameLength + extraLength + commentLength;
         if (next > directoryEnd) {
-            return Error{QStringLiteral("the zip's central directory is damaged (entry %1)")
-                             .arg(i + 1)};
+            return Error{
+                QStringLiteral("the zip's central directory is damaged (entry %1)").arg(i + 1)};
         }
         record.name = QString::fromUtf8(bytes.at(at + kCentralHeaderSize), nameLength);
 
@@ -191,7 +190,8 @@ Result<ZipReader> ZipReader::open(const char *data, qint64 size)
             return Error{QStringLiteral("the local header of record “%1” is missing or damaged")
                              .arg(record.name)};
         }
-        record.dataOffset = local + kLocalHeaderSize + bytes.u16(local + 26) + bytes.u16(local + 28);
+        record.dataOffset
+            = local + kLocalHeaderSize + bytes.u16(local + 26) + bytes.u16(local + 28);
         if (!bytes.has(record.dataOffset, record.compressedSize)) {
             return Error{truncatedMessage()
                          + QStringLiteral(" (record “%1” reaches past the end)").arg(record.name)};

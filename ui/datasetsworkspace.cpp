@@ -2,6 +2,7 @@
 
 #include "classchart.h"
 #include "classtablemodel.h"
+#include "emptystatepage.h"
 #include "healthpanel.h"
 #include "icons.h"
 #include "imagedetailspanel.h"
@@ -82,41 +83,21 @@ DatasetsWorkspace::~DatasetsWorkspace() = default;
 
 QWidget *DatasetsWorkspace::buildEmptyPage()
 {
-    auto *page = new QWidget(this);
+    auto *page = new EmptyStatePage(
+        QStringLiteral("ifstudio"), tr("Open an image folder"),
+        tr("A folder laid out like torchvision's ImageFolder: "
+           "<tt>root/&lt;class&gt;/&lt;image&gt;</tt>, or with "
+           "<tt>train/</tt> and <tt>val/</tt> splits.<br>"
+           "Drop a folder anywhere on this window."),
+        this);
     page->setObjectName(QStringLiteral("emptyPage"));
-    auto *column = new QVBoxLayout;
-    column->setSpacing(12);
-
-    auto *icon = new QLabel(page);
-    icon->setPixmap(themedIcon(QStringLiteral("ifstudio")).pixmap(96, 96));
-    icon->setAlignment(Qt::AlignCenter);
-    auto *title = new QLabel(tr("Open an image folder"), page);
-    QFont big = title->font();
-    big.setPointSizeF(big.pointSizeF() * 1.6);
-    big.setBold(true);
-    title->setFont(big);
-    title->setAlignment(Qt::AlignCenter);
-    auto *hint = new QLabel(tr("A folder laid out like torchvision's ImageFolder: "
-                               "<tt>root/&lt;class&gt;/&lt;image&gt;</tt>, or with "
-                               "<tt>train/</tt> and <tt>val/</tt> splits.<br>"
-                               "Drop a folder anywhere on this window."),
-                            page);
-    hint->setAlignment(Qt::AlignCenter);
-    hint->setWordWrap(true);
-
-    auto *open = new QPushButton(themedIcon(QStringLiteral("document-open")),
-                                 tr("Open Folder…"), page);
-    open->setObjectName(QStringLiteral("openFolderButton"));
-    open->setDefault(true);
-    auto *sample = new QPushButton(tr("Open Sample Dataset (Fashion-MNIST)"), page);
-    sample->setObjectName(QStringLiteral("openSampleButton"));
-    connect(open, &QPushButton::clicked, this, &DatasetsWorkspace::openFolderRequested);
-    connect(sample, &QPushButton::clicked, this, &DatasetsWorkspace::openSampleRequested);
-    auto *buttons = new QHBoxLayout;
-    buttons->addStretch(1);
-    buttons->addWidget(open);
-    buttons->addWidget(sample);
-    buttons->addStretch(1);
+    page->openButton()->setObjectName(QStringLiteral("openFolderButton"));
+    page->openButton()->setDefault(true);
+    page->sampleButton()->setObjectName(QStringLiteral("openSampleButton"));
+    connect(page, &EmptyStatePage::openFolderRequested, this,
+            &DatasetsWorkspace::openFolderRequested);
+    connect(page, &EmptyStatePage::openSampleRequested, this,
+            &DatasetsWorkspace::openSampleRequested);
 
     m_recentList = new QListWidget(page);
     m_recentList->setObjectName(QStringLiteral("recentList"));
@@ -127,22 +108,9 @@ QWidget *DatasetsWorkspace::buildEmptyPage()
     connect(m_recentList, &QListWidget::itemActivated, this, [this](QListWidgetItem *item) {
         Q_EMIT openRecentRequested(item->data(Qt::UserRole).toString());
     });
-
-    column->addStretch(2);
-    column->addWidget(icon);
-    column->addWidget(title);
-    column->addWidget(hint);
-    column->addSpacing(8);
-    column->addLayout(buttons);
-    column->addSpacing(16);
-    column->addWidget(sectionLabel(tr("Recent datasets"), page), 0, Qt::AlignHCenter);
-    column->addWidget(m_recentList, 0, Qt::AlignHCenter);
-    column->addStretch(3);
-
-    auto *outer = new QHBoxLayout(page);
-    outer->addStretch(1);
-    outer->addLayout(column, 3);
-    outer->addStretch(1);
+    m_recentLabel = sectionLabel(tr("Recent datasets"), page);
+    page->addBelow(m_recentLabel);
+    page->addBelow(m_recentList, 0);
     return page;
 }
 
@@ -371,6 +339,7 @@ void DatasetsWorkspace::setRecentDatasets(const QStringList &recent)
         item->setToolTip(path);
     }
     m_recentList->setVisible(!recent.isEmpty());
+    m_recentLabel->setVisible(!recent.isEmpty());
 }
 
 bool DatasetsWorkspace::isScanning() const

@@ -108,6 +108,7 @@ private:
     int m_selectedClass = -1;
 
     QStackedWidget *m_pages;
+    QLabel *m_recentLabel = nullptr;
     QListWidget *m_recentList;
     // Header
     QLabel *m_title;

@@ -1,6 +1,7 @@
 #include "transformsworkspace.h"
 
 #include "advicepanel.h"
+#include "emptystatepage.h"
 #include "icons.h"
 #include "pipelineeditor.h"
 #include "settings.h"
@@ -96,50 +97,20 @@ TransformsWorkspace::~TransformsWorkspace() = default;
 
 QWidget *TransformsWorkspace::buildEmptyPage()
 {
-    auto *page = new QWidget(this);
-    page->setObjectName(QStringLiteral("transformsEmptyPage"));
-    auto *icon = new QLabel(page);
-    icon->setPixmap(themedIcon(QStringLiteral("transform-crop-and-resize")).pixmap(96, 96));
-    icon->setAlignment(Qt::AlignCenter);
-    m_emptyTitle = new QLabel(tr("Transforms need a dataset"), page);
-    QFont big = m_emptyTitle->font();
-    big.setPointSizeF(big.pointSizeF() * 1.6);
-    big.setBold(true);
-    m_emptyTitle->setFont(big);
-    m_emptyTitle->setAlignment(Qt::AlignCenter);
-    auto *hint = new QLabel(
+    auto *page = new EmptyStatePage(
+        QStringLiteral("transform-crop-and-resize"), tr("Transforms need a dataset"),
         tr("Open a dataset to see what torchvision's transforms make of its images: edit the "
            "train and val pipelines as steps or as Python, catch the mistakes that cost hours "
            "before training, and preview random draws exactly as PyTorch makes them "
            "(same seed, same pixels)."),
-        page);
-    hint->setWordWrap(true);
-    hint->setAlignment(Qt::AlignCenter);
-    auto *open
-        = new QPushButton(themedIcon(QStringLiteral("document-open")), tr("Open Folder…"), page);
-    open->setObjectName(QStringLiteral("transformsOpenButton"));
-    auto *sample = new QPushButton(tr("Open Sample Dataset (Fashion-MNIST)"), page);
-    sample->setObjectName(QStringLiteral("transformsSampleButton"));
-    connect(open, &QPushButton::clicked, this, &TransformsWorkspace::openFolderRequested);
-    connect(sample, &QPushButton::clicked, this, &TransformsWorkspace::openSampleRequested);
-    auto *buttons = new QHBoxLayout;
-    buttons->addStretch(1);
-    buttons->addWidget(open);
-    buttons->addWidget(sample);
-    buttons->addStretch(1);
-    auto *column = new QVBoxLayout;
-    column->setSpacing(12);
-    column->addStretch(2);
-    column->addWidget(icon);
-    column->addWidget(m_emptyTitle);
-    column->addWidget(hint);
-    column->addSpacing(8);
-    column->addLayout(buttons);
-    column->addStretch(3);
-    auto *outer = new QHBoxLayout(page);
-    outer->addStretch(1);
-    outer->addLayout(column, 3);
-    outer->addStretch(1);
+        this);
+    page->setObjectName(QStringLiteral("transformsEmptyPage"));
+    page->openButton()->setObjectName(QStringLiteral("transformsOpenButton"));
+    page->sampleButton()->setObjectName(QStringLiteral("transformsSampleButton"));
+    connect(page, &EmptyStatePage::openFolderRequested, this,
+            &TransformsWorkspace::openFolderRequested);
+    connect(page, &EmptyStatePage::openSampleRequested, this,
+            &TransformsWorkspace::openSampleRequested);
     return page;
 }
 
@@ -775,43 +746,10 @@ Status TransformsWorkspace::exportPython(const QString &path) const
     return success();
 }
 
-PipelineItems TransformsWorkspace::itemsOfImport(const QString &source,
-                                                 const NamedPipeline &found) const
+PipelineItems TransformsWorkspace::itemsOfImport(const NamedPipeline &found) const
 {
-    // The assignment's expression, as pipelinesFromPython() delimits it, with its comments.
-    qsizetype start = 0;
-    for (int line = 1; line < found.line && start >= 0; ++line)
-        start = source.indexOf(u'\n', start) + 1;
-    const qsizetype equals = source.indexOf(u'=', start);
-    if (start < 0 || equals < 0)
-        return itemsFromPipeline(found.pipeline);
-    qsizetype end = equals + 1;
-    int depth = 0;
-    QChar quote;
-    for (; end < source.size(); ++end) {
-        const QChar c = source[end];
-        if (!quote.isNull()) {
-            if (c == u'\\')
-                ++end;
-            else if (c == quote)
-                quote = QChar();
-            continue;
-        }
-        if (c == u'\'' || c == u'"')
-            quote = c;
-        else if (c == u'#')
-            while (end + 1 < source.size() && source[end + 1] != u'\n')
-                ++end;
-        else if (c == u'(' || c == u'[' || c == u'{')
-            ++depth;
-        else if (c == u')' || c == u']' || c == u'}')
-            --depth;
-        else if (c == u'\n' && depth <= 0 && end > equals + 1
-                 && !source.mid(equals + 1, end - equals - 1).trimmed().isEmpty())
-            break;
-    }
-    const Result<PipelineItems> items
-        = pipelineItemsFromSource(source.mid(equals + 1, end - equals - 1));
+    // The expression as written keeps commented-out steps, which become disabled ones.
+    const Result<PipelineItems> items = pipelineItemsFromSource(found.expression);
     if (items && enabledPipeline(items.value()) == found.pipeline)
         return items.value();
     return itemsFromPipeline(found.pipeline);
@@ -892,9 +830,9 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
         val = valCombo->currentData().toInt();
     }
     if (train >= 0)
-        m_train->setItems(itemsOfImport(source, pipelines[train]));
+        m_train->setItems(itemsOfImport(pipelines[train]));
     if (val >= 0)
-        m_val->setItems(itemsOfImport(source, pipelines[val]));
+        m_val->setItems(itemsOfImport(pipelines[val]));
     QStringList done;
     if (train >= 0)
         done.append(tr("train from %1").arg(pipelines[train].name));

@@ -135,7 +135,7 @@ private:
     void updateImageLabel();
     void savePipelines();
     void updateTabIcons();
-    PipelineItems itemsOfImport(const QString &source, const NamedPipeline &found) const;
+    PipelineItems itemsOfImport(const NamedPipeline &found) const;
     bool m_applying = false; // loading pipelines: not a user edit, nothing to save
 
     Settings *m_settings;
@@ -162,7 +162,6 @@ private:
     QTimer m_saveTimer;
 
     QStackedWidget *m_pages;
-    QLabel *m_emptyTitle;
     QLabel *m_title;
     QLabel *m_imageLabel;
     WarningBanner *m_banner;
