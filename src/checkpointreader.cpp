@@ -69,7 +69,7 @@ QString MapLocation::target(const QString &saved, QString *moved) const
     case Mode::Keep:
         return saved;
     case Mode::Device:
-        return device;
+        return device.isEmpty() ? QStringLiteral("cpu") : device;
     case Mode::Mapping:
         if (const auto it = mapping.constFind(saved); it != mapping.constEnd())
             return *it;
@@ -283,7 +283,7 @@ Result<CheckpointFile> Reader::read(const Buffer &buffer)
     });
     if (text) {
         return Error{QStringLiteral("a text file, not a checkpoint (it starts with “%1”)")
-                         .arg(QString::fromUtf8(head.left(40)).simplified())};
+                         .arg(decoded.left(40).simplified())};
     }
     if (size >= 4 && head.startsWith("PK"))
         return Error{QStringLiteral("a damaged zip archive")};
@@ -324,7 +324,10 @@ void Reader::addUnpickled(const Unpickled &unpickled)
                                            "buffers, its code is not run. Saving "
                                            "model.state_dict() is the better habit: such a file "
                                            "does not depend on the model's source code")
-                                .arg(unpickled.moduleClasses.join(u", ")));
+                                .arg(unpickled.moduleClasses.size() > 6
+                                         ? unpickled.moduleClasses.mid(0, 6).join(u", ")
+                                             + u", ..."
+                                         : unpickled.moduleClasses.join(u", ")));
     }
 }
 
@@ -437,7 +440,7 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
                              .arg(dtypeName(*dtype))
                              .arg(record->size)};
         }
-        Result<QByteArray> bytes = zip.read(*record, m_options.verifyChecksums, buffer.size);
+        Result<QByteArray> bytes = zip.read(*record, m_options.verifyChecksums);
         if (!bytes)
             return bytes.error();
         StoragePtr storage = newStorage(key, *dtype, numel, location);
@@ -556,7 +559,8 @@ Status Reader::readTorchScript(const ZipReader &zip, const QString &prefix)
                   = scriptClass(zip, prefix, object.objectModule(), object.objectName(),
                                 m_options.verifyChecksums, &sources);
               guessed = guessed || !info.known;
-              const Value::Entries &attributes = object.state().entries();
+              const Value state = object.state();
+              const Value::Entries &attributes = state.entries();
               const auto addTensors = [&](const QStringList *names) {
                   for (const Value::Entry &entry : attributes) {
                       if (!entry.second.isTensor())
@@ -959,20 +963,24 @@ void flattenModule(const Value &module, const QString &prefix, Value::Entries *o
     const Value state = module.state();
     const Value nonPersistent = state.value(u"_non_persistent_buffers_set");
     QStringList skip;
-    for (const Value &name : nonPersistent.objectArgs().at(0).items())
+    const Value names = nonPersistent.objectArgs().at(0);
+    for (const Value &name : names.items())
         skip.append(name.toString());
-    for (const Value::Entry &entry : state.value(u"_parameters").entries()) {
+    const Value parameters = state.value(u"_parameters");
+    const Value buffers = state.value(u"_buffers");
+    const Value modules = state.value(u"_modules");
+    for (const Value::Entry &entry : parameters.entries()) {
         if (entry.second.isTensor())
             out->append(
                 {Value(prefix + entry.first.toString()), Value(detached(entry.second.toTensor()))});
     }
-    for (const Value::Entry &entry : state.value(u"_buffers").entries()) {
+    for (const Value::Entry &entry : buffers.entries()) {
         if (entry.second.isTensor() && !skip.contains(entry.first.toString())) {
             out->append(
                 {Value(prefix + entry.first.toString()), Value(detached(entry.second.toTensor()))});
         }
     }
-    for (const Value::Entry &entry : state.value(u"_modules").entries()) {
+    for (const Value::Entry &entry : modules.entries()) {
         if (isModuleObject(entry.second))
             flattenModule(entry.second, prefix + entry.first.toString() + u'.', out, depth + 1);
     }

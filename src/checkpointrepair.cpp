@@ -1780,8 +1780,9 @@ int nameRank(const KeyPath &path)
     if (path.isEmpty())
         return 0;
     const QString name = path.last().toLower();
-    static const QRegularExpression ema(u"(^|[_.\\-])ema($|[_.\\-])"_s);
-    if (ema.match(name).hasMatch())
+    // EMA copies: "ema", "model_ema", "state_dict_ema", "ema-model".
+    const QString words = QString(name).replace(u'.', u'_').replace(u'-', u'_');
+    if (words.split(u'_').contains(u"ema"_s))
         return 2;
     static const QStringList usual{
         u"state_dict"_s, u"model_state_dict"_s, u"model"_s, u"net"_s, u"network"_s,

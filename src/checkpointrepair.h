@@ -117,9 +117,9 @@ struct DropKeys
 /// bfloat16), as torch's `tensor.to(dtype)` on the CPU does, bit for bit (torch 1.13): round to
 /// nearest even, subnormals and overflow to infinity included; a NaN becomes float16's
 /// sign|0x7E00 and bfloat16's 0xFFFF (torch's vectorised kernel; 0x7FC0 from float16, which
-/// takes its scalar path); float64 to float16 or bfloat16 rounds through float32 as torch does. Integer, bool and complex tensors stay as they are.
-/// Applies to every tensor in the current value (nested too). Tensors that share a storage
-/// share the converted one.
+/// takes its scalar path); float64 to float16 or bfloat16 rounds through float32 as torch does.
+/// Integer, bool and complex tensors stay as they are. Applies to every tensor in the current
+/// value (nested too). Tensors that share a storage share the converted one.
 struct CastFloat
 {
     DType to = DType::Float16;

@@ -441,8 +441,8 @@ private:
 
     Unpickled m_result;
     int m_warningCount = 0;
-    QSet<QString> m_moduleClasses;
-    QSet<QString> m_scriptClasses;
+    QStringList m_moduleClasses; // in the order met, outermost first
+    QStringList m_scriptClasses;
 };
 
 constexpr int kMaxWarnings = 50;
@@ -480,10 +480,8 @@ Result<Unpickled> Machine::run()
                 m_result.warnings.append(
                     QStringLiteral("... and %1 more warnings").arg(m_warningCount - kMaxWarnings));
             }
-            m_result.moduleClasses = QStringList(m_moduleClasses.begin(), m_moduleClasses.end());
-            m_result.moduleClasses.sort();
-            m_result.scriptClasses = QStringList(m_scriptClasses.begin(), m_scriptClasses.end());
-            m_result.scriptClasses.sort();
+            m_result.moduleClasses = m_moduleClasses;
+            m_result.scriptClasses = m_scriptClasses;
             return std::move(m_result);
         }
         if (Status status = step(m_op); !status)
@@ -2067,10 +2065,10 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
             }
             module = parameters && modules;
         }
-        if (module)
-            m_moduleClasses.insert(className);
-        if (script)
-            m_scriptClasses.insert(className);
+        if (module && !m_moduleClasses.contains(className))
+            m_moduleClasses.append(className);
+        if (script && !m_scriptClasses.contains(className))
+            m_scriptClasses.append(className);
         const bool quietInside = quiet || module || script;
         Value args;
         if (x.args) {

@@ -44,8 +44,10 @@ struct UnpickleOptions
     /// Reads the bytes that `torch.storage._load_from_bytes` holds (a legacy torch.save stream of
     /// one storage, what plain `pickle.dumps(tensor)` writes). Unset: such storages stay inert.
     std::function<Result<StorageRef>(const QByteArray &bytes)> loadFromBytes;
-    /// Containers nested deeper than this are an error (Python's own pickler stops at 1000).
-    int maxDepth = 1000;
+    /// Containers nested deeper than this are an error. Real checkpoints nest a few dozen levels
+    /// (three per nn.Module level); converting costs about 1 KiB of stack per level, and worker
+    /// threads may have only 1 MiB (Windows).
+    int maxDepth = 256;
     /// Objects the pickle may create; past this the pickle is refused, not allocated.
     qint64 maxObjects = qint64(1) << 21;
     /// Values of the tree once shared references are expanded (a "billion laughs" pickle
@@ -60,9 +62,10 @@ struct Unpickled
     /// Objects kept inert, state ignored, values converted, each with the place where it sits:
     /// `root["hyper_parameters"]["args"]: argparse.Namespace kept as an inert object ...`.
     QStringList warnings;
-    /// Classes of torch.nn.Module-like objects (state with `_parameters` and `_modules`), once.
+    /// Classes of torch.nn.Module-like objects (state with `_parameters` and `_modules`), once
+    /// each, outermost first.
     QStringList moduleClasses;
-    /// `__torch__.*` classes (TorchScript), once.
+    /// `__torch__.*` classes (TorchScript), once each.
     QStringList scriptClasses;
     /// Offset just past the STOP opcode (legacy files hold several pickles in a row).
     qint64 end = 0;

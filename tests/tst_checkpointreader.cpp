@@ -245,6 +245,8 @@ private Q_SLOTS:
     void safetensorsWritesWhatPythonReads();
     void convertsBothWays();
     void storagesOutliveTheFile();
+    void readsOtherZipLayouts();
+    void readsLegacyStorageViews();
     void pickleOpcodes_data();
     void pickleOpcodes();
     void pickleWarnings();
@@ -633,6 +635,80 @@ void TestCheckpointReader::storagesOutliveTheFile()
     }
     QVERIFY(QFile::remove(copy));
     QCOMPARE(QByteArray(tensor.storage->bytes.constData(), tensor.storage->bytes.size()), expected);
+}
+
+void TestCheckpointReader::readsOtherZipLayouts()
+{
+    // ZIP64 records and offsets, and the folder name torch >= 2.0 writes ("archive"), as our own
+    // writer makes them (its tests check that Python reads them).
+    Result<CheckpointFile> zoo = readCheckpoint(path(u"tensors_zip.pt"_s));
+    QVERIFY(zoo.ok());
+    WriteOptions options;
+    options.forceZip64 = true;
+    const QString zip64 = path(u"zip64.pt"_s);
+    Status status = writeCheckpoint(zip64, zoo->root, options);
+    QVERIFY2(status.ok(), qPrintable(status.errorMessage()));
+    Result<CheckpointFile> read = readCheckpoint(zip64);
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    QCOMPARE(read->archiveName, u"archive"_s);
+    QCOMPARE(describe(read->root), describe(zoo->root));
+    QCOMPARE(zoo->archiveName, u"tensors_zip"_s);
+
+    // A storage record with a wrong CRC: an error with checksums, garbage-free bytes without.
+    QByteArray damaged = readAll(path(u"tensors_zip.pt"_s));
+    const Tensor first = zoo->root.value(u"float32").toTensor();
+    const qsizetype at = damaged.indexOf(QByteArray(first.storage->bytes.constData(), 8));
+    QVERIFY(at > 0);
+    damaged[at] = char(damaged[at] ^ 0x55);
+    read = readCheckpoint(damaged);
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().contains(u"CRC-32"_s), qPrintable(read.errorMessage()));
+    ReadOptions unchecked;
+    unchecked.verifyChecksums = false;
+    read = readCheckpoint(damaged, unchecked);
+    QVERIFY(read.ok());
+    QVERIFY(read->root.value(u"float32").toTensor().storage->bytes != first.storage->bytes);
+}
+
+void TestCheckpointReader::readsLegacyStorageViews()
+{
+    // Files of PyTorch < 0.4 name storage views: ('storage', type, root key, location, numel,
+    // (view key, offset, size)). torch 1.13 no longer writes them; this is one by hand.
+    QByteArray file = PICKLE("\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.");
+    file += PICKLE("\x80\x02M\xe9\x03.");
+    file += PICKLE("\x80\x02}(X\x0d\x00\x00\x00little_endian\x88u.");
+    file += PICKLE("\x80\x02(ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
+                   "ctorch\nFloatStorage\nX\x04\x00\x00\x00rootX\x03\x00\x00\x00" "cpuK\x06(X"
+                   "\x04\x00\x00\x00viewK\x02K\x03ttQK\x00K\x03\x85K\x01\x85\x89" "ccollections\n"
+                   "OrderedDict\n)RtRctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage"
+                   "ctorch\nFloatStorage\nX\x04\x00\x00\x00rootX\x03\x00\x00\x00" "cpuK\x06NtQK"
+                   "\x01K\x02\x85K\x01\x85\x89" "ccollections\nOrderedDict\n)Rt"
+                   "Rl.");
+    file += PICKLE("\x80\x02]X\x04\x00\x00\x00roota.");
+    file += PICKLE("\x06\x00\x00\x00\x00\x00\x00\x00");
+    const float values[] = {0, 1, 2, 3, 4, 5};
+    file += QByteArray(reinterpret_cast<const char *>(values), sizeof values);
+
+    Result<CheckpointFile> read = readCheckpoint(file);
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    QCOMPARE(read->format, CheckpointFormat::Legacy);
+    QCOMPARE(read->storages.size(), 1);
+    const Tensor view = read->root.at(0).toTensor();
+    const Tensor whole = read->root.at(1).toTensor();
+    QCOMPARE(view.storage, whole.storage); // the view shares the root storage
+    QCOMPARE(view.offset, 2);
+    QCOMPARE(whole.offset, 1);
+    const float expected[] = {2, 3, 4};
+    QCOMPARE(view.contiguousBytes().value(),
+             QByteArray(reinterpret_cast<const char *>(expected), sizeof expected));
+
+    // A view that claims more than its view storage holds is refused, even inside the root.
+    QByteArray outside = file;
+    outside.replace(QByteArray("K\x03\x85K\x01\x85"), QByteArray("K\x04\x85K\x01\x85"));
+    read = readCheckpoint(outside);
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().contains(u"needs 4 elements but its storage holds 3"_s),
+             qPrintable(read.errorMessage()));
 }
 
 void TestCheckpointReader::pickleOpcodes_data()

@@ -194,6 +194,88 @@ struct Lcg
     }
 };
 
+/// The casts compared with torch.
+QList<std::pair<DType, DType>> castPairs()
+{
+    return {
+        {DType::Float32, DType::Float16},  {DType::Float32, DType::BFloat16},
+        {DType::Float32, DType::Float64},  {DType::Float64, DType::Float32},
+        {DType::Float64, DType::Float16},  {DType::Float64, DType::BFloat16},
+        {DType::Float16, DType::Float32},  {DType::BFloat16, DType::Float32},
+        {DType::Float16, DType::BFloat16}, {DType::BFloat16, DType::Float16},
+        {DType::Float16, DType::Float64},  {DType::BFloat16, DType::Float64},
+    };
+}
+
+/// Inputs for the casts: every bit pattern of the 16-bit types; for float32 and float64 the
+/// tricky values (overflow, NaN payloads, subnormals, ties) and pseudo-random ones.
+QByteArray castInput(DType from)
+{
+    Lcg lcg;
+    QByteArray input;
+    if (from == DType::Float16 || from == DType::BFloat16) {
+        QList<quint16> all; // every bit pattern
+        for (int i = 0; i < 65536; ++i)
+            all.append(quint16(i));
+        input = littleBytes(all);
+    } else if (from == DType::Float32) {
+        const auto f = [](float x) { return std::bit_cast<quint32>(x); };
+        QList<quint32> bits = {
+            0x00000000u, 0x80000000u, f(1.0f), f(-1.0f), f(65504.0f), 0x477FEFFFu,
+            0x477FF000u, 0x477FF001u, f(65536.0f), 0x7F7FFFFFu, 0xFF7FFFFFu, 0x7F800000u,
+            0xFF800000u,
+            // NaNs: quiet, signalling, negative, payloads.
+            0x7FC00000u, 0x7F800001u, 0xFFC00001u, 0x7FFFFFFFu, 0xFF800001u, 0x7FA00000u,
+            0x7FC02000u, 0xFFFFFFFFu, 0x7F802000u,
+            // float16 subnormals and the rounding at their bottom.
+            f(std::ldexp(1.0f, -24)), f(std::ldexp(1.0f, -25)), 0x33000001u,
+            f(std::ldexp(1.5f, -24)), f(std::ldexp(2.5f, -24)), f(std::ldexp(3.5f, -24)),
+            f(std::ldexp(1023.0f, -24)), f(std::ldexp(1023.5f, -24)), f(std::ldexp(1.0f, -14)),
+            0x387FFFFFu, 0x38800001u, f(-std::ldexp(1.0f, -24)), f(std::ldexp(1.0f, -26)),
+            // Ties in the normal range, float16 and bfloat16.
+            f(1.0f + std::ldexp(1.0f, -11)), f(1.0f + std::ldexp(3.0f, -11)),
+            f(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -23)),
+            f(1.0f + std::ldexp(1.0f, -8)), f(1.0f + std::ldexp(3.0f, -8)),
+            f(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x7F7F8000u, 0x7F7F7FFFu,
+            0x7F7EFFFFu, 0x3F808000u, 0x3F818000u,
+            // float32 subnormals.
+            0x00000001u, 0x007FFFFFu, 0x80400000u, 0x00008000u, 0x00018000u,
+        };
+        for (int i = 0; i < 4000; ++i)
+            bits.append(quint32(lcg.next()));
+        for (int i = 0; i < 2000; ++i) { // moderate magnitudes, where models live
+            const float x = std::ldexp(float(lcg.next() % 16777216) / 16777216.0f,
+                                       int(lcg.next() % 60) - 40);
+            bits.append(f(lcg.next() % 2 ? x : -x));
+        }
+        input = littleBytes(bits);
+    } else {
+        const auto d = [](double x) { return std::bit_cast<quint64>(x); };
+        QList<quint64> bits = {
+            0, 0x8000000000000000ull, d(1.0), d(65504.0), d(65519.99999999), d(65520.0),
+            d(1e39), d(-1e39), d(3.4028235677973366e38), d(3.4028234663852886e38),
+            0x7FF0000000000000ull, 0xFFF0000000000000ull, 0x7FF8000000000000ull,
+            0x7FF0000000000001ull, 0xFFF8000000000001ull, 0x7FFFFFFFFFFFFFFFull,
+            0x7FF4000000000000ull, 0x0000000000000001ull, d(std::ldexp(1.0, -149)),
+            d(std::ldexp(1.0, -150)), d(std::ldexp(1.5, -150)), d(std::ldexp(1.0, -25)),
+            // Rounded twice (through float32) as torch does: 1 + 2^-11 + 2^-40 → 1.
+            d(1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40)),
+            d(1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -40)),
+            d(1.0 + std::ldexp(1.0, -24) + std::ldexp(1.0, -60)),
+        };
+        for (int i = 0; i < 3000; ++i)
+            bits.append(lcg.next());
+        for (int i = 0; i < 3000; ++i) {
+            const double x = std::ldexp(double(lcg.next() >> 11) / 9007199254740992.0,
+                                        int(lcg.next() % 80) - 50);
+            bits.append(d(lcg.next() % 2 ? x : -x));
+        }
+        input = littleBytes(bits);
+    }
+
+    return input;
+}
+
 } // namespace
 
 class TestCheckpointRepair : public QObject
@@ -240,6 +322,8 @@ private:
     QTemporaryDir m_dir;
     QString path(const QString &name) const { return m_dir.filePath(name); }
     QJsonObject loadIntoResnet18(const Value &stateDict, const QString &name, int numClasses);
+    QByteArray torchCast(DType from, DType to);
+    QHash<QString, QByteArray> m_torchCasts;
 };
 
 void TestCheckpointRepair::initTestCase()
@@ -278,9 +362,9 @@ void TestCheckpointRepair::findsStateDicts()
         {"pytorch-lightning_version", "1.9.0"},
         {"state_dict", sd3},
         {"optimizer_states",
-         Value::list({Value::dict({{"state", Value::dict({{Value(0), Value::dict({{"exp_avg",
-                                                                                    zerosOf({2})}})}})},
-                                   {"param_groups", Value::list()}})})},
+         Value::list({Value::dict(
+             {{"state", Value::dict({{Value(0), Value::dict({{"exp_avg", zerosOf({2})}})}})},
+              {"param_groups", Value::list()}})})},
         {"callbacks", Value::dict({{"EarlyStopping{'monitor': 'val_loss'}",
                                     Value::dict({{"best_score", zerosOf({})},
                                                  {"wait_count", 0}})}})},
@@ -300,7 +384,8 @@ void TestCheckpointRepair::findsStateDicts()
     const Value optimizer = Value::dict(
         {{"state", Value::dict({{Value(0), Value::dict({{"exp_avg", zerosOf({2})}})}})},
          {"param_groups", Value::list({Value::dict({{"lr", 0.1}})})}});
-    const Value withEma = Value::dict({{"model_ema", sd3}, {"optimizer", optimizer}, {"model", sd3}});
+    const Value withEma = Value::dict(
+        {{"model_ema", sd3}, {"optimizer", optimizer}, {"model", sd3}});
     found = findStateDicts(withEma);
     QCOMPARE(found.size(), 2);
     QCOMPARE(found[0].path, KeyPath{u"model"_s});
@@ -328,12 +413,14 @@ void TestCheckpointRepair::findsStateDicts()
     QVERIFY(findStateDicts(Value(3)).isEmpty());
     const Result<RepairProposal> none = proposeRepair(Value::list({sd3}), {});
     QVERIFY(!none);
-    QVERIFY2(none.errorMessage().contains(u"no dict of tensors"_s), qPrintable(none.errorMessage()));
+    QVERIFY2(none.errorMessage().contains(u"no dict of tensors"_s),
+             qPrintable(none.errorMessage()));
 }
 
 void TestCheckpointRepair::valueAtErrors()
 {
-    const Value root = Value::dict({{"epoch", 3}, {"model", Value::dict({{"net", Value::list()}})}});
+    const Value root = Value::dict(
+        {{"epoch", 3}, {"model", Value::dict({{"net", Value::list()}})}});
     Result<Value> v = valueAt(root, {u"model"_s, u"net"_s});
     QVERIFY(v);
     QVERIFY(v->isList());
@@ -829,7 +916,8 @@ void TestCheckpointRepair::dropKeysLikeFnmatch()
 
     // Several patterns at once; one that matches nothing gets a note.
     const Result<RepairResult> two = applyOperations(
-        stateDictOf(resnet18Keys()), {DropKeys{{u"fc.*"_s, u"classifier.*"_s, u"*.num_batches_tracked"_s}}});
+        stateDictOf(resnet18Keys()),
+        {DropKeys{{u"fc.*"_s, u"classifier.*"_s, u"*.num_batches_tracked"_s}}});
     QVERIFY(two);
     QCOMPARE(two->steps[0].dropped.size(), 22);
     QCOMPARE(two->steps[0].notes, QStringList{u"No key matches “classifier.*”"_s});
@@ -843,94 +931,42 @@ void TestCheckpointRepair::castsMatchTorch_data()
 {
     QTest::addColumn<DType>("from");
     QTest::addColumn<DType>("to");
-    const QList<std::pair<DType, DType>> pairs = {
-        {DType::Float32, DType::Float16},  {DType::Float32, DType::BFloat16},
-        {DType::Float32, DType::Float64},  {DType::Float64, DType::Float32},
-        {DType::Float64, DType::Float16},  {DType::Float64, DType::BFloat16},
-        {DType::Float16, DType::Float32},  {DType::BFloat16, DType::Float32},
-        {DType::Float16, DType::BFloat16}, {DType::BFloat16, DType::Float16},
-        {DType::Float16, DType::Float64},  {DType::BFloat16, DType::Float64},
-    };
-    for (const auto &[from, to] : pairs) {
+    for (const auto &[from, to] : castPairs())
         QTest::newRow(qPrintable(dtypeName(from) + u" → "_s + dtypeName(to))) << from << to;
+}
+
+QByteArray TestCheckpointRepair::torchCast(DType from, DType to)
+{
+    // One oracle run for every pair: starting torch dominates the time.
+    if (m_torchCasts.isEmpty()) {
+        QStringList args{u"cast"_s};
+        for (const auto &[f, t] : castPairs()) {
+            const QString name = dtypeName(f) + u'-' + dtypeName(t);
+            if (!test::writeFile(path(name + u".in"_s), castInput(f)))
+                return {};
+            args += {path(name + u".in"_s), path(name + u".out"_s), dtypeName(f), dtypeName(t)};
+        }
+        const test::ProcessResult run = test::runOracle(u"checkpointrepair_oracle.py"_s, args);
+        if (run.exitCode != 0) {
+            qWarning().noquote() << "oracle failed:" << run.err.right(3000);
+            return {};
+        }
+        for (const auto &[f, t] : castPairs()) {
+            QFile file(path(dtypeName(f) + u'-' + dtypeName(t) + u".out"_s));
+            if (file.open(QIODevice::ReadOnly))
+                m_torchCasts.insert(dtypeName(f) + u'-' + dtypeName(t), file.readAll());
+        }
     }
+    return m_torchCasts.value(dtypeName(from) + u'-' + dtypeName(to));
 }
 
 void TestCheckpointRepair::castsMatchTorch()
 {
     QFETCH(DType, from);
     QFETCH(DType, to);
-    Lcg lcg;
-    QByteArray input;
-    if (from == DType::Float16 || from == DType::BFloat16) {
-        QList<quint16> all; // every bit pattern
-        for (int i = 0; i < 65536; ++i)
-            all.append(quint16(i));
-        input = littleBytes(all);
-    } else if (from == DType::Float32) {
-        const auto f = [](float x) { return std::bit_cast<quint32>(x); };
-        QList<quint32> bits = {
-            0x00000000u, 0x80000000u, f(1.0f), f(-1.0f), f(65504.0f), 0x477FEFFFu,
-            0x477FF000u, 0x477FF001u, f(65536.0f), 0x7F7FFFFFu, 0xFF7FFFFFu, 0x7F800000u,
-            0xFF800000u,
-            // NaNs: quiet, signalling, negative, payloads.
-            0x7FC00000u, 0x7F800001u, 0xFFC00001u, 0x7FFFFFFFu, 0xFF800001u, 0x7FA00000u,
-            0x7FC02000u, 0xFFFFFFFFu, 0x7F802000u,
-            // float16 subnormals and the rounding at their bottom.
-            f(std::ldexp(1.0f, -24)), f(std::ldexp(1.0f, -25)), 0x33000001u,
-            f(std::ldexp(1.5f, -24)), f(std::ldexp(2.5f, -24)), f(std::ldexp(3.5f, -24)),
-            f(std::ldexp(1023.0f, -24)), f(std::ldexp(1023.5f, -24)), f(std::ldexp(1.0f, -14)),
-            0x387FFFFFu, 0x38800001u, f(-std::ldexp(1.0f, -24)), f(std::ldexp(1.0f, -26)),
-            // Ties in the normal range, float16 and bfloat16.
-            f(1.0f + std::ldexp(1.0f, -11)), f(1.0f + std::ldexp(3.0f, -11)),
-            f(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -23)),
-            f(1.0f + std::ldexp(1.0f, -8)), f(1.0f + std::ldexp(3.0f, -8)),
-            f(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x7F7F8000u, 0x7F7F7FFFu,
-            0x7F7EFFFFu, 0x3F808000u, 0x3F818000u,
-            // float32 subnormals.
-            0x00000001u, 0x007FFFFFu, 0x80400000u, 0x00008000u, 0x00018000u,
-        };
-        for (int i = 0; i < 4000; ++i)
-            bits.append(quint32(lcg.next()));
-        for (int i = 0; i < 2000; ++i) { // moderate magnitudes, where models live
-            const float x = std::ldexp(float(lcg.next() % 16777216) / 16777216.0f,
-                                       int(lcg.next() % 60) - 40);
-            bits.append(f(lcg.next() % 2 ? x : -x));
-        }
-        input = littleBytes(bits);
-    } else {
-        const auto d = [](double x) { return std::bit_cast<quint64>(x); };
-        QList<quint64> bits = {
-            0, 0x8000000000000000ull, d(1.0), d(65504.0), d(65519.99999999), d(65520.0),
-            d(1e39), d(-1e39), d(3.4028235677973366e38), d(3.4028234663852886e38),
-            0x7FF0000000000000ull, 0xFFF0000000000000ull, 0x7FF8000000000000ull,
-            0x7FF0000000000001ull, 0xFFF8000000000001ull, 0x7FFFFFFFFFFFFFFFull,
-            0x7FF4000000000000ull, 0x0000000000000001ull, d(std::ldexp(1.0, -149)),
-            d(std::ldexp(1.0, -150)), d(std::ldexp(1.5, -150)), d(std::ldexp(1.0, -25)),
-            // Rounded twice (through float32) as torch does: 1 + 2^-11 + 2^-40 → 1.
-            d(1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40)),
-            d(1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -40)),
-            d(1.0 + std::ldexp(1.0, -24) + std::ldexp(1.0, -60)),
-        };
-        for (int i = 0; i < 3000; ++i)
-            bits.append(lcg.next());
-        for (int i = 0; i < 3000; ++i) {
-            const double x = std::ldexp(double(lcg.next() >> 11) / 9007199254740992.0,
-                                        int(lcg.next() % 80) - 50);
-            bits.append(d(lcg.next() % 2 ? x : -x));
-        }
-        input = littleBytes(bits);
-    }
-
-    const QString in = path(u"cast.in"_s);
-    const QString out = path(u"cast.out"_s);
-    QVERIFY(test::writeFile(in, input));
-    const test::ProcessResult run = test::runOracle(
-        u"checkpointrepair_oracle.py"_s, {u"cast"_s, in, out, dtypeName(from), dtypeName(to)});
-    QVERIFY2(run.exitCode == 0, run.err.constData());
-    QFile file(out);
-    QVERIFY(file.open(QIODevice::ReadOnly));
-    const QByteArray torch = file.readAll();
+    const QByteArray input = castInput(from);
+    const QByteArray torch = torchCast(from, to);
+    QVERIFY(!torch.isEmpty());
 
     const qint64 n = input.size() / elementSize(from);
     const Value dict = Value::orderedDict({{"t", Tensor::fromBytes(from, input, {n})}});
@@ -971,7 +1007,8 @@ void TestCheckpointRepair::castKeepsSharingAndIntegers()
         {{"model", model}, {"ema", Value::dict({{"base", base}})}, {"extra", Value::list({row})}});
     const QByteArray baseBytes = base.storage->bytes;
 
-    const Result<RepairResult> result = applyOperations(checkpoint, {CastFloat{DType::Float16, {}}});
+    const Result<RepairResult> result = applyOperations(checkpoint,
+                                                        {CastFloat{DType::Float16, {}}});
     QVERIFY(result);
     const Value cast = result->value.value(u"model");
     const Tensor b = cast.value(u"base").toTensor();
@@ -1065,7 +1102,8 @@ void TestCheckpointRepair::mapDevices()
              u"Moved 3 storages: cuda:0 → cpu (1), cuda:1 → cpu (1) and cuda:2 → cpu (1)"_s);
     QCOMPARE(r->steps[0].notes, QStringList{u"1 storage already in place"_s});
 
-    r = applyOperations(dict, {MapDevices{{}, {{u"cuda:1"_s, u"cuda:0"_s}, {u"cpu"_s, u"cuda:3"_s}}}});
+    r = applyOperations(
+        dict, {MapDevices{{}, {{u"cuda:1"_s, u"cuda:0"_s}, {u"cpu"_s, u"cuda:3"_s}}}});
     QVERIFY(r);
     QCOMPARE(r->value.value(u"a").toTensor().device(), u"cuda:0"_s);
     QCOMPARE(r->value.value(u"a_view").toTensor().device(), u"cuda:0"_s);
@@ -1077,11 +1115,15 @@ void TestCheckpointRepair::mapDevices()
     // The result writes: torch.load sees the new tags (the writer's location records).
     QVERIFY(writeCheckpoint(path(u"devices.pt"_s), r->value));
 
-    for (const MapDevices &bad : {MapDevices{u"gpu 0"_s, {}}, MapDevices{{}, {{u"cuda:"_s, u"cpu"_s}}},
-                                  MapDevices{}, MapDevices{{}, {{u"cpu"_s, u"cuda:0"_s},
-                                                                {u"cpu"_s, u"cuda:1"_s}}}}) {
-        const Result<RepairResult> failed = applyOperations(dict, {bad});
-        QVERIFY2(!failed, qPrintable(bad.description()));
+    const QList<MapDevices> bad = {
+        MapDevices{u"gpu 0"_s, {}},
+        MapDevices{{}, {{u"cuda:"_s, u"cpu"_s}}},
+        MapDevices{},
+        MapDevices{{}, {{u"cpu"_s, u"cuda:0"_s}, {u"cpu"_s, u"cuda:1"_s}}},
+    };
+    for (const MapDevices &op : bad) {
+        const Result<RepairResult> failed = applyOperations(dict, {op});
+        QVERIFY2(!failed, qPrintable(op.description()));
     }
     const Result<RepairResult> failed = applyOperations(dict, {MapDevices{u"GPU"_s, {}}});
     QCOMPARE(failed.errorMessage(), u"“GPU” is not a device such as “cpu” or “cuda:0”."_s);

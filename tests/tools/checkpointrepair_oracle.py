@@ -6,10 +6,10 @@ Usage:
       The state dict of torchvision.models.resnet18(num_classes=N) (default 1000), or of
       torch.nn.DataParallel(model) with --wrap dp, as JSON: {"keys": [[key, shape, dtype]],
       "metadata": [[module name, version]]} in order.
-  checkpointrepair_oracle.py cast IN OUT FROM TO
+  checkpointrepair_oracle.py cast IN OUT FROM TO [IN OUT FROM TO ...]
       Reads IN as raw little-endian elements of dtype FROM (torch names: float32, float16, ...),
       converts them with torch.Tensor.to(TO) (a contiguous 1-D tensor, as a model's parameters)
-      and writes the raw elements to OUT.
+      and writes the raw elements to OUT; for each group of four.
   checkpointrepair_oracle.py fnmatch JSON
       JSON: {"patterns": [...], "keys": [...]}. Prints [[fnmatch.fnmatchcase(key, p) for p in
       patterns] for key in keys].
@@ -52,14 +52,17 @@ def cmd_keys(args):
 
 
 def cmd_cast(args):
-    with open(args.input, "rb") as f:
-        data = bytearray(f.read())
-    source = getattr(torch, args.source)
-    target = getattr(torch, args.target)
-    tensor = torch.frombuffer(data, dtype=source) if data else torch.empty(0, dtype=source)
-    out = tensor.to(target).contiguous()
-    with open(args.output, "wb") as f:
-        f.write(out.view(torch.uint8).numpy().tobytes() if out.numel() else b"")
+    if len(args.groups) % 4:
+        sys.exit("cast needs groups of IN OUT FROM TO")
+    for i in range(0, len(args.groups), 4):
+        path_in, path_out, source, target = args.groups[i:i + 4]
+        with open(path_in, "rb") as f:
+            data = bytearray(f.read())
+        source = getattr(torch, source)
+        tensor = torch.frombuffer(data, dtype=source) if data else torch.empty(0, dtype=source)
+        out = tensor.to(getattr(torch, target)).contiguous()
+        with open(path_out, "wb") as f:
+            f.write(out.view(torch.uint8).numpy().tobytes() if out.numel() else b"")
 
 
 def cmd_fnmatch(args):
@@ -109,10 +112,7 @@ def main():
     p.add_argument("--wrap", choices=["none", "dp"], default="none")
     p.set_defaults(fn=cmd_keys)
     p = sub.add_parser("cast")
-    p.add_argument("input")
-    p.add_argument("output")
-    p.add_argument("source")
-    p.add_argument("target")
+    p.add_argument("groups", nargs="+")
     p.set_defaults(fn=cmd_cast)
     p = sub.add_parser("fnmatch")
     p.add_argument("json")
