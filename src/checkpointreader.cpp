@@ -393,7 +393,7 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
         return pickleBytes.error();
 
     QHash<QString, StorageRef> loaded;
-    UnpickleOptions options = unpickleOptions(QStringLiteral("data.pkl"));
+    UnpickleOptions options = unpickleOptions(QStringLiteral("the pickle data.pkl"));
     options.endIsEndOfFile = false;
     options.persistentLoad = [&](const Value &pid) -> Result<PersistentValue> {
         if (cancelled())
@@ -612,7 +612,7 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
 {
     const char *data = buffer.data;
     const qint64 size = buffer.size;
-    UnpickleOptions plain = unpickleOptions(QStringLiteral("header"));
+    UnpickleOptions plain = unpickleOptions(QStringLiteral("the legacy header"));
     plain.loadFromBytes = nullptr;
 
     Result<Unpickled> magic = detail::unpickle(data, size, start, plain);
@@ -646,7 +646,7 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
     QHash<QString, Root> roots;
     QHash<QString, StorageRef> views;
     QStringList order;
-    UnpickleOptions options = unpickleOptions(QStringLiteral("the legacy pickle"));
+    UnpickleOptions options = unpickleOptions(QStringLiteral("the pickle"));
     if (nested)
         options.loadFromBytes = nullptr;
     options.persistentLoad = [&](const Value &pid) -> Result<PersistentValue> {
@@ -781,7 +781,7 @@ Result<StorageRef> Reader::loadFromBytes(const QByteArray &bytes)
 
 Result<CheckpointFile> Reader::readPlainPickle(const Buffer &buffer)
 {
-    UnpickleOptions options = unpickleOptions(QStringLiteral("the file"));
+    UnpickleOptions options = unpickleOptions(QStringLiteral("the pickle"));
     Result<Unpickled> unpickled = detail::unpickle(buffer.data, buffer.size, 0, options);
     if (!unpickled)
         return unpickled.error();

@@ -281,14 +281,14 @@ private:
     // --- errors --------------------------------------------------------------------------------
     Error fail(const QString &reason) const
     {
-        return Error{QStringLiteral("the pickle %1 is damaged: %2 (%3 at byte %4)")
+        return Error{QStringLiteral("%1 is damaged: %2 (%3 at byte %4)")
                          .arg(m_options.name, reason, opcodeName(m_op))
                          .arg(m_opStart)};
     }
     Error endsEarly() const
     {
         if (!m_options.endIsEndOfFile) {
-            return Error{QStringLiteral("the pickle %1 ends early, inside %2 at byte %3 (the "
+            return Error{QStringLiteral("%1 ends early, inside %2 at byte %3 (the "
                                         "record is damaged)")
                              .arg(m_options.name, opcodeName(m_op))
                              .arg(m_opStart)};
@@ -459,7 +459,7 @@ void Machine::warn(const PathLink *path, const QString &text, bool quiet)
 Result<Unpickled> Machine::run()
 {
     if (m_pos < 0 || m_pos > m_size)
-        return Error{QStringLiteral("the pickle %1 lies outside the file").arg(m_options.name)};
+        return Error{QStringLiteral("%1 lies outside the file").arg(m_options.name)};
     for (;;) {
         m_opStart = m_pos;
         if (!has(1))
@@ -1933,10 +1933,10 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
         return Value();
     }
     if (depth > m_options.maxDepth) {
-        return Error{QStringLiteral("the pickle %1 nests values more than %2 levels deep at %3")
+        return Error{QStringLiteral("%1 nests values more than %2 levels deep (at %3)")
                          .arg(m_options.name)
                          .arg(m_options.maxDepth)
-                         .arg(pathText(path))};
+                         .arg(pathText(path).left(60) + u"...")};
     }
     o->conversion = 1;
     Extra &x = *o->x;
@@ -1944,7 +1944,7 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
     const auto count = [&](const Obj *child) -> Status {
         expanded += child->expanded;
         if (expanded > m_options.maxExpanded) {
-            return Error{QStringLiteral("the pickle %1 expands to more than %2 values (repeated "
+            return Error{QStringLiteral("%1 expands to more than %2 values (repeated "
                                         "references); refused")
                              .arg(m_options.name)
                              .arg(m_options.maxExpanded)};
@@ -2043,7 +2043,8 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
         QString why = x.warning;
         if (why.isEmpty()) {
             why = x.module == u"torch" && !x.name.isEmpty() && x.name[0].isLower()
-                ? QStringLiteral("torch.%1 is not a supported dtype; kept by name").arg(x.name)
+                ? QStringLiteral("torch.%1 kept by name (not a dtype this reader supports)")
+                      .arg(x.name)
                 : QStringLiteral("a reference to %1.%2, kept by name").arg(x.module, x.name);
         }
         warn(path, why, quiet);
@@ -2075,7 +2076,9 @@ Result<Value> Machine::convert(Obj *o, int depth, const PathLink *path, bool qui
             PathLink link{path, PathLink::Attribute, nullptr, 0};
             const Value name(QStringLiteral("__args__"));
             link.key = &name;
-            Result<Value> converted = convert(x.args, depth + 1, &link, quietInside);
+            // The object's own warning says enough: what its arguments hold is detail.
+            Result<Value> converted
+                = convert(x.args, depth + 1, &link, quietInside || !x.warning.isEmpty());
             if (!converted)
                 return converted.error();
             if (Status status = count(x.args); !status)
@@ -2160,27 +2163,6 @@ Result<Unpickled> unpickle(const char *data, qint64 size, qint64 start,
 {
     Machine machine(data, size, start, options);
     return machine.run();
-}
-
-ValuePath ValuePath::key(const Value &key) const
-{
-    ValuePath path = *this;
-    path.m_text += u'[' + keyRepr(key) + u']';
-    return path;
-}
-
-ValuePath ValuePath::index(qsizetype index) const
-{
-    ValuePath path = *this;
-    path.m_text += u'[' + QString::number(index) + u']';
-    return path;
-}
-
-ValuePath ValuePath::attribute(const QString &name) const
-{
-    ValuePath path = *this;
-    path.m_text += u'.' + name;
-    return path;
 }
 
 } // namespace ifs::ckpt::detail

@@ -32,8 +32,8 @@ struct PersistentValue
 /// How unpickle() runs.
 struct UnpickleOptions
 {
-    /// Shown in errors: "data.pkl".
-    QString name = QStringLiteral("data.pkl");
+    /// Names the pickle in errors: "the pickle data.pkl".
+    QString name = QStringLiteral("the pickle");
     /// The pickle runs to the end of the file (legacy files, plain pickles): data that ends early
     /// means a truncated file rather than a damaged record.
     bool endIsEndOfFile = false;
@@ -81,20 +81,5 @@ struct Unpickled
 /// and a warning names it and its place in the tree. Errors name the opcode and its offset.
 Result<Unpickled> unpickle(const char *data, qint64 size, qint64 start,
                            const UnpickleOptions &options);
-
-/// The place of a value in a tree as Python would spell it: `root["model"]["fc.weight"]`,
-/// `root["state"][0]`, `root["layers"][2]`, `root["model"].fc` (an object's attribute).
-class ValuePath
-{
-public:
-    static ValuePath root() { return ValuePath(); }
-    ValuePath key(const Value &key) const;
-    ValuePath index(qsizetype index) const;
-    ValuePath attribute(const QString &name) const;
-    QString toString() const { return m_text; }
-
-private:
-    QString m_text = QStringLiteral("root");
-};
 
 } // namespace ifs::ckpt::detail

@@ -25,6 +25,17 @@ int computeThreads()
     return at::get_num_threads();
 }
 
+QStringList cudaDevices()
+{
+    QStringList devices;
+    if (!torch::cuda::is_available())
+        return devices;
+    const int count = int(torch::cuda::device_count());
+    for (int i = 0; i < count; ++i)
+        devices.append(QStringLiteral("cuda:%1").arg(i));
+    return devices;
+}
+
 QString torchDescription()
 {
     QString text = QStringLiteral("libtorch %1.%2.%3")

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QString>
+#include <QStringList>
 
 namespace ifs {
 
@@ -13,6 +14,9 @@ int configureRuntime(int requestedThreads = 0);
 
 /// Intra-op threads libtorch uses now.
 int computeThreads();
+
+/// The CUDA devices libtorch sees, as location tags: {"cuda:0", "cuda:1"}; empty without CUDA.
+QStringList cudaDevices();
 
 /// "libtorch 1.13.1 (CPU)" / "libtorch 2.1.0 (CUDA 12.1, 1 GPU)".
 QString torchDescription();

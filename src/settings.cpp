@@ -9,6 +9,8 @@ namespace ifs {
 
 namespace {
 const QString kRecentDatasets = QStringLiteral("datasets/recent");
+const QString kRecentCheckpoints = QStringLiteral("checkpoints/recent");
+const QString kLastCheckpointFolder = QStringLiteral("checkpoints/lastFolder");
 const QString kGeometry = QStringLiteral("window/geometry");
 const QString kState = QStringLiteral("window/state");
 const QString kSplitterPrefix = QStringLiteral("window/splitter/");
@@ -55,6 +57,39 @@ void Settings::removeRecentDataset(const QString &path)
     QStringList recent = recentDatasets();
     recent.removeAll(QDir::cleanPath(path));
     m_settings->setValue(kRecentDatasets, recent);
+}
+
+QStringList Settings::recentCheckpoints() const
+{
+    return m_settings->value(kRecentCheckpoints).toStringList();
+}
+
+void Settings::addRecentCheckpoint(const QString &path)
+{
+    const QString clean = QDir::cleanPath(path);
+    QStringList recent = recentCheckpoints();
+    recent.removeAll(clean);
+    recent.prepend(clean);
+    while (recent.size() > kMaxRecent)
+        recent.removeLast();
+    m_settings->setValue(kRecentCheckpoints, recent);
+}
+
+void Settings::removeRecentCheckpoint(const QString &path)
+{
+    QStringList recent = recentCheckpoints();
+    recent.removeAll(QDir::cleanPath(path));
+    m_settings->setValue(kRecentCheckpoints, recent);
+}
+
+QString Settings::lastCheckpointFolder() const
+{
+    return m_settings->value(kLastCheckpointFolder, QDir::homePath()).toString();
+}
+
+void Settings::setLastCheckpointFolder(const QString &path)
+{
+    m_settings->setValue(kLastCheckpointFolder, path);
 }
 
 QByteArray Settings::windowGeometry() const

@@ -24,6 +24,14 @@ public:
     void addRecentDataset(const QString &path); ///< moves it to the front, keeps kMaxRecent
     void removeRecentDataset(const QString &path);
 
+    /// Checkpoint files opened lately, most recent first (at most kMaxRecent).
+    QStringList recentCheckpoints() const;
+    void addRecentCheckpoint(const QString &path); ///< moves it to the front, keeps kMaxRecent
+    void removeRecentCheckpoint(const QString &path);
+    /// The folder of the last checkpoint opened or saved (the file dialogs start there).
+    QString lastCheckpointFolder() const;
+    void setLastCheckpointFolder(const QString &path);
+
     QByteArray windowGeometry() const;
     void setWindowGeometry(const QByteArray &geometry);
     QByteArray windowState() const;

@@ -1,6 +1,10 @@
 #include "mainwindow.h"
 
+#include "checkpointsworkspace.h"
+#include "checkpointtreemodel.h"
 #include "datasetsworkspace.h"
+#include "loadintomodeldialog.h"
+#include "savecheckpointdialog.h"
 #include "healthpanel.h"
 #include "icons.h"
 #include "runtime.h"
@@ -31,6 +35,7 @@
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTimer>
+#include <QTreeView>
 #include <QtConcurrent>
 
 #include <atomic>
@@ -58,6 +63,10 @@ MainWindow::MainWindow(QWidget *parent)
     m_stack->addWidget(m_transforms);
     m_bar->addWorkspace(themedIcon(QStringLiteral("transform-crop-and-resize")), tr("Transforms"),
                         QStringLiteral("Ctrl+2"));
+    m_checkpoints = new CheckpointsWorkspace(m_settings.get(), this);
+    m_stack->addWidget(m_checkpoints);
+    m_bar->addWorkspace(themedIcon(QStringLiteral("document-open")), tr("Checkpoints"),
+                        QStringLiteral("Ctrl+3"));
     connect(m_bar, &WorkspaceBar::currentChanged, m_stack, &QStackedWidget::setCurrentIndex);
 
     auto *central = new QWidget(this);
@@ -108,6 +117,13 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_transforms, &TransformsWorkspace::openSampleRequested, this,
             &MainWindow::openSampleDataset);
 
+    connect(m_checkpoints, &CheckpointsWorkspace::statusMessage, this,
+            [this](const QString &message) { statusBar()->showMessage(message, 8000); });
+    connect(m_checkpoints, &CheckpointsWorkspace::checkpointsLoaded, this, [this] {
+        if (const LoadedCheckpoint *file = m_checkpoints->current())
+            setWindowTitle(tr("%1 — ImageFolder Studio").arg(file->label));
+    });
+
     buildMenus();
     updateRecentMenu();
     if (!restoreGeometry(m_settings->windowGeometry())) {
@@ -138,6 +154,39 @@ void MainWindow::buildMenus()
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
+
+    QMenu *checkpoint = menuBar()->addMenu(tr("&Checkpoint"));
+    checkpoint->addAction(tr("&Open Checkpoint…"), this, [this] {
+        showWorkspace(2);
+        m_checkpoints->showOpenDialog();
+    })->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    checkpoint->addAction(tr("&Compare Checkpoints…"), this, [this] {
+        showWorkspace(2);
+        m_checkpoints->showCompareDialog();
+    });
+    checkpoint->addSeparator();
+    QList<QAction *> needCheckpoint;
+    needCheckpoint.append(checkpoint->addAction(tr("&Load into Model…"), this, [this] {
+        showWorkspace(2);
+        m_checkpoints->showLoadDialog();
+    }));
+    needCheckpoint.last()->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    needCheckpoint.append(checkpoint->addAction(tr("&Save Checkpoint As…"), this, [this] {
+        showWorkspace(2);
+        m_checkpoints->showSaveDialog();
+    }));
+    needCheckpoint.last()->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_S));
+    needCheckpoint.append(checkpoint->addAction(tr("&Find Key"), this, [this] {
+        showWorkspace(2);
+        m_checkpoints->focusFilter();
+    }));
+    needCheckpoint.last()->setShortcut(QKeySequence::Find);
+    for (QAction *action : std::as_const(needCheckpoint))
+        action->setEnabled(false);
+    connect(m_checkpoints, &CheckpointsWorkspace::checkpointsLoaded, this, [needCheckpoint] {
+        for (QAction *action : needCheckpoint)
+            action->setEnabled(true);
+    });
 
     QMenu *dataset = menuBar()->addMenu(tr("&Dataset"));
     QAction *rescan = dataset->addAction(tr("&Rescan"), m_datasets, &DatasetsWorkspace::rescan);
@@ -198,6 +247,9 @@ void MainWindow::buildMenus()
     QAction *transformsView = view->addAction(tr("&Transforms"), this,
                                               [this] { showWorkspace(1); });
     transformsView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_2));
+    QAction *checkpointsView = view->addAction(tr("&Checkpoints"), this,
+                                               [this] { showWorkspace(2); });
+    checkpointsView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_3));
 
     QMenu *edit = menuBar()->addMenu(tr("&Settings"));
     edit->addAction(tr("&Preferences…"), this, &MainWindow::showPreferences)
@@ -250,6 +302,23 @@ void MainWindow::openDataset(const QString &path)
                                        != m_transforms->datasetRoot())
         m_transforms->clearDataset();
     m_datasets->openDataset(path);
+}
+
+bool MainWindow::isCheckpointPath(const QString &path)
+{
+    static const QStringList suffixes = {QStringLiteral("pt"),   QStringLiteral("pth"),
+                                         QStringLiteral("tar"),  QStringLiteral("ckpt"),
+                                         QStringLiteral("bin"),  QStringLiteral("safetensors")};
+    const QFileInfo info(path);
+    return !info.isDir() && suffixes.contains(info.suffix(), Qt::CaseInsensitive);
+}
+
+void MainWindow::openCheckpoints(const QStringList &paths)
+{
+    if (paths.isEmpty())
+        return;
+    showWorkspace(2);
+    m_checkpoints->openFiles(paths);
 }
 
 void MainWindow::showOpenDialog()
@@ -323,6 +392,61 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             QApplication::exit(ok ? 0 : 1);
         });
     };
+    if (view.startsWith(u"checkpoint")) {
+        // The dialogs are windows of their own: the screenshot is theirs.
+        auto arrangeCheckpoints = [this, path, view, settleMs] {
+            showWorkspace(2);
+            QWidget *target = this;
+            if (view == u"checkpoint-load") {
+                LoadIntoModelDialog *dialog = m_checkpoints->createLoadDialog();
+                if (dialog) {
+                    dialog->show();
+                    if (dialog->target().isEmpty()) {
+                        dialog->setOperations({});
+                    } else {
+                        dialog->autoRepair();
+                    }
+                    target = dialog;
+                }
+            } else if (view == u"checkpoint-save") {
+                // The state dict chosen in the tree, as a user saving the weights would.
+                if (const LoadedCheckpoint *file = m_checkpoints->current()) {
+                    const QList<ckpt::StateDictCandidate> candidates =
+                        ckpt::findStateDicts(file->file.root);
+                    if (!candidates.isEmpty())
+                        m_checkpoints->selectPath(candidates.constFirst().path);
+                }
+                if (SaveCheckpointDialog *dialog = m_checkpoints->createSaveDialog()) {
+                    dialog->show();
+                    target = dialog;
+                }
+            } else {
+                // A tensor selected, as a user exploring the file would.
+                QTreeView *tree = m_checkpoints->treeView();
+                QModelIndex index = tree->model()->index(0, 0);
+                for (int depth = 0; depth < 4 && index.isValid(); ++depth) {
+                    if (index.data(CheckpointTreeModel::IsTensorRole).toBool())
+                        break;
+                    tree->expand(index);
+                    index = tree->model()->index(0, 0, index);
+                }
+                if (index.isValid())
+                    tree->setCurrentIndex(index);
+            }
+            QTimer::singleShot(settleMs, this, [target, path] {
+                const bool ok = target->grab().save(path);
+                if (!ok)
+                    qWarning("Cannot save the screenshot to %s", qPrintable(path));
+                QApplication::exit(ok ? 0 : 1);
+            });
+        };
+        if (m_checkpoints->isLoading())
+            connect(m_checkpoints, &CheckpointsWorkspace::checkpointsLoaded, this,
+                    arrangeCheckpoints, Qt::SingleShotConnection);
+        else
+            arrangeCheckpoints();
+        return;
+    }
     auto arrange = [this, view, grabAndQuit] {
         if (!m_datasets->hasDataset()) {
             grabAndQuit();
@@ -411,6 +535,8 @@ void MainWindow::closeEvent(QCloseEvent *event)
     m_datasets->cancelScan();
     m_datasets->saveState();
     m_transforms->saveState();
+    m_checkpoints->cancelLoading();
+    m_checkpoints->saveState();
     m_settings->setWindowGeometry(saveGeometry());
     m_settings->setWindowState(saveState());
     QMainWindow::closeEvent(event);
@@ -419,7 +545,14 @@ void MainWindow::closeEvent(QCloseEvent *event)
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)
 {
     const QList<QUrl> urls = event->mimeData()->urls();
-    if (urls.size() == 1 && urls.constFirst().isLocalFile())
+    if (urls.isEmpty() || !std::all_of(urls.cbegin(), urls.cend(),
+                                       [](const QUrl &url) { return url.isLocalFile(); }))
+        return;
+    // One folder (a dataset), or checkpoint files (several: compare them).
+    if (urls.size() == 1
+        || std::all_of(urls.cbegin(), urls.cend(), [](const QUrl &url) {
+               return isCheckpointPath(url.toLocalFile());
+           }))
         event->acceptProposedAction();
 }
 
@@ -428,10 +561,22 @@ void MainWindow::dropEvent(QDropEvent *event)
     const QList<QUrl> urls = event->mimeData()->urls();
     if (urls.isEmpty() || !urls.constFirst().isLocalFile())
         return;
+    QStringList checkpoints;
+    for (const QUrl &url : urls) {
+        if (url.isLocalFile() && isCheckpointPath(url.toLocalFile()))
+            checkpoints.append(url.toLocalFile());
+    }
+    if (!checkpoints.isEmpty()) {
+        event->acceptProposedAction();
+        openCheckpoints(checkpoints);
+        return;
+    }
     const QString path = urls.constFirst().toLocalFile();
     if (!QFileInfo(path).isDir()) {
         statusBar()->showMessage(
-            tr("“%1” is a file: drop the dataset's folder instead").arg(QFileInfo(path).fileName()),
+            tr("“%1” is neither a folder nor a checkpoint (.pt, .pth, .tar, .ckpt, .bin, "
+               ".safetensors)")
+                .arg(QFileInfo(path).fileName()),
             8000);
         event->ignore();
         return;

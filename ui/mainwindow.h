@@ -12,6 +12,7 @@ namespace ifs {
 
 class Settings;
 
+class CheckpointsWorkspace;
 class DatasetsWorkspace;
 class TransformsWorkspace;
 class WorkspaceBar;
@@ -32,14 +33,23 @@ public:
     void showOpenDialog();
 
     /// After the dataset scan, shows `view` ("images": the first class and image; "health": a
-    /// finished health check; "transforms": the Transforms workspace previewing the first image),
+    /// finished health check; "transforms": the Transforms workspace previewing the first image;
+    /// "checkpoints": the checkpoints opened by openCheckpoints(), "checkpoint-load" and
+    /// "checkpoint-save": its dialogs, which are then what the screenshot shows),
     /// saves a screenshot of the window and quits with 0 (1 if it could not save). For the README
     /// and for looking at the app as a user sees it.
     void takeScreenshotAndQuit(const QString &path, const QString &view = {}, int settleMs = 2500);
 
+    /// Opens checkpoint files in the Checkpoints workspace; several are compared.
+    void openCheckpoints(const QStringList &paths);
+    /// Whether `path` names a checkpoint file by its extension (.pt, .pth, .tar, .ckpt, .bin,
+    /// .safetensors).
+    static bool isCheckpointPath(const QString &path);
+
     DatasetsWorkspace *datasets() const { return m_datasets; }
+    CheckpointsWorkspace *checkpoints() const { return m_checkpoints; }
     TransformsWorkspace *transforms() const { return m_transforms; }
-    /// Shows a workspace: 0 Datasets, 1 Transforms.
+    /// Shows a workspace: 0 Datasets, 1 Transforms, 2 Checkpoints.
     void showWorkspace(int index);
 
 protected:
@@ -59,6 +69,7 @@ private:
     QStackedWidget *m_stack;
     DatasetsWorkspace *m_datasets;
     TransformsWorkspace *m_transforms;
+    CheckpointsWorkspace *m_checkpoints;
     QMenu *m_recentMenu = nullptr;
     QLabel *m_computeLabel;
 };

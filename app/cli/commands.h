@@ -17,6 +17,9 @@ int runScan(const QStringList &args);
 int runCheck(const QStringList &args);
 int runSampleData(const QStringList &args);
 int runTransform(const QStringList &args);
+int runInspect(const QStringList &args);
+int runRepair(const QStringList &args);
+int runDiff(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.
 int requestedThreads();

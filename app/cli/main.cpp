@@ -142,6 +142,11 @@ const char kUsage[] =
     "  check ROOT [--json]                   decode every image; list unreadable, truncated, odd and duplicate files\n"
     "  transform IMAGE --pipeline CODE -o OUT.pt|OUT.png [--seed S]\n"
     "                                        run a torchvision transform pipeline, exactly as torchvision would\n"
+    "  inspect FILE [--json] [--stats] [--map-location DEV]\n"
+    "                                        what a checkpoint holds (.pt/.pth/.tar/.ckpt/.safetensors), without running it\n"
+    "  repair IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...\n"
+    "                                        a repaired copy: prefixes, renames, drops, casts, devices\n"
+    "  diff A B [--json]                     compare two checkpoints' state dicts\n"
     "  sample-data DEST                      export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png\n"
     "\n"
     "Options:\n"
@@ -215,9 +220,15 @@ int main(int argc, char **argv)
     }
     if (command == u"sample-data")
         return ifs::cli::runSampleData(commandArgs);
+    if (command == u"inspect")
+        return ifs::cli::runInspect(commandArgs);
+    if (command == u"repair")
+        return ifs::cli::runRepair(commandArgs);
+    if (command == u"diff")
+        return ifs::cli::runDiff(commandArgs);
 
     ifs::cli::printError(
-        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, sample-data. Try `ifstudio-cli --help`.")
+        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, inspect, repair, diff, sample-data. Try `ifstudio-cli --help`.")
             .arg(command));
     return ifs::cli::kExitUsage;
 }

@@ -26,6 +26,11 @@ int main(int argc, char **argv)
                                  QStringLiteral("A dataset folder to open (root/<class>/<image>, "
                                                 "or with train/ and val/ splits)."),
                                  QStringLiteral("[DATASET]"));
+    parser.addPositionalArgument(QStringLiteral("CHECKPOINT"),
+                                 QStringLiteral("Checkpoint files (.pt, .pth, .tar, .ckpt, .bin, "
+                                                ".safetensors) to open in the Checkpoints "
+                                                "workspace; two are compared."),
+                                 QStringLiteral("[CHECKPOINT...]"));
     const QCommandLineOption threadsOption(
         QStringLiteral("threads"),
         QStringLiteral("Compute threads for libtorch (default: the setting, else all cores)."),
@@ -37,7 +42,8 @@ int main(int argc, char **argv)
         QStringLiteral("FILE"));
     const QCommandLineOption viewOption(
         QStringLiteral("screenshot-view"),
-        QStringLiteral("What the screenshot shows: images (default), health or transforms."),
+        QStringLiteral("What the screenshot shows: images (default), health, transforms, "
+                       "checkpoints, checkpoint-load or checkpoint-save."),
         QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
     parser.addOption(viewOption);
@@ -58,9 +64,18 @@ int main(int argc, char **argv)
 
     ifs::MainWindow window;
     window.show();
-    const QStringList positional = parser.positionalArguments();
-    if (!positional.isEmpty())
-        window.openDataset(positional.constFirst());
+    QStringList checkpoints;
+    QString dataset;
+    for (const QString &argument : parser.positionalArguments()) {
+        if (ifs::MainWindow::isCheckpointPath(argument))
+            checkpoints.append(argument);
+        else if (dataset.isEmpty())
+            dataset = argument;
+    }
+    if (!dataset.isEmpty())
+        window.openDataset(dataset);
+    if (!checkpoints.isEmpty())
+        window.openCheckpoints(checkpoints);
     if (parser.isSet(screenshotOption))
         window.takeScreenshotAndQuit(parser.value(screenshotOption), parser.value(viewOption));
     return app.exec();

@@ -404,6 +404,18 @@ def make(folder):
         maker.save(f"protocol{protocol}_legacy", mixed, fmt="legacy", protocol=protocol,
                    clean=True)
     maker.save("numpy", numpy_zoo(), writable=False, warnings=[], clean=True)
+    # numpy types torch has no dtype for stay inert objects (torch 1.13 cannot describe them).
+    maker.save("numpy_unsupported", {"u2": np.arange(3, dtype=np.uint16),
+                                     "objects": np.array([1, "a"], dtype=object),
+                                     "s_u4": np.uint32(7)},
+               load=False, writable=False, locations=[],
+               expect={"type": "dict",
+                       "keys": [describe("u2"), describe("objects"), describe("s_u4")],
+                       "values": [{"type": "object", "class": "numpy.ndarray"},
+                                  {"type": "object", "class": "numpy.ndarray"},
+                                  describe(7)]},
+               warnings=['root["u2"]: a numpy array of dtype <u2 is not supported',
+                         'root["objects"]: a numpy array of Python objects'])
 
     # Optimizers after a step, a Lightning-like checkpoint, nested stages.
     small = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2),
