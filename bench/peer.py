@@ -5,6 +5,9 @@ peer.py decode ROOT           images/s of torchvision's default loader over ever
 peer.py loader ROOT WORKERS BATCH
                               images/s of one epoch of DataLoader(ImageFolder(ROOT, transform)),
                               shuffled, with the ImageNet training transform
+peer.py ckpt-load FILE        seconds of torch.load(FILE, map_location='cpu')
+peer.py ckpt-save IN OUT      seconds of torch.save(torch.load(IN), OUT)
+peer.py ckpt-make OUT         writes a torchvision resnet50 state dict (random init)
 """
 import statistics
 import sys
@@ -16,6 +19,23 @@ from torchvision.datasets.folder import default_loader
 
 def main():
     what, root = sys.argv[1], sys.argv[2]
+    if what.startswith("ckpt-"):
+        import torch
+
+        if what == "ckpt-make":
+            import torchvision
+
+            torch.save(torchvision.models.resnet50().state_dict(), root)
+        elif what == "ckpt-load":
+            t = time.perf_counter()
+            torch.load(root, map_location="cpu")
+            print(f"{time.perf_counter() - t:.4f}")
+        elif what == "ckpt-save":
+            state = torch.load(root, map_location="cpu")
+            t = time.perf_counter()
+            torch.save(state, sys.argv[3])
+            print(f"{time.perf_counter() - t:.4f}")
+        return
     if what == "scan":
         times = []
         for _ in range(int(sys.argv[3])):

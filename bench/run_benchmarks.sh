@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks against the Python peer, measured in the same run; prints ratios (>1: we are faster).
-# Usage: bench/run_benchmarks.sh [path/to/ifstudio-cli [path/to/ifs-bench-input]]
+# Usage: bench/run_benchmarks.sh [path/to/ifstudio-cli [path/to/ifs-bench-input [path/to/ifs-bench-checkpoint]]]
 #   IFS_BENCH_DIR   where the generated trees live (default /tmp/ifs-bench; reused)
 #   IFS_BENCH_REPEATS  repeats per measurement (default 5)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cli=${1:-$here/../build/release/app/ifstudio-cli}
 bench_input=${2:-$(dirname "$cli")/../bench/ifs-bench-input}
+bench_checkpoint=${3:-$(dirname "$cli")/../bench/ifs-bench-checkpoint}
 py=/usr/bin/python3
 dir=${IFS_BENCH_DIR:-/tmp/ifs-bench}
 repeats=${IFS_BENCH_REPEATS:-5}
@@ -88,3 +89,19 @@ for config in "ours --exact" "ours --no-fast-decode" "ours default"; do
         "$(echo "${best[$config]} / $best_peer" | bc -l)"
 done
 echo "  (best of 3 interleaved rounds; against the peer's better worker setting; $cores cores)"
+
+echo "== Checkpoints: a ResNet-50 state dict (~100 MB), each measurement in a fresh process"
+ckpt="$dir/resnet50.pth"
+[ -f "$ckpt" ] || $py "$here/peer.py" ckpt-make "$ckpt"
+"$bench_checkpoint" load "$ckpt" --touch >/dev/null   # warm the page cache
+median_of() { for _ in $(seq "$repeats"); do "$@" | cut -d' ' -f1; done | median; }
+peer_load=$(median_of $py "$here/peer.py" ckpt-load "$ckpt")
+ours_load=$(median_of "$bench_checkpoint" load "$ckpt")
+ours_touch=$(median_of "$bench_checkpoint" load "$ckpt" --touch)
+peer_save=$(median_of $py "$here/peer.py" ckpt-save "$ckpt" "$dir/peer-save.pth")
+ours_save=$(median_of "$bench_checkpoint" save "$ckpt" "$dir/ours-save.pth")
+printf '  torch.load(map_location="cpu")         %8.3f s\n' "$peer_load"
+printf '  ours, read (memory-mapped)             %8.3f s   ratio %5.1fx (goal: >= 2x)\n' "$ours_load" "$(echo "$peer_load / $ours_load" | bc -l)"
+printf '  ours, read + touch every tensor byte   %8.3f s   ratio %5.1fx\n' "$ours_touch" "$(echo "$peer_load / $ours_touch" | bc -l)"
+printf '  torch.save                             %8.3f s\n' "$peer_save"
+printf '  ours, write (atomic: fsync + rename)   %8.3f s   ratio %5.1fx (goal: >= 1x)\n' "$ours_save" "$(echo "$peer_save / $ours_save" | bc -l)"

@@ -156,7 +156,7 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     m_tree->setAlternatingRowColors(true);
     m_tree->header()->setStretchLastSection(false);
     m_tree->header()->setSectionResizeMode(CheckpointTreeModel::KeyColumn, QHeaderView::Stretch);
-    m_tree->setColumnWidth(CheckpointTreeModel::TypeColumn, 170);
+    m_tree->setColumnWidth(CheckpointTreeModel::TypeColumn, 140);
     m_tree->setColumnWidth(CheckpointTreeModel::ShapeColumn, 130);
     m_tree->setColumnWidth(CheckpointTreeModel::DTypeColumn, 80);
     m_tree->setColumnWidth(CheckpointTreeModel::DeviceColumn, 95);
@@ -524,6 +524,25 @@ void CheckpointsWorkspace::selectPath(const KeyPath &path)
         return;
     m_tree->setCurrentIndex(index);
     m_tree->scrollTo(index);
+}
+
+void CheckpointsWorkspace::selectFirstTensor()
+{
+    const LoadedCheckpoint *file = current();
+    if (!file)
+        return;
+    const QList<StateDictCandidate> candidates = findStateDicts(file->file.root);
+    if (candidates.isEmpty())
+        return;
+    const Result<Value> dict = valueAt(file->file.root, candidates.constFirst().path);
+    if (!dict)
+        return;
+    for (const Value::Entry &entry : dict->entries()) {
+        if (entry.first.isString() && entry.second.isTensor()) {
+            selectPath(candidates.constFirst().path + KeyPath{entry.first.toString()});
+            return;
+        }
+    }
 }
 
 void CheckpointsWorkspace::buildComparison()

@@ -63,6 +63,8 @@ public:
     ckpt::KeyPath selectedDictPath() const;
     /// Selects the row at `path` in the tree.
     void selectPath(const ckpt::KeyPath &path);
+    /// Selects the first tensor of the main state dict (its statistics follow).
+    void selectFirstTensor();
 
     /// A "Load into model" dialog for the current checkpoint (deleted on close); nullptr when
     /// nothing is open. showLoadDialog() opens it.

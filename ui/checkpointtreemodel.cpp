@@ -269,7 +269,7 @@ QVariant CheckpointTreeModel::data(const QModelIndex &index, int role) const
             if (tensor)
                 return shapeText(value.toTensor().shape);
             if (value.isDict() || value.isList() || value.isTuple())
-                return tr("%n item(s)", nullptr, int(value.size()));
+                return value.size() == 1 ? tr("1 item") : tr("%1 items").arg(value.size());
             return scalarText(value);
         case DTypeColumn:
             return listText(node->dtypes);

@@ -35,7 +35,6 @@
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTimer>
-#include <QTreeView>
 #include <QtConcurrent>
 
 #include <atomic>
@@ -422,16 +421,7 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
                 }
             } else {
                 // A tensor selected, as a user exploring the file would.
-                QTreeView *tree = m_checkpoints->treeView();
-                QModelIndex index = tree->model()->index(0, 0);
-                for (int depth = 0; depth < 4 && index.isValid(); ++depth) {
-                    if (index.data(CheckpointTreeModel::IsTensorRole).toBool())
-                        break;
-                    tree->expand(index);
-                    index = tree->model()->index(0, 0, index);
-                }
-                if (index.isValid())
-                    tree->setCurrentIndex(index);
+                m_checkpoints->selectFirstTensor();
             }
             QTimer::singleShot(settleMs, this, [target, path] {
                 const bool ok = target->grab().save(path);

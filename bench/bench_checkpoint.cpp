@@ -1,0 +1,65 @@
+// ifs-bench-checkpoint: seconds to read or write a checkpoint, timed inside one fresh process
+// like the Python peer in bench/peer.py (imports and start-up not counted on either side).
+//
+//   ifs-bench-checkpoint load FILE [--touch]   read (memory-mapped); --touch also reads every
+//                                              tensor byte once, as torch.load copies them all
+//   ifs-bench-checkpoint save IN OUT           read IN, then time writing it to OUT
+#include "allocator.h"
+#include "checkpointreader.h"
+#include "checkpointwriter.h"
+
+#include <QCoreApplication>
+#include <QElapsedTimer>
+
+#include <cstdio>
+
+using namespace ifs;
+using namespace ifs::ckpt;
+
+int main(int argc, char **argv)
+{
+    tuneAllocator();
+    QCoreApplication app(argc, argv);
+    const QStringList args = app.arguments();
+    if (args.size() < 3) {
+        std::fprintf(stderr, "usage: ifs-bench-checkpoint load FILE [--touch] | save IN OUT\n");
+        return 2;
+    }
+    QElapsedTimer timer;
+    if (args[1] == u"load") {
+        const bool touch = args.contains(QStringLiteral("--touch"));
+        timer.start();
+        const Result<CheckpointFile> file = readCheckpoint(args[2]);
+        if (!file) {
+            std::fprintf(stderr, "%s\n", qPrintable(file.errorMessage()));
+            return 1;
+        }
+        quint64 sum = 0;
+        if (touch)
+            for (const StoragePtr &storage : storagesOf(file->root)) {
+                const char *p = storage->bytes.constData();
+                for (qsizetype i = 0; i < storage->bytes.size(); i += 64)
+                    sum += uchar(p[i]);
+            }
+        std::printf("%.4f %llu\n", double(timer.nsecsElapsed()) / 1e9,
+                    static_cast<unsigned long long>(sum));
+        return 0;
+    }
+    if (args[1] == u"save" && args.size() >= 4) {
+        const Result<CheckpointFile> file = readCheckpoint(args[2]);
+        if (!file) {
+            std::fprintf(stderr, "%s\n", qPrintable(file.errorMessage()));
+            return 1;
+        }
+        timer.start();
+        const Status written = writeCheckpoint(args[3], file->root);
+        if (!written) {
+            std::fprintf(stderr, "%s\n", qPrintable(written.errorMessage()));
+            return 1;
+        }
+        std::printf("%.4f\n", double(timer.nsecsElapsed()) / 1e9);
+        return 0;
+    }
+    std::fprintf(stderr, "unknown command\n");
+    return 2;
+}

@@ -1,0 +1,315 @@
+// The Checkpoints workspace as a user drives it (offscreen), on files written by real torch:
+// open, browse, filter, statistics, load a DataParallel checkpoint into the plain model's keys
+// with a live report, save what torch.load(weights_only=True) reads back equal, keep a backup.
+#include "checkpointjobs.h"
+#include "checkpointsworkspace.h"
+#include "checkpointtreemodel.h"
+#include "loadintomodeldialog.h"
+#include "mainwindow.h"
+#include "savecheckpointdialog.h"
+#include "settings.h"
+#include "tensorstatsview.h"
+#include "testutil.h"
+#include "warningbanner.h"
+
+#include <QComboBox>
+#include <QCryptographicHash>
+#include <QFile>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTreeView>
+#include <QTreeWidget>
+
+using namespace ifs;
+using namespace ifs::ckpt;
+using namespace ifs::test;
+
+namespace {
+constexpr int kWaitMs = 60000;
+
+QByteArray fileHash(const QString &path)
+{
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return {};
+    return QCryptographicHash::hash(file.readAll(), QCryptographicHash::Sha256);
+}
+} // namespace
+
+class TestCheckpointsWorkspace : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void init();
+    void emptyState();
+    void openFillsTree();
+    void filterByKey();
+    void loadDialogAutoMatchesAll();
+    void saveReadsBackInTorch();
+    void overwriteKeepsBackup();
+    void compareTwo();
+    void mainWindowOpensCheckpoints();
+
+private:
+    bool open(CheckpointsWorkspace &workspace, const QStringList &names);
+    QTemporaryDir m_tmp;
+    std::unique_ptr<Settings> m_settings;
+};
+
+void TestCheckpointsWorkspace::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("ImageFolderStudioTests"));
+    QCoreApplication::setApplicationName(QStringLiteral("tst_checkpointsworkspace"));
+    QVERIFY(m_tmp.isValid());
+    const ProcessResult made = runOracle(QStringLiteral("checkpointsworkspace_oracle.py"),
+                                         {QStringLiteral("make"), m_tmp.path()});
+    QVERIFY2(made.exitCode == 0, made.err.constData());
+}
+
+void TestCheckpointsWorkspace::init()
+{
+    m_settings = std::make_unique<Settings>();
+    for (const QString &path : m_settings->recentCheckpoints())
+        m_settings->removeRecentCheckpoint(path);
+}
+
+bool TestCheckpointsWorkspace::open(CheckpointsWorkspace &workspace, const QStringList &names)
+{
+    QSignalSpy loaded(&workspace, &CheckpointsWorkspace::checkpointsLoaded);
+    QSignalSpy failed(&workspace, &CheckpointsWorkspace::loadFailed);
+    QStringList paths;
+    for (const QString &name : names)
+        paths.append(m_tmp.filePath(name));
+    workspace.openFiles(paths);
+    if (!loaded.wait(kWaitMs)) {
+        if (!failed.isEmpty())
+            qWarning("%s", qPrintable(failed.constFirst().constFirst().toString()));
+        return false;
+    }
+    return failed.isEmpty() && loaded.size() == 1;
+}
+
+void TestCheckpointsWorkspace::emptyState()
+{
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.resize(1200, 800);
+    workspace.show();
+    QVERIFY(!workspace.hasCheckpoint());
+    QVERIFY(!workspace.findChild<QPushButton *>(QStringLiteral("saveAsButton"))->isEnabled());
+    QVERIFY(!workspace.createLoadDialog());
+    QVERIFY(!workspace.createSaveDialog());
+}
+
+void TestCheckpointsWorkspace::openFillsTree()
+{
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.resize(1200, 800);
+    workspace.show();
+    QVERIFY(open(workspace, {QStringLiteral("dp_cuda.pth")}));
+    QVERIFY(workspace.hasCheckpoint());
+    QCOMPARE(workspace.current()->totals.tensors, qint64(122));
+    QCOMPARE(m_settings->recentCheckpoints().constFirst(),
+             m_tmp.filePath(QStringLiteral("dp_cuda.pth")));
+    const QModelIndex state = workspace.model()->indexForPath({QStringLiteral("state_dict")});
+    QCOMPARE(workspace.model()->rowCount(state), 122);
+    // Saved on cuda:0, on a machine without it: the banner says so.
+    QVERIFY(workspace.banner()->isVisibleTo(&workspace));
+    QVERIFY2(workspace.banner()->text().contains(QStringLiteral("cuda:0")),
+             qPrintable(workspace.banner()->text()));
+    // Selecting a tensor computes its statistics off the GUI thread.
+    QSignalSpy stats(&workspace, &CheckpointsWorkspace::tensorStatsReady);
+    workspace.selectPath({QStringLiteral("state_dict"), QStringLiteral("module.bn1.weight")});
+    QVERIFY(stats.wait(kWaitMs));
+    QCOMPARE(workspace.statsView()->stats().count, qint64(64));
+    QCOMPARE(workspace.statsView()->stats().min, 1.0); // BatchNorm weights start at 1
+    QCOMPARE(workspace.statsView()->stats().max, 1.0);
+    QCOMPARE(workspace.selectedDictPath(), KeyPath());
+    workspace.selectPath({QStringLiteral("state_dict")});
+    QCOMPARE(workspace.selectedDictPath(), KeyPath{QStringLiteral("state_dict")});
+    const QString summary =
+        workspace.findChild<QLabel *>(QStringLiteral("summaryLabel"))->text();
+    QVERIFY2(summary.contains(QStringLiteral("cuda:0")), qPrintable(summary));
+    QVERIFY(summary.contains(QStringLiteral("int64")));
+}
+
+void TestCheckpointsWorkspace::filterByKey()
+{
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.show();
+    QVERIFY(open(workspace, {QStringLiteral("resnet18.pt")}));
+    QSortFilterProxyModel *proxy = workspace.proxy();
+    const QModelIndex root = proxy->index(0, 0);
+    QCOMPARE(proxy->rowCount(root), 122);
+    QTest::keyClicks(workspace.filterEdit(), QStringLiteral("layer4.1.bn2"));
+    QCOMPARE(proxy->rowCount(proxy->index(0, 0)), 5); // weight, bias, mean, var, counter
+    workspace.filterEdit()->setText(QStringLiteral("FC."));
+    QCOMPARE(proxy->rowCount(proxy->index(0, 0)), 2); // case-insensitive
+    workspace.filterEdit()->setText(QStringLiteral("no such key"));
+    QCOMPARE(proxy->rowCount(), 0);
+    workspace.filterEdit()->clear();
+    QCOMPARE(proxy->rowCount(proxy->index(0, 0)), 122);
+}
+
+void TestCheckpointsWorkspace::loadDialogAutoMatchesAll()
+{
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.show();
+    QVERIFY(open(workspace, {QStringLiteral("dp_cuda.pth")}));
+    LoadIntoModelDialog *dialog = workspace.createLoadDialog();
+    QVERIFY(dialog);
+    dialog->show();
+    QSignalSpy target(dialog, &LoadIntoModelDialog::targetChanged);
+    dialog->setTargetFile(m_tmp.filePath(QStringLiteral("resnet18.pt")));
+    QVERIFY(target.wait(kWaitMs));
+    QCOMPARE(dialog->target().size(), 122);
+    // As it is: nothing matches ("module." on every key).
+    QCOMPARE(dialog->report().matched.size(), 0);
+    QCOMPARE(dialog->report().unexpected.size(), 122);
+    // A step by hand updates the report live (after the debounce).
+    QSignalSpy updated(dialog, &LoadIntoModelDialog::reportUpdated);
+    dialog->setOperations({DropKeys{{QStringLiteral("module.fc.*")}}});
+    QVERIFY(updated.wait(kWaitMs));
+    QCOMPARE(dialog->report().unexpected.size(), 120);
+    // Auto: strip "module." → all matched.
+    QTest::mouseClick(dialog->findChild<QPushButton *>(QStringLiteral("autoButton")),
+                      Qt::LeftButton);
+    QCOMPARE(dialog->statePath(), KeyPath{QStringLiteral("state_dict")});
+    QCOMPARE(dialog->operations().size(), 1);
+    QVERIFY(std::holds_alternative<StripPrefix>(dialog->operations().constFirst()));
+    QVERIFY(dialog->report().loadsStrictly());
+    QCOMPARE(dialog->report().matched.size(), 122);
+    QVERIFY(dialog->findChild<QLabel *>(QStringLiteral("reportHeadline"))
+                ->text()
+                .contains(QStringLiteral("All 122 keys match")));
+    const Result<Value> repaired = dialog->repairedStateDict();
+    QVERIFY2(repaired.ok(), qPrintable(repaired.errorMessage()));
+    QCOMPARE(repaired->size(), 122);
+    QVERIFY(repaired->contains(u"conv1.weight"));
+    QCOMPARE(repaired->value(u"conv1.weight").toTensor().device(), QStringLiteral("cpu"));
+    // "Use Repaired" opens it in the workspace.
+    dialog->accept();
+    QCOMPARE(workspace.checkpoints().size(), 2);
+    QVERIFY(workspace.current()->label.contains(QStringLiteral("repaired")));
+    QCOMPARE(workspace.current()->file.root.size(), 122);
+}
+
+void TestCheckpointsWorkspace::saveReadsBackInTorch()
+{
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.show();
+    QVERIFY(open(workspace, {QStringLiteral("dp_cuda.pth")}));
+    workspace.selectPath({QStringLiteral("state_dict")});
+    SaveCheckpointDialog *dialog = workspace.createSaveDialog();
+    QVERIFY(dialog);
+    dialog->show();
+    const QString out = m_tmp.filePath(QStringLiteral("weights.pt"));
+    dialog->setPath(out);
+    // The selected sub-dict, tagged for the CPU.
+    dialog->findChild<QComboBox *>(QStringLiteral("deviceCombo"))->setCurrentIndex(1);
+    QCOMPARE(dialog->chosenValue().size(), 122);
+    QSignalSpy saved(dialog, &SaveCheckpointDialog::saved);
+    QSignalSpy failed(dialog, &SaveCheckpointDialog::saveFailed);
+    dialog->startSave();
+    QVERIFY(saved.wait(kWaitMs));
+    QVERIFY(failed.isEmpty());
+    const QStringList notes = saved.constFirst().at(1).toStringList();
+    QVERIFY2(notes.join(u'\n').contains(QStringLiteral("Verified")), qPrintable(notes.join(u'\n')));
+    const ProcessResult equal = runOracle(QStringLiteral("checkpointsworkspace_oracle.py"),
+                                          {QStringLiteral("equal"), out,
+                                           m_tmp.filePath(QStringLiteral("dp_cuda.pth"))});
+    QVERIFY2(equal.exitCode == 0, equal.err.constData());
+    QVERIFY(equal.out.startsWith("OK 122 OrderedDict"));
+
+    // safetensors of the same dict.
+    const QString st = m_tmp.filePath(QStringLiteral("weights.safetensors"));
+    dialog->setPath(st);
+    dialog->startSave();
+    QVERIFY(saved.wait(kWaitMs));
+    QVERIFY(QFileInfo::exists(st));
+    dialog->close();
+}
+
+void TestCheckpointsWorkspace::overwriteKeepsBackup()
+{
+    const QString path = m_tmp.filePath(QStringLiteral("input.pt"));
+    QFile::remove(path);
+    QVERIFY(QFile::copy(m_tmp.filePath(QStringLiteral("resnet18.pt")), path));
+    const QByteArray before = fileHash(path);
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.show();
+    QVERIFY(open(workspace, {QStringLiteral("input.pt")}));
+    SaveCheckpointDialog *dialog = workspace.createSaveDialog();
+    dialog->setPath(path);
+    dialog->findChild<QComboBox *>(QStringLiteral("castCombo"))->setCurrentIndex(2); // float16
+    QStringList asked;
+    // Refused: nothing happens.
+    dialog->setOverwriteConfirmer([&asked](const QString &p) {
+        asked.append(p);
+        return false;
+    });
+    QSignalSpy saved(dialog, &SaveCheckpointDialog::saved);
+    dialog->startSave();
+    QCOMPARE(asked.size(), 1);
+    QTest::qWait(200);
+    QVERIFY(saved.isEmpty());
+    QCOMPARE(fileHash(path), before);
+    QVERIFY(!QFileInfo::exists(path + QStringLiteral(".bak")));
+    // Confirmed: the backup is the old file, the file is the new one.
+    dialog->setOverwriteConfirmer([](const QString &) { return true; });
+    dialog->startSave();
+    QVERIFY(saved.wait(kWaitMs));
+    QCOMPARE(fileHash(path + QStringLiteral(".bak")), before);
+    QVERIFY(fileHash(path) != before);
+    ReadOptions options;
+    const Result<CheckpointFile> back = readCheckpoint(path, options);
+    QVERIFY(back.ok());
+    QCOMPARE(back->root.value(u"conv1.weight").toTensor().dtype(), DType::Float16);
+    QCOMPARE(back->root.value(u"bn1.num_batches_tracked").toTensor().dtype(), DType::Int64);
+    dialog->close();
+}
+
+void TestCheckpointsWorkspace::compareTwo()
+{
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.show();
+    QVERIFY(open(workspace, {QStringLiteral("resnet18.pt"), QStringLiteral("weights.pt")}));
+    QVERIFY(workspace.comparison().has_value());
+    const StateDictDiff &diff = workspace.comparison()->diff;
+    QVERIFY(diff.onlyInA.isEmpty());
+    QVERIFY(diff.onlyInB.isEmpty());
+    QCOMPARE(diff.identicalCount, 122);
+    QCOMPARE(workspace.checkpoints().size(), 2);
+    QVERIFY(workspace.comparisonTree()->topLevelItemCount() >= 4);
+
+    QVERIFY(open(workspace, {QStringLiteral("resnet18.pt"), QStringLiteral("input.pt")}));
+    const StateDictDiff &cast = workspace.comparison()->diff;
+    QCOMPARE(cast.dtypeDiffers.size(), 102);
+    QVERIFY(cast.maxAbsDiff > 0.0);
+    QVERIFY(cast.maxAbsDiff < 1e-2);
+}
+
+void TestCheckpointsWorkspace::mainWindowOpensCheckpoints()
+{
+    QVERIFY(MainWindow::isCheckpointPath(QStringLiteral("/x/a.pth")));
+    QVERIFY(MainWindow::isCheckpointPath(QStringLiteral("b.SAFETENSORS")));
+    QVERIFY(!MainWindow::isCheckpointPath(QStringLiteral("/x/a.jpg")));
+    MainWindow window;
+    window.show();
+    QSignalSpy loaded(window.checkpoints(), &CheckpointsWorkspace::checkpointsLoaded);
+    window.openCheckpoints({m_tmp.filePath(QStringLiteral("nested.pt"))});
+    QVERIFY(loaded.wait(kWaitMs));
+    QVERIFY(window.checkpoints()->isVisible());
+    QCOMPARE(window.checkpoints()->current()->label, QStringLiteral("nested.pt"));
+}
+
+QTEST_MAIN(TestCheckpointsWorkspace)
+#include "tst_checkpointsworkspace.moc"

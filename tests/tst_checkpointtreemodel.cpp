@@ -1,0 +1,226 @@
+// The checkpoint tree model over files written by real torch: the structure, the columns, lazy
+// children, paths, and the totals and tensor statistics the workspace shows beside it.
+#include "checkpointjobs.h"
+#include "checkpointreader.h"
+#include "checkpointtreemodel.h"
+#include "testutil.h"
+
+#include <QAbstractItemModelTester>
+#include <QTemporaryDir>
+#include <QTest>
+
+#include <cmath>
+
+using namespace ifs;
+using namespace ifs::ckpt;
+using namespace ifs::test;
+
+class TestCheckpointTreeModel : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void resnetStateDict();
+    void trainingCheckpoint();
+    void optimizerState();
+    void nestedStages();
+    void totals();
+    void tensorStats();
+
+private:
+    CheckpointFile read(const QString &name);
+    QTemporaryDir m_tmp;
+};
+
+CheckpointFile TestCheckpointTreeModel::read(const QString &name)
+{
+    ReadOptions options;
+    options.map = MapLocation::keep();
+    Result<CheckpointFile> file = readCheckpoint(m_tmp.filePath(name), options);
+    if (!file)
+        qWarning("%s", qPrintable(file.errorMessage()));
+    return file ? file.value() : CheckpointFile{};
+}
+
+void TestCheckpointTreeModel::initTestCase()
+{
+    QVERIFY(m_tmp.isValid());
+    const ProcessResult made = runOracle(QStringLiteral("checkpointsworkspace_oracle.py"),
+                                         {QStringLiteral("make"), m_tmp.path()});
+    QVERIFY2(made.exitCode == 0, made.err.constData());
+}
+
+void TestCheckpointTreeModel::resnetStateDict()
+{
+    const CheckpointFile file = read(QStringLiteral("resnet18.pt"));
+    CheckpointTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setRoot(file.root, QStringLiteral("resnet18.pt"));
+    QCOMPARE(model.columnCount(), int(CheckpointTreeModel::ColumnCount));
+    QCOMPARE(model.rowCount(), 1);
+    const QModelIndex root = model.index(0, 0);
+    QCOMPARE(root.data().toString(), QStringLiteral("resnet18.pt"));
+    QCOMPARE(model.index(0, CheckpointTreeModel::TypeColumn).data().toString(),
+             QStringLiteral("collections.OrderedDict"));
+    QCOMPARE(model.rowCount(root), 122);
+    const QModelIndex conv = model.index(0, 0, root);
+    QCOMPARE(conv.data().toString(), QStringLiteral("conv1.weight"));
+    auto cell = [&](int column) { return conv.siblingAtColumn(column).data().toString(); };
+    QCOMPARE(cell(CheckpointTreeModel::ShapeColumn), QStringLiteral("[64, 3, 7, 7]"));
+    QCOMPARE(cell(CheckpointTreeModel::DTypeColumn), QStringLiteral("float32"));
+    QCOMPARE(cell(CheckpointTreeModel::DeviceColumn), QStringLiteral("cpu"));
+    QCOMPARE(cell(CheckpointTreeModel::TypeColumn), QStringLiteral("torch.Tensor"));
+    QCOMPARE(conv.siblingAtColumn(CheckpointTreeModel::SizeColumn)
+                 .data(CheckpointTreeModel::BytesRole)
+                 .toLongLong(),
+             qint64(64 * 3 * 7 * 7 * 4));
+    QVERIFY(conv.data(CheckpointTreeModel::IsTensorRole).toBool());
+    QVERIFY(!model.hasChildren(conv));
+    QCOMPARE(conv.data(CheckpointTreeModel::KeyPathRole).toStringList(),
+             QStringList{QStringLiteral("conv1.weight")});
+    // num_batches_tracked: a 0-dim int64.
+    const QModelIndex tracked = model.index(5, 0, root);
+    QCOMPARE(tracked.data().toString(), QStringLiteral("bn1.num_batches_tracked"));
+    QCOMPARE(tracked.siblingAtColumn(CheckpointTreeModel::ShapeColumn).data().toString(),
+             QStringLiteral("[]"));
+    QCOMPARE(tracked.siblingAtColumn(CheckpointTreeModel::DTypeColumn).data().toString(),
+             QStringLiteral("int64"));
+    // The root's size: every tensor.
+    QCOMPARE(root.data(CheckpointTreeModel::BytesRole).toLongLong(),
+             countTensors(file.root).bytes);
+    QCOMPARE(model.headerData(CheckpointTreeModel::DeviceColumn, Qt::Horizontal).toString(),
+             QStringLiteral("Saved Device"));
+}
+
+void TestCheckpointTreeModel::trainingCheckpoint()
+{
+    const CheckpointFile file = read(QStringLiteral("dp_cuda.pth"));
+    CheckpointTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setRoot(file.root);
+    const QModelIndex root = model.index(0, 0);
+    QCOMPARE(model.rowCount(root), 3);
+    QCOMPARE(model.index(0, CheckpointTreeModel::ShapeColumn, root).data().toString(),
+             QStringLiteral("90"));
+    QCOMPARE(model.index(1, CheckpointTreeModel::ShapeColumn, root).data().toString(),
+             QStringLiteral("'resnet18'"));
+    const QModelIndex state = model.indexForPath({QStringLiteral("state_dict")});
+    QVERIFY(state.isValid());
+    QCOMPARE(state.data().toString(), QStringLiteral("state_dict"));
+    QVERIFY(state.data(CheckpointTreeModel::IsDictRole).toBool());
+    const QModelIndex conv = model.index(0, 0, state);
+    QCOMPARE(conv.data().toString(), QStringLiteral("module.conv1.weight"));
+    // Read with the saved locations kept: the tree shows where it was saved.
+    QCOMPARE(conv.siblingAtColumn(CheckpointTreeModel::DeviceColumn).data().toString(),
+             QStringLiteral("cuda:0"));
+    QCOMPARE(conv.data(CheckpointTreeModel::FullKeyRole).toString(),
+             QStringLiteral("state_dict.module.conv1.weight"));
+    QCOMPARE(model.indexForPath({QStringLiteral("state_dict"),
+                                 QStringLiteral("module.fc.bias")})
+                 .siblingAtColumn(CheckpointTreeModel::ShapeColumn)
+                 .data()
+                 .toString(),
+             QStringLiteral("[10]"));
+    QVERIFY(!model.indexForPath({QStringLiteral("nope")}).isValid());
+
+    const LoadedCheckpoint loaded = loadCheckpointFile(QStringLiteral("dp_cuda.pth"), file, {});
+    QCOMPARE(loaded.deviceNotes.size(), 1);
+    QVERIFY2(loaded.deviceNotes.constFirst().contains(QStringLiteral("cuda:0")),
+             qPrintable(loaded.deviceNotes.constFirst()));
+    QVERIFY(loadCheckpointFile(QStringLiteral("dp_cuda.pth"), file,
+                               {QStringLiteral("cuda:0")})
+                .deviceNotes.isEmpty());
+}
+
+void TestCheckpointTreeModel::optimizerState()
+{
+    const CheckpointFile file = read(QStringLiteral("optim.pt"));
+    CheckpointTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setRoot(file.root);
+    const QModelIndex root = model.index(0, 0);
+    QCOMPARE(model.rowCount(root), 2); // state, param_groups
+    const QModelIndex state = model.index(0, 0, root);
+    QCOMPARE(state.data().toString(), QStringLiteral("state"));
+    QCOMPARE(model.rowCount(state), 62); // momentum buffers of resnet18's parameters
+    const QModelIndex first = model.index(0, 0, state);
+    QCOMPARE(first.data().toString(), QStringLiteral("0")); // int keys
+    QVERIFY(first.data(CheckpointTreeModel::KeyPathRole).isNull()); // not reachable by str keys
+    const QModelIndex buffer = model.index(0, 0, first);
+    QCOMPARE(buffer.data().toString(), QStringLiteral("momentum_buffer"));
+    QCOMPARE(buffer.siblingAtColumn(CheckpointTreeModel::ShapeColumn).data().toString(),
+             QStringLiteral("[64, 3, 7, 7]"));
+    const QModelIndex groups = model.index(1, 0, root);
+    QCOMPARE(groups.siblingAtColumn(CheckpointTreeModel::TypeColumn).data().toString(),
+             QStringLiteral("list"));
+    QCOMPARE(model.index(0, 0, groups).data().toString(), QStringLiteral("[0]"));
+}
+
+void TestCheckpointTreeModel::nestedStages()
+{
+    const CheckpointFile file = read(QStringLiteral("nested.pt"));
+    CheckpointTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setRoot(file.root);
+    const QModelIndex ema = model.indexForPath({QStringLiteral("ema"), QStringLiteral("model")});
+    QVERIFY(ema.isValid());
+    QCOMPARE(ema.data(CheckpointTreeModel::KeyPathRole).toStringList(),
+             (QStringList{QStringLiteral("ema"), QStringLiteral("model")}));
+    QCOMPARE(model.rowCount(ema), 7); // Linear weight, bias; BatchNorm1d's five
+    QCOMPARE(model.index(0, CheckpointTreeModel::ShapeColumn, ema).data().toString(),
+             QStringLiteral("[3, 4]"));
+    const QModelIndex sizes = model.indexForPath({QStringLiteral("hparams"),
+                                                  QStringLiteral("sizes")});
+    QCOMPARE(sizes.siblingAtColumn(CheckpointTreeModel::ShapeColumn).data().toString(),
+             QStringLiteral("2 items"));
+    QCOMPARE(model.index(1, CheckpointTreeModel::ShapeColumn, sizes).data().toString(),
+             QStringLiteral("256"));
+    // A model reset shows another file.
+    model.setRoot(read(QStringLiteral("stats.pt")).root);
+    QCOMPARE(model.rowCount(model.index(0, 0)), 5);
+    model.clear();
+    QCOMPARE(model.rowCount(), 0);
+}
+
+void TestCheckpointTreeModel::totals()
+{
+    const CheckpointFile file = read(QStringLiteral("resnet18.pt"));
+    const CheckpointTotals totals = countTensors(file.root);
+    QCOMPARE(totals.tensors, qint64(122));
+    QCOMPARE(totals.parameters, qint64(11181642 + 20 + 9600)); // params, counters, BN stats
+    QCOMPARE(totals.byDType.value(QStringLiteral("int64")).tensors, qint64(20));
+    QCOMPARE(totals.byDType.value(QStringLiteral("float32")).tensors, qint64(102));
+    QCOMPARE(totals.byDevice.value(QStringLiteral("cpu")).bytes, totals.bytes);
+}
+
+void TestCheckpointTreeModel::tensorStats()
+{
+    const CheckpointFile file = read(QStringLiteral("stats.pt"));
+    for (const QString key : {QStringLiteral("f32"), QStringLiteral("f16"), QStringLiteral("bf16"),
+                              QStringLiteral("f64")}) {
+        const TensorStats stats = computeTensorStats(file.root.value(key).toTensor());
+        QVERIFY2(stats.error.isEmpty(), qPrintable(stats.error));
+        QCOMPARE(stats.count, qint64(7));
+        QCOMPARE(stats.nans, qint64(1));
+        QCOMPARE(stats.infs, qint64(1));
+        QCOMPARE(stats.zeros, qint64(1));
+        QCOMPARE(stats.finite, qint64(5));
+        QCOMPARE(stats.min, 0.0);
+        QCOMPARE(stats.max, 4.0);
+        QCOMPARE(stats.mean, 2.0);
+        QVERIFY(std::abs(stats.std - std::sqrt(2.5)) < 1e-12); // torch.std: unbiased
+        qint64 total = 0;
+        for (qint64 bin : stats.histogram)
+            total += bin;
+        QCOMPARE(total, qint64(5));
+    }
+    const TensorStats ints = computeTensorStats(file.root.value(u"i64").toTensor());
+    QCOMPARE(ints.min, -3.0);
+    QCOMPARE(ints.max, 3.0);
+    QCOMPARE(ints.mean, 0.0);
+    QCOMPARE(ints.nans, qint64(0));
+}
+
+QTEST_GUILESS_MAIN(TestCheckpointTreeModel)
+#include "tst_checkpointtreemodel.moc"
