@@ -3,7 +3,8 @@
 //
 //   ifs-bench-checkpoint load FILE [--touch]   read (memory-mapped); --touch also reads every
 //                                              tensor byte once, as torch.load copies them all
-//   ifs-bench-checkpoint save IN OUT           read IN, then time writing it to OUT
+//   ifs-bench-checkpoint save IN OUT [--quick]  read IN, then time writing it to OUT (--quick:
+//                                              without waiting for the disk, as torch.save)
 #include "allocator.h"
 #include "checkpointreader.h"
 #include "checkpointwriter.h"
@@ -52,7 +53,9 @@ int main(int argc, char **argv)
             return 1;
         }
         timer.start();
-        const Status written = writeCheckpoint(args[3], file->root);
+        WriteOptions options;
+        options.durable = !args.contains(QStringLiteral("--quick"));
+        const Status written = writeCheckpoint(args[3], file->root, options);
         if (!written) {
             std::fprintf(stderr, "%s\n", qPrintable(written.errorMessage()));
             return 1;

@@ -45,3 +45,10 @@ shoot problems "$problems" --screenshot-view health
 shoot empty-state
 shoot health "$sample" --screenshot-view health
 shoot transforms "$sample" --screenshot-view transforms
+
+# Checkpoints made by real torch: a plain resnet18 state dict, and a DataParallel training
+# checkpoint whose storages say cuda:0 (as one saved on a GPU machine), to load into the first.
+/usr/bin/python3 "$repo/tests/tools/checkpointsworkspace_oracle.py" make "$work"
+shoot checkpoints "$work/dp_cuda.pth" --screenshot-view checkpoints
+shoot checkpoint-load "$work/dp_cuda.pth" "$work/resnet18.pt" --screenshot-view checkpoint-load
+shoot checkpoint-save "$work/dp_cuda.pth" --screenshot-view checkpoint-save

@@ -3,6 +3,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QHash>
+#include <QRandomGenerator>
 #include <QSaveFile>
 #include <QSet>
 #include <QtConcurrent/QtConcurrentRun>
@@ -11,7 +12,9 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -794,11 +797,31 @@ Status writeCheckpoint(const QString &path, const Value &root, const WriteOption
     if (Status status = pickler.dump(root); !status)
         return failure(status.errorMessage());
 
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly | QIODevice::Unbuffered))
-        return failure(file.errorString());
+    // Durable: QSaveFile (temporary file, fdatasync, rename). Otherwise a temporary file of our
+    // own beside the target, renamed into place without waiting for the disk.
+    QSaveFile durableFile(path);
+    QFile quickFile;
+    QFileDevice *device = &durableFile;
+    if (!options.durable) {
+        const QString temporary = QStringLiteral("%1.part-%2")
+                                      .arg(path)
+                                      .arg(QRandomGenerator::global()->generate64(), 0, 36);
+        quickFile.setFileName(temporary);
+        device = &quickFile;
+    }
+    if (!device->open(QIODevice::WriteOnly | QIODevice::Unbuffered
+                      | (options.durable ? QIODevice::OpenModeFlag(0) : QIODevice::NewOnly)))
+        return failure(device->errorString());
+    const auto abandon = [&]() {
+        if (options.durable)
+            durableFile.cancelWriting();
+        else {
+            quickFile.close();
+            quickFile.remove();
+        }
+    };
     const QByteArray prefix = folder.toUtf8() + '/';
-    ZipWriter zip(file, options.forceZip64);
+    ZipWriter zip(*device, options.forceZip64);
     const auto add = [&](const QByteArray &name, const QByteArray &data) {
         return zip.addRecord(prefix + name, data.constData(), data.size());
     };
@@ -809,12 +832,29 @@ Status writeCheckpoint(const QString &path, const Value &root, const WriteOption
         ok = add("data/" + QByteArray::number(key), storages[key]->bytes);
     ok = ok && add("version", "3\n") && zip.finish();
     if (!ok) {
-        const QString reason = file.errorString();
-        file.cancelWriting();
+        const QString reason = device->errorString();
+        abandon();
         return failure(reason);
     }
-    if (!file.commit())
-        return failure(file.errorString());
+    if (options.durable) {
+        if (!durableFile.commit())
+            return failure(durableFile.errorString());
+        return success();
+    }
+    quickFile.close();
+    if (quickFile.error() != QFileDevice::NoError) {
+        const QString reason = quickFile.errorString();
+        quickFile.remove();
+        return failure(reason);
+    }
+    // rename(2) replaces the target atomically; QFile::rename would refuse an existing one.
+    if (std::rename(QFile::encodeName(quickFile.fileName()).constData(),
+                    QFile::encodeName(path).constData())
+        != 0) {
+        const QString reason = QString::fromLocal8Bit(std::strerror(errno));
+        quickFile.remove();
+        return failure(reason);
+    }
     return success();
 }
 

@@ -281,7 +281,8 @@ void TestCheckpointsWorkspace::compareTwo()
 {
     CheckpointsWorkspace workspace(m_settings.get());
     workspace.show();
-    QVERIFY(open(workspace, {QStringLiteral("resnet18.pt"), QStringLiteral("weights.pt")}));
+    // The training checkpoint's state dict and the one saved from it: the same tensors.
+    QVERIFY(open(workspace, {QStringLiteral("dp_cuda.pth"), QStringLiteral("weights.pt")}));
     QVERIFY(workspace.comparison().has_value());
     const StateDictDiff &diff = workspace.comparison()->diff;
     QVERIFY(diff.onlyInA.isEmpty());

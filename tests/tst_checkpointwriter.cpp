@@ -1047,6 +1047,13 @@ void TestCheckpointWriter::deterministic()
     // Overwriting an existing file replaces it completely.
     QVERIFY(write(u"a.pt"_s, Value::list({1})));
     QVERIFY(readAll(path(u"a.pt"_s)).size() < readAll(path(u"b.pt"_s)).size());
+    // Without waiting for the disk: the same bytes, over an existing file, no temporary left.
+    WriteOptions quick;
+    quick.durable = false;
+    QVERIFY(writeCheckpoint(path(u"a.pt"_s), root, quick).ok());
+    QCOMPARE(readAll(path(u"a.pt"_s)), readAll(path(u"b.pt"_s)));
+    QCOMPARE(QDir(m_dir->path()).entryList({u"*.part-*"_s}, QDir::Files | QDir::Hidden),
+             QStringList());
 }
 
 // --- Refusals ------------------------------------------------------------------------------------
@@ -1068,6 +1075,12 @@ void TestCheckpointWriter::unwritableDestination()
     const QStringList before = QDir(m_dir->path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot
                                                              | QDir::Hidden);
 
+    WriteOptions quick;
+    quick.durable = false;
+    // The quick mode (own temporary file + rename) leaves nothing behind either.
+    QVERIFY(!writeCheckpoint(path(target), Value::dict({{"a", 1}}), quick).ok());
+    QCOMPARE(QDir(m_dir->path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden),
+             before);
     const Status status = writeCheckpoint(path(target), Value::dict({{"a", 1}}));
     QVERIFY(!status.ok());
     QVERIFY2(status.errorMessage().startsWith(u"Cannot write checkpoint “" + path(target) + u"”: "),

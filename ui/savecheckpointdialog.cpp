@@ -117,7 +117,7 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
     QString initial;
     if (!inputPath.isEmpty()) {
         const QFileInfo info(inputPath);
-        initial = info.dir().filePath(info.completeBaseName() + QStringLiteral("_fixed.")
+        initial = info.absoluteDir().filePath(info.completeBaseName() + QStringLiteral("_fixed.")
                                       + (info.suffix().isEmpty() ? QStringLiteral("pt")
                                                                  : info.suffix()));
     } else {

@@ -40,7 +40,7 @@ def make(out):
 
 def equal(a, b):
     x = torch.load(a, weights_only=True)
-    y = torch.load(b)
+    y = torch.load(b, map_location="cpu")
     if isinstance(y, dict) and "state_dict" in y:
         y = y["state_dict"]
     assert list(x.keys()) == list(y.keys()), (list(x.keys())[:3], list(y.keys())[:3])
