@@ -564,8 +564,8 @@ void MainWindow::dropEvent(QDropEvent *event)
     const QString path = urls.constFirst().toLocalFile();
     if (!QFileInfo(path).isDir()) {
         statusBar()->showMessage(
-            tr("“%1” is neither a folder nor a checkpoint (.pt, .pth, .tar, .ckpt, .bin, "
-               ".safetensors)")
+            tr("“%1” is a file: drop the dataset's folder instead, or a checkpoint (.pt, .pth, "
+               ".tar, .ckpt, .bin, .safetensors)")
                 .arg(QFileInfo(path).fileName()),
             8000);
         event->ignore();
