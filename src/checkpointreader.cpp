@@ -325,8 +325,7 @@ void Reader::addUnpickled(const Unpickled &unpickled)
                                            "model.state_dict() is the better habit: such a file "
                                            "does not depend on the model's source code")
                                 .arg(unpickled.moduleClasses.size() > 6
-                                         ? unpickled.moduleClasses.mid(0, 6).join(u", ")
-                                             + u", ..."
+                                         ? unpickled.moduleClasses.mid(0, 6).join(u", ") + u", ..."
                                          : unpickled.moduleClasses.join(u", ")));
     }
 }
@@ -393,6 +392,7 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
         return pickleBytes.error();
 
     QHash<QString, StorageRef> loaded;
+    std::vector<detail::PendingCrc> pendingCrcs;
     UnpickleOptions options = unpickleOptions(QStringLiteral("the pickle data.pkl"));
     options.endIsEndOfFile = false;
     options.persistentLoad = [&](const Value &pid) -> Result<PersistentValue> {
@@ -440,9 +440,13 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
                              .arg(dtypeName(*dtype))
                              .arg(record->size)};
         }
-        Result<QByteArray> bytes = zip.read(*record, m_options.verifyChecksums);
+        // Stored records are checked all at once after the pickle, in parallel.
+        const bool later = m_options.verifyChecksums && record->method == 0;
+        Result<QByteArray> bytes = zip.read(*record, m_options.verifyChecksums && !later);
         if (!bytes)
             return bytes.error();
+        if (later)
+            pendingCrcs.push_back({record, bytes.value().constData()});
         StoragePtr storage = newStorage(key, *dtype, numel, location);
         if (needed == 0) {
             // No pointer into the file for an empty storage.
@@ -470,6 +474,12 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
         = detail::unpickle(pickleBytes.value().constData(), pickleBytes.value().size(), 0, options);
     if (!unpickled)
         return unpickled.error();
+    if (const ZipRecord *damaged = detail::firstCrcMismatch(pendingCrcs, m_options.cancel)) {
+        return Error{QStringLiteral("record “%1” is damaged (its CRC-32 checksum does not match)")
+                         .arg(damaged->name)};
+    }
+    if (cancelled())
+        return Error{QStringLiteral("cancelled")};
     addUnpickled(unpickled.value());
     m_file.root = unpickled.value().value;
     m_file.pickleProtocol = unpickled.value().protocol;

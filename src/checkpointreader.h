@@ -56,7 +56,9 @@ struct ReadOptions
     MapLocation map;
     /// Memory-map the file: tensor data is not copied; Storage::bytes point into the mapping,
     /// which Storage::keepAlive holds until the last storage goes. Off: the file is read into
-    /// memory once (storages still point into that one buffer).
+    /// memory once (storages still point into that one buffer). A mapped file must not be
+    /// truncated in place while its storages live (replacing it, as QSaveFile and torch.save do,
+    /// is fine on Linux and macOS; Windows refuses to replace a mapped file).
     bool mmap = true;
     /// Check the CRC-32 of every zip record (torch does). Off: faster on huge files, and a
     /// damaged tensor record reads as garbage instead of giving an error.
@@ -119,9 +121,10 @@ struct CheckpointFile
 };
 
 /// Reads a checkpoint the way Python's `torch.load(path, map_location=...)` does: the zip format
-/// (any archive folder, little- or big-endian), the legacy format, TorchScript archives (their
-/// parameters and buffers, as a state dict), safetensors and plain pickles, whatever the file's
-/// extension. Pickle protocols 0 to 5.
+/// (any archive folder, little- or big-endian, ZIP64, stored or deflated records), the legacy
+/// format, TorchScript archives (their parameters and buffers, as a state dict), safetensors and
+/// plain pickles, whatever the file's extension (.pt, .pth, .tar, .ckpt, .bin). Pickle protocols
+/// 2 to 5, with every opcode of protocols 0 to 5.
 ///
 /// Never executes anything: no module is imported, no function a pickle names is called. Unknown
 /// classes and calls become inert Objects and a warning. Tensors keep their views, strides and
@@ -132,7 +135,8 @@ struct CheckpointFile
 Result<CheckpointFile> readCheckpoint(const QString &path, const ReadOptions &options = {});
 
 /// The same for a file already in memory (tests, fuzzers, downloads). Storages point into `data`
-/// (whose buffer they keep alive). `name` is shown in errors.
+/// and keep its buffer alive (not one made with QByteArray::fromRawData: that memory must outlive
+/// them). `name` is shown in errors.
 Result<CheckpointFile> readCheckpoint(const QByteArray &data, const ReadOptions &options = {},
                                       const QString &name = QStringLiteral("<memory>"));
 

@@ -1,5 +1,7 @@
 #include "checkpointrepair.h"
 
+#include "checkpointwriter.h"
+
 #include <QHash>
 #include <QLocale>
 #include <QRegularExpression>
@@ -138,23 +140,6 @@ QString aTypeName(const Value &value)
 }
 
 /// torch's location strings: "cpu", "cuda", "cuda:0", "privateuseone:1" (as the writer checks).
-bool isDeviceString(QStringView device)
-{
-    const qsizetype colon = device.indexOf(u':');
-    const QStringView type = colon < 0 ? device : device.left(colon);
-    if (type.isEmpty() || !(type[0].isLower() || type[0] == u'_'))
-        return false;
-    for (const QChar c : type) {
-        if (!((c >= u'a' && c <= u'z') || (c >= u'0' && c <= u'9') || c == u'_'))
-            return false;
-    }
-    if (colon < 0)
-        return true;
-    const QStringView index = device.mid(colon + 1);
-    if (index.isEmpty() || index.size() > 9)
-        return false;
-    return std::all_of(index.begin(), index.end(), [](QChar c) { return c >= u'0' && c <= u'9'; });
-}
 
 bool isRealFloat(DType dtype)
 {

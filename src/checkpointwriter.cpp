@@ -60,23 +60,6 @@ constexpr char kLongBinGet = 'j';
 constexpr int kMaxDepth = 1000;
 
 /// torch's location strings: "cpu", "cuda", "cuda:0", "privateuseone:1".
-bool isDeviceString(QStringView device)
-{
-    const qsizetype colon = device.indexOf(u':');
-    const QStringView type = colon < 0 ? device : device.left(colon);
-    if (type.isEmpty() || !(type[0].isLower() || type[0] == u'_'))
-        return false;
-    for (const QChar c : type) {
-        if (!((c >= u'a' && c <= u'z') || (c >= u'0' && c <= u'9') || c == u'_'))
-            return false;
-    }
-    if (colon < 0)
-        return true;
-    const QStringView index = device.mid(colon + 1);
-    if (index.isEmpty() || index.size() > 9)
-        return false;
-    return std::all_of(index.begin(), index.end(), [](QChar c) { return c >= u'0' && c <= u'9'; });
-}
 
 QString pythonRepr(const Value &key)
 {
@@ -776,6 +759,24 @@ bool isArchiveFolder(const QString &name)
 }
 
 } // namespace
+
+bool isDeviceString(QStringView device)
+{
+    const qsizetype colon = device.indexOf(u':');
+    const QStringView type = colon < 0 ? device : device.left(colon);
+    if (type.isEmpty() || !(type[0].isLower() || type[0] == u'_'))
+        return false;
+    for (const QChar c : type) {
+        if (!((c >= u'a' && c <= u'z') || (c >= u'0' && c <= u'9') || c == u'_'))
+            return false;
+    }
+    if (colon < 0)
+        return true;
+    const QStringView index = device.mid(colon + 1);
+    if (index.isEmpty() || index.size() > 9)
+        return false;
+    return std::all_of(index.begin(), index.end(), [](QChar c) { return c >= u'0' && c <= u'9'; });
+}
 
 Status writeCheckpoint(const QString &path, const Value &root, const WriteOptions &options)
 {

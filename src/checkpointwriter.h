@@ -51,4 +51,8 @@ struct WriteOptions
 /// invalid device strings. Safe to call from a worker thread while nobody modifies `root`.
 Status writeCheckpoint(const QString &path, const Value &root, const WriteOptions &options = {});
 
+/// Whether `device` names a torch device as torch.device() reads it: a lower-case type ("cpu",
+/// "cuda", "mps", "xla") with an optional ":N" index.
+bool isDeviceString(QStringView device);
+
 } // namespace ifs::ckpt

@@ -1,5 +1,7 @@
 #include "zipreader.h"
 
+#include <QThreadPool>
+#include <QtConcurrent/QtConcurrentMap>
 #include <QtEndian>
 
 #include <zlib.h>
@@ -59,6 +61,51 @@ quint32 crc32Of(const char *data, qint64 size)
 {
     uLong crc = crc32_z(0L, Z_NULL, 0);
     return quint32(crc32_z(crc, reinterpret_cast<const Bytef *>(data), z_size_t(size)));
+}
+
+const ZipRecord *firstCrcMismatch(const std::vector<PendingCrc> &records,
+                                  const std::atomic_bool *cancel)
+{
+    struct Piece
+    {
+        size_t record;
+        qint64 offset;
+        qint64 length;
+        quint32 crc;
+    };
+    constexpr qint64 kPiece = qint64(8) << 20;
+    std::vector<Piece> pieces;
+    qint64 total = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+        const qint64 size = records[i].record->size;
+        total += size;
+        for (qint64 offset = 0; offset < size || offset == 0; offset += kPiece) {
+            pieces.push_back({i, offset, std::min(kPiece, size - offset), 0});
+            if (size == 0)
+                break;
+        }
+    }
+    const auto compute = [&](Piece &piece) {
+        if (cancel && cancel->load())
+            return;
+        piece.crc = crc32Of(records[piece.record].data + piece.offset, piece.length);
+    };
+    if (total >= 4 * kPiece && QThreadPool::globalInstance()->maxThreadCount() > 1)
+        QtConcurrent::blockingMap(pieces, compute);
+    else
+        std::for_each(pieces.begin(), pieces.end(), compute);
+    if (cancel && cancel->load())
+        return nullptr;
+    // Pieces are in record order: combine each record's pieces in turn.
+    size_t at = 0;
+    for (size_t i = 0; i < records.size(); ++i) {
+        uLong crc = pieces[at].crc;
+        for (++at; at < pieces.size() && pieces[at].record == i; ++at)
+            crc = crc32_combine64(crc, pieces[at].crc, z_off64_t(pieces[at].length));
+        if (quint32(crc) != records[i].record->crc)
+            return records[i].record;
+    }
+    return nullptr;
 }
 
 Result<ZipReader> ZipReader::open(const char *data, qint64 size)

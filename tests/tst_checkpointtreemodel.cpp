@@ -197,7 +197,7 @@ void TestCheckpointTreeModel::totals()
 void TestCheckpointTreeModel::tensorStats()
 {
     const CheckpointFile file = read(QStringLiteral("stats.pt"));
-    for (const QString key : {QStringLiteral("f32"), QStringLiteral("f16"), QStringLiteral("bf16"),
+    for (const QString &key : {QStringLiteral("f32"), QStringLiteral("f16"), QStringLiteral("bf16"),
                               QStringLiteral("f64")}) {
         const TensorStats stats = computeTensorStats(file.root.value(key).toTensor());
         QVERIFY2(stats.error.isEmpty(), qPrintable(stats.error));

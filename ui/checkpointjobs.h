@@ -1,6 +1,7 @@
 #pragma once
 
 #include "checkpointreader.h"
+#include "checkpointsummary.h"
 #include "checkpointrepair.h"
 #include "checkpointvalue.h"
 
@@ -134,24 +135,8 @@ private:
     std::shared_ptr<Run> m_run;
 };
 
-/// Statistics of one tensor's elements.
-struct TensorStats
-{
-    QString key;
-    qint64 count = 0;  ///< elements
-    qint64 finite = 0; ///< elements that are neither NaN nor ±Inf
-    qint64 nans = 0;
-    qint64 infs = 0;
-    qint64 zeros = 0;
-    double min = 0.0, max = 0.0, mean = 0.0, std = 0.0; ///< over the finite elements
-    QList<qint64> histogram; ///< kHistogramBins bins from min to max over the finite elements
-    QString error;           ///< complex or a view that does not fit its storage
-    static constexpr int kHistogramBins = 64;
-};
-
-/// Computes the statistics of `tensor` (float16, bfloat16, float32, float64, ints, bool), from
-/// its contiguousBytes(). Returns early with `error` set when `cancel` becomes true.
-TensorStats computeTensorStats(const ckpt::Tensor &tensor, const std::atomic_bool *cancel = nullptr);
+using ckpt::TensorStats;
+using ckpt::computeTensorStats;
 
 /// Computes tensor statistics off the GUI thread, latest request wins: a superseded request
 /// reports nothing; the others end with finished().

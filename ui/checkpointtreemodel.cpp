@@ -1,5 +1,7 @@
 #include "checkpointtreemodel.h"
 
+#include "checkpointsummary.h"
+
 #include <QLocale>
 
 #include <optional>
@@ -28,49 +30,8 @@ struct CheckpointTreeModel::Node
 
 namespace {
 
-QString keyText(const Value &key)
-{
-    if (key.isString())
-        return key.toString();
-    if (key.isInt())
-        return QString::number(key.toInt());
-    if (key.isBool())
-        return key.toBool() ? QStringLiteral("True") : QStringLiteral("False");
-    if (key.isFloat())
-        return QString::number(key.toDouble());
-    return QStringLiteral("<%1>").arg(key.typeName());
-}
-
-/// A short text for a scalar value; empty for containers and tensors.
-QString scalarText(const Value &value)
-{
-    switch (value.kind()) {
-    case Value::Kind::None:
-        return QStringLiteral("None");
-    case Value::Kind::Bool:
-        return value.toBool() ? QStringLiteral("True") : QStringLiteral("False");
-    case Value::Kind::Int:
-        return QString::number(value.toInt());
-    case Value::Kind::Float:
-        return QString::number(value.toDouble(), 'g', 8);
-    case Value::Kind::String: {
-        QString text = value.toString();
-        if (text.size() > 80)
-            text = text.left(77) + QStringLiteral("…");
-        return u'\'' + text + u'\'';
-    }
-    case Value::Kind::Bytes:
-        return QStringLiteral("b'…' (%1 bytes)").arg(value.toBytes().size());
-    case Value::Kind::Device:
-        return value.toString();
-    case Value::Kind::DType:
-        return QStringLiteral("torch.") + ckpt::dtypeName(value.toDType());
-    case Value::Kind::Size:
-        return CheckpointTreeModel::shapeText(value.toSize());
-    default:
-        return {};
-    }
-}
+using ckpt::keyText;
+using ckpt::scalarText;
 
 void summarise(const Value &value, qint64 &bytes, QStringList &dtypes, QStringList &devices)
 {
@@ -356,10 +317,7 @@ QModelIndex CheckpointTreeModel::indexForPath(const ckpt::KeyPath &path)
 
 QString CheckpointTreeModel::shapeText(const QList<qint64> &shape)
 {
-    QStringList parts;
-    for (qint64 size : shape)
-        parts.append(QString::number(size));
-    return u'[' + parts.join(QStringLiteral(", ")) + u']';
+    return ckpt::shapeText(shape);
 }
 
 QString CheckpointTreeModel::bytesText(qint64 bytes)

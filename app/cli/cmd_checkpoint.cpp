@@ -3,6 +3,7 @@
 
 #include "checkpointreader.h"
 #include "checkpointrepair.h"
+#include "checkpointsummary.h"
 #include "checkpointwriter.h"
 #include "jsonwriter.h"
 #include "safetensors.h"
@@ -61,129 +62,12 @@ PathStep keyStep(const Value &key)
         return {true, key.toInt(), {}};
     if (key.isString())
         return {false, 0, key.toString()};
-    // Tuple or float keys: as Python would print them, close enough to find them.
-    return {false, 0, key.typeName()};
-}
-
-struct TensorStats
-{
-    double min = 0, max = 0, mean = 0, std = 0;
-    qint64 nan = 0, inf = 0, count = 0;
-    bool valid = false;
-};
-
-/// Reads one element as a double (real types only).
-double element(const char *p, DType dtype)
-{
-    switch (dtype) {
-    case DType::Float32: {
-        float v;
-        std::memcpy(&v, p, 4);
-        return v;
-    }
-    case DType::Float64: {
-        double v;
-        std::memcpy(&v, p, 8);
-        return v;
-    }
-    case DType::Float16: {
-        quint16 h;
-        std::memcpy(&h, p, 2);
-        const int sign = h >> 15, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF;
-        double v;
-        if (exponent == 0)
-            v = std::ldexp(double(mantissa), -24);
-        else if (exponent == 31)
-            v = mantissa ? std::numeric_limits<double>::quiet_NaN()
-                         : std::numeric_limits<double>::infinity();
-        else
-            v = std::ldexp(double(mantissa | 0x400), exponent - 25);
-        return sign ? -v : v;
-    }
-    case DType::BFloat16: {
-        quint16 b;
-        std::memcpy(&b, p, 2);
-        const quint32 bits = quint32(b) << 16;
-        float v;
-        std::memcpy(&v, &bits, 4);
-        return v;
-    }
-    case DType::Int8:
-        return double(*reinterpret_cast<const qint8 *>(p));
-    case DType::UInt8:
-    case DType::Bool:
-        return double(*reinterpret_cast<const quint8 *>(p));
-    case DType::Int16: {
-        qint16 v;
-        std::memcpy(&v, p, 2);
-        return v;
-    }
-    case DType::Int32: {
-        qint32 v;
-        std::memcpy(&v, p, 4);
-        return v;
-    }
-    case DType::Int64: {
-        qint64 v;
-        std::memcpy(&v, p, 8);
-        return double(v);
-    }
-    default:
-        return 0.0;
-    }
-}
-
-TensorStats statsOf(const Tensor &tensor)
-{
-    TensorStats s;
-    const DType dtype = tensor.dtype();
-    if (dtype == DType::Complex64 || dtype == DType::Complex128)
-        return s;
-    const Result<QByteArray> bytes = tensor.contiguousBytes();
-    if (!bytes)
-        return s;
-    const int size = elementSize(dtype);
-    const qint64 n = bytes->size() / size;
-    double sum = 0, sumSq = 0;
-    bool first = true;
-    for (qint64 i = 0; i < n; ++i) {
-        const double v = element(bytes->constData() + i * size, dtype);
-        if (std::isnan(v)) {
-            ++s.nan;
-            continue;
-        }
-        if (std::isinf(v)) {
-            ++s.inf;
-            continue;
-        }
-        if (first || v < s.min)
-            s.min = v;
-        if (first || v > s.max)
-            s.max = v;
-        first = false;
-        sum += v;
-        sumSq += v * v;
-        ++s.count;
-    }
-    if (s.count > 0) {
-        s.mean = sum / double(s.count);
-        s.std = std::sqrt(std::max(0.0, sumSq / double(s.count) - s.mean * s.mean));
-    }
-    s.valid = true;
-    return s;
+    return {false, 0, keyText(key)};
 }
 
 QString humanBytes(qint64 bytes)
 {
     return QLocale::c().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
-}
-
-QString shapeText(const QList<qint64> &shape)
-{
-    QStringList parts;
-    for (qint64 d : shape)
-        parts << QString::number(d);
-    return u'[' + parts.join(QStringLiteral(", ")) + u']';
 }
 
 /// Walks a Value and reports its tensors and leaf values.
@@ -276,32 +160,12 @@ void writeValue(JsonWriter &json, const Value &value)
 
 QString valueText(const Value &value)
 {
-    switch (value.kind()) {
-    case Value::Kind::None:
-        return QStringLiteral("None");
-    case Value::Kind::Bool:
-        return value.toBool() ? QStringLiteral("True") : QStringLiteral("False");
-    case Value::Kind::Int:
-        return QString::number(value.toInt());
-    case Value::Kind::Float:
-        return QString::number(value.toDouble(), 'g', 10);
-    case Value::Kind::String: {
-        const QString s = value.toString();
-        return u'\'' + (s.size() > 60 ? s.left(57) + QStringLiteral("...") : s) + u'\'';
-    }
-    case Value::Kind::Device:
-        return QStringLiteral("device('%1')").arg(value.toString());
-    case Value::Kind::DType:
-        return QStringLiteral("torch.") + dtypeName(value.toDType());
-    case Value::Kind::Size:
-        return QStringLiteral("torch.Size(%1)").arg(shapeText(value.toSize()));
-    case Value::Kind::Bytes:
-        return QStringLiteral("<%1 bytes>").arg(value.toBytes().size());
-    case Value::Kind::Object:
+    if (value.isObject())
         return QStringLiteral("<%1.%2, not executed>").arg(value.objectModule(), value.objectName());
-    default:
-        return value.isDict() ? QStringLiteral("{}") : QStringLiteral("[]");
-    }
+    const QString text = scalarText(value);
+    if (!text.isEmpty())
+        return text;
+    return value.isDict() ? QStringLiteral("{}") : QStringLiteral("[]");
 }
 
 QString jsonTypeName(const Value &value)
@@ -466,9 +330,9 @@ int runInspect(const QStringList &args)
             if (row.tensor.parameter)
                 out.key("parameter").value(true);
             if (parser.isSet(stats)) {
-                const TensorStats s = statsOf(row.tensor);
+                const TensorStats s = computeTensorStats(row.tensor);
                 out.key("stats");
-                if (!s.valid) {
+                if (!s.error.isEmpty()) {
                     out.null();
                 } else {
                     out.beginObject();
@@ -476,8 +340,9 @@ int runInspect(const QStringList &args)
                     out.key("max").value(s.max);
                     out.key("mean").value(s.mean);
                     out.key("std").value(s.std);
-                    out.key("nan").value(int64_t(s.nan));
-                    out.key("inf").value(int64_t(s.inf));
+                    out.key("nan").value(int64_t(s.nans));
+                    out.key("inf").value(int64_t(s.infs));
+                    out.key("zeros").value(int64_t(s.zeros));
                     out.endObject();
                 }
             }
@@ -540,16 +405,16 @@ int runInspect(const QStringList &args)
                            .arg(row.saved, -7)
                            .arg(humanBytes(row.tensor.byteSize()));
         if (parser.isSet(stats)) {
-            const TensorStats s = statsOf(row.tensor);
-            if (s.valid)
+            const TensorStats s = computeTensorStats(row.tensor);
+            if (s.error.isEmpty())
                 line += QStringLiteral("  min %1 max %2 mean %3 std %4%5")
                             .arg(s.min, 0, 'g', 4)
                             .arg(s.max, 0, 'g', 4)
                             .arg(s.mean, 0, 'g', 4)
                             .arg(s.std, 0, 'g', 4)
-                            .arg(s.nan || s.inf ? QStringLiteral("  NaN %1 Inf %2")
-                                                      .arg(s.nan)
-                                                      .arg(s.inf)
+                            .arg(s.nans || s.infs ? QStringLiteral("  NaN %1 Inf %2")
+                                                        .arg(s.nans)
+                                                        .arg(s.infs)
                                                 : QString());
         }
         printOut(line.trimmed().prepend(QStringLiteral("  ")));
