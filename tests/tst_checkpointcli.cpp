@@ -131,8 +131,10 @@ print(repr(t.min().item()), repr(t.max().item()), repr(t.mean().item()), repr(t.
         const test::ProcessResult r = test::runCli(
             {QStringLiteral("repair"), file(QStringLiteral("dp_gpu.pth")),
              QStringLiteral("--extract"), QStringLiteral("model_state_dict"),
-             QStringLiteral("--strip-prefix"), QStringLiteral("module."), QStringLiteral("-o"), out});
+             QStringLiteral("--strip-prefix"), QStringLiteral("module."), QStringLiteral("--verify"),
+             QStringLiteral("-o"), out});
         QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY2(r.err.contains("verified: The state dicts are identical"), r.err.constData());
         const test::ProcessResult py = python(QStringLiteral(R"(
 import sys, torch, torchvision
 sd = torch.load(sys.argv[1], weights_only=True)

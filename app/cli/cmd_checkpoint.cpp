@@ -476,12 +476,15 @@ int runRepair(const QStringList &args)
                                      QStringLiteral("FILE"));
     const QCommandLineOption autoFix(QStringLiteral("auto"),
                                      QStringLiteral("With --against: apply the proposed renames."));
+    const QCommandLineOption verify(QStringLiteral("verify"),
+                                    QStringLiteral("Read the written file back and compare every "
+                                                   "value and tensor bit for bit."));
     const QCommandLineOption overwrite(QStringLiteral("overwrite"),
                                        QStringLiteral("Allow OUT to be IN (a backup IN.bak is "
                                                       "kept)."));
     parser.addOption(helpOption());
     for (const QCommandLineOption &o : {out, strip, add, rename, extract, drop, cast, map,
-                                        saveDevice, against, autoFix, overwrite})
+                                        saveDevice, against, autoFix, verify, overwrite})
         parser.addOption(o);
     parser.addPositionalArgument(QStringLiteral("IN"), QStringLiteral("The checkpoint to repair."));
     if (const int code = parseOrExit(parser, args, QStringLiteral("repair"), 1); code >= 0)
@@ -641,6 +644,37 @@ int runRepair(const QStringList &args)
     if (!written) {
         printError(written.errorMessage());
         return kExitFailure;
+    }
+    if (parser.isSet(verify)) {
+        // What was meant to be written, as the file should hold it.
+        Value expected = result;
+        if (target.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive))
+            expected = extractStateDict(result).value().tensors; // checked before writing
+        ReadOptions keep;
+        keep.map = MapLocation::keep();
+        const Result<CheckpointFile> back = readCheckpoint(target, keep);
+        if (!back) {
+            printError(QStringLiteral("verify: ") + back.errorMessage());
+            return kExitFailure;
+        }
+        if (!parser.value(saveDevice).isEmpty())
+            applyMapLocation(back->root, MapLocation::to(QStringLiteral("cpu")));
+        const Result<StateDict> wanted = extractStateDict(expected);
+        const Result<StateDict> got = extractStateDict(back->root);
+        if (wanted && got) {
+            const Result<StateDictDiff> diff = diffStateDicts(wanted->tensors, got->tensors);
+            if (!diff || !diff->identical()) {
+                printError(QStringLiteral("verify: “%1” does not read back as written: %2")
+                               .arg(target, diff ? diff->summary : diff.errorMessage()));
+                return kExitFailure;
+            }
+            printErr(QStringLiteral("verified: ") + diff->summary);
+        } else if (!(expected == back->root)) {
+            printError(QStringLiteral("verify: “%1” does not read back as written").arg(target));
+            return kExitFailure;
+        } else {
+            printErr(QStringLiteral("verified: the file reads back as written"));
+        }
     }
     printErr(QStringLiteral("wrote ") + target);
     return kExitOk;
