@@ -47,7 +47,11 @@ int main(int argc, char **argv)
         return 0;
     }
     if (args[1] == u"save" && args.size() >= 4) {
-        const Result<CheckpointFile> file = readCheckpoint(args[2]);
+        // In memory, as torch.load leaves it for torch.save: a memory-mapped source would make
+        // the write pay for paging the source in.
+        ReadOptions inMemory;
+        inMemory.mmap = false;
+        const Result<CheckpointFile> file = readCheckpoint(args[2], inMemory);
         if (!file) {
             std::fprintf(stderr, "%s\n", qPrintable(file.errorMessage()));
             return 1;
