@@ -10,8 +10,13 @@ if ! command -v clang++ >/dev/null; then
     echo "clang++ is not installed (installer/packages.txt lists it): cannot build the fuzzer" >&2
     exit 1
 fi
-cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" >/dev/null
+mkdir -p "$build"
+if ! { cmake -S "$here" -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ \
+           -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build "$build"; } >"$build/build.log" 2>&1; then
+    echo "building the fuzzer failed:" >&2
+    tail -n 30 "$build/build.log" >&2
+    exit 1
+fi
 mkdir -p "$build/artifacts" "$build/corpus"
 # New inputs go to a scratch corpus; the checked-in one is only read.
 ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
