@@ -2033,6 +2033,26 @@ LoadReport loadReport(const Value &stateDict, const TargetSpec &target)
     return report;
 }
 
+namespace {
+
+/// Globs that drop exactly the keys of `groups`: a group's pattern when it covers every key
+/// under it, else its keys one by one.
+QStringList dropPatterns(const QList<KeyGroup> &groups)
+{
+    QStringList patterns;
+    for (const KeyGroup &group : groups) {
+        if (group.keys.size() == group.total) {
+            patterns.append(group.pattern);
+        } else {
+            for (const QString &key : group.keys)
+                patterns.append(globEscape(key));
+        }
+    }
+    return patterns;
+}
+
+} // namespace
+
 Result<RepairProposal> proposeRepair(const Value &checkpoint, const TargetSpec &target)
 {
     const QList<StateDictCandidate> candidates = findStateDicts(checkpoint);
@@ -2066,18 +2086,8 @@ Result<RepairProposal> proposeRepair(const Value &checkpoint, const TargetSpec &
     RepairProposal &p = *best;
 
     if (!p.after.mismatched.isEmpty()) {
-        QStringList patterns;
-        QStringList details;
-        for (const KeyGroup &group : std::as_const(p.after.mismatchedGroups)) {
-            if (group.keys.size() == group.total) {
-                patterns.append(group.pattern);
-            } else {
-                for (const QString &key : group.keys)
-                    patterns.append(globEscape(key));
-            }
-        }
         p.suggestions.append(
-            {DropKeys{patterns},
+            {DropKeys{dropPatterns(p.after.mismatchedGroups)},
              u"%1 another shape in the checkpoint (%2); without %3, load_state_dict(strict="
              u"False) loads the rest and the model keeps its own initial values there."_s.arg(
                  p.after.mismatched.size() == 1
@@ -2087,17 +2097,8 @@ Result<RepairProposal> proposeRepair(const Value &checkpoint, const TargetSpec &
                  p.after.mismatched.size() == 1 ? u"it"_s : u"them"_s)});
     }
     if (!p.after.unexpected.isEmpty()) {
-        QStringList patterns;
-        for (const KeyGroup &group : std::as_const(p.after.unexpectedGroups)) {
-            if (group.keys.size() == group.total) {
-                patterns.append(group.pattern);
-            } else {
-                for (const QString &key : group.keys)
-                    patterns.append(globEscape(key));
-            }
-        }
         p.suggestions.append(
-            {DropKeys{patterns},
+            {DropKeys{dropPatterns(p.after.unexpectedGroups)},
              u"%1 of the checkpoint %2 no place in the model; load_state_dict(strict=True) "
              u"refuses them."_s.arg(keysCount(p.after.unexpected.size()),
                                     p.after.unexpected.size() == 1 ? u"has"_s : u"have"_s)});
