@@ -312,7 +312,7 @@ BatchLoader::~BatchLoader()
         t.join();
 }
 
-void BatchLoader::startEpoch(int epoch)
+void BatchLoader::startEpoch(int epoch, int firstBatch)
 {
     std::unique_lock lock(d->mutex);
     ++d->generation;
@@ -332,8 +332,8 @@ void BatchLoader::startEpoch(int epoch)
     const int n = int(d->order.size());
     const int b = d->options.batchSize;
     d->batchCount = d->options.dropLast ? n / b : (n + b - 1) / b;
-    d->assigned = 0;
-    d->delivered = 0;
+    d->assigned = std::clamp(firstBatch, 0, d->batchCount);
+    d->delivered = d->assigned;
     lock.unlock();
     d->workAvailable.notify_all();
 }

@@ -80,8 +80,9 @@ public:
     BatchLoader &operator=(const BatchLoader &) = delete;
 
     /// Starts epoch `epoch` (its order is a permutation seeded by seed and epoch when shuffling),
-    /// stopping any epoch in progress.
-    void startEpoch(int epoch);
+    /// stopping any epoch in progress. With `firstBatch`, the epoch's first batches are skipped
+    /// without being loaded (a resume inside an epoch): next() starts with batch `firstBatch`.
+    void startEpoch(int epoch, int firstBatch = 0);
     /// The next batch of the epoch, waiting for it; nullopt when the epoch is done or cancelled.
     std::optional<Batch> next();
     /// Hands a batch's buffers back for reuse (saves page faults on big batches).

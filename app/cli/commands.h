@@ -20,6 +20,9 @@ int runTransform(const QStringList &args);
 int runInspect(const QStringList &args);
 int runRepair(const QStringList &args);
 int runDiff(const QStringList &args);
+int runTrain(const QStringList &args);
+int runEval(const QStringList &args);
+int runPredict(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.
 int requestedThreads();

@@ -106,14 +106,15 @@ void ProgressLine::finish()
 namespace {
 
 #ifdef IFS_CLI_FRONT
-/// Hands the whole command line over to ifstudio-cli-compute (see app/CMakeLists.txt): beside
-/// this executable in a build tree, in ../libexec/ifstudio/ once installed. Returns only on error.
-int execCompute(char **argv)
+/// Hands the whole command line over to `helper` (ifstudio-cli-compute or ifstudio-cli-train, see
+/// app/CMakeLists.txt): beside this executable in a build tree, in ../libexec/ifstudio/ once
+/// installed. Returns only on error.
+int execHelper(const QString &helper, char **argv)
 {
     const QString dir = QCoreApplication::applicationDirPath();
     const QStringList candidates = {
-        dir + QStringLiteral("/ifstudio-cli-compute"),
-        QDir::cleanPath(dir + QStringLiteral("/../libexec/ifstudio/ifstudio-cli-compute"))};
+        dir + u'/' + helper,
+        QDir::cleanPath(dir + QStringLiteral("/../libexec/ifstudio/") + helper)};
     for (const QString &candidate : candidates) {
         if (!QFileInfo(candidate).isExecutable())
             continue;
@@ -124,10 +125,10 @@ int execCompute(char **argv)
                                  .arg(candidate, QString::fromLocal8Bit(std::strerror(errno))));
         return ifs::cli::kExitFailure;
     }
-    ifs::cli::printError(QStringLiteral("ifstudio-cli-compute is missing next to %1 and in "
+    ifs::cli::printError(QStringLiteral("%1 is missing next to %2 and in "
                                         "../libexec/ifstudio: the installation is incomplete. "
                                         "Reinstall the package or rebuild.")
-                             .arg(dir));
+                             .arg(helper, dir));
     return ifs::cli::kExitFailure;
 }
 #endif
@@ -147,6 +148,12 @@ const char kUsage[] =
     "  repair IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...\n"
     "                                        a repaired copy: prefixes, renames, drops, casts, devices\n"
     "  diff A B [--json]                     compare two checkpoints' state dicts\n"
+    "  train --data ROOT --out RUNDIR [--model NAME] [--epochs N] [--resume CKPT] ...\n"
+    "                                        train a classifier (CPU or CUDA); last.pth/best.pth load in Python\n"
+    "  eval --data ROOT --checkpoint CKPT [--json]\n"
+    "                                        accuracy, per-class report and confusion matrix\n"
+    "  predict IMAGE... --checkpoint CKPT [--topk K] [--json]\n"
+    "                                        top-k classes of images or folders"
     "  sample-data DEST                      export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png\n"
     "\n"
     "Options:\n"
@@ -209,10 +216,21 @@ int main(int argc, char **argv)
 
     if (command == u"scan")
         return ifs::cli::runScan(commandArgs);
+    if (command == u"train" || command == u"eval" || command == u"predict") {
+#ifdef IFS_CLI_TRAIN
+        if (command == u"train")
+            return ifs::cli::runTrain(commandArgs);
+        if (command == u"eval")
+            return ifs::cli::runEval(commandArgs);
+        return ifs::cli::runPredict(commandArgs);
+#elif defined(IFS_CLI_FRONT)
+        return execHelper(QStringLiteral("ifstudio-cli-train"), argv);
+#endif
+    }
     if (command == u"check" || command == u"transform") {
 #ifdef IFS_CLI_FRONT
-        return execCompute(argv);
-#else
+        return execHelper(QStringLiteral("ifstudio-cli-compute"), argv);
+#elif !defined(IFS_CLI_TRAIN)
         if (command == u"transform")
             return ifs::cli::runTransform(commandArgs);
         return ifs::cli::runCheck(commandArgs);
@@ -228,7 +246,7 @@ int main(int argc, char **argv)
         return ifs::cli::runDiff(commandArgs);
 
     ifs::cli::printError(
-        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, inspect, repair, diff, sample-data. Try `ifstudio-cli --help`.")
+        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, inspect, repair, diff, train, eval, predict, sample-data. Try `ifstudio-cli --help`.")
             .arg(command));
     return ifs::cli::kExitUsage;
 }

@@ -1,0 +1,537 @@
+// ifstudio-cli train / eval / predict: the training loop, evaluation and prediction of the core,
+// with a progress bar on a terminal and JSON for scripts.
+#include "commands.h"
+
+#include "datasetlayout.h"
+#include "evaluation.h"
+#include "imagefolder.h"
+#include "jsonwriter.h"
+#include "models.h"
+#include "runtime.h"
+#include "training.h"
+#include "trainingdata.h"
+
+#include <QCommandLineParser>
+#include <QDir>
+#include <QDirIterator>
+#include <QFileInfo>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+namespace ifs::cli {
+
+namespace {
+
+std::atomic_int g_interrupts{0};
+
+extern "C" void onInterrupt(int)
+{
+    if (g_interrupts.fetch_add(1) >= 1)
+        std::_Exit(kExitCancelled); // a second Ctrl+C: leave now
+}
+
+bool parseNumber(const QCommandLineParser &parser, const QString &name, double &out,
+                 QString &error)
+{
+    if (!parser.isSet(name))
+        return true;
+    bool ok = false;
+    const double v = parser.value(name).toDouble(&ok);
+    if (!ok) {
+        error = QStringLiteral("--%1 needs a number, not “%2”").arg(name, parser.value(name));
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+bool parseInt(const QCommandLineParser &parser, const QString &name, int &out, QString &error)
+{
+    if (!parser.isSet(name))
+        return true;
+    bool ok = false;
+    const int v = parser.value(name).toInt(&ok);
+    if (!ok) {
+        error = QStringLiteral("--%1 needs a whole number, not “%2”").arg(name, parser.value(name));
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+QString fmt(double v, int decimals)
+{
+    return QString::number(v, 'f', decimals);
+}
+
+void writeEpochJson(const EpochReport &report, const QString &device)
+{
+    const EpochRecord &r = report.record;
+    JsonWriter json;
+    json.beginObject();
+    json.key("epoch").value(r.epoch);
+    json.key("step").value(int64_t(r.step));
+    json.key("train_loss").value(r.trainLoss);
+    json.key("train_acc").value(r.trainAccuracy * 100.0);
+    if (report.evaluation) {
+        json.key("val_loss").value(r.valLoss);
+        json.key("val_acc").value(r.valAccuracy * 100.0);
+        json.key("val_macro_f1").value(report.evaluation->macroF1 * 100.0);
+    }
+    json.key("lr").value(r.lr);
+    json.key("seconds").value(r.seconds);
+    json.key("images_per_s").value(r.imagesPerSecond);
+    json.key("best").value(report.best);
+    json.key("device").value(device);
+    json.key("last").value(report.lastCheckpoint);
+    json.key("skipped_images").value(int64_t(report.newFailures.size()));
+    json.endObject();
+    writeOut(json.take() + '\n');
+}
+
+} // namespace
+
+int runTrain(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Train a classifier on an ImageFolder dataset. RUNDIR gets config.json, metrics.csv, "
+        "steps.csv, last.pth (every epoch) and best.pth (best validation accuracy), which "
+        "Python's torch.load reads as they are. Ctrl+C saves last.pth and stops; --resume "
+        "continues from it."));
+    parser.addHelpOption();
+    const auto opt = [&](const char *name, const char *help, const char *value = nullptr) {
+        if (value)
+            parser.addOption({QString::fromLatin1(name), QString::fromUtf8(help), QString::fromLatin1(value)});
+        else
+            parser.addOption({QString::fromLatin1(name), QString::fromUtf8(help)});
+    };
+    opt("data", "the ImageFolder root (or a root with train/ and val/)", "ROOT");
+    opt("val", "a separate validation ImageFolder", "ROOT");
+    opt("val-split", "hold out this fraction of each class when there is no val folder (default 0.1)", "F");
+    opt("model", "small_cnn, resnet18, resnet34, resnet50, mobilenet_v2 (default small_cnn)", "NAME");
+    opt("epochs", "epochs (default 5)", "N");
+    opt("batch-size", "batch size (default 64)", "B");
+    opt("lr", "learning rate (default 0.1 for SGD, 0.001 for Adam/AdamW)", "LR");
+    opt("optimizer", "sgd, adam or adamw (default sgd)", "NAME");
+    opt("momentum", "SGD momentum (default 0.9)", "M");
+    opt("nesterov", "Nesterov momentum (SGD)");
+    opt("weight-decay", "weight decay (default 5e-4; 0.01 for AdamW)", "WD");
+    opt("schedule", "constant, step, cosine or onecycle (default cosine)", "NAME");
+    opt("warmup", "linear warm-up epochs (default 0)", "EPOCHS");
+    opt("step-epochs", "step schedule: decay every N epochs (default 30)", "N");
+    opt("gamma", "step schedule: decay factor (default 0.1)", "G");
+    opt("label-smoothing", "label smoothing (default 0)", "EPS");
+    opt("clip-grad", "clip the gradient norm to this value (default off)", "NORM");
+    opt("device", "auto, cpu, cuda or cuda:N (default auto)", "DEV");
+    opt("amp", "mixed precision on CUDA: off, bf16 or fp16 (default off)", "MODE");
+    opt("no-channels-last", "keep the NCHW memory format (channels_last is faster on CPU and GPU)");
+    opt("workers", "input threads (default: all cores)", "N");
+    opt("threads", "compute threads (default: all cores)", "N");
+    opt("seed", "seed for the model, the order and the augmentations (default 0)", "S");
+    opt("weights", "start from these weights (e.g. torchvision's resnet18-f37072fd.pth)", "FILE");
+    opt("resume", "continue a run from its last.pth (exactly: model, optimizer, schedule, RNG)", "CKPT");
+    opt("weights-only", "with --resume: take only the weights; new optimizer and schedule");
+    opt("train-transforms", "torchvision source of the train pipeline (default: fits the dataset)", "CODE");
+    opt("val-transforms", "torchvision source of the val pipeline", "CODE");
+    opt("save-every", "also keep epoch_NNN.pth every N epochs", "N");
+    opt("max-steps", "stop (saving last.pth) after N optimizer steps in all", "N");
+    opt("out", "the run folder", "RUNDIR");
+    opt("json", "one JSON object per epoch on stdout");
+    parser.process(args);
+
+    TrainConfig config;
+    config.dataRoot = parser.value(QStringLiteral("data"));
+    config.valRoot = parser.value(QStringLiteral("val"));
+    if (parser.isSet(QStringLiteral("model")))
+        config.arch = parser.value(QStringLiteral("model"));
+    if (parser.isSet(QStringLiteral("optimizer"))) {
+        const auto kind = optimizerFromName(parser.value(QStringLiteral("optimizer")));
+        if (!kind) {
+            printError(QStringLiteral("--optimizer: choose sgd, adam or adamw, not “%1”").arg(parser.value(QStringLiteral("optimizer"))));
+            return kExitUsage;
+        }
+        config.optimizer = *kind;
+        if (*kind != OptimizerKind::SGD) {
+            config.lr = 1e-3;
+            config.weightDecay = *kind == OptimizerKind::AdamW ? 0.01 : 0.0;
+        }
+    }
+    if (parser.isSet(QStringLiteral("schedule"))) {
+        const auto kind = scheduleFromName(parser.value(QStringLiteral("schedule")));
+        if (!kind) {
+            printError(QStringLiteral("--schedule: choose constant, step, cosine or onecycle, not “%1”").arg(parser.value(QStringLiteral("schedule"))));
+            return kExitUsage;
+        }
+        config.schedule = *kind;
+    }
+    if (parser.isSet(QStringLiteral("amp"))) {
+        const auto mode = ampFromName(parser.value(QStringLiteral("amp")));
+        if (!mode) {
+            printError(QStringLiteral("--amp: choose off, bf16 or fp16, not “%1”").arg(parser.value(QStringLiteral("amp"))));
+            return kExitUsage;
+        }
+        config.amp = *mode;
+    }
+    QString error;
+    int maxSteps = 0;
+    int seed = 0;
+    if (!parseNumber(parser, QStringLiteral("val-split"), config.valSplit, error)
+        || !parseInt(parser, QStringLiteral("epochs"), config.epochs, error)
+        || !parseInt(parser, QStringLiteral("batch-size"), config.batchSize, error)
+        || !parseNumber(parser, QStringLiteral("lr"), config.lr, error)
+        || !parseNumber(parser, QStringLiteral("momentum"), config.momentum, error)
+        || !parseNumber(parser, QStringLiteral("weight-decay"), config.weightDecay, error)
+        || !parseNumber(parser, QStringLiteral("warmup"), config.warmupEpochs, error)
+        || !parseInt(parser, QStringLiteral("step-epochs"), config.stepEpochs, error)
+        || !parseNumber(parser, QStringLiteral("gamma"), config.stepGamma, error)
+        || !parseNumber(parser, QStringLiteral("label-smoothing"), config.labelSmoothing, error)
+        || !parseNumber(parser, QStringLiteral("clip-grad"), config.gradClipNorm, error)
+        || !parseInt(parser, QStringLiteral("workers"), config.workers, error)
+        || !parseInt(parser, QStringLiteral("threads"), config.threads, error)
+        || !parseInt(parser, QStringLiteral("seed"), seed, error)
+        || !parseInt(parser, QStringLiteral("save-every"), config.saveEveryEpochs, error)
+        || !parseInt(parser, QStringLiteral("max-steps"), maxSteps, error)) {
+        printError(error);
+        return kExitUsage;
+    }
+    config.seed = uint64_t(seed);
+    config.maxSteps = maxSteps;
+    config.nesterov = parser.isSet(QStringLiteral("nesterov"));
+    config.channelsLast = !parser.isSet(QStringLiteral("no-channels-last"));
+    if (parser.isSet(QStringLiteral("device")))
+        config.device = parser.value(QStringLiteral("device"));
+    config.weightsPath = parser.value(QStringLiteral("weights"));
+    config.resumePath = parser.value(QStringLiteral("resume"));
+    config.resumeWeightsOnly = parser.isSet(QStringLiteral("weights-only"));
+    config.trainTransforms = parser.value(QStringLiteral("train-transforms"));
+    config.valTransforms = parser.value(QStringLiteral("val-transforms"));
+    config.outDir = parser.value(QStringLiteral("out"));
+    if (config.threads <= 0)
+        config.threads = requestedThreads();
+    configureRuntime(config.threads);
+    if (Status ok = config.validate(); !ok) {
+        printError(ok.errorMessage());
+        return kExitUsage;
+    }
+    const bool json = parser.isSet(QStringLiteral("json"));
+
+    Trainer trainer(config);
+    std::signal(SIGINT, onInterrupt);
+    std::signal(SIGTERM, onInterrupt);
+    std::atomic_bool done{false};
+    std::thread watcher([&] {
+        while (!done) {
+            if (g_interrupts.load() > 0) {
+                trainer.stop(/*saveCheckpoint=*/true);
+                return;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+
+    QString device;
+    std::unique_ptr<ProgressLine> bar;
+    int epochs = config.epochs;
+    TrainCallbacks callbacks;
+    callbacks.started = [&](const TrainStart &s) {
+        device = s.device;
+        epochs = s.epochs;
+        printErr(QStringLiteral("Training %1 on %2 (%3). %4")
+                     .arg(config.arch, s.device, s.deviceNote, s.runtime));
+        printErr(QStringLiteral("%1 classes, %2 training and %3 validation images, %4 batches per "
+                                "epoch; input: %5")
+                     .arg(s.classes.size()).arg(s.trainSamples).arg(s.valSamples)
+                     .arg(s.batchesPerEpoch).arg(s.inputPath));
+        for (const QString &note : s.notes)
+            printErr(QStringLiteral("  %1").arg(note));
+    };
+    int shownEpoch = 0;
+    callbacks.step = [&](const StepProgress &p) {
+        if (p.epoch != shownEpoch) {
+            bar = std::make_unique<ProgressLine>(QStringLiteral("epoch %1/%2").arg(p.epoch).arg(epochs));
+            shownEpoch = p.epoch;
+        }
+        bar->update(p.batch, p.batches);
+    };
+    callbacks.status = [&](const QString &) {};
+    callbacks.epoch = [&](const EpochReport &report) {
+        if (bar)
+            bar->finish();
+        if (json) {
+            writeEpochJson(report, device);
+            return;
+        }
+        const EpochRecord &r = report.record;
+        QString line = QStringLiteral("epoch %1/%2  train loss %3 acc %4%")
+                           .arg(r.epoch).arg(epochs).arg(fmt(r.trainLoss, 4), fmt(r.trainAccuracy * 100.0, 2));
+        if (report.evaluation)
+            line += QStringLiteral("  val loss %1 acc %2%").arg(fmt(r.valLoss, 4), fmt(r.valAccuracy * 100.0, 2));
+        line += QStringLiteral("  lr %1  %2 s  %3 img/s%4")
+                    .arg(QString::number(r.lr, 'g', 4), fmt(r.seconds, 1), fmt(r.imagesPerSecond, 0),
+                         report.best ? QStringLiteral("  [best]") : QString());
+        printOut(line);
+        for (const LoaderFailure &f : report.newFailures)
+            printErr(QStringLiteral("  skipped %1: %2").arg(f.path, f.message));
+    };
+    const TrainFinish finish = trainer.run(callbacks);
+    done = true;
+    watcher.join();
+    if (bar)
+        bar->finish();
+    if (finish.outcome == TrainOutcome::Failed) {
+        printError(finish.message);
+        return kExitFailure;
+    }
+    printErr(finish.message);
+    if (!finish.lastCheckpoint.isEmpty())
+        printErr(QStringLiteral("last: %1").arg(finish.lastCheckpoint));
+    if (!finish.bestCheckpoint.isEmpty())
+        printErr(QStringLiteral("best: %1").arg(finish.bestCheckpoint));
+    if (finish.outcome == TrainOutcome::Stopped && g_interrupts.load() > 0) {
+        printErr(QStringLiteral("Resume with: ifstudio-cli train --data %1 --out %2 --resume %3")
+                     .arg(config.dataRoot, config.outDir, finish.lastCheckpoint));
+        return kExitCancelled;
+    }
+    return kExitOk;
+}
+
+namespace {
+
+void addModelOptions(QCommandLineParser &parser)
+{
+    parser.addOption({QStringLiteral("checkpoint"), QStringLiteral("a checkpoint: ours, or a state dict with --model"), QStringLiteral("CKPT")});
+    parser.addOption({QStringLiteral("model"), QStringLiteral("the architecture, for checkpoints that do not say it"), QStringLiteral("NAME")});
+    parser.addOption({QStringLiteral("val-transforms"), QStringLiteral("torchvision source of the val pipeline, for checkpoints without one"), QStringLiteral("CODE")});
+    parser.addOption({QStringLiteral("device"), QStringLiteral("auto, cpu, cuda or cuda:N (default auto)"), QStringLiteral("DEV")});
+    parser.addOption({QStringLiteral("json"), QStringLiteral("print JSON")});
+}
+
+Result<Classifier> loadClassifier(const QCommandLineParser &parser, const QStringList &classes = {})
+{
+    if (!parser.isSet(QStringLiteral("checkpoint")))
+        return Error{QStringLiteral("give the model with --checkpoint CKPT")};
+    ClassifierOptions options;
+    options.arch = parser.value(QStringLiteral("model"));
+    options.valTransforms = parser.value(QStringLiteral("val-transforms"));
+    if (parser.isSet(QStringLiteral("device")))
+        options.device = parser.value(QStringLiteral("device"));
+    options.classes = classes;
+    return Classifier::load(parser.value(QStringLiteral("checkpoint")), options);
+}
+
+} // namespace
+
+int runEval(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Evaluate a checkpoint on an ImageFolder with the val transform stored in it: accuracy, "
+        "per-class precision/recall/F1 and the confusion matrix. A root with train/ and val/ "
+        "is evaluated on its val split."));
+    parser.addHelpOption();
+    parser.addOption({QStringLiteral("data"), QStringLiteral("the ImageFolder root"), QStringLiteral("ROOT")});
+    parser.addOption({QStringLiteral("batch-size"), QStringLiteral("batch size (default 128)"), QStringLiteral("B")});
+    parser.addOption({QStringLiteral("workers"), QStringLiteral("input threads (default: all cores)"), QStringLiteral("N")});
+    addModelOptions(parser);
+    parser.process(args);
+    configureRuntime(requestedThreads());
+    if (!parser.isSet(QStringLiteral("data"))) {
+        printError(QStringLiteral("give the images with --data ROOT"));
+        return kExitUsage;
+    }
+    QString root = parser.value(QStringLiteral("data"));
+    const DatasetLayout layout = detectLayout(root);
+    if (layout.hasSplits() && layout.splits.size() > 1) {
+        root = layout.splitRoot(layout.splits.at(1));
+        printErr(QStringLiteral("Evaluating the %1 split: %2").arg(layout.splits.at(1), root));
+    }
+    QStringList classes;
+    auto samples = imageFolderSamples(root, &classes);
+    if (!samples) {
+        printError(samples.errorMessage());
+        return kExitFailure;
+    }
+    auto classifier = loadClassifier(parser, classes);
+    if (!classifier) {
+        printError(classifier.errorMessage());
+        return kExitFailure;
+    }
+    if (classifier->classes() != classes) {
+        printError(QStringLiteral("the checkpoint's classes (%1) are not the dataset's (%2): the "
+                                  "class indices would not mean the same")
+                       .arg(classifier->classes().join(QStringLiteral(", ")), classes.join(QStringLiteral(", "))));
+        return kExitFailure;
+    }
+    for (const QString &note : classifier->notes())
+        printErr(QStringLiteral("  %1").arg(note));
+    int batchSize = 128, workers = 0;
+    QString error;
+    if (!parseInt(parser, QStringLiteral("batch-size"), batchSize, error)
+        || !parseInt(parser, QStringLiteral("workers"), workers, error)) {
+        printError(error);
+        return kExitUsage;
+    }
+    ProgressLine bar(QStringLiteral("evaluating"));
+    auto evaluation = classifier->evaluate(samples.value(), batchSize, workers,
+                                           [&](qint64 done, qint64 total) { bar.update(done, total); });
+    bar.finish();
+    if (!evaluation) {
+        printError(evaluation.errorMessage());
+        return kExitFailure;
+    }
+    const Evaluation &e = evaluation.value();
+    if (parser.isSet(QStringLiteral("json"))) {
+        JsonWriter json(2);
+        json.beginObject();
+        json.key("checkpoint").value(parser.value(QStringLiteral("checkpoint")));
+        json.key("data").value(root);
+        json.key("arch").value(classifier->arch());
+        json.key("device").value(classifier->device());
+        json.key("images").value(int64_t(e.predictions.size()));
+        json.key("accuracy").value(e.accuracy * 100.0);
+        json.key("loss").value(e.loss);
+        json.key("macro_f1").value(e.macroF1 * 100.0);
+        json.key("classes").beginArray();
+        for (const QString &c : e.classes)
+            json.value(c);
+        json.endArray();
+        json.key("per_class").beginArray();
+        for (qsizetype c = 0; c < e.classes.size(); ++c) {
+            json.beginObject();
+            json.key("class").value(e.classes[c]);
+            json.key("precision").value(e.perClass[c].precision * 100.0);
+            json.key("recall").value(e.perClass[c].recall * 100.0);
+            json.key("f1").value(e.perClass[c].f1 * 100.0);
+            json.key("support").value(int64_t(e.perClass[c].support));
+            json.endObject();
+        }
+        json.endArray();
+        json.key("confusion").beginArray();
+        for (qsizetype r = 0; r < e.classes.size(); ++r) {
+            json.beginArray();
+            for (qsizetype c = 0; c < e.classes.size(); ++c)
+                json.value(int64_t(e.count(int(r), int(c))));
+            json.endArray();
+        }
+        json.endArray();
+        json.key("skipped").beginArray();
+        for (const LoaderFailure &f : e.failures) {
+            json.beginObject();
+            json.key("path").value(f.path);
+            json.key("error").value(f.message);
+            json.endObject();
+        }
+        json.endArray();
+        json.endObject();
+        writeOut(json.take() + '\n');
+        return kExitOk;
+    }
+    printOut(e.classReportText());
+    printOut(e.confusionText());
+    for (const LoaderFailure &f : e.failures)
+        printErr(QStringLiteral("skipped %1: %2").arg(f.path, f.message));
+    return kExitOk;
+}
+
+int runPredict(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Predict the classes of images (files, or folders searched recursively) with a "
+        "checkpoint's val transform: the top-k classes and their probabilities."));
+    parser.addHelpOption();
+    parser.addOption({QStringLiteral("topk"), QStringLiteral("classes per image (default 5)"), QStringLiteral("K")});
+    addModelOptions(parser);
+    parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"), QStringLiteral("IMAGE..."));
+    parser.process(args);
+    configureRuntime(requestedThreads());
+    QStringList images;
+    for (const QString &arg : parser.positionalArguments()) {
+        const QFileInfo info(arg);
+        if (info.isDir()) {
+            QStringList found;
+            QDirIterator it(arg, QDir::Files, QDirIterator::Subdirectories | QDirIterator::FollowSymlinks);
+            while (it.hasNext()) {
+                const QString path = it.next();
+                if (hasImageExtension(QFileInfo(path).fileName().toStdString()))
+                    found.append(path);
+            }
+            found.sort();
+            images += found;
+        } else if (info.exists()) {
+            images.append(arg);
+        } else {
+            printError(QStringLiteral("“%1” does not exist").arg(arg));
+            return kExitFailure;
+        }
+    }
+    if (images.isEmpty()) {
+        printError(QStringLiteral("no images given (files or folders of .jpg, .png, …)"));
+        return kExitUsage;
+    }
+    int topk = 5;
+    QString error;
+    if (!parseInt(parser, QStringLiteral("topk"), topk, error) || topk < 1) {
+        printError(error.isEmpty() ? QStringLiteral("--topk must be at least 1") : error);
+        return kExitUsage;
+    }
+    auto classifier = loadClassifier(parser);
+    if (!classifier) {
+        printError(classifier.errorMessage());
+        return kExitFailure;
+    }
+    auto predictions = classifier->predict(images, topk);
+    if (!predictions) {
+        printError(predictions.errorMessage());
+        return kExitFailure;
+    }
+    const QStringList classes = classifier->classes();
+    int failed = 0;
+    if (parser.isSet(QStringLiteral("json"))) {
+        JsonWriter json(2);
+        json.beginObject();
+        json.key("checkpoint").value(parser.value(QStringLiteral("checkpoint")));
+        json.key("predictions").beginArray();
+        for (const ImagePrediction &p : predictions.value()) {
+            json.beginObject();
+            json.key("path").value(p.path);
+            if (!p.error.isEmpty()) {
+                json.key("error").value(p.error);
+                ++failed;
+            } else {
+                json.key("top").beginArray();
+                for (const auto &[index, probability] : p.top) {
+                    json.beginObject();
+                    json.key("class").value(classes.value(index));
+                    json.key("index").value(index);
+                    json.key("probability").value(double(probability));
+                    json.endObject();
+                }
+                json.endArray();
+            }
+            json.endObject();
+        }
+        json.endArray();
+        json.endObject();
+        writeOut(json.take() + '\n');
+    } else {
+        for (const ImagePrediction &p : predictions.value()) {
+            if (!p.error.isEmpty()) {
+                printErr(QStringLiteral("%1: %2").arg(p.path, p.error));
+                ++failed;
+                continue;
+            }
+            QStringList parts;
+            for (const auto &[index, probability] : p.top)
+                parts.append(QStringLiteral("%1 %2%").arg(classes.value(index), fmt(probability * 100.0, 1)));
+            printOut(QStringLiteral("%1: %2").arg(p.path, parts.join(QStringLiteral(", "))));
+        }
+    }
+    return failed == 0 ? kExitOk : kExitFailure;
+}
+
+} // namespace ifs::cli
