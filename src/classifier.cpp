@@ -285,41 +285,56 @@ Result<Evaluation> Classifier::evaluate(const std::vector<LoaderSample> &samples
 Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths, int topk)
 {
     QList<ImagePrediction> out;
+    out.reserve(imagePaths.size());
     const int k = std::clamp(topk, 1, int(d->classes.size()));
+    constexpr int kBatch = 32;
     try {
         torch::NoGradGuard noGrad;
+        // Images are transformed one by one and run in batches of equal shapes.
+        Batch batch;
+        std::vector<int> members; // indices into `out`
+        auto flush = [&] {
+            if (members.empty())
+                return;
+            batch.count = int(members.size());
+            const torch::Tensor logits = d->net->forward(tm::batchToDevice(batch, d->device, true))
+                                             .to(torch::kCPU, torch::kFloat);
+            const auto [values, indices] = torch::softmax(logits, 1).topk(k, 1);
+            for (int row = 0; row < batch.count; ++row) {
+                ImagePrediction &prediction = out[members[size_t(row)]];
+                for (int i = 0; i < k; ++i)
+                    prediction.top.append({int(indices[row][i].item<int64_t>()), values[row][i].item<float>()});
+            }
+            members.clear();
+            batch.data.clear();
+        };
         for (const QString &path : imagePaths) {
-            ImagePrediction prediction;
-            prediction.path = path;
+            out.append(ImagePrediction{path, {}, {}});
             auto image = loadTransformInput(path);
             if (!image) {
-                prediction.error = image.errorMessage();
-                out.append(prediction);
+                out.last().error = image.errorMessage();
                 continue;
             }
             TorchGenerator rng(0);
             auto run = d->val.run(image.value(), rng);
             if (!run || !run->output.isTensor()) {
-                prediction.error = run ? QStringLiteral("the val transforms do not end in a tensor (add ToTensor)")
+                out.last().error = run ? QStringLiteral("the val transforms do not end in a tensor (add ToTensor)")
                                        : run.errorMessage();
-                out.append(prediction);
                 continue;
             }
             const ImageTensor &t = run->output.tensor;
-            Batch batch;
-            batch.count = 1;
+            if (!members.empty()
+                && (t.channels != batch.channels || t.height != batch.height || t.width != batch.width))
+                flush();
             batch.channels = t.channels;
             batch.height = t.height;
             batch.width = t.width;
-            batch.data = t.data;
-            const torch::Tensor logits =
-                d->net->forward(tm::batchToDevice(batch, d->device, true)).to(torch::kCPU, torch::kFloat);
-            const torch::Tensor probs = torch::softmax(logits, 1)[0];
-            const auto [values, indices] = probs.topk(k);
-            for (int i = 0; i < k; ++i)
-                prediction.top.append({int(indices[i].item<int64_t>()), values[i].item<float>()});
-            out.append(prediction);
+            batch.data.insert(batch.data.end(), t.data.begin(), t.data.end());
+            members.push_back(int(out.size() - 1));
+            if (int(members.size()) == kBatch)
+                flush();
         }
+        flush();
     } catch (const c10::Error &e) {
         return Error{QStringLiteral("prediction failed: %1")
                          .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};

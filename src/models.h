@@ -42,6 +42,11 @@ Result<ckpt::TargetSpec> modelTarget(const QString &arch, int numClasses);
 /// -1 when it has no such key.
 int headClassCount(const ckpt::Value &stateDict, const QString &arch);
 
+/// Writes a freshly initialised `arch` (after `torch.manual_seed(seed)`) as a state dict, as
+/// `torch.save(model.state_dict(), path)` would: to start a Python run from the same weights, or
+/// to check the initialisation.
+Status exportInitialWeights(const QString &arch, int numClasses, uint64_t seed, const QString &path);
+
 /// Python source that defines the small CNN (`class SmallCNN(nn.Module)`), equivalent to ours
 /// key by key and op by op; torchvision's models need no source.
 QString smallCnnPythonSource();

@@ -7,6 +7,7 @@
 #include "models.h"
 #include "runtime.h"
 #include "torchmodels.h"
+#include "torchrng.h"
 #include "trainingdata.h"
 
 #include <QDateTime>
@@ -567,6 +568,26 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     if (!pipelines)
         return fail(pipelines.errorMessage());
     const int numClasses = int(data->classes.size());
+    // The pipelines must work on this dataset's images: try each on a first image now rather
+    // than skip every image of an epoch.
+    for (const auto &[pipeline, samples, what] :
+         {std::tuple{&pipelines->train, &data->train, QStringLiteral("train")},
+          std::tuple{&pipelines->val, &data->val, QStringLiteral("val")}}) {
+        for (const LoaderSample &sample : *samples) {
+            auto image = loadTransformInput(sample.path);
+            if (!image)
+                continue; // a broken image: skipped and listed during the run
+            TorchGenerator rng(cfg.seed);
+            auto run = pipeline->run(image.value(), rng);
+            if (!run)
+                return fail(QStringLiteral("the %1 transforms fail on “%2”: %3")
+                                .arg(what, sample.path, run.errorMessage()));
+            if (!run->output.isTensor())
+                return fail(QStringLiteral("the %1 transforms give an image, not a tensor: add "
+                                           "transforms.ToTensor() (and Normalize after it)").arg(what));
+            break;
+        }
+    }
 
     if (resumeRoot.isDict()) {
         // The class indices must mean the same.
@@ -1095,6 +1116,13 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             // The loader was cancelled (a stop while waiting for a batch).
             stoppedEarly = true;
             break;
+        }
+        if (seen == 0) {
+            const QList<LoaderFailure> failures = trainLoader.failures();
+            return fail(QStringLiteral("no training image could be loaded in epoch %1%2")
+                            .arg(epoch)
+                            .arg(failures.isEmpty() ? QString()
+                                                    : QStringLiteral(": “%1”: %2").arg(failures.front().path, failures.front().message)));
         }
 
         // Validation.

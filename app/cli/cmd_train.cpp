@@ -90,6 +90,7 @@ void writeEpochJson(const EpochReport &report, const QString &device)
     json.key("skipped_images").value(int64_t(report.newFailures.size()));
     json.endObject();
     writeOut(json.take() + '\n');
+    std::fflush(stdout); // one line per epoch, as it happens, also into a pipe
 }
 
 } // namespace

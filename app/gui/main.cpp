@@ -43,7 +43,8 @@ int main(int argc, char **argv)
     const QCommandLineOption viewOption(
         QStringLiteral("screenshot-view"),
         QStringLiteral("What the screenshot shows: images (default), health, transforms, "
-                       "checkpoints, checkpoint-load or checkpoint-save."),
+                       "checkpoints, checkpoint-load, checkpoint-save, training (a short "
+                       "small_cnn run, taken live) or evaluation (after a two-epoch run)."),
         QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
     parser.addOption(viewOption);

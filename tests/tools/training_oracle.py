@@ -1,0 +1,171 @@
+"""Oracle: what PyTorch and torchvision make of the models and run folders of the trainer.
+
+Usage:
+  training_oracle.py arch ARCH NUM_CLASSES WEIGHTS.pth OURS.json [SMALLCNN.py]
+      WEIGHTS.pth is our freshly initialised model (exportInitialWeights); OURS.json holds our
+      softmax outputs for some images with it: {"transform": source, "predictions": {path:
+      [probabilities]}}. Builds torchvision's model (or SmallCNN from SMALLCNN.py, our Python
+      source) and prints JSON:
+        "strict":   load_state_dict(strict=True) of our weights: null or the error;
+        "order":    whether our keys come in state_dict() order;
+        "shapes":   keys whose shapes differ (none when strict loads);
+        "init":     per tensor, our mean/std and torchvision's (fresh init, seed 0);
+        "forward_max_prob_diff": max |ours − torchvision| of the eval-mode probabilities of
+                    OURS.json's images with our weights (the forward passes compute the same).
+  training_oracle.py interop RUN_DIR VAL_ROOT OURS.json
+      Loads RUN_DIR/last.pth as weights-only loading does (see load_weights_only()), the model
+      into torchvision's resnet18(num_classes=N) with strict=True, the optimizer state into
+      torch.optim.SGD, builds the val transform from the checkpoint's 'transforms' source, runs
+      ImageFolder(VAL_ROOT) and compares with OURS.json ({"path": [probabilities]}). Prints JSON.
+"""
+import collections
+import io
+import json
+import os
+import pickle
+import pickletools
+import sys
+import zipfile
+
+import torch
+import torchvision
+from torchvision import transforms  # noqa: F401  (the stored sources use `transforms.`)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checkpointwriter_oracle import ALLOWED_GLOBALS, WEIGHTS_ONLY_OPCODES  # noqa: E402
+
+
+def pickle_audit(path):
+    """The globals and opcodes of the file's data.pkl against the weights-only allow-list."""
+    with zipfile.ZipFile(path) as archive:
+        name = next(n for n in archive.namelist() if n.endswith("/data.pkl"))
+        data = archive.read(name)
+    globals_seen, opcodes = set(), set()
+    for opcode, argument, _ in pickletools.genops(data):
+        opcodes.add(opcode.name)
+        if opcode.name == "GLOBAL":
+            globals_seen.add(argument.replace(" ", "."))
+    return sorted(globals_seen - ALLOWED_GLOBALS), sorted(opcodes - WEIGHTS_ONLY_OPCODES)
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        if f"{module}.{name}" not in ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed with weights_only")
+        return super().find_class(module, name)
+
+
+class _RestrictedPickleModule:
+    Unpickler = _RestrictedUnpickler
+    load = staticmethod(pickle.load)
+
+
+def load_weights_only(path):
+    """torch.load(path, weights_only=True). torch 1.13's weights-only unpickler lacks BINFLOAT (it
+    refuses any Python float, which every optimizer state holds; PyTorch >= 2.0 reads them): there,
+    the file's pickle is audited against the weights-only allow-list (globals and opcodes) and
+    loaded with an unpickler that refuses every other global. Returns (object, how)."""
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu"), "weights_only=True"
+    except Exception as error:  # noqa: BLE001
+        if "Unsupported operand 71" not in str(error):
+            raise
+    disallowed, unsupported = pickle_audit(path)
+    if disallowed or unsupported:
+        raise RuntimeError(f"not weights-only loadable: globals {disallowed}, opcodes {unsupported}")
+    return (torch.load(path, map_location="cpu", pickle_module=_RestrictedPickleModule),
+            "allow-list audit + restricted unpickler (torch 1.13 lacks BINFLOAT)")
+
+
+def build(arch, num_classes, smallcnn_source=None):
+    torch.manual_seed(0)
+    if arch == "small_cnn":
+        namespace = {}
+        exec(compile(smallcnn_source, "SmallCNN", "exec"), namespace)  # our own exported source
+        return namespace["SmallCNN"](num_classes=num_classes)
+    return getattr(torchvision.models, arch)(num_classes=num_classes)
+
+
+def cmd_arch(arch, num_classes, weights, ours_path, source_path=None):
+    source = open(source_path).read() if source_path else None
+    model = build(arch, int(num_classes), source)
+    reference = {k: v.clone() for k, v in model.state_dict().items()}
+    ours, how = load_weights_only(weights)
+    out = {"how": how, "order": list(ours.keys()) == list(reference.keys())}
+    out["shapes"] = [k for k in ours if k in reference and ours[k].shape != reference[k].shape]
+    try:
+        model.load_state_dict(ours, strict=True)
+        out["strict"] = None
+    except Exception as error:  # noqa: BLE001
+        out["strict"] = str(error)
+    out["init"] = {}
+    for key, theirs in reference.items():
+        if key not in ours or not theirs.is_floating_point():
+            continue
+        mine = ours[key].double()
+        out["init"][key] = {"numel": theirs.numel(),
+                            "ours": [mine.mean().item(), mine.std().item() if mine.numel() > 1 else 0.0],
+                            "theirs": [theirs.double().mean().item(),
+                                       theirs.double().std().item() if theirs.numel() > 1 else 0.0]}
+    if out["strict"] is None:
+        # Our forward pass on real images against torchvision's with the same weights.
+        spec = json.load(open(ours_path))
+        transform = eval(spec["transform"], {"transforms": transforms})  # our own test's source
+        model.eval()
+        diff = 0.0
+        with torch.no_grad():
+            for path, probabilities in spec["predictions"].items():
+                image = torchvision.datasets.folder.default_loader(path)
+                theirs = torch.softmax(model(transform(image).unsqueeze(0)), 1)[0]
+                diff = max(diff, (torch.tensor(probabilities) - theirs).abs().max().item())
+        out["forward_max_prob_diff"] = diff
+    print(json.dumps(out))
+
+
+def cmd_interop(run_dir, val_root, ours_path):
+    ck, how = load_weights_only(os.path.join(run_dir, "last.pth"))
+    out = {"how": how, "keys": sorted(ck.keys()), "arch": ck["arch"], "epoch": ck["epoch"]}
+    model = torchvision.models.resnet18(num_classes=ck["num_classes"])
+    model.load_state_dict(ck["model_state_dict"], strict=True)
+    out["strict"] = True
+    group = ck["optimizer_state_dict"]["param_groups"][0]
+    optimizer = torch.optim.SGD(model.parameters(), lr=group["lr"], momentum=group["momentum"],
+                                weight_decay=group["weight_decay"])
+    optimizer.load_state_dict(ck["optimizer_state_dict"])
+    state = optimizer.state_dict()["state"]
+    names = [name for name, _ in model.named_parameters()]
+    out["optimizer_params"] = len(names)
+    out["optimizer_states"] = len(state)
+    out["momentum_shapes_ok"] = all(
+        state[i]["momentum_buffer"].shape == p.shape for i, p in enumerate(model.parameters()))
+    # One optimizer step works with the loaded state.
+    model.train()
+    x = torch.rand(4, 3, 28, 28)
+    torch.nn.functional.cross_entropy(model(x), torch.tensor([0, 1, 2, 3])).backward()
+    optimizer.step()
+    model.load_state_dict(ck["model_state_dict"], strict=True)
+
+    val_transform = eval(ck["transforms"]["val"], {"transforms": transforms})  # our own source
+    dataset = torchvision.datasets.ImageFolder(val_root, transform=val_transform)
+    out["class_to_idx_same"] = dataset.class_to_idx == ck["class_to_idx"]
+    ours = json.load(open(ours_path))
+    model.eval()
+    agree, max_diff, compared = 0, 0.0, 0
+    with torch.no_grad():
+        for start in range(0, len(dataset), 64):
+            items = [dataset[i] for i in range(start, min(start + 64, len(dataset)))]
+            batch = torch.stack([image for image, _ in items])
+            probabilities = torch.softmax(model(batch), 1)
+            for offset, row in enumerate(probabilities):
+                path = dataset.samples[start + offset][0]
+                mine = torch.tensor(ours[path])
+                compared += 1
+                agree += int(mine.argmax().item() == row.argmax().item())
+                max_diff = max(max_diff, (mine - row).abs().max().item())
+    out.update({"compared": compared, "agree": agree, "max_prob_diff": max_diff})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    command, *arguments = sys.argv[1:]
+    {"arch": cmd_arch, "interop": cmd_interop}[command](*arguments)

@@ -1,0 +1,624 @@
+// Training against real PyTorch: the models are torchvision's (keys, shapes, initialisation,
+// forward pass), the loop learns (loss falls), reports progress and exactly one terminal
+// signal, stops within one batch, pauses, resumes exactly, and its last.pth loads in Python into
+// torchvision's resnet18 and torch.optim.SGD and gives the same predictions.
+#include "testutil.h"
+
+#include "checkpointreader.h"
+#include "checkpointrepair.h"
+#include "checkpointwriter.h"
+#include "evaluation.h"
+#include "models.h"
+#include "runtime.h"
+#include "sampledata.h"
+#include "training.h"
+#include "trainingdata.h"
+
+#include <QDirIterator>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+using namespace ifs;
+using namespace Qt::StringLiterals;
+
+namespace {
+
+/// Everything the callbacks reported, in order.
+struct Recorder
+{
+    std::vector<QString> events; // "started", "step", "epoch", "finished"
+    std::vector<StepProgress> steps;
+    std::vector<EpochReport> epochs;
+    TrainStart start;
+    int finished = 0;
+    TrainFinish finish;
+
+    TrainCallbacks callbacks()
+    {
+        TrainCallbacks c;
+        c.started = [this](const TrainStart &s) {
+            events.push_back(u"started"_s);
+            start = s;
+        };
+        c.step = [this](const StepProgress &p) {
+            events.push_back(u"step"_s);
+            steps.push_back(p);
+        };
+        c.epoch = [this](const EpochReport &r) {
+            events.push_back(u"epoch"_s);
+            epochs.push_back(r);
+        };
+        c.finished = [this](const TrainFinish &f) {
+            events.push_back(u"finished"_s);
+            ++finished;
+            finish = f;
+        };
+        return c;
+    }
+};
+
+/// The loss column of a run's steps.csv, by step.
+QMap<qint64, QString> stepLosses(const QString &runDir)
+{
+    QMap<qint64, QString> losses;
+    QFile file(runDir + u"/steps.csv"_s);
+    if (!file.open(QIODevice::ReadOnly | QIODevice::Text))
+        return losses;
+    file.readLine();
+    while (!file.atEnd()) {
+        const QStringList cells = QString::fromUtf8(file.readLine()).trimmed().split(u',');
+        if (cells.size() == 4)
+            losses.insert(cells[0].toLongLong(), cells[2]);
+    }
+    return losses;
+}
+
+ckpt::Value modelWeights(const QString &path)
+{
+    auto file = ckpt::readCheckpoint(path);
+    if (!file)
+        return {};
+    return file->root.value(u"model_state_dict");
+}
+
+} // namespace
+
+class TstTraining : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    QString m_data; // a small real Fashion-MNIST: 40 images per class in train/ and val/
+
+    TrainConfig baseConfig(const QString &run) const
+    {
+        TrainConfig c;
+        c.dataRoot = m_data;
+        c.arch = u"small_cnn"_s;
+        c.epochs = 2;
+        c.batchSize = 32;
+        c.lr = 0.05;
+        c.seed = 7;
+        c.workers = 2;
+        c.device = u"cpu"_s;
+        c.outDir = m_dir.filePath(run);
+        return c;
+    }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        configureRuntime(2);
+        if (!missingFashionMnistFiles(defaultFashionMnistSource()).isEmpty())
+            QSKIP("Debian's dataset-fashion-mnist package is not installed (installer/setup.sh installs it)");
+        SampleDataOptions options;
+        options.limitPerClass = 40;
+        auto exported = exportFashionMnist(m_dir.filePath(u"fmnist"_s), options);
+        QVERIFY2(exported, qPrintable(exported.errorMessage()));
+        m_data = exported->root;
+        QCOMPARE(exported->trainImages, 400);
+    }
+
+    void configJsonRoundTrip()
+    {
+        TrainConfig c = baseConfig(u"x"_s);
+        c.optimizer = OptimizerKind::AdamW;
+        c.schedule = ScheduleKind::OneCycle;
+        c.seed = 18446744073709551557ull; // beyond a double's integers
+        c.beta2 = 0.98;
+        c.amp = AmpMode::BFloat16;
+        auto back = TrainConfig::fromJson(c.toJson());
+        QVERIFY(back);
+        QCOMPARE(back->toJson(), c.toJson());
+        QCOMPARE(back->seed, c.seed);
+        QJsonObject bad = c.toJson();
+        bad[u"optimizer"_s] = u"lbfgs"_s;
+        QVERIFY(!TrainConfig::fromJson(bad));
+        QVERIFY(TrainConfig::fromJson(bad).errorMessage().contains(u"optimizer"_s));
+    }
+
+    void validationMessages_data()
+    {
+        QTest::addColumn<QString>("field");
+        QTest::addColumn<QString>("expected");
+        QTest::newRow("no data") << u"data"_s << u"no dataset"_s;
+        QTest::newRow("batch") << u"batch"_s << u"batch size must be at least 1"_s;
+        QTest::newRow("model") << u"model"_s << u"unknown model “vgg11”"_s;
+        QTest::newRow("lr") << u"lr"_s << u"learning rate must be a positive number"_s;
+        QTest::newRow("nesterov") << u"nesterov"_s << u"Nesterov momentum needs SGD"_s;
+        QTest::newRow("out") << u"out"_s << u"no run folder"_s;
+    }
+    void validationMessages()
+    {
+        QFETCH(QString, field);
+        QFETCH(QString, expected);
+        TrainConfig c = baseConfig(u"v"_s);
+        if (field == u"data") c.dataRoot.clear();
+        if (field == u"batch") c.batchSize = 0;
+        if (field == u"model") c.arch = u"vgg11"_s;
+        if (field == u"lr") c.lr = -1;
+        if (field == u"nesterov") { c.nesterov = true; c.optimizer = OptimizerKind::Adam; }
+        if (field == u"out") c.outDir.clear();
+        const Status ok = c.validate();
+        QVERIFY(!ok);
+        QVERIFY2(ok.errorMessage().contains(expected), qPrintable(ok.errorMessage()));
+        // A run with it fails at once with that message, and says so exactly once.
+        Recorder r;
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run(r.callbacks());
+        QCOMPARE(f.outcome, TrainOutcome::Failed);
+        QCOMPARE(r.finished, 1);
+        QCOMPARE(r.events, std::vector<QString>{u"finished"_s});
+    }
+
+    void devices()
+    {
+        auto cpu = resolveDevice(u"cpu"_s);
+        QVERIFY(cpu);
+        QCOMPARE(cpu->first, u"cpu"_s);
+        auto automatic = resolveDevice(u"auto"_s);
+        QVERIFY(automatic);
+        QVERIFY(!automatic->second.isEmpty());
+        QVERIFY(!resolveDevice(u"gpu"_s));
+        if (cudaDevices().isEmpty()) {
+            QCOMPARE(automatic->first, u"cpu"_s);
+            QVERIFY(!resolveDevice(u"cuda:0"_s));
+            QVERIFY(resolveDevice(u"cuda:0"_s).errorMessage().contains(u"CPU"_s));
+        } else {
+            QCOMPARE(automatic->first, u"cuda:0"_s);
+            QVERIFY(!resolveDevice(u"cuda:%1"_s.arg(cudaDevices().size())));
+        }
+    }
+
+    /// Each architecture is torchvision's: strict load, state_dict order, initialisation
+    /// statistics, and the same forward pass on real images.
+    void modelsAreTorchvisions_data()
+    {
+        QTest::addColumn<QString>("arch");
+        for (const ModelArch &arch : modelArchitectures())
+            QTest::newRow(qPrintable(arch.name)) << arch.name;
+    }
+    void modelsAreTorchvisions()
+    {
+        QFETCH(QString, arch);
+        const int classes = 7;
+        const QString weights = m_dir.filePath(arch + u"-init.pth"_s);
+        QVERIFY(exportInitialWeights(arch, classes, 0, weights));
+        auto target = modelTarget(arch, classes);
+        QVERIFY(target);
+        qint64 parameters = 0;
+        // The parameter count (buffers are BatchNorm's running stats and counters).
+        for (const ckpt::KeySpec &k : target.value()) {
+            if (k.key.endsWith(u"running_mean"_s) || k.key.endsWith(u"running_var"_s)
+                || k.key.endsWith(u"num_batches_tracked"_s))
+                continue;
+            qint64 n = 1;
+            for (qint64 s : k.shape)
+                n *= s;
+            parameters += n;
+        }
+        auto ten = modelTarget(arch, 10);
+        qint64 parameters10 = 0;
+        for (const ckpt::KeySpec &k : ten.value()) {
+            if (k.key.contains(u"running_"_s) || k.key.endsWith(u"num_batches_tracked"_s))
+                continue;
+            qint64 n = 1;
+            for (qint64 s : k.shape)
+                n *= s;
+            parameters10 += n;
+        }
+        QCOMPARE(parameters10, findModelArch(arch)->parameters10);
+        QVERIFY(parameters > 0);
+
+        // Our forward pass on three real images.
+        const QString transform = u"transforms.Compose([transforms.Resize((64, 64)), transforms.ToTensor(), "
+                                  "transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])"_s;
+        ClassifierOptions options;
+        options.device = u"cpu"_s;
+        options.arch = arch;
+        options.valTransforms = transform;
+        auto classifier = Classifier::load(weights, options);
+        QVERIFY2(classifier, qPrintable(classifier.errorMessage()));
+        QCOMPARE(classifier->classes().size(), classes);
+        QStringList images;
+        QDirIterator it(m_data + u"/val"_s, QDir::Files, QDirIterator::Subdirectories);
+        while (it.hasNext() && images.size() < 3)
+            images.append(it.next());
+        auto predictions = classifier->predict(images, classes);
+        QVERIFY(predictions);
+        QJsonObject byPath;
+        for (const ImagePrediction &p : predictions.value()) {
+            QVERIFY2(p.error.isEmpty(), qPrintable(p.error));
+            QJsonArray probabilities;
+            std::vector<double> values(size_t(classes), -1.0);
+            for (const auto &[index, probability] : p.top)
+                values[size_t(index)] = probability;
+            for (double v : values)
+                probabilities.append(v);
+            byPath.insert(p.path, probabilities);
+        }
+        const QString ours = m_dir.filePath(arch + u"-ours.json"_s);
+        QVERIFY(test::writeFile(ours, QJsonDocument(QJsonObject{{u"transform"_s, transform},
+                                                                {u"predictions"_s, byPath}}).toJson()));
+        QStringList args = {u"arch"_s, arch, QString::number(classes), weights, ours};
+        if (arch == u"small_cnn") {
+            const QString source = m_dir.filePath(u"smallcnn.py"_s);
+            QVERIFY(test::writeFile(source, smallCnnPythonSource().toUtf8()));
+            args.append(source);
+        }
+        const test::ProcessResult run = test::runOracle(u"training_oracle.py"_s, args, 300000);
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        const QJsonObject out = QJsonDocument::fromJson(run.out).object();
+        QVERIFY2(out.value(u"strict"_s).isNull(), qPrintable(out.value(u"strict"_s).toString()));
+        QVERIFY(out.value(u"order"_s).toBool());
+        QCOMPARE(out.value(u"how"_s).toString(), u"weights_only=True"_s);
+        QVERIFY2(out.value(u"forward_max_prob_diff"_s).toDouble() < 1e-4,
+                 qPrintable(QString::number(out.value(u"forward_max_prob_diff"_s).toDouble())));
+        // Initialisation: the same distribution as torchvision's (different draws): means and
+        // standard deviations agree for every tensor large enough to estimate them.
+        const QJsonObject init = out.value(u"init"_s).toObject();
+        QVERIFY(!init.isEmpty());
+        for (auto i = init.begin(); i != init.end(); ++i) {
+            const QJsonObject t = i.value().toObject();
+            const double n = t.value(u"numel"_s).toDouble();
+            const QJsonArray ourStats = t.value(u"ours"_s).toArray();
+            const QJsonArray theirStats = t.value(u"theirs"_s).toArray();
+            const double ourStd = ourStats[1].toDouble(), theirStd = theirStats[1].toDouble();
+            if (theirStd == 0.0) { // constants: BatchNorm weights, biases, running stats
+                QCOMPARE(ourStats[0].toDouble(), theirStats[0].toDouble());
+                QCOMPARE(ourStd, 0.0);
+            } else if (n >= 2000) {
+                QVERIFY2(std::abs(ourStd / theirStd - 1.0) < 0.1,
+                         qPrintable(u"%1: std %2 vs torchvision's %3"_s.arg(i.key()).arg(ourStd).arg(theirStd)));
+                QVERIFY2(std::abs(ourStats[0].toDouble() - theirStats[0].toDouble()) < 0.1 * theirStd,
+                         qPrintable(u"%1: mean"_s.arg(i.key())));
+            }
+        }
+    }
+
+    void lossFallsAndSignals()
+    {
+        Recorder r;
+        TrainConfig c = baseConfig(u"run-basic"_s);
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        // Exactly one terminal signal, last; started first; one epoch report per epoch.
+        QCOMPARE(r.finished, 1);
+        QCOMPARE(r.events.front(), u"started"_s);
+        QCOMPARE(r.events.back(), u"finished"_s);
+        QCOMPARE(int(r.epochs.size()), 2);
+        QCOMPARE(r.start.trainSamples, 400);
+        QCOMPARE(r.start.valSamples, 400);
+        QCOMPARE(r.start.device, u"cpu"_s);
+        const int perEpoch = 400 / 32; // drop_last
+        QCOMPARE(r.start.batchesPerEpoch, perEpoch);
+        QCOMPARE(int(r.steps.size()), 2 * perEpoch);
+        for (size_t i = 0; i < r.steps.size(); ++i) {
+            QCOMPARE(r.steps[i].step, qint64(i + 1));
+            QCOMPARE(r.steps[i].totalSteps, qint64(2 * perEpoch));
+        }
+        // The loss falls: the second epoch's mean below the first's, and the validation
+        // accuracy is well above chance (10%).
+        QVERIFY2(r.epochs[1].record.trainLoss < r.epochs[0].record.trainLoss,
+                 qPrintable(u"%1 → %2"_s.arg(r.epochs[0].record.trainLoss).arg(r.epochs[1].record.trainLoss)));
+        QVERIFY(r.epochs[1].record.valAccuracy > 0.3);
+        // The evaluation agrees with itself: its confusion matrix counts every val image.
+        const auto &evaluation = r.epochs[1].evaluation;
+        QVERIFY(evaluation);
+        qint64 total = 0;
+        for (qint64 v : evaluation->confusion)
+            total += v;
+        QCOMPARE(total, 400);
+        QCOMPARE(evaluation->accuracy, r.epochs[1].record.valAccuracy);
+        // The run folder.
+        for (const char *name : {"config.json", "metrics.csv", "steps.csv", "last.pth", "best.pth"})
+            QVERIFY2(QFile::exists(c.outDir + u'/' + QLatin1String(name)), name);
+        auto history = readRunHistory(c.outDir);
+        QVERIFY(history);
+        QCOMPARE(history->epochs.size(), 2);
+        QCOMPARE(history->steps.size(), 2 * perEpoch);
+        QCOMPARE(history->epochs[1].valAccuracy, r.epochs[1].record.valAccuracy);
+        auto summary = summarizeTrainingCheckpoint(c.outDir + u"/last.pth"_s);
+        QVERIFY(summary);
+        QCOMPARE(summary->epoch, 2);
+        QCOMPARE(summary->arch, u"small_cnn"_s);
+        QCOMPARE(summary->classes, r.start.classes);
+        QVERIFY(summary->hasOptimizerState && summary->hasRngState && !summary->midEpoch);
+    }
+
+    void stopTakesEffectWithinOneBatch()
+    {
+        TrainConfig c = baseConfig(u"run-stop"_s);
+        c.epochs = 20;
+        Trainer trainer(c);
+        std::atomic<qint64> seen{0};
+        std::atomic<qint64> atStop{-1};
+        Recorder r;
+        TrainCallbacks callbacks = r.callbacks();
+        auto record = callbacks.step;
+        callbacks.step = [&](const StepProgress &p) {
+            record(p);
+            seen = p.step;
+        };
+        std::thread controller([&] {
+            while (seen.load() < 5)
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            atStop = seen.load();
+            trainer.stop();
+        });
+        const TrainFinish f = trainer.run(callbacks);
+        controller.join();
+        QCOMPARE(f.outcome, TrainOutcome::Stopped);
+        QCOMPARE(r.finished, 1);
+        QVERIFY2(f.steps <= atStop.load() + 1,
+                 qPrintable(u"stop at step %1, ended at %2"_s.arg(atStop.load()).arg(f.steps)));
+    }
+
+    void pauseHoldsAndStopEndsAPause()
+    {
+        TrainConfig c = baseConfig(u"run-pause"_s);
+        c.epochs = 20;
+        Trainer trainer(c);
+        std::atomic<qint64> seen{0};
+        TrainCallbacks callbacks;
+        callbacks.step = [&](const StepProgress &p) { seen = p.step; };
+        std::atomic_int finished{0};
+        callbacks.finished = [&](const TrainFinish &) { ++finished; };
+        TrainFinish f;
+        std::thread runner([&] { f = trainer.run(callbacks); });
+        while (seen.load() < 3)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        trainer.pause();
+        QVERIFY(trainer.isPaused());
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        const qint64 held = seen.load();
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        QCOMPARE(seen.load(), held); // nothing moves while paused
+        trainer.resume();
+        while (seen.load() < held + 2)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        trainer.pause();
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        trainer.stop(); // while paused
+        runner.join();
+        QCOMPARE(f.outcome, TrainOutcome::Stopped);
+        QCOMPARE(finished.load(), 1);
+    }
+
+    /// Stopping inside epoch 2 with a save, then resuming, gives the same run as one without a
+    /// break: the same losses step by step and the same final weights, bit for bit.
+    void exactResumeContinuesTheTrajectory()
+    {
+        TrainConfig whole = baseConfig(u"run-whole"_s);
+        Trainer a(whole);
+        const TrainFinish fa = a.run();
+        QVERIFY2(fa.outcome == TrainOutcome::Completed, qPrintable(fa.message));
+
+        TrainConfig first = baseConfig(u"run-split"_s);
+        const int perEpoch = 400 / 32;
+        first.maxSteps = perEpoch + 3;
+        Trainer b(first);
+        const TrainFinish fb = b.run();
+        QCOMPARE(fb.outcome, TrainOutcome::Stopped);
+        QCOMPARE(fb.steps, qint64(perEpoch + 3));
+        auto summary = summarizeTrainingCheckpoint(first.outDir + u"/last.pth"_s);
+        QVERIFY(summary);
+        QVERIFY(summary->midEpoch);
+        QCOMPARE(summary->step, qint64(perEpoch + 3));
+
+        TrainConfig resumed = baseConfig(u"run-split"_s);
+        resumed.resumePath = first.outDir + u"/last.pth"_s;
+        resumed.lr = 123.0; // ignored: an exact resume takes the run's own settings
+        Recorder r;
+        Trainer c(resumed);
+        const TrainFinish fc = c.run(r.callbacks());
+        QVERIFY2(fc.outcome == TrainOutcome::Completed, qPrintable(fc.message));
+        QCOMPARE(r.start.startEpoch, 2);
+        QCOMPARE(r.start.startStep, qint64(perEpoch + 3));
+        QCOMPARE(r.start.history.epochs.size(), 1); // the curves continue
+        QCOMPARE(r.start.history.steps.size(), perEpoch + 3);
+        QCOMPARE(r.steps.front().step, qint64(perEpoch + 4));
+
+        const QMap<qint64, QString> lossesWhole = stepLosses(whole.outDir);
+        const QMap<qint64, QString> lossesSplit = stepLosses(resumed.outDir);
+        QCOMPARE(lossesSplit.size(), 2 * perEpoch);
+        QCOMPARE(lossesSplit, lossesWhole);
+        auto diff = ckpt::diffStateDicts(modelWeights(whole.outDir + u"/last.pth"_s),
+                                         modelWeights(resumed.outDir + u"/last.pth"_s));
+        QVERIFY(diff);
+        QVERIFY2(diff->identical(), qPrintable(diff->summary));
+        auto historyWhole = readRunHistory(whole.outDir);
+        auto historySplit = readRunHistory(resumed.outDir);
+        QCOMPARE(historySplit->epochs.size(), 2);
+        QCOMPARE(historySplit->epochs[1].valAccuracy, historyWhole->epochs[1].valAccuracy);
+    }
+
+    void weightsOnlyResumeStartsANewSchedule()
+    {
+        TrainConfig c = baseConfig(u"run-weights-only"_s);
+        c.epochs = 1;
+        c.resumePath = m_dir.filePath(u"run-basic/last.pth"_s);
+        c.resumeWeightsOnly = true;
+        c.optimizer = OptimizerKind::Adam;
+        c.lr = 1e-3;
+        Recorder r;
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QCOMPARE(r.start.startEpoch, 1);
+        QCOMPARE(r.start.startStep, qint64(0));
+        QVERIFY(r.start.notes.join(u' ').contains(u"new optimizer"_s));
+        // Starting from trained weights: better than chance from the first epoch.
+        QVERIFY(r.epochs.front().record.valAccuracy > 0.3);
+        auto file = ckpt::readCheckpoint(c.outDir + u"/last.pth"_s);
+        QVERIFY(file);
+        const ckpt::Value state = file->root.value(u"optimizer_state_dict").value(u"state");
+        QVERIFY(state.size() > 0);
+        QVERIFY(state.entries().first().second.value(u"exp_avg"_s).isTensor());
+    }
+
+    void startFromWeightsReplacesTheHead()
+    {
+        // A torchvision-layout resnet18 with 5 classes, saved by DataParallel ("module."): the
+        // body loads, the 10-class head is re-initialised, and the note says so.
+        const QString source = m_dir.filePath(u"r18-5.pth"_s);
+        QVERIFY(exportInitialWeights(u"resnet18"_s, 5, 3, source));
+        auto file = ckpt::readCheckpoint(source);
+        QVERIFY(file);
+        auto prefixed = ckpt::applyOperations(file->root, {ckpt::Operation(ckpt::AddPrefix{u"module."_s})});
+        QVERIFY(prefixed);
+        const QString dataParallel = m_dir.filePath(u"r18-5-dp.pth"_s);
+        QVERIFY(ckpt::writeCheckpoint(dataParallel, prefixed->value));
+
+        TrainConfig c = baseConfig(u"run-weights"_s);
+        c.arch = u"resnet18"_s;
+        c.weightsPath = dataParallel;
+        c.maxSteps = 1;
+        c.epochs = 1;
+        Recorder r;
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run(r.callbacks());
+        QVERIFY2(f.outcome != TrainOutcome::Failed, qPrintable(f.message));
+        const QString notes = r.start.notes.join(u'\n');
+        QVERIFY2(notes.contains(u"120 of 122 tensors loaded"_s), qPrintable(notes));
+        QVERIFY2(notes.contains(u"re-initialised"_s) && notes.contains(u"fc.weight"_s), qPrintable(notes));
+    }
+
+    void badInputFailsWithAMessage()
+    {
+        TrainConfig c = baseConfig(u"run-bad"_s);
+        c.trainTransforms = u"transforms.Compose([transforms.Resize(32), transforms.Normalize((0.5,), (0.5,))])"_s;
+        Recorder r;
+        Trainer trainer(c);
+        TrainFinish f = trainer.run(r.callbacks());
+        QCOMPARE(f.outcome, TrainOutcome::Failed);
+        QVERIFY2(f.message.contains(u"train transforms"_s) || f.message.contains(u"ToTensor"_s),
+                 qPrintable(f.message));
+        QCOMPARE(r.finished, 1);
+
+        // A corrupt image is skipped, counted and listed, and the run goes on.
+        const QString broken = m_data + u"/train/Bag/zz-broken.png"_s;
+        QVERIFY(test::writeFile(broken, QByteArray("\x89PNG\r\n\x1a\nnot really", 17)));
+        TrainConfig d = baseConfig(u"run-broken"_s);
+        d.epochs = 1;
+        Trainer again(d);
+        f = again.run();
+        QFile::remove(broken);
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QCOMPARE(f.skippedImages.size(), 1);
+        QCOMPARE(f.skippedImages.front().path, broken);
+        QVERIFY(f.message.contains(u"1 unreadable image"_s));
+    }
+
+    /// The interoperability test: Python loads last.pth (weights-only) into torchvision's
+    /// resnet18 with strict=True, the optimizer state into torch.optim.SGD, and reproduces our
+    /// predictions on the validation images.
+    void pythonLoadsLastPthAndReproducesPredictions()
+    {
+        TrainConfig c = baseConfig(u"run-r18"_s);
+        c.arch = u"resnet18"_s;
+        c.epochs = 1;
+        c.lr = 0.02;
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run();
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+
+        ClassifierOptions options;
+        options.device = u"cpu"_s;
+        auto classifier = Classifier::load(f.lastCheckpoint, options);
+        QVERIFY2(classifier, qPrintable(classifier.errorMessage()));
+        QStringList classes;
+        auto samples = imageFolderSamples(m_data + u"/val"_s, &classes);
+        QVERIFY(samples);
+        QCOMPARE(classes, classifier->classes());
+        QStringList paths;
+        for (const LoaderSample &s : samples.value())
+            paths.append(s.path);
+        auto predictions = classifier->predict(paths, int(classes.size()));
+        QVERIFY(predictions);
+        QJsonObject ours;
+        for (const ImagePrediction &p : predictions.value()) {
+            std::vector<double> values(size_t(classes.size()), 0.0);
+            for (const auto &[index, probability] : p.top)
+                values[size_t(index)] = probability;
+            QJsonArray array;
+            for (double v : values)
+                array.append(v);
+            ours.insert(p.path, array);
+        }
+        // evaluate() and predict() agree.
+        auto evaluation = classifier->evaluate(samples.value(), 64, 2);
+        QVERIFY(evaluation);
+        for (const SamplePrediction &p : evaluation->predictions)
+            QCOMPARE(p.predicted, predictions->at(p.sampleIndex).top.front().first);
+
+        const QString oursPath = m_dir.filePath(u"r18-predictions.json"_s);
+        QVERIFY(test::writeFile(oursPath, QJsonDocument(ours).toJson()));
+        const test::ProcessResult run = test::runOracle(
+            u"training_oracle.py"_s, {u"interop"_s, c.outDir, m_data + u"/val"_s, oursPath}, 300000);
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        const QJsonObject out = QJsonDocument::fromJson(run.out).object();
+        qInfo().noquote() << "Python loaded last.pth via" << out.value(u"how"_s).toString();
+        QVERIFY(out.value(u"strict"_s).toBool());
+        QCOMPARE(out.value(u"optimizer_states"_s).toInt(), out.value(u"optimizer_params"_s).toInt());
+        QVERIFY(out.value(u"momentum_shapes_ok"_s).toBool());
+        QVERIFY(out.value(u"class_to_idx_same"_s).toBool());
+        QCOMPARE(out.value(u"compared"_s).toInt(), 400);
+        QCOMPARE(out.value(u"agree"_s).toInt(), 400);
+        QVERIFY2(out.value(u"max_prob_diff"_s).toDouble() < 1e-4,
+                 qPrintable(QString::number(out.value(u"max_prob_diff"_s).toDouble())));
+    }
+
+    void cudaPathsWhenAGpuIsThere()
+    {
+        if (cudaDevices().isEmpty())
+            QSKIP("no CUDA device: the GPU path is tested where one is present");
+        TrainConfig c = baseConfig(u"run-cuda"_s);
+        c.device = u"cuda:0"_s;
+        c.amp = AmpMode::BFloat16;
+        Recorder r;
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QCOMPARE(r.start.device, u"cuda:0"_s);
+        QVERIFY(r.epochs[1].record.trainLoss < r.epochs[0].record.trainLoss);
+        // A checkpoint written on the GPU loads on the CPU (the writer copies to the host).
+        ClassifierOptions options;
+        options.device = u"cpu"_s;
+        QVERIFY(Classifier::load(f.lastCheckpoint, options));
+    }
+};
+
+QTEST_GUILESS_MAIN(TstTraining)
+#include "tst_training.moc"
