@@ -382,11 +382,13 @@ QString modelPythonSnippet(const QString &arch, int numClasses, const QString &c
     constructor.replace(QStringLiteral("{N}"), QString::number(numClasses));
     QString source = QStringLiteral("import torch\nimport torchvision\n");
     if (arch == u"small_cnn")
-        source += u'\n' + smallCnnPythonSource().section(u'\n', 1) + u'\n';
+        source += smallCnnPythonSource();
     QString escaped = checkpointPath;
     escaped.replace(u'\\', QStringLiteral("\\\\")).replace(u'\'', QStringLiteral("\\'"));
     source += QStringLiteral("\nmodel = %1\n"
-                             "ck = torch.load('%2', map_location='cpu', weights_only=True)\n"
+                             "# weights_only=True reads the floats of the optimizer state from PyTorch 2.0 on\n"
+                             "ck = torch.load('%2', map_location='cpu',\n"
+                             "                weights_only=int(torch.__version__.split('.')[0]) >= 2)\n"
                              "model.load_state_dict(ck['model_state_dict'])\n"
                              "model.eval()\n")
                   .arg(constructor, escaped);

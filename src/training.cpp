@@ -788,6 +788,11 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                                         QJsonDocument(cfg.toJson()).toJson());
         !ok)
         return fail(ok.errorMessage());
+    // How to rebuild the model in Python (with SmallCNN's definition when it is ours).
+    if (Status ok = writeTextAtomically(outDir.filePath(QStringLiteral("load_model.py")),
+                                        modelPythonSnippet(cfg.arch, numClasses, QStringLiteral("last.pth")).toUtf8());
+        !ok)
+        return fail(ok.errorMessage());
     QFile stepsFile(outDir.filePath(QStringLiteral("steps.csv")));
     if (!stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
         return fail(QStringLiteral("cannot write “%1”: %2").arg(stepsFile.fileName(), stepsFile.errorString()));

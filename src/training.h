@@ -4,8 +4,9 @@
 // the CLI. Torch-free header; the implementation (training.cpp) is in ifs_torch.
 //
 // A run folder holds config.json, metrics.csv (one row per epoch), steps.csv (one row per
-// optimizer step), last.pth (every epoch, atomic) and best.pth (best validation accuracy), and
-// epoch_NNN.pth when saveEveryEpochs is set. The .pth files are torch.save zips in the layout
+// optimizer step), last.pth (every epoch, atomic) and best.pth (best validation accuracy),
+// epoch_NNN.pth when saveEveryEpochs is set, and load_model.py (the model rebuilt in Python,
+// SmallCNN's definition included, loading last.pth). The .pth files are torch.save zips in the layout
 // Python training scripts use:
 //
 //     {'model_state_dict': OrderedDict, 'optimizer_state_dict': {'state': {...}, 'param_groups':

@@ -342,8 +342,17 @@ private Q_SLOTS:
         QCOMPARE(total, 400);
         QCOMPARE(evaluation->accuracy, r.epochs[1].record.valAccuracy);
         // The run folder.
-        for (const char *name : {"config.json", "metrics.csv", "steps.csv", "last.pth", "best.pth"})
+        for (const char *name : {"config.json", "metrics.csv", "steps.csv", "last.pth", "best.pth", "load_model.py"})
             QVERIFY2(QFile::exists(c.outDir + u'/' + QLatin1String(name)), name);
+        // load_model.py rebuilds the small CNN in Python and loads last.pth into it.
+        const test::ProcessResult python = test::runProcess(
+            test::oraclePython(),
+            {u"-c"_s, u"import os, sys; os.chdir(sys.argv[1]); exec(open('load_model.py').read()); "
+                      "print(type(model).__name__, sum(p.numel() for p in model.parameters()))"_s,
+             c.outDir});
+        QVERIFY2(python.exitCode == 0, python.err.constData());
+        QCOMPARE(python.out.trimmed(),
+                 QByteArray("SmallCNN ") + QByteArray::number(findModelArch(u"small_cnn"_s)->parameters10));
         auto history = readRunHistory(c.outDir);
         QVERIFY(history);
         QCOMPARE(history->epochs.size(), 2);

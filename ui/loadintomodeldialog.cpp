@@ -1,6 +1,7 @@
 #include "loadintomodeldialog.h"
 
 #include "checkpointtreemodel.h"
+#include "models.h"
 #include "runtime.h"
 #include "settings.h"
 
@@ -17,6 +18,7 @@
 #include <QListWidget>
 #include <QMenu>
 #include <QPushButton>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QTimer>
 #include <QTreeWidget>
@@ -65,13 +67,42 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     connect(m_reportTimer, &QTimer::timeout, this, &LoadIntoModelDialog::refreshReport);
 
     // Target
-    m_targetLabel = new QLabel(tr("No target yet: choose a checkpoint of the model to load "
-                                  "into."), this);
+    m_targetLabel = new QLabel(tr("No target yet: choose one of the app's models or a "
+                                  "checkpoint of the model to load into."), this);
     m_targetLabel->setWordWrap(true);
     auto *chooseTarget = new QPushButton(tr("Choose Model Checkpoint…"), this);
     chooseTarget->setObjectName(QStringLiteral("chooseTargetButton"));
+    // Or one of the app's models (torchvision's names), with a class count.
+    auto *appModel = new QComboBox(this);
+    appModel->setObjectName(QStringLiteral("appModelCombo"));
+    appModel->addItem(tr("App model…"), QString());
+    for (const ModelArch &arch : modelArchitectures())
+        appModel->addItem(arch.title, arch.name);
+    appModel->setToolTip(tr("Target one of the models the app trains, with torchvision's key names"));
+    auto *classes = new QSpinBox(this);
+    classes->setObjectName(QStringLiteral("appModelClasses"));
+    classes->setRange(1, 100000);
+    classes->setValue(1000);
+    classes->setSuffix(tr(" classes"));
+    classes->setEnabled(false);
+    auto applyAppModel = [this, appModel, classes] {
+        const QString arch = appModel->currentData().toString();
+        classes->setEnabled(!arch.isEmpty());
+        if (arch.isEmpty())
+            return;
+        const Result<TargetSpec> target = modelTarget(arch, classes->value());
+        if (!target) {
+            m_targetLabel->setText(target.errorMessage());
+            return;
+        }
+        setTarget(target.value(), tr("%1 with %2 classes").arg(appModel->currentText()).arg(classes->value()));
+    };
+    connect(appModel, &QComboBox::currentIndexChanged, this, applyAppModel);
+    connect(classes, &QSpinBox::valueChanged, this, applyAppModel);
     auto *targetRow = new QHBoxLayout;
     targetRow->addWidget(m_targetLabel, 1);
+    targetRow->addWidget(appModel);
+    targetRow->addWidget(classes);
     targetRow->addWidget(chooseTarget);
 
     m_device = new QComboBox(this);

@@ -17,8 +17,8 @@ namespace ifs {
 class Settings;
 
 /// "Load into model": fits a checkpoint's state dict to the keys a model expects. The target is a
-/// TargetSpec: for now another checkpoint's state dict (chooseTargetFile()); the Training
-/// workspace plugs in its models through setTarget(). The repair is an editable list of
+/// TargetSpec: one of the app's models (modelTarget()), another checkpoint's state dict
+/// (chooseTargetFile()), or whatever a caller passes to setTarget(). The repair is an editable list of
 /// operations with a live match report (loadReport) and an Auto button (proposeRepair). The
 /// result is the repaired state dict, tagged for the chosen device.
 class LoadIntoModelDialog : public QDialog
