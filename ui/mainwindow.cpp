@@ -11,6 +11,9 @@
 #include "sampledata.h"
 #include "settings.h"
 #include "thumbnailview.h"
+#include "trainingworkspace.h"
+#include "confusionmatrixview.h"
+#include "evaluationview.h"
 #include "transformsworkspace.h"
 #include "workspacebar.h"
 
@@ -30,10 +33,13 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressDialog>
+#include <QPushButton>
 #include <QScreen>
 #include <QSpinBox>
 #include <QStackedWidget>
 #include <QStatusBar>
+#include <QTabWidget>
+#include <QTemporaryDir>
 #include <QTimer>
 #include <QtConcurrent>
 
@@ -66,6 +72,14 @@ MainWindow::MainWindow(QWidget *parent)
     m_stack->addWidget(m_checkpoints);
     m_bar->addWorkspace(themedIcon(QStringLiteral("document-open")), tr("Checkpoints"),
                         QStringLiteral("Ctrl+3"));
+    m_training = new TrainingWorkspace(m_settings.get(), this);
+    m_stack->addWidget(m_training);
+    m_bar->addWorkspace(trainingIcon(), tr("Training"), QStringLiteral("Ctrl+4"));
+    connect(m_bar, &WorkspaceBar::currentChanged, this, [this](int index) {
+        // An edit of the pipelines still waiting to be saved is what a run must use.
+        if (index == 3)
+            m_transforms->saveState();
+    });
     connect(m_bar, &WorkspaceBar::currentChanged, m_stack, &QStackedWidget::setCurrentIndex);
 
     auto *central = new QWidget(this);
@@ -115,6 +129,21 @@ MainWindow::MainWindow(QWidget *parent)
             &MainWindow::showOpenDialog);
     connect(m_transforms, &TransformsWorkspace::openSampleRequested, this,
             &MainWindow::openSampleDataset);
+
+    // The Training workspace trains on the open dataset.
+    connect(m_datasets, &DatasetsWorkspace::scanFinished, this, [this] {
+        m_training->setDataset(m_datasets->datasetRoot(), m_datasets->scan());
+    });
+    connect(m_datasets, &DatasetsWorkspace::scanFailed, m_training,
+            &TrainingWorkspace::clearDataset);
+    connect(m_training, &TrainingWorkspace::statusMessage, this,
+            [this](const QString &message) { statusBar()->showMessage(message, 8000); });
+    connect(m_training, &TrainingWorkspace::openFolderRequested, this,
+            &MainWindow::showOpenDialog);
+    connect(m_training, &TrainingWorkspace::openSampleRequested, this,
+            &MainWindow::openSampleDataset);
+    connect(m_training, &TrainingWorkspace::editTransformsRequested, this,
+            [this] { showWorkspace(1); });
 
     connect(m_checkpoints, &CheckpointsWorkspace::statusMessage, this,
             [this](const QString &message) { statusBar()->showMessage(message, 8000); });
@@ -199,6 +228,7 @@ void MainWindow::buildMenus()
     dataset->addAction(tr("&Close Dataset"), this, [this] {
         m_datasets->closeDataset();
         m_transforms->clearDataset();
+        m_training->clearDataset();
     });
 
     QMenu *transforms = menuBar()->addMenu(tr("&Transforms"));
@@ -240,6 +270,40 @@ void MainWindow::buildMenus()
                     action->setEnabled(has);
             });
 
+    QMenu *training = menuBar()->addMenu(tr("T&raining"));
+    QAction *start = training->addAction(tr("&Start"), this, [this] {
+        showWorkspace(3);
+        m_training->startRun();
+    });
+    QAction *pause = training->addAction(tr("&Pause / Resume"), m_training,
+                                         &TrainingWorkspace::togglePause);
+    QAction *stop = training->addAction(tr("S&top"), m_training,
+                                        [this] { m_training->stopRun(false); });
+    QAction *saveStop = training->addAction(tr("Save &and Stop"), m_training,
+                                            [this] { m_training->stopRun(true); });
+    training->addSeparator();
+    QAction *resume = training->addAction(tr("&Resume from Checkpoint…"), this, [this] {
+        showWorkspace(3);
+        m_training->resumeInteractive();
+    });
+    QAction *overlay = training->addAction(tr("&Overlay Earlier Run…"), this, [this] {
+        showWorkspace(3);
+        m_training->overlayRunInteractive();
+    });
+    auto updateTrainingActions = [this, start, pause, stop, saveStop, resume, overlay] {
+        const bool running = m_training->isRunning();
+        const bool dataset = m_training->hasDataset();
+        start->setEnabled(!running && dataset);
+        pause->setEnabled(running);
+        stop->setEnabled(running);
+        saveStop->setEnabled(running);
+        resume->setEnabled(!running && dataset);
+        overlay->setEnabled(dataset);
+    };
+    updateTrainingActions();
+    connect(m_training, &TrainingWorkspace::runningChanged, this, updateTrainingActions);
+    connect(m_training, &TrainingWorkspace::datasetChanged, this, updateTrainingActions);
+
     QMenu *view = menuBar()->addMenu(tr("&View"));
     QAction *datasets = view->addAction(tr("&Datasets"), this, [this] { showWorkspace(0); });
     datasets->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
@@ -249,6 +313,8 @@ void MainWindow::buildMenus()
     QAction *checkpointsView = view->addAction(tr("&Checkpoints"), this,
                                                [this] { showWorkspace(2); });
     checkpointsView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_3));
+    QAction *trainingView = view->addAction(tr("T&raining"), this, [this] { showWorkspace(3); });
+    trainingView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_4));
 
     QMenu *edit = menuBar()->addMenu(tr("&Settings"));
     edit->addAction(tr("&Preferences…"), this, &MainWindow::showPreferences)
@@ -458,6 +524,46 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             m_datasets->startHealthCheck();
             return;
         }
+        if (view == u"training" || view == u"evaluation") {
+            // A real run of the small CNN, in a folder that goes with the process.
+            static QTemporaryDir runs;
+            TrainConfig config = m_training->config();
+            config.arch = QStringLiteral("small_cnn");
+            config.epochs = view == u"training" ? 6 : 2;
+            config.outDir = runs.filePath(QFileInfo(m_datasets->datasetRoot()).fileName()
+                                          + QStringLiteral("-screenshot"));
+            TrainConfig shown = config;
+            shown.outDir.clear();
+            m_training->setConfig(shown);
+            showWorkspace(3);
+            auto done = std::make_shared<bool>(false);
+            auto once = [done, grabAndQuit] {
+                if (!*done) {
+                    *done = true;
+                    grabAndQuit();
+                }
+            };
+            if (view == u"training") {
+                // Two epochs' curves and a third under way.
+                connect(m_training, &TrainingWorkspace::progressChanged, this,
+                        [this, once](const StepProgress &last) {
+                            if (m_training->epochsDone() >= 2 && last.batch * 3 >= last.batches)
+                                once();
+                        });
+            } else {
+                connect(m_training, &TrainingWorkspace::runFinished, this, [this, once] {
+                    EvaluationView *evaluation = m_training->evaluationView();
+                    m_training->tabs()->setCurrentWidget(evaluation);
+                    const auto [t, p] = evaluation->matrixView()->worstCell();
+                    evaluation->showCell(t, p);
+                    once();
+                });
+            }
+            connect(m_training, &TrainingWorkspace::runFinished, this, once);
+            if (!m_training->startRun(config))
+                once();
+            return;
+        }
         // Show a class and its first image, as a user exploring the dataset would.
         m_datasets->selectClass(0);
         ThumbnailView *thumbnails = m_datasets->thumbnailView();
@@ -520,8 +626,46 @@ void MainWindow::showError(const QString &title, const QString &message)
     box.exec();
 }
 
+bool MainWindow::confirmStopTraining()
+{
+    if (!m_training->isRunning())
+        return true;
+    QMessageBox box(QMessageBox::Question, tr("Training in Progress"),
+                    tr("A training run is in progress. Stop it and close?"), QMessageBox::NoButton,
+                    this);
+    box.setObjectName(QStringLiteral("stopTrainingBox"));
+    box.setInformativeText(tr("Save and Stop writes last.pth with the exact position inside the "
+                              "epoch, so that the run can be resumed later. Stop keeps last.pth "
+                              "as the last complete epoch left it."));
+    QPushButton *saveStop = box.addButton(tr("Save and Stop"), QMessageBox::AcceptRole);
+    QPushButton *stop = box.addButton(tr("Stop"), QMessageBox::DestructiveRole);
+    box.addButton(QMessageBox::Cancel);
+    box.setDefaultButton(saveStop);
+    box.exec();
+    if (box.clickedButton() != saveStop && box.clickedButton() != stop)
+        return false;
+    m_training->stopRun(box.clickedButton() == saveStop);
+    return true;
+}
+
 void MainWindow::closeEvent(QCloseEvent *event)
 {
+    if (m_training->isRunning()) {
+        if (!confirmStopTraining()) {
+            event->ignore();
+            return;
+        }
+        // The run ends after its current batch (and the save): close then, without blocking
+        // the window meanwhile.
+        statusBar()->showMessage(tr("Stopping the training run; the window closes when it has "
+                                    "stopped…"));
+        connect(m_training, &TrainingWorkspace::runFinished, this, &QWidget::close,
+                Qt::ConnectionType(Qt::QueuedConnection | Qt::SingleShotConnection));
+        setEnabled(false);
+        event->ignore();
+        return;
+    }
+    m_training->saveState();
     m_datasets->cancelScan();
     m_datasets->saveState();
     m_transforms->saveState();

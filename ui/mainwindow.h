@@ -14,6 +14,7 @@ class Settings;
 
 class CheckpointsWorkspace;
 class DatasetsWorkspace;
+class TrainingWorkspace;
 class TransformsWorkspace;
 class WorkspaceBar;
 
@@ -35,7 +36,9 @@ public:
     /// After the dataset scan, shows `view` ("images": the first class and image; "health": a
     /// finished health check; "transforms": the Transforms workspace previewing the first image;
     /// "checkpoints": the checkpoints opened by openCheckpoints(), "checkpoint-load" and
-    /// "checkpoint-save": its dialogs, which are then what the screenshot shows),
+    /// "checkpoint-save": its dialogs, which are then what the screenshot shows; "training": a
+    /// small_cnn run on the dataset, taken during its third epoch; "evaluation": the evaluation
+    /// after a two-epoch run, its worst confusion selected),
     /// saves a screenshot of the window and quits with 0 (1 if it could not save). For the README
     /// and for looking at the app as a user sees it.
     void takeScreenshotAndQuit(const QString &path, const QString &view = {}, int settleMs = 2500);
@@ -49,7 +52,8 @@ public:
     DatasetsWorkspace *datasets() const { return m_datasets; }
     CheckpointsWorkspace *checkpoints() const { return m_checkpoints; }
     TransformsWorkspace *transforms() const { return m_transforms; }
-    /// Shows a workspace: 0 Datasets, 1 Transforms, 2 Checkpoints.
+    TrainingWorkspace *training() const { return m_training; }
+    /// Shows a workspace: 0 Datasets, 1 Transforms, 2 Checkpoints, 3 Training.
     void showWorkspace(int index);
 
 protected:
@@ -63,6 +67,8 @@ private:
     void showPreferences();
     void showAbout();
     void showError(const QString &title, const QString &message);
+    /// Asks whether to stop a running training before closing; false: keep the window open.
+    bool confirmStopTraining();
 
     std::unique_ptr<Settings> m_settings;
     WorkspaceBar *m_bar;
@@ -70,6 +76,7 @@ private:
     DatasetsWorkspace *m_datasets;
     TransformsWorkspace *m_transforms;
     CheckpointsWorkspace *m_checkpoints;
+    TrainingWorkspace *m_training;
     QMenu *m_recentMenu = nullptr;
     QLabel *m_computeLabel;
 };

@@ -1,0 +1,636 @@
+// The Training workspace as a user drives it (offscreen), on a tiny real ImageFolder made from
+// Debian's Fashion-MNIST: a one-epoch small_cnn run started from the form, its curves, the
+// evaluation (a confusion matrix that adds up to the val images, cells that list their images,
+// a per-class table, the misclassified gallery), prediction with the run's checkpoint, Stop and
+// Pause honoured quickly, an exact resume whose curves continue, overlays of earlier runs, the
+// controls' states, and a window that asks before closing on a running run.
+#include "confusionmatrixview.h"
+#include "curvechart.h"
+#include "datasetlayout.h"
+#include "datasetsworkspace.h"
+#include "evaluationview.h"
+#include "mainwindow.h"
+#include "models.h"
+#include "resumedialog.h"
+#include "sampledata.h"
+#include "settings.h"
+#include "testutil.h"
+#include "trainingjobs.h"
+#include "trainingworkspace.h"
+#include "warningbanner.h"
+
+#include <QAbstractItemModelTester>
+#include <QApplication>
+#include <QComboBox>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListView>
+#include <QMessageBox>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QRadioButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSortFilterProxyModel>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+
+#include <memory>
+
+using namespace ifs;
+
+namespace {
+
+constexpr int kRunMs = 180000; // a run of a few batches; generous for loaded CI machines
+constexpr int kImagesPerClass = 6;
+
+qint64 diagonal(const ConfusionMatrixView *matrix)
+{
+    qint64 sum = 0;
+    for (int i = 0; i < matrix->classCount(); ++i)
+        sum += matrix->count(i, i);
+    return sum;
+}
+
+} // namespace
+
+class TestTrainingWorkspace : public QObject
+{
+    Q_OBJECT
+
+private Q_SLOTS:
+    void initTestCase();
+    void init();
+    void emptyStateOffersToOpen();
+    void formReflectsTheDataset();
+    void oneEpochThroughTheUi();
+    void evaluateCheckpointOnDemand();
+    void predictWithTheRunsCheckpoint();
+    void stopEndsTheRunQuickly();
+    void pauseHoldsTheRun();
+    void exactResumeContinuesTheCurves();
+    void overlayEarlierRun();
+    void invalidSettingsDoNotStart();
+    void closingTheWindowAsksAndStops();
+
+private:
+    std::unique_ptr<TrainingWorkspace> openWorkspace();
+    /// Sets the form for a quick run and returns the run folder it will use.
+    QString setQuickRun(TrainingWorkspace &workspace, int epochs, const QString &name);
+    bool waitFinished(QSignalSpy &spy, int ms = kRunMs);
+
+    QTemporaryDir m_tmp;
+    QString m_root;
+    DatasetScan m_scan;
+    qsizetype m_valCount = 0;
+    std::unique_ptr<Settings> m_settings;
+    QString m_firstRun; // the folder of oneEpochThroughTheUi's run
+};
+
+void TestTrainingWorkspace::initTestCase()
+{
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("ImageFolderStudioTests"));
+    QCoreApplication::setApplicationName(QStringLiteral("tst_trainingworkspace"));
+    QVERIFY(m_tmp.isValid());
+    if (!missingFashionMnistFiles(defaultFashionMnistSource()).isEmpty())
+        QSKIP("Debian's dataset-fashion-mnist package is not installed");
+    // A tiny real ImageFolder: the first images of each class of both splits.
+    SampleDataOptions options;
+    options.limitPerClass = kImagesPerClass;
+    const Result<SampleDataResult> made
+        = exportFashionMnist(m_tmp.filePath(QStringLiteral("fashion")), options);
+    QVERIFY2(made.ok(), qPrintable(made.errorMessage()));
+    m_root = made->root;
+    QCOMPARE(made->valImages, 10 * kImagesPerClass);
+    const Result<DatasetScan> scan = scanDataset(detectLayout(m_root));
+    QVERIFY2(scan.ok(), qPrintable(scan.errorMessage()));
+    m_scan = scan.value();
+    m_valCount = m_scan.index(QStringLiteral("val"))->sampleCount();
+    QCOMPARE(m_valCount, qsizetype(10 * kImagesPerClass));
+}
+
+void TestTrainingWorkspace::init()
+{
+    QSettings().clear();
+    m_settings = std::make_unique<Settings>();
+}
+
+std::unique_ptr<TrainingWorkspace> TestTrainingWorkspace::openWorkspace()
+{
+    auto workspace = std::make_unique<TrainingWorkspace>(m_settings.get());
+    workspace->resize(1360, 860);
+    workspace->show();
+    workspace->setDataset(m_root, m_scan);
+    return workspace;
+}
+
+QString TestTrainingWorkspace::setQuickRun(TrainingWorkspace &workspace, int epochs,
+                                           const QString &name)
+{
+    const int model = workspace.modelCombo()->findData(QStringLiteral("small_cnn"));
+    workspace.modelCombo()->setCurrentIndex(model);
+    workspace.epochsSpin()->setValue(epochs);
+    workspace.batchSizeSpin()->setValue(16); // 60 images: 3 batches (drop_last)
+    workspace.deviceCombo()->setCurrentIndex(workspace.deviceCombo()->findData(
+        QStringLiteral("cpu")));
+    const QString folder = m_tmp.filePath(QStringLiteral("runs/") + name);
+    workspace.runFolderEdit()->setText(folder);
+    return folder;
+}
+
+bool TestTrainingWorkspace::waitFinished(QSignalSpy &spy, int ms)
+{
+    return spy.count() > 0 || spy.wait(ms);
+}
+
+void TestTrainingWorkspace::emptyStateOffersToOpen()
+{
+    TrainingWorkspace workspace(m_settings.get());
+    workspace.show();
+    QVERIFY(workspace.findChild<QWidget *>(QStringLiteral("trainingEmptyPage"))->isVisible());
+    QVERIFY(!workspace.startButton()->isEnabled());
+    QSignalSpy open(&workspace, &TrainingWorkspace::openFolderRequested);
+    QSignalSpy sample(&workspace, &TrainingWorkspace::openSampleRequested);
+    workspace.findChild<QPushButton *>(QStringLiteral("trainingOpenButton"))->click();
+    workspace.findChild<QPushButton *>(QStringLiteral("trainingSampleButton"))->click();
+    QCOMPARE(open.count(), 1);
+    QCOMPARE(sample.count(), 1);
+    QVERIFY(!workspace.startRun());
+}
+
+void TestTrainingWorkspace::formReflectsTheDataset()
+{
+    const auto workspace = openWorkspace();
+    QVERIFY(!workspace->findChild<QWidget *>(QStringLiteral("trainingEmptyPage"))->isVisible());
+    QVERIFY(workspace->hasValFolder());
+    // The dataset has a val folder: no split to choose.
+    QVERIFY(!workspace->valSplitSpin()->isVisible());
+    // Every architecture of the core, with its description.
+    QCOMPARE(workspace->modelCombo()->count(), int(modelArchitectures().size()));
+    QVERIFY(!workspace->findChild<QLabel *>(QStringLiteral("modelDescription"))->text().isEmpty());
+    // AMP needs CUDA.
+    workspace->deviceCombo()->setCurrentIndex(
+        workspace->deviceCombo()->findData(QStringLiteral("cpu")));
+    QVERIFY(!workspace->ampCombo()->isEnabled());
+    QVERIFY(workspace->deviceLabel()->text().contains(QStringLiteral("cpu")));
+    // The form is the config, and back.
+    TrainConfig config = workspace->config();
+    QCOMPARE(config.dataRoot, QDir::cleanPath(m_root));
+    config.epochs = 7;
+    config.optimizer = OptimizerKind::AdamW;
+    config.lr = 3e-4;
+    config.schedule = ScheduleKind::OneCycle;
+    config.labelSmoothing = 0.1;
+    config.seed = 42;
+    workspace->setConfig(config);
+    const TrainConfig back = workspace->config();
+    QCOMPARE(back.epochs, 7);
+    QCOMPARE(back.optimizer, OptimizerKind::AdamW);
+    QCOMPARE(back.lr, 3e-4);
+    QCOMPARE(back.schedule, ScheduleKind::OneCycle);
+    QCOMPARE(back.labelSmoothing, 0.1);
+    QCOMPARE(back.seed, uint64_t(42));
+    // Transforms saved by the Transforms workspace are what a run uses, shown read-only.
+    const QString train = QStringLiteral("transforms.Compose([\n    transforms.ToTensor(),\n])");
+    m_settings->setTransformPipelines(m_root, {train, train});
+    workspace->setDataset(m_root, m_scan);
+    QCOMPARE(workspace->config().trainTransforms, train);
+    auto *view = workspace->findChild<QPlainTextEdit *>(QStringLiteral("trainTransformsView"));
+    QCOMPARE(view->toPlainText(), train);
+    QVERIFY(view->isReadOnly());
+    QSignalSpy edit(workspace.get(), &TrainingWorkspace::editTransformsRequested);
+    workspace->findChild<QPushButton *>(QStringLiteral("editTransformsButton"))->click();
+    QCOMPARE(edit.count(), 1);
+
+    // Without a val folder the split is offered.
+    DatasetScan plain;
+    plain.splits = {QString()};
+    plain.indexes.insert(QString(), m_scan.index(QStringLiteral("train")));
+    workspace->setDataset(m_root + QStringLiteral("/train"), plain);
+    QVERIFY(!workspace->hasValFolder());
+    QVERIFY(workspace->valSplitSpin()->isVisible());
+    // A default run folder under the app's data, named after the dataset.
+    QVERIFY(workspace->defaultRunFolder().contains(QStringLiteral("/runs/train-")));
+}
+
+void TestTrainingWorkspace::oneEpochThroughTheUi()
+{
+    const auto workspace = openWorkspace();
+    const QString folder = setQuickRun(*workspace, 1, QStringLiteral("first"));
+    QVERIFY(workspace->startButton()->isEnabled());
+    QVERIFY(!workspace->pauseButton()->isEnabled());
+    QVERIFY(!workspace->stopButton()->isEnabled());
+    QVERIFY(!workspace->saveStopButton()->isEnabled());
+
+    QSignalSpy started(workspace.get(), &TrainingWorkspace::runStarted);
+    QSignalSpy epochs(workspace.get(), &TrainingWorkspace::epochFinished);
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QSignalSpy running(workspace.get(), &TrainingWorkspace::runningChanged);
+    QTest::mouseClick(workspace->startButton(), Qt::LeftButton);
+    QVERIFY(workspace->isRunning());
+    // During the run: the form and Start are off, the run's controls on.
+    QVERIFY(!workspace->settingsPanel()->isEnabled());
+    QVERIFY(!workspace->startButton()->isEnabled());
+    QVERIFY(!workspace->resumeButton()->isEnabled());
+    QVERIFY(workspace->pauseButton()->isEnabled());
+    QVERIFY(workspace->stopButton()->isEnabled());
+    QVERIFY(workspace->saveStopButton()->isEnabled());
+    QCOMPARE(running.count(), 1);
+
+    QVERIFY(waitFinished(finished));
+    QCOMPARE(finished.count(), 1);
+    const auto finish = finished.constFirst().constFirst().value<TrainFinish>();
+    QVERIFY2(finish.outcome == TrainOutcome::Completed, qPrintable(finish.message));
+    QCOMPARE(started.count(), 1);
+    QCOMPARE(epochs.count(), 1);
+    QCOMPARE(running.count(), 2);
+    QVERIFY(!workspace->isRunning());
+    m_firstRun = folder;
+    QCOMPARE(workspace->runFolder(), folder);
+
+    // After: the form and Start again, the run's controls off.
+    QVERIFY(workspace->settingsPanel()->isEnabled());
+    QVERIFY(workspace->startButton()->isEnabled());
+    QVERIFY(workspace->resumeButton()->isEnabled());
+    QVERIFY(!workspace->pauseButton()->isEnabled());
+    QVERIFY(!workspace->stopButton()->isEnabled());
+    QVERIFY(!workspace->saveStopButton()->isEnabled());
+
+    // The device used, and why, prominently.
+    const TrainStart &start = workspace->lastStart();
+    QCOMPARE(start.device, QStringLiteral("cpu"));
+    QVERIFY(workspace->deviceLabel()->text().contains(QStringLiteral("cpu")));
+    QVERIFY(!workspace->deviceNoteLabel()->text().isEmpty());
+    QCOMPARE(start.valSamples, m_valCount);
+
+    // Curves: a loss and a learning rate per step, accuracy and loss per epoch.
+    const auto &ids = workspace->seriesIds();
+    const qsizetype steps = start.batchesPerEpoch;
+    QVERIFY(steps >= 1);
+    QCOMPARE(qsizetype(workspace->lossChart()->points(ids.lossRaw).size()), steps);
+    QCOMPARE(qsizetype(workspace->lossChart()->points(ids.lossSmooth).size()), steps);
+    QCOMPARE(qsizetype(workspace->lrChart()->points(ids.lr).size()), steps);
+    QCOMPARE(workspace->accuracyChart()->points(ids.trainAccuracy).size(), size_t(1));
+    QCOMPARE(workspace->accuracyChart()->points(ids.valAccuracy).size(), size_t(1));
+    QCOMPARE(workspace->epochLossChart()->points(ids.valLoss).size(), size_t(1));
+    for (const QPointF &p : workspace->lossChart()->points(ids.lossRaw))
+        QVERIFY(std::isfinite(p.y()) && p.y() > 0);
+    workspace->lossChart()->refresh();
+    QVERIFY(!workspace->lossChart()->shownPoints(ids.lossRaw).isEmpty());
+
+    // The evaluation: a confusion matrix of every val image.
+    EvaluationView *evaluation = workspace->evaluationView();
+    workspace->tabs()->setCurrentWidget(evaluation);
+    QVERIFY(evaluation->evaluation());
+    ConfusionMatrixView *matrix = evaluation->matrixView();
+    QCOMPARE(matrix->classCount(), 10);
+    QCOMPARE(matrix->total(), qint64(m_valCount));
+    QVERIFY(evaluation->summaryLabel()->text().contains(QStringLiteral("Accuracy")));
+
+    // Clicking a cell lists exactly its images.
+    QVERIFY(QTest::qWaitForWindowExposed(workspace.get()));
+    QAbstractItemModelTester cellTester(evaluation->cellModel(),
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
+    int clicked = 0;
+    for (int t = 0; t < 10 && clicked < 3; ++t) {
+        for (int p = 0; p < 10 && clicked < 3; ++p) {
+            if (matrix->count(t, p) == 0 && !(t == 0 && p == 1))
+                continue;
+            const QRect rect = matrix->cellRect(t, p);
+            QVERIFY(!rect.isEmpty());
+            QSignalSpy cell(matrix, &ConfusionMatrixView::cellClicked);
+            QTest::mouseClick(matrix, Qt::LeftButton, {}, rect.center());
+            QCOMPARE(cell.count(), 1);
+            QCOMPARE(matrix->selectedCell(), std::make_pair(t, p));
+            QCOMPARE(evaluation->cellModel()->rowCount(), int(matrix->count(t, p)));
+            for (const SamplePrediction &prediction : evaluation->cellModel()->predictions()) {
+                QCOMPARE(prediction.label, t);
+                QCOMPARE(prediction.predicted, p);
+                QVERIFY(QFileInfo::exists(prediction.path));
+            }
+            ++clicked;
+        }
+    }
+    QVERIFY(clicked >= 1);
+
+    // Per class: one row per class, support adds up, sortable.
+    QAbstractItemModelTester classTester(evaluation->classModel(),
+                                         QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QCOMPARE(evaluation->classModel()->rowCount(), 10);
+    qint64 support = 0;
+    for (int row = 0; row < 10; ++row)
+        support += evaluation->classModel()
+                       ->index(row, ClassMetricsModel::SupportColumn)
+                       .data(Qt::EditRole)
+                       .toLongLong();
+    QCOMPARE(support, qint64(m_valCount));
+    evaluation->classTable()->sortByColumn(ClassMetricsModel::F1Column, Qt::DescendingOrder);
+    const QAbstractItemModel *sorted = evaluation->classTable()->model();
+    for (int row = 1; row < 10; ++row)
+        QVERIFY(sorted->index(row - 1, ClassMetricsModel::F1Column).data(Qt::EditRole).toDouble()
+                >= sorted->index(row, ClassMetricsModel::F1Column).data(Qt::EditRole).toDouble());
+
+    // Misclassified: every wrong image once, ranked as asked.
+    QAbstractItemModelTester wrongTester(evaluation->misclassifiedModel(),
+                                         QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QCOMPARE(qint64(evaluation->misclassifiedModel()->rowCount()),
+             matrix->total() - diagonal(matrix));
+    evaluation->setMisclassifiedRanking(Evaluation::Ranking::MostConfident);
+    const QList<SamplePrediction> &wrong = evaluation->misclassifiedModel()->predictions();
+    for (int i = 1; i < wrong.size(); ++i)
+        QVERIFY(wrong[i - 1].confidence >= wrong[i].confidence);
+    if (!wrong.isEmpty()) {
+        const QString caption = evaluation->misclassifiedModel()
+                                    ->index(0)
+                                    .data(Qt::DisplayRole)
+                                    .toString();
+        QVERIFY2(caption.contains(QStringLiteral("→")) && caption.contains(QStringLiteral("p=")),
+                 qPrintable(caption));
+    }
+
+    // Checkpoints in the run folder, offered for prediction.
+    QVERIFY(QFileInfo::exists(folder + QStringLiteral("/last.pth")));
+    QVERIFY(QFileInfo::exists(folder + QStringLiteral("/best.pth")));
+    QCOMPARE(QFileInfo(workspace->bestCheckpoint()).fileName(), QStringLiteral("best.pth"));
+    QCOMPARE(workspace->predictPanel()->checkpoint(), workspace->bestCheckpoint());
+    // The run log says what happened.
+    QVERIFY(workspace->logView()->toPlainText().contains(QStringLiteral("Device: cpu")));
+}
+
+void TestTrainingWorkspace::evaluateCheckpointOnDemand()
+{
+    if (m_firstRun.isEmpty())
+        QSKIP("needs the run of oneEpochThroughTheUi");
+    const auto workspace = openWorkspace();
+    EvaluationView *evaluation = workspace->evaluationView();
+    QVERIFY(!evaluation->evaluation());
+    QSignalSpy shown(evaluation, &EvaluationView::evaluationShown);
+    QSignalSpy failed(evaluation, &EvaluationView::evaluationFailed);
+    evaluation->evaluateCheckpoint(m_firstRun + QStringLiteral("/best.pth"));
+    QVERIFY(evaluation->isEvaluating());
+    QVERIFY(!evaluation->evaluateButton()->isEnabled());
+    QVERIFY(shown.wait(kRunMs));
+    QVERIFY(failed.isEmpty());
+    QVERIFY(!evaluation->isEvaluating());
+    QVERIFY(evaluation->evaluateButton()->isEnabled());
+    QCOMPARE(evaluation->matrixView()->total(), qint64(m_valCount));
+
+    // Cancel: ends with nothing shown, and the view takes requests again.
+    QSignalSpy again(evaluation, &EvaluationView::evaluationShown);
+    evaluation->evaluateCheckpoint(m_firstRun + QStringLiteral("/last.pth"));
+    evaluation->cancelEvaluation();
+    QTRY_VERIFY_WITH_TIMEOUT(!evaluation->isEvaluating(), 30000);
+    QVERIFY(evaluation->evaluateButton()->isEnabled());
+
+    // A file that is no checkpoint: an error in the banner, not a crash.
+    const QString junk = m_tmp.filePath(QStringLiteral("junk.pth"));
+    QVERIFY(test::writeFile(junk, "not a checkpoint"));
+    evaluation->evaluateCheckpoint(junk);
+    QVERIFY(failed.wait(30000));
+    QVERIFY(!failed.last().first().toString().isEmpty());
+}
+
+void TestTrainingWorkspace::predictWithTheRunsCheckpoint()
+{
+    if (m_firstRun.isEmpty())
+        QSKIP("needs the run of oneEpochThroughTheUi");
+    PredictPanel panel;
+    panel.show();
+    QCOMPARE(panel.checkpoint(), QString());
+    QSignalSpy failedSpy(&panel, &PredictPanel::predictionFailed);
+    panel.predict({m_root});
+    QCOMPARE(failedSpy.count(), 1); // no checkpoint yet
+    panel.setRunCheckpoints(m_firstRun + QStringLiteral("/best.pth"),
+                            m_firstRun + QStringLiteral("/last.pth"));
+    QCOMPARE(panel.checkpoint(), m_firstRun + QStringLiteral("/best.pth"));
+    panel.setTopK(3);
+    QSignalSpy shown(&panel, &PredictPanel::predictionsShown);
+    const QString valFolder = m_root + QStringLiteral("/val/Sandal");
+    panel.predict({valFolder});
+    QVERIFY(shown.wait(kRunMs));
+    QCOMPARE(panel.table()->rowCount(), kImagesPerClass);
+    QCOMPARE(panel.table()->columnCount(), 1 + 3);
+    double sum = 0;
+    for (int column = 1; column <= 3; ++column) {
+        QTableWidgetItem *item = panel.table()->item(0, column);
+        QVERIFY(item);
+        sum += item->data(Qt::UserRole + 1).toDouble();
+        if (column > 1)
+            QVERIFY(item->data(Qt::UserRole + 1).toDouble()
+                    <= panel.table()->item(0, column - 1)->data(Qt::UserRole + 1).toDouble());
+    }
+    QVERIFY(sum > 0.0 && sum <= 1.0001);
+    // A changed k predicts again.
+    panel.setTopK(1);
+    QVERIFY(shown.wait(kRunMs));
+    QCOMPARE(panel.table()->columnCount(), 2);
+}
+
+void TestTrainingWorkspace::stopEndsTheRunQuickly()
+{
+    const auto workspace = openWorkspace();
+    setQuickRun(*workspace, 1000, QStringLiteral("stopped"));
+    QSignalSpy progress(workspace.get(), &TrainingWorkspace::progressChanged);
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QVERIFY(workspace->startRun());
+    QVERIFY(progress.wait(kRunMs));
+    QElapsedTimer timer;
+    timer.start();
+    QTest::mouseClick(workspace->stopButton(), Qt::LeftButton);
+    // Stopping: nothing more to press until it has stopped.
+    QVERIFY(!workspace->stopButton()->isEnabled());
+    QVERIFY(!workspace->saveStopButton()->isEnabled());
+    QVERIFY(!workspace->pauseButton()->isEnabled());
+    QVERIFY(!workspace->startButton()->isEnabled());
+    QVERIFY(waitFinished(finished, 20000));
+    QVERIFY2(timer.elapsed() < 5000, qPrintable(QString::number(timer.elapsed())));
+    const auto finish = finished.constFirst().constFirst().value<TrainFinish>();
+    QVERIFY2(finish.outcome == TrainOutcome::Stopped, qPrintable(finish.message));
+    QVERIFY(workspace->startButton()->isEnabled());
+    QVERIFY(workspace->settingsPanel()->isEnabled());
+}
+
+void TestTrainingWorkspace::pauseHoldsTheRun()
+{
+    const auto workspace = openWorkspace();
+    setQuickRun(*workspace, 1000, QStringLiteral("paused"));
+    QSignalSpy progress(workspace.get(), &TrainingWorkspace::progressChanged);
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QVERIFY(workspace->startRun());
+    QVERIFY(progress.wait(kRunMs));
+    QTest::mouseClick(workspace->pauseButton(), Qt::LeftButton);
+    QVERIFY(workspace->isPaused());
+    QCOMPARE(workspace->pauseButton()->text(), QStringLiteral("Resume"));
+    // The batch under way may still come in; then nothing.
+    QTest::qWait(1500);
+    const qsizetype held = workspace->lossChart()->points(workspace->seriesIds().lossRaw).size();
+    QTest::qWait(1500);
+    QCOMPARE(qsizetype(workspace->lossChart()->points(workspace->seriesIds().lossRaw).size()),
+             held);
+    QTest::mouseClick(workspace->pauseButton(), Qt::LeftButton);
+    QVERIFY(!workspace->isPaused());
+    QCOMPARE(workspace->pauseButton()->text(), QStringLiteral("Pause"));
+    QTRY_VERIFY_WITH_TIMEOUT(
+        qsizetype(workspace->lossChart()->points(workspace->seriesIds().lossRaw).size()) > held,
+        kRunMs);
+    // Stop also ends a pause.
+    QTest::mouseClick(workspace->pauseButton(), Qt::LeftButton);
+    QVERIFY(workspace->isPaused());
+    workspace->stopRun();
+    QVERIFY(waitFinished(finished, 20000));
+    QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome,
+             TrainOutcome::Stopped);
+}
+
+void TestTrainingWorkspace::exactResumeContinuesTheCurves()
+{
+    const auto workspace = openWorkspace();
+    const QString folder = setQuickRun(*workspace, 2, QStringLiteral("resumed"));
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QVERIFY(workspace->startRun());
+    QVERIFY(waitFinished(finished));
+    QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome,
+             TrainOutcome::Completed);
+    const auto &ids = workspace->seriesIds();
+    const size_t steps = workspace->lossChart()->points(ids.lossRaw).size();
+    QCOMPARE(workspace->accuracyChart()->points(ids.valAccuracy).size(), size_t(2));
+
+    // The resume dialog tells what the checkpoint holds.
+    ResumeDialog dialog;
+    dialog.setCheckpoint(folder + QStringLiteral("/last.pth"));
+    QVERIFY(dialog.summary().has_value());
+    QCOMPARE(dialog.summary()->arch, QStringLiteral("small_cnn"));
+    QCOMPARE(dialog.summary()->epoch, 2);
+    QVERIFY(dialog.summaryText()->toPlainText().contains(QStringLiteral("small_cnn")));
+    QVERIFY(dialog.exactButton()->isEnabled());
+    QVERIFY(!dialog.weightsOnly());
+    QVERIFY(dialog.epochs() > 2);
+
+    // Exactly: the same folder, epoch 3 of 3, the curves going on from the first two epochs.
+    finished.clear();
+    QSignalSpy started(workspace.get(), &TrainingWorkspace::runStarted);
+    QVERIFY(workspace->resumeFrom(folder + QStringLiteral("/last.pth"), false, 3));
+    QVERIFY(started.wait(kRunMs));
+    const auto start = started.constFirst().constFirst().value<TrainStart>();
+    QCOMPARE(start.startEpoch, 3);
+    QCOMPARE(start.history.epochs.size(), 2);
+    QCOMPARE(workspace->accuracyChart()->points(ids.valAccuracy).size(), size_t(2));
+    QVERIFY(waitFinished(finished));
+    QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome,
+             TrainOutcome::Completed);
+    QCOMPARE(workspace->runFolder(), folder);
+    QCOMPARE(workspace->accuracyChart()->points(ids.valAccuracy).size(), size_t(3));
+    const auto &loss = workspace->lossChart()->points(ids.lossRaw);
+    QCOMPARE(loss.size(), steps / 2 * 3);
+    for (size_t i = 1; i < loss.size(); ++i)
+        QVERIFY(loss[i].x() > loss[i - 1].x()); // steps continue, no restart at 1
+}
+
+void TestTrainingWorkspace::overlayEarlierRun()
+{
+    if (m_firstRun.isEmpty())
+        QSKIP("needs the run of oneEpochThroughTheUi");
+    const auto workspace = openWorkspace();
+    const int before = int(workspace->accuracyChart()->seriesIds().size());
+    const Status status = workspace->overlayRun(m_firstRun);
+    QVERIFY2(status.ok(), qPrintable(status.errorMessage()));
+    const QList<int> ids = workspace->accuracyChart()->seriesIds();
+    QCOMPARE(ids.size(), before + 2);
+    QVERIFY(workspace->accuracyChart()->seriesName(ids.last()).contains(QStringLiteral("first")));
+    QCOMPARE(workspace->accuracyChart()->points(ids.last()).size(), size_t(1));
+    QVERIFY(workspace->lossChart()->seriesIds().size() > 2);
+    workspace->clearOverlays();
+    QCOMPARE(int(workspace->accuracyChart()->seriesIds().size()), before);
+    QCOMPARE(workspace->lossChart()->seriesIds().size(), 2);
+    // Not a run folder: said so.
+    QVERIFY(!workspace->overlayRun(m_tmp.filePath(QStringLiteral("nothing-here"))).ok());
+}
+
+void TestTrainingWorkspace::invalidSettingsDoNotStart()
+{
+    const auto workspace = openWorkspace();
+    setQuickRun(*workspace, 1, QStringLiteral("invalid"));
+    TrainConfig config = workspace->config();
+    config.outDir = m_tmp.filePath(QStringLiteral("runs/invalid"));
+    config.batchSize = 0;
+    QVERIFY(!workspace->startRun(config));
+    QVERIFY(!workspace->isRunning());
+    QVERIFY(workspace->banner()->isVisible());
+    QVERIFY(workspace->startButton()->isEnabled());
+
+    // Transforms that do not parse: refused before or failed by the run, said in the banner,
+    // and the workspace ready again.
+    workspace->banner()->dismiss();
+    m_settings->setTransformPipelines(
+        m_root, {QStringLiteral("transforms.Compose([transforms.CentreCrop(8)])"), QString()});
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    if (workspace->startRun()) {
+        QVERIFY(waitFinished(finished));
+        QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome,
+                 TrainOutcome::Failed);
+    }
+    QVERIFY(!workspace->isRunning());
+    QVERIFY(workspace->banner()->isVisible());
+    QCOMPARE(workspace->banner()->level(), WarningBanner::Level::Error);
+    QVERIFY2(workspace->banner()->text().contains(QStringLiteral("CentreCrop")),
+             qPrintable(workspace->banner()->text()));
+    QVERIFY(workspace->startButton()->isEnabled());
+    QVERIFY(workspace->settingsPanel()->isEnabled());
+    m_settings->removeTransformPipelines(m_root);
+}
+
+void TestTrainingWorkspace::closingTheWindowAsksAndStops()
+{
+    MainWindow window;
+    window.show();
+    QSignalSpy scanned(window.datasets(), &DatasetsWorkspace::scanFinished);
+    window.openDataset(m_root);
+    QVERIFY(scanned.count() > 0 || scanned.wait(30000));
+    TrainingWorkspace *training = window.training();
+    QVERIFY(training->hasDataset());
+    window.showWorkspace(3);
+    setQuickRun(*training, 1000, QStringLiteral("closed"));
+    QSignalSpy progress(training, &TrainingWorkspace::progressChanged);
+    QSignalSpy finished(training, &TrainingWorkspace::runFinished);
+    QVERIFY(training->startRun());
+    QVERIFY(progress.wait(kRunMs));
+
+    // Cancel keeps the window and the run.
+    QTimer::singleShot(300, [] {
+        if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget()))
+            box->reject();
+    });
+    window.close();
+    QVERIFY(window.isVisible());
+    QVERIFY(training->isRunning());
+
+    // Stop: the window closes once the run has stopped.
+    QString asked;
+    QTimer::singleShot(300, [&asked] {
+        if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget())) {
+            asked = box->text();
+            for (QAbstractButton *button : box->buttons())
+                if (button->text() == QStringLiteral("Stop"))
+                    button->click();
+        }
+    });
+    window.close();
+    QVERIFY(asked.contains(QStringLiteral("training run is in progress")));
+    QVERIFY(waitFinished(finished, 20000));
+    QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 5000);
+    QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome,
+             TrainOutcome::Stopped);
+}
+
+QTEST_MAIN(TestTrainingWorkspace)
+#include "tst_trainingworkspace.moc"
