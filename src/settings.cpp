@@ -2,6 +2,7 @@
 
 #include <QCryptographicHash>
 #include <QDir>
+#include <QJsonDocument>
 #include <QSettings>
 #include <QStandardPaths>
 
@@ -21,6 +22,7 @@ const QString kThumbnailSize = QStringLiteral("datasets/thumbnailSize");
 const QString kPipelinesPrefix = QStringLiteral("transforms/pipelines/");
 const QString kPreviewDraws = QStringLiteral("transforms/previewDraws");
 const QString kPreviewSeed = QStringLiteral("transforms/previewSeed");
+const QString kTrainingForm = QStringLiteral("training/form");
 
 /// A dataset root as one QSettings key (paths hold '/', which QSettings reads as groups).
 QString pipelineKey(const QString &datasetRoot)
@@ -194,6 +196,16 @@ int Settings::previewDraws() const
 void Settings::setPreviewDraws(int draws)
 {
     m_settings->setValue(kPreviewDraws, qBound(1, draws, 32));
+}
+
+QJsonObject Settings::trainingForm() const
+{
+    return QJsonDocument::fromJson(m_settings->value(kTrainingForm).toByteArray()).object();
+}
+
+void Settings::setTrainingForm(const QJsonObject &form)
+{
+    m_settings->setValue(kTrainingForm, QJsonDocument(form).toJson(QJsonDocument::Compact));
 }
 
 quint64 Settings::previewSeed() const

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QJsonObject>
 #include <QString>
 #include <QStringList>
 
@@ -62,6 +63,11 @@ public:
     PipelineSources transformPipelines(const QString &datasetRoot) const;
     void setTransformPipelines(const QString &datasetRoot, const PipelineSources &sources);
     void removeTransformPipelines(const QString &datasetRoot);
+
+    /// The Training workspace's last settings (TrainConfig::toJson() without the dataset, run
+    /// folder and resume); empty before the first run.
+    QJsonObject trainingForm() const;
+    void setTrainingForm(const QJsonObject &form);
 
     int previewDraws() const; ///< random draws of the train pipeline in the preview grid
     void setPreviewDraws(int draws);

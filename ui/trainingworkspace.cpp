@@ -39,7 +39,6 @@
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QStandardPaths>
-#include <QSvgRenderer>
 #include <QTabWidget>
 #include <QTime>
 #include <QToolButton>
@@ -63,14 +62,6 @@ const QList<QColor> kOverlayColors{QColor(0x6c, 0x75, 0x7d), QColor(0xb5, 0x83, 
                                    QColor(0x35, 0x7a, 0x5b)};
 
 const QString kCheckpointFilter = QStringLiteral("*.pt *.pth *.tar *.ckpt *.bin *.safetensors");
-
-// The workspace's icon, drawn from inline SVG until a themed or bundled one exists.
-const char kTrainingIconSvg[] = R"(<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32"
- viewBox="0 0 32 32"><path d="M5 4v23h23" fill="none" stroke="#8a94a3" stroke-width="2.2"
- stroke-linecap="round" stroke-linejoin="round"/><path d="M8 7c2 8 5 12 9 13.5s7 1.5 10 1.5"
- fill="none" stroke="#4c9be8" stroke-width="2.6" stroke-linecap="round"/><path
- d="M8 18l3-3 3 3 3-2 3 1.5 3-2 4 1" fill="none" stroke="#f4a261" stroke-width="2"
- stroke-linecap="round" stroke-linejoin="round"/></svg>)";
 
 QString durationText(double seconds)
 {
@@ -165,20 +156,7 @@ void setRowVisible(QFormLayout *form, QWidget *field, bool visible)
 
 QIcon trainingIcon()
 {
-    const QIcon themed = themedIcon(QStringLiteral("ifs-training"));
-    if (!themed.isNull())
-        return themed;
-    QSvgRenderer renderer{QByteArray(kTrainingIconSvg)};
-    QIcon icon;
-    for (int side : {16, 24, 32, 48, 64, 96, 128}) {
-        QPixmap pixmap(side, side);
-        pixmap.fill(Qt::transparent);
-        QPainter painter(&pixmap);
-        renderer.render(&painter);
-        painter.end();
-        icon.addPixmap(pixmap);
-    }
-    return icon;
+    return themedIcon(QStringLiteral("ifs-training"));
 }
 
 TrainingWorkspace::TrainingWorkspace(Settings *settings, QWidget *parent)
@@ -202,7 +180,20 @@ TrainingWorkspace::TrainingWorkspace(Settings *settings, QWidget *parent)
         m_statusLabel->setText(text);
         m_transientStatus = true; // "Evaluating…": until the next steps arrive
     });
-    setConfig(TrainConfig{});
+    // The settings of the last run, without what belongs to that run.
+    TrainConfig initial;
+    if (m_settings) {
+        if (Result<TrainConfig> stored = TrainConfig::fromJson(m_settings->trainingForm()); stored.ok())
+            initial = stored.value();
+    }
+    initial.dataRoot.clear();
+    initial.valRoot.clear();
+    initial.outDir.clear();
+    initial.resumePath.clear();
+    initial.resumeWeightsOnly = false;
+    initial.trainTransforms.clear();
+    initial.valTransforms.clear();
+    setConfig(initial);
     // The held-out images follow the split and the seed.
     auto followSplit = [this] {
         if (!isRunning() && hasDataset() && !hasValFolder())
@@ -224,13 +215,6 @@ QWidget *TrainingWorkspace::buildEmptyPage()
            "checkpoints that load in PyTorch as they are."),
         this);
     page->setObjectName(QStringLiteral("trainingEmptyPage"));
-    // EmptyStatePage looks the icon up by name; ours has no bundled file yet.
-    for (QLabel *label : page->findChildren<QLabel *>()) {
-        if (label->pixmap().isNull() && label->text().isEmpty()) {
-            label->setPixmap(trainingIcon().pixmap(96, 96));
-            break;
-        }
-    }
     page->openButton()->setObjectName(QStringLiteral("trainingOpenButton"));
     page->sampleButton()->setObjectName(QStringLiteral("trainingSampleButton"));
     connect(page, &EmptyStatePage::openFolderRequested, this,
@@ -951,6 +935,8 @@ bool TrainingWorkspace::startRun(const TrainConfig &config)
 {
     if (isRunning())
         return false;
+    if (m_settings && config.resumePath.isEmpty())
+        m_settings->setTrainingForm(config.toJson());
     if (config.dataRoot.isEmpty()) {
         m_banner->showMessage(WarningBanner::Level::Error, tr("Open a dataset to train on."));
         return false;
