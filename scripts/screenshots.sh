@@ -52,3 +52,10 @@ shoot transforms "$sample" --screenshot-view transforms
 shoot checkpoints "$work/dp_cuda.pth" --screenshot-view checkpoints
 shoot checkpoint-load "$work/dp_cuda.pth" "$work/resnet18.pt" --screenshot-view checkpoint-load
 shoot checkpoint-save "$work/dp_cuda.pth" --screenshot-view checkpoint-save
+
+# Training: a live run and the evaluation after it, on a 200-images-per-class subset of the sample
+# (a whole Fashion-MNIST epoch takes minutes on two cores).
+small="$work/fashion-small"
+"$cli" sample-data "$small" --limit-per-class 200 >/dev/null
+shoot training "$small" --screenshot-view training
+shoot evaluation "$small" --screenshot-view evaluation
