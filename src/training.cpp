@@ -1147,7 +1147,12 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             setLoader(valLoader.get());
             auto evaluation = tm::evaluateNet(*net, *valLoader, data->val, data->classes, dev,
                                               cfg.channelsLast, amp ? std::optional(ampType) : std::nullopt,
-                                              [this] { return stopping(); });
+                                              [this] {
+                                                  // "Save and stop" lets the validation finish,
+                                                  // so that the epoch's checkpoint is written.
+                                                  const std::lock_guard lock(mutex);
+                                                  return stopRequested && !saveOnStop;
+                                              });
             setLoader(nullptr);
             lastValSeconds = double(valClock.nsecsElapsed()) * 1e-9;
             if (!evaluation) {
