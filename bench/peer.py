@@ -8,7 +8,15 @@ peer.py loader ROOT WORKERS BATCH
 peer.py ckpt-load FILE        seconds of torch.load(FILE, map_location='cpu')
 peer.py ckpt-save IN OUT      seconds of torch.save(torch.load(IN), OUT)
 peer.py ckpt-make OUT         writes a torchvision resnet50 state dict (random init)
+peer.py train ROOT ARCH TRANSFORM WORKERS BATCH THREADS WARMUP STEPS [MODEL_SOURCE]
+                              training throughput as a typical script gets it: ImageFolder +
+                              DataLoader(shuffle, drop_last) + the model (torchvision's, or
+                              SmallCNN from the file MODEL_SOURCE: `ifs-bench-train --small-cnn-source`)
+                              + SGD + CrossEntropyLoss in the default memory format. Prints
+                              "<images/s over STEPS steps after WARMUP> <peak RSS MB> <peak RSS of
+                              one worker MB>"
 """
+import resource
 import statistics
 import sys
 import time
@@ -35,6 +43,9 @@ def main():
             t = time.perf_counter()
             torch.save(state, sys.argv[3])
             print(f"{time.perf_counter() - t:.4f}")
+        return
+    if what == "train":
+        train(root, *sys.argv[3:])
         return
     if what == "scan":
         times = []
@@ -67,6 +78,74 @@ def main():
             images += inputs.shape[0]
         elapsed = time.perf_counter() - t
         print(f"{images / elapsed:.1f}")
+
+
+# The small CNN as models.cpp builds it, for when no MODEL_SOURCE is given; the benchmark passes
+# the source our library ships (smallCnnPythonSource()), so that both sides train the same model.
+SMALL_CNN_SOURCE = """
+import torch.nn as nn
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(128, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+"""
+
+
+def train(root, arch, transform_code, workers, batch, threads, warmup, steps, model_source=None):
+    import torch
+    import torchvision
+    import torchvision.transforms as transforms
+
+    workers, batch, threads = int(workers), int(batch), int(threads)
+    warmup, steps = int(warmup), int(steps)
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    transform = eval(transform_code, {"transforms": transforms, "T": transforms})
+    dataset = ImageFolder(root, transform=transform)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, drop_last=True,
+                                         num_workers=workers, persistent_workers=workers > 0)
+    classes = len(dataset.classes)
+    if arch == "small_cnn":
+        scope = {}
+        source = open(model_source).read() if model_source else SMALL_CNN_SOURCE
+        exec(source, scope)
+        model = scope["SmallCNN"](num_classes=classes)
+    else:
+        model = getattr(torchvision.models, arch)(num_classes=classes)
+    criterion = torch.nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    model.train()
+
+    done, running_loss, t0 = 0, 0.0, time.perf_counter()
+    while done < warmup + steps:
+        for inputs, targets in loader:
+            optimizer.zero_grad()
+            loss = criterion(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            running_loss += loss.item()
+            done += 1
+            if done == warmup:
+                t0 = time.perf_counter()
+            if done == warmup + steps:
+                break
+    elapsed = time.perf_counter() - t0
+    del loader  # joins the workers, so that RUSAGE_CHILDREN counts them
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers else 0
+    print(f"{steps * batch / elapsed:.2f} {peak:.0f} {worker_peak:.0f}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Benchmarks against the Python peer, measured in the same run; prints ratios (>1: we are faster).
-# Usage: bench/run_benchmarks.sh [path/to/ifstudio-cli [path/to/ifs-bench-input [path/to/ifs-bench-checkpoint]]]
+# Usage: bench/run_benchmarks.sh [path/to/ifstudio-cli [path/to/ifs-bench-input
+#                                  [path/to/ifs-bench-checkpoint [path/to/ifs-bench-train]]]]
 #   IFS_BENCH_DIR   where the generated trees live (default /tmp/ifs-bench; reused)
 #   IFS_BENCH_REPEATS  repeats per measurement (default 5)
+#   IFS_BENCH_ONLY  the sections to run, e.g. "train" or "loader checkpoint" (default: all of
+#                   scan check loader checkpoint train)
+#   IFS_BENCH_TRAIN_ROUNDS  interleaved rounds of each training case (default 5 short ones for
+#                   the small CNN, 2 for ResNet-18, whose rounds take minutes on 2 cores)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cli=${1:-$here/../build/release/app/ifstudio-cli}
 bench_input=${2:-$(dirname "$cli")/../bench/ifs-bench-input}
 bench_checkpoint=${3:-$(dirname "$cli")/../bench/ifs-bench-checkpoint}
+bench_train=${4:-$(dirname "$cli")/../bench/ifs-bench-train}
 py=/usr/bin/python3
 dir=${IFS_BENCH_DIR:-/tmp/ifs-bench}
 repeats=${IFS_BENCH_REPEATS:-5}
 mkdir -p "$dir"
+want() { [[ " ${IFS_BENCH_ONLY:-scan check loader checkpoint train} " == *" $1 "* ]]; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 wall() { # seconds of one run of a command, output discarded
@@ -20,90 +27,196 @@ wall() { # seconds of one run of a command, output discarded
     echo "$t1 - $t0" | bc -l
 }
 
-echo "== Scan: ImageFolder(root) vs ifstudio-cli scan (200k files, 1000 classes, warm cache)"
-tree="$dir/scan-200k"
-$py "$here/make_data.py" scan-tree "$tree" 1000 200
-"$cli" scan "$tree" >/dev/null                 # warm the cache
-read -r peer_call peer_n < <($py "$here/peer.py" scan "$tree" "$repeats")
-peer_proc=$(for _ in $(seq "$repeats"); do
-    wall $py -c "from torchvision.datasets import ImageFolder; ImageFolder('$tree')"; done | median)
-ours_proc=$(for _ in $(seq "$repeats"); do wall "$cli" scan "$tree"; done | median)
-ours_json=$(for _ in $(seq "$repeats"); do wall "$cli" scan "$tree" --json; done | median)
-ours_n=$("$cli" scan "$tree" --json | $py -c "import json,sys; print(len(json.load(sys.stdin)['samples']))")
-[ "$ours_n" = "$peer_n" ] || { echo "sample counts differ: ours $ours_n, torchvision $peer_n"; exit 1; }
-printf '  torchvision ImageFolder() call      %8.3f s   (%s samples)\n' "$peer_call" "$peer_n"
-printf '  python process (import + scan)      %8.3f s\n' "$peer_proc"
-printf '  ifstudio-cli scan (whole process)   %8.3f s\n' "$ours_proc"
-printf '  ifstudio-cli scan --json            %8.3f s\n' "$ours_json"
-printf '  ratio, their call / our process:    %8.1fx   (goal: >= 3x)\n' "$(echo "$peer_call / $ours_proc" | bc -l)"
-printf '  ratio, their call / our --json:     %8.1fx\n' "$(echo "$peer_call / $ours_json" | bc -l)"
-printf '  ratio, process / process:           %8.1fx\n' "$(echo "$peer_proc / $ours_proc" | bc -l)"
+if want scan; then
+    echo "== Scan: ImageFolder(root) vs ifstudio-cli scan (200k files, 1000 classes, warm cache)"
+    tree="$dir/scan-200k"
+    $py "$here/make_data.py" scan-tree "$tree" 1000 200
+    "$cli" scan "$tree" >/dev/null                 # warm the cache
+    read -r peer_call peer_n < <($py "$here/peer.py" scan "$tree" "$repeats")
+    peer_proc=$(for _ in $(seq "$repeats"); do
+        wall $py -c "from torchvision.datasets import ImageFolder; ImageFolder('$tree')"; done | median)
+    ours_proc=$(for _ in $(seq "$repeats"); do wall "$cli" scan "$tree"; done | median)
+    ours_json=$(for _ in $(seq "$repeats"); do wall "$cli" scan "$tree" --json; done | median)
+    ours_n=$("$cli" scan "$tree" --json | $py -c "import json,sys; print(len(json.load(sys.stdin)['samples']))")
+    [ "$ours_n" = "$peer_n" ] || { echo "sample counts differ: ours $ours_n, torchvision $peer_n"; exit 1; }
+    printf '  torchvision ImageFolder() call      %8.3f s   (%s samples)\n' "$peer_call" "$peer_n"
+    printf '  python process (import + scan)      %8.3f s\n' "$peer_proc"
+    printf '  ifstudio-cli scan (whole process)   %8.3f s\n' "$ours_proc"
+    printf '  ifstudio-cli scan --json            %8.3f s\n' "$ours_json"
+    printf '  ratio, their call / our process:    %8.1fx   (goal: >= 3x)\n' "$(echo "$peer_call / $ours_proc" | bc -l)"
+    printf '  ratio, their call / our --json:     %8.1fx\n' "$(echo "$peer_call / $ours_json" | bc -l)"
+    printf '  ratio, process / process:           %8.1fx\n' "$(echo "$peer_proc / $ours_proc" | bc -l)"
+fi
 
-echo "== Health check: decode every image (2,000 JPEGs 500x375)"
-jpegs="$dir/jpeg-2k"
-$py "$here/make_data.py" jpeg-tree "$jpegs" 10 200
-"$cli" check "$jpegs" --json >/dev/null || true  # warm the cache
-peer_rate=$($py "$here/peer.py" decode "$jpegs")
-ours_time=$(for _ in $(seq 3); do wall "$cli" check "$jpegs" --json; done | median)
-ours_rate=$(echo "2000 / $ours_time" | bc -l)
-printf '  torchvision default_loader (1 proc) %8.0f img/s\n' "$peer_rate"
-printf '  ifstudio-cli check (all cores)      %8.0f img/s  (%d threads)\n' "$ours_rate" "$(nproc)"
-printf '  ratio:                              %8.1fx\n' "$(echo "$ours_rate / $peer_rate" | bc -l)"
+if want check; then
+    echo "== Health check: decode every image (2,000 JPEGs 500x375)"
+    jpegs="$dir/jpeg-2k"
+    $py "$here/make_data.py" jpeg-tree "$jpegs" 10 200
+    "$cli" check "$jpegs" --json >/dev/null || true  # warm the cache
+    peer_rate=$($py "$here/peer.py" decode "$jpegs")
+    ours_time=$(for _ in $(seq 3); do wall "$cli" check "$jpegs" --json; done | median)
+    ours_rate=$(echo "2000 / $ours_time" | bc -l)
+    printf '  torchvision default_loader (1 proc) %8.0f img/s\n' "$peer_rate"
+    printf '  ifstudio-cli check (all cores)      %8.0f img/s  (%d threads)\n' "$ours_rate" "$(nproc)"
+    printf '  ratio:                              %8.1fx\n' "$(echo "$ours_rate / $peer_rate" | bc -l)"
+fi
 
-echo "== Training input pipeline: JPEG decode + RandomResizedCrop(224) + RandomHorizontalFlip +"
-echo "   ToTensor + Normalize, batches of 64, one shuffled epoch of 5,000 JPEGs 500x375"
-loader_tree="$dir/jpeg-5k"
-$py "$here/make_data.py" jpeg-tree "$loader_tree" 10 500
-cores=$(nproc)
-"$bench_input" "$loader_tree" --workers "$cores" >/dev/null    # warm the page cache
-# Rounds interleave every configuration, so that load on a shared machine hits them alike; the
-# best of the rounds counts for each.
-declare -A best
-configs=("peer 0" "peer $cores" "ours --exact" "ours --no-fast-decode" "ours default")
-for _ in 1 2 3; do
-    for config in "${configs[@]}"; do
-        read -r who arg <<<"$config"
-        if [ "$who" = peer ]; then
-            rate=$($py "$here/peer.py" loader "$loader_tree" "$arg" 64)
-        elif [ "$arg" = default ]; then
-            rate=$("$bench_input" "$loader_tree" --workers "$cores" | cut -d' ' -f1)
-        else
-            rate=$("$bench_input" "$loader_tree" --workers "$cores" "$arg" | cut -d' ' -f1)
-        fi
-        if [ -z "${best[$config]:-}" ] || (( $(echo "$rate > ${best[$config]}" | bc -l) )); then
-            best[$config]=$rate
-        fi
+if want loader; then
+    echo "== Training input pipeline: JPEG decode + RandomResizedCrop(224) + RandomHorizontalFlip +"
+    echo "   ToTensor + Normalize, batches of 64, one shuffled epoch of 5,000 JPEGs 500x375"
+    loader_tree="$dir/jpeg-5k"
+    $py "$here/make_data.py" jpeg-tree "$loader_tree" 10 500
+    cores=$(nproc)
+    "$bench_input" "$loader_tree" --workers "$cores" >/dev/null    # warm the page cache
+    # Rounds interleave every configuration, so that load on a shared machine hits them alike; the
+    # best of the rounds counts for each.
+    declare -A best
+    configs=("peer 0" "peer $cores" "ours --exact" "ours --no-fast-decode" "ours default")
+    for _ in 1 2 3; do
+        for config in "${configs[@]}"; do
+            read -r who arg <<<"$config"
+            if [ "$who" = peer ]; then
+                rate=$($py "$here/peer.py" loader "$loader_tree" "$arg" 64)
+            elif [ "$arg" = default ]; then
+                rate=$("$bench_input" "$loader_tree" --workers "$cores" | cut -d' ' -f1)
+            else
+                rate=$("$bench_input" "$loader_tree" --workers "$cores" "$arg" | cut -d' ' -f1)
+            fi
+            if [ -z "${best[$config]:-}" ] || (( $(echo "$rate > ${best[$config]}" | bc -l) )); then
+                best[$config]=$rate
+            fi
+        done
     done
-done
-best_peer=${best["peer 0"]}
-if (( $(echo "${best["peer $cores"]} > $best_peer" | bc -l) )); then best_peer=${best["peer $cores"]}; fi
-printf '  torchvision DataLoader, num_workers=0       %8.0f img/s\n' "${best["peer 0"]}"
-printf '  torchvision DataLoader, num_workers=%-2s      %8.0f img/s\n' "$cores" "${best["peer $cores"]}"
-for config in "ours --exact" "ours --no-fast-decode" "ours default"; do
-    case "$config" in
-        *--exact) label="exact engine per image";;
-        *--no-fast-decode) label="fused crop-decode (exact pixels)";;
-        *) label="fused + reduced-scale decoding";;
-    esac
-    printf '  ours, %-34s %8.0f img/s   ratio %5.1fx (goal: >= 3x)\n' "$label" "${best[$config]}" \
-        "$(echo "${best[$config]} / $best_peer" | bc -l)"
-done
-echo "  (best of 3 interleaved rounds; against the peer's better worker setting; $cores cores)"
+    best_peer=${best["peer 0"]}
+    if (( $(echo "${best["peer $cores"]} > $best_peer" | bc -l) )); then best_peer=${best["peer $cores"]}; fi
+    printf '  torchvision DataLoader, num_workers=0       %8.0f img/s\n' "${best["peer 0"]}"
+    printf '  torchvision DataLoader, num_workers=%-2s      %8.0f img/s\n' "$cores" "${best["peer $cores"]}"
+    for config in "ours --exact" "ours --no-fast-decode" "ours default"; do
+        case "$config" in
+            *--exact) label="exact engine per image";;
+            *--no-fast-decode) label="fused crop-decode (exact pixels)";;
+            *) label="fused + reduced-scale decoding";;
+        esac
+        printf '  ours, %-34s %8.0f img/s   ratio %5.1fx (goal: >= 3x)\n' "$label" "${best[$config]}" \
+            "$(echo "${best[$config]} / $best_peer" | bc -l)"
+    done
+    echo "  (best of 3 interleaved rounds; against the peer's better worker setting; $cores cores)"
+fi
 
-echo "== Checkpoints: a ResNet-50 state dict (~100 MB), each measurement in a fresh process"
-ckpt="$dir/resnet50.pth"
-[ -f "$ckpt" ] || $py "$here/peer.py" ckpt-make "$ckpt"
-"$bench_checkpoint" load "$ckpt" --touch >/dev/null   # warm the page cache
-median_of() { for _ in $(seq "$repeats"); do "$@" | cut -d' ' -f1; done | median; }
-peer_load=$(median_of $py "$here/peer.py" ckpt-load "$ckpt")
-ours_load=$(median_of "$bench_checkpoint" load "$ckpt")
-ours_touch=$(median_of "$bench_checkpoint" load "$ckpt" --touch)
-peer_save=$(median_of $py "$here/peer.py" ckpt-save "$ckpt" "$dir/peer-save.pth")
-ours_save=$(median_of "$bench_checkpoint" save "$ckpt" "$dir/ours-save.pth")
-ours_quick=$(median_of "$bench_checkpoint" save "$ckpt" "$dir/ours-save.pth" --quick)
-printf '  torch.load(map_location="cpu")         %8.3f s\n' "$peer_load"
-printf '  ours, read (memory-mapped)             %8.3f s   ratio %5.1fx (goal: >= 2x)\n' "$ours_load" "$(echo "$peer_load / $ours_load" | bc -l)"
-printf '  ours, read + touch every tensor byte   %8.3f s   ratio %5.1fx\n' "$ours_touch" "$(echo "$peer_load / $ours_touch" | bc -l)"
-printf '  torch.save                             %8.3f s\n' "$peer_save"
-printf '  ours, write (atomic, no fsync, as torch.save) %5.3f s   ratio %5.1fx (goal: >= 1x)\n' "$ours_quick" "$(echo "$peer_save / $ours_quick" | bc -l)"
-printf '  ours, write durably (fsync + rename)   %8.3f s   ratio %5.1fx\n' "$ours_save" "$(echo "$peer_save / $ours_save" | bc -l)"
+if want checkpoint; then
+    echo "== Checkpoints: a ResNet-50 state dict (~100 MB), each measurement in a fresh process"
+    ckpt="$dir/resnet50.pth"
+    [ -f "$ckpt" ] || $py "$here/peer.py" ckpt-make "$ckpt"
+    "$bench_checkpoint" load "$ckpt" --touch >/dev/null   # warm the page cache
+    median_of() { for _ in $(seq "$repeats"); do "$@" | cut -d' ' -f1; done | median; }
+    peer_load=$(median_of $py "$here/peer.py" ckpt-load "$ckpt")
+    ours_load=$(median_of "$bench_checkpoint" load "$ckpt")
+    ours_touch=$(median_of "$bench_checkpoint" load "$ckpt" --touch)
+    peer_save=$(median_of $py "$here/peer.py" ckpt-save "$ckpt" "$dir/peer-save.pth")
+    ours_save=$(median_of "$bench_checkpoint" save "$ckpt" "$dir/ours-save.pth")
+    ours_quick=$(median_of "$bench_checkpoint" save "$ckpt" "$dir/ours-save.pth" --quick)
+    printf '  torch.load(map_location="cpu")         %8.3f s\n' "$peer_load"
+    printf '  ours, read (memory-mapped)             %8.3f s   ratio %5.1fx (goal: >= 2x)\n' "$ours_load" "$(echo "$peer_load / $ours_load" | bc -l)"
+    printf '  ours, read + touch every tensor byte   %8.3f s   ratio %5.1fx\n' "$ours_touch" "$(echo "$peer_load / $ours_touch" | bc -l)"
+    printf '  torch.save                             %8.3f s\n' "$peer_save"
+    printf '  ours, write (atomic, no fsync, as torch.save) %5.3f s   ratio %5.1fx (goal: >= 1x)\n' "$ours_quick" "$(echo "$peer_save / $ours_quick" | bc -l)"
+    printf '  ours, write durably (fsync + rename)   %8.3f s   ratio %5.1fx\n' "$ours_save" "$(echo "$peer_save / $ours_save" | bc -l)"
+fi
+
+if want train; then
+    echo "== Training throughput on the CPU: Trainer against a typical PyTorch script (same model,"
+    echo "   data, transforms, batch and thread count), images/s over the steps after warm-up"
+    cores=$(nproc)
+    # tuneAllocator()'s settings (src/allocator.cpp), given to the peer for a second, like-for-like
+    # figure: glibc's defaults make both sides pay page faults for every big tensor.
+    tunables=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=536870912
+    # The peer trains the small CNN from the Python source our library ships.
+    "$bench_train" --small-cnn-source >"$dir/small_cnn.py"
+
+    # train_case TAG ARCH ROOT TRANSFORM BATCH WARMUP STEPS ROUNDS
+    train_case() {
+        local tag=$1 arch=$2 root=$3 transform=$4 batch=$5 warmup=$6 steps=$7 rounds=$8
+        local -A rate peak runs
+        local configs=("peer 0" "peer $cores" "tuned 0" "tuned $cores" "ours nchw" "ours cl")
+        local round config who arg out r p w other load
+        find "$root" -type f -print0 | xargs -0 cat >/dev/null   # warm the page cache
+        load=$(cut -d' ' -f1 /proc/loadavg)
+        for round in $(seq "$rounds"); do
+            for config in "${configs[@]}"; do
+                read -r who arg <<<"$config"
+                if [ "$round" -gt 1 ] && [ "$who" != ours ]; then
+                    # A worker setting that lost clearly in round 1 is not run again.
+                    other=$([ "$arg" = 0 ] && echo "$who $cores" || echo "$who 0")
+                    if (( $(echo "${rate[$config]} < 0.8 * ${rate[$other]}" | bc -l) )); then
+                        continue
+                    fi
+                fi
+                if [ "$who" = ours ]; then
+                    local flags=()
+                    if [ "$arg" = nchw ]; then flags=(--no-channels-last); fi
+                    out=$("$bench_train" "$root" --arch "$arch" --transform "$transform" \
+                        --batch "$batch" --threads "$cores" --warmup "$warmup" --steps "$steps" \
+                        "${flags[@]}") || { echo "  ifs-bench-train failed ($config)"; return 1; }
+                    read -r r p _ <<<"$out"
+                    p="peak $p MB"
+                else
+                    local env=()
+                    if [ "$who" = tuned ]; then env=(env "GLIBC_TUNABLES=$tunables"); fi
+                    out=$("${env[@]}" $py "$here/peer.py" train "$root" "$arch" "$transform" "$arg" \
+                        "$batch" "$cores" "$warmup" "$steps" "$dir/small_cnn.py") \
+                        || { echo "  peer.py train failed ($config)"; return 1; }
+                    read -r r p w <<<"$out"
+                    if [ "$arg" -gt 0 ]; then p="peak $p MB + $arg workers x $w MB"; else p="peak $p MB"; fi
+                fi
+                runs[$config]=$(( ${runs[$config]:-0} + 1 ))
+                if [ -z "${rate[$config]:-}" ] || (( $(echo "$r > ${rate[$config]}" | bc -l) )); then
+                    rate[$config]=$r; peak[$config]=$p
+                fi
+            done
+        done
+        load="$load -> $(cut -d' ' -f1 /proc/loadavg)"
+        # The peer as users run it: the better of its worker settings, default allocator.
+        local peer="peer 0" tuned="tuned 0"
+        if (( $(echo "${rate["peer $cores"]} > ${rate[$peer]}" | bc -l) )); then peer="peer $cores"; fi
+        if (( $(echo "${rate["tuned $cores"]} > ${rate[$tuned]}" | bc -l) )); then tuned="tuned $cores"; fi
+        for config in "${configs[@]}"; do
+            read -r who arg <<<"$config"
+            case "$config" in
+                peer*) label="python, DataLoader num_workers=$arg";;
+                tuned*) label="python + our malloc settings, workers=$arg";;
+                "ours nchw") label="ours, channels_last off (NCHW)";;
+                *) label="ours (channels_last, the default)";;
+            esac
+            printf '  %-44s %8.1f img/s  (%s; best of %d)' "$label" "${rate[$config]}" \
+                "${peak[$config]}" "${runs[$config]}"
+            if [ "$who" = ours ]; then
+                printf '  ratio %4.2fx' "$(echo "${rate[$config]} / ${rate[$peer]}" | bc -l)"
+            fi
+            echo
+        done
+        printf '  %s: ours %.1f img/s (%s) | python %.1f img/s (%s) | ratio %.2fx (goal: >= 1.2x) | vs python + our malloc settings %.2fx | channels_last buys %.2fx\n' \
+            "$tag" "${rate["ours cl"]}" "${peak["ours cl"]}" "${rate[$peer]}" "${peak[$peer]}" \
+            "$(echo "${rate["ours cl"]} / ${rate[$peer]}" | bc -l)" \
+            "$(echo "${rate["ours cl"]} / ${rate[$tuned]}" | bc -l)" \
+            "$(echo "${rate["ours cl"]} / ${rate["ours nchw"]}" | bc -l)"
+        echo "  (load average $load: other work on the machine makes every figure noisy)"
+    }
+
+    echo "-- small_cnn on a Fashion-MNIST sample (10,000 PNGs 28x28 gray), batch 64, 10 + 50 steps"
+    fmnist="$dir/fmnist-1k"
+    if "$cli" sample-data "$fmnist" --limit-per-class 1000 >/dev/null; then
+        train_case "train small_cnn fmnist b64 t$cores" small_cnn "$fmnist/train" \
+            "transforms.Compose([transforms.RandomCrop(28, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize((0.286, 0.286, 0.286), (0.353, 0.353, 0.353))])" \
+            64 10 50 "${IFS_BENCH_TRAIN_ROUNDS:-5}"
+    else
+        echo "  skipped: no Fashion-MNIST to export (Debian package dataset-fashion-mnist)"
+    fi
+    echo "-- resnet18 on photos (5,000 JPEGs 500x375, RandomResizedCrop(224)), batch 32, 3 + 10 steps"
+    photos="$dir/jpeg-5k"
+    $py "$here/make_data.py" jpeg-tree "$photos" 10 500
+    train_case "train resnet18 photos b32 t$cores" resnet18 "$photos" \
+        "transforms.Compose([transforms.RandomResizedCrop(224), transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])" \
+        32 3 10 "${IFS_BENCH_TRAIN_ROUNDS:-2}"
+    echo "  (best of interleaved rounds; the peer's better num_workers of 0 and $cores counts;"
+    echo "   peaks are the processes' maximum RSS; DataLoader workers share pages with the parent)"
+fi

@@ -1,0 +1,150 @@
+// ifs-bench-train: training throughput of Trainer on the CPU, the peer of `peer.py train`.
+//
+//   ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] [--workers W]
+//                   [--warmup N] [--steps N] [--no-channels-last]
+//       Trains on the ImageFolder ROOT (device cpu, SGD lr 0.1 momentum 0.9 wd 5e-4, constant
+//       rate) for N warm-up plus N timed optimizer steps. Prints one line:
+//       "<images/s over the timed steps> <peak RSS MB> <timed steps> <seconds> <input path>".
+//   ifs-bench-train --small-cnn-source
+//       Prints smallCnnPythonSource(), so that the peer trains exactly our small CNN.
+#include "models.h"
+#include "runtime.h"
+#include "training.h"
+
+#include <QCoreApplication>
+#include <QTemporaryDir>
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+using namespace ifs;
+
+namespace {
+
+struct Tick
+{
+    qint64 step = 0;
+    int epoch = 0;
+    std::chrono::steady_clock::time_point time;
+};
+
+int usage()
+{
+    std::fprintf(stderr,
+                 "usage: ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] "
+                 "[--workers W] [--warmup N] [--steps N] [--no-channels-last]\n"
+                 "       ifs-bench-train --small-cnn-source\n");
+    return 2;
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    QCoreApplication app(argc, argv);
+    const QStringList args = app.arguments();
+    if (args.size() == 2 && args[1] == u"--small-cnn-source") {
+        std::fputs(qPrintable(smallCnnPythonSource()), stdout);
+        return 0;
+    }
+    if (args.size() < 2 || args[1].startsWith(u'-'))
+        return usage();
+
+    TrainConfig config;
+    config.dataRoot = args[1];
+    config.device = QStringLiteral("cpu");
+    config.batchSize = 64;
+    config.threads = 0;
+    config.workers = 0;
+    // As the peer: plain SGD at a constant rate, no validation, nothing saved along the way.
+    config.optimizer = OptimizerKind::SGD;
+    config.lr = 0.1;
+    config.momentum = 0.9;
+    config.weightDecay = 5e-4;
+    config.schedule = ScheduleKind::Constant;
+    config.valSplit = 0.0;
+    config.epochs = 1000; // maxSteps ends the run
+    int warmup = 10;
+    int steps = 100;
+    for (int i = 2; i < args.size(); ++i) {
+        const bool hasValue = i + 1 < args.size();
+        if (args[i] == u"--arch" && hasValue)
+            config.arch = args[++i];
+        else if (args[i] == u"--transform" && hasValue)
+            config.trainTransforms = args[++i];
+        else if (args[i] == u"--batch" && hasValue)
+            config.batchSize = args[++i].toInt();
+        else if (args[i] == u"--threads" && hasValue)
+            config.threads = args[++i].toInt();
+        else if (args[i] == u"--workers" && hasValue)
+            config.workers = args[++i].toInt();
+        else if (args[i] == u"--warmup" && hasValue)
+            warmup = args[++i].toInt();
+        else if (args[i] == u"--steps" && hasValue)
+            steps = args[++i].toInt();
+        else if (args[i] == u"--no-channels-last")
+            config.channelsLast = false;
+        else
+            return usage();
+    }
+    if (warmup < 1 || steps < 1)
+        return usage();
+    config.maxSteps = warmup + steps;
+
+    // As the app and the CLI do at start-up (allocator settings, thread count).
+    config.threads = configureRuntime(config.threads);
+
+    QTemporaryDir outDir;
+    if (!outDir.isValid()) {
+        std::fprintf(stderr, "cannot create a temporary folder: %s\n",
+                     qPrintable(outDir.errorString()));
+        return 1;
+    }
+    config.outDir = outDir.path();
+
+    std::vector<Tick> ticks;
+    ticks.reserve(size_t(config.maxSteps) + 1);
+    QString inputPath;
+    TrainCallbacks callbacks;
+    callbacks.started = [&](const TrainStart &start) {
+        inputPath = start.inputPath;
+    };
+    callbacks.step = [&](const StepProgress &progress) {
+        ticks.push_back({ progress.step, progress.epoch, std::chrono::steady_clock::now() });
+    };
+    Trainer trainer(config);
+    const TrainFinish finish = trainer.run(callbacks);
+    if (finish.outcome == TrainOutcome::Failed) {
+        std::fprintf(stderr, "training failed: %s\n", qPrintable(finish.message));
+        return 1;
+    }
+
+    // From the end of the last warm-up step to the end of the last step.
+    const Tick *first = nullptr;
+    for (const Tick &tick : ticks)
+        if (tick.step >= warmup) {
+            first = &tick;
+            break;
+        }
+    if (first == nullptr || ticks.back().step <= first->step) {
+        std::fprintf(stderr, "only %lld steps were reported (%s)\n",
+                     static_cast<long long>(ticks.empty() ? 0 : ticks.back().step),
+                     qPrintable(finish.message));
+        return 1;
+    }
+    const Tick &last = ticks.back();
+    if (last.epoch != first->epoch)
+        std::fprintf(stderr, "note: the timed steps cross an epoch boundary; use more data\n");
+    const double seconds = std::chrono::duration<double>(last.time - first->time).count();
+    const qint64 timedSteps = last.step - first->step;
+    const double imagesPerSecond = double(timedSteps) * config.batchSize / seconds;
+
+    rusage usage {};
+    getrusage(RUSAGE_SELF, &usage);
+    std::printf("%.2f %.0f %lld %.3f %s\n", imagesPerSecond, double(usage.ru_maxrss) / 1024.0,
+                static_cast<long long>(timedSteps), seconds, qPrintable(inputPath));
+    return 0;
+}
