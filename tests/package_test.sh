@@ -21,6 +21,7 @@ done
 
 dpkg-deb -x "$deb" "$work/root"
 for f in usr/bin/ifstudio usr/bin/ifstudio-cli usr/libexec/ifstudio/ifstudio-cli-compute \
+         usr/libexec/ifstudio/ifstudio-cli-train \
          usr/share/applications/io.github.imagefolderstudio.ifstudio.desktop \
          usr/share/icons/hicolor/scalable/apps/ifstudio.svg; do
     [ -e "$work/root/$f" ] || { echo "FAIL: $f is not in the package"; exit 1; }
@@ -41,6 +42,13 @@ status=$?
 set -e
 [ "$status" -eq 1 ] && grep -q '"unreadable"' "$work/check.json" \
     || { echo "FAIL: installed ifstudio-cli check (exit $status)"; cat "$work/check.err"; exit 1; }
+# `train` runs in ifstudio-cli-train: a bad option gets its usage message from there.
+set +e
+"$work/root/usr/bin/ifstudio-cli" train --data "$work/nowhere" --out "$work/run" >/dev/null 2>"$work/train.err"
+status=$?
+set -e
+[ "$status" -eq 2 ] && grep -q "does not exist" "$work/train.err" \
+    || { echo "FAIL: installed ifstudio-cli train (exit $status)"; cat "$work/train.err"; exit 1; }
 QT_QPA_PLATFORM=offscreen "$work/root/usr/bin/ifstudio" --version | grep -q "$version" \
     || { echo "FAIL: ifstudio --version"; exit 1; }
 QT_QPA_PLATFORM=offscreen "$work/root/usr/bin/ifstudio" --help | grep -q -- "--threads" \
