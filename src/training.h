@@ -88,7 +88,8 @@ struct TrainConfig
     QString resumePath;             ///< a last.pth/best.pth of ours
     bool resumeWeightsOnly = false; ///< new optimizer and schedule, epochs counted from 0
 
-    /// Stops after this many optimizer steps in total, as if Stop was pressed (tests, benches).
+    /// Stops after this many optimizer steps in total, as if Save and Stop was pressed: a
+    /// last.pth with the exact position is written (tests, benches, `--max-steps`).
     qint64 maxSteps = 0;
 
     QJsonObject toJson() const;
