@@ -2261,4 +2261,18 @@ Result<StateDictDiff> diffStateDicts(const Value &a, const Value &b)
     return diff;
 }
 
+Result<FittedStateDict> fitStateDict(const Value &checkpoint, const TargetSpec &target)
+{
+    Result<RepairProposal> proposal = proposeRepair(checkpoint, target);
+    if (!proposal)
+        return proposal.error();
+    Result<RepairResult> repaired = applyOperations(checkpoint, proposal->operations, proposal->path);
+    if (!repaired)
+        return repaired.error();
+    Result<Value> dict = valueAt(repaired->value, proposal->path);
+    if (!dict)
+        return dict.error();
+    return FittedStateDict{std::move(dict).value(), std::move(proposal).value()};
+}
+
 } // namespace ifs::ckpt

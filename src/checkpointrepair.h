@@ -293,6 +293,17 @@ struct RepairProposal
 /// ones. Fails only when `checkpoint` holds no dict of tensors.
 Result<RepairProposal> proposeRepair(const Value &checkpoint, const TargetSpec &target);
 
+/// A state dict made to fit a model: proposeRepair()'s lossless renames applied to the state dict
+/// it chose. `proposal.after` is the load report of `stateDict`.
+struct FittedStateDict
+{
+    Value stateDict;
+    RepairProposal proposal;
+};
+
+/// proposeRepair(), then its operations applied at its path; fails as proposeRepair() does.
+Result<FittedStateDict> fitStateDict(const Value &checkpoint, const TargetSpec &target);
+
 // ------------------------------------------------------------------------------------------------
 // Diff
 

@@ -177,14 +177,8 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
             return Error{QStringLiteral("“%1” holds no model weights: %2").arg(name, dict.errorMessage())};
 
         const ckpt::Value classToIdx = root.isDict() ? root.value(u"class_to_idx") : ckpt::Value();
-        if (classToIdx.isDict() && classToIdx.size() > 0) {
-            QStringList classes(classToIdx.size());
-            for (const auto &[key, value] : classToIdx.entries()) {
-                const qint64 i = value.toInt();
-                if (i >= 0 && i < classes.size())
-                    classes[i] = key.toString();
-            }
-            c.d->classes = classes;
+        if (const std::optional<QStringList> classes = classesFromClassToIdx(classToIdx)) {
+            c.d->classes = *classes;
         } else if (!options.classes.isEmpty()) {
             c.d->classes = options.classes;
         }
@@ -211,24 +205,16 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
         auto target = modelTarget(c.d->arch, numClasses);
         if (!target)
             return target.error();
-        ckpt::Value weights = dict->tensors;
-        auto proposal = ckpt::proposeRepair(weights, target.value());
-        if (proposal && !proposal->operations.isEmpty()) {
-            auto repaired = ckpt::applyOperations(weights, proposal->operations, proposal->path);
-            if (repaired) {
-                if (auto at = ckpt::valueAt(repaired->value, proposal->path))
-                    weights = at.value();
-                c.d->notes.append(proposal->summary);
-            }
-        }
-        const ckpt::LoadReport report = ckpt::loadReport(weights, target.value());
-        if (!report.loadsStrictly() && !report.filledByTorch.isEmpty() && report.missing.isEmpty()
-            && report.mismatched.isEmpty() && report.unexpected.isEmpty()) {
-            // Only num_batches_tracked missing: BatchNorm fills those itself.
-        } else if (!report.loadsStrictly()) {
+        auto fitted = ckpt::fitStateDict(dict->tensors, target.value());
+        if (!fitted)
+            return Error{QStringLiteral("“%1” holds no model weights: %2").arg(name, fitted.errorMessage())};
+        const ckpt::Value &weights = fitted->stateDict;
+        if (!fitted->proposal.operations.isEmpty())
+            c.d->notes.append(fitted->proposal.summary);
+        // BatchNorm fills missing num_batches_tracked itself: loadsStrictly() allows for that.
+        if (const ckpt::LoadReport &report = fitted->proposal.after; !report.loadsStrictly())
             return Error{QStringLiteral("the weights in “%1” do not fit a %2 with %3 classes: %4")
                              .arg(name, c.d->arch).arg(numClasses).arg(report.summary)};
-        }
         {
             torch::NoGradGuard noGrad;
             tm::copyMatching(*c.d->net, weights);

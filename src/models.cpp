@@ -416,28 +416,36 @@ Result<std::shared_ptr<Net>> createNet(const QString &arch, int numClasses)
     return Error{unknownModelMessage(arch)};
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> stateDictEntries(torch::nn::Module &module)
+namespace {
+
+/// Each module's own parameters (and buffers), depth first: the order of Python's state_dict()
+/// and parameters().
+std::vector<std::pair<std::string, torch::Tensor>> ownEntries(torch::nn::Module &module,
+                                                              bool withBuffers)
 {
     std::vector<std::pair<std::string, torch::Tensor>> entries;
     for (const auto &item : module.named_modules()) {
         const std::string prefix = item.key().empty() ? std::string() : item.key() + '.';
         for (const auto &p : item.value()->named_parameters(/*recurse=*/false))
             entries.emplace_back(prefix + p.key(), p.value());
-        for (const auto &b : item.value()->named_buffers(/*recurse=*/false))
-            entries.emplace_back(prefix + b.key(), b.value());
+        if (withBuffers) {
+            for (const auto &b : item.value()->named_buffers(/*recurse=*/false))
+                entries.emplace_back(prefix + b.key(), b.value());
+        }
     }
     return entries;
 }
 
+} // namespace
+
+std::vector<std::pair<std::string, torch::Tensor>> stateDictEntries(torch::nn::Module &module)
+{
+    return ownEntries(module, true);
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> parameterEntries(torch::nn::Module &module)
 {
-    std::vector<std::pair<std::string, torch::Tensor>> entries;
-    for (const auto &item : module.named_modules()) {
-        const std::string prefix = item.key().empty() ? std::string() : item.key() + '.';
-        for (const auto &p : item.value()->named_parameters(false))
-            entries.emplace_back(prefix + p.key(), p.value());
-    }
-    return entries;
+    return ownEntries(module, false);
 }
 
 ckpt::Value stateDictValue(torch::nn::Module &module)

@@ -5,6 +5,7 @@
 
 #include "checkpointreader.h"
 #include "models.h"
+#include "trainingdata.h"
 
 #include <QDir>
 #include <QFile>
@@ -125,6 +126,17 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
         else if (!v.isUndefined())
             bad.append(QLatin1String(key));
     };
+    /// A name read by `parse` (optimizerFromName, ...); unknown names are bad values.
+    auto enumeration = [&](const char *key, auto &out, auto parse) {
+        QString name;
+        str(key, name);
+        if (name.isEmpty())
+            return;
+        if (auto value = parse(name))
+            out = *value;
+        else
+            bad.append(QLatin1String(key));
+    };
     str("data", c.dataRoot);
     str("val", c.valRoot);
     num("val_split", c.valSplit);
@@ -136,14 +148,7 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
     str("arch", c.arch);
     str("weights", c.weightsPath);
     integer("epochs", c.epochs);
-    QString name;
-    str("optimizer", name);
-    if (!name.isEmpty()) {
-        if (auto o = optimizerFromName(name))
-            c.optimizer = *o;
-        else
-            bad.append(QStringLiteral("optimizer"));
-    }
+    enumeration("optimizer", c.optimizer, optimizerFromName);
     num("lr", c.lr);
     num("momentum", c.momentum);
     flag("nesterov", c.nesterov);
@@ -154,14 +159,7 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
         c.beta2 = betas[1].toDouble(c.beta2);
     }
     num("eps", c.eps);
-    name.clear();
-    str("schedule", name);
-    if (!name.isEmpty()) {
-        if (auto s = scheduleFromName(name))
-            c.schedule = *s;
-        else
-            bad.append(QStringLiteral("schedule"));
-    }
+    enumeration("schedule", c.schedule, scheduleFromName);
     num("warmup_epochs", c.warmupEpochs);
     integer("step_epochs", c.stepEpochs);
     num("step_gamma", c.stepGamma);
@@ -178,14 +176,7 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
     }
     str("device", c.device);
     flag("channels_last", c.channelsLast);
-    name.clear();
-    str("amp", name);
-    if (!name.isEmpty()) {
-        if (auto a = ampFromName(name))
-            c.amp = *a;
-        else
-            bad.append(QStringLiteral("amp"));
-    }
+    enumeration("amp", c.amp, ampFromName);
     integer("threads", c.threads);
     str("out", c.outDir);
     integer("save_every", c.saveEveryEpochs);
@@ -361,13 +352,7 @@ Result<CheckpointSummary> summarizeTrainingCheckpoint(const QString &path)
     s.numClasses = int(root.value(u"num_classes").toInt());
     s.epoch = int(root.value(u"epoch").toInt());
     s.step = root.value(u"step").toInt();
-    const ckpt::Value classToIdx = root.value(u"class_to_idx");
-    QList<std::pair<qint64, QString>> ordered;
-    for (const auto &[key, value] : classToIdx.entries())
-        ordered.append({value.toInt(), key.toString()});
-    std::sort(ordered.begin(), ordered.end());
-    for (const auto &entry : ordered)
-        s.classes.append(entry.second);
+    s.classes = classesFromClassToIdx(root.value(u"class_to_idx")).value_or(QStringList());
     const ckpt::Value optimizer = root.value(u"optimizer_state_dict");
     s.hasOptimizerState = optimizer.isDict() && optimizer.contains(u"param_groups");
     const ckpt::Value config = root.value(u"config");

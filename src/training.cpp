@@ -591,19 +591,13 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
 
     if (resumeRoot.isDict()) {
         // The class indices must mean the same.
-        QStringList saved(numClasses);
-        bool same = resumeRoot.value(u"class_to_idx").size() == numClasses;
-        for (const auto &[key, value] : resumeRoot.value(u"class_to_idx").entries()) {
-            const qint64 i = value.toInt();
-            if (i < 0 || i >= numClasses)
-                same = false;
-            else
-                saved[i] = key.toString();
-        }
-        if (!same || saved != data->classes)
+        const std::optional<QStringList> saved = classesFromClassToIdx(resumeRoot.value(u"class_to_idx"));
+        if (saved != data->classes)
             return fail(QStringLiteral("the checkpoint was trained on other classes (%1) than this "
                                        "dataset has (%2): resume needs the same classes")
-                            .arg(saved.join(QStringLiteral(", ")), data->classes.join(QStringLiteral(", "))));
+                            .arg(saved ? saved->join(QStringLiteral(", "))
+                                       : QStringLiteral("no valid class_to_idx"),
+                                 data->classes.join(QStringLiteral(", "))));
     }
 
     // The model, seeded as `torch.manual_seed(seed)` before building it in Python.
@@ -621,22 +615,17 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         auto target = modelTarget(cfg.arch, numClasses);
         if (!target)
             return fail(target.errorMessage());
-        auto proposal = ckpt::proposeRepair(file->root, target.value());
-        if (!proposal)
-            return fail(QStringLiteral("“%1” holds no weights: %2").arg(cfg.weightsPath, proposal.errorMessage()));
-        auto repaired = ckpt::applyOperations(file->root, proposal->operations, proposal->path);
-        if (!repaired)
-            return fail(repaired.errorMessage());
-        auto dict = ckpt::valueAt(repaired->value, proposal->path);
-        if (!dict)
-            return fail(dict.errorMessage());
+        auto fitted = ckpt::fitStateDict(file->root, target.value());
+        if (!fitted)
+            return fail(QStringLiteral("“%1” holds no weights: %2").arg(cfg.weightsPath, fitted.errorMessage()));
+        const ckpt::RepairProposal &proposal = fitted->proposal;
         QStringList mismatched;
         QStringList copied;
         {
             torch::NoGradGuard noGrad;
-            copied = tm::copyMatching(*net, dict.value(), &mismatched);
+            copied = tm::copyMatching(*net, fitted->stateDict, &mismatched);
         }
-        const ckpt::LoadReport &report = proposal->after;
+        const ckpt::LoadReport &report = proposal.after;
         if (copied.isEmpty())
             return fail(QStringLiteral("no weight of “%1” fits a %2: %3")
                             .arg(cfg.weightsPath, cfg.arch, report.summary));
@@ -644,8 +633,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                            .arg(QFileInfo(cfg.weightsPath).fileName())
                            .arg(copied.size())
                            .arg(report.targetCount);
-        if (!proposal->operations.isEmpty())
-            note += QStringLiteral(" after %1").arg(proposal->summary);
+        if (!proposal.operations.isEmpty())
+            note += QStringLiteral(" after %1").arg(proposal.summary);
         if (!mismatched.isEmpty())
             note += QStringLiteral("; re-initialised (shape differs, e.g. a %1-class head): %2")
                         .arg(numClasses)

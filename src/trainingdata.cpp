@@ -129,6 +129,22 @@ Result<TrainingData> prepareTrainingData(const TrainConfig &config, const std::a
     return data;
 }
 
+std::optional<QStringList> classesFromClassToIdx(const ckpt::Value &classToIdx)
+{
+    if (!classToIdx.isDict() || classToIdx.size() == 0)
+        return std::nullopt;
+    QStringList classes(classToIdx.size());
+    std::vector<bool> seen(size_t(classes.size()), false);
+    for (const auto &[key, value] : classToIdx.entries()) {
+        const qint64 i = value.toInt();
+        if (!key.isString() || !value.isInt() || i < 0 || i >= classes.size() || seen[size_t(i)])
+            return std::nullopt;
+        seen[size_t(i)] = true;
+        classes[i] = key.toString();
+    }
+    return classes;
+}
+
 Result<CompiledPipeline> compilePipelineSource(const QString &source, const QString &what)
 {
     auto parsed = parseTransforms(source);

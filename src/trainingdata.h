@@ -4,6 +4,7 @@
 // pipelines, resolved from a TrainConfig. Torch-free; shared by the trainer, the CLI and the GUI.
 
 #include "batchloader.h"
+#include "checkpointvalue.h"
 #include "result.h"
 #include "transformadvice.h"
 #include "transforms.h"
@@ -12,6 +13,7 @@
 #include <QStringList>
 
 #include <atomic>
+#include <optional>
 #include <vector>
 
 namespace ifs {
@@ -52,6 +54,10 @@ struct ResolvedPipelines
 /// Errors name the pipeline: "the train transforms: …".
 Result<ResolvedPipelines> resolvePipelines(const QString &trainSource, const QString &valSource,
                                            const DatasetTraits &traits);
+
+/// The class names of a checkpoint's `class_to_idx` in index order; nullopt unless it is a
+/// non-empty dict whose values are exactly the indices 0 to n − 1.
+std::optional<QStringList> classesFromClassToIdx(const ckpt::Value &classToIdx);
 
 /// Parses and compiles one pipeline's source.
 Result<CompiledPipeline> compilePipelineSource(const QString &source, const QString &what);

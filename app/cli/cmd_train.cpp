@@ -62,6 +62,23 @@ bool parseInt(const QCommandLineParser &parser, const QString &name, int &out, Q
     return true;
 }
 
+/// --NAME, one of `choices` as read by `parse` (optimizerFromName, ...); false with `error` set
+/// for another name.
+template<typename E, typename Parse>
+bool parseChoice(const QCommandLineParser &parser, const QString &name, const char *choices,
+                 Parse parse, E &out, QString &error)
+{
+    if (!parser.isSet(name))
+        return true;
+    const auto value = parse(parser.value(name));
+    if (!value) {
+        error = QStringLiteral("--%1: choose %2, not “%3”").arg(name, QLatin1String(choices), parser.value(name));
+        return false;
+    }
+    out = *value;
+    return true;
+}
+
 QString fmt(double v, int decimals)
 {
     return QString::number(v, 'f', decimals);
@@ -129,7 +146,7 @@ int runTrain(const QStringList &args)
     opt("clip-grad", "clip the gradient norm to this value (default off)", "NORM");
     opt("device", "auto, cpu, cuda or cuda:N (default auto)", "DEV");
     opt("amp", "mixed precision on CUDA: off, bf16 or fp16 (default off)", "MODE");
-    opt("no-channels-last", "keep the NCHW memory format (channels_last is faster on CPU and GPU)");
+    opt("no-channels-last", "keep the NCHW memory format (channels_last is the default; it measured slower for CPU training here, see the README)");
     opt("workers", "input threads (default: all cores)", "N");
     opt("threads", "compute threads (default: all cores)", "N");
     opt("seed", "seed for the model, the order and the augmentations (default 0)", "S");
@@ -149,35 +166,20 @@ int runTrain(const QStringList &args)
     config.valRoot = parser.value(QStringLiteral("val"));
     if (parser.isSet(QStringLiteral("model")))
         config.arch = parser.value(QStringLiteral("model"));
-    if (parser.isSet(QStringLiteral("optimizer"))) {
-        const auto kind = optimizerFromName(parser.value(QStringLiteral("optimizer")));
-        if (!kind) {
-            printError(QStringLiteral("--optimizer: choose sgd, adam or adamw, not “%1”").arg(parser.value(QStringLiteral("optimizer"))));
-            return kExitUsage;
-        }
-        config.optimizer = *kind;
-        if (*kind != OptimizerKind::SGD) {
-            config.lr = 1e-3;
-            config.weightDecay = *kind == OptimizerKind::AdamW ? 0.01 : 0.0;
-        }
-    }
-    if (parser.isSet(QStringLiteral("schedule"))) {
-        const auto kind = scheduleFromName(parser.value(QStringLiteral("schedule")));
-        if (!kind) {
-            printError(QStringLiteral("--schedule: choose constant, step, cosine or onecycle, not “%1”").arg(parser.value(QStringLiteral("schedule"))));
-            return kExitUsage;
-        }
-        config.schedule = *kind;
-    }
-    if (parser.isSet(QStringLiteral("amp"))) {
-        const auto mode = ampFromName(parser.value(QStringLiteral("amp")));
-        if (!mode) {
-            printError(QStringLiteral("--amp: choose off, bf16 or fp16, not “%1”").arg(parser.value(QStringLiteral("amp"))));
-            return kExitUsage;
-        }
-        config.amp = *mode;
-    }
     QString error;
+    if (!parseChoice(parser, QStringLiteral("optimizer"), "sgd, adam or adamw", optimizerFromName,
+                     config.optimizer, error)
+        || !parseChoice(parser, QStringLiteral("schedule"), "constant, step, cosine or onecycle",
+                        scheduleFromName, config.schedule, error)
+        || !parseChoice(parser, QStringLiteral("amp"), "off, bf16 or fp16", ampFromName, config.amp,
+                        error)) {
+        printError(error);
+        return kExitUsage;
+    }
+    if (config.optimizer != OptimizerKind::SGD) { // Adam's usual defaults; --lr etc. override
+        config.lr = 1e-3;
+        config.weightDecay = config.optimizer == OptimizerKind::AdamW ? 0.01 : 0.0;
+    }
     int maxSteps = 0;
     int seed = 0;
     if (!parseNumber(parser, QStringLiteral("val-split"), config.valSplit, error)
