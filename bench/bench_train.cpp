@@ -1,7 +1,7 @@
 // ifs-bench-train: training throughput of Trainer on the CPU, the peer of `peer.py train`.
 //
 //   ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] [--workers W]
-//                   [--warmup N] [--steps N] [--no-channels-last]
+//                   [--warmup N] [--steps N] [--memory-format F]
 //       Trains on the ImageFolder ROOT (device cpu, SGD lr 0.1 momentum 0.9 wd 5e-4, constant
 //       rate) for N warm-up plus N timed optimizer steps. Prints one line:
 //       "<images/s over the timed steps> <peak RSS MB> <timed steps> <seconds> <input path>".
@@ -35,7 +35,7 @@ int usage()
 {
     std::fprintf(stderr,
                  "usage: ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] "
-                 "[--workers W] [--warmup N] [--steps N] [--no-channels-last]\n"
+                 "[--workers W] [--warmup N] [--steps N] [--memory-format F]\n"
                  "       ifs-bench-train --small-cnn-source\n");
     return 2;
 }
@@ -85,8 +85,12 @@ int main(int argc, char **argv)
             warmup = args[++i].toInt();
         else if (args[i] == u"--steps" && hasValue)
             steps = args[++i].toInt();
-        else if (args[i] == u"--no-channels-last")
-            config.channelsLast = false;
+        else if (args[i] == u"--memory-format" && hasValue) {
+            const auto format = memoryFormatFromName(args[++i]);
+            if (!format)
+                return usage();
+            config.memoryFormat = *format;
+        }
         else
             return usage();
     }

@@ -46,6 +46,9 @@ constexpr std::array<std::pair<ScheduleKind, const char16_t *>, 4> kSchedules{{
     {ScheduleKind::Cosine, u"cosine"}, {ScheduleKind::OneCycle, u"onecycle"}}};
 constexpr std::array<std::pair<AmpMode, const char16_t *>, 3> kAmp{{
     {AmpMode::Off, u"off"}, {AmpMode::BFloat16, u"bf16"}, {AmpMode::Float16, u"fp16"}}};
+constexpr std::array<std::pair<MemoryFormat, const char16_t *>, 3> kMemoryFormats{{
+    {MemoryFormat::Auto, u"auto"}, {MemoryFormat::ChannelsLast, u"channels_last"},
+    {MemoryFormat::Contiguous, u"contiguous"}}};
 
 } // namespace
 
@@ -55,6 +58,16 @@ QString ampName(AmpMode mode) { return toName(mode, kAmp); }
 std::optional<OptimizerKind> optimizerFromName(const QString &name) { return fromName(name, kOptimizers); }
 std::optional<ScheduleKind> scheduleFromName(const QString &name) { return fromName(name, kSchedules); }
 std::optional<AmpMode> ampFromName(const QString &name) { return fromName(name, kAmp); }
+QString memoryFormatName(MemoryFormat format) { return toName(format, kMemoryFormats); }
+std::optional<MemoryFormat> memoryFormatFromName(const QString &name)
+{
+    return fromName(name, kMemoryFormats);
+}
+
+bool usesChannelsLast(MemoryFormat format, bool cuda)
+{
+    return format == MemoryFormat::ChannelsLast || (format == MemoryFormat::Auto && cuda);
+}
 
 QJsonObject TrainConfig::toJson() const
 {
@@ -86,7 +99,7 @@ QJsonObject TrainConfig::toJson() const
         // A string: JSON numbers are doubles and seeds are 64-bit.
         {QStringLiteral("seed"), QString::number(seed)},
         {QStringLiteral("device"), device},
-        {QStringLiteral("channels_last"), channelsLast},
+        {QStringLiteral("memory_format"), memoryFormatName(memoryFormat)},
         {QStringLiteral("amp"), ampName(amp)},
         {QStringLiteral("threads"), threads},
         {QStringLiteral("out"), outDir},
@@ -175,7 +188,11 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
         c.seed = uint64_t(seed.toDouble());
     }
     str("device", c.device);
-    flag("channels_last", c.channelsLast);
+    enumeration("memory_format", c.memoryFormat, memoryFormatFromName);
+    // Run folders written before memory_format said "channels_last": true|false.
+    if (const QJsonValue legacy = json.value(QStringLiteral("channels_last")); legacy.isBool()
+        && !json.contains(QStringLiteral("memory_format")))
+        c.memoryFormat = legacy.toBool() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
     enumeration("amp", c.amp, ampFromName);
     integer("threads", c.threads);
     str("out", c.outDir);

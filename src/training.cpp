@@ -83,23 +83,37 @@ struct Schedule
     int stepEpochs = 30;
     double gamma = 0.1;
 
+    /// OneCycleLR's two phases (pct_start 0.3, cosine annealing): from `start` to `peak` over
+    /// the first 30% of the steps, then from `peak` to `end`.
+    double oneCycle(qint64 s, double start, double peak, double end) const
+    {
+        auto cosine = [](double from, double to, double pct) {
+            return to + (from - to) / 2.0 * (std::cos(std::numbers::pi * pct) + 1.0);
+        };
+        const double phaseEnd = 0.3 * double(totalSteps) - 1.0;
+        if (double(s) <= phaseEnd)
+            return cosine(start, peak, phaseEnd > 0 ? double(s) / phaseEnd : 1.0);
+        const double span = double(totalSteps - 1) - phaseEnd;
+        return cosine(peak, end, span > 0 ? std::min(1.0, (double(s) - phaseEnd) / span) : 1.0);
+    }
+
+    /// The momentum (SGD) or beta1 (Adam, AdamW) of step `s` when the schedule sets it:
+    /// OneCycleLR's cycle_momentum, from 0.95 down to 0.85 while the rate rises, and back.
+    std::optional<double> momentum(qint64 s) const
+    {
+        if (kind != ScheduleKind::OneCycle)
+            return std::nullopt;
+        return oneCycle(s, 0.95, 0.85, 0.95);
+    }
+
     /// The learning rate of the optimizer step with 0-based index `s`.
     double lr(qint64 s) const
     {
         using std::numbers::pi;
         if (kind == ScheduleKind::OneCycle) {
-            // torch.optim.lr_scheduler.OneCycleLR's defaults: pct_start 0.3, cosine annealing,
-            // div_factor 25, final_div_factor 1e4 (momentum is not cycled).
+            // torch.optim.lr_scheduler.OneCycleLR's defaults: div_factor 25, final_div_factor 1e4.
             const double initial = baseLr / 25.0;
-            const double minimum = initial / 1e4;
-            const double phaseEnd = 0.3 * double(totalSteps) - 1.0;
-            auto cosine = [](double start, double end, double pct) {
-                return end + (start - end) / 2.0 * (std::cos(pi * pct) + 1.0);
-            };
-            if (double(s) <= phaseEnd)
-                return cosine(initial, baseLr, phaseEnd > 0 ? double(s) / phaseEnd : 1.0);
-            const double span = double(totalSteps - 1) - phaseEnd;
-            return cosine(baseLr, minimum, span > 0 ? std::min(1.0, (double(s) - phaseEnd) / span) : 1.0);
+            return oneCycle(s, initial, baseLr, initial / 1e4);
         }
         double value = baseLr;
         switch (kind) {
@@ -172,9 +186,13 @@ public:
         }
     }
 
-    void step(double lr)
+    /// One update at rate `lr`; `momentum` replaces the configured SGD momentum or Adam's beta1
+    /// for this step (OneCycleLR's cycle_momentum).
+    void step(double lr, std::optional<double> momentum = std::nullopt)
     {
         m_lr = lr;
+        m_momentum = momentum.value_or(m_config.optimizer == OptimizerKind::SGD ? m_config.momentum
+                                                                                 : m_config.beta1);
         torch::NoGradGuard noGrad;
         const double wd = m_config.weightDecay;
         for (size_t i = 0; i < m_params.size(); ++i) {
@@ -185,7 +203,7 @@ public:
             if (m_config.optimizer == OptimizerKind::SGD) {
                 if (wd != 0.0)
                     g = g.add(p, wd);
-                const double m = m_config.momentum;
+                const double m = m_momentum;
                 if (m != 0.0) {
                     torch::Tensor &buf = m_buf[i];
                     if (!buf.defined())
@@ -208,7 +226,7 @@ public:
                 p.mul_(1.0 - lr * wd);
             else if (wd != 0.0)
                 g = g.add(p, wd);
-            const double b1 = m_config.beta1, b2 = m_config.beta2;
+            const double b1 = m_momentum, b2 = m_config.beta2;
             m_expAvg[i].mul_(b1).add_(g, 1.0 - b1);
             m_expAvgSq[i].mul_(b2).addcmul_(g, g, 1.0 - b2);
             const double bc1 = 1.0 - std::pow(b1, m_steps[i]);
@@ -249,7 +267,7 @@ public:
         Value::Entries group;
         group.append({key("lr"), Value(m_lr)});
         if (m_config.optimizer == OptimizerKind::SGD) {
-            group.append({key("momentum"), Value(m_config.momentum)});
+            group.append({key("momentum"), Value(m_momentum)});
             group.append({key("dampening"), Value(0)});
             group.append({key("weight_decay"), Value(m_config.weightDecay)});
             group.append({key("nesterov"), Value(m_config.nesterov)});
@@ -257,7 +275,7 @@ public:
             group.append({key("foreach"), Value()});
             group.append({key("differentiable"), Value(false)});
         } else {
-            group.append({key("betas"), Value::tuple({Value(m_config.beta1), Value(m_config.beta2)})});
+            group.append({key("betas"), Value::tuple({Value(m_momentum), Value(m_config.beta2)})});
             group.append({key("eps"), Value(m_config.eps)});
             group.append({key("weight_decay"), Value(m_config.weightDecay)});
             group.append({key("amsgrad"), Value(false)});
@@ -337,6 +355,7 @@ private:
     std::vector<double> m_steps;
     QSet<int> m_stepped;
     double m_lr;
+    double m_momentum = m_config.optimizer == OptimizerKind::SGD ? m_config.momentum : m_config.beta1;
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -550,6 +569,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         return fail(device.errorMessage());
     const torch::Device dev(device->first.toStdString());
     const bool cuda = dev.is_cuda();
+    auto cudaGenerator = [&] { return at::globalContext().defaultGenerator(dev); };
     if (cfg.threads > 0)
         at::set_num_threads(cfg.threads);
     if (cuda)
@@ -647,7 +667,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     }
 
     net->to(dev);
-    if (cfg.channelsLast)
+    const bool channelsLast = usesChannelsLast(cfg.memoryFormat, cuda);
+    if (channelsLast)
         tm::setChannelsLast(*net, true);
 
     std::vector<torch::Tensor> params;
@@ -734,6 +755,12 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                     at::Generator generator = at::detail::getDefaultCPUGenerator();
                     generator.set_state(state.value());
                 }
+            }
+            const Value cudaRng = resumeRoot.value(u"cuda_rng_state");
+            if (cuda && cudaRng.isTensor()) {
+                auto state = tm::fromCheckpointTensor(cudaRng.toTensor());
+                if (state && state->scalar_type() == torch::kByte)
+                    cudaGenerator().set_state(state.value());
             }
             const Value metrics = resumeRoot.value(u"metrics");
             bestAccuracy = metrics.contains(u"best_val_accuracy")
@@ -853,7 +880,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                         Value(ckpt::Tensor::fromBytes(ckpt::DType::Float64, logBytes,
                                                       {qint64(stepLog.size()), 4}))});
         const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
-        return Value::dict({
+        Value root = Value::dict({
             {Value(QStringLiteral("model_state_dict")), tm::stateDictValue(*net)},
             {Value(QStringLiteral("optimizer_state_dict")), optimizer.stateDict()},
             {Value(QStringLiteral("scheduler_state_dict")), schedule.stateDict(step)},
@@ -878,6 +905,10 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             {Value(QStringLiteral("config_json")), Value(QString::fromUtf8(configJson))},
             {Value(QStringLiteral("app")), Value(QStringLiteral("ImageFolder Studio"))},
         });
+        if (cuda) // torch.cuda.get_rng_state(): dropout draws from it
+            root.insert(Value(QStringLiteral("cuda_rng_state")),
+                        Value(tm::toCheckpointTensor(cudaGenerator().get_state())));
+        return root;
     };
 
     auto writeMetricsCsv = [&]() -> Status {
@@ -906,7 +937,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     start.runtime = QStringLiteral("%1, %2 threads%3%4")
                         .arg(torchDescription())
                         .arg(start.threads)
-                        .arg(cfg.channelsLast ? QStringLiteral(", channels_last") : QString())
+                        .arg(channelsLast ? QStringLiteral(", channels_last") : QString())
                         .arg(cuda && cfg.amp != AmpMode::Off ? QStringLiteral(", AMP %1").arg(ampName(cfg.amp)) : QString());
     start.classes = data->classes;
     start.trainSamples = qsizetype(data->train.size());
@@ -932,7 +963,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     const auto ampType = cfg.amp == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
     double lossScale = cfg.amp == AmpMode::Float16 ? 65536.0 : 1.0;
     int goodSteps = 0;
-    auto toDevice = [&](const Batch &batch) { return tm::batchToDevice(batch, dev, cfg.channelsLast); };
+    auto toDevice = [&](const Batch &batch) { return tm::batchToDevice(batch, dev, channelsLast); };
     auto labelsOf = [&](const Batch &batch) {
         torch::Tensor cpu = torch::from_blob(const_cast<int64_t *>(batch.labels.data()),
                                              {batch.count}, torch::kLong)
@@ -1056,7 +1087,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             if (finite && cfg.gradClipNorm > 0.0)
                 torch::nn::utils::clip_grad_norm_(params, cfg.gradClipNorm);
             if (finite) {
-                optimizer.step(lr);
+                optimizer.step(lr, schedule.momentum(step));
                 if (lossScale != 1.0 && ++goodSteps >= 2000) {
                     lossScale *= 2.0;
                     goodSteps = 0;
@@ -1135,7 +1166,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             valClock.start();
             setLoader(valLoader.get());
             auto evaluation = tm::evaluateNet(*net, *valLoader, data->val, data->classes, dev,
-                                              cfg.channelsLast, amp ? std::optional(ampType) : std::nullopt,
+                                              channelsLast, amp ? std::optional(ampType) : std::nullopt,
                                               [this] {
                                                   // "Save and stop" lets the validation finish,
                                                   // so that the epoch's checkpoint is written.

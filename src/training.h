@@ -31,14 +31,22 @@ namespace ifs {
 enum class OptimizerKind { SGD, Adam, AdamW };
 enum class ScheduleKind { Constant, Step, Cosine, OneCycle };
 enum class AmpMode { Off, BFloat16, Float16 };
+/// The images' and weights' memory layout. Auto: channels_last on CUDA, NCHW on the CPU, where
+/// channels_last measured slower for training with Debian's libtorch 1.13 (see the README).
+enum class MemoryFormat { Auto, ChannelsLast, Contiguous };
 
 /// "sgd", "adam", "adamw" / "constant", "step", "cosine", "onecycle" / "off", "bf16", "fp16".
 QString optimizerName(OptimizerKind kind);
 QString scheduleName(ScheduleKind kind);
 QString ampName(AmpMode mode);
+/// "auto", "channels_last", "contiguous".
+QString memoryFormatName(MemoryFormat format);
 std::optional<OptimizerKind> optimizerFromName(const QString &name);
 std::optional<ScheduleKind> scheduleFromName(const QString &name);
 std::optional<AmpMode> ampFromName(const QString &name);
+std::optional<MemoryFormat> memoryFormatFromName(const QString &name);
+/// Whether `format` means channels_last on a CUDA device (true) or the CPU (false).
+bool usesChannelsLast(MemoryFormat format, bool cuda);
 
 struct TrainConfig
 {
@@ -76,7 +84,7 @@ struct TrainConfig
 
     // Device
     QString device = QStringLiteral("auto"); ///< auto | cpu | cuda | cuda:N
-    bool channelsLast = true;
+    MemoryFormat memoryFormat = MemoryFormat::Auto;
     AmpMode amp = AmpMode::Off;              ///< CUDA only
     int threads = 0;                         ///< libtorch intra-op threads; 0 = leave as set
 

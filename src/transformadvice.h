@@ -56,8 +56,9 @@ QList<PipelineAdvice> reviewPipeline(const TransformPipeline &pipeline, Pipeline
                                      const DatasetTraits &traits);
 
 /// Train and val pipelines that fit the dataset: for small images (≤ 64 px, like Fashion-MNIST
-/// or CIFAR) a padded RandomCrop and a flip at the images' own size; for photos torchvision's
-/// ImageNet recipe (RandomResizedCrop(224) / Resize(256) + CenterCrop(224), ImageNet statistics).
+/// or CIFAR) a flip at the images' own size (a padded RandomCrop helps long runs only); for
+/// photos torchvision's ImageNet recipe (RandomResizedCrop(224) / Resize(256) + CenterCrop(224),
+/// ImageNet statistics).
 struct PipelinePair
 {
     TransformPipeline train;

@@ -542,6 +542,83 @@ private Q_SLOTS:
     /// The interoperability test: Python loads last.pth (weights-only) into torchvision's
     /// resnet18 with strict=True, the optimizer state into torch.optim.SGD, and reproduces our
     /// predictions on the validation images.
+    /// Our optimizers and schedules against torch.optim's, step for step: full-batch resnet18
+    /// runs (the gradient does not depend on the order of the samples) replayed in Python from
+    /// the same starting weights.
+    void optimizersAndSchedulesMatchTorch_data()
+    {
+        QTest::addColumn<QString>("optimizer");
+        QTest::addColumn<QString>("schedule");
+        QTest::newRow("sgd nesterov onecycle label-smoothing") << u"sgd"_s << u"onecycle"_s;
+        QTest::newRow("adam cosine warm-up clipping") << u"adam"_s << u"cosine"_s;
+        QTest::newRow("adamw step") << u"adamw"_s << u"step"_s;
+    }
+    void optimizersAndSchedulesMatchTorch()
+    {
+        QFETCH(QString, optimizer);
+        QFETCH(QString, schedule);
+        const QString initial = m_dir.filePath(u"r18-initial.pth"_s);
+        if (!QFileInfo::exists(initial))
+            QVERIFY(exportInitialWeights(u"resnet18"_s, 10, 3, initial));
+        TrainConfig c = baseConfig(u"optim-"_s + optimizer);
+        c.arch = u"resnet18"_s;
+        c.weightsPath = initial;
+        c.trainTransforms = u"transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])"_s;
+        c.batchSize = 400; // the whole training set: one step per epoch
+        c.epochs = 3;
+        c.optimizer = *optimizerFromName(optimizer);
+        c.schedule = *scheduleFromName(schedule);
+        if (optimizer == u"sgd") {
+            c.nesterov = true;
+            c.labelSmoothing = 0.1;
+        } else if (optimizer == u"adam") {
+            c.lr = 1e-3;
+            c.weightDecay = 1e-4;
+            c.warmupEpochs = 1;
+            c.gradClipNorm = 1.0;
+        } else {
+            c.lr = 1e-3;
+            c.weightDecay = 0.01;
+            c.stepEpochs = 2;
+            c.stepGamma = 0.1;
+        }
+        c.saveEveryEpochs = 1; // epoch_NNN.pth: the state after each step
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run();
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+
+        const test::ProcessResult run = test::runOracle(
+            u"training_oracle.py"_s, {u"optimizer"_s, c.outDir, initial, m_data + u"/train"_s}, 300000);
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        const QJsonArray steps = QJsonDocument::fromJson(run.out).object().value(u"steps"_s).toArray();
+        QCOMPARE(steps.size(), c.epochs);
+        for (const QJsonValue &value : steps) {
+            const QJsonObject s = value.toObject();
+            const QString at = u"%1 %2, step %3: "_s.arg(optimizer, schedule).arg(s.value(u"step"_s).toInt());
+            auto close = [&](const char *ours, const char *torch, double tolerance) {
+                const double a = s.value(QLatin1String(ours)).toDouble();
+                const double b = s.value(QLatin1String(torch)).toDouble();
+                return std::abs(a - b) <= tolerance * std::abs(b);
+            };
+            const QByteArray detail = at.toUtf8() + QJsonDocument(s).toJson(QJsonDocument::Compact);
+            QVERIFY2(close("our_lr", "lr", 1e-8), detail.constData()); // steps.csv: 9 digits
+            QVERIFY2(close("our_momentum", "momentum", 1e-12), detail.constData());
+            QVERIFY2(close("our_loss", "loss", 1e-5), detail.constData());
+            // The weights moved, and moved as torch.optim moves them, up to rounding (see the
+            // oracle for the rounding's own figures).
+            QVERIFY(s.value(u"delta_norm"_s).toDouble() > 0.0);
+            const double diff = s.value(u"delta_rel_diff"_s).toDouble();
+            const double share = s.value(u"mismatch_share"_s).toDouble();
+            qInfo().noquote() << at << "|Δours − Δtorch| / |Δtorch| =" << diff
+                              << "; share of parameters off by > 1%:" << share;
+            // OneCycle's last rate (2e-7 here) moves weights by less than float32 resolves:
+            // there only the share (with its 1e-6 floor) says something.
+            if (s.value(u"lr"_s).toDouble() >= 1e-5)
+                QVERIFY2(diff < 2e-3, detail.constData());
+            QVERIFY2(share < 1e-4, detail.constData());
+        }
+    }
+
     void pythonLoadsLastPthAndReproducesPredictions()
     {
         TrainConfig c = baseConfig(u"run-r18"_s);

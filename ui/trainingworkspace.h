@@ -262,7 +262,7 @@ private:
     QDoubleSpinBox *m_stepGamma;
     QFormLayout *m_scheduleForm;
     QComboBox *m_device;
-    QCheckBox *m_channelsLast;
+    QComboBox *m_memoryFormat;
     QComboBox *m_amp;
     QSpinBox *m_seed;
     QLineEdit *m_runFolderEdit;
