@@ -401,6 +401,196 @@ QString percent(double fraction)
     return QString::number(fraction * 100.0, 'f', 2);
 }
 
+// ------------------------------------------------------------------------------------------------
+// Pieces of a run
+
+/// The settings an exact resume runs with: the checkpoint's own, so that the trajectory
+/// continues as it was, except for this run's data, device, threads, workers, run folder, AMP
+/// and step limit, and at least its epochs.
+TrainConfig exactResumeConfig(const TrainConfig &cfg, const Value &root)
+{
+    auto saved = TrainConfig::fromJson(
+        QJsonDocument::fromJson(root.value(u"config_json").toString().toUtf8()).object());
+    if (!saved)
+        return cfg;
+    TrainConfig merged = saved.value();
+    merged.dataRoot = cfg.dataRoot;
+    merged.valRoot = cfg.valRoot.isEmpty() ? merged.valRoot : cfg.valRoot;
+    merged.device = cfg.device;
+    merged.threads = cfg.threads;
+    merged.workers = cfg.workers;
+    merged.outDir = cfg.outDir;
+    merged.epochs = std::max(cfg.epochs, merged.epochs);
+    merged.resumePath = cfg.resumePath;
+    merged.resumeWeightsOnly = false;
+    merged.maxSteps = cfg.maxSteps;
+    merged.amp = cfg.amp;
+    return merged;
+}
+
+/// The pipelines must work on this dataset's images: each is tried on a first readable image
+/// before the run, rather than skipping every image of an epoch.
+Status checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData &data, uint64_t seed)
+{
+    for (const auto &[pipeline, samples, what] :
+         {std::tuple{&pipelines.train, &data.train, QStringLiteral("train")},
+          std::tuple{&pipelines.val, &data.val, QStringLiteral("val")}}) {
+        for (const LoaderSample &sample : *samples) {
+            auto image = loadTransformInput(sample.path);
+            if (!image)
+                continue; // a broken image: skipped and listed during the run
+            TorchGenerator rng(seed);
+            auto run = pipeline->run(image.value(), rng);
+            if (!run)
+                return Error{QStringLiteral("the %1 transforms fail on “%2”: %3")
+                                 .arg(what, sample.path, run.errorMessage())};
+            if (!run->output.isTensor())
+                return Error{QStringLiteral("the %1 transforms give an image, not a tensor: add "
+                                            "transforms.ToTensor() (and Normalize after it)").arg(what)};
+            break;
+        }
+    }
+    return success();
+}
+
+/// Copies the start-up weights of cfg.weightsPath into `net`, prefixes repaired and tensors of
+/// another shape (a head for another class count) left initialised. Returns the note that says
+/// what was loaded and what was not.
+Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numClasses)
+{
+    auto file = ckpt::readCheckpoint(cfg.weightsPath);
+    if (!file)
+        return Error{file.errorMessage()};
+    auto target = modelTarget(cfg.arch, numClasses);
+    if (!target)
+        return Error{target.errorMessage()};
+    auto fitted = ckpt::fitStateDict(file->root, target.value());
+    if (!fitted)
+        return Error{QStringLiteral("“%1” holds no weights: %2").arg(cfg.weightsPath, fitted.errorMessage())};
+    const ckpt::RepairProposal &proposal = fitted->proposal;
+    QStringList mismatched;
+    QStringList copied;
+    {
+        torch::NoGradGuard noGrad;
+        copied = tm::copyMatching(net, fitted->stateDict, &mismatched);
+    }
+    const ckpt::LoadReport &report = proposal.after;
+    if (copied.isEmpty())
+        return Error{QStringLiteral("no weight of “%1” fits a %2: %3")
+                         .arg(cfg.weightsPath, cfg.arch, report.summary)};
+    QString note = QStringLiteral("Weights from %1: %2 of %3 tensors loaded")
+                       .arg(QFileInfo(cfg.weightsPath).fileName())
+                       .arg(copied.size())
+                       .arg(report.targetCount);
+    if (!proposal.operations.isEmpty())
+        note += QStringLiteral(" after %1").arg(proposal.summary);
+    if (!mismatched.isEmpty())
+        note += QStringLiteral("; re-initialised (shape differs, e.g. a %1-class head): %2")
+                    .arg(numClasses)
+                    .arg(mismatched.join(QStringLiteral(", ")));
+    if (!report.missing.isEmpty())
+        note += QStringLiteral("; not in the file, left initialised: %1").arg(report.missing.join(QStringLiteral(", ")));
+    if (!report.unexpected.isEmpty())
+        note += QStringLiteral("; ignored from the file: %1 keys").arg(report.unexpected.size());
+    return note;
+}
+
+/// metrics['history'] of a checkpoint: one dict per epoch, accuracies in percent.
+Value historyToValue(const QList<EpochRecord> &epochs)
+{
+    QList<Value> rows;
+    for (const EpochRecord &r : epochs) {
+        rows.append(Value::dict({
+            {Value(QStringLiteral("epoch")), Value(r.epoch)},
+            {Value(QStringLiteral("step")), Value(r.step)},
+            {Value(QStringLiteral("train_loss")), Value(r.trainLoss)},
+            {Value(QStringLiteral("train_acc")), Value(r.trainAccuracy * 100.0)},
+            {Value(QStringLiteral("val_loss")), Value(r.valLoss)},
+            {Value(QStringLiteral("val_acc")), Value(r.valAccuracy * 100.0)},
+            {Value(QStringLiteral("lr")), Value(r.lr)},
+            {Value(QStringLiteral("seconds")), Value(r.seconds)},
+            {Value(QStringLiteral("images_per_s")), Value(r.imagesPerSecond)},
+        }));
+    }
+    return Value::list(rows);
+}
+
+QList<EpochRecord> historyFromValue(const Value &list)
+{
+    QList<EpochRecord> history;
+    for (const Value &row : list.items()) {
+        EpochRecord r;
+        r.epoch = int(row.value(u"epoch").toInt());
+        r.step = row.value(u"step").toInt();
+        r.trainLoss = row.value(u"train_loss").toDouble();
+        r.trainAccuracy = row.value(u"train_acc").toDouble() / 100.0;
+        r.valLoss = row.value(u"val_loss").toDouble();
+        r.valAccuracy = row.value(u"val_acc").toDouble() / 100.0;
+        r.lr = row.value(u"lr").toDouble();
+        r.seconds = row.value(u"seconds").toDouble();
+        r.imagesPerSecond = row.value(u"images_per_s").toDouble();
+        history.append(r);
+    }
+    return history;
+}
+
+/// metrics['step_log'] of a checkpoint: a float64 tensor of rows (step, epoch, loss, lr).
+Value stepLogToValue(const QList<StepRecord> &log)
+{
+    std::vector<double> flat;
+    flat.reserve(size_t(log.size()) * 4);
+    for (const StepRecord &s : log) {
+        flat.push_back(double(s.step));
+        flat.push_back(double(s.epoch));
+        flat.push_back(s.loss);
+        flat.push_back(s.lr);
+    }
+    const QByteArray bytes(reinterpret_cast<const char *>(flat.data()),
+                           qsizetype(flat.size() * sizeof(double)));
+    return Value(ckpt::Tensor::fromBytes(ckpt::DType::Float64, bytes, {qint64(log.size()), 4}));
+}
+
+QList<StepRecord> stepLogFromValue(const Value &value)
+{
+    QList<StepRecord> log;
+    if (!value.isTensor())
+        return log;
+    auto t = tm::fromCheckpointTensor(value.toTensor());
+    if (!t || t->dim() != 2 || t->size(1) != 4)
+        return log;
+    const torch::Tensor rows = t->to(torch::kDouble).contiguous();
+    const double *p = rows.data_ptr<double>();
+    for (int64_t i = 0; i < rows.size(0); ++i)
+        log.append({qint64(p[4 * i]), int(p[4 * i + 1]), p[4 * i + 2], p[4 * i + 3]});
+    return log;
+}
+
+/// A row of steps.csv ("step,epoch,loss,lr").
+QByteArray stepsCsvRow(const StepRecord &s)
+{
+    return QStringLiteral("%1,%2,%3,%4\n").arg(s.step).arg(s.epoch).arg(s.loss, 0, 'g', 9).arg(s.lr, 0, 'g', 9).toUtf8();
+}
+
+/// metrics.csv: one row per epoch, accuracies in percent.
+QByteArray metricsCsv(const QList<EpochRecord> &history)
+{
+    QByteArray text = "epoch,step,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s\n";
+    for (const EpochRecord &r : history) {
+        text += QStringLiteral("%1,%2,%3,%4,%5,%6,%7,%8,%9\n")
+                    .arg(r.epoch)
+                    .arg(r.step)
+                    .arg(r.trainLoss, 0, 'g', 9)
+                    .arg(r.trainAccuracy * 100.0, 0, 'f', 4)
+                    .arg(r.valLoss, 0, 'g', 9)
+                    .arg(r.valAccuracy * 100.0, 0, 'f', 4)
+                    .arg(r.lr, 0, 'g', 9)
+                    .arg(r.seconds, 0, 'f', 3)
+                    .arg(r.imagesPerSecond, 0, 'f', 1)
+                    .toUtf8();
+    }
+    return text;
+}
+
 } // namespace
 
 // ------------------------------------------------------------------------------------------------
@@ -538,25 +728,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             return fail(QStringLiteral("“%1” is not a training checkpoint (no 'model_state_dict'): "
                                        "use it as start-up weights (--weights) instead")
                             .arg(cfg.resumePath));
-        if (!cfg.resumeWeightsOnly) {
-            auto saved = TrainConfig::fromJson(QJsonDocument::fromJson(
-                resumeRoot.value(u"config_json").toString().toUtf8()).object());
-            if (saved) {
-                TrainConfig merged = saved.value();
-                merged.dataRoot = cfg.dataRoot;
-                merged.valRoot = cfg.valRoot.isEmpty() ? merged.valRoot : cfg.valRoot;
-                merged.device = cfg.device;
-                merged.threads = cfg.threads;
-                merged.workers = cfg.workers;
-                merged.outDir = cfg.outDir;
-                merged.epochs = std::max(cfg.epochs, merged.epochs);
-                merged.resumePath = cfg.resumePath;
-                merged.resumeWeightsOnly = false;
-                merged.maxSteps = cfg.maxSteps;
-                merged.amp = cfg.amp;
-                cfg = merged;
-            }
-        }
+        if (!cfg.resumeWeightsOnly)
+            cfg = exactResumeConfig(cfg, resumeRoot);
         const QString arch = resumeRoot.value(u"arch").toString();
         if (!arch.isEmpty() && arch != cfg.arch) {
             start.notes.append(QStringLiteral("The checkpoint holds a %1: training that, not %2").arg(arch, cfg.arch));
@@ -588,26 +761,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     if (!pipelines)
         return fail(pipelines.errorMessage());
     const int numClasses = int(data->classes.size());
-    // The pipelines must work on this dataset's images: try each on a first image now rather
-    // than skip every image of an epoch.
-    for (const auto &[pipeline, samples, what] :
-         {std::tuple{&pipelines->train, &data->train, QStringLiteral("train")},
-          std::tuple{&pipelines->val, &data->val, QStringLiteral("val")}}) {
-        for (const LoaderSample &sample : *samples) {
-            auto image = loadTransformInput(sample.path);
-            if (!image)
-                continue; // a broken image: skipped and listed during the run
-            TorchGenerator rng(cfg.seed);
-            auto run = pipeline->run(image.value(), rng);
-            if (!run)
-                return fail(QStringLiteral("the %1 transforms fail on “%2”: %3")
-                                .arg(what, sample.path, run.errorMessage()));
-            if (!run->output.isTensor())
-                return fail(QStringLiteral("the %1 transforms give an image, not a tensor: add "
-                                           "transforms.ToTensor() (and Normalize after it)").arg(what));
-            break;
-        }
-    }
+    if (Status ok = checkPipelinesRun(pipelines.value(), data.value(), cfg.seed); !ok)
+        return fail(ok.errorMessage());
 
     if (resumeRoot.isDict()) {
         // The class indices must mean the same.
@@ -629,41 +784,10 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
 
     if (!cfg.weightsPath.isEmpty() && !resumeRoot.isDict()) {
         status(QStringLiteral("Loading weights from %1…").arg(QFileInfo(cfg.weightsPath).fileName()));
-        auto file = ckpt::readCheckpoint(cfg.weightsPath);
-        if (!file)
-            return fail(file.errorMessage());
-        auto target = modelTarget(cfg.arch, numClasses);
-        if (!target)
-            return fail(target.errorMessage());
-        auto fitted = ckpt::fitStateDict(file->root, target.value());
-        if (!fitted)
-            return fail(QStringLiteral("“%1” holds no weights: %2").arg(cfg.weightsPath, fitted.errorMessage()));
-        const ckpt::RepairProposal &proposal = fitted->proposal;
-        QStringList mismatched;
-        QStringList copied;
-        {
-            torch::NoGradGuard noGrad;
-            copied = tm::copyMatching(*net, fitted->stateDict, &mismatched);
-        }
-        const ckpt::LoadReport &report = proposal.after;
-        if (copied.isEmpty())
-            return fail(QStringLiteral("no weight of “%1” fits a %2: %3")
-                            .arg(cfg.weightsPath, cfg.arch, report.summary));
-        QString note = QStringLiteral("Weights from %1: %2 of %3 tensors loaded")
-                           .arg(QFileInfo(cfg.weightsPath).fileName())
-                           .arg(copied.size())
-                           .arg(report.targetCount);
-        if (!proposal.operations.isEmpty())
-            note += QStringLiteral(" after %1").arg(proposal.summary);
-        if (!mismatched.isEmpty())
-            note += QStringLiteral("; re-initialised (shape differs, e.g. a %1-class head): %2")
-                        .arg(numClasses)
-                        .arg(mismatched.join(QStringLiteral(", ")));
-        if (!report.missing.isEmpty())
-            note += QStringLiteral("; not in the file, left initialised: %1").arg(report.missing.join(QStringLiteral(", ")));
-        if (!report.unexpected.isEmpty())
-            note += QStringLiteral("; ignored from the file: %1 keys").arg(report.unexpected.size());
-        start.notes.append(note);
+        auto note = loadStartWeights(*net, cfg, numClasses);
+        if (!note)
+            return fail(note.errorMessage());
+        start.notes.append(note.value());
     }
 
     net->to(dev);
@@ -766,29 +890,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             bestAccuracy = metrics.contains(u"best_val_accuracy")
                                ? metrics.value(u"best_val_accuracy").toDouble() / 100.0
                                : -1.0;
-            for (const Value &row : metrics.value(u"history").items()) {
-                EpochRecord r;
-                r.epoch = int(row.value(u"epoch").toInt());
-                r.step = row.value(u"step").toInt();
-                r.trainLoss = row.value(u"train_loss").toDouble();
-                r.trainAccuracy = row.value(u"train_acc").toDouble() / 100.0;
-                r.valLoss = row.value(u"val_loss").toDouble();
-                r.valAccuracy = row.value(u"val_acc").toDouble() / 100.0;
-                r.lr = row.value(u"lr").toDouble();
-                r.seconds = row.value(u"seconds").toDouble();
-                r.imagesPerSecond = row.value(u"images_per_s").toDouble();
-                history.append(r);
-            }
-            const Value log = metrics.value(u"step_log");
-            if (log.isTensor()) {
-                auto t = tm::fromCheckpointTensor(log.toTensor());
-                if (t && t->dim() == 2 && t->size(1) == 4) {
-                    const torch::Tensor rows = t->to(torch::kDouble).contiguous();
-                    const double *p = rows.data_ptr<double>();
-                    for (int64_t i = 0; i < rows.size(0); ++i)
-                        stepLog.append({qint64(p[4 * i]), int(p[4 * i + 1]), p[4 * i + 2], p[4 * i + 3]});
-                }
-            }
+            history = historyFromValue(metrics.value(u"history"));
+            stepLog = stepLogFromValue(metrics.value(u"step_log"));
             start.notes.append(QStringLiteral("Resumed exactly from %1: epoch %2, step %3")
                                    .arg(QFileInfo(cfg.resumePath).fileName())
                                    .arg(firstEpoch)
@@ -812,13 +915,10 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     QFile stepsFile(outDir.filePath(QStringLiteral("steps.csv")));
     if (!stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
         return fail(QStringLiteral("cannot write “%1”: %2").arg(stepsFile.fileName(), stepsFile.errorString()));
-    {
-        QByteArray text = "step,epoch,loss,lr\n";
-        for (const StepRecord &s : stepLog)
-            text += QStringLiteral("%1,%2,%3,%4\n").arg(s.step).arg(s.epoch).arg(s.loss, 0, 'g', 9).arg(s.lr, 0, 'g', 9).toUtf8();
-        stepsFile.write(text);
-        stepsFile.flush();
-    }
+    stepsFile.write("step,epoch,loss,lr\n");
+    for (const StepRecord &s : stepLog)
+        stepsFile.write(stepsCsvRow(s));
+    stepsFile.flush();
 
     const QString lastPath = outDir.filePath(QStringLiteral("last.pth"));
     const QString bestPath = outDir.filePath(QStringLiteral("best.pth"));
@@ -828,24 +928,6 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     savedConfig.remove(QStringLiteral("maxSteps"));
     const QByteArray configJson = QJsonDocument(savedConfig).toJson(QJsonDocument::Compact);
 
-    auto historyValue = [&](const QList<EpochRecord> &epochs) {
-        QList<Value> rows;
-        for (const EpochRecord &r : epochs) {
-            rows.append(Value::dict({
-                {Value(QStringLiteral("epoch")), Value(r.epoch)},
-                {Value(QStringLiteral("step")), Value(r.step)},
-                {Value(QStringLiteral("train_loss")), Value(r.trainLoss)},
-                {Value(QStringLiteral("train_acc")), Value(r.trainAccuracy * 100.0)},
-                {Value(QStringLiteral("val_loss")), Value(r.valLoss)},
-                {Value(QStringLiteral("val_acc")), Value(r.valAccuracy * 100.0)},
-                {Value(QStringLiteral("lr")), Value(r.lr)},
-                {Value(QStringLiteral("seconds")), Value(r.seconds)},
-                {Value(QStringLiteral("images_per_s")), Value(r.imagesPerSecond)},
-            }));
-        }
-        return Value::list(rows);
-    };
-
     // Builds the checkpoint. `epochsDone` complete epochs; `batchInEpoch` > 0 for a save inside
     // an epoch (with the partial epoch's sums).
     auto checkpoint = [&](int epochsDone, int batchInEpoch, double lossSum, qint64 correct,
@@ -853,18 +935,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         Value::Entries classToIdx;
         for (int i = 0; i < numClasses; ++i)
             classToIdx.append({Value(data->classes[i]), Value(i)});
-        std::vector<double> flat;
-        flat.reserve(size_t(stepLog.size()) * 4);
-        for (const StepRecord &s : stepLog) {
-            flat.push_back(double(s.step));
-            flat.push_back(double(s.epoch));
-            flat.push_back(s.loss);
-            flat.push_back(s.lr);
-        }
-        const QByteArray logBytes(reinterpret_cast<const char *>(flat.data()),
-                                  qsizetype(flat.size() * sizeof(double)));
         Value::Entries metrics;
-        metrics.append({Value(QStringLiteral("history")), historyValue(history)});
+        metrics.append({Value(QStringLiteral("history")), historyToValue(history)});
         if (!history.isEmpty()) {
             const EpochRecord &last = history.last();
             metrics.append({Value(QStringLiteral("train_loss")), Value(last.trainLoss)});
@@ -876,9 +948,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         }
         if (bestAccuracy >= 0.0)
             metrics.append({Value(QStringLiteral("best_val_accuracy")), Value(bestAccuracy * 100.0)});
-        metrics.append({Value(QStringLiteral("step_log")),
-                        Value(ckpt::Tensor::fromBytes(ckpt::DType::Float64, logBytes,
-                                                      {qint64(stepLog.size()), 4}))});
+        metrics.append({Value(QStringLiteral("step_log")), stepLogToValue(stepLog)});
         const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
         Value root = Value::dict({
             {Value(QStringLiteral("model_state_dict")), tm::stateDictValue(*net)},
@@ -912,21 +982,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     };
 
     auto writeMetricsCsv = [&]() -> Status {
-        QByteArray text = "epoch,step,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s\n";
-        for (const EpochRecord &r : history) {
-            text += QStringLiteral("%1,%2,%3,%4,%5,%6,%7,%8,%9\n")
-                        .arg(r.epoch)
-                        .arg(r.step)
-                        .arg(r.trainLoss, 0, 'g', 9)
-                        .arg(r.trainAccuracy * 100.0, 0, 'f', 4)
-                        .arg(r.valLoss, 0, 'g', 9)
-                        .arg(r.valAccuracy * 100.0, 0, 'f', 4)
-                        .arg(r.lr, 0, 'g', 9)
-                        .arg(r.seconds, 0, 'f', 3)
-                        .arg(r.imagesPerSecond, 0, 'f', 1)
-                        .toUtf8();
-        }
-        return writeTextAtomically(outDir.filePath(QStringLiteral("metrics.csv")), text);
+        return writeTextAtomically(outDir.filePath(QStringLiteral("metrics.csv")), metricsCsv(history));
     };
     if (Status ok = writeMetricsCsv(); !ok)
         return fail(ok.errorMessage());
@@ -1106,7 +1162,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             seen += count;
             epochImages += count;
             stepLog.append({step, epoch, lossValue, lr});
-            stepsFile.write(QStringLiteral("%1,%2,%3,%4\n").arg(step).arg(epoch).arg(lossValue, 0, 'g', 9).arg(lr, 0, 'g', 9).toUtf8());
+            stepsFile.write(stepsCsvRow(stepLog.last()));
 
             const double now = double(clock.nsecsElapsed()) * 1e-9 - pausedTotal;
             recent.emplace_back(now, count);
