@@ -86,11 +86,6 @@ TransformArgument pos(const V &value)
     return {QString(), value};
 }
 
-TransformArgument kw(const QString &keyword, const V &value)
-{
-    return {keyword, value};
-}
-
 V floats(const std::vector<double> &values)
 {
     QList<V> items;
