@@ -191,8 +191,7 @@ public:
     void step(double lr, std::optional<double> momentum = std::nullopt)
     {
         m_lr = lr;
-        m_momentum = momentum.value_or(m_config.optimizer == OptimizerKind::SGD ? m_config.momentum
-                                                                                 : m_config.beta1);
+        m_momentum = momentum.value_or(configuredMomentum());
         torch::NoGradGuard noGrad;
         const double wd = m_config.weightDecay;
         for (size_t i = 0; i < m_params.size(); ++i) {
@@ -349,13 +348,19 @@ public:
     }
 
 private:
+    /// SGD's momentum or Adam's beta1 as configured; a schedule may replace it per step.
+    double configuredMomentum() const
+    {
+        return m_config.optimizer == OptimizerKind::SGD ? m_config.momentum : m_config.beta1;
+    }
+
     TrainConfig m_config;
     std::vector<torch::Tensor> m_params;
     std::vector<torch::Tensor> m_buf, m_expAvg, m_expAvgSq;
     std::vector<double> m_steps;
     QSet<int> m_stepped;
     double m_lr;
-    double m_momentum = m_config.optimizer == OptimizerKind::SGD ? m_config.momentum : m_config.beta1;
+    double m_momentum = configuredMomentum();
 };
 
 // ------------------------------------------------------------------------------------------------
@@ -987,6 +992,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     if (Status ok = writeMetricsCsv(); !ok)
         return fail(ok.errorMessage());
 
+    start.arch = cfg.arch;
     start.device = device->first;
     start.deviceNote = device->second;
     start.threads = at::get_num_threads();

@@ -163,6 +163,7 @@ Result<CheckpointSummary> summarizeTrainingCheckpoint(const QString &path);
 
 struct TrainStart
 {
+    QString arch;          ///< the model trained (a resume's own, whatever the config said)
     QString device;        ///< "cpu", "cuda:0"
     QString deviceNote;    ///< why: "CUDA is not available in this libtorch build (CPU only)"
     QString runtime;       ///< torchDescription(), threads, channels_last, AMP

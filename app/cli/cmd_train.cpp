@@ -223,13 +223,6 @@ int runTrain(const QStringList &args)
     }
     const bool json = parser.isSet(QStringLiteral("json"));
 
-    // A resume trains the checkpoint's model, whatever --model says.
-    QString arch = config.arch;
-    if (!config.resumePath.isEmpty()) {
-        if (auto summary = summarizeTrainingCheckpoint(config.resumePath); summary && !summary->arch.isEmpty())
-            arch = summary->arch;
-    }
-
     Trainer trainer(config);
     std::signal(SIGINT, onInterrupt);
     std::signal(SIGTERM, onInterrupt);
@@ -252,7 +245,7 @@ int runTrain(const QStringList &args)
         device = s.device;
         epochs = s.epochs;
         printErr(QStringLiteral("Training %1 on %2 (%3). %4")
-                     .arg(arch, s.device, s.deviceNote, s.runtime));
+                     .arg(s.arch, s.device, s.deviceNote, s.runtime));
         printErr(QStringLiteral("%1 classes, %2 training and %3 validation images, %4 batches per "
                                 "epoch; input: %5")
                      .arg(s.classes.size()).arg(s.trainSamples).arg(s.valSamples)
