@@ -13,6 +13,7 @@
 #include <QJsonArray>
 #include <QTextStream>
 
+#include <algorithm>
 #include <cmath>
 
 namespace ifs {
@@ -107,6 +108,24 @@ QJsonObject TrainConfig::toJson() const
         {QStringLiteral("resume"), resumePath},
         {QStringLiteral("resume_weights_only"), resumeWeightsOnly},
     };
+}
+
+TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &current)
+{
+    TrainConfig merged = saved;
+    merged.dataRoot = current.dataRoot;
+    merged.valRoot = current.valRoot.isEmpty() ? saved.valRoot : current.valRoot;
+    merged.device = current.device;
+    merged.memoryFormat = current.memoryFormat;
+    merged.amp = current.amp;
+    merged.threads = current.threads;
+    merged.workers = current.workers;
+    merged.outDir = current.outDir;
+    merged.epochs = std::max(current.epochs, saved.epochs);
+    merged.resumePath = current.resumePath;
+    merged.resumeWeightsOnly = false;
+    merged.maxSteps = current.maxSteps;
+    return merged;
 }
 
 Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)

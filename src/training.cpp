@@ -409,30 +409,6 @@ QString percent(double fraction)
 // ------------------------------------------------------------------------------------------------
 // Pieces of a run
 
-/// The settings an exact resume runs with: the checkpoint's own, so that the trajectory
-/// continues as it was, except for this run's data, device, threads, workers, run folder, AMP
-/// and step limit, and at least its epochs.
-TrainConfig exactResumeConfig(const TrainConfig &cfg, const Value &root)
-{
-    auto saved = TrainConfig::fromJson(
-        QJsonDocument::fromJson(root.value(u"config_json").toString().toUtf8()).object());
-    if (!saved)
-        return cfg;
-    TrainConfig merged = saved.value();
-    merged.dataRoot = cfg.dataRoot;
-    merged.valRoot = cfg.valRoot.isEmpty() ? merged.valRoot : cfg.valRoot;
-    merged.device = cfg.device;
-    merged.threads = cfg.threads;
-    merged.workers = cfg.workers;
-    merged.outDir = cfg.outDir;
-    merged.epochs = std::max(cfg.epochs, merged.epochs);
-    merged.resumePath = cfg.resumePath;
-    merged.resumeWeightsOnly = false;
-    merged.maxSteps = cfg.maxSteps;
-    merged.amp = cfg.amp;
-    return merged;
-}
-
 /// The pipelines must work on this dataset's images: each is tried on a first readable image
 /// before the run, rather than skipping every image of an epoch.
 Status checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData &data, uint64_t seed)
@@ -733,8 +709,11 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             return fail(QStringLiteral("“%1” is not a training checkpoint (no 'model_state_dict'): "
                                        "use it as start-up weights (--weights) instead")
                             .arg(cfg.resumePath));
-        if (!cfg.resumeWeightsOnly)
-            cfg = exactResumeConfig(cfg, resumeRoot);
+        if (!cfg.resumeWeightsOnly) {
+            if (auto saved = TrainConfig::fromJson(QJsonDocument::fromJson(
+                    resumeRoot.value(u"config_json").toString().toUtf8()).object()))
+                cfg = exactResumeConfig(saved.value(), cfg);
+        }
         const QString arch = resumeRoot.value(u"arch").toString();
         if (!arch.isEmpty() && arch != cfg.arch) {
             start.notes.append(QStringLiteral("The checkpoint holds a %1: training that, not %2").arg(arch, cfg.arch));

@@ -108,6 +108,12 @@ struct TrainConfig
 };
 
 /// One optimizer step (for the loss curve).
+/// The settings an exact resume runs with: the run's own (`saved`), so that the trajectory
+/// continues as it was, except for what belongs to this run (`current`): the data, where and
+/// how fast to compute (device, memory format, AMP, threads, workers), the run folder, the
+/// resume path and step limit, and at least `current.epochs`.
+TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &current);
+
 struct StepRecord
 {
     qint64 step = 0; ///< 1-based, over the whole run

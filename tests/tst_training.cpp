@@ -147,6 +147,32 @@ private Q_SLOTS:
         QVERIFY(TrainConfig::fromJson(bad).errorMessage().contains(u"optimizer"_s));
     }
 
+    void exactResumeConfigKeepsTheRunsSettings()
+    {
+        TrainConfig saved = baseConfig(u"saved"_s);
+        saved.optimizer = OptimizerKind::Adam;
+        saved.lr = 3e-4;
+        saved.epochs = 6;
+        saved.memoryFormat = MemoryFormat::ChannelsLast;
+        saved.device = u"cuda:0"_s;
+        TrainConfig current = baseConfig(u"current"_s);
+        current.epochs = 4;
+        current.memoryFormat = MemoryFormat::Contiguous;
+        current.threads = 1;
+        current.resumePath = u"/runs/a/last.pth"_s;
+        const TrainConfig merged = exactResumeConfig(saved, current);
+        // The trajectory's settings are the run's own...
+        QCOMPARE(merged.optimizer, OptimizerKind::Adam);
+        QCOMPARE(merged.lr, 3e-4);
+        QCOMPARE(merged.epochs, 6);
+        // ...where and how to compute, and where to write, are this run's.
+        QCOMPARE(merged.device, u"cpu"_s);
+        QCOMPARE(merged.memoryFormat, MemoryFormat::Contiguous);
+        QCOMPARE(merged.threads, 1);
+        QCOMPARE(merged.outDir, current.outDir);
+        QCOMPARE(merged.resumePath, current.resumePath);
+    }
+
     void validationMessages_data()
     {
         QTest::addColumn<QString>("field");

@@ -1299,14 +1299,8 @@ bool TrainingWorkspace::resumeFrom(const QString &checkpoint, bool weightsOnly, 
     TrainConfig resumed = form;
     if (!weightsOnly && !summary->config.isEmpty()) {
         // The run as it was set up; this machine's device and threads.
-        if (Result<TrainConfig> stored = TrainConfig::fromJson(summary->config); stored.ok()) {
-            resumed = stored.value();
-            resumed.device = form.device;
-            resumed.memoryFormat = form.memoryFormat;
-            resumed.amp = form.amp;
-            resumed.workers = form.workers;
-            resumed.threads = form.threads;
-        }
+        if (Result<TrainConfig> stored = TrainConfig::fromJson(summary->config); stored.ok())
+            resumed = exactResumeConfig(stored.value(), form);
     }
     if (!summary->arch.isEmpty())
         resumed.arch = summary->arch;
