@@ -11,7 +11,6 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
-#include <QTextStream>
 
 #include <algorithm>
 #include <cmath>
@@ -272,82 +271,6 @@ Status TrainConfig::validate() const
 }
 
 // ------------------------------------------------------------------------------------------------
-
-namespace {
-
-/// Rows of a CSV file with a header line: header → column index.
-struct Csv
-{
-    QHash<QString, int> columns;
-    QList<QStringList> rows;
-    double at(const QStringList &row, const QString &column) const
-    {
-        const int i = columns.value(column, -1);
-        return i >= 0 && i < row.size() ? row[i].toDouble() : 0.0;
-    }
-};
-
-Result<Csv> readCsv(const QString &path)
-{
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly | QIODevice::Text))
-        return Error{QStringLiteral("cannot read “%1”: %2").arg(path, file.errorString())};
-    Csv csv;
-    QTextStream in(&file);
-    const QStringList header = in.readLine().split(u',');
-    for (int i = 0; i < header.size(); ++i)
-        csv.columns.insert(header[i].trimmed(), i);
-    while (!in.atEnd()) {
-        const QString line = in.readLine();
-        if (!line.trimmed().isEmpty())
-            csv.rows.append(line.split(u','));
-    }
-    return csv;
-}
-
-} // namespace
-
-Result<RunHistory> readRunHistory(const QString &folder)
-{
-    RunHistory history;
-    history.folder = folder;
-    history.name = QFileInfo(folder).fileName();
-    const QString metrics = QDir(folder).filePath(QStringLiteral("metrics.csv"));
-    if (!QFileInfo::exists(metrics))
-        return Error{QStringLiteral("“%1” is not a training run folder: it has no metrics.csv")
-                         .arg(folder)};
-    auto epochs = readCsv(metrics);
-    if (!epochs)
-        return epochs.error();
-    for (const QStringList &row : epochs->rows) {
-        EpochRecord r;
-        r.epoch = int(epochs->at(row, QStringLiteral("epoch")));
-        r.step = qint64(epochs->at(row, QStringLiteral("step")));
-        r.trainLoss = epochs->at(row, QStringLiteral("train_loss"));
-        r.trainAccuracy = epochs->at(row, QStringLiteral("train_acc")) / 100.0;
-        r.valLoss = epochs->at(row, QStringLiteral("val_loss"));
-        r.valAccuracy = epochs->at(row, QStringLiteral("val_acc")) / 100.0;
-        r.lr = epochs->at(row, QStringLiteral("lr"));
-        r.seconds = epochs->at(row, QStringLiteral("seconds"));
-        r.imagesPerSecond = epochs->at(row, QStringLiteral("images_per_s"));
-        history.epochs.append(r);
-    }
-    const QString steps = QDir(folder).filePath(QStringLiteral("steps.csv"));
-    if (QFileInfo::exists(steps)) {
-        auto log = readCsv(steps);
-        if (!log)
-            return log.error();
-        for (const QStringList &row : log->rows) {
-            StepRecord s;
-            s.step = qint64(log->at(row, QStringLiteral("step")));
-            s.epoch = int(log->at(row, QStringLiteral("epoch")));
-            s.loss = log->at(row, QStringLiteral("loss"));
-            s.lr = log->at(row, QStringLiteral("lr"));
-            history.steps.append(s);
-        }
-    }
-    return history;
-}
 
 QStringList CheckpointSummary::lines() const
 {

@@ -5,6 +5,7 @@
 #include "checkpointreader.h"
 #include "checkpointwriter.h"
 #include "models.h"
+#include "runrecords.h"
 #include "runtime.h"
 #include "torchmodels.h"
 #include "torchrng.h"
@@ -476,102 +477,6 @@ Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numCl
     return note;
 }
 
-/// metrics['history'] of a checkpoint: one dict per epoch, accuracies in percent.
-Value historyToValue(const QList<EpochRecord> &epochs)
-{
-    QList<Value> rows;
-    for (const EpochRecord &r : epochs) {
-        rows.append(Value::dict({
-            {Value(QStringLiteral("epoch")), Value(r.epoch)},
-            {Value(QStringLiteral("step")), Value(r.step)},
-            {Value(QStringLiteral("train_loss")), Value(r.trainLoss)},
-            {Value(QStringLiteral("train_acc")), Value(r.trainAccuracy * 100.0)},
-            {Value(QStringLiteral("val_loss")), Value(r.valLoss)},
-            {Value(QStringLiteral("val_acc")), Value(r.valAccuracy * 100.0)},
-            {Value(QStringLiteral("lr")), Value(r.lr)},
-            {Value(QStringLiteral("seconds")), Value(r.seconds)},
-            {Value(QStringLiteral("images_per_s")), Value(r.imagesPerSecond)},
-        }));
-    }
-    return Value::list(rows);
-}
-
-QList<EpochRecord> historyFromValue(const Value &list)
-{
-    QList<EpochRecord> history;
-    for (const Value &row : list.items()) {
-        EpochRecord r;
-        r.epoch = int(row.value(u"epoch").toInt());
-        r.step = row.value(u"step").toInt();
-        r.trainLoss = row.value(u"train_loss").toDouble();
-        r.trainAccuracy = row.value(u"train_acc").toDouble() / 100.0;
-        r.valLoss = row.value(u"val_loss").toDouble();
-        r.valAccuracy = row.value(u"val_acc").toDouble() / 100.0;
-        r.lr = row.value(u"lr").toDouble();
-        r.seconds = row.value(u"seconds").toDouble();
-        r.imagesPerSecond = row.value(u"images_per_s").toDouble();
-        history.append(r);
-    }
-    return history;
-}
-
-/// metrics['step_log'] of a checkpoint: a float64 tensor of rows (step, epoch, loss, lr).
-Value stepLogToValue(const QList<StepRecord> &log)
-{
-    std::vector<double> flat;
-    flat.reserve(size_t(log.size()) * 4);
-    for (const StepRecord &s : log) {
-        flat.push_back(double(s.step));
-        flat.push_back(double(s.epoch));
-        flat.push_back(s.loss);
-        flat.push_back(s.lr);
-    }
-    const QByteArray bytes(reinterpret_cast<const char *>(flat.data()),
-                           qsizetype(flat.size() * sizeof(double)));
-    return Value(ckpt::Tensor::fromBytes(ckpt::DType::Float64, bytes, {qint64(log.size()), 4}));
-}
-
-QList<StepRecord> stepLogFromValue(const Value &value)
-{
-    QList<StepRecord> log;
-    if (!value.isTensor())
-        return log;
-    auto t = tm::fromCheckpointTensor(value.toTensor());
-    if (!t || t->dim() != 2 || t->size(1) != 4)
-        return log;
-    const torch::Tensor rows = t->to(torch::kDouble).contiguous();
-    const double *p = rows.data_ptr<double>();
-    for (int64_t i = 0; i < rows.size(0); ++i)
-        log.append({qint64(p[4 * i]), int(p[4 * i + 1]), p[4 * i + 2], p[4 * i + 3]});
-    return log;
-}
-
-/// A row of steps.csv ("step,epoch,loss,lr").
-QByteArray stepsCsvRow(const StepRecord &s)
-{
-    return QStringLiteral("%1,%2,%3,%4\n").arg(s.step).arg(s.epoch).arg(s.loss, 0, 'g', 9).arg(s.lr, 0, 'g', 9).toUtf8();
-}
-
-/// metrics.csv: one row per epoch, accuracies in percent.
-QByteArray metricsCsv(const QList<EpochRecord> &history)
-{
-    QByteArray text = "epoch,step,train_loss,train_acc,val_loss,val_acc,lr,seconds,images_per_s\n";
-    for (const EpochRecord &r : history) {
-        text += QStringLiteral("%1,%2,%3,%4,%5,%6,%7,%8,%9\n")
-                    .arg(r.epoch)
-                    .arg(r.step)
-                    .arg(r.trainLoss, 0, 'g', 9)
-                    .arg(r.trainAccuracy * 100.0, 0, 'f', 4)
-                    .arg(r.valLoss, 0, 'g', 9)
-                    .arg(r.valAccuracy * 100.0, 0, 'f', 4)
-                    .arg(r.lr, 0, 'g', 9)
-                    .arg(r.seconds, 0, 'f', 3)
-                    .arg(r.imagesPerSecond, 0, 'f', 1)
-                    .toUtf8();
-    }
-    return text;
-}
-
 } // namespace
 
 // ------------------------------------------------------------------------------------------------
@@ -899,7 +804,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     QFile stepsFile(outDir.filePath(QStringLiteral("steps.csv")));
     if (!stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
         return fail(QStringLiteral("cannot write “%1”: %2").arg(stepsFile.fileName(), stepsFile.errorString()));
-    stepsFile.write("step,epoch,loss,lr\n");
+    stepsFile.write(stepsCsvHeader());
     for (const StepRecord &s : stepLog)
         stepsFile.write(stepsCsvRow(s));
     stepsFile.flush();

@@ -35,7 +35,8 @@ void printErr(const QString &text);
 /// Writes raw bytes to stdout.
 void writeOut(const QByteArray &bytes);
 
-/// A one-line progress bar on stderr when it is a terminal; nothing otherwise.
+/// A one-line progress bar on stderr when it is a terminal; otherwise (a log) a plain line at
+/// every 10% once the work has taken more than 3 s.
 class ProgressLine
 {
 public:

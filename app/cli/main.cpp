@@ -55,11 +55,14 @@ struct ProgressLine::Private
     QMutex mutex;
     QElapsedTimer sinceLast;
     bool shown = false;
+    int loggedTenths = 0; ///< off a terminal: the last 10% mark written as a line
+    QElapsedTimer age;
 };
 
 ProgressLine::ProgressLine(QString label) : d(new Private)
 {
     d->label = std::move(label);
+    d->age.start();
 }
 
 ProgressLine::~ProgressLine()
@@ -70,9 +73,20 @@ ProgressLine::~ProgressLine()
 
 void ProgressLine::update(qint64 done, qint64 total)
 {
-    if (!d->tty)
-        return;
     QMutexLocker lock(&d->mutex);
+    if (!d->tty) {
+        // A log file (nohup, CI) gets a plain line at every 10%, not a redrawn bar, once the
+        // work has run for a few seconds (quick jobs stay quiet).
+        const int tenths = total > 0 ? int(10 * done / total) : 0;
+        if (tenths <= d->loggedTenths || tenths >= 10 || d->age.elapsed() < 3000)
+            return;
+        d->loggedTenths = tenths;
+        const QByteArray bytes = QStringLiteral("%1: %2% (%3/%4)\n")
+                                     .arg(d->label).arg(10 * tenths).arg(done).arg(total).toUtf8();
+        std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
+        std::fflush(stderr);
+        return;
+    }
     if (d->sinceLast.isValid() && d->sinceLast.elapsed() < 100 && done != total)
         return;
     d->sinceLast.start();
