@@ -10,6 +10,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 
+#include <algorithm>
+
 #include <unistd.h>
 
 using namespace ifs::test;
@@ -23,6 +25,7 @@ private Q_SLOTS:
     void versionAndHelp();
     void usageErrors_data();
     void usageErrors();
+    void everyCommandIsListedWithItsHelp();
     void scanJsonMatchesTorchvision();
     void scanSummary();
     void scanRefusalExitsNonZero();
@@ -79,6 +82,40 @@ void TestCli::usageErrors()
     QCOMPARE(result.exitCode, 2);
     QVERIFY(!result.crashed);
     QVERIFY2(QString::fromUtf8(result.err).contains(expected), result.err.constData());
+}
+
+void TestCli::everyCommandIsListedWithItsHelp()
+{
+    // The commands the CLI itself names when it does not know one.
+    const ProcessResult unknown = runCli({QStringLiteral("frobnicate")});
+    const QString message = QString::fromUtf8(unknown.err);
+    const qsizetype from = message.indexOf(u"Commands: ");
+    QVERIFY2(from >= 0, unknown.err.constData());
+    const qsizetype to = message.indexOf(u'.', from);
+    const QStringList commands = message.mid(from + 10, to - from - 10).split(QStringLiteral(", "));
+    QVERIFY2(commands.size() >= 10, qPrintable(commands.join(u' ')));
+
+    const ProcessResult overview = runCli({QStringLiteral("--help")});
+    QCOMPARE(overview.exitCode, 0);
+    const QStringList lines = QString::fromUtf8(overview.out).split(u'\n');
+    for (const QString &command : commands) {
+        // Its own line in the overview.
+        const qsizetype listed = std::count_if(lines.begin(), lines.end(), [&](const QString &line) {
+            return line.startsWith(u"  " + command + u' ');
+        });
+        QVERIFY2(listed == 1, qPrintable(command + QStringLiteral(" is not on a line of its own:\n") + QString::fromUtf8(overview.out)));
+        // Its help names the command as the user types it, whichever executable answers.
+        const ProcessResult help = runCli({command, QStringLiteral("--help")});
+        QCOMPARE(help.exitCode, 0);
+        QVERIFY2(QString::fromUtf8(help.out).startsWith(u"Usage: ifstudio-cli " + command + u' '),
+                 help.out.left(200).constData());
+        // A bad option: exit 2 and a pointer to that help, in one sentence.
+        const ProcessResult bad = runCli({command, QStringLiteral("--no-such-option")});
+        QCOMPARE(bad.exitCode, 2);
+        const QString err = QString::fromUtf8(bad.err);
+        QVERIFY2(err.contains(u"Try `ifstudio-cli " + command + u" --help`."), bad.err.constData());
+        QVERIFY2(!err.contains(u".."), bad.err.constData());
+    }
 }
 
 void TestCli::scanJsonMatchesTorchvision()

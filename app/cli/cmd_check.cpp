@@ -111,8 +111,7 @@ int runCheck(const QStringList &args)
                        "would fail on (errors) and the odd ones (warnings): truncated, empty, "
                        "not an image, huge, tiny, CMYK or 16-bit, misnamed, duplicated.\n"
                        "Exit status: 0 without errors, 1 with errors, 2 for a bad command line."));
-    const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},
-                                        QStringLiteral("Show this help."));
+    const QCommandLineOption help = helpOption();
     const QCommandLineOption jsonOption(
         QStringLiteral("json"),
         QStringLiteral("Print one JSON object: root, files_checked, seconds, findings."));
@@ -122,21 +121,15 @@ int runCheck(const QStringList &args)
         QStringLiteral("N"), QStringLiteral("8"));
     const QCommandLineOption noDuplicatesOption(QStringLiteral("no-duplicates"),
                                                 QStringLiteral("Do not look for duplicates."));
-    parser.addOption(helpOption);
+    parser.addOption(help);
     parser.addOption(jsonOption);
     parser.addOption(minSideOption);
     parser.addOption(noDuplicatesOption);
     parser.addPositionalArgument(
         QStringLiteral("ROOT"),
         QStringLiteral("An ImageFolder root, or a folder with train/ and val/ (or test/) splits."));
-    if (!parser.parse(args)) {
-        printError(parser.errorText() + QStringLiteral(". Try `ifstudio-cli check --help`."));
-        return kExitUsage;
-    }
-    if (parser.isSet(helpOption)) {
-        writeOut(parser.helpText().toUtf8());
-        return kExitOk;
-    }
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
     if (parser.positionalArguments().size() != 1) {
         printError(QStringLiteral("check needs exactly one ROOT folder. Try `ifstudio-cli check "
                                   "--help`."));

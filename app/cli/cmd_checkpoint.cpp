@@ -219,25 +219,13 @@ QString formatKey(CheckpointFormat format)
     return formatName(format).toLower();
 }
 
-QCommandLineOption helpOption()
-{
-    return QCommandLineOption({QStringLiteral("h"), QStringLiteral("help")},
-                              QStringLiteral("Show this help."));
-}
 
 /// Parses args; prints the error or the help. Returns -1 to go on, else the exit code.
 int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QString &command,
                 int positionals)
 {
-    if (!parser.parse(args)) {
-        printError(parser.errorText()
-                   + QStringLiteral(". Try `ifstudio-cli %1 --help`.").arg(command));
-        return kExitUsage;
-    }
-    if (parser.isSet(QStringLiteral("help"))) {
-        writeOut(parser.helpText().toUtf8());
-        return kExitOk;
-    }
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
     if (parser.positionalArguments().size() != positionals) {
         printError(QStringLiteral("%1 needs %2 file%3. Try `ifstudio-cli %1 --help`.")
                        .arg(command)

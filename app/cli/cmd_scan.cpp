@@ -79,7 +79,7 @@ int runScan(const QStringList &args)
     parser.setApplicationDescription(
         QStringLiteral("Lists what torchvision's datasets.ImageFolder(ROOT) would find: classes, "
                        "class_to_idx and samples, in torchvision's order."));
-    parser.addHelpOption();
+    parser.addOption(helpOption());
     parser.addPositionalArgument(QStringLiteral("ROOT"),
                                  QStringLiteral("The folder that holds one sub-folder per class."));
     const QCommandLineOption jsonOption(
@@ -90,7 +90,8 @@ int runScan(const QStringList &args)
         QStringLiteral("Accept classes without images (allow_empty=True in newer torchvision)."));
     parser.addOption(jsonOption);
     parser.addOption(allowEmptyOption);
-    parser.process(args);
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
 
     if (parser.positionalArguments().size() != 1) {
         printError(QStringLiteral("scan needs exactly one ROOT folder. Try `ifstudio-cli scan --help`."));

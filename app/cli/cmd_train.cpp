@@ -120,7 +120,7 @@ int runTrain(const QStringList &args)
         "steps.csv, last.pth (every epoch) and best.pth (best validation accuracy), which "
         "Python's torch.load reads as they are. Ctrl+C saves last.pth and stops; --resume "
         "continues from it."));
-    parser.addHelpOption();
+    parser.addOption(helpOption());
     const auto opt = [&](const char *name, const char *help, const char *value = nullptr) {
         if (value)
             parser.addOption({QString::fromLatin1(name), QString::fromUtf8(help), QString::fromLatin1(value)});
@@ -159,7 +159,8 @@ int runTrain(const QStringList &args)
     opt("max-steps", "stop (saving last.pth) after N optimizer steps in all", "N");
     opt("out", "the run folder", "RUNDIR");
     opt("json", "one JSON object per epoch on stdout");
-    parser.process(args);
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
 
     TrainConfig config;
     config.dataRoot = parser.value(QStringLiteral("data"));
@@ -336,12 +337,13 @@ int runEval(const QStringList &args)
         "Evaluate a checkpoint on an ImageFolder with the val transform stored in it: accuracy, "
         "per-class precision/recall/F1 and the confusion matrix. A root with train/ and val/ "
         "is evaluated on its val split."));
-    parser.addHelpOption();
+    parser.addOption(helpOption());
     parser.addOption({QStringLiteral("data"), QStringLiteral("the ImageFolder root"), QStringLiteral("ROOT")});
     parser.addOption({QStringLiteral("batch-size"), QStringLiteral("batch size (default 128)"), QStringLiteral("B")});
     parser.addOption({QStringLiteral("workers"), QStringLiteral("input threads (default: all cores)"), QStringLiteral("N")});
     addModelOptions(parser);
-    parser.process(args);
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
     configureRuntime(requestedThreads());
     if (!parser.isSet(QStringLiteral("data"))) {
         printError(QStringLiteral("give the images with --data ROOT"));
@@ -447,11 +449,12 @@ int runPredict(const QStringList &args)
     parser.setApplicationDescription(QStringLiteral(
         "Predict the classes of images (files, or folders searched recursively) with a "
         "checkpoint's val transform: the top-k classes and their probabilities."));
-    parser.addHelpOption();
+    parser.addOption(helpOption());
     parser.addOption({QStringLiteral("topk"), QStringLiteral("classes per image (default 5)"), QStringLiteral("K")});
     addModelOptions(parser);
     parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"), QStringLiteral("IMAGE..."));
-    parser.process(args);
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
     configureRuntime(requestedThreads());
     QStringList images;
     for (const QString &arg : parser.positionalArguments()) {

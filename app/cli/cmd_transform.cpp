@@ -91,8 +91,7 @@ int runTransform(const QStringList &args)
         "new torch.Generator(), 67280421310721).\n"
         "OUT.pt is the output tensor in torch.save's format (torch.load(OUT, weights_only=True) "
         "returns it); OUT.png is the output image, denormalised when Normalize ran."));
-    const QCommandLineOption helpOption({QStringLiteral("h"), QStringLiteral("help")},
-                                        QStringLiteral("Show this help."));
+    const QCommandLineOption help = helpOption();
     const QCommandLineOption pipelineOption(
         QStringLiteral("pipeline"),
         QStringLiteral("The pipeline as Python code, e.g. \"T.Compose([T.Resize(256), "
@@ -122,19 +121,13 @@ int runTransform(const QStringList &args)
         QStringLiteral("DIR"));
     const QCommandLineOption jsonOption(QStringLiteral("json"),
                                         QStringLiteral("Print what each step did as JSON."));
-    for (const QCommandLineOption &option : {helpOption, pipelineOption, fileOption, nameOption,
+    for (const QCommandLineOption &option : {help, pipelineOption, fileOption, nameOption,
                                              seedOption, exifOption, outOption, stepsOption,
                                              jsonOption})
         parser.addOption(option);
     parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("The input image."));
-    if (!parser.parse(args)) {
-        printError(parser.errorText() + QStringLiteral(". Try `ifstudio-cli transform --help`."));
-        return kExitUsage;
-    }
-    if (parser.isSet(helpOption)) {
-        writeOut(parser.helpText().toUtf8());
-        return kExitOk;
-    }
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
     if (parser.positionalArguments().size() != 1) {
         printError(QStringLiteral("transform needs exactly one IMAGE. Try `ifstudio-cli transform "
                                   "--help`."));

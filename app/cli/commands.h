@@ -2,6 +2,9 @@
 
 #include <QStringList>
 
+class QCommandLineOption;
+class QCommandLineParser;
+
 // Each sub-command parses its own arguments (args[0] is "ifstudio-cli <command>") and returns the
 // process exit code. The work itself is in the core; these only parse, call and print.
 namespace ifs::cli {
@@ -26,6 +29,14 @@ int runPredict(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.
 int requestedThreads();
+
+/// Parses a command's args (args[0] is "ifstudio-cli <command>"). On a bad command line prints
+/// the error with a pointer to the command's --help and returns kExitUsage; on --help prints the
+/// help, whose usage line names "ifstudio-cli <command>" (not the helper executable), and returns
+/// kExitOk; otherwise returns -1: go on.
+int parseCommandLine(QCommandLineParser &parser, const QStringList &args);
+/// -h, --help, for every command's parser.
+QCommandLineOption helpOption();
 
 /// "ifstudio-cli: <message>" on stderr.
 void printError(const QString &message);

@@ -3,6 +3,7 @@
 
 #include "allocator.h"
 
+#include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QElapsedTimer>
@@ -46,6 +47,34 @@ void printErr(const QString &text)
 void printError(const QString &message)
 {
     printErr(QStringLiteral("ifstudio-cli: ") + message);
+}
+
+QCommandLineOption helpOption()
+{
+    return QCommandLineOption({QStringLiteral("h"), QStringLiteral("help")},
+                              QStringLiteral("Show this help."));
+}
+
+int parseCommandLine(QCommandLineParser &parser, const QStringList &args)
+{
+    const QString program = args.value(0, QStringLiteral("ifstudio-cli"));
+    if (!parser.parse(args)) {
+        QString error = parser.errorText(); // Qt's ends with a full stop
+        while (error.endsWith(u'.'))
+            error.chop(1);
+        printError(error + QStringLiteral(". Try `%1 --help`.").arg(program));
+        return kExitUsage;
+    }
+    if (parser.isSet(QStringLiteral("help"))) {
+        // Qt names argv[0] in the usage line: the helper's path when the front handed over.
+        QString text = parser.helpText();
+        const QString usage = QStringLiteral("Usage: ") + QCoreApplication::arguments().value(0);
+        if (text.startsWith(usage))
+            text.replace(0, usage.size(), QStringLiteral("Usage: ") + program);
+        writeOut(text.toUtf8());
+        return kExitOk;
+    }
+    return -1;
 }
 
 struct ProgressLine::Private
@@ -167,7 +196,7 @@ const char kUsage[] =
     "  eval --data ROOT --checkpoint CKPT [--json]\n"
     "                                        accuracy, per-class report and confusion matrix\n"
     "  predict IMAGE... --checkpoint CKPT [--topk K] [--json]\n"
-    "                                        top-k classes of images or folders"
+    "                                        top-k classes of images or folders\n"
     "  sample-data DEST                      export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png\n"
     "\n"
     "Options:\n"
