@@ -3,6 +3,7 @@
 #include "checkpointwriter.h"
 #include "torchmodels.h"
 
+#include <algorithm>
 #include <QStringList>
 
 #include <cmath>
@@ -277,24 +278,24 @@ const QList<ModelArch> &modelArchitectures()
         {QStringLiteral("small_cnn"), QStringLiteral("Small CNN"),
          QStringLiteral("3 conv layers, 114k parameters: minutes on a CPU for 28–64 px images "
                         "(Fashion-MNIST, CIFAR)"),
-         QStringLiteral("classifier.1."), QStringLiteral("SmallCNN(num_classes={N})"), 113'962},
+         QStringLiteral("classifier.1."), QStringLiteral("SmallCNN(num_classes={N})"), 113'962, 4},
         {QStringLiteral("resnet18"), QStringLiteral("ResNet-18"),
          QStringLiteral("11.2M parameters: the usual baseline; fine-tunes well from ImageNet "
                         "weights"),
          QStringLiteral("fc."), QStringLiteral("torchvision.models.resnet18(num_classes={N})"),
-         11'181'642},
+         11'181'642, 32},
         {QStringLiteral("resnet34"), QStringLiteral("ResNet-34"),
          QStringLiteral("21.3M parameters: deeper ResNet, about twice ResNet-18's compute"),
          QStringLiteral("fc."), QStringLiteral("torchvision.models.resnet34(num_classes={N})"),
-         21'289'802},
+         21'289'802, 32},
         {QStringLiteral("resnet50"), QStringLiteral("ResNet-50"),
          QStringLiteral("23.5M parameters, bottleneck blocks: best accuracy here, needs a GPU"),
          QStringLiteral("fc."), QStringLiteral("torchvision.models.resnet50(num_classes={N})"),
-         23'528'522},
+         23'528'522, 32},
         {QStringLiteral("mobilenet_v2"), QStringLiteral("MobileNetV2"),
          QStringLiteral("2.2M parameters: light and fast at inference, for deployment"),
          QStringLiteral("classifier.1."),
-         QStringLiteral("torchvision.models.mobilenet_v2(num_classes={N})"), 2'236'682},
+         QStringLiteral("torchvision.models.mobilenet_v2(num_classes={N})"), 2'236'682, 32},
     };
     return archs;
 }
@@ -306,6 +307,24 @@ const ModelArch *findModelArch(const QString &name)
             return &arch;
     }
     return nullptr;
+}
+
+QString inputSizeNote(const ModelArch &arch, QSize input)
+{
+    const int side = std::min(input.width(), input.height());
+    if (side <= 0 || side > arch.outputStride || arch.outputStride < 8)
+        return {};
+    const int last = (side + arch.outputStride - 1) / arch.outputStride;
+    return QStringLiteral("%1 makes its input %2 times smaller: on %3×%4 images its last stage "
+                          "works on %5×%5 maps, which costs accuracy. Upscaling helps: put "
+                          "transforms.Resize(%6) first in both pipelines, for about twice the time "
+                          "per epoch (the README's Fashion-MNIST runs measure it).")
+        .arg(arch.name)
+        .arg(arch.outputStride)
+        .arg(input.width())
+        .arg(input.height())
+        .arg(last)
+        .arg(2 * side);
 }
 
 QString unknownModelMessage(const QString &name)

@@ -9,6 +9,7 @@
 #include "result.h"
 
 #include <QList>
+#include <QSize>
 #include <QString>
 
 namespace ifs {
@@ -25,6 +26,9 @@ struct ModelArch
     /// "torchvision.models.resnet18(num_classes={N})", "SmallCNN(num_classes={N})".
     QString pythonConstructor;
     qint64 parameters10 = 0; ///< parameter count with 10 classes (for the UI)
+    /// How many times smaller than the input its last feature maps are: 32 for torchvision's
+    /// ImageNet models, 4 for the small CNN.
+    int outputStride = 1;
 };
 
 /// small_cnn, resnet18, resnet34, resnet50, mobilenet_v2: in this order.
@@ -33,6 +37,11 @@ const QList<ModelArch> &modelArchitectures();
 const ModelArch *findModelArch(const QString &name);
 /// "unknown model “x”: choose one of small_cnn, resnet18, …"
 QString unknownModelMessage(const QString &name);
+
+/// Advice when `input` (the pipeline's output, width × height) leaves the model's last stage
+/// with 1×1 maps or less — resnet18 on 28×28 images: what it costs and the remedy (upscale in
+/// both pipelines). Empty when the input is large enough for the model.
+QString inputSizeNote(const ModelArch &arch, QSize input);
 
 /// The keys, shapes and dtypes of `arch`'s state_dict() with `numClasses` outputs, in
 /// state_dict() order: a target for loadReport() / proposeRepair(). Builds the model (ifs_torch).

@@ -411,9 +411,11 @@ QString percent(double fraction)
 // Pieces of a run
 
 /// The pipelines must work on this dataset's images: each is tried on a first readable image
-/// before the run, rather than skipping every image of an epoch.
-Status checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData &data, uint64_t seed)
+/// before the run, rather than skipping every image of an epoch. Returns the train pipeline's output size (width × height; invalid when no sample could
+/// be read).
+Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData &data, uint64_t seed)
 {
+    QSize trainSize;
     for (const auto &[pipeline, samples, what] :
          {std::tuple{&pipelines.train, &data.train, QStringLiteral("train")},
           std::tuple{&pipelines.val, &data.val, QStringLiteral("val")}}) {
@@ -429,10 +431,12 @@ Status checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData 
             if (!run->output.isTensor())
                 return Error{QStringLiteral("the %1 transforms give an image, not a tensor: add "
                                             "transforms.ToTensor() (and Normalize after it)").arg(what)};
+            if (pipeline == &pipelines.train)
+                trainSize = run->output.size();
             break;
         }
     }
-    return success();
+    return trainSize;
 }
 
 /// Copies the start-up weights of cfg.weightsPath into `net`, prefixes repaired and tensors of
@@ -650,8 +654,13 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     if (!pipelines)
         return fail(pipelines.errorMessage());
     const int numClasses = int(data->classes.size());
-    if (Status ok = checkPipelinesRun(pipelines.value(), data.value(), cfg.seed); !ok)
-        return fail(ok.errorMessage());
+    const Result<QSize> inputSize = checkPipelinesRun(pipelines.value(), data.value(), cfg.seed);
+    if (!inputSize)
+        return fail(inputSize.errorMessage());
+    if (const ModelArch *arch = findModelArch(cfg.arch)) {
+        if (QString note = inputSizeNote(*arch, inputSize.value()); !note.isEmpty())
+            pipelines->notes.append(note);
+    }
 
     if (resumeRoot.isDict()) {
         // The class indices must mean the same.
@@ -880,9 +889,10 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     start.device = device->first;
     start.deviceNote = device->second;
     start.threads = at::get_num_threads();
-    start.runtime = QStringLiteral("%1, %2 threads%3%4")
+    start.runtime = QStringLiteral("%1, %2%3%4")
                         .arg(torchDescription())
-                        .arg(start.threads)
+                        .arg(start.threads == 1 ? QStringLiteral("1 thread")
+                                                : QStringLiteral("%1 threads").arg(start.threads))
                         .arg(channelsLast ? QStringLiteral(", channels_last") : QString())
                         .arg(cuda && cfg.amp != AmpMode::Off ? QStringLiteral(", AMP %1").arg(ampName(cfg.amp)) : QString());
     start.classes = data->classes;

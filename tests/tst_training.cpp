@@ -334,6 +334,8 @@ private Q_SLOTS:
         QCOMPARE(r.events.back(), u"finished"_s);
         QCOMPARE(int(r.epochs.size()), 2);
         QCOMPARE(r.start.trainSamples, 400);
+        // The small CNN keeps 7×7 maps of 28×28 images: no advice to upscale.
+        QVERIFY2(!r.start.notes.join(u'\n').contains(u"last stage"_s), qPrintable(r.start.notes.join(u'\n')));
         QCOMPARE(r.start.valSamples, 400);
         QCOMPARE(r.start.device, u"cpu"_s);
         const int perEpoch = 400 / 32; // drop_last
@@ -537,6 +539,11 @@ private Q_SLOTS:
         const QString notes = r.start.notes.join(u'\n');
         QVERIFY2(notes.contains(u"120 of 122 tensors loaded"_s), qPrintable(notes));
         QVERIFY2(notes.contains(u"re-initialised"_s) && notes.contains(u"fc.weight"_s), qPrintable(notes));
+        // 28×28 images leave resnet18's last stage with 1×1 maps: the start says so, and how to
+        // upscale.
+        QVERIFY2(notes.contains(u"on 28×28 images its last stage works on 1×1 maps"_s)
+                     && notes.contains(u"transforms.Resize(56)"_s),
+                 qPrintable(notes));
     }
 
     void badInputFailsWithAMessage()
