@@ -659,7 +659,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         return fail(inputSize.errorMessage());
     if (const ModelArch *arch = findModelArch(cfg.arch)) {
         if (QString note = inputSizeNote(*arch, inputSize.value()); !note.isEmpty())
-            pipelines->notes.append(note);
+            start.advice.append(note);
     }
 
     if (resumeRoot.isDict()) {
@@ -905,7 +905,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     start.inputPath = trainLoader.pathDescription();
     start.trainTransforms = pipelines->trainSource;
     start.valTransforms = pipelines->valSource;
-    start.notes = data->notes + pipelines->notes + start.notes;
+    start.notes = data->notes + pipelines->notes + start.advice + start.notes;
     start.history.folder = cfg.outDir;
     start.history.name = outDir.dirName();
     start.history.epochs = history;

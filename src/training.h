@@ -184,6 +184,8 @@ struct TrainStart
     QString inputPath;     ///< BatchLoader::pathDescription()
     QString trainTransforms, valTransforms;
     QStringList notes;     ///< weights load report, resume, val split, ...
+    /// Notes worth acting on before the next run (also in notes): inputSizeNote()'s.
+    QStringList advice;
     RunHistory history;    ///< earlier epochs and steps (continued curves after a resume)
 };
 

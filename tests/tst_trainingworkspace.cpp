@@ -80,6 +80,7 @@ private Q_SLOTS:
     void exactResumeContinuesTheCurves();
     void overlayEarlierRun();
     void invalidSettingsDoNotStart();
+    void inputSizeAdviceInTheBanner();
     void closingTheWindowAsksAndStops();
 
 private:
@@ -554,6 +555,25 @@ void TestTrainingWorkspace::overlayEarlierRun()
     QCOMPARE(workspace->lossChart()->seriesIds().size(), 2);
     // Not a run folder: said so.
     QVERIFY(!workspace->overlayRun(m_tmp.filePath(QStringLiteral("nothing-here"))).ok());
+}
+
+void TestTrainingWorkspace::inputSizeAdviceInTheBanner()
+{
+    // resnet18 on these 28×28 images: its last stage would see 1×1 maps, and the banner says
+    // how to upscale (one step is enough to start the run and hear it).
+    const auto workspace = openWorkspace();
+    setQuickRun(*workspace, 1, QStringLiteral("advice"));
+    TrainConfig config = workspace->config();
+    config.arch = QStringLiteral("resnet18");
+    config.outDir = m_tmp.filePath(QStringLiteral("runs/advice"));
+    config.maxSteps = 1;
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QVERIFY(workspace->startRun(config));
+    QVERIFY(waitFinished(finished));
+    QVERIFY(workspace->banner()->isVisible());
+    QCOMPARE(workspace->banner()->level(), WarningBanner::Level::Info);
+    QVERIFY2(workspace->banner()->text().contains(QStringLiteral("transforms.Resize(56)")),
+             qPrintable(workspace->banner()->text()));
 }
 
 void TestTrainingWorkspace::invalidSettingsDoNotStart()

@@ -1108,6 +1108,8 @@ void TrainingWorkspace::onStarted(const TrainStart &start)
     appendLog(tr("Val transforms:\n%1").arg(start.valTransforms));
     for (const QString &note : start.notes)
         appendLog(note);
+    if (!start.advice.isEmpty())
+        m_banner->showMessage(WarningBanner::Level::Info, start.advice.join(u' '));
     if (!start.history.epochs.isEmpty() || !start.history.steps.isEmpty()) {
         addHistory(start.history);
         m_epochsDone = int(start.history.epochs.size());
