@@ -399,12 +399,14 @@ bool BatchLoader::usesFusedPath() const
 
 QString BatchLoader::pathDescription() const
 {
+    const QString workers = d->workerCount == 1 ? QStringLiteral("1 worker")
+                                                : QStringLiteral("%1 workers").arg(d->workerCount);
     if (!d->plan)
-        return QStringLiteral("exact engine per image (%1 workers)").arg(d->workerCount);
-    return QStringLiteral("fused JPEG crop-decode + resize + normalise (%1, %2 workers)")
+        return QStringLiteral("exact engine per image (%1)").arg(workers);
+    return QStringLiteral("fused JPEG crop-decode + resize + normalise (%1, %2)")
         .arg(d->options.fastDecode ? QStringLiteral("reduced-scale decoding on")
-                                   : QStringLiteral("exact"))
-        .arg(d->workerCount);
+                                   : QStringLiteral("exact"),
+             workers);
 }
 
 } // namespace ifs
