@@ -9,6 +9,7 @@
 #include <QHash>
 #include <QTextStream>
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -18,22 +19,31 @@ using ckpt::Value;
 
 namespace {
 
-/// One column of metrics.csv (and one key of a history dict). `get` and `set` work in the file's
-/// units: accuracies in percent there, fractions in EpochRecord.
-struct EpochColumn
+/// One column of a record's CSV file, also one key of a history dict and one field of a
+/// step_log row. `get` and `set` work in the file's units: accuracies in percent there, fractions
+/// in EpochRecord.
+template<typename R>
+struct Column
 {
+    using Record = R;
     const char *name;
-    bool integer;  ///< a Python int in the history dict
-    char format;   ///< QString::arg's format in metrics.csv
+    bool integer;  ///< an int in the file and in the history dict
+    char format;   ///< QString::number's format and precision for the others
     int precision;
-    double (*get)(const EpochRecord &);
-    void (*set)(EpochRecord &, double);
+    double (*get)(const R &);
+    void (*set)(R &, double);
+
+    QString text(const R &r) const
+    {
+        return integer ? QString::number(qint64(get(r))) : QString::number(get(r), format, precision);
+    }
 };
 
-constexpr EpochColumn kEpochColumns[] = {
-    {"epoch", true, 'f', 0, [](const EpochRecord &r) { return double(r.epoch); },
+/// metrics.csv and metrics['history'].
+constexpr std::array<Column<EpochRecord>, 9> kEpochColumns{{
+    {"epoch", true, 0, 0, [](const EpochRecord &r) { return double(r.epoch); },
      [](EpochRecord &r, double v) { r.epoch = int(v); }},
-    {"step", true, 'f', 0, [](const EpochRecord &r) { return double(r.step); },
+    {"step", true, 0, 0, [](const EpochRecord &r) { return double(r.step); },
      [](EpochRecord &r, double v) { r.step = qint64(v); }},
     {"train_loss", false, 'g', 9, [](const EpochRecord &r) { return r.trainLoss; },
      [](EpochRecord &r, double v) { r.trainLoss = v; }},
@@ -49,34 +59,37 @@ constexpr EpochColumn kEpochColumns[] = {
      [](EpochRecord &r, double v) { r.seconds = v; }},
     {"images_per_s", false, 'f', 1, [](const EpochRecord &r) { return r.imagesPerSecond; },
      [](EpochRecord &r, double v) { r.imagesPerSecond = v; }},
-};
+}};
 
-/// steps.csv's columns, also the order of a step_log row.
-constexpr const char *kStepColumns[] = {"step", "epoch", "loss", "lr"};
-constexpr int kStepWidth = int(std::size(kStepColumns));
+/// steps.csv, and the order of a step_log row.
+constexpr std::array<Column<StepRecord>, 4> kStepColumns{{
+    {"step", true, 0, 0, [](const StepRecord &s) { return double(s.step); },
+     [](StepRecord &s, double v) { s.step = qint64(v); }},
+    {"epoch", true, 0, 0, [](const StepRecord &s) { return double(s.epoch); },
+     [](StepRecord &s, double v) { s.epoch = int(v); }},
+    {"loss", false, 'g', 9, [](const StepRecord &s) { return s.loss; },
+     [](StepRecord &s, double v) { s.loss = v; }},
+    {"lr", false, 'g', 9, [](const StepRecord &s) { return s.lr; },
+     [](StepRecord &s, double v) { s.lr = v; }},
+}};
+constexpr qint64 kStepWidth = qint64(kStepColumns.size());
 
-double stepField(const StepRecord &s, int column)
-{
-    switch (column) {
-    case 0: return double(s.step);
-    case 1: return double(s.epoch);
-    case 2: return s.loss;
-    default: return s.lr;
-    }
-}
-
-StepRecord stepFromFields(const double *fields)
-{
-    return {qint64(fields[0]), int(fields[1]), fields[2], fields[3]};
-}
-
-template<size_t N>
-QByteArray csvHeader(const char *const (&names)[N])
+template<typename Columns>
+QByteArray csvHeader(const Columns &columns)
 {
     QByteArray line;
-    for (const char *name : names)
-        line += (line.isEmpty() ? "" : ",") + QByteArray(name);
+    for (const auto &c : columns)
+        line += (line.isEmpty() ? "" : ",") + QByteArray(c.name);
     return line + '\n';
+}
+
+template<typename Columns>
+QByteArray csvRow(const Columns &columns, const typename Columns::value_type::Record &record)
+{
+    QString line;
+    for (const auto &c : columns)
+        line += (line.isEmpty() ? QString() : QStringLiteral(",")) + c.text(record);
+    return line.toUtf8() + '\n';
 }
 
 /// Rows of a CSV file with a header line: header → column index.
@@ -109,23 +122,27 @@ Result<Csv> readCsv(const QString &path)
     return csv;
 }
 
+/// The records of a CSV file, by column name (a missing column reads as 0).
+template<typename Columns>
+QList<typename Columns::value_type::Record> recordsFromCsv(const Columns &columns, const Csv &csv)
+{
+    QList<typename Columns::value_type::Record> records;
+    for (const QStringList &row : csv.rows) {
+        typename Columns::value_type::Record r;
+        for (const auto &c : columns)
+            c.set(r, csv.at(row, c.name));
+        records.append(r);
+    }
+    return records;
+}
+
 } // namespace
 
 QByteArray metricsCsv(const QList<EpochRecord> &history)
 {
-    const char *names[std::size(kEpochColumns)];
-    for (size_t i = 0; i < std::size(kEpochColumns); ++i)
-        names[i] = kEpochColumns[i].name;
-    QByteArray text = csvHeader(names);
-    for (const EpochRecord &r : history) {
-        QString row;
-        for (const EpochColumn &c : kEpochColumns) {
-            if (!row.isEmpty())
-                row += u',';
-            row += QString::number(c.get(r), c.format, c.precision);
-        }
-        text += row.toUtf8() + '\n';
-    }
+    QByteArray text = csvHeader(kEpochColumns);
+    for (const EpochRecord &r : history)
+        text += csvRow(kEpochColumns, r);
     return text;
 }
 
@@ -136,13 +153,7 @@ QByteArray stepsCsvHeader()
 
 QByteArray stepsCsvRow(const StepRecord &s)
 {
-    QString row;
-    for (int i = 0; i < kStepWidth; ++i) {
-        if (i > 0)
-            row += u',';
-        row += i < 2 ? QString::number(qint64(stepField(s, i))) : QString::number(stepField(s, i), 'g', 9);
-    }
-    return row.toUtf8() + '\n';
+    return csvRow(kStepColumns, s);
 }
 
 Value historyToValue(const QList<EpochRecord> &history)
@@ -150,7 +161,7 @@ Value historyToValue(const QList<EpochRecord> &history)
     QList<Value> rows;
     for (const EpochRecord &r : history) {
         Value::Entries entries;
-        for (const EpochColumn &c : kEpochColumns) {
+        for (const auto &c : kEpochColumns) {
             const double v = c.get(r);
             entries.append({Value(QString::fromLatin1(c.name)), c.integer ? Value(qint64(v)) : Value(v)});
         }
@@ -164,7 +175,7 @@ QList<EpochRecord> historyFromValue(const Value &list)
     QList<EpochRecord> history;
     for (const Value &row : list.items()) {
         EpochRecord r;
-        for (const EpochColumn &c : kEpochColumns)
+        for (const auto &c : kEpochColumns)
             c.set(r, row.value(QString::fromLatin1(c.name)).toDouble());
         history.append(r);
     }
@@ -174,10 +185,10 @@ QList<EpochRecord> historyFromValue(const Value &list)
 Value stepLogToValue(const QList<StepRecord> &log)
 {
     std::vector<double> flat;
-    flat.reserve(size_t(log.size()) * kStepWidth);
+    flat.reserve(size_t(log.size() * kStepWidth));
     for (const StepRecord &s : log)
-        for (int i = 0; i < kStepWidth; ++i)
-            flat.push_back(stepField(s, i));
+        for (const auto &c : kStepColumns)
+            flat.push_back(c.get(s));
     const QByteArray bytes(reinterpret_cast<const char *>(flat.data()),
                            qsizetype(flat.size() * sizeof(double)));
     return Value(ckpt::Tensor::fromBytes(ckpt::DType::Float64, bytes, {qint64(log.size()), kStepWidth}));
@@ -196,22 +207,24 @@ QList<StepRecord> stepLogFromValue(const Value &value)
     const Result<QByteArray> bytes = t.contiguousBytes();
     if (!bytes)
         return log;
-    const qint64 rows = t.shape[0];
     const char *p = bytes->constData();
-    double fields[kStepWidth];
-    for (qint64 i = 0; i < rows; ++i) {
-        for (int j = 0; j < kStepWidth; ++j) {
-            if (dtype == ckpt::DType::Float64) {
-                std::memcpy(&fields[j], p, sizeof(double));
-                p += sizeof(double);
-            } else {
-                float f;
-                std::memcpy(&f, p, sizeof(float));
-                fields[j] = f;
-                p += sizeof(float);
-            }
+    auto next = [&p, dtype]() {
+        if (dtype == ckpt::DType::Float64) {
+            double d;
+            std::memcpy(&d, p, sizeof d);
+            p += sizeof d;
+            return d;
         }
-        log.append(stepFromFields(fields));
+        float f;
+        std::memcpy(&f, p, sizeof f);
+        p += sizeof f;
+        return double(f);
+    };
+    for (qint64 i = 0; i < t.shape[0]; ++i) {
+        StepRecord s;
+        for (const auto &c : kStepColumns)
+            c.set(s, next());
+        log.append(s);
     }
     return log;
 }
@@ -228,23 +241,13 @@ Result<RunHistory> readRunHistory(const QString &folder)
     auto epochs = readCsv(metrics);
     if (!epochs)
         return epochs.error();
-    for (const QStringList &row : epochs->rows) {
-        EpochRecord r;
-        for (const EpochColumn &c : kEpochColumns)
-            c.set(r, epochs->at(row, c.name));
-        history.epochs.append(r);
-    }
+    history.epochs = recordsFromCsv(kEpochColumns, epochs.value());
     const QString steps = QDir(folder).filePath(QStringLiteral("steps.csv"));
     if (QFileInfo::exists(steps)) {
         auto log = readCsv(steps);
         if (!log)
             return log.error();
-        for (const QStringList &row : log->rows) {
-            double fields[kStepWidth];
-            for (int j = 0; j < kStepWidth; ++j)
-                fields[j] = log->at(row, kStepColumns[j]);
-            history.steps.append(stepFromFields(fields));
-        }
+        history.steps = recordsFromCsv(kStepColumns, log.value());
     }
     return history;
 }
