@@ -3,9 +3,9 @@
 #include "checkpointwriter.h"
 #include "torchmodels.h"
 
-#include <algorithm>
 #include <QStringList>
 
+#include <algorithm>
 #include <cmath>
 
 namespace ifs {
@@ -312,7 +312,7 @@ const ModelArch *findModelArch(const QString &name)
 QString inputSizeNote(const ModelArch &arch, QSize input)
 {
     const int side = std::min(input.width(), input.height());
-    if (side <= 0 || side > arch.outputStride || arch.outputStride < 8)
+    if (side <= 0 || side > arch.outputStride)
         return {};
     const int last = (side + arch.outputStride - 1) / arch.outputStride;
     return QStringLiteral("%1 makes its input %2 times smaller: on %3×%4 images its last stage "

@@ -411,8 +411,8 @@ QString percent(double fraction)
 // Pieces of a run
 
 /// The pipelines must work on this dataset's images: each is tried on a first readable image
-/// before the run, rather than skipping every image of an epoch. Returns the train pipeline's output size (width × height; invalid when no sample could
-/// be read).
+/// before the run, rather than skipping every image of an epoch. Returns the train pipeline's
+/// output size (width × height; invalid when no image could be read).
 Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData &data, uint64_t seed)
 {
     QSize trainSize;

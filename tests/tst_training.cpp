@@ -572,9 +572,6 @@ private Q_SLOTS:
         QVERIFY(f.message.contains(u"1 unreadable image"_s));
     }
 
-    /// The interoperability test: Python loads last.pth (weights-only) into torchvision's
-    /// resnet18 with strict=True, the optimizer state into torch.optim.SGD, and reproduces our
-    /// predictions on the validation images.
     /// Our optimizers and schedules against torch.optim's, step for step: full-batch resnet18
     /// runs (the gradient does not depend on the order of the samples) replayed in Python from
     /// the same starting weights.
@@ -652,6 +649,9 @@ private Q_SLOTS:
         }
     }
 
+    /// The interoperability test: Python loads last.pth (weights-only) into torchvision's
+    /// resnet18 with strict=True, the optimizer state into torch.optim.SGD, and reproduces our
+    /// predictions on the validation images.
     void pythonLoadsLastPthAndReproducesPredictions()
     {
         TrainConfig c = baseConfig(u"run-r18"_s);

@@ -219,7 +219,6 @@ QString formatKey(CheckpointFormat format)
     return formatName(format).toLower();
 }
 
-
 /// Parses args; prints the error or the help. Returns -1 to go on, else the exit code.
 int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QString &command,
                 int positionals)
