@@ -5,9 +5,9 @@
 //                                              tensor byte once, as torch.load copies them all
 //   ifs-bench-checkpoint save IN OUT [--quick]  read IN, then time writing it to OUT (--quick:
 //                                              without waiting for the disk, as torch.save)
-#include "allocator.h"
-#include "checkpointreader.h"
-#include "checkpointwriter.h"
+#include "base/allocator.h"
+#include "checkpoint/checkpointreader.h"
+#include "checkpoint/checkpointwriter.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>

@@ -3,10 +3,10 @@
 //
 // Usage: ifs-bench-input ROOT [--pipeline CODE] [--workers N] [--batch B] [--exact] [--no-fast-decode]
 // Prints one line: "<images/s> <images> <seconds> <path description>".
-#include "allocator.h"
-#include "batchloader.h"
-#include "imagefolder.h"
-#include "transformspec.h"
+#include "base/allocator.h"
+#include "transforms/batchloader.h"
+#include "dataset/imagefolder.h"
+#include "transforms/transformspec.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>

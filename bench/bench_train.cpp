@@ -7,9 +7,9 @@
 //       "<images/s over the timed steps> <peak RSS MB> <timed steps> <seconds> <input path>".
 //   ifs-bench-train --small-cnn-source
 //       Prints smallCnnPythonSource(), so that the peer trains exactly our small CNN.
-#include "models.h"
-#include "runtime.h"
-#include "training.h"
+#include "training/models.h"
+#include "torch/runtime.h"
+#include "training/training.h"
 
 #include <QCoreApplication>
 #include <QTemporaryDir>

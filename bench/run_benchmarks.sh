@@ -127,7 +127,7 @@ if want train; then
     echo "== Training throughput on the CPU: Trainer against a typical PyTorch script (same model,"
     echo "   data, transforms, batch and thread count), images/s over the steps after warm-up"
     cores=$(nproc)
-    # tuneAllocator()'s settings (src/allocator.cpp), given to the peer for a second, like-for-like
+    # tuneAllocator()'s settings (src/base/allocator.cpp), given to the peer for a second, like-for-like
     # figure: glibc's defaults make both sides pay page faults for every big tensor.
     tunables=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=536870912
     # The peer trains the small CNN from the Python source our library ships.

@@ -3,9 +3,9 @@
 // skipped and listed, and cancel stops it.
 #include "testutil.h"
 
-#include "batchloader.h"
-#include "jpegregion.h"
-#include "transforms.h"
+#include "transforms/batchloader.h"
+#include "image/jpegregion.h"
+#include "transforms/transforms.h"
 
 #include <QFile>
 #include <QJsonArray>

@@ -3,10 +3,10 @@
 // torch.jit.save, pickle and by hand (safetensors, hostile files) and describes what torch.load
 // returns; the reader's Values, described the same way here, must match bit for bit. Files the
 // C++ side writes go back to Python for the round trips.
-#include "checkpointreader.h"
-#include "checkpointvalue.h"
-#include "checkpointwriter.h"
-#include "safetensors.h"
+#include "checkpoint/checkpointreader.h"
+#include "checkpoint/checkpointvalue.h"
+#include "checkpoint/checkpointwriter.h"
+#include "checkpoint/safetensors.h"
 
 #include "testutil.h"
 

@@ -3,9 +3,9 @@
 // torchvision 0.14 on our machines): torchvision's resnet18 state dict keys, shapes and _metadata
 // (plain and DataParallel), torch.load + load_state_dict(strict=True) of repaired files written by
 // writeCheckpoint(), Tensor.to(dtype) bit for bit, fnmatch.fnmatchcase and re.sub.
-#include "checkpointrepair.h"
-#include "checkpointvalue.h"
-#include "checkpointwriter.h"
+#include "checkpoint/checkpointrepair.h"
+#include "checkpoint/checkpointvalue.h"
+#include "checkpoint/checkpointwriter.h"
 
 #include "testutil.h"
 

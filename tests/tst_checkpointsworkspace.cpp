@@ -1,16 +1,16 @@
 // The Checkpoints workspace as a user drives it (offscreen), on files written by real torch:
 // open, browse, filter, statistics, load a DataParallel checkpoint into the plain model's keys
 // with a live report, save what torch.load(weights_only=True) reads back equal, keep a backup.
-#include "checkpointjobs.h"
-#include "checkpointsworkspace.h"
-#include "checkpointtreemodel.h"
-#include "loadintomodeldialog.h"
+#include "checkpoints/checkpointjobs.h"
+#include "checkpoints/checkpointsworkspace.h"
+#include "checkpoints/checkpointtreemodel.h"
+#include "checkpoints/loadintomodeldialog.h"
 #include "mainwindow.h"
-#include "savecheckpointdialog.h"
-#include "settings.h"
-#include "tensorstatsview.h"
+#include "checkpoints/savecheckpointdialog.h"
+#include "base/settings.h"
+#include "checkpoints/tensorstatsview.h"
 #include "testutil.h"
-#include "warningbanner.h"
+#include "common/warningbanner.h"
 
 #include <QComboBox>
 #include <QCryptographicHash>

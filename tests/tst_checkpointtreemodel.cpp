@@ -1,8 +1,8 @@
 // The checkpoint tree model over files written by real torch: the structure, the columns, lazy
 // children, paths, and the totals and tensor statistics the workspace shows beside it.
-#include "checkpointjobs.h"
-#include "checkpointreader.h"
-#include "checkpointtreemodel.h"
+#include "checkpoints/checkpointjobs.h"
+#include "checkpoint/checkpointreader.h"
+#include "checkpoints/checkpointtreemodel.h"
 #include "testutil.h"
 
 #include <QAbstractItemModelTester>

@@ -1,8 +1,8 @@
 // Checkpoint value model and writer. The oracle is Python's torch.load (torch 1.13 on our
 // machines): every file written here is loaded by it and described as JSON, and that description
 // must equal the one computed from the Value that was written (describe() mirrors the oracle's).
-#include "checkpointvalue.h"
-#include "checkpointwriter.h"
+#include "checkpoint/checkpointvalue.h"
+#include "checkpoint/checkpointwriter.h"
 
 #include "testutil.h"
 

@@ -1,5 +1,5 @@
 // The class table model, streamed and complete, under QAbstractItemModelTester.
-#include "classtablemodel.h"
+#include "datasets/classtablemodel.h"
 
 #include <QAbstractItemModelTester>
 #include <QSignalSpy>

@@ -1,7 +1,7 @@
 // The training curves' chart: min/max-per-column decimation never hides a spike and stays within
 // two points per pixel column, follows zoom and resize; the bias-corrected moving average has
 // TensorBoard's values; CSV and PNG exports hold what was fed.
-#include "curvechart.h"
+#include "training/curvechart.h"
 
 #include <QApplication>
 #include <QChartView>

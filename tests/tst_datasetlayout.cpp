@@ -1,5 +1,5 @@
 // Split detection, split agreement and the dataset warnings.
-#include "datasetlayout.h"
+#include "dataset/datasetlayout.h"
 #include "testutil.h"
 
 #include <QDir>

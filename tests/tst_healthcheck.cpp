@@ -1,9 +1,9 @@
 // checkHealth() and `ifstudio-cli check` on a hostile corpus of real images made by PIL. The
 // oracle is torchvision's own loader (pil_loader, Pillow 9.4, /usr/bin/python3): exactly the files
 // it fails on must be errors, and nothing else.
-#include "datasetlayout.h"
-#include "healthcheck.h"
-#include "imagefolder.h"
+#include "dataset/datasetlayout.h"
+#include "dataset/healthcheck.h"
+#include "dataset/imagefolder.h"
 
 #include "testutil.h"
 

@@ -1,9 +1,9 @@
 // The health report model under QAbstractItemModelTester with a hand-made report, and the health
 // panel end to end on a real hostile corpus: check, tick the errors, quarantine, undo, cancel.
-#include "healthpanel.h"
-#include "healthreportmodel.h"
-#include "imagefolder.h"
-#include "quarantine.h"
+#include "datasets/healthpanel.h"
+#include "datasets/healthreportmodel.h"
+#include "dataset/imagefolder.h"
+#include "dataset/quarantine.h"
 #include "testutil.h"
 
 #include <QAbstractItemModelTester>

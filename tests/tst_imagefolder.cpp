@@ -1,6 +1,6 @@
 // The scanner against torchvision's own ImageFolder (the oracle, run with /usr/bin/python3) on
 // generated trees with tricky names, symlinks, nesting and non-image files.
-#include "imagefolder.h"
+#include "dataset/imagefolder.h"
 #include "testutil.h"
 
 #include <QDir>

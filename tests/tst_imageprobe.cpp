@@ -1,7 +1,7 @@
 // probeImage() and loadImageRgb() against PIL (Pillow 9.4, /usr/bin/python3) on a hostile corpus
 // of real images: header facts must match Image.open(), pixels must match
 // Image.open(f).convert("RGB") (torchvision's loader), and failures must match PIL's.
-#include "imageprobe.h"
+#include "image/imageprobe.h"
 
 #include "testutil.h"
 

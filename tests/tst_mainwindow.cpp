@@ -1,14 +1,14 @@
 // The GUI as a user drives it (offscreen): open a dataset by argument, by drop and from the
 // recent list; the views fill in; split mismatches are loud; errors are explained.
-#include "classtablemodel.h"
-#include "datasetsworkspace.h"
-#include "imagedetailspanel.h"
+#include "datasets/classtablemodel.h"
+#include "datasets/datasetsworkspace.h"
+#include "datasets/imagedetailspanel.h"
 #include "mainwindow.h"
-#include "sampledata.h"
+#include "dataset/sampledata.h"
 #include "testutil.h"
-#include "thumbnailmodel.h"
-#include "thumbnailview.h"
-#include "warningbanner.h"
+#include "datasets/thumbnailmodel.h"
+#include "datasets/thumbnailview.h"
+#include "common/warningbanner.h"
 
 #include <QApplication>
 #include <QDir>

@@ -2,9 +2,9 @@
 // images (photo-like PNGs of odd sizes, a gray PNG, a JPEG, a Fashion-MNIST digit), pixel by
 // pixel. tests/tools/pilops_oracle.py makes the inputs and runs every case through PIL in one go;
 // each case then runs here and must match exactly (Gaussian blur: within 1, float summation).
-#include "pilops.h"
+#include "image/pilops.h"
 
-#include "imageprobe.h"
+#include "image/imageprobe.h"
 #include "testutil.h"
 
 #include <QElapsedTimer>

@@ -1,7 +1,7 @@
 // The step list of a pipeline: a well-behaved item model (QAbstractItemModelTester), edits that
 // say so, drag and drop as moves, and the code view's text in and out, disabled steps included.
-#include "pipelinemodel.h"
-#include "stepform.h"
+#include "transforms/pipelinemodel.h"
+#include "transforms/stepform.h"
 
 #include <QAbstractItemModelTester>
 #include <QMimeData>

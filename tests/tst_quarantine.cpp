@@ -1,6 +1,6 @@
 // Quarantine: flagged files move out of the dataset into a batch folder with a manifest, and back.
 // Nothing is ever deleted; every refusal leaves the files where they were.
-#include "quarantine.h"
+#include "dataset/quarantine.h"
 
 #include "testutil.h"
 

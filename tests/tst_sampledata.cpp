@@ -1,6 +1,6 @@
 // Fashion-MNIST export: IDX validation, the exported tree against a numpy/PIL/torchvision oracle,
 // idempotence, refusal to touch user data, cancellation and the CLI.
-#include "sampledata.h"
+#include "dataset/sampledata.h"
 #include "testutil.h"
 
 #include <QDateTime>

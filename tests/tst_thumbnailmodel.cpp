@@ -1,10 +1,10 @@
 // The Datasets workspace's thumbnail grid: loader, model, view and the details panel, on real
 // image files written into a temporary ImageFolder.
-#include "imagedetailspanel.h"
-#include "imagefolder.h"
-#include "thumbnailloader.h"
-#include "thumbnailmodel.h"
-#include "thumbnailview.h"
+#include "datasets/imagedetailspanel.h"
+#include "dataset/imagefolder.h"
+#include "datasets/thumbnailloader.h"
+#include "datasets/thumbnailmodel.h"
+#include "datasets/thumbnailview.h"
 
 #include <QAbstractItemModelTester>
 #include <QClipboard>

@@ -1,7 +1,7 @@
 // TorchGenerator against the real torch 1.13 / torchvision 0.14: raw draws, uniform_, randint,
 // randperm, normal_, log/exp, and every torchvision get_params re-implemented here on top of it.
 #include "testutil.h"
-#include "torchrng.h"
+#include "transforms/torchrng.h"
 
 #include <QElapsedTimer>
 #include <QJsonArray>

@@ -4,15 +4,15 @@
 // torchvision's resnet18 and torch.optim.SGD and gives the same predictions.
 #include "testutil.h"
 
-#include "checkpointreader.h"
-#include "checkpointrepair.h"
-#include "checkpointwriter.h"
-#include "evaluation.h"
-#include "models.h"
-#include "runtime.h"
-#include "sampledata.h"
-#include "training.h"
-#include "trainingdata.h"
+#include "checkpoint/checkpointreader.h"
+#include "checkpoint/checkpointrepair.h"
+#include "checkpoint/checkpointwriter.h"
+#include "training/evaluation.h"
+#include "training/models.h"
+#include "torch/runtime.h"
+#include "dataset/sampledata.h"
+#include "training/training.h"
+#include "training/trainingdata.h"
 
 #include <QDirIterator>
 #include <QFile>

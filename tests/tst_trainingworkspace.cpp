@@ -4,20 +4,20 @@
 // a per-class table, the misclassified gallery), prediction with the run's checkpoint, Stop and
 // Pause honoured quickly, an exact resume whose curves continue, overlays of earlier runs, the
 // controls' states, and a window that asks before closing on a running run.
-#include "confusionmatrixview.h"
-#include "curvechart.h"
-#include "datasetlayout.h"
-#include "datasetsworkspace.h"
-#include "evaluationview.h"
+#include "training/confusionmatrixview.h"
+#include "training/curvechart.h"
+#include "dataset/datasetlayout.h"
+#include "datasets/datasetsworkspace.h"
+#include "training/evaluationview.h"
 #include "mainwindow.h"
-#include "models.h"
-#include "resumedialog.h"
-#include "sampledata.h"
-#include "settings.h"
+#include "training/models.h"
+#include "training/resumedialog.h"
+#include "dataset/sampledata.h"
+#include "base/settings.h"
 #include "testutil.h"
-#include "trainingjobs.h"
-#include "trainingworkspace.h"
-#include "warningbanner.h"
+#include "training/trainingjobs.h"
+#include "training/trainingworkspace.h"
+#include "common/warningbanner.h"
 
 #include <QAbstractItemModelTester>
 #include <QApplication>

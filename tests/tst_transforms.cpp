@@ -3,10 +3,10 @@
 // parameter ranges, seed determinism, the advice, and Python source in and out.
 #include "testutil.h"
 
-#include "imageprobe.h"
-#include "torchrng.h"
-#include "transformadvice.h"
-#include "transforms.h"
+#include "image/imageprobe.h"
+#include "transforms/torchrng.h"
+#include "transforms/transformadvice.h"
+#include "transforms/transforms.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>

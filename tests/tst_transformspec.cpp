@@ -1,6 +1,6 @@
 // Parsing and printing torchvision transform pipelines, checked against the real torchvision.
 #include "testutil.h"
-#include "transformspec.h"
+#include "transforms/transformspec.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>

@@ -2,19 +2,19 @@
 // defaults for the dataset, code and list in sync, errors in place, previews that are exactly
 // what torchvision gives for the same seed, findings with fixes, Python files out and in, the
 // dataset's own statistics, and pipelines that persist per dataset.
-#include "advicepanel.h"
-#include "datasetlayout.h"
-#include "datasetsworkspace.h"
+#include "transforms/advicepanel.h"
+#include "dataset/datasetlayout.h"
+#include "datasets/datasetsworkspace.h"
 #include "mainwindow.h"
-#include "pipelineeditor.h"
-#include "settings.h"
-#include "stepform.h"
+#include "transforms/pipelineeditor.h"
+#include "base/settings.h"
+#include "transforms/stepform.h"
 #include "testutil.h"
-#include "thumbnailmodel.h"
-#include "thumbnailview.h"
-#include "transformpreview.h"
-#include "transforms.h"
-#include "transformsworkspace.h"
+#include "datasets/thumbnailmodel.h"
+#include "datasets/thumbnailview.h"
+#include "transforms/transformpreview.h"
+#include "transforms/transforms.h"
+#include "transforms/transformsworkspace.h"
 
 #include <QCheckBox>
 #include <QComboBox>

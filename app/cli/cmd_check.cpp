@@ -1,9 +1,9 @@
 #include "commands.h"
 
-#include "datasetlayout.h"
-#include "healthcheck.h"
-#include "imagefolder.h"
-#include "jsonwriter.h"
+#include "dataset/datasetlayout.h"
+#include "dataset/healthcheck.h"
+#include "dataset/imagefolder.h"
+#include "base/jsonwriter.h"
 
 #include <QCommandLineParser>
 #include <QFileInfo>

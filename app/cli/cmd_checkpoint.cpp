@@ -1,12 +1,12 @@
 // ifstudio-cli inspect / repair / diff: checkpoints without Python, without running their code.
 #include "commands.h"
 
-#include "checkpointreader.h"
-#include "checkpointrepair.h"
-#include "checkpointsummary.h"
-#include "checkpointwriter.h"
-#include "jsonwriter.h"
-#include "safetensors.h"
+#include "checkpoint/checkpointreader.h"
+#include "checkpoint/checkpointrepair.h"
+#include "checkpoint/checkpointsummary.h"
+#include "checkpoint/checkpointwriter.h"
+#include "base/jsonwriter.h"
+#include "checkpoint/safetensors.h"
 
 #include <QCommandLineParser>
 #include <QFile>

@@ -1,7 +1,7 @@
 // ifstudio-cli sample-data: exports Debian's Fashion-MNIST as an ImageFolder tree.
 #include "commands.h"
 
-#include "sampledata.h"
+#include "dataset/sampledata.h"
 
 #include <QDir>
 #include <QElapsedTimer>

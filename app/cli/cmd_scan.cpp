@@ -1,8 +1,8 @@
 #include "commands.h"
 
-#include "datasetlayout.h"
-#include "imagefolder.h"
-#include "jsonwriter.h"
+#include "dataset/datasetlayout.h"
+#include "dataset/imagefolder.h"
+#include "base/jsonwriter.h"
 
 #include <QCommandLineParser>
 #include <QLocale>

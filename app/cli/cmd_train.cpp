@@ -2,14 +2,14 @@
 // with a progress bar on a terminal and JSON for scripts.
 #include "commands.h"
 
-#include "datasetlayout.h"
-#include "evaluation.h"
-#include "imagefolder.h"
-#include "jsonwriter.h"
-#include "models.h"
-#include "runtime.h"
-#include "training.h"
-#include "trainingdata.h"
+#include "dataset/datasetlayout.h"
+#include "training/evaluation.h"
+#include "dataset/imagefolder.h"
+#include "base/jsonwriter.h"
+#include "training/models.h"
+#include "torch/runtime.h"
+#include "training/training.h"
+#include "training/trainingdata.h"
 
 #include <QCommandLineParser>
 #include <QDir>

@@ -1,11 +1,11 @@
 #include "commands.h"
 
-#include "checkpointvalue.h"
-#include "checkpointwriter.h"
-#include "jsonwriter.h"
-#include "torchrng.h"
-#include "transformadvice.h"
-#include "transforms.h"
+#include "checkpoint/checkpointvalue.h"
+#include "checkpoint/checkpointwriter.h"
+#include "base/jsonwriter.h"
+#include "transforms/torchrng.h"
+#include "transforms/transformadvice.h"
+#include "transforms/transforms.h"
 
 #include <QCommandLineParser>
 #include <QDir>

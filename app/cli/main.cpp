@@ -1,7 +1,7 @@
 // ifstudio-cli: the headless face of ImageFolder Studio, over the same core as the GUI.
 #include "commands.h"
 
-#include "allocator.h"
+#include "base/allocator.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>

@@ -1,7 +1,7 @@
 // ifstudio: the ImageFolder Studio desktop application.
 #include "mainwindow.h"
-#include "runtime.h"
-#include "settings.h"
+#include "torch/runtime.h"
+#include "base/settings.h"
 
 #include <QApplication>
 #include <QCommandLineParser>

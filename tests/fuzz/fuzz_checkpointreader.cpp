@@ -1,6 +1,6 @@
 // libFuzzer entry point: any bytes given to the checkpoint reader must give a value or an error,
 // never a crash, a hang, a leak or undefined behaviour. Tensors it returns must fit their storage.
-#include "checkpointreader.h"
+#include "checkpoint/checkpointreader.h"
 
 #include <QByteArray>
 

@@ -1,0 +1,349 @@
+// Moves flagged files out of a dataset (never deletes them) and back again.
+#include "dataset/quarantine.h"
+
+#include "base/logging.h"
+
+#include <QDateTime>
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QSaveFile>
+#include <QSet>
+
+#include <algorithm>
+#include <filesystem>
+#include <system_error>
+
+namespace ifs {
+
+namespace {
+
+constexpr int kManifestVersion = 1;
+
+QString quoted(const QString &name)
+{
+    return u'“' + QDir::toNativeSeparators(name) + u'”';
+}
+
+QString cleanAbsolute(const QString &path)
+{
+    return QDir::cleanPath(QFileInfo(path).absoluteFilePath());
+}
+
+/// `path` relative to `root` when it lies strictly inside it, else empty.
+QString relativeInside(const QString &root, const QString &path)
+{
+    const QString prefix = root.endsWith(u'/') ? root : root + u'/';
+    if (!path.startsWith(prefix) || path.size() == prefix.size())
+        return {};
+    return path.mid(prefix.size());
+}
+
+/// Copies `from` to `to` (complete or not at all, via QSaveFile), checks the size, keeps the
+/// modification time and permissions, then removes `from`. For moves across file systems.
+bool copyThenRemove(const QString &from, const QString &to, QString *why)
+{
+    QFile in(from);
+    if (!in.open(QIODevice::ReadOnly)) {
+        *why = in.errorString();
+        return false;
+    }
+    QSaveFile out(to);
+    if (!out.open(QIODevice::WriteOnly)) {
+        *why = out.errorString();
+        return false;
+    }
+    QByteArray chunk(1 << 20, Qt::Uninitialized);
+    int64_t copied = 0;
+    for (;;) {
+        const qint64 n = in.read(chunk.data(), chunk.size());
+        if (n < 0) {
+            *why = in.errorString();
+            out.cancelWriting();
+            return false;
+        }
+        if (n == 0)
+            break;
+        if (out.write(chunk.constData(), n) != n) {
+            *why = out.errorString();
+            out.cancelWriting();
+            return false;
+        }
+        copied += n;
+    }
+    const int64_t expected = in.size();
+    if (copied != expected) {
+        *why = QStringLiteral("copied %1 of %2 bytes").arg(copied).arg(expected);
+        out.cancelWriting();
+        return false;
+    }
+    if (!out.commit()) {
+        *why = out.errorString();
+        return false;
+    }
+    if (QFileInfo(to).size() != expected) {
+        *why = QStringLiteral("the copy has the wrong size");
+        QFile::remove(to); // our own copy; the original is untouched
+        return false;
+    }
+    QFile copy(to);
+    copy.setPermissions(in.permissions());
+    if (copy.open(QIODevice::ReadWrite)) {
+        copy.setFileTime(in.fileTime(QFileDevice::FileModificationTime),
+                         QFileDevice::FileModificationTime);
+        copy.close();
+    }
+    in.close();
+    if (!QFile::remove(from)) {
+        *why = QStringLiteral("the original could not be removed after copying");
+        QFile::remove(to);
+        return false;
+    }
+    return true;
+}
+
+/// Moves one file; the destination must not exist. Falls back to copying across file systems.
+bool moveFile(const QString &from, const QString &to, QString *why)
+{
+    if (QFileInfo::exists(to)) {
+        *why = QStringLiteral("%1 already exists").arg(quoted(to));
+        return false;
+    }
+    if (!QDir().mkpath(QFileInfo(to).absolutePath())) {
+        *why = QStringLiteral("cannot create the folder %1")
+                   .arg(quoted(QFileInfo(to).absolutePath()));
+        return false;
+    }
+    std::error_code error;
+    std::filesystem::rename(QFileInfo(from).filesystemAbsoluteFilePath(),
+                            QFileInfo(to).filesystemAbsoluteFilePath(), error);
+    if (!error)
+        return true;
+    if (error == std::errc::cross_device_link)
+        return copyThenRemove(from, to, why);
+    *why = QString::fromStdString(error.message());
+    return false;
+}
+
+/// Removes the empty folders under (and including) `folder`, deepest first. rmdir() refuses
+/// non-empty folders, so nothing but empty folders can go.
+void removeEmptyFolders(const QString &folder)
+{
+    QDir dir(folder);
+    const QStringList children = dir.entryList(QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden);
+    for (const QString &child : children)
+        removeEmptyFolders(dir.filePath(child));
+    QDir().rmdir(folder);
+}
+
+/// Moves back, newest first, what a failed operation already moved.
+void rollBack(const QList<QuarantineEntry> &moved, bool towardsQuarantine)
+{
+    for (auto it = moved.crbegin(); it != moved.crend(); ++it) {
+        QString why;
+        const QString &from = towardsQuarantine ? it->quarantinedPath : it->originalPath;
+        const QString &to = towardsQuarantine ? it->originalPath : it->quarantinedPath;
+        if (!moveFile(from, to, &why))
+            qCWarning(lcDataset) << "Rolling back: cannot move" << from << "to" << to << ":" << why;
+    }
+}
+
+QString manifestName(const QStringList &relativePaths)
+{
+    // A file (or folder) at the dataset's top level could be called manifest.json too.
+    QSet<QString> taken;
+    for (const QString &relative : relativePaths)
+        taken.insert(relative.section(u'/', 0, 0));
+    QString name = QStringLiteral("manifest.json");
+    for (int n = 2; taken.contains(name); ++n)
+        name = QStringLiteral("manifest-%1.json").arg(n);
+    return name;
+}
+
+Status writeManifest(const QString &path, const QString &datasetRoot, const QuarantineBatch &batch)
+{
+    QJsonArray entries;
+    for (const QuarantineEntry &entry : batch.entries) {
+        entries.append(QJsonObject{
+            {QStringLiteral("original"), entry.originalPath},
+            {QStringLiteral("quarantined"), entry.quarantinedPath},
+            {QStringLiteral("size"), double(QFileInfo(entry.quarantinedPath).size())},
+        });
+    }
+    const QJsonObject root{
+        {QStringLiteral("version"), kManifestVersion},
+        {QStringLiteral("created"), QDateTime::currentDateTime().toString(Qt::ISODate)},
+        {QStringLiteral("dataset_root"), datasetRoot},
+        {QStringLiteral("entries"), entries},
+    };
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly))
+        return Error{QStringLiteral("Cannot write the quarantine manifest %1: %2")
+                         .arg(quoted(path), file.errorString())};
+    file.write(QJsonDocument(root).toJson(QJsonDocument::Indented));
+    if (!file.commit())
+        return Error{QStringLiteral("Cannot write the quarantine manifest %1: %2")
+                         .arg(quoted(path), file.errorString())};
+    return success();
+}
+
+} // namespace
+
+QString defaultQuarantineFolder(const QString &datasetRoot)
+{
+    const QFileInfo root(cleanAbsolute(datasetRoot));
+    QString name = root.fileName();
+    if (name.isEmpty())
+        name = QStringLiteral("dataset");
+    return QDir::cleanPath(root.absolutePath() + u'/' + name + QStringLiteral(".quarantine"));
+}
+
+Result<QuarantineBatch> quarantineFiles(const QString &datasetRoot, const QStringList &files,
+                                        const QString &quarantineFolder)
+{
+    const QString root = cleanAbsolute(datasetRoot);
+    if (!QFileInfo(root).isDir())
+        return Error{QStringLiteral("The dataset folder %1 does not exist.").arg(quoted(root))};
+    if (files.isEmpty())
+        return Error{QStringLiteral("No files to quarantine.")};
+    const QString folder = cleanAbsolute(quarantineFolder);
+    if (folder == root || !relativeInside(root, folder).isEmpty())
+        return Error{QStringLiteral("The quarantine folder %1 is inside the dataset folder %2, "
+                                    "where torchvision would take it for a class. Choose a folder "
+                                    "outside the dataset.")
+                         .arg(quoted(folder), quoted(root))};
+
+    // Check everything before moving anything.
+    QStringList originals, relatives;
+    QSet<QString> seen;
+    for (const QString &file : files) {
+        const QString path = cleanAbsolute(file);
+        const QString relative = relativeInside(root, path);
+        if (relative.isEmpty())
+            return Error{QStringLiteral("%1 is outside the dataset folder %2: only files inside it "
+                                        "can be quarantined.")
+                             .arg(quoted(path), quoted(root))};
+        const QFileInfo info(path);
+        if (!info.exists() && !info.isSymLink())
+            return Error{QStringLiteral("%1 does not exist (any more?).").arg(quoted(path))};
+        if (info.isDir() && !info.isSymLink())
+            return Error{QStringLiteral("%1 is a folder: only files can be quarantined.")
+                             .arg(quoted(path))};
+        if (seen.contains(path))
+            continue;
+        seen.insert(path);
+        originals += path;
+        relatives += relative;
+    }
+
+    if (!QDir().mkpath(folder))
+        return Error{QStringLiteral("Cannot create the quarantine folder %1.").arg(quoted(folder))};
+    const QString stamp
+        = QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-ddTHH-mm-ss"));
+    QString batchFolder = folder + u'/' + stamp;
+    for (int n = 2; !QDir(folder).mkdir(batchFolder); ++n) {
+        if (!QFileInfo::exists(batchFolder) || n > 1000)
+            return Error{QStringLiteral("Cannot create a batch folder in %1.").arg(quoted(folder))};
+        batchFolder = folder + u'/' + stamp + QStringLiteral("-%1").arg(n);
+    }
+
+    QuarantineBatch batch;
+    batch.batchFolder = batchFolder;
+    batch.manifestPath = batchFolder + u'/' + manifestName(relatives);
+    for (qsizetype i = 0; i < originals.size(); ++i) {
+        const QuarantineEntry entry{originals[i], batchFolder + u'/' + relatives[i]};
+        QString why;
+        if (!moveFile(entry.originalPath, entry.quarantinedPath, &why)) {
+            rollBack(batch.entries, true);
+            removeEmptyFolders(batchFolder);
+            return Error{QStringLiteral("Cannot move %1 into quarantine: %2. Nothing was moved.")
+                             .arg(quoted(entry.originalPath), why)};
+        }
+        batch.entries.append(entry);
+    }
+    const Status written = writeManifest(batch.manifestPath, root, batch);
+    if (!written) {
+        rollBack(batch.entries, true);
+        removeEmptyFolders(batchFolder);
+        return Error{written.errorMessage() + QStringLiteral(". Nothing was moved.")};
+    }
+    qCInfo(lcDataset) << "Quarantined" << batch.entries.size() << "files into" << batchFolder;
+    return batch;
+}
+
+Status undoQuarantine(const QuarantineBatch &batch)
+{
+    if (batch.entries.isEmpty())
+        return Error{QStringLiteral("The quarantine batch %1 lists no files.")
+                         .arg(quoted(batch.batchFolder))};
+    for (const QuarantineEntry &entry : batch.entries) {
+        const QFileInfo quarantined(entry.quarantinedPath);
+        if (!quarantined.exists() && !quarantined.isSymLink())
+            return Error{QStringLiteral("%1 is no longer in quarantine. Nothing was moved back.")
+                             .arg(quoted(entry.quarantinedPath))};
+        const QFileInfo original(entry.originalPath);
+        if (original.exists() || original.isSymLink())
+            return Error{QStringLiteral("%1 exists again, so its quarantined copy cannot go back. "
+                                        "Nothing was moved back; move or rename that file first.")
+                             .arg(quoted(entry.originalPath))};
+    }
+    QList<QuarantineEntry> movedBack;
+    for (const QuarantineEntry &entry : batch.entries) {
+        QString why;
+        if (!moveFile(entry.quarantinedPath, entry.originalPath, &why)) {
+            rollBack(movedBack, false);
+            return Error{QStringLiteral("Cannot move %1 back: %2. Nothing was moved back.")
+                             .arg(quoted(entry.quarantinedPath), why)};
+        }
+        movedBack.append(entry);
+    }
+    // The batch is spent: its manifest goes, and so do its folders once empty (anything else
+    // someone put there stays).
+    if (!batch.manifestPath.isEmpty())
+        QFile::remove(batch.manifestPath);
+    if (!batch.batchFolder.isEmpty())
+        removeEmptyFolders(batch.batchFolder);
+    qCInfo(lcDataset) << "Moved" << batch.entries.size() << "files back from" << batch.batchFolder;
+    return success();
+}
+
+Result<QuarantineBatch> readQuarantineManifest(const QString &manifestPath)
+{
+    QFile file(manifestPath);
+    if (!file.open(QIODevice::ReadOnly))
+        return Error{QStringLiteral("Cannot open the quarantine manifest %1: %2")
+                         .arg(quoted(manifestPath), file.errorString())};
+    QJsonParseError parseError;
+    const QJsonDocument document = QJsonDocument::fromJson(file.readAll(), &parseError);
+    if (document.isNull())
+        return Error{QStringLiteral("The quarantine manifest %1 is not valid JSON: %2")
+                         .arg(quoted(manifestPath), parseError.errorString())};
+    const QJsonObject root = document.object();
+    if (root.value(QStringLiteral("version")).toInt() != kManifestVersion)
+        return Error{QStringLiteral("The quarantine manifest %1 has an unknown version.")
+                         .arg(quoted(manifestPath))};
+    QuarantineBatch batch;
+    batch.manifestPath = cleanAbsolute(manifestPath);
+    batch.batchFolder = QFileInfo(batch.manifestPath).absolutePath();
+    const QJsonArray entries = root.value(QStringLiteral("entries")).toArray();
+    for (const QJsonValue &value : entries) {
+        const QJsonObject object = value.toObject();
+        const QString original = object.value(QStringLiteral("original")).toString();
+        const QString quarantined = object.value(QStringLiteral("quarantined")).toString();
+        // Only files inside the batch folder go back: a manifest cannot move anything else.
+        if (original.isEmpty() || QDir::isRelativePath(original)
+            || relativeInside(batch.batchFolder, cleanAbsolute(quarantined)).isEmpty())
+            return Error{QStringLiteral("The quarantine manifest %1 has an invalid entry.")
+                             .arg(quoted(manifestPath))};
+        batch.entries.append({original, quarantined});
+    }
+    if (batch.entries.isEmpty())
+        return Error{QStringLiteral("The quarantine manifest %1 lists no files.")
+                         .arg(quoted(manifestPath))};
+    return batch;
+}
+
+} // namespace ifs

@@ -1,0 +1,331 @@
+// Evaluation and prediction with a trained model (libtorch). See evaluation.h.
+
+#include "training/evaluation.h"
+
+#include "checkpoint/checkpointreader.h"
+#include "checkpoint/checkpointrepair.h"
+#include "training/models.h"
+#include "torch/torchmodels.h"
+#include "transforms/torchrng.h"
+#include "training/training.h"
+#include "training/trainingdata.h"
+#include "transforms/transformspec.h"
+
+#include <ATen/autocast_mode.h>
+
+#include <QFileInfo>
+
+#include <algorithm>
+
+namespace ifs {
+
+namespace tm {
+
+AutocastScope::AutocastScope(bool enabled, torch::ScalarType type) : m_enabled(enabled)
+{
+    if (!m_enabled)
+        return;
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, type);
+#else
+    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(type);
+#endif
+    at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope()
+{
+    if (!m_enabled)
+        return;
+    if (at::autocast::decrement_nesting() == 0)
+        at::autocast::clear_cache();
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+#else
+    at::autocast::set_enabled(false);
+#endif
+}
+
+torch::Tensor batchToDevice(const Batch &batch, const torch::Device &device, bool channelsLast)
+{
+    const auto format = channelsLast ? torch::MemoryFormat::ChannelsLast
+                                     : torch::MemoryFormat::Contiguous;
+    const torch::Tensor cpu = torch::from_blob(const_cast<float *>(batch.data.data()),
+                                               {batch.count, batch.channels, batch.height, batch.width},
+                                               torch::kFloat);
+    if (device.is_cuda())
+        return cpu.pin_memory().to(device, /*non_blocking=*/true).contiguous(format);
+    // A copy either way: the batch's buffer goes back to the loader.
+    return channelsLast ? cpu.contiguous(format) : cpu.clone();
+}
+
+Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
+                               const std::vector<LoaderSample> &samples, const QStringList &classes,
+                               const torch::Device &device, bool channelsLast,
+                               std::optional<torch::ScalarType> amp,
+                               const std::function<bool()> &cancelled,
+                               const std::function<void(qint64, qint64)> &progress)
+{
+    Evaluation evaluation;
+    evaluation.classes = classes;
+    evaluation.predictions.reserve(qsizetype(samples.size()));
+    const bool wasTraining = net.is_training();
+    net.eval();
+    torch::NoGradGuard noGrad;
+    loader.startEpoch(0);
+    qint64 done = 0;
+    const qint64 total = qint64(samples.size());
+    while (std::optional<Batch> batch = loader.next()) {
+        if (cancelled && cancelled())
+            break;
+        if (batch->count == 0)
+            continue;
+        const torch::Tensor input = batchToDevice(*batch, device, channelsLast);
+        torch::Tensor logits;
+        {
+            AutocastScope autocast(amp.has_value() && device.is_cuda(),
+                                   amp.value_or(torch::kBFloat16));
+            logits = net.forward(input);
+        }
+        logits = logits.to(torch::kCPU, torch::kFloat);
+        const torch::Tensor labels = torch::from_blob(batch->labels.data(), {batch->count}, torch::kLong);
+        const torch::Tensor logProbs = torch::log_softmax(logits, 1);
+        const torch::Tensor losses = -logProbs.gather(1, labels.unsqueeze(1)).squeeze(1);
+        const torch::Tensor probs = logProbs.exp();
+        const auto [confidence, predicted] = probs.max(1);
+        const torch::Tensor labelProbs = probs.gather(1, labels.unsqueeze(1)).squeeze(1);
+        const auto conf = confidence.contiguous();
+        const auto pred = predicted.contiguous();
+        const auto loss = losses.contiguous();
+        const auto labelP = labelProbs.contiguous();
+        for (int i = 0; i < batch->count; ++i) {
+            SamplePrediction p;
+            p.sampleIndex = batch->sampleIndices[size_t(i)];
+            p.path = samples[size_t(p.sampleIndex)].path;
+            p.label = int(batch->labels[size_t(i)]);
+            p.predicted = int(pred.data_ptr<int64_t>()[i]);
+            p.confidence = conf.data_ptr<float>()[i];
+            p.labelProbability = labelP.data_ptr<float>()[i];
+            p.loss = loss.data_ptr<float>()[i];
+            evaluation.predictions.append(p);
+        }
+        done += batch->count;
+        loader.recycle(std::move(*batch));
+        if (progress)
+            progress(done, total);
+    }
+    if (wasTraining)
+        net.train();
+    if (cancelled && cancelled())
+        return Error{QStringLiteral("cancelled")};
+    evaluation.failures = loader.failures();
+    evaluation.computeSummary();
+    return evaluation;
+}
+
+} // namespace tm
+
+// ------------------------------------------------------------------------------------------------
+
+struct Classifier::Impl
+{
+    std::shared_ptr<tm::Net> net;
+    QString arch;
+    QStringList classes;
+    QString valSource;
+    CompiledPipeline val;
+    torch::Device device{torch::kCPU};
+    QString deviceName;
+    QStringList notes;
+};
+
+Classifier::Classifier() : d(std::make_unique<Impl>()) {}
+Classifier::Classifier(Classifier &&) noexcept = default;
+Classifier &Classifier::operator=(Classifier &&) noexcept = default;
+Classifier::~Classifier() = default;
+
+QString Classifier::arch() const { return d->arch; }
+QStringList Classifier::classes() const { return d->classes; }
+QString Classifier::device() const { return d->deviceName; }
+QString Classifier::valTransforms() const { return d->valSource; }
+QStringList Classifier::notes() const { return d->notes; }
+
+Result<Classifier> Classifier::load(const QString &checkpointPath, const ClassifierOptions &options)
+{
+    try {
+        auto file = ckpt::readCheckpoint(checkpointPath);
+        if (!file)
+            return file.error();
+        const ckpt::Value &root = file->root;
+        Classifier c;
+        c.d->notes = file->notes;
+        const QString name = QFileInfo(checkpointPath).fileName();
+
+        // Architecture and classes: ours say them; a bare state dict needs options.arch.
+        c.d->arch = root.isDict() ? root.value(u"arch").toString() : QString();
+        if (c.d->arch.isEmpty())
+            c.d->arch = options.arch;
+        if (c.d->arch.isEmpty())
+            return Error{QStringLiteral("“%1” does not say which model it holds: give the "
+                                        "architecture (--model resnet18, …)").arg(name)};
+        if (!findModelArch(c.d->arch))
+            return Error{unknownModelMessage(c.d->arch)};
+        auto dict = ckpt::extractStateDict(root);
+        if (!dict)
+            return Error{QStringLiteral("“%1” holds no model weights: %2").arg(name, dict.errorMessage())};
+
+        const ckpt::Value classToIdx = root.isDict() ? root.value(u"class_to_idx") : ckpt::Value();
+        if (const std::optional<QStringList> classes = classesFromClassToIdx(classToIdx)) {
+            c.d->classes = *classes;
+        } else if (!options.classes.isEmpty()) {
+            c.d->classes = options.classes;
+        }
+        int numClasses = int(root.isDict() ? root.value(u"num_classes").toInt() : 0);
+        if (numClasses <= 0)
+            numClasses = headClassCount(dict->tensors, c.d->arch);
+        if (numClasses <= 0)
+            numClasses = int(c.d->classes.size());
+        if (numClasses <= 0)
+            return Error{QStringLiteral("cannot tell how many classes “%1” predicts").arg(name)};
+        if (c.d->classes.isEmpty()) {
+            for (int i = 0; i < numClasses; ++i)
+                c.d->classes.append(QString::number(i));
+            c.d->notes.append(QStringLiteral("No class names in the checkpoint: classes are numbered"));
+        }
+        if (c.d->classes.size() != numClasses)
+            return Error{QStringLiteral("“%1” has %2 outputs but %3 class names").arg(name).arg(numClasses).arg(c.d->classes.size())};
+
+        auto net = tm::createNet(c.d->arch, numClasses);
+        if (!net)
+            return net.error();
+        c.d->net = net.value();
+        // Repair prefixes (module., model., _orig_mod.) when the keys do not match as they are.
+        auto target = modelTarget(c.d->arch, numClasses);
+        if (!target)
+            return target.error();
+        auto fitted = ckpt::fitStateDict(dict->tensors, target.value());
+        if (!fitted)
+            return Error{QStringLiteral("“%1” holds no model weights: %2").arg(name, fitted.errorMessage())};
+        const ckpt::Value &weights = fitted->stateDict;
+        if (!fitted->proposal.operations.isEmpty())
+            c.d->notes.append(fitted->proposal.summary);
+        // BatchNorm fills missing num_batches_tracked itself: loadsStrictly() allows for that.
+        if (const ckpt::LoadReport &report = fitted->proposal.after; !report.loadsStrictly())
+            return Error{QStringLiteral("the weights in “%1” do not fit a %2 with %3 classes: %4")
+                             .arg(name, c.d->arch).arg(numClasses).arg(report.summary)};
+        {
+            torch::NoGradGuard noGrad;
+            tm::copyMatching(*c.d->net, weights);
+        }
+
+        auto device = resolveDevice(options.device);
+        if (!device)
+            return device.error();
+        c.d->deviceName = device->first;
+        c.d->device = torch::Device(device->first.toStdString());
+        c.d->net->to(c.d->device);
+        tm::setChannelsLast(*c.d->net, true);
+        c.d->net->eval();
+
+        const ckpt::Value transforms = root.isDict() ? root.value(u"transforms") : ckpt::Value();
+        c.d->valSource = transforms.value(u"val").toString();
+        if (c.d->valSource.isEmpty())
+            c.d->valSource = options.valTransforms;
+        if (c.d->valSource.isEmpty())
+            return Error{QStringLiteral("“%1” does not store its validation transforms: give them "
+                                        "(--val-transforms \"transforms.Compose([...])\")").arg(name)};
+        auto pipeline = compilePipelineSource(c.d->valSource, QStringLiteral("val"));
+        if (!pipeline)
+            return pipeline.error();
+        c.d->val = pipeline.value();
+        return c;
+    } catch (const c10::Error &e) {
+        return Error{QStringLiteral("cannot load the model: %1")
+                         .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
+    }
+}
+
+Result<Evaluation> Classifier::evaluate(const std::vector<LoaderSample> &samples, int batchSize,
+                                        int workers,
+                                        const std::function<void(qint64, qint64)> &progress,
+                                        const std::atomic_bool *cancel)
+{
+    if (samples.empty())
+        return Error{QStringLiteral("no images to evaluate")};
+    try {
+        BatchLoaderOptions options;
+        options.batchSize = std::max(1, batchSize);
+        options.workers = workers;
+        options.shuffle = false;
+        BatchLoader loader(samples, d->val, options);
+        return tm::evaluateNet(*d->net, loader, samples, d->classes, d->device, true, std::nullopt,
+                               [cancel] { return cancel && cancel->load(); }, progress);
+    } catch (const c10::Error &e) {
+        return Error{QStringLiteral("evaluation failed: %1")
+                         .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
+    }
+}
+
+Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths, int topk)
+{
+    QList<ImagePrediction> out;
+    out.reserve(imagePaths.size());
+    const int k = std::clamp(topk, 1, int(d->classes.size()));
+    constexpr int kBatch = 32;
+    try {
+        torch::NoGradGuard noGrad;
+        // Images are transformed one by one and run in batches of equal shapes.
+        Batch batch;
+        std::vector<int> members; // indices into `out`
+        auto flush = [&] {
+            if (members.empty())
+                return;
+            batch.count = int(members.size());
+            const torch::Tensor logits = d->net->forward(tm::batchToDevice(batch, d->device, true))
+                                             .to(torch::kCPU, torch::kFloat);
+            const auto [values, indices] = torch::softmax(logits, 1).topk(k, 1);
+            for (int row = 0; row < batch.count; ++row) {
+                ImagePrediction &prediction = out[members[size_t(row)]];
+                for (int i = 0; i < k; ++i)
+                    prediction.top.append({int(indices[row][i].item<int64_t>()), values[row][i].item<float>()});
+            }
+            members.clear();
+            batch.data.clear();
+        };
+        for (const QString &path : imagePaths) {
+            out.append(ImagePrediction{path, {}, {}});
+            auto image = loadTransformInput(path);
+            if (!image) {
+                out.last().error = image.errorMessage();
+                continue;
+            }
+            TorchGenerator rng(0);
+            auto run = d->val.run(image.value(), rng);
+            if (!run || !run->output.isTensor()) {
+                out.last().error = run ? QStringLiteral("the val transforms do not end in a tensor (add ToTensor)")
+                                       : run.errorMessage();
+                continue;
+            }
+            const ImageTensor &t = run->output.tensor;
+            if (!members.empty()
+                && (t.channels != batch.channels || t.height != batch.height || t.width != batch.width))
+                flush();
+            batch.channels = t.channels;
+            batch.height = t.height;
+            batch.width = t.width;
+            batch.data.insert(batch.data.end(), t.data.begin(), t.data.end());
+            members.push_back(int(out.size() - 1));
+            if (int(members.size()) == kBatch)
+                flush();
+        }
+        flush();
+    } catch (const c10::Error &e) {
+        return Error{QStringLiteral("prediction failed: %1")
+                         .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
+    }
+    return out;
+}
+
+} // namespace ifs

@@ -1,0 +1,86 @@
+#pragma once
+
+// libtorch side of the models and of the checkpoint bridge. Include only from ifs_torch sources
+// (it pulls in <torch/torch.h>, which the precompiled header already holds).
+
+#include "transforms/batchloader.h"
+#include "checkpoint/checkpointvalue.h"
+#include "training/evaluation.h"
+#include "base/result.h"
+
+#include <QString>
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ifs::tm {
+
+/// A classifier: images N×3×H×W in, logits N×classes out.
+struct Net : torch::nn::Module
+{
+    virtual torch::Tensor forward(torch::Tensor x) = 0;
+};
+
+/// Builds `arch` with torchvision's names and initialisation (seeded by torch's global
+/// generator). Unknown names fail with unknownModelMessage().
+Result<std::shared_ptr<Net>> createNet(const QString &arch, int numClasses);
+
+/// The module's state_dict() as Python orders it: each module's own parameters, then its own
+/// buffers, then its children, depth first.
+std::vector<std::pair<std::string, torch::Tensor>> stateDictEntries(torch::nn::Module &module);
+
+/// The module's trainable parameters in Python's `model.parameters()` order.
+std::vector<std::pair<std::string, torch::Tensor>> parameterEntries(torch::nn::Module &module);
+
+/// An OrderedDict of CPU copies with `_metadata` as model.state_dict() gives it (BatchNorm
+/// version 2, other modules 1).
+ckpt::Value stateDictValue(torch::nn::Module &module);
+
+/// A CPU copy of a tensor as a checkpoint value (contiguous in its logical layout).
+ckpt::Tensor toCheckpointTensor(const torch::Tensor &tensor);
+/// A new CPU torch tensor with a checkpoint tensor's elements. Fails for complex and other types
+/// a model does not hold.
+Result<torch::Tensor> fromCheckpointTensor(const ckpt::Tensor &tensor);
+
+/// Copies a state dict (checkpoint keys → tensors) into the module, as load_state_dict does, for
+/// the keys whose shapes match; returns the keys it copied. Call under torch::NoGradGuard.
+QStringList copyMatching(torch::nn::Module &module, const ckpt::Value &stateDict,
+                         QStringList *mismatched = nullptr);
+
+/// Converts the module's 4-D parameters and buffers to channels_last (and back with false).
+void setChannelsLast(torch::nn::Module &module, bool channelsLast);
+
+/// Runs `net` in eval mode over one epoch of `loader` (which must not shuffle) and collects every
+/// prediction: what the per-epoch validation and Classifier::evaluate() report. `cancelled` is
+/// polled per batch (an error "cancelled" then); `progress(done, total)` after each batch.
+Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
+                               const std::vector<LoaderSample> &samples, const QStringList &classes,
+                               const torch::Device &device, bool channelsLast,
+                               std::optional<torch::ScalarType> amp,
+                               const std::function<bool()> &cancelled = {},
+                               const std::function<void(qint64, qint64)> &progress = {});
+
+/// A batch's images on `device` as N×C×H×W (channels_last when asked); pinned memory and a
+/// non-blocking copy on CUDA.
+torch::Tensor batchToDevice(const Batch &batch, const torch::Device &device, bool channelsLast);
+
+/// Autocast on CUDA for a scope (bf16 or fp16), as `with torch.autocast("cuda", dtype)`.
+class AutocastScope
+{
+public:
+    AutocastScope(bool enabled, torch::ScalarType type);
+    ~AutocastScope();
+    AutocastScope(const AutocastScope &) = delete;
+    AutocastScope &operator=(const AutocastScope &) = delete;
+
+private:
+    bool m_enabled;
+};
+
+} // namespace ifs::tm

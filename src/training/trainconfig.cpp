@@ -1,0 +1,358 @@
+// The torch-free half of training.h: names, the configuration's JSON, run folders and what a
+// training checkpoint holds.
+
+#include "training/training.h"
+
+#include "checkpoint/checkpointreader.h"
+#include "training/models.h"
+#include "training/trainingdata.h"
+
+#include <QDir>
+#include <QFile>
+#include <QFileInfo>
+#include <QJsonArray>
+
+#include <algorithm>
+#include <cmath>
+
+namespace ifs {
+
+namespace {
+
+template<typename E, size_t N>
+std::optional<E> fromName(const QString &name, const std::array<std::pair<E, const char16_t *>, N> &table)
+{
+    for (const auto &[value, text] : table) {
+        if (name.compare(QStringView(text), Qt::CaseInsensitive) == 0)
+            return value;
+    }
+    return std::nullopt;
+}
+
+template<typename E, size_t N>
+QString toName(E value, const std::array<std::pair<E, const char16_t *>, N> &table)
+{
+    for (const auto &[v, text] : table) {
+        if (v == value)
+            return QString::fromUtf16(text);
+    }
+    return {};
+}
+
+constexpr std::array<std::pair<OptimizerKind, const char16_t *>, 3> kOptimizers{{
+    {OptimizerKind::SGD, u"sgd"}, {OptimizerKind::Adam, u"adam"}, {OptimizerKind::AdamW, u"adamw"}}};
+constexpr std::array<std::pair<ScheduleKind, const char16_t *>, 4> kSchedules{{
+    {ScheduleKind::Constant, u"constant"}, {ScheduleKind::Step, u"step"},
+    {ScheduleKind::Cosine, u"cosine"}, {ScheduleKind::OneCycle, u"onecycle"}}};
+constexpr std::array<std::pair<AmpMode, const char16_t *>, 3> kAmp{{
+    {AmpMode::Off, u"off"}, {AmpMode::BFloat16, u"bf16"}, {AmpMode::Float16, u"fp16"}}};
+constexpr std::array<std::pair<MemoryFormat, const char16_t *>, 3> kMemoryFormats{{
+    {MemoryFormat::Auto, u"auto"}, {MemoryFormat::ChannelsLast, u"channels_last"},
+    {MemoryFormat::Contiguous, u"contiguous"}}};
+
+} // namespace
+
+QString optimizerName(OptimizerKind kind) { return toName(kind, kOptimizers); }
+QString scheduleName(ScheduleKind kind) { return toName(kind, kSchedules); }
+QString ampName(AmpMode mode) { return toName(mode, kAmp); }
+std::optional<OptimizerKind> optimizerFromName(const QString &name) { return fromName(name, kOptimizers); }
+std::optional<ScheduleKind> scheduleFromName(const QString &name) { return fromName(name, kSchedules); }
+std::optional<AmpMode> ampFromName(const QString &name) { return fromName(name, kAmp); }
+QString memoryFormatName(MemoryFormat format) { return toName(format, kMemoryFormats); }
+std::optional<MemoryFormat> memoryFormatFromName(const QString &name)
+{
+    return fromName(name, kMemoryFormats);
+}
+
+bool usesChannelsLast(MemoryFormat format, bool cuda)
+{
+    return format == MemoryFormat::ChannelsLast || (format == MemoryFormat::Auto && cuda);
+}
+
+QJsonObject TrainConfig::toJson() const
+{
+    return QJsonObject{
+        {QStringLiteral("data"), dataRoot},
+        {QStringLiteral("val"), valRoot},
+        {QStringLiteral("val_split"), valSplit},
+        {QStringLiteral("train_transforms"), trainTransforms},
+        {QStringLiteral("val_transforms"), valTransforms},
+        {QStringLiteral("batch_size"), batchSize},
+        {QStringLiteral("workers"), workers},
+        {QStringLiteral("drop_last"), dropLast},
+        {QStringLiteral("arch"), arch},
+        {QStringLiteral("weights"), weightsPath},
+        {QStringLiteral("epochs"), epochs},
+        {QStringLiteral("optimizer"), optimizerName(optimizer)},
+        {QStringLiteral("lr"), lr},
+        {QStringLiteral("momentum"), momentum},
+        {QStringLiteral("nesterov"), nesterov},
+        {QStringLiteral("weight_decay"), weightDecay},
+        {QStringLiteral("betas"), QJsonArray{beta1, beta2}},
+        {QStringLiteral("eps"), eps},
+        {QStringLiteral("schedule"), scheduleName(schedule)},
+        {QStringLiteral("warmup_epochs"), warmupEpochs},
+        {QStringLiteral("step_epochs"), stepEpochs},
+        {QStringLiteral("step_gamma"), stepGamma},
+        {QStringLiteral("label_smoothing"), labelSmoothing},
+        {QStringLiteral("grad_clip_norm"), gradClipNorm},
+        // A string: JSON numbers are doubles and seeds are 64-bit.
+        {QStringLiteral("seed"), QString::number(seed)},
+        {QStringLiteral("device"), device},
+        {QStringLiteral("memory_format"), memoryFormatName(memoryFormat)},
+        {QStringLiteral("amp"), ampName(amp)},
+        {QStringLiteral("threads"), threads},
+        {QStringLiteral("out"), outDir},
+        {QStringLiteral("save_every"), saveEveryEpochs},
+        {QStringLiteral("resume"), resumePath},
+        {QStringLiteral("resume_weights_only"), resumeWeightsOnly},
+    };
+}
+
+TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &current)
+{
+    TrainConfig merged = saved;
+    merged.dataRoot = current.dataRoot;
+    merged.valRoot = current.valRoot.isEmpty() ? saved.valRoot : current.valRoot;
+    merged.device = current.device;
+    merged.memoryFormat = current.memoryFormat;
+    merged.amp = current.amp;
+    merged.threads = current.threads;
+    merged.workers = current.workers;
+    merged.outDir = current.outDir;
+    merged.epochs = std::max(current.epochs, saved.epochs);
+    merged.resumePath = current.resumePath;
+    merged.resumeWeightsOnly = false;
+    merged.maxSteps = current.maxSteps;
+    return merged;
+}
+
+Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
+{
+    TrainConfig c;
+    QStringList bad;
+    auto str = [&](const char *key, QString &out) {
+        const QJsonValue v = json.value(QLatin1String(key));
+        if (v.isString())
+            out = v.toString();
+        else if (!v.isUndefined() && !v.isNull())
+            bad.append(QLatin1String(key));
+    };
+    auto num = [&](const char *key, double &out) {
+        const QJsonValue v = json.value(QLatin1String(key));
+        if (v.isDouble())
+            out = v.toDouble();
+        else if (!v.isUndefined())
+            bad.append(QLatin1String(key));
+    };
+    auto integer = [&](const char *key, int &out) {
+        double d = out;
+        num(key, d);
+        out = int(d);
+    };
+    auto flag = [&](const char *key, bool &out) {
+        const QJsonValue v = json.value(QLatin1String(key));
+        if (v.isBool())
+            out = v.toBool();
+        else if (!v.isUndefined())
+            bad.append(QLatin1String(key));
+    };
+    /// A name read by `parse` (optimizerFromName, ...); unknown names are bad values.
+    auto enumeration = [&](const char *key, auto &out, auto parse) {
+        QString name;
+        str(key, name);
+        if (name.isEmpty())
+            return;
+        if (auto value = parse(name))
+            out = *value;
+        else
+            bad.append(QLatin1String(key));
+    };
+    str("data", c.dataRoot);
+    str("val", c.valRoot);
+    num("val_split", c.valSplit);
+    str("train_transforms", c.trainTransforms);
+    str("val_transforms", c.valTransforms);
+    integer("batch_size", c.batchSize);
+    integer("workers", c.workers);
+    flag("drop_last", c.dropLast);
+    str("arch", c.arch);
+    str("weights", c.weightsPath);
+    integer("epochs", c.epochs);
+    enumeration("optimizer", c.optimizer, optimizerFromName);
+    num("lr", c.lr);
+    num("momentum", c.momentum);
+    flag("nesterov", c.nesterov);
+    num("weight_decay", c.weightDecay);
+    const QJsonArray betas = json.value(QStringLiteral("betas")).toArray();
+    if (betas.size() == 2) {
+        c.beta1 = betas[0].toDouble(c.beta1);
+        c.beta2 = betas[1].toDouble(c.beta2);
+    }
+    num("eps", c.eps);
+    enumeration("schedule", c.schedule, scheduleFromName);
+    num("warmup_epochs", c.warmupEpochs);
+    integer("step_epochs", c.stepEpochs);
+    num("step_gamma", c.stepGamma);
+    num("label_smoothing", c.labelSmoothing);
+    num("grad_clip_norm", c.gradClipNorm);
+    const QJsonValue seed = json.value(QStringLiteral("seed"));
+    if (seed.isString()) {
+        bool ok = false;
+        c.seed = seed.toString().toULongLong(&ok);
+        if (!ok)
+            bad.append(QStringLiteral("seed"));
+    } else if (seed.isDouble()) {
+        c.seed = uint64_t(seed.toDouble());
+    }
+    str("device", c.device);
+    enumeration("memory_format", c.memoryFormat, memoryFormatFromName);
+    // Run folders written before memory_format said "channels_last": true|false.
+    if (const QJsonValue legacy = json.value(QStringLiteral("channels_last")); legacy.isBool()
+        && !json.contains(QStringLiteral("memory_format")))
+        c.memoryFormat = legacy.toBool() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+    enumeration("amp", c.amp, ampFromName);
+    integer("threads", c.threads);
+    str("out", c.outDir);
+    integer("save_every", c.saveEveryEpochs);
+    str("resume", c.resumePath);
+    flag("resume_weights_only", c.resumeWeightsOnly);
+    if (!bad.isEmpty())
+        return Error{QStringLiteral("the training configuration has bad values for: %1")
+                         .arg(bad.join(QStringLiteral(", ")))};
+    return c;
+}
+
+Status TrainConfig::validate() const
+{
+    auto fail = [](const QString &message) { return Status(Error{message}); };
+    if (dataRoot.isEmpty())
+        return fail(QStringLiteral("no dataset: choose an ImageFolder root (--data ROOT)"));
+    if (!QFileInfo(dataRoot).isDir())
+        return fail(QStringLiteral("the dataset folder “%1” does not exist").arg(dataRoot));
+    if (!valRoot.isEmpty() && !QFileInfo(valRoot).isDir())
+        return fail(QStringLiteral("the validation folder “%1” does not exist").arg(valRoot));
+    if (!(valSplit >= 0.0 && valSplit < 1.0))
+        return fail(QStringLiteral("the validation split must be at least 0 and below 1, not %1")
+                        .arg(valSplit));
+    if (!findModelArch(arch))
+        return fail(unknownModelMessage(arch));
+    if (batchSize < 1)
+        return fail(QStringLiteral("the batch size must be at least 1, not %1").arg(batchSize));
+    if (epochs < 1)
+        return fail(QStringLiteral("the number of epochs must be at least 1, not %1").arg(epochs));
+    if (!(lr > 0.0) || !std::isfinite(lr))
+        return fail(QStringLiteral("the learning rate must be a positive number, not %1").arg(lr));
+    if (momentum < 0.0 || momentum >= 1.0 + 1e-12)
+        return fail(QStringLiteral("momentum must be between 0 and 1, not %1").arg(momentum));
+    if (nesterov && (optimizer != OptimizerKind::SGD || momentum <= 0.0))
+        return fail(QStringLiteral("Nesterov momentum needs SGD with a momentum above 0"));
+    if (weightDecay < 0.0)
+        return fail(QStringLiteral("weight decay cannot be negative (%1)").arg(weightDecay));
+    if (!(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0))
+        return fail(QStringLiteral("Adam's betas must be in [0, 1), not (%1, %2)").arg(beta1).arg(beta2));
+    if (!(labelSmoothing >= 0.0 && labelSmoothing <= 1.0))
+        return fail(QStringLiteral("label smoothing must be between 0 and 1, not %1").arg(labelSmoothing));
+    if (gradClipNorm < 0.0)
+        return fail(QStringLiteral("the gradient clipping norm cannot be negative (%1)").arg(gradClipNorm));
+    if (warmupEpochs < 0.0)
+        return fail(QStringLiteral("warm-up epochs cannot be negative (%1)").arg(warmupEpochs));
+    if (schedule == ScheduleKind::Step && (stepEpochs < 1 || !(stepGamma > 0.0)))
+        return fail(QStringLiteral("the step schedule needs step epochs ≥ 1 and a gamma above 0"));
+    if (outDir.isEmpty())
+        return fail(QStringLiteral("no run folder: choose where checkpoints go (--out RUNDIR)"));
+    if (!resumePath.isEmpty() && !QFileInfo(resumePath).isFile())
+        return fail(QStringLiteral("the checkpoint to resume from, “%1”, does not exist").arg(resumePath));
+    if (!weightsPath.isEmpty() && !QFileInfo(weightsPath).isFile())
+        return fail(QStringLiteral("the weights file “%1” does not exist").arg(weightsPath));
+    if (amp != AmpMode::Off && device == u"cpu")
+        return fail(QStringLiteral("mixed precision (AMP) is for CUDA devices; turn it off on the CPU"));
+    return success();
+}
+
+// ------------------------------------------------------------------------------------------------
+
+QStringList CheckpointSummary::lines() const
+{
+    QStringList out;
+    out.append(QStringLiteral("Model: %1 with %2 classes").arg(arch).arg(numClasses));
+    out.append(midEpoch ? QStringLiteral("Saved inside epoch %1, after step %2").arg(epoch + 1).arg(step)
+                        : QStringLiteral("Epochs done: %1 (step %2)").arg(epoch).arg(step));
+    if (bestValAccuracy >= 0.0)
+        out.append(QStringLiteral("Best validation accuracy: %1%").arg(bestValAccuracy * 100.0, 0, 'f', 2));
+    out.append(hasOptimizerState ? QStringLiteral("Optimizer state: %1").arg(optimizer)
+                                 : QStringLiteral("No optimizer state: only a weights-only start is possible"));
+    if (!schedule.isEmpty())
+        out.append(QStringLiteral("Schedule: %1").arg(schedule));
+    out.append(hasRngState ? QStringLiteral("Random-number state: saved (an exact resume continues the same run)")
+                           : QStringLiteral("Random-number state: not saved"));
+    if (!classes.isEmpty()) {
+        QStringList shown = classes.mid(0, 12);
+        if (classes.size() > 12)
+            shown.append(QStringLiteral("… %1 more").arg(classes.size() - 12));
+        out.append(QStringLiteral("Classes: %1").arg(shown.join(QStringLiteral(", "))));
+    }
+    return out;
+}
+
+Result<CheckpointSummary> summarizeTrainingCheckpoint(const QString &path)
+{
+    ckpt::ReadOptions options;
+    auto file = ckpt::readCheckpoint(path, options);
+    if (!file)
+        return file.error();
+    const ckpt::Value &root = file->root;
+    if (!root.isDict() || !root.contains(u"model_state_dict"))
+        return Error{QStringLiteral("“%1” is not a training checkpoint of ImageFolder Studio's "
+                                    "layout (no 'model_state_dict'); load it as start-up weights "
+                                    "instead").arg(QFileInfo(path).fileName())};
+    CheckpointSummary s;
+    s.arch = root.value(u"arch").toString();
+    s.numClasses = int(root.value(u"num_classes").toInt());
+    s.epoch = int(root.value(u"epoch").toInt());
+    s.step = root.value(u"step").toInt();
+    s.classes = classesFromClassToIdx(root.value(u"class_to_idx")).value_or(QStringList());
+    const ckpt::Value optimizer = root.value(u"optimizer_state_dict");
+    s.hasOptimizerState = optimizer.isDict() && optimizer.contains(u"param_groups");
+    const ckpt::Value config = root.value(u"config");
+    for (const auto &[key, value] : config.entries()) {
+        if (value.isString())
+            s.config.insert(key.toString(), value.toString());
+        else if (value.isBool())
+            s.config.insert(key.toString(), value.toBool());
+        else if (value.isInt() || value.isFloat())
+            s.config.insert(key.toString(), value.toDouble());
+        else if (value.isList() || value.isTuple()) {
+            QJsonArray array;
+            for (const ckpt::Value &item : value.items())
+                array.append(item.toDouble());
+            s.config.insert(key.toString(), array);
+        }
+    }
+    if (s.hasOptimizerState) {
+        const ckpt::Value group = optimizer.value(u"param_groups").at(0);
+        const QString kind = s.config.value(QStringLiteral("optimizer")).toString();
+        s.optimizer = QStringLiteral("%1 (lr %2").arg(kind.isEmpty() ? QStringLiteral("?") : kind.toUpper())
+                          .arg(group.value(u"lr").toDouble());
+        if (group.contains(u"momentum"))
+            s.optimizer += QStringLiteral(", momentum %1").arg(group.value(u"momentum").toDouble());
+        s.optimizer += QStringLiteral(", weight decay %1)").arg(group.value(u"weight_decay").toDouble());
+    }
+    const ckpt::Value schedule = root.value(u"scheduler_state_dict").value(u"ifs_schedule");
+    if (schedule.isDict())
+        s.schedule = QStringLiteral("%1, step %2 of %3")
+                         .arg(schedule.value(u"name").toString())
+                         .arg(root.value(u"scheduler_state_dict").value(u"last_epoch").toInt())
+                         .arg(schedule.value(u"total_steps").toInt());
+    const ckpt::Value metrics = root.value(u"metrics");
+    if (metrics.contains(u"best_val_accuracy"))
+        s.bestValAccuracy = metrics.value(u"best_val_accuracy").toDouble() / 100.0;
+    s.midEpoch = root.value(u"progress").value(u"batch").toInt() > 0;
+    const ckpt::Value transforms = root.value(u"transforms");
+    s.trainTransforms = transforms.value(u"train").toString();
+    s.valTransforms = transforms.value(u"val").toString();
+    s.hasRngState = root.value(u"rng_state").isTensor();
+    return s;
+}
+
+} // namespace ifs

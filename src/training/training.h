@@ -1,0 +1,271 @@
+#pragma once
+
+// Training a classifier on an ImageFolder dataset: the same loop for the GUI's worker thread and
+// the CLI. Torch-free header; the implementation (training.cpp) is in ifs_torch.
+//
+// A run folder holds config.json, metrics.csv (one row per epoch), steps.csv (one row per
+// optimizer step), last.pth (every epoch, atomic) and best.pth (best validation accuracy),
+// epoch_NNN.pth when saveEveryEpochs is set, and load_model.py (the model rebuilt in Python,
+// SmallCNN's definition included, loading last.pth). The .pth files are torch.save zips in the layout
+// Python training scripts use:
+//
+//     {'model_state_dict': OrderedDict, 'optimizer_state_dict': {'state': {...}, 'param_groups':
+//      [...]}, 'scheduler_state_dict': {...}, 'epoch': int, 'step': int, 'class_to_idx': {...},
+//      'arch': str, 'num_classes': int, 'transforms': {'train': str, 'val': str},
+//      'metrics': {...}, 'rng_state': ByteTensor, 'config': {...}}
+
+#include "training/evaluation.h"
+#include "base/result.h"
+
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+#include <QStringList>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace ifs {
+
+enum class OptimizerKind { SGD, Adam, AdamW };
+enum class ScheduleKind { Constant, Step, Cosine, OneCycle };
+enum class AmpMode { Off, BFloat16, Float16 };
+/// The images' and weights' memory layout. Auto: channels_last on CUDA, NCHW on the CPU, where
+/// channels_last measured slower for training with Debian's libtorch 1.13 (see the README).
+enum class MemoryFormat { Auto, ChannelsLast, Contiguous };
+
+/// "sgd", "adam", "adamw" / "constant", "step", "cosine", "onecycle" / "off", "bf16", "fp16".
+QString optimizerName(OptimizerKind kind);
+QString scheduleName(ScheduleKind kind);
+QString ampName(AmpMode mode);
+/// "auto", "channels_last", "contiguous".
+QString memoryFormatName(MemoryFormat format);
+std::optional<OptimizerKind> optimizerFromName(const QString &name);
+std::optional<ScheduleKind> scheduleFromName(const QString &name);
+std::optional<AmpMode> ampFromName(const QString &name);
+std::optional<MemoryFormat> memoryFormatFromName(const QString &name);
+/// Whether `format` means channels_last on a CUDA device (true) or the CPU (false).
+bool usesChannelsLast(MemoryFormat format, bool cuda);
+
+struct TrainConfig
+{
+    // Data
+    QString dataRoot;        ///< an ImageFolder root, or a root with train/ and val/ folders
+    QString valRoot;         ///< explicit validation ImageFolder; empty: the split's, else valSplit
+    double valSplit = 0.1;   ///< fraction held out (seeded, per class) without a val folder
+    QString trainTransforms; ///< torchvision source; empty: defaultPipelines() for the dataset
+    QString valTransforms;
+    int batchSize = 64;
+    int workers = 0;         ///< input threads; 0 = all cores
+    bool dropLast = true;    ///< drop the last incomplete training batch
+
+    // Model
+    QString arch = QStringLiteral("small_cnn");
+    QString weightsPath; ///< start from these weights; the head is re-initialised when it differs
+
+    // Optimisation
+    int epochs = 5;
+    OptimizerKind optimizer = OptimizerKind::SGD;
+    double lr = 0.1;
+    double momentum = 0.9;
+    bool nesterov = false;
+    double weightDecay = 5e-4;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    ScheduleKind schedule = ScheduleKind::Cosine;
+    double warmupEpochs = 0.0; ///< linear warm-up from lr/100 (not for onecycle, which has its own)
+    int stepEpochs = 30;       ///< step schedule: multiply by stepGamma every stepEpochs
+    double stepGamma = 0.1;
+    double labelSmoothing = 0.0;
+    double gradClipNorm = 0.0; ///< 0 = no clipping
+    uint64_t seed = 0;
+
+    // Device
+    QString device = QStringLiteral("auto"); ///< auto | cpu | cuda | cuda:N
+    MemoryFormat memoryFormat = MemoryFormat::Auto;
+    AmpMode amp = AmpMode::Off;              ///< CUDA only
+    int threads = 0;                         ///< libtorch intra-op threads; 0 = leave as set
+
+    // Output
+    QString outDir;          ///< the run folder; created when missing
+    int saveEveryEpochs = 0; ///< also keep epoch_NNN.pth every N epochs; 0 = never
+
+    // Resume
+    QString resumePath;             ///< a last.pth/best.pth of ours
+    bool resumeWeightsOnly = false; ///< new optimizer and schedule, epochs counted from 0
+
+    /// Stops after this many optimizer steps in total, as if Save and Stop was pressed: a
+    /// last.pth with the exact position is written (tests, benches, `--max-steps`).
+    qint64 maxSteps = 0;
+
+    QJsonObject toJson() const;
+    /// Reads what toJson() wrote; unknown keys are ignored, bad values named in the error.
+    static Result<TrainConfig> fromJson(const QJsonObject &json);
+    /// Checks values and paths before a run: "batch size must be at least 1", ...
+    Status validate() const;
+};
+
+/// One optimizer step (for the loss curve).
+/// The settings an exact resume runs with: the run's own (`saved`), so that the trajectory
+/// continues as it was, except for what belongs to this run (`current`): the data, where and
+/// how fast to compute (device, memory format, AMP, threads, workers), the run folder, the
+/// resume path and step limit, and at least `current.epochs`.
+TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &current);
+
+struct StepRecord
+{
+    qint64 step = 0; ///< 1-based, over the whole run
+    int epoch = 0;   ///< 1-based
+    double loss = 0.0;
+    double lr = 0.0;
+};
+
+/// One finished epoch.
+struct EpochRecord
+{
+    int epoch = 0;  ///< 1-based
+    qint64 step = 0;
+    double trainLoss = 0.0;
+    double trainAccuracy = 0.0; ///< 0..1, on the augmented training batches
+    double valLoss = 0.0;
+    double valAccuracy = 0.0;   ///< 0..1
+    double lr = 0.0;            ///< at the end of the epoch
+    double seconds = 0.0;
+    double imagesPerSecond = 0.0; ///< training images per second of the epoch
+};
+
+/// A run's history, as its folder (or a checkpoint's 'metrics') tells it.
+struct RunHistory
+{
+    QString folder;
+    QString name; ///< the folder's name
+    QList<EpochRecord> epochs;
+    QList<StepRecord> steps;
+};
+/// Reads metrics.csv and steps.csv of a run folder (for overlays of earlier runs).
+Result<RunHistory> readRunHistory(const QString &folder);
+
+/// What a checkpoint of ours holds, for the resume dialog (read without torch).
+struct CheckpointSummary
+{
+    QString arch;
+    int numClasses = 0;
+    QStringList classes;
+    int epoch = 0;
+    qint64 step = 0;
+    QString optimizer;        ///< "SGD (lr 0.1, momentum 0.9)"; empty without optimizer state
+    QString schedule;
+    double bestValAccuracy = -1.0;
+    QString trainTransforms, valTransforms;
+    QJsonObject config;       ///< the run's TrainConfig, when stored
+    bool hasOptimizerState = false;
+    bool hasRngState = false;
+    bool midEpoch = false;    ///< saved by "Save and stop" inside an epoch
+    QStringList lines() const; ///< a readable summary, one fact per line
+};
+Result<CheckpointSummary> summarizeTrainingCheckpoint(const QString &path);
+
+struct TrainStart
+{
+    QString arch;          ///< the model trained (a resume's own, whatever the config said)
+    QString device;        ///< "cpu", "cuda:0"
+    QString deviceNote;    ///< why: "CUDA is not available in this libtorch build (CPU only)"
+    QString runtime;       ///< torchDescription(), threads, channels_last, AMP
+    int threads = 0;
+    QStringList classes;
+    qsizetype trainSamples = 0;
+    qsizetype valSamples = 0;
+    int batchesPerEpoch = 0;
+    int epochs = 0;
+    int startEpoch = 1;    ///< 1-based epoch the run starts with (>1 after a resume)
+    qint64 startStep = 0;  ///< steps already done
+    QString inputPath;     ///< BatchLoader::pathDescription()
+    QString trainTransforms, valTransforms;
+    QStringList notes;     ///< weights load report, resume, val split, ...
+    /// Notes worth acting on before the next run (also in notes): inputSizeNote()'s.
+    QStringList advice;
+    RunHistory history;    ///< earlier epochs and steps (continued curves after a resume)
+};
+
+struct StepProgress
+{
+    int epoch = 0;
+    int batch = 0;   ///< 1-based within the epoch
+    int batches = 0; ///< per epoch
+    qint64 step = 0; ///< 1-based, whole run
+    qint64 totalSteps = 0;
+    double loss = 0.0;
+    double accuracy = 0.0; ///< of this batch, 0..1
+    double lr = 0.0;
+    double imagesPerSecond = 0.0; ///< recent average
+    double etaSeconds = -1.0;     ///< whole run; -1 while unknown
+};
+
+struct EpochReport
+{
+    EpochRecord record;
+    bool best = false;
+    QString lastCheckpoint;
+    QString bestCheckpoint;
+    std::shared_ptr<const Evaluation> evaluation; ///< on the validation set; null without one
+    QList<LoaderFailure> newFailures;             ///< images skipped for the first time
+};
+
+enum class TrainOutcome { Completed, Stopped, Failed };
+
+struct TrainFinish
+{
+    TrainOutcome outcome = TrainOutcome::Failed;
+    QString message;        ///< what happened, for a status line or an error dialog
+    int epochsDone = 0;     ///< complete epochs
+    qint64 steps = 0;
+    double bestValAccuracy = -1.0;
+    QString lastCheckpoint; ///< empty when none was written
+    QString bestCheckpoint;
+    QList<LoaderFailure> skippedImages; ///< every image skipped, once each
+};
+
+/// Hooks, called on the thread that runs Trainer::run(). Keep them quick (queue to the GUI).
+struct TrainCallbacks
+{
+    std::function<void(const TrainStart &)> started;
+    std::function<void(const QString &)> status; ///< "Evaluating…", "Saving last.pth…"
+    std::function<void(const StepProgress &)> step;
+    std::function<void(const EpochReport &)> epoch;
+    /// Called exactly once, last, whatever happens (also after a failure before started()).
+    std::function<void(const TrainFinish &)> finished;
+};
+
+/// Runs one training. Thread-safe controls: pause(), resume(), stop() from any thread.
+class Trainer
+{
+public:
+    explicit Trainer(TrainConfig config);
+    ~Trainer();
+    Trainer(const Trainer &) = delete;
+    Trainer &operator=(const Trainer &) = delete;
+
+    /// Trains on the calling thread until done, stopped or failed; returns what finished() got.
+    TrainFinish run(const TrainCallbacks &callbacks = {});
+
+    /// Holds the loop between batches until resume() (stop() also ends a pause).
+    void pause();
+    void resume();
+    bool isPaused() const;
+    /// Ends the run after the current batch. With `saveCheckpoint`, last.pth is written first with
+    /// the exact position inside the epoch, so that a resume continues from there; without it,
+    /// last.pth stays as the last complete epoch left it.
+    void stop(bool saveCheckpoint = false);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> d;
+};
+
+/// Resolves a device request as training does: the device string, and a sentence saying why
+/// ("CUDA is not available in this libtorch build (CPU only)"). Fails for cuda:N without that GPU.
+Result<std::pair<QString, QString>> resolveDevice(const QString &request);
+
+} // namespace ifs

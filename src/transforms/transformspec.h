@@ -1,0 +1,116 @@
+#pragma once
+
+#include "base/result.h"
+
+#include <QList>
+#include <QString>
+
+namespace ifs {
+
+/// A Python literal as written in a torchvision transform call: None, bool, int, float, string,
+/// tuple, list, or an `InterpolationMode.X` reference.
+struct TransformValue
+{
+    enum class Kind { None, Bool, Int, Float, String, Tuple, List, Enum };
+
+    Kind kind = Kind::None;
+    bool boolValue = false;
+    qint64 intValue = 0;
+    double floatValue = 0.0;
+    /// The string for Kind::String; the member name (e.g. "BILINEAR") for Kind::Enum.
+    QString text;
+    /// The elements for Kind::Tuple and Kind::List.
+    QList<TransformValue> items;
+
+    /// Python's None.
+    static TransformValue none();
+    /// Python's True or False.
+    static TransformValue boolean(bool value);
+    /// A Python int (limited to 64 bits).
+    static TransformValue integer(qint64 value);
+    /// A Python float.
+    static TransformValue real(double value);
+    /// A Python str.
+    static TransformValue string(const QString &value);
+    /// A Python tuple.
+    static TransformValue tuple(const QList<TransformValue> &items);
+    /// A Python list.
+    static TransformValue list(const QList<TransformValue> &items);
+    /// `InterpolationMode.<member>`, e.g. member "BICUBIC".
+    static TransformValue interpolation(const QString &member);
+
+    /// Structural equality; an int never equals a float (1 != 1.0 here, as their reprs differ).
+    friend bool operator==(const TransformValue &a, const TransformValue &b);
+};
+
+/// One argument of a call: positional when keyword is empty.
+struct TransformArgument
+{
+    QString keyword;
+    TransformValue value;
+
+    friend bool operator==(const TransformArgument &a, const TransformArgument &b) = default;
+};
+
+/// One transform call, e.g. `RandomResizedCrop(224, scale=(0.5, 1.0))`.
+struct TransformStep
+{
+    /// The class name without module prefix, e.g. "RandomResizedCrop".
+    QString name;
+    QList<TransformArgument> args;
+
+    friend bool operator==(const TransformStep &a, const TransformStep &b) = default;
+};
+
+/// The transforms of a `transforms.Compose([...])`, in order.
+struct TransformPipeline
+{
+    QList<TransformStep> steps;
+
+    friend bool operator==(const TransformPipeline &a, const TransformPipeline &b) = default;
+};
+
+/// One parameter of a transform's constructor.
+struct TransformParameter
+{
+    QString name;
+    /// True when the parameter has no default.
+    bool required = false;
+    /// The default value when not required.
+    TransformValue defaultValue;
+};
+
+/// A transform's constructor signature as in torchvision 0.14.
+struct TransformSignature
+{
+    QString name;
+    QList<TransformParameter> parameters;
+};
+
+/// The transforms we know, with their torchvision 0.14 signatures.
+const QList<TransformSignature> &knownTransforms();
+
+/// The signature of the transform called name, or nullptr when unknown.
+const TransformSignature *findTransform(const QString &name);
+
+/// Parses a torchvision pipeline as written in Python: `transforms.Compose([...])`,
+/// `T.Compose([...])`, `Compose([...])`, a bare list, or a single transform. Arguments are bound
+/// to the signature table and normalized: required parameters positional, the rest keyword
+/// arguments in signature order, arguments equal to their default dropped. Errors name the line
+/// and column and quote the line with a caret under the spot.
+Result<TransformPipeline> parseTransforms(const QString &source);
+
+/// Binds a step's arguments to its signature and normalizes them as parseTransforms() does.
+/// Fails for unknown transforms and bad arguments.
+Result<TransformStep> normalizeStep(const TransformStep &step);
+
+/// Prints value as a Python literal that Python reads back identically (floats in repr()'s
+/// shortest round-trip form, enums as `transforms.InterpolationMode.X`).
+QString toPythonLiteral(const TransformValue &value);
+
+/// Prints the pipeline as canonical Python:
+/// `transforms.Compose([\n    transforms.Resize(256),\n])`. parseTransforms() of the result
+/// gives back the (normalized) pipeline.
+QString toTorchvisionSource(const TransformPipeline &pipeline);
+
+} // namespace ifs

@@ -1,0 +1,51 @@
+#pragma once
+
+#include "checkpoints/checkpointjobs.h"
+
+#include <QWidget>
+
+class QLabel;
+
+namespace ifs {
+
+/// A small painted histogram of a tensor's finite values.
+class HistogramWidget : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit HistogramWidget(QWidget *parent = nullptr);
+    void setStats(const TensorStats &stats);
+    QSize sizeHint() const override;
+    QSize minimumSizeHint() const override;
+
+protected:
+    void paintEvent(QPaintEvent *event) override;
+
+private:
+    TensorStats m_stats;
+};
+
+/// Statistics of the selected tensor: min, max, mean, std, NaN/Inf/zero counts and a histogram.
+class TensorStatsView : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit TensorStatsView(QWidget *parent = nullptr);
+
+    /// Shows "Computing…" for `key` until setStats() arrives.
+    void setPending(const QString &key, const QString &description);
+    void setStats(const TensorStats &stats);
+    /// Shows `text` instead of statistics (nothing selected, not a tensor).
+    void setMessage(const QString &text);
+    const TensorStats &stats() const { return m_stats; }
+
+private:
+    QLabel *m_title;
+    QLabel *m_values;
+    HistogramWidget *m_histogram;
+    TensorStats m_stats;
+};
+
+} // namespace ifs

@@ -1,0 +1,716 @@
+#include "transforms/pipelineeditor.h"
+
+#include "transforms/stepform.h"
+#include "transforms/transforms.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QDrag>
+#include <QDropEvent>
+#include <QFontDatabase>
+#include <QHBoxLayout>
+#include <QKeyEvent>
+#include <QLabel>
+#include <QMenu>
+#include <QPainter>
+#include <QPlainTextEdit>
+#include <QRegularExpression>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QStyledItemDelegate>
+#include <QTextBlock>
+#include <QToolButton>
+#include <QVBoxLayout>
+
+namespace ifs {
+
+namespace {
+
+using V = TransformValue;
+
+/// Paints a step as "2.  RandomResizedCrop  224, scale=(0.5, 1.0)" with its check box, a "random"
+/// tag and the marker of its worst finding. Disabled steps are unnumbered: the engine's error
+/// messages ("Step 2, ...") count the steps that run.
+class StepDelegate : public QStyledItemDelegate
+{
+public:
+    using QStyledItemDelegate::QStyledItemDelegate;
+
+    void paint(QPainter *painter, const QStyleOptionViewItem &option,
+               const QModelIndex &index) const override
+    {
+        QStyleOptionViewItem opt = option;
+        initStyleOption(&opt, index);
+        const QIcon marker = opt.icon;
+        opt.text.clear();
+        opt.icon = QIcon();
+        opt.features &= ~QStyleOptionViewItem::HasDecoration;
+        const QWidget *widget = opt.widget;
+        QStyle *style = widget ? widget->style() : QApplication::style();
+        style->drawControl(QStyle::CE_ItemViewItem, &opt, painter, widget);
+
+        const QRect check
+            = style->subElementRect(QStyle::SE_ItemViewItemCheckIndicator, &opt, widget);
+        QRect area = opt.rect.adjusted(check.isValid() ? check.right() - opt.rect.left() + 8 : 6, 0,
+                                       -6, 0);
+        const bool enabled = index.data(PipelineModel::EnabledRole).toBool();
+        const bool selected = opt.state & QStyle::State_Selected;
+        const QPalette::ColorGroup group = enabled ? QPalette::Normal : QPalette::Disabled;
+        const QColor text
+            = opt.palette.color(group, selected ? QPalette::HighlightedText : QPalette::Text);
+        QColor dim = text;
+        dim.setAlphaF(selected ? 0.8 : 0.6);
+
+        painter->save();
+        // Right side: the marker of the worst finding, then a "random" tag.
+        if (!marker.isNull()) {
+            const int s = 16;
+            const QRect iconRect(area.right() - s, area.center().y() - s / 2, s, s);
+            marker.paint(painter, iconRect);
+            area.setRight(iconRect.left() - 6);
+        }
+        QFont small = opt.font;
+        small.setPointSizeF(small.pointSizeF() * 0.85);
+        if (index.data(PipelineModel::RandomRole).toBool()) {
+            const QString tag = QObject::tr("random");
+            const QFontMetrics fm(small);
+            const int w = fm.horizontalAdvance(tag) + 10;
+            const QRect tagRect(area.right() - w, area.center().y() - fm.height() / 2 - 1, w,
+                                fm.height() + 2);
+            painter->setPen(Qt::NoPen);
+            painter->setBrush(enabled ? QColor(0x4c, 0x9b, 0xe8, 60) : QColor(128, 128, 128, 40));
+            painter->setRenderHint(QPainter::Antialiasing);
+            painter->drawRoundedRect(tagRect, 4, 4);
+            painter->setFont(small);
+            painter->setPen(dim);
+            painter->drawText(tagRect, Qt::AlignCenter, tag);
+            area.setRight(tagRect.left() - 6);
+        }
+
+        // Left side: number, name, arguments.
+        int number = 0;
+        for (int row = 0; row <= index.row(); ++row)
+            if (index.model()->index(row, 0).data(PipelineModel::EnabledRole).toBool())
+                ++number;
+        QFont font = opt.font;
+        font.setItalic(!enabled);
+        const QFontMetrics fm(font);
+        const QString numberText
+            = enabled ? QStringLiteral("%1.").arg(number) : QStringLiteral("–");
+        painter->setFont(font);
+        painter->setPen(dim);
+        const int numberWidth = fm.horizontalAdvance(QStringLiteral("00."));
+        painter->drawText(QRect(area.left(), area.top(), numberWidth, area.height()),
+                          Qt::AlignVCenter | Qt::AlignRight, numberText);
+        area.setLeft(area.left() + numberWidth + 8);
+
+        QFont bold = font;
+        bold.setBold(true);
+        const QFontMetrics boldMetrics(bold);
+        const QString name = index.data(PipelineModel::NameRole).toString();
+        const QString nameText = boldMetrics.elidedText(name, Qt::ElideRight, area.width());
+        painter->setFont(bold);
+        painter->setPen(text);
+        painter->drawText(area, Qt::AlignVCenter | Qt::AlignLeft, nameText);
+        area.setLeft(area.left() + boldMetrics.horizontalAdvance(nameText) + 8);
+
+        const QString args = index.data(PipelineModel::ArgumentsRole).toString();
+        if (!args.isEmpty() && area.width() > 20) {
+            painter->setFont(font);
+            painter->setPen(dim);
+            painter->drawText(area, Qt::AlignVCenter | Qt::AlignLeft,
+                              fm.elidedText(args, Qt::ElideRight, area.width()));
+        }
+        painter->restore();
+    }
+
+    QSize sizeHint(const QStyleOptionViewItem &option, const QModelIndex &index) const override
+    {
+        QSize size = QStyledItemDelegate::sizeHint(option, index);
+        size.setHeight(std::max(size.height(), option.fontMetrics.height() * 2));
+        return size;
+    }
+};
+
+/// Line and column (1-based) of a parser message "... at line L, column C ...", or {0, 0}.
+std::pair<int, int> errorPosition(const QString &message)
+{
+    static const QRegularExpression where(QStringLiteral("at line (\\d+), column (\\d+)"));
+    const QRegularExpressionMatch match = where.match(message);
+    if (!match.hasMatch())
+        return { 0, 0 };
+    return { match.captured(1).toInt(), match.captured(2).toInt() };
+}
+
+V floatTuple(std::initializer_list<double> values)
+{
+    QList<V> items;
+    for (double v : values)
+        items.append(V::real(v));
+    return V::tuple(items);
+}
+
+} // namespace
+
+// ---- PipelineListView ------------------------------------------------------------------------
+
+PipelineListView::PipelineListView(QWidget *parent)
+    : QListView(parent)
+{
+    setSelectionMode(QAbstractItemView::SingleSelection);
+    setDragEnabled(true);
+    setAcceptDrops(true);
+    setDropIndicatorShown(true);
+    setDragDropMode(QAbstractItemView::InternalMove);
+    setDefaultDropAction(Qt::MoveAction);
+    setItemDelegate(new StepDelegate(this));
+    setUniformItemSizes(true);
+    setEditTriggers(QAbstractItemView::NoEditTriggers);
+}
+
+void PipelineListView::keyPressEvent(QKeyEvent *event)
+{
+    if (event->matches(QKeySequence::Delete) || event->key() == Qt::Key_Backspace) {
+        Q_EMIT removeRequested();
+        return;
+    }
+    if (event->modifiers() & Qt::ControlModifier) {
+        if (event->key() == Qt::Key_Up) {
+            Q_EMIT moveRequested(-1);
+            return;
+        }
+        if (event->key() == Qt::Key_Down) {
+            Q_EMIT moveRequested(1);
+            return;
+        }
+    }
+    if (event->key() == Qt::Key_Insert) {
+        Q_EMIT addRequested();
+        return;
+    }
+    if (event->key() == Qt::Key_Space && currentIndex().isValid()) {
+        const QModelIndex current = currentIndex();
+        const bool enabled = current.data(PipelineModel::EnabledRole).toBool();
+        model()->setData(current, enabled ? Qt::Unchecked : Qt::Checked, Qt::CheckStateRole);
+        return;
+    }
+    QListView::keyPressEvent(event);
+}
+
+void PipelineListView::startDrag(Qt::DropActions supportedActions)
+{
+    Q_UNUSED(supportedActions);
+    const QModelIndex current = currentIndex();
+    if (!current.isValid())
+        return;
+    auto *drag = new QDrag(this);
+    drag->setMimeData(model()->mimeData({ current }));
+    const QRect rect = visualRect(current);
+    drag->setPixmap(viewport()->grab(rect));
+    drag->setHotSpot(viewport()->mapFromGlobal(QCursor::pos()) - rect.topLeft());
+    // The drop moves the row itself; nothing is removed afterwards, whatever exec() returns.
+    drag->exec(Qt::MoveAction, Qt::MoveAction);
+}
+
+void PipelineListView::dropEvent(QDropEvent *event)
+{
+    auto *pipeline = qobject_cast<PipelineModel *>(model());
+    if (event->source() != this || !pipeline || !currentIndex().isValid()) {
+        event->ignore();
+        return;
+    }
+    const QPoint pos = event->position().toPoint();
+    const QModelIndex target = indexAt(pos);
+    int before = pipeline->rowCount();
+    if (target.isValid()) {
+        const QRect rect = visualRect(target);
+        before = pos.y() < rect.center().y() ? target.row() : target.row() + 1;
+    }
+    const int from = currentIndex().row();
+    const int to = before > from ? before - 1 : before;
+    if (to != from && pipeline->moveStep(from, to))
+        setCurrentIndex(pipeline->index(to));
+    event->setDropAction(Qt::MoveAction);
+    event->accept();
+    setState(NoState);
+    viewport()->update();
+}
+
+// ---- PipelineEditor --------------------------------------------------------------------------
+
+PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
+    : QWidget(parent)
+    , m_title(title)
+    , m_model(new PipelineModel(this))
+    , m_list(new PipelineListView(this))
+    , m_form(new StepForm(this))
+    , m_code(new QPlainTextEdit(this))
+    , m_codeError(new QLabel(this))
+    , m_listHint(new QLabel(this))
+    , m_splitter(new QSplitter(Qt::Vertical, this))
+    , m_addMenu(new QMenu(this))
+    , m_addButton(new QToolButton(this))
+    , m_removeButton(new QToolButton(this))
+    , m_upButton(new QToolButton(this))
+    , m_downButton(new QToolButton(this))
+{
+    setObjectName(QStringLiteral("pipelineEditor"));
+    m_list->setObjectName(QStringLiteral("stepList"));
+    m_list->setModel(m_model);
+    m_list->setMinimumHeight(120);
+
+    buildAddMenu();
+    m_addButton->setText(tr("Add Step"));
+    m_addButton->setToolTip(tr("Add a transform after the selected step (Insert)"));
+    m_addButton->setMenu(m_addMenu);
+    m_addButton->setPopupMode(QToolButton::InstantPopup);
+    m_addButton->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    m_addButton->setObjectName(QStringLiteral("addStepButton"));
+    m_removeButton->setText(tr("Remove"));
+    m_removeButton->setToolTip(tr("Remove the selected step (Delete)"));
+    m_upButton->setArrowType(Qt::UpArrow);
+    m_upButton->setToolTip(tr("Move the selected step up (Ctrl+Up)"));
+    m_downButton->setArrowType(Qt::DownArrow);
+    m_downButton->setToolTip(tr("Move the selected step down (Ctrl+Down)"));
+    for (QToolButton *button : { m_addButton, m_removeButton, m_upButton, m_downButton })
+        button->setAutoRaise(true);
+    connect(m_removeButton, &QToolButton::clicked, this, &PipelineEditor::removeSelectedStep);
+    connect(m_upButton, &QToolButton::clicked, this, [this] { moveSelectedStep(-1); });
+    connect(m_downButton, &QToolButton::clicked, this, [this] { moveSelectedStep(1); });
+    connect(m_list, &PipelineListView::removeRequested, this, &PipelineEditor::removeSelectedStep);
+    connect(m_list, &PipelineListView::moveRequested, this, &PipelineEditor::moveSelectedStep);
+    connect(m_list, &PipelineListView::addRequested, this, [this] {
+        m_addMenu->popup(m_list->viewport()->mapToGlobal(
+            m_list->currentIndex().isValid()
+                ? m_list->visualRect(m_list->currentIndex()).bottomLeft()
+                : QPoint(0, 0)));
+    });
+
+    m_listHint->setText(tr("Tick to run a step; drag or Ctrl+↑/↓ to reorder."));
+    m_listHint->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    m_listHint->setWordWrap(true);
+
+    auto *listBox = new QWidget(this);
+    auto *listLayout = new QVBoxLayout(listBox);
+    listLayout->setContentsMargins(0, 0, 0, 0);
+    listLayout->setSpacing(2);
+    auto *buttons = new QHBoxLayout;
+    buttons->setSpacing(2);
+    buttons->addWidget(m_addButton);
+    buttons->addWidget(m_removeButton);
+    buttons->addStretch(1);
+    buttons->addWidget(m_upButton);
+    buttons->addWidget(m_downButton);
+    listLayout->addLayout(buttons);
+    listLayout->addWidget(m_list, 1);
+    listLayout->addWidget(m_listHint);
+
+    auto *formScroll = new QScrollArea(this);
+    formScroll->setWidget(m_form);
+    formScroll->setWidgetResizable(true);
+    formScroll->setFrameShape(QFrame::StyledPanel);
+    formScroll->setMinimumHeight(90);
+
+    QFont mono = QFontDatabase::systemFont(QFontDatabase::FixedFont);
+    m_code->setObjectName(QStringLiteral("codeEdit"));
+    m_code->setFont(mono);
+    m_code->setLineWrapMode(QPlainTextEdit::NoWrap);
+    m_code->setTabChangesFocus(true);
+    m_code->setPlaceholderText(
+        QStringLiteral("transforms.Compose([\n    transforms.ToTensor(),\n])"));
+    m_code->setToolTip(tr("The pipeline as Python. Edits apply when they parse; a step on a "
+                          "commented-out line (# transforms.X(...),) is kept, disabled."));
+    m_codeError->setObjectName(QStringLiteral("codeError"));
+    m_codeError->setFont(mono);
+    m_codeError->setTextFormat(Qt::PlainText);
+    m_codeError->setWordWrap(false);
+    m_codeError->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_codeError->setStyleSheet(QStringLiteral("QLabel { color: #8a1020; background: #fde7e7; "
+                                              "border: 1px solid #e08a8a; border-radius: 3px; "
+                                              "padding: 4px; }"));
+    m_codeError->hide();
+    auto *codeTitle = new QLabel(tr("Python"), this);
+    codeTitle->setStyleSheet(QStringLiteral("font-weight: bold;"));
+    auto *codeHint = new QLabel(tr("edits apply as you type; # comments a step out"), this);
+    codeHint->setStyleSheet(QStringLiteral("color: palette(mid);"));
+    auto *codeBox = new QWidget(this);
+    auto *codeLayout = new QVBoxLayout(codeBox);
+    codeLayout->setContentsMargins(0, 0, 0, 0);
+    codeLayout->setSpacing(2);
+    auto *codeHeader = new QHBoxLayout;
+    codeHeader->addWidget(codeTitle);
+    codeHeader->addWidget(codeHint, 1);
+    codeLayout->addLayout(codeHeader);
+    codeLayout->addWidget(m_code, 1);
+    codeLayout->addWidget(m_codeError);
+
+    m_splitter->setObjectName(QStringLiteral("pipelineSplitter"));
+    m_splitter->addWidget(listBox);
+    m_splitter->addWidget(formScroll);
+    m_splitter->addWidget(codeBox);
+    m_splitter->setStretchFactor(0, 3);
+    m_splitter->setStretchFactor(1, 3);
+    m_splitter->setStretchFactor(2, 3);
+    m_splitter->setChildrenCollapsible(false);
+    m_splitter->setSizes({ 190, 240, 170 });
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(m_splitter);
+
+    m_codeTimer.setSingleShot(true);
+    m_codeTimer.setInterval(400);
+    connect(&m_codeTimer, &QTimer::timeout, this, &PipelineEditor::parseCode);
+    connect(m_code, &QPlainTextEdit::textChanged, this, [this] {
+        if (!m_writingCode)
+            m_codeTimer.start();
+    });
+    connect(m_model, &PipelineModel::itemsEdited, this, &PipelineEditor::onItemsEdited);
+    connect(m_model, &QAbstractItemModel::dataChanged, this, &PipelineEditor::updateForm);
+    connect(m_model, &QAbstractItemModel::modelReset, this, &PipelineEditor::updateButtons);
+    connect(m_model, &QAbstractItemModel::rowsMoved, this, &PipelineEditor::updateButtons);
+    connect(m_list->selectionModel(), &QItemSelectionModel::currentChanged, this, [this] {
+        updateForm();
+        updateButtons();
+        Q_EMIT stepSelected(selectedRow());
+    });
+    connect(m_form, &StepForm::stepEdited, this,
+            [this](int row, const TransformStep &step) { m_model->setStep(row, step); });
+    writeCode();
+    updateButtons();
+}
+
+PipelineEditor::~PipelineEditor() = default;
+
+void PipelineEditor::buildAddMenu()
+{
+    m_addMenu->setObjectName(QStringLiteral("addStepMenu"));
+    m_addMenu->setToolTipsVisible(true);
+    const QList<QPair<QString, QStringList>> groups {
+        { tr("Size and crop"),
+          { QStringLiteral("Resize"), QStringLiteral("CenterCrop"), QStringLiteral("RandomCrop"),
+            QStringLiteral("RandomResizedCrop"), QStringLiteral("Pad") } },
+        { tr("Flip and geometry"),
+          { QStringLiteral("RandomHorizontalFlip"), QStringLiteral("RandomVerticalFlip"),
+            QStringLiteral("RandomRotation"), QStringLiteral("RandomAffine") } },
+        { tr("Colour and blur"),
+          { QStringLiteral("ColorJitter"), QStringLiteral("Grayscale"),
+            QStringLiteral("RandomGrayscale"), QStringLiteral("GaussianBlur") } },
+        { tr("Tensor"),
+          { QStringLiteral("ToTensor"), QStringLiteral("Normalize"),
+            QStringLiteral("RandomErasing") } },
+    };
+    QStringList listed;
+    for (const auto &[group, names] : groups) {
+        m_addMenu->addSection(group);
+        for (const QString &name : names) {
+            if (!findTransform(name))
+                continue;
+            listed.append(name);
+            QAction *action
+                = m_addMenu->addAction(name + QStringLiteral("  —  ") + transformDescription(name),
+                                       this, [this, name] { addStep(name); });
+            action->setObjectName(QStringLiteral("add_") + name);
+            action->setToolTip(transformDescription(name));
+        }
+    }
+    // Transforms the table learns later still show up.
+    bool other = false;
+    for (const TransformSignature &signature : knownTransforms()) {
+        if (listed.contains(signature.name))
+            continue;
+        if (!other)
+            m_addMenu->addSection(tr("Other"));
+        other = true;
+        const QString name = signature.name;
+        m_addMenu->addAction(name, this, [this, name] { addStep(name); })
+            ->setObjectName(QStringLiteral("add_") + name);
+    }
+}
+
+void PipelineEditor::setItems(const PipelineItems &items)
+{
+    const int row = selectedRow();
+    m_codeTimer.stop();
+    m_model->setItems(items);
+    writeCode();
+    updateProblems();
+    selectStep(std::min(row, int(items.size()) - 1));
+    updateButtons();
+    Q_EMIT pipelineChanged();
+}
+
+const PipelineItems &PipelineEditor::items() const
+{
+    return m_model->items();
+}
+
+TransformPipeline PipelineEditor::pipeline() const
+{
+    return m_model->pipeline();
+}
+
+void PipelineEditor::setPipeline(const TransformPipeline &pipeline)
+{
+    setItems(withEnabledPipeline(m_model->items(), pipeline));
+}
+
+QString PipelineEditor::code() const
+{
+    return m_code->toPlainText();
+}
+
+void PipelineEditor::setCode(const QString &code)
+{
+    m_code->setPlainText(code);
+    applyCodeNow();
+}
+
+void PipelineEditor::applyCodeNow()
+{
+    m_codeTimer.stop();
+    parseCode();
+}
+
+QString PipelineEditor::sourceToSave() const
+{
+    return m_codeErrorText.isEmpty() && !code().trimmed().isEmpty()
+        ? code()
+        : pipelineItemsToSource(m_model->items());
+}
+
+void PipelineEditor::onItemsEdited()
+{
+    writeCode();
+    updateProblems();
+    updateForm();
+    updateButtons();
+    Q_EMIT pipelineChanged();
+}
+
+void PipelineEditor::writeCode()
+{
+    const QString source = pipelineItemsToSource(m_model->items());
+    if (source != m_code->toPlainText()) {
+        m_writingCode = true;
+        // Through a cursor, so the code view's undo can bring back what was there.
+        QTextCursor cursor(m_code->document());
+        cursor.select(QTextCursor::Document);
+        cursor.insertText(source);
+        m_writingCode = false;
+    }
+    showCodeError({});
+}
+
+void PipelineEditor::parseCode()
+{
+    const Result<PipelineItems> parsed = pipelineItemsFromSource(m_code->toPlainText());
+    if (!parsed) {
+        showCodeError(parsed.errorMessage());
+        return;
+    }
+    showCodeError({});
+    if (parsed.value() == m_model->items())
+        return;
+    const int row = selectedRow();
+    m_model->setItems(parsed.value());
+    updateProblems();
+    selectStep(std::min(row, int(parsed->size()) - 1));
+    updateButtons();
+    Q_EMIT pipelineChanged();
+}
+
+void PipelineEditor::showCodeError(const QString &message)
+{
+    const bool changed = message != m_codeErrorText;
+    m_codeErrorText = message;
+    QList<QTextEdit::ExtraSelection> marks;
+    if (!message.isEmpty()) {
+        m_codeError->setText(message);
+        const auto [line, column] = errorPosition(message);
+        const QTextBlock block = m_code->document()->findBlockByNumber(line - 1);
+        if (block.isValid()) {
+            QTextEdit::ExtraSelection lineMark;
+            lineMark.format.setBackground(QColor(0xfd, 0xe7, 0xe7));
+            lineMark.format.setProperty(QTextFormat::FullWidthSelection, true);
+            lineMark.cursor = QTextCursor(block);
+            marks.append(lineMark);
+            QTextEdit::ExtraSelection spot;
+            spot.format.setUnderlineStyle(QTextCharFormat::WaveUnderline);
+            spot.format.setUnderlineColor(QColor(0xd0, 0x20, 0x20));
+            spot.format.setBackground(QColor(0xf5, 0xb5, 0xb5));
+            QTextCursor cursor(block);
+            const int at = std::clamp(column - 1, 0, std::max(0, block.length() - 1));
+            cursor.setPosition(block.position() + at);
+            if (at < block.length() - 1)
+                cursor.movePosition(QTextCursor::NextCharacter, QTextCursor::KeepAnchor);
+            spot.cursor = cursor;
+            marks.append(spot);
+        }
+    }
+    m_code->setExtraSelections(marks);
+    m_codeError->setVisible(!message.isEmpty());
+    if (changed)
+        Q_EMIT codeErrorChanged(message);
+}
+
+void PipelineEditor::updateProblems()
+{
+    // Each step checked alone, so a problem is pinned on the step that has it.
+    QStringList problems;
+    for (const PipelineItem &item : m_model->items()) {
+        const Result<CompiledPipeline> compiled
+            = CompiledPipeline::compile(TransformPipeline { { item.step } });
+        QString message = compiled.errorMessage();
+        static const QRegularExpression stepPrefix(QStringLiteral("^Step \\d+, "));
+        message.remove(stepPrefix);
+        problems.append(message);
+    }
+    m_model->setRowProblems(problems);
+}
+
+void PipelineEditor::setAdvice(const QList<PipelineAdvice> &advice)
+{
+    QList<PipelineModel::RowNote> notes;
+    for (const PipelineAdvice &a : advice) {
+        const int row = m_model->rowOfEnabledStep(a.step);
+        if (row >= 0)
+            notes.append({ row, int(a.severity), a.message });
+    }
+    m_model->setRowNotes(notes);
+}
+
+void PipelineEditor::setDatasetHints(QSize typicalSize, bool gray)
+{
+    m_typicalSize = typicalSize;
+    m_gray = gray;
+}
+
+void PipelineEditor::updateForm()
+{
+    const int row = selectedRow();
+    if (row < 0) {
+        m_form->clear();
+        return;
+    }
+    m_form->setStep(row, m_model->item(row).step);
+    m_form->setProblem(m_model->index(row).data(PipelineModel::ProblemRole).toString());
+}
+
+void PipelineEditor::updateButtons()
+{
+    const int row = selectedRow();
+    m_removeButton->setEnabled(row >= 0);
+    m_upButton->setEnabled(row > 0);
+    m_downButton->setEnabled(row >= 0 && row + 1 < m_model->rowCount());
+}
+
+void PipelineEditor::selectStep(int row)
+{
+    if (row < 0 || row >= m_model->rowCount()) {
+        m_list->selectionModel()->clearCurrentIndex();
+        m_list->clearSelection();
+        updateForm();
+        updateButtons();
+        return;
+    }
+    m_list->setCurrentIndex(m_model->index(row));
+    m_list->scrollTo(m_model->index(row));
+    updateForm();
+}
+
+int PipelineEditor::selectedRow() const
+{
+    const QModelIndex current = m_list->currentIndex();
+    return current.isValid() ? current.row() : -1;
+}
+
+TransformStep PipelineEditor::newStep(const QString &name) const
+{
+    const int side = m_typicalSize.isValid()
+        ? std::min(m_typicalSize.width(), m_typicalSize.height()) <= 64
+            ? std::min(m_typicalSize.width(), m_typicalSize.height())
+            : 224
+        : 224;
+    TransformStep step { name, {} };
+    auto positional = [&step](const V &value) {
+        step.args.append({ QString(), value });
+    };
+    if (name == u"Resize")
+        positional(V::integer(side <= 64 ? side : 256));
+    else if (name == u"CenterCrop" || name == u"RandomResizedCrop")
+        positional(V::integer(side));
+    else if (name == u"RandomCrop") {
+        positional(V::integer(side));
+        step.args.append({ QStringLiteral("padding"), V::integer(std::max(1, side / 8)) });
+    } else if (name == u"RandomRotation")
+        positional(V::integer(15));
+    else if (name == u"RandomAffine") {
+        positional(V::integer(10));
+        step.args.append({ QStringLiteral("translate"), floatTuple({ 0.1, 0.1 }) });
+    } else if (name == u"GaussianBlur")
+        positional(V::integer(3));
+    else if (name == u"Pad")
+        positional(V::integer(4));
+    else if (name == u"ColorJitter") {
+        for (const char16_t *p : { u"brightness", u"contrast", u"saturation" })
+            step.args.append({ QString::fromUtf16(p), V::real(0.2) });
+    } else if (name == u"Normalize") {
+        if (m_gray) {
+            positional(floatTuple({ 0.5 }));
+            positional(floatTuple({ 0.5 }));
+        } else {
+            positional(floatTuple({ 0.485, 0.456, 0.406 }));
+            positional(floatTuple({ 0.229, 0.224, 0.225 }));
+        }
+    }
+    // Anything else the table requires gets a neutral value the form then shows.
+    if (const TransformSignature *signature = findTransform(name)) {
+        int given = 0;
+        for (const TransformArgument &arg : step.args)
+            given += arg.keyword.isEmpty() ? 1 : 0;
+        for (const TransformParameter &p : signature->parameters)
+            if (p.required && given-- <= 0)
+                positional(V::integer(1));
+    }
+    const Result<TransformStep> normalized = normalizeStep(step);
+    return normalized ? normalized.value() : step;
+}
+
+void PipelineEditor::addStep(const QString &name)
+{
+    const PipelineItems &items = m_model->items();
+    int row = selectedRow() >= 0 ? selectedRow() + 1 : int(items.size());
+    if (selectedRow() < 0) {
+        // Without a selection, image steps go before ToTensor and tensor steps at the end.
+        const bool tensorStep = name == u"Normalize" || name == u"RandomErasing";
+        for (int i = 0; i < items.size() && !tensorStep; ++i)
+            if (items[i].step.name == u"ToTensor") {
+                row = i;
+                break;
+            }
+    }
+    m_model->insertStep(row, newStep(name));
+    selectStep(row);
+    m_list->setFocus();
+}
+
+void PipelineEditor::removeSelectedStep()
+{
+    const int row = selectedRow();
+    if (row < 0)
+        return;
+    m_model->removeStep(row);
+    selectStep(std::min(row, m_model->rowCount() - 1));
+}
+
+void PipelineEditor::moveSelectedStep(int delta)
+{
+    const int row = selectedRow();
+    const int to = row + delta;
+    if (row < 0 || to < 0 || to >= m_model->rowCount())
+        return;
+    if (m_model->moveStep(row, to))
+        selectStep(to);
+}
+
+} // namespace ifs

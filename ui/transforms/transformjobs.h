@@ -1,0 +1,136 @@
+#pragma once
+
+#include "transforms/transformadvice.h"
+#include "transforms/transforms.h"
+
+#include <QFutureWatcher>
+#include <QImage>
+#include <QList>
+#include <QObject>
+#include <QRectF>
+#include <QString>
+#include <QThreadPool>
+#include <QTimer>
+
+#include <atomic>
+#include <memory>
+
+namespace ifs {
+
+/// What the preview should show: one image through both pipelines.
+struct PreviewRequest
+{
+    QString path; ///< the dataset image
+    QImage image; ///< the image as loaded before (skips decoding); may be null
+    TransformPipeline train;
+    TransformPipeline val;
+    quint64 seed = 0; ///< train draw k uses torch.manual_seed(seed + k); val seed
+    int draws = 8; ///< random draws of the train pipeline
+    int traceDraw = 0; ///< the train draw whose steps are traced
+};
+
+/// One step's output as shown in the step-by-step strip.
+struct PreviewStep
+{
+    QString name;
+    QString summary; ///< drawn parameters (StepTrace::summary)
+    bool applied = true;
+    QString description; ///< "PIL Image RGB 224 × 224" / "tensor float32 [3, 224, 224]"
+    QImage image; ///< for display (denormalised after Normalize), at most 512 px
+    bool denormalised = false;
+};
+
+/// One run's output, ready for display.
+struct PreviewOutput
+{
+    QImage image; ///< for display (denormalised after Normalize), at most 768 px
+    QSize size; ///< the output's real width × height
+    QString description; ///< "tensor float32 [3, 224, 224]" / "PIL Image RGB 500 × 375"
+    bool isTensor = false;
+    bool denormalised = false;
+    ChannelStats stats; ///< of the output tensor (after Normalize: the normalised values)
+    QList<QRectF> regions; ///< crop boxes in the input image's coordinates
+    QStringList summaries; ///< "Step: drawn parameters" per step
+    quint64 seed = 0; ///< the torch.manual_seed this run used
+    QString error; ///< the run failed (the step is named)
+};
+
+/// A finished preview.
+struct PreviewResult
+{
+    quint64 id = 0;
+    QString path;
+    QImage original; ///< the loaded input (RGB, as torchvision's loader gives it)
+    QString originalDescription;
+    QString trainError; ///< the train pipeline does not compile
+    QString valError;
+    QList<PreviewOutput> train;
+    PreviewOutput val;
+    QList<PreviewStep> trainSteps; ///< the trace of train draw traceDraw (input first)
+    QList<PreviewStep> valSteps; ///< the trace of the val run (input first)
+    int traceDraw = 0;
+    quint64 seed = 0;
+    double milliseconds = 0.0;
+};
+
+/// Runs previews on a small private thread pool, latest request wins: a request supersedes the
+/// ones before it, which stop between draws and report nothing. Each request that is not
+/// superseded ends with exactly one of finished() or failed().
+class TransformPreviewJob : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit TransformPreviewJob(QObject *parent = nullptr);
+    ~TransformPreviewJob() override;
+
+    /// Starts a preview; returns its id.
+    quint64 request(const PreviewRequest &request);
+    /// Drops every request in flight (they report nothing).
+    void cancel();
+    bool isRunning() const;
+
+    /// The work itself, synchronous (for tests and the job's workers). `superseded` is polled
+    /// between runs; returns nullopt-like error "superseded" when it fired.
+    static Result<PreviewResult> run(const PreviewRequest &request,
+                                     const std::function<bool()> &superseded = {});
+
+Q_SIGNALS:
+    void started(quint64 id);
+    void finished(const ifs::PreviewResult &result);
+    void failed(quint64 id, const QString &message);
+
+private:
+    QThreadPool m_pool;
+    std::shared_ptr<std::atomic<quint64>> m_latest;
+    int m_running = 0;
+};
+
+/// Computes the dataset's per-channel mean and std (computeDatasetStats) on worker threads, with
+/// progress at ~10 Hz and exactly one terminal signal per start().
+class DatasetStatsJob : public QObject
+{
+    Q_OBJECT
+
+public:
+    explicit DatasetStatsJob(QObject *parent = nullptr);
+    ~DatasetStatsJob() override;
+
+    void start(const QStringList &paths, int maxImages, quint64 seed, int threads = 0);
+    void requestCancel();
+    bool isRunning() const;
+
+Q_SIGNALS:
+    void progressChanged(int done, int total);
+    void finished(const ifs::DatasetChannelStats &stats);
+    void failed(const QString &message);
+    void cancelled();
+
+private:
+    struct Shared;
+    std::shared_ptr<Shared> m_shared;
+    QFutureWatcher<void> m_watcher;
+    QTimer m_poll;
+};
+
+} // namespace ifs

@@ -1,0 +1,148 @@
+#pragma once
+
+#include "transforms/transformjobs.h"
+
+#include <QFrame>
+#include <QImage>
+#include <QList>
+#include <QPixmap>
+
+class QGridLayout;
+class QHBoxLayout;
+class QLabel;
+class QScrollArea;
+class QSplitter;
+class QTabBar;
+
+namespace ifs {
+
+/// An image scaled to fit, with a caption: small images are enlarged by whole factors with
+/// nearest-neighbour sampling so that a 28 × 28 image shows its pixels; large ones are reduced
+/// smoothly. Optional boxes are drawn in the image's source coordinates. Clickable.
+class ImageTile : public QFrame
+{
+    Q_OBJECT
+
+public:
+    struct Box
+    {
+        QRectF rect; ///< in source coordinates
+        QColor color;
+        bool emphasised = false;
+        bool dashed = false;
+    };
+
+    explicit ImageTile(QWidget *parent = nullptr);
+
+    /// sourceSize: the size the boxes' coordinates refer to (the image's own size when empty).
+    void setImage(const QImage &image, QSize sourceSize = {});
+    QImage image() const { return m_image; }
+    /// A message instead of the image (an error in red).
+    void setMessage(const QString &text, bool error = false);
+    QString message() const { return m_message; }
+    void setCaption(const QString &title, const QString &detail = {}, const QString &extra = {});
+    QString captionTitle() const { return m_title; }
+    QString captionDetail() const { return m_detail; }
+    void setBoxes(const QList<Box> &boxes);
+    void setSelected(bool selected);
+    bool isSelected() const { return m_selected; }
+    void setClickable(bool clickable);
+    void setMinimumImageSide(int pixels);
+
+    QSize sizeHint() const override;
+    QSize minimumSizeHint() const override;
+
+Q_SIGNALS:
+    void clicked();
+
+protected:
+    void paintEvent(QPaintEvent *event) override;
+    void mousePressEvent(QMouseEvent *event) override;
+    void keyPressEvent(QKeyEvent *event) override;
+
+private:
+    int captionLines() const;
+    QRect imageArea() const;
+
+    QImage m_image;
+    QSize m_sourceSize;
+    QPixmap m_scaled; // cache for the current size
+    QString m_message;
+    bool m_error = false;
+    QString m_title;
+    QString m_detail;
+    QString m_extra;
+    QList<Box> m_boxes;
+    bool m_selected = false;
+    bool m_clickable = false;
+    int m_minimumSide = 64;
+};
+
+/// The preview's display: the original with the crop boxes of several draws, a grid of random
+/// draws of the train pipeline, the val result, output statistics and a step-by-step strip.
+/// It only shows PreviewResults; TransformsWorkspace asks for them.
+class TransformPreview : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit TransformPreview(QWidget *parent = nullptr);
+
+    void setResult(const PreviewResult &result);
+    const PreviewResult &result() const { return m_result; }
+    /// The whole preview failed (the image cannot be read).
+    void setFailure(const QString &message);
+    /// Nothing to show (no image yet).
+    void clear(const QString &message = {});
+    void setBusy(bool busy);
+    /// Which pipeline the strip traces: false = the selected train draw, true = val.
+    void setStripShowsVal(bool val);
+    bool stripShowsVal() const;
+
+    ImageTile *originalTile() const { return m_original; }
+    ImageTile *valTile() const { return m_val; }
+    const QList<ImageTile *> &trainTiles() const { return m_trainTiles; }
+    const QList<ImageTile *> &stepTiles() const { return m_stepTiles; }
+    QLabel *trainErrorLabel() const { return m_trainError; }
+    QLabel *trainStatsLabel() const { return m_trainStats; }
+    QLabel *valStatsLabel() const { return m_valStats; }
+    QSplitter *splitter() const { return m_splitter; }
+
+Q_SIGNALS:
+    /// A train draw was clicked: show its steps.
+    void drawClicked(int draw);
+
+protected:
+    bool eventFilter(QObject *watched, QEvent *event) override;
+
+private:
+    void rebuildTrainTiles(int count);
+    void layoutTrainTiles();
+    void sizeStepTiles();
+    void showStrip();
+    void updateBoxes();
+    QString statsText(const PreviewOutput &output) const;
+
+    PreviewResult m_result;
+    QSplitter *m_splitter;
+    QLabel *m_trainTitle;
+    QLabel *m_valTitle;
+    QLabel *m_busy;
+    ImageTile *m_original;
+    ImageTile *m_val;
+    QWidget *m_grid;
+    QGridLayout *m_gridLayout;
+    QLabel *m_trainError;
+    QList<ImageTile *> m_trainTiles;
+    int m_gridColumns = 0;
+    QLabel *m_trainStats;
+    QLabel *m_valStats;
+    QTabBar *m_stripTabs;
+    QLabel *m_stripTitle;
+    QScrollArea *m_stripScroll;
+    QWidget *m_strip;
+    QHBoxLayout *m_stripLayout;
+    QList<ImageTile *> m_stepTiles;
+};
+
+} // namespace ifs
