@@ -14,8 +14,20 @@ target_compile_definitions(ifs_config INTERFACE
     QT_DISABLE_DEPRECATED_BEFORE=0x060200
     IFS_VERSION="${PROJECT_VERSION}")
 
+# Our own code builds cleanly with these; CI (installer/setup.sh) turns them into errors with
+# IFS_WERROR. Third-party headers (Qt, libtorch, OpenCV) come in as system headers and are exempt.
+option(IFS_WERROR "Treat compiler warnings in our code as errors" OFF)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
-    target_compile_options(ifs_config INTERFACE -Wall -Wextra -Wno-unused-parameter)
+    target_compile_options(ifs_config INTERFACE
+        -Wall -Wextra -Wno-unused-parameter
+        -Wnon-virtual-dtor -Woverloaded-virtual -Wshadow -Wsuggest-override
+        -Wmissing-declarations -Wcast-qual -Wpointer-arith -Wformat=2 -Wimplicit-fallthrough)
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+        target_compile_options(ifs_config INTERFACE -Wduplicated-cond -Wlogical-op)
+    endif()
+    if(IFS_WERROR)
+        target_compile_options(ifs_config INTERFACE -Werror)
+    endif()
 endif()
 
 find_package(ZLIB REQUIRED)

@@ -22,7 +22,7 @@ namespace {
 
 struct Tree
 {
-    explicit Tree(const QString &root) : root(root) {}
+    explicit Tree(const QString &rootPath) : root(rootPath) {}
     QString root;
 
     void file(const QString &relative, const QByteArray &bytes = {}) const

@@ -292,13 +292,13 @@ void MainWindow::buildMenus()
     });
     auto updateTrainingActions = [this, start, pause, stop, saveStop, resume, overlay] {
         const bool running = m_training->isRunning();
-        const bool dataset = m_training->hasDataset();
-        start->setEnabled(!running && dataset);
+        const bool hasDataset = m_training->hasDataset();
+        start->setEnabled(!running && hasDataset);
         pause->setEnabled(running);
         stop->setEnabled(running);
         saveStop->setEnabled(running);
-        resume->setEnabled(!running && dataset);
-        overlay->setEnabled(dataset);
+        resume->setEnabled(!running && hasDataset);
+        overlay->setEnabled(hasDataset);
     };
     updateTrainingActions();
     connect(m_training, &TrainingWorkspace::runningChanged, this, updateTrainingActions);

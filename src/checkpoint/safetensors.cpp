@@ -152,9 +152,9 @@ Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 size,
         if (!info.value(u"shape").isArray())
             return Error{QStringLiteral("tensor “%1” has no shape").arg(name)};
         qint64 count = 1;
-        for (const QJsonValue &size : shape) {
+        for (const QJsonValue &dim : shape) {
             qint64 extent = 0;
-            if (!jsonInteger(size, &extent) || __builtin_mul_overflow(count, extent, &count))
+            if (!jsonInteger(dim, &extent) || __builtin_mul_overflow(count, extent, &count))
                 return Error{QStringLiteral("tensor “%1” has an invalid shape").arg(name)};
             entry.shape.append(extent);
         }

@@ -1721,29 +1721,29 @@ QByteArrayView ImageChecker::data() const
 
 ImageCheck ImageChecker::check(const QString &path, const QString &name)
 {
-    using Status = ImageCheck::Status;
+    using CheckStatus = ImageCheck::Status;
     ImageCheck out;
     QString why;
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly) || !readFile(file, d->buffer, -1, &why)) {
         d->buffer.clear();
-        out.status = Status::ReadFailed;
+        out.status = CheckStatus::ReadFailed;
         out.message = QStringLiteral("Cannot read %1: %2")
                           .arg(quoted(name), why.isEmpty() ? file.errorString() : why);
         return out;
     }
     out.header.fileSize = d->buffer.size();
     if (d->buffer.isEmpty()) {
-        out.status = Status::Empty;
+        out.status = CheckStatus::Empty;
         out.message = quoted(name) + QStringLiteral(" is empty (0 bytes)");
         return out;
     }
     const Bytes bytes(d->buffer);
     const Probe p = probeBytes(bytes);
     if (p.status != ParseStatus::Ok) {
-        out.status = p.status == ParseStatus::NotImage   ? Status::NotAnImage
-                     : p.status == ParseStatus::NeedMore ? Status::Truncated
-                                                         : Status::Broken;
+        out.status = p.status == ParseStatus::NotImage   ? CheckStatus::NotAnImage
+                     : p.status == ParseStatus::NeedMore ? CheckStatus::Truncated
+                                                         : CheckStatus::Broken;
         out.message = probeMessage(name, p, true);
         return out;
     }
@@ -1751,18 +1751,18 @@ ImageCheck ImageChecker::check(const QString &path, const QString &name)
     out.header.fileSize = d->buffer.size();
     out.headerValid = true;
     if (p.header.pixelCount() > kPilRefusePixels) {
-        out.status = Status::TooLarge;
+        out.status = CheckStatus::TooLarge;
         out.message = tooLargeMessage(name, p.header);
         return out;
     }
     const Integrity integrity = checkIntegrity(bytes, p);
     if (integrity.state == Completeness::Truncated) {
-        out.status = Status::Truncated;
+        out.status = CheckStatus::Truncated;
         out.message = quoted(name) + QStringLiteral(" is truncated: ") + integrity.reason;
         return out;
     }
     if (integrity.state == Completeness::Broken) {
-        out.status = Status::Broken;
+        out.status = CheckStatus::Broken;
         out.message = quoted(name) + QStringLiteral(" cannot be read: ") + integrity.reason;
         return out;
     }
@@ -1775,7 +1775,7 @@ ImageCheck ImageChecker::check(const QString &path, const QString &name)
     const bool ok = decodePixels(data, p, {}, true, d->mat, d->qtImage, &why);
     d->qtImage = QImage();
     if (!ok) {
-        out.status = Status::Broken;
+        out.status = CheckStatus::Broken;
         out.message = quoted(name) + QStringLiteral(" cannot be decoded")
                       + (why.isEmpty() ? QString() : QStringLiteral(": ") + why);
     }

@@ -762,10 +762,10 @@ void TrainingWorkspace::updateValidationSource(const TrainConfig *run)
     const TrainConfig config = run ? *run : this->config();
     m_evaluation->setValidationSource(
         [config]() -> Result<std::vector<LoaderSample>> {
-            Result<TrainingData> data = prepareTrainingData(config);
-            if (!data)
-                return data.error();
-            return std::move(data.value().val);
+            Result<TrainingData> prepared = prepareTrainingData(config);
+            if (!prepared)
+                return prepared.error();
+            return std::move(prepared.value().val);
         },
         tr("the held-out %1%").arg(config.valSplit * 100.0, 0, 'g', 3));
 }
