@@ -1,11 +1,11 @@
 // ifs-bench-input: images/s of the training input pipeline (decode + transforms + batching) over
 // one epoch of an ImageFolder, the peer of torchvision's DataLoader in bench/peer.py.
 //
-// Usage: ifs-bench-input ROOT [--pipeline CODE] [--workers N] [--batch B] [--exact] [--no-fast-decode]
-// Prints one line: "<images/s> <images> <seconds> <path description>".
+// Usage: ifs-bench-input ROOT [--pipeline CODE] [--workers N] [--batch B] [--exact]
+// [--no-fast-decode] Prints one line: "<images/s> <images> <seconds> <path description>".
 #include "base/allocator.h"
-#include "transforms/batchloader.h"
 #include "dataset/imagefolder.h"
+#include "transforms/batchloader.h"
 #include "transforms/transformspec.h"
 
 #include <QCoreApplication>
@@ -23,8 +23,9 @@ int main(int argc, char **argv)
     QCoreApplication app(argc, argv);
     const QStringList args = app.arguments();
     if (args.size() < 2) {
-        std::fprintf(stderr, "usage: ifs-bench-input ROOT [--pipeline CODE] [--workers N] "
-                             "[--batch B] [--exact] [--no-fast-decode]\n");
+        std::fprintf(stderr,
+                     "usage: ifs-bench-input ROOT [--pipeline CODE] [--workers N] "
+                     "[--batch B] [--exact] [--no-fast-decode]\n");
         return 2;
     }
     QString code = QStringLiteral(
@@ -56,8 +57,8 @@ int main(int argc, char **argv)
         return 1;
     }
     const Result<TransformPipeline> pipeline = parseTransforms(code);
-    const Result<CompiledPipeline> compiled =
-        pipeline ? CompiledPipeline::compile(pipeline.value()) : Result<CompiledPipeline>(pipeline.error());
+    const Result<CompiledPipeline> compiled = pipeline ? CompiledPipeline::compile(pipeline.value())
+                                                       : Result<CompiledPipeline>(pipeline.error());
     if (!compiled) {
         std::fprintf(stderr, "%s\n", qPrintable(compiled.errorMessage()));
         return 1;

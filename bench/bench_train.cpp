@@ -7,8 +7,8 @@
 //       "<images/s over the timed steps> <peak RSS MB> <timed steps> <seconds> <input path>".
 //   ifs-bench-train --small-cnn-source
 //       Prints smallCnnPythonSource(), so that the peer trains exactly our small CNN.
-#include "training/models.h"
 #include "torch/runtime.h"
+#include "training/models.h"
 #include "training/training.h"
 
 #include <QCoreApplication>
@@ -90,8 +90,7 @@ int main(int argc, char **argv)
             if (!format)
                 return usage();
             config.memoryFormat = *format;
-        }
-        else
+        } else
             return usage();
     }
     if (warmup < 1 || steps < 1)
@@ -117,7 +116,7 @@ int main(int argc, char **argv)
         inputPath = start.inputPath;
     };
     callbacks.step = [&](const StepProgress &progress) {
-        ticks.push_back({ progress.step, progress.epoch, std::chrono::steady_clock::now() });
+        ticks.push_back({progress.step, progress.epoch, std::chrono::steady_clock::now()});
     };
     Trainer trainer(config);
     const TrainFinish finish = trainer.run(callbacks);
@@ -146,7 +145,7 @@ int main(int argc, char **argv)
     const qint64 timedSteps = last.step - first->step;
     const double imagesPerSecond = double(timedSteps) * config.batchSize / seconds;
 
-    rusage usage {};
+    rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     std::printf("%.2f %.0f %lld %.3f %s\n", imagesPerSecond, double(usage.ru_maxrss) / 1024.0,
                 static_cast<long long>(timedSteps), seconds, qPrintable(inputPath));

@@ -3,8 +3,8 @@
 // skipped and listed, and cancel stops it.
 #include "testutil.h"
 
-#include "transforms/batchloader.h"
 #include "image/jpegregion.h"
+#include "transforms/batchloader.h"
 #include "transforms/transforms.h"
 
 #include <QFile>
@@ -81,11 +81,13 @@ for k, (w, h) in enumerate(sizes * 3):
         im = im.convert('L')
     im.save(os.path.join(root, cls, '%02d.jpg' % k), quality=88, subsampling=(0 if k % 3 == 0 else 2))
 )");
-        const test::ProcessResult r = test::runProcess(test::oraclePython(),
-                                                       {QStringLiteral("-c"), script, m_dir.path()});
+        const test::ProcessResult r
+            = test::runProcess(test::oraclePython(), {QStringLiteral("-c"), script, m_dir.path()});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         for (const QString &cls : {QStringLiteral("cat"), QStringLiteral("dog")})
-            for (const QString &name : QDir(m_dir.filePath(cls)).entryList({QStringLiteral("*.jpg")}, QDir::Files, QDir::Name))
+            for (const QString &name :
+                 QDir(m_dir.filePath(cls))
+                     .entryList({QStringLiteral("*.jpg")}, QDir::Files, QDir::Name))
                 m_samples.push_back({m_dir.filePath(cls + u'/' + name), cls == u"cat" ? 0 : 1});
         QCOMPARE(m_samples.size(), size_t(21));
     }
@@ -102,26 +104,39 @@ for k, (w, h) in enumerate(sizes * 3):
             const QImage whole = loadTransformInput(s.path).value();
             QCOMPARE(QSize(info->width, info->height), whole.size());
             for (const QRect &region :
-                 {QRect(info->width / 3 + 5, info->height / 4 + 3, info->width / 2, info->height / 2),
+                 {QRect(info->width / 3 + 5, info->height / 4 + 3, info->width / 2,
+                        info->height / 2),
                   QRect(0, 1, info->width - 1, info->height - 2),
                   QRect(info->width - 17, info->height - 9, 17, 9), QRect(7, 0, 1, 1)}) {
-            const QImage part = decodeJpegRegion(bytes, 1, region).value();
-            const QImage ref = whole.copy(region).convertToFormat(QImage::Format_RGB888);
-            QCOMPARE(part.size(), ref.size());
-            int maxDiff = 0, firstX = -1, firstY = -1, count = 0;
-            for (int y = 0; y < ref.height(); ++y)
-                for (int x = 0; x < ref.width() * 3; ++x) {
-                    const int d = std::abs(int(part.constScanLine(y)[x]) - int(ref.constScanLine(y)[x]));
-                    if (d && firstX < 0) {
-                        firstX = x / 3;
-                        firstY = y;
+                const QImage part = decodeJpegRegion(bytes, 1, region).value();
+                const QImage ref = whole.copy(region).convertToFormat(QImage::Format_RGB888);
+                QCOMPARE(part.size(), ref.size());
+                int maxDiff = 0, firstX = -1, firstY = -1, count = 0;
+                for (int y = 0; y < ref.height(); ++y)
+                    for (int x = 0; x < ref.width() * 3; ++x) {
+                        const int d = std::abs(int(part.constScanLine(y)[x])
+                                               - int(ref.constScanLine(y)[x]));
+                        if (d && firstX < 0) {
+                            firstX = x / 3;
+                            firstY = y;
+                        }
+                        count += d ? 1 : 0;
+                        maxDiff = std::max(maxDiff, d);
                     }
-                    count += d ? 1 : 0;
-                    maxDiff = std::max(maxDiff, d);
-                }
-            QVERIFY2(maxDiff == 0, qPrintable(QStringLiteral("%1 (%2 × %3, region %4,%5 %6×%7): %8 values differ, max %9, first at (%10, %11)")
-                .arg(s.path).arg(info->width).arg(info->height).arg(region.x()).arg(region.y()).arg(region.width()).arg(region.height())
-                .arg(count).arg(maxDiff).arg(firstX).arg(firstY)));
+                QVERIFY2(maxDiff == 0,
+                         qPrintable(QStringLiteral("%1 (%2 × %3, region %4,%5 %6×%7): %8 values "
+                                                   "differ, max %9, first at (%10, %11)")
+                                        .arg(s.path)
+                                        .arg(info->width)
+                                        .arg(info->height)
+                                        .arg(region.x())
+                                        .arg(region.y())
+                                        .arg(region.width())
+                                        .arg(region.height())
+                                        .arg(count)
+                                        .arg(maxDiff)
+                                        .arg(firstX)
+                                        .arg(firstY)));
             }
         }
     }

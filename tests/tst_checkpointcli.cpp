@@ -56,8 +56,9 @@ torch.save({'weights': torch.ones(3), 'payload': Evil()}, os.path.join(d, 'evil.
 
     void inspectJsonDescribesWhatTorchLoads()
     {
-        const test::ProcessResult r = test::runCli(
-            {QStringLiteral("inspect"), file(QStringLiteral("dp_gpu.pth")), QStringLiteral("--json")});
+        const test::ProcessResult r
+            = test::runCli({QStringLiteral("inspect"), file(QStringLiteral("dp_gpu.pth")),
+                            QStringLiteral("--json")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         const QJsonObject json = QJsonDocument::fromJson(r.out).object();
         QCOMPARE(json[QStringLiteral("format")].toString(), QStringLiteral("zip"));
@@ -103,13 +104,12 @@ print(json.dumps([[['model_state_dict', k], str(v.dtype).replace('torch.', ''), 
 
     void inspectStatsMatchTorch()
     {
-        const test::ProcessResult r = test::runCli({QStringLiteral("inspect"),
-                                                    file(QStringLiteral("plain.pth")),
-                                                    QStringLiteral("--json"),
-                                                    QStringLiteral("--stats")});
+        const test::ProcessResult r
+            = test::runCli({QStringLiteral("inspect"), file(QStringLiteral("plain.pth")),
+                            QStringLiteral("--json"), QStringLiteral("--stats")});
         QVERIFY2(r.exitCode == 0, r.err.constData());
-        const QJsonObject first =
-            QJsonDocument::fromJson(r.out)[QStringLiteral("tensors")][0].toObject();
+        const QJsonObject first
+            = QJsonDocument::fromJson(r.out)[QStringLiteral("tensors")][0].toObject();
         const test::ProcessResult ref = python(QStringLiteral(R"(
 import sys, torch
 t = torch.load(sys.argv[1])['conv1.weight'].double()
@@ -128,11 +128,11 @@ print(repr(t.min().item()), repr(t.max().item()), repr(t.mean().item()), repr(t.
     void repairedFileLoadsIntoTorchvisionStrictly()
     {
         const QString out = file(QStringLiteral("fixed.pth"));
-        const test::ProcessResult r = test::runCli(
-            {QStringLiteral("repair"), file(QStringLiteral("dp_gpu.pth")),
-             QStringLiteral("--extract"), QStringLiteral("model_state_dict"),
-             QStringLiteral("--strip-prefix"), QStringLiteral("module."), QStringLiteral("--verify"),
-             QStringLiteral("-o"), out});
+        const test::ProcessResult r
+            = test::runCli({QStringLiteral("repair"), file(QStringLiteral("dp_gpu.pth")),
+                            QStringLiteral("--extract"), QStringLiteral("model_state_dict"),
+                            QStringLiteral("--strip-prefix"), QStringLiteral("module."),
+                            QStringLiteral("--verify"), QStringLiteral("-o"), out});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         QVERIFY2(r.err.contains("verified: The state dicts are identical"), r.err.constData());
         const test::ProcessResult py = python(QStringLiteral(R"(
@@ -149,16 +149,18 @@ print(type(sd).__name__, all(torch.equal(sd[k], ref[k]) for k in ref), list(sd) 
 
         // --against --auto finds the same repair by itself, keeping epoch and the rest.
         const QString autoOut = file(QStringLiteral("auto.pth"));
-        const test::ProcessResult a = test::runCli(
-            {QStringLiteral("repair"), file(QStringLiteral("dp_gpu.pth")), QStringLiteral("--against"),
-             file(QStringLiteral("plain.pth")), QStringLiteral("--auto"), QStringLiteral("-o"), autoOut});
+        const test::ProcessResult a
+            = test::runCli({QStringLiteral("repair"), file(QStringLiteral("dp_gpu.pth")),
+                            QStringLiteral("--against"), file(QStringLiteral("plain.pth")),
+                            QStringLiteral("--auto"), QStringLiteral("-o"), autoOut});
         QVERIFY2(a.exitCode == 0, a.err.constData());
         QVERIFY2(a.out.contains("Strip the prefix"), a.out.constData());
-        const test::ProcessResult d = test::runCli(
-            {QStringLiteral("diff"), autoOut, file(QStringLiteral("plain.pth"))});
+        const test::ProcessResult d
+            = test::runCli({QStringLiteral("diff"), autoOut, file(QStringLiteral("plain.pth"))});
         QCOMPARE(d.exitCode, 0);
         const test::ProcessResult epoch = python(
-            QStringLiteral("import sys, torch; print(torch.load(sys.argv[1], map_location='cpu')['epoch'])"),
+            QStringLiteral(
+                "import sys, torch; print(torch.load(sys.argv[1], map_location='cpu')['epoch'])"),
             {autoOut});
         QCOMPARE(epoch.out.trimmed(), QByteArray("7"));
     }
@@ -200,9 +202,9 @@ print(all(torch.equal(sd[k], ref[k]) for k in ref))
         QVERIFY(f.open(QIODevice::ReadOnly));
         const QByteArray before = f.readAll();
         f.close();
-        const test::ProcessResult r = test::runCli(
-            {QStringLiteral("repair"), in, QStringLiteral("--cast"), QStringLiteral("float16"),
-             QStringLiteral("-o"), in});
+        const test::ProcessResult r
+            = test::runCli({QStringLiteral("repair"), in, QStringLiteral("--cast"),
+                            QStringLiteral("float16"), QStringLiteral("-o"), in});
         QCOMPARE(r.exitCode, 2);
         QVERIFY2(r.err.contains("--overwrite"), r.err.constData());
         QVERIFY(f.open(QIODevice::ReadOnly));
@@ -218,9 +220,9 @@ print(all(torch.equal(sd[k], ref[k]) for k in ref))
                                QStringLiteral("-o"), half})
                      .exitCode,
                  0);
-        const test::ProcessResult d = test::runCli({QStringLiteral("diff"),
-                                                    file(QStringLiteral("plain.pth")), half,
-                                                    QStringLiteral("--json")});
+        const test::ProcessResult d
+            = test::runCli({QStringLiteral("diff"), file(QStringLiteral("plain.pth")), half,
+                            QStringLiteral("--json")});
         QCOMPARE(d.exitCode, 1);
         const QJsonObject json = QJsonDocument::fromJson(d.out).object();
         QCOMPARE(json[QStringLiteral("only_in_a")].toArray(),
@@ -238,24 +240,27 @@ print(all(torch.equal(sd[k], ref[k]) for k in ref))
         QVERIFY(!QFile::exists(file(QStringLiteral("PWNED"))));
         const QJsonObject json = QJsonDocument::fromJson(r.out).object();
         QCOMPARE(json[QStringLiteral("tensors")].toArray().size(), 1);
-        QVERIFY2(QJsonDocument(json[QStringLiteral("warnings")].toArray()).toJson().contains("system"),
-                 r.out.constData());
+        QVERIFY2(
+            QJsonDocument(json[QStringLiteral("warnings")].toArray()).toJson().contains("system"),
+            r.out.constData());
     }
 
     void badInputGetsAMessage()
     {
-        QVERIFY(test::writeFile(file(QStringLiteral("notes.pth")), "<html>not a checkpoint</html>\n"));
-        const test::ProcessResult r =
-            test::runCli({QStringLiteral("inspect"), file(QStringLiteral("notes.pth"))});
+        QVERIFY(
+            test::writeFile(file(QStringLiteral("notes.pth")), "<html>not a checkpoint</html>\n"));
+        const test::ProcessResult r
+            = test::runCli({QStringLiteral("inspect"), file(QStringLiteral("notes.pth"))});
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains("notes.pth"), r.err.constData());
         QFile f(file(QStringLiteral("plain.pth")));
         QVERIFY(f.open(QIODevice::ReadOnly));
         QVERIFY(test::writeFile(file(QStringLiteral("cut.pth")), f.read(f.size() / 2)));
-        const test::ProcessResult cut =
-            test::runCli({QStringLiteral("inspect"), file(QStringLiteral("cut.pth"))});
+        const test::ProcessResult cut
+            = test::runCli({QStringLiteral("inspect"), file(QStringLiteral("cut.pth"))});
         QCOMPARE(cut.exitCode, 1);
-        QVERIFY2(cut.err.contains("ends early") || cut.err.contains("truncated"), cut.err.constData());
+        QVERIFY2(cut.err.contains("ends early") || cut.err.contains("truncated"),
+                 cut.err.constData());
     }
 };
 

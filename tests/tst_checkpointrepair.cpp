@@ -65,9 +65,9 @@ const ModelKeys &resnet18Keys(int numClasses = 1000, bool dataParallel = false)
     static QHash<QString, ModelKeys> cache;
     const QString id = QString::number(numClasses) + (dataParallel ? u"dp"_s : u""_s);
     if (!cache.contains(id)) {
-        const QJsonDocument doc = runOracleJson(
-            {u"keys"_s, u"--num-classes"_s, QString::number(numClasses), u"--wrap"_s,
-             dataParallel ? u"dp"_s : u"none"_s});
+        const QJsonDocument doc
+            = runOracleJson({u"keys"_s, u"--num-classes"_s, QString::number(numClasses),
+                             u"--wrap"_s, dataParallel ? u"dp"_s : u"none"_s});
         ModelKeys keys;
         for (const QJsonValue &item : doc[u"keys"_s].toArray()) {
             KeySpec spec;
@@ -103,8 +103,7 @@ Value stateDictOf(const ModelKeys &keys, bool withMetadata = true)
     }
     if (!withMetadata)
         return Value::orderedDict(entries);
-    return Value::orderedDict(entries,
-                              Value::dict({{"_metadata", metadataValue(keys.metadata)}}));
+    return Value::orderedDict(entries, Value::dict({{"_metadata", metadataValue(keys.metadata)}}));
 }
 
 QList<std::pair<QString, qint64>> metadataOf(const Value &dict)
@@ -219,45 +218,101 @@ QByteArray castInput(DType from)
             all.append(quint16(i));
         input = littleBytes(all);
     } else if (from == DType::Float32) {
-        const auto f = [](float x) { return std::bit_cast<quint32>(x); };
+        const auto f = [](float x) {
+            return std::bit_cast<quint32>(x);
+        };
         QList<quint32> bits = {
-            0x00000000u, 0x80000000u, f(1.0f), f(-1.0f), f(65504.0f), 0x477FEFFFu,
-            0x477FF000u, 0x477FF001u, f(65536.0f), 0x7F7FFFFFu, 0xFF7FFFFFu, 0x7F800000u,
+            0x00000000u,
+            0x80000000u,
+            f(1.0f),
+            f(-1.0f),
+            f(65504.0f),
+            0x477FEFFFu,
+            0x477FF000u,
+            0x477FF001u,
+            f(65536.0f),
+            0x7F7FFFFFu,
+            0xFF7FFFFFu,
+            0x7F800000u,
             0xFF800000u,
             // NaNs: quiet, signalling, negative, payloads.
-            0x7FC00000u, 0x7F800001u, 0xFFC00001u, 0x7FFFFFFFu, 0xFF800001u, 0x7FA00000u,
-            0x7FC02000u, 0xFFFFFFFFu, 0x7F802000u,
+            0x7FC00000u,
+            0x7F800001u,
+            0xFFC00001u,
+            0x7FFFFFFFu,
+            0xFF800001u,
+            0x7FA00000u,
+            0x7FC02000u,
+            0xFFFFFFFFu,
+            0x7F802000u,
             // float16 subnormals and the rounding at their bottom.
-            f(std::ldexp(1.0f, -24)), f(std::ldexp(1.0f, -25)), 0x33000001u,
-            f(std::ldexp(1.5f, -24)), f(std::ldexp(2.5f, -24)), f(std::ldexp(3.5f, -24)),
-            f(std::ldexp(1023.0f, -24)), f(std::ldexp(1023.5f, -24)), f(std::ldexp(1.0f, -14)),
-            0x387FFFFFu, 0x38800001u, f(-std::ldexp(1.0f, -24)), f(std::ldexp(1.0f, -26)),
+            f(std::ldexp(1.0f, -24)),
+            f(std::ldexp(1.0f, -25)),
+            0x33000001u,
+            f(std::ldexp(1.5f, -24)),
+            f(std::ldexp(2.5f, -24)),
+            f(std::ldexp(3.5f, -24)),
+            f(std::ldexp(1023.0f, -24)),
+            f(std::ldexp(1023.5f, -24)),
+            f(std::ldexp(1.0f, -14)),
+            0x387FFFFFu,
+            0x38800001u,
+            f(-std::ldexp(1.0f, -24)),
+            f(std::ldexp(1.0f, -26)),
             // Ties in the normal range, float16 and bfloat16.
-            f(1.0f + std::ldexp(1.0f, -11)), f(1.0f + std::ldexp(3.0f, -11)),
+            f(1.0f + std::ldexp(1.0f, -11)),
+            f(1.0f + std::ldexp(3.0f, -11)),
             f(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -23)),
-            f(1.0f + std::ldexp(1.0f, -8)), f(1.0f + std::ldexp(3.0f, -8)),
-            f(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)), 0x7F7F8000u, 0x7F7F7FFFu,
-            0x7F7EFFFFu, 0x3F808000u, 0x3F818000u,
+            f(1.0f + std::ldexp(1.0f, -8)),
+            f(1.0f + std::ldexp(3.0f, -8)),
+            f(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)),
+            0x7F7F8000u,
+            0x7F7F7FFFu,
+            0x7F7EFFFFu,
+            0x3F808000u,
+            0x3F818000u,
             // float32 subnormals.
-            0x00000001u, 0x007FFFFFu, 0x80400000u, 0x00008000u, 0x00018000u,
+            0x00000001u,
+            0x007FFFFFu,
+            0x80400000u,
+            0x00008000u,
+            0x00018000u,
         };
         for (int i = 0; i < 4000; ++i)
             bits.append(quint32(lcg.next()));
         for (int i = 0; i < 2000; ++i) { // moderate magnitudes, where models live
-            const float x = std::ldexp(float(lcg.next() % 16777216) / 16777216.0f,
-                                       int(lcg.next() % 60) - 40);
+            const float x
+                = std::ldexp(float(lcg.next() % 16777216) / 16777216.0f, int(lcg.next() % 60) - 40);
             bits.append(f(lcg.next() % 2 ? x : -x));
         }
         input = littleBytes(bits);
     } else {
-        const auto d = [](double x) { return std::bit_cast<quint64>(x); };
+        const auto d = [](double x) {
+            return std::bit_cast<quint64>(x);
+        };
         QList<quint64> bits = {
-            0, 0x8000000000000000ull, d(1.0), d(65504.0), d(65519.99999999), d(65520.0),
-            d(1e39), d(-1e39), d(3.4028235677973366e38), d(3.4028234663852886e38),
-            0x7FF0000000000000ull, 0xFFF0000000000000ull, 0x7FF8000000000000ull,
-            0x7FF0000000000001ull, 0xFFF8000000000001ull, 0x7FFFFFFFFFFFFFFFull,
-            0x7FF4000000000000ull, 0x0000000000000001ull, d(std::ldexp(1.0, -149)),
-            d(std::ldexp(1.0, -150)), d(std::ldexp(1.5, -150)), d(std::ldexp(1.0, -25)),
+            0,
+            0x8000000000000000ull,
+            d(1.0),
+            d(65504.0),
+            d(65519.99999999),
+            d(65520.0),
+            d(1e39),
+            d(-1e39),
+            d(3.4028235677973366e38),
+            d(3.4028234663852886e38),
+            0x7FF0000000000000ull,
+            0xFFF0000000000000ull,
+            0x7FF8000000000000ull,
+            0x7FF0000000000001ull,
+            0xFFF8000000000001ull,
+            0x7FFFFFFFFFFFFFFFull,
+            0x7FF4000000000000ull,
+            0x0000000000000001ull,
+            d(std::ldexp(1.0, -149)),
+            d(std::ldexp(1.0, -150)),
+            d(std::ldexp(1.5, -150)),
+            d(std::ldexp(1.0, -25)),
             // Rounded twice (through float32) as torch does: 1 + 2^-11 + 2^-40 → 1.
             d(1.0 + std::ldexp(1.0, -11) + std::ldexp(1.0, -40)),
             d(1.0 + std::ldexp(1.0, -8) + std::ldexp(1.0, -40)),
@@ -341,9 +396,9 @@ QJsonObject TestCheckpointRepair::loadIntoResnet18(const Value &stateDict, const
         qWarning().noquote() << written.errorMessage();
         return {};
     }
-    const QJsonObject result = runOracleJson({u"load"_s, path(name), u"--num-classes"_s,
-                                              QString::number(numClasses)})
-                                   .object();
+    const QJsonObject result
+        = runOracleJson({u"load"_s, path(name), u"--num-classes"_s, QString::number(numClasses)})
+              .object();
     QFile::remove(path(name));
     return result;
 }
@@ -365,9 +420,9 @@ void TestCheckpointRepair::findsStateDicts()
          Value::list({Value::dict(
              {{"state", Value::dict({{Value(0), Value::dict({{"exp_avg", zerosOf({2})}})}})},
               {"param_groups", Value::list()}})})},
-        {"callbacks", Value::dict({{"EarlyStopping{'monitor': 'val_loss'}",
-                                    Value::dict({{"best_score", zerosOf({})},
-                                                 {"wait_count", 0}})}})},
+        {"callbacks",
+         Value::dict({{"EarlyStopping{'monitor': 'val_loss'}",
+                       Value::dict({{"best_score", zerosOf({})}, {"wait_count", 0}})}})},
     });
     QList<StateDictCandidate> found = findStateDicts(lightning);
     QCOMPARE(found.size(), 2);
@@ -375,8 +430,7 @@ void TestCheckpointRepair::findsStateDicts()
     QCOMPARE(found[0].tensorCount, 3);
     QCOMPARE(found[0].otherCount, 0);
     QCOMPARE(found[0].elementCount, 2 + 2 + 6);
-    QCOMPARE(found[1].path,
-             (KeyPath{u"callbacks"_s, u"EarlyStopping{'monitor': 'val_loss'}"_s}));
+    QCOMPARE(found[1].path, (KeyPath{u"callbacks"_s, u"EarlyStopping{'monitor': 'val_loss'}"_s}));
     QCOMPARE(found[1].tensorCount, 1);
     QCOMPARE(found[1].otherCount, 1);
 
@@ -384,8 +438,8 @@ void TestCheckpointRepair::findsStateDicts()
     const Value optimizer = Value::dict(
         {{"state", Value::dict({{Value(0), Value::dict({{"exp_avg", zerosOf({2})}})}})},
          {"param_groups", Value::list({Value::dict({{"lr", 0.1}})})}});
-    const Value withEma = Value::dict(
-        {{"model_ema", sd3}, {"optimizer", optimizer}, {"model", sd3}});
+    const Value withEma
+        = Value::dict({{"model_ema", sd3}, {"optimizer", optimizer}, {"model", sd3}});
     found = findStateDicts(withEma);
     QCOMPARE(found.size(), 2);
     QCOMPARE(found[0].path, KeyPath{u"model"_s});
@@ -393,9 +447,8 @@ void TestCheckpointRepair::findsStateDicts()
 
     // Two models: the bigger first; then the checkpoint's order.
     const Value sd2 = Value::orderedDict({{"w", zerosOf({1})}, {"b", zerosOf({1})}});
-    found = findStateDicts(Value::dict({{"modelB_state_dict", sd2},
-                                        {"modelA_state_dict", sd3},
-                                        {"modelC_state_dict", sd2}}));
+    found = findStateDicts(Value::dict(
+        {{"modelB_state_dict", sd2}, {"modelA_state_dict", sd3}, {"modelC_state_dict", sd2}}));
     QCOMPARE(found.size(), 3);
     QCOMPARE(found[0].path, KeyPath{u"modelA_state_dict"_s});
     QCOMPARE(found[1].path, KeyPath{u"modelB_state_dict"_s});
@@ -419,8 +472,8 @@ void TestCheckpointRepair::findsStateDicts()
 
 void TestCheckpointRepair::valueAtErrors()
 {
-    const Value root = Value::dict(
-        {{"epoch", 3}, {"model", Value::dict({{"net", Value::list()}})}});
+    const Value root
+        = Value::dict({{"epoch", 3}, {"model", Value::dict({{"net", Value::list()}})}});
     Result<Value> v = valueAt(root, {u"model"_s, u"net"_s});
     QVERIFY(v);
     QVERIFY(v->isList());
@@ -509,8 +562,8 @@ void TestCheckpointRepair::addPrefixFollowsMetadata()
 {
     const ModelKeys &model = resnet18Keys();
     const ModelKeys &wrapped = resnet18Keys(1000, true);
-    const Result<RepairResult> result = applyOperations(stateDictOf(model),
-                                                        {AddPrefix{u"module."_s}});
+    const Result<RepairResult> result
+        = applyOperations(stateDictOf(model), {AddPrefix{u"module."_s}});
     QVERIFY(result);
     QCOMPARE(keysOf(result->value), specKeys(wrapped.spec));
     // DataParallel's own "" entry has no counterpart; the rest is the same.
@@ -551,8 +604,8 @@ void TestCheckpointRepair::lightningExtractAndStrip()
     QCOMPARE(found.first().path, KeyPath{u"state_dict"_s});
     QCOMPARE(found.first().tensorCount, 122);
 
-    const Result<RepairResult> extracted = applyOperations(
-        checkpoint, {ExtractDict{{u"state_dict"_s}}, StripPrefix{u"model."_s}});
+    const Result<RepairResult> extracted
+        = applyOperations(checkpoint, {ExtractDict{{u"state_dict"_s}}, StripPrefix{u"model."_s}});
     QVERIFY2(extracted, qPrintable(extracted.errorMessage()));
     QCOMPARE(extracted->steps.first().summary,
              u"Extracted root[\"state_dict\"]: 122 entries (122 tensors)"_s);
@@ -590,8 +643,8 @@ void TestCheckpointRepair::stackedCompilePrefix()
     QVERIFY(proposal->after.loadsStrictly());
 
     // One prefix at a time works too.
-    const Result<RepairResult> inTwo = applyOperations(
-        compiled, {StripPrefix{u"_orig_mod."_s}, StripPrefix{u"module."_s}});
+    const Result<RepairResult> inTwo
+        = applyOperations(compiled, {StripPrefix{u"_orig_mod."_s}, StripPrefix{u"module."_s}});
     QVERIFY(inTwo);
     QCOMPARE(inTwo->steps[0].changed, 122);
     QCOMPARE(keysOf(inTwo->value), specKeys(model.spec));
@@ -712,8 +765,8 @@ void TestCheckpointRepair::renameCollisionsRefused_data()
         {{"a", zerosOf({1})}, {"module.a", zerosOf({1})}, {"module.b", zerosOf({1})}});
     QTest::newRow("strip") << plain << Operation(StripPrefix{u"module."_s})
                            << QStringList{u"“a” and “module.a” would both become “a”"_s};
-    const Value blocks = Value::orderedDict({{"layer1.0.conv.weight", zerosOf({1})},
-                                             {"layer1.1.conv.weight", zerosOf({1})}});
+    const Value blocks = Value::orderedDict(
+        {{"layer1.0.conv.weight", zerosOf({1})}, {"layer1.1.conv.weight", zerosOf({1})}});
     QTest::newRow("regex") << blocks
                            << Operation(RenameRegex{uR"(^(layer\d)\.\d\.)"_s, uR"(\1.)"_s})
                            << QStringList{u"“layer1.0.conv.weight” and “layer1.1.conv.weight” "
@@ -742,8 +795,8 @@ void TestCheckpointRepair::renameCollisionsRefused()
              qPrintable(result.errorMessage()));
     QCOMPARE(dict, copy);
     // Also in a preview, and with the step named when there are several.
-    const Result<RepairPreview> preview = previewOperations(
-        dict, {AddPrefix{u"p."_s}, StripPrefix{u"p."_s}, operation});
+    const Result<RepairPreview> preview
+        = previewOperations(dict, {AddPrefix{u"p."_s}, StripPrefix{u"p."_s}, operation});
     QVERIFY(!preview);
     QVERIFY2(preview.errorMessage().startsWith(u"Step 3 of 3 ("_s),
              qPrintable(preview.errorMessage()));
@@ -763,8 +816,8 @@ void TestCheckpointRepair::renameSwapAndAbsentKeys()
     QCOMPARE(swapped->steps[0].changed, 2);
     QCOMPARE(swapped->steps[0].notes, QStringList{u"1 key to rename not in the dict: “zz”"_s});
 
-    const Result<RepairResult> twice = applyOperations(
-        dict, {RenameKeys{{{u"a"_s, u"x"_s}, {u"a"_s, u"y"_s}}}});
+    const Result<RepairResult> twice
+        = applyOperations(dict, {RenameKeys{{{u"a"_s, u"x"_s}, {u"a"_s, u"y"_s}}}});
     QVERIFY(!twice);
     QVERIFY2(twice.errorMessage().contains(u"Cannot rename “a” twice"_s),
              qPrintable(twice.errorMessage()));
@@ -806,8 +859,8 @@ void TestCheckpointRepair::regexRenameLikePython()
     const Value dict = Value::orderedDict(entries);
     int compared = 0;
     for (qsizetype r = 0; r < rules.size(); ++r) {
-        const Result<RepairResult> result = applyOperations(
-            dict, {RenameRegex{rules[r].first, rules[r].second}});
+        const Result<RepairResult> result
+            = applyOperations(dict, {RenameRegex{rules[r].first, rules[r].second}});
         QStringList python;
         bool pythonFailed = false;
         for (qsizetype k = 0; k < keys.size(); ++k) {
@@ -819,8 +872,8 @@ void TestCheckpointRepair::regexRenameLikePython()
             continue;
         }
         QVERIFY2(!pythonFailed, qPrintable(rules[r].first));
-        const bool pythonMerges = QSet<QString>(python.cbegin(), python.cend()).size()
-            < python.size();
+        const bool pythonMerges
+            = QSet<QString>(python.cbegin(), python.cend()).size() < python.size();
         if (pythonMerges) {
             QVERIFY2(!result, qPrintable(rules[r].first));
             continue;
@@ -835,8 +888,8 @@ void TestCheckpointRepair::regexRenameLikePython()
 void TestCheckpointRepair::regexRenameDropsMetadata()
 {
     const Value sd = stateDictOf(resnet18Keys());
-    const Result<RepairResult> renamed = applyOperations(
-        sd, {RenameRegex{uR"(^layer(\d)\.)"_s, uR"(stage\1.)"_s}});
+    const Result<RepairResult> renamed
+        = applyOperations(sd, {RenameRegex{uR"(^layer(\d)\.)"_s, uR"(stage\1.)"_s}});
     QVERIFY(renamed);
     int layerKeys = 0;
     for (const KeySpec &spec : resnet18Keys().spec)
@@ -877,15 +930,38 @@ void TestCheckpointRepair::regexErrors()
 void TestCheckpointRepair::dropKeysLikeFnmatch()
 {
     const QStringList patterns = {
-        u"fc.*"_s, u"*.num_batches_tracked"_s, u"layer?.0.*"_s, u"layer[12].*"_s,
-        u"layer[!12].*"_s, u"[a-c]*"_s, u"[z-a]*"_s, u"[!z-a]*"_s, u"*[[]*"_s, u"*]"_s,
-        u"[]]*"_s, u"[!]]*"_s, u"bn[0-9-]*"_s, u"["_s, u"a["_s, u"*.weight"_s, u"?"_s,
-        u"[-a]*"_s, u"[a-]*"_s, u"**"_s, u"fc.weight"_s, u"*.[rb]*"_s, u"[.]*"_s,
-        u"layer[1-3-4].*"_s, u"[\\]*"_s, u"*\\*"_s, u"layer1.0.bn?.*"_s, u"[!a-c-e]*"_s,
+        u"fc.*"_s,
+        u"*.num_batches_tracked"_s,
+        u"layer?.0.*"_s,
+        u"layer[12].*"_s,
+        u"layer[!12].*"_s,
+        u"[a-c]*"_s,
+        u"[z-a]*"_s,
+        u"[!z-a]*"_s,
+        u"*[[]*"_s,
+        u"*]"_s,
+        u"[]]*"_s,
+        u"[!]]*"_s,
+        u"bn[0-9-]*"_s,
+        u"["_s,
+        u"a["_s,
+        u"*.weight"_s,
+        u"?"_s,
+        u"[-a]*"_s,
+        u"[a-]*"_s,
+        u"**"_s,
+        u"fc.weight"_s,
+        u"*.[rb]*"_s,
+        u"[.]*"_s,
+        u"layer[1-3-4].*"_s,
+        u"[\\]*"_s,
+        u"*\\*"_s,
+        u"layer1.0.bn?.*"_s,
+        u"[!a-c-e]*"_s,
     };
     QStringList keys = specKeys(resnet18Keys().spec);
-    keys += {u"]x"_s, u"["_s, u"a["_s, u"-x"_s, u"bn-1"_s, u"d"_s, u"e.f"_s, u"\\x"_s,
-             u"a\\*"_s, u"é.w"_s, u"a\nb"_s, u"layer-.0"_s};
+    keys += {u"]x"_s,  u"["_s,   u"a["_s,   u"-x"_s,  u"bn-1"_s, u"d"_s,
+             u"e.f"_s, u"\\x"_s, u"a\\*"_s, u"é.w"_s, u"a\nb"_s, u"layer-.0"_s};
 
     QFile file(path(u"fnmatch.json"_s));
     QVERIFY(file.open(QIODevice::WriteOnly));
@@ -915,9 +991,9 @@ void TestCheckpointRepair::dropKeysLikeFnmatch()
     }
 
     // Several patterns at once; one that matches nothing gets a note.
-    const Result<RepairResult> two = applyOperations(
-        stateDictOf(resnet18Keys()),
-        {DropKeys{{u"fc.*"_s, u"classifier.*"_s, u"*.num_batches_tracked"_s}}});
+    const Result<RepairResult> two
+        = applyOperations(stateDictOf(resnet18Keys()),
+                          {DropKeys{{u"fc.*"_s, u"classifier.*"_s, u"*.num_batches_tracked"_s}}});
     QVERIFY(two);
     QCOMPARE(two->steps[0].dropped.size(), 22);
     QCOMPARE(two->steps[0].notes, QStringList{u"No key matches “classifier.*”"_s});
@@ -999,16 +1075,21 @@ void TestCheckpointRepair::castKeepsSharingAndIntegers()
     const Tensor mask = Tensor::fromBytes(DType::Bool, QByteArray("\x01\x00", 2), {2});
     const Tensor complex = Tensor::zeros(DType::Complex64, {2});
     const Tensor half = Tensor::fromBytes(DType::Float16, littleBytes<quint16>({0x3C00}), {1});
-    const Value model = Value::orderedDict({{"base", base}, {"row", row}, {"tied", base},
-                                            {"column", column}, {"weight", weight},
-                                            {"steps", steps}, {"mask", mask},
-                                            {"complex", complex}, {"half", half}});
+    const Value model = Value::orderedDict({{"base", base},
+                                            {"row", row},
+                                            {"tied", base},
+                                            {"column", column},
+                                            {"weight", weight},
+                                            {"steps", steps},
+                                            {"mask", mask},
+                                            {"complex", complex},
+                                            {"half", half}});
     const Value checkpoint = Value::dict(
         {{"model", model}, {"ema", Value::dict({{"base", base}})}, {"extra", Value::list({row})}});
     const QByteArray baseBytes = base.storage->bytes;
 
-    const Result<RepairResult> result = applyOperations(checkpoint,
-                                                        {CastFloat{DType::Float16, {}}});
+    const Result<RepairResult> result
+        = applyOperations(checkpoint, {CastFloat{DType::Float16, {}}});
     QVERIFY(result);
     const Value cast = result->value.value(u"model");
     const Tensor b = cast.value(u"base").toTensor();
@@ -1046,14 +1127,13 @@ void TestCheckpointRepair::castKeepsSharingAndIntegers()
     QCOMPARE(step.notes, QStringList{u"Left as they are: 1 int64, 1 bool and 1 complex64"_s});
 
     // Only the types asked for; back to float32 exactly.
-    const Result<RepairResult> onlyHalf = applyOperations(model, {CastFloat{DType::Float32,
-                                                                             {DType::Float16}}});
+    const Result<RepairResult> onlyHalf
+        = applyOperations(model, {CastFloat{DType::Float32, {DType::Float16}}});
     QVERIFY(onlyHalf);
     QCOMPARE(onlyHalf->value.value(u"base").toTensor().storage, base.storage);
     QCOMPARE(onlyHalf->value.value(u"half").toTensor().storage->bytes,
              littleBytes<quint32>({0x3F800000u}));
-    const Result<RepairResult> roundTrip = applyOperations(
-        cast, {CastFloat{DType::Float32, {}}});
+    const Result<RepairResult> roundTrip = applyOperations(cast, {CastFloat{DType::Float32, {}}});
     QVERIFY(roundTrip);
     QCOMPARE(roundTrip->value.value(u"row").toTensor().contiguousBytes().value(),
              littleBytes<float>({4.0f, std::numeric_limits<float>::infinity(), 0.0f}));
@@ -1086,8 +1166,8 @@ void TestCheckpointRepair::mapDevices()
     const Tensor b = on(u"cuda:0"_s, {3});
     const Tensor c = on(u"cuda:2"_s, {4});
     const Tensor d = on(u"cpu"_s, {5});
-    const Value dict = Value::orderedDict({{"a", a}, {"a_view", a.view(1, {1}, {1})},
-                                           {"b", b}, {"c", c}, {"d", d}});
+    const Value dict = Value::orderedDict(
+        {{"a", a}, {"a_view", a.view(1, {1}, {1})}, {"b", b}, {"c", c}, {"d", d}});
 
     Result<RepairResult> r = applyOperations(dict, {MapDevices{u"cpu"_s, {}}});
     QVERIFY(r);
@@ -1102,8 +1182,8 @@ void TestCheckpointRepair::mapDevices()
              u"Moved 3 storages: cuda:0 → cpu (1), cuda:1 → cpu (1) and cuda:2 → cpu (1)"_s);
     QCOMPARE(r->steps[0].notes, QStringList{u"1 storage already in place"_s});
 
-    r = applyOperations(
-        dict, {MapDevices{{}, {{u"cuda:1"_s, u"cuda:0"_s}, {u"cpu"_s, u"cuda:3"_s}}}});
+    r = applyOperations(dict,
+                        {MapDevices{{}, {{u"cuda:1"_s, u"cuda:0"_s}, {u"cpu"_s, u"cuda:3"_s}}}});
     QVERIFY(r);
     QCOMPARE(r->value.value(u"a").toTensor().device(), u"cuda:0"_s);
     QCOMPARE(r->value.value(u"a_view").toTensor().device(), u"cuda:0"_s);
@@ -1176,8 +1256,8 @@ void TestCheckpointRepair::applyAtPathKeepsTheRest()
     QCOMPARE(r->value.value(u"optimizer"), checkpoint.value(u"optimizer"));
     QCOMPARE(keysOf(checkpoint.value(u"state").value(u"model")).first(), u"module.w"_s);
 
-    const Result<RepairPreview> preview = previewOperations(checkpoint,
-                                                            {StripPrefix{u"module."_s}}, at);
+    const Result<RepairPreview> preview
+        = previewOperations(checkpoint, {StripPrefix{u"module."_s}}, at);
     QVERIFY(preview);
     QCOMPARE(preview->keysBefore, (QStringList{u"module.w"_s, u"module.b"_s}));
     QCOMPARE(preview->keysAfter, (QStringList{u"w"_s, u"b"_s}));
@@ -1271,8 +1351,8 @@ void TestCheckpointRepair::loadReportFilledByTorch()
     // Old torchvision files: no num_batches_tracked and no _metadata. BatchNorm adds the buffers
     // itself, and torch loads them strictly.
     const ModelKeys &model = resnet18Keys();
-    const Result<RepairResult> old = applyOperations(stateDictOf(model, false),
-                                                     {DropKeys{{u"*.num_batches_tracked"_s}}});
+    const Result<RepairResult> old
+        = applyOperations(stateDictOf(model, false), {DropKeys{{u"*.num_batches_tracked"_s}}});
     QVERIFY(old);
     const LoadReport r = loadReport(old->value, model.spec);
     QCOMPARE(r.filledByTorch.size(), 20);
@@ -1284,8 +1364,8 @@ void TestCheckpointRepair::loadReportFilledByTorch()
     QVERIFY2(loaded[u"ok"_s].toBool(), qPrintable(loaded[u"error"_s].toString()));
 
     // With a _metadata of BatchNorm version 2 they are missing, and torch says so.
-    const Result<RepairResult> modern = applyOperations(stateDictOf(model),
-                                                        {DropKeys{{u"*.num_batches_tracked"_s}}});
+    const Result<RepairResult> modern
+        = applyOperations(stateDictOf(model), {DropKeys{{u"*.num_batches_tracked"_s}}});
     QVERIFY(modern);
     const LoadReport m = loadReport(modern->value, model.spec);
     QVERIFY(m.filledByTorch.isEmpty());
@@ -1299,8 +1379,8 @@ void TestCheckpointRepair::loadReportFilledByTorch()
 void TestCheckpointRepair::loadReportDtypes()
 {
     const ModelKeys &model = resnet18Keys();
-    const Result<RepairResult> half = applyOperations(stateDictOf(model),
-                                                      {CastFloat{DType::Float16, {}}});
+    const Result<RepairResult> half
+        = applyOperations(stateDictOf(model), {CastFloat{DType::Float16, {}}});
     QVERIFY(half);
     const LoadReport r = loadReport(half->value, model.spec);
     QVERIFY(r.loadsStrictly());
@@ -1329,29 +1409,28 @@ void TestCheckpointRepair::suffixMatching_data()
 
     QTest::newRow("unique matches only")
         << Value::orderedDict({
-               {"net.blocks.0.attn.weight", zerosOf({4, 4})},  // unique, 4 components
-               {"m.x.blocks.1.attn.weight", zerosOf({4, 4})},  // unique, 4 components
-               {"final_norm.weight", zerosOf({4})},            // one component only
-               {"a.proj.weight", zerosOf({2, 4})},             // two candidates for one key
+               {"net.blocks.0.attn.weight", zerosOf({4, 4})}, // unique, 4 components
+               {"m.x.blocks.1.attn.weight", zerosOf({4, 4})}, // unique, 4 components
+               {"final_norm.weight", zerosOf({4})}, // one component only
+               {"a.proj.weight", zerosOf({2, 4})}, // two candidates for one key
                {"b.proj.weight", zerosOf({2, 4})},
-               {"old.head.bias", zerosOf({3})},                // another shape
+               {"old.head.bias", zerosOf({3})}, // another shape
            })
         << QList<Operation>{RenameKeys{
                {{u"net.blocks.0.attn.weight"_s, u"encoder.blocks.0.attn.weight"_s},
                 {u"m.x.blocks.1.attn.weight"_s, u"encoder.blocks.1.attn.weight"_s}}}}
         << 2;
-    QTest::newRow("two sources for one target")
-        << Value::orderedDict({{"x.blocks.0.attn.weight", zerosOf({4, 4})},
-                               {"y.blocks.0.attn.weight", zerosOf({4, 4})}})
-        << QList<Operation>{} << 0;
+    QTest::newRow("two sources for one target") << Value::orderedDict(
+        {{"x.blocks.0.attn.weight", zerosOf({4, 4})}, {"y.blocks.0.attn.weight", zerosOf({4, 4})}})
+                                                << QList<Operation>{} << 0;
     // z matches blocks.1 by 4 components and blocks.0 by 2; w both by 2: blocks.1 is z's,
     // blocks.0 stays ambiguous.
-    QTest::newRow("longest wins")
-        << Value::orderedDict({{"z.blocks.1.attn.weight", zerosOf({4, 4})},
-                               {"w.attn.weight", zerosOf({4, 4})}})
-        << QList<Operation>{RenameKeys{
-               {{u"z.blocks.1.attn.weight"_s, u"encoder.blocks.1.attn.weight"_s}}}}
-        << 1;
+    QTest::newRow("longest wins") << Value::orderedDict(
+        {{"z.blocks.1.attn.weight", zerosOf({4, 4})}, {"w.attn.weight", zerosOf({4, 4})}})
+                                  << QList<Operation>{RenameKeys{
+                                         {{u"z.blocks.1.attn.weight"_s,
+                                           u"encoder.blocks.1.attn.weight"_s}}}}
+                                  << 1;
     // A strip that fits one key exactly comes first; the rest is then unique.
     QTest::newRow("strip then suffix")
         << Value::orderedDict({{"q.encoder.blocks.1.attn.weight", zerosOf({4, 4})},
@@ -1417,8 +1496,8 @@ void TestCheckpointRepair::proposalIsDeterministicAndLossless()
     sources.append(Value::orderedDict(mixed));
     // Everything under a wrapper with two replacements needed.
     const Result<RepairResult> renamed = applyOperations(
-        stateDictOf(model), {RenameRegex{uR"(^layer(\d))"_s, uR"(body.stage\1)"_s},
-                             AddPrefix{u"net."_s}});
+        stateDictOf(model),
+        {RenameRegex{uR"(^layer(\d))"_s, uR"(body.stage\1)"_s}, AddPrefix{u"net."_s}});
     QVERIFY(renamed);
     sources.append(renamed->value);
 
@@ -1435,8 +1514,8 @@ void TestCheckpointRepair::proposalIsDeterministicAndLossless()
             QVERIFY2(!std::holds_alternative<DropKeys>(op), qPrintable(describe(op)));
             QVERIFY2(!std::holds_alternative<CastFloat>(op), qPrintable(describe(op)));
         }
-        const Result<RepairResult> applied = applyOperations(source, first->operations,
-                                                             first->path);
+        const Result<RepairResult> applied
+            = applyOperations(source, first->operations, first->path);
         QVERIFY2(applied, qPrintable(applied.errorMessage()));
         // Lossless: the same number of entries and every storage still there.
         const Value after = valueAt(applied->value, first->path).value();
@@ -1468,15 +1547,14 @@ void TestCheckpointRepair::proposalPicksTheStateDict()
 {
     const ModelKeys &model = resnet18Keys();
     const Value sd = stateDictOf(resnet18Keys(1000, true));
-    const Value other = Value::orderedDict({{"a", zerosOf({1})}, {"b", zerosOf({1})},
-                                            {"c", zerosOf({1})}, {"d", zerosOf({1})}});
+    const Value other = Value::orderedDict(
+        {{"a", zerosOf({1})}, {"b", zerosOf({1})}, {"c", zerosOf({1})}, {"d", zerosOf({1})}});
     // More tensors elsewhere, but the model fits the smaller one.
     Value::Entries many;
     for (int i = 0; i < 200; ++i)
         many.append({Value(u"k%1"_s.arg(i)), Value(zerosOf({1}))});
-    const Value checkpoint = Value::dict({{"tokenizer", Value::orderedDict(many)},
-                                          {"model_state_dict", sd},
-                                          {"probe", other}});
+    const Value checkpoint = Value::dict(
+        {{"tokenizer", Value::orderedDict(many)}, {"model_state_dict", sd}, {"probe", other}});
     const Result<RepairProposal> proposal = proposeRepair(checkpoint, model.spec);
     QVERIFY(proposal);
     QCOMPARE(proposal->path, KeyPath{u"model_state_dict"_s});
@@ -1567,8 +1645,8 @@ void TestCheckpointRepair::diff()
              qPrintable(bad.errorMessage()));
     Tensor broken = floats({1, 2});
     broken.shape = {5};
-    const Result<StateDictDiff> layout = diffStateDicts(Value::orderedDict({{"x", broken}}),
-                                                        Value::orderedDict({{"x", broken}}));
+    const Result<StateDictDiff> layout
+        = diffStateDicts(Value::orderedDict({{"x", broken}}), Value::orderedDict({{"x", broken}}));
     QVERIFY(!layout);
     QVERIFY2(layout.errorMessage().startsWith(u"Cannot compare “x”: "_s),
              qPrintable(layout.errorMessage()));

@@ -1,16 +1,16 @@
 // The Checkpoints workspace as a user drives it (offscreen), on files written by real torch:
 // open, browse, filter, statistics, load a DataParallel checkpoint into the plain model's keys
 // with a live report, save what torch.load(weights_only=True) reads back equal, keep a backup.
+#include "base/settings.h"
 #include "checkpoints/checkpointjobs.h"
 #include "checkpoints/checkpointsworkspace.h"
 #include "checkpoints/checkpointtreemodel.h"
 #include "checkpoints/loadintomodeldialog.h"
-#include "mainwindow.h"
 #include "checkpoints/savecheckpointdialog.h"
-#include "base/settings.h"
 #include "checkpoints/tensorstatsview.h"
-#include "testutil.h"
 #include "common/warningbanner.h"
+#include "mainwindow.h"
+#include "testutil.h"
 
 #include <QComboBox>
 #include <QCryptographicHash>
@@ -135,8 +135,7 @@ void TestCheckpointsWorkspace::openFillsTree()
     QCOMPARE(workspace.selectedDictPath(), KeyPath());
     workspace.selectPath({QStringLiteral("state_dict")});
     QCOMPARE(workspace.selectedDictPath(), KeyPath{QStringLiteral("state_dict")});
-    const QString summary =
-        workspace.findChild<QLabel *>(QStringLiteral("summaryLabel"))->text();
+    const QString summary = workspace.findChild<QLabel *>(QStringLiteral("summaryLabel"))->text();
     QVERIFY2(summary.contains(QStringLiteral("cuda:0")), qPrintable(summary));
     QVERIFY(summary.contains(QStringLiteral("int64")));
 }
@@ -223,9 +222,9 @@ void TestCheckpointsWorkspace::saveReadsBackInTorch()
     QVERIFY(failed.isEmpty());
     const QStringList notes = saved.constFirst().at(1).toStringList();
     QVERIFY2(notes.join(u'\n').contains(QStringLiteral("Verified")), qPrintable(notes.join(u'\n')));
-    const ProcessResult equal = runOracle(QStringLiteral("checkpointsworkspace_oracle.py"),
-                                          {QStringLiteral("equal"), out,
-                                           m_tmp.filePath(QStringLiteral("dp_cuda.pth"))});
+    const ProcessResult equal
+        = runOracle(QStringLiteral("checkpointsworkspace_oracle.py"),
+                    {QStringLiteral("equal"), out, m_tmp.filePath(QStringLiteral("dp_cuda.pth"))});
     QVERIFY2(equal.exitCode == 0, equal.err.constData());
     QVERIFY(equal.out.startsWith("OK 122 OrderedDict"));
 

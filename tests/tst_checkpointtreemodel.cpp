@@ -1,7 +1,7 @@
 // The checkpoint tree model over files written by real torch: the structure, the columns, lazy
 // children, paths, and the totals and tensor statistics the workspace shows beside it.
-#include "checkpoints/checkpointjobs.h"
 #include "checkpoint/checkpointreader.h"
+#include "checkpoints/checkpointjobs.h"
 #include "checkpoints/checkpointtreemodel.h"
 #include "testutil.h"
 
@@ -66,7 +66,9 @@ void TestCheckpointTreeModel::resnetStateDict()
     QCOMPARE(model.rowCount(root), 122);
     const QModelIndex conv = model.index(0, 0, root);
     QCOMPARE(conv.data().toString(), QStringLiteral("conv1.weight"));
-    auto cell = [&](int column) { return conv.siblingAtColumn(column).data().toString(); };
+    auto cell = [&](int column) {
+        return conv.siblingAtColumn(column).data().toString();
+    };
     QCOMPARE(cell(CheckpointTreeModel::ShapeColumn), QStringLiteral("[64, 3, 7, 7]"));
     QCOMPARE(cell(CheckpointTreeModel::DTypeColumn), QStringLiteral("float32"));
     QCOMPARE(cell(CheckpointTreeModel::DeviceColumn), QStringLiteral("cpu"));
@@ -87,8 +89,7 @@ void TestCheckpointTreeModel::resnetStateDict()
     QCOMPARE(tracked.siblingAtColumn(CheckpointTreeModel::DTypeColumn).data().toString(),
              QStringLiteral("int64"));
     // The root's size: every tensor.
-    QCOMPARE(root.data(CheckpointTreeModel::BytesRole).toLongLong(),
-             countTensors(file.root).bytes);
+    QCOMPARE(root.data(CheckpointTreeModel::BytesRole).toLongLong(), countTensors(file.root).bytes);
     QCOMPARE(model.headerData(CheckpointTreeModel::DeviceColumn, Qt::Horizontal).toString(),
              QStringLiteral("Saved Device"));
 }
@@ -116,8 +117,7 @@ void TestCheckpointTreeModel::trainingCheckpoint()
              QStringLiteral("cuda:0"));
     QCOMPARE(conv.data(CheckpointTreeModel::FullKeyRole).toString(),
              QStringLiteral("state_dict.module.conv1.weight"));
-    QCOMPARE(model.indexForPath({QStringLiteral("state_dict"),
-                                 QStringLiteral("module.fc.bias")})
+    QCOMPARE(model.indexForPath({QStringLiteral("state_dict"), QStringLiteral("module.fc.bias")})
                  .siblingAtColumn(CheckpointTreeModel::ShapeColumn)
                  .data()
                  .toString(),
@@ -128,8 +128,7 @@ void TestCheckpointTreeModel::trainingCheckpoint()
     QCOMPARE(loaded.deviceNotes.size(), 1);
     QVERIFY2(loaded.deviceNotes.constFirst().contains(QStringLiteral("cuda:0")),
              qPrintable(loaded.deviceNotes.constFirst()));
-    QVERIFY(loadCheckpointFile(QStringLiteral("dp_cuda.pth"), file,
-                               {QStringLiteral("cuda:0")})
+    QVERIFY(loadCheckpointFile(QStringLiteral("dp_cuda.pth"), file, {QStringLiteral("cuda:0")})
                 .deviceNotes.isEmpty());
 }
 
@@ -170,8 +169,8 @@ void TestCheckpointTreeModel::nestedStages()
     QCOMPARE(model.rowCount(ema), 7); // Linear weight, bias; BatchNorm1d's five
     QCOMPARE(model.index(0, CheckpointTreeModel::ShapeColumn, ema).data().toString(),
              QStringLiteral("[3, 4]"));
-    const QModelIndex sizes = model.indexForPath({QStringLiteral("hparams"),
-                                                  QStringLiteral("sizes")});
+    const QModelIndex sizes
+        = model.indexForPath({QStringLiteral("hparams"), QStringLiteral("sizes")});
     QCOMPARE(sizes.siblingAtColumn(CheckpointTreeModel::ShapeColumn).data().toString(),
              QStringLiteral("2 items"));
     QCOMPARE(model.index(1, CheckpointTreeModel::ShapeColumn, sizes).data().toString(),
@@ -198,7 +197,7 @@ void TestCheckpointTreeModel::tensorStats()
 {
     const CheckpointFile file = read(QStringLiteral("stats.pt"));
     for (const QString &key : {QStringLiteral("f32"), QStringLiteral("f16"), QStringLiteral("bf16"),
-                              QStringLiteral("f64")}) {
+                               QStringLiteral("f64")}) {
         const TensorStats stats = computeTensorStats(file.root.value(key).toTensor());
         QVERIFY2(stats.error.isEmpty(), qPrintable(stats.error));
         QCOMPARE(stats.count, qint64(7));

@@ -229,7 +229,7 @@ QString containerProblems(const QJsonObject &report)
     if (!pickle[u"unsupported_opcodes"].toArray().isEmpty())
         problems << u"opcodes the weights-only unpickler lacks: "_s
                 + QString::fromUtf8(
-                            QJsonDocument(pickle[u"unsupported_opcodes"].toArray()).toJson());
+                        QJsonDocument(pickle[u"unsupported_opcodes"].toArray()).toJson());
     if (report[u"load"].toObject().contains(u"error"))
         problems << u"torch.load: "_s + report[u"load"][u"error"].toString();
     return problems.join(u"; ");
@@ -310,8 +310,8 @@ bool TestCheckpointWriter::inspect(const QStringList &names, QJsonObject *report
     QStringList files;
     for (const QString &name : names)
         files << path(name);
-    const test::ProcessResult run = test::runOracle(u"checkpointwriter_oracle.py"_s,
-                                                    QStringList{u"inspect"_s} + files);
+    const test::ProcessResult run
+        = test::runOracle(u"checkpointwriter_oracle.py"_s, QStringList{u"inspect"_s} + files);
     const QJsonDocument document = QJsonDocument::fromJson(run.out);
     if (run.exitCode != 0 || !document.isObject()) {
         qWarning().noquote() << "oracle failed:" << run.err.right(3000);
@@ -519,18 +519,18 @@ void TestCheckpointWriter::tensorLayoutErrors_data()
     QTest::newRow("too small") << qint64(0) << QList<qint64>{2, 3} << QList<qint64>{3, 1}
                                << u"its storage holds 5 float32 elements, the view [2, 3] with "
                                   "stride [3, 1] at offset 0 needs 6"_s;
-    QTest::newRow("offset past the end") << qint64(5) << QList<qint64>{} << QList<qint64>{}
-                                         << u"needs 6"_s;
-    QTest::newRow("stride past the end") << qint64(0) << QList<qint64>{2} << QList<qint64>{5}
-                                         << u"needs 6"_s;
+    QTest::newRow("offset past the end")
+        << qint64(5) << QList<qint64>{} << QList<qint64>{} << u"needs 6"_s;
+    QTest::newRow("stride past the end")
+        << qint64(0) << QList<qint64>{2} << QList<qint64>{5} << u"needs 6"_s;
     QTest::newRow("dimensions") << qint64(0) << QList<qint64>{2} << QList<qint64>{1, 1}
                                 << u"has 1 dimensions but the stride [1, 1] has 2"_s;
-    QTest::newRow("negative size") << qint64(0) << QList<qint64>{-1} << QList<qint64>{1}
-                                   << u"negative size"_s;
-    QTest::newRow("negative stride") << qint64(4) << QList<qint64>{2} << QList<qint64>{-1}
-                                     << u"negative stride"_s;
-    QTest::newRow("negative offset") << qint64(-1) << QList<qint64>{1} << QList<qint64>{1}
-                                     << u"negative storage offset"_s;
+    QTest::newRow("negative size")
+        << qint64(0) << QList<qint64>{-1} << QList<qint64>{1} << u"negative size"_s;
+    QTest::newRow("negative stride")
+        << qint64(4) << QList<qint64>{2} << QList<qint64>{-1} << u"negative stride"_s;
+    QTest::newRow("negative offset")
+        << qint64(-1) << QList<qint64>{1} << QList<qint64>{1} << u"negative storage offset"_s;
     QTest::newRow("overflow") << qint64(0) << QList<qint64>{qint64(1) << 40, qint64(1) << 40}
                               << QList<qint64>{1, 1} << u"overflows"_s;
 }
@@ -564,26 +564,34 @@ void TestCheckpointWriter::picklesAsExpected_data()
     QTest::addColumn<QByteArray>("pickle");
     // MARK + SETITEMS / APPENDS even for one element (libtorch's unpickler lacks SETITEM/APPEND).
     QTest::newRow("one item dict") << Value::dict({{"a", 1}})
-                                   << PICKLE("\x80\x02}(X\x01\x00\x00\x00" "aK\x01u.");
+                                   << PICKLE("\x80\x02}(X\x01\x00\x00\x00"
+                                             "aK\x01u.");
     QTest::newRow("one element list") << Value::list({-1})
-                                      << PICKLE("\x80\x02](J\xff\xff\xff\xff" "e.");
-    QTest::newRow("ints") << Value::tuple({255, 256, 65536, qint64(1) << 31,
-                                           std::numeric_limits<qint64>::min()})
+                                      << PICKLE("\x80\x02](J\xff\xff\xff\xff"
+                                                "e.");
+    QTest::newRow("ints") << Value::tuple(
+        {255, 256, 65536, qint64(1) << 31, std::numeric_limits<qint64>::min()})
                           << PICKLE("\x80\x02(K\xffM\x00\x01J\x00\x00\x01\x00"
                                     "\x8a\x05\x00\x00\x00\x80\x00"
                                     "\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x80t.");
     QTest::newRow("float") << Value(-0.0) << PICKLE("\x80\x02G\x80\0\0\0\0\0\0\0.");
     QTest::newRow("bytes") << Value::bytes(QByteArray("\x00\xff", 2))
-                           << PICKLE("\x80\x02" "c_codecs\nencode\nq\x00"
+                           << PICKLE("\x80\x02"
+                                     "c_codecs\nencode\nq\x00"
                                      "X\x03\x00\x00\x00\x00\xc3\xbf"
-                                     "X\x06\x00\x00\x00" "latin1q\x01\x86R.");
+                                     "X\x06\x00\x00\x00"
+                                     "latin1q\x01\x86R.");
     QTest::newRow("ordered dict") << Value::orderedDict()
-                                  << PICKLE("\x80\x02" "ccollections\nOrderedDict\nq\x00)R.");
+                                  << PICKLE("\x80\x02"
+                                            "ccollections\nOrderedDict\nq\x00)R.");
     QTest::newRow("device") << Value::device(u"cuda:1"_s)
-                            << PICKLE("\x80\x02" "ctorch\ndevice\nq\x00"
-                                      "X\x04\x00\x00\x00" "cudaK\x01\x86R.");
+                            << PICKLE("\x80\x02"
+                                      "ctorch\ndevice\nq\x00"
+                                      "X\x04\x00\x00\x00"
+                                      "cudaK\x01\x86R.");
     QTest::newRow("size") << Value::size({2, 3})
-                          << PICKLE("\x80\x02" "ctorch\nSize\nq\x00K\x02K\x03\x86\x85R.");
+                          << PICKLE("\x80\x02"
+                                    "ctorch\nSize\nq\x00K\x02K\x03\x86\x85R.");
 }
 
 void TestCheckpointWriter::picklesAsExpected()
@@ -606,46 +614,52 @@ void TestCheckpointWriter::everyDType()
     constexpr double dnan = std::bit_cast<double>(0x7ff8000000000123ull);
     const auto i64 = std::numeric_limits<qint64>::min();
     const Value::Entries entries = {
-        {"float32", Tensor::fromBytes(DType::Float32,
-                                      littleBytes<float>({1.0f, -0.0f, fnan, -INFINITY, 1e-45f,
-                                                          std::numeric_limits<float>::max(),
-                                                          -3.14159265f}),
-                                      {7})},
-        {"float64", Tensor::fromBytes(DType::Float64,
-                                      littleBytes<double>({1.0, -0.0, dnan, -INFINITY, 5e-324,
-                                                           std::numeric_limits<double>::max()}),
-                                      {2, 3})},
-        {"float16", Tensor::fromBytes(DType::Float16,
-                                      littleBytes<quint16>({0x3c00, 0x8000, 0x7e01, 0xfc00, 0x0001,
-                                                            0x7bff}),
-                                      {6})},
-        {"bfloat16", Tensor::fromBytes(DType::BFloat16,
-                                       littleBytes<quint16>({0x3f80, 0x8000, 0x7fc1, 0xff80,
-                                                             0x0001, 0x7f7f}),
-                                       {3, 2})},
+        {"float32",
+         Tensor::fromBytes(DType::Float32,
+                           littleBytes<float>({1.0f, -0.0f, fnan, -INFINITY, 1e-45f,
+                                               std::numeric_limits<float>::max(), -3.14159265f}),
+                           {7})},
+        {"float64",
+         Tensor::fromBytes(DType::Float64,
+                           littleBytes<double>({1.0, -0.0, dnan, -INFINITY, 5e-324,
+                                                std::numeric_limits<double>::max()}),
+                           {2, 3})},
+        {"float16",
+         Tensor::fromBytes(DType::Float16,
+                           littleBytes<quint16>({0x3c00, 0x8000, 0x7e01, 0xfc00, 0x0001, 0x7bff}),
+                           {6})},
+        {"bfloat16",
+         Tensor::fromBytes(DType::BFloat16,
+                           littleBytes<quint16>({0x3f80, 0x8000, 0x7fc1, 0xff80, 0x0001, 0x7f7f}),
+                           {3, 2})},
         {"int8", Tensor::fromBytes(DType::Int8, littleBytes<qint8>({-128, -1, 0, 1, 127}), {5})},
-        {"int16", Tensor::fromBytes(DType::Int16, littleBytes<qint16>({-32768, -1, 0, 32767}),
-                                    {4})},
-        {"int32", Tensor::fromBytes(DType::Int32,
-                                    littleBytes<qint32>({std::numeric_limits<qint32>::min(), -1,
-                                                         0, std::numeric_limits<qint32>::max()}),
-                                    {2, 2})},
-        {"int64", Tensor::fromBytes(DType::Int64,
-                                    littleBytes<qint64>({i64, -1, 0,
-                                                         std::numeric_limits<qint64>::max(),
-                                                         qint64(1) << 40}),
-                                    {5})},
-        {"uint8", Tensor::fromBytes(DType::UInt8, [] {
-             QByteArray all(256, '\0');
-             for (int i = 0; i < 256; ++i)
-                 all[i] = char(i);
-             return all;
-         }(), {16, 16})},
+        {"int16",
+         Tensor::fromBytes(DType::Int16, littleBytes<qint16>({-32768, -1, 0, 32767}), {4})},
+        {"int32",
+         Tensor::fromBytes(DType::Int32,
+                           littleBytes<qint32>({std::numeric_limits<qint32>::min(), -1, 0,
+                                                std::numeric_limits<qint32>::max()}),
+                           {2, 2})},
+        {"int64",
+         Tensor::fromBytes(
+             DType::Int64,
+             littleBytes<qint64>({i64, -1, 0, std::numeric_limits<qint64>::max(), qint64(1) << 40}),
+             {5})},
+        {"uint8",
+         Tensor::fromBytes(DType::UInt8,
+                           [] {
+                               QByteArray all(256, '\0');
+                               for (int i = 0; i < 256; ++i)
+                                   all[i] = char(i);
+                               return all;
+                           }(),
+                           {16, 16})},
         {"bool", Tensor::fromBytes(DType::Bool, QByteArray("\0\1\1\0", 4), {4})},
-        {"complex64", Tensor::fromBytes(DType::Complex64,
-                                        littleBytes<float>({1.0f, -0.0f, fnan, INFINITY}), {2})},
-        {"complex128", Tensor::fromBytes(DType::Complex128,
-                                         littleBytes<double>({1.5, -2.5, -0.0, dnan}), {2})},
+        {"complex64",
+         Tensor::fromBytes(DType::Complex64, littleBytes<float>({1.0f, -0.0f, fnan, INFINITY}),
+                           {2})},
+        {"complex128",
+         Tensor::fromBytes(DType::Complex128, littleBytes<double>({1.5, -2.5, -0.0, dnan}), {2})},
     };
     const Value root = Value::orderedDict(entries);
     QVERIFY(write(u"dtypes.pt"_s, root));
@@ -690,7 +704,8 @@ void TestCheckpointWriter::scalarsEmptyAndShared()
         {"empty view", base.view(5, {0}, {1})},
         {"parameter", other.asParameter()},
         {"frozen parameter", base.view(0, {24}, {1}).asParameter(false)},
-        {"requires grad", [&] {
+        {"requires grad",
+         [&] {
              Tensor t = Tensor::fromFloats(std::vector<float>{1, 2}, {2});
              t.requiresGrad = true;
              return Value(t);
@@ -745,49 +760,82 @@ void TestCheckpointWriter::plainValues()
     for (const DType dtype : kAllDTypes)
         dtypes << Value::dtype(dtype);
     const Tensor weight = Tensor::fromFloats(std::vector<float>{1, -1}, {2});
-    const Value metadata = Value::dict(
-        {{"_metadata", Value::orderedDict({{"", Value::dict({{"version", 1}})}})}});
+    const Value metadata
+        = Value::dict({{"_metadata", Value::orderedDict({{"", Value::dict({{"version", 1}})}})}});
 
     const Value root = Value::dict({
         {"none", nullptr},
         {"true", true},
         {"false", false},
-        {"ints", Value::list({0, 1, 255, 256, 65535, 65536, -1, -128, -129, -32768, -32769,
-                              2147483647, qint64(2147483648LL), -2147483648LL, -2147483649LL,
-                              std::numeric_limits<qint64>::max(),
-                              std::numeric_limits<qint64>::min(), qint64(1) << 40,
-                              -(qint64(1) << 40), 4294967295LL, 4294967296LL})},
-        {"floats", Value::list({0.0, -0.0, 1.5, -2.25, nan, -INFINITY, INFINITY, 5e-324, 1e300,
-                                std::numeric_limits<double>::max(), 0.1})},
-        {"strings", Value::list({"", "ascii", "Grüße", "日本語のテキスト", "🙂 emoji", "tab\tnew\nline",
-                                 QString(QString(QChar(0)) + u"after NUL"), "quote \" and \\",
-                                 QString(70000, u'x')})},
+        {"ints",
+         Value::list({0,
+                      1,
+                      255,
+                      256,
+                      65535,
+                      65536,
+                      -1,
+                      -128,
+                      -129,
+                      -32768,
+                      -32769,
+                      2147483647,
+                      qint64(2147483648LL),
+                      -2147483648LL,
+                      -2147483649LL,
+                      std::numeric_limits<qint64>::max(),
+                      std::numeric_limits<qint64>::min(),
+                      qint64(1) << 40,
+                      -(qint64(1) << 40),
+                      4294967295LL,
+                      4294967296LL})},
+        {"floats",
+         Value::list({0.0, -0.0, 1.5, -2.25, nan, -INFINITY, INFINITY, 5e-324, 1e300,
+                      std::numeric_limits<double>::max(), 0.1})},
+        {"strings",
+         Value::list({"", "ascii", "Grüße", "日本語のテキスト", "🙂 emoji", "tab\tnew\nline",
+                      QString(QString(QChar(0)) + u"after NUL"), "quote \" and \\",
+                      QString(70000, u'x')})},
         {"bytes", Value::list({Value::bytes({}), Value::bytes(everyByte)})},
-        {"tuples", Value::list({Value::tuple(), Value::tuple({1}), Value::tuple({1, "b"}),
-                                Value::tuple({1, 2, 3}), Value::tuple({1, 2, 3, 4}),
-                                Value::tuple({Value::tuple({Value::tuple()})})})},
+        {"tuples",
+         Value::list({Value::tuple(), Value::tuple({1}), Value::tuple({1, "b"}),
+                      Value::tuple({1, 2, 3}), Value::tuple({1, 2, 3, 4}),
+                      Value::tuple({Value::tuple({Value::tuple()})})})},
         {"one item dict", Value::dict({{"only", 1}})},
         {"one element list", Value::list({42})},
         {"empty", Value::list({Value::dict(), Value::list(), Value::orderedDict()})},
-        {"int keys", Value::dict({{0, "zero"}, {7, "seven"}, {-3, "minus three"},
-                                  {std::numeric_limits<qint64>::max(), "big"}})},
-        {"mixed keys", Value::dict({{"s", 1}, {2, 2}, {nullptr, 3}, {Value::tuple({1, "a"}), 4},
-                                    {1.5, 5}, {false, 6}, {Value::bytes("k"), 7}})},
+        {"int keys",
+         Value::dict({{0, "zero"},
+                      {7, "seven"},
+                      {-3, "minus three"},
+                      {std::numeric_limits<qint64>::max(), "big"}})},
+        {"mixed keys",
+         Value::dict({{"s", 1},
+                      {2, 2},
+                      {nullptr, 3},
+                      {Value::tuple({1, "a"}), 4},
+                      {1.5, 5},
+                      {false, 6},
+                      {Value::bytes("k"), 7}})},
         {"ordered", Value::orderedDict({{"b", 1}, {"a", 2}, {"c", 3}, {"10", 4}, {"9", 5}})},
         {"with metadata", Value::orderedDict({{"weight", weight}}, metadata)},
         {"deep", deep},
         {"sizes", Value::list({Value::size({2, 3, 4}), Value::size({}), Value::size({0})})},
-        {"devices", Value::list({Value::device(u"cpu"_s), Value::device(u"cuda"_s),
-                                 Value::device(u"cuda:0"_s), Value::device(u"cuda:3"_s)})},
+        {"devices",
+         Value::list({Value::device(u"cpu"_s), Value::device(u"cuda"_s), Value::device(u"cuda:0"_s),
+                      Value::device(u"cuda:3"_s)})},
         {"dtypes", Value::list(dtypes)},
-        {"optimizer", Value::dict({
-             {"state", Value::dict({{0, Value::dict({{"step", Tensor::fromFloats(
-                                                                    std::vector<float>{3}, {})},
-                                                      {"exp_avg", weight}})}})},
-             {"param_groups", Value::list({Value::dict({{"lr", 0.001},
-                                                       {"betas", Value::tuple({0.9, 0.999})},
-                                                       {"amsgrad", false},
-                                                       {"params", Value::list({0})}})})},
+        {"optimizer",
+         Value::dict({
+             {"state",
+              Value::dict({{0,
+                            Value::dict({{"step", Tensor::fromFloats(std::vector<float>{3}, {})},
+                                         {"exp_avg", weight}})}})},
+             {"param_groups",
+              Value::list({Value::dict({{"lr", 0.001},
+                                        {"betas", Value::tuple({0.9, 0.999})},
+                                        {"amsgrad", false},
+                                        {"params", Value::list({0})}})})},
          })},
     });
     QVERIFY(write(u"plain.pt"_s, root));
@@ -811,17 +859,18 @@ void TestCheckpointWriter::weightsOnlyOnThisTorch()
     // What torch 1.13's weights-only unpickler accepts: tensors, ints, str, bool, None, containers,
     // torch.Size and the dtypes it lists. A typical checkpoint without floats loads there.
     const Tensor weight = Tensor::fromFloats(std::vector<float>{0.5f, -0.5f, 2, 4}, {2, 2});
-    const Value metadata = Value::dict(
-        {{"_metadata", Value::orderedDict({{"", Value::dict({{"version", 1}})}})}});
+    const Value metadata
+        = Value::dict({{"_metadata", Value::orderedDict({{"", Value::dict({{"version", 1}})}})}});
     const Value root = Value::dict({
         {"epoch", 12},
         {"arch", "resnet18"},
         {"classes", Value::list({"cat", "dog"})},
         {"one", Value::list({1})},
-        {"model", Value::orderedDict({{"fc.weight", weight}, {"fc.bias", weight.view(0, {2}, {1})}},
-                                     metadata)},
-        {"optimizer", Value::dict({{"state", Value::dict({{0, Value::dict({{"momentum_buffer",
-                                                                            weight}})}})}})},
+        {"model",
+         Value::orderedDict({{"fc.weight", weight}, {"fc.bias", weight.view(0, {2}, {1})}},
+                            metadata)},
+        {"optimizer",
+         Value::dict({{"state", Value::dict({{0, Value::dict({{"momentum_buffer", weight}})}})}})},
         {"shape", Value::size({3, 224, 224})},
         {"dtype", Value::dtype(DType::Float16)},
         {"best", nullptr},
@@ -918,13 +967,15 @@ void TestCheckpointWriter::loadsIntoModules()
     QVERIFY(write(u"incomplete.pt"_s, Value::orderedDict({linear.entries().first()})));
 
     const auto run = [&](const QString &file, const QString &kind) {
-        const test::ProcessResult result = test::runOracle(u"checkpointwriter_oracle.py"_s,
-                                                           {u"module"_s, path(file), kind});
+        const test::ProcessResult result
+            = test::runOracle(u"checkpointwriter_oracle.py"_s, {u"module"_s, path(file), kind});
         if (result.exitCode != 0)
             qWarning().noquote() << result.err.right(3000);
         return QJsonDocument::fromJson(result.out).object();
     };
-    const auto x = [](int row, int column) { return double(row * 4 + column) / 4; };
+    const auto x = [](int row, int column) {
+        return double(row * 4 + column) / 4;
+    };
 
     const QJsonObject l = run(u"linear.pt"_s, u"linear"_s);
     QVERIFY2(l[u"ok"].toBool(), qPrintable(l[u"error"].toString()));
@@ -985,8 +1036,7 @@ void TestCheckpointWriter::zipLayout()
     QVERIFY(write(u"zip64.pt"_s, root, zip64));
 
     QJsonObject reports;
-    QVERIFY(inspect({u"default.pt"_s, u"my.model.pt"_s, u"named.pt"_s, u"zip64.pt"_s},
-                    &reports));
+    QVERIFY(inspect({u"default.pt"_s, u"my.model.pt"_s, u"named.pt"_s, u"zip64.pt"_s}, &reports));
     const auto names = [](const QString &folder) {
         return QJsonArray({QString(folder + u"/data.pkl"), QString(folder + u"/byteorder"),
                            QString(folder + u"/data/0"), QString(folder + u"/data/1"),
@@ -1023,8 +1073,8 @@ void TestCheckpointWriter::largeTensor()
         words[i] = qToLittleEndian(state);
     }
     const Tensor big = Tensor::fromBytes(DType::Float32, bytes, {count / 1000, 1000});
-    const Value root =
-        Value::orderedDict({{"big", big}, {"column", big.view(7, {count / 1000}, {1000})}});
+    const Value root
+        = Value::orderedDict({{"big", big}, {"column", big.view(7, {count / 1000}, {1000})}});
 
     QElapsedTimer timer;
     timer.start();
@@ -1072,8 +1122,8 @@ void TestCheckpointWriter::unwritableDestination()
     QFETCH(QString, target);
     QVERIFY(test::writeFile(path(u"file.txt"_s), "text"));
     QVERIFY(QDir(m_dir->path()).mkdir(u"folder"_s));
-    const QStringList before = QDir(m_dir->path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot
-                                                             | QDir::Hidden);
+    const QStringList before
+        = QDir(m_dir->path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
 
     WriteOptions quick;
     quick.durable = false;
@@ -1085,8 +1135,8 @@ void TestCheckpointWriter::unwritableDestination()
     QVERIFY(!status.ok());
     QVERIFY2(status.errorMessage().startsWith(u"Cannot write checkpoint “" + path(target) + u"”: "),
              qPrintable(status.errorMessage()));
-    QVERIFY(status.errorMessage().size() > QStringLiteral("Cannot write checkpoint “”: ").size()
-                                               + path(target).size());
+    QVERIFY(status.errorMessage().size()
+            > QStringLiteral("Cannot write checkpoint “”: ").size() + path(target).size());
     // Nothing left behind: no partial file, no temporary file.
     QCOMPARE(QDir(m_dir->path()).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden),
              before);
@@ -1160,8 +1210,8 @@ void TestCheckpointWriter::refusalLeavesExistingFile()
 {
     QVERIFY(write(u"keep.pt"_s, Value::dict({{"epoch", 1}})));
     const QByteArray before = readAll(path(u"keep.pt"_s));
-    const Status status = writeCheckpoint(path(u"keep.pt"_s),
-                                          Value::dict({{"x", Value::object(u"a"_s, u"B"_s)}}));
+    const Status status
+        = writeCheckpoint(path(u"keep.pt"_s), Value::dict({{"x", Value::object(u"a"_s, u"B"_s)}}));
     QVERIFY(!status.ok());
     QCOMPARE(readAll(path(u"keep.pt"_s)), before);
 }

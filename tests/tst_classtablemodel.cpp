@@ -33,7 +33,9 @@ void TestClassTableModel::streamsAndSorts()
     QCOMPARE(model.columnCount(), int(ClassTableModel::ColumnCount));
     QCOMPARE(model.index(1, ClassTableModel::NameColumn).data().toString(), QStringLiteral("dog"));
     QCOMPARE(model.index(2, ClassTableModel::IndexColumn).data().toInt(), 2);
-    QCOMPARE(model.index(0, ClassTableModel::CountColumn).data(ClassTableModel::SortRole).toLongLong(), 0);
+    QCOMPARE(
+        model.index(0, ClassTableModel::CountColumn).data(ClassTableModel::SortRole).toLongLong(),
+        0);
 
     // Counts arrive while the scan streams: only data changes, no reset.
     QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
@@ -42,9 +44,11 @@ void TestClassTableModel::streamsAndSorts()
     QCOMPARE(changed.count(), 1);
     QCOMPARE(reset.count(), 0);
     QCOMPARE(model.total(), 1208);
-    QCOMPARE(model.index(1, ClassTableModel::CountColumn).data(ClassTableModel::SortRole).toLongLong(),
-             1200);
-    QCOMPARE(model.index(1, ClassTableModel::ShareColumn).data().toString(), QStringLiteral("99.3%"));
+    QCOMPARE(
+        model.index(1, ClassTableModel::CountColumn).data(ClassTableModel::SortRole).toLongLong(),
+        1200);
+    QCOMPARE(model.index(1, ClassTableModel::ShareColumn).data().toString(),
+             QStringLiteral("99.3%"));
     // A count vector of the wrong size (a stale split) is ignored.
     model.setCounts({1, 2});
     QCOMPARE(model.total(), 1208);
@@ -71,8 +75,9 @@ void TestClassTableModel::warningsAndEmptyClasses()
     model.setClasses({QStringLiteral(".ipynb_checkpoints"), QStringLiteral("cat")});
     model.setCounts({0, 4});
     model.setClassWarnings({{QStringLiteral(".ipynb_checkpoints"), QStringLiteral("hidden")}});
-    QCOMPARE(model.index(0, ClassTableModel::NameColumn).data(ClassTableModel::WarningRole).toString(),
-             QStringLiteral("hidden"));
+    QCOMPARE(
+        model.index(0, ClassTableModel::NameColumn).data(ClassTableModel::WarningRole).toString(),
+        QStringLiteral("hidden"));
     QVERIFY(!model.index(0, ClassTableModel::NameColumn).data(Qt::DecorationRole).isNull());
     QVERIFY(model.index(1, ClassTableModel::NameColumn).data(Qt::DecorationRole).isNull());
     QVERIFY(model.index(0, ClassTableModel::CountColumn).data(Qt::ForegroundRole).isValid());

@@ -40,11 +40,14 @@ void TestCli::versionAndHelp_data()
     QTest::addColumn<QString>("expected");
     const QString version = QStringLiteral(IFS_VERSION);
     QTest::newRow("cli --version") << cliPath() << "--version" << version;
-    QTest::newRow("cli --help") << cliPath() << "--help" << "scan ROOT";
-    QTest::newRow("cli scan --help") << cliPath() << "scan" << "--allow-empty";
+    QTest::newRow("cli --help") << cliPath() << "--help"
+                                << "scan ROOT";
+    QTest::newRow("cli scan --help") << cliPath() << "scan"
+                                     << "--allow-empty";
 #ifdef IFS_GUI_PATH
     QTest::newRow("gui --version") << QStringLiteral(IFS_GUI_PATH) << "--version" << version;
-    QTest::newRow("gui --help") << QStringLiteral(IFS_GUI_PATH) << "--help" << "--threads";
+    QTest::newRow("gui --help") << QStringLiteral(IFS_GUI_PATH) << "--help"
+                                << "--threads";
 #endif
 }
 
@@ -66,8 +69,8 @@ void TestCli::usageErrors_data()
     QTest::addColumn<QStringList>("args");
     QTest::addColumn<QString>("expected");
     QTest::newRow("no command") << QStringList{} << "Usage";
-    QTest::newRow("unknown command") << QStringList{QStringLiteral("frobnicate")}
-                                     << "unknown command “frobnicate”";
+    QTest::newRow("unknown command")
+        << QStringList{QStringLiteral("frobnicate")} << "unknown command “frobnicate”";
     QTest::newRow("bad threads") << QStringList{QStringLiteral("--threads"), QStringLiteral("x"),
                                                 QStringLiteral("scan"), QStringLiteral(".")}
                                  << "--threads needs a positive number";
@@ -100,10 +103,13 @@ void TestCli::everyCommandIsListedWithItsHelp()
     const QStringList lines = QString::fromUtf8(overview.out).split(u'\n');
     for (const QString &command : commands) {
         // Its own line in the overview.
-        const qsizetype listed = std::count_if(lines.begin(), lines.end(), [&](const QString &line) {
-            return line.startsWith(u"  " + command + u' ');
-        });
-        QVERIFY2(listed == 1, qPrintable(command + QStringLiteral(" is not on a line of its own:\n") + QString::fromUtf8(overview.out)));
+        const qsizetype listed
+            = std::count_if(lines.begin(), lines.end(), [&](const QString &line) {
+                  return line.startsWith(u"  " + command + u' ');
+              });
+        QVERIFY2(listed == 1,
+                 qPrintable(command + QStringLiteral(" is not on a line of its own:\n")
+                            + QString::fromUtf8(overview.out)));
         // Its help names the command as the user types it, whichever executable answers.
         const ProcessResult help = runCli({command, QStringLiteral("--help")});
         QCOMPARE(help.exitCode, 0);
@@ -164,13 +170,15 @@ void TestCli::scanRefusalExitsNonZero()
     QTemporaryDir tmp;
     QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/1.jpg"), "x"));
     QVERIFY(QDir().mkpath(tmp.path() + QStringLiteral("/dog")));
-    const ProcessResult result = runCli({QStringLiteral("scan"), tmp.path(), QStringLiteral("--json")});
+    const ProcessResult result
+        = runCli({QStringLiteral("scan"), tmp.path(), QStringLiteral("--json")});
     QCOMPARE(result.exitCode, 1);
     QVERIFY(result.out.isEmpty());
     QVERIFY2(result.err.contains("“dog”") && result.err.contains("--allow-empty"),
              result.err.constData());
 
-    const ProcessResult missing = runCli({QStringLiteral("scan"), tmp.path() + QStringLiteral("/no")});
+    const ProcessResult missing
+        = runCli({QStringLiteral("scan"), tmp.path() + QStringLiteral("/no")});
     QCOMPARE(missing.exitCode, 1);
     QVERIFY2(missing.err.contains("does not exist"), missing.err.constData());
 
@@ -190,8 +198,9 @@ void TestCli::scanAllowEmpty()
     QTemporaryDir tmp;
     QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/1.jpg"), "x"));
     QVERIFY(QDir().mkpath(tmp.path() + QStringLiteral("/dog")));
-    const ProcessResult result = runCli(
-        {QStringLiteral("scan"), tmp.path(), QStringLiteral("--json"), QStringLiteral("--allow-empty")});
+    const ProcessResult result
+        = runCli({QStringLiteral("scan"), tmp.path(), QStringLiteral("--json"),
+                  QStringLiteral("--allow-empty")});
     QCOMPARE(result.exitCode, 0);
     const QJsonObject json = QJsonDocument::fromJson(result.out).object();
     QCOMPARE(json.value(u"classes").toArray().size(), 2);
@@ -202,15 +211,16 @@ void TestCli::unreadableFolderIsReportedNotFatal()
 {
     // Root reads every folder whatever its mode, so as root the scan runs as "nobody".
     QTemporaryDir tmp;
-    QVERIFY(QFile::setPermissions(tmp.path(), QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner
-                                                  | QFile::ReadOther | QFile::ExeOther));
+    QVERIFY(QFile::setPermissions(tmp.path(),
+                                  QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner
+                                      | QFile::ReadOther | QFile::ExeOther));
     QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/1.jpg"), "x"));
     QVERIFY(writeFile(tmp.path() + QStringLiteral("/cat/locked/2.jpg"), "x"));
     QVERIFY(writeFile(tmp.path() + QStringLiteral("/dog/1.jpg"), "x"));
     for (const QString &dir : {QStringLiteral("/cat"), QStringLiteral("/dog")})
-        QVERIFY(QFile::setPermissions(tmp.path() + dir, QFile::ReadOwner | QFile::WriteOwner
-                                                            | QFile::ExeOwner | QFile::ReadOther
-                                                            | QFile::ExeOther));
+        QVERIFY(QFile::setPermissions(tmp.path() + dir,
+                                      QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner
+                                          | QFile::ReadOther | QFile::ExeOther));
     QVERIFY(QFile::setPermissions(tmp.path() + QStringLiteral("/cat/locked"), QFile::WriteOwner));
 
     QString program = cliPath();
@@ -222,11 +232,12 @@ void TestCli::unreadableFolderIsReportedNotFatal()
         // copy from the test folder. The CLI links only system libraries, so the copy runs.
         const QString copy = tmp.path() + QStringLiteral("/ifstudio-cli");
         QVERIFY(QFile::copy(program, copy));
-        QVERIFY(QFile::setPermissions(copy, QFile::ReadOwner | QFile::ExeOwner | QFile::ReadOther
-                                                | QFile::ExeOther));
+        QVERIFY(QFile::setPermissions(
+            copy, QFile::ReadOwner | QFile::ExeOwner | QFile::ReadOther | QFile::ExeOther));
         args.prepend(copy);
         args = QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
-                           QStringLiteral("--clear-groups"), QStringLiteral("--")} + args;
+                           QStringLiteral("--clear-groups"), QStringLiteral("--")}
+            + args;
         program = setpriv;
     }
     const ProcessResult result = runProcess(program, args);

@@ -142,9 +142,10 @@ void TestCurveChart::chartDrawsSpikeOfHundredThousandPoints()
     const std::vector<QPointF> points = noisyWithSpike(100000, 61234, 250.0);
     // Fed in chunks, as the training workspace does every 100 ms.
     for (size_t i = 0; i < points.size(); i += 997)
-        chart.appendPoints(id, toList(std::vector<QPointF>(
-                                   points.begin() + qsizetype(i),
-                                   points.begin() + qsizetype(std::min(points.size(), i + 997)))));
+        chart.appendPoints(id,
+                           toList(std::vector<QPointF>(
+                               points.begin() + qsizetype(i),
+                               points.begin() + qsizetype(std::min(points.size(), i + 997)))));
     chart.refresh();
     QCOMPARE(chart.points(id).size(), points.size());
     const int width = chart.plotColumns();
@@ -210,8 +211,8 @@ void TestCurveChart::wheelZoomsAndDoubleClickResets()
     chart.refresh();
     QWidget *viewport = chart.chartView()->viewport();
     const QPoint centre = viewport->rect().center();
-    QWheelEvent wheel(centre, viewport->mapToGlobal(centre), QPoint(), QPoint(0, 240),
-                      Qt::NoButton, Qt::NoModifier, Qt::NoScrollPhase, false);
+    QWheelEvent wheel(centre, viewport->mapToGlobal(centre), QPoint(), QPoint(0, 240), Qt::NoButton,
+                      Qt::NoModifier, Qt::NoScrollPhase, false);
     QApplication::sendEvent(viewport, &wheel);
     QVERIFY(chart.isZoomed());
     const double span = chart.viewMaxX() - chart.viewMinX();
@@ -230,7 +231,7 @@ void TestCurveChart::emaBiasCorrection()
     const std::vector<QPointF> points{{1, 1.0}, {2, 2.0}, {3, 3.0}};
     const std::vector<QPointF> half = CurveChart::biasCorrectedEma(points, 0.5);
     QCOMPARE(half.size(), size_t(3));
-    QCOMPARE(half[0].y(), 1.0);                  // 0.5 / 0.5
+    QCOMPARE(half[0].y(), 1.0); // 0.5 / 0.5
     QVERIFY(qFuzzyCompare(half[1].y(), 1.25 / 0.75));
     QVERIFY(qFuzzyCompare(half[2].y(), 2.125 / 0.875));
     QCOMPARE(half[2].x(), 3.0);
@@ -267,9 +268,10 @@ void TestCurveChart::smoothedSeriesFollowsBetaAndAppends()
     chart.setSmoothing(0.9);
     const std::vector<QPointF> points = noisyWithSpike(500, 100, 4.0);
     for (size_t i = 0; i < points.size(); i += 7)
-        chart.appendPoints(raw, toList(std::vector<QPointF>(
-                                    points.begin() + qsizetype(i),
-                                    points.begin() + qsizetype(std::min(points.size(), i + 7)))));
+        chart.appendPoints(raw,
+                           toList(std::vector<QPointF>(
+                               points.begin() + qsizetype(i),
+                               points.begin() + qsizetype(std::min(points.size(), i + 7)))));
     // Incremental = computed in one go.
     const std::vector<QPointF> expected = CurveChart::biasCorrectedEma(points, 0.9);
     QCOMPARE(chart.points(smooth).size(), expected.size());
@@ -333,8 +335,7 @@ void TestCurveChart::csvExport()
 
 void TestCurveChart::pngExport()
 {
-    CurveChart chart(QStringLiteral("Learning rate"), QStringLiteral("step"),
-                     QStringLiteral("lr"));
+    CurveChart chart(QStringLiteral("Learning rate"), QStringLiteral("step"), QStringLiteral("lr"));
     chart.resize(600, 300);
     chart.show();
     QVERIFY(QTest::qWaitForWindowExposed(&chart));

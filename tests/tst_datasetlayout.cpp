@@ -51,10 +51,10 @@ void TestDatasetLayout::detectsSplits_data()
     QTest::newRow("train+val+test")
         << QStringList{QStringLiteral("test"), QStringLiteral("val"), QStringLiteral("train")}
         << QStringList{QStringLiteral("train"), QStringLiteral("val"), QStringLiteral("test")};
-    QTest::newRow("train only is a class") << QStringList{QStringLiteral("train"), QStringLiteral("cat")}
-                                           << QStringList{};
-    QTest::newRow("plain classes") << QStringList{QStringLiteral("cat"), QStringLiteral("dog")}
-                                   << QStringList{};
+    QTest::newRow("train only is a class")
+        << QStringList{QStringLiteral("train"), QStringLiteral("cat")} << QStringList{};
+    QTest::newRow("plain classes")
+        << QStringList{QStringLiteral("cat"), QStringLiteral("dog")} << QStringList{};
 }
 
 void TestDatasetLayout::detectsSplits()
@@ -78,10 +78,10 @@ void TestDatasetLayout::splitMismatch()
     QVERIFY(compareSplits(QStringLiteral("train"), train, QStringLiteral("val"), same).isEmpty());
 
     // "dog" missing in val shifts "emu" from 2 to 1.
-    const ImageFolderIndex val = makeIndex({QStringLiteral("cat"), QStringLiteral("emu"),
-                                            QStringLiteral("fox")}, {1, 1, 1});
-    const SplitMismatch mismatch =
-        compareSplits(QStringLiteral("train"), train, QStringLiteral("val"), val);
+    const ImageFolderIndex val = makeIndex(
+        {QStringLiteral("cat"), QStringLiteral("emu"), QStringLiteral("fox")}, {1, 1, 1});
+    const SplitMismatch mismatch
+        = compareSplits(QStringLiteral("train"), train, QStringLiteral("val"), val);
     QVERIFY(!mismatch.isEmpty());
     QCOMPARE(mismatch.onlyInFirst, QStringList{QStringLiteral("dog")});
     QCOMPARE(mismatch.onlyInSecond, QStringList{QStringLiteral("fox")});
@@ -101,15 +101,15 @@ void TestDatasetLayout::warnings_data()
     QTest::newRow("balanced") << abc << QList<qint64>{10, 12, 11} << int(K::Imbalance) << false;
     QTest::newRow("imbalanced") << abc << QList<qint64>{10, 100, 11} << int(K::Imbalance) << true;
     QTest::newRow("9.9x is fine") << abc << QList<qint64>{10, 99, 11} << int(K::Imbalance) << false;
-    QTest::newRow("hidden")
-        << QStringList{QStringLiteral(".ipynb_checkpoints"), QStringLiteral("cat")}
-        << QList<qint64>{1, 5} << int(K::HiddenClass) << true;
+    QTest::newRow("hidden") << QStringList{QStringLiteral(".ipynb_checkpoints"),
+                                           QStringLiteral("cat")}
+                            << QList<qint64>{1, 5} << int(K::HiddenClass) << true;
     QTest::newRow("numeric as text")
         << QStringList{QStringLiteral("1"), QStringLiteral("10"), QStringLiteral("2")}
         << QList<qint64>{1, 1, 1} << int(K::NumericOrder) << true;
-    QTest::newRow("zero padded")
-        << QStringList{QStringLiteral("01"), QStringLiteral("02"), QStringLiteral("10")}
-        << QList<qint64>{1, 1, 1} << int(K::NumericOrder) << false;
+    QTest::newRow("zero padded") << QStringList{QStringLiteral("01"), QStringLiteral("02"),
+                                                QStringLiteral("10")}
+                                 << QList<qint64>{1, 1, 1} << int(K::NumericOrder) << false;
     QTest::newRow("empty class") << abc << QList<qint64>{3, 0, 3} << int(K::EmptyClass) << true;
 }
 
@@ -119,7 +119,8 @@ void TestDatasetLayout::warnings()
     QFETCH(QList<qint64>, counts);
     QFETCH(int, kind);
     QFETCH(bool, expected);
-    const ImageFolderIndex index = makeIndex(classes, std::vector<int64_t>(counts.begin(), counts.end()));
+    const ImageFolderIndex index
+        = makeIndex(classes, std::vector<int64_t>(counts.begin(), counts.end()));
     QCOMPARE(hasKind(analyseDataset(index), DatasetWarning::Kind(kind)), expected);
 }
 

@@ -126,10 +126,10 @@ private:
 
     QTemporaryDir m_dir;
     QString m_split; ///< the corpus with train/ and val/
-    QString m_flat;  ///< the corpus as one ImageFolder root
-    QMap<QString, QJsonObject> m_oracle;   ///< path relative to m_dir -> what PIL said
+    QString m_flat; ///< the corpus as one ImageFolder root
+    QMap<QString, QJsonObject> m_oracle; ///< path relative to m_dir -> what PIL said
     QMap<QString, QStringList> m_expected; ///< "train/odd/tiny.png" -> kinds planted
-    QStringList m_cuts;                    ///< relative to m_dir
+    QStringList m_cuts; ///< relative to m_dir
     QStringList m_corruptions;
     std::unique_ptr<Scanned> m_scanned;
     HealthReport m_report;
@@ -159,8 +159,8 @@ void TestHealthCheck::initTestCase()
     writeDamagedEndMarker();
 
     // One run of the oracle over everything (importing torchvision takes a while).
-    const test::ProcessResult oracle =
-        test::runOracle(QStringLiteral("health_pil_oracle.py"), {m_dir.path()});
+    const test::ProcessResult oracle
+        = test::runOracle(QStringLiteral("health_pil_oracle.py"), {m_dir.path()});
     QVERIFY2(oracle.exitCode == 0 && !oracle.crashed, oracle.err.constData());
     const QJsonArray files = QJsonDocument::fromJson(oracle.out).object()[u"files"].toArray();
     for (const QJsonValue &file : files)
@@ -198,7 +198,7 @@ void TestHealthCheck::writeCutsAndCorruptions()
             cuts.insert(bytes.size() * i / 30);
         for (qsizetype at = 0; at + 1 < bytes.size(); ++at) {
             const bool marker = info.suffix() == u"jpg" && uchar(bytes[at]) == 0xFF
-                                && uchar(bytes[at + 1]) >= 0xC0 && uchar(bytes[at + 1]) != 0xFF;
+                && uchar(bytes[at + 1]) >= 0xC0 && uchar(bytes[at + 1]) != 0xFF;
             const bool chunk = info.suffix() == u"png" && at >= 4 && bytes.mid(at, 4) == "IDAT";
             if (marker || chunk) {
                 for (qsizetype d = -6; d <= 6; ++d)
@@ -389,7 +389,7 @@ void TestHealthCheck::totals()
     int pilFailures = 0;
     for (auto it = m_oracle.cbegin(); it != m_oracle.cend(); ++it) {
         pilFailures += it.key().startsWith(u"split/") && hasImageExtension(it.key().toStdString())
-                       && !it->value(u"ok").toBool();
+            && !it->value(u"ok").toBool();
     }
     QCOMPARE(errors, pilFailures);
 }
@@ -569,8 +569,8 @@ void TestHealthCheck::progressAndCancel()
 
 void TestHealthCheck::cliJson()
 {
-    const test::ProcessResult run =
-        test::runCli({QStringLiteral("check"), m_split, QStringLiteral("--json")});
+    const test::ProcessResult run
+        = test::runCli({QStringLiteral("check"), m_split, QStringLiteral("--json")});
     QVERIFY2(!run.crashed, run.err.constData());
     QCOMPARE(run.exitCode, 1); // there are errors
     QJsonParseError error;

@@ -1,9 +1,9 @@
 // The health report model under QAbstractItemModelTester with a hand-made report, and the health
 // panel end to end on a real hostile corpus: check, tick the errors, quarantine, undo, cancel.
-#include "datasets/healthpanel.h"
-#include "datasets/healthreportmodel.h"
 #include "dataset/imagefolder.h"
 #include "dataset/quarantine.h"
+#include "datasets/healthpanel.h"
+#include "datasets/healthreportmodel.h"
 #include "testutil.h"
 
 #include <QAbstractItemModelTester>
@@ -94,8 +94,9 @@ QImage testImage(int width, int height, quint32 seed)
     for (int y = 0; y < height; ++y) {
         for (int x = 0; x < width; ++x) {
             const int noise = int(rng.bounded(64));
-            image.setPixel(x, y, qRgb((x * 255 / width + noise) % 256,
-                                      (y * 255 / height + noise) % 256, (x + y + noise) % 256));
+            image.setPixel(x, y,
+                           qRgb((x * 255 / width + noise) % 256, (y * 255 / height + noise) % 256,
+                                (x + y + noise) % 256));
         }
     }
     return image;
@@ -124,8 +125,7 @@ struct TerminalSpies
         : finished(panel, &HealthPanel::finished)
         , cancelled(panel, &HealthPanel::cancelled)
         , failed(panel, &HealthPanel::failed)
-    {
-    }
+    { }
     qsizetype total() const { return finished.count() + cancelled.count() + failed.count(); }
     QSignalSpy finished;
     QSignalSpy cancelled;
@@ -191,8 +191,7 @@ void TestHealthModel::initTestCase()
 void TestHealthModel::modelBasics()
 {
     HealthReportModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     QCOMPARE(model.rowCount(), 0);
     QCOMPARE(model.columnCount(), int(HealthReportModel::ColumnCount));
 
@@ -201,7 +200,9 @@ void TestHealthModel::modelBasics()
     QCOMPARE(model.findingCount(), 6);
     QCOMPARE(model.finding(3).kind, Kind::ZeroByte);
 
-    auto text = [&](int row, int column) { return model.index(row, column).data().toString(); };
+    auto text = [&](int row, int column) {
+        return model.index(row, column).data().toString();
+    };
     QCOMPARE(text(0, HealthReportModel::SeverityColumn), QStringLiteral("Error"));
     QCOMPARE(text(0, HealthReportModel::ProblemColumn), QStringLiteral("Truncated"));
     QCOMPARE(text(0, HealthReportModel::SplitColumn), QStringLiteral("train"));
@@ -267,8 +268,7 @@ void TestHealthModel::sortsBySeverity()
     HealthReportModel model;
     HealthFilterModel proxy;
     proxy.setSourceModel(&model);
-    QAbstractItemModelTester tester(&proxy,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setReport(handMadeReport());
 
     proxy.sort(HealthReportModel::SeverityColumn, Qt::DescendingOrder);
@@ -305,8 +305,7 @@ void TestHealthModel::filters()
     HealthReportModel model;
     HealthFilterModel proxy;
     proxy.setSourceModel(&model);
-    QAbstractItemModelTester tester(&proxy,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&proxy, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setReport(handMadeReport());
     QCOMPARE(proxy.rowCount(), 6);
 
@@ -342,8 +341,7 @@ void TestHealthModel::filters()
 void TestHealthModel::checkStates()
 {
     HealthReportModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     QSignalSpy checkedChanged(&model, &HealthReportModel::checkedChanged);
     model.setReport(handMadeReport());
 
@@ -365,8 +363,9 @@ void TestHealthModel::checkStates()
 
     // Errors only: the truncated and the empty file, dog/4.png unticked.
     QCOMPARE(model.checkAllErrors(), 2);
-    QCOMPARE(model.checkedPaths(), (QStringList{QStringLiteral("/data/set/train/cat/1.jpg"),
-                                                QStringLiteral("/data/set/train/dog/3.jpg")}));
+    QCOMPARE(model.checkedPaths(),
+             (QStringList{QStringLiteral("/data/set/train/cat/1.jpg"),
+                          QStringLiteral("/data/set/train/dog/3.jpg")}));
     QCOMPARE(model.index(5, 0).data(Qt::CheckStateRole).toInt(), int(Qt::Unchecked));
     QCOMPARE(checkedChanged.count(), 2);
     QCOMPARE(model.checkAllErrors(), 2); // no change, no signal
@@ -387,8 +386,7 @@ void TestHealthModel::quarantinedMarking()
     HealthReportModel model;
     HealthFilterModel proxy;
     proxy.setSourceModel(&model);
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     QAbstractItemModelTester proxyTester(&proxy,
                                          QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setReport(handMadeReport());
@@ -423,7 +421,7 @@ QString TestHealthModel::writeValidCorpus(const QString &root, int count)
 {
     for (int i = 0; i < count; ++i) {
         const QString path = root + (i % 2 ? u"/cat/"_s : u"/dog/"_s)
-                             + QStringLiteral("%1.jpg").arg(i, 4, 10, QLatin1Char('0'));
+            + QStringLiteral("%1.jpg").arg(i, 4, 10, QLatin1Char('0'));
         if (!writeFile(path, encode(testImage(96, 96, quint32(i)), "JPEG", 90)))
             return {};
     }
@@ -497,8 +495,8 @@ void TestHealthModel::panelEndToEnd()
     for (int row = 0; row < model->rowCount(); ++row) {
         const HealthFinding &finding = model->finding(row);
         kinds[finding.relativePath].append(finding.kind);
-        worst[finding.relativePath] = std::max(worst.value(finding.relativePath, Severity::Info),
-                                               finding.severity);
+        worst[finding.relativePath]
+            = std::max(worst.value(finding.relativePath, Severity::Info), finding.severity);
     }
     QVERIFY2(kinds.value(u"dog/empty.jpg"_s).contains(Kind::ZeroByte),
              qPrintable(panel.summaryText()));

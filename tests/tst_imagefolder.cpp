@@ -22,7 +22,9 @@ namespace {
 
 struct Tree
 {
-    explicit Tree(const QString &rootPath) : root(rootPath) {}
+    explicit Tree(const QString &rootPath)
+        : root(rootPath)
+    { }
     QString root;
 
     void file(const QString &relative, const QByteArray &bytes = {}) const
@@ -61,7 +63,8 @@ void compareWithOracle(const ImageFolderIndex &index, const QJsonObject &expecte
         QCOMPARE(classToIdx.value(index.classes[i]).toInt(-1), i);
 
     const QJsonArray samples = expected.value(u"samples").toArray();
-    for (qsizetype i = 0; i < qMin<qsizetype>(samples.size(), qsizetype(index.samples.size())); ++i) {
+    for (qsizetype i = 0; i < qMin<qsizetype>(samples.size(), qsizetype(index.samples.size()));
+         ++i) {
         const QJsonArray pair = samples[i].toArray();
         const Sample &ours = index.samples[size_t(i)];
         if (ours.displayPath() != pair[0].toString() || ours.classIndex != pair[1].toInt()) {
@@ -187,15 +190,15 @@ void TestImageFolder::randomTreesMatchTorchvision()
 {
     QFETCH(quint32, seed);
     QRandomGenerator random(seed);
-    const QStringList parts = {QStringLiteral("a"),  QStringLiteral("A"),   QStringLiteral("b"),
-                               QStringLiteral(" "),  QStringLiteral("-"),   QStringLiteral("."),
-                               QStringLiteral("_"),  QStringLiteral("0"),   QStringLiteral("9"),
-                               QStringLiteral("é"),  QStringLiteral("Ω"),   QStringLiteral("中"),
-                               QStringLiteral("~"),  QStringLiteral("😀"), QStringLiteral("z")};
-    const QStringList extensions = {QStringLiteral(".jpg"), QStringLiteral(".JPG"),
-                                    QStringLiteral(".png"), QStringLiteral(".txt"),
-                                    QStringLiteral(".jpeg"), QStringLiteral(".gif"),
-                                    QStringLiteral(".Tif"),  QStringLiteral("")};
+    const QStringList parts
+        = {QStringLiteral("a"), QStringLiteral("A"), QStringLiteral("b"), QStringLiteral(" "),
+           QStringLiteral("-"), QStringLiteral("."), QStringLiteral("_"), QStringLiteral("0"),
+           QStringLiteral("9"), QStringLiteral("é"), QStringLiteral("Ω"), QStringLiteral("中"),
+           QStringLiteral("~"), QStringLiteral("😀"), QStringLiteral("z")};
+    const QStringList extensions
+        = {QStringLiteral(".jpg"), QStringLiteral(".JPG"),  QStringLiteral(".png"),
+           QStringLiteral(".txt"), QStringLiteral(".jpeg"), QStringLiteral(".gif"),
+           QStringLiteral(".Tif"), QStringLiteral("")};
     auto randomName = [&] {
         QString name;
         const int length = 1 + int(random.bounded(4));
@@ -215,8 +218,8 @@ void TestImageFolder::randomTreesMatchTorchvision()
         for (int f = 0; f < 60; ++f) {
             if (random.bounded(5) == 0) {
                 // No part or extension holds a 'd': folders and files never share a name.
-                const QString folder = folders[int(random.bounded(folders.size()))] + u'/'
-                                       + randomName() + u'd';
+                const QString folder
+                    = folders[int(random.bounded(folders.size()))] + u'/' + randomName() + u'd';
                 folders.append(folder);
                 t.dir(folder);
             } else {
@@ -305,8 +308,8 @@ void TestImageFolder::symlinkLoopTerminatesAndIsReported()
         loops.append(issue.path);
     }
     loops.sort();
-    QCOMPARE(loops, (QStringList{QStringLiteral("cat/sub/back-to-cat"),
-                                 QStringLiteral("cat/sub/self")}));
+    QCOMPARE(loops,
+             (QStringList{QStringLiteral("cat/sub/back-to-cat"), QStringLiteral("cat/sub/self")}));
 }
 
 void TestImageFolder::rootErrors()
@@ -357,7 +360,9 @@ void TestImageFolder::streamingCallbacksAndCancel()
     // Cancelled from the first callback: the scan stops and says so.
     std::atomic_bool cancel{false};
     ScanCallbacks cancelling;
-    cancelling.classesFound = [&](const QStringList &) { cancel = true; };
+    cancelling.classesFound = [&](const QStringList &) {
+        cancel = true;
+    };
     Result<ImageFolderIndex> stopped = scanImageFolder(tmp.path(), {}, cancelling, &cancel);
     QVERIFY(stopped.ok());
     QVERIFY(stopped->cancelled);

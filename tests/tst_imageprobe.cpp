@@ -138,8 +138,8 @@ void TestImageProbe::initTestCase()
     QVERIFY(m_dir.isValid());
     m_corpus = m_dir.filePath(QStringLiteral("corpus"));
     m_dump = m_dir.filePath(QStringLiteral("dump"));
-    const test::ProcessResult made =
-        test::runOracle(QStringLiteral("make_hostile_corpus.py"), {m_corpus});
+    const test::ProcessResult made
+        = test::runOracle(QStringLiteral("make_hostile_corpus.py"), {m_corpus});
     QVERIFY2(made.exitCode == 0 && !made.crashed, made.err.constData());
     const test::ProcessResult oracle = test::runOracle(
         QStringLiteral("health_pil_oracle.py"), {m_corpus, QStringLiteral("--dump"), m_dump});
@@ -184,9 +184,10 @@ void TestImageProbe::probeMatchesPil()
     const QJsonArray size = pil[u"size"].toArray();
     QCOMPARE(header->size, QSize(size[0].toInt(), size[1].toInt()));
     const QString pilMode = pil[u"mode"].toString();
-    QVERIFY2(modesFor(pilMode).contains(header->mode),
-             qPrintable(QStringLiteral("PIL says %1, we say %2")
-                            .arg(pilMode, pixelModeName(header->mode))));
+    QVERIFY2(
+        modesFor(pilMode).contains(header->mode),
+        qPrintable(
+            QStringLiteral("PIL says %1, we say %2").arg(pilMode, pixelModeName(header->mode))));
     QCOMPARE(header->exifOrientation, pil[u"orientation"].toInt());
     QCOMPARE(header->fileSize, QFileInfo(corpusPath(relative)).size());
 }
@@ -255,12 +256,13 @@ void TestImageProbe::probeFailures_data()
     QTest::newRow("binary") << bytes("\x01\x02\x03\x04\x00\xff")
                             << QStringLiteral(
                                    "“cat/x.jpg” is not an image: its first bytes (01 02 03 04");
-    QTest::newRow("jpeg signature only") << bytes("\xff\xd8\xff")
-                                         << QStringLiteral("“cat/x.jpg” is truncated");
-    QTest::newRow("12-bit jpeg")
-        << bytes("\xff\xd8\xff\xc0\x00\x11\x0c\x00\x10\x00\x10\x03\x01\x11\x00\x02\x11\x01"
-                 "\x03\x11\x01\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\xff\xd9")
-        << QStringLiteral("“cat/x.jpg” cannot be read: it is a 12-bit JPEG");
+    QTest::newRow("jpeg signature only")
+        << bytes("\xff\xd8\xff") << QStringLiteral("“cat/x.jpg” is truncated");
+    QTest::newRow("12-bit jpeg") << bytes(
+        "\xff\xd8\xff\xc0\x00\x11\x0c\x00\x10\x00\x10\x03\x01\x11\x00\x02\x11\x01"
+        "\x03\x11\x01\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00\xff\xd9")
+                                 << QStringLiteral(
+                                        "“cat/x.jpg” cannot be read: it is a 12-bit JPEG");
     QByteArray badCrc = readAll(corpusPath(QStringLiteral("normal/rgb.png")));
     badCrc[29] = char(badCrc[29] ^ 0x55);
     QTest::newRow("png, bad IHDR checksum") << badCrc << QStringLiteral("bad IHDR checksum");
@@ -395,12 +397,12 @@ void TestImageProbe::thumbnails()
     QCOMPARE(thumb->format(), QImage::Format_RGB888);
     // Fits, keeps the aspect ratio, never grows.
     const QSize expected = full->width() <= maxSize.width() && full->height() <= maxSize.height()
-                               ? full->size()
-                               : full->size().scaled(maxSize, Qt::KeepAspectRatio);
+        ? full->size()
+        : full->size().scaled(maxSize, Qt::KeepAspectRatio);
     QCOMPARE(thumb->size(), expected);
     // Looks like the full image scaled down (DCT scaling blurs a little differently).
-    const QImage reference =
-        full->scaled(expected, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
+    const QImage reference
+        = full->scaled(expected, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
     const double difference = meanDifference(thumb.value(), reference);
     QVERIFY2(difference < 12, qPrintable(QStringLiteral("mean difference %1").arg(difference)));
 }

@@ -1,14 +1,14 @@
 // The GUI as a user drives it (offscreen): open a dataset by argument, by drop and from the
 // recent list; the views fill in; split mismatches are loud; errors are explained.
+#include "common/warningbanner.h"
+#include "dataset/sampledata.h"
 #include "datasets/classtablemodel.h"
 #include "datasets/datasetsworkspace.h"
 #include "datasets/imagedetailspanel.h"
-#include "mainwindow.h"
-#include "dataset/sampledata.h"
-#include "testutil.h"
 #include "datasets/thumbnailmodel.h"
 #include "datasets/thumbnailview.h"
-#include "common/warningbanner.h"
+#include "mainwindow.h"
+#include "testutil.h"
 
 #include <QApplication>
 #include <QDir>
@@ -125,7 +125,8 @@ void TestMainWindow::opensRealSampleDataset()
     window.openDataset(dest);
     QVERIFY(finished.wait(20000));
 
-    QCOMPARE(datasets->scan().splits, (QStringList{QStringLiteral("train"), QStringLiteral("val")}));
+    QCOMPARE(datasets->scan().splits,
+             (QStringList{QStringLiteral("train"), QStringLiteral("val")}));
     QVERIFY(datasets->scan().mismatches.isEmpty());
     QVERIFY(!datasets->banner()->isVisible());
     QCOMPARE(datasets->currentSplit(), QStringLiteral("train"));
@@ -149,8 +150,10 @@ void TestMainWindow::opensRealSampleDataset()
     QSignalSpy thumbs(datasets->thumbnailModel(), &QAbstractItemModel::dataChanged);
     QVERIFY(thumbs.wait(10000));
     datasets->thumbnailView()->setCurrentIndex(datasets->thumbnailModel()->index(0, 0));
-    QTRY_VERIFY_WITH_TIMEOUT(datasets->detailsPanel()->findChild<QLabel *>(QStringLiteral("sizeValue"))
-                                 ->text().contains(QStringLiteral("28")),
+    QTRY_VERIFY_WITH_TIMEOUT(datasets->detailsPanel()
+                                 ->findChild<QLabel *>(QStringLiteral("sizeValue"))
+                                 ->text()
+                                 .contains(QStringLiteral("28")),
                              10000);
 
     // Switching to the val split shows its classes and counts.
@@ -184,7 +187,8 @@ void TestMainWindow::splitMismatchIsLoud()
     QVERIFY2(banner->text().contains(QStringLiteral("“dog” only in train")),
              qPrintable(banner->text()));
     QVERIFY(banner->text().contains(QStringLiteral("“emu” with different indices")));
-    QVERIFY(window.datasets()->warningList()->item(0)->text().contains(QStringLiteral("do not agree")));
+    QVERIFY(
+        window.datasets()->warningList()->item(0)->text().contains(QStringLiteral("do not agree")));
 }
 
 void TestMainWindow::dragAndDropOpensFolder()
@@ -211,8 +215,12 @@ void TestMainWindow::dragAndDropOpensFolder()
         flagged |= window.datasets()->warningList()->item(i)->text().contains(
             QStringLiteral(".ipynb_checkpoints"));
     QVERIFY(flagged);
-    QVERIFY(!window.datasets()->classModel()->index(0, 1).data(ClassTableModel::WarningRole)
-                 .toString().isEmpty());
+    QVERIFY(!window.datasets()
+                 ->classModel()
+                 ->index(0, 1)
+                 .data(ClassTableModel::WarningRole)
+                 .toString()
+                 .isEmpty());
     QVERIFY(window.windowTitle().contains(QStringLiteral("dropped")));
 }
 
@@ -224,8 +232,9 @@ void TestMainWindow::dropOfFileIsRefusedPolitely()
     window.show();
     QVERIFY(!dropPath(&window, file));
     QVERIFY(!window.datasets()->hasDataset());
-    QVERIFY2(window.statusBar()->currentMessage().contains(QStringLiteral("drop the dataset's folder")),
-             qPrintable(window.statusBar()->currentMessage()));
+    QVERIFY2(
+        window.statusBar()->currentMessage().contains(QStringLiteral("drop the dataset's folder")),
+        qPrintable(window.statusBar()->currentMessage()));
 }
 
 void TestMainWindow::missingFolderExplains()

@@ -25,11 +25,11 @@ TransformStep parsedStep(const QString &source)
 PipelineItems sampleItems()
 {
     return {
-        { parsedStep(QStringLiteral("RandomResizedCrop(224, scale=(0.5, 1.0))")), true },
-        { parsedStep(QStringLiteral("RandomRotation(30)")), false },
-        { parsedStep(QStringLiteral("RandomHorizontalFlip()")), true },
-        { parsedStep(QStringLiteral("ToTensor()")), true },
-        { parsedStep(QStringLiteral("Normalize((0.5,), (0.25,))")), true },
+        {parsedStep(QStringLiteral("RandomResizedCrop(224, scale=(0.5, 1.0))")), true},
+        {parsedStep(QStringLiteral("RandomRotation(30)")), false},
+        {parsedStep(QStringLiteral("RandomHorizontalFlip()")), true},
+        {parsedStep(QStringLiteral("ToTensor()")), true},
+        {parsedStep(QStringLiteral("Normalize((0.5,), (0.25,))")), true},
     };
 }
 
@@ -75,8 +75,8 @@ void TestPipelineModel::modelIsWellBehaved()
     model.moveStep(0, 4);
     model.moveStep(4, 1);
     model.setStepEnabled(1, false);
-    model.setRowProblems({ QStringLiteral("bad"), {}, {}, {}, {}, {} });
-    model.setRowNotes({ { 2, 1, QStringLiteral("careful") } });
+    model.setRowProblems({QStringLiteral("bad"), {}, {}, {}, {}, {}});
+    model.setRowNotes({{2, 1, QStringLiteral("careful")}});
     model.removeStep(3);
     model.setItems({});
     model.insertStep(0, parsedStep(QStringLiteral("ToTensor()")));
@@ -102,9 +102,9 @@ void TestPipelineModel::insertRemoveMoveToggle()
     QVERIFY(model.moveStep(0, 2));
     QCOMPARE(edited.count(), 2);
     QCOMPARE(names(model),
-             (QStringList { QStringLiteral("RandomResizedCrop"), QStringLiteral("RandomRotation"),
-                            QStringLiteral("Resize"), QStringLiteral("RandomHorizontalFlip"),
-                            QStringLiteral("ToTensor"), QStringLiteral("Normalize") }));
+             (QStringList{QStringLiteral("RandomResizedCrop"), QStringLiteral("RandomRotation"),
+                          QStringLiteral("Resize"), QStringLiteral("RandomHorizontalFlip"),
+                          QStringLiteral("ToTensor"), QStringLiteral("Normalize")}));
     QVERIFY(!model.moveStep(0, 0));
     QVERIFY(!model.moveStep(0, 6));
     QCOMPARE(edited.count(), 2);
@@ -157,7 +157,7 @@ void TestPipelineModel::moveRowsSemantics()
     // A..D as Pad(1)..Pad(4).
     PipelineItems items;
     for (int i = 1; i <= 4; ++i)
-        items.append({ parsedStep(QStringLiteral("Pad(%1)").arg(i)), true });
+        items.append({parsedStep(QStringLiteral("Pad(%1)").arg(i)), true});
     PipelineModel model;
     QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setItems(items);
@@ -182,7 +182,7 @@ void TestPipelineModel::dragAndDropMoves()
     QSignalSpy removed(&model, &QAbstractItemModel::rowsRemoved);
     QSignalSpy edited(&model, &PipelineModel::itemsEdited);
 
-    std::unique_ptr<QMimeData> mime(model.mimeData({ model.index(3) })); // ToTensor
+    std::unique_ptr<QMimeData> mime(model.mimeData({model.index(3)})); // ToTensor
     QVERIFY(mime->hasFormat(model.mimeTypes().constFirst()));
     QVERIFY(mime->text().contains(QStringLiteral("transforms.ToTensor(),")));
     QVERIFY(model.canDropMimeData(mime.get(), Qt::MoveAction, 0, 0, {}));
@@ -195,11 +195,11 @@ void TestPipelineModel::dragAndDropMoves()
     QCOMPARE(removed.count(), 0);
     QCOMPARE(edited.count(), 1);
     // Dropped at the end (row -1).
-    mime.reset(model.mimeData({ model.index(0) }));
+    mime.reset(model.mimeData({model.index(0)}));
     QVERIFY(model.dropMimeData(mime.get(), Qt::MoveAction, -1, -1, {}));
     QCOMPARE(names(model).constLast(), QStringLiteral("ToTensor"));
     // Dropped where it is: nothing happens.
-    mime.reset(model.mimeData({ model.index(4) }));
+    mime.reset(model.mimeData({model.index(4)}));
     QVERIFY(!model.dropMimeData(mime.get(), Qt::MoveAction, -1, -1, {}));
     QCOMPARE(edited.count(), 2);
 }
@@ -212,12 +212,12 @@ void TestPipelineModel::rowsShowFindingsAndProblems()
     QVERIFY(model.index(0).data(Qt::DecorationRole).isNull());
     QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
     model.setRowNotes(
-        { { 0, 1, QStringLiteral("scale looks reversed") }, { 0, 0, QStringLiteral("a note") } });
+        {{0, 1, QStringLiteral("scale looks reversed")}, {0, 0, QStringLiteral("a note")}});
     QCOMPARE(changed.count(), 1);
     QCOMPARE(model.index(0).data(PipelineModel::SeverityRole).toInt(), 1);
     QVERIFY(!model.index(0).data(Qt::DecorationRole).isNull());
     QVERIFY(model.index(0).data(Qt::ToolTipRole).toString().contains(QStringLiteral("reversed")));
-    model.setRowProblems({ {}, {}, {}, {}, QStringLiteral("mean must be a sequence") });
+    model.setRowProblems({{}, {}, {}, {}, QStringLiteral("mean must be a sequence")});
     QCOMPARE(model.index(4).data(PipelineModel::SeverityRole).toInt(), 2);
     QCOMPARE(model.index(4).data(PipelineModel::ProblemRole).toString(),
              QStringLiteral("mean must be a sequence"));
@@ -231,7 +231,7 @@ void TestPipelineModel::codeRoundTrip_data()
     QTest::addColumn<PipelineItems>("items");
     const PipelineItems sample = sampleItems();
     QTest::newRow("mixed") << sample;
-    QTest::newRow("empty") << PipelineItems {};
+    QTest::newRow("empty") << PipelineItems{};
     PipelineItems first = sample;
     first[0].enabled = false;
     QTest::newRow("first disabled") << first;
@@ -242,12 +242,12 @@ void TestPipelineModel::codeRoundTrip_data()
     for (PipelineItem &item : all)
         item.enabled = false;
     QTest::newRow("all disabled") << all;
-    PipelineItems twins { { parsedStep(QStringLiteral("RandomRotation(30)")), true },
-                          { parsedStep(QStringLiteral("RandomRotation(30)")), false },
-                          { parsedStep(QStringLiteral("RandomRotation(30)")), true } };
+    PipelineItems twins{{parsedStep(QStringLiteral("RandomRotation(30)")), true},
+                        {parsedStep(QStringLiteral("RandomRotation(30)")), false},
+                        {parsedStep(QStringLiteral("RandomRotation(30)")), true}};
     QTest::newRow("identical neighbours") << twins;
-    PipelineItems strings { { parsedStep(QStringLiteral("Pad(4, padding_mode='reflect')")), false },
-                            { parsedStep(QStringLiteral("RandomErasing(value='random')")), true } };
+    PipelineItems strings{{parsedStep(QStringLiteral("Pad(4, padding_mode='reflect')")), false},
+                          {parsedStep(QStringLiteral("RandomErasing(value='random')")), true}};
     QTest::newRow("strings") << strings;
 }
 
@@ -299,9 +299,9 @@ void TestPipelineModel::disabledStepsInUserCode()
     for (const PipelineItem &item : items.value())
         got.append((item.enabled ? QString() : QStringLiteral("-")) + item.step.name);
     QCOMPARE(got,
-             (QStringList { QStringLiteral("Resize"), QStringLiteral("CenterCrop"),
-                            QStringLiteral("-RandomRotation"), QStringLiteral("ToTensor"),
-                            QStringLiteral("-RandomErasing") }));
+             (QStringList{QStringLiteral("Resize"), QStringLiteral("CenterCrop"),
+                          QStringLiteral("-RandomRotation"), QStringLiteral("ToTensor"),
+                          QStringLiteral("-RandomErasing")}));
     // Normalized like every parsed step: the default p=0.5 is dropped.
     QVERIFY(items->at(4).step.args.isEmpty());
     QCOMPARE(items->at(2).step.args.constFirst().value, TransformValue::integer(10));
@@ -347,11 +347,11 @@ void TestPipelineModel::enabledPipelineKeepsDisabledInPlace()
     // position is now taken by Resize; it follows one enabled step).
     QCOMPARE(
         got,
-        (QStringList { QStringLiteral("Resize"), QStringLiteral("-RandomRotation"),
-                       QStringLiteral("RandomResizedCrop"), QStringLiteral("RandomHorizontalFlip"),
-                       QStringLiteral("ToTensor"), QStringLiteral("Normalize") }));
+        (QStringList{QStringLiteral("Resize"), QStringLiteral("-RandomRotation"),
+                     QStringLiteral("RandomResizedCrop"), QStringLiteral("RandomHorizontalFlip"),
+                     QStringLiteral("ToTensor"), QStringLiteral("Normalize")}));
     // Fewer steps: leftovers go to the end.
-    const PipelineItems shorter = withEnabledPipeline(items, TransformPipeline {});
+    const PipelineItems shorter = withEnabledPipeline(items, TransformPipeline{});
     QCOMPARE(shorter.size(), 1);
     QVERIFY(!shorter.constFirst().enabled);
 }

@@ -83,9 +83,9 @@ void TestQuarantine::makeDataset()
     m_root = m_dir->filePath(QStringLiteral("flowers"));
     m_quarantine = defaultQuarantineFolder(m_root);
     const QStringList files = {
-        QStringLiteral("train/rose/001.png"),     QStringLiteral("train/rose/002.png"),
-        QStringLiteral("train/tulip/001.png"),    QStringLiteral("train/tulip/broken.png"),
-        QStringLiteral("val/rose/001.png"),       QStringLiteral("val/tulip/caf\u00e9 1.png"),
+        QStringLiteral("train/rose/001.png"),  QStringLiteral("train/rose/002.png"),
+        QStringLiteral("train/tulip/001.png"), QStringLiteral("train/tulip/broken.png"),
+        QStringLiteral("val/rose/001.png"),    QStringLiteral("val/tulip/caf\u00e9 1.png"),
     };
     int shade = 0;
     for (const QString &file : files) {
@@ -159,8 +159,8 @@ void TestQuarantine::roundTrip()
 
 void TestQuarantine::manifestReadsBack()
 {
-    const Result<QuarantineBatch> batch = quarantineFiles(
-        m_root, {m_root + QStringLiteral("/train/rose/002.png")}, m_quarantine);
+    const Result<QuarantineBatch> batch
+        = quarantineFiles(m_root, {m_root + QStringLiteral("/train/rose/002.png")}, m_quarantine);
     QVERIFY2(batch.ok(), qPrintable(batch.errorMessage()));
     const Result<QuarantineBatch> read = readQuarantineManifest(batch->manifestPath);
     QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
@@ -175,9 +175,9 @@ void TestQuarantine::batchNamesNeverCollide()
 {
     // Three batches within the same second get three folders.
     QStringList folders;
-    for (const QString &file : {QStringLiteral("/train/rose/001.png"),
-                                QStringLiteral("/train/rose/002.png"),
-                                QStringLiteral("/val/rose/001.png")}) {
+    for (const QString &file :
+         {QStringLiteral("/train/rose/001.png"), QStringLiteral("/train/rose/002.png"),
+          QStringLiteral("/val/rose/001.png")}) {
         const Result<QuarantineBatch> batch
             = quarantineFiles(m_root, {m_root + file}, m_quarantine);
         QVERIFY2(batch.ok(), qPrintable(batch.errorMessage()));

@@ -43,9 +43,8 @@ Snapshot snapshot(const QString &root)
 /// The top-level entries of `root`, hidden ones included.
 QStringList topEntries(const QString &root)
 {
-    return QDir(root).entryList(QDir::AllEntries | QDir::Hidden | QDir::System
-                                    | QDir::NoDotAndDotDot,
-                                QDir::Name);
+    return QDir(root).entryList(
+        QDir::AllEntries | QDir::Hidden | QDir::System | QDir::NoDotAndDotDot, QDir::Name);
 }
 
 int countFiles(const QString &root)
@@ -108,13 +107,14 @@ void writeSyntheticSource(const QString &dir)
 QByteArray describe(const test::ProcessResult &run)
 {
     return (run.crashed ? QByteArrayLiteral("crashed (exit ") : QByteArrayLiteral("exit "))
-           + QByteArray::number(run.exitCode) + (run.crashed ? "): " : ": ") + run.err;
+        + QByteArray::number(run.exitCode) + (run.crashed ? "): " : ": ") + run.err;
 }
 
 QJsonObject runVerifier(const QString &source, const QString &dest, int limit, bool imageFolder)
 {
-    QStringList args{QStringLiteral("--source"), source, QStringLiteral("--dest"), dest,
-                     QStringLiteral("--limit"), QString::number(limit)};
+    QStringList args{QStringLiteral("--source"), source,
+                     QStringLiteral("--dest"),   dest,
+                     QStringLiteral("--limit"),  QString::number(limit)};
     if (imageFolder)
         args << QStringLiteral("--imagefolder");
     const test::ProcessResult run = test::runOracle(QStringLiteral("sampledata_verify.py"), args);
@@ -222,14 +222,15 @@ void TestSampleData::exportLimitedMatchesOracle()
     QVERIFY(calls >= 2);
 
     // The tree: train/ val/ and the marker, no temporary folder left.
-    QCOMPARE(topEntries(dest), (QStringList{QStringLiteral(".ifstudio-sample.json"),
-                                            QStringLiteral("train"), QStringLiteral("val")}));
+    QCOMPARE(topEntries(dest),
+             (QStringList{QStringLiteral(".ifstudio-sample.json"), QStringLiteral("train"),
+                          QStringLiteral("val")}));
     const QRegularExpression fiveDigits(QStringLiteral("^\\d{5}\\.png$"));
     for (const QString &split : {QStringLiteral("train"), QStringLiteral("val")}) {
         QCOMPARE(QDir(dest + u'/' + split).entryList(QDir::Dirs | QDir::NoDotAndDotDot).size(), 10);
         for (const QString &folder : fashionMnistFolderNames()) {
-            const QStringList files = QDir(dest + u'/' + split + u'/' + folder)
-                                          .entryList(QDir::Files | QDir::Hidden);
+            const QStringList files
+                = QDir(dest + u'/' + split + u'/' + folder).entryList(QDir::Files | QDir::Hidden);
             QCOMPARE(files.size(), 20);
             for (const QString &file : files)
                 QVERIFY2(fiveDigits.match(file).hasMatch(), qPrintable(file));
@@ -319,8 +320,8 @@ void TestSampleData::secondExportIsAlreadyThere()
     // Any rewrite would show in the (nanosecond) modification times.
     QTest::qWait(20);
     bool progressCalled = false;
-    const Result<SampleDataResult> second = exportFashionMnist(
-        dest, options, [&](int64_t, int64_t) { progressCalled = true; });
+    const Result<SampleDataResult> second
+        = exportFashionMnist(dest, options, [&](int64_t, int64_t) { progressCalled = true; });
     QVERIFY2(second.ok(), qPrintable(second.errorMessage()));
     QVERIFY(second->alreadyThere);
     QCOMPARE(second->imagesWritten, 0);
@@ -425,37 +426,37 @@ void TestSampleData::corruptInput_data()
     QTest::newRow("labels magic") << Corruption::LabelsMagic
                                   << QStringLiteral("t10k-labels-idx1-ubyte")
                                   << QStringLiteral("not an IDX label file");
-    QTest::newRow("count mismatch") << Corruption::CountMismatch
-                                    << QStringLiteral("t10k-labels-idx1-ubyte")
-                                    << QStringLiteral("holds 20 images but the labels file "
-                                                      "holds 19");
-    QTest::newRow("label out of range") << Corruption::LabelOutOfRange
-                                        << QStringLiteral("train-labels-idx1-ubyte")
-                                        << QStringLiteral("label 10 of item 7 is out of range");
-    QTest::newRow("truncated images") << Corruption::TruncatedImages
-                                      << QStringLiteral("train-images-idx3-ubyte")
-                                      << QStringLiteral("truncated");
-    QTest::newRow("truncated header") << Corruption::TruncatedHeader
-                                      << QStringLiteral("t10k-images-idx3-ubyte")
-                                      << QStringLiteral("truncated");
+    QTest::newRow("count mismatch")
+        << Corruption::CountMismatch << QStringLiteral("t10k-labels-idx1-ubyte")
+        << QStringLiteral("holds 20 images but the labels file "
+                          "holds 19");
+    QTest::newRow("label out of range")
+        << Corruption::LabelOutOfRange << QStringLiteral("train-labels-idx1-ubyte")
+        << QStringLiteral("label 10 of item 7 is out of range");
+    QTest::newRow("truncated images")
+        << Corruption::TruncatedImages << QStringLiteral("train-images-idx3-ubyte")
+        << QStringLiteral("truncated");
+    QTest::newRow("truncated header")
+        << Corruption::TruncatedHeader << QStringLiteral("t10k-images-idx3-ubyte")
+        << QStringLiteral("truncated");
     QTest::newRow("empty file") << Corruption::EmptyFile
                                 << QStringLiteral("train-labels-idx1-ubyte")
                                 << QStringLiteral("empty");
-    QTest::newRow("trailing data") << Corruption::TrailingData
-                                   << QStringLiteral("train-images-idx3-ubyte")
-                                   << QStringLiteral("unexpected data after the last item");
-    QTest::newRow("huge header count") << Corruption::HugeHeaderCount
-                                       << QStringLiteral("train-images-idx3-ubyte")
-                                       << QStringLiteral("more than this reader accepts");
-    QTest::newRow("header count beyond content") << Corruption::HeaderCountBeyondContent
-                                                 << QStringLiteral("train-images-idx3-ubyte")
-                                                 << QStringLiteral("truncated");
+    QTest::newRow("trailing data")
+        << Corruption::TrailingData << QStringLiteral("train-images-idx3-ubyte")
+        << QStringLiteral("unexpected data after the last item");
+    QTest::newRow("huge header count")
+        << Corruption::HugeHeaderCount << QStringLiteral("train-images-idx3-ubyte")
+        << QStringLiteral("more than this reader accepts");
+    QTest::newRow("header count beyond content")
+        << Corruption::HeaderCountBeyondContent << QStringLiteral("train-images-idx3-ubyte")
+        << QStringLiteral("truncated");
     QTest::newRow("missing file") << Corruption::MissingFile
                                   << QStringLiteral("t10k-labels-idx1-ubyte")
                                   << QStringLiteral("is missing");
-    QTest::newRow("truncated gzip") << Corruption::TruncatedGzip
-                                    << QStringLiteral("t10k-images-idx3-ubyte.gz")
-                                    << QStringLiteral("truncated gzip data");
+    QTest::newRow("truncated gzip")
+        << Corruption::TruncatedGzip << QStringLiteral("t10k-images-idx3-ubyte.gz")
+        << QStringLiteral("truncated gzip data");
     QTest::newRow("corrupt gzip") << Corruption::CorruptGzip
                                   << QStringLiteral("t10k-labels-idx1-ubyte.gz")
                                   << QStringLiteral("Cannot read");
@@ -534,8 +535,8 @@ void TestSampleData::corruptInput()
         QVERIFY(test::writeFile(path, bytes));
         // The other file of the split must agree with it in count: use the real one.
         const QString partnerName = file.contains(u"images")
-                                        ? QStringLiteral("t10k-labels-idx1-ubyte")
-                                        : QStringLiteral("t10k-images-idx3-ubyte");
+            ? QStringLiteral("t10k-labels-idx1-ubyte")
+            : QStringLiteral("t10k-images-idx3-ubyte");
         QVERIFY(QFile::remove(source + u'/' + partnerName));
         QVERIFY(QFile::copy(defaultFashionMnistSource() + u'/' + partnerName + u".gz",
                             source + u'/' + partnerName + u".gz"));
@@ -594,8 +595,7 @@ void TestSampleData::cancel()
         dest, options,
         [&](int64_t done, int64_t) {
             int64_t seen = maxDone.load();
-            while (done > seen && !maxDone.compare_exchange_weak(seen, done)) {
-            }
+            while (done > seen && !maxDone.compare_exchange_weak(seen, done)) { }
             if (cancelAt >= 0 && done >= cancelAt)
                 cancelFlag = true;
         },
@@ -637,9 +637,9 @@ void TestSampleData::cliExport()
     QVERIFY2(!other.crashed && other.exitCode == 1, describe(other).constData());
     QVERIFY2(other.err.contains("other options"), other.err.constData());
 
-    const test::ProcessResult badLimit = test::runCli({QStringLiteral("sample-data"), dest,
-                                                       QStringLiteral("--limit-per-class"),
-                                                       QStringLiteral("-3")});
+    const test::ProcessResult badLimit
+        = test::runCli({QStringLiteral("sample-data"), dest, QStringLiteral("--limit-per-class"),
+                        QStringLiteral("-3")});
     QCOMPARE(badLimit.exitCode, 2);
     const test::ProcessResult noDest = test::runCli({QStringLiteral("sample-data")});
     QCOMPARE(noDest.exitCode, 2);
@@ -654,9 +654,9 @@ void TestSampleData::cliMissingSource()
     QTemporaryDir temp;
     QVERIFY(temp.isValid());
     const QString dest = temp.path() + u"/fashion";
-    const test::ProcessResult run = test::runCli({QStringLiteral("sample-data"), dest,
-                                                  QStringLiteral("--source"),
-                                                  QStringLiteral("/nonexistent")});
+    const test::ProcessResult run
+        = test::runCli({QStringLiteral("sample-data"), dest, QStringLiteral("--source"),
+                        QStringLiteral("/nonexistent")});
     QVERIFY2(!run.crashed && run.exitCode == 1, describe(run).constData());
     QVERIFY2(run.err.contains("Fashion-MNIST was not found in /nonexistent: install Debian's "
                               "dataset-fashion-mnist package (apt-get install "

@@ -1,7 +1,7 @@
 // The Datasets workspace's thumbnail grid: loader, model, view and the details panel, on real
 // image files written into a temporary ImageFolder.
-#include "datasets/imagedetailspanel.h"
 #include "dataset/imagefolder.h"
+#include "datasets/imagedetailspanel.h"
 #include "datasets/thumbnailloader.h"
 #include "datasets/thumbnailmodel.h"
 #include "datasets/thumbnailview.h"
@@ -56,8 +56,8 @@ constexpr int kRotated = 4;
 bool colorNear(const QColor &actual, const QColor &expected, int tolerance)
 {
     return qAbs(actual.red() - expected.red()) <= tolerance
-           && qAbs(actual.green() - expected.green()) <= tolerance
-           && qAbs(actual.blue() - expected.blue()) <= tolerance;
+        && qAbs(actual.green() - expected.green()) <= tolerance
+        && qAbs(actual.blue() - expected.blue()) <= tolerance;
 }
 
 // Qt's JPEG writer rotates the pixels instead of storing an orientation: add the EXIF block by
@@ -183,8 +183,7 @@ void TestThumbnailModel::initTestCase()
 void TestThumbnailModel::rowsAndRoles()
 {
     ThumbnailModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     QCOMPARE(model.rowCount(), 0);
 
     model.setDataset(m_index, allRows(*m_index));
@@ -221,8 +220,7 @@ void TestThumbnailModel::rowsAndRoles()
 void TestThumbnailModel::placeholderIsImmediate()
 {
     ThumbnailModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setThumbnailSize(64);
     model.setDataset(m_index, {kRed});
     QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
@@ -260,8 +258,7 @@ void TestThumbnailModel::thumbnailMatchesSource()
     QFETCH(int, tolerance);
 
     ThumbnailModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setThumbnailSize(64);
     QCOMPARE(model.thumbnailSize(), 64);
     model.setDataset(m_index, {sampleRow});
@@ -292,8 +289,7 @@ void TestThumbnailModel::thumbnailMatchesSource()
 void TestThumbnailModel::corruptFileFails()
 {
     ThumbnailModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setDataset(m_index, allRows(*m_index));
     QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
     const QModelIndex broken = model.index(kBroken);
@@ -396,8 +392,7 @@ void TestThumbnailModel::prioritizeCancelsTheRest()
 void TestThumbnailModel::setDatasetDropsStaleResults()
 {
     ThumbnailModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setDataset(m_index, allRows(*m_index));
     for (int row = 0; row < model.rowCount(); ++row)
         model.index(row).data(Qt::DecorationRole);
@@ -425,8 +420,7 @@ void TestThumbnailModel::setDatasetDropsStaleResults()
     QCOMPARE(model.index(0).data(ThumbnailModel::StateRole).toInt(), int(ThumbnailModel::Ready));
     // A new scan starts afresh.
     model.setDataset(std::make_shared<ImageFolderIndex>(*m_index), {kRed});
-    QCOMPARE(model.index(0).data(ThumbnailModel::StateRole).toInt(),
-             int(ThumbnailModel::Pending));
+    QCOMPARE(model.index(0).data(ThumbnailModel::StateRole).toInt(), int(ThumbnailModel::Pending));
 }
 
 void TestThumbnailModel::thumbnailSizeSteps()
@@ -457,8 +451,7 @@ void TestThumbnailModel::thumbnailSizeSteps()
 void TestThumbnailModel::viewRequestsOnlyNearVisibleRows()
 {
     ThumbnailModel model;
-    QAbstractItemModelTester tester(&model,
-                                    QAbstractItemModelTester::FailureReportingMode::QtTest);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
     model.setDataset(m_manyIndex, allRows(*m_manyIndex));
     QCOMPARE(model.rowCount(), 20000);
 
@@ -650,8 +643,7 @@ void TestThumbnailModel::detailsPanelShowsError()
 void TestThumbnailModel::detailsPanelFormatting()
 {
     QCOMPARE(ImageDetailsPanel::describeFileSize(512), QStringLiteral("512 bytes"));
-    QCOMPARE(ImageDetailsPanel::describeFileSize(12595),
-             QStringLiteral("12.3 KiB (12,595 bytes)"));
+    QCOMPARE(ImageDetailsPanel::describeFileSize(12595), QStringLiteral("12.3 KiB (12,595 bytes)"));
     QCOMPARE(ImageDetailsPanel::describeOrientation(1), QStringLiteral("1 — normal"));
     QCOMPARE(ImageDetailsPanel::describeOrientation(6),
              QStringLiteral("6 — rotated 90° CW; torchvision ignores it"));

@@ -65,14 +65,14 @@ struct Range
 Range rangeOf(const QJsonValue &value)
 {
     const QJsonArray pair = value.toArray();
-    return { pair.at(0).toDouble(), pair.at(1).toDouble() };
+    return {pair.at(0).toDouble(), pair.at(1).toDouble()};
 }
 
 // torchvision's _setup_angle: a number d means [-d, d].
 Range angleRange(const QJsonValue &value)
 {
     if (value.isDouble())
-        return { -value.toDouble(), value.toDouble() };
+        return {-value.toDouble(), value.toDouble()};
     return rangeOf(value);
 }
 
@@ -100,26 +100,26 @@ public:
             return {};
         }
         if (op == u"raw32")
-            return { QString::number(m_rng.random() % 0xffffffffU) };
+            return {QString::number(m_rng.random() % 0xffffffffU)};
         if (op == u"raw64")
-            return { QString::number(int64_t(m_rng.random64())) };
+            return {QString::number(int64_t(m_rng.random64()))};
         if (op == u"uniform")
-            return { hex64(
-                m_rng.uniform(step.value(u"from").toDouble(), step.value(u"to").toDouble())) };
+            return {
+                hex64(m_rng.uniform(step.value(u"from").toDouble(), step.value(u"to").toDouble()))};
         if (op == u"rand")
-            return { hex64(m_rng.rand()) };
+            return {hex64(m_rng.rand())};
         if (op == u"coin")
-            return { coin(step.value(u"p").toDouble()) ? u"1"_s : u"0"_s };
+            return {coin(step.value(u"p").toDouble()) ? u"1"_s : u"0"_s};
         if (op == u"randint")
-            return { QString::number(m_rng.randint(step.value(u"low").toString().toLongLong(),
-                                                   step.value(u"high").toString().toLongLong())) };
+            return {QString::number(m_rng.randint(step.value(u"low").toString().toLongLong(),
+                                                  step.value(u"high").toString().toLongLong()))};
         if (op == u"randperm")
-            return { intList(m_rng.randperm(step.value(u"n").toInteger())) };
+            return {intList(m_rng.randperm(step.value(u"n").toInteger()))};
         if (op == u"normal") {
             std::vector<float> values(size_t(step.value(u"n").toInteger()));
             m_rng.normal(values.data(), int64_t(values.size()), step.value(u"mean").toDouble(),
                          step.value(u"std").toDouble());
-            return { floatList(values) };
+            return {floatList(values)};
         }
         if (op == u"rrc")
             return resizedCrop(step);
@@ -128,7 +128,7 @@ public:
         if (op == u"jitter")
             return jitter(step);
         if (op == u"rotation")
-            return { hex64(uniform(angleRange(step.value(u"degrees")))) };
+            return {hex64(uniform(angleRange(step.value(u"degrees"))))};
         if (op == u"affine")
             return affine(step);
         if (op == u"erasing")
@@ -175,7 +175,7 @@ private:
             if (0 < w && w <= width && 0 < h && h <= height) {
                 const int64_t i = m_rng.randint(0, height - h + 1);
                 const int64_t j = m_rng.randint(0, width - w + 1);
-                return ints({ i, j, h, w });
+                return ints({i, j, h, w});
             }
         }
         const double inRatio = double(width) / double(height);
@@ -188,14 +188,14 @@ private:
         } else if (inRatio > maxRatio) {
             w = pyRound(double(h) * maxRatio);
         }
-        return ints({ (height - h) / 2, (width - w) / 2, h, w });
+        return ints({(height - h) / 2, (width - w) / 2, h, w});
     }
 
     // torch.log(torch.tensor(ratio)): float32 logs, widened when uniform_ takes them.
     Range logRatioFor(Range ratio) const
     {
-        return { double(TorchGenerator::logf(float(ratio.lo), m_rng.cpuCapability())),
-                 double(TorchGenerator::logf(float(ratio.hi), m_rng.cpuCapability())) };
+        return {double(TorchGenerator::logf(float(ratio.lo), m_rng.cpuCapability())),
+                double(TorchGenerator::logf(float(ratio.hi), m_rng.cpuCapability()))};
     }
 
     QStringList crop(const QJsonObject &step)
@@ -206,26 +206,26 @@ private:
         const int64_t th = size.at(0).toInteger();
         const int64_t tw = size.at(1).toInteger();
         if (w == tw && h == th)
-            return ints({ 0, 0, h, w });
+            return ints({0, 0, h, w});
         const int64_t i = m_rng.randint(0, h - th + 1);
         const int64_t j = m_rng.randint(0, w - tw + 1);
-        return ints({ i, j, th, tw });
+        return ints({i, j, th, tw});
     }
 
     QStringList jitter(const QJsonObject &step)
     {
-        QStringList out { intList(m_rng.randperm(4)) };
+        QStringList out{intList(m_rng.randperm(4))};
         // ColorJitter._check_input: [max(0, 1 - v), 1 + v] around 1, [-v, v] for hue; a range
         // that is only the centre is None and draws nothing.
-        for (const char16_t *key : { u"brightness", u"contrast", u"saturation" }) {
+        for (const char16_t *key : {u"brightness", u"contrast", u"saturation"}) {
             const double v = step.value(key).toDouble();
             if (v == 0.0)
                 out << u"None"_s;
             else
-                out << hex64(uniform({ std::max(0.0, 1.0 - v), 1.0 + v }));
+                out << hex64(uniform({std::max(0.0, 1.0 - v), 1.0 + v}));
         }
         const double hue = step.value(u"hue").toDouble();
-        out << (hue == 0.0 ? u"None"_s : hex64(uniform({ -hue, hue })));
+        out << (hue == 0.0 ? u"None"_s : hex64(uniform({-hue, hue})));
         return out;
     }
 
@@ -238,8 +238,8 @@ private:
             const Range t = rangeOf(step.value(u"translate"));
             const double maxDx = t.lo * double(step.value(u"w").toInteger());
             const double maxDy = t.hi * double(step.value(u"h").toInteger());
-            tx = pyRound(uniform({ -maxDx, maxDx }));
-            ty = pyRound(uniform({ -maxDy, maxDy }));
+            tx = pyRound(uniform({-maxDx, maxDx}));
+            ty = pyRound(uniform({-maxDy, maxDy}));
         }
         const double scale
             = step.value(u"scale").isArray() ? uniform(rangeOf(step.value(u"scale"))) : 1.0;
@@ -250,12 +250,12 @@ private:
             shearX = uniform(angleRange(shear));
         } else if (shear.isArray()) {
             const QJsonArray s = shear.toArray();
-            shearX = uniform({ s.at(0).toDouble(), s.at(1).toDouble() });
+            shearX = uniform({s.at(0).toDouble(), s.at(1).toDouble()});
             if (s.size() == 4)
-                shearY = uniform({ s.at(2).toDouble(), s.at(3).toDouble() });
+                shearY = uniform({s.at(2).toDouble(), s.at(3).toDouble()});
         }
-        return { hex64(angle), QString::number(tx), QString::number(ty),
-                 hex64(scale), hex64(shearX),       hex64(shearY) };
+        return {hex64(angle), QString::number(tx), QString::number(ty),
+                hex64(scale), hex64(shearX),       hex64(shearY)};
     }
 
     QStringList erasing(const QJsonObject &step)
@@ -286,17 +286,17 @@ private:
             }
             const int64_t i = m_rng.randint(0, imgH - h + 1);
             const int64_t j = m_rng.randint(0, imgW - w + 1);
-            return ints({ i, j, h, w }) << values;
+            return ints({i, j, h, w}) << values;
         }
-        return ints({ 0, 0, imgH, imgW }) << u"image"_s;
+        return ints({0, 0, imgH, imgW}) << u"image"_s;
     }
 
     QStringList blur(const QJsonObject &step)
     {
         const QJsonValue sigma = step.value(u"sigma");
         const Range r
-            = sigma.isDouble() ? Range { sigma.toDouble(), sigma.toDouble() } : rangeOf(sigma);
-        return { hex64(uniform(r)) };
+            = sigma.isDouble() ? Range{sigma.toDouble(), sigma.toDouble()} : rangeOf(sigma);
+        return {hex64(uniform(r))};
     }
 
     QStringList perspective(const QJsonObject &step)
@@ -323,7 +323,7 @@ private:
         point(x, draw(height - dy - 1, height));
         x = draw(0, dx + 1);
         point(x, draw(height - dy - 1, height));
-        return { points.join(u';') };
+        return {points.join(u';')};
     }
 
     TorchGenerator &m_rng;
@@ -331,12 +331,12 @@ private:
 
 QJsonObject seedStep(uint64_t seed)
 {
-    return { { u"op"_s, u"seed"_s }, { u"seed"_s, QString::number(seed) } };
+    return {{u"op"_s, u"seed"_s}, {u"seed"_s, QString::number(seed)}};
 }
 
 QJsonObject op(const QString &name, std::initializer_list<QPair<QString, QJsonValue>> args = {})
 {
-    QJsonObject step { { u"op"_s, name } };
+    QJsonObject step{{u"op"_s, name}};
     for (const auto &[key, value] : args)
         step.insert(key, value);
     return step;
@@ -344,7 +344,7 @@ QJsonObject op(const QString &name, std::initializer_list<QPair<QString, QJsonVa
 
 QJsonArray pair(double a, double b)
 {
-    return QJsonArray { a, b };
+    return QJsonArray{a, b};
 }
 
 QString int64String(int64_t value)
@@ -352,14 +352,14 @@ QString int64String(int64_t value)
     return QString::number(value);
 }
 
-const uint64_t kSeeds[] = { 0,
-                            1,
-                            42,
-                            (uint64_t(1) << 32) + 5,
-                            TorchGenerator::kDefaultSeed,
-                            123456789,
-                            uint64_t(1) << 63,
-                            ~uint64_t(0) };
+const uint64_t kSeeds[] = {0,
+                           1,
+                           42,
+                           (uint64_t(1) << 32) + 5,
+                           TorchGenerator::kDefaultSeed,
+                           123456789,
+                           uint64_t(1) << 63,
+                           ~uint64_t(0)};
 
 // A program of primitive draws chosen by a fixed pseudo-random sequence, mixing every kind of call
 // (so each one starts from a state the others left, the Box-Muller cache included).
@@ -370,43 +370,42 @@ QJsonArray mixedSteps(uint64_t seed, int count, uint64_t choice)
         return list[pick() % std::size(list)];
     };
     static const double kRanges[][2] = {
-        { 0.08, 1.0 },
-        { -30.0, 30.0 },
-        { 0.6, 1.4 },
-        { -0.1, 0.1 },
-        { -0.2876820724517809, 0.2876820724517809 },
-        { 0.0, 0.0 },
-        { 1e-3, 1e3 },
-        { -1e6, 1e6 },
-        { 0.1, 2.0 },
-        { 0.02, 0.33 },
-        { -1.2039728043259361, 1.1939224684724346 },
-        { 0.5, 0.5000001 },
-        { 3.0, 7.0 },
+        {0.08, 1.0},
+        {-30.0, 30.0},
+        {0.6, 1.4},
+        {-0.1, 0.1},
+        {-0.2876820724517809, 0.2876820724517809},
+        {0.0, 0.0},
+        {1e-3, 1e3},
+        {-1e6, 1e6},
+        {0.1, 2.0},
+        {0.02, 0.33},
+        {-1.2039728043259361, 1.1939224684724346},
+        {0.5, 0.5000001},
+        {3.0, 7.0},
     };
-    static const double kCoins[] = { 0.5, 0.1, 0.9, 0.25, 0.75, 0.0, 1.0 };
+    static const double kCoins[] = {0.5, 0.1, 0.9, 0.25, 0.75, 0.0, 1.0};
     static const int64_t kIntRanges[][2] = {
-        { 0, 1 },
-        { 0, 2 },
-        { 0, 10 },
-        { 5, 6 },
-        { -7, 3 },
-        { 0, 225 },
-        { 0, 4000 },
-        { 0, 0xffffffffLL },
-        { 0, 0x100000000LL },
-        { 0, 0x100000001LL },
-        { -(1LL << 40), 1LL << 40 },
-        { -(1LL << 62), 1LL << 62 },
-        { -1000000007, 1000000007 },
-        { INT64_MIN, INT64_MAX },
+        {0, 1},
+        {0, 2},
+        {0, 10},
+        {5, 6},
+        {-7, 3},
+        {0, 225},
+        {0, 4000},
+        {0, 0xffffffffLL},
+        {0, 0x100000000LL},
+        {0, 0x100000001LL},
+        {-(1LL << 40), 1LL << 40},
+        {-(1LL << 62), 1LL << 62},
+        {-1000000007, 1000000007},
+        {INT64_MIN, INT64_MAX},
     };
-    static const int kPerms[] = { 0, 1, 2, 3, 4, 4, 4, 5, 10, 100 };
-    static const int kNormalCounts[] = { 1, 1, 2, 3, 15, 16, 17, 31, 32, 33, 47, 48, 100, 300 };
-    static const double kNormalParams[][2]
-        = { { 0.0, 1.0 }, { 0.0, 1.0 }, { 0.5, 0.25 }, { -3.0, 2.5 } };
+    static const int kPerms[] = {0, 1, 2, 3, 4, 4, 4, 5, 10, 100};
+    static const int kNormalCounts[] = {1, 1, 2, 3, 15, 16, 17, 31, 32, 33, 47, 48, 100, 300};
+    static const double kNormalParams[][2] = {{0.0, 1.0}, {0.0, 1.0}, {0.5, 0.25}, {-3.0, 2.5}};
 
-    QJsonArray steps { seedStep(seed) };
+    QJsonArray steps{seedStep(seed)};
     for (int k = 0; k < count; ++k) {
         switch (pick() % 9) {
         case 0:
@@ -418,26 +417,25 @@ QJsonArray mixedSteps(uint64_t seed, int count, uint64_t choice)
         case 2:
         case 3: {
             const auto *r = any(kRanges);
-            steps << op(u"uniform"_s, { { u"from"_s, r[0] }, { u"to"_s, r[1] } });
+            steps << op(u"uniform"_s, {{u"from"_s, r[0]}, {u"to"_s, r[1]}});
             break;
         }
         case 4:
-            steps << (pick() % 2 ? op(u"rand"_s) : op(u"coin"_s, { { u"p"_s, any(kCoins) } }));
+            steps << (pick() % 2 ? op(u"rand"_s) : op(u"coin"_s, {{u"p"_s, any(kCoins)}}));
             break;
         case 5: {
             const auto *r = any(kIntRanges);
             steps << op(u"randint"_s,
-                        { { u"low"_s, int64String(r[0]) }, { u"high"_s, int64String(r[1]) } });
+                        {{u"low"_s, int64String(r[0])}, {u"high"_s, int64String(r[1])}});
             break;
         }
         case 6:
-            steps << op(u"randperm"_s, { { u"n"_s, any(kPerms) } });
+            steps << op(u"randperm"_s, {{u"n"_s, any(kPerms)}});
             break;
         default: {
             const auto *p = any(kNormalParams);
-            steps << op(
-                u"normal"_s,
-                { { u"n"_s, any(kNormalCounts) }, { u"mean"_s, p[0] }, { u"std"_s, p[1] } });
+            steps << op(u"normal"_s,
+                        {{u"n"_s, any(kNormalCounts)}, {u"mean"_s, p[0]}, {u"std"_s, p[1]}});
             break;
         }
         }
@@ -448,146 +446,142 @@ QJsonArray mixedSteps(uint64_t seed, int count, uint64_t choice)
 // torchvision's get_params for a range of arguments, including ones that exhaust the ten tries.
 QJsonArray transformSteps(uint64_t seed)
 {
-    QJsonArray steps { seedStep(seed) };
+    QJsonArray steps{seedStep(seed)};
     const QJsonArray defaultScale = pair(0.08, 1.0);
     const QJsonArray defaultRatio = pair(3.0 / 4.0, 4.0 / 3.0);
-    const int sizes[][2] = { { 224, 224 }, { 375, 500 }, { 500, 333 },   { 32, 32 },
-                             { 1, 1 },     { 2, 640 },   { 4000, 3000 }, { 17, 9 } };
+    const int sizes[][2]
+        = {{224, 224}, {375, 500}, {500, 333}, {32, 32}, {1, 1}, {2, 640}, {4000, 3000}, {17, 9}};
     for (const auto &s : sizes) {
         for (int k = 0; k < 6; ++k) {
             steps << op(u"rrc"_s,
-                        { { u"h"_s, s[0] },
-                          { u"w"_s, s[1] },
-                          { u"scale"_s, defaultScale },
-                          { u"ratio"_s, defaultRatio } });
+                        {{u"h"_s, s[0]},
+                         {u"w"_s, s[1]},
+                         {u"scale"_s, defaultScale},
+                         {u"ratio"_s, defaultRatio}});
         }
         // Ratios no crop of the image can meet: the fallback, on both sides.
         steps << op(u"rrc"_s,
-                    { { u"h"_s, s[0] },
-                      { u"w"_s, s[1] },
-                      { u"scale"_s, pair(0.9, 1.0) },
-                      { u"ratio"_s, pair(5.0, 10.0) } });
+                    {{u"h"_s, s[0]},
+                     {u"w"_s, s[1]},
+                     {u"scale"_s, pair(0.9, 1.0)},
+                     {u"ratio"_s, pair(5.0, 10.0)}});
         steps << op(u"rrc"_s,
-                    { { u"h"_s, s[0] },
-                      { u"w"_s, s[1] },
-                      { u"scale"_s, pair(0.95, 1.0) },
-                      { u"ratio"_s, pair(0.1, 0.2) } });
+                    {{u"h"_s, s[0]},
+                     {u"w"_s, s[1]},
+                     {u"scale"_s, pair(0.95, 1.0)},
+                     {u"ratio"_s, pair(0.1, 0.2)}});
         steps << op(u"rrc"_s,
-                    { { u"h"_s, s[0] },
-                      { u"w"_s, s[1] },
-                      { u"scale"_s, pair(0.5, 1.0) },
-                      { u"ratio"_s, pair(0.5, 2.0) } });
+                    {{u"h"_s, s[0]},
+                     {u"w"_s, s[1]},
+                     {u"scale"_s, pair(0.5, 1.0)},
+                     {u"ratio"_s, pair(0.5, 2.0)}});
         steps << op(u"crop"_s,
-                    { { u"h"_s, s[0] },
-                      { u"w"_s, s[1] },
-                      { u"size"_s, QJsonArray { (s[0] + 1) / 2, (s[1] + 2) / 3 } } });
-        steps << op(
-            u"crop"_s,
-            { { u"h"_s, s[0] }, { u"w"_s, s[1] }, { u"size"_s, QJsonArray { s[0], s[1] } } });
+                    {{u"h"_s, s[0]},
+                     {u"w"_s, s[1]},
+                     {u"size"_s, QJsonArray{(s[0] + 1) / 2, (s[1] + 2) / 3}}});
         steps << op(u"crop"_s,
-                    { { u"h"_s, s[0] }, { u"w"_s, s[1] }, { u"size"_s, QJsonArray { 1, s[1] } } });
-        steps << op(u"coin"_s, { { u"p"_s, 0.5 } });
+                    {{u"h"_s, s[0]}, {u"w"_s, s[1]}, {u"size"_s, QJsonArray{s[0], s[1]}}});
+        steps << op(u"crop"_s, {{u"h"_s, s[0]}, {u"w"_s, s[1]}, {u"size"_s, QJsonArray{1, s[1]}}});
+        steps << op(u"coin"_s, {{u"p"_s, 0.5}});
         steps << op(u"erasing"_s,
-                    { { u"c"_s, 3 },
-                      { u"h"_s, std::min(s[0], 64) },
-                      { u"w"_s, std::min(s[1], 48) },
-                      { u"scale"_s, pair(0.02, 0.33) },
-                      { u"ratio"_s, pair(0.3, 3.3) } });
+                    {{u"c"_s, 3},
+                     {u"h"_s, std::min(s[0], 64)},
+                     {u"w"_s, std::min(s[1], 48)},
+                     {u"scale"_s, pair(0.02, 0.33)},
+                     {u"ratio"_s, pair(0.3, 3.3)}});
         steps << op(u"erasing"_s,
-                    { { u"c"_s, 1 },
-                      { u"h"_s, s[0] },
-                      { u"w"_s, s[1] },
-                      { u"scale"_s, pair(0.02, 0.33) },
-                      { u"ratio"_s, pair(0.3, 3.3) },
-                      { u"value"_s, QJsonArray { 0.5 } } });
-        steps << op(u"perspective"_s,
-                    { { u"w"_s, s[1] }, { u"h"_s, s[0] }, { u"distortion"_s, 0.5 } });
+                    {{u"c"_s, 1},
+                     {u"h"_s, s[0]},
+                     {u"w"_s, s[1]},
+                     {u"scale"_s, pair(0.02, 0.33)},
+                     {u"ratio"_s, pair(0.3, 3.3)},
+                     {u"value"_s, QJsonArray{0.5}}});
+        steps << op(u"perspective"_s, {{u"w"_s, s[1]}, {u"h"_s, s[0]}, {u"distortion"_s, 0.5}});
     }
     // Erasing that can never fit (scale 1): ten tries, then the image.
     steps << op(u"erasing"_s,
-                { { u"c"_s, 3 },
-                  { u"h"_s, 10 },
-                  { u"w"_s, 10 },
-                  { u"scale"_s, pair(1.0, 1.0) },
-                  { u"ratio"_s, pair(1.0, 1.0) } });
+                {{u"c"_s, 3},
+                 {u"h"_s, 10},
+                 {u"w"_s, 10},
+                 {u"scale"_s, pair(1.0, 1.0)},
+                 {u"ratio"_s, pair(1.0, 1.0)}});
     // Erasing patches of 16 or more values (the vectorised normal_) and of fewer.
     for (int k = 0; k < 10; ++k) {
         steps << op(u"erasing"_s,
-                    { { u"c"_s, 3 },
-                      { u"h"_s, 224 },
-                      { u"w"_s, 224 },
-                      { u"scale"_s, pair(0.02, 0.33) },
-                      { u"ratio"_s, pair(0.3, 3.3) } });
+                    {{u"c"_s, 3},
+                     {u"h"_s, 224},
+                     {u"w"_s, 224},
+                     {u"scale"_s, pair(0.02, 0.33)},
+                     {u"ratio"_s, pair(0.3, 3.3)}});
         steps << op(u"erasing"_s,
-                    { { u"c"_s, 1 },
-                      { u"h"_s, 6 },
-                      { u"w"_s, 6 },
-                      { u"scale"_s, pair(0.02, 0.2) },
-                      { u"ratio"_s, pair(0.3, 3.3) } });
+                    {{u"c"_s, 1},
+                     {u"h"_s, 6},
+                     {u"w"_s, 6},
+                     {u"scale"_s, pair(0.02, 0.2)},
+                     {u"ratio"_s, pair(0.3, 3.3)}});
     }
-    const double jitters[][4] = { { 0.4, 0.4, 0.4, 0.1 },
-                                  { 0.0, 0.0, 0.0, 0.0 },
-                                  { 0.2, 0.0, 0.0, 0.5 },
-                                  { 1.5, 0.3, 0.0, 0.0 },
-                                  { 0.0, 0.0, 0.7, 0.05 } };
+    const double jitters[][4] = {{0.4, 0.4, 0.4, 0.1},
+                                 {0.0, 0.0, 0.0, 0.0},
+                                 {0.2, 0.0, 0.0, 0.5},
+                                 {1.5, 0.3, 0.0, 0.0},
+                                 {0.0, 0.0, 0.7, 0.05}};
     for (const auto &j : jitters) {
         steps << op(u"jitter"_s,
-                    { { u"brightness"_s, j[0] },
-                      { u"contrast"_s, j[1] },
-                      { u"saturation"_s, j[2] },
-                      { u"hue"_s, j[3] } });
+                    {{u"brightness"_s, j[0]},
+                     {u"contrast"_s, j[1]},
+                     {u"saturation"_s, j[2]},
+                     {u"hue"_s, j[3]}});
     }
-    steps << op(u"rotation"_s, { { u"degrees"_s, 30 } });
-    steps << op(u"rotation"_s, { { u"degrees"_s, 15.5 } });
-    steps << op(u"rotation"_s, { { u"degrees"_s, pair(-5, 175) } });
-    steps << op(u"affine"_s, { { u"degrees"_s, 10 }, { u"w"_s, 64 }, { u"h"_s, 48 } });
+    steps << op(u"rotation"_s, {{u"degrees"_s, 30}});
+    steps << op(u"rotation"_s, {{u"degrees"_s, 15.5}});
+    steps << op(u"rotation"_s, {{u"degrees"_s, pair(-5, 175)}});
+    steps << op(u"affine"_s, {{u"degrees"_s, 10}, {u"w"_s, 64}, {u"h"_s, 48}});
     steps << op(u"affine"_s,
-                { { u"degrees"_s, pair(-45, 10) },
-                  { u"translate"_s, pair(0.1, 0.2) },
-                  { u"scale"_s, pair(0.9, 1.1) },
-                  { u"shear"_s, 5 },
-                  { u"w"_s, 224 },
-                  { u"h"_s, 160 } });
+                {{u"degrees"_s, pair(-45, 10)},
+                 {u"translate"_s, pair(0.1, 0.2)},
+                 {u"scale"_s, pair(0.9, 1.1)},
+                 {u"shear"_s, 5},
+                 {u"w"_s, 224},
+                 {u"h"_s, 160}});
     steps << op(u"affine"_s,
-                { { u"degrees"_s, 0 },
-                  { u"translate"_s, pair(0.3, 0.05) },
-                  { u"shear"_s, QJsonArray { -3, 4, 1, 2 } },
-                  { u"w"_s, 333 },
-                  { u"h"_s, 500 } });
-    steps << op(
-        u"affine"_s,
-        { { u"degrees"_s, 180 }, { u"shear"_s, pair(-10, 10) }, { u"w"_s, 7 }, { u"h"_s, 5 } });
-    steps << op(u"blur"_s, { { u"kernel"_s, 5 }, { u"sigma"_s, pair(0.1, 2.0) } });
-    steps << op(u"blur"_s, { { u"kernel"_s, 3 }, { u"sigma"_s, 1.5 } });
+                {{u"degrees"_s, 0},
+                 {u"translate"_s, pair(0.3, 0.05)},
+                 {u"shear"_s, QJsonArray{-3, 4, 1, 2}},
+                 {u"w"_s, 333},
+                 {u"h"_s, 500}});
+    steps << op(u"affine"_s,
+                {{u"degrees"_s, 180}, {u"shear"_s, pair(-10, 10)}, {u"w"_s, 7}, {u"h"_s, 5}});
+    steps << op(u"blur"_s, {{u"kernel"_s, 5}, {u"sigma"_s, pair(0.1, 2.0)}});
+    steps << op(u"blur"_s, {{u"kernel"_s, 3}, {u"sigma"_s, 1.5}});
     return steps;
 }
 
 // A typical training pipeline, image after image: RandomResizedCrop, flip, ColorJitter, erasing.
 QJsonArray pipelineSteps(uint64_t seed, int images)
 {
-    QJsonArray steps { seedStep(seed) };
-    std::mt19937 sizes { uint32_t(seed) };
+    QJsonArray steps{seedStep(seed)};
+    std::mt19937 sizes{uint32_t(seed)};
     for (int k = 0; k < images; ++k) {
         const int h = 50 + int(sizes() % 600);
         const int w = 50 + int(sizes() % 600);
         steps << op(u"rrc"_s,
-                    { { u"h"_s, h },
-                      { u"w"_s, w },
-                      { u"scale"_s, pair(0.08, 1.0) },
-                      { u"ratio"_s, pair(3.0 / 4.0, 4.0 / 3.0) } });
-        steps << op(u"coin"_s, { { u"p"_s, 0.5 } });
+                    {{u"h"_s, h},
+                     {u"w"_s, w},
+                     {u"scale"_s, pair(0.08, 1.0)},
+                     {u"ratio"_s, pair(3.0 / 4.0, 4.0 / 3.0)}});
+        steps << op(u"coin"_s, {{u"p"_s, 0.5}});
         steps << op(u"jitter"_s,
-                    { { u"brightness"_s, 0.4 },
-                      { u"contrast"_s, 0.4 },
-                      { u"saturation"_s, 0.4 },
-                      { u"hue"_s, 0.1 } });
-        steps << op(u"coin"_s, { { u"p"_s, 0.25 } });
+                    {{u"brightness"_s, 0.4},
+                     {u"contrast"_s, 0.4},
+                     {u"saturation"_s, 0.4},
+                     {u"hue"_s, 0.1}});
+        steps << op(u"coin"_s, {{u"p"_s, 0.25}});
         steps << op(u"erasing"_s,
-                    { { u"c"_s, 3 },
-                      { u"h"_s, 32 },
-                      { u"w"_s, 32 },
-                      { u"scale"_s, pair(0.02, 0.33) },
-                      { u"ratio"_s, pair(0.3, 3.3) } });
+                    {{u"c"_s, 3},
+                     {u"h"_s, 32},
+                     {u"w"_s, 32},
+                     {u"scale"_s, pair(0.02, 0.33)},
+                     {u"ratio"_s, pair(0.3, 3.3)}});
     }
     return steps;
 }
@@ -603,71 +597,69 @@ QList<Program> programs()
     QList<Program> out;
     for (uint64_t seed : kSeeds) {
         const QString s = QString::number(seed);
-        QJsonArray raw { seedStep(seed) };
+        QJsonArray raw{seedStep(seed)};
         // 700 draws cross the first regeneration of the state (624 words).
         for (int k = 0; k < 700; ++k)
             raw << op(u"raw32"_s);
         for (int k = 0; k < 100; ++k)
             raw << op(u"raw64"_s);
-        out.append({ u"raw "_s + s, raw });
-        out.append({ u"mixed "_s + s, mixedSteps(seed, 400, seed ^ 0x5eed) });
-        out.append({ u"torchvision "_s + s, transformSteps(seed) });
+        out.append({u"raw "_s + s, raw});
+        out.append({u"mixed "_s + s, mixedSteps(seed, 400, seed ^ 0x5eed)});
+        out.append({u"torchvision "_s + s, transformSteps(seed)});
     }
     // A new generator, never seeded: torch.Generator() starts from default_rng_seed_val.
     QJsonArray fresh = mixedSteps(0, 50, 7);
-    fresh.replace(0, QJsonObject { { u"op"_s, u"seed"_s }, { u"seed"_s, u"fresh"_s } });
-    out.append({ u"new generator"_s, fresh });
-    out.append({ u"long mixed"_s, mixedSteps(2024, 20000, 99) });
-    out.append({ u"pipeline 42"_s, pipelineSteps(42, 300) });
-    out.append({ u"pipeline 7"_s, pipelineSteps(7, 100) });
+    fresh.replace(0, QJsonObject{{u"op"_s, u"seed"_s}, {u"seed"_s, u"fresh"_s}});
+    out.append({u"new generator"_s, fresh});
+    out.append({u"long mixed"_s, mixedSteps(2024, 20000, 99)});
+    out.append({u"pipeline 42"_s, pipelineSteps(42, 300)});
+    out.append({u"pipeline 7"_s, pipelineSteps(7, 100)});
     // Reseeding mid-way forgets the cached normal sample.
-    QJsonArray reseed { seedStep(3),
-                        op(u"normal"_s, { { u"n"_s, 1 }, { u"mean"_s, 0.0 }, { u"std"_s, 1.0 } }),
-                        seedStep(3),
-                        op(u"normal"_s, { { u"n"_s, 1 }, { u"mean"_s, 0.0 }, { u"std"_s, 1.0 } }),
-                        op(u"normal"_s, { { u"n"_s, 1 }, { u"mean"_s, 0.0 }, { u"std"_s, 1.0 } }) };
-    out.append({ u"reseed clears cache"_s, reseed });
+    QJsonArray reseed{
+        seedStep(3), op(u"normal"_s, {{u"n"_s, 1}, {u"mean"_s, 0.0}, {u"std"_s, 1.0}}), seedStep(3),
+        op(u"normal"_s, {{u"n"_s, 1}, {u"mean"_s, 0.0}, {u"std"_s, 1.0}}),
+        op(u"normal"_s, {{u"n"_s, 1}, {u"mean"_s, 0.0}, {u"std"_s, 1.0}})};
+    out.append({u"reseed clears cache"_s, reseed});
     // One large normal_, as RandomErasing on a 224x224 RGB image: full blocks and the ragged end.
     out.append(
-        { u"big normal"_s,
-          QJsonArray {
-              seedStep(11),
-              op(u"normal"_s, { { u"n"_s, 3 * 224 * 224 }, { u"mean"_s, 0.0 }, { u"std"_s, 1.0 } }),
-              op(u"normal"_s,
-                 { { u"n"_s, 3 * 223 * 221 }, { u"mean"_s, 0.5 }, { u"std"_s, 2.0 } }) } });
+        {u"big normal"_s,
+         QJsonArray{
+             seedStep(11),
+             op(u"normal"_s, {{u"n"_s, 3 * 224 * 224}, {u"mean"_s, 0.0}, {u"std"_s, 1.0}}),
+             op(u"normal"_s, {{u"n"_s, 3 * 223 * 221}, {u"mean"_s, 0.5}, {u"std"_s, 2.0}})}});
     return out;
 }
 
 // Inputs for log and exp: the ratios people write, their logs, and wide random samples.
 std::vector<float> logInputs()
 {
-    std::vector<float> xs { 0.75f,
-                            float(4.0 / 3.0),
-                            0.5f,
-                            2.0f,
-                            1.0f,
-                            float(1.0 / 3.0),
-                            3.0f,
-                            0.3f,
-                            3.3f,
-                            0.1f,
-                            10.0f,
-                            0.25f,
-                            4.0f,
-                            0.2f,
-                            5.0f,
-                            float(16.0 / 9.0),
-                            float(9.0 / 16.0),
-                            1.5f,
-                            float(2.0 / 3.0),
-                            0.08f,
-                            1e-30f,
-                            1e-40f,
-                            std::numeric_limits<float>::min(),
-                            std::numeric_limits<float>::max(),
-                            std::numeric_limits<float>::denorm_min(),
-                            0.0f,
-                            std::numeric_limits<float>::infinity() };
+    std::vector<float> xs{0.75f,
+                          float(4.0 / 3.0),
+                          0.5f,
+                          2.0f,
+                          1.0f,
+                          float(1.0 / 3.0),
+                          3.0f,
+                          0.3f,
+                          3.3f,
+                          0.1f,
+                          10.0f,
+                          0.25f,
+                          4.0f,
+                          0.2f,
+                          5.0f,
+                          float(16.0 / 9.0),
+                          float(9.0 / 16.0),
+                          1.5f,
+                          float(2.0 / 3.0),
+                          0.08f,
+                          1e-30f,
+                          1e-40f,
+                          std::numeric_limits<float>::min(),
+                          std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::denorm_min(),
+                          0.0f,
+                          std::numeric_limits<float>::infinity()};
     std::mt19937 gen(5);
     std::uniform_real_distribution<float> exponent(-4.6f, 4.6f); // 0.01 .. 100
     for (int k = 0; k < 100000; ++k)
@@ -681,11 +673,11 @@ std::vector<float> logInputs()
 std::vector<float> expInputs()
 {
     std::vector<float> xs;
-    for (float r : { 0.75f, float(4.0 / 3.0), 0.5f, 2.0f, 1.0f, 0.3f, 3.3f, 0.1f, 10.0f })
+    for (float r : {0.75f, float(4.0 / 3.0), 0.5f, 2.0f, 1.0f, 0.3f, 3.3f, 0.1f, 10.0f})
         xs.push_back(TorchGenerator::logf(r));
     for (float x :
-         { 0.0f, -0.0f, 1.0f, -1.0f, 88.0f, 88.7f, 89.0f, -87.0f, -100.0f, -103.9f, -104.5f, 100.5f,
-           std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity() })
+         {0.0f, -0.0f, 1.0f, -1.0f, 88.0f, 88.7f, 89.0f, -87.0f, -100.0f, -103.9f, -104.5f, 100.5f,
+          std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()})
         xs.push_back(x);
     std::mt19937 gen(6);
     std::uniform_real_distribution<float> narrow(-3.0f, 3.0f); // log ratios
@@ -751,13 +743,13 @@ void TestTorchRng::runOracle(const QString &capability, Oracle *oracle)
 {
     QJsonArray list;
     for (const Program &p : std::as_const(m_programs))
-        list.append(QJsonObject { { u"name"_s, p.name }, { u"steps"_s, p.steps } });
-    const QJsonObject request { { u"programs"_s, list },
-                                { u"log"_s, bitsArray(m_logInputs) },
-                                { u"exp"_s, bitsArray(m_expInputs) } };
+        list.append(QJsonObject{{u"name"_s, p.name}, {u"steps"_s, p.steps}});
+    const QJsonObject request{{u"programs"_s, list},
+                              {u"log"_s, bitsArray(m_logInputs)},
+                              {u"exp"_s, bitsArray(m_expInputs)}};
     const QString path = m_dir.filePath(u"request.json"_s);
     QVERIFY(writeFile(path, QJsonDocument(request).toJson(QJsonDocument::Compact)));
-    QStringList args { path };
+    QStringList args{path};
     if (!capability.isEmpty())
         args << u"--capability"_s << capability;
     const ProcessResult r = ifs::test::runOracle(u"torchrng_oracle.py"_s, args, 600000);
@@ -795,7 +787,7 @@ void TestTorchRng::standardMersenneTwister()
     // first draw as its high word.
     QFETCH(quint64, seed);
     TorchGenerator g(seed);
-    std::mt19937 reference { uint32_t(seed) };
+    std::mt19937 reference{uint32_t(seed)};
     for (int k = 0; k < 5000; ++k)
         QCOMPARE(g.random(), uint32_t(reference()));
     for (int k = 0; k < 1000; ++k) {

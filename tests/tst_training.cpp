@@ -7,10 +7,10 @@
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointwriter.h"
+#include "dataset/sampledata.h"
+#include "torch/runtime.h"
 #include "training/evaluation.h"
 #include "training/models.h"
-#include "torch/runtime.h"
-#include "dataset/sampledata.h"
 #include "training/training.h"
 #include "training/trainingdata.h"
 
@@ -120,7 +120,8 @@ private Q_SLOTS:
         QVERIFY(m_dir.isValid());
         configureRuntime(2);
         if (!missingFashionMnistFiles(defaultFashionMnistSource()).isEmpty())
-            QSKIP("Debian's dataset-fashion-mnist package is not installed (installer/setup.sh installs it)");
+            QSKIP("Debian's dataset-fashion-mnist package is not installed (installer/setup.sh "
+                  "installs it)");
         SampleDataOptions options;
         options.limitPerClass = 40;
         auto exported = exportFashionMnist(m_dir.filePath(u"fmnist"_s), options);
@@ -189,12 +190,20 @@ private Q_SLOTS:
         QFETCH(QString, field);
         QFETCH(QString, expected);
         TrainConfig c = baseConfig(u"v"_s);
-        if (field == u"data") c.dataRoot.clear();
-        if (field == u"batch") c.batchSize = 0;
-        if (field == u"model") c.arch = u"vgg11"_s;
-        if (field == u"lr") c.lr = -1;
-        if (field == u"nesterov") { c.nesterov = true; c.optimizer = OptimizerKind::Adam; }
-        if (field == u"out") c.outDir.clear();
+        if (field == u"data")
+            c.dataRoot.clear();
+        if (field == u"batch")
+            c.batchSize = 0;
+        if (field == u"model")
+            c.arch = u"vgg11"_s;
+        if (field == u"lr")
+            c.lr = -1;
+        if (field == u"nesterov") {
+            c.nesterov = true;
+            c.optimizer = OptimizerKind::Adam;
+        }
+        if (field == u"out")
+            c.outDir.clear();
         const Status ok = c.validate();
         QVERIFY(!ok);
         QVERIFY2(ok.errorMessage().contains(expected), qPrintable(ok.errorMessage()));
@@ -256,8 +265,9 @@ private Q_SLOTS:
         QCOMPARE(parameters10, findModelArch(arch)->parameters10);
 
         // Our forward pass on three real images.
-        const QString transform = u"transforms.Compose([transforms.Resize((64, 64)), transforms.ToTensor(), "
-                                  "transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])"_s;
+        const QString transform
+            = u"transforms.Compose([transforms.Resize((64, 64)), transforms.ToTensor(), "
+              "transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])"_s;
         ClassifierOptions options;
         options.device = u"cpu"_s;
         options.arch = arch;
@@ -283,8 +293,10 @@ private Q_SLOTS:
             byPath.insert(p.path, probabilities);
         }
         const QString ours = m_dir.filePath(arch + u"-ours.json"_s);
-        QVERIFY(test::writeFile(ours, QJsonDocument(QJsonObject{{u"transform"_s, transform},
-                                                                {u"predictions"_s, byPath}}).toJson()));
+        QVERIFY(test::writeFile(
+            ours,
+            QJsonDocument(QJsonObject{{u"transform"_s, transform}, {u"predictions"_s, byPath}})
+                .toJson()));
         QStringList args = {u"arch"_s, arch, QString::number(classes), weights, ours};
         if (arch == u"small_cnn") {
             const QString source = m_dir.filePath(u"smallcnn.py"_s);
@@ -313,9 +325,12 @@ private Q_SLOTS:
                 QCOMPARE(ourStats[0].toDouble(), theirStats[0].toDouble());
                 QCOMPARE(ourStd, 0.0);
             } else if (n >= 2000) {
-                QVERIFY2(std::abs(ourStd / theirStd - 1.0) < 0.1,
-                         qPrintable(u"%1: std %2 vs torchvision's %3"_s.arg(i.key()).arg(ourStd).arg(theirStd)));
-                QVERIFY2(std::abs(ourStats[0].toDouble() - theirStats[0].toDouble()) < 0.1 * theirStd,
+                QVERIFY2(
+                    std::abs(ourStd / theirStd - 1.0) < 0.1,
+                    qPrintable(u"%1: std %2 vs torchvision's %3"_s.arg(i.key()).arg(ourStd).arg(
+                        theirStd)));
+                QVERIFY2(std::abs(ourStats[0].toDouble() - theirStats[0].toDouble())
+                             < 0.1 * theirStd,
                          qPrintable(u"%1: mean"_s.arg(i.key())));
             }
         }
@@ -335,7 +350,8 @@ private Q_SLOTS:
         QCOMPARE(int(r.epochs.size()), 2);
         QCOMPARE(r.start.trainSamples, 400);
         // The small CNN keeps 7×7 maps of 28×28 images: no advice to upscale.
-        QVERIFY2(!r.start.notes.join(u'\n').contains(u"last stage"_s), qPrintable(r.start.notes.join(u'\n')));
+        QVERIFY2(!r.start.notes.join(u'\n').contains(u"last stage"_s),
+                 qPrintable(r.start.notes.join(u'\n')));
         QCOMPARE(r.start.valSamples, 400);
         QCOMPARE(r.start.device, u"cpu"_s);
         const int perEpoch = 400 / 32; // drop_last
@@ -347,8 +363,10 @@ private Q_SLOTS:
         }
         // The loss falls: the second epoch's mean below the first's, and the validation
         // accuracy is well above chance (10%).
-        QVERIFY2(r.epochs[1].record.trainLoss < r.epochs[0].record.trainLoss,
-                 qPrintable(u"%1 → %2"_s.arg(r.epochs[0].record.trainLoss).arg(r.epochs[1].record.trainLoss)));
+        QVERIFY2(
+            r.epochs[1].record.trainLoss < r.epochs[0].record.trainLoss,
+            qPrintable(
+                u"%1 → %2"_s.arg(r.epochs[0].record.trainLoss).arg(r.epochs[1].record.trainLoss)));
         QVERIFY(r.epochs[1].record.valAccuracy > 0.3);
         // The evaluation agrees with itself: its confusion matrix counts every val image.
         const auto &evaluation = r.epochs[1].evaluation;
@@ -359,17 +377,20 @@ private Q_SLOTS:
         QCOMPARE(total, 400);
         QCOMPARE(evaluation->accuracy, r.epochs[1].record.valAccuracy);
         // The run folder.
-        for (const char *name : {"config.json", "metrics.csv", "steps.csv", "last.pth", "best.pth", "load_model.py"})
+        for (const char *name :
+             {"config.json", "metrics.csv", "steps.csv", "last.pth", "best.pth", "load_model.py"})
             QVERIFY2(QFile::exists(c.outDir + u'/' + QLatin1String(name)), name);
         // load_model.py rebuilds the small CNN in Python and loads last.pth into it.
         const test::ProcessResult python = test::runProcess(
             test::oraclePython(),
-            {u"-c"_s, u"import os, sys; os.chdir(sys.argv[1]); exec(open('load_model.py').read()); "
-                      "print(type(model).__name__, sum(p.numel() for p in model.parameters()))"_s,
+            {u"-c"_s,
+             u"import os, sys; os.chdir(sys.argv[1]); exec(open('load_model.py').read()); "
+             "print(type(model).__name__, sum(p.numel() for p in model.parameters()))"_s,
              c.outDir});
         QVERIFY2(python.exitCode == 0, python.err.constData());
         QCOMPARE(python.out.trimmed(),
-                 QByteArray("SmallCNN ") + QByteArray::number(findModelArch(u"small_cnn"_s)->parameters10));
+                 QByteArray("SmallCNN ")
+                     + QByteArray::number(findModelArch(u"small_cnn"_s)->parameters10));
         auto history = readRunHistory(c.outDir);
         QVERIFY(history);
         QCOMPARE(history->epochs.size(), 2);
@@ -418,9 +439,13 @@ private Q_SLOTS:
         Trainer trainer(c);
         std::atomic<qint64> seen{0};
         TrainCallbacks callbacks;
-        callbacks.step = [&](const StepProgress &p) { seen = p.step; };
+        callbacks.step = [&](const StepProgress &p) {
+            seen = p.step;
+        };
         std::atomic_int finished{0};
-        callbacks.finished = [&](const TrainFinish &) { ++finished; };
+        callbacks.finished = [&](const TrainFinish &) {
+            ++finished;
+        };
         TrainFinish f;
         std::thread runner([&] { f = trainer.run(callbacks); });
         while (seen.load() < 3)
@@ -522,7 +547,8 @@ private Q_SLOTS:
         QVERIFY(exportInitialWeights(u"resnet18"_s, 5, 3, source));
         auto file = ckpt::readCheckpoint(source);
         QVERIFY(file);
-        auto prefixed = ckpt::applyOperations(file->root, {ckpt::Operation(ckpt::AddPrefix{u"module."_s})});
+        auto prefixed
+            = ckpt::applyOperations(file->root, {ckpt::Operation(ckpt::AddPrefix{u"module."_s})});
         QVERIFY(prefixed);
         const QString dataParallel = m_dir.filePath(u"r18-5-dp.pth"_s);
         QVERIFY(ckpt::writeCheckpoint(dataParallel, prefixed->value));
@@ -538,7 +564,8 @@ private Q_SLOTS:
         QVERIFY2(f.outcome != TrainOutcome::Failed, qPrintable(f.message));
         const QString notes = r.start.notes.join(u'\n');
         QVERIFY2(notes.contains(u"120 of 122 tensors loaded"_s), qPrintable(notes));
-        QVERIFY2(notes.contains(u"re-initialised"_s) && notes.contains(u"fc.weight"_s), qPrintable(notes));
+        QVERIFY2(notes.contains(u"re-initialised"_s) && notes.contains(u"fc.weight"_s),
+                 qPrintable(notes));
         // 28×28 images leave resnet18's last stage with 1×1 maps: the start says so, and how to
         // upscale.
         QVERIFY2(notes.contains(u"on 28×28 images its last stage works on 1×1 maps"_s)
@@ -549,7 +576,8 @@ private Q_SLOTS:
     void badInputFailsWithAMessage()
     {
         TrainConfig c = baseConfig(u"run-bad"_s);
-        c.trainTransforms = u"transforms.Compose([transforms.Resize(32), transforms.Normalize((0.5,), (0.5,))])"_s;
+        c.trainTransforms
+            = u"transforms.Compose([transforms.Resize(32), transforms.Normalize((0.5,), (0.5,))])"_s;
         Recorder r;
         Trainer trainer(c);
         TrainFinish f = trainer.run(r.callbacks());
@@ -593,7 +621,8 @@ private Q_SLOTS:
         TrainConfig c = baseConfig(u"optim-"_s + optimizer);
         c.arch = u"resnet18"_s;
         c.weightsPath = initial;
-        c.trainTransforms = u"transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])"_s;
+        c.trainTransforms
+            = u"transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])"_s;
         c.batchSize = 400; // the whole training set: one step per epoch
         c.epochs = 3;
         c.optimizer = *optimizerFromName(optimizer);
@@ -617,14 +646,17 @@ private Q_SLOTS:
         const TrainFinish f = trainer.run();
         QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
 
-        const test::ProcessResult run = test::runOracle(
-            u"training_oracle.py"_s, {u"optimizer"_s, c.outDir, initial, m_data + u"/train"_s}, 300000);
+        const test::ProcessResult run
+            = test::runOracle(u"training_oracle.py"_s,
+                              {u"optimizer"_s, c.outDir, initial, m_data + u"/train"_s}, 300000);
         QVERIFY2(run.exitCode == 0, run.err.constData());
-        const QJsonArray steps = QJsonDocument::fromJson(run.out).object().value(u"steps"_s).toArray();
+        const QJsonArray steps
+            = QJsonDocument::fromJson(run.out).object().value(u"steps"_s).toArray();
         QCOMPARE(steps.size(), c.epochs);
         for (const QJsonValue &value : steps) {
             const QJsonObject s = value.toObject();
-            const QString at = u"%1 %2, step %3: "_s.arg(optimizer, schedule).arg(s.value(u"step"_s).toInt());
+            const QString at
+                = u"%1 %2, step %3: "_s.arg(optimizer, schedule).arg(s.value(u"step"_s).toInt());
             auto close = [&](const char *ours, const char *torch, double tolerance) {
                 const double a = s.value(QLatin1String(ours)).toDouble();
                 const double b = s.value(QLatin1String(torch)).toDouble();
@@ -693,13 +725,15 @@ private Q_SLOTS:
 
         const QString oursPath = m_dir.filePath(u"r18-predictions.json"_s);
         QVERIFY(test::writeFile(oursPath, QJsonDocument(ours).toJson()));
-        const test::ProcessResult run = test::runOracle(
-            u"training_oracle.py"_s, {u"interop"_s, c.outDir, m_data + u"/val"_s, oursPath}, 300000);
+        const test::ProcessResult run
+            = test::runOracle(u"training_oracle.py"_s,
+                              {u"interop"_s, c.outDir, m_data + u"/val"_s, oursPath}, 300000);
         QVERIFY2(run.exitCode == 0, run.err.constData());
         const QJsonObject out = QJsonDocument::fromJson(run.out).object();
         qInfo().noquote() << "Python loaded last.pth via" << out.value(u"how"_s).toString();
         QVERIFY(out.value(u"strict"_s).toBool());
-        QCOMPARE(out.value(u"optimizer_states"_s).toInt(), out.value(u"optimizer_params"_s).toInt());
+        QCOMPARE(out.value(u"optimizer_states"_s).toInt(),
+                 out.value(u"optimizer_params"_s).toInt());
         QVERIFY(out.value(u"momentum_shapes_ok"_s).toBool());
         QVERIFY(out.value(u"class_to_idx_same"_s).toBool());
         QCOMPARE(out.value(u"compared"_s).toInt(), 400);

@@ -4,20 +4,20 @@
 // a per-class table, the misclassified gallery), prediction with the run's checkpoint, Stop and
 // Pause honoured quickly, an exact resume whose curves continue, overlays of earlier runs, the
 // controls' states, and a window that asks before closing on a running run.
+#include "base/settings.h"
+#include "common/warningbanner.h"
+#include "dataset/datasetlayout.h"
+#include "dataset/sampledata.h"
+#include "datasets/datasetsworkspace.h"
+#include "mainwindow.h"
+#include "testutil.h"
 #include "training/confusionmatrixview.h"
 #include "training/curvechart.h"
-#include "dataset/datasetlayout.h"
-#include "datasets/datasetsworkspace.h"
 #include "training/evaluationview.h"
-#include "mainwindow.h"
 #include "training/models.h"
 #include "training/resumedialog.h"
-#include "dataset/sampledata.h"
-#include "base/settings.h"
-#include "testutil.h"
 #include "training/trainingjobs.h"
 #include "training/trainingworkspace.h"
-#include "common/warningbanner.h"
 
 #include <QAbstractItemModelTester>
 #include <QApplication>
@@ -142,8 +142,8 @@ QString TestTrainingWorkspace::setQuickRun(TrainingWorkspace &workspace, int epo
     workspace.modelCombo()->setCurrentIndex(model);
     workspace.epochsSpin()->setValue(epochs);
     workspace.batchSizeSpin()->setValue(16); // 60 images: 3 batches (drop_last)
-    workspace.deviceCombo()->setCurrentIndex(workspace.deviceCombo()->findData(
-        QStringLiteral("cpu")));
+    workspace.deviceCombo()->setCurrentIndex(
+        workspace.deviceCombo()->findData(QStringLiteral("cpu")));
     const QString folder = m_tmp.filePath(QStringLiteral("runs/") + name);
     workspace.runFolderEdit()->setText(folder);
     return folder;
@@ -351,10 +351,8 @@ void TestTrainingWorkspace::oneEpochThroughTheUi()
     for (int i = 1; i < wrong.size(); ++i)
         QVERIFY(wrong[i - 1].confidence >= wrong[i].confidence);
     if (!wrong.isEmpty()) {
-        const QString caption = evaluation->misclassifiedModel()
-                                    ->index(0)
-                                    .data(Qt::DisplayRole)
-                                    .toString();
+        const QString caption
+            = evaluation->misclassifiedModel()->index(0).data(Qt::DisplayRole).toString();
         QVERIFY2(caption.contains(QStringLiteral("→")) && caption.contains(QStringLiteral("p=")),
                  qPrintable(caption));
     }

@@ -26,8 +26,8 @@ struct Case
     const char *name;
     const char *image; ///< one of the oracle's test images
     const char *pipeline;
-    int seed;          ///< -1: no manual_seed (deterministic pipelines)
-    int tolerance;     ///< allowed difference in 8-bit steps (0: exact)
+    int seed; ///< -1: no manual_seed (deterministic pipelines)
+    int tolerance; ///< allowed difference in 8-bit steps (0: exact)
 };
 
 // clang-format off
@@ -150,16 +150,14 @@ private:
         const QString request = m_dir.filePath(QStringLiteral("single.json"));
         const QString outDir = m_dir.filePath(QStringLiteral("single"));
         QDir().mkpath(outDir);
-        test::writeFile(request, QJsonDocument(QJsonObject{{QStringLiteral("cases"),
-                                                            QJsonArray{c}}})
-                                     .toJson());
-        const test::ProcessResult r =
-            test::runOracle(QStringLiteral("transforms_oracle.py"),
-                            {QStringLiteral("run"), request, outDir});
+        test::writeFile(
+            request, QJsonDocument(QJsonObject{{QStringLiteral("cases"), QJsonArray{c}}}).toJson());
+        const test::ProcessResult r = test::runOracle(QStringLiteral("transforms_oracle.py"),
+                                                      {QStringLiteral("run"), request, outDir});
         if (r.exitCode != 0)
             qWarning() << r.err;
-        const QJsonObject result =
-            QJsonDocument::fromJson(r.out)[QStringLiteral("results")][0].toObject();
+        const QJsonObject result
+            = QJsonDocument::fromJson(r.out)[QStringLiteral("results")][0].toObject();
         *bytes = readAll(outDir + QStringLiteral("/0.bin"));
         return result;
     }
@@ -217,8 +215,8 @@ private:
         QString first;
         for (int y = 0; y < img.height(); ++y) {
             const uchar *row = img.constScanLine(y);
-            const uchar *ref =
-                reinterpret_cast<const uchar *>(bytes.constData()) + qsizetype(y) * img.width() * c;
+            const uchar *ref = reinterpret_cast<const uchar *>(bytes.constData())
+                + qsizetype(y) * img.width() * c;
             for (int x = 0; x < img.width() * c; ++x) {
                 const int d = std::abs(int(row[x]) - int(ref[x]));
                 if (d) {
@@ -260,8 +258,8 @@ private Q_SLOTS:
             cases.append(o);
         }
         const QString request = m_dir.filePath(QStringLiteral("request.json"));
-        QVERIFY(test::writeFile(request,
-                                QJsonDocument(QJsonObject{{QStringLiteral("cases"), cases}}).toJson()));
+        QVERIFY(test::writeFile(
+            request, QJsonDocument(QJsonObject{{QStringLiteral("cases"), cases}}).toJson()));
         QDir().mkpath(m_dir.filePath(QStringLiteral("out")));
         const test::ProcessResult r = test::runOracle(
             QStringLiteral("transforms_oracle.py"),
@@ -290,19 +288,19 @@ private Q_SLOTS:
         Result<QImage> input = loadTransformInput(image(c.image));
         QVERIFY2(input.ok(), qPrintable(input.errorMessage()));
         TorchGenerator rng(c.seed >= 0 ? uint64_t(c.seed) : TorchGenerator::kDefaultSeed);
-        Result<TransformRun> run = compiled ? compiled->run(input.value(), rng)
-                                            : Result<TransformRun>(compiled.error());
+        Result<TransformRun> run
+            = compiled ? compiled->run(input.value(), rng) : Result<TransformRun>(compiled.error());
 
         if (!theirs[QStringLiteral("ok")].toBool()) {
-            QVERIFY2(!run.ok(), qPrintable(QStringLiteral("torchvision failed (%1) but we did not")
-                                               .arg(theirs[QStringLiteral("error")].toString())));
+            QVERIFY2(!run.ok(),
+                     qPrintable(QStringLiteral("torchvision failed (%1) but we did not")
+                                    .arg(theirs[QStringLiteral("error")].toString())));
             QVERIFY(!run.errorMessage().isEmpty());
             qInfo() << "both refuse; ours:" << run.errorMessage();
             return;
         }
         QVERIFY2(run.ok(), qPrintable(run.errorMessage()));
-        const QByteArray bytes =
-            readAll(m_dir.filePath(QStringLiteral("out/%1.bin").arg(index)));
+        const QByteArray bytes = readAll(m_dir.filePath(QStringLiteral("out/%1.bin").arg(index)));
         const QString mismatch = compare(run->output, theirs, bytes, c.tolerance);
         QVERIFY2(mismatch.isEmpty(), qPrintable(mismatch));
     }
@@ -393,8 +391,9 @@ private Q_SLOTS:
         int maxDiff = 0;
         for (int y = 0; y < back.height(); ++y)
             for (int x = 0; x < back.width() * 3; ++x)
-                maxDiff = std::max(maxDiff, std::abs(int(back.constScanLine(y)[x])
-                                                     - int(before.constScanLine(y)[x])));
+                maxDiff = std::max(
+                    maxDiff,
+                    std::abs(int(back.constScanLine(y)[x]) - int(before.constScanLine(y)[x])));
         QVERIFY(maxDiff <= 1);
         QCOMPARE(compiled->normalizeMean(), std::vector<float>{0.5f});
     }
@@ -403,16 +402,22 @@ private Q_SLOTS:
     {
         QTest::addColumn<QString>("source");
         QTest::addColumn<QString>("expected");
-        QTest::newRow("negative size") << "T.Resize(-3)" << "Step 1, Resize: size must be positive";
+        QTest::newRow("negative size") << "T.Resize(-3)"
+                                       << "Step 1, Resize: size must be positive";
         QTest::newRow("even kernel") << "[T.ToTensor(), T.GaussianBlur(4)]"
                                      << "Step 2, GaussianBlur: Kernel size value should be an odd";
         QTest::newRow("max_size") << "T.Resize(200, max_size=100)"
                                   << "max_size = 100 must be strictly greater";
-        QTest::newRow("zero std") << "T.Normalize((0.5,), (0.0,))" << "division by zero";
-        QTest::newRow("bad mode") << "T.Pad(3, padding_mode='wrap')" << "padding_mode must be";
-        QTest::newRow("hue") << "T.ColorJitter(hue=0.7)" << "hue must be at most 0.5";
-        QTest::newRow("erase value") << "T.RandomErasing(value='noise')" << "should be 'random'";
-        QTest::newRow("gray channels") << "T.Grayscale(2)" << "either 1 or 3";
+        QTest::newRow("zero std") << "T.Normalize((0.5,), (0.0,))"
+                                  << "division by zero";
+        QTest::newRow("bad mode") << "T.Pad(3, padding_mode='wrap')"
+                                  << "padding_mode must be";
+        QTest::newRow("hue") << "T.ColorJitter(hue=0.7)"
+                             << "hue must be at most 0.5";
+        QTest::newRow("erase value") << "T.RandomErasing(value='noise')"
+                                     << "should be 'random'";
+        QTest::newRow("gray channels") << "T.Grayscale(2)"
+                                       << "either 1 or 3";
     }
 
     void compileErrorsNameTheStep()
@@ -456,10 +461,9 @@ private Q_SLOTS:
         const QString pipeline = QStringLiteral(
             "T.Compose([T.RandomResizedCrop(64), T.RandomHorizontalFlip(), T.ToTensor(), "
             "T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])");
-        const test::ProcessResult r = test::runCli({QStringLiteral("transform"), image("photo.jpg"),
-                                                    QStringLiteral("--pipeline"), pipeline,
-                                                    QStringLiteral("--seed"), QStringLiteral("5"),
-                                                    QStringLiteral("-o"), out});
+        const test::ProcessResult r = test::runCli(
+            {QStringLiteral("transform"), image("photo.jpg"), QStringLiteral("--pipeline"),
+             pipeline, QStringLiteral("--seed"), QStringLiteral("5"), QStringLiteral("-o"), out});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         QVERIFY2(r.out.contains("RandomResizedCrop: i="), r.out.constData());
         // torch.load(weights_only=True) returns the tensor torchvision makes after the same seed.
@@ -492,13 +496,15 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
         // Mistakes get messages that point at them.
         const test::ProcessResult bad = test::runCli(
             {QStringLiteral("transform"), image("photo.jpg"), QStringLiteral("--pipeline"),
-             QStringLiteral("T.Compose([T.Resize(256), T.CentreCrop(224)])"), QStringLiteral("-o"), out});
+             QStringLiteral("T.Compose([T.Resize(256), T.CentreCrop(224)])"), QStringLiteral("-o"),
+             out});
         QCOMPARE(bad.exitCode, 2);
         QVERIFY2(bad.err.contains("Unknown transform") && bad.err.contains("CenterCrop"),
                  bad.err.constData());
-        const test::ProcessResult missing = test::runCli(
-            {QStringLiteral("transform"), m_dir.filePath(QStringLiteral("nope.jpg")),
-             QStringLiteral("--pipeline"), QStringLiteral("T.ToTensor()"), QStringLiteral("-o"), out});
+        const test::ProcessResult missing
+            = test::runCli({QStringLiteral("transform"), m_dir.filePath(QStringLiteral("nope.jpg")),
+                            QStringLiteral("--pipeline"), QStringLiteral("T.ToTensor()"),
+                            QStringLiteral("-o"), out});
         QCOMPARE(missing.exitCode, 1);
         QVERIFY(!missing.err.isEmpty());
     }
@@ -523,18 +529,23 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
             << "[T.Resize((32, 32)), T.ToTensor(), T.Normalize((0.5,), (0.5,))]";
         QTest::newRow("gray with imagenet stats")
             << "[T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])]" << true
-            << true << 0 << "This dataset is grayscale" << "";
+            << true << 0 << "This dataset is grayscale"
+            << "";
         QTest::newRow("random in val")
             << "[T.RandomResizedCrop(224), T.ToTensor(), T.Normalize((0.5,), (0.5,))]" << false
-            << false << 1 << "validation results will change" << "";
-        QTest::newRow("no to tensor") << "[T.Resize((8, 8))]" << false << true << 0
-                                      << "There is no ToTensor()" << "";
+            << false << 1 << "validation results will change"
+            << "";
+        QTest::newRow("no to tensor")
+            << "[T.Resize((8, 8))]" << false << true << 0 << "There is no ToTensor()"
+            << "";
         QTest::newRow("normalize channels")
             << "[T.Grayscale(), T.ToTensor(), T.Normalize([0.4, 0.4, 0.4], [0.2, 0.2, 0.2])]"
-            << false << true << 0 << "for 1-channel images" << "";
+            << false << true << 0 << "for 1-channel images"
+            << "";
         QTest::newRow("upsampling small images")
             << "[T.RandomResizedCrop(224), T.ToTensor(), T.Normalize((0.5,), (0.5,))]" << true
-            << true << 0 << "times larger" << "";
+            << true << 0 << "times larger"
+            << "";
     }
 
     void adviceCatchesMistakes()
@@ -550,8 +561,8 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
         traits.gray = gray;
         traits.uniformSize = uniform;
         traits.typicalSize = gray ? QSize(28, 28) : QSize(500, 375);
-        const QList<PipelineAdvice> advice =
-            reviewPipeline(parseTransforms(source).value(), PipelineRole(role), traits);
+        const QList<PipelineAdvice> advice
+            = reviewPipeline(parseTransforms(source).value(), PipelineRole(role), traits);
         const PipelineAdvice *hit = nullptr;
         QStringList all;
         for (const PipelineAdvice &a : advice) {
@@ -587,9 +598,10 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
                 const Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline);
                 QVERIFY2(compiled.ok(), qPrintable(compiled.errorMessage()));
                 TorchGenerator rng(1);
-                const QImage input = loadTransformInput(image(small ? "gray.png" : "photo.jpg")).value();
-                const Result<TransformRun> run =
-                    compiled->run(small ? input.scaled(28, 28) : input, rng);
+                const QImage input
+                    = loadTransformInput(image(small ? "gray.png" : "photo.jpg")).value();
+                const Result<TransformRun> run
+                    = compiled->run(small ? input.scaled(28, 28) : input, rng);
                 QVERIFY2(run.ok(), qPrintable(run.errorMessage()));
                 QVERIFY(run->output.isTensor());
                 QCOMPARE(run->output.size(), small ? QSize(28, 28) : QSize(224, 224));
@@ -599,14 +611,14 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
 
     void datasetStatsMatchNumpy()
     {
-        const QStringList paths = {image("photo.jpg"), image("portrait.png"), image("gray.png"),
-                                   image("tiny.png")};
+        const QStringList paths
+            = {image("photo.jpg"), image("portrait.png"), image("gray.png"), image("tiny.png")};
         std::atomic_int lastProgress{0};
-        const Result<DatasetChannelStats> stats = computeDatasetStats(
-            paths, 100, 1, 2, nullptr, [&](int done, int total) {
-                QCOMPARE(total, 4);
-                lastProgress = std::max(lastProgress.load(), done);
-            });
+        const Result<DatasetChannelStats> stats
+            = computeDatasetStats(paths, 100, 1, 2, nullptr, [&](int done, int total) {
+                  QCOMPARE(total, 4);
+                  lastProgress = std::max(lastProgress.load(), done);
+              });
         QVERIFY(stats.ok());
         QCOMPARE(stats->images, 4);
         QCOMPARE(lastProgress.load(), 4);
@@ -615,24 +627,30 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
         QVERIFY2(r.exitCode == 0, r.err.constData());
         const QJsonObject ref = QJsonDocument::fromJson(r.out).object();
         for (int c = 0; c < 3; ++c) {
-            QVERIFY(std::abs(stats->mean[size_t(c)]
-                             - ref[QStringLiteral("mean")][c].toDouble()) < 1e-6);
+            QVERIFY(std::abs(stats->mean[size_t(c)] - ref[QStringLiteral("mean")][c].toDouble())
+                    < 1e-6);
             QVERIFY(std::abs(stats->std[size_t(c)] - ref[QStringLiteral("std")][c].toDouble())
                     < 1e-6); // torch's float32 ToTensor values vs our exact v / 255
         }
         // Cancelled before it starts: says so.
         std::atomic_bool cancel{true};
-        const Result<DatasetChannelStats> cancelled = computeDatasetStats(paths, 100, 1, 2, &cancel);
+        const Result<DatasetChannelStats> cancelled
+            = computeDatasetStats(paths, 100, 1, 2, &cancel);
         QVERIFY(cancelled.ok() && cancelled->cancelled);
     }
 
     void pythonSourceRoundTrips()
     {
-        const TransformPipeline train = parseTransforms(QStringLiteral(
-            "T.Compose([T.RandomResizedCrop(224, scale=(0.5, 1.0)), T.RandomHorizontalFlip(), "
-            "T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])")).value();
-        const TransformPipeline val = parseTransforms(QStringLiteral(
-            "[T.Resize(256), T.CenterCrop(224), T.ToTensor()]")).value();
+        const TransformPipeline train
+            = parseTransforms(
+                  QStringLiteral(
+                      "T.Compose([T.RandomResizedCrop(224, scale=(0.5, 1.0)), "
+                      "T.RandomHorizontalFlip(), "
+                      "T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])"))
+                  .value();
+        const TransformPipeline val
+            = parseTransforms(QStringLiteral("[T.Resize(256), T.CenterCrop(224), T.ToTensor()]"))
+                  .value();
         const QString source = pipelinesToPython(train, val, QStringLiteral("pets"));
         const Result<QList<NamedPipeline>> back = pipelinesFromPython(source);
         QVERIFY2(back.ok(), qPrintable(back.errorMessage()));
@@ -668,13 +686,14 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
         QStringList names;
         for (const NamedPipeline &p : found.value())
             names << p.name;
-        QCOMPARE(names, (QStringList{QStringLiteral("normalize"), QStringLiteral("train_tf"),
-                                     QStringLiteral("test_tf")}));
+        QCOMPARE(names,
+                 (QStringList{QStringLiteral("normalize"), QStringLiteral("train_tf"),
+                              QStringLiteral("test_tf")}));
         QCOMPARE(found->at(1).line, 7);
         QCOMPARE(found->at(1).pipeline.steps.size(), 3);
         // A Compose that does not parse is an error naming the variable and line.
-        const Result<QList<NamedPipeline>> bad =
-            pipelinesFromPython(QStringLiteral("x = 1\ntf = T.Compose([T.Resize(224), Lambda(f)])\n"));
+        const Result<QList<NamedPipeline>> bad = pipelinesFromPython(
+            QStringLiteral("x = 1\ntf = T.Compose([T.Resize(224), Lambda(f)])\n"));
         QVERIFY(!bad.ok());
         QVERIFY2(bad.errorMessage().contains(QStringLiteral("“tf” (line 2)")),
                  qPrintable(bad.errorMessage()));

@@ -31,60 +31,60 @@ QString compose(const QStringList &lines)
 
 const QList<ParseCase> &parseCases()
 {
-    static const QList<ParseCase> cases {
-        { "imagenet train",
-          u"transforms.Compose([transforms.RandomResizedCrop(224), "
-          u"transforms.RandomHorizontalFlip(), transforms.ToTensor(), "
-          u"transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])"_s,
-          compose({ u"RandomResizedCrop(224)"_s, u"RandomHorizontalFlip()"_s, u"ToTensor()"_s,
-                    u"Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])"_s }) },
-        { "T prefix, enum keyword",
-          u"T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), "
-          u"T.CenterCrop(224)])"_s,
-          compose({ u"Resize(256, interpolation=transforms.InterpolationMode.BICUBIC)"_s,
-                    u"CenterCrop(224)"_s }) },
-        { "bare Compose, comments, trailing commas",
-          u"Compose([\n    Resize((256, 256)),  # square\n"
-          u"    # a comment line\n    RandomRotation(15.5, expand=True,),\n])\n"_s,
-          compose({ u"Resize((256, 256))"_s, u"RandomRotation(15.5, expand=True)"_s }) },
-        { "bare list, positional optional", u"[RandomCrop(32, 4), RandomHorizontalFlip(p=0.5)]"_s,
-          compose({ u"RandomCrop(32, padding=4)"_s, u"RandomHorizontalFlip()"_s }) },
-        { "single transform, full prefix",
-          u"torchvision.transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)"_s,
-          compose({ u"ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)"_s }) },
-        { "fractions equal to defaults",
-          u"RandomResizedCrop(224, scale=(0.08, 1.0), ratio=(3/4, 4/3))"_s,
-          compose({ u"RandomResizedCrop(224)"_s }) },
-        { "fractions", u"RandomResizedCrop(size=(160, 128), ratio=(3 / 4, 16/9), scale=(1/2, 1))"_s,
-          compose({ u"RandomResizedCrop((160, 128), scale=(0.5, 1), "
-                    u"ratio=(0.75, 1.7777777777777777))"_s }) },
-        { "float spellings",
-          u"Normalize(mean=(1e-3, .5, 2.), std=[1E+2, 123456789012345678.0, -0.0])"_s,
-          compose({ u"Normalize((0.001, 0.5, 2.0), [100.0, 1.2345678901234568e+17, -0.0])"_s }) },
-        { "strings", u"Pad([1, 2], fill=(255, 0, 0), padding_mode=\"reflect\")"_s,
-          compose({ u"Pad([1, 2], fill=(255, 0, 0), padding_mode='reflect')"_s }) },
-        { "positional enum, None and bool", u"Resize(64, InterpolationMode.NEAREST, None, True)"_s,
-          compose({ u"Resize(64, interpolation=transforms.InterpolationMode.NEAREST, "
-                    u"antialias=True)"_s }) },
-        { "affine, one-element tuple",
-          u"T.RandomAffine(degrees=(-10, 10), translate=(0.1, 0.1), scale=(0.9, 1.1), "
-          u"shear=5, fill=(1,))"_s,
-          compose({ u"RandomAffine((-10, 10), translate=(0.1, 0.1), scale=(0.9, 1.1), "
-                    u"shear=5, fill=(1,))"_s }) },
-        { "erasing", u"transforms.RandomErasing(p=0.25, value='random', inplace=False)"_s,
-          compose({ u"RandomErasing(p=0.25, value='random')"_s }) },
-        { "blur defaults", u"GaussianBlur(kernel_size=5, sigma=(0.1, 2.0))"_s,
-          compose({ u"GaussianBlur(5)"_s }) },
-        { "Compose keyword", u"Compose(transforms=[Grayscale(3), RandomGrayscale()])"_s,
-          compose({ u"Grayscale(num_output_channels=3)"_s, u"RandomGrayscale()"_s }) },
-        { "empty Compose", u"Compose([])"_s, u"transforms.Compose([])"_s },
-        { "int vs float default", u"ColorJitter(brightness=0, contrast=0.0)"_s,
-          compose({ u"ColorJitter(contrast=0.0)"_s }) },
-        { "parentheses and unary plus", u"RandomRotation(degrees=[(-5), +5])"_s,
-          compose({ u"RandomRotation([-5, 5])"_s }) },
-        { "vertical flip, escapes",
-          u"[RandomVerticalFlip(0.25), RandomCrop(8, padding_mode='it\\'s')]"_s,
-          compose({ u"RandomVerticalFlip(p=0.25)"_s, u"RandomCrop(8, padding_mode=\"it's\")"_s }) },
+    static const QList<ParseCase> cases{
+        {"imagenet train",
+         u"transforms.Compose([transforms.RandomResizedCrop(224), "
+         u"transforms.RandomHorizontalFlip(), transforms.ToTensor(), "
+         u"transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])"_s,
+         compose({u"RandomResizedCrop(224)"_s, u"RandomHorizontalFlip()"_s, u"ToTensor()"_s,
+                  u"Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])"_s})},
+        {"T prefix, enum keyword",
+         u"T.Compose([T.Resize(256, interpolation=T.InterpolationMode.BICUBIC), "
+         u"T.CenterCrop(224)])"_s,
+         compose({u"Resize(256, interpolation=transforms.InterpolationMode.BICUBIC)"_s,
+                  u"CenterCrop(224)"_s})},
+        {"bare Compose, comments, trailing commas",
+         u"Compose([\n    Resize((256, 256)),  # square\n"
+         u"    # a comment line\n    RandomRotation(15.5, expand=True,),\n])\n"_s,
+         compose({u"Resize((256, 256))"_s, u"RandomRotation(15.5, expand=True)"_s})},
+        {"bare list, positional optional", u"[RandomCrop(32, 4), RandomHorizontalFlip(p=0.5)]"_s,
+         compose({u"RandomCrop(32, padding=4)"_s, u"RandomHorizontalFlip()"_s})},
+        {"single transform, full prefix",
+         u"torchvision.transforms.ColorJitter(0.4, 0.4, 0.4, 0.1)"_s,
+         compose({u"ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1)"_s})},
+        {"fractions equal to defaults",
+         u"RandomResizedCrop(224, scale=(0.08, 1.0), ratio=(3/4, 4/3))"_s,
+         compose({u"RandomResizedCrop(224)"_s})},
+        {"fractions", u"RandomResizedCrop(size=(160, 128), ratio=(3 / 4, 16/9), scale=(1/2, 1))"_s,
+         compose({u"RandomResizedCrop((160, 128), scale=(0.5, 1), "
+                  u"ratio=(0.75, 1.7777777777777777))"_s})},
+        {"float spellings",
+         u"Normalize(mean=(1e-3, .5, 2.), std=[1E+2, 123456789012345678.0, -0.0])"_s,
+         compose({u"Normalize((0.001, 0.5, 2.0), [100.0, 1.2345678901234568e+17, -0.0])"_s})},
+        {"strings", u"Pad([1, 2], fill=(255, 0, 0), padding_mode=\"reflect\")"_s,
+         compose({u"Pad([1, 2], fill=(255, 0, 0), padding_mode='reflect')"_s})},
+        {"positional enum, None and bool", u"Resize(64, InterpolationMode.NEAREST, None, True)"_s,
+         compose({u"Resize(64, interpolation=transforms.InterpolationMode.NEAREST, "
+                  u"antialias=True)"_s})},
+        {"affine, one-element tuple",
+         u"T.RandomAffine(degrees=(-10, 10), translate=(0.1, 0.1), scale=(0.9, 1.1), "
+         u"shear=5, fill=(1,))"_s,
+         compose({u"RandomAffine((-10, 10), translate=(0.1, 0.1), scale=(0.9, 1.1), "
+                  u"shear=5, fill=(1,))"_s})},
+        {"erasing", u"transforms.RandomErasing(p=0.25, value='random', inplace=False)"_s,
+         compose({u"RandomErasing(p=0.25, value='random')"_s})},
+        {"blur defaults", u"GaussianBlur(kernel_size=5, sigma=(0.1, 2.0))"_s,
+         compose({u"GaussianBlur(5)"_s})},
+        {"Compose keyword", u"Compose(transforms=[Grayscale(3), RandomGrayscale()])"_s,
+         compose({u"Grayscale(num_output_channels=3)"_s, u"RandomGrayscale()"_s})},
+        {"empty Compose", u"Compose([])"_s, u"transforms.Compose([])"_s},
+        {"int vs float default", u"ColorJitter(brightness=0, contrast=0.0)"_s,
+         compose({u"ColorJitter(contrast=0.0)"_s})},
+        {"parentheses and unary plus", u"RandomRotation(degrees=[(-5), +5])"_s,
+         compose({u"RandomRotation([-5, 5])"_s})},
+        {"vertical flip, escapes",
+         u"[RandomVerticalFlip(0.25), RandomCrop(8, padding_mode='it\\'s')]"_s,
+         compose({u"RandomVerticalFlip(p=0.25)"_s, u"RandomCrop(8, padding_mode=\"it's\")"_s})},
     };
     return cases;
 }
@@ -143,9 +143,8 @@ void TestTransformSpec::initTestCase()
     const QString request = dir.filePath(u"request.json"_s);
     QVERIFY(writeFile(
         request,
-        QJsonDocument(QJsonObject { { u"sources"_s, sources }, { u"signatures"_s, names } })
-            .toJson()));
-    const ProcessResult result = runOracle(u"transformspec_oracle.py"_s, { request });
+        QJsonDocument(QJsonObject{{u"sources"_s, sources}, {u"signatures"_s, names}}).toJson()));
+    const ProcessResult result = runOracle(u"transformspec_oracle.py"_s, {request});
     QVERIFY2(result.exitCode == 0 && !result.crashed, result.err.constData());
     QJsonParseError error;
     m_oracle = QJsonDocument::fromJson(result.out, &error).object();
@@ -191,8 +190,8 @@ void TestTransformSpec::model()
     QVERIFY(steps[0].args[1].value == TransformValue::interpolation(u"BICUBIC"_s));
 
     QCOMPARE(steps[1].name, u"Normalize"_s);
-    QVERIFY(steps[1].args[0].value == TransformValue::list({ TransformValue::real(0.5) }));
-    QVERIFY(steps[1].args[1].value == TransformValue::tuple({ TransformValue::real(0.5) }));
+    QVERIFY(steps[1].args[0].value == TransformValue::list({TransformValue::real(0.5)}));
+    QVERIFY(steps[1].args[1].value == TransformValue::tuple({TransformValue::real(0.5)}));
 
     QCOMPARE(steps[2].args.size(), 3);
     QCOMPARE(steps[2].args[1].keyword, u"padding"_s);
@@ -209,20 +208,20 @@ void TestTransformSpec::normalize()
     // A step built in code, with an explicit default and a positional optional argument.
     TransformStep step;
     step.name = u"RandomRotation"_s;
-    step.args = { { QString(), TransformValue::integer(10) },
-                  { QString(), TransformValue::interpolation(u"BILINEAR"_s) },
-                  { u"fill"_s, TransformValue::integer(0) } };
+    step.args = {{QString(), TransformValue::integer(10)},
+                 {QString(), TransformValue::interpolation(u"BILINEAR"_s)},
+                 {u"fill"_s, TransformValue::integer(0)}};
     const Result<TransformStep> normalized = normalizeStep(step);
     QVERIFY2(normalized.ok(), qPrintable(normalized.errorMessage()));
     QCOMPARE(normalized->args.size(), 2);
     QCOMPARE(normalized->args[1].keyword, u"interpolation"_s);
     TransformPipeline pipeline;
-    pipeline.steps = { step };
+    pipeline.steps = {step};
     QCOMPARE(toTorchvisionSource(pipeline),
-             compose({ u"RandomRotation(10, "
-                       u"interpolation=transforms.InterpolationMode.BILINEAR)"_s }));
+             compose({u"RandomRotation(10, "
+                      u"interpolation=transforms.InterpolationMode.BILINEAR)"_s}));
 
-    step.args.append({ u"angle"_s, TransformValue::integer(1) });
+    step.args.append({u"angle"_s, TransformValue::integer(1)});
     const Result<TransformStep> bad = normalizeStep(step);
     QVERIFY(!bad.ok());
     QVERIFY2(bad.errorMessage().contains(u"unexpected keyword argument “angle”"_s),

@@ -2,16 +2,16 @@
 // defaults for the dataset, code and list in sync, errors in place, previews that are exactly
 // what torchvision gives for the same seed, findings with fixes, Python files out and in, the
 // dataset's own statistics, and pipelines that persist per dataset.
-#include "transforms/advicepanel.h"
+#include "base/settings.h"
 #include "dataset/datasetlayout.h"
 #include "datasets/datasetsworkspace.h"
-#include "mainwindow.h"
-#include "transforms/pipelineeditor.h"
-#include "base/settings.h"
-#include "transforms/stepform.h"
-#include "testutil.h"
 #include "datasets/thumbnailmodel.h"
 #include "datasets/thumbnailview.h"
+#include "mainwindow.h"
+#include "testutil.h"
+#include "transforms/advicepanel.h"
+#include "transforms/pipelineeditor.h"
+#include "transforms/stepform.h"
 #include "transforms/transformpreview.h"
 #include "transforms/transforms.h"
 #include "transforms/transformsworkspace.h"
@@ -101,15 +101,15 @@ void TestTransformsWorkspace::initTestCase()
     const QString images = m_tmp.filePath(QStringLiteral("images"));
     QVERIFY(QDir().mkpath(images));
     const ProcessResult made
-        = runOracle(QStringLiteral("transforms_oracle.py"), { QStringLiteral("images"), images });
+        = runOracle(QStringLiteral("transforms_oracle.py"), {QStringLiteral("images"), images});
     QVERIFY2(made.exitCode == 0, made.err.constData());
     m_root = m_tmp.filePath(QStringLiteral("pets"));
-    const QList<QPair<QString, QString>> files {
-        { QStringLiteral("photo.jpg"), QStringLiteral("cat/001.jpg") },
-        { QStringLiteral("portrait.png"), QStringLiteral("cat/002.png") },
-        { QStringLiteral("photo.jpg"), QStringLiteral("dog/001.jpg") },
-        { QStringLiteral("gray.png"), QStringLiteral("dog/002.png") },
-        { QStringLiteral("photo.jpg"), QStringLiteral("dog/003.jpg") },
+    const QList<QPair<QString, QString>> files{
+        {QStringLiteral("photo.jpg"), QStringLiteral("cat/001.jpg")},
+        {QStringLiteral("portrait.png"), QStringLiteral("cat/002.png")},
+        {QStringLiteral("photo.jpg"), QStringLiteral("dog/001.jpg")},
+        {QStringLiteral("gray.png"), QStringLiteral("dog/002.png")},
+        {QStringLiteral("photo.jpg"), QStringLiteral("dog/003.jpg")},
     };
     for (const auto &[from, to] : files) {
         QVERIFY(QDir().mkpath(QFileInfo(m_root + u'/' + to).absolutePath()));
@@ -166,11 +166,11 @@ void TestTransformsWorkspace::defaultsAndFirstPreview()
     // Photos: torchvision's ImageNet recipe.
     QCOMPARE(
         stepNames(workspace->trainEditor()->pipeline()),
-        (QStringList { QStringLiteral("RandomResizedCrop"), QStringLiteral("RandomHorizontalFlip"),
-                       QStringLiteral("ToTensor"), QStringLiteral("Normalize") }));
+        (QStringList{QStringLiteral("RandomResizedCrop"), QStringLiteral("RandomHorizontalFlip"),
+                     QStringLiteral("ToTensor"), QStringLiteral("Normalize")}));
     QCOMPARE(stepNames(workspace->valEditor()->pipeline()),
-             (QStringList { QStringLiteral("Resize"), QStringLiteral("CenterCrop"),
-                            QStringLiteral("ToTensor"), QStringLiteral("Normalize") }));
+             (QStringList{QStringLiteral("Resize"), QStringLiteral("CenterCrop"),
+                          QStringLiteral("ToTensor"), QStringLiteral("Normalize")}));
     QVERIFY(workspace->trainEditor()->code().startsWith(QStringLiteral("transforms.Compose([\n")));
     QCOMPARE(workspace->trainEditor()->model()->rowCount(), 4);
     QVERIFY(workspace->traits().sampled > 0);
@@ -232,16 +232,16 @@ void TestTransformsWorkspace::previewIsWhatTorchvisionGives()
     const QString source = toTorchvisionSource(workspace->trainEditor()->pipeline());
     QJsonArray cases;
     for (int k = 0; k < preview.train.size(); ++k)
-        cases.append(QJsonObject { { QStringLiteral("image"), preview.path },
-                                   { QStringLiteral("pipeline"), source },
-                                   { QStringLiteral("seed"), 1234 + k } });
+        cases.append(QJsonObject{{QStringLiteral("image"), preview.path},
+                                 {QStringLiteral("pipeline"), source},
+                                 {QStringLiteral("seed"), 1234 + k}});
     const QString out = m_tmp.filePath(QStringLiteral("oracle-out"));
     QVERIFY(QDir().mkpath(out));
     const QString requestPath = m_tmp.filePath(QStringLiteral("request.json"));
     QVERIFY(writeFile(requestPath,
-                      QJsonDocument(QJsonObject { { QStringLiteral("cases"), cases } }).toJson()));
+                      QJsonDocument(QJsonObject{{QStringLiteral("cases"), cases}}).toJson()));
     const ProcessResult ran = runOracle(QStringLiteral("transforms_oracle.py"),
-                                        { QStringLiteral("run"), requestPath, out });
+                                        {QStringLiteral("run"), requestPath, out});
     QVERIFY2(ran.exitCode == 0, ran.err.constData());
     const QJsonArray results
         = QJsonDocument::fromJson(ran.out).object().value(QStringLiteral("results")).toArray();
@@ -336,7 +336,7 @@ void TestTransformsWorkspace::codeEditsUpdateTheList()
     QVERIFY(!train->model()->item(1).enabled);
     QCOMPARE(train->model()->item(1).step.name, QStringLiteral("RandomRotation"));
     QCOMPARE(stepNames(train->pipeline()),
-             (QStringList { QStringLiteral("RandomCrop"), QStringLiteral("ToTensor") }));
+             (QStringList{QStringLiteral("RandomCrop"), QStringLiteral("ToTensor")}));
     QVERIFY(train->codeError().isEmpty());
     QVERIFY(waitPreview(preview));
     QTRY_COMPARE_WITH_TIMEOUT(workspace->lastPreview().train.value(0).size, QSize(96, 96), 5000);
@@ -376,7 +376,7 @@ void TestTransformsWorkspace::badCodeShowsErrorAndKeepsPipeline()
     QVERIFY(val->codeError().isEmpty());
     QVERIFY(val->codeErrorLabel()->isHidden());
     QCOMPARE(stepNames(val->pipeline()),
-             (QStringList { QStringLiteral("Resize"), QStringLiteral("CenterCrop") }));
+             (QStringList{QStringLiteral("Resize"), QStringLiteral("CenterCrop")}));
 }
 
 void TestTransformsWorkspace::listEditsRewriteTheCode()
@@ -439,7 +439,7 @@ void TestTransformsWorkspace::parameterForm()
     size->setText(QStringLiteral("(96, 128)"));
     QTest::keyClick(size, Qt::Key_Return);
     QCOMPARE(train->model()->item(0).step.args.constFirst().value,
-             TransformValue::tuple({ TransformValue::integer(96), TransformValue::integer(128) }));
+             TransformValue::tuple({TransformValue::integer(96), TransformValue::integer(128)}));
     QVERIFY(train->code().contains(QStringLiteral("transforms.RandomResizedCrop((96, 128)),")));
 
     // An unreadable literal: the field says why, the step stays as it was.
@@ -522,7 +522,7 @@ void TestTransformsWorkspace::findingsWithFixes()
     QVERIFY(!workspace->valEditor()->model()->index(0).data(Qt::DecorationRole).isNull());
     panel->fixButton(row)->click();
     QCOMPARE(workspace->valEditor()->pipeline().steps[0].args[0].value,
-             TransformValue::tuple({ TransformValue::integer(256), TransformValue::integer(256) }));
+             TransformValue::tuple({TransformValue::integer(256), TransformValue::integer(256)}));
     QVERIFY(workspace->valEditor()->code().contains(QStringLiteral("Resize((256, 256))")));
     for (const PipelineAdvice &a : workspace->advice(PipelineRole::Val))
         QVERIFY(!a.message.contains(QStringLiteral("aspect ratio")));
@@ -540,8 +540,8 @@ void TestTransformsWorkspace::findingsWithFixes()
     QCOMPARE(row, 0); // errors come first
     panel->fixButton(row)->click();
     QCOMPARE(stepNames(workspace->trainEditor()->pipeline()),
-             (QStringList { QStringLiteral("RandomResizedCrop"), QStringLiteral("ToTensor"),
-                            QStringLiteral("Normalize") }));
+             (QStringList{QStringLiteral("RandomResizedCrop"), QStringLiteral("ToTensor"),
+                          QStringLiteral("Normalize")}));
 }
 
 void TestTransformsWorkspace::exportImportRoundTrip()
@@ -571,7 +571,7 @@ void TestTransformsWorkspace::exportImportRoundTrip()
 
     // Python runs the file and gets both pipelines (the disabled step is a comment to it).
     const ProcessResult ran
-        = runOracle(QStringLiteral("transforms_oracle.py"), { QStringLiteral("exec"), path });
+        = runOracle(QStringLiteral("transforms_oracle.py"), {QStringLiteral("exec"), path});
     QVERIFY2(ran.exitCode == 0, ran.err.constData());
     const QJsonObject reprs = QJsonDocument::fromJson(ran.out).object();
     QVERIFY(reprs.contains(QStringLiteral("train_transform")));
@@ -639,7 +639,7 @@ void TestTransformsWorkspace::meanAndStdFromDataset()
 
     // The oracle's numbers over the same images.
     const ProcessResult oracle = runOracle(QStringLiteral("transforms_oracle.py"),
-                                           QStringList { QStringLiteral("stats") } + paths);
+                                           QStringList{QStringLiteral("stats")} + paths);
     QVERIFY2(oracle.exitCode == 0, oracle.err.constData());
     const QJsonObject expected = QJsonDocument::fromJson(oracle.out).object();
     for (int c = 0; c < 3; ++c) {
@@ -652,7 +652,7 @@ void TestTransformsWorkspace::meanAndStdFromDataset()
     }
 
     workspace->applyNormalize(stats.mean, stats.std);
-    for (PipelineEditor *editor : { workspace->trainEditor(), workspace->valEditor() }) {
+    for (PipelineEditor *editor : {workspace->trainEditor(), workspace->valEditor()}) {
         const TransformStep normalize = editor->pipeline().steps.constLast();
         QCOMPARE(normalize.name, QStringLiteral("Normalize"));
         QCOMPARE(normalize.args[0].value.items.size(), 3);

@@ -1,21 +1,21 @@
 #include "mainwindow.h"
 
+#include "base/settings.h"
 #include "checkpoints/checkpointsworkspace.h"
 #include "checkpoints/checkpointtreemodel.h"
-#include "datasets/datasetsworkspace.h"
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
-#include "datasets/healthpanel.h"
 #include "common/icons.h"
-#include "torch/runtime.h"
+#include "common/workspacebar.h"
 #include "dataset/sampledata.h"
-#include "base/settings.h"
+#include "datasets/datasetsworkspace.h"
+#include "datasets/healthpanel.h"
 #include "datasets/thumbnailview.h"
-#include "training/trainingworkspace.h"
+#include "torch/runtime.h"
 #include "training/confusionmatrixview.h"
 #include "training/evaluationview.h"
+#include "training/trainingworkspace.h"
 #include "transforms/transformsworkspace.h"
-#include "common/workspacebar.h"
 
 #include <QAction>
 #include <QApplication>
@@ -90,9 +90,8 @@ MainWindow::MainWindow(QWidget *parent)
     layout->addWidget(m_stack, 1);
     setCentralWidget(central);
 
-    m_computeLabel->setText(QStringLiteral("%1 · %2 threads")
-                                .arg(torchDescription())
-                                .arg(computeThreads()));
+    m_computeLabel->setText(
+        QStringLiteral("%1 · %2 threads").arg(torchDescription()).arg(computeThreads()));
     statusBar()->addPermanentWidget(m_computeLabel);
     statusBar()->showMessage(tr("Open a dataset folder, or drop one on the window"));
 
@@ -104,18 +103,16 @@ MainWindow::MainWindow(QWidget *parent)
         updateRecentMenu();
         setWindowTitle(tr("%1 — ImageFolder Studio").arg(QFileInfo(root).fileName()));
     });
-    connect(m_datasets, &DatasetsWorkspace::scanFailed, this, [this](const QString &message) {
-        showError(tr("Cannot open the dataset"), message);
-    });
+    connect(m_datasets, &DatasetsWorkspace::scanFailed, this,
+            [this](const QString &message) { showError(tr("Cannot open the dataset"), message); });
     connect(m_datasets, &DatasetsWorkspace::openFolderRequested, this, &MainWindow::showOpenDialog);
     connect(m_datasets, &DatasetsWorkspace::openSampleRequested, this,
             &MainWindow::openSampleDataset);
     connect(m_datasets, &DatasetsWorkspace::openRecentRequested, this, &MainWindow::openDataset);
 
     // The Transforms workspace follows the open dataset and its current image.
-    connect(m_datasets, &DatasetsWorkspace::scanFinished, this, [this] {
-        m_transforms->setDataset(m_datasets->datasetRoot(), m_datasets->scan());
-    });
+    connect(m_datasets, &DatasetsWorkspace::scanFinished, this,
+            [this] { m_transforms->setDataset(m_datasets->datasetRoot(), m_datasets->scan()); });
     connect(m_datasets, &DatasetsWorkspace::scanFailed, m_transforms,
             &TransformsWorkspace::clearDataset);
     connect(m_datasets->thumbnailView(), &ThumbnailView::currentSampleChanged, this,
@@ -131,15 +128,13 @@ MainWindow::MainWindow(QWidget *parent)
             &MainWindow::openSampleDataset);
 
     // The Training workspace trains on the open dataset.
-    connect(m_datasets, &DatasetsWorkspace::scanFinished, this, [this] {
-        m_training->setDataset(m_datasets->datasetRoot(), m_datasets->scan());
-    });
+    connect(m_datasets, &DatasetsWorkspace::scanFinished, this,
+            [this] { m_training->setDataset(m_datasets->datasetRoot(), m_datasets->scan()); });
     connect(m_datasets, &DatasetsWorkspace::scanFailed, m_training,
             &TrainingWorkspace::clearDataset);
     connect(m_training, &TrainingWorkspace::statusMessage, this,
             [this](const QString &message) { statusBar()->showMessage(message, 8000); });
-    connect(m_training, &TrainingWorkspace::openFolderRequested, this,
-            &MainWindow::showOpenDialog);
+    connect(m_training, &TrainingWorkspace::openFolderRequested, this, &MainWindow::showOpenDialog);
     connect(m_training, &TrainingWorkspace::openSampleRequested, this,
             &MainWindow::openSampleDataset);
     connect(m_training, &TrainingWorkspace::editTransformsRequested, this,
@@ -184,10 +179,13 @@ void MainWindow::buildMenus()
     quit->setShortcut(QKeySequence::Quit);
 
     QMenu *checkpoint = menuBar()->addMenu(tr("&Checkpoint"));
-    checkpoint->addAction(tr("&Open Checkpoint…"), this, [this] {
-        showWorkspace(2);
-        m_checkpoints->showOpenDialog();
-    })->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
+    checkpoint
+        ->addAction(tr("&Open Checkpoint…"), this,
+                    [this] {
+                        showWorkspace(2);
+                        m_checkpoints->showOpenDialog();
+                    })
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_O));
     checkpoint->addAction(tr("&Compare Checkpoints…"), this, [this] {
         showWorkspace(2);
         m_checkpoints->showCompareDialog();
@@ -219,8 +217,8 @@ void MainWindow::buildMenus()
     QMenu *dataset = menuBar()->addMenu(tr("&Dataset"));
     QAction *rescan = dataset->addAction(tr("&Rescan"), m_datasets, &DatasetsWorkspace::rescan);
     rescan->setShortcut(QKeySequence::Refresh);
-    QAction *health = dataset->addAction(tr("Check &Health"), m_datasets,
-                                         &DatasetsWorkspace::startHealthCheck);
+    QAction *health
+        = dataset->addAction(tr("Check &Health"), m_datasets, &DatasetsWorkspace::startHealthCheck);
     health->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_H));
     QAction *all = dataset->addAction(tr("Show &All Classes"), m_datasets,
                                       [this] { m_datasets->selectClass(-1); });
@@ -247,38 +245,44 @@ void MainWindow::buildMenus()
     transforms->addSeparator();
     // Preview actions bring the Transforms workspace to the front.
     auto previewAction = [this, transforms, &needDataset](const QString &text,
-                                                          const QKeySequence &shortcut,
-                                                          auto slot) {
+                                                          const QKeySequence &shortcut, auto slot) {
         QAction *action = transforms->addAction(text, m_transforms, slot);
         action->setShortcut(shortcut);
         needDataset.append(action);
         return action;
     };
-    previewAction(tr("Re&seed Preview"), QKeySequence(Qt::CTRL | Qt::Key_R),
-                  [this] { showWorkspace(1); m_transforms->reseed(); });
-    previewAction(tr("&Previous Image"), QKeySequence(Qt::ALT | Qt::Key_Left),
-                  [this] { showWorkspace(1); m_transforms->showPreviousImage(); });
-    previewAction(tr("&Next Image"), QKeySequence(Qt::ALT | Qt::Key_Right),
-                  [this] { showWorkspace(1); m_transforms->showNextImage(); });
-    previewAction(tr("R&andom Image"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R),
-                  [this] { showWorkspace(1); m_transforms->showRandomImage(); });
+    previewAction(tr("Re&seed Preview"), QKeySequence(Qt::CTRL | Qt::Key_R), [this] {
+        showWorkspace(1);
+        m_transforms->reseed();
+    });
+    previewAction(tr("&Previous Image"), QKeySequence(Qt::ALT | Qt::Key_Left), [this] {
+        showWorkspace(1);
+        m_transforms->showPreviousImage();
+    });
+    previewAction(tr("&Next Image"), QKeySequence(Qt::ALT | Qt::Key_Right), [this] {
+        showWorkspace(1);
+        m_transforms->showNextImage();
+    });
+    previewAction(tr("R&andom Image"), QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_R), [this] {
+        showWorkspace(1);
+        m_transforms->showRandomImage();
+    });
     for (QAction *action : std::as_const(needDataset))
         action->setEnabled(false);
-    connect(m_transforms, &TransformsWorkspace::datasetChanged, this,
-            [needDataset](bool has) {
-                for (QAction *action : needDataset)
-                    action->setEnabled(has);
-            });
+    connect(m_transforms, &TransformsWorkspace::datasetChanged, this, [needDataset](bool has) {
+        for (QAction *action : needDataset)
+            action->setEnabled(has);
+    });
 
     QMenu *training = menuBar()->addMenu(tr("T&raining"));
     QAction *start = training->addAction(tr("&Start"), this, [this] {
         showWorkspace(3);
         m_training->startRun();
     });
-    QAction *pause = training->addAction(tr("&Pause / Resume"), m_training,
-                                         &TrainingWorkspace::togglePause);
-    QAction *stop = training->addAction(tr("S&top"), m_training,
-                                        [this] { m_training->stopRun(false); });
+    QAction *pause
+        = training->addAction(tr("&Pause / Resume"), m_training, &TrainingWorkspace::togglePause);
+    QAction *stop
+        = training->addAction(tr("S&top"), m_training, [this] { m_training->stopRun(false); });
     QAction *saveStop = training->addAction(tr("Save &and Stop"), m_training,
                                             [this] { m_training->stopRun(true); });
     training->addSeparator();
@@ -307,11 +311,11 @@ void MainWindow::buildMenus()
     QMenu *view = menuBar()->addMenu(tr("&View"));
     QAction *datasets = view->addAction(tr("&Datasets"), this, [this] { showWorkspace(0); });
     datasets->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
-    QAction *transformsView = view->addAction(tr("&Transforms"), this,
-                                              [this] { showWorkspace(1); });
+    QAction *transformsView
+        = view->addAction(tr("&Transforms"), this, [this] { showWorkspace(1); });
     transformsView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_2));
-    QAction *checkpointsView = view->addAction(tr("&Checkpoints"), this,
-                                               [this] { showWorkspace(2); });
+    QAction *checkpointsView
+        = view->addAction(tr("&Checkpoints"), this, [this] { showWorkspace(2); });
     checkpointsView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_3));
     QAction *trainingView = view->addAction(tr("T&raining"), this, [this] { showWorkspace(3); });
     trainingView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_4));
@@ -363,17 +367,17 @@ void MainWindow::openDataset(const QString &path)
         updateRecentMenu();
     }
     m_bar->setCurrentIndex(0);
-    if (QFileInfo(path).isDir() && QDir::cleanPath(QFileInfo(path).absoluteFilePath())
-                                       != m_transforms->datasetRoot())
+    if (QFileInfo(path).isDir()
+        && QDir::cleanPath(QFileInfo(path).absoluteFilePath()) != m_transforms->datasetRoot())
         m_transforms->clearDataset();
     m_datasets->openDataset(path);
 }
 
 bool MainWindow::isCheckpointPath(const QString &path)
 {
-    static const QStringList suffixes = {QStringLiteral("pt"),   QStringLiteral("pth"),
-                                         QStringLiteral("tar"),  QStringLiteral("ckpt"),
-                                         QStringLiteral("bin"),  QStringLiteral("safetensors")};
+    static const QStringList suffixes
+        = {QStringLiteral("pt"),   QStringLiteral("pth"), QStringLiteral("tar"),
+           QStringLiteral("ckpt"), QStringLiteral("bin"), QStringLiteral("safetensors")};
     const QFileInfo info(path);
     return !info.isDir() && suffixes.contains(info.suffix(), Qt::CaseInsensitive);
 }
@@ -388,8 +392,8 @@ void MainWindow::openCheckpoints(const QStringList &paths)
 
 void MainWindow::showOpenDialog()
 {
-    const QString path = QFileDialog::getExistingDirectory(
-        this, tr("Open Dataset Folder"), m_settings->lastOpenFolder());
+    const QString path = QFileDialog::getExistingDirectory(this, tr("Open Dataset Folder"),
+                                                           m_settings->lastOpenFolder());
     if (!path.isEmpty())
         openDataset(path);
 }
@@ -397,8 +401,8 @@ void MainWindow::showOpenDialog()
 void MainWindow::openSampleDataset()
 {
     const QString dest = m_settings->sampleDataFolder();
-    auto *dialog = new QProgressDialog(tr("Exporting Fashion-MNIST to %1…").arg(dest),
-                                       tr("Cancel"), 0, 100, this);
+    auto *dialog = new QProgressDialog(tr("Exporting Fashion-MNIST to %1…").arg(dest), tr("Cancel"),
+                                       0, 100, this);
     dialog->setWindowTitle(tr("Sample Dataset"));
     dialog->setMinimumDuration(300);
     dialog->setAutoClose(false);
@@ -476,8 +480,8 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             } else if (view == u"checkpoint-save") {
                 // The state dict chosen in the tree, as a user saving the weights would.
                 if (const LoadedCheckpoint *file = m_checkpoints->current()) {
-                    const QList<ckpt::StateDictCandidate> candidates =
-                        ckpt::findStateDicts(file->file.root);
+                    const QList<ckpt::StateDictCandidate> candidates
+                        = ckpt::findStateDicts(file->file.root);
                     if (!candidates.isEmpty())
                         m_checkpoints->selectPath(candidates.constFirst().path);
                 }
@@ -602,9 +606,8 @@ void MainWindow::showPreferences()
         return;
     m_settings->setComputeThreads(threads->value());
     configureRuntime(threads->value());
-    m_computeLabel->setText(QStringLiteral("%1 · %2 threads")
-                                .arg(torchDescription())
-                                .arg(computeThreads()));
+    m_computeLabel->setText(
+        QStringLiteral("%1 · %2 threads").arg(torchDescription()).arg(computeThreads()));
 }
 
 void MainWindow::showAbout()
@@ -679,14 +682,14 @@ void MainWindow::closeEvent(QCloseEvent *event)
 void MainWindow::dragEnterEvent(QDragEnterEvent *event)
 {
     const QList<QUrl> urls = event->mimeData()->urls();
-    if (urls.isEmpty() || !std::all_of(urls.cbegin(), urls.cend(),
-                                       [](const QUrl &url) { return url.isLocalFile(); }))
+    if (urls.isEmpty() || !std::all_of(urls.cbegin(), urls.cend(), [](const QUrl &url) {
+            return url.isLocalFile();
+        }))
         return;
     // One folder (a dataset), or checkpoint files (several: compare them).
-    if (urls.size() == 1
-        || std::all_of(urls.cbegin(), urls.cend(), [](const QUrl &url) {
-               return isCheckpointPath(url.toLocalFile());
-           }))
+    if (urls.size() == 1 || std::all_of(urls.cbegin(), urls.cend(), [](const QUrl &url) {
+            return isCheckpointPath(url.toLocalFile());
+        }))
         event->acceptProposedAction();
 }
 

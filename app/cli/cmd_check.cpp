@@ -1,9 +1,9 @@
 #include "commands.h"
 
+#include "base/jsonwriter.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/healthcheck.h"
 #include "dataset/imagefolder.h"
-#include "base/jsonwriter.h"
 
 #include <QCommandLineParser>
 #include <QFileInfo>
@@ -68,12 +68,12 @@ QByteArray reportJson(const QString &root, const QStringList &splits, const Heal
 void printReport(const QString &root, const QStringList &splits, const HealthReport &report)
 {
     const QLocale locale;
-    printOut(QStringLiteral("%1%2: %3 files checked in %4 s")
-                 .arg(root,
-                      splits.isEmpty() ? QString()
-                                       : QStringLiteral(" (%1)").arg(splits.join(u", ")))
-                 .arg(locale.toString(qlonglong(report.filesChecked)))
-                 .arg(report.seconds, 0, 'f', 1));
+    printOut(
+        QStringLiteral("%1%2: %3 files checked in %4 s")
+            .arg(root,
+                 splits.isEmpty() ? QString() : QStringLiteral(" (%1)").arg(splits.join(u", ")))
+            .arg(locale.toString(qlonglong(report.filesChecked)))
+            .arg(report.seconds, 0, 'f', 1));
     const int errors = report.errorCount();
     const int warnings = report.warningCount();
     const int notes = int(report.findings.size()) - errors - warnings;

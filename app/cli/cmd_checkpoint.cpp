@@ -1,11 +1,11 @@
 // ifstudio-cli inspect / repair / diff: checkpoints without Python, without running their code.
 #include "commands.h"
 
+#include "base/jsonwriter.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointsummary.h"
 #include "checkpoint/checkpointwriter.h"
-#include "base/jsonwriter.h"
 #include "checkpoint/safetensors.h"
 
 #include <QCommandLineParser>
@@ -161,7 +161,8 @@ void writeValue(JsonWriter &json, const Value &value)
 QString valueText(const Value &value)
 {
     if (value.isObject())
-        return QStringLiteral("<%1.%2, not executed>").arg(value.objectModule(), value.objectName());
+        return QStringLiteral("<%1.%2, not executed>")
+            .arg(value.objectModule(), value.objectName());
     const QString text = scalarText(value);
     if (!text.isEmpty())
         return text;
@@ -282,8 +283,12 @@ int runInspect(const QStringList &args)
     QList<Row> tensors;
     QList<std::pair<Path, Value>> values;
     Walker walker;
-    walker.onTensor = [&](const Path &p, const Tensor &t) { tensors.append({p, t, t.device()}); };
-    walker.onValue = [&](const Path &p, const Value &v) { values.append({p, v}); };
+    walker.onTensor = [&](const Path &p, const Tensor &t) {
+        tensors.append({p, t, t.device()});
+    };
+    walker.onValue = [&](const Path &p, const Value &v) {
+        values.append({p, v});
+    };
     Path root;
     walker.walk(file->root, root);
     QStringList notes = file->notes;
@@ -399,10 +404,9 @@ int runInspect(const QStringList &args)
                             .arg(s.max, 0, 'g', 4)
                             .arg(s.mean, 0, 'g', 4)
                             .arg(s.std, 0, 'g', 4)
-                            .arg(s.nans || s.infs ? QStringLiteral("  NaN %1 Inf %2")
-                                                        .arg(s.nans)
-                                                        .arg(s.infs)
-                                                : QString());
+                            .arg(s.nans || s.infs
+                                     ? QStringLiteral("  NaN %1 Inf %2").arg(s.nans).arg(s.infs)
+                                     : QString());
         }
         printOut(line.trimmed().prepend(QStringLiteral("  ")));
     }
@@ -567,7 +571,9 @@ int runRepair(const QStringList &args)
             for (qsizetype i = 0; i < groups.size() && i < kShown; ++i)
                 printOut(QStringLiteral("  ") + groups[i].text(kind));
             if (groups.size() > kShown)
-                printOut(QStringLiteral("  … and %1 more groups %2").arg(groups.size() - kShown).arg(kind));
+                printOut(QStringLiteral("  … and %1 more groups %2")
+                             .arg(groups.size() - kShown)
+                             .arg(kind));
         };
         printGroups(proposal->before.missingGroups, QStringLiteral("missing"));
         printGroups(proposal->before.unexpectedGroups, QStringLiteral("unexpected"));
@@ -581,8 +587,8 @@ int runRepair(const QStringList &args)
                              .arg(describe(s.operation), s.reason));
         }
         if (parser.isSet(autoFix) && !proposal->operations.isEmpty()) {
-            Result<RepairResult> fixed =
-                applyOperations(result, proposal->operations, proposal->path);
+            Result<RepairResult> fixed
+                = applyOperations(result, proposal->operations, proposal->path);
             if (!fixed) {
                 printError(fixed.errorMessage());
                 return kExitFailure;
@@ -606,8 +612,8 @@ int runRepair(const QStringList &args)
         const QString backup = target + QStringLiteral(".bak");
         QFile::remove(backup);
         if (!QFile::copy(in, backup)) {
-            printError(QStringLiteral("cannot write the backup “%1”: nothing was changed")
-                           .arg(backup));
+            printError(
+                QStringLiteral("cannot write the backup “%1”: nothing was changed").arg(backup));
             return kExitFailure;
         }
         printErr(QStringLiteral("note: the original is kept as ") + backup);
@@ -753,12 +759,13 @@ int runDiff(const QStringList &args)
         for (const QString &k : diff->onlyInB)
             printOut(QStringLiteral("  only in B: ") + k);
         for (const TensorDifference &d : diff->shapeDiffers)
-            printOut(QStringLiteral("  %1: %2 vs %3").arg(d.key, shapeText(d.shapeA),
-                                                          shapeText(d.shapeB)));
+            printOut(QStringLiteral("  %1: %2 vs %3")
+                         .arg(d.key, shapeText(d.shapeA), shapeText(d.shapeB)));
         for (const TensorDifference &d : diff->compared)
             if (!d.identical)
-                printOut(QStringLiteral("  %1: max |a − b| = %2").arg(d.key).arg(d.maxAbsDiff, 0,
-                                                                                   'g', 6));
+                printOut(QStringLiteral("  %1: max |a − b| = %2")
+                             .arg(d.key)
+                             .arg(d.maxAbsDiff, 0, 'g', 6));
     }
     return diff->identical() ? kExitOk : kExitFailure;
 }

@@ -14,19 +14,19 @@ namespace ifs::cli {
 
 namespace {
 
-const char kSampleDataUsage[] =
-    "Usage: ifstudio-cli sample-data DEST [--source DIR] [--limit-per-class N]\n"
-    "\n"
-    "Exports Fashion-MNIST (Debian's dataset-fashion-mnist package) as an ImageFolder tree:\n"
-    "DEST/train/<class>/<n>.png (60000 images) and DEST/val/<class>/<n>.png (10000 images).\n"
-    "Writes into a temporary folder and moves it into place; running it again keeps a complete\n"
-    "export. Never overwrites train/ or val/ folders it did not write.\n"
-    "\n"
-    "Options:\n"
-    "  --source DIR           folder with the IDX files, plain or .gz\n"
-    "                         (default: /usr/share/datasets/fashion-mnist)\n"
-    "  --limit-per-class N    keep only the first N images of each class per split\n"
-    "  -h, --help             show this help\n";
+const char kSampleDataUsage[]
+    = "Usage: ifstudio-cli sample-data DEST [--source DIR] [--limit-per-class N]\n"
+      "\n"
+      "Exports Fashion-MNIST (Debian's dataset-fashion-mnist package) as an ImageFolder tree:\n"
+      "DEST/train/<class>/<n>.png (60000 images) and DEST/val/<class>/<n>.png (10000 images).\n"
+      "Writes into a temporary folder and moves it into place; running it again keeps a complete\n"
+      "export. Never overwrites train/ or val/ folders it did not write.\n"
+      "\n"
+      "Options:\n"
+      "  --source DIR           folder with the IDX files, plain or .gz\n"
+      "                         (default: /usr/share/datasets/fashion-mnist)\n"
+      "  --limit-per-class N    keep only the first N images of each class per split\n"
+      "  -h, --help             show this help\n";
 
 std::atomic_bool g_cancelRequested{false};
 
@@ -92,14 +92,13 @@ int runSampleData(const QStringList &args)
             continue;
         }
         if (arg.startsWith(u'-') && arg != u"-") {
-            printError(
-                QStringLiteral("unknown option “%1”. Try `ifstudio-cli sample-data --help`.")
-                    .arg(arg));
+            printError(QStringLiteral("unknown option “%1”. Try `ifstudio-cli sample-data --help`.")
+                           .arg(arg));
             return kExitUsage;
         }
         if (!dest.isEmpty()) {
-            printError(QStringLiteral("one destination folder only, not “%1” and “%2”.")
-                           .arg(dest, arg));
+            printError(
+                QStringLiteral("one destination folder only, not “%1” and “%2”.").arg(dest, arg));
             return kExitUsage;
         }
         dest = arg;

@@ -1,8 +1,8 @@
 #include "commands.h"
 
+#include "base/jsonwriter.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
-#include "base/jsonwriter.h"
 
 #include <QCommandLineParser>
 #include <QLocale>
@@ -28,7 +28,10 @@ QByteArray scanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &
     json.endObject();
     json.key("samples").beginArray();
     for (const Sample &sample : index.samples)
-        json.beginArray().value(std::string_view(sample.relativePath)).value(sample.classIndex).endArray();
+        json.beginArray()
+            .value(std::string_view(sample.relativePath))
+            .value(sample.classIndex)
+            .endArray();
     json.endArray();
     json.key("warnings").beginArray();
     for (const DatasetWarning &warning : warnings)
@@ -94,7 +97,8 @@ int runScan(const QStringList &args)
         return code;
 
     if (parser.positionalArguments().size() != 1) {
-        printError(QStringLiteral("scan needs exactly one ROOT folder. Try `ifstudio-cli scan --help`."));
+        printError(
+            QStringLiteral("scan needs exactly one ROOT folder. Try `ifstudio-cli scan --help`."));
         return kExitUsage;
     }
     const QString root = parser.positionalArguments().constFirst();
@@ -111,7 +115,8 @@ int runScan(const QStringList &args)
         printError(index.refusal);
         const DatasetLayout layout = detectLayout(root);
         if (layout.hasSplits()) {
-            printErr(QStringLiteral("hint: “%1” holds the splits %2: scan one of them, e.g. `ifstudio-cli scan %3`.")
+            printErr(QStringLiteral("hint: “%1” holds the splits %2: scan one of them, e.g. "
+                                    "`ifstudio-cli scan %3`.")
                          .arg(layout.root, layout.splits.join(QStringLiteral(", ")),
                               layout.splitRoot(layout.splits.constFirst())));
         }

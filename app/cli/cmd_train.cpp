@@ -2,12 +2,12 @@
 // with a progress bar on a terminal and JSON for scripts.
 #include "commands.h"
 
-#include "dataset/datasetlayout.h"
-#include "training/evaluation.h"
-#include "dataset/imagefolder.h"
 #include "base/jsonwriter.h"
-#include "training/models.h"
+#include "dataset/datasetlayout.h"
+#include "dataset/imagefolder.h"
 #include "torch/runtime.h"
+#include "training/evaluation.h"
+#include "training/models.h"
 #include "training/training.h"
 #include "training/trainingdata.h"
 
@@ -33,8 +33,7 @@ extern "C" void onInterrupt(int)
         std::_Exit(kExitCancelled); // a second Ctrl+C: leave now
 }
 
-bool parseNumber(const QCommandLineParser &parser, const QString &name, double &out,
-                 QString &error)
+bool parseNumber(const QCommandLineParser &parser, const QString &name, double &out, QString &error)
 {
     if (!parser.isSet(name))
         return true;
@@ -72,7 +71,8 @@ bool parseChoice(const QCommandLineParser &parser, const QString &name, const ch
         return true;
     const auto value = parse(parser.value(name));
     if (!value) {
-        error = QStringLiteral("--%1: choose %2, not “%3”").arg(name, QLatin1String(choices), parser.value(name));
+        error = QStringLiteral("--%1: choose %2, not “%3”")
+                    .arg(name, QLatin1String(choices), parser.value(name));
         return false;
     }
     out = *value;
@@ -123,14 +123,17 @@ int runTrain(const QStringList &args)
     parser.addOption(helpOption());
     const auto opt = [&](const char *name, const char *help, const char *value = nullptr) {
         if (value)
-            parser.addOption({QString::fromLatin1(name), QString::fromUtf8(help), QString::fromLatin1(value)});
+            parser.addOption(
+                {QString::fromLatin1(name), QString::fromUtf8(help), QString::fromLatin1(value)});
         else
             parser.addOption({QString::fromLatin1(name), QString::fromUtf8(help)});
     };
     opt("data", "the ImageFolder root (or a root with train/ and val/)", "ROOT");
     opt("val", "a separate validation ImageFolder", "ROOT");
-    opt("val-split", "hold out this fraction of each class when there is no val folder (default 0.1)", "F");
-    opt("model", "small_cnn, resnet18, resnet34, resnet50, mobilenet_v2 (default small_cnn)", "NAME");
+    opt("val-split",
+        "hold out this fraction of each class when there is no val folder (default 0.1)", "F");
+    opt("model", "small_cnn, resnet18, resnet34, resnet50, mobilenet_v2 (default small_cnn)",
+        "NAME");
     opt("epochs", "epochs (default 5)", "N");
     opt("batch-size", "batch size (default 64)", "B");
     opt("lr", "learning rate (default 0.1 for SGD, 0.001 for Adam/AdamW)", "LR");
@@ -146,14 +149,19 @@ int runTrain(const QStringList &args)
     opt("clip-grad", "clip the gradient norm to this value (default off)", "NORM");
     opt("device", "auto, cpu, cuda or cuda:N (default auto)", "DEV");
     opt("amp", "mixed precision on CUDA: off, bf16 or fp16 (default off)", "MODE");
-    opt("memory-format", "auto, channels_last or contiguous (default auto: channels_last on CUDA, contiguous NCHW on the CPU, where channels_last measured slower for training; see the README)", "FORMAT");
+    opt("memory-format",
+        "auto, channels_last or contiguous (default auto: channels_last on CUDA, contiguous NCHW "
+        "on the CPU, where channels_last measured slower for training; see the README)",
+        "FORMAT");
     opt("workers", "input threads (default: all cores)", "N");
     opt("threads", "compute threads (default: all cores)", "N");
     opt("seed", "seed for the model, the order and the augmentations (default 0)", "S");
     opt("weights", "start from these weights (e.g. torchvision's resnet18-f37072fd.pth)", "FILE");
-    opt("resume", "continue a run from its last.pth (exactly: model, optimizer, schedule, RNG)", "CKPT");
+    opt("resume", "continue a run from its last.pth (exactly: model, optimizer, schedule, RNG)",
+        "CKPT");
     opt("weights-only", "with --resume: take only the weights; new optimizer and schedule");
-    opt("train-transforms", "torchvision source of the train pipeline (default: fits the dataset)", "CODE");
+    opt("train-transforms", "torchvision source of the train pipeline (default: fits the dataset)",
+        "CODE");
     opt("val-transforms", "torchvision source of the val pipeline", "CODE");
     opt("save-every", "also keep epoch_NNN.pth every N epochs", "N");
     opt("max-steps", "stop (saving last.pth) after N optimizer steps in all", "N");
@@ -174,8 +182,9 @@ int runTrain(const QStringList &args)
                         scheduleFromName, config.schedule, error)
         || !parseChoice(parser, QStringLiteral("amp"), "off, bf16 or fp16", ampFromName, config.amp,
                         error)
-        || !parseChoice(parser, QStringLiteral("memory-format"), "auto, channels_last or contiguous",
-                        memoryFormatFromName, config.memoryFormat, error)) {
+        || !parseChoice(parser, QStringLiteral("memory-format"),
+                        "auto, channels_last or contiguous", memoryFormatFromName,
+                        config.memoryFormat, error)) {
         printError(error);
         return kExitUsage;
     }
@@ -249,20 +258,25 @@ int runTrain(const QStringList &args)
                      .arg(s.arch, s.device, s.deviceNote, s.runtime));
         printErr(QStringLiteral("%1 classes, %2 training and %3 validation images, %4 batches per "
                                 "epoch; input: %5")
-                     .arg(s.classes.size()).arg(s.trainSamples).arg(s.valSamples)
-                     .arg(s.batchesPerEpoch).arg(s.inputPath));
+                     .arg(s.classes.size())
+                     .arg(s.trainSamples)
+                     .arg(s.valSamples)
+                     .arg(s.batchesPerEpoch)
+                     .arg(s.inputPath));
         for (const QString &note : s.notes)
             printErr(QStringLiteral("  %1").arg(note));
     };
     int shownEpoch = 0;
     callbacks.step = [&](const StepProgress &p) {
         if (p.epoch != shownEpoch) {
-            bar = std::make_unique<ProgressLine>(QStringLiteral("epoch %1/%2").arg(p.epoch).arg(epochs));
+            bar = std::make_unique<ProgressLine>(
+                QStringLiteral("epoch %1/%2").arg(p.epoch).arg(epochs));
             shownEpoch = p.epoch;
         }
         bar->update(p.batch, p.batches);
     };
-    callbacks.status = [&](const QString &) {};
+    callbacks.status = [&](const QString &) {
+    };
     callbacks.epoch = [&](const EpochReport &report) {
         if (bar)
             bar->finish();
@@ -272,12 +286,16 @@ int runTrain(const QStringList &args)
         }
         const EpochRecord &r = report.record;
         QString line = QStringLiteral("epoch %1/%2  train loss %3 acc %4%")
-                           .arg(r.epoch).arg(epochs).arg(fmt(r.trainLoss, 4), fmt(r.trainAccuracy * 100.0, 2));
+                           .arg(r.epoch)
+                           .arg(epochs)
+                           .arg(fmt(r.trainLoss, 4), fmt(r.trainAccuracy * 100.0, 2));
         if (report.evaluation)
-            line += QStringLiteral("  val loss %1 acc %2%").arg(fmt(r.valLoss, 4), fmt(r.valAccuracy * 100.0, 2));
-        line += QStringLiteral("  lr %1  %2 s  %3 img/s%4")
-                    .arg(QString::number(r.lr, 'g', 4), fmt(r.seconds, 1), fmt(r.imagesPerSecond, 0),
-                         report.best ? QStringLiteral("  [best]") : QString());
+            line += QStringLiteral("  val loss %1 acc %2%")
+                        .arg(fmt(r.valLoss, 4), fmt(r.valAccuracy * 100.0, 2));
+        line
+            += QStringLiteral("  lr %1  %2 s  %3 img/s%4")
+                   .arg(QString::number(r.lr, 'g', 4), fmt(r.seconds, 1), fmt(r.imagesPerSecond, 0),
+                        report.best ? QStringLiteral("  [best]") : QString());
         printOut(line);
         for (const LoaderFailure &f : report.newFailures)
             printErr(QStringLiteral("  skipped %1: %2").arg(f.path, f.message));
@@ -308,10 +326,19 @@ namespace {
 
 void addModelOptions(QCommandLineParser &parser)
 {
-    parser.addOption({QStringLiteral("checkpoint"), QStringLiteral("a checkpoint: ours, or a state dict with --model"), QStringLiteral("CKPT")});
-    parser.addOption({QStringLiteral("model"), QStringLiteral("the architecture, for checkpoints that do not say it"), QStringLiteral("NAME")});
-    parser.addOption({QStringLiteral("val-transforms"), QStringLiteral("torchvision source of the val pipeline, for checkpoints without one"), QStringLiteral("CODE")});
-    parser.addOption({QStringLiteral("device"), QStringLiteral("auto, cpu, cuda or cuda:N (default auto)"), QStringLiteral("DEV")});
+    parser.addOption({QStringLiteral("checkpoint"),
+                      QStringLiteral("a checkpoint: ours, or a state dict with --model"),
+                      QStringLiteral("CKPT")});
+    parser.addOption({QStringLiteral("model"),
+                      QStringLiteral("the architecture, for checkpoints that do not say it"),
+                      QStringLiteral("NAME")});
+    parser.addOption(
+        {QStringLiteral("val-transforms"),
+         QStringLiteral("torchvision source of the val pipeline, for checkpoints without one"),
+         QStringLiteral("CODE")});
+    parser.addOption({QStringLiteral("device"),
+                      QStringLiteral("auto, cpu, cuda or cuda:N (default auto)"),
+                      QStringLiteral("DEV")});
     parser.addOption({QStringLiteral("json"), QStringLiteral("print JSON")});
 }
 
@@ -338,9 +365,12 @@ int runEval(const QStringList &args)
         "per-class precision/recall/F1 and the confusion matrix. A root with train/ and val/ "
         "is evaluated on its val split."));
     parser.addOption(helpOption());
-    parser.addOption({QStringLiteral("data"), QStringLiteral("the ImageFolder root"), QStringLiteral("ROOT")});
-    parser.addOption({QStringLiteral("batch-size"), QStringLiteral("batch size (default 128)"), QStringLiteral("B")});
-    parser.addOption({QStringLiteral("workers"), QStringLiteral("input threads (default: all cores)"), QStringLiteral("N")});
+    parser.addOption(
+        {QStringLiteral("data"), QStringLiteral("the ImageFolder root"), QStringLiteral("ROOT")});
+    parser.addOption({QStringLiteral("batch-size"), QStringLiteral("batch size (default 128)"),
+                      QStringLiteral("B")});
+    parser.addOption({QStringLiteral("workers"),
+                      QStringLiteral("input threads (default: all cores)"), QStringLiteral("N")});
     addModelOptions(parser);
     if (const int code = parseCommandLine(parser, args); code >= 0)
         return code;
@@ -369,7 +399,8 @@ int runEval(const QStringList &args)
     if (classifier->classes() != classes) {
         printError(QStringLiteral("the checkpoint's classes (%1) are not the dataset's (%2): the "
                                   "class indices would not mean the same")
-                       .arg(classifier->classes().join(QStringLiteral(", ")), classes.join(QStringLiteral(", "))));
+                       .arg(classifier->classes().join(QStringLiteral(", ")),
+                            classes.join(QStringLiteral(", "))));
         return kExitFailure;
     }
     for (const QString &note : classifier->notes())
@@ -382,8 +413,9 @@ int runEval(const QStringList &args)
         return kExitUsage;
     }
     ProgressLine bar(QStringLiteral("evaluating"));
-    auto evaluation = classifier->evaluate(samples.value(), batchSize, workers,
-                                           [&](qint64 done, qint64 total) { bar.update(done, total); });
+    auto evaluation
+        = classifier->evaluate(samples.value(), batchSize, workers,
+                               [&](qint64 done, qint64 total) { bar.update(done, total); });
     bar.finish();
     if (!evaluation) {
         printError(evaluation.errorMessage());
@@ -450,9 +482,11 @@ int runPredict(const QStringList &args)
         "Predict the classes of images (files, or folders searched recursively) with a "
         "checkpoint's val transform: the top-k classes and their probabilities."));
     parser.addOption(helpOption());
-    parser.addOption({QStringLiteral("topk"), QStringLiteral("classes per image (default 5)"), QStringLiteral("K")});
+    parser.addOption({QStringLiteral("topk"), QStringLiteral("classes per image (default 5)"),
+                      QStringLiteral("K")});
     addModelOptions(parser);
-    parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"), QStringLiteral("IMAGE..."));
+    parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"),
+                                 QStringLiteral("IMAGE..."));
     if (const int code = parseCommandLine(parser, args); code >= 0)
         return code;
     configureRuntime(requestedThreads());
@@ -461,7 +495,8 @@ int runPredict(const QStringList &args)
         const QFileInfo info(arg);
         if (info.isDir()) {
             QStringList found;
-            QDirIterator it(arg, QDir::Files, QDirIterator::Subdirectories | QDirIterator::FollowSymlinks);
+            QDirIterator it(arg, QDir::Files,
+                            QDirIterator::Subdirectories | QDirIterator::FollowSymlinks);
             while (it.hasNext()) {
                 const QString path = it.next();
                 if (hasImageExtension(QFileInfo(path).fileName().toStdString()))
@@ -534,7 +569,8 @@ int runPredict(const QStringList &args)
             }
             QStringList parts;
             for (const auto &[index, probability] : p.top)
-                parts.append(QStringLiteral("%1 %2%").arg(classes.value(index), fmt(probability * 100.0, 1)));
+                parts.append(QStringLiteral("%1 %2%").arg(classes.value(index),
+                                                          fmt(probability * 100.0, 1)));
             printOut(QStringLiteral("%1: %2").arg(p.path, parts.join(QStringLiteral(", "))));
         }
     }

@@ -1,8 +1,8 @@
 #include "commands.h"
 
+#include "base/jsonwriter.h"
 #include "checkpoint/checkpointvalue.h"
 #include "checkpoint/checkpointwriter.h"
-#include "base/jsonwriter.h"
 #include "transforms/torchrng.h"
 #include "transforms/transformadvice.h"
 #include "transforms/transforms.h"
@@ -75,8 +75,9 @@ QImage displayImage(const TransformData &data, const CompiledPipeline &pipeline,
 {
     if (!data.isTensor())
         return data.image;
-    return normalized ? tensorToImage(data.tensor, pipeline.normalizeMean(), pipeline.normalizeStd())
-                      : tensorToImage(data.tensor);
+    return normalized
+        ? tensorToImage(data.tensor, pipeline.normalizeMean(), pipeline.normalizeStd())
+        : tensorToImage(data.tensor);
 }
 
 } // namespace
@@ -121,9 +122,9 @@ int runTransform(const QStringList &args)
         QStringLiteral("DIR"));
     const QCommandLineOption jsonOption(QStringLiteral("json"),
                                         QStringLiteral("Print what each step did as JSON."));
-    for (const QCommandLineOption &option : {help, pipelineOption, fileOption, nameOption,
-                                             seedOption, exifOption, outOption, stepsOption,
-                                             jsonOption})
+    for (const QCommandLineOption &option :
+         {help, pipelineOption, fileOption, nameOption, seedOption, exifOption, outOption,
+          stepsOption, jsonOption})
         parser.addOption(option);
     parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("The input image."));
     if (const int code = parseCommandLine(parser, args); code >= 0)
@@ -155,9 +156,9 @@ int runTransform(const QStringList &args)
         }
     }
 
-    Result<TransformPipeline> pipeline =
-        pipelineFrom(parser, pipelineOption.names().constFirst(), fileOption.names().constFirst(),
-                     nameOption.names().constFirst());
+    Result<TransformPipeline> pipeline
+        = pipelineFrom(parser, pipelineOption.names().constFirst(), fileOption.names().constFirst(),
+                       nameOption.names().constFirst());
     if (!pipeline) {
         printError(pipeline.errorMessage());
         return kExitUsage;
@@ -217,10 +218,10 @@ int runTransform(const QStringList &args)
             const bool normalized = !compiled->normalizeMean().empty() && result.isTensor();
             const QImage shown = displayImage(result, compiled.value(), normalized);
             written = shown.isNull()
-                          ? Status(Error{QStringLiteral("a %1-channel tensor cannot be written as "
-                                                        "PNG: use .pt")
-                                             .arg(result.channels())})
-                          : writePng(shown, out);
+                ? Status(Error{QStringLiteral("a %1-channel tensor cannot be written as "
+                                              "PNG: use .pt")
+                                   .arg(result.channels())})
+                : writePng(shown, out);
         } else {
             // A uint8 H × W × C tensor for a PIL image result, as np.array(img) would give; the
             // float32 C × H × W tensor itself after ToTensor.
@@ -305,9 +306,8 @@ int runTransform(const QStringList &args)
     } else {
         for (const StepTrace &step : run->steps)
             printOut(QStringLiteral("%1. %2: %3").arg(step.step + 1).arg(step.name, step.summary));
-        printOut(QStringLiteral("→ %1%2").arg(result.describe(),
-                                              out.isEmpty() ? QString()
-                                                            : QStringLiteral(", written to ") + out));
+        printOut(QStringLiteral("→ %1%2").arg(
+            result.describe(), out.isEmpty() ? QString() : QStringLiteral(", written to ") + out));
     }
     return kExitOk;
 }

@@ -88,7 +88,8 @@ struct ProgressLine::Private
     QElapsedTimer age;
 };
 
-ProgressLine::ProgressLine(QString label) : d(new Private)
+ProgressLine::ProgressLine(QString label)
+    : d(new Private)
 {
     d->label = std::move(label);
     d->age.start();
@@ -111,7 +112,11 @@ void ProgressLine::update(qint64 done, qint64 total)
             return;
         d->loggedTenths = tenths;
         const QByteArray bytes = QStringLiteral("%1: %2% (%3/%4)\n")
-                                     .arg(d->label).arg(10 * tenths).arg(done).arg(total).toUtf8();
+                                     .arg(d->label)
+                                     .arg(10 * tenths)
+                                     .arg(done)
+                                     .arg(total)
+                                     .toUtf8();
         std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
         std::fflush(stderr);
         return;
@@ -155,9 +160,9 @@ namespace {
 int execHelper(const QString &helper, char **argv)
 {
     const QString dir = QCoreApplication::applicationDirPath();
-    const QStringList candidates = {
-        dir + u'/' + helper,
-        QDir::cleanPath(dir + QStringLiteral("/../libexec/ifstudio/") + helper)};
+    const QStringList candidates
+        = {dir + u'/' + helper,
+           QDir::cleanPath(dir + QStringLiteral("/../libexec/ifstudio/") + helper)};
     for (const QString &candidate : candidates) {
         if (!QFileInfo(candidate).isExecutable())
             continue;
@@ -176,33 +181,41 @@ int execHelper(const QString &helper, char **argv)
 }
 #endif
 
-const char kUsage[] =
-    "Usage: ifstudio-cli [--threads N] <command> [options]\n"
-    "\n"
-    "ImageFolder Studio, headless: see what torchvision makes of an image folder, check it, and more.\n"
-    "\n"
-    "Commands:\n"
-    "  scan ROOT [--json] [--allow-empty]   classes, class_to_idx and samples, as torchvision's ImageFolder\n"
-    "  check ROOT [--json]                   decode every image; list unreadable, truncated, odd and duplicate files\n"
-    "  transform IMAGE --pipeline CODE -o OUT.pt|OUT.png [--seed S]\n"
-    "                                        run a torchvision transform pipeline, exactly as torchvision would\n"
-    "  inspect FILE [--json] [--stats] [--map-location DEV]\n"
-    "                                        what a checkpoint holds (.pt/.pth/.tar/.ckpt/.safetensors), without running it\n"
-    "  repair IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...\n"
-    "                                        a repaired copy: prefixes, renames, drops, casts, devices\n"
-    "  diff A B [--json]                     compare two checkpoints' state dicts\n"
-    "  train --data ROOT --out RUNDIR [--model NAME] [--epochs N] [--resume CKPT] ...\n"
-    "                                        train a classifier (CPU or CUDA); last.pth/best.pth load in Python\n"
-    "  eval --data ROOT --checkpoint CKPT [--json]\n"
-    "                                        accuracy, per-class report and confusion matrix\n"
-    "  predict IMAGE... --checkpoint CKPT [--topk K] [--json]\n"
-    "                                        top-k classes of images or folders\n"
-    "  sample-data DEST                      export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png\n"
-    "\n"
-    "Options:\n"
-    "  --threads N      compute threads (default: all cores)\n"
-    "  -h, --help       show this help (or `ifstudio-cli <command> --help`)\n"
-    "  -v, --version    show the version\n";
+const char kUsage[]
+    = "Usage: ifstudio-cli [--threads N] <command> [options]\n"
+      "\n"
+      "ImageFolder Studio, headless: see what torchvision makes of an image folder, check it, and "
+      "more.\n"
+      "\n"
+      "Commands:\n"
+      "  scan ROOT [--json] [--allow-empty]   classes, class_to_idx and samples, as torchvision's "
+      "ImageFolder\n"
+      "  check ROOT [--json]                   decode every image; list unreadable, truncated, odd "
+      "and duplicate files\n"
+      "  transform IMAGE --pipeline CODE -o OUT.pt|OUT.png [--seed S]\n"
+      "                                        run a torchvision transform pipeline, exactly as "
+      "torchvision would\n"
+      "  inspect FILE [--json] [--stats] [--map-location DEV]\n"
+      "                                        what a checkpoint holds "
+      "(.pt/.pth/.tar/.ckpt/.safetensors), without running it\n"
+      "  repair IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...\n"
+      "                                        a repaired copy: prefixes, renames, drops, casts, "
+      "devices\n"
+      "  diff A B [--json]                     compare two checkpoints' state dicts\n"
+      "  train --data ROOT --out RUNDIR [--model NAME] [--epochs N] [--resume CKPT] ...\n"
+      "                                        train a classifier (CPU or CUDA); last.pth/best.pth "
+      "load in Python\n"
+      "  eval --data ROOT --checkpoint CKPT [--json]\n"
+      "                                        accuracy, per-class report and confusion matrix\n"
+      "  predict IMAGE... --checkpoint CKPT [--topk K] [--json]\n"
+      "                                        top-k classes of images or folders\n"
+      "  sample-data DEST                      export Debian's Fashion-MNIST as "
+      "DEST/{train,val}/<class>/<n>.png\n"
+      "\n"
+      "Options:\n"
+      "  --threads N      compute threads (default: all cores)\n"
+      "  -h, --help       show this help (or `ifstudio-cli <command> --help`)\n"
+      "  -v, --version    show the version\n";
 
 } // namespace
 
@@ -242,7 +255,8 @@ int main(int argc, char **argv)
             at += 2;
             continue;
         }
-        ifs::cli::printError(QStringLiteral("unknown option “%1”. Try `ifstudio-cli --help`.").arg(arg));
+        ifs::cli::printError(
+            QStringLiteral("unknown option “%1”. Try `ifstudio-cli --help`.").arg(arg));
         return ifs::cli::kExitUsage;
     }
     if (at >= args.size()) {
@@ -289,7 +303,8 @@ int main(int argc, char **argv)
         return ifs::cli::runDiff(commandArgs);
 
     ifs::cli::printError(
-        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, inspect, repair, diff, train, eval, predict, sample-data. Try `ifstudio-cli --help`.")
+        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, inspect, repair, "
+                       "diff, train, eval, predict, sample-data. Try `ifstudio-cli --help`.")
             .arg(command));
     return ifs::cli::kExitUsage;
 }

@@ -1,7 +1,7 @@
 // ifstudio: the ImageFolder Studio desktop application.
+#include "base/settings.h"
 #include "mainwindow.h"
 #include "torch/runtime.h"
-#include "base/settings.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
@@ -18,8 +18,9 @@ int main(int argc, char **argv)
     QApplication app(argc, argv);
 
     QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral(
-        "ImageFolder Studio: see what torchvision makes of an image folder, check it, train on it."));
+    parser.setApplicationDescription(
+        QStringLiteral("ImageFolder Studio: see what torchvision makes of an image folder, check "
+                       "it, train on it."));
     parser.addHelpOption();
     parser.addVersionOption();
     parser.addPositionalArgument(QStringLiteral("DATASET"),

@@ -25,11 +25,21 @@ void JsonWriter::appendString(QByteArray &out, std::string_view utf8)
         const unsigned char c = *p;
         if (c < 0x80) {
             switch (c) {
-            case '"': out.append("\\\""); break;
-            case '\\': out.append("\\\\"); break;
-            case '\n': out.append("\\n"); break;
-            case '\r': out.append("\\r"); break;
-            case '\t': out.append("\\t"); break;
+            case '"':
+                out.append("\\\"");
+                break;
+            case '\\':
+                out.append("\\\\");
+                break;
+            case '\n':
+                out.append("\\n");
+                break;
+            case '\r':
+                out.append("\\r");
+                break;
+            case '\t':
+                out.append("\\t");
+                break;
             default:
                 if (c < 0x20) {
                     const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15], 0};

@@ -14,13 +14,15 @@ namespace ifs {
 class JsonWriter
 {
 public:
-    explicit JsonWriter(int indent = 0) : m_indent(indent) {}
+    explicit JsonWriter(int indent = 0)
+        : m_indent(indent)
+    { }
 
     JsonWriter &beginObject();
     JsonWriter &endObject();
     JsonWriter &beginArray();
     JsonWriter &endArray();
-    JsonWriter &key(std::string_view name);   ///< UTF-8
+    JsonWriter &key(std::string_view name); ///< UTF-8
     JsonWriter &value(std::string_view utf8); ///< a string
     JsonWriter &value(const QString &text);
     JsonWriter &value(const char *utf8) { return value(std::string_view(utf8)); }

@@ -34,7 +34,9 @@ QString pipelineKey(const QString &datasetRoot)
 }
 } // namespace
 
-Settings::Settings() : m_settings(std::make_unique<QSettings>()) {}
+Settings::Settings()
+    : m_settings(std::make_unique<QSettings>())
+{ }
 
 Settings::~Settings() = default;
 
@@ -137,8 +139,7 @@ void Settings::setComputeThreads(int threads)
 QString Settings::sampleDataFolder() const
 {
     // The same folder installer/setup.sh exports to, so the GUI finds that export.
-    const QString fallback =
-        QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation)
+    const QString fallback = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation)
         + QStringLiteral("/ImageFolderStudio/fashion-mnist");
     return m_settings->value(kSampleData, fallback).toString();
 }

@@ -2,8 +2,8 @@
 
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/detail/pickleunpickler.h"
-#include "checkpoint/safetensors.h"
 #include "checkpoint/detail/zipreader.h"
+#include "checkpoint/safetensors.h"
 
 #include <QFile>
 #include <QFileInfo>
@@ -832,7 +832,8 @@ Result<CheckpointFile> readBuffer(const Buffer &buffer, const ReadOptions &optio
 // --- Walking values ------------------------------------------------------------------------------
 
 /// Calls `visit` on every value under `root` (depth first, in order), without recursion.
-template<typename Visit> void walk(const Value &root, Visit visit)
+template<typename Visit>
+void walk(const Value &root, Visit visit)
 {
     std::vector<const Value *> pending{&root};
     std::deque<Value> keep; // Object args and states come by value; a deque keeps them in place

@@ -451,8 +451,7 @@ QByteArray convertElements(const Storage &storage, DType to)
         switch (to) {
         case DType::Float64:
             qToLittleEndian<quint64>(
-                std::bit_cast<quint64>(static_cast<double>(std::bit_cast<float>(f))),
-                dst + 8 * i);
+                std::bit_cast<quint64>(static_cast<double>(std::bit_cast<float>(f))), dst + 8 * i);
             break;
         case DType::Float32:
             qToLittleEndian<quint32>(f, dst + 4 * i);
@@ -515,7 +514,9 @@ class TensorMapper
 {
 public:
     using Fn = std::function<Tensor(const Tensor &)>;
-    explicit TensorMapper(Fn fn) : m_fn(std::move(fn)) { }
+    explicit TensorMapper(Fn fn)
+        : m_fn(std::move(fn))
+    { }
 
     Result<Value> run(const Value &value)
     {
@@ -575,8 +576,7 @@ private:
             if (!args && !state)
                 return std::nullopt;
             return Value::object(value.objectModule(), value.objectName(),
-                                 args ? *args : value.objectArgs(),
-                                 state ? *state : value.state());
+                                 args ? *args : value.objectArgs(), state ? *state : value.state());
         }
         default:
             return std::nullopt;
@@ -634,8 +634,8 @@ Value replaceAt(const Value &node, const KeyPath &path, qsizetype index, const V
 
 /// What a key operation does to the module names of `_metadata`.
 enum class MetadataRule {
-    Keep,          ///< keys dropped or unchanged: the modules are still there
-    Follow,        ///< prefixes: the module names change as the keys do
+    Keep, ///< keys dropped or unchanged: the modules are still there
+    Follow, ///< prefixes: the module names change as the keys do
     DropIfRenamed, ///< arbitrary renames: the module names cannot be derived
 };
 
@@ -710,8 +710,8 @@ Value newState(const Value &dict, MetadataRule rule, const PrefixMap &map, bool 
         QStringList dropped;
         const Value followed = followMetadata(*metadata, map, renamed, dropped);
         if (renamed > 0 || !dropped.isEmpty()) {
-            QString note = u"_metadata: %1 renamed to follow the keys"_s
-                               .arg(counted(renamed, u"module name"_s, u"module names"_s));
+            QString note = u"_metadata: %1 renamed to follow the keys"_s.arg(
+                counted(renamed, u"module name"_s, u"module names"_s));
             if (!dropped.isEmpty()) {
                 note += u"; dropped the entries of %1 (no longer modules of the state dict)"_s.arg(
                     quotedList(dropped));
@@ -802,7 +802,7 @@ Result<Value> mapKeys(const Value &dict, const KeyMap &map, const QString &actio
         if (taken != owner.cend()) {
             return Error{u"Cannot %1: %2 and %3 would both become %4, and one of them would be "
                          u"lost. %5"_s.arg(action, quoted(taken.value()), quoted(key),
-                                          quoted(*newKey), hint)};
+                                           quoted(*newKey), hint)};
         }
         owner.insert(*newKey, key);
         if (*newKey != key) {
@@ -831,7 +831,9 @@ int strKeyCount(const Value &dict)
 class Repairer
 {
 public:
-    explicit Repairer(bool dryRun) : m_dryRun(dryRun) { }
+    explicit Repairer(bool dryRun)
+        : m_dryRun(dryRun)
+    { }
 
     Result<Value> apply(const Value &value, const Operation &op, OperationReport &report)
     {
@@ -855,8 +857,8 @@ private:
         if (Status s = needDict(value, action); !s)
             return s.error();
         const QString prefix = op.prefix;
-        const QSet<QString> kept = op.keepClashing ? clashingKeys(strKeys(value), prefix)
-                                                   : QSet<QString>();
+        const QSet<QString> kept
+            = op.keepClashing ? clashingKeys(strKeys(value), prefix) : QSet<QString>();
         const auto strip = [prefix, &kept](const QString &key) -> std::optional<QString> {
             return key.startsWith(prefix) && !kept.contains(key) ? key.mid(prefix.size()) : key;
         };
@@ -865,9 +867,9 @@ private:
                 return std::nullopt;
             return module.mid(prefix.size());
         };
-        Result<Value> result = mapKeys(value, strip, action,
-                                       u"Drop one of them first, or rename them apart."_s,
-                                       MetadataRule::Follow, prefixMap, report);
+        Result<Value> result
+            = mapKeys(value, strip, action, u"Drop one of them first, or rename them apart."_s,
+                      MetadataRule::Follow, prefixMap, report);
         if (!result)
             return result;
         const int total = strKeyCount(value);
@@ -923,8 +925,8 @@ private:
         const auto prefixMap = [prefix](const QString &module) -> std::optional<QString> {
             return prefix + module;
         };
-        Result<Value> result = mapKeys(value, add, action, QString(), MetadataRule::Follow,
-                                       prefixMap, report);
+        Result<Value> result
+            = mapKeys(value, add, action, QString(), MetadataRule::Follow, prefixMap, report);
         if (result)
             report.summary = u"Added %1 to %2"_s.arg(quoted(prefix), keysCount(report.changed));
         return result;
@@ -932,8 +934,8 @@ private:
 
     Result<Value> run(const Value &value, const RenameRegex &op, OperationReport &report)
     {
-        const QString action = u"rename the keys matching /%1/ to %2"_s.arg(
-            op.pattern, quoted(op.replacement));
+        const QString action
+            = u"rename the keys matching /%1/ to %2"_s.arg(op.pattern, quoted(op.replacement));
         if (op.pattern.isEmpty())
             return Error{u"Cannot rename by an empty pattern; give a regular expression."_s};
         const QRegularExpression re(op.pattern);
@@ -951,13 +953,13 @@ private:
         const auto rename = [&re, &replacement](const QString &key) -> std::optional<QString> {
             return substitute(key, re, replacement);
         };
-        Result<Value> result = mapKeys(
-            value, rename, action,
-            u"Change the pattern or the replacement so that every key stays unique."_s,
-            MetadataRule::DropIfRenamed, {}, report);
+        Result<Value> result
+            = mapKeys(value, rename, action,
+                      u"Change the pattern or the replacement so that every key stays unique."_s,
+                      MetadataRule::DropIfRenamed, {}, report);
         if (result) {
-            report.summary = u"Renamed %1 of %2"_s.arg(number(report.changed),
-                                                     keysCount(strKeyCount(value)));
+            report.summary
+                = u"Renamed %1 of %2"_s.arg(number(report.changed), keysCount(strKeyCount(value)));
         }
         return result;
     }
@@ -983,8 +985,7 @@ private:
         const auto rename = [&renames](const QString &key) -> std::optional<QString> {
             return renames.value(key, key);
         };
-        Result<Value> result = mapKeys(value, rename, action,
-                                       u"Give every key its own new name."_s,
+        Result<Value> result = mapKeys(value, rename, action, u"Give every key its own new name."_s,
                                        MetadataRule::DropIfRenamed, {}, report);
         if (result) {
             report.summary = u"Renamed %1"_s.arg(keysCount(report.changed));
@@ -1039,8 +1040,8 @@ private:
             }
             return matched ? std::nullopt : std::optional<QString>(key);
         };
-        Result<Value> result = mapKeys(value, drop, action, QString(), MetadataRule::Keep, {},
-                                       report);
+        Result<Value> result
+            = mapKeys(value, drop, action, QString(), MetadataRule::Keep, {}, report);
         if (!result)
             return result;
         qint64 elements = 0;
@@ -1051,8 +1052,8 @@ private:
             }
         }
         report.summary = u"Dropped %1 (%2) matching %3"_s.arg(
-            keysCount(report.dropped.size()),
-            counted(elements, u"value"_s, u"values"_s), listText(op.patterns));
+            keysCount(report.dropped.size()), counted(elements, u"value"_s, u"values"_s),
+            listText(op.patterns));
         QStringList unused;
         for (qsizetype i = 0; i < regexes.size(); ++i) {
             if (hits[i] == 0)
@@ -1084,7 +1085,9 @@ private:
             }
         }
         const DType to = op.to;
-        const auto selected = [&](DType d) { return d != to && from.contains(d); };
+        const auto selected = [&](DType d) {
+            return d != to && from.contains(d);
+        };
 
         // Counts (over distinct tensors and storages).
         QMap<DType, int> castByType;
@@ -1177,8 +1180,8 @@ private:
                 if (Status s = checkDevice(to); !s)
                     return s.error();
                 if (mapping.contains(from)) {
-                    return Error{u"The device %1 is mapped twice; give it one target."_s.arg(
-                        quoted(from))};
+                    return Error{
+                        u"The device %1 is mapped twice; give it one target."_s.arg(quoted(from))};
                 }
                 mapping.insert(from, to);
             }
@@ -1208,8 +1211,8 @@ private:
         int moved = 0;
         for (auto it = moves.cbegin(); it != moves.cend(); ++it) {
             moved += it.value();
-            parts.append(u"%1 → %2 (%3)"_s.arg(it.key().first, it.key().second)
-                             .arg(number(it.value())));
+            parts.append(
+                u"%1 → %2 (%3)"_s.arg(it.key().first, it.key().second).arg(number(it.value())));
         }
         report.changed = moved;
         report.summary = moved == 0
@@ -1217,8 +1220,8 @@ private:
             : u"Moved %1: %2"_s.arg(counted(moved, u"storage"_s, u"storages"_s),
                                     listText(parts, 6));
         if (unchanged > 0 && moved > 0) {
-            report.notes.append(u"%1 already in place"_s.arg(
-                counted(unchanged, u"storage"_s, u"storages"_s)));
+            report.notes.append(
+                u"%1 already in place"_s.arg(counted(unchanged, u"storage"_s, u"storages"_s)));
         }
         if (m_dryRun || moved == 0)
             return value;
@@ -1264,8 +1267,9 @@ Result<RepairResult> runOperations(const Value &root, const QList<Operation> &op
         if (!next) {
             if (operations.size() == 1)
                 return next.error();
-            return Error{u"Step %1 of %2 (%3): %4"_s.arg(i + 1).arg(operations.size()).arg(
-                report.description, next.errorMessage())};
+            return Error{u"Step %1 of %2 (%3): %4"_s.arg(i + 1)
+                             .arg(operations.size())
+                             .arg(report.description, next.errorMessage())};
         }
         current = std::move(next).value();
         result.steps.append(report);
@@ -1770,14 +1774,13 @@ int nameRank(const KeyPath &path)
     if (words.split(u'_').contains(u"ema"_s))
         return 2;
     static const QStringList usual{
-        u"state_dict"_s, u"model_state_dict"_s, u"model"_s, u"net"_s, u"network"_s,
-        u"module"_s, u"model_state"_s, u"weights"_s, u"params"_s, u"student"_s,
+        u"state_dict"_s, u"model_state_dict"_s, u"model"_s,   u"net"_s,    u"network"_s,
+        u"module"_s,     u"model_state"_s,      u"weights"_s, u"params"_s, u"student"_s,
     };
     return usual.contains(name) ? 0 : 1;
 }
 
-void collectCandidates(const Value &value, KeyPath &path, QList<StateDictCandidate> &out,
-                       int depth)
+void collectCandidates(const Value &value, KeyPath &path, QList<StateDictCandidate> &out, int depth)
 {
     if (!value.isDict() || depth > kMaxDepth)
         return;
@@ -1834,8 +1837,8 @@ Result<Value> valueAt(const Value &root, const KeyPath &path)
     for (qsizetype i = 0; i < path.size(); ++i) {
         const QString here = keyPathText(path.mid(0, i));
         if (!current.isDict()) {
-            return Error{u"Cannot find %1: %2 is %3, not a dict."_s.arg(
-                keyPathText(path), here, aTypeName(current))};
+            return Error{u"Cannot find %1: %2 is %3, not a dict."_s.arg(keyPathText(path), here,
+                                                                        aTypeName(current))};
         }
         const Value *next = current.find(path[i]);
         if (!next) {
@@ -2105,8 +2108,8 @@ Result<RepairProposal> proposeRepair(const Value &checkpoint, const TargetSpec &
     }
 
     const QString where = p.path.isEmpty() ? QString() : u"In %1: "_s.arg(keyPathText(p.path));
-    const QString result = u"%1 of %2 of the model match"_s.arg(
-        number(p.after.matched.size()), keysCount(p.after.targetCount));
+    const QString result = u"%1 of %2 of the model match"_s.arg(number(p.after.matched.size()),
+                                                                keysCount(p.after.targetCount));
     if (p.operations.isEmpty()) {
         p.summary = where
             + (p.after.loadsStrictly()
@@ -2131,9 +2134,9 @@ bool StateDictDiff::identical() const
 Result<StateDictDiff> diffStateDicts(const Value &a, const Value &b)
 {
     if (!a.isDict() || !b.isDict()) {
-        return Error{u"Cannot compare %1 with %2: both must be state dicts (dicts of tensors); "
-                     u"extract them from their checkpoints first."_s.arg(aTypeName(a),
-                                                                         aTypeName(b))};
+        return Error{
+            u"Cannot compare %1 with %2: both must be state dicts (dicts of tensors); "
+            u"extract them from their checkpoints first."_s.arg(aTypeName(a), aTypeName(b))};
     }
     QHash<QString, Value> inB;
     for (const Value::Entry &entry : b.entries())
@@ -2266,7 +2269,8 @@ Result<FittedStateDict> fitStateDict(const Value &checkpoint, const TargetSpec &
     Result<RepairProposal> proposal = proposeRepair(checkpoint, target);
     if (!proposal)
         return proposal.error();
-    Result<RepairResult> repaired = applyOperations(checkpoint, proposal->operations, proposal->path);
+    Result<RepairResult> repaired
+        = applyOperations(checkpoint, proposal->operations, proposal->path);
     if (!repaired)
         return repaired.error();
     Result<Value> dict = valueAt(repaired->value, proposal->path);

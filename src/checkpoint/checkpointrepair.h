@@ -1,7 +1,7 @@
 #pragma once
 
-#include "checkpoint/checkpointvalue.h"
 #include "base/result.h"
+#include "checkpoint/checkpointvalue.h"
 
 #include <QList>
 #include <QString>
@@ -30,8 +30,8 @@ QString keyPathText(const KeyPath &path);
 struct StateDictCandidate
 {
     KeyPath path;
-    int tensorCount = 0;     ///< entries with a str key and a tensor value
-    int otherCount = 0;      ///< other entries (non-tensor values, non-str keys)
+    int tensorCount = 0; ///< entries with a str key and a tensor value
+    int otherCount = 0; ///< other entries (non-tensor values, non-str keys)
     qint64 elementCount = 0; ///< elements of those tensors: parameters and buffers
 };
 
@@ -151,10 +151,10 @@ QString describe(const Operation &operation);
 struct OperationReport
 {
     QString description; ///< describe() of the operation
-    QString summary;     ///< one line: “Stripped “module.” from 122 of 122 keys”
-    int changed = 0;     ///< keys renamed or dropped, tensors cast, storages moved
+    QString summary; ///< one line: “Stripped “module.” from 122 of 122 keys”
+    int changed = 0; ///< keys renamed or dropped, tensors cast, storages moved
     QList<std::pair<QString, QString>> renamed; ///< old key → new key, in order
-    QStringList dropped;                        ///< keys dropped, in order
+    QStringList dropped; ///< keys dropped, in order
     QStringList notes; ///< side effects: keys left alone, `_metadata` renamed or dropped
 };
 
@@ -211,8 +211,8 @@ TargetSpec targetFromStateDict(const Value &stateDict);
 struct KeyMismatch
 {
     QString key;
-    QString sourceType;          ///< Python's type of the checkpoint's value: "torch.Tensor", "int"
-    QList<qint64> sourceShape;   ///< empty unless the value is a tensor
+    QString sourceType; ///< Python's type of the checkpoint's value: "torch.Tensor", "int"
+    QList<qint64> sourceShape; ///< empty unless the value is a tensor
     DType sourceDType = DType::Float32;
     QList<qint64> targetShape;
     DType targetDType = DType::Float32;
@@ -234,20 +234,20 @@ struct KeyGroup
 /// How `model.load_state_dict(checkpoint)` would go, key by key.
 struct LoadReport
 {
-    QStringList matched;    ///< on both sides with the same shape, in the model's order
-    QStringList missing;    ///< the model's keys the checkpoint lacks, in the model's order
+    QStringList matched; ///< on both sides with the same shape, in the model's order
+    QStringList missing; ///< the model's keys the checkpoint lacks, in the model's order
     QStringList unexpected; ///< the checkpoint's keys the model lacks, in the checkpoint's order
     /// Missing `num_batches_tracked` buffers that BatchNorm adds itself, because the checkpoint's
     /// `_metadata` gives the module no version ≥ 2 (old torchvision files): not in `missing`.
     QStringList filledByTorch;
-    QList<KeyMismatch> mismatched;   ///< on both sides, not copyable; the model's order
+    QList<KeyMismatch> mismatched; ///< on both sides, not copyable; the model's order
     QList<KeyMismatch> dtypeDiffers; ///< matched, with another dtype (load_state_dict converts)
     QList<KeyGroup> missingGroups;
     QList<KeyGroup> unexpectedGroups;
     QList<KeyGroup> mismatchedGroups;
-    int targetCount = 0;        ///< keys the model expects
-    int sourceCount = 0;        ///< keys of the checkpoint
-    qint64 targetElements = 0;  ///< elements of the model's tensors, buffers included
+    int targetCount = 0; ///< keys the model expects
+    int sourceCount = 0; ///< keys of the checkpoint
+    qint64 targetElements = 0; ///< elements of the model's tensors, buffers included
     qint64 matchedElements = 0; ///< elements of the matched ones
     /// One paragraph: counts, coverage, the groups that do not match and what load_state_dict
     /// with strict=True and strict=False would do.
@@ -274,12 +274,12 @@ struct RepairSuggestion
 /// Lossless operations that make a checkpoint fit a model best.
 struct RepairProposal
 {
-    KeyPath path;                 ///< the state dict in the checkpoint that the operations fit
-    QList<Operation> operations;  ///< renames only; apply with applyOperations(root, ops, path)
+    KeyPath path; ///< the state dict in the checkpoint that the operations fit
+    QList<Operation> operations; ///< renames only; apply with applyOperations(root, ops, path)
     QList<RepairSuggestion> suggestions; ///< lossy steps for what still does not fit
-    LoadReport before;            ///< of the dict at `path` as it is
-    LoadReport after;             ///< once the operations are applied
-    QString summary;              ///< one line for the UI and the CLI
+    LoadReport before; ///< of the dict at `path` as it is
+    LoadReport after; ///< once the operations are applied
+    QString summary; ///< one line for the UI and the CLI
 };
 
 /// Finds the renames that maximise the keys matching `target` (same key, same shape): for each
@@ -315,7 +315,7 @@ struct TensorDifference
     QList<qint64> shapeB;
     DType dtypeA = DType::Float32;
     DType dtypeB = DType::Float32;
-    bool identical = false;  ///< same dtype, shape and element bytes
+    bool identical = false; ///< same dtype, shape and element bytes
     double maxAbsDiff = 0.0; ///< over the elements as numbers (equal shapes only); NaN = NaN here
     qint64 nanMismatches = 0; ///< elements that are NaN on one side only
 };
@@ -326,12 +326,12 @@ struct StateDictDiff
     QStringList onlyInA;
     QStringList onlyInB;
     QList<TensorDifference> shapeDiffers; ///< common tensors of different shapes
-    QList<TensorDifference> compared;     ///< common tensors of equal shape, in A's order
-    QStringList dtypeDiffers;             ///< keys of `compared` with different dtypes
+    QList<TensorDifference> compared; ///< common tensors of equal shape, in A's order
+    QStringList dtypeDiffers; ///< keys of `compared` with different dtypes
     QStringList otherDiffers; ///< common keys with unequal non-tensor values (or one not a tensor)
-    int identicalCount = 0;   ///< tensors of `compared` that are bit-identical
-    double maxAbsDiff = 0.0;  ///< the largest over `compared`
-    QString summary;          ///< one paragraph
+    int identicalCount = 0; ///< tensors of `compared` that are bit-identical
+    double maxAbsDiff = 0.0; ///< the largest over `compared`
+    QString summary; ///< one paragraph
 
     /// No key only on one side, and every common value identical.
     bool identical() const;

@@ -199,5 +199,4 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
     return stats;
 }
 
-
 } // namespace ifs::ckpt

@@ -27,7 +27,7 @@ QString shapeText(const QList<qint64> &shape);
 struct TensorStats
 {
     QString key;
-    qint64 count = 0;  ///< elements
+    qint64 count = 0; ///< elements
     qint64 finite = 0; ///< elements that are neither NaN nor ±Inf
     qint64 nans = 0;
     qint64 infs = 0;
@@ -35,7 +35,7 @@ struct TensorStats
     /// Over the finite elements; std is the unbiased estimate, as torch.std() by default.
     double min = 0.0, max = 0.0, mean = 0.0, std = 0.0;
     QList<qint64> histogram; ///< kHistogramBins bins from min to max over the finite elements
-    QString error;           ///< complex, or a view that does not fit its storage
+    QString error; ///< complex, or a view that does not fit its storage
     static constexpr int kHistogramBins = 64;
 };
 

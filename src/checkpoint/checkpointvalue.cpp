@@ -86,8 +86,8 @@ std::optional<DType> dtypeFromName(QStringView name)
             return entry.dtype;
     }
     static constexpr std::pair<const char16_t *, DType> kAliases[] = {
-        {u"float", DType::Float32},  {u"double", DType::Float64},     {u"half", DType::Float16},
-        {u"short", DType::Int16},    {u"int", DType::Int32},          {u"long", DType::Int64},
+        {u"float", DType::Float32},    {u"double", DType::Float64},     {u"half", DType::Float16},
+        {u"short", DType::Int16},      {u"int", DType::Int32},          {u"long", DType::Int64},
         {u"cfloat", DType::Complex64}, {u"cdouble", DType::Complex128},
     };
     for (const auto &[alias, dtype] : kAliases) {
@@ -144,7 +144,7 @@ qint64 Tensor::byteSize() const
 {
     qint64 bytes = 0;
     return checkedMul(numel(), elementSize(dtype()), &bytes) ? bytes
-                                                            : std::numeric_limits<qint64>::max();
+                                                             : std::numeric_limits<qint64>::max();
 }
 
 bool Tensor::isContiguous() const
@@ -338,8 +338,7 @@ struct Value::Data : QSharedData
 {
     explicit Data(Kind k)
         : kind(k)
-    {
-    }
+    { }
 
     Kind kind = Kind::None;
     bool boolean = false;
@@ -358,11 +357,11 @@ struct Value::Data : QSharedData
 };
 
 Value::Value() = default;
-Value::Value(std::nullptr_t) { }
+Value::Value(std::nullptr_t)
+{ }
 Value::Value(Data *data)
     : d(data)
-{
-}
+{ }
 Value::Value(const Value &other) = default;
 Value::Value(Value &&other) noexcept = default;
 Value &Value::operator=(const Value &other) = default;
@@ -383,8 +382,7 @@ Value::Value(double value)
 
 Value::Value(const char *utf8)
     : Value(QString::fromUtf8(utf8))
-{
-}
+{ }
 
 Value::Value(const QString &text)
     : d(new Data(Kind::String))

@@ -119,8 +119,7 @@ class Pickler
 public:
     explicit Pickler(const QString &location)
         : m_location(location)
-    {
-    }
+    { }
 
     Status dump(const Value &root)
     {
@@ -138,7 +137,7 @@ private:
     struct Step
     {
         const Value *key = nullptr; // a dict entry's key
-        qsizetype index = -1;       // a list or tuple item
+        qsizetype index = -1; // a list or tuple item
         const char16_t *label = nullptr;
     };
 
@@ -525,12 +524,12 @@ private:
 
 // --- Zip container, as PyTorchStreamWriter writes it ---------------------------------------------
 
-constexpr quint64 kAlignment = 64;            // caffe2::serialize::kFieldAlignment
-constexpr qint64 kParallelCrc = 1 << 20;      // records from this size: CRC on a pool thread
+constexpr quint64 kAlignment = 64; // caffe2::serialize::kFieldAlignment
+constexpr qint64 kParallelCrc = 1 << 20; // records from this size: CRC on a pool thread
 constexpr quint32 kMax32 = 0xffffffffu;
 constexpr quint16 kMax16 = 0xffffu;
-constexpr quint16 kDosTime = 0;               // fixed, so that equal inputs give equal files
-constexpr quint16 kDosDate = (1 << 5) | 1;    // 1980-01-01
+constexpr quint16 kDosTime = 0; // fixed, so that equal inputs give equal files
+constexpr quint16 kDosDate = (1 << 5) | 1; // 1980-01-01
 constexpr quint16 kUtf8Names = 1 << 11;
 
 class ByteWriter
@@ -559,8 +558,7 @@ public:
     ZipWriter(QFileDevice &out, bool forceZip64)
         : m_out(out)
         , m_force(forceZip64)
-    {
-    }
+    { }
 
     bool addRecord(const QByteArray &name, const char *data, qint64 size)
     {
@@ -654,8 +652,8 @@ public:
             return false;
 
         ByteWriter end;
-        const bool zip64 = m_force || count >= kMax16 || directorySize >= kMax32
-            || directoryOffset >= kMax32;
+        const bool zip64
+            = m_force || count >= kMax16 || directorySize >= kMax32 || directoryOffset >= kMax32;
         if (zip64) {
             const quint64 recordOffset = m_pos;
             end.u32(0x06064b50);
@@ -789,8 +787,8 @@ Status writeCheckpoint(const QString &path, const Value &root, const WriteOption
     if (!isArchiveFolder(folder))
         return failure(QStringLiteral("“%1” cannot name the archive folder").arg(folder));
     if (!options.device.isEmpty() && !isDeviceString(options.device)) {
-        return failure(QStringLiteral("“%1” is not a device such as “cpu” or “cuda:0”")
-                           .arg(options.device));
+        return failure(
+            QStringLiteral("“%1” is not a device such as “cpu” or “cuda:0”").arg(options.device));
     }
 
     // Everything is checked while pickling, before the file is touched.

@@ -1,8 +1,8 @@
 #pragma once
 
+#include "base/result.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointvalue.h"
-#include "base/result.h"
 
 #include <QMap>
 #include <QString>

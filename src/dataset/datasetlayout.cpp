@@ -99,8 +99,8 @@ Result<DatasetScan> scanDataset(const DatasetLayout &layout, const ScanOptions &
     for (const QString &split : std::as_const(scan.splits)) {
         if (splitStarted)
             splitStarted(split);
-        Result<ImageFolderIndex> scanned =
-            scanImageFolder(layout.splitRoot(split), options, callbacks, cancel);
+        Result<ImageFolderIndex> scanned
+            = scanImageFolder(layout.splitRoot(split), options, callbacks, cancel);
         if (!scanned)
             return scanned.error();
         if (cancel && cancel->load())
@@ -181,15 +181,15 @@ QList<DatasetWarning> analyseDataset(const ImageFolderIndex &index)
             empty.append(index.classes[i]);
     }
     if (!empty.isEmpty() && index.refusal.isEmpty()) {
-        warnings.append({Kind::EmptyClass, Severity::Warning,
-                         QStringLiteral("%1 class%2 without any image: %3. torchvision 0.14's "
-                                        "ImageFolder refuses such a folder (newer versions "
-                                        "accept it with allow_empty=True), and an empty class "
-                                        "still takes an output of the classifier.")
-                             .arg(empty.size())
-                             .arg(empty.size() > 1 ? QStringLiteral("es") : QString(),
-                                  quoted(empty)),
-                         empty});
+        warnings.append(
+            {Kind::EmptyClass, Severity::Warning,
+             QStringLiteral("%1 class%2 without any image: %3. torchvision 0.14's "
+                            "ImageFolder refuses such a folder (newer versions "
+                            "accept it with allow_empty=True), and an empty class "
+                            "still takes an output of the classifier.")
+                 .arg(empty.size())
+                 .arg(empty.size() > 1 ? QStringLiteral("es") : QString(), quoted(empty)),
+             empty});
     }
 
     // Imbalance between the non-empty classes.
@@ -211,7 +211,8 @@ QList<DatasetWarning> analyseDataset(const ImageFolderIndex &index)
     if (smallest > 0 && double(largest) >= kImbalanceRatio * double(smallest)) {
         const QLocale locale;
         warnings.append(
-            {Kind::Imbalance, Severity::Warning,
+            {Kind::Imbalance,
+             Severity::Warning,
              QStringLiteral("Strong class imbalance: “%1” has %2 images, “%3” only %4 (%5×). "
                             "Accuracy will flatter the model; consider a weighted sampler or loss, "
                             "and watch per-class recall.")

@@ -65,14 +65,14 @@ Result<DatasetScan> scanDataset(const DatasetLayout &layout, const ScanOptions &
 struct DatasetWarning
 {
     enum class Kind {
-        HiddenClass,    ///< ".ipynb_checkpoints" and friends became classes
-        NumericOrder,   ///< numeric class names sorted as strings: "10" before "2"
+        HiddenClass, ///< ".ipynb_checkpoints" and friends became classes
+        NumericOrder, ///< numeric class names sorted as strings: "10" before "2"
         EmptyClass,
         Imbalance,
         SymlinkLoop,
         UnreadableFolder,
         SplitMismatch,
-        Refused,        ///< torchvision would raise
+        Refused, ///< torchvision would raise
     };
     enum class Severity { Info, Warning, Error };
     Kind kind;

@@ -183,8 +183,7 @@ QString unusualModeMessage(const QString &name, const ImageHeader &h, bool mostl
     case PixelMode::Palette:
         return QStringLiteral("%1 is a palette (indexed-colour) image%2: torchvision expands it "
                               "to RGB%3. Convert it to RGB if that is not what you want.")
-            .arg(file,
-                 h.hasAlpha ? QStringLiteral(" with transparency") : QString(),
+            .arg(file, h.hasAlpha ? QStringLiteral(" with transparency") : QString(),
                  h.hasAlpha ? QStringLiteral(" and ignores the transparency, so transparent "
                                              "areas show their hidden colour")
                             : QString());
@@ -274,7 +273,9 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
     }
     const int64_t total = int64_t(items.size());
     const int threads = options.threads > 0 ? options.threads : QThread::idealThreadCount();
-    auto pathOf = [](const Item &item) { return item.target->index->absolutePath(*item.sample); };
+    auto pathOf = [](const Item &item) {
+        return item.target->index->absolutePath(*item.sample);
+    };
     if (progress)
         progress(0, total);
 
@@ -309,8 +310,7 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
             if (outcome.check.status == CheckStatus::Ok && sizes[i] > 0
                 && sizeCounts.value(sizes[i]) > 1) {
                 // SHA-1 is plenty to tell files apart that nobody crafted to collide.
-                outcome.hash = QCryptographicHash::hash(checker->data(),
-                                                        QCryptographicHash::Sha1);
+                outcome.hash = QCryptographicHash::hash(checker->data(), QCryptographicHash::Sha1);
             }
         } catch (const std::exception &e) {
             // bad_alloc for a gigantic file, mostly: the worker must not die with it.
@@ -349,9 +349,10 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
         const ImageHeader &h = c.header;
         if (c.missingTrailer) {
             add(report, item, path, Kind::Truncated, Severity::Warning,
-                c.message + QStringLiteral(". torchvision still loads it, but the picture may be "
-                                           "incomplete; copy it again from its source if you "
-                                           "can."));
+                c.message
+                    + QStringLiteral(". torchvision still loads it, but the picture may be "
+                                     "incomplete; copy it again from its source if you "
+                                     "can."));
         }
         if (h.pixelCount() > kPilMaxImagePixels) {
             add(report, item, path, Kind::HugeDimensions, Severity::Warning,

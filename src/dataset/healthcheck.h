@@ -1,8 +1,8 @@
 #pragma once
 
+#include "base/result.h"
 #include "dataset/imagefolder.h"
 #include "image/imageprobe.h"
-#include "base/result.h"
 
 #include <QList>
 #include <QString>
@@ -16,24 +16,25 @@ namespace ifs {
 struct HealthFinding
 {
     enum class Kind {
-        ZeroByte,        ///< empty file
-        Unreadable,      ///< not an image, or the decoder fails: torchvision's loader would raise
-        Truncated,       ///< the data ends early
-        HugeDimensions,  ///< beyond PIL's decompression-bomb limit (error) or warning limit
-        TinyDimensions,  ///< a side shorter than a useful minimum
-        UnusualMode,     ///< CMYK, 16-bit, palette, alpha, gray in an RGB dataset, ...
-        WrongExtension,  ///< the content is another format than the name says
-        Duplicate,       ///< byte-identical to another file (maybe in another split)
+        ZeroByte, ///< empty file
+        Unreadable, ///< not an image, or the decoder fails: torchvision's loader would raise
+        Truncated, ///< the data ends early
+        HugeDimensions, ///< beyond PIL's decompression-bomb limit (error) or warning limit
+        TinyDimensions, ///< a side shorter than a useful minimum
+        UnusualMode, ///< CMYK, 16-bit, palette, alpha, gray in an RGB dataset, ...
+        WrongExtension, ///< the content is another format than the name says
+        Duplicate, ///< byte-identical to another file (maybe in another split)
     };
     enum class Severity { Info, Warning, Error };
 
     Kind kind;
     Severity severity;
-    QString split;        ///< "train", "val", ... or empty for a single-folder dataset
+    QString split; ///< "train", "val", ... or empty for a single-folder dataset
     QString relativePath; ///< relative to the split root (or the dataset root)
     QString absolutePath;
-    QString message;      ///< full sentence naming the file and the reason
-    QString duplicateOf;  ///< for Duplicate: the first file (split/relative path) with the same bytes
+    QString message; ///< full sentence naming the file and the reason
+    QString
+        duplicateOf; ///< for Duplicate: the first file (split/relative path) with the same bytes
 };
 
 /// Stable JSON keys ("zero_byte", "truncated", ..., "error", "warning", "info"), shared by the
@@ -63,14 +64,14 @@ struct HealthTarget
 
 struct HealthOptions
 {
-    int threads = 0;          ///< 0 = all cores
-    int minSide = 8;          ///< smaller is "tiny"
+    int threads = 0; ///< 0 = all cores
+    int minSide = 8; ///< smaller is "tiny"
     bool findDuplicates = true;
 };
 
 /// Decodes every sample of every target, off the calling thread's responsibility: it blocks, so run
-/// it on a worker. `progress(done, total)` is called from worker threads (throttle on the receiver).
-/// `cancel` is polled between files.
+/// it on a worker. `progress(done, total)` is called from worker threads (throttle on the
+/// receiver). `cancel` is polled between files.
 HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions &options = {},
                          const std::function<void(int64_t done, int64_t total)> &progress = {},
                          const std::atomic_bool *cancel = nullptr);

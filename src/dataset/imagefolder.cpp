@@ -16,8 +16,8 @@
 
 namespace ifs {
 
-const std::vector<std::string_view> kImageExtensions = {
-    ".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"};
+const std::vector<std::string_view> kImageExtensions
+    = {".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"};
 
 bool hasImageExtension(std::string_view fileName)
 {
@@ -40,7 +40,8 @@ bool hasImageExtension(std::string_view fileName)
 
 QString Sample::displayPath() const
 {
-    return QFile::decodeName(QByteArray::fromRawData(relativePath.data(), qsizetype(relativePath.size())));
+    return QFile::decodeName(
+        QByteArray::fromRawData(relativePath.data(), qsizetype(relativePath.size())));
 }
 
 QString ImageFolderIndex::absolutePath(const Sample &sample) const
@@ -85,8 +86,8 @@ struct DirId
 
 struct WalkedDir
 {
-    std::string relativePath;        ///< relative to the dataset root
-    std::vector<std::string> files;  ///< valid image names, unsorted
+    std::string relativePath; ///< relative to the dataset root
+    std::vector<std::string> files; ///< valid image names, unsorted
 };
 
 struct ClassWalk
@@ -130,7 +131,9 @@ void walkClass(const std::string &rootBytes, const std::string &className, Class
             continue;
         }
         const int fd = dirfd(dir);
-        struct stat self{};
+        struct stat self
+        {
+        };
         if (fstat(fd, &self) == 0)
             current.ancestors.push_back({self.st_dev, self.st_ino});
 
@@ -141,7 +144,9 @@ void walkClass(const std::string &rootBytes, const std::string &className, Class
             const char *name = entry->d_name;
             if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
                 continue;
-            struct stat st{};
+            struct stat st
+            {
+            };
             if (entryIsDir(fd, entry, &st)) {
                 // A real directory cannot loop; only symlinked ones need the identity check.
                 if (entry->d_type != DT_DIR) {
@@ -211,7 +216,9 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
             const char *name = entry->d_name;
             if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
                 continue;
-            struct stat st{};
+            struct stat st
+            {
+            };
             if (entryIsDir(fd, entry, &st))
                 classNames.emplace_back(name);
             else if (hasImageExtension(name))
@@ -225,14 +232,16 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
     index.counts.assign(classNames.size(), 0);
 
     if (classNames.empty()) {
-        index.refusal =
-            QStringLiteral("No class folders in “%1”. ImageFolder expects one sub-folder per class "
-                           "holding that class's images (root/<class>/<image>)%2. Open the folder "
-                           "above the class folders, or move the images into class folders.")
-                .arg(index.root,
-                     looseFiles > 0 ? QStringLiteral("; this folder holds %1 images directly")
-                                          .arg(looseFiles)
-                                    : QString());
+        index.refusal
+            = QStringLiteral(
+                  "No class folders in “%1”. ImageFolder expects one sub-folder per class "
+                  "holding that class's images (root/<class>/<image>)%2. Open the folder "
+                  "above the class folders, or move the images into class folders.")
+                  .arg(
+                      index.root,
+                      looseFiles > 0
+                          ? QStringLiteral("; this folder holds %1 images directly").arg(looseFiles)
+                          : QString());
         return index;
     }
     if (callbacks.classesFound)
@@ -292,15 +301,15 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
         QStringList extensions;
         for (std::string_view ext : kImageExtensions)
             extensions.append(QString::fromLatin1(ext.data(), qsizetype(ext.size())));
-        index.refusal =
-            QStringLiteral("No image in the class folder%1 %2 of “%3”, and torchvision's "
-                           "ImageFolder refuses empty classes (supported extensions: %4). Add "
-                           "images, remove the folder%1, or allow empty classes (--allow-empty; "
-                           "allow_empty=True in newer torchvision).")
-                .arg(emptyClasses.size() > 1 ? QStringLiteral("s") : QString(),
-                     QStringLiteral("“") + emptyClasses.join(QStringLiteral("”, “"))
-                         + QStringLiteral("”"),
-                     index.root, extensions.join(QStringLiteral(", ")));
+        index.refusal
+            = QStringLiteral("No image in the class folder%1 %2 of “%3”, and torchvision's "
+                             "ImageFolder refuses empty classes (supported extensions: %4). Add "
+                             "images, remove the folder%1, or allow empty classes (--allow-empty; "
+                             "allow_empty=True in newer torchvision).")
+                  .arg(emptyClasses.size() > 1 ? QStringLiteral("s") : QString(),
+                       QStringLiteral("“") + emptyClasses.join(QStringLiteral("”, “"))
+                           + QStringLiteral("”"),
+                       index.root, extensions.join(QStringLiteral(", ")));
     }
     qCDebug(lcDataset) << "scanned" << index.root << index.classes.size() << "classes"
                        << index.samples.size() << "samples";

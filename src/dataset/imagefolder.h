@@ -35,23 +35,23 @@ struct Sample
 struct ScanIssue
 {
     enum class Kind {
-        SymlinkLoop,      ///< A symlinked folder leads back to one of its ancestors: not followed.
+        SymlinkLoop, ///< A symlinked folder leads back to one of its ancestors: not followed.
         UnreadableFolder, ///< opendir() failed: skipped, as os.walk() does silently.
-        EmptyClass,       ///< A class folder without any valid image.
+        EmptyClass, ///< A class folder without any valid image.
     };
     Kind kind;
-    QString path;    ///< Relative to the root, '/' separated.
+    QString path; ///< Relative to the root, '/' separated.
     QString message; ///< A full sentence for the user.
 };
 
 /// What torchvision's ImageFolder(root) would make of a folder, plus what it would not say.
 struct ImageFolderIndex
 {
-    QString root;                   ///< Absolute, clean path of the scanned folder.
-    QStringList classes;            ///< Sorted by code point, as torchvision's find_classes().
-    std::vector<Sample> samples;    ///< In torchvision's order.
-    std::vector<int64_t> counts;    ///< Images per class, indexed like classes.
-    QList<ScanIssue> issues;        ///< Loops, unreadable folders, empty classes.
+    QString root; ///< Absolute, clean path of the scanned folder.
+    QStringList classes; ///< Sorted by code point, as torchvision's find_classes().
+    std::vector<Sample> samples; ///< In torchvision's order.
+    std::vector<int64_t> counts; ///< Images per class, indexed like classes.
+    QList<ScanIssue> issues; ///< Loops, unreadable folders, empty classes.
     /// Set when torchvision's ImageFolder would raise for this folder (no class folder, or an empty
     /// class without allow_empty). The index is still filled in as far as it goes.
     QString refusal;

@@ -230,8 +230,8 @@ Result<QuarantineBatch> quarantineFiles(const QString &datasetRoot, const QStrin
         if (!info.exists() && !info.isSymLink())
             return Error{QStringLiteral("%1 does not exist (any more?).").arg(quoted(path))};
         if (info.isDir() && !info.isSymLink())
-            return Error{QStringLiteral("%1 is a folder: only files can be quarantined.")
-                             .arg(quoted(path))};
+            return Error{
+                QStringLiteral("%1 is a folder: only files can be quarantined.").arg(quoted(path))};
         if (seen.contains(path))
             continue;
         seen.insert(path);
@@ -341,8 +341,8 @@ Result<QuarantineBatch> readQuarantineManifest(const QString &manifestPath)
         batch.entries.append({original, quarantined});
     }
     if (batch.entries.isEmpty())
-        return Error{QStringLiteral("The quarantine manifest %1 lists no files.")
-                         .arg(quoted(manifestPath))};
+        return Error{
+            QStringLiteral("The quarantine manifest %1 lists no files.").arg(quoted(manifestPath))};
     return batch;
 }
 

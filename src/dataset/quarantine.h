@@ -11,14 +11,14 @@ namespace ifs {
 /// that it can be undone. Nothing is ever deleted.
 struct QuarantineEntry
 {
-    QString originalPath;    ///< absolute
+    QString originalPath; ///< absolute
     QString quarantinedPath; ///< absolute
 };
 
 struct QuarantineBatch
 {
-    QString manifestPath;    ///< JSON manifest written into the batch folder
-    QString batchFolder;     ///< e.g. <parent>/<dataset>.quarantine/2026-11-28T19-30-00
+    QString manifestPath; ///< JSON manifest written into the batch folder
+    QString batchFolder; ///< e.g. <parent>/<dataset>.quarantine/2026-11-28T19-30-00
     QList<QuarantineEntry> entries;
 };
 
@@ -26,9 +26,9 @@ struct QuarantineBatch
 /// Outside the dataset, so that ImageFolder never sees quarantined files as a class.
 QString defaultQuarantineFolder(const QString &datasetRoot);
 
-/// Moves `files` (absolute paths under datasetRoot) into a new batch folder under `quarantineFolder`,
-/// keeping their relative layout, and writes the manifest atomically. Stops at the first failure and
-/// moves back what it already moved.
+/// Moves `files` (absolute paths under datasetRoot) into a new batch folder under
+/// `quarantineFolder`, keeping their relative layout, and writes the manifest atomically. Stops at
+/// the first failure and moves back what it already moved.
 Result<QuarantineBatch> quarantineFiles(const QString &datasetRoot, const QStringList &files,
                                         const QString &quarantineFolder);
 

@@ -98,7 +98,9 @@ QString findIdxFile(const QString &source, const QString &baseName)
 class IdxReader
 {
 public:
-    explicit IdxReader(QString path) : m_path(std::move(path)) {}
+    explicit IdxReader(QString path)
+        : m_path(std::move(path))
+    { }
     ~IdxReader()
     {
         if (m_file)
@@ -237,7 +239,7 @@ private:
 quint32 bigEndian32(const unsigned char *bytes)
 {
     return quint32(bytes[0]) << 24 | quint32(bytes[1]) << 16 | quint32(bytes[2]) << 8
-           | quint32(bytes[3]);
+        | quint32(bytes[3]);
 }
 
 QString hex32(quint32 value)
@@ -303,8 +305,7 @@ Result<IdxImages> readIdxImages(const QString &path)
     images.count = count;
     images.rows = int(rows);
     images.cols = int(cols);
-    const QString what
-        = QStringLiteral("%1 images of %2×%3 pixels").arg(count).arg(rows).arg(cols);
+    const QString what = QStringLiteral("%1 images of %2×%3 pixels").arg(count).arg(rows).arg(cols);
     if (Status status = reader.readInto(images.pixels, bytes, what); !status)
         return status.error();
     if (Status status = reader.expectEnd(); !status)
@@ -368,7 +369,7 @@ struct Split
     IdxImages images;
     IdxLabels labels;
     std::vector<int32_t> selected; ///< indices into the IDX files, in file order
-    int digits = 5;                ///< zero padding of the file names
+    int digits = 5; ///< zero padding of the file names
 };
 
 Result<Split> readSplit(const QString &name, const QString &source, const QString &imagesName,
@@ -469,8 +470,9 @@ Status writeMarker(const QString &path, const QString &source, int limitPerClass
     object.insert(u"dataset", QStringLiteral("Fashion-MNIST"));
     object.insert(u"source", source);
     object.insert(u"limitPerClass", limitPerClass);
-    object.insert(u"images", QJsonObject{{QStringLiteral("train"), qint64(trainImages)},
-                                         {QStringLiteral("val"), qint64(valImages)}});
+    object.insert(u"images",
+                  QJsonObject{{QStringLiteral("train"), qint64(trainImages)},
+                              {QStringLiteral("val"), qint64(valImages)}});
     object.insert(u"classes", QJsonArray::fromStringList(fashionMnistFolderNames()));
     object.insert(u"labels", QJsonArray::fromStringList(fashionMnistLabels()));
     object.insert(u"created", QDateTime::currentDateTimeUtc().toString(Qt::ISODate));
@@ -677,7 +679,7 @@ QString writeNewFile(const QString &path, const std::vector<uint8_t> &bytes)
     QFile file(path);
     if (!file.open(QIODevice::WriteOnly | QIODevice::NewOnly)
         || file.write(reinterpret_cast<const char *>(bytes.data()), qint64(bytes.size()))
-               != qint64(bytes.size())
+            != qint64(bytes.size())
         || !file.flush()) {
         return file.errorString();
     }
@@ -741,9 +743,7 @@ Status writeImages(const QString &tempRoot, const std::vector<Split> &splits, in
                 const size_t imageBytes = size_t(split.images.rows) * size_t(split.images.cols);
                 const size_t s = size_t(job.split - splits.data());
                 const QString path = prefixes[s][job.classIndex]
-                                     + QString::number(job.imageIndex)
-                                           .rightJustified(split.digits, u'0')
-                                     + u".png";
+                    + QString::number(job.imageIndex).rightJustified(split.digits, u'0') + u".png";
                 encodeGrayPng(split.images.pixels.data() + size_t(job.imageIndex) * imageBytes,
                               split.images.cols, split.images.rows, png);
                 if (const QString error = writeNewFile(path, png); !error.isEmpty()) {
@@ -755,8 +755,8 @@ Status writeImages(const QString &tempRoot, const std::vector<Split> &splits, in
                     progress(now, total);
             }
         } catch (const std::exception &e) {
-            setError(QStringLiteral("Cannot write the PNGs: %1")
-                         .arg(QString::fromLocal8Bit(e.what())));
+            setError(
+                QStringLiteral("Cannot write the PNGs: %1").arg(QString::fromLocal8Bit(e.what())));
         }
     };
 
@@ -834,8 +834,8 @@ Result<SampleDataResult> exportFashionMnist(const QString &dest, const SampleDat
     QElapsedTimer timer;
     timer.start();
     const QString root = absoluteClean(dest);
-    const QString source = canonicalOrClean(
-        options.source.isEmpty() ? defaultFashionMnistSource() : options.source);
+    const QString source
+        = canonicalOrClean(options.source.isEmpty() ? defaultFashionMnistSource() : options.source);
 
     // 1. Nothing is read or written before we know that DEST can take the export.
     Result<SampleDataResult> inspected = inspectDestination(root, source, options.limitPerClass);
@@ -864,9 +864,9 @@ Result<SampleDataResult> exportFashionMnist(const QString &dest, const SampleDat
             result.cancelled = true;
             return result;
         }
-        Result<Split> split = readSplit(QString::fromUtf16(name), source,
-                                        QString::fromUtf16(imagesName),
-                                        QString::fromUtf16(labelsName));
+        Result<Split> split
+            = readSplit(QString::fromUtf16(name), source, QString::fromUtf16(imagesName),
+                        QString::fromUtf16(labelsName));
         if (!split)
             return split.error();
         selectImages(split.value(), options.limitPerClass);

@@ -24,21 +24,21 @@ QStringList missingFashionMnistFiles(const QString &source);
 
 struct SampleDataOptions
 {
-    QString source;            ///< folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz];
-                               ///< empty = defaultFashionMnistSource()
-    int limitPerClass = 0;     ///< 0 = everything; >0 keeps the first N of each class per split
-    int threads = 0;           ///< PNG encoder threads; 0 = QThread::idealThreadCount()
+    QString source; ///< folder with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz];
+                    ///< empty = defaultFashionMnistSource()
+    int limitPerClass = 0; ///< 0 = everything; >0 keeps the first N of each class per split
+    int threads = 0; ///< PNG encoder threads; 0 = QThread::idealThreadCount()
 };
 
 struct SampleDataResult
 {
-    QString root;              ///< DEST, absolute (holds train/ and val/)
-    QString source;            ///< the IDX folder used, absolute
+    QString root; ///< DEST, absolute (holds train/ and val/)
+    QString source; ///< the IDX folder used, absolute
     bool alreadyThere = false; ///< a complete earlier export was found and kept; nothing written
-    bool cancelled = false;    ///< cancelled: nothing was left behind, DEST is as before
+    bool cancelled = false; ///< cancelled: nothing was left behind, DEST is as before
     int64_t imagesWritten = 0; ///< PNGs written by this call
-    int64_t trainImages = 0;   ///< images in DEST/train (also when alreadyThere)
-    int64_t valImages = 0;     ///< images in DEST/val (also when alreadyThere)
+    int64_t trainImages = 0; ///< images in DEST/train (also when alreadyThere)
+    int64_t valImages = 0; ///< images in DEST/val (also when alreadyThere)
 };
 
 /// Exports Fashion-MNIST as an ImageFolder tree DEST/train/<class>/<n>.png (from the 60k train
@@ -55,10 +55,10 @@ struct SampleDataResult
 ///
 /// Blocks: run it on a worker. `progress(done, total)` is called from worker threads (throttle on
 /// the receiver); `cancel` is polled between images.
-Result<SampleDataResult> exportFashionMnist(
-    const QString &dest, const SampleDataOptions &options = {},
-    const std::function<void(int64_t done, int64_t total)> &progress = {},
-    const std::atomic_bool *cancel = nullptr);
+Result<SampleDataResult>
+exportFashionMnist(const QString &dest, const SampleDataOptions &options = {},
+                   const std::function<void(int64_t done, int64_t total)> &progress = {},
+                   const std::atomic_bool *cancel = nullptr);
 
 /// The official Fashion-MNIST label names in label order ("T-shirt/top", ..., "Ankle boot").
 QStringList fashionMnistLabels();

@@ -62,8 +62,9 @@ class Bytes
 {
 public:
     explicit Bytes(QByteArrayView view)
-        : m_data(reinterpret_cast<const uchar *>(view.data())), m_size(view.size())
-    {}
+        : m_data(reinterpret_cast<const uchar *>(view.data()))
+        , m_size(view.size())
+    { }
 
     qsizetype size() const { return m_size; }
     const uchar *data() const { return m_data; }
@@ -74,18 +75,12 @@ public:
     uint32_t u8(qsizetype at) const { return has(at, 1) ? m_data[at] : 0; }
     uint32_t be16(qsizetype at) const { return has(at, 2) ? (u8(at) << 8) | u8(at + 1) : 0; }
     uint32_t le16(qsizetype at) const { return has(at, 2) ? (u8(at + 1) << 8) | u8(at) : 0; }
-    uint32_t be32(qsizetype at) const
-    {
-        return has(at, 4) ? (be16(at) << 16) | be16(at + 2) : 0;
-    }
-    uint32_t le32(qsizetype at) const
-    {
-        return has(at, 4) ? (le16(at + 2) << 16) | le16(at) : 0;
-    }
+    uint32_t be32(qsizetype at) const { return has(at, 4) ? (be16(at) << 16) | be16(at + 2) : 0; }
+    uint32_t le32(qsizetype at) const { return has(at, 4) ? (le16(at + 2) << 16) | le16(at) : 0; }
     bool matches(qsizetype at, std::string_view text) const
     {
         return has(at, qsizetype(text.size()))
-               && std::memcmp(m_data + at, text.data(), text.size()) == 0;
+            && std::memcmp(m_data + at, text.data(), text.size()) == 0;
     }
     Bytes mid(qsizetype at, qsizetype length) const
     {
@@ -104,7 +99,7 @@ enum class ParseStatus {
     Ok,
     NeedMore, ///< the bytes end before the header does
     NotImage, ///< no signature PIL would accept
-    Broken,   ///< PIL would refuse the header
+    Broken, ///< PIL would refuse the header
 };
 
 /// What probing found, with the bits the structural check needs.
@@ -117,7 +112,7 @@ struct Probe
     bool jpegProgressive = false;
     int jpegComponents = 0;
     qsizetype rawDataOffset = -1; ///< BMP, PPM: where uncompressed pixel data starts
-    int64_t rawDataNeeded = -1;   ///< bytes PIL's raw decoder reads from there
+    int64_t rawDataNeeded = -1; ///< bytes PIL's raw decoder reads from there
     int pngColorType = -1;
     bool pngInterlaced = false;
 };
@@ -141,8 +136,12 @@ int tiffOrientation(Bytes tiff)
     const bool little = tiff.matches(0, "II");
     if (!little && !tiff.matches(0, "MM"))
         return 1;
-    auto r16 = [&](qsizetype at) { return little ? tiff.le16(at) : tiff.be16(at); };
-    auto r32 = [&](qsizetype at) { return little ? tiff.le32(at) : tiff.be32(at); };
+    auto r16 = [&](qsizetype at) {
+        return little ? tiff.le16(at) : tiff.be16(at);
+    };
+    auto r32 = [&](qsizetype at) {
+        return little ? tiff.le32(at) : tiff.be32(at);
+    };
     if (r16(2) != 42)
         return 1;
     const qsizetype ifd = r32(4);
@@ -327,9 +326,9 @@ void probeJpeg(Bytes b, Probe &p)
             p.jpegProgressive
                 = marker == 0xC2 || marker == 0xC6 || marker == 0xCA || marker == 0xCE;
             if (h.bitDepth != 8)
-                return fail(p, ParseStatus::Broken,
-                            QStringLiteral("it is a %1-bit JPEG, which PIL cannot read")
-                                .arg(h.bitDepth));
+                return fail(
+                    p, ParseStatus::Broken,
+                    QStringLiteral("it is a %1-bit JPEG, which PIL cannot read").arg(h.bitDepth));
             if (components != 1 && components != 3 && components != 4)
                 return fail(p, ParseStatus::Broken,
                             QStringLiteral("it is a JPEG with %1 colour components, which PIL "
@@ -347,10 +346,10 @@ void probeJpeg(Bytes b, Probe &p)
                     QStringLiteral("its JPEG header says the image is %1 × %2 pixels")
                         .arg(h.size.width())
                         .arg(h.size.height()));
-    h.mode = components == 1   ? PixelMode::Gray
-             : components == 3 ? PixelMode::RGB
-             : adobeTransform == 2 ? PixelMode::YCCK
-                                   : PixelMode::CMYK;
+    h.mode = components == 1  ? PixelMode::Gray
+        : components == 3     ? PixelMode::RGB
+        : adobeTransform == 2 ? PixelMode::YCCK
+                              : PixelMode::CMYK;
     p.status = ParseStatus::Ok;
 }
 
@@ -402,9 +401,9 @@ void probeBmp(Bytes b, Probe &p)
         compression = b.le32(30);
         colors = b.le32(46);
     } else {
-        return fail(p, ParseStatus::Broken,
-                    QStringLiteral("its BMP header has an unsupported size (%1 bytes)")
-                        .arg(headerSize));
+        return fail(
+            p, ParseStatus::Broken,
+            QStringLiteral("its BMP header has an unsupported size (%1 bytes)").arg(headerSize));
     }
     height = height < 0 ? -height : height;
     if (!validSize(width, height))
@@ -429,7 +428,7 @@ void probeBmp(Bytes b, Probe &p)
             const int64_t expected = count == 2 ? (i == 0 ? 0 : 255) : i;
             const qsizetype entry = palette + qsizetype(i) * paletteEntry;
             gray = expected <= 255 && b.has(entry, 3) && b.u8(entry) == expected
-                   && b.u8(entry + 1) == expected && b.u8(entry + 2) == expected;
+                && b.u8(entry + 1) == expected && b.u8(entry + 2) == expected;
         }
         h.mode = gray ? PixelMode::Gray : PixelMode::Palette;
         if (gray && count == 2)
@@ -475,8 +474,7 @@ void probeWebp(Bytes b, Probe &p)
         if (!b.has(20, 10))
             return fail(p, ParseStatus::NeedMore, QStringLiteral("the WebP header is cut short"));
         if (b.u8(23) != 0x9d || b.u8(24) != 0x01 || b.u8(25) != 0x2a)
-            return fail(p, ParseStatus::Broken,
-                        QStringLiteral("its WebP (VP8) header is corrupt"));
+            return fail(p, ParseStatus::Broken, QStringLiteral("its WebP (VP8) header is corrupt"));
         h.size = QSize(int(b.le16(26) & 0x3fff), int(b.le16(28) & 0x3fff));
         h.mode = PixelMode::RGB;
     } else if (b.matches(12, "VP8L")) {
@@ -586,8 +584,8 @@ void probePpm(Bytes b, Probe &p)
     }
     if (kind >= '4') { // binary: PIL's raw decoder reads exactly this much after the header
         p.rawDataOffset = at;
-        p.rawDataNeeded = bitmap ? (width + 7) / 8 * height
-                                 : width * height * channels * (wide ? 2 : 1);
+        p.rawDataNeeded
+            = bitmap ? (width + 7) / 8 * height : width * height * channels * (wide ? 2 : 1);
     }
     p.status = ParseStatus::Ok;
 }
@@ -597,8 +595,12 @@ void probeTiff(Bytes b, Probe &p)
     ImageHeader &h = p.header;
     h.format = QStringLiteral("TIFF");
     const bool little = b.matches(0, "II");
-    auto r16 = [&](qsizetype at) { return little ? b.le16(at) : b.be16(at); };
-    auto r32 = [&](qsizetype at) { return little ? b.le32(at) : b.be32(at); };
+    auto r16 = [&](qsizetype at) {
+        return little ? b.le16(at) : b.be16(at);
+    };
+    auto r32 = [&](qsizetype at) {
+        return little ? b.le32(at) : b.be32(at);
+    };
     const qsizetype ifd = r32(4);
     if (!b.has(ifd, 2))
         return fail(p, ParseStatus::NeedMore, QStringLiteral("the TIFF directory is missing"));
@@ -653,7 +655,7 @@ void probeTiff(Bytes b, Probe &p)
     case 0:
     case 1:
         h.mode = samples >= 2 ? PixelMode::GrayAlpha
-                 : bits == 16 ? PixelMode::Gray16
+            : bits == 16      ? PixelMode::Gray16
                               : PixelMode::Gray;
         break;
     case 2:
@@ -813,7 +815,7 @@ Integrity checkJpeg(Bytes b, const Probe &p)
     qsizetype at = p.jpegScanStart;
     bool firstScan = true;
     bool rowsDone = false; // single scan: every row decoded, now in jpeg_finish_decompress()
-    bool stray = false;    // the scan data of a single-scan image ended at a marker other than EOI
+    bool stray = false; // the scan data of a single-scan image ended at a marker other than EOI
     auto finished = [&]() -> Integrity {
         if (!stray)
             return {};
@@ -840,8 +842,8 @@ Integrity checkJpeg(Bytes b, const Probe &p)
             continue;
         }
         const bool segment = marker == 0xC4 || marker == 0xCC || marker == 0xDB || marker == 0xDC
-                             || marker == 0xDD || (marker >= 0xE0 && marker <= 0xEF)
-                             || marker == 0xFE || (marker == 0xDA && !rowsDone);
+            || marker == 0xDD || (marker >= 0xE0 && marker <= 0xEF) || marker == 0xFE
+            || (marker == 0xDA && !rowsDone);
         if (!segment) {
             // A second SOI, SOF or SOS, or an unknown marker: fatal in libjpeg, so PIL fails.
             if (rowsDone)
@@ -868,8 +870,8 @@ Integrity checkJpeg(Bytes b, const Probe &p)
         at += 4 + std::max<int64_t>(length, 0);
         if (marker != 0xDA)
             continue;
-        const bool singleScan = firstScan && !p.jpegProgressive
-                                && int(b.u8(at - length)) == p.jpegComponents;
+        const bool singleScan
+            = firstScan && !p.jpegProgressive && int(b.u8(at - length)) == p.jpegComponents;
         firstScan = false;
         const qsizetype end = endOfScanData(b, at);
         if (end < 0)
@@ -914,9 +916,9 @@ QByteArray pngChunk(const char *type, const QByteArray &payload)
         chunk += char((length >> shift) & 0xFF);
     chunk += QByteArrayView(type, 4);
     chunk += payload;
-    const uint32_t crc = uint32_t(
-        crc32(crc32(0L, nullptr, 0), reinterpret_cast<const Bytef *>(chunk.constData() + 4),
-              uInt(payload.size() + 4)));
+    const uint32_t crc = uint32_t(crc32(crc32(0L, nullptr, 0),
+                                        reinterpret_cast<const Bytef *>(chunk.constData() + 4),
+                                        uInt(payload.size() + 4)));
     for (int shift = 24; shift >= 0; shift -= 8)
         chunk += char((crc >> shift) & 0xFF);
     return chunk;
@@ -1022,7 +1024,7 @@ PngRepack repackPng(Bytes b, const Probe &p)
     packed.truncate(qsizetype(packedSize));
     result.state = PngRepack::Complete;
     result.png = QByteArray(reinterpret_cast<const char *>(b.data()), firstIdat)
-                 + pngChunk("IDAT", packed) + pngChunk("IEND", {});
+        + pngChunk("IDAT", packed) + pngChunk("IEND", {});
     return result;
 }
 
@@ -1046,8 +1048,8 @@ Integrity checkPng(Bytes b, const Probe &p)
         // An IDAT length beyond the file does not bother PIL: it reads what there is.
         if (!pngChunkTypeValid(b, at + 4) || (length > 0x7fffffff && !imageData)) {
             if (!seenIdat)
-                return {Completeness::Broken,
-                        QStringLiteral("its PNG chunk structure is corrupt"), {}};
+                return {
+                    Completeness::Broken, QStringLiteral("its PNG chunk structure is corrupt"), {}};
             break; // PIL's load_end stops here quietly
         }
         if (imageData) {
@@ -1095,7 +1097,7 @@ struct GifFrame
     enum { Found, Truncated, Broken } state = Broken;
     qsizetype dataOffset = 0; ///< the LZW data (sub-blocks) after the minimum code size
     int lzwBits = 0;
-    int64_t pixels = 0;       ///< frame width × height
+    int64_t pixels = 0; ///< frame width × height
     bool paletteNeeded = true; ///< false: PIL opens it as "L"
 };
 
@@ -1154,8 +1156,7 @@ GifFrame findGifFrame(Bytes b)
                 return frame;
             }
             if (any) {
-                while (subBlock(&length)) {
-                }
+                while (subBlock(&length)) { }
             }
         } else if (block == ',') {
             if (!b.has(at, 10)) {
@@ -1339,8 +1340,8 @@ void raiseQtAllocationLimit()
 bool useQt(const Probe &p)
 {
     return p.header.format == u"GIF"
-           || (p.header.format == u"JPEG"
-               && (p.header.mode == PixelMode::CMYK || p.header.mode == PixelMode::YCCK));
+        || (p.header.format == u"JPEG"
+            && (p.header.mode == PixelMode::CMYK || p.header.mode == PixelMode::YCCK));
 }
 
 QImage decodeWithQt(QByteArrayView data, QSize scaledSize, QString *why)
@@ -1438,22 +1439,20 @@ QImage matToRgb(const cv::Mat &mat)
 
 /// Decodes fully (or reduced, for JPEG, when `target` is valid) into `mat` or `qtImage`.
 /// `verifyOnly`: the pixels are not wanted, only whether PIL's decoder would get through.
-bool decodePixels(QByteArrayView data, const Probe &p, QSize target, bool verifyOnly,
-                  cv::Mat &mat, QImage &qtImage, QString *why)
+bool decodePixels(QByteArrayView data, const Probe &p, QSize target, bool verifyOnly, cv::Mat &mat,
+                  QImage &qtImage, QString *why)
 {
     if (verifyOnly && p.header.format == u"GIF")
         return true; // checkGif() ran PIL's own decoder already
     if (useQt(p)) {
-        qtImage = decodeWithQt(data, target.isValid()
-                                         ? p.header.size.scaled(target, Qt::KeepAspectRatio)
-                                         : QSize(),
-                               why);
+        qtImage = decodeWithQt(
+            data, target.isValid() ? p.header.size.scaled(target, Qt::KeepAspectRatio) : QSize(),
+            why);
         if (!qtImage.isNull())
             return true;
         // Without Qt's plugin, OpenCV still reads CMYK JPEGs (its colours differ slightly).
         return p.header.format == u"JPEG"
-               && decodeWithOpenCv(data, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION, mat,
-                                   why);
+            && decodeWithOpenCv(data, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION, mat, why);
     }
     int flags = cv::IMREAD_UNCHANGED; // also leaves EXIF orientation alone
     if (verifyOnly && p.header.format == u"JPEG") {
@@ -1508,7 +1507,7 @@ QString probeMessage(const QString &name, const Probe &p, bool wholeFile)
         return quoted(name) + QStringLiteral(" is not an image: ") + p.reason;
     case ParseStatus::NeedMore:
         return quoted(name) + QStringLiteral(" is truncated: ")
-               + (wholeFile ? p.reason : QStringLiteral("its header is cut short"));
+            + (wholeFile ? p.reason : QStringLiteral("its header is cut short"));
     case ParseStatus::Broken:
         return quoted(name) + QStringLiteral(" cannot be read: ") + p.reason;
     }
@@ -1599,8 +1598,8 @@ Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
         return Error{quoted(name) + QStringLiteral(" is truncated: ") + integrity.reason};
     if (integrity.state == Completeness::Broken)
         return Error{quoted(name) + QStringLiteral(" cannot be read: ") + integrity.reason};
-    const QByteArrayView data = integrity.repaired.isEmpty() ? QByteArrayView(bytes)
-                                                             : QByteArrayView(integrity.repaired);
+    const QByteArrayView data
+        = integrity.repaired.isEmpty() ? QByteArrayView(bytes) : QByteArrayView(integrity.repaired);
     // Only ever scaled down; a very long side may round the short one to 0: keep a pixel.
     QSize target;
     if (maxSize.isValid() && !maxSize.isEmpty()
@@ -1710,7 +1709,9 @@ struct ImageChecker::Private
     Private() { mat.allocator = &allocator; }
 };
 
-ImageChecker::ImageChecker() : d(std::make_unique<Private>()) {}
+ImageChecker::ImageChecker()
+    : d(std::make_unique<Private>())
+{ }
 
 ImageChecker::~ImageChecker() = default;
 
@@ -1741,9 +1742,9 @@ ImageCheck ImageChecker::check(const QString &path, const QString &name)
     const Bytes bytes(d->buffer);
     const Probe p = probeBytes(bytes);
     if (p.status != ParseStatus::Ok) {
-        out.status = p.status == ParseStatus::NotImage   ? CheckStatus::NotAnImage
-                     : p.status == ParseStatus::NeedMore ? CheckStatus::Truncated
-                                                         : CheckStatus::Broken;
+        out.status = p.status == ParseStatus::NotImage ? CheckStatus::NotAnImage
+            : p.status == ParseStatus::NeedMore        ? CheckStatus::Truncated
+                                                       : CheckStatus::Broken;
         out.message = probeMessage(name, p, true);
         return out;
     }
@@ -1777,7 +1778,7 @@ ImageCheck ImageChecker::check(const QString &path, const QString &name)
     if (!ok) {
         out.status = CheckStatus::Broken;
         out.message = quoted(name) + QStringLiteral(" cannot be decoded")
-                      + (why.isEmpty() ? QString() : QStringLiteral(": ") + why);
+            + (why.isEmpty() ? QString() : QStringLiteral(": ") + why);
     }
     return out;
 }

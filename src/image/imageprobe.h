@@ -16,13 +16,13 @@ namespace ifs {
 /// Pixel layout of a file as PIL would name its mode (torchvision's loader converts all to "RGB").
 enum class PixelMode {
     Unknown,
-    Gray,      ///< PIL "L" (8-bit) or "1"
+    Gray, ///< PIL "L" (8-bit) or "1"
     GrayAlpha, ///< PIL "LA"
-    Gray16,    ///< PIL "I;16" (16-bit gray PNG/TIFF/PGM)
+    Gray16, ///< PIL "I;16" (16-bit gray PNG/TIFF/PGM)
     RGB,
     RGBA,
-    RGB16,     ///< 16 bits per channel RGB(A) PNG/TIFF
-    Palette,   ///< PIL "P"
+    RGB16, ///< 16 bits per channel RGB(A) PNG/TIFF
+    Palette, ///< PIL "P"
     CMYK,
     YCCK,
 };
@@ -38,12 +38,12 @@ inline constexpr int64_t kPilMaxImagePixels = 89'478'485;
 /// What the file header says, read without decoding the pixels.
 struct ImageHeader
 {
-    QString format;           ///< "JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM" (magic bytes)
-    QSize size;               ///< Pixel size from the header
+    QString format; ///< "JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF", "PPM" (magic bytes)
+    QSize size; ///< Pixel size from the header
     PixelMode mode = PixelMode::Unknown;
-    int bitDepth = 0;         ///< Bits per channel
-    int exifOrientation = 1;  ///< 1..8; 1 when absent
-    bool hasAlpha = false;    ///< an alpha channel or transparency (convert("RGB") drops it)
+    int bitDepth = 0; ///< Bits per channel
+    int exifOrientation = 1; ///< 1..8; 1 when absent
+    bool hasAlpha = false; ///< an alpha channel or transparency (convert("RGB") drops it)
     int64_t fileSize = 0;
 
     int64_t pixelCount() const { return int64_t(size.width()) * size.height(); }
@@ -68,16 +68,16 @@ Result<QImage> loadImageRgb(const QString &path, QSize maxSize = {});
 struct ImageCheck
 {
     enum class Status {
-        Ok,         ///< PIL would load it
-        Empty,      ///< 0 bytes
+        Ok, ///< PIL would load it
+        Empty, ///< 0 bytes
         NotAnImage, ///< no image signature PIL knows (text, HTML, random bytes)
-        Truncated,  ///< the data stops before the image does
-        Broken,     ///< a header or the compressed data is invalid
-        TooLarge,   ///< beyond PIL's decompression-bomb limit: refused without decoding
+        Truncated, ///< the data stops before the image does
+        Broken, ///< a header or the compressed data is invalid
+        TooLarge, ///< beyond PIL's decompression-bomb limit: refused without decoding
         ReadFailed, ///< the file could not be opened or read
     };
     Status status = Status::Ok;
-    bool headerValid = false;    ///< `header` holds what the header says
+    bool headerValid = false; ///< `header` holds what the header says
     ImageHeader header;
     /// Status Ok, but the file lacks its end marker (a PNG without IEND): PIL still loads it.
     bool missingTrailer = false;

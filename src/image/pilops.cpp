@@ -82,7 +82,7 @@ uint8_t clip8(int v)
 void fillWith(QImage &image, const Fill &fill)
 {
     const int channels = channelsOf(image);
-    const uint8_t c[3] = { clip8(fill[0]), clip8(fill[1]), clip8(fill[2]) };
+    const uint8_t c[3] = {clip8(fill[0]), clip8(fill[1]), clip8(fill[2])};
     const qsizetype stride = image.bytesPerLine();
     uchar *bits = image.bits();
     for (int y = 0; y < image.height(); ++y) {
@@ -100,7 +100,7 @@ void fillWith(QImage &image, const Fill &fill)
 }
 
 /// A new image of the given size and format, all pixels set to `fill`.
-QImage newImage(QSize size, QImage::Format format, const Fill &fill = { 0, 0, 0 })
+QImage newImage(QSize size, QImage::Format format, const Fill &fill = {0, 0, 0})
 {
     QImage image(size, format);
     if (!image.isNull())
@@ -223,19 +223,19 @@ FilterDef filterDef(Filter filter)
 {
     switch (filter) {
     case Filter::Box:
-        return { boxFilter, 0.5 };
+        return {boxFilter, 0.5};
     case Filter::Bilinear:
-        return { bilinearFilter, 1.0 };
+        return {bilinearFilter, 1.0};
     case Filter::Hamming:
-        return { hammingFilter, 1.0 };
+        return {hammingFilter, 1.0};
     case Filter::Bicubic:
-        return { bicubicFilter, 2.0 };
+        return {bicubicFilter, 2.0};
     case Filter::Lanczos:
-        return { lanczosFilter, 3.0 };
+        return {lanczosFilter, 3.0};
     case Filter::Nearest:
         break;
     }
-    return { bilinearFilter, 1.0 };
+    return {bilinearFilter, 1.0};
 }
 
 /// One pass's fixed-point coefficients: output pixel i reads `count[i]` inputs from `first[i]`,
@@ -595,7 +595,8 @@ void affineFloat(const QImage &src, QImage &dst, const std::array<double, 6> &a)
 }
 
 /// Geometry.c's bilinear_filter8 / bilinear_filter32RGB for one output pixel (C channels).
-template<int C> inline bool bilinearSample(const Pixels &src, double xin, double yin, uchar *out)
+template<int C>
+inline bool bilinearSample(const Pixels &src, double xin, double yin, uchar *out)
 {
     const int w = src.width;
     const int h = src.height;
@@ -629,7 +630,8 @@ template<int C> inline bool bilinearSample(const Pixels &src, double xin, double
 }
 
 /// Geometry.c's BICUBIC macro (a = -0.5 convolution) on four samples.
-template<typename T> inline double cubic(T v1, T v2, T v3, T v4, double d)
+template<typename T>
+inline double cubic(T v1, T v2, T v3, T v4, double d)
 {
     const double p1 = v2;
     const double p2 = -v1 + v3;
@@ -639,7 +641,8 @@ template<typename T> inline double cubic(T v1, T v2, T v3, T v4, double d)
 }
 
 /// Geometry.c's bicubic_filter8 / bicubic_filter32RGB for one output pixel (C channels).
-template<int C> inline bool bicubicSample(const Pixels &src, double xin, double yin, uchar *out)
+template<int C>
+inline bool bicubicSample(const Pixels &src, double xin, double yin, uchar *out)
 {
     const int w = src.width;
     const int h = src.height;
@@ -659,9 +662,9 @@ template<int C> inline bool bicubicSample(const Pixels &src, double xin, double 
     const auto yclip = [h](int v) {
         return v < 0 ? 0 : v < h ? v : h - 1;
     };
-    const int xs[4] = { xclip(x) * C, xclip(x + 1) * C, xclip(x + 2) * C, xclip(x + 3) * C };
+    const int xs[4] = {xclip(x) * C, xclip(x + 1) * C, xclip(x + 2) * C, xclip(x + 3) * C};
     // Rows below the image repeat the value of the row above, as Pillow's macro does.
-    const uchar *rows[4] = { src.row(yclip(y)), nullptr, nullptr, nullptr };
+    const uchar *rows[4] = {src.row(yclip(y)), nullptr, nullptr, nullptr};
     for (int i = 1; i < 4; ++i)
         rows[i] = (y + i >= 0 && y + i < h) ? src.row(y + i) : nullptr;
     const auto horizontal = [&xs, dx](const uchar *in, int b) {
@@ -849,7 +852,7 @@ QImage blendWithConstant(const QImage &image, int in1, double alpha)
 {
     const float a = float(alpha);
     if (a == 0.0f)
-        return newImage(image.size(), image.format(), { in1, in1, in1 });
+        return newImage(image.size(), image.format(), {in1, in1, in1});
     if (a == 1.0f)
         return image.copy();
     const bool extrapolate = !(a >= 0 && a <= 1.0f);
@@ -1050,7 +1053,7 @@ QImage resize(const QImage &image, QSize size, Filter filter, const QRectF &box)
     if (src.isNull() || size.width() < 1 || size.height() < 1)
         return {};
     // PIL keeps the box in C floats. It refuses a box outside the image; here it is clamped.
-    float b[4] = { 0.0f, 0.0f, float(src.width()), float(src.height()) };
+    float b[4] = {0.0f, 0.0f, float(src.width()), float(src.height())};
     if (!box.isNull()) {
         b[0] = std::clamp(float(box.left()), 0.0f, b[2]);
         b[1] = std::clamp(float(box.top()), 0.0f, b[3]);
@@ -1068,8 +1071,8 @@ QImage resize(const QImage &image, QSize size, Filter filter, const QRectF &box)
         return src.copy(int(b[0]), int(b[1]), size.width(), size.height());
 
     if (filter == Filter::Nearest) {
-        const std::array<double, 6> a = { double(b[2] - b[0]) / size.width(),  0.0, b[0], 0.0,
-                                          double(b[3] - b[1]) / size.height(), b[1] };
+        const std::array<double, 6> a = {double(b[2] - b[0]) / size.width(),  0.0, b[0], 0.0,
+                                         double(b[3] - b[1]) / size.height(), b[1]};
         QImage out = newImage(size, src.format());
         if (out.isNull())
             return {};
@@ -1214,7 +1217,7 @@ QImage pad(const QImage &image, int left, int top, int right, int bottom, PadMod
         const QSize size(src.width() + left + right, src.height() + top + bottom);
         if (size.width() < 1 || size.height() < 1)
             return {};
-        QImage out = newImage(size, src.format(), channels == 1 ? Fill { fill[0], 0, 0 } : fill);
+        QImage out = newImage(size, src.format(), channels == 1 ? Fill{fill[0], 0, 0} : fill);
         if (out.isNull())
             return {};
         const QRect target = QRect(QPoint(left, top), src.size()).intersected(out.rect());
@@ -1269,7 +1272,7 @@ QImage transformAffine(const QImage &image, QSize size, const std::array<double,
         return {};
     // fillcolor is always given here, so Pillow leaves unmapped pixels at the background colour
     // of Image.new(mode, size, fillcolor).
-    QImage out = newImage(size, src.format(), isGray(src) ? Fill { fill[0], 0, 0 } : fill);
+    QImage out = newImage(size, src.format(), isGray(src) ? Fill{fill[0], 0, 0} : fill);
     if (out.isNull())
         return {};
     if (filter != Filter::Nearest) {
@@ -1312,18 +1315,17 @@ QImage rotate(const QImage &image, double angle, Filter filter, bool expand,
     const double cy = center ? center->y() : h / 2.0;
     // math.radians multiplies by pi / 180.
     const double radians = -(angle * (std::numbers::pi / 180.0));
-    std::array<double, 6> m = { pyRound15(std::cos(radians)),  pyRound15(std::sin(radians)), 0.0,
-                                pyRound15(-std::sin(radians)), pyRound15(std::cos(radians)), 0.0 };
+    std::array<double, 6> m = {pyRound15(std::cos(radians)),  pyRound15(std::sin(radians)), 0.0,
+                               pyRound15(-std::sin(radians)), pyRound15(std::cos(radians)), 0.0};
     const auto apply = [&m](double x, double y) {
-        return std::pair { m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5] };
+        return std::pair{m[0] * x + m[1] * y + m[2], m[3] * x + m[4] * y + m[5]};
     };
     std::tie(m[2], m[5]) = apply(-cx, -cy);
     m[2] += cx;
     m[5] += cy;
     if (expand) {
         double minX = HUGE_VAL, maxX = -HUGE_VAL, minY = HUGE_VAL, maxY = -HUGE_VAL;
-        const std::array<std::pair<int, int>, 4> corners
-            = { { { 0, 0 }, { w, 0 }, { w, h }, { 0, h } } };
+        const std::array<std::pair<int, int>, 4> corners = {{{0, 0}, {w, 0}, {w, h}, {0, h}}};
         for (const auto &[x, y] : corners) {
             const auto [tx, ty] = apply(x, y);
             minX = std::min(minX, tx);

@@ -42,7 +42,15 @@ QImage flipLeftRight(const QImage &image);
 QImage flipTopBottom(const QImage &image);
 
 /// Image.transpose() operations, also used to apply EXIF orientation (ImageOps.exif_transpose).
-enum class Transpose { FlipLeftRight, FlipTopBottom, Rotate90, Rotate180, Rotate270, Transpose, Transverse };
+enum class Transpose {
+    FlipLeftRight,
+    FlipTopBottom,
+    Rotate90,
+    Rotate180,
+    Rotate270,
+    Transpose,
+    Transverse
+};
 QImage transpose(const QImage &image, Transpose op);
 
 /// ImageOps.exif_transpose's pixel operation for an EXIF orientation 1..8 (1 and unknown values

@@ -4,11 +4,11 @@
 
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
-#include "training/models.h"
 #include "torch/torchmodels.h"
-#include "transforms/torchrng.h"
+#include "training/models.h"
 #include "training/training.h"
 #include "training/trainingdata.h"
+#include "transforms/torchrng.h"
 #include "transforms/transformspec.h"
 
 #include <ATen/autocast_mode.h>
@@ -21,7 +21,8 @@ namespace ifs {
 
 namespace tm {
 
-AutocastScope::AutocastScope(bool enabled, torch::ScalarType type) : m_enabled(enabled)
+AutocastScope::AutocastScope(bool enabled, torch::ScalarType type)
+    : m_enabled(enabled)
 {
     if (!m_enabled)
         return;
@@ -50,11 +51,11 @@ AutocastScope::~AutocastScope()
 
 torch::Tensor batchToDevice(const Batch &batch, const torch::Device &device, bool channelsLast)
 {
-    const auto format = channelsLast ? torch::MemoryFormat::ChannelsLast
-                                     : torch::MemoryFormat::Contiguous;
-    const torch::Tensor cpu = torch::from_blob(const_cast<float *>(batch.data.data()),
-                                               {batch.count, batch.channels, batch.height, batch.width},
-                                               torch::kFloat);
+    const auto format
+        = channelsLast ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
+    const torch::Tensor cpu
+        = torch::from_blob(const_cast<float *>(batch.data.data()),
+                           {batch.count, batch.channels, batch.height, batch.width}, torch::kFloat);
     if (device.is_cuda())
         return cpu.pin_memory().to(device, /*non_blocking=*/true).contiguous(format);
     // A copy either way: the batch's buffer goes back to the loader.
@@ -90,7 +91,8 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
             logits = net.forward(input);
         }
         logits = logits.to(torch::kCPU, torch::kFloat);
-        const torch::Tensor labels = torch::from_blob(batch->labels.data(), {batch->count}, torch::kLong);
+        const torch::Tensor labels
+            = torch::from_blob(batch->labels.data(), {batch->count}, torch::kLong);
         const torch::Tensor logProbs = torch::log_softmax(logits, 1);
         const torch::Tensor losses = -logProbs.gather(1, labels.unsqueeze(1)).squeeze(1);
         const torch::Tensor probs = logProbs.exp();
@@ -141,16 +143,33 @@ struct Classifier::Impl
     QStringList notes;
 };
 
-Classifier::Classifier() : d(std::make_unique<Impl>()) {}
+Classifier::Classifier()
+    : d(std::make_unique<Impl>())
+{ }
 Classifier::Classifier(Classifier &&) noexcept = default;
 Classifier &Classifier::operator=(Classifier &&) noexcept = default;
 Classifier::~Classifier() = default;
 
-QString Classifier::arch() const { return d->arch; }
-QStringList Classifier::classes() const { return d->classes; }
-QString Classifier::device() const { return d->deviceName; }
-QString Classifier::valTransforms() const { return d->valSource; }
-QStringList Classifier::notes() const { return d->notes; }
+QString Classifier::arch() const
+{
+    return d->arch;
+}
+QStringList Classifier::classes() const
+{
+    return d->classes;
+}
+QString Classifier::device() const
+{
+    return d->deviceName;
+}
+QString Classifier::valTransforms() const
+{
+    return d->valSource;
+}
+QStringList Classifier::notes() const
+{
+    return d->notes;
+}
 
 Result<Classifier> Classifier::load(const QString &checkpointPath, const ClassifierOptions &options)
 {
@@ -169,12 +188,14 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
             c.d->arch = options.arch;
         if (c.d->arch.isEmpty())
             return Error{QStringLiteral("“%1” does not say which model it holds: give the "
-                                        "architecture (--model resnet18, …)").arg(name)};
+                                        "architecture (--model resnet18, …)")
+                             .arg(name)};
         if (!findModelArch(c.d->arch))
             return Error{unknownModelMessage(c.d->arch)};
         auto dict = ckpt::extractStateDict(root);
         if (!dict)
-            return Error{QStringLiteral("“%1” holds no model weights: %2").arg(name, dict.errorMessage())};
+            return Error{
+                QStringLiteral("“%1” holds no model weights: %2").arg(name, dict.errorMessage())};
 
         const ckpt::Value classToIdx = root.isDict() ? root.value(u"class_to_idx") : ckpt::Value();
         if (const std::optional<QStringList> classes = classesFromClassToIdx(classToIdx)) {
@@ -192,10 +213,14 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
         if (c.d->classes.isEmpty()) {
             for (int i = 0; i < numClasses; ++i)
                 c.d->classes.append(QString::number(i));
-            c.d->notes.append(QStringLiteral("No class names in the checkpoint: classes are numbered"));
+            c.d->notes.append(
+                QStringLiteral("No class names in the checkpoint: classes are numbered"));
         }
         if (c.d->classes.size() != numClasses)
-            return Error{QStringLiteral("“%1” has %2 outputs but %3 class names").arg(name).arg(numClasses).arg(c.d->classes.size())};
+            return Error{QStringLiteral("“%1” has %2 outputs but %3 class names")
+                             .arg(name)
+                             .arg(numClasses)
+                             .arg(c.d->classes.size())};
 
         auto net = tm::createNet(c.d->arch, numClasses);
         if (!net)
@@ -207,14 +232,17 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
             return target.error();
         auto fitted = ckpt::fitStateDict(dict->tensors, target.value());
         if (!fitted)
-            return Error{QStringLiteral("“%1” holds no model weights: %2").arg(name, fitted.errorMessage())};
+            return Error{
+                QStringLiteral("“%1” holds no model weights: %2").arg(name, fitted.errorMessage())};
         const ckpt::Value &weights = fitted->stateDict;
         if (!fitted->proposal.operations.isEmpty())
             c.d->notes.append(fitted->proposal.summary);
         // BatchNorm fills missing num_batches_tracked itself: loadsStrictly() allows for that.
         if (const ckpt::LoadReport &report = fitted->proposal.after; !report.loadsStrictly())
             return Error{QStringLiteral("the weights in “%1” do not fit a %2 with %3 classes: %4")
-                             .arg(name, c.d->arch).arg(numClasses).arg(report.summary)};
+                             .arg(name, c.d->arch)
+                             .arg(numClasses)
+                             .arg(report.summary)};
         {
             torch::NoGradGuard noGrad;
             tm::copyMatching(*c.d->net, weights);
@@ -235,15 +263,17 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
             c.d->valSource = options.valTransforms;
         if (c.d->valSource.isEmpty())
             return Error{QStringLiteral("“%1” does not store its validation transforms: give them "
-                                        "(--val-transforms \"transforms.Compose([...])\")").arg(name)};
+                                        "(--val-transforms \"transforms.Compose([...])\")")
+                             .arg(name)};
         auto pipeline = compilePipelineSource(c.d->valSource, QStringLiteral("val"));
         if (!pipeline)
             return pipeline.error();
         c.d->val = pipeline.value();
         return c;
     } catch (const c10::Error &e) {
-        return Error{QStringLiteral("cannot load the model: %1")
-                         .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
+        return Error{
+            QStringLiteral("cannot load the model: %1")
+                .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
     }
 }
 
@@ -260,11 +290,13 @@ Result<Evaluation> Classifier::evaluate(const std::vector<LoaderSample> &samples
         options.workers = workers;
         options.shuffle = false;
         BatchLoader loader(samples, d->val, options);
-        return tm::evaluateNet(*d->net, loader, samples, d->classes, d->device, true, std::nullopt,
-                               [cancel] { return cancel && cancel->load(); }, progress);
+        return tm::evaluateNet(
+            *d->net, loader, samples, d->classes, d->device, true, std::nullopt,
+            [cancel] { return cancel && cancel->load(); }, progress);
     } catch (const c10::Error &e) {
-        return Error{QStringLiteral("evaluation failed: %1")
-                         .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
+        return Error{
+            QStringLiteral("evaluation failed: %1")
+                .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
     }
 }
 
@@ -289,7 +321,8 @@ Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths
             for (int row = 0; row < batch.count; ++row) {
                 ImagePrediction &prediction = out[members[size_t(row)]];
                 for (int i = 0; i < k; ++i)
-                    prediction.top.append({int(indices[row][i].item<int64_t>()), values[row][i].item<float>()});
+                    prediction.top.append(
+                        {int(indices[row][i].item<int64_t>()), values[row][i].item<float>()});
             }
             members.clear();
             batch.data.clear();
@@ -304,13 +337,15 @@ Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths
             TorchGenerator rng(0);
             auto run = d->val.run(image.value(), rng);
             if (!run || !run->output.isTensor()) {
-                out.last().error = run ? QStringLiteral("the val transforms do not end in a tensor (add ToTensor)")
-                                       : run.errorMessage();
+                out.last().error = run
+                    ? QStringLiteral("the val transforms do not end in a tensor (add ToTensor)")
+                    : run.errorMessage();
                 continue;
             }
             const ImageTensor &t = run->output.tensor;
             if (!members.empty()
-                && (t.channels != batch.channels || t.height != batch.height || t.width != batch.width))
+                && (t.channels != batch.channels || t.height != batch.height
+                    || t.width != batch.width))
                 flush();
             batch.channels = t.channels;
             batch.height = t.height;
@@ -322,8 +357,9 @@ Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths
         }
         flush();
     } catch (const c10::Error &e) {
-        return Error{QStringLiteral("prediction failed: %1")
-                         .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
+        return Error{
+            QStringLiteral("prediction failed: %1")
+                .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
     }
     return out;
 }

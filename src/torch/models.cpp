@@ -152,8 +152,7 @@ struct SeqImpl : nn::SequentialImpl
 TORCH_MODULE(Seq);
 
 /// torchvision.ops.Conv2dNormActivation with ReLU6: Sequential(conv, bn, relu6).
-Seq convBnRelu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1,
-                           int64_t groups = 1)
+Seq convBnRelu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1)
 {
     return Seq(conv(in, out, kernel, stride, (kernel - 1) / 2, groups), nn::BatchNorm2d(out),
                nn::ReLU6(nn::ReLU6Options().inplace(true)));
@@ -192,9 +191,9 @@ struct MobileNetV2 : tm::Net
 
     explicit MobileNetV2(int64_t numClasses)
     {
-        static constexpr int settings[][4] = {{1, 16, 1, 1},  {6, 24, 2, 2},  {6, 32, 3, 2},
-                                              {6, 64, 4, 2},  {6, 96, 3, 1},  {6, 160, 3, 2},
-                                              {6, 320, 1, 1}};
+        static constexpr int settings[][4]
+            = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
+               {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
         nn::Sequential f;
         int64_t input = 32;
         f->push_back(convBnRelu6(3, input, 3, 2));
@@ -245,11 +244,11 @@ struct SmallCnn : tm::Net
         features = register_module(
             "features",
             nn::Sequential(conv(3, 32, 3, 1, 1), nn::BatchNorm2d(32), nn::ReLU(true),
-                           nn::MaxPool2d(2),                                          // 0-3
+                           nn::MaxPool2d(2), // 0-3
                            conv(32, 64, 3, 1, 1), nn::BatchNorm2d(64), nn::ReLU(true),
-                           nn::MaxPool2d(2),                                          // 4-7
+                           nn::MaxPool2d(2), // 4-7
                            conv(64, 128, 3, 1, 1), nn::BatchNorm2d(128), nn::ReLU(true), // 8-10
-                           nn::AdaptiveAvgPool2d(4), nn::Flatten()));                 // 11-12
+                           nn::AdaptiveAvgPool2d(4), nn::Flatten())); // 11-12
         classifier = register_module(
             "classifier", nn::Sequential(nn::Dropout(0.2), nn::Linear(128 * 4 * 4, numClasses)));
     }
@@ -343,7 +342,8 @@ Result<ckpt::TargetSpec> modelTarget(const QString &arch, int numClasses)
         key.key = QString::fromStdString(name);
         for (int64_t s : tensor.sizes())
             key.shape.append(s);
-        key.dtype = tensor.scalar_type() == torch::kLong ? ckpt::DType::Int64 : ckpt::DType::Float32;
+        key.dtype
+            = tensor.scalar_type() == torch::kLong ? ckpt::DType::Int64 : ckpt::DType::Float32;
         spec.append(key);
     }
     return spec;
@@ -381,14 +381,18 @@ QString smallCnnPythonSource()
         "    def __init__(self, num_classes=10):\n"
         "        super().__init__()\n"
         "        self.features = nn.Sequential(\n"
-        "            nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(inplace=True),\n"
+        "            nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), "
+        "nn.ReLU(inplace=True),\n"
         "            nn.MaxPool2d(2),\n"
-        "            nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),\n"
+        "            nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), "
+        "nn.ReLU(inplace=True),\n"
         "            nn.MaxPool2d(2),\n"
-        "            nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),\n"
+        "            nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), "
+        "nn.ReLU(inplace=True),\n"
         "            nn.AdaptiveAvgPool2d(4), nn.Flatten(),\n"
         "        )\n"
-        "        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(128 * 4 * 4, num_classes))\n"
+        "        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(128 * 4 * 4, "
+        "num_classes))\n"
         "\n"
         "    def forward(self, x):\n"
         "        return self.classifier(self.features(x))\n");
@@ -404,13 +408,15 @@ QString modelPythonSnippet(const QString &arch, int numClasses, const QString &c
         source += smallCnnPythonSource();
     QString escaped = checkpointPath;
     escaped.replace(u'\\', QStringLiteral("\\\\")).replace(u'\'', QStringLiteral("\\'"));
-    source += QStringLiteral("\nmodel = %1\n"
-                             "# weights_only=True reads the floats of the optimizer state from PyTorch 2.0 on\n"
-                             "ck = torch.load('%2', map_location='cpu',\n"
-                             "                weights_only=int(torch.__version__.split('.')[0]) >= 2)\n"
-                             "model.load_state_dict(ck['model_state_dict'])\n"
-                             "model.eval()\n")
-                  .arg(constructor, escaped);
+    source
+        += QStringLiteral(
+               "\nmodel = %1\n"
+               "# weights_only=True reads the floats of the optimizer state from PyTorch 2.0 on\n"
+               "ck = torch.load('%2', map_location='cpu',\n"
+               "                weights_only=int(torch.__version__.split('.')[0]) >= 2)\n"
+               "model.load_state_dict(ck['model_state_dict'])\n"
+               "model.eval()\n")
+               .arg(constructor, escaped);
     return source;
 }
 
@@ -421,15 +427,19 @@ namespace tm {
 Result<std::shared_ptr<Net>> createNet(const QString &arch, int numClasses)
 {
     if (numClasses < 1)
-        return Error{QStringLiteral("a classifier needs at least one class, not %1").arg(numClasses)};
+        return Error{
+            QStringLiteral("a classifier needs at least one class, not %1").arg(numClasses)};
     if (arch == u"small_cnn")
         return std::shared_ptr<Net>(std::make_shared<SmallCnn>(numClasses));
     if (arch == u"resnet18")
-        return std::shared_ptr<Net>(std::make_shared<ResNet<BasicBlock>>(std::array{2, 2, 2, 2}, numClasses));
+        return std::shared_ptr<Net>(
+            std::make_shared<ResNet<BasicBlock>>(std::array{2, 2, 2, 2}, numClasses));
     if (arch == u"resnet34")
-        return std::shared_ptr<Net>(std::make_shared<ResNet<BasicBlock>>(std::array{3, 4, 6, 3}, numClasses));
+        return std::shared_ptr<Net>(
+            std::make_shared<ResNet<BasicBlock>>(std::array{3, 4, 6, 3}, numClasses));
     if (arch == u"resnet50")
-        return std::shared_ptr<Net>(std::make_shared<ResNet<Bottleneck>>(std::array{3, 4, 6, 3}, numClasses));
+        return std::shared_ptr<Net>(
+            std::make_shared<ResNet<Bottleneck>>(std::array{3, 4, 6, 3}, numClasses));
     if (arch == u"mobilenet_v2")
         return std::shared_ptr<Net>(std::make_shared<MobileNetV2>(numClasses));
     return Error{unknownModelMessage(arch)};
@@ -471,8 +481,8 @@ ckpt::Value stateDictValue(torch::nn::Module &module)
 {
     ckpt::Value::Entries entries;
     for (const auto &[name, tensor] : stateDictEntries(module))
-        entries.append({ckpt::Value(QString::fromStdString(name)),
-                        ckpt::Value(toCheckpointTensor(tensor))});
+        entries.append(
+            {ckpt::Value(QString::fromStdString(name)), ckpt::Value(toCheckpointTensor(tensor))});
     ckpt::Value::Entries metadata;
     for (const auto &item : module.named_modules()) {
         const bool batchNorm = item.value()->as<nn::BatchNorm2d>() != nullptr;
@@ -491,34 +501,56 @@ namespace {
 std::optional<ckpt::DType> checkpointType(torch::ScalarType type)
 {
     switch (type) {
-    case torch::kFloat: return ckpt::DType::Float32;
-    case torch::kDouble: return ckpt::DType::Float64;
-    case torch::kHalf: return ckpt::DType::Float16;
-    case torch::kBFloat16: return ckpt::DType::BFloat16;
-    case torch::kChar: return ckpt::DType::Int8;
-    case torch::kShort: return ckpt::DType::Int16;
-    case torch::kInt: return ckpt::DType::Int32;
-    case torch::kLong: return ckpt::DType::Int64;
-    case torch::kByte: return ckpt::DType::UInt8;
-    case torch::kBool: return ckpt::DType::Bool;
-    default: return std::nullopt;
+    case torch::kFloat:
+        return ckpt::DType::Float32;
+    case torch::kDouble:
+        return ckpt::DType::Float64;
+    case torch::kHalf:
+        return ckpt::DType::Float16;
+    case torch::kBFloat16:
+        return ckpt::DType::BFloat16;
+    case torch::kChar:
+        return ckpt::DType::Int8;
+    case torch::kShort:
+        return ckpt::DType::Int16;
+    case torch::kInt:
+        return ckpt::DType::Int32;
+    case torch::kLong:
+        return ckpt::DType::Int64;
+    case torch::kByte:
+        return ckpt::DType::UInt8;
+    case torch::kBool:
+        return ckpt::DType::Bool;
+    default:
+        return std::nullopt;
     }
 }
 
 std::optional<torch::ScalarType> torchType(ckpt::DType type)
 {
     switch (type) {
-    case ckpt::DType::Float32: return torch::kFloat;
-    case ckpt::DType::Float64: return torch::kDouble;
-    case ckpt::DType::Float16: return torch::kHalf;
-    case ckpt::DType::BFloat16: return torch::kBFloat16;
-    case ckpt::DType::Int8: return torch::kChar;
-    case ckpt::DType::Int16: return torch::kShort;
-    case ckpt::DType::Int32: return torch::kInt;
-    case ckpt::DType::Int64: return torch::kLong;
-    case ckpt::DType::UInt8: return torch::kByte;
-    case ckpt::DType::Bool: return torch::kBool;
-    default: return std::nullopt;
+    case ckpt::DType::Float32:
+        return torch::kFloat;
+    case ckpt::DType::Float64:
+        return torch::kDouble;
+    case ckpt::DType::Float16:
+        return torch::kHalf;
+    case ckpt::DType::BFloat16:
+        return torch::kBFloat16;
+    case ckpt::DType::Int8:
+        return torch::kChar;
+    case ckpt::DType::Int16:
+        return torch::kShort;
+    case ckpt::DType::Int32:
+        return torch::kInt;
+    case ckpt::DType::Int64:
+        return torch::kLong;
+    case ckpt::DType::UInt8:
+        return torch::kByte;
+    case ckpt::DType::Bool:
+        return torch::kBool;
+    default:
+        return std::nullopt;
     }
 }
 
@@ -583,8 +615,8 @@ QStringList copyMatching(torch::nn::Module &module, const ckpt::Value &stateDict
 
 void setChannelsLast(torch::nn::Module &module, bool channelsLast)
 {
-    const auto format = channelsLast ? torch::MemoryFormat::ChannelsLast
-                                     : torch::MemoryFormat::Contiguous;
+    const auto format
+        = channelsLast ? torch::MemoryFormat::ChannelsLast : torch::MemoryFormat::Contiguous;
     torch::NoGradGuard noGrad;
     for (auto &p : module.parameters()) {
         if (p.dim() == 4)

@@ -3,10 +3,10 @@
 // libtorch side of the models and of the checkpoint bridge. Include only from ifs_torch sources
 // (it pulls in <torch/torch.h>, which the precompiled header already holds).
 
-#include "transforms/batchloader.h"
+#include "base/result.h"
 #include "checkpoint/checkpointvalue.h"
 #include "training/evaluation.h"
-#include "base/result.h"
+#include "transforms/batchloader.h"
 
 #include <QString>
 

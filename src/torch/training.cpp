@@ -4,12 +4,12 @@
 
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointwriter.h"
-#include "training/models.h"
-#include "training/runrecords.h"
 #include "torch/runtime.h"
 #include "torch/torchmodels.h"
-#include "transforms/torchrng.h"
+#include "training/models.h"
+#include "training/runrecords.h"
 #include "training/trainingdata.h"
+#include "transforms/torchrng.h"
 
 #include <QDateTime>
 #include <QDir>
@@ -39,13 +39,15 @@ Result<std::pair<QString, QString>> resolveDevice(const QString &request)
     const QString r = request.trimmed().toLower();
     const bool built = at::hasCUDA();
     const int count = built && torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0;
-    const QString why = !built ? QStringLiteral("CUDA is not available in this libtorch build (CPU only)")
-                               : QStringLiteral("this libtorch has CUDA, but no GPU is visible (driver, "
-                                                "CUDA_VISIBLE_DEVICES?)");
+    const QString why = !built
+        ? QStringLiteral("CUDA is not available in this libtorch build (CPU only)")
+        : QStringLiteral("this libtorch has CUDA, but no GPU is visible (driver, "
+                         "CUDA_VISIBLE_DEVICES?)");
     if (r.isEmpty() || r == u"auto") {
         if (count > 0)
-            return std::pair{QStringLiteral("cuda:0"),
-                             QStringLiteral("CUDA is available (%1 GPU): using the first").arg(count)};
+            return std::pair{
+                QStringLiteral("cuda:0"),
+                QStringLiteral("CUDA is available (%1 GPU): using the first").arg(count)};
         return std::pair{QStringLiteral("cpu"), why};
     }
     if (r == u"cpu")
@@ -56,17 +58,24 @@ Result<std::pair<QString, QString>> resolveDevice(const QString &request)
             bool ok = false;
             index = r.mid(5).toInt(&ok);
             if (!ok || index < 0)
-                return Error{QStringLiteral("“%1” is not a device: use auto, cpu, cuda or cuda:N").arg(request)};
+                return Error{QStringLiteral("“%1” is not a device: use auto, cpu, cuda or cuda:N")
+                                 .arg(request)};
         }
         if (count == 0)
-            return Error{QStringLiteral("cannot train on %1: %2. Choose the CPU (--device cpu) or auto")
-                             .arg(request, why)};
+            return Error{
+                QStringLiteral("cannot train on %1: %2. Choose the CPU (--device cpu) or auto")
+                    .arg(request, why)};
         if (index >= count)
-            return Error{QStringLiteral("cannot train on %1: this machine has %2 GPU(s), cuda:0 to cuda:%3")
-                             .arg(request).arg(count).arg(count - 1)};
-        return std::pair{QStringLiteral("cuda:%1").arg(index), QStringLiteral("%1, as chosen").arg(request)};
+            return Error{
+                QStringLiteral("cannot train on %1: this machine has %2 GPU(s), cuda:0 to cuda:%3")
+                    .arg(request)
+                    .arg(count)
+                    .arg(count - 1)};
+        return std::pair{QStringLiteral("cuda:%1").arg(index),
+                         QStringLiteral("%1, as chosen").arg(request)};
     }
-    return Error{QStringLiteral("“%1” is not a device: use auto, cpu, cuda or cuda:N").arg(request)};
+    return Error{
+        QStringLiteral("“%1” is not a device: use auto, cpu, cuda or cuda:N").arg(request)};
 }
 
 namespace {
@@ -122,7 +131,8 @@ struct Schedule
         case ScheduleKind::OneCycle:
             break;
         case ScheduleKind::Step:
-            value = baseLr * std::pow(gamma, double((s / std::max<qint64>(1, stepsPerEpoch)) / stepEpochs));
+            value = baseLr
+                * std::pow(gamma, double((s / std::max<qint64>(1, stepsPerEpoch)) / stepEpochs));
             break;
         case ScheduleKind::Cosine: {
             const qint64 span = std::max<qint64>(1, totalSteps - warmupSteps);
@@ -171,11 +181,14 @@ class Optimizer
 {
 public:
     Optimizer(const TrainConfig &config, std::vector<torch::Tensor> params)
-        : m_config(config), m_params(std::move(params)), m_buf(m_params.size()),
-          m_expAvg(m_params.size()), m_expAvgSq(m_params.size()), m_steps(m_params.size(), 0.0),
-          m_lr(config.lr)
-    {
-    }
+        : m_config(config)
+        , m_params(std::move(params))
+        , m_buf(m_params.size())
+        , m_expAvg(m_params.size())
+        , m_expAvgSq(m_params.size())
+        , m_steps(m_params.size(), 0.0)
+        , m_lr(config.lr)
+    { }
 
     void zeroGrad()
     {
@@ -245,25 +258,30 @@ public:
             if (m_config.optimizer == OptimizerKind::SGD) {
                 if (!m_stepped.contains(int(i)))
                     continue;
-                state.append({Value(qint64(i)),
-                              Value::dict({{Value(QStringLiteral("momentum_buffer")),
-                                            m_buf[i].defined() ? Value(tm::toCheckpointTensor(m_buf[i]))
-                                                               : Value()}})});
+                state.append(
+                    {Value(qint64(i)),
+                     Value::dict({{Value(QStringLiteral("momentum_buffer")),
+                                   m_buf[i].defined() ? Value(tm::toCheckpointTensor(m_buf[i]))
+                                                      : Value()}})});
             } else if (m_expAvg[i].defined()) {
                 const float step = float(m_steps[i]);
                 state.append({Value(qint64(i)),
                               Value::dict({
                                   {Value(QStringLiteral("step")),
                                    Value(ckpt::Tensor::fromFloats(std::span(&step, 1), {}))},
-                                  {Value(QStringLiteral("exp_avg")), Value(tm::toCheckpointTensor(m_expAvg[i]))},
-                                  {Value(QStringLiteral("exp_avg_sq")), Value(tm::toCheckpointTensor(m_expAvgSq[i]))},
+                                  {Value(QStringLiteral("exp_avg")),
+                                   Value(tm::toCheckpointTensor(m_expAvg[i]))},
+                                  {Value(QStringLiteral("exp_avg_sq")),
+                                   Value(tm::toCheckpointTensor(m_expAvgSq[i]))},
                               })});
             }
         }
         QList<Value> indices;
         for (size_t i = 0; i < m_params.size(); ++i)
             indices.append(Value(qint64(i)));
-        auto key = [](const char *k) { return Value(QString::fromLatin1(k)); };
+        auto key = [](const char *k) {
+            return Value(QString::fromLatin1(k));
+        };
         Value::Entries group;
         group.append({key("lr"), Value(m_lr)});
         if (m_config.optimizer == OptimizerKind::SGD) {
@@ -297,28 +315,38 @@ public:
     {
         const Value groups = dict.value(u"param_groups");
         if (!groups.isList() || groups.size() != 1)
-            return Error{QStringLiteral("the optimizer state has %1 parameter groups; one is expected")
-                             .arg(groups.size())};
+            return Error{
+                QStringLiteral("the optimizer state has %1 parameter groups; one is expected")
+                    .arg(groups.size())};
         if (groups.at(0).value(u"params").size() != qsizetype(m_params.size()))
-            return Error{QStringLiteral("the optimizer state is for %1 parameters, the model has %2")
-                             .arg(groups.at(0).value(u"params").size())
-                             .arg(m_params.size())};
+            return Error{
+                QStringLiteral("the optimizer state is for %1 parameters, the model has %2")
+                    .arg(groups.at(0).value(u"params").size())
+                    .arg(m_params.size())};
         const Value state = dict.value(u"state");
-        auto tensorAt = [&](const Value &entry, const char *name, size_t i) -> Result<torch::Tensor> {
+        auto tensorAt
+            = [&](const Value &entry, const char *name, size_t i) -> Result<torch::Tensor> {
             const Value v = entry.value(QString::fromLatin1(name));
             if (!v.isTensor())
-                return Error{QStringLiteral("the optimizer state lacks '%1' for parameter %2").arg(QLatin1String(name)).arg(i)};
+                return Error{QStringLiteral("the optimizer state lacks '%1' for parameter %2")
+                                 .arg(QLatin1String(name))
+                                 .arg(i)};
             auto t = tm::fromCheckpointTensor(v.toTensor());
             if (!t)
                 return t.error();
             if (t->sizes() != m_params[i].sizes())
-                return Error{QStringLiteral("the optimizer state's '%1' for parameter %2 has another shape").arg(QLatin1String(name)).arg(i)};
+                return Error{
+                    QStringLiteral("the optimizer state's '%1' for parameter %2 has another shape")
+                        .arg(QLatin1String(name))
+                        .arg(i)};
             return t->to(device).contiguous(m_params[i].suggest_memory_format());
         };
         for (const auto &[key, entry] : state.entries()) {
             const qint64 i = key.toInt();
             if (i < 0 || i >= qint64(m_params.size()))
-                return Error{QStringLiteral("the optimizer state names parameter %1 of %2").arg(i).arg(m_params.size())};
+                return Error{QStringLiteral("the optimizer state names parameter %1 of %2")
+                                 .arg(i)
+                                 .arg(m_params.size())};
             const size_t k = size_t(i);
             if (m_config.optimizer == OptimizerKind::SGD) {
                 m_stepped.insert(int(k));
@@ -369,14 +397,16 @@ private:
 Value jsonToValue(const QJsonValue &json)
 {
     switch (json.type()) {
-    case QJsonValue::Bool: return Value(json.toBool());
+    case QJsonValue::Bool:
+        return Value(json.toBool());
     case QJsonValue::Double: {
         const double d = json.toDouble();
         if (d == std::floor(d) && std::abs(d) < 9e15)
             return Value(qint64(d));
         return Value(d);
     }
-    case QJsonValue::String: return Value(json.toString());
+    case QJsonValue::String:
+        return Value(json.toString());
     case QJsonValue::Array: {
         QList<Value> items;
         for (const QJsonValue &v : json.toArray())
@@ -390,7 +420,8 @@ Value jsonToValue(const QJsonValue &json)
             entries.append({Value(it.key()), jsonToValue(it.value())});
         return Value::dict(std::move(entries));
     }
-    default: return Value();
+    default:
+        return Value();
     }
 }
 
@@ -413,7 +444,8 @@ QString percent(double fraction)
 /// The pipelines must work on this dataset's images: each is tried on a first readable image
 /// before the run, rather than skipping every image of an epoch. Returns the train pipeline's
 /// output size (width × height; invalid when no image could be read).
-Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData &data, uint64_t seed)
+Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const TrainingData &data,
+                                uint64_t seed)
 {
     QSize trainSize;
     for (const auto &[pipeline, samples, what] :
@@ -430,7 +462,8 @@ Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const Traini
                                  .arg(what, sample.path, run.errorMessage())};
             if (!run->output.isTensor())
                 return Error{QStringLiteral("the %1 transforms give an image, not a tensor: add "
-                                            "transforms.ToTensor() (and Normalize after it)").arg(what)};
+                                            "transforms.ToTensor() (and Normalize after it)")
+                                 .arg(what)};
             if (pipeline == &pipelines.train)
                 trainSize = run->output.size();
             break;
@@ -452,7 +485,8 @@ Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numCl
         return Error{target.errorMessage()};
     auto fitted = ckpt::fitStateDict(file->root, target.value());
     if (!fitted)
-        return Error{QStringLiteral("“%1” holds no weights: %2").arg(cfg.weightsPath, fitted.errorMessage())};
+        return Error{QStringLiteral("“%1” holds no weights: %2")
+                         .arg(cfg.weightsPath, fitted.errorMessage())};
     const ckpt::RepairProposal &proposal = fitted->proposal;
     QStringList mismatched;
     QStringList copied;
@@ -475,7 +509,8 @@ Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numCl
                     .arg(numClasses)
                     .arg(mismatched.join(QStringLiteral(", ")));
     if (!report.missing.isEmpty())
-        note += QStringLiteral("; not in the file, left initialised: %1").arg(report.missing.join(QStringLiteral(", ")));
+        note += QStringLiteral("; not in the file, left initialised: %1")
+                    .arg(report.missing.join(QStringLiteral(", ")));
     if (!report.unexpected.isEmpty())
         note += QStringLiteral("; ignored from the file: %1 keys").arg(report.unexpected.size());
     return note;
@@ -523,7 +558,8 @@ struct Trainer::Impl
     TrainFinish train(const TrainCallbacks &callbacks);
 };
 
-Trainer::Trainer(TrainConfig config) : d(std::make_unique<Impl>())
+Trainer::Trainer(TrainConfig config)
+    : d(std::make_unique<Impl>())
 {
     d->config = std::move(config);
 }
@@ -574,7 +610,8 @@ TrainFinish Trainer::run(const TrainCallbacks &callbacks)
         QString what = QString::fromStdString(e.what_without_backtrace());
         if (what.contains(QStringLiteral("out of memory")))
             what = QStringLiteral("the device ran out of memory: lower the batch size or choose a "
-                                  "smaller model (%1)").arg(what.section(u'\n', 0, 0));
+                                  "smaller model (%1)")
+                       .arg(what.section(u'\n', 0, 0));
         finish.outcome = TrainOutcome::Failed;
         finish.message = QStringLiteral("Training failed: %1").arg(what.section(u'\n', 0, 1));
     } catch (const std::exception &e) {
@@ -619,13 +656,15 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                                        "use it as start-up weights (--weights) instead")
                             .arg(cfg.resumePath));
         if (!cfg.resumeWeightsOnly) {
-            if (auto saved = TrainConfig::fromJson(QJsonDocument::fromJson(
-                    resumeRoot.value(u"config_json").toString().toUtf8()).object()))
+            if (auto saved = TrainConfig::fromJson(
+                    QJsonDocument::fromJson(resumeRoot.value(u"config_json").toString().toUtf8())
+                        .object()))
                 cfg = exactResumeConfig(saved.value(), cfg);
         }
         const QString arch = resumeRoot.value(u"arch").toString();
         if (!arch.isEmpty() && arch != cfg.arch) {
-            start.notes.append(QStringLiteral("The checkpoint holds a %1: training that, not %2").arg(arch, cfg.arch));
+            start.notes.append(QStringLiteral("The checkpoint holds a %1: training that, not %2")
+                                   .arg(arch, cfg.arch));
             cfg.arch = arch;
         }
     }
@@ -635,7 +674,9 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         return fail(device.errorMessage());
     const torch::Device dev(device->first.toStdString());
     const bool cuda = dev.is_cuda();
-    auto cudaGenerator = [&] { return at::globalContext().defaultGenerator(dev); };
+    auto cudaGenerator = [&] {
+        return at::globalContext().defaultGenerator(dev);
+    };
     if (cfg.threads > 0)
         at::set_num_threads(cfg.threads);
     if (cuda)
@@ -664,7 +705,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
 
     if (resumeRoot.isDict()) {
         // The class indices must mean the same.
-        const std::optional<QStringList> saved = classesFromClassToIdx(resumeRoot.value(u"class_to_idx"));
+        const std::optional<QStringList> saved
+            = classesFromClassToIdx(resumeRoot.value(u"class_to_idx"));
         if (saved != data->classes)
             return fail(QStringLiteral("the checkpoint was trained on other classes (%1) than this "
                                        "dataset has (%2): resume needs the same classes")
@@ -681,7 +723,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     std::shared_ptr<tm::Net> net = netResult.value();
 
     if (!cfg.weightsPath.isEmpty() && !resumeRoot.isDict()) {
-        status(QStringLiteral("Loading weights from %1…").arg(QFileInfo(cfg.weightsPath).fileName()));
+        status(
+            QStringLiteral("Loading weights from %1…").arg(QFileInfo(cfg.weightsPath).fileName()));
         auto note = loadStartWeights(*net, cfg, numClasses);
         if (!note)
             return fail(note.errorMessage());
@@ -708,7 +751,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     const int batchesPerEpoch = trainLoader.batchesPerEpoch();
     if (batchesPerEpoch == 0)
         return fail(QStringLiteral("no training batch: %1 images, batch size %2")
-                        .arg(data->train.size()).arg(cfg.batchSize));
+                        .arg(data->train.size())
+                        .arg(cfg.batchSize));
     BatchLoaderOptions valOptions;
     valOptions.batchSize = std::max(cfg.batchSize, 128);
     valOptions.workers = cfg.workers;
@@ -724,8 +768,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     schedule.stepsPerEpoch = batchesPerEpoch;
     schedule.totalSteps = qint64(batchesPerEpoch) * cfg.epochs;
     schedule.warmupSteps = cfg.schedule == ScheduleKind::OneCycle
-                               ? 0
-                               : qint64(std::llround(cfg.warmupEpochs * batchesPerEpoch));
+        ? 0
+        : qint64(std::llround(cfg.warmupEpochs * batchesPerEpoch));
     schedule.stepEpochs = cfg.stepEpochs;
     schedule.gamma = cfg.stepGamma;
 
@@ -752,12 +796,16 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         if (size_t(copied.size()) != expected)
             return fail(QStringLiteral("the checkpoint's weights do not fit a %1 with %2 classes "
                                        "(%3 of %4 tensors fit)")
-                            .arg(cfg.arch).arg(numClasses).arg(copied.size()).arg(expected));
+                            .arg(cfg.arch)
+                            .arg(numClasses)
+                            .arg(copied.size())
+                            .arg(expected));
         if (cfg.resumeWeightsOnly) {
-            start.notes.append(QStringLiteral("Weights from %1 (epoch %2); new optimizer and schedule, "
-                                              "epochs counted from 1")
-                                   .arg(QFileInfo(cfg.resumePath).fileName())
-                                   .arg(resumeRoot.value(u"epoch").toInt()));
+            start.notes.append(
+                QStringLiteral("Weights from %1 (epoch %2); new optimizer and schedule, "
+                               "epochs counted from 1")
+                    .arg(QFileInfo(cfg.resumePath).fileName())
+                    .arg(resumeRoot.value(u"epoch").toInt()));
         } else {
             if (Status ok = optimizer.load(resumeRoot.value(u"optimizer_state_dict"), dev); !ok)
                 return fail(QStringLiteral("cannot resume exactly: %1").arg(ok.errorMessage()));
@@ -786,8 +834,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             }
             const Value metrics = resumeRoot.value(u"metrics");
             bestAccuracy = metrics.contains(u"best_val_accuracy")
-                               ? metrics.value(u"best_val_accuracy").toDouble() / 100.0
-                               : -1.0;
+                ? metrics.value(u"best_val_accuracy").toDouble() / 100.0
+                : -1.0;
             history = historyFromValue(metrics.value(u"history"));
             stepLog = stepLogFromValue(metrics.value(u"step_log"));
             start.notes.append(QStringLiteral("Resumed exactly from %1: epoch %2, step %3")
@@ -806,13 +854,15 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         !ok)
         return fail(ok.errorMessage());
     // How to rebuild the model in Python (with SmallCNN's definition when it is ours).
-    if (Status ok = writeTextAtomically(outDir.filePath(QStringLiteral("load_model.py")),
-                                        modelPythonSnippet(cfg.arch, numClasses, QStringLiteral("last.pth")).toUtf8());
+    if (Status ok = writeTextAtomically(
+            outDir.filePath(QStringLiteral("load_model.py")),
+            modelPythonSnippet(cfg.arch, numClasses, QStringLiteral("last.pth")).toUtf8());
         !ok)
         return fail(ok.errorMessage());
     QFile stepsFile(outDir.filePath(QStringLiteral("steps.csv")));
     if (!stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
-        return fail(QStringLiteral("cannot write “%1”: %2").arg(stepsFile.fileName(), stepsFile.errorString()));
+        return fail(QStringLiteral("cannot write “%1”: %2")
+                        .arg(stepsFile.fileName(), stepsFile.errorString()));
     stepsFile.write(stepsCsvHeader());
     for (const StepRecord &s : stepLog)
         stepsFile.write(stepsCsvRow(s));
@@ -845,7 +895,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             }
         }
         if (bestAccuracy >= 0.0)
-            metrics.append({Value(QStringLiteral("best_val_accuracy")), Value(bestAccuracy * 100.0)});
+            metrics.append(
+                {Value(QStringLiteral("best_val_accuracy")), Value(bestAccuracy * 100.0)});
         metrics.append({Value(QStringLiteral("step_log")), stepLogToValue(stepLog)});
         const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
         Value root = Value::dict({
@@ -880,7 +931,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     };
 
     auto writeMetricsCsv = [&]() -> Status {
-        return writeTextAtomically(outDir.filePath(QStringLiteral("metrics.csv")), metricsCsv(history));
+        return writeTextAtomically(outDir.filePath(QStringLiteral("metrics.csv")),
+                                   metricsCsv(history));
     };
     if (Status ok = writeMetricsCsv(); !ok)
         return fail(ok.errorMessage());
@@ -894,7 +946,9 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                         .arg(start.threads == 1 ? QStringLiteral("1 thread")
                                                 : QStringLiteral("%1 threads").arg(start.threads))
                         .arg(channelsLast ? QStringLiteral(", channels_last") : QString())
-                        .arg(cuda && cfg.amp != AmpMode::Off ? QStringLiteral(", AMP %1").arg(ampName(cfg.amp)) : QString());
+                        .arg(cuda && cfg.amp != AmpMode::Off
+                                 ? QStringLiteral(", AMP %1").arg(ampName(cfg.amp))
+                                 : QString());
     start.classes = data->classes;
     start.trainSamples = qsizetype(data->train.size());
     start.valSamples = qsizetype(data->val.size());
@@ -911,7 +965,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     start.history.epochs = history;
     start.history.steps = stepLog;
     if (cfg.amp != AmpMode::Off && !cuda)
-        start.notes.append(QStringLiteral("Mixed precision is for CUDA only: training in float32 on the CPU"));
+        start.notes.append(
+            QStringLiteral("Mixed precision is for CUDA only: training in float32 on the CPU"));
     if (callbacks.started)
         callbacks.started(start);
 
@@ -919,7 +974,9 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     const auto ampType = cfg.amp == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
     double lossScale = cfg.amp == AmpMode::Float16 ? 65536.0 : 1.0;
     int goodSteps = 0;
-    auto toDevice = [&](const Batch &batch) { return tm::batchToDevice(batch, dev, channelsLast); };
+    auto toDevice = [&](const Batch &batch) {
+        return tm::batchToDevice(batch, dev, channelsLast);
+    };
     auto labelsOf = [&](const Batch &batch) {
         torch::Tensor cpu = torch::from_blob(const_cast<int64_t *>(batch.labels.data()),
                                              {batch.count}, torch::kLong)
@@ -953,7 +1010,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     auto saveStop = [&](int epoch, int batchInEpoch, double lossSum, qint64 correct, qint64 seen,
                         double seconds) -> Status {
         status(QStringLiteral("Saving last.pth…"));
-        const Status ok = ckpt::writeCheckpoint(lastPath, checkpoint(epoch - 1, batchInEpoch, lossSum, correct, seen, seconds));
+        const Status ok = ckpt::writeCheckpoint(
+            lastPath, checkpoint(epoch - 1, batchInEpoch, lossSum, correct, seen, seconds));
         if (ok)
             finish.lastCheckpoint = lastPath;
         return ok;
@@ -995,8 +1053,10 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             }
             if (stoppedEarly) {
                 if (saveNow && batchIndex > 0 && batchIndex < batchesPerEpoch) {
-                    const double seconds = epochOffset + double(epochClock.nsecsElapsed()) * 1e-9 - epochPaused;
-                    if (Status ok = saveStop(epoch, batchIndex, lossSum, correct, seen, seconds); !ok)
+                    const double seconds
+                        = epochOffset + double(epochClock.nsecsElapsed()) * 1e-9 - epochPaused;
+                    if (Status ok = saveStop(epoch, batchIndex, lossSum, correct, seen, seconds);
+                        !ok)
                         return fail(ok.errorMessage());
                 }
                 break;
@@ -1023,7 +1083,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                 logits = net->forward(input);
                 loss = torch::nn::functional::cross_entropy(
                     logits.to(torch::kFloat), labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(cfg.labelSmoothing));
+                    torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
+                        cfg.labelSmoothing));
             }
             (lossScale != 1.0 ? loss * lossScale : loss).backward();
             bool finite = true;
@@ -1085,7 +1146,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             if (span > 0 && recent.size() > 3) {
                 const double perStep = span / double(recent.size() - 1);
                 progress.etaSeconds = perStep * double(totalSteps - step)
-                                      + lastValSeconds * double(cfg.epochs - epoch + 1);
+                    + lastValSeconds * double(cfg.epochs - epoch + 1);
             }
             if (callbacks.step)
                 callbacks.step(progress);
@@ -1102,8 +1163,10 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
             const QList<LoaderFailure> failures = trainLoader.failures();
             return fail(QStringLiteral("no training image could be loaded in epoch %1%2")
                             .arg(epoch)
-                            .arg(failures.isEmpty() ? QString()
-                                                    : QStringLiteral(": “%1”: %2").arg(failures.front().path, failures.front().message)));
+                            .arg(failures.isEmpty()
+                                     ? QString()
+                                     : QStringLiteral(": “%1”: %2")
+                                           .arg(failures.front().path, failures.front().message)));
         }
 
         // Validation.
@@ -1114,21 +1177,23 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         record.trainLoss = seen ? lossSum / double(seen) : 0.0;
         record.trainAccuracy = seen ? double(correct) / double(seen) : 0.0;
         record.lr = schedule.lr(std::max<qint64>(0, step - 1));
-        const double trainSeconds = epochOffset + double(epochClock.nsecsElapsed()) * 1e-9 - epochPaused;
-        record.imagesPerSecond = trainSeconds > 0 ? double(epochImages) / (trainSeconds - epochOffset) : 0.0;
+        const double trainSeconds
+            = epochOffset + double(epochClock.nsecsElapsed()) * 1e-9 - epochPaused;
+        record.imagesPerSecond
+            = trainSeconds > 0 ? double(epochImages) / (trainSeconds - epochOffset) : 0.0;
         if (valLoader) {
             status(QStringLiteral("Validating epoch %1…").arg(epoch));
             QElapsedTimer valClock;
             valClock.start();
             setLoader(valLoader.get());
-            auto evaluation = tm::evaluateNet(*net, *valLoader, data->val, data->classes, dev,
-                                              channelsLast, amp ? std::optional(ampType) : std::nullopt,
-                                              [this] {
-                                                  // "Save and stop" lets the validation finish,
-                                                  // so that the epoch's checkpoint is written.
-                                                  const std::lock_guard lock(mutex);
-                                                  return stopRequested && !saveOnStop;
-                                              });
+            auto evaluation
+                = tm::evaluateNet(*net, *valLoader, data->val, data->classes, dev, channelsLast,
+                                  amp ? std::optional(ampType) : std::nullopt, [this] {
+                                      // "Save and stop" lets the validation finish,
+                                      // so that the epoch's checkpoint is written.
+                                      const std::lock_guard lock(mutex);
+                                      return stopRequested && !saveOnStop;
+                                  });
             setLoader(nullptr);
             lastValSeconds = double(valClock.nsecsElapsed()) * 1e-9;
             if (!evaluation) {
@@ -1163,7 +1228,8 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
         if (QFileInfo::exists(bestPath))
             report.bestCheckpoint = bestPath;
         if (cfg.saveEveryEpochs > 0 && epoch % cfg.saveEveryEpochs == 0) {
-            const QString path = outDir.filePath(QStringLiteral("epoch_%1.pth").arg(epoch, 3, 10, QChar(u'0')));
+            const QString path
+                = outDir.filePath(QStringLiteral("epoch_%1.pth").arg(epoch, 3, 10, QChar(u'0')));
             if (Status ok = ckpt::writeCheckpoint(path, ck); !ok)
                 return fail(ok.errorMessage());
         }
@@ -1190,15 +1256,17 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
     if (finish.lastCheckpoint.isEmpty() && QFileInfo::exists(lastPath) && epochsDone >= firstEpoch)
         finish.lastCheckpoint = lastPath;
     const QString skipped = finish.skippedImages.isEmpty()
-                                ? QString()
-                                : QStringLiteral(" %1 unreadable image(s) were skipped.").arg(finish.skippedImages.size());
+        ? QString()
+        : QStringLiteral(" %1 unreadable image(s) were skipped.").arg(finish.skippedImages.size());
     const QString best = bestAccuracy >= 0.0
-                             ? QStringLiteral(", best validation accuracy %1%").arg(percent(bestAccuracy))
-                             : QString();
+        ? QStringLiteral(", best validation accuracy %1%").arg(percent(bestAccuracy))
+        : QString();
     if (stoppedEarly) {
         finish.outcome = TrainOutcome::Stopped;
         finish.message = QStringLiteral("Stopped after %1 complete epoch(s), step %2%3.%4")
-                             .arg(epochsDone).arg(step).arg(best, skipped);
+                             .arg(epochsDone)
+                             .arg(step)
+                             .arg(best, skipped);
     } else {
         finish.outcome = TrainOutcome::Completed;
         finish.message = QStringLiteral("Trained %1 epoch(s) in %2 s%3.%4")

@@ -34,9 +34,12 @@ QList<SamplePrediction> Evaluation::misclassified(Ranking ranking) const
     }
     std::stable_sort(wrong.begin(), wrong.end(), [ranking](const auto &a, const auto &b) {
         switch (ranking) {
-        case Ranking::HighestLoss: return a.loss > b.loss;
-        case Ranking::MostConfident: return a.confidence > b.confidence;
-        case Ranking::LeastConfident: return a.confidence < b.confidence;
+        case Ranking::HighestLoss:
+            return a.loss > b.loss;
+        case Ranking::MostConfident:
+            return a.confidence > b.confidence;
+        case Ranking::LeastConfident:
+            return a.confidence < b.confidence;
         }
         return false;
     });
@@ -70,8 +73,8 @@ void Evaluation::computeSummary()
         m.precision = m.predictedCount ? double(truePositive) / double(m.predictedCount) : 0.0;
         m.recall = m.support ? double(truePositive) / double(m.support) : 0.0;
         m.f1 = m.precision + m.recall > 0.0
-                   ? 2.0 * m.precision * m.recall / (m.precision + m.recall)
-                   : 0.0;
+            ? 2.0 * m.precision * m.recall / (m.precision + m.recall)
+            : 0.0;
         f1Sum += m.f1;
         perClass.append(m);
     }

@@ -5,8 +5,8 @@
 // prediction for single images or folders. Torch-free header: the GUI and the CLI use it
 // without including libtorch; the implementation is in ifs_torch.
 
-#include "transforms/batchloader.h"
 #include "base/result.h"
+#include "transforms/batchloader.h"
 
 #include <QList>
 #include <QString>
@@ -26,18 +26,18 @@ struct SamplePrediction
     QString path;
     int label = -1;
     int predicted = -1;
-    float confidence = 0.f;     ///< softmax probability of `predicted`
+    float confidence = 0.f; ///< softmax probability of `predicted`
     float labelProbability = 0.f; ///< softmax probability of the true label
-    float loss = 0.f;           ///< cross-entropy of this image (no label smoothing)
+    float loss = 0.f; ///< cross-entropy of this image (no label smoothing)
     bool correct() const { return predicted == label; }
 };
 
 struct ClassMetrics
 {
     double precision = 0.0; ///< 0 when nothing was predicted as this class
-    double recall = 0.0;    ///< 0 when the class has no images
+    double recall = 0.0; ///< 0 when the class has no images
     double f1 = 0.0;
-    qint64 support = 0;     ///< images of this class
+    qint64 support = 0; ///< images of this class
     qint64 predictedCount = 0;
 };
 
@@ -46,10 +46,10 @@ struct Evaluation
 {
     QStringList classes;
     QList<SamplePrediction> predictions; ///< in the order of the evaluated samples
-    std::vector<qint64> confusion;       ///< classes² counts, row = true class, column = predicted
+    std::vector<qint64> confusion; ///< classes² counts, row = true class, column = predicted
     QList<ClassMetrics> perClass;
     double accuracy = 0.0; ///< fraction correct, 0..1
-    double loss = 0.0;     ///< mean cross-entropy
+    double loss = 0.0; ///< mean cross-entropy
     double macroF1 = 0.0;
     QList<LoaderFailure> failures; ///< images that could not be evaluated
 
@@ -74,7 +74,7 @@ struct ImagePrediction
 {
     QString path;
     QList<std::pair<int, float>> top; ///< class index, probability; most likely first
-    QString error;                    ///< set when the image could not be read
+    QString error; ///< set when the image could not be read
 };
 
 struct ClassifierOptions

@@ -5,8 +5,8 @@
 // that ships with its Python definition. This header is torch-free; the modules themselves live
 // in models.cpp (ifs_torch).
 
-#include "checkpoint/checkpointrepair.h"
 #include "base/result.h"
+#include "checkpoint/checkpointrepair.h"
 
 #include <QList>
 #include <QSize>
@@ -16,8 +16,8 @@ namespace ifs {
 
 struct ModelArch
 {
-    QString name;        ///< "resnet18": the name in checkpoints ('arch') and on the command line
-    QString title;       ///< "ResNet-18"
+    QString name; ///< "resnet18": the name in checkpoints ('arch') and on the command line
+    QString title; ///< "ResNet-18"
     QString description; ///< one line for the UI: size and what it is good for
     /// The key prefix of the classifier head, replaced when the class count differs: "fc.",
     /// "classifier.1.".
@@ -54,7 +54,8 @@ int headClassCount(const ckpt::Value &stateDict, const QString &arch);
 /// Writes a freshly initialised `arch` (after `torch.manual_seed(seed)`) as a state dict, as
 /// `torch.save(model.state_dict(), path)` would: to start a Python run from the same weights, or
 /// to check the initialisation.
-Status exportInitialWeights(const QString &arch, int numClasses, uint64_t seed, const QString &path);
+Status exportInitialWeights(const QString &arch, int numClasses, uint64_t seed,
+                            const QString &path);
 
 /// Python source that defines the small CNN (`class SmallCNN(nn.Module)`), equivalent to ours
 /// key by key and op by op; torchvision's models need no source.

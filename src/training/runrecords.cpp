@@ -1,5 +1,5 @@
-// A run's records in its folder (metrics.csv, steps.csv) and in its checkpoints (metrics['history'],
-// metrics['step_log']), written and read through one table of columns.
+// A run's records in its folder (metrics.csv, steps.csv) and in its checkpoints
+// (metrics['history'], metrics['step_log']), written and read through one table of columns.
 
 #include "training/runrecords.h"
 
@@ -27,50 +27,77 @@ struct Column
 {
     using Record = R;
     const char *name;
-    bool integer;  ///< an int in the file and in the history dict
-    char format;   ///< QString::number's format and precision for the others
+    bool integer; ///< an int in the file and in the history dict
+    char format; ///< QString::number's format and precision for the others
     int precision;
     double (*get)(const R &);
     void (*set)(R &, double);
 
     QString text(const R &r) const
     {
-        return integer ? QString::number(qint64(get(r))) : QString::number(get(r), format, precision);
+        return integer ? QString::number(qint64(get(r)))
+                       : QString::number(get(r), format, precision);
     }
 };
 
 /// metrics.csv and metrics['history'].
 constexpr std::array<Column<EpochRecord>, 9> kEpochColumns{{
     {"epoch", true, 0, 0, [](const EpochRecord &r) { return double(r.epoch); },
-     [](EpochRecord &r, double v) { r.epoch = int(v); }},
+     [](EpochRecord &r, double v) {
+         r.epoch = int(v);
+     }},
     {"step", true, 0, 0, [](const EpochRecord &r) { return double(r.step); },
-     [](EpochRecord &r, double v) { r.step = qint64(v); }},
+     [](EpochRecord &r, double v) {
+         r.step = qint64(v);
+     }},
     {"train_loss", false, 'g', 9, [](const EpochRecord &r) { return r.trainLoss; },
-     [](EpochRecord &r, double v) { r.trainLoss = v; }},
+     [](EpochRecord &r, double v) {
+         r.trainLoss = v;
+     }},
     {"train_acc", false, 'f', 4, [](const EpochRecord &r) { return r.trainAccuracy * 100.0; },
-     [](EpochRecord &r, double v) { r.trainAccuracy = v / 100.0; }},
+     [](EpochRecord &r, double v) {
+         r.trainAccuracy = v / 100.0;
+     }},
     {"val_loss", false, 'g', 9, [](const EpochRecord &r) { return r.valLoss; },
-     [](EpochRecord &r, double v) { r.valLoss = v; }},
+     [](EpochRecord &r, double v) {
+         r.valLoss = v;
+     }},
     {"val_acc", false, 'f', 4, [](const EpochRecord &r) { return r.valAccuracy * 100.0; },
-     [](EpochRecord &r, double v) { r.valAccuracy = v / 100.0; }},
+     [](EpochRecord &r, double v) {
+         r.valAccuracy = v / 100.0;
+     }},
     {"lr", false, 'g', 9, [](const EpochRecord &r) { return r.lr; },
-     [](EpochRecord &r, double v) { r.lr = v; }},
+     [](EpochRecord &r, double v) {
+         r.lr = v;
+     }},
     {"seconds", false, 'f', 3, [](const EpochRecord &r) { return r.seconds; },
-     [](EpochRecord &r, double v) { r.seconds = v; }},
+     [](EpochRecord &r, double v) {
+         r.seconds = v;
+     }},
     {"images_per_s", false, 'f', 1, [](const EpochRecord &r) { return r.imagesPerSecond; },
-     [](EpochRecord &r, double v) { r.imagesPerSecond = v; }},
+     [](EpochRecord &r, double v) {
+         r.imagesPerSecond = v;
+     }},
 }};
 
 /// steps.csv, and the order of a step_log row.
 constexpr std::array<Column<StepRecord>, 4> kStepColumns{{
     {"step", true, 0, 0, [](const StepRecord &s) { return double(s.step); },
-     [](StepRecord &s, double v) { s.step = qint64(v); }},
+     [](StepRecord &s, double v) {
+         s.step = qint64(v);
+     }},
     {"epoch", true, 0, 0, [](const StepRecord &s) { return double(s.epoch); },
-     [](StepRecord &s, double v) { s.epoch = int(v); }},
+     [](StepRecord &s, double v) {
+         s.epoch = int(v);
+     }},
     {"loss", false, 'g', 9, [](const StepRecord &s) { return s.loss; },
-     [](StepRecord &s, double v) { s.loss = v; }},
+     [](StepRecord &s, double v) {
+         s.loss = v;
+     }},
     {"lr", false, 'g', 9, [](const StepRecord &s) { return s.lr; },
-     [](StepRecord &s, double v) { s.lr = v; }},
+     [](StepRecord &s, double v) {
+         s.lr = v;
+     }},
 }};
 constexpr qint64 kStepWidth = qint64(kStepColumns.size());
 
@@ -163,7 +190,8 @@ Value historyToValue(const QList<EpochRecord> &history)
         Value::Entries entries;
         for (const auto &c : kEpochColumns) {
             const double v = c.get(r);
-            entries.append({Value(QString::fromLatin1(c.name)), c.integer ? Value(qint64(v)) : Value(v)});
+            entries.append(
+                {Value(QString::fromLatin1(c.name)), c.integer ? Value(qint64(v)) : Value(v)});
         }
         rows.append(Value::dict(entries));
     }
@@ -191,7 +219,8 @@ Value stepLogToValue(const QList<StepRecord> &log)
             flat.push_back(c.get(s));
     const QByteArray bytes(reinterpret_cast<const char *>(flat.data()),
                            qsizetype(flat.size() * sizeof(double)));
-    return Value(ckpt::Tensor::fromBytes(ckpt::DType::Float64, bytes, {qint64(log.size()), kStepWidth}));
+    return Value(
+        ckpt::Tensor::fromBytes(ckpt::DType::Float64, bytes, {qint64(log.size()), kStepWidth}));
 }
 
 QList<StepRecord> stepLogFromValue(const Value &value)
@@ -236,8 +265,8 @@ Result<RunHistory> readRunHistory(const QString &folder)
     history.name = QFileInfo(folder).fileName();
     const QString metrics = QDir(folder).filePath(QStringLiteral("metrics.csv"));
     if (!QFileInfo::exists(metrics))
-        return Error{QStringLiteral("“%1” is not a training run folder: it has no metrics.csv")
-                         .arg(folder)};
+        return Error{
+            QStringLiteral("“%1” is not a training run folder: it has no metrics.csv").arg(folder)};
     auto epochs = readCsv(metrics);
     if (!epochs)
         return epochs.error();

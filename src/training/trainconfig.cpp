@@ -20,7 +20,8 @@ namespace ifs {
 namespace {
 
 template<typename E, size_t N>
-std::optional<E> fromName(const QString &name, const std::array<std::pair<E, const char16_t *>, N> &table)
+std::optional<E> fromName(const QString &name,
+                          const std::array<std::pair<E, const char16_t *>, N> &table)
 {
     for (const auto &[value, text] : table) {
         if (name.compare(QStringView(text), Qt::CaseInsensitive) == 0)
@@ -39,26 +40,52 @@ QString toName(E value, const std::array<std::pair<E, const char16_t *>, N> &tab
     return {};
 }
 
-constexpr std::array<std::pair<OptimizerKind, const char16_t *>, 3> kOptimizers{{
-    {OptimizerKind::SGD, u"sgd"}, {OptimizerKind::Adam, u"adam"}, {OptimizerKind::AdamW, u"adamw"}}};
-constexpr std::array<std::pair<ScheduleKind, const char16_t *>, 4> kSchedules{{
-    {ScheduleKind::Constant, u"constant"}, {ScheduleKind::Step, u"step"},
-    {ScheduleKind::Cosine, u"cosine"}, {ScheduleKind::OneCycle, u"onecycle"}}};
-constexpr std::array<std::pair<AmpMode, const char16_t *>, 3> kAmp{{
-    {AmpMode::Off, u"off"}, {AmpMode::BFloat16, u"bf16"}, {AmpMode::Float16, u"fp16"}}};
-constexpr std::array<std::pair<MemoryFormat, const char16_t *>, 3> kMemoryFormats{{
-    {MemoryFormat::Auto, u"auto"}, {MemoryFormat::ChannelsLast, u"channels_last"},
-    {MemoryFormat::Contiguous, u"contiguous"}}};
+constexpr std::array<std::pair<OptimizerKind, const char16_t *>, 3> kOptimizers{
+    {{OptimizerKind::SGD, u"sgd"},
+     {OptimizerKind::Adam, u"adam"},
+     {OptimizerKind::AdamW, u"adamw"}}};
+constexpr std::array<std::pair<ScheduleKind, const char16_t *>, 4> kSchedules{
+    {{ScheduleKind::Constant, u"constant"},
+     {ScheduleKind::Step, u"step"},
+     {ScheduleKind::Cosine, u"cosine"},
+     {ScheduleKind::OneCycle, u"onecycle"}}};
+constexpr std::array<std::pair<AmpMode, const char16_t *>, 3> kAmp{
+    {{AmpMode::Off, u"off"}, {AmpMode::BFloat16, u"bf16"}, {AmpMode::Float16, u"fp16"}}};
+constexpr std::array<std::pair<MemoryFormat, const char16_t *>, 3> kMemoryFormats{
+    {{MemoryFormat::Auto, u"auto"},
+     {MemoryFormat::ChannelsLast, u"channels_last"},
+     {MemoryFormat::Contiguous, u"contiguous"}}};
 
 } // namespace
 
-QString optimizerName(OptimizerKind kind) { return toName(kind, kOptimizers); }
-QString scheduleName(ScheduleKind kind) { return toName(kind, kSchedules); }
-QString ampName(AmpMode mode) { return toName(mode, kAmp); }
-std::optional<OptimizerKind> optimizerFromName(const QString &name) { return fromName(name, kOptimizers); }
-std::optional<ScheduleKind> scheduleFromName(const QString &name) { return fromName(name, kSchedules); }
-std::optional<AmpMode> ampFromName(const QString &name) { return fromName(name, kAmp); }
-QString memoryFormatName(MemoryFormat format) { return toName(format, kMemoryFormats); }
+QString optimizerName(OptimizerKind kind)
+{
+    return toName(kind, kOptimizers);
+}
+QString scheduleName(ScheduleKind kind)
+{
+    return toName(kind, kSchedules);
+}
+QString ampName(AmpMode mode)
+{
+    return toName(mode, kAmp);
+}
+std::optional<OptimizerKind> optimizerFromName(const QString &name)
+{
+    return fromName(name, kOptimizers);
+}
+std::optional<ScheduleKind> scheduleFromName(const QString &name)
+{
+    return fromName(name, kSchedules);
+}
+std::optional<AmpMode> ampFromName(const QString &name)
+{
+    return fromName(name, kAmp);
+}
+QString memoryFormatName(MemoryFormat format)
+{
+    return toName(format, kMemoryFormats);
+}
 std::optional<MemoryFormat> memoryFormatFromName(const QString &name)
 {
     return fromName(name, kMemoryFormats);
@@ -208,8 +235,8 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
     str("device", c.device);
     enumeration("memory_format", c.memoryFormat, memoryFormatFromName);
     // Run folders written before memory_format said "channels_last": true|false.
-    if (const QJsonValue legacy = json.value(QStringLiteral("channels_last")); legacy.isBool()
-        && !json.contains(QStringLiteral("memory_format")))
+    if (const QJsonValue legacy = json.value(QStringLiteral("channels_last"));
+        legacy.isBool() && !json.contains(QStringLiteral("memory_format")))
         c.memoryFormat = legacy.toBool() ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
     enumeration("amp", c.amp, ampFromName);
     integer("threads", c.threads);
@@ -225,7 +252,9 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
 
 Status TrainConfig::validate() const
 {
-    auto fail = [](const QString &message) { return Status(Error{message}); };
+    auto fail = [](const QString &message) {
+        return Status(Error{message});
+    };
     if (dataRoot.isEmpty())
         return fail(QStringLiteral("no dataset: choose an ImageFolder root (--data ROOT)"));
     if (!QFileInfo(dataRoot).isDir())
@@ -250,11 +279,14 @@ Status TrainConfig::validate() const
     if (weightDecay < 0.0)
         return fail(QStringLiteral("weight decay cannot be negative (%1)").arg(weightDecay));
     if (!(beta1 >= 0.0 && beta1 < 1.0 && beta2 >= 0.0 && beta2 < 1.0))
-        return fail(QStringLiteral("Adam's betas must be in [0, 1), not (%1, %2)").arg(beta1).arg(beta2));
+        return fail(
+            QStringLiteral("Adam's betas must be in [0, 1), not (%1, %2)").arg(beta1).arg(beta2));
     if (!(labelSmoothing >= 0.0 && labelSmoothing <= 1.0))
-        return fail(QStringLiteral("label smoothing must be between 0 and 1, not %1").arg(labelSmoothing));
+        return fail(
+            QStringLiteral("label smoothing must be between 0 and 1, not %1").arg(labelSmoothing));
     if (gradClipNorm < 0.0)
-        return fail(QStringLiteral("the gradient clipping norm cannot be negative (%1)").arg(gradClipNorm));
+        return fail(
+            QStringLiteral("the gradient clipping norm cannot be negative (%1)").arg(gradClipNorm));
     if (warmupEpochs < 0.0)
         return fail(QStringLiteral("warm-up epochs cannot be negative (%1)").arg(warmupEpochs));
     if (schedule == ScheduleKind::Step && (stepEpochs < 1 || !(stepGamma > 0.0)))
@@ -262,11 +294,13 @@ Status TrainConfig::validate() const
     if (outDir.isEmpty())
         return fail(QStringLiteral("no run folder: choose where checkpoints go (--out RUNDIR)"));
     if (!resumePath.isEmpty() && !QFileInfo(resumePath).isFile())
-        return fail(QStringLiteral("the checkpoint to resume from, “%1”, does not exist").arg(resumePath));
+        return fail(
+            QStringLiteral("the checkpoint to resume from, “%1”, does not exist").arg(resumePath));
     if (!weightsPath.isEmpty() && !QFileInfo(weightsPath).isFile())
         return fail(QStringLiteral("the weights file “%1” does not exist").arg(weightsPath));
     if (amp != AmpMode::Off && device == u"cpu")
-        return fail(QStringLiteral("mixed precision (AMP) is for CUDA devices; turn it off on the CPU"));
+        return fail(
+            QStringLiteral("mixed precision (AMP) is for CUDA devices; turn it off on the CPU"));
     return success();
 }
 
@@ -276,15 +310,19 @@ QStringList CheckpointSummary::lines() const
 {
     QStringList out;
     out.append(QStringLiteral("Model: %1 with %2 classes").arg(arch).arg(numClasses));
-    out.append(midEpoch ? QStringLiteral("Saved inside epoch %1, after step %2").arg(epoch + 1).arg(step)
-                        : QStringLiteral("Epochs done: %1 (step %2)").arg(epoch).arg(step));
+    out.append(midEpoch
+                   ? QStringLiteral("Saved inside epoch %1, after step %2").arg(epoch + 1).arg(step)
+                   : QStringLiteral("Epochs done: %1 (step %2)").arg(epoch).arg(step));
     if (bestValAccuracy >= 0.0)
-        out.append(QStringLiteral("Best validation accuracy: %1%").arg(bestValAccuracy * 100.0, 0, 'f', 2));
-    out.append(hasOptimizerState ? QStringLiteral("Optimizer state: %1").arg(optimizer)
-                                 : QStringLiteral("No optimizer state: only a weights-only start is possible"));
+        out.append(QStringLiteral("Best validation accuracy: %1%")
+                       .arg(bestValAccuracy * 100.0, 0, 'f', 2));
+    out.append(hasOptimizerState
+                   ? QStringLiteral("Optimizer state: %1").arg(optimizer)
+                   : QStringLiteral("No optimizer state: only a weights-only start is possible"));
     if (!schedule.isEmpty())
         out.append(QStringLiteral("Schedule: %1").arg(schedule));
-    out.append(hasRngState ? QStringLiteral("Random-number state: saved (an exact resume continues the same run)")
+    out.append(hasRngState ? QStringLiteral(
+                   "Random-number state: saved (an exact resume continues the same run)")
                            : QStringLiteral("Random-number state: not saved"));
     if (!classes.isEmpty()) {
         QStringList shown = classes.mid(0, 12);
@@ -305,7 +343,8 @@ Result<CheckpointSummary> summarizeTrainingCheckpoint(const QString &path)
     if (!root.isDict() || !root.contains(u"model_state_dict"))
         return Error{QStringLiteral("“%1” is not a training checkpoint of ImageFolder Studio's "
                                     "layout (no 'model_state_dict'); load it as start-up weights "
-                                    "instead").arg(QFileInfo(path).fileName())};
+                                    "instead")
+                         .arg(QFileInfo(path).fileName())};
     CheckpointSummary s;
     s.arch = root.value(u"arch").toString();
     s.numClasses = int(root.value(u"num_classes").toInt());
@@ -332,11 +371,13 @@ Result<CheckpointSummary> summarizeTrainingCheckpoint(const QString &path)
     if (s.hasOptimizerState) {
         const ckpt::Value group = optimizer.value(u"param_groups").at(0);
         const QString kind = s.config.value(QStringLiteral("optimizer")).toString();
-        s.optimizer = QStringLiteral("%1 (lr %2").arg(kind.isEmpty() ? QStringLiteral("?") : kind.toUpper())
+        s.optimizer = QStringLiteral("%1 (lr %2")
+                          .arg(kind.isEmpty() ? QStringLiteral("?") : kind.toUpper())
                           .arg(group.value(u"lr").toDouble());
         if (group.contains(u"momentum"))
             s.optimizer += QStringLiteral(", momentum %1").arg(group.value(u"momentum").toDouble());
-        s.optimizer += QStringLiteral(", weight decay %1)").arg(group.value(u"weight_decay").toDouble());
+        s.optimizer
+            += QStringLiteral(", weight decay %1)").arg(group.value(u"weight_decay").toDouble());
     }
     const ckpt::Value schedule = root.value(u"scheduler_state_dict").value(u"ifs_schedule");
     if (schedule.isDict())

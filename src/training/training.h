@@ -6,16 +6,16 @@
 // A run folder holds config.json, metrics.csv (one row per epoch), steps.csv (one row per
 // optimizer step), last.pth (every epoch, atomic) and best.pth (best validation accuracy),
 // epoch_NNN.pth when saveEveryEpochs is set, and load_model.py (the model rebuilt in Python,
-// SmallCNN's definition included, loading last.pth). The .pth files are torch.save zips in the layout
-// Python training scripts use:
+// SmallCNN's definition included, loading last.pth). The .pth files are torch.save zips in the
+// layout Python training scripts use:
 //
 //     {'model_state_dict': OrderedDict, 'optimizer_state_dict': {'state': {...}, 'param_groups':
 //      [...]}, 'scheduler_state_dict': {...}, 'epoch': int, 'step': int, 'class_to_idx': {...},
 //      'arch': str, 'num_classes': int, 'transforms': {'train': str, 'val': str},
 //      'metrics': {...}, 'rng_state': ByteTensor, 'config': {...}}
 
-#include "training/evaluation.h"
 #include "base/result.h"
+#include "training/evaluation.h"
 
 #include <QJsonObject>
 #include <QList>
@@ -51,14 +51,14 @@ bool usesChannelsLast(MemoryFormat format, bool cuda);
 struct TrainConfig
 {
     // Data
-    QString dataRoot;        ///< an ImageFolder root, or a root with train/ and val/ folders
-    QString valRoot;         ///< explicit validation ImageFolder; empty: the split's, else valSplit
-    double valSplit = 0.1;   ///< fraction held out (seeded, per class) without a val folder
+    QString dataRoot; ///< an ImageFolder root, or a root with train/ and val/ folders
+    QString valRoot; ///< explicit validation ImageFolder; empty: the split's, else valSplit
+    double valSplit = 0.1; ///< fraction held out (seeded, per class) without a val folder
     QString trainTransforms; ///< torchvision source; empty: defaultPipelines() for the dataset
     QString valTransforms;
     int batchSize = 64;
-    int workers = 0;         ///< input threads; 0 = all cores
-    bool dropLast = true;    ///< drop the last incomplete training batch
+    int workers = 0; ///< input threads; 0 = all cores
+    bool dropLast = true; ///< drop the last incomplete training batch
 
     // Model
     QString arch = QStringLiteral("small_cnn");
@@ -76,7 +76,7 @@ struct TrainConfig
     double eps = 1e-8;
     ScheduleKind schedule = ScheduleKind::Cosine;
     double warmupEpochs = 0.0; ///< linear warm-up from lr/100 (not for onecycle, which has its own)
-    int stepEpochs = 30;       ///< step schedule: multiply by stepGamma every stepEpochs
+    int stepEpochs = 30; ///< step schedule: multiply by stepGamma every stepEpochs
     double stepGamma = 0.1;
     double labelSmoothing = 0.0;
     double gradClipNorm = 0.0; ///< 0 = no clipping
@@ -85,15 +85,15 @@ struct TrainConfig
     // Device
     QString device = QStringLiteral("auto"); ///< auto | cpu | cuda | cuda:N
     MemoryFormat memoryFormat = MemoryFormat::Auto;
-    AmpMode amp = AmpMode::Off;              ///< CUDA only
-    int threads = 0;                         ///< libtorch intra-op threads; 0 = leave as set
+    AmpMode amp = AmpMode::Off; ///< CUDA only
+    int threads = 0; ///< libtorch intra-op threads; 0 = leave as set
 
     // Output
-    QString outDir;          ///< the run folder; created when missing
+    QString outDir; ///< the run folder; created when missing
     int saveEveryEpochs = 0; ///< also keep epoch_NNN.pth every N epochs; 0 = never
 
     // Resume
-    QString resumePath;             ///< a last.pth/best.pth of ours
+    QString resumePath; ///< a last.pth/best.pth of ours
     bool resumeWeightsOnly = false; ///< new optimizer and schedule, epochs counted from 0
 
     /// Stops after this many optimizer steps in total, as if Save and Stop was pressed: a
@@ -117,7 +117,7 @@ TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &curre
 struct StepRecord
 {
     qint64 step = 0; ///< 1-based, over the whole run
-    int epoch = 0;   ///< 1-based
+    int epoch = 0; ///< 1-based
     double loss = 0.0;
     double lr = 0.0;
 };
@@ -125,13 +125,13 @@ struct StepRecord
 /// One finished epoch.
 struct EpochRecord
 {
-    int epoch = 0;  ///< 1-based
+    int epoch = 0; ///< 1-based
     qint64 step = 0;
     double trainLoss = 0.0;
     double trainAccuracy = 0.0; ///< 0..1, on the augmented training batches
     double valLoss = 0.0;
-    double valAccuracy = 0.0;   ///< 0..1
-    double lr = 0.0;            ///< at the end of the epoch
+    double valAccuracy = 0.0; ///< 0..1
+    double lr = 0.0; ///< at the end of the epoch
     double seconds = 0.0;
     double imagesPerSecond = 0.0; ///< training images per second of the epoch
 };
@@ -155,44 +155,44 @@ struct CheckpointSummary
     QStringList classes;
     int epoch = 0;
     qint64 step = 0;
-    QString optimizer;        ///< "SGD (lr 0.1, momentum 0.9)"; empty without optimizer state
+    QString optimizer; ///< "SGD (lr 0.1, momentum 0.9)"; empty without optimizer state
     QString schedule;
     double bestValAccuracy = -1.0;
     QString trainTransforms, valTransforms;
-    QJsonObject config;       ///< the run's TrainConfig, when stored
+    QJsonObject config; ///< the run's TrainConfig, when stored
     bool hasOptimizerState = false;
     bool hasRngState = false;
-    bool midEpoch = false;    ///< saved by "Save and stop" inside an epoch
+    bool midEpoch = false; ///< saved by "Save and stop" inside an epoch
     QStringList lines() const; ///< a readable summary, one fact per line
 };
 Result<CheckpointSummary> summarizeTrainingCheckpoint(const QString &path);
 
 struct TrainStart
 {
-    QString arch;          ///< the model trained (a resume's own, whatever the config said)
-    QString device;        ///< "cpu", "cuda:0"
-    QString deviceNote;    ///< why: "CUDA is not available in this libtorch build (CPU only)"
-    QString runtime;       ///< torchDescription(), threads, channels_last, AMP
+    QString arch; ///< the model trained (a resume's own, whatever the config said)
+    QString device; ///< "cpu", "cuda:0"
+    QString deviceNote; ///< why: "CUDA is not available in this libtorch build (CPU only)"
+    QString runtime; ///< torchDescription(), threads, channels_last, AMP
     int threads = 0;
     QStringList classes;
     qsizetype trainSamples = 0;
     qsizetype valSamples = 0;
     int batchesPerEpoch = 0;
     int epochs = 0;
-    int startEpoch = 1;    ///< 1-based epoch the run starts with (>1 after a resume)
-    qint64 startStep = 0;  ///< steps already done
-    QString inputPath;     ///< BatchLoader::pathDescription()
+    int startEpoch = 1; ///< 1-based epoch the run starts with (>1 after a resume)
+    qint64 startStep = 0; ///< steps already done
+    QString inputPath; ///< BatchLoader::pathDescription()
     QString trainTransforms, valTransforms;
-    QStringList notes;     ///< weights load report, resume, val split, ...
+    QStringList notes; ///< weights load report, resume, val split, ...
     /// Notes worth acting on before the next run (also in notes): inputSizeNote()'s.
     QStringList advice;
-    RunHistory history;    ///< earlier epochs and steps (continued curves after a resume)
+    RunHistory history; ///< earlier epochs and steps (continued curves after a resume)
 };
 
 struct StepProgress
 {
     int epoch = 0;
-    int batch = 0;   ///< 1-based within the epoch
+    int batch = 0; ///< 1-based within the epoch
     int batches = 0; ///< per epoch
     qint64 step = 0; ///< 1-based, whole run
     qint64 totalSteps = 0;
@@ -200,7 +200,7 @@ struct StepProgress
     double accuracy = 0.0; ///< of this batch, 0..1
     double lr = 0.0;
     double imagesPerSecond = 0.0; ///< recent average
-    double etaSeconds = -1.0;     ///< whole run; -1 while unknown
+    double etaSeconds = -1.0; ///< whole run; -1 while unknown
 };
 
 struct EpochReport
@@ -210,7 +210,7 @@ struct EpochReport
     QString lastCheckpoint;
     QString bestCheckpoint;
     std::shared_ptr<const Evaluation> evaluation; ///< on the validation set; null without one
-    QList<LoaderFailure> newFailures;             ///< images skipped for the first time
+    QList<LoaderFailure> newFailures; ///< images skipped for the first time
 };
 
 enum class TrainOutcome { Completed, Stopped, Failed };
@@ -218,8 +218,8 @@ enum class TrainOutcome { Completed, Stopped, Failed };
 struct TrainFinish
 {
     TrainOutcome outcome = TrainOutcome::Failed;
-    QString message;        ///< what happened, for a status line or an error dialog
-    int epochsDone = 0;     ///< complete epochs
+    QString message; ///< what happened, for a status line or an error dialog
+    int epochsDone = 0; ///< complete epochs
     qint64 steps = 0;
     double bestValAccuracy = -1.0;
     QString lastCheckpoint; ///< empty when none was written

@@ -1,8 +1,8 @@
 #include "training/trainingdata.h"
 
 #include "dataset/datasetlayout.h"
-#include "transforms/torchrng.h"
 #include "training/training.h"
+#include "transforms/torchrng.h"
 #include "transforms/transformspec.h"
 
 #include <QDir>
@@ -23,7 +23,8 @@ Result<IndexPtr> scanRoot(const QString &root, const std::atomic_bool *cancel)
     if (index->cancelled)
         return Error{QStringLiteral("the scan of “%1” was cancelled").arg(root)};
     if (!index->refusal.isEmpty())
-        return Error{QStringLiteral("torchvision's ImageFolder refuses “%1”: %2").arg(root, index->refusal)};
+        return Error{
+            QStringLiteral("torchvision's ImageFolder refuses “%1”: %2").arg(root, index->refusal)};
     if (index->samples.empty())
         return Error{QStringLiteral("“%1” holds no images in class folders").arg(root)};
     return IndexPtr(std::make_shared<ImageFolderIndex>(std::move(index).value()));
@@ -77,15 +78,18 @@ Result<TrainingData> prepareTrainingData(const TrainConfig &config, const std::a
         auto val = scanRoot(valRoot, cancel);
         if (!val)
             return val.error();
-        const SplitMismatch mismatch =
-            compareSplits(QStringLiteral("train"), trainIndex, QStringLiteral("val"), *val.value());
+        const SplitMismatch mismatch = compareSplits(QStringLiteral("train"), trainIndex,
+                                                     QStringLiteral("val"), *val.value());
         if (!mismatch.isEmpty())
             return Error{mismatch.message()};
         data.train = samplesOf(trainIndex);
         data.val = samplesOf(*val.value());
         data.valRoot = valRoot;
         data.notes.append(QStringLiteral("Training on %1 (%2 images), validating on %3 (%4 images)")
-                              .arg(trainRoot).arg(data.train.size()).arg(valRoot).arg(data.val.size()));
+                              .arg(trainRoot)
+                              .arg(data.train.size())
+                              .arg(valRoot)
+                              .arg(data.val.size()));
     } else if (config.valSplit > 0.0) {
         // A seeded split per class, so that every class is validated and the split does not
         // change between runs with the same seed.

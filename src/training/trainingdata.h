@@ -3,9 +3,9 @@
 // What a training run reads: the dataset's train and validation samples and the transform
 // pipelines, resolved from a TrainConfig. Torch-free; shared by the trainer, the CLI and the GUI.
 
-#include "transforms/batchloader.h"
-#include "checkpoint/checkpointvalue.h"
 #include "base/result.h"
+#include "checkpoint/checkpointvalue.h"
+#include "transforms/batchloader.h"
 #include "transforms/transformadvice.h"
 #include "transforms/transforms.h"
 
@@ -26,9 +26,9 @@ struct TrainingData
     std::vector<LoaderSample> train;
     std::vector<LoaderSample> val;
     QString trainRoot;
-    QString valRoot;       ///< empty when val is a split of trainRoot (or there is no val)
-    DatasetTraits traits;  ///< of the training images' headers
-    QStringList notes;     ///< "val: a seeded 10% split of train (600 images)"
+    QString valRoot; ///< empty when val is a split of trainRoot (or there is no val)
+    DatasetTraits traits; ///< of the training images' headers
+    QStringList notes; ///< "val: a seeded 10% split of train (600 images)"
 };
 
 /// Scans the dataset as torchvision's ImageFolder would: `dataRoot` itself, or its train/ and

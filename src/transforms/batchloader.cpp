@@ -101,7 +101,7 @@ void BatchLoader::Impl::workerLoop()
     for (;;) {
         workAvailable.wait(lock, [this] {
             return stopping
-                   || (!cancelled && assigned < batchCount && assigned - delivered < prefetch);
+                || (!cancelled && assigned < batchCount && assigned - delivered < prefetch);
         });
         if (stopping)
             return;
@@ -145,8 +145,8 @@ Batch BatchLoader::Impl::build(int batchIndex, int epochNumber, const std::vecto
             break;
         const int sampleIndex = epochOrder[size_t(k)];
         const size_t offset = batch.count == 0
-                                  ? 0
-                                  : size_t(batch.count) * batch.channels * batch.height * batch.width;
+            ? 0
+            : size_t(batch.count) * batch.channels * batch.height * batch.width;
         float *direct = plan ? batch.data.data() + offset : nullptr;
         int c = batch.channels, h = batch.height, w = batch.width;
         QString error = processSample(sampleIndex, epochNumber, direct, one, c, h, w);
@@ -204,7 +204,8 @@ QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, float
     TorchGenerator rng(seed);
     Result<TransformRun> run = pipeline.run(image.value(), rng);
     if (!run)
-        return QStringLiteral("“%1”: %2").arg(QFileInfo(sample.path).fileName(), run.errorMessage());
+        return QStringLiteral("“%1”: %2")
+            .arg(QFileInfo(sample.path).fileName(), run.errorMessage());
     if (!run->output.isTensor())
         return QStringLiteral("the pipeline returns a PIL image, not a tensor: add ToTensor()");
     ImageTensor &t = run->output.tensor;
@@ -259,7 +260,8 @@ bool BatchLoader::Impl::fused(const QByteArray &bytes, TorchGenerator &rng, floa
     const Result<QImage> decoded = decodeJpegRegion(bytes, denom, region);
     if (!decoded)
         return false;
-    const QImage resized = pil::resize(decoded.value(), QSize(p.outWidth, p.outHeight), p.filter, sub);
+    const QImage resized
+        = pil::resize(decoded.value(), QSize(p.outWidth, p.outHeight), p.filter, sub);
     if (resized.isNull())
         return false;
     // Flip, ToTensor and Normalize in one pass into the C × H × W output.
@@ -293,8 +295,8 @@ BatchLoader::BatchLoader(std::vector<LoaderSample> samples, CompiledPipeline pip
         if (d->plan)
             d->lut.emplace(d->plan->mean, d->plan->std);
     }
-    d->workerCount = options.workers > 0 ? options.workers
-                                         : std::max(1, QThread::idealThreadCount());
+    d->workerCount
+        = options.workers > 0 ? options.workers : std::max(1, QThread::idealThreadCount());
     d->prefetch = options.prefetch > 0 ? options.prefetch : 2 * d->workerCount;
     for (int i = 0; i < d->workerCount; ++i)
         d->threads.emplace_back([impl = d.get()] { impl->workerLoop(); });

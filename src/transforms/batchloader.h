@@ -32,9 +32,9 @@ struct Batch
     int channels = 0;
     int height = 0;
     int width = 0;
-    std::vector<float> data;          ///< count × channels × height × width, contiguous
-    std::vector<int64_t> labels;      ///< count
-    std::vector<int> sampleIndices;   ///< indices into the loader's sample list
+    std::vector<float> data; ///< count × channels × height × width, contiguous
+    std::vector<int64_t> labels; ///< count
+    std::vector<int> sampleIndices; ///< indices into the loader's sample list
 };
 
 /// An image the loader skipped, and why.

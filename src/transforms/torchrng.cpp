@@ -56,30 +56,30 @@ Float2 dfAdd2(float x, float y)
 {
     const float s = x + y;
     const float v = s - x;
-    return { s, (x - (s - v)) + (y - v) };
+    return {s, (x - (s - v)) + (y - v)};
 }
 
 Float2 dfAdd(Float2 x, Float2 y)
 {
     const float s = x.x + y.x;
-    return { s, (((x.x - s) + y.x) + x.y) + y.y };
+    return {s, (((x.x - s) + y.x) + x.y) + y.y};
 }
 
 Float2 dfAdd(Float2 x, float y)
 {
     const float s = x.x + y;
-    return { s, ((x.x - s) + y) + x.y };
+    return {s, ((x.x - s) + y) + x.y};
 }
 
 Float2 dfScale(Float2 d, float s)
 {
-    return { d.x * s, d.y * s };
+    return {d.x * s, d.y * s};
 }
 
 Float2 dfMul(Float2 x, float y)
 {
     const float s = x.x * y;
-    return { s, std::fma(x.y, y, std::fma(x.x, y, -s)) };
+    return {s, std::fma(x.y, y, std::fma(x.x, y, -s))};
 }
 
 Float2 dfDiv(Float2 n, Float2 d)
@@ -88,7 +88,7 @@ Float2 dfDiv(Float2 n, Float2 d)
     const float s = n.x * t;
     const float u = std::fma(t, n.x, -s);
     const float v = std::fma(-d.y, t, std::fma(-d.x, t, 1.0f));
-    return { s, std::fma(s, v, std::fma(n.y, t, u)) };
+    return {s, std::fma(s, v, std::fma(n.y, t, u))};
 }
 
 float sleefLogf(float d)
@@ -102,7 +102,7 @@ float sleefLogf(float d)
     if (tiny)
         e -= 64;
 
-    Float2 s = dfMul(Float2 { 0.69314718246459960938f, -1.904654323148236017e-09f }, float(e));
+    Float2 s = dfMul(Float2{0.69314718246459960938f, -1.904654323148236017e-09f}, float(e));
     const Float2 x = dfDiv(dfAdd2(-1.0f, m), dfAdd2(1.0f, m));
     const float x2 = x.x * x.x;
     float t = 0.3027294874e+0f;

@@ -137,8 +137,9 @@ DatasetTraits sampleDatasetTraits(const QStringList &paths, int count)
     }
     if (traits.sampled == 0)
         return traits;
-    const auto mostCommon = std::max_element(
-        sizes.begin(), sizes.end(), [](const auto &a, const auto &b) { return a.second < b.second; });
+    const auto mostCommon
+        = std::max_element(sizes.begin(), sizes.end(),
+                           [](const auto &a, const auto &b) { return a.second < b.second; });
     traits.typicalSize = QSize(mostCommon->first.first, mostCommon->first.second);
     traits.uniformSize = sizes.size() == 1;
     traits.gray = allGray;
@@ -279,8 +280,8 @@ QList<PipelineAdvice> reviewPipeline(const TransformPipeline &pipeline, Pipeline
                 normalizeStep = i;
                 const std::vector<double> mean = numberList(argument(s, QStringLiteral("mean")));
                 const std::vector<double> std = numberList(argument(s, QStringLiteral("std")));
-                for (const auto &[what, values] :
-                     {std::pair{QStringLiteral("mean"), mean}, std::pair{QStringLiteral("std"), std}})
+                for (const auto &[what, values] : {std::pair{QStringLiteral("mean"), mean},
+                                                   std::pair{QStringLiteral("std"), std}})
                     if (values.size() != 1 && int(values.size()) != channels)
                         add(S::Error, i,
                             QStringLiteral("Normalize has %1 %2 value%3 for %4-channel images: "
@@ -290,9 +291,9 @@ QList<PipelineAdvice> reviewPipeline(const TransformPipeline &pipeline, Pipeline
                                 .arg(values.size() == 1 ? QString() : QStringLiteral("s"))
                                 .arg(channels));
                 auto varies = [](const std::vector<double> &v) {
-                    return v.size() > 1
-                           && std::any_of(v.begin(), v.end(),
-                                          [&v](double x) { return std::abs(x - v[0]) > 1e-6; });
+                    return v.size() > 1 && std::any_of(v.begin(), v.end(), [&v](double x) {
+                               return std::abs(x - v[0]) > 1e-6;
+                           });
                 };
                 if (traits.gray && channels == 3 && (varies(mean) || varies(std)))
                     add(S::Warning, i,
@@ -388,15 +389,16 @@ TransformPipeline withNormalize(const TransformPipeline &pipeline, const std::ve
                                 const std::vector<double> &std)
 {
     TransformPipeline out = pipeline;
-    const TransformStep normalize =
-        step(QStringLiteral("Normalize"), {pos(floats(mean)), pos(floats(std))});
+    const TransformStep normalize
+        = step(QStringLiteral("Normalize"), {pos(floats(mean)), pos(floats(std))});
     for (TransformStep &s : out.steps)
         if (s.name == u"Normalize") {
             s = normalize;
             return out;
         }
-    const bool hasToTensor = std::any_of(out.steps.begin(), out.steps.end(),
-                                         [](const TransformStep &s) { return s.name == u"ToTensor"; });
+    const bool hasToTensor
+        = std::any_of(out.steps.begin(), out.steps.end(),
+                      [](const TransformStep &s) { return s.name == u"ToTensor"; });
     if (!hasToTensor)
         out.steps.append(step(QStringLiteral("ToTensor")));
     // After ToTensor and before RandomErasing, if any (erasing's zeros mean "mean colour" then).

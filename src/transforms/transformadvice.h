@@ -23,10 +23,10 @@ namespace ifs {
 /// What a sample of the dataset's image headers says.
 struct DatasetTraits
 {
-    QSize typicalSize;         ///< the most common size; invalid when unknown
-    bool uniformSize = false;  ///< every sampled image has typicalSize
-    bool gray = false;         ///< every sampled image is grayscale (so its RGB channels are equal)
-    int sampled = 0;           ///< headers read
+    QSize typicalSize; ///< the most common size; invalid when unknown
+    bool uniformSize = false; ///< every sampled image has typicalSize
+    bool gray = false; ///< every sampled image is grayscale (so its RGB channels are equal)
+    int sampled = 0; ///< headers read
 };
 
 /// Reads up to `count` headers spread evenly over `paths` (no decoding).
@@ -37,7 +37,7 @@ struct PipelineAdvice
 {
     enum class Severity { Info, Warning, Error };
     Severity severity = Severity::Warning;
-    int step = -1;   ///< the step it is about; -1 for the whole pipeline
+    int step = -1; ///< the step it is about; -1 for the whole pipeline
     QString message; ///< says what is wrong and what to do
     /// The pipeline with the suggested fix applied, when there is a mechanical one.
     std::optional<TransformPipeline> fix;
@@ -76,8 +76,8 @@ struct DatasetChannelStats
 {
     std::vector<double> mean;
     std::vector<double> std;
-    int images = 0;  ///< images read
-    int failed = 0;  ///< images that could not be read (skipped)
+    int images = 0; ///< images read
+    int failed = 0; ///< images that could not be read (skipped)
     bool cancelled = false;
 };
 

@@ -176,7 +176,8 @@ std::vector<int> sizePair(const V &v, const QString &what)
         const int w = v.items.size() == 2 ? integer(v.items[1], what) : h;
         return {h, w};
     }
-    fail(QStringLiteral("%1 must be an int or an (h, w) pair, not %2").arg(what, toPythonLiteral(v)));
+    fail(QStringLiteral("%1 must be an int or an (h, w) pair, not %2")
+             .arg(what, toPythonLiteral(v)));
 }
 
 pil::Filter interpolation(const V &v)
@@ -301,7 +302,8 @@ std::optional<Range> jitterRange(const V &v, const QString &what, double center,
                           std::isinf(bound.hi) ? QStringLiteral("inf")
                                                : toPythonLiteral(V::real(bound.hi))));
     } else {
-        fail(QStringLiteral("%1 should be a single number or a list/tuple with length 2").arg(what));
+        fail(
+            QStringLiteral("%1 should be a single number or a list/tuple with length 2").arg(what));
     }
     if (r.lo == center && r.hi == center)
         return std::nullopt;
@@ -331,7 +333,9 @@ Step prepare(const TransformStep &bound)
         else
             a[arg.keyword] = arg.value;
     }
-    auto arg = [&a](const char16_t *name) -> const V & { return a[QString::fromUtf16(name)]; };
+    auto arg = [&a](const char16_t *name) -> const V & {
+        return a[QString::fromUtf16(name)];
+    };
 
     Step s;
     s.name = bound.name;
@@ -435,20 +439,20 @@ Step prepare(const TransformStep &bound)
     } else if (n == u"ColorJitter") {
         s.op = Op::ColorJitter;
         const Range unbounded{0.0, std::numeric_limits<double>::infinity()};
-        s.brightness = jitterRange(arg(u"brightness"), QStringLiteral("brightness"), 1.0,
-                                   unbounded, true);
-        s.contrast = jitterRange(arg(u"contrast"), QStringLiteral("contrast"), 1.0, unbounded,
-                                 true);
-        s.saturation = jitterRange(arg(u"saturation"), QStringLiteral("saturation"), 1.0,
-                                   unbounded, true);
+        s.brightness
+            = jitterRange(arg(u"brightness"), QStringLiteral("brightness"), 1.0, unbounded, true);
+        s.contrast
+            = jitterRange(arg(u"contrast"), QStringLiteral("contrast"), 1.0, unbounded, true);
+        s.saturation
+            = jitterRange(arg(u"saturation"), QStringLiteral("saturation"), 1.0, unbounded, true);
         s.hue = jitterRange(arg(u"hue"), QStringLiteral("hue"), 0.0, {-0.5, 0.5}, false);
         if (s.hue && (s.hue->lo < -0.5 || s.hue->hi > 0.5))
             fail(QStringLiteral("hue must be at most 0.5 (F.adjust_hue refuses a hue factor "
                                 "outside [-0.5, 0.5])"));
     } else if (n == u"Grayscale") {
         s.op = Op::Grayscale;
-        s.numOutputChannels = integer(arg(u"num_output_channels"),
-                                      QStringLiteral("num_output_channels"));
+        s.numOutputChannels
+            = integer(arg(u"num_output_channels"), QStringLiteral("num_output_channels"));
         if (s.numOutputChannels != 1 && s.numOutputChannels != 3)
             fail(QStringLiteral("num_output_channels should be either 1 or 3"));
     } else if (n == u"RandomGrayscale") {
@@ -844,11 +848,8 @@ void Runner::apply(const Step &s)
                      .arg(w)
                      .arg(h));
         resizeTo(h, w, s.filter);
-        trace->summary = QStringLiteral("%1 × %2 → %3 × %4")
-                             .arg(in.width())
-                             .arg(in.height())
-                             .arg(w)
-                             .arg(h);
+        trace->summary
+            = QStringLiteral("%1 × %2 → %3 × %4").arg(in.width()).arg(in.height()).arg(w).arg(h);
         break;
     }
     case Op::CenterCrop: {
@@ -873,7 +874,8 @@ void Runner::apply(const Step &s)
         const int top = pyRound((imageH - cropH) / 2.0);
         const int left = pyRound((imageW - cropW) / 2.0);
         crop(top, left, cropH, cropW);
-        trace->summary = QStringLiteral("i=%1, j=%2, h=%3, w=%4").arg(top).arg(left).arg(cropH).arg(cropW);
+        trace->summary
+            = QStringLiteral("i=%1, j=%2, h=%3, w=%4").arg(top).arg(left).arg(cropH).arg(cropW);
         break;
     }
     case Op::RandomCrop: {
@@ -931,8 +933,8 @@ void Runner::apply(const Step &s)
             if (data.isTensor())
                 horizontal ? tensorFlipX(data.tensor) : tensorFlipY(data.tensor);
             else
-                data.image = horizontal ? pil::flipLeftRight(data.image)
-                                        : pil::flipTopBottom(data.image);
+                data.image
+                    = horizontal ? pil::flipLeftRight(data.image) : pil::flipTopBottom(data.image);
             horizontal ? coords.flipX(size().width()) : coords.flipY(size().height());
         }
         trace->summary = trace->applied ? QStringLiteral("flipped") : QStringLiteral("not flipped");
@@ -1046,7 +1048,10 @@ void Runner::apply(const Step &s)
         requireImage(s);
         const double sigma = rng.uniform(s.sigma.lo, s.sigma.hi);
         data.image = pil::gaussianBlur(data.image, s.kernelX, s.kernelY, sigma, sigma);
-        trace->summary = QStringLiteral("kernel %1 × %2, sigma %3").arg(s.kernelX).arg(s.kernelY).arg(fmt(sigma));
+        trace->summary = QStringLiteral("kernel %1 × %2, sigma %3")
+                             .arg(s.kernelX)
+                             .arg(s.kernelY)
+                             .arg(fmt(sigma));
         break;
     }
     case Op::Pad: {
@@ -1073,7 +1078,9 @@ void Runner::apply(const Step &s)
     case Op::Normalize: {
         requireTensor(s);
         ImageTensor &t = data.tensor;
-        auto fits = [&t](size_t n) { return n == 1 || int(n) == t.channels; };
+        auto fits = [&t](size_t n) {
+            return n == 1 || int(n) == t.channels;
+        };
         if (!fits(s.mean.size()) || !fits(s.std.size()))
             fail(QStringLiteral("mean has %1 and std %2 values for a tensor of %3 channel%4: "
                                 "give one value or one per channel")
@@ -1124,11 +1131,9 @@ void Runner::apply(const Step &s)
             for (int c = 0; c < t.channels; ++c)
                 for (int y = 0; y < h; ++y)
                     for (int x = 0; x < w; ++x)
-                        t.at(c, i + y, j + x) =
-                            s.eraseRandom ? noise[(size_t(c) * h + y) * w + x]
-                                          : float(s.eraseValue[s.eraseValue.size() == 1
-                                                                   ? 0
-                                                                   : size_t(c)]);
+                        t.at(c, i + y, j + x) = s.eraseRandom
+                            ? noise[(size_t(c) * h + y) * w + x]
+                            : float(s.eraseValue[s.eraseValue.size() == 1 ? 0 : size_t(c)]);
             setRegion(j, i, w, h);
             trace->summary = QStringLiteral("i=%1, j=%2, h=%3, w=%4").arg(i).arg(j).arg(h).arg(w);
             return;
@@ -1207,7 +1212,9 @@ struct CompiledPipeline::Impl
     std::vector<Step> steps;
 };
 
-CompiledPipeline::CompiledPipeline() : d(std::make_shared<Impl>()) {}
+CompiledPipeline::CompiledPipeline()
+    : d(std::make_shared<Impl>())
+{ }
 CompiledPipeline::~CompiledPipeline() = default;
 CompiledPipeline::CompiledPipeline(const CompiledPipeline &) = default;
 CompiledPipeline &CompiledPipeline::operator=(const CompiledPipeline &) = default;
@@ -1316,7 +1323,8 @@ Result<TransformRun> CompiledPipeline::run(const QImage &image, TorchGenerator &
             return Error{QStringLiteral("Step %1, %2: %3").arg(i + 1).arg(step.name, e.message)};
         }
         if (!runner.data.isTensor() && runner.data.image.isNull())
-            return Error{QStringLiteral("Step %1, %2: not enough memory").arg(i + 1).arg(step.name)};
+            return Error{
+                QStringLiteral("Step %1, %2: not enough memory").arg(i + 1).arg(step.name)};
         stepTrace.outputSize = runner.size();
         if (trace)
             stepTrace.output = runner.data;
@@ -1375,7 +1383,8 @@ QImage tensorToImage(const ImageTensor &tensor, const std::vector<float> &mean,
     for (int y = 0; y < tensor.height; ++y) {
         uchar *dst = out.scanLine(y);
         for (int c = 0; c < tensor.channels; ++c) {
-            const float m = denormalize ? mean[mean.size() == 1 ? 0 : size_t(c) % mean.size()] : 0.0f;
+            const float m
+                = denormalize ? mean[mean.size() == 1 ? 0 : size_t(c) % mean.size()] : 0.0f;
             const float s = denormalize ? std[std.size() == 1 ? 0 : size_t(c) % std.size()] : 1.0f;
             const float *src = tensor.plane(c) + qsizetype(y) * tensor.width;
             for (int x = 0; x < tensor.width; ++x) {

@@ -5,8 +5,8 @@
 // random draws (torchrng.h), so that `torch.manual_seed(s); pipeline(img)` in Python and
 // run(img, TorchGenerator(s)) here give the same result.
 
-#include "image/pilops.h"
 #include "base/result.h"
+#include "image/pilops.h"
 #include "transforms/transformspec.h"
 
 #include <QImage>
@@ -58,8 +58,8 @@ struct TransformData
 /// What one step of a run did.
 struct StepTrace
 {
-    int step = -1;       ///< index in the pipeline
-    QString name;        ///< the transform's class name
+    int step = -1; ///< index in the pipeline
+    QString name; ///< the transform's class name
     bool applied = true; ///< false when a random choice left the input as it was
     /// The parameters it drew or used, for people: "i=31, j=12, h=212, w=174".
     QString summary;
@@ -104,8 +104,8 @@ struct ResizedCropPlan
     double scaleLo = 0.08, scaleHi = 1.0;
     double ratioLo = 0.75, ratioHi = 4.0 / 3.0;
     pil::Filter filter = pil::Filter::Bilinear;
-    std::optional<double> flipP;        ///< RandomHorizontalFlip(p), when present
-    std::vector<float> mean, std;       ///< Normalize, when present (else empty)
+    std::optional<double> flipP; ///< RandomHorizontalFlip(p), when present
+    std::vector<float> mean, std; ///< Normalize, when present (else empty)
 };
 
 /// A pipeline checked and prepared for running. Cheap to copy; run() is const and thread-safe

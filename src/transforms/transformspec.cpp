@@ -103,17 +103,17 @@ using V = TransformValue;
 
 TransformParameter req(const QString &name)
 {
-    return { name, true, V::none() };
+    return {name, true, V::none()};
 }
 
 TransformParameter opt(const QString &name, const TransformValue &value)
 {
-    return { name, false, value };
+    return {name, false, value};
 }
 
 V floats(double a, double b)
 {
-    return V::tuple({ V::real(a), V::real(b) });
+    return V::tuple({V::real(a), V::real(b)});
 }
 
 QList<TransformSignature> makeTransforms()
@@ -128,45 +128,44 @@ QList<TransformSignature> makeTransforms()
         return QString::fromUtf16(text);
     };
     return {
-        { s(u"Resize"),
-          { req(s(u"size")), opt(s(u"interpolation"), bilinear), opt(s(u"max_size"), none),
-            opt(s(u"antialias"), none) } },
-        { s(u"CenterCrop"), { req(s(u"size")) } },
-        { s(u"RandomCrop"),
-          { req(s(u"size")), opt(s(u"padding"), none), opt(s(u"pad_if_needed"), no),
-            opt(s(u"fill"), zero), opt(s(u"padding_mode"), constant) } },
-        { s(u"RandomResizedCrop"),
-          { req(s(u"size")), opt(s(u"scale"), floats(0.08, 1.0)),
-            opt(s(u"ratio"), floats(3.0 / 4.0, 4.0 / 3.0)), opt(s(u"interpolation"), bilinear),
-            opt(s(u"antialias"), none) } },
-        { s(u"RandomHorizontalFlip"), { opt(s(u"p"), V::real(0.5)) } },
-        { s(u"RandomVerticalFlip"), { opt(s(u"p"), V::real(0.5)) } },
-        { s(u"RandomRotation"),
-          { req(s(u"degrees")), opt(s(u"interpolation"), nearest), opt(s(u"expand"), no),
-            opt(s(u"center"), none), opt(s(u"fill"), zero) } },
-        { s(u"RandomAffine"),
-          { req(s(u"degrees")), opt(s(u"translate"), none), opt(s(u"scale"), none),
-            opt(s(u"shear"), none), opt(s(u"interpolation"), nearest), opt(s(u"fill"), zero),
-            opt(s(u"center"), none) } },
-        { s(u"ColorJitter"),
-          { opt(s(u"brightness"), zero), opt(s(u"contrast"), zero), opt(s(u"saturation"), zero),
-            opt(s(u"hue"), zero) } },
-        { s(u"Grayscale"), { opt(s(u"num_output_channels"), V::integer(1)) } },
-        { s(u"RandomGrayscale"), { opt(s(u"p"), V::real(0.1)) } },
-        { s(u"GaussianBlur"), { req(s(u"kernel_size")), opt(s(u"sigma"), floats(0.1, 2.0)) } },
-        { s(u"Pad"),
-          { req(s(u"padding")), opt(s(u"fill"), zero), opt(s(u"padding_mode"), constant) } },
-        { s(u"ToTensor"), {} },
-        { s(u"Normalize"), { req(s(u"mean")), req(s(u"std")), opt(s(u"inplace"), no) } },
-        { s(u"RandomErasing"),
-          { opt(s(u"p"), V::real(0.5)), opt(s(u"scale"), floats(0.02, 0.33)),
-            opt(s(u"ratio"), floats(0.3, 3.3)), opt(s(u"value"), zero), opt(s(u"inplace"), no) } },
+        {s(u"Resize"),
+         {req(s(u"size")), opt(s(u"interpolation"), bilinear), opt(s(u"max_size"), none),
+          opt(s(u"antialias"), none)}},
+        {s(u"CenterCrop"), {req(s(u"size"))}},
+        {s(u"RandomCrop"),
+         {req(s(u"size")), opt(s(u"padding"), none), opt(s(u"pad_if_needed"), no),
+          opt(s(u"fill"), zero), opt(s(u"padding_mode"), constant)}},
+        {s(u"RandomResizedCrop"),
+         {req(s(u"size")), opt(s(u"scale"), floats(0.08, 1.0)),
+          opt(s(u"ratio"), floats(3.0 / 4.0, 4.0 / 3.0)), opt(s(u"interpolation"), bilinear),
+          opt(s(u"antialias"), none)}},
+        {s(u"RandomHorizontalFlip"), {opt(s(u"p"), V::real(0.5))}},
+        {s(u"RandomVerticalFlip"), {opt(s(u"p"), V::real(0.5))}},
+        {s(u"RandomRotation"),
+         {req(s(u"degrees")), opt(s(u"interpolation"), nearest), opt(s(u"expand"), no),
+          opt(s(u"center"), none), opt(s(u"fill"), zero)}},
+        {s(u"RandomAffine"),
+         {req(s(u"degrees")), opt(s(u"translate"), none), opt(s(u"scale"), none),
+          opt(s(u"shear"), none), opt(s(u"interpolation"), nearest), opt(s(u"fill"), zero),
+          opt(s(u"center"), none)}},
+        {s(u"ColorJitter"),
+         {opt(s(u"brightness"), zero), opt(s(u"contrast"), zero), opt(s(u"saturation"), zero),
+          opt(s(u"hue"), zero)}},
+        {s(u"Grayscale"), {opt(s(u"num_output_channels"), V::integer(1))}},
+        {s(u"RandomGrayscale"), {opt(s(u"p"), V::real(0.1))}},
+        {s(u"GaussianBlur"), {req(s(u"kernel_size")), opt(s(u"sigma"), floats(0.1, 2.0))}},
+        {s(u"Pad"), {req(s(u"padding")), opt(s(u"fill"), zero), opt(s(u"padding_mode"), constant)}},
+        {s(u"ToTensor"), {}},
+        {s(u"Normalize"), {req(s(u"mean")), req(s(u"std")), opt(s(u"inplace"), no)}},
+        {s(u"RandomErasing"),
+         {opt(s(u"p"), V::real(0.5)), opt(s(u"scale"), floats(0.02, 0.33)),
+          opt(s(u"ratio"), floats(0.3, 3.3)), opt(s(u"value"), zero), opt(s(u"inplace"), no)}},
     };
 }
 
 const QStringList &interpolationMembers()
 {
-    static const QStringList members {
+    static const QStringList members{
         QStringLiteral("NEAREST"), QStringLiteral("NEAREST_EXACT"), QStringLiteral("BILINEAR"),
         QStringLiteral("BICUBIC"), QStringLiteral("BOX"),           QStringLiteral("HAMMING"),
         QStringLiteral("LANCZOS"),
@@ -185,7 +184,7 @@ int editDistance(const QString &a, const QString &b)
         for (qsizetype j = 1; j <= b.size(); ++j) {
             const int up = row[j];
             const bool same = a[i - 1].toLower() == b[j - 1].toLower();
-            row[j] = std::min({ row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1) });
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (same ? 0 : 1)});
             diagonal = up;
         }
     }
@@ -287,7 +286,7 @@ Error Parser::errorAt(qsizetype pos, const QString &what, const QString &suffix)
     QString message = what + QStringLiteral(" at line %1, column %2").arg(line).arg(column);
     if (!suffix.isEmpty())
         message += u' ' + suffix;
-    return Error { message + u'\n' + lineText + u'\n' + caret };
+    return Error{message + u'\n' + lineText + u'\n' + caret};
 }
 
 std::optional<Error> Parser::tokenize()
@@ -445,7 +444,7 @@ Result<QStringList> Parser::dottedName()
     if (peek().kind != Tok::Name)
         return errorAt(peek().pos,
                        QStringLiteral("Expected a name but found %1").arg(describe(peek())));
-    QStringList parts { peek().text };
+    QStringList parts{peek().text};
     ++m_index;
     while (isPunct(u".")) {
         ++m_index;
@@ -461,11 +460,11 @@ Result<QStringList> Parser::dottedName()
 
 std::optional<Error> Parser::checkPrefix(const QStringList &prefix, qsizetype pos)
 {
-    static const QList<QStringList> allowed {
+    static const QList<QStringList> allowed{
         {},
-        { QStringLiteral("transforms") },
-        { QStringLiteral("T") },
-        { QStringLiteral("torchvision"), QStringLiteral("transforms") },
+        {QStringLiteral("transforms")},
+        {QStringLiteral("T")},
+        {QStringLiteral("torchvision"), QStringLiteral("transforms")},
     };
     if (allowed.contains(prefix))
         return std::nullopt;
@@ -660,9 +659,9 @@ Result<TransformStep> bind(const TransformSignature &sig, const QList<BindInput>
             continue;
         }
         if (p.required)
-            step.args.append({ QString(), *bound[i] });
+            step.args.append({QString(), *bound[i]});
         else if (!(*bound[i] == p.defaultValue))
-            step.args.append({ p.name, *bound[i] });
+            step.args.append({p.name, *bound[i]});
     }
     return step;
 }
@@ -919,12 +918,12 @@ Result<TransformStep> normalizeStep(const TransformStep &step)
 {
     const TransformSignature *sig = findTransform(step.name);
     if (!sig)
-        return Error { QStringLiteral("Unknown transform %1").arg(quoted(step.name)) };
+        return Error{QStringLiteral("Unknown transform %1").arg(quoted(step.name))};
     QList<BindInput> args;
     for (const TransformArgument &arg : step.args)
-        args.append({ arg.keyword, arg.value, -1 });
+        args.append({arg.keyword, arg.value, -1});
     return bind(*sig, args, -1, [](qsizetype, const QString &what, const QString &suffix) {
-        return Error { suffix.isEmpty() ? what : what + u' ' + suffix };
+        return Error{suffix.isEmpty() ? what : what + u' ' + suffix};
     });
 }
 

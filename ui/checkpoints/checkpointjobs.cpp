@@ -138,7 +138,9 @@ struct CheckpointOpenJob::Run
     QTimer *timer = nullptr;
 };
 
-CheckpointOpenJob::CheckpointOpenJob(QObject *parent) : QObject(parent) {}
+CheckpointOpenJob::CheckpointOpenJob(QObject *parent)
+    : QObject(parent)
+{ }
 
 CheckpointOpenJob::~CheckpointOpenJob()
 {
@@ -226,8 +228,8 @@ void CheckpointOpenJob::start(const QStringList &paths, const QStringList &avail
                     outcome.error = file.errorMessage();
                     return outcome;
                 }
-                LoadedCheckpoint loaded = loadCheckpointFile(paths[i], file.value(),
-                                                             availableDevices);
+                LoadedCheckpoint loaded
+                    = loadCheckpointFile(paths[i], file.value(), availableDevices);
                 loaded.milliseconds = double(clock.nsecsElapsed()) / 1e6;
                 outcome.checkpoints.append(std::move(loaded));
                 run->done = i + 1;
@@ -238,12 +240,11 @@ void CheckpointOpenJob::start(const QStringList &paths, const QStringList &avail
                 auto sa = mainStateDict(a.file.root);
                 auto sb = mainStateDict(b.file.root);
                 if (!sa || !sb) {
-                    outcome.error = QObject::tr("Cannot compare “%1” with “%2”: %3")
-                                        .arg(a.label, b.label,
-                                             !sa ? QObject::tr("“%1”: %2")
-                                                       .arg(a.label, sa.errorMessage())
-                                                 : QObject::tr("“%1”: %2")
-                                                       .arg(b.label, sb.errorMessage()));
+                    outcome.error
+                        = QObject::tr("Cannot compare “%1” with “%2”: %3")
+                              .arg(a.label, b.label,
+                                   !sa ? QObject::tr("“%1”: %2").arg(a.label, sa.errorMessage())
+                                       : QObject::tr("“%1”: %2").arg(b.label, sb.errorMessage()));
                     return outcome;
                 }
                 Result<StateDictDiff> diff = diffStateDicts(sa->second, sb->second);
@@ -252,8 +253,7 @@ void CheckpointOpenJob::start(const QStringList &paths, const QStringList &avail
                                         .arg(a.label, b.label, diff.errorMessage());
                     return outcome;
                 }
-                outcome.comparison = CheckpointComparison{a.label, b.label,
-                                                          keyPathText(sa->first),
+                outcome.comparison = CheckpointComparison{a.label, b.label, keyPathText(sa->first),
                                                           keyPathText(sb->first), diff.value()};
             }
         } catch (const std::exception &e) {
@@ -321,7 +321,9 @@ struct CheckpointSaveJob::Run
     }
 };
 
-CheckpointSaveJob::CheckpointSaveJob(QObject *parent) : QObject(parent) {}
+CheckpointSaveJob::CheckpointSaveJob(QObject *parent)
+    : QObject(parent)
+{ }
 
 CheckpointSaveJob::~CheckpointSaveJob()
 {
@@ -381,8 +383,8 @@ void CheckpointSaveJob::start(const SaveRequest &request)
             if (!request.operations.isEmpty()) {
                 Result<RepairResult> applied = applyOperations(value, request.operations);
                 if (!applied) {
-                    outcome.error = QObject::tr("Cannot save “%1”: %2")
-                                        .arg(name, applied.errorMessage());
+                    outcome.error
+                        = QObject::tr("Cannot save “%1”: %2").arg(name, applied.errorMessage());
                     return outcome;
                 }
                 value = applied->value;
@@ -449,8 +451,8 @@ void CheckpointSaveJob::start(const SaveRequest &request)
                 outcome.notes.append(QObject::tr("Verified: “%1” reads back equal.").arg(name));
             }
         } catch (const std::exception &e) {
-            outcome.error = QObject::tr("Cannot save “%1”: %2")
-                                .arg(name, QString::fromLocal8Bit(e.what()));
+            outcome.error
+                = QObject::tr("Cannot save “%1”: %2").arg(name, QString::fromLocal8Bit(e.what()));
             return outcome;
         }
         run->setStep(4, request.path);
@@ -469,7 +471,9 @@ struct TensorStatsJob::Run
     QFutureWatcher<TensorStats> *watcher = nullptr;
 };
 
-TensorStatsJob::TensorStatsJob(QObject *parent) : QObject(parent) {}
+TensorStatsJob::TensorStatsJob(QObject *parent)
+    : QObject(parent)
+{ }
 
 TensorStatsJob::~TensorStatsJob()
 {

@@ -1,8 +1,8 @@
 #pragma once
 
 #include "checkpoint/checkpointreader.h"
-#include "checkpoint/checkpointsummary.h"
 #include "checkpoint/checkpointrepair.h"
+#include "checkpoint/checkpointsummary.h"
 #include "checkpoint/checkpointvalue.h"
 
 #include <QFutureWatcher>
@@ -31,7 +31,7 @@ struct CheckpointTotals
 {
     qint64 tensors = 0;
     qint64 parameters = 0; ///< elements of every tensor (parameters and buffers)
-    qint64 bytes = 0;      ///< of distinct storages
+    qint64 bytes = 0; ///< of distinct storages
     QMap<QString, TensorTally> byDType;
     QMap<QString, TensorTally> byDevice;
 };
@@ -42,7 +42,7 @@ CheckpointTotals countTensors(const ckpt::Value &root);
 /// A checkpoint as the workspace shows it.
 struct LoadedCheckpoint
 {
-    QString path;  ///< empty for a value made in the app (a repaired checkpoint)
+    QString path; ///< empty for a value made in the app (a repaired checkpoint)
     QString label; ///< the file name, or "name (repaired)"
     qint64 fileSize = 0;
     ckpt::CheckpointFile file; ///< read with the saved locations kept
@@ -97,12 +97,12 @@ LoadedCheckpoint loadCheckpointFile(const QString &path, const ckpt::CheckpointF
 /// What the Save dialog writes.
 struct SaveRequest
 {
-    ckpt::Value value;           ///< what to write (the whole file or a sub-dict)
+    ckpt::Value value; ///< what to write (the whole file or a sub-dict)
     QList<ckpt::Operation> operations; ///< applied first (cast, device tags)
-    bool orderedDict = true;     ///< a top-level dict is written as an OrderedDict, else dict
+    bool orderedDict = true; ///< a top-level dict is written as an OrderedDict, else dict
     QString path;
-    bool safetensors = false;    ///< else torch.save's zip format
-    bool verify = true;          ///< re-read and compare
+    bool safetensors = false; ///< else torch.save's zip format
+    bool verify = true; ///< re-read and compare
     /// Copy an existing file at `path` to `path.bak` before writing (an old .bak is replaced).
     bool backup = false;
 };
@@ -135,8 +135,8 @@ private:
     std::shared_ptr<Run> m_run;
 };
 
-using ckpt::TensorStats;
 using ckpt::computeTensorStats;
+using ckpt::TensorStats;
 
 /// Computes tensor statistics off the GUI thread, latest request wins: a superseded request
 /// reports nothing; the others end with finished().

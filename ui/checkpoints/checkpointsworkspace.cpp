@@ -1,14 +1,14 @@
 #include "checkpoints/checkpointsworkspace.h"
 
+#include "base/settings.h"
 #include "checkpoints/checkpointtreemodel.h"
+#include "checkpoints/loadintomodeldialog.h"
+#include "checkpoints/savecheckpointdialog.h"
+#include "checkpoints/tensorstatsview.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
-#include "checkpoints/loadintomodeldialog.h"
-#include "torch/runtime.h"
-#include "checkpoints/savecheckpointdialog.h"
-#include "base/settings.h"
-#include "checkpoints/tensorstatsview.h"
 #include "common/warningbanner.h"
+#include "torch/runtime.h"
 
 #include <QComboBox>
 #include <QDir>
@@ -224,8 +224,7 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
 
     if (m_settings) {
         m_mainSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpoints")));
-        m_sideSplitter->restoreState(
-            m_settings->splitterState(QStringLiteral("checkpointsSide")));
+        m_sideSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpointsSide")));
         setRecentCheckpoints(m_settings->recentCheckpoints());
     }
     if (m_mainSplitter->sizes().value(0) == 0 || !m_settings
@@ -236,8 +235,7 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     connect(m_cancel, &QPushButton::clicked, this, &CheckpointsWorkspace::cancelLoading);
     connect(m_loadButton, &QPushButton::clicked, this, &CheckpointsWorkspace::showLoadDialog);
     connect(m_saveButton, &QPushButton::clicked, this, &CheckpointsWorkspace::showSaveDialog);
-    connect(m_fileCombo, &QComboBox::activated, this,
-            &CheckpointsWorkspace::setCurrentCheckpoint);
+    connect(m_fileCombo, &QComboBox::activated, this, &CheckpointsWorkspace::setCurrentCheckpoint);
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString &text) {
         // The proxy reads the plain text back as a substring (not as a regex).
         m_proxy->setFilterRegularExpression(text.trimmed());
@@ -279,9 +277,8 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
                 if (m_comparison)
                     m_tabs->setCurrentIndex(1);
                 const LoadedCheckpoint &first = files.constFirst();
-                Q_EMIT statusMessage(tr("Read %1 in %2 ms")
-                                         .arg(first.label)
-                                         .arg(first.milliseconds, 0, 'f', 0));
+                Q_EMIT statusMessage(
+                    tr("Read %1 in %2 ms").arg(first.label).arg(first.milliseconds, 0, 'f', 0));
                 Q_EMIT checkpointsLoaded();
             });
     connect(m_openJob, &CheckpointOpenJob::failed, this, [this](const QString &message) {
@@ -318,10 +315,9 @@ void CheckpointsWorkspace::openValue(const Value &value, const QString &label)
     loaded.totals = countTensors(value);
     for (const StoragePtr &storage : storagesOf(value)) {
         if (!loaded.file.storages.isEmpty()
-            && std::any_of(loaded.file.storages.cbegin(), loaded.file.storages.cend(),
-                           [&](const StorageInfo &info) {
-                               return info.savedLocation == storage->device;
-                           }))
+            && std::any_of(
+                loaded.file.storages.cbegin(), loaded.file.storages.cend(),
+                [&](const StorageInfo &info) { return info.savedLocation == storage->device; }))
             continue;
         StorageInfo info;
         info.savedLocation = storage->device;
@@ -344,10 +340,10 @@ void CheckpointsWorkspace::showOpenDialog()
 
 void CheckpointsWorkspace::showCompareDialog()
 {
-    const QStringList paths = QFileDialog::getOpenFileNames(
-        this, tr("Choose Two Checkpoints to Compare"),
-        m_settings ? m_settings->lastCheckpointFolder() : QString(),
-        tr("Checkpoints (%1);;All files (*)").arg(kFileFilter));
+    const QStringList paths
+        = QFileDialog::getOpenFileNames(this, tr("Choose Two Checkpoints to Compare"),
+                                        m_settings ? m_settings->lastCheckpointFolder() : QString(),
+                                        tr("Checkpoints (%1);;All files (*)").arg(kFileFilter));
     if (paths.size() == 1 && current() && !current()->path.isEmpty())
         openFiles({current()->path, paths.constFirst()});
     else
@@ -366,8 +362,7 @@ bool CheckpointsWorkspace::isLoading() const
 
 const LoadedCheckpoint *CheckpointsWorkspace::current() const
 {
-    return m_current >= 0 && m_current < m_checkpoints.size() ? &m_checkpoints[m_current]
-                                                              : nullptr;
+    return m_current >= 0 && m_current < m_checkpoints.size() ? &m_checkpoints[m_current] : nullptr;
 }
 
 void CheckpointsWorkspace::setCurrentCheckpoint(int index)
@@ -401,8 +396,9 @@ void CheckpointsWorkspace::showCheckpoint()
         m_banner->dismiss();
         return;
     }
-    m_fileLabel->setText(m_checkpoints.size() > 1 ? QString() : QStringLiteral("<b>%1</b>").arg(
-                                                        file->label.toHtmlEscaped()));
+    m_fileLabel->setText(m_checkpoints.size() > 1
+                             ? QString()
+                             : QStringLiteral("<b>%1</b>").arg(file->label.toHtmlEscaped()));
     m_fileLabel->setToolTip(QDir::toNativeSeparators(file->path));
     m_model->setRoot(file->file.root, file->label);
     m_tree->expandToDepth(0);
@@ -445,8 +441,7 @@ void CheckpointsWorkspace::updateSummary()
         const StateDictCandidate &best = candidates.constFirst();
         html += QStringLiteral("<br>")
             + tr("State dict: %1 (%n tensor(s), %2 elements)", nullptr, best.tensorCount)
-                  .arg(keyPathText(best.path).toHtmlEscaped(),
-                       locale.toString(best.elementCount));
+                  .arg(keyPathText(best.path).toHtmlEscaped(), locale.toString(best.elementCount));
     }
     html += QStringLiteral("<h4 style='margin-bottom:2px'>%1</h4>").arg(tr("By dtype"))
         + tallyText(t.byDType);
@@ -492,19 +487,19 @@ void CheckpointsWorkspace::updateSelection()
     const Value value = m_model->valueAt(index.siblingAtColumn(0));
     if (!index.isValid() || !value.isTensor()) {
         m_statsJob->cancel();
-        m_stats->setMessage(index.isValid() ? tr("“%1” is a %2: select a tensor to see its "
-                                                 "statistics.")
-                                                  .arg(index.siblingAtColumn(0).data().toString(),
-                                                       value.typeName())
-                                            : tr("Select a tensor to see its statistics."));
+        m_stats->setMessage(
+            index.isValid() ? tr("“%1” is a %2: select a tensor to see its "
+                                 "statistics.")
+                                  .arg(index.siblingAtColumn(0).data().toString(), value.typeName())
+                            : tr("Select a tensor to see its statistics."));
         return;
     }
     const Tensor tensor = value.toTensor();
     const QString key = index.siblingAtColumn(0).data(CheckpointTreeModel::FullKeyRole).toString();
-    m_stats->setPending(key, QStringLiteral("%1 %2 · %3")
-                                 .arg(dtypeName(tensor.dtype()),
-                                      CheckpointTreeModel::shapeText(tensor.shape),
-                                      tensor.device()));
+    m_stats->setPending(key,
+                        QStringLiteral("%1 %2 · %3")
+                            .arg(dtypeName(tensor.dtype()),
+                                 CheckpointTreeModel::shapeText(tensor.shape), tensor.device()));
     m_statsJob->start(key, tensor);
 }
 
@@ -576,8 +571,9 @@ void CheckpointsWorkspace::buildComparison()
         new QTreeWidgetItem(onlyB, {key, QString(), tr("present")});
     auto *shapes = group(tr("Different shapes"), int(d.shapeDiffers.size()));
     for (const TensorDifference &t : d.shapeDiffers) {
-        new QTreeWidgetItem(shapes, {t.key, CheckpointTreeModel::shapeText(t.shapeA),
-                                     CheckpointTreeModel::shapeText(t.shapeB)});
+        new QTreeWidgetItem(shapes,
+                            {t.key, CheckpointTreeModel::shapeText(t.shapeA),
+                             CheckpointTreeModel::shapeText(t.shapeB)});
     }
     auto *values = group(tr("Different values"), 0);
     int differing = 0;
@@ -586,12 +582,13 @@ void CheckpointsWorkspace::buildComparison()
             continue;
         ++differing;
         auto *item = new QTreeWidgetItem(
-            values, {t.key, dtypeName(t.dtypeA) + u' ' + CheckpointTreeModel::shapeText(t.shapeA),
-                     dtypeName(t.dtypeB) + u' ' + CheckpointTreeModel::shapeText(t.shapeB),
-                     QString::number(t.maxAbsDiff, 'g', 6)});
+            values,
+            {t.key, dtypeName(t.dtypeA) + u' ' + CheckpointTreeModel::shapeText(t.shapeA),
+             dtypeName(t.dtypeB) + u' ' + CheckpointTreeModel::shapeText(t.shapeB),
+             QString::number(t.maxAbsDiff, 'g', 6)});
         if (t.nanMismatches > 0)
-            item->setToolTip(3, tr("%n element(s) NaN on one side only", nullptr,
-                                   int(t.nanMismatches)));
+            item->setToolTip(
+                3, tr("%n element(s) NaN on one side only", nullptr, int(t.nanMismatches)));
     }
     values->setText(1, QString::number(differing));
     if (!d.otherDiffers.isEmpty()) {
@@ -664,8 +661,8 @@ SaveCheckpointDialog *CheckpointsWorkspace::createSaveDialog(const Value &value,
         dialog = new SaveCheckpointDialog(value, QString(), {}, m_settings, this);
         if (file && !file->path.isEmpty()) {
             const QFileInfo info(file->path);
-            dialog->setPath(info.dir().filePath(info.completeBaseName()
-                                                + QStringLiteral("_repaired.pt")));
+            dialog->setPath(
+                info.dir().filePath(info.completeBaseName() + QStringLiteral("_repaired.pt")));
         }
         if (!label.isEmpty())
             dialog->setWindowTitle(tr("Save Repaired %1 As").arg(label));

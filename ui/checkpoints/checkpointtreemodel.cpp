@@ -132,9 +132,7 @@ void CheckpointTreeModel::ensureChildren(Node *node)
             child->path.append(*pathKey);
         }
         // The root's own label is not part of the dotted key.
-        child->fullKey = node->parent && node->parent->parent
-            ? node->fullKey + u'.' + key
-            : key;
+        child->fullKey = node->parent && node->parent->parent ? node->fullKey + u'.' + key : key;
         node->children.push_back(std::move(child));
     };
     const Value &value = node->value;
@@ -214,8 +212,8 @@ QVariant CheckpointTreeModel::data(const QModelIndex &index, int role) const
     Node *node = nodeOf(index);
     const Value &value = node->value;
     const bool tensor = value.isTensor();
-    if (!node->summarised && (role == Qt::DisplayRole || role == BytesRole
-                              || role == Qt::ToolTipRole)) {
+    if (!node->summarised
+        && (role == Qt::DisplayRole || role == BytesRole || role == Qt::ToolTipRole)) {
         node->summarised = true;
         summarise(value, node->bytes, node->dtypes, node->devices);
     }

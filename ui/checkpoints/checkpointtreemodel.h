@@ -18,8 +18,15 @@ class CheckpointTreeModel : public QAbstractItemModel
     Q_OBJECT
 
 public:
-    enum Column { KeyColumn, TypeColumn, ShapeColumn, DTypeColumn, DeviceColumn, SizeColumn,
-                  ColumnCount };
+    enum Column {
+        KeyColumn,
+        TypeColumn,
+        ShapeColumn,
+        DTypeColumn,
+        DeviceColumn,
+        SizeColumn,
+        ColumnCount
+    };
     enum Role {
         /// The str keys from the root to the row (a ckpt::KeyPath); empty when a key on the way
         /// is not a str (a list index, an optimizer's int key).

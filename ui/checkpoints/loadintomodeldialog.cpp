@@ -1,9 +1,9 @@
 #include "checkpoints/loadintomodeldialog.h"
 
-#include "checkpoints/checkpointtreemodel.h"
-#include "training/models.h"
-#include "torch/runtime.h"
 #include "base/settings.h"
+#include "checkpoints/checkpointtreemodel.h"
+#include "torch/runtime.h"
+#include "training/models.h"
 
 #include <QComboBox>
 #include <QDialogButtonBox>
@@ -68,7 +68,8 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
 
     // Target
     m_targetLabel = new QLabel(tr("No target yet: choose one of the app's models or a "
-                                  "checkpoint of the model to load into."), this);
+                                  "checkpoint of the model to load into."),
+                               this);
     m_targetLabel->setWordWrap(true);
     auto *chooseTarget = new QPushButton(tr("Choose Model Checkpoint…"), this);
     chooseTarget->setObjectName(QStringLiteral("chooseTargetButton"));
@@ -78,7 +79,8 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     appModel->addItem(tr("App model…"), QString());
     for (const ModelArch &arch : modelArchitectures())
         appModel->addItem(arch.title, arch.name);
-    appModel->setToolTip(tr("Target one of the models the app trains, with torchvision's key names"));
+    appModel->setToolTip(
+        tr("Target one of the models the app trains, with torchvision's key names"));
     auto *classes = new QSpinBox(this);
     classes->setObjectName(QStringLiteral("appModelClasses"));
     classes->setRange(1, 100000);
@@ -95,7 +97,8 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
             m_targetLabel->setText(target.errorMessage());
             return;
         }
-        setTarget(target.value(), tr("%1 with %2 classes").arg(appModel->currentText()).arg(classes->value()));
+        setTarget(target.value(),
+                  tr("%1 with %2 classes").arg(appModel->currentText()).arg(classes->value()));
     };
     connect(appModel, &QComboBox::currentIndexChanged, this, applyAppModel);
     connect(classes, &QSpinBox::valueChanged, this, applyAppModel);
@@ -139,9 +142,9 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     auto *add = new QPushButton(tr("Add"), this);
     auto *addMenu = new QMenu(add);
     const std::pair<int, QString> kinds[] = {
-        {kStrip, tr("Strip prefix…")},      {kAdd, tr("Add prefix…")},
-        {kRegex, tr("Rename by regex…")},   {kExtract, tr("Extract nested dict…")},
-        {kDrop, tr("Drop keys (glob)…")},   {kCast, tr("Cast floating point…")},
+        {kStrip, tr("Strip prefix…")},    {kAdd, tr("Add prefix…")},
+        {kRegex, tr("Rename by regex…")}, {kExtract, tr("Extract nested dict…")},
+        {kDrop, tr("Drop keys (glob)…")}, {kCast, tr("Cast floating point…")},
         {kDevices, tr("Map devices…")},
     };
     for (const auto &[kind, text] : kinds)
@@ -249,19 +252,20 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
         if (value)
             Q_EMIT saveRepairedRequested(value.value());
     });
-    connect(m_targetJob, &CheckpointOpenJob::finished, this,
-            [this](const QList<LoadedCheckpoint> &files, const std::optional<CheckpointComparison> &) {
-                const LoadedCheckpoint &file = files.constFirst();
-                const QList<StateDictCandidate> candidates = findStateDicts(file.file.root);
-                if (candidates.isEmpty()) {
-                    Q_EMIT targetFailed(tr("“%1” holds no state dict.").arg(file.label));
-                    m_targetLabel->setText(tr("“%1” holds no state dict.").arg(file.label));
-                    return;
-                }
-                const Result<Value> dict = valueAt(file.file.root, candidates.constFirst().path);
-                setTarget(targetFromStateDict(dict.ok() ? dict.value() : Value()),
-                          tr("%1 %2").arg(file.label, keyPathText(candidates.constFirst().path)));
-            });
+    connect(
+        m_targetJob, &CheckpointOpenJob::finished, this,
+        [this](const QList<LoadedCheckpoint> &files, const std::optional<CheckpointComparison> &) {
+            const LoadedCheckpoint &file = files.constFirst();
+            const QList<StateDictCandidate> candidates = findStateDicts(file.file.root);
+            if (candidates.isEmpty()) {
+                Q_EMIT targetFailed(tr("“%1” holds no state dict.").arg(file.label));
+                m_targetLabel->setText(tr("“%1” holds no state dict.").arg(file.label));
+                return;
+            }
+            const Result<Value> dict = valueAt(file.file.root, candidates.constFirst().path);
+            setTarget(targetFromStateDict(dict.ok() ? dict.value() : Value()),
+                      tr("%1 %2").arg(file.label, keyPathText(candidates.constFirst().path)));
+        });
     connect(m_targetJob, &CheckpointOpenJob::failed, this, [this](const QString &message) {
         m_targetLabel->setText(message);
         Q_EMIT targetFailed(message);
@@ -321,8 +325,8 @@ void LoadIntoModelDialog::autoRepair()
     refreshReport();
     QStringList suggestions;
     for (const RepairSuggestion &suggestion : proposal->suggestions)
-        suggestions.append(QStringLiteral("• %1 — %2").arg(describe(suggestion.operation),
-                                                           suggestion.reason));
+        suggestions.append(
+            QStringLiteral("• %1 — %2").arg(describe(suggestion.operation), suggestion.reason));
     if (!suggestions.isEmpty()) {
         m_summary->setText(m_summary->text() + u'\n' + tr("Suggested (not applied):") + u'\n'
                            + suggestions.join(u'\n'));
@@ -374,14 +378,14 @@ void LoadIntoModelDialog::addOperation(int kind)
         break;
     }
     case kRegex: {
-        const QString pattern = QInputDialog::getText(this, tr("Rename by Regex"),
-                                                      tr("Pattern (Python re):"),
-                                                      QLineEdit::Normal, QString(), &ok);
+        const QString pattern
+            = QInputDialog::getText(this, tr("Rename by Regex"), tr("Pattern (Python re):"),
+                                    QLineEdit::Normal, QString(), &ok);
         if (!ok || pattern.isEmpty())
             return;
-        const QString replacement = QInputDialog::getText(
-            this, tr("Rename by Regex"), tr("Replacement (\\1 for groups):"), QLineEdit::Normal,
-            QString(), &ok);
+        const QString replacement = QInputDialog::getText(this, tr("Rename by Regex"),
+                                                          tr("Replacement (\\1 for groups):"),
+                                                          QLineEdit::Normal, QString(), &ok);
         if (!ok)
             return;
         op = RenameRegex{pattern, replacement};
@@ -396,9 +400,9 @@ void LoadIntoModelDialog::addOperation(int kind)
                     paths.append(candidate.path.join(u'/'));
             }
         }
-        const QString chosen = QInputDialog::getItem(
-            this, tr("Extract Nested Dict"), tr("Dict (keys separated by /):"), paths, 0, true,
-            &ok);
+        const QString chosen
+            = QInputDialog::getItem(this, tr("Extract Nested Dict"),
+                                    tr("Dict (keys separated by /):"), paths, 0, true, &ok);
         if (!ok || chosen.isEmpty())
             return;
         op = ExtractDict{chosen.split(u'/')};
@@ -426,9 +430,8 @@ void LoadIntoModelDialog::addOperation(int kind)
     case kDevices: {
         QStringList devices = {QStringLiteral("cpu")};
         devices += cudaDevices();
-        const QString chosen = QInputDialog::getItem(this, tr("Map Devices"),
-                                                     tr("Every storage to:"), devices, 0, true,
-                                                     &ok);
+        const QString chosen = QInputDialog::getItem(
+            this, tr("Map Devices"), tr("Every storage to:"), devices, 0, true, &ok);
         if (!ok || chosen.isEmpty())
             return;
         op = MapDevices{chosen, {}};
@@ -459,22 +462,21 @@ void LoadIntoModelDialog::editOperation(int row)
         if (ok && !prefix.isEmpty())
             addPrefix->prefix = prefix;
     } else if (auto *regex = std::get_if<RenameRegex>(&op)) {
-        const QString pattern = QInputDialog::getText(this, tr("Rename by Regex"),
-                                                      tr("Pattern:"), QLineEdit::Normal,
-                                                      regex->pattern, &ok);
+        const QString pattern = QInputDialog::getText(this, tr("Rename by Regex"), tr("Pattern:"),
+                                                      QLineEdit::Normal, regex->pattern, &ok);
         if (!ok)
             return;
-        const QString replacement = QInputDialog::getText(this, tr("Rename by Regex"),
-                                                          tr("Replacement:"), QLineEdit::Normal,
-                                                          regex->replacement, &ok);
+        const QString replacement
+            = QInputDialog::getText(this, tr("Rename by Regex"), tr("Replacement:"),
+                                    QLineEdit::Normal, regex->replacement, &ok);
         if (ok) {
             regex->pattern = pattern;
             regex->replacement = replacement;
         }
     } else if (auto *drop = std::get_if<DropKeys>(&op)) {
-        const QString patterns = QInputDialog::getText(this, tr("Drop Keys"), tr("Patterns:"),
-                                                       QLineEdit::Normal,
-                                                       drop->patterns.join(u' '), &ok);
+        const QString patterns
+            = QInputDialog::getText(this, tr("Drop Keys"), tr("Patterns:"), QLineEdit::Normal,
+                                    drop->patterns.join(u' '), &ok);
         if (ok)
             drop->patterns = patterns.split(u' ', Qt::SkipEmptyParts);
     } else {
@@ -508,8 +510,7 @@ void LoadIntoModelDialog::refreshReport()
         if (changesKeys(op))
             keyOperations.append(op);
     }
-    const Result<RepairResult> applied = applyOperations(m_source.file.root, keyOperations,
-                                                         m_path);
+    const Result<RepairResult> applied = applyOperations(m_source.file.root, keyOperations, m_path);
     if (!applied) {
         m_report = {};
         m_headline->setText(QStringLiteral("<span style='color:#c0392b'>%1</span>")
@@ -545,42 +546,45 @@ void LoadIntoModelDialog::refreshReport()
                            const QString &kind) {
         auto *parent = new QTreeWidgetItem(m_details, {title, QString::number(count)});
         for (const KeyGroup &group : groups) {
-            auto *item = new QTreeWidgetItem(parent, {group.text(kind),
-                                                      QString::number(group.keys.size())});
+            auto *item = new QTreeWidgetItem(
+                parent, {group.text(kind), QString::number(group.keys.size())});
             for (const QString &key : group.keys)
                 new QTreeWidgetItem(item, {key});
         }
         parent->setExpanded(count > 0 && count < 40);
     };
-    auto *matched = new QTreeWidgetItem(m_details, {tr("Matched"),
-                                                    QString::number(r.matched.size())});
+    auto *matched
+        = new QTreeWidgetItem(m_details, {tr("Matched"), QString::number(r.matched.size())});
     for (const QString &key : r.matched)
         new QTreeWidgetItem(matched, {key});
     addGroup(tr("Missing (the model keeps its initial values)"), int(r.missing.size()),
              r.missingGroups, tr("missing"));
     addGroup(tr("Unexpected (ignored with strict=False)"), int(r.unexpected.size()),
              r.unexpectedGroups, tr("unexpected"));
-    auto *mismatched = new QTreeWidgetItem(
-        m_details, {m_mismatched->currentIndex() == 0 ? tr("Mismatched shapes (left out)")
-                                                      : tr("Mismatched shapes (kept: fails)"),
-                    QString::number(r.mismatched.size())});
+    auto *mismatched = new QTreeWidgetItem(m_details,
+                                           {m_mismatched->currentIndex() == 0
+                                                ? tr("Mismatched shapes (left out)")
+                                                : tr("Mismatched shapes (kept: fails)"),
+                                            QString::number(r.mismatched.size())});
     for (const KeyMismatch &m : r.mismatched) {
-        new QTreeWidgetItem(mismatched,
-                            {tr("%1: %2 in the checkpoint, %3 in the model")
-                                 .arg(m.key,
-                                      m.sourceType == u"torch.Tensor"
-                                              || m.sourceType == u"torch.nn.Parameter"
-                                          ? CheckpointTreeModel::shapeText(m.sourceShape)
-                                          : m.sourceType,
-                                      CheckpointTreeModel::shapeText(m.targetShape))});
+        new QTreeWidgetItem(
+            mismatched,
+            {tr("%1: %2 in the checkpoint, %3 in the model")
+                 .arg(m.key,
+                      m.sourceType == u"torch.Tensor" || m.sourceType == u"torch.nn.Parameter"
+                          ? CheckpointTreeModel::shapeText(m.sourceShape)
+                          : m.sourceType,
+                      CheckpointTreeModel::shapeText(m.targetShape))});
     }
     mismatched->setExpanded(!r.mismatched.isEmpty());
     if (!r.dtypeDiffers.isEmpty()) {
-        auto *dtypes = new QTreeWidgetItem(m_details, {tr("Other dtype (converted on load)"),
-                                                       QString::number(r.dtypeDiffers.size())});
+        auto *dtypes = new QTreeWidgetItem(
+            m_details,
+            {tr("Other dtype (converted on load)"), QString::number(r.dtypeDiffers.size())});
         for (const KeyMismatch &m : r.dtypeDiffers)
-            new QTreeWidgetItem(dtypes, {tr("%1: %2 → %3").arg(m.key, dtypeName(m.sourceDType),
-                                                              dtypeName(m.targetDType))});
+            new QTreeWidgetItem(
+                dtypes,
+                {tr("%1: %2 → %3").arg(m.key, dtypeName(m.sourceDType), dtypeName(m.targetDType))});
     }
     m_ok->setEnabled(!r.matched.isEmpty());
     m_saveRepaired->setEnabled(!r.matched.isEmpty());

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "checkpoints/checkpointjobs.h"
 #include "checkpoint/checkpointrepair.h"
+#include "checkpoints/checkpointjobs.h"
 
 #include <QDialog>
 
@@ -18,8 +18,8 @@ class Settings;
 
 /// "Load into model": fits a checkpoint's state dict to the keys a model expects. The target is a
 /// TargetSpec: one of the app's models (modelTarget()), another checkpoint's state dict
-/// (chooseTargetFile()), or whatever a caller passes to setTarget(). The repair is an editable list of
-/// operations with a live match report (loadReport) and an Auto button (proposeRepair). The
+/// (chooseTargetFile()), or whatever a caller passes to setTarget(). The repair is an editable list
+/// of operations with a live match report (loadReport) and an Auto button (proposeRepair). The
 /// result is the repaired state dict, tagged for the chosen device.
 class LoadIntoModelDialog : public QDialog
 {

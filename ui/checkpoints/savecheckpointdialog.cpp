@@ -1,7 +1,7 @@
 #include "checkpoints/savecheckpointdialog.h"
 
-#include "torch/runtime.h"
 #include "base/settings.h"
+#include "torch/runtime.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -117,9 +117,9 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
     QString initial;
     if (!inputPath.isEmpty()) {
         const QFileInfo info(inputPath);
-        initial = info.absoluteDir().filePath(info.completeBaseName() + QStringLiteral("_fixed.")
-                                      + (info.suffix().isEmpty() ? QStringLiteral("pt")
-                                                                 : info.suffix()));
+        initial = info.absoluteDir().filePath(
+            info.completeBaseName() + QStringLiteral("_fixed.")
+            + (info.suffix().isEmpty() ? QStringLiteral("pt") : info.suffix()));
     } else {
         initial = QDir(m_settings ? m_settings->lastCheckpointFolder() : QDir::homePath())
                       .filePath(QStringLiteral("checkpoint.pt"));
@@ -152,9 +152,9 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
         const QFileInfo info(path);
         const bool safetensors = index == 1;
         if (safetensors != path.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive)) {
-            path = info.dir().filePath(info.completeBaseName()
-                                       + (safetensors ? QStringLiteral(".safetensors")
-                                                      : QStringLiteral(".pt")));
+            path = info.dir().filePath(
+                info.completeBaseName()
+                + (safetensors ? QStringLiteral(".safetensors") : QStringLiteral(".pt")));
             m_path->setText(path);
         }
         updateForm();
@@ -181,8 +181,8 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
     connect(m_job, &CheckpointSaveJob::failed, this, [this](const QString &message) {
         m_progress->hide();
         m_buttons->button(QDialogButtonBox::Save)->setEnabled(true);
-        m_status->setText(QStringLiteral("<span style='color:#c0392b'>%1</span>")
-                              .arg(message.toHtmlEscaped()));
+        m_status->setText(
+            QStringLiteral("<span style='color:#c0392b'>%1</span>").arg(message.toHtmlEscaped()));
         Q_EMIT saveFailed(message);
     });
     connect(m_job, &CheckpointSaveJob::cancelled, this, [this] {
@@ -262,8 +262,8 @@ void SaveCheckpointDialog::updateForm()
         m_status->setText(problem);
     else if (!m_job->isRunning())
         m_status->clear();
-    m_buttons->button(QDialogButtonBox::Save)->setEnabled(problem.isEmpty() && !path().isEmpty()
-                                                          && !m_job->isRunning());
+    m_buttons->button(QDialogButtonBox::Save)
+        ->setEnabled(problem.isEmpty() && !path().isEmpty() && !m_job->isRunning());
 }
 
 void SaveCheckpointDialog::browse()

@@ -1,8 +1,8 @@
 #pragma once
 
-#include "checkpoints/checkpointjobs.h"
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointvalue.h"
+#include "checkpoints/checkpointjobs.h"
 
 #include <QDialog>
 

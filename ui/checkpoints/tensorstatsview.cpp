@@ -9,7 +9,8 @@
 
 namespace ifs {
 
-HistogramWidget::HistogramWidget(QWidget *parent) : QWidget(parent)
+HistogramWidget::HistogramWidget(QWidget *parent)
+    : QWidget(parent)
 {
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
 }
@@ -17,12 +18,11 @@ HistogramWidget::HistogramWidget(QWidget *parent) : QWidget(parent)
 void HistogramWidget::setStats(const TensorStats &stats)
 {
     m_stats = stats;
-    setToolTip(stats.histogram.isEmpty()
-                   ? QString()
-                   : tr("%1 bins from %2 to %3")
-                         .arg(stats.histogram.size())
-                         .arg(stats.min, 0, 'g', 5)
-                         .arg(stats.max, 0, 'g', 5));
+    setToolTip(stats.histogram.isEmpty() ? QString()
+                                         : tr("%1 bins from %2 to %3")
+                                               .arg(stats.histogram.size())
+                                               .arg(stats.min, 0, 'g', 5)
+                                               .arg(stats.max, 0, 'g', 5));
     update();
 }
 
@@ -113,7 +113,9 @@ void TensorStatsView::setStats(const TensorStats &stats)
         return;
     }
     const QLocale locale;
-    auto number = [](double value) { return QString::number(value, 'g', 6); };
+    auto number = [](double value) {
+        return QString::number(value, 'g', 6);
+    };
     QString html = QStringLiteral("<table cellspacing=2>");
     auto row = [&html](const QString &name, const QString &value) {
         html += QStringLiteral("<tr><td>%1&nbsp;&nbsp;</td><td align=right><b>%2</b></td></tr>")

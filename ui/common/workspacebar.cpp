@@ -8,7 +8,9 @@
 namespace ifs {
 
 WorkspaceBar::WorkspaceBar(QWidget *parent)
-    : QWidget(parent), m_group(new QButtonGroup(this)), m_layout(new QVBoxLayout(this))
+    : QWidget(parent)
+    , m_group(new QButtonGroup(this))
+    , m_layout(new QVBoxLayout(this))
 {
     setObjectName(QStringLiteral("workspaceBar"));
     setAttribute(Qt::WA_StyledBackground);
@@ -32,8 +34,8 @@ int WorkspaceBar::addWorkspace(const QIcon &icon, const QString &title, const QS
     button->setIcon(icon);
     button->setIconSize(QSize(28, 28));
     button->setText(title);
-    button->setToolTip(shortcutHint.isEmpty() ? title : title + QStringLiteral(" (") + shortcutHint
-                                                            + u')');
+    button->setToolTip(shortcutHint.isEmpty() ? title
+                                              : title + QStringLiteral(" (") + shortcutHint + u')');
     button->setToolButtonStyle(Qt::ToolButtonTextUnderIcon);
     button->setCheckable(true);
     button->setFocusPolicy(Qt::NoFocus); // reached by shortcut; keeps Tab order for the content

@@ -8,7 +8,8 @@ class QVBoxLayout;
 namespace ifs {
 
 /// The vertical mode bar on the left of the main window (like Qt Creator's): one checkable button
-/// per workspace. Workspaces are added as the app grows: Datasets, Transforms, Checkpoints, Training.
+/// per workspace. Workspaces are added as the app grows: Datasets, Transforms, Checkpoints,
+/// Training.
 class WorkspaceBar : public QWidget
 {
     Q_OBJECT

@@ -8,7 +8,9 @@
 
 namespace ifs {
 
-ClassTableModel::ClassTableModel(QObject *parent) : QAbstractTableModel(parent) {}
+ClassTableModel::ClassTableModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{ }
 
 void ClassTableModel::setClasses(const QStringList &classes)
 {
@@ -66,18 +68,25 @@ QVariant ClassTableModel::data(const QModelIndex &index, int role) const
     switch (role) {
     case Qt::DisplayRole:
         switch (index.column()) {
-        case IndexColumn: return row;
-        case NameColumn: return name;
-        case CountColumn: return QLocale().toString(qlonglong(count));
-        case ShareColumn: return QStringLiteral("%1%").arg(100.0 * share, 0, 'f', 1);
+        case IndexColumn:
+            return row;
+        case NameColumn:
+            return name;
+        case CountColumn:
+            return QLocale().toString(qlonglong(count));
+        case ShareColumn:
+            return QStringLiteral("%1%").arg(100.0 * share, 0, 'f', 1);
         }
         break;
     case SortRole:
         switch (index.column()) {
-        case IndexColumn: return row;
-        case NameColumn: return name;
+        case IndexColumn:
+            return row;
+        case NameColumn:
+            return name;
         case CountColumn:
-        case ShareColumn: return qlonglong(count);
+        case ShareColumn:
+            return qlonglong(count);
         }
         break;
     case ClassIndexRole:
@@ -110,10 +119,14 @@ QVariant ClassTableModel::headerData(int section, Qt::Orientation orientation, i
         return {};
     if (role == Qt::DisplayRole) {
         switch (section) {
-        case IndexColumn: return tr("Index");
-        case NameColumn: return tr("Class");
-        case CountColumn: return tr("Images");
-        case ShareColumn: return tr("Share");
+        case IndexColumn:
+            return tr("Index");
+        case NameColumn:
+            return tr("Class");
+        case CountColumn:
+            return tr("Images");
+        case ShareColumn:
+            return tr("Share");
         }
     }
     if (role == Qt::ToolTipRole && section == IndexColumn)

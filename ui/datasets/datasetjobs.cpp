@@ -19,7 +19,8 @@ struct DatasetScanJob::Shared
     QString error;
 };
 
-DatasetScanJob::DatasetScanJob(QObject *parent) : QObject(parent)
+DatasetScanJob::DatasetScanJob(QObject *parent)
+    : QObject(parent)
 {
     m_poll.setInterval(100);
     connect(&m_poll, &QTimer::timeout, this, &DatasetScanJob::poll);
@@ -99,10 +100,13 @@ void DatasetScanJob::start(const QString &root, const ScanOptions &options)
                     shared->counts[i] = 0;
             }
             if (self)
-                QMetaObject::invokeMethod(self.data(), [self, split, classes] {
-                    if (self)
-                        Q_EMIT self->classesFound(split, classes);
-                }, Qt::QueuedConnection);
+                QMetaObject::invokeMethod(
+                    self.data(),
+                    [self, split, classes] {
+                        if (self)
+                            Q_EMIT self->classesFound(split, classes);
+                    },
+                    Qt::QueuedConnection);
         };
         callbacks.classProgress = [&](int classIndex, int64_t count) {
             // The array only changes between splits, while no class walk runs.

@@ -1,15 +1,15 @@
 #include "datasets/datasetsworkspace.h"
 
+#include "base/settings.h"
+#include "common/emptystatepage.h"
+#include "common/icons.h"
+#include "common/warningbanner.h"
 #include "datasets/classchart.h"
 #include "datasets/classtablemodel.h"
-#include "common/emptystatepage.h"
 #include "datasets/healthpanel.h"
-#include "common/icons.h"
 #include "datasets/imagedetailspanel.h"
-#include "base/settings.h"
 #include "datasets/thumbnailmodel.h"
 #include "datasets/thumbnailview.h"
-#include "common/warningbanner.h"
 
 #include <QApplication>
 #include <QDir>
@@ -55,7 +55,9 @@ QString splitTitle(const QString &split)
 } // namespace
 
 DatasetsWorkspace::DatasetsWorkspace(Settings *settings, QWidget *parent)
-    : QWidget(parent), m_settings(settings), m_pages(new QStackedWidget(this))
+    : QWidget(parent)
+    , m_settings(settings)
+    , m_pages(new QStackedWidget(this))
 {
     setObjectName(QStringLiteral("datasetsWorkspace"));
     m_pages->addWidget(buildEmptyPage());
@@ -83,13 +85,12 @@ DatasetsWorkspace::~DatasetsWorkspace() = default;
 
 QWidget *DatasetsWorkspace::buildEmptyPage()
 {
-    auto *page = new EmptyStatePage(
-        QStringLiteral("ifstudio"), tr("Open an image folder"),
-        tr("A folder laid out like torchvision's ImageFolder: "
-           "<tt>root/&lt;class&gt;/&lt;image&gt;</tt>, or with "
-           "<tt>train/</tt> and <tt>val/</tt> splits.<br>"
-           "Drop a folder anywhere on this window."),
-        this);
+    auto *page = new EmptyStatePage(QStringLiteral("ifstudio"), tr("Open an image folder"),
+                                    tr("A folder laid out like torchvision's ImageFolder: "
+                                       "<tt>root/&lt;class&gt;/&lt;image&gt;</tt>, or with "
+                                       "<tt>train/</tt> and <tt>val/</tt> splits.<br>"
+                                       "Drop a folder anywhere on this window."),
+                                    this);
     page->setObjectName(QStringLiteral("emptyPage"));
     page->openButton()->setObjectName(QStringLiteral("openFolderButton"));
     page->openButton()->setDefault(true);
@@ -193,12 +194,11 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
     m_classTable->setSelectionMode(QAbstractItemView::SingleSelection);
     m_classTable->setAlternatingRowColors(true);
     m_classTable->verticalHeader()->hide();
-    m_classTable->verticalHeader()->setDefaultSectionSize(
-        m_classTable->fontMetrics().height() + 8);
+    m_classTable->verticalHeader()->setDefaultSectionSize(m_classTable->fontMetrics().height() + 8);
     m_classTable->horizontalHeader()->setSectionResizeMode(ClassTableModel::NameColumn,
                                                            QHeaderView::Stretch);
-    for (int column : {ClassTableModel::IndexColumn, ClassTableModel::CountColumn,
-                       ClassTableModel::ShareColumn})
+    for (int column :
+         {ClassTableModel::IndexColumn, ClassTableModel::CountColumn, ClassTableModel::ShareColumn})
         m_classTable->horizontalHeader()->setSectionResizeMode(column,
                                                                QHeaderView::ResizeToContents);
     m_classTable->setWordWrap(false);
@@ -331,10 +331,9 @@ void DatasetsWorkspace::setRecentDatasets(const QStringList &recent)
 {
     m_recentList->clear();
     for (const QString &path : recent) {
-        auto *item = new QListWidgetItem(themedIcon(QStringLiteral("folder")),
-                                         QFileInfo(path).fileName() + QStringLiteral("  —  ")
-                                             + path,
-                                         m_recentList);
+        auto *item = new QListWidgetItem(
+            themedIcon(QStringLiteral("folder")),
+            QFileInfo(path).fileName() + QStringLiteral("  —  ") + path, m_recentList);
         item->setData(Qt::UserRole, path);
         item->setToolTip(path);
     }
@@ -351,10 +350,11 @@ void DatasetsWorkspace::openDataset(const QString &root)
 {
     const QFileInfo info(root);
     if (!info.isDir()) {
-        const QString message =
-            info.exists() ? tr("“%1” is a file. Open the folder that holds one sub-folder per "
-                               "class.").arg(root)
-                          : tr("The folder “%1” does not exist.").arg(root);
+        const QString message = info.exists()
+            ? tr("“%1” is a file. Open the folder that holds one sub-folder per "
+                 "class.")
+                  .arg(root)
+            : tr("The folder “%1” does not exist.").arg(root);
         Q_EMIT scanFailed(message);
         return;
     }
@@ -368,7 +368,8 @@ void DatasetsWorkspace::openDataset(const QString &root)
     m_warningList->clear();
     m_thumbnailModel->clear();
     m_details->clear();
-    m_title->setText(QFileInfo(m_root).fileName().isEmpty() ? m_root : QFileInfo(m_root).fileName());
+    m_title->setText(QFileInfo(m_root).fileName().isEmpty() ? m_root
+                                                            : QFileInfo(m_root).fileName());
     m_path->setText(m_root);
     m_summary->setText(tr("Scanning…"));
     m_pages->setCurrentIndex(1);
@@ -510,8 +511,8 @@ void DatasetsWorkspace::updateSummary()
     if (m_scan.splits.size() > 1) {
         QStringList parts;
         for (const QString &split : std::as_const(m_scan.splits))
-            parts.append(QStringLiteral("%1 %2").arg(split, locale.toString(
-                                                               qlonglong(m_scan.index(split)->sampleCount()))));
+            parts.append(QStringLiteral("%1 %2").arg(
+                split, locale.toString(qlonglong(m_scan.index(split)->sampleCount()))));
         text += QStringLiteral("  (") + parts.join(QStringLiteral(", ")) + u')';
     }
     m_summary->setText(text);
@@ -535,8 +536,8 @@ void DatasetsWorkspace::updateWarnings()
             pixmap = QStyle::SP_MessageBoxWarning;
         else if (warning.severity == DatasetWarning::Severity::Error)
             pixmap = QStyle::SP_MessageBoxCritical;
-        auto *item = new QListWidgetItem(style()->standardIcon(pixmap), warning.message,
-                                         m_warningList);
+        auto *item
+            = new QListWidgetItem(style()->standardIcon(pixmap), warning.message, m_warningList);
         item->setData(Qt::UserRole, int(warning.kind));
         for (const QString &name : warning.classes) {
             if (warning.kind != DatasetWarning::Kind::Imbalance)
@@ -581,8 +582,8 @@ void DatasetsWorkspace::selectClass(int classIndex)
 void DatasetsWorkspace::onClassSelectionChanged()
 {
     const QModelIndexList rows = m_classTable->selectionModel()->selectedRows();
-    const int classIndex =
-        rows.isEmpty() ? -1 : rows.constFirst().data(ClassTableModel::ClassIndexRole).toInt();
+    const int classIndex
+        = rows.isEmpty() ? -1 : rows.constFirst().data(ClassTableModel::ClassIndexRole).toInt();
     showClassImages(classIndex);
 }
 
@@ -651,9 +652,8 @@ void DatasetsWorkspace::exportClassToIdx()
         QMessageBox::warning(this, tr("Export class_to_idx"), saved.errorMessage());
         return;
     }
-    Q_EMIT statusMessage(tr("Saved class_to_idx (%1 classes) to %2")
-                             .arg(index->classCount())
-                             .arg(path));
+    Q_EMIT statusMessage(
+        tr("Saved class_to_idx (%1 classes) to %2").arg(index->classCount()).arg(path));
 }
 
 } // namespace ifs

@@ -25,10 +25,10 @@
 #include <QPushButton>
 #include <QSaveFile>
 #include <QStackedWidget>
+#include <QStyledItemDelegate>
 #include <QTableView>
 #include <QThread>
 #include <QTimer>
-#include <QStyledItemDelegate>
 #include <QToolButton>
 #include <QVBoxLayout>
 
@@ -54,9 +54,9 @@ constexpr int kFilterSeverityBase = 0x100;
 constexpr int kFilterKindBase = 0x200;
 
 // Most serious first; the order of the summary and of the kind filters.
-constexpr std::array kKindOrder = {Kind::Unreadable,     Kind::Truncated,   Kind::ZeroByte,
-                                   Kind::HugeDimensions, Kind::WrongExtension, Kind::UnusualMode,
-                                   Kind::TinyDimensions, Kind::Duplicate};
+constexpr std::array kKindOrder
+    = {Kind::Unreadable,     Kind::Truncated,   Kind::ZeroByte,       Kind::HugeDimensions,
+       Kind::WrongExtension, Kind::UnusualMode, Kind::TinyDimensions, Kind::Duplicate};
 
 QString number(int64_t n)
 {
@@ -126,8 +126,8 @@ protected:
     void initStyleOption(QStyleOptionViewItem *option, const QModelIndex &index) const override
     {
         QStyledItemDelegate::initStyleOption(option, index);
-        option->textElideMode = index.column() == HealthReportModel::FileColumn ? Qt::ElideMiddle
-                                                                                : Qt::ElideRight;
+        option->textElideMode
+            = index.column() == HealthReportModel::FileColumn ? Qt::ElideMiddle : Qt::ElideRight;
     }
 };
 
@@ -230,8 +230,8 @@ void HealthPanel::buildUi()
     {
         // As wide as its widest text, so that the header does not jump when it changes.
         int width = 0;
-        for (const QString &text : {tr("Check Health"), tr("Check Again"), tr("Cancel"),
-                                    tr("Cancelling…")}) {
+        for (const QString &text :
+             {tr("Check Health"), tr("Check Again"), tr("Cancel"), tr("Cancelling…")}) {
             m_startButton->setText(text);
             width = std::max(width, m_startButton->sizeHint().width());
         }
@@ -304,8 +304,7 @@ void HealthPanel::buildUi()
         m_view->setColumnWidth(HealthReportModel::FileColumn, fm.averageCharWidth() * 36);
     }
     connect(m_view, &QTableView::doubleClicked, this, &HealthPanel::activateRow);
-    connect(m_view, &QTableView::customContextMenuRequested, this,
-            &HealthPanel::showContextMenu);
+    connect(m_view, &QTableView::customContextMenuRequested, this, &HealthPanel::showContextMenu);
 
     m_successIcon = new QLabel(this);
     m_successIcon->setPixmap(paintSuccessPixmap(48, devicePixelRatioF()));
@@ -343,13 +342,13 @@ void HealthPanel::buildUi()
     m_quarantineAction->setObjectName(QStringLiteral("quarantineAction"));
     connect(m_quarantineAction, &QAction::triggered, this, [this] { quarantineChecked(true); });
 
-    m_undoAction = new QAction(QIcon::fromTheme(QStringLiteral("edit-undo")),
-                               tr("Undo Quarantine"), this);
+    m_undoAction
+        = new QAction(QIcon::fromTheme(QStringLiteral("edit-undo")), tr("Undo Quarantine"), this);
     m_undoAction->setObjectName(QStringLiteral("undoQuarantineAction"));
     connect(m_undoAction, &QAction::triggered, this, [this] { undoLastQuarantine(true); });
 
-    m_copyAction = new QAction(QIcon::fromTheme(QStringLiteral("edit-copy")), tr("Copy Report"),
-                               this);
+    m_copyAction
+        = new QAction(QIcon::fromTheme(QStringLiteral("edit-copy")), tr("Copy Report"), this);
     m_copyAction->setObjectName(QStringLiteral("copyReportAction"));
     m_copyAction->setToolTip(tr("Copy the rows shown as tab-separated text"));
     connect(m_copyAction, &QAction::triggered, this, &HealthPanel::copyReport);
@@ -389,8 +388,8 @@ void HealthPanel::buildUi()
 void HealthPanel::setDataset(const QString &datasetRoot, QList<QPair<QString, IndexPtr>> splits)
 {
     const QString root = datasetRoot.isEmpty()
-                             ? QString()
-                             : QDir::cleanPath(QFileInfo(datasetRoot).absoluteFilePath());
+        ? QString()
+        : QDir::cleanPath(QFileInfo(datasetRoot).absoluteFilePath());
     m_splits = std::move(splits);
     m_splits.removeIf([](const QPair<QString, IndexPtr> &split) { return !split.second; });
     if (root != m_root) {
@@ -533,15 +532,14 @@ void HealthPanel::endRun()
         const qint64 total = qMax<qint64>(run->total, done);
         m_progressBar->setRange(0, int(qMin<qint64>(total, INT_MAX)));
         m_progressBar->setValue(int(qMin<qint64>(done, INT_MAX)));
-        const QString rate = seconds > 0 ? tr(" · %1 img/s").arg(number(qRound64(done / seconds)))
-                                         : QString();
+        const QString rate
+            = seconds > 0 ? tr(" · %1 img/s").arg(number(qRound64(done / seconds))) : QString();
         if (wasCancelled) {
-            m_progressBar->setFormat(tr("Cancelled at %1 / %2 images").arg(number(done),
-                                                                          number(total)));
+            m_progressBar->setFormat(
+                tr("Cancelled at %1 / %2 images").arg(number(done), number(total)));
         } else {
-            m_progressBar->setFormat(tr("Checked %1 images in %2").arg(number(done),
-                                                                       duration(seconds))
-                                     % rate);
+            m_progressBar->setFormat(
+                tr("Checked %1 images in %2").arg(number(done), duration(seconds)) % rate);
         }
     }
     updateFilterCombo();
@@ -618,14 +616,13 @@ void HealthPanel::updateState()
     const int checked = int(m_model->checkedPaths().size());
     m_checkErrorsAction->setEnabled(idleWithReport && report.errorCount() > 0);
     m_quarantineAction->setEnabled(idleWithReport && checked > 0);
-    m_quarantineAction->setText(checked > 0
-                                    ? tr("Move %1 to Quarantine…").arg(filesPhrase(checked))
-                                    : tr("Move Checked to Quarantine…"));
+    m_quarantineAction->setText(checked > 0 ? tr("Move %1 to Quarantine…").arg(filesPhrase(checked))
+                                            : tr("Move Checked to Quarantine…"));
     m_undoAction->setEnabled(!running && !m_batches.isEmpty());
-    m_undoAction->setText(m_batches.isEmpty()
-                              ? tr("Undo Quarantine")
-                              : tr("Undo Quarantine (%1)")
-                                    .arg(filesPhrase(int(m_batches.last().entries.size()))));
+    m_undoAction->setText(
+        m_batches.isEmpty()
+            ? tr("Undo Quarantine")
+            : tr("Undo Quarantine (%1)").arg(filesPhrase(int(m_batches.last().entries.size()))));
     m_copyAction->setEnabled(m_hasReport && m_model->rowCount() > 0);
     m_exportAction->setEnabled(m_hasReport);
     // The filter only means something next to a table.
@@ -723,8 +720,7 @@ void HealthPanel::updateFilterCombo()
     auto withCount = [](const QString &name, int n) {
         return tr("%1 (%2)").arg(name, number(n));
     };
-    m_filterCombo->addItem(withCount(tr("All problems"), int(report.findings.size())),
-                           kFilterAll);
+    m_filterCombo->addItem(withCount(tr("All problems"), int(report.findings.size())), kFilterAll);
     m_filterCombo->addItem(m_model->severityIcon(Severity::Error), withCount(tr("Errors"), errors),
                            kFilterSeverityBase + int(Severity::Error));
     m_filterCombo->addItem(m_model->severityIcon(Severity::Warning),
@@ -745,9 +741,8 @@ void HealthPanel::updateFilterCombo()
 
 void HealthPanel::applyFilter()
 {
-    const int filter = m_filterCombo->currentData().isValid()
-                           ? m_filterCombo->currentData().toInt()
-                           : kFilterAll;
+    const int filter = m_filterCombo->currentData().isValid() ? m_filterCombo->currentData().toInt()
+                                                              : kFilterAll;
     std::optional<Severity> severity;
     std::optional<Kind> kind;
     if (filter >= kFilterKindBase)
@@ -761,8 +756,7 @@ void HealthPanel::applyFilter()
 int HealthPanel::checkErrorsOnly()
 {
     const int n = m_model->checkAllErrors();
-    Q_EMIT statusMessage(n > 0 ? tr("Ticked %1 that torchvision would fail on.")
-                                     .arg(filesPhrase(n))
+    Q_EMIT statusMessage(n > 0 ? tr("Ticked %1 that torchvision would fail on.").arg(filesPhrase(n))
                                : tr("No file has an error."));
     return n;
 }
@@ -836,8 +830,8 @@ bool HealthPanel::undoLastQuarantine(bool confirm)
     m_model->markRestored(restored);
     updateSummary();
     updateState();
-    Q_EMIT statusMessage(tr("Moved %1 back into the dataset.")
-                             .arg(filesPhrase(int(restored.size()))));
+    Q_EMIT statusMessage(
+        tr("Moved %1 back into the dataset.").arg(filesPhrase(int(restored.size()))));
     Q_EMIT quarantineUndone(restored);
     return true;
 }
@@ -849,8 +843,8 @@ QString HealthPanel::reportText() const
             field = tsvField(std::move(field));
         return fields.join(u'\t') % u'\n';
     };
-    QString text = line({tr("Severity"), tr("Problem"), tr("Split"), tr("File"), tr("Details"),
-                         tr("Path")});
+    QString text
+        = line({tr("Severity"), tr("Problem"), tr("Split"), tr("File"), tr("Details"), tr("Path")});
     for (int row = 0; row < m_filter->rowCount(); ++row) {
         const int source = m_filter->mapToSource(m_filter->index(row, 0)).row();
         const HealthFinding &finding = m_model->finding(source);
@@ -869,8 +863,8 @@ void HealthPanel::copyReport()
     if (!m_hasReport)
         return;
     QApplication::clipboard()->setText(reportText());
-    Q_EMIT statusMessage(tr("Copied %1 rows of the health report.")
-                             .arg(number(m_filter->rowCount())));
+    Q_EMIT statusMessage(
+        tr("Copied %1 rows of the health report.").arg(number(m_filter->rowCount())));
 }
 
 Status HealthPanel::exportReport(const QString &fileName) const
@@ -920,8 +914,8 @@ void HealthPanel::exportReportInteractively()
     if (!m_hasReport)
         return;
     const QFileInfo rootInfo(m_root);
-    const QString suggested = rootInfo.dir().filePath(rootInfo.fileName()
-                                                      + QStringLiteral("-health.json"));
+    const QString suggested
+        = rootInfo.dir().filePath(rootInfo.fileName() + QStringLiteral("-health.json"));
     const QString fileName = QFileDialog::getSaveFileName(this, tr("Export Health Report"),
                                                           suggested, tr("JSON (*.json)"));
     if (fileName.isEmpty())
@@ -931,8 +925,8 @@ void HealthPanel::exportReportInteractively()
         QMessageBox::warning(this, tr("Cannot Export Report"), status.errorMessage());
         return;
     }
-    Q_EMIT statusMessage(tr("Exported the health report to %1.")
-                             .arg(QDir::toNativeSeparators(fileName)));
+    Q_EMIT statusMessage(
+        tr("Exported the health report to %1.").arg(QDir::toNativeSeparators(fileName)));
 }
 
 void HealthPanel::activateRow(const QModelIndex &proxyIndex)
@@ -941,9 +935,9 @@ void HealthPanel::activateRow(const QModelIndex &proxyIndex)
         return;
     const QString path = proxyIndex.data(HealthReportModel::AbsolutePathRole).toString();
     if (proxyIndex.data(HealthReportModel::QuarantinedRole).toBool()) {
-        Q_EMIT statusMessage(tr("“%1” was moved to quarantine.")
-                                 .arg(proxyIndex.data(HealthReportModel::RelativePathRole)
-                                          .toString()));
+        Q_EMIT statusMessage(
+            tr("“%1” was moved to quarantine.")
+                .arg(proxyIndex.data(HealthReportModel::RelativePathRole).toString()));
         return;
     }
     Q_EMIT fileActivated(path);
@@ -963,8 +957,8 @@ void HealthPanel::showContextMenu(const QPoint &pos)
     QMenu menu(this);
     QAction *open = menu.addAction(tr("Open Image"));
     open->setEnabled(!index.data(HealthReportModel::QuarantinedRole).toBool());
-    QAction *copyPath = menu.addAction(QIcon::fromTheme(QStringLiteral("edit-copy")),
-                                       tr("Copy Path"));
+    QAction *copyPath
+        = menu.addAction(QIcon::fromTheme(QStringLiteral("edit-copy")), tr("Copy Path"));
     menu.addSeparator();
     QAction *check = menu.addAction(tr("Check Selected"));
     QAction *uncheck = menu.addAction(tr("Uncheck Selected"));

@@ -1,9 +1,9 @@
 #pragma once
 
+#include "base/result.h"
 #include "dataset/healthcheck.h"
 #include "dataset/imagefolder.h"
 #include "dataset/quarantine.h"
-#include "base/result.h"
 
 #include <QList>
 #include <QPair>

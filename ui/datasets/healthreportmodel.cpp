@@ -55,13 +55,11 @@ QPixmap paintSeverityPixmap(Severity severity, int size)
     const qreal x = (s - barWidth) / 2;
     if (severity == Severity::Info) {
         painter.drawEllipse(QRectF(x, s * 0.2, barWidth, barWidth));
-        painter.drawRoundedRect(QRectF(x, s * 0.4, barWidth, s * 0.38), barWidth / 3,
-                                barWidth / 3);
+        painter.drawRoundedRect(QRectF(x, s * 0.4, barWidth, s * 0.38), barWidth / 3, barWidth / 3);
     } else {
         const qreal top = severity == Severity::Warning ? s * 0.32 : s * 0.2;
         const qreal bottom = severity == Severity::Warning ? s * 0.64 : s * 0.58;
-        painter.drawRoundedRect(QRectF(x, top, barWidth, bottom - top), barWidth / 3,
-                                barWidth / 3);
+        painter.drawRoundedRect(QRectF(x, top, barWidth, bottom - top), barWidth / 3, barWidth / 3);
         painter.drawEllipse(QRectF(x, bottom + barWidth * 0.55, barWidth, barWidth));
     }
     return pixmap;
@@ -69,8 +67,8 @@ QPixmap paintSeverityPixmap(Severity severity, int size)
 
 QIcon makeSeverityIcon(Severity severity)
 {
-    static constexpr const char16_t *kThemeNames[] = {u"dialog-information", u"dialog-warning",
-                                                      u"dialog-error"};
+    static constexpr const char16_t *kThemeNames[]
+        = {u"dialog-information", u"dialog-warning", u"dialog-error"};
     const QString name = QString::fromUtf16(kThemeNames[int(severity)]);
     if (QIcon::hasThemeIcon(name))
         return QIcon::fromTheme(name);
@@ -84,8 +82,7 @@ QIcon makeSeverityIcon(Severity severity)
 
 HealthReportModel::HealthReportModel(QObject *parent)
     : QAbstractTableModel(parent)
-{
-}
+{ }
 
 HealthReportModel::~HealthReportModel() = default;
 
@@ -414,7 +411,7 @@ bool HealthReportModel::isRow(const QModelIndex &index) const
 {
     // Views and the model tester ask about invalid indexes too: not an error.
     return index.isValid() && index.model() == this && !index.parent().isValid()
-           && index.row() < rowCount() && index.column() < ColumnCount;
+        && index.row() < rowCount() && index.column() < ColumnCount;
 }
 
 void HealthReportModel::emitRowsChanged(const QSet<QString> &paths, const QList<int> &roles)
@@ -422,8 +419,8 @@ void HealthReportModel::emitRowsChanged(const QSet<QString> &paths, const QList<
     if (paths.isEmpty())
         return;
     // One signal per run of adjacent changed rows keeps views cheap for large reports.
-    const int lastColumn = roles == QList<int>{Qt::CheckStateRole} ? SeverityColumn
-                                                                   : ColumnCount - 1;
+    const int lastColumn
+        = roles == QList<int>{Qt::CheckStateRole} ? SeverityColumn : ColumnCount - 1;
     int first = -1;
     const int rows = rowCount();
     for (int row = 0; row <= rows; ++row) {
@@ -463,8 +460,7 @@ void HealthFilterModel::setKindFilter(std::optional<Kind> kind)
 bool HealthFilterModel::filterAcceptsRow(int sourceRow, const QModelIndex &sourceParent) const
 {
     const QModelIndex index = sourceModel()->index(sourceRow, 0, sourceParent);
-    if (m_severity
-        && index.data(HealthReportModel::SeverityRole).toInt() != int(*m_severity)) {
+    if (m_severity && index.data(HealthReportModel::SeverityRole).toInt() != int(*m_severity)) {
         return false;
     }
     if (m_kind && index.data(HealthReportModel::KindRole).toInt() != int(*m_kind))

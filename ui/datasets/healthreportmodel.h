@@ -34,11 +34,11 @@ public:
 
     enum Role {
         KindRole = Qt::UserRole + 1, ///< int: a HealthFinding::Kind
-        SeverityRole,                ///< int: a HealthFinding::Severity
-        AbsolutePathRole,            ///< QString
-        RelativePathRole,            ///< QString: relative to the split root
-        QuarantinedRole,             ///< bool: the file was moved to quarantine
-        SortRole,                    ///< what the column sorts by (Error > Warning > Info)
+        SeverityRole, ///< int: a HealthFinding::Severity
+        AbsolutePathRole, ///< QString
+        RelativePathRole, ///< QString: relative to the split root
+        QuarantinedRole, ///< bool: the file was moved to quarantine
+        SortRole, ///< what the column sorts by (Error > Warning > Info)
     };
     Q_ENUM(Role)
 
@@ -101,9 +101,9 @@ private:
     void emitRowsChanged(const QSet<QString> &paths, const QList<int> &roles);
 
     HealthReport m_report;
-    QSet<QString> m_checked;     // absolute paths
+    QSet<QString> m_checked; // absolute paths
     QSet<QString> m_quarantined; // absolute paths
-    mutable QIcon m_icons[3];    // by Severity, made on first use (needs a QGuiApplication)
+    mutable QIcon m_icons[3]; // by Severity, made on first use (needs a QGuiApplication)
 };
 
 /// Filters a HealthReportModel by severity and kind; sorts by HealthReportModel::SortRole.

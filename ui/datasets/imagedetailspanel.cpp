@@ -79,9 +79,9 @@ protected:
             if (m_scaled.size() != device) {
                 // Enlarged small images keep hard pixel edges: that is what the network sees.
                 const bool enlarge = device.width() >= 2 * m_pixmap.width();
-                m_scaled = m_pixmap.scaled(device, Qt::IgnoreAspectRatio,
-                                           enlarge ? Qt::FastTransformation
-                                                   : Qt::SmoothTransformation);
+                m_scaled
+                    = m_pixmap.scaled(device, Qt::IgnoreAspectRatio,
+                                      enlarge ? Qt::FastTransformation : Qt::SmoothTransformation);
                 m_scaled.setDevicePixelRatio(dpr);
             }
             const QRect target(area.x() + (area.width() - fitted.width()) / 2,
@@ -208,8 +208,8 @@ ImageDetailsPanel::ImageDetailsPanel(QWidget *parent)
         if (!path.isEmpty())
             QDesktopServices::openUrl(QUrl::fromLocalFile(QFileInfo(path).absolutePath()));
     });
-    m_copyPathAction = new QAction(QIcon::fromTheme(QStringLiteral("edit-copy")),
-                                   tr("Copy Path"), this);
+    m_copyPathAction
+        = new QAction(QIcon::fromTheme(QStringLiteral("edit-copy")), tr("Copy Path"), this);
     m_copyPathAction->setObjectName(QStringLiteral("copyPathAction"));
     m_copyPathAction->setToolTip(tr("Copy the file's absolute path to the clipboard"));
     connect(m_copyPathAction, &QAction::triggered, this, [this] {
@@ -239,8 +239,7 @@ ImageDetailsPanel::ImageDetailsPanel(QWidget *parent)
     m_loadingTimer.setSingleShot(true);
     m_loadingTimer.setInterval(kLoadingDelayMs);
     connect(&m_loadingTimer, &QTimer::timeout, this, &ImageDetailsPanel::showLoadingState);
-    connect(&m_watcher, &QFutureWatcher<Loaded>::finished, this,
-            &ImageDetailsPanel::handleLoaded);
+    connect(&m_watcher, &QFutureWatcher<Loaded>::finished, this, &ImageDetailsPanel::handleLoaded);
 
     clear();
 }
@@ -378,8 +377,8 @@ void ImageDetailsPanel::showLoadingState()
     if (!m_index)
         return;
     showIdentity();
-    for (QLabel *label : {m_sizeValue, m_modeValue, m_formatValue, m_fileSizeValue,
-                          m_orientationValue}) {
+    for (QLabel *label :
+         {m_sizeValue, m_modeValue, m_formatValue, m_fileSizeValue, m_orientationValue}) {
         label->clear();
         label->setToolTip({});
     }
@@ -409,9 +408,8 @@ void ImageDetailsPanel::apply(const Loaded &loaded)
     if (loaded.header) {
         const ImageHeader &header = *loaded.header;
         m_sizeValue->setText(tr("%1 × %2 px").arg(header.size.width()).arg(header.size.height()));
-        const QString depth = header.bitDepth == 1
-                                  ? tr("1 bit per channel")
-                                  : tr("%1 bits per channel").arg(header.bitDepth);
+        const QString depth = header.bitDepth == 1 ? tr("1 bit per channel")
+                                                   : tr("%1 bits per channel").arg(header.bitDepth);
         QString mode = tr("%1 (%2)").arg(pixelModeName(header.mode), depth);
         if (header.mode != PixelMode::RGB) {
             mode = tr("%1, loaded as RGB").arg(mode);
@@ -443,9 +441,8 @@ void ImageDetailsPanel::apply(const Loaded &loaded)
         m_preview->setImage(loaded.image);
     } else {
         // The core's message is a sentence of its own that names the file and the reason.
-        m_preview->setMessage(tr("Cannot read image “%1”:\n%2")
-                                  .arg(currentRelativePath(), loaded.imageError),
-                              true);
+        m_preview->setMessage(
+            tr("Cannot read image “%1”:\n%2").arg(currentRelativePath(), loaded.imageError), true);
     }
     Q_EMIT sampleLoaded(m_sampleRow);
 }

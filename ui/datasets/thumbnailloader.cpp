@@ -139,8 +139,8 @@ void ThumbnailLoader::dispatch()
                 else
                     error = decoded.errorMessage();
             } catch (const std::exception &e) {
-                error = tr("Cannot read image “%1”: %2")
-                            .arg(path, QString::fromLocal8Bit(e.what()));
+                error
+                    = tr("Cannot read image “%1”: %2").arg(path, QString::fromLocal8Bit(e.what()));
             } catch (...) {
                 error = tr("Cannot read image “%1”: unknown error").arg(path);
             }

@@ -89,8 +89,8 @@ private:
     QThreadPool m_pool;
     Queue m_queue;
     QHash<QString, Queue::iterator> m_queued;
-    QSet<QString> m_inFlight;  // decoding for the current generation
-    int m_running = 0;         // jobs handed to the pool, any generation
+    QSet<QString> m_inFlight; // decoding for the current generation
+    int m_running = 0; // jobs handed to the pool, any generation
     uint64_t m_generation = 0; // bumped by clear(): older results are dropped
     uint64_t m_sequence = 0;
     int m_thumbnailSize = kDefaultThumbnailSize;

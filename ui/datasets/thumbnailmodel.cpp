@@ -224,9 +224,8 @@ QVariant ThumbnailModel::data(const QModelIndex &index, int role) const
     }
     case Qt::ToolTipRole: {
         const QString className = m_index->classes.value(sample.classIndex);
-        QString tip = tr("%1\nClass: %2 (%3)")
-                          .arg(sample.displayPath(), className)
-                          .arg(sample.classIndex);
+        QString tip
+            = tr("%1\nClass: %2 (%3)").arg(sample.displayPath(), className).arg(sample.classIndex);
         const QString error = m_failures.value(m_index->absolutePath(sample));
         if (!error.isEmpty())
             tip += u'\n' + error;

@@ -28,19 +28,19 @@ class ThumbnailModel : public QAbstractListModel
 public:
     enum Role {
         PathRole = Qt::UserRole + 1, ///< QString: absolute path of the file
-        RelativePathRole,            ///< QString: path relative to the dataset root
-        SampleRowRole,               ///< int: row into ImageFolderIndex::samples
-        ClassIndexRole,              ///< int
-        ClassNameRole,               ///< QString
-        StateRole,                   ///< int: a ThumbnailModel::State
-        ErrorRole,                   ///< QString: why the thumbnail failed; empty otherwise
+        RelativePathRole, ///< QString: path relative to the dataset root
+        SampleRowRole, ///< int: row into ImageFolderIndex::samples
+        ClassIndexRole, ///< int
+        ClassNameRole, ///< QString
+        StateRole, ///< int: a ThumbnailModel::State
+        ErrorRole, ///< QString: why the thumbnail failed; empty otherwise
     };
     Q_ENUM(Role)
 
     enum State {
         Pending, ///< Not decoded yet (requested, or will be when painted)
-        Ready,   ///< DecorationRole holds the thumbnail
-        Failed,  ///< The file cannot be decoded; ErrorRole says why
+        Ready, ///< DecorationRole holds the thumbnail
+        Failed, ///< The file cannot be decoded; ErrorRole says why
     };
     Q_ENUM(State)
 

@@ -16,9 +16,9 @@ namespace ifs {
 
 namespace {
 
-constexpr int kPadding = 6;  // inside a tile, around the thumbnail and the name
-constexpr int kTextGap = 4;  // between thumbnail and name
-constexpr int kSpacing = 4;  // between tiles
+constexpr int kPadding = 6; // inside a tile, around the thumbnail and the name
+constexpr int kTextGap = 4; // between thumbnail and name
+constexpr int kSpacing = 4; // between tiles
 constexpr qreal kRadius = 6; // tile corners
 
 QColor withAlpha(QColor color, int alpha)
@@ -35,7 +35,7 @@ class ThumbnailView::Delegate : public QStyledItemDelegate
 public:
     explicit Delegate(QObject *parent)
         : QStyledItemDelegate(parent)
-    {}
+    { }
 
     void setThumbnailSize(int pixels) { m_thumbnailSize = pixels; }
 
@@ -57,8 +57,8 @@ public:
         const bool hovered = option.state & QStyle::State_MouseOver;
         const bool active = option.state & QStyle::State_Active;
         const bool focused = option.state & QStyle::State_HasFocus;
-        const QColor highlight =
-            palette.color(active ? QPalette::Active : QPalette::Inactive, QPalette::Highlight);
+        const QColor highlight
+            = palette.color(active ? QPalette::Active : QPalette::Inactive, QPalette::Highlight);
         const QColor text = palette.color(QPalette::Text);
 
         // The tile.
@@ -77,8 +77,7 @@ public:
         const int boxSize = m_thumbnailSize;
         const QRect box(option.rect.x() + (option.rect.width() - boxSize) / 2,
                         option.rect.y() + kPadding, boxSize, boxSize);
-        const auto state = ThumbnailModel::State(
-            index.data(ThumbnailModel::StateRole).toInt());
+        const auto state = ThumbnailModel::State(index.data(ThumbnailModel::StateRole).toInt());
         const QPixmap decoration = index.data(Qt::DecorationRole).value<QPixmap>();
         switch (state) {
         case ThumbnailModel::Ready:
@@ -103,8 +102,8 @@ public:
         // The file name.
         const QRect textRect(option.rect.x() + kPadding, box.bottom() + 1 + kTextGap,
                              option.rect.width() - 2 * kPadding, option.fontMetrics.height());
-        const QString name = option.fontMetrics.elidedText(
-            index.data(Qt::DisplayRole).toString(), Qt::ElideMiddle, textRect.width());
+        const QString name = option.fontMetrics.elidedText(index.data(Qt::DisplayRole).toString(),
+                                                           Qt::ElideMiddle, textRect.width());
         painter->setFont(option.font);
         painter->setPen(state == ThumbnailModel::Failed && !selected
                             ? QColor(200, 60, 60)
@@ -239,8 +238,8 @@ void ThumbnailView::setThumbnailSize(int pixels)
         const QModelIndex current = currentIndex();
         const auto [first, last] = visibleRowRange();
         m_anchorRow = current.isValid() && current.row() >= first && current.row() <= last
-                          ? current.row()
-                          : first;
+            ? current.row()
+            : first;
         m_anchorIsCurrent = m_anchorRow >= 0 && current.isValid() && m_anchorRow == current.row();
         if (m_anchorRow >= 0)
             QTimer::singleShot(0, this, &ThumbnailView::restoreAnchor);
@@ -285,8 +284,8 @@ bool ThumbnailView::setCurrentSampleRow(int sampleRow)
 
 QList<int> ThumbnailView::selectedSampleRows() const
 {
-    QModelIndexList indexes = selectionModel() ? selectionModel()->selectedIndexes()
-                                               : QModelIndexList();
+    QModelIndexList indexes
+        = selectionModel() ? selectionModel()->selectedIndexes() : QModelIndexList();
     std::sort(indexes.begin(), indexes.end());
     QList<int> rows;
     rows.reserve(indexes.size());

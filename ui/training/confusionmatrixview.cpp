@@ -4,8 +4,8 @@
 #include <QKeyEvent>
 #include <QLocale>
 #include <QMouseEvent>
-#include <QPainter>
 #include <QPaintEvent>
+#include <QPainter>
 #include <QToolTip>
 
 #include <algorithm>
@@ -24,7 +24,8 @@ const QColor kOffDiagonal(0xe7, 0x6f, 0x24);
 
 } // namespace
 
-ConfusionMatrixView::ConfusionMatrixView(QWidget *parent) : QWidget(parent)
+ConfusionMatrixView::ConfusionMatrixView(QWidget *parent)
+    : QWidget(parent)
 {
     setObjectName(QStringLiteral("confusionMatrix"));
     setFocusPolicy(Qt::StrongFocus);
@@ -32,7 +33,8 @@ ConfusionMatrixView::ConfusionMatrixView(QWidget *parent) : QWidget(parent)
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
 }
 
-void ConfusionMatrixView::setMatrix(const QStringList &classes, const std::vector<qint64> &confusion)
+void ConfusionMatrixView::setMatrix(const QStringList &classes,
+                                    const std::vector<qint64> &confusion)
 {
     const qsizetype n = classes.size();
     m_classes = classes;
@@ -174,8 +176,7 @@ QString ConfusionMatrixView::cellText(int t, int p) const
     if (row == 0 || value == 0)
         return QStringLiteral("0");
     const double percent = 100.0 * double(value) / double(row);
-    return percent >= 9.95 ? QString::number(percent, 'f', 0)
-                            : QString::number(percent, 'f', 1);
+    return percent >= 9.95 ? QString::number(percent, 'f', 0) : QString::number(percent, 'f', 1);
 }
 
 QString ConfusionMatrixView::cellToolTip(int t, int p) const
@@ -264,8 +265,7 @@ void ConfusionMatrixView::paintEvent(QPaintEvent *event)
             if (value > 0) {
                 const QString text = cellText(t, p);
                 if (cellMetrics.horizontalAdvance(text) <= g.cell - 2) {
-                    painter.setPen(strength > 0.55 ? Qt::white
-                                                   : palette().color(QPalette::Text));
+                    painter.setPen(strength > 0.55 ? Qt::white : palette().color(QPalette::Text));
                     painter.drawText(rect, Qt::AlignCenter, text);
                 }
             }
@@ -305,14 +305,25 @@ void ConfusionMatrixView::keyPressEvent(QKeyEvent *event)
     if (t < 0)
         t = p = 0;
     switch (event->key()) {
-    case Qt::Key_Left: p = std::max(0, p - 1); break;
-    case Qt::Key_Right: p = std::min(n - 1, p + 1); break;
-    case Qt::Key_Up: t = std::max(0, t - 1); break;
-    case Qt::Key_Down: t = std::min(n - 1, t + 1); break;
+    case Qt::Key_Left:
+        p = std::max(0, p - 1);
+        break;
+    case Qt::Key_Right:
+        p = std::min(n - 1, p + 1);
+        break;
+    case Qt::Key_Up:
+        t = std::max(0, t - 1);
+        break;
+    case Qt::Key_Down:
+        t = std::min(n - 1, t + 1);
+        break;
     case Qt::Key_Return:
     case Qt::Key_Enter:
-    case Qt::Key_Space: break;
-    default: QWidget::keyPressEvent(event); return;
+    case Qt::Key_Space:
+        break;
+    default:
+        QWidget::keyPressEvent(event);
+        return;
     }
     setSelectedCell(t, p);
     Q_EMIT cellClicked(t, p);

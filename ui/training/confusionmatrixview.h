@@ -58,9 +58,9 @@ protected:
 private:
     struct Geometry
     {
-        int left = 0;  // x of the first column
-        int top = 0;   // y of the first row
-        int cell = 0;  // cell side
+        int left = 0; // x of the first column
+        int top = 0; // y of the first row
+        int cell = 0; // cell side
         int labelWidth = 0;
         int labelHeight = 0;
     };

@@ -1,6 +1,5 @@
 #include "training/curvechart.h"
 
-
 #include <QChart>
 #include <QChartView>
 #include <QContextMenuEvent>
@@ -93,8 +92,9 @@ class CurveChartView : public QChartView
 {
 public:
     CurveChartView(QChart *chart, CurveChart *owner)
-        : QChartView(chart, owner), m_owner(owner), m_band(new QRubberBand(QRubberBand::Rectangle,
-                                                                          viewport()))
+        : QChartView(chart, owner)
+        , m_owner(owner)
+        , m_band(new QRubberBand(QRubberBand::Rectangle, viewport()))
     {
         setRenderHint(QPainter::Antialiasing);
         setRubberBand(QChartView::NoRubberBand);
@@ -189,8 +189,8 @@ protected:
                 const QPointF a = toValue(rect.topLeft());
                 const QPointF b = toValue(rect.bottomRight());
                 if (rect.height() >= 4)
-                    m_owner->setRanges(a.x(), b.x(), std::min(a.y(), b.y()),
-                                       std::max(a.y(), b.y()), false, false);
+                    m_owner->setRanges(a.x(), b.x(), std::min(a.y(), b.y()), std::max(a.y(), b.y()),
+                                       false, false);
                 else
                     m_owner->zoomX(a.x(), b.x());
             }
@@ -267,8 +267,8 @@ CurveChart::CurveChart(const QString &title, const QString &xTitle, const QStrin
     m_smoothingSlider->setToolTip(tr("Smoothing β of the bias-corrected moving average "
                                      "(0: none)"));
     m_smoothingLabel = new QLabel(m_smoothingBox);
-    m_smoothingLabel->setMinimumWidth(m_smoothingLabel->fontMetrics().horizontalAdvance(
-        QStringLiteral("Smoothing 0.000")));
+    m_smoothingLabel->setMinimumWidth(
+        m_smoothingLabel->fontMetrics().horizontalAdvance(QStringLiteral("Smoothing 0.000")));
     auto *smoothingLayout = new QHBoxLayout(m_smoothingBox);
     smoothingLayout->setContentsMargins(0, 0, 0, 0);
     smoothingLayout->addWidget(m_smoothingLabel);
@@ -744,8 +744,8 @@ void CurveChart::updateTicks()
     m_axisY->setLabelFormat(m_yFormat.isEmpty() ? format(yInterval) : m_yFormat);
 }
 
-QList<QPointF> CurveChart::decimateMinMax(const std::vector<QPointF> &points, double x0,
-                                          double x1, int columns)
+QList<QPointF> CurveChart::decimateMinMax(const std::vector<QPointF> &points, double x0, double x1,
+                                          int columns)
 {
     QList<QPointF> out;
     if (points.empty())
@@ -847,12 +847,12 @@ Status CurveChart::exportCsv(const QString &path) const
 {
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly | QIODevice::Text))
-        return Error{tr("Cannot write “%1”: %2").arg(QDir::toNativeSeparators(path),
-                                                    file.errorString())};
+        return Error{
+            tr("Cannot write “%1”: %2").arg(QDir::toNativeSeparators(path), file.errorString())};
     file.write(toCsv().toUtf8());
     if (!file.commit())
-        return Error{tr("Cannot write “%1”: %2").arg(QDir::toNativeSeparators(path),
-                                                    file.errorString())};
+        return Error{
+            tr("Cannot write “%1”: %2").arg(QDir::toNativeSeparators(path), file.errorString())};
     return success();
 }
 

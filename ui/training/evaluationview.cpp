@@ -1,9 +1,9 @@
 #include "training/evaluationview.h"
 
-#include "training/confusionmatrixview.h"
-#include "datasets/thumbnailloader.h"
-#include "training/trainingjobs.h"
 #include "common/warningbanner.h"
+#include "datasets/thumbnailloader.h"
+#include "training/confusionmatrixview.h"
+#include "training/trainingjobs.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -89,7 +89,8 @@ void setupGallery(QListView *view, PredictionListModel *model)
 // PredictionListModel
 
 PredictionListModel::PredictionListModel(ThumbnailLoader *loader, QObject *parent)
-    : QAbstractListModel(parent), m_loader(loader)
+    : QAbstractListModel(parent)
+    , m_loader(loader)
 {
     m_pixmaps.setMaxCost(4000);
     setIconSize(m_iconSize);
@@ -136,7 +137,8 @@ QString PredictionListModel::className(int index) const
 QString PredictionListModel::caption(const SamplePrediction &prediction) const
 {
     if (prediction.correct())
-        return tr("%1 ✓\n(p=%2)").arg(className(prediction.label))
+        return tr("%1 ✓\n(p=%2)")
+            .arg(className(prediction.label))
             .arg(prediction.confidence, 0, 'f', 2);
     return tr("%1 → %2\n(p=%3)")
         .arg(className(prediction.label), className(prediction.predicted))
@@ -251,24 +253,37 @@ QVariant ClassMetricsModel::headerData(int section, Qt::Orientation orientation,
         return QAbstractTableModel::headerData(section, orientation, role);
     if (role == Qt::ToolTipRole) {
         switch (section) {
-        case PrecisionColumn: return tr("Of the images predicted as this class, the share right");
-        case RecallColumn: return tr("Of the images of this class, the share found");
-        case F1Column: return tr("Harmonic mean of precision and recall");
-        case SupportColumn: return tr("Images of this class evaluated");
-        case PredictedColumn: return tr("Images predicted as this class");
-        default: return {};
+        case PrecisionColumn:
+            return tr("Of the images predicted as this class, the share right");
+        case RecallColumn:
+            return tr("Of the images of this class, the share found");
+        case F1Column:
+            return tr("Harmonic mean of precision and recall");
+        case SupportColumn:
+            return tr("Images of this class evaluated");
+        case PredictedColumn:
+            return tr("Images predicted as this class");
+        default:
+            return {};
         }
     }
     if (role != Qt::DisplayRole)
         return {};
     switch (section) {
-    case ClassColumn: return tr("Class");
-    case PrecisionColumn: return tr("Precision");
-    case RecallColumn: return tr("Recall");
-    case F1Column: return tr("F1");
-    case SupportColumn: return tr("Support");
-    case PredictedColumn: return tr("Predicted");
-    default: return {};
+    case ClassColumn:
+        return tr("Class");
+    case PrecisionColumn:
+        return tr("Precision");
+    case RecallColumn:
+        return tr("Recall");
+    case F1Column:
+        return tr("F1");
+    case SupportColumn:
+        return tr("Support");
+    case PredictedColumn:
+        return tr("Predicted");
+    default:
+        return {};
     }
 }
 
@@ -276,7 +291,9 @@ QVariant ClassMetricsModel::headerData(int section, Qt::Orientation orientation,
 // EvaluationView
 
 EvaluationView::EvaluationView(QWidget *parent)
-    : QWidget(parent), m_job(new EvaluationJob(this)), m_loader(new ThumbnailLoader(this))
+    : QWidget(parent)
+    , m_job(new EvaluationJob(this))
+    , m_loader(new ThumbnailLoader(this))
 {
     setObjectName(QStringLiteral("evaluationView"));
 
@@ -353,8 +370,7 @@ EvaluationView::EvaluationView(QWidget *parent)
     m_classTable->setAlternatingRowColors(true);
     m_classTable->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_classTable->verticalHeader()->hide();
-    m_classTable->verticalHeader()->setDefaultSectionSize(
-        m_classTable->fontMetrics().height() + 6);
+    m_classTable->verticalHeader()->setDefaultSectionSize(m_classTable->fontMetrics().height() + 6);
     m_classTable->horizontalHeader()->setSectionResizeMode(ClassMetricsModel::ClassColumn,
                                                            QHeaderView::Stretch);
     for (int column = 1; column < ClassMetricsModel::ColumnCount; ++column)
@@ -435,9 +451,9 @@ EvaluationView::EvaluationView(QWidget *parent)
             [this](std::shared_ptr<const Evaluation> evaluation, const QStringList &notes) {
                 setBusy(false);
                 const QString source = m_progress->property("checkpoint").toString();
-                setEvaluation(std::move(evaluation),
-                              tr("%1 on %2").arg(QFileInfo(source).fileName(),
-                                                 m_samplesDescription));
+                setEvaluation(
+                    std::move(evaluation),
+                    tr("%1 on %2").arg(QFileInfo(source).fileName(), m_samplesDescription));
                 if (!notes.isEmpty())
                     m_source->setToolTip(notes.join(u'\n'));
             });
@@ -479,8 +495,8 @@ void EvaluationView::setValidationSamples(std::vector<LoaderSample> samples,
         return;
     }
     auto shared = std::make_shared<const std::vector<LoaderSample>>(std::move(samples));
-    setValidationSource(
-        [shared]() -> Result<std::vector<LoaderSample>> { return *shared; }, description);
+    setValidationSource([shared]() -> Result<std::vector<LoaderSample>> { return *shared; },
+                        description);
 }
 
 void EvaluationView::setValidationSource(SampleSource source, const QString &description)
@@ -511,8 +527,7 @@ void EvaluationView::setEvaluation(std::shared_ptr<const Evaluation> evaluation,
     if (!e.failures.isEmpty()) {
         m_banner->showMessage(
             WarningBanner::Level::Warning,
-            tr("%n image(s) could not be evaluated, e.g. %1: %2", nullptr,
-               int(e.failures.size()))
+            tr("%n image(s) could not be evaluated, e.g. %1: %2", nullptr, int(e.failures.size()))
                 .arg(QDir::toNativeSeparators(e.failures.constFirst().path),
                      e.failures.constFirst().message));
     } else {
@@ -569,11 +584,10 @@ void EvaluationView::showCell(int trueClass, int predictedClass)
     const QList<SamplePrediction> cell = m_evaluation->cell(trueClass, predictedClass);
     m_cellModel->setPredictions(cell, classes);
     const QString count = tr("%n image(s)", nullptr, int(cell.size()));
-    m_cellLabel->setText(
-        trueClass == predictedClass
-            ? tr("<b>%1</b> predicted right: %2").arg(classes[trueClass], count)
-            : tr("True <b>%1</b> predicted as <b>%2</b>: %3")
-                  .arg(classes[trueClass], classes[predictedClass], count));
+    m_cellLabel->setText(trueClass == predictedClass
+                             ? tr("<b>%1</b> predicted right: %2").arg(classes[trueClass], count)
+                             : tr("True <b>%1</b> predicted as <b>%2</b>: %3")
+                                   .arg(classes[trueClass], classes[predictedClass], count));
 }
 
 void EvaluationView::evaluateCheckpointInteractive()
@@ -597,8 +611,8 @@ void EvaluationView::evaluateCheckpoint(const QString &checkpoint)
     m_progress->setProperty("checkpoint", checkpoint);
     setBusy(true);
     m_job->start(checkpoint, m_samples, m_options);
-    Q_EMIT statusMessage(tr("Evaluating %1 on %2…")
-                             .arg(QFileInfo(checkpoint).fileName(), m_samplesDescription));
+    Q_EMIT statusMessage(
+        tr("Evaluating %1 on %2…").arg(QFileInfo(checkpoint).fileName(), m_samplesDescription));
 }
 
 void EvaluationView::cancelEvaluation()
@@ -628,7 +642,9 @@ constexpr int kKindRole = Qt::UserRole + 1;
 } // namespace
 
 PredictPanel::PredictPanel(QWidget *parent)
-    : QWidget(parent), m_job(new PredictJob(this)), m_loader(new ThumbnailLoader(this))
+    : QWidget(parent)
+    , m_job(new PredictJob(this))
+    , m_loader(new ThumbnailLoader(this))
 {
     setObjectName(QStringLiteral("predictPanel"));
     setAcceptDrops(true);
@@ -864,8 +880,8 @@ void PredictPanel::showPredictions(const QList<ImagePrediction> &predictions,
             const QString name = classIndex >= 0 && classIndex < classes.size()
                 ? classes[classIndex]
                 : QString::number(classIndex);
-            auto *item = new QTableWidgetItem(
-                QStringLiteral("%1  %2").arg(name, percent(probability)));
+            auto *item
+                = new QTableWidgetItem(QStringLiteral("%1  %2").arg(name, percent(probability)));
             QColor shade(0x4c, 0x9b, 0xe8);
             shade.setAlphaF(0.08f + 0.6f * probability);
             item->setBackground(shade);
@@ -895,9 +911,8 @@ void PredictPanel::dragEnterEvent(QDragEnterEvent *event)
 {
     const QList<QUrl> urls = event->mimeData()->urls();
     if (!urls.isEmpty() && !checkpoint().isEmpty()
-        && std::all_of(urls.cbegin(), urls.cend(), [](const QUrl &url) {
-               return url.isLocalFile();
-           }))
+        && std::all_of(urls.cbegin(), urls.cend(),
+                       [](const QUrl &url) { return url.isLocalFile(); }))
         event->acceptProposedAction();
 }
 

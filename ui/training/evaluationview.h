@@ -80,8 +80,15 @@ class ClassMetricsModel : public QAbstractTableModel
     Q_OBJECT
 
 public:
-    enum Column { ClassColumn, PrecisionColumn, RecallColumn, F1Column, SupportColumn,
-                  PredictedColumn, ColumnCount };
+    enum Column {
+        ClassColumn,
+        PrecisionColumn,
+        RecallColumn,
+        F1Column,
+        SupportColumn,
+        PredictedColumn,
+        ColumnCount
+    };
 
     using QAbstractTableModel::QAbstractTableModel;
     void setMetrics(const QStringList &classes, const QList<ClassMetrics> &metrics);

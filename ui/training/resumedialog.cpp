@@ -17,7 +17,8 @@
 
 namespace ifs {
 
-ResumeDialog::ResumeDialog(QWidget *parent) : QDialog(parent)
+ResumeDialog::ResumeDialog(QWidget *parent)
+    : QDialog(parent)
 {
     setWindowTitle(tr("Resume from Checkpoint"));
     setObjectName(QStringLiteral("resumeDialog"));
@@ -80,8 +81,8 @@ ResumeDialog::ResumeDialog(QWidget *parent) : QDialog(parent)
 
 void ResumeDialog::browse()
 {
-    const QString start = m_path->text().isEmpty() ? m_startFolder
-                                                   : QFileInfo(m_path->text()).absolutePath();
+    const QString start
+        = m_path->text().isEmpty() ? m_startFolder : QFileInfo(m_path->text()).absolutePath();
     const QString path = QFileDialog::getOpenFileName(
         this, tr("Resume from Checkpoint"), start,
         tr("Training checkpoints (*.pth *.pt *.tar *.ckpt);;All files (*)"));
@@ -149,8 +150,7 @@ void ResumeDialog::update()
                                         : QString();
     } else if (!m_summary->hasOptimizerState) {
         note = tr("This checkpoint has no optimizer state: only its weights can be used.");
-    } else if (!weightsOnly() && m_epochs->value() <= m_summary->epoch
-               && !m_summary->midEpoch) {
+    } else if (!weightsOnly() && m_epochs->value() <= m_summary->epoch && !m_summary->midEpoch) {
         note = tr("It has already trained %n epoch(s): raise “Train until epoch” to train more.",
                   nullptr, m_summary->epoch);
         ok = false;

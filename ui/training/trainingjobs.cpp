@@ -34,7 +34,8 @@ struct TrainingJob::Shared
     std::optional<TrainFinish> finish;
 };
 
-TrainingJob::TrainingJob(QObject *parent) : QObject(parent)
+TrainingJob::TrainingJob(QObject *parent)
+    : QObject(parent)
 {
     m_flushTimer.setInterval(kFlushMs);
     connect(&m_flushTimer, &QTimer::timeout, this, &TrainingJob::flushSteps);
@@ -104,8 +105,8 @@ bool TrainingJob::start(const TrainConfig &config)
             if (!shared->finish) {
                 TrainFinish finish;
                 finish.outcome = TrainOutcome::Failed;
-                finish.message = QObject::tr("Training failed: %1")
-                                     .arg(QString::fromLocal8Bit(error.what()));
+                finish.message
+                    = QObject::tr("Training failed: %1").arg(QString::fromLocal8Bit(error.what()));
                 shared->finish = finish;
             }
         } catch (...) {
@@ -223,7 +224,9 @@ struct EvaluationJob::Run
     QTimer *timer = nullptr;
 };
 
-EvaluationJob::EvaluationJob(QObject *parent) : QObject(parent) {}
+EvaluationJob::EvaluationJob(QObject *parent)
+    : QObject(parent)
+{ }
 
 EvaluationJob::~EvaluationJob()
 {
@@ -269,10 +272,10 @@ void EvaluationJob::start(const QString &checkpoint, const SampleSource &samples
         const qint64 total = run->total.load();
         const QLocale locale;
         Q_EMIT progressChanged(done, total,
-                               run->loading ? tr("Loading the images and the checkpoint…")
-                                            : tr("Evaluating: %1 of %2 images")
-                                                  .arg(locale.toString(done),
-                                                       locale.toString(total)));
+                               run->loading
+                                   ? tr("Loading the images and the checkpoint…")
+                                   : tr("Evaluating: %1 of %2 images")
+                                         .arg(locale.toString(done), locale.toString(total)));
     });
     connect(run->watcher, &QFutureWatcher<EvaluationOutcome>::finished, this, [this, run] {
         run->timer->stop();
@@ -399,7 +402,10 @@ struct PredictJob::Run
     QFutureWatcher<PredictOutcome> *watcher = nullptr;
 };
 
-PredictJob::PredictJob(QObject *parent) : QObject(parent), m_cache(std::make_shared<Cache>()) {}
+PredictJob::PredictJob(QObject *parent)
+    : QObject(parent)
+    , m_cache(std::make_shared<Cache>())
+{ }
 
 PredictJob::~PredictJob()
 {
@@ -436,50 +442,47 @@ void PredictJob::start(const QString &checkpoint, const QStringList &paths, int 
             Q_EMIT finished(outcome.predictions, outcome.classes, outcome.notes);
     });
     std::shared_ptr<Cache> cache = m_cache;
-    run->watcher->setFuture(
-        QtConcurrent::run([cache, checkpoint, paths, topk, options, limit] {
-            PredictOutcome outcome;
-            try {
-                bool truncated = false;
-                const QStringList images = collectImages(paths, limit, &truncated);
-                if (images.isEmpty()) {
-                    outcome.error = QObject::tr("No image files found in %1")
-                                        .arg(paths.join(QStringLiteral(", ")));
-                    return outcome;
-                }
-                if (truncated)
-                    outcome.notes.append(
-                        QObject::tr("Only the first %1 images are predicted").arg(limit));
-                QMutexLocker lock(&cache->mutex);
-                const QDateTime modified = QFileInfo(checkpoint).lastModified();
-                if (!cache->classifier || cache->path != checkpoint
-                    || cache->device != options.device || cache->modified != modified) {
-                    cache->classifier.reset();
-                    Result<Classifier> loaded = Classifier::load(checkpoint, options);
-                    if (!loaded) {
-                        outcome.error = loaded.errorMessage();
-                        return outcome;
-                    }
-                    cache->classifier
-                        = std::make_unique<Classifier>(std::move(loaded).value());
-                    cache->path = checkpoint;
-                    cache->device = options.device;
-                    cache->modified = modified;
-                }
-                outcome.classes = cache->classifier->classes();
-                outcome.notes = cache->classifier->notes() + outcome.notes;
-                Result<QList<ImagePrediction>> predictions
-                    = cache->classifier->predict(images, topk);
-                if (!predictions) {
-                    outcome.error = predictions.errorMessage();
-                    return outcome;
-                }
-                outcome.predictions = predictions.value();
-            } catch (const std::exception &error) {
-                outcome.error = QObject::tr("Prediction failed: %1").arg(exceptionMessage(error));
+    run->watcher->setFuture(QtConcurrent::run([cache, checkpoint, paths, topk, options, limit] {
+        PredictOutcome outcome;
+        try {
+            bool truncated = false;
+            const QStringList images = collectImages(paths, limit, &truncated);
+            if (images.isEmpty()) {
+                outcome.error = QObject::tr("No image files found in %1")
+                                    .arg(paths.join(QStringLiteral(", ")));
+                return outcome;
             }
-            return outcome;
-        }));
+            if (truncated)
+                outcome.notes.append(
+                    QObject::tr("Only the first %1 images are predicted").arg(limit));
+            QMutexLocker lock(&cache->mutex);
+            const QDateTime modified = QFileInfo(checkpoint).lastModified();
+            if (!cache->classifier || cache->path != checkpoint || cache->device != options.device
+                || cache->modified != modified) {
+                cache->classifier.reset();
+                Result<Classifier> loaded = Classifier::load(checkpoint, options);
+                if (!loaded) {
+                    outcome.error = loaded.errorMessage();
+                    return outcome;
+                }
+                cache->classifier = std::make_unique<Classifier>(std::move(loaded).value());
+                cache->path = checkpoint;
+                cache->device = options.device;
+                cache->modified = modified;
+            }
+            outcome.classes = cache->classifier->classes();
+            outcome.notes = cache->classifier->notes() + outcome.notes;
+            Result<QList<ImagePrediction>> predictions = cache->classifier->predict(images, topk);
+            if (!predictions) {
+                outcome.error = predictions.errorMessage();
+                return outcome;
+            }
+            outcome.predictions = predictions.value();
+        } catch (const std::exception &error) {
+            outcome.error = QObject::tr("Prediction failed: %1").arg(exceptionMessage(error));
+        }
+        return outcome;
+    }));
 }
 
 } // namespace ifs

@@ -1,16 +1,16 @@
 #include "training/trainingworkspace.h"
 
-#include "training/curvechart.h"
+#include "base/settings.h"
 #include "common/emptystatepage.h"
-#include "training/evaluationview.h"
 #include "common/icons.h"
+#include "common/warningbanner.h"
+#include "torch/runtime.h"
+#include "training/curvechart.h"
+#include "training/evaluationview.h"
 #include "training/models.h"
 #include "training/resumedialog.h"
-#include "torch/runtime.h"
-#include "base/settings.h"
 #include "training/trainingdata.h"
 #include "training/trainingjobs.h"
-#include "common/warningbanner.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -183,7 +183,8 @@ TrainingWorkspace::TrainingWorkspace(Settings *settings, QWidget *parent)
     // The settings of the last run, without what belongs to that run.
     TrainConfig initial;
     if (m_settings) {
-        if (Result<TrainConfig> stored = TrainConfig::fromJson(m_settings->trainingForm()); stored.ok())
+        if (Result<TrainConfig> stored = TrainConfig::fromJson(m_settings->trainingForm());
+            stored.ok())
             initial = stored.value();
     }
     initial.dataRoot.clear();
@@ -306,9 +307,8 @@ QWidget *TrainingWorkspace::buildWorkspacePage()
     m_openFolderButton->setEnabled(false);
     m_openFolderButton->setToolTip(tr("The run's checkpoints, metrics.csv, steps.csv, config.json "
                                       "and load_model.py"));
-    connect(m_openFolderButton, &QToolButton::clicked, this, [this] {
-        QDesktopServices::openUrl(QUrl::fromLocalFile(m_runFolder));
-    });
+    connect(m_openFolderButton, &QToolButton::clicked, this,
+            [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(m_runFolder)); });
     auto *progressRow = new QHBoxLayout;
     progressRow->addWidget(m_progressLabel);
     progressRow->addSpacing(10);
@@ -561,8 +561,7 @@ QWidget *TrainingWorkspace::buildForm()
     deviceForm->addRow(tr("Mixed precision:"), m_amp);
     deviceForm->addRow(tr("Memory format:"), m_memoryFormat);
     deviceForm->addRow(tr("Seed:"), m_seed);
-    connect(m_device, &QComboBox::currentIndexChanged, this,
-            &TrainingWorkspace::updateDeviceHint);
+    connect(m_device, &QComboBox::currentIndexChanged, this, &TrainingWorkspace::updateDeviceHint);
 
     // Output
     auto *outputBox = new QGroupBox(tr("Output"), form);
@@ -608,10 +607,10 @@ QWidget *TrainingWorkspace::buildCurves()
 
     m_lossChart = new CurveChart(tr("Training loss"), tr("step"), tr("loss"), page);
     m_lossChart->setObjectName(QStringLiteral("lossChart"));
-    m_ids.lossRaw = m_lossChart->addSeries(tr("per batch"), Style{kTrainColor, 1.0, Qt::SolidLine,
-                                                                  0.35});
-    m_ids.lossSmooth = m_lossChart->addSmoothedSeries(m_ids.lossRaw, tr("smoothed"),
-                                                      Style{kTrainDark, 2.0});
+    m_ids.lossRaw
+        = m_lossChart->addSeries(tr("per batch"), Style{kTrainColor, 1.0, Qt::SolidLine, 0.35});
+    m_ids.lossSmooth
+        = m_lossChart->addSmoothedSeries(m_ids.lossRaw, tr("smoothed"), Style{kTrainDark, 2.0});
     m_lossChart->setSmoothingControlVisible(true);
     m_lossChart->setXIntegerTicks(true);
 
@@ -754,8 +753,9 @@ void TrainingWorkspace::updateValidationSource(const TrainConfig *run)
         for (const Sample &sample : valIndex->samples)
             samples.push_back({valIndex->absolutePath(sample), sample.classIndex});
         m_evaluation->setValidationSamples(
-            std::move(samples), tr("the %1 split (%2 images)")
-                                    .arg(m_valSplit, locale.toString(valIndex->sampleCount())));
+            std::move(samples),
+            tr("the %1 split (%2 images)")
+                .arg(m_valSplit, locale.toString(valIndex->sampleCount())));
         return;
     }
     // The images a run with these settings holds out (seeded), listed when needed.
@@ -867,7 +867,8 @@ void TrainingWorkspace::setConfig(const TrainConfig &config)
     if (device < 0 && config.device == u"cuda")
         device = m_device->findData(QStringLiteral("cuda:0"));
     m_device->setCurrentIndex(std::max(0, device));
-    m_memoryFormat->setCurrentIndex(std::max(0, m_memoryFormat->findData(int(config.memoryFormat))));
+    m_memoryFormat->setCurrentIndex(
+        std::max(0, m_memoryFormat->findData(int(config.memoryFormat))));
     m_amp->setCurrentIndex(std::max(0, m_amp->findData(int(config.amp))));
     m_runFolderEdit->setText(QDir::toNativeSeparators(config.outDir));
     m_saveEvery->setValue(config.saveEveryEpochs);
@@ -886,8 +887,7 @@ void TrainingWorkspace::updateModelDescription()
     }
     QString text = arch->description;
     if (arch->parameters10 > 0)
-        text += QStringLiteral(" · ") + parametersText(arch->parameters10)
-            + tr(" with 10 classes");
+        text += QStringLiteral(" · ") + parametersText(arch->parameters10) + tr(" with 10 classes");
     m_modelDescription->setText(text);
 }
 
@@ -1086,10 +1086,10 @@ void TrainingWorkspace::onStarted(const TrainStart &start)
                                     locale.toString(start.batchesPerEpoch)));
     m_transientStatus = true;
     // What "the defaults" turned out to be for this dataset.
-    m_trainTransforms->setPlaceholderText(tr("The defaults for this dataset:\n%1")
-                                              .arg(start.trainTransforms));
-    m_valTransforms->setPlaceholderText(tr("The defaults for this dataset:\n%1")
-                                            .arg(start.valTransforms));
+    m_trainTransforms->setPlaceholderText(
+        tr("The defaults for this dataset:\n%1").arg(start.trainTransforms));
+    m_valTransforms->setPlaceholderText(
+        tr("The defaults for this dataset:\n%1").arg(start.valTransforms));
     appendLog(tr("Device: %1. %2").arg(start.device, start.deviceNote));
     appendLog(tr("Runtime: %1").arg(start.runtime));
     appendLog(tr("Classes (%1): %2")
@@ -1217,15 +1217,15 @@ void TrainingWorkspace::onEpoch(const EpochReport &report)
                   .arg(QLocale().toString(r.imagesPerSecond, 'f', 0)));
     if (!report.newFailures.isEmpty()) {
         for (const LoaderFailure &failure : report.newFailures)
-            appendLog(tr("Skipped %1: %2").arg(QDir::toNativeSeparators(failure.path),
-                                               failure.message));
-        m_banner->showMessage(WarningBanner::Level::Warning,
-                              tr("%n image(s) could not be loaded and were skipped (see the Run "
-                                 "Log), e.g. %1: %2",
-                                 nullptr, int(report.newFailures.size()))
-                                  .arg(QDir::toNativeSeparators(
-                                           report.newFailures.constFirst().path),
-                                       report.newFailures.constFirst().message));
+            appendLog(
+                tr("Skipped %1: %2").arg(QDir::toNativeSeparators(failure.path), failure.message));
+        m_banner->showMessage(
+            WarningBanner::Level::Warning,
+            tr("%n image(s) could not be loaded and were skipped (see the Run "
+               "Log), e.g. %1: %2",
+               nullptr, int(report.newFailures.size()))
+                .arg(QDir::toNativeSeparators(report.newFailures.constFirst().path),
+                     report.newFailures.constFirst().message));
     }
     Q_EMIT epochFinished(report);
 }
@@ -1244,9 +1244,15 @@ void TrainingWorkspace::onFinished(const TrainFinish &finish)
     QString text = finish.message;
     if (text.isEmpty()) {
         switch (finish.outcome) {
-        case TrainOutcome::Completed: text = tr("Finished"); break;
-        case TrainOutcome::Stopped: text = tr("Stopped"); break;
-        case TrainOutcome::Failed: text = tr("Failed"); break;
+        case TrainOutcome::Completed:
+            text = tr("Finished");
+            break;
+        case TrainOutcome::Stopped:
+            text = tr("Stopped");
+            break;
+        case TrainOutcome::Failed:
+            text = tr("Failed");
+            break;
         }
     }
     m_statusLabel->setText(text);
@@ -1260,8 +1266,8 @@ void TrainingWorkspace::onFinished(const TrainFinish &finish)
     if (finish.bestValAccuracy >= 0)
         appendLog(tr("Best validation accuracy: %1").arg(percentText(finish.bestValAccuracy)));
     if (!m_lastCheckpoint.isEmpty())
-        appendLog(tr("Checkpoints: %1").arg(QDir::toNativeSeparators(
-            QFileInfo(m_lastCheckpoint).absolutePath())));
+        appendLog(tr("Checkpoints: %1")
+                      .arg(QDir::toNativeSeparators(QFileInfo(m_lastCheckpoint).absolutePath())));
     if (finish.outcome == TrainOutcome::Failed)
         m_banner->showMessage(WarningBanner::Level::Error, text);
     else if (!finish.skippedImages.isEmpty() && m_banner->isHidden())
@@ -1377,10 +1383,8 @@ Status TrainingWorkspace::overlayRun(const QString &folder)
     if (!trainAcc.isEmpty()) {
         add(m_accuracyChart, tr("%1 train").arg(name), Style{color, 1.8, Qt::DashLine}, trainAcc);
         add(m_accuracyChart, tr("%1 val").arg(name), Style{valColor, 1.8, Qt::DashLine}, valAcc);
-        add(m_epochLossChart, tr("%1 train").arg(name), Style{color, 1.8, Qt::DashLine},
-            trainLoss);
-        add(m_epochLossChart, tr("%1 val").arg(name), Style{valColor, 1.8, Qt::DashLine},
-            valLoss);
+        add(m_epochLossChart, tr("%1 train").arg(name), Style{color, 1.8, Qt::DashLine}, trainLoss);
+        add(m_epochLossChart, tr("%1 val").arg(name), Style{valColor, 1.8, Qt::DashLine}, valLoss);
     }
     if (!speed.isEmpty())
         add(m_speedChart, name, Style{color, 1.5, Qt::DashLine}, speed);

@@ -135,7 +135,7 @@ void AdvicePanel::addRow(PipelineRole role, const PipelineAdvice &advice)
     layout->setContentsMargins(6, 4, 6, 4);
     layout->addWidget(icon, 0, Qt::AlignTop);
     layout->addWidget(text, 1);
-    Row row { role, advice, frame, nullptr };
+    Row row{role, advice, frame, nullptr};
     if (advice.fix) {
         row.fix = new QPushButton(tr("Fix"), frame);
         row.fix->setObjectName(QStringLiteral("adviceFix"));

@@ -138,8 +138,8 @@ std::pair<int, int> errorPosition(const QString &message)
     static const QRegularExpression where(QStringLiteral("at line (\\d+), column (\\d+)"));
     const QRegularExpressionMatch match = where.match(message);
     if (!match.hasMatch())
-        return { 0, 0 };
-    return { match.captured(1).toInt(), match.captured(2).toInt() };
+        return {0, 0};
+    return {match.captured(1).toInt(), match.captured(2).toInt()};
 }
 
 V floatTuple(std::initializer_list<double> values)
@@ -204,7 +204,7 @@ void PipelineListView::startDrag(Qt::DropActions supportedActions)
     if (!current.isValid())
         return;
     auto *drag = new QDrag(this);
-    drag->setMimeData(model()->mimeData({ current }));
+    drag->setMimeData(model()->mimeData({current}));
     const QRect rect = visualRect(current);
     drag->setPixmap(viewport()->grab(rect));
     drag->setHotSpot(viewport()->mapFromGlobal(QCursor::pos()) - rect.topLeft());
@@ -272,7 +272,7 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     m_upButton->setToolTip(tr("Move the selected step up (Ctrl+Up)"));
     m_downButton->setArrowType(Qt::DownArrow);
     m_downButton->setToolTip(tr("Move the selected step down (Ctrl+Down)"));
-    for (QToolButton *button : { m_addButton, m_removeButton, m_upButton, m_downButton })
+    for (QToolButton *button : {m_addButton, m_removeButton, m_upButton, m_downButton})
         button->setAutoRaise(true);
     connect(m_removeButton, &QToolButton::clicked, this, &PipelineEditor::removeSelectedStep);
     connect(m_upButton, &QToolButton::clicked, this, [this] { moveSelectedStep(-1); });
@@ -352,7 +352,7 @@ PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     m_splitter->setStretchFactor(1, 3);
     m_splitter->setStretchFactor(2, 3);
     m_splitter->setChildrenCollapsible(false);
-    m_splitter->setSizes({ 190, 240, 170 });
+    m_splitter->setSizes({190, 240, 170});
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 4, 4);
     layout->addWidget(m_splitter);
@@ -385,19 +385,19 @@ void PipelineEditor::buildAddMenu()
 {
     m_addMenu->setObjectName(QStringLiteral("addStepMenu"));
     m_addMenu->setToolTipsVisible(true);
-    const QList<QPair<QString, QStringList>> groups {
-        { tr("Size and crop"),
-          { QStringLiteral("Resize"), QStringLiteral("CenterCrop"), QStringLiteral("RandomCrop"),
-            QStringLiteral("RandomResizedCrop"), QStringLiteral("Pad") } },
-        { tr("Flip and geometry"),
-          { QStringLiteral("RandomHorizontalFlip"), QStringLiteral("RandomVerticalFlip"),
-            QStringLiteral("RandomRotation"), QStringLiteral("RandomAffine") } },
-        { tr("Colour and blur"),
-          { QStringLiteral("ColorJitter"), QStringLiteral("Grayscale"),
-            QStringLiteral("RandomGrayscale"), QStringLiteral("GaussianBlur") } },
-        { tr("Tensor"),
-          { QStringLiteral("ToTensor"), QStringLiteral("Normalize"),
-            QStringLiteral("RandomErasing") } },
+    const QList<QPair<QString, QStringList>> groups{
+        {tr("Size and crop"),
+         {QStringLiteral("Resize"), QStringLiteral("CenterCrop"), QStringLiteral("RandomCrop"),
+          QStringLiteral("RandomResizedCrop"), QStringLiteral("Pad")}},
+        {tr("Flip and geometry"),
+         {QStringLiteral("RandomHorizontalFlip"), QStringLiteral("RandomVerticalFlip"),
+          QStringLiteral("RandomRotation"), QStringLiteral("RandomAffine")}},
+        {tr("Colour and blur"),
+         {QStringLiteral("ColorJitter"), QStringLiteral("Grayscale"),
+          QStringLiteral("RandomGrayscale"), QStringLiteral("GaussianBlur")}},
+        {tr("Tensor"),
+         {QStringLiteral("ToTensor"), QStringLiteral("Normalize"),
+          QStringLiteral("RandomErasing")}},
     };
     QStringList listed;
     for (const auto &[group, names] : groups) {
@@ -559,7 +559,7 @@ void PipelineEditor::updateProblems()
     QStringList problems;
     for (const PipelineItem &item : m_model->items()) {
         const Result<CompiledPipeline> compiled
-            = CompiledPipeline::compile(TransformPipeline { { item.step } });
+            = CompiledPipeline::compile(TransformPipeline{{item.step}});
         QString message = compiled.errorMessage();
         static const QRegularExpression stepPrefix(QStringLiteral("^Step \\d+, "));
         message.remove(stepPrefix);
@@ -574,7 +574,7 @@ void PipelineEditor::setAdvice(const QList<PipelineAdvice> &advice)
     for (const PipelineAdvice &a : advice) {
         const int row = m_model->rowOfEnabledStep(a.step);
         if (row >= 0)
-            notes.append({ row, int(a.severity), a.message });
+            notes.append({row, int(a.severity), a.message});
     }
     m_model->setRowNotes(notes);
 }
@@ -631,9 +631,9 @@ TransformStep PipelineEditor::newStep(const QString &name) const
             ? std::min(m_typicalSize.width(), m_typicalSize.height())
             : 224
         : 224;
-    TransformStep step { name, {} };
+    TransformStep step{name, {}};
     auto positional = [&step](const V &value) {
-        step.args.append({ QString(), value });
+        step.args.append({QString(), value});
     };
     if (name == u"Resize")
         positional(V::integer(side <= 64 ? side : 256));
@@ -641,26 +641,26 @@ TransformStep PipelineEditor::newStep(const QString &name) const
         positional(V::integer(side));
     else if (name == u"RandomCrop") {
         positional(V::integer(side));
-        step.args.append({ QStringLiteral("padding"), V::integer(std::max(1, side / 8)) });
+        step.args.append({QStringLiteral("padding"), V::integer(std::max(1, side / 8))});
     } else if (name == u"RandomRotation")
         positional(V::integer(15));
     else if (name == u"RandomAffine") {
         positional(V::integer(10));
-        step.args.append({ QStringLiteral("translate"), floatTuple({ 0.1, 0.1 }) });
+        step.args.append({QStringLiteral("translate"), floatTuple({0.1, 0.1})});
     } else if (name == u"GaussianBlur")
         positional(V::integer(3));
     else if (name == u"Pad")
         positional(V::integer(4));
     else if (name == u"ColorJitter") {
-        for (const char16_t *p : { u"brightness", u"contrast", u"saturation" })
-            step.args.append({ QString::fromUtf16(p), V::real(0.2) });
+        for (const char16_t *p : {u"brightness", u"contrast", u"saturation"})
+            step.args.append({QString::fromUtf16(p), V::real(0.2)});
     } else if (name == u"Normalize") {
         if (m_gray) {
-            positional(floatTuple({ 0.5 }));
-            positional(floatTuple({ 0.5 }));
+            positional(floatTuple({0.5}));
+            positional(floatTuple({0.5}));
         } else {
-            positional(floatTuple({ 0.485, 0.456, 0.406 }));
-            positional(floatTuple({ 0.229, 0.224, 0.225 }));
+            positional(floatTuple({0.485, 0.456, 0.406}));
+            positional(floatTuple({0.229, 0.224, 0.225}));
         }
     }
     // Anything else the table requires gets a neutral value the form then shows.

@@ -19,7 +19,7 @@ const QString kRowsMime = QStringLiteral("application/x-ifstudio-pipeline-rows")
 /// `transforms.Name(args)` exactly as toTorchvisionSource() prints the step.
 QString printedStep(const TransformStep &step)
 {
-    const QString source = toTorchvisionSource(TransformPipeline { { step } });
+    const QString source = toTorchvisionSource(TransformPipeline{{step}});
     // "transforms.Compose([\n    <step>,\n])"
     const qsizetype start = source.indexOf(u'\n') + 1;
     const qsizetype end = source.lastIndexOf(u'\n');
@@ -56,7 +56,7 @@ PipelineItems itemsFromPipeline(const TransformPipeline &pipeline)
 {
     PipelineItems items;
     for (const TransformStep &step : pipeline.steps)
-        items.append({ step, true });
+        items.append({step, true});
     return items;
 }
 
@@ -69,7 +69,7 @@ PipelineItems withEnabledPipeline(const PipelineItems &items, const TransformPip
         if (item.enabled)
             ++enabledBefore;
         else
-            disabled.append({ enabledBefore, item });
+            disabled.append({enabledBefore, item});
     }
     PipelineItems out;
     qsizetype next = 0;
@@ -80,7 +80,7 @@ PipelineItems withEnabledPipeline(const PipelineItems &items, const TransformPip
             ++next;
         }
         if (i < pipeline.steps.size())
-            out.append({ pipeline.steps[i], true });
+            out.append({pipeline.steps[i], true});
     }
     return out;
 }
@@ -107,8 +107,8 @@ Result<PipelineItems> pipelineItemsFromSource(const QString &source)
     // Recover commented-out steps: put a marker step on the commented line, one line at a time;
     // when the pipeline then parses with one step more, the marker's index is the step's place
     // among the enabled ones (a marker, not the step itself: identical neighbours stay apart).
-    const TransformStep marker { QStringLiteral("Pad"),
-                                 { { QString(), TransformValue::integer(-987654321) } } };
+    const TransformStep marker{QStringLiteral("Pad"),
+                               {{QString(), TransformValue::integer(-987654321)}}};
     const QString markerText = QStringLiteral("Pad(-987654321)");
     QStringList lines = source.split(u'\n');
     QList<QPair<int, TransformStep>> disabled; // (enabled steps before it, step), in line order
@@ -124,7 +124,7 @@ Result<PipelineItems> pipelineItemsFromSource(const QString &source)
         std::optional<int> place;
         // Either this line ends its step with a comma, or the previous step lacks one.
         for (const QString &variant :
-             QStringList { indent + markerText + u',', indent + u',' + markerText }) {
+             QStringList{indent + markerText + u',', indent + u',' + markerText}) {
             lines[l] = variant;
             const Result<TransformPipeline> with = parseTransforms(lines.join(u'\n'));
             if (!with || with->steps.size() != enabled.size() + 1)
@@ -140,16 +140,16 @@ Result<PipelineItems> pipelineItemsFromSource(const QString &source)
         }
         lines[l] = original;
         if (place)
-            disabled.append({ *place, *step });
+            disabled.append({*place, *step});
     }
 
     PipelineItems items;
     qsizetype next = 0;
     for (int i = 0; i <= enabled.size(); ++i) {
         while (next < disabled.size() && (disabled[next].first <= i || i == enabled.size()))
-            items.append({ disabled[next++].second, false });
+            items.append({disabled[next++].second, false});
         if (i < enabled.size())
-            items.append({ enabled[i], true });
+            items.append({enabled[i], true});
     }
     return items;
 }
@@ -165,41 +165,40 @@ QString stepArgumentsText(const TransformStep &step)
 
 QString transformDescription(const QString &name)
 {
-    static const QHash<QString, QString> descriptions {
-        { QStringLiteral("Resize"),
-          QStringLiteral(
-              "Scale to a size; an int sets the shorter side and keeps the aspect ratio") },
-        { QStringLiteral("CenterCrop"),
-          QStringLiteral("Cut the central region of the given size") },
-        { QStringLiteral("RandomCrop"),
-          QStringLiteral("Cut a region of the given size at a random place, optionally padded "
-                         "first") },
-        { QStringLiteral("RandomResizedCrop"),
-          QStringLiteral("Cut a random area and aspect ratio, then resize it: ImageNet's "
-                         "augmentation") },
-        { QStringLiteral("RandomHorizontalFlip"),
-          QStringLiteral("Mirror left–right with probability p") },
-        { QStringLiteral("RandomVerticalFlip"),
-          QStringLiteral("Mirror top–bottom with probability p") },
-        { QStringLiteral("RandomRotation"),
-          QStringLiteral("Rotate by a random angle within ± degrees") },
-        { QStringLiteral("RandomAffine"),
-          QStringLiteral("Random rotation, translation, scale and shear in one step") },
-        { QStringLiteral("ColorJitter"),
-          QStringLiteral("Randomly change brightness, contrast, saturation and hue") },
-        { QStringLiteral("Grayscale"), QStringLiteral("Convert to gray with 1 or 3 channels") },
-        { QStringLiteral("RandomGrayscale"),
-          QStringLiteral("Convert to gray (keeping the channels) with probability p") },
-        { QStringLiteral("GaussianBlur"),
-          QStringLiteral("Blur with a Gaussian kernel of random sigma") },
-        { QStringLiteral("Pad"),
-          QStringLiteral("Add borders: constant, edge, reflect or symmetric") },
-        { QStringLiteral("ToTensor"),
-          QStringLiteral("PIL image to a float tensor C×H×W in [0, 1]: needed before Normalize") },
-        { QStringLiteral("Normalize"),
-          QStringLiteral("Subtract the mean and divide by the std, per channel (tensors only)") },
-        { QStringLiteral("RandomErasing"),
-          QStringLiteral("Blank out a random rectangle with probability p (tensors only)") },
+    static const QHash<QString, QString> descriptions{
+        {QStringLiteral("Resize"),
+         QStringLiteral(
+             "Scale to a size; an int sets the shorter side and keeps the aspect ratio")},
+        {QStringLiteral("CenterCrop"), QStringLiteral("Cut the central region of the given size")},
+        {QStringLiteral("RandomCrop"),
+         QStringLiteral("Cut a region of the given size at a random place, optionally padded "
+                        "first")},
+        {QStringLiteral("RandomResizedCrop"),
+         QStringLiteral("Cut a random area and aspect ratio, then resize it: ImageNet's "
+                        "augmentation")},
+        {QStringLiteral("RandomHorizontalFlip"),
+         QStringLiteral("Mirror left–right with probability p")},
+        {QStringLiteral("RandomVerticalFlip"),
+         QStringLiteral("Mirror top–bottom with probability p")},
+        {QStringLiteral("RandomRotation"),
+         QStringLiteral("Rotate by a random angle within ± degrees")},
+        {QStringLiteral("RandomAffine"),
+         QStringLiteral("Random rotation, translation, scale and shear in one step")},
+        {QStringLiteral("ColorJitter"),
+         QStringLiteral("Randomly change brightness, contrast, saturation and hue")},
+        {QStringLiteral("Grayscale"), QStringLiteral("Convert to gray with 1 or 3 channels")},
+        {QStringLiteral("RandomGrayscale"),
+         QStringLiteral("Convert to gray (keeping the channels) with probability p")},
+        {QStringLiteral("GaussianBlur"),
+         QStringLiteral("Blur with a Gaussian kernel of random sigma")},
+        {QStringLiteral("Pad"),
+         QStringLiteral("Add borders: constant, edge, reflect or symmetric")},
+        {QStringLiteral("ToTensor"),
+         QStringLiteral("PIL image to a float tensor C×H×W in [0, 1]: needed before Normalize")},
+        {QStringLiteral("Normalize"),
+         QStringLiteral("Subtract the mean and divide by the std, per channel (tensors only)")},
+        {QStringLiteral("RandomErasing"),
+         QStringLiteral("Blank out a random rectangle with probability p (tensors only)")},
     };
     return descriptions.value(name);
 }
@@ -229,7 +228,7 @@ void PipelineModel::insertStep(int row, const TransformStep &step, bool enabled)
 {
     row = std::clamp(row, 0, int(m_items.size()));
     beginInsertRows({}, row, row);
-    m_items.insert(row, { step, enabled });
+    m_items.insert(row, {step, enabled});
     if (row < m_problems.size())
         m_problems.insert(row, QString());
     endInsertRows();
@@ -292,7 +291,7 @@ void PipelineModel::setRowNotes(const QList<RowNote> &notes)
     m_notes = byRow;
     if (!m_items.isEmpty())
         Q_EMIT dataChanged(index(0), index(int(m_items.size()) - 1),
-                           { Qt::DecorationRole, Qt::ToolTipRole, SeverityRole, NoteRole });
+                           {Qt::DecorationRole, Qt::ToolTipRole, SeverityRole, NoteRole});
 }
 
 void PipelineModel::setRowProblems(const QStringList &problems)
@@ -302,7 +301,7 @@ void PipelineModel::setRowProblems(const QStringList &problems)
     m_problems = problems;
     if (!m_items.isEmpty())
         Q_EMIT dataChanged(index(0), index(int(m_items.size()) - 1),
-                           { Qt::DecorationRole, Qt::ToolTipRole, ProblemRole });
+                           {Qt::DecorationRole, Qt::ToolTipRole, ProblemRole});
 }
 
 int PipelineModel::rowCount(const QModelIndex &parent) const
@@ -355,9 +354,9 @@ QVariant PipelineModel::data(const QModelIndex &index, int role) const
         return QApplication::style()->standardIcon(pixmap);
     }
     case Qt::ToolTipRole: {
-        QStringList parts { QStringLiteral("<b>%1</b> — %2")
-                                .arg(item.step.name,
-                                     transformDescription(item.step.name).toHtmlEscaped()) };
+        QStringList parts{
+            QStringLiteral("<b>%1</b> — %2")
+                .arg(item.step.name, transformDescription(item.step.name).toHtmlEscaped())};
         if (!item.enabled)
             parts.append(
                 QStringLiteral("<i>Disabled: kept as a comment in the code, not run.</i>"));
@@ -463,7 +462,7 @@ Qt::DropActions PipelineModel::supportedDropActions() const
 
 QStringList PipelineModel::mimeTypes() const
 {
-    return { kRowsMime };
+    return {kRowsMime};
 }
 
 QMimeData *PipelineModel::mimeData(const QModelIndexList &indexes) const

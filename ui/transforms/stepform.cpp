@@ -23,7 +23,7 @@ using V = TransformValue;
 
 const QStringList &interpolationNames()
 {
-    static const QStringList names {
+    static const QStringList names{
         QStringLiteral("NEAREST"), QStringLiteral("NEAREST_EXACT"), QStringLiteral("BILINEAR"),
         QStringLiteral("BICUBIC"), QStringLiteral("BOX"),           QStringLiteral("HAMMING"),
         QStringLiteral("LANCZOS"),
@@ -33,8 +33,8 @@ const QStringList &interpolationNames()
 
 const QStringList &paddingModes()
 {
-    static const QStringList modes { QStringLiteral("constant"), QStringLiteral("edge"),
-                                     QStringLiteral("reflect"), QStringLiteral("symmetric") };
+    static const QStringList modes{QStringLiteral("constant"), QStringLiteral("edge"),
+                                   QStringLiteral("reflect"), QStringLiteral("symmetric")};
     return modes;
 }
 
@@ -119,11 +119,11 @@ Result<TransformValue> parsePythonLiteral(const QString &text)
                 : QStringLiteral("at the end");
             message = match.captured(1) + u' ' + place + match.captured(4);
         }
-        return Error { message };
+        return Error{message};
     }
     if (parsed->steps.size() != 1 || parsed->steps[0].args.size() != 1
         || !parsed->steps[0].args[0].keyword.isEmpty())
-        return Error { QStringLiteral("Write one Python value, e.g. 224, (0.5, 1.0) or None") };
+        return Error{QStringLiteral("Write one Python value, e.g. 224, (0.5, 1.0) or None")};
     return parsed->steps[0].args[0].value;
 }
 
@@ -303,7 +303,7 @@ void StepForm::addField(const TransformParameter &parameter, const TransformValu
             field.combo->setCurrentText(value.text);
         } else {
             field.combo->addItems(
-                { QStringLiteral("None"), QStringLiteral("True"), QStringLiteral("False") });
+                {QStringLiteral("None"), QStringLiteral("True"), QStringLiteral("False")});
             field.combo->setCurrentIndex(value.kind == V::Kind::None ? 0 : value.boolValue ? 1 : 2);
         }
         connect(field.combo, &QComboBox::currentIndexChanged, this, &StepForm::commit);
@@ -347,8 +347,8 @@ Result<std::optional<TransformValue>> StepForm::fieldValue(const Field &field) c
     case EditorKind::Pair: {
         const V first = spinValue(field.first, field.original.items.value(0));
         const V second = spinValue(field.second, field.original.items.value(1));
-        return std::optional(field.original.kind == V::Kind::List ? V::list({ first, second })
-                                                                  : V::tuple({ first, second }));
+        return std::optional(field.original.kind == V::Kind::List ? V::list({first, second})
+                                                                  : V::tuple({first, second}));
     }
     case EditorKind::Interpolation:
         return std::optional(V::interpolation(field.combo->currentText()));
@@ -362,7 +362,7 @@ Result<std::optional<TransformValue>> StepForm::fieldValue(const Field &field) c
         const QString text = field.line->text().trimmed();
         if (text.isEmpty()) {
             if (field.parameter.required)
-                return Error { tr("%1 is required").arg(field.parameter.name) };
+                return Error{tr("%1 is required").arg(field.parameter.name)};
             return std::optional<V>();
         }
         Result<V> value = parsePythonLiteral(text);
@@ -398,9 +398,9 @@ void StepForm::commit()
         // A field that does not parse keeps its last good value, so other fields still apply.
         const V v = value ? *value.value() : field.original;
         if (field.parameter.required)
-            edited.args.append({ QString(), v });
+            edited.args.append({QString(), v});
         else
-            edited.args.append({ field.parameter.name, v });
+            edited.args.append({field.parameter.name, v});
     }
     if (!ok)
         return;

@@ -77,7 +77,7 @@ QList<PreviewStep> makeSteps(const QImage &input, const TransformRun &run,
     QList<PreviewStep> steps;
     PreviewStep first;
     first.name = QObject::tr("Input");
-    first.description = TransformData { input, {} }.describe();
+    first.description = TransformData{input, {}}.describe();
     first.summary = QObject::tr("as torchvision's loader gives it");
     first.image = fitted(input, kStepSide);
     steps.append(first);
@@ -125,7 +125,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
             input = std::move(loaded).value();
         }
         result.original = input;
-        result.originalDescription = TransformData { input, {} }.describe();
+        result.originalDescription = TransformData{input, {}}.describe();
         auto stop = [&superseded] {
             return superseded && superseded();
         };
@@ -136,7 +136,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
         } else {
             for (int k = 0; k < request.draws; ++k) {
                 if (stop())
-                    return Error { kSuperseded };
+                    return Error{kSuperseded};
                 // Draw k is what `torch.manual_seed(seed + k); train_transform(img)` gives.
                 const quint64 seed = request.seed + quint64(k);
                 TorchGenerator rng(seed);
@@ -148,7 +148,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
             }
         }
         if (stop())
-            return Error { kSuperseded };
+            return Error{kSuperseded};
         const Result<CompiledPipeline> val = CompiledPipeline::compile(request.val);
         if (!val) {
             result.valError = val.errorMessage();
@@ -162,10 +162,10 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
         result.milliseconds = double(timer.nsecsElapsed()) / 1e6;
         return result;
     } catch (const std::bad_alloc &) {
-        return Error { QObject::tr("Not enough memory to preview “%1”").arg(request.path) };
+        return Error{QObject::tr("Not enough memory to preview “%1”").arg(request.path)};
     } catch (const std::exception &e) {
-        return Error { QObject::tr("Cannot preview “%1”: %2")
-                           .arg(request.path, QString::fromLocal8Bit(e.what())) };
+        return Error{QObject::tr("Cannot preview “%1”: %2")
+                         .arg(request.path, QString::fromLocal8Bit(e.what()))};
     }
 }
 
@@ -230,9 +230,9 @@ bool TransformPreviewJob::isRunning() const
 
 struct DatasetStatsJob::Shared
 {
-    std::atomic_bool cancel { false };
-    std::atomic<int> done { 0 };
-    std::atomic<int> total { 0 };
+    std::atomic_bool cancel{false};
+    std::atomic<int> done{0};
+    std::atomic<int> total{0};
     // Written by the worker, read once the future finished.
     std::optional<DatasetChannelStats> stats;
     QString error;

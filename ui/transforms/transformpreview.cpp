@@ -23,7 +23,7 @@ namespace {
 /// Distinct colours for the draws' crop boxes (and their tiles' captions).
 QColor drawColor(int draw)
 {
-    static const QList<QColor> colors {
+    static const QList<QColor> colors{
         QColor(0xe6, 0x39, 0x46), QColor(0x2a, 0x9d, 0x8f), QColor(0xf4, 0xa2, 0x61),
         QColor(0x45, 0x7b, 0x9d), QColor(0x9b, 0x5d, 0xe5), QColor(0xe9, 0xc4, 0x6a),
         QColor(0x06, 0xd6, 0xa0), QColor(0xef, 0x47, 0x6f),
@@ -125,12 +125,12 @@ int ImageTile::captionLines() const
 QSize ImageTile::sizeHint() const
 {
     const int side = std::max(m_minimumSide, 160);
-    return { side + 8, side + 8 + captionLines() * fontMetrics().height() };
+    return {side + 8, side + 8 + captionLines() * fontMetrics().height()};
 }
 
 QSize ImageTile::minimumSizeHint() const
 {
-    return { m_minimumSide + 8, m_minimumSide + 8 + captionLines() * fontMetrics().height() };
+    return {m_minimumSide + 8, m_minimumSide + 8 + captionLines() * fontMetrics().height()};
 }
 
 QRect ImageTile::imageArea() const
@@ -284,7 +284,7 @@ TransformPreview::TransformPreview(QWidget *parent)
     m_trainError->setAlignment(Qt::AlignCenter);
     m_trainError->setStyleSheet(QStringLiteral("color: #b00020;"));
     m_trainError->hide();
-    for (QLabel *stats : { m_trainStats, m_valStats }) {
+    for (QLabel *stats : {m_trainStats, m_valStats}) {
         stats->setWordWrap(true);
         stats->setTextInteractionFlags(Qt::TextSelectableByMouse);
         stats->setStyleSheet(QStringLiteral("color: palette(text);"));
@@ -354,7 +354,7 @@ TransformPreview::TransformPreview(QWidget *parent)
     m_splitter->setStretchFactor(0, 3);
     m_splitter->setStretchFactor(1, 2);
     m_splitter->setChildrenCollapsible(false);
-    m_splitter->setSizes({ 520, 250 });
+    m_splitter->setSizes({520, 250});
     m_grid->installEventFilter(this);
     m_stripScroll->installEventFilter(this);
     auto *layout = new QVBoxLayout(this);
@@ -558,9 +558,9 @@ void TransformPreview::updateBoxes()
     QList<ImageTile::Box> boxes;
     for (int k = 0; k < m_result.train.size(); ++k)
         for (const QRectF &region : m_result.train[k].regions)
-            boxes.append({ region, drawColor(k), k == m_result.traceDraw, false });
+            boxes.append({region, drawColor(k), k == m_result.traceDraw, false});
     for (const QRectF &region : m_result.val.regions)
-        boxes.append({ region, QColor(Qt::white), false, true });
+        boxes.append({region, QColor(Qt::white), false, true});
     m_original->setBoxes(boxes);
     // The tiles' captions carry their box colour.
     for (int k = 0; k < m_trainTiles.size(); ++k) {

@@ -1,13 +1,13 @@
 #include "transforms/transformsworkspace.h"
 
-#include "transforms/advicepanel.h"
+#include "base/settings.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
+#include "common/warningbanner.h"
+#include "transforms/advicepanel.h"
 #include "transforms/pipelineeditor.h"
-#include "base/settings.h"
 #include "transforms/stepform.h"
 #include "transforms/transformpreview.h"
-#include "common/warningbanner.h"
 
 #include <QComboBox>
 #include <QDialog>
@@ -50,7 +50,7 @@ bool looksLikeTrain(const QString &name)
 
 bool looksLikeVal(const QString &name)
 {
-    for (const char16_t *word : { u"val", u"test", u"eval" })
+    for (const char16_t *word : {u"val", u"test", u"eval"})
         if (name.contains(QString::fromUtf16(word), Qt::CaseInsensitive))
             return true;
     return false;
@@ -165,7 +165,7 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     m_tabs->addTab(m_val, tr("Val"));
     m_tabs->setTabToolTip(0, tr("train_transform: random augmentation is expected here"));
     m_tabs->setTabToolTip(1, tr("val_transform: deterministic, the same every epoch"));
-    for (PipelineEditor *editor : { m_train, m_val }) {
+    for (PipelineEditor *editor : {m_train, m_val}) {
         connect(editor, &PipelineEditor::pipelineChanged, this,
                 &TransformsWorkspace::onPipelineChanged);
         connect(editor, &PipelineEditor::codeErrorChanged, this,
@@ -198,7 +198,7 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     m_leftSplitter->setStretchFactor(0, 4);
     m_leftSplitter->setStretchFactor(1, 1);
     m_leftSplitter->setChildrenCollapsible(false);
-    m_leftSplitter->setSizes({ 620, 180 });
+    m_leftSplitter->setSizes({620, 180});
 
     // Right: which image, draws and seed, then the preview.
     m_previousButton = new QToolButton(page);
@@ -274,7 +274,7 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     m_mainSplitter->setChildrenCollapsible(false);
     m_leftSplitter->setMinimumWidth(320);
     right->setMinimumWidth(420);
-    m_mainSplitter->setSizes({ 430, 900 });
+    m_mainSplitter->setSizes({430, 900});
 
     // Saved layout.
     if (const QByteArray state = m_settings->splitterState(QStringLiteral("transforms"));
@@ -414,7 +414,7 @@ QStringList TransformsWorkspace::statisticsPaths(int limit) const
 
 void TransformsWorkspace::onTraitsReady()
 {
-    for (PipelineEditor *editor : { m_train, m_val })
+    for (PipelineEditor *editor : {m_train, m_val})
         editor->setDatasetHints(m_traits.typicalSize, m_traits.gray);
     if (!m_pipelinesLoaded) {
         const PipelinePair defaults = defaultPipelines(m_traits);
@@ -468,7 +468,7 @@ void TransformsWorkspace::setPipelines(const PipelineItems &train, const Pipelin
     m_val->setItems(val);
     m_applying = false;
     // A step's form on show from the start says what the form is for.
-    for (PipelineEditor *editor : { m_train, m_val })
+    for (PipelineEditor *editor : {m_train, m_val})
         if (editor->selectedRow() < 0 && editor->model()->rowCount() > 0)
             editor->selectStep(0);
     const bool first = !m_pipelinesLoaded;
@@ -493,7 +493,7 @@ void TransformsWorkspace::savePipelines()
 {
     if (m_root.isEmpty() || !m_pipelinesLoaded)
         return;
-    m_settings->setTransformPipelines(m_root, { m_train->sourceToSave(), m_val->sourceToSave() });
+    m_settings->setTransformPipelines(m_root, {m_train->sourceToSave(), m_val->sourceToSave()});
 }
 
 void TransformsWorkspace::refreshAdvice()
@@ -508,9 +508,8 @@ void TransformsWorkspace::refreshAdvice()
 
 void TransformsWorkspace::updateTabIcons()
 {
-    const QList<QPair<PipelineEditor *, const QList<PipelineAdvice> *>> tabs {
-        { m_train, &m_trainAdvice }, { m_val, &m_valAdvice }
-    };
+    const QList<QPair<PipelineEditor *, const QList<PipelineAdvice> *>> tabs{
+        {m_train, &m_trainAdvice}, {m_val, &m_valAdvice}};
     for (const auto &[editor, advice] : tabs) {
         int worst = editor->codeError().isEmpty() ? -1 : 2;
         for (const PipelineAdvice &a : *advice)
@@ -575,7 +574,7 @@ QString TransformsWorkspace::currentImagePath() const
 void TransformsWorkspace::updateImageLabel()
 {
     const bool has = m_index && m_sampleRow >= 0;
-    for (QToolButton *button : { m_previousButton, m_nextButton, m_randomButton })
+    for (QToolButton *button : {m_previousButton, m_nextButton, m_randomButton})
         button->setEnabled(has && m_index->samples.size() > 1);
     if (!has) {
         m_imageLabel->setText(tr("No image"));
@@ -727,10 +726,9 @@ Status TransformsWorkspace::exportPython(const QString &path) const
     QString text
         = pipelinesToPython(m_train->pipeline(), m_val->pipeline(), QFileInfo(m_root).fileName());
     // Disabled steps travel as commented-out lines, which import brings back.
-    const QList<QPair<QString, const PipelineEditor *>> pipelines {
-        { QStringLiteral("train_transform = "), m_train },
-        { QStringLiteral("val_transform = "), m_val }
-    };
+    const QList<QPair<QString, const PipelineEditor *>> pipelines{
+        {QStringLiteral("train_transform = "), m_train},
+        {QStringLiteral("val_transform = "), m_val}};
     for (const auto &[variable, editor] : pipelines) {
         const QString plain = variable + toTorchvisionSource(editor->pipeline());
         const qsizetype at = text.indexOf(plain);
@@ -739,10 +737,10 @@ Status TransformsWorkspace::exportPython(const QString &path) const
     }
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
-        return Error { tr("Cannot write “%1”: %2").arg(path, file.errorString()) };
+        return Error{tr("Cannot write “%1”: %2").arg(path, file.errorString())};
     file.write(text.toUtf8());
     if (!file.commit())
-        return Error { tr("Cannot write “%1”: %2").arg(path, file.errorString()) };
+        return Error{tr("Cannot write “%1”: %2").arg(path, file.errorString())};
     return success();
 }
 
@@ -758,16 +756,15 @@ PipelineItems TransformsWorkspace::itemsOfImport(const NamedPipeline &found) con
 Status TransformsWorkspace::importPython(const QString &path, bool interactive)
 {
     if (!hasDataset())
-        return Error { tr("Open a dataset first: pipelines are kept per dataset") };
+        return Error{tr("Open a dataset first: pipelines are kept per dataset")};
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly))
-        return Error { tr("Cannot read “%1”: %2").arg(path, file.errorString()) };
+        return Error{tr("Cannot read “%1”: %2").arg(path, file.errorString())};
     const QString source = QString::fromUtf8(file.readAll());
     const Result<QList<NamedPipeline>> found = pipelinesFromPython(source);
     if (!found)
-        return Error {
-            tr("Cannot import “%1”: %2").arg(QFileInfo(path).fileName(), found.errorMessage())
-        };
+        return Error{
+            tr("Cannot import “%1”: %2").arg(QFileInfo(path).fileName(), found.errorMessage())};
     const QList<NamedPipeline> &pipelines = found.value();
 
     QList<int> trainMatches, valMatches;
@@ -786,18 +783,16 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
             QStringList names;
             for (const NamedPipeline &p : pipelines)
                 names.append(QStringLiteral("“%1” (line %2)").arg(p.name).arg(p.line));
-            return Error {
-                tr("Cannot tell the train and val pipelines apart in “%1”: %2. Name them "
-                   "train_transform and val_transform.")
-                    .arg(QFileInfo(path).fileName(), names.join(QStringLiteral(", ")))
-            };
+            return Error{tr("Cannot tell the train and val pipelines apart in “%1”: %2. Name them "
+                            "train_transform and val_transform.")
+                             .arg(QFileInfo(path).fileName(), names.join(QStringLiteral(", ")))};
         }
         // Ask: one combo per pipeline, each offering every assignment or keeping what is there.
         QDialog dialog(this);
         dialog.setWindowTitle(tr("Import Pipelines"));
         auto *trainCombo = new QComboBox(&dialog);
         auto *valCombo = new QComboBox(&dialog);
-        for (QComboBox *combo : { trainCombo, valCombo }) {
+        for (QComboBox *combo : {trainCombo, valCombo}) {
             combo->addItem(tr("(keep the current one)"), -1);
             for (int i = 0; i < pipelines.size(); ++i)
                 combo->addItem(
@@ -825,7 +820,7 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
         layout->addLayout(form);
         layout->addWidget(buttons);
         if (dialog.exec() != QDialog::Accepted)
-            return Error { QString() }; // cancelled: nothing to report
+            return Error{QString()}; // cancelled: nothing to report
         train = trainCombo->currentData().toInt();
         val = valCombo->currentData().toInt();
     }

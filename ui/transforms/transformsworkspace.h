@@ -1,9 +1,9 @@
 #pragma once
 
+#include "base/result.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
 #include "transforms/pipelinemodel.h"
-#include "base/result.h"
 #include "transforms/transformadvice.h"
 #include "transforms/transformjobs.h"
 

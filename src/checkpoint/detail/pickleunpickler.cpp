@@ -301,7 +301,8 @@ private:
 
     // --- reading -------------------------------------------------------------------------------
     bool has(qint64 count) const { return count >= 0 && count <= m_size - m_pos; }
-    template<typename T> T readLittle()
+    template<typename T>
+    T readLittle()
     {
         const T value = qFromLittleEndian<T>(m_data + m_pos);
         m_pos += sizeof(T);

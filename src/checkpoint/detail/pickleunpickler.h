@@ -1,7 +1,7 @@
 #pragma once
 
-#include "checkpoint/checkpointvalue.h"
 #include "base/result.h"
+#include "checkpoint/checkpointvalue.h"
 
 #include <QByteArray>
 #include <QString>
