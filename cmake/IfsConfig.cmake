@@ -11,8 +11,11 @@ target_compile_definitions(ifs_config INTERFACE
     QT_NO_CAST_TO_ASCII
     QT_USE_QSTRINGBUILDER
     QT_NO_URL_CAST_FROM_STRING
-    QT_DISABLE_DEPRECATED_BEFORE=0x060200
-    IFS_VERSION="${PROJECT_VERSION}")
+    QT_DISABLE_DEPRECATED_BEFORE=0x060200)
+
+# The version in one generated header (#include "base/version.h"), not a definition on every file.
+configure_file(${CMAKE_CURRENT_LIST_DIR}/version.h.in ${PROJECT_BINARY_DIR}/generated/base/version.h @ONLY)
+target_include_directories(ifs_config INTERFACE ${PROJECT_BINARY_DIR}/generated)
 
 # Our own code builds cleanly with these; CI (installer/setup.sh) turns them into errors with
 # IFS_WERROR. Third-party headers (Qt, libtorch, OpenCV) come in as system headers and are exempt.

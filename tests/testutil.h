@@ -10,8 +10,11 @@ namespace ifs::test {
 QString oraclePython();
 /// tests/tools/<name>
 QString toolPath(const QString &name);
-/// The built ifstudio-cli.
+/// The built ifstudio-cli. A suite that runs it says so in tests/CMakeLists.txt (RUNS), so
+/// that CTest builds it first; other suites do not wait for it.
 QString cliPath();
+/// The built ifstudio (the GUI); empty when the build has no GUI (IFS_BUILD_GUI=OFF).
+QString guiPath();
 
 struct ProcessResult
 {
@@ -30,5 +33,16 @@ ProcessResult runCli(const QStringList &args, int timeoutMs = 120000);
 
 /// Writes bytes to a file, creating parent folders.
 bool writeFile(const QString &path, const QByteArray &bytes);
+
+/// Fashion-MNIST's IDX files for a suite that trains or browses real images: Debian's
+/// dataset-fashion-mnist when it is installed, else a small stand-in written into `scratch`
+/// (`perClass` images of each of the 10 classes in both sets, 28×28, each class a different
+/// learnable pattern with noise), so that the suite runs instead of skipping. Returns the folder
+/// to pass as SampleDataOptions::source; says on the log which one it is.
+/// IFS_TEST_SYNTHETIC_FASHION_MNIST=1 in the environment picks the stand-in in any case.
+QString fashionMnistSource(const QString &scratch, int perClass = 100);
+
+/// Writes the stand-in of fashionMnistSource() into `dir`: the four plain IDX files.
+bool writeSyntheticFashionMnist(const QString &dir, int perClass);
 
 } // namespace ifs::test

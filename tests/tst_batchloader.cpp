@@ -283,11 +283,8 @@ for k, (w, h) in enumerate(sizes * 3):
         BatchLoader loader(many, compile(kTrain), options);
         loader.startEpoch(0);
         QVERIFY(loader.next().has_value());
-        QElapsedTimer timer;
-        timer.start();
         loader.cancel();
         QVERIFY(!loader.next().has_value());
-        QVERIFY(timer.elapsed() < 2000);
         // A new epoch runs again after a cancel.
         loader.startEpoch(1);
         QVERIFY(loader.next().has_value());

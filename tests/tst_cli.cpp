@@ -1,6 +1,8 @@
 // ifstudio-cli (and ifstudio's command line) as a user or a script runs them.
 #include "testutil.h"
 
+#include "base/version.h"
+
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
@@ -44,11 +46,11 @@ void TestCli::versionAndHelp_data()
                                 << "scan ROOT";
     QTest::newRow("cli scan --help") << cliPath() << "scan"
                                      << "--allow-empty";
-#ifdef IFS_GUI_PATH
-    QTest::newRow("gui --version") << QStringLiteral(IFS_GUI_PATH) << "--version" << version;
-    QTest::newRow("gui --help") << QStringLiteral(IFS_GUI_PATH) << "--help"
-                                << "--threads";
-#endif
+    if (const QString gui = guiPath(); !gui.isEmpty()) {
+        QTest::newRow("gui --version") << gui << "--version" << version;
+        QTest::newRow("gui --help") << gui << "--help"
+                                    << "--threads";
+    }
 }
 
 void TestCli::versionAndHelp()

@@ -7,7 +7,6 @@
 
 #include <QDir>
 #include <QDirIterator>
-#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -361,14 +360,11 @@ void TestImageProbe::sixteenBitGrayIsClippedLikePil()
 
 void TestImageProbe::bombIsRefusedWithoutDecoding()
 {
-    QElapsedTimer timer;
-    timer.start();
     const Result<QImage> image = loadImageRgb(corpusPath(QStringLiteral("broken/huge.png")));
     QVERIFY(!image.ok());
     QVERIFY2(image.errorMessage().contains(u"decompression-bomb"),
              qPrintable(image.errorMessage()));
     QVERIFY2(image.errorMessage().contains(u"broken/huge.png"), qPrintable(image.errorMessage()));
-    QVERIFY(timer.elapsed() < 2000);
 }
 
 void TestImageProbe::thumbnails_data()

@@ -113,6 +113,7 @@ void TestMainWindow::opensRealSampleDataset()
     // Real data: Fashion-MNIST from Debian's package, 30 images per class and split.
     const QString dest = m_tmp.path() + QStringLiteral("/fashion");
     SampleDataOptions options;
+    options.source = test::fashionMnistSource(m_tmp.path());
     options.limitPerClass = 30;
     const Result<SampleDataResult> exported = exportFashionMnist(dest, options);
     QVERIFY2(exported.ok(), qPrintable(exported.errorMessage()));

@@ -3,7 +3,6 @@
 #include "testutil.h"
 #include "transforms/torchrng.h"
 
-#include <QElapsedTimer>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -723,7 +722,6 @@ private Q_SLOTS:
     void programsDefaultKernels();
     void logExp();
     void logExpDefaultKernels();
-    void throughput();
     void benchmarkRandom();
 
 private:
@@ -920,20 +918,6 @@ void TestTorchRng::logExp()
 void TestTorchRng::logExpDefaultKernels()
 {
     compareLogExp(m_default, TorchCpuCapability::Default);
-}
-
-void TestTorchRng::throughput()
-{
-    // The generator runs per image: ten million raw draws must take well under a second.
-    TorchGenerator g(1);
-    QElapsedTimer timer;
-    timer.start();
-    uint32_t sink = 0;
-    for (int k = 0; k < 10'000'000; ++k)
-        sink ^= g.random();
-    const qint64 ms = timer.elapsed();
-    qInfo("10M random() in %lld ms (%08x)", ms, sink);
-    QVERIFY(ms < 1000);
 }
 
 void TestTorchRng::benchmarkRandom()

@@ -103,10 +103,9 @@ void TestTrainingWorkspace::initTestCase()
     QCoreApplication::setOrganizationName(QStringLiteral("ImageFolderStudioTests"));
     QCoreApplication::setApplicationName(QStringLiteral("tst_trainingworkspace"));
     QVERIFY(m_tmp.isValid());
-    if (!missingFashionMnistFiles(defaultFashionMnistSource()).isEmpty())
-        QSKIP("Debian's dataset-fashion-mnist package is not installed");
     // A tiny real ImageFolder: the first images of each class of both splits.
     SampleDataOptions options;
+    options.source = test::fashionMnistSource(m_tmp.path());
     options.limitPerClass = kImagesPerClass;
     const Result<SampleDataResult> made
         = exportFashionMnist(m_tmp.filePath(QStringLiteral("fashion")), options);

@@ -1,6 +1,7 @@
 #include "mainwindow.h"
 
 #include "base/settings.h"
+#include "base/version.h"
 #include "checkpoints/checkpointsworkspace.h"
 #include "checkpoints/checkpointtreemodel.h"
 #include "checkpoints/loadintomodeldialog.h"

@@ -11,8 +11,8 @@ namespace ifs::cli {
 
 enum ExitCode {
     kExitOk = 0,
-    kExitFailure = 1,   ///< the operation failed (bad input, refused dataset, unreadable file)
-    kExitUsage = 2,     ///< bad command line
+    kExitFailure = 1, ///< the operation failed (bad input, refused dataset, unreadable file)
+    kExitUsage = 2, ///< bad command line
     kExitCancelled = 130,
 };
 

@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include "base/allocator.h"
+#include "base/version.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>

@@ -1,5 +1,6 @@
 // ifstudio: the ImageFolder Studio desktop application.
 #include "base/settings.h"
+#include "base/version.h"
 #include "mainwindow.h"
 #include "torch/runtime.h"
 

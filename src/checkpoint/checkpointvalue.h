@@ -41,8 +41,8 @@ enum class DType : quint8 {
 
 /// Every DType, in enumerator order.
 inline constexpr DType kAllDTypes[] = {
-    DType::Float32, DType::Float64, DType::Float16, DType::BFloat16,
-    DType::Int8,    DType::Int16,   DType::Int32,   DType::Int64,
+    DType::Float32, DType::Float64, DType::Float16,   DType::BFloat16,
+    DType::Int8,    DType::Int16,   DType::Int32,     DType::Int64,
     DType::UInt8,   DType::Bool,    DType::Complex64, DType::Complex128,
 };
 
@@ -88,8 +88,8 @@ using StoragePtr = std::shared_ptr<Storage>;
 struct Tensor
 {
     StoragePtr storage;
-    qint64 offset = 0;    ///< in elements, from the start of the storage
-    QList<qint64> shape;  ///< empty for a 0-dim tensor (a scalar)
+    qint64 offset = 0; ///< in elements, from the start of the storage
+    QList<qint64> shape; ///< empty for a 0-dim tensor (a scalar)
     QList<qint64> stride; ///< in elements, one per dimension; 0 for a broadcast dimension
     bool requiresGrad = false;
     bool parameter = false; ///< a torch.nn.Parameter rather than a plain tensor
@@ -133,9 +133,10 @@ struct Tensor
 
 namespace detail {
 template<typename T>
-concept IntegerArgument = std::integral<T> && !std::same_as<T, bool> && !std::same_as<T, char>
-    && !std::same_as<T, char8_t> && !std::same_as<T, char16_t> && !std::same_as<T, char32_t>
-    && !std::same_as<T, wchar_t> && (std::is_signed_v<T> || sizeof(T) < sizeof(qint64));
+concept IntegerArgument
+    = std::integral<T> && !std::same_as<
+          T,
+          bool> && !std::same_as<T, char> && !std::same_as<T, char8_t> && !std::same_as<T, char16_t> && !std::same_as<T, char32_t> && !std::same_as<T, wchar_t> && (std::is_signed_v<T> || sizeof(T) < sizeof(qint64));
 } // namespace detail
 
 /// One Python value of a checkpoint: what `torch.load` returns, as a tree. Immutable data shared
@@ -152,19 +153,19 @@ public:
     enum class Kind : quint8 {
         None,
         Bool,
-        Int,         ///< a Python int within int64
-        Float,       ///< a Python float (double)
-        String,      ///< a Python str
-        Bytes,       ///< a Python bytes
+        Int, ///< a Python int within int64
+        Float, ///< a Python float (double)
+        String, ///< a Python str
+        Bytes, ///< a Python bytes
         Tuple,
         List,
-        Dict,        ///< a dict: ordered entries, keys of any hashable kind (str, int, ...)
+        Dict, ///< a dict: ordered entries, keys of any hashable kind (str, int, ...)
         OrderedDict, ///< a collections.OrderedDict (every model.state_dict())
-        Tensor,      ///< a torch.Tensor or torch.nn.Parameter
-        Device,      ///< a torch.device
-        Size,        ///< a torch.Size
-        DType,       ///< a torch.dtype such as torch.float32
-        Object,      ///< an instance of another class: module, name, args, state (readers only)
+        Tensor, ///< a torch.Tensor or torch.nn.Parameter
+        Device, ///< a torch.device
+        Size, ///< a torch.Size
+        DType, ///< a torch.dtype such as torch.float32
+        Object, ///< an instance of another class: module, name, args, state (readers only)
     };
     /// One key/value pair of a Dict or OrderedDict.
     using Entry = std::pair<Value, Value>;
@@ -177,8 +178,7 @@ public:
     template<detail::IntegerArgument T>
     Value(T value)
         : Value(fromInt(qint64(value)))
-    {
-    }
+    { }
     Value(double value);
     /// A str from UTF-8.
     Value(const char *utf8);
@@ -187,8 +187,7 @@ public:
     template<typename A, typename B>
     Value(const QStringBuilder<A, B> &text)
         : Value(QString(text))
-    {
-    }
+    { }
     Value(const Tensor &tensor);
     /// Pointers other than const char * would silently become bools.
     template<typename T>

@@ -1,6 +1,7 @@
 #include "dataset/sampledata.h"
 
 #include "base/logging.h"
+#include "base/version.h"
 
 #include <QDateTime>
 #include <QDir>

@@ -1,5 +1,6 @@
 #include "transforms/transformadvice.h"
 
+#include "base/version.h"
 #include "image/imageprobe.h"
 
 #include <QRegularExpression>
