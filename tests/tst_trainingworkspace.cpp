@@ -94,7 +94,10 @@ private:
     DatasetScan m_scan;
     qsizetype m_valCount = 0;
     std::unique_ptr<Settings> m_settings;
-    QString m_firstRun; // the folder of oneEpochThroughTheUi's run
+    /// A finished one-epoch run folder (last.pth, best.pth, metrics.csv), trained through the
+    /// core on first use, so that no test needs another to have run first.
+    QString trainedRun();
+    QString m_trainedRun;
 };
 
 void TestTrainingWorkspace::initTestCase()
@@ -146,6 +149,27 @@ QString TestTrainingWorkspace::setQuickRun(TrainingWorkspace &workspace, int epo
     const QString folder = m_tmp.filePath(QStringLiteral("runs/") + name);
     workspace.runFolderEdit()->setText(folder);
     return folder;
+}
+
+QString TestTrainingWorkspace::trainedRun()
+{
+    if (!m_trainedRun.isEmpty())
+        return m_trainedRun;
+    TrainConfig config;
+    config.dataRoot = m_root;
+    config.arch = QStringLiteral("small_cnn");
+    config.epochs = 1;
+    config.batchSize = 16;
+    config.device = QStringLiteral("cpu");
+    config.outDir = m_tmp.filePath(QStringLiteral("runs/earlier"));
+    Trainer trainer(config);
+    const TrainFinish finish = trainer.run();
+    if (finish.outcome != TrainOutcome::Completed) {
+        qWarning("the fixture run failed: %s", qPrintable(finish.message));
+        return {};
+    }
+    m_trainedRun = config.outDir;
+    return m_trainedRun;
 }
 
 bool TestTrainingWorkspace::waitFinished(QSignalSpy &spy, int ms)
@@ -255,7 +279,6 @@ void TestTrainingWorkspace::oneEpochThroughTheUi()
     QCOMPARE(epochs.count(), 1);
     QCOMPARE(running.count(), 2);
     QVERIFY(!workspace->isRunning());
-    m_firstRun = folder;
     QCOMPARE(workspace->runFolder(), folder);
 
     // After: the form and Start again, the run's controls off.
@@ -367,14 +390,14 @@ void TestTrainingWorkspace::oneEpochThroughTheUi()
 
 void TestTrainingWorkspace::evaluateCheckpointOnDemand()
 {
-    if (m_firstRun.isEmpty())
-        QSKIP("needs the run of oneEpochThroughTheUi");
+    const QString run = trainedRun();
+    QVERIFY(!run.isEmpty());
     const auto workspace = openWorkspace();
     EvaluationView *evaluation = workspace->evaluationView();
     QVERIFY(!evaluation->evaluation());
     QSignalSpy shown(evaluation, &EvaluationView::evaluationShown);
     QSignalSpy failed(evaluation, &EvaluationView::evaluationFailed);
-    evaluation->evaluateCheckpoint(m_firstRun + QStringLiteral("/best.pth"));
+    evaluation->evaluateCheckpoint(run + QStringLiteral("/best.pth"));
     QVERIFY(evaluation->isEvaluating());
     QVERIFY(!evaluation->evaluateButton()->isEnabled());
     QVERIFY(shown.wait(kRunMs));
@@ -385,7 +408,7 @@ void TestTrainingWorkspace::evaluateCheckpointOnDemand()
 
     // Cancel: ends with nothing shown, and the view takes requests again.
     QSignalSpy again(evaluation, &EvaluationView::evaluationShown);
-    evaluation->evaluateCheckpoint(m_firstRun + QStringLiteral("/last.pth"));
+    evaluation->evaluateCheckpoint(run + QStringLiteral("/last.pth"));
     evaluation->cancelEvaluation();
     QTRY_VERIFY_WITH_TIMEOUT(!evaluation->isEvaluating(), 30000);
     QVERIFY(evaluation->evaluateButton()->isEnabled());
@@ -400,17 +423,16 @@ void TestTrainingWorkspace::evaluateCheckpointOnDemand()
 
 void TestTrainingWorkspace::predictWithTheRunsCheckpoint()
 {
-    if (m_firstRun.isEmpty())
-        QSKIP("needs the run of oneEpochThroughTheUi");
+    const QString run = trainedRun();
+    QVERIFY(!run.isEmpty());
     PredictPanel panel;
     panel.show();
     QCOMPARE(panel.checkpoint(), QString());
     QSignalSpy failedSpy(&panel, &PredictPanel::predictionFailed);
     panel.predict({m_root});
     QCOMPARE(failedSpy.count(), 1); // no checkpoint yet
-    panel.setRunCheckpoints(m_firstRun + QStringLiteral("/best.pth"),
-                            m_firstRun + QStringLiteral("/last.pth"));
-    QCOMPARE(panel.checkpoint(), m_firstRun + QStringLiteral("/best.pth"));
+    panel.setRunCheckpoints(run + QStringLiteral("/best.pth"), run + QStringLiteral("/last.pth"));
+    QCOMPARE(panel.checkpoint(), run + QStringLiteral("/best.pth"));
     panel.setTopK(3);
     QSignalSpy shown(&panel, &PredictPanel::predictionsShown);
     const QString valFolder = m_root + QStringLiteral("/val/Sandal");
@@ -536,15 +558,15 @@ void TestTrainingWorkspace::exactResumeContinuesTheCurves()
 
 void TestTrainingWorkspace::overlayEarlierRun()
 {
-    if (m_firstRun.isEmpty())
-        QSKIP("needs the run of oneEpochThroughTheUi");
+    const QString run = trainedRun();
+    QVERIFY(!run.isEmpty());
     const auto workspace = openWorkspace();
     const int before = int(workspace->accuracyChart()->seriesIds().size());
-    const Status status = workspace->overlayRun(m_firstRun);
+    const Status status = workspace->overlayRun(run);
     QVERIFY2(status.ok(), qPrintable(status.errorMessage()));
     const QList<int> ids = workspace->accuracyChart()->seriesIds();
     QCOMPARE(ids.size(), before + 2);
-    QVERIFY(workspace->accuracyChart()->seriesName(ids.last()).contains(QStringLiteral("first")));
+    QVERIFY(workspace->accuracyChart()->seriesName(ids.last()).contains(u"earlier"));
     QCOMPARE(workspace->accuracyChart()->points(ids.last()).size(), size_t(1));
     QVERIFY(workspace->lossChart()->seriesIds().size() > 2);
     workspace->clearOverlays();
