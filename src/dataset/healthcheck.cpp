@@ -251,16 +251,8 @@ bool addError(HealthReport &report, const Item &item, const QString &path, const
     return false;
 }
 
-} // namespace
-
-HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions &options,
-                         const std::function<void(int64_t done, int64_t total)> &progress,
-                         const std::atomic_bool *cancel)
+std::vector<Item> itemsOf(const QList<HealthTarget> &targets)
 {
-    QElapsedTimer timer;
-    timer.start();
-    HealthReport report;
-
     std::vector<Item> items;
     for (const HealthTarget &target : targets) {
         if (!target.index)
@@ -271,33 +263,53 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
                              target.split.isEmpty() ? relative : target.split + u'/' + relative});
         }
     }
-    const int64_t total = int64_t(items.size());
-    const int threads = options.threads > 0 ? options.threads : QThread::idealThreadCount();
-    auto pathOf = [](const Item &item) {
-        return item.target->index->absolutePath(*item.sample);
-    };
-    if (progress)
-        progress(0, total);
+    return items;
+}
 
-    // Sizes first, so that only files whose size another file shares get hashed, while their
-    // bytes are in memory anyway.
-    std::vector<int64_t> sizes(items.size(), -1);
-    QHash<int64_t, int> sizeCounts;
-    if (options.findDuplicates) {
-        parallelFor(items.size(), threads, cancel, [&](int, size_t i) {
-            const QFileInfo info(pathOf(items[i]));
-            sizes[i] = info.exists() ? info.size() : -1;
-        });
-        for (int64_t size : sizes) {
-            if (size > 0)
-                ++sizeCounts[size];
-        }
+QString pathOf(const Item &item)
+{
+    return item.target->index->absolutePath(*item.sample);
+}
+
+/// The files' sizes (-1 when missing) and how many files have each size: only files whose size
+/// another file shares get hashed, while their bytes are in memory anyway.
+struct SizeCensus
+{
+    std::vector<int64_t> sizes;
+    QHash<int64_t, int> counts;
+
+    bool shared(size_t i) const
+    {
+        return i < sizes.size() && sizes[i] > 0 && counts.value(sizes[i]) > 1;
     }
+};
 
-    std::vector<Outcome> outcomes(items.size());
+SizeCensus takeSizeCensus(const std::vector<Item> &items, int threads,
+                          const std::atomic_bool *cancel)
+{
+    SizeCensus census;
+    census.sizes.assign(items.size(), -1);
+    parallelFor(items.size(), threads, cancel, [&](int, size_t i) {
+        const QFileInfo info(pathOf(items[i]));
+        census.sizes[i] = info.exists() ? info.size() : -1;
+    });
+    for (int64_t size : census.sizes) {
+        if (size > 0)
+            ++census.counts[size];
+    }
+    return census;
+}
+
+/// Decodes every file on `threads` workers (one ImageChecker each); false when cancelled.
+bool checkAll(const std::vector<Item> &items, const SizeCensus &census, int threads,
+              const std::function<void(int64_t done, int64_t total)> &progress,
+              const std::atomic_bool *cancel, std::vector<Outcome> &outcomes, int64_t &bytesRead)
+{
+    const int64_t total = int64_t(items.size());
+    outcomes.assign(items.size(), {});
     std::vector<std::unique_ptr<ImageChecker>> checkers(size_t(std::max(threads, 1)));
     std::atomic<int64_t> done{0};
-    std::atomic<int64_t> bytesRead{0};
+    std::atomic<int64_t> bytes{0};
     const bool finished = parallelFor(items.size(), threads, cancel, [&](int worker, size_t i) {
         std::unique_ptr<ImageChecker> &checker = checkers[size_t(worker)];
         if (!checker)
@@ -306,9 +318,8 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
         const Item &item = items[i];
         try {
             outcome.check = checker->check(pathOf(item), item.name);
-            bytesRead += int64_t(checker->data().size());
-            if (outcome.check.status == CheckStatus::Ok && sizes[i] > 0
-                && sizeCounts.value(sizes[i]) > 1) {
+            bytes += int64_t(checker->data().size());
+            if (outcome.check.status == CheckStatus::Ok && census.shared(i)) {
                 // SHA-1 is plenty to tell files apart that nobody crafted to collide.
                 outcome.hash = QCryptographicHash::hash(checker->data(), QCryptographicHash::Sha1);
             }
@@ -324,16 +335,87 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
         if (progress && (count % 64 == 0 || count == total))
             progress(count, total);
     });
-    report.cancelled = !finished;
+    bytesRead = bytes;
+    return finished;
+}
 
-    // Is gray unusual here? Only among mostly colour images (MNIST-like sets are all gray).
+/// Whether most decoded images are in colour: then gray ones are unusual (MNIST-like sets are
+/// all gray).
+bool mostlyColour(const std::vector<Outcome> &outcomes)
+{
     int64_t gray = 0, colour = 0;
     for (const Outcome &outcome : outcomes) {
         if (outcome.checked && outcome.check.status == CheckStatus::Ok)
             (isGray(outcome.check.header.mode) ? gray : colour) += 1;
     }
-    const bool mostlyColour = colour > gray;
+    return colour > gray;
+}
 
+/// The warnings for a file that loads: an incomplete file, its dimensions, mode and extension.
+void addWarnings(HealthReport &report, const Item &item, const QString &path, const ImageCheck &c,
+                 const HealthOptions &options, bool colourSet)
+{
+    const ImageHeader &h = c.header;
+    const QString file = quoted(item.name);
+    if (c.missingTrailer) {
+        add(report, item, path, Kind::Truncated, Severity::Warning,
+            c.message
+                + QStringLiteral(". torchvision still loads it, but the picture may be "
+                                 "incomplete; copy it again from its source if you can."));
+    }
+    if (h.pixelCount() > kPilMaxImagePixels) {
+        add(report, item, path, Kind::HugeDimensions, Severity::Warning,
+            QStringLiteral("%1 is %2 × %3 pixels (%L4 pixels), above PIL's decompression-bomb "
+                           "warning limit of %L5 pixels: torchvision loads it slowly and "
+                           "warns each time. Downscale it.")
+                .arg(file)
+                .arg(h.size.width())
+                .arg(h.size.height())
+                .arg(h.pixelCount())
+                .arg(kPilMaxImagePixels));
+    }
+    if (std::min(h.size.width(), h.size.height()) < options.minSide) {
+        add(report, item, path, Kind::TinyDimensions, Severity::Warning,
+            QStringLiteral("%1 is only %2 × %3 pixels: scaled up to the network's input size "
+                           "it carries almost no information. Check that it belongs in the "
+                           "dataset.")
+                .arg(file)
+                .arg(h.size.width())
+                .arg(h.size.height()));
+    }
+    const QString modeMessage = unusualModeMessage(item.name, h, colourSet);
+    if (!modeMessage.isEmpty())
+        add(report, item, path, Kind::UnusualMode, Severity::Warning, modeMessage);
+    const QString suffix = QFileInfo(item.name).suffix();
+    const QString named = formatOfExtension(suffix);
+    if (!named.isEmpty() && named != h.format) {
+        add(report, item, path, Kind::WrongExtension, Severity::Info,
+            QStringLiteral("%1 is a %2 image despite its .%3 extension. torchvision reads it "
+                           "by its content, but other tools may not; rename it to %4.")
+                .arg(file, h.format, suffix, usualExtension(h.format)));
+    }
+}
+
+void addDuplicate(HealthReport &report, const Item &item, const QString &path, const Item &original)
+{
+    const QString file = quoted(item.name);
+    const bool crossSplit = original.target->split != item.target->split;
+    add(report, item, path, Kind::Duplicate, Severity::Warning,
+        crossSplit ? QStringLiteral("%1 is byte-identical to %2 in another split: the same "
+                                    "image in training and evaluation inflates the scores. "
+                                    "Remove one copy.")
+                         .arg(file, quoted(original.name))
+                   : QStringLiteral("%1 is byte-identical to %2: the duplicate counts twice "
+                                    "in training. Remove one copy.")
+                         .arg(file, quoted(original.name)),
+        original.name);
+}
+
+/// Turns the outcomes into findings, in the items' order.
+void addFindings(HealthReport &report, const std::vector<Item> &items,
+                 const std::vector<Outcome> &outcomes, const HealthOptions &options)
+{
+    const bool colourSet = mostlyColour(outcomes);
     QHash<QByteArray, size_t> firstWithHash;
     for (size_t i = 0; i < items.size(); ++i) {
         const Outcome &outcome = outcomes[i];
@@ -342,69 +424,38 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
         ++report.filesChecked;
         const Item &item = items[i];
         const QString path = pathOf(item);
-        const ImageCheck &c = outcome.check;
-        const QString file = quoted(item.name);
-        if (addError(report, item, path, c))
+        if (addError(report, item, path, outcome.check))
             continue;
-        const ImageHeader &h = c.header;
-        if (c.missingTrailer) {
-            add(report, item, path, Kind::Truncated, Severity::Warning,
-                c.message
-                    + QStringLiteral(". torchvision still loads it, but the picture may be "
-                                     "incomplete; copy it again from its source if you "
-                                     "can."));
-        }
-        if (h.pixelCount() > kPilMaxImagePixels) {
-            add(report, item, path, Kind::HugeDimensions, Severity::Warning,
-                QStringLiteral("%1 is %2 × %3 pixels (%L4 pixels), above PIL's decompression-bomb "
-                               "warning limit of %L5 pixels: torchvision loads it slowly and "
-                               "warns each time. Downscale it.")
-                    .arg(file)
-                    .arg(h.size.width())
-                    .arg(h.size.height())
-                    .arg(h.pixelCount())
-                    .arg(kPilMaxImagePixels));
-        }
-        if (std::min(h.size.width(), h.size.height()) < options.minSide) {
-            add(report, item, path, Kind::TinyDimensions, Severity::Warning,
-                QStringLiteral("%1 is only %2 × %3 pixels: scaled up to the network's input size "
-                               "it carries almost no information. Check that it belongs in the "
-                               "dataset.")
-                    .arg(file)
-                    .arg(h.size.width())
-                    .arg(h.size.height()));
-        }
-        const QString modeMessage = unusualModeMessage(item.name, h, mostlyColour);
-        if (!modeMessage.isEmpty())
-            add(report, item, path, Kind::UnusualMode, Severity::Warning, modeMessage);
-        const QString suffix = QFileInfo(item.name).suffix();
-        const QString named = formatOfExtension(suffix);
-        if (!named.isEmpty() && named != h.format) {
-            add(report, item, path, Kind::WrongExtension, Severity::Info,
-                QStringLiteral("%1 is a %2 image despite its .%3 extension. torchvision reads it "
-                               "by its content, but other tools may not; rename it to %4.")
-                    .arg(file, h.format, suffix, usualExtension(h.format)));
-        }
-        if (!outcome.hash.isEmpty()) {
-            const auto first = firstWithHash.constFind(outcome.hash);
-            if (first == firstWithHash.cend()) {
-                firstWithHash.insert(outcome.hash, i);
-            } else {
-                const Item &original = items[*first];
-                const bool crossSplit = original.target->split != item.target->split;
-                add(report, item, path, Kind::Duplicate, Severity::Warning,
-                    crossSplit
-                        ? QStringLiteral("%1 is byte-identical to %2 in another split: the same "
-                                         "image in training and evaluation inflates the scores. "
-                                         "Remove one copy.")
-                              .arg(file, quoted(original.name))
-                        : QStringLiteral("%1 is byte-identical to %2: the duplicate counts twice "
-                                         "in training. Remove one copy.")
-                              .arg(file, quoted(original.name)),
-                    original.name);
-            }
-        }
+        addWarnings(report, item, path, outcome.check, options, colourSet);
+        if (outcome.hash.isEmpty())
+            continue;
+        const auto first = firstWithHash.constFind(outcome.hash);
+        if (first == firstWithHash.cend())
+            firstWithHash.insert(outcome.hash, i);
+        else
+            addDuplicate(report, item, path, items[*first]);
     }
+}
+
+} // namespace
+
+HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions &options,
+                         const std::function<void(int64_t done, int64_t total)> &progress,
+                         const std::atomic_bool *cancel)
+{
+    QElapsedTimer timer;
+    timer.start();
+    HealthReport report;
+    const std::vector<Item> items = itemsOf(targets);
+    const int threads = options.threads > 0 ? options.threads : QThread::idealThreadCount();
+    if (progress)
+        progress(0, int64_t(items.size()));
+    const SizeCensus census
+        = options.findDuplicates ? takeSizeCensus(items, threads, cancel) : SizeCensus{};
+    std::vector<Outcome> outcomes;
+    int64_t bytesRead = 0;
+    report.cancelled = !checkAll(items, census, threads, progress, cancel, outcomes, bytesRead);
+    addFindings(report, items, outcomes, options);
     report.bytesRead = bytesRead;
     report.seconds = double(timer.nsecsElapsed()) / 1e9;
     qCDebug(lcHealth) << "checked" << report.filesChecked << "files," << report.bytesRead
