@@ -29,6 +29,7 @@ int runPredict(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.
 int requestedThreads();
+void setRequestedThreads(int threads);
 
 /// Parses a command's args (args[0] is "ifstudio-cli <command>"). On a bad command line prints
 /// the error with a pointer to the command's --help and returns kExitUsage; on --help prints the

@@ -1,158 +1,124 @@
 // ifstudio-cli: the headless face of ImageFolder Studio, over the same core as the GUI.
+//
+// The commands are one table (kCommands below): --help, the dispatch and the hand-over to the
+// helper executables all read it.
 #include "commands.h"
 
 #include "base/allocator.h"
 #include "base/version.h"
 
-#include <QCommandLineParser>
 #include <QCoreApplication>
-#include <QDateTime>
-#include <QElapsedTimer>
-#include <QMutex>
-
 #include <QDir>
 #include <QFileInfo>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <unistd.h>
 
-namespace ifs::cli {
-
 namespace {
-int g_threads = 0;
-} // namespace
 
-int requestedThreads()
-{
-    return g_threads;
-}
+using namespace ifs::cli;
 
-void writeOut(const QByteArray &bytes)
-{
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stdout);
-}
+// A command's function where this executable links it (see app/CMakeLists.txt), else nullptr:
+// the front then hands the command line over to the executable that does.
+#if defined(IFS_CLI_FRONT) || defined(IFS_CLI_TRAIN)
+#define IFS_COMPUTE(fn) nullptr
+#else
+#define IFS_COMPUTE(fn) &fn
+#endif
+#ifdef IFS_CLI_TRAIN
+#define IFS_TRAIN(fn) &fn
+#else
+#define IFS_TRAIN(fn) nullptr
+#endif
 
-void printOut(const QString &text)
-{
-    writeOut(text.toUtf8() + '\n');
-}
+/// Which executable runs a command: the light ones run in every executable; the others in
+/// ifstudio-cli-compute (decodes images) or ifstudio-cli-train (loads libtorch).
+enum class Runner { Light, Compute, Train };
 
-void printErr(const QString &text)
+struct Command
 {
-    const QByteArray bytes = text.toUtf8() + '\n';
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
-}
-
-void printError(const QString &message)
-{
-    printErr(QStringLiteral("ifstudio-cli: ") + message);
-}
-
-QCommandLineOption helpOption()
-{
-    return QCommandLineOption({QStringLiteral("h"), QStringLiteral("help")},
-                              QStringLiteral("Show this help."));
-}
-
-int parseCommandLine(QCommandLineParser &parser, const QStringList &args)
-{
-    const QString program = args.value(0, QStringLiteral("ifstudio-cli"));
-    if (!parser.parse(args)) {
-        QString error = parser.errorText(); // Qt's ends with a full stop
-        while (error.endsWith(u'.'))
-            error.chop(1);
-        printError(error + QStringLiteral(". Try `%1 --help`.").arg(program));
-        return kExitUsage;
-    }
-    if (parser.isSet(QStringLiteral("help"))) {
-        // Qt names argv[0] in the usage line: the helper's path when the front handed over.
-        QString text = parser.helpText();
-        const QString usage = QStringLiteral("Usage: ") + QCoreApplication::arguments().value(0);
-        if (text.startsWith(usage))
-            text.replace(0, usage.size(), QStringLiteral("Usage: ") + program);
-        writeOut(text.toUtf8());
-        return kExitOk;
-    }
-    return -1;
-}
-
-struct ProgressLine::Private
-{
-    QString label;
-    bool tty = isatty(STDERR_FILENO);
-    QMutex mutex;
-    QElapsedTimer sinceLast;
-    bool shown = false;
-    int loggedTenths = 0; ///< off a terminal: the last 10% mark written as a line
-    QElapsedTimer age;
+    const char *name;
+    const char *synopsis; ///< as --help shows it, after the name
+    const char *summary;
+    Runner runner;
+    int (*run)(const QStringList &args);
 };
 
-ProgressLine::ProgressLine(QString label)
-    : d(new Private)
-{
-    d->label = std::move(label);
-    d->age.start();
-}
+// In the order --help lists them.
+const Command kCommands[] = {
+    {"scan", "ROOT [--json] [--allow-empty]",
+     "classes, class_to_idx and samples, as torchvision's ImageFolder", Runner::Light, &runScan},
+    {"check", "ROOT [--json]",
+     "decode every image; list unreadable, truncated, odd and duplicate files", Runner::Compute,
+     IFS_COMPUTE(runCheck)},
+    {"transform", "IMAGE --pipeline CODE -o OUT.pt|OUT.png [--seed S]",
+     "run a torchvision transform pipeline, exactly as torchvision would", Runner::Compute,
+     IFS_COMPUTE(runTransform)},
+    {"inspect", "FILE [--json] [--stats] [--map-location DEV]",
+     "what a checkpoint holds (.pt/.pth/.tar/.ckpt/.safetensors), without running it",
+     Runner::Light, &runInspect},
+    {"repair", "IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...",
+     "a repaired copy: prefixes, renames, drops, casts, devices", Runner::Light, &runRepair},
+    {"diff", "A B [--json]", "compare two checkpoints' state dicts", Runner::Light, &runDiff},
+    {"train", "--data ROOT --out RUNDIR [--model NAME] [--epochs N] [--resume CKPT] ...",
+     "train a classifier (CPU or CUDA); last.pth/best.pth load in Python", Runner::Train,
+     IFS_TRAIN(runTrain)},
+    {"eval", "--data ROOT --checkpoint CKPT [--json]",
+     "accuracy, per-class report and confusion matrix", Runner::Train, IFS_TRAIN(runEval)},
+    {"predict", "IMAGE... --checkpoint CKPT [--topk K] [--json]",
+     "top-k classes of images or folders", Runner::Train, IFS_TRAIN(runPredict)},
+    {"sample-data", "DEST", "export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png",
+     Runner::Light, &runSampleData},
+};
 
-ProgressLine::~ProgressLine()
+const Command *findCommand(const QString &name)
 {
-    finish();
-    delete d;
-}
-
-void ProgressLine::update(qint64 done, qint64 total)
-{
-    QMutexLocker lock(&d->mutex);
-    if (!d->tty) {
-        // A log file (nohup, CI) gets a plain line at every 10%, not a redrawn bar, once the
-        // work has run for a few seconds (quick jobs stay quiet).
-        const int tenths = total > 0 ? int(10 * done / total) : 0;
-        if (tenths <= d->loggedTenths || tenths >= 10 || d->age.elapsed() < 3000)
-            return;
-        d->loggedTenths = tenths;
-        const QByteArray bytes = QStringLiteral("%1: %2% (%3/%4)\n")
-                                     .arg(d->label)
-                                     .arg(10 * tenths)
-                                     .arg(done)
-                                     .arg(total)
-                                     .toUtf8();
-        std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
-        std::fflush(stderr);
-        return;
+    for (const Command &command : kCommands) {
+        if (name == QLatin1String(command.name))
+            return &command;
     }
-    if (d->sinceLast.isValid() && d->sinceLast.elapsed() < 100 && done != total)
-        return;
-    d->sinceLast.start();
-    QString line;
-    if (total > 0) {
-        const int width = 30;
-        const int filled = int(width * done / total);
-        line = QStringLiteral("\r%1 [%2%3] %4/%5")
-                   .arg(d->label, QString(filled, u'#'), QString(width - filled, u'.'))
-                   .arg(done)
-                   .arg(total);
-    } else {
-        line = QStringLiteral("\r%1 %2").arg(d->label).arg(done);
-    }
-    const QByteArray bytes = line.toUtf8();
-    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
-    std::fflush(stderr);
-    d->shown = true;
+    return nullptr;
 }
 
-void ProgressLine::finish()
+QString commandNames()
 {
-    QMutexLocker lock(&d->mutex);
-    if (d->shown)
-        std::fputs("\r\033[K", stderr);
-    d->shown = false;
+    QStringList names;
+    for (const Command &command : kCommands)
+        names.append(QLatin1String(command.name));
+    return names.join(u", ");
 }
 
-} // namespace ifs::cli
-
-namespace {
+/// The overview: a line per command, its summary in a column (below a long synopsis).
+QByteArray usageText()
+{
+    constexpr qsizetype kColumn = 40;
+    QString text = QStringLiteral(
+        "Usage: ifstudio-cli [--threads N] <command> [options]\n"
+        "\n"
+        "ImageFolder Studio, headless: see what torchvision makes of an image folder, check it, "
+        "and more.\n"
+        "\n"
+        "Commands:\n");
+    for (const Command &command : kCommands) {
+        const QString head = QStringLiteral("  %1 %2").arg(QLatin1String(command.name),
+                                                           QString::fromUtf8(command.synopsis));
+        const QString summary = QString::fromUtf8(command.summary);
+        if (head.size() < kColumn - 1)
+            text += head.leftJustified(kColumn) + summary + u'\n';
+        else
+            text += head + u'\n' + QString(kColumn, u' ') + summary + u'\n';
+    }
+    text += QStringLiteral("\n"
+                           "Options:\n"
+                           "  --threads N      compute threads (default: all cores)\n"
+                           "  -h, --help       show this help (or `ifstudio-cli <command> "
+                           "--help`)\n"
+                           "  -v, --version    show the version\n");
+    return text.toUtf8();
+}
 
 #ifdef IFS_CLI_FRONT
 /// Hands the whole command line over to `helper` (ifstudio-cli-compute or ifstudio-cli-train, see
@@ -170,53 +136,69 @@ int execHelper(const QString &helper, char **argv)
         const QByteArray path = QFile::encodeName(candidate);
         std::fflush(stdout);
         execv(path.constData(), argv);
-        ifs::cli::printError(QStringLiteral("cannot run %1: %2")
-                                 .arg(candidate, QString::fromLocal8Bit(std::strerror(errno))));
-        return ifs::cli::kExitFailure;
+        printError(QStringLiteral("cannot run %1: %2")
+                       .arg(candidate, QString::fromLocal8Bit(std::strerror(errno))));
+        return kExitFailure;
     }
-    ifs::cli::printError(QStringLiteral("%1 is missing next to %2 and in "
-                                        "../libexec/ifstudio: the installation is incomplete. "
-                                        "Reinstall the package or rebuild.")
-                             .arg(helper, dir));
-    return ifs::cli::kExitFailure;
+    printError(QStringLiteral("%1 is missing next to %2 and in ../libexec/ifstudio: the "
+                              "installation is incomplete. Reinstall the package or rebuild.")
+                   .arg(helper, dir));
+    return kExitFailure;
 }
 #endif
 
-const char kUsage[]
-    = "Usage: ifstudio-cli [--threads N] <command> [options]\n"
-      "\n"
-      "ImageFolder Studio, headless: see what torchvision makes of an image folder, check it, and "
-      "more.\n"
-      "\n"
-      "Commands:\n"
-      "  scan ROOT [--json] [--allow-empty]   classes, class_to_idx and samples, as torchvision's "
-      "ImageFolder\n"
-      "  check ROOT [--json]                   decode every image; list unreadable, truncated, odd "
-      "and duplicate files\n"
-      "  transform IMAGE --pipeline CODE -o OUT.pt|OUT.png [--seed S]\n"
-      "                                        run a torchvision transform pipeline, exactly as "
-      "torchvision would\n"
-      "  inspect FILE [--json] [--stats] [--map-location DEV]\n"
-      "                                        what a checkpoint holds "
-      "(.pt/.pth/.tar/.ckpt/.safetensors), without running it\n"
-      "  repair IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...\n"
-      "                                        a repaired copy: prefixes, renames, drops, casts, "
-      "devices\n"
-      "  diff A B [--json]                     compare two checkpoints' state dicts\n"
-      "  train --data ROOT --out RUNDIR [--model NAME] [--epochs N] [--resume CKPT] ...\n"
-      "                                        train a classifier (CPU or CUDA); last.pth/best.pth "
-      "load in Python\n"
-      "  eval --data ROOT --checkpoint CKPT [--json]\n"
-      "                                        accuracy, per-class report and confusion matrix\n"
-      "  predict IMAGE... --checkpoint CKPT [--topk K] [--json]\n"
-      "                                        top-k classes of images or folders\n"
-      "  sample-data DEST                      export Debian's Fashion-MNIST as "
-      "DEST/{train,val}/<class>/<n>.png\n"
-      "\n"
-      "Options:\n"
-      "  --threads N      compute threads (default: all cores)\n"
-      "  -h, --help       show this help (or `ifstudio-cli <command> --help`)\n"
-      "  -v, --version    show the version\n";
+/// Runs `command` here, or hands it over to the executable that links it (front only).
+int runCommand(const Command &command, const QStringList &commandArgs, char **argv)
+{
+    if (command.run)
+        return command.run(commandArgs);
+#ifdef IFS_CLI_FRONT
+    return execHelper(command.runner == Runner::Train ? QStringLiteral("ifstudio-cli-train")
+                                                      : QStringLiteral("ifstudio-cli-compute"),
+                      argv);
+#else
+    printError(QStringLiteral("“%1” is not run by this helper executable: use ifstudio-cli.")
+                   .arg(QLatin1String(command.name)));
+    return kExitUsage;
+#endif
+}
+
+/// Reads the global options before the command; returns the command's position in args, or an
+/// exit code (as a negative number minus one) when the process should end here.
+int parseGlobalOptions(const QStringList &args, int &threads)
+{
+    int at = 1;
+    while (at < args.size() && args[at].startsWith(u'-')) {
+        const QString &arg = args[at];
+        if (arg == u"-h" || arg == u"--help") {
+            writeOut(usageText());
+            return -1 - kExitOk;
+        }
+        if (arg == u"-v" || arg == u"--version") {
+            std::printf("ifstudio-cli %s\n", IFS_VERSION);
+            return -1 - kExitOk;
+        }
+        if (arg == u"--threads" && at + 1 < args.size()) {
+            bool ok = false;
+            threads = args[at + 1].toInt(&ok);
+            if (!ok || threads < 1) {
+                printError(QStringLiteral("--threads needs a positive number, not “%1”.")
+                               .arg(args[at + 1]));
+                return -1 - kExitUsage;
+            }
+            at += 2;
+            continue;
+        }
+        printError(QStringLiteral("unknown option “%1”. Try `ifstudio-cli --help`.").arg(arg));
+        return -1 - kExitUsage;
+    }
+    if (at >= args.size()) {
+        const QByteArray usage = usageText();
+        std::fwrite(usage.constData(), 1, size_t(usage.size()), stderr);
+        return -1 - kExitUsage;
+    }
+    return at;
+}
 
 } // namespace
 
@@ -231,81 +213,23 @@ int main(int argc, char **argv)
     QCoreApplication::setOrganizationName(QStringLiteral("ImageFolderStudio"));
     QCoreApplication::setApplicationVersion(QStringLiteral(IFS_VERSION));
 
-    QStringList args = app.arguments();
+    const QStringList args = app.arguments();
     int threads = 0;
-    // Global options come before the command.
-    int at = 1;
-    while (at < args.size() && args[at].startsWith(u'-')) {
-        const QString &arg = args[at];
-        if (arg == u"-h" || arg == u"--help") {
-            std::fputs(kUsage, stdout);
-            return 0;
-        }
-        if (arg == u"-v" || arg == u"--version") {
-            std::printf("ifstudio-cli %s\n", IFS_VERSION);
-            return 0;
-        }
-        if (arg == u"--threads" && at + 1 < args.size()) {
-            bool ok = false;
-            threads = args[at + 1].toInt(&ok);
-            if (!ok || threads < 1) {
-                ifs::cli::printError(QStringLiteral("--threads needs a positive number, not “%1”.")
-                                         .arg(args[at + 1]));
-                return ifs::cli::kExitUsage;
-            }
-            at += 2;
-            continue;
-        }
-        ifs::cli::printError(
-            QStringLiteral("unknown option “%1”. Try `ifstudio-cli --help`.").arg(arg));
-        return ifs::cli::kExitUsage;
-    }
-    if (at >= args.size()) {
-        std::fputs(kUsage, stderr);
-        return ifs::cli::kExitUsage;
-    }
+    const int at = parseGlobalOptions(args, threads);
+    if (at < 0)
+        return -1 - at;
     // libtorch is not loaded for commands that do not compute with it (its start-up alone costs
     // more than a whole scan); they use the thread count for their own workers.
-    ifs::cli::g_threads = threads;
+    setRequestedThreads(threads);
 
-    const QString command = args[at];
-    QStringList commandArgs = {QStringLiteral("ifstudio-cli ") + command};
-    commandArgs += args.mid(at + 1);
-
-    if (command == u"scan")
-        return ifs::cli::runScan(commandArgs);
-    if (command == u"train" || command == u"eval" || command == u"predict") {
-#ifdef IFS_CLI_TRAIN
-        if (command == u"train")
-            return ifs::cli::runTrain(commandArgs);
-        if (command == u"eval")
-            return ifs::cli::runEval(commandArgs);
-        return ifs::cli::runPredict(commandArgs);
-#elif defined(IFS_CLI_FRONT)
-        return execHelper(QStringLiteral("ifstudio-cli-train"), argv);
-#endif
+    const QString name = args[at];
+    const Command *command = findCommand(name);
+    if (!command) {
+        printError(QStringLiteral("unknown command “%1”. Commands: %2. Try `ifstudio-cli --help`.")
+                       .arg(name, commandNames()));
+        return kExitUsage;
     }
-    if (command == u"check" || command == u"transform") {
-#ifdef IFS_CLI_FRONT
-        return execHelper(QStringLiteral("ifstudio-cli-compute"), argv);
-#elif !defined(IFS_CLI_TRAIN)
-        if (command == u"transform")
-            return ifs::cli::runTransform(commandArgs);
-        return ifs::cli::runCheck(commandArgs);
-#endif
-    }
-    if (command == u"sample-data")
-        return ifs::cli::runSampleData(commandArgs);
-    if (command == u"inspect")
-        return ifs::cli::runInspect(commandArgs);
-    if (command == u"repair")
-        return ifs::cli::runRepair(commandArgs);
-    if (command == u"diff")
-        return ifs::cli::runDiff(commandArgs);
-
-    ifs::cli::printError(
-        QStringLiteral("unknown command “%1”. Commands: scan, check, transform, inspect, repair, "
-                       "diff, train, eval, predict, sample-data. Try `ifstudio-cli --help`.")
-            .arg(command));
-    return ifs::cli::kExitUsage;
+    const QStringList commandArgs
+        = QStringList{QStringLiteral("ifstudio-cli ") + name} + args.mid(at + 1);
+    return runCommand(*command, commandArgs, argv);
 }
