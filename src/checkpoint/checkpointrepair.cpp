@@ -1,6 +1,7 @@
 #include "checkpoint/checkpointrepair.h"
 
 #include "checkpoint/checkpointwriter.h"
+#include "checkpoint/dtypecodec.h"
 
 #include <QHash>
 #include <QLocale>
@@ -355,68 +356,7 @@ QString substitute(const QString &key, const QRegularExpression &re,
     return out;
 }
 
-// ---- Floating point conversions, as torch 1.13's CPU kernels (c10/util/Half.h, BFloat16.h)
-
-/// float32 → float16, round to nearest even. NaN → sign | 0x7E00 (FP16's fp16_ieee_from_fp32).
-quint16 halfFromFloat(quint32 w)
-{
-    const quint32 sign = (w >> 16) & 0x8000u;
-    const quint32 a = w & 0x7FFFFFFFu;
-    if (a > 0x7F800000u)
-        return quint16(sign | 0x7E00u);
-    if (a >= 0x477FF000u) // 65520 and above round to infinity
-        return quint16(sign | 0x7C00u);
-    if (a >= 0x38800000u) { // normal in float16: rebias the exponent, round away 13 bits
-        const quint32 m = a - 0x38000000u;
-        return quint16(sign | ((m + 0x0FFFu + ((m >> 13) & 1u)) >> 13));
-    }
-    if (a <= 0x33000000u) // at most 2^-25, half the smallest subnormal: ties to zero
-        return quint16(sign);
-    const int shift = 126 - int(a >> 23); // 14..24: the value in units of 2^-24
-    const quint32 mantissa = (a & 0x7FFFFFu) | 0x800000u;
-    quint32 q = mantissa >> shift;
-    const quint32 rest = mantissa & ((1u << shift) - 1u);
-    const quint32 halfway = 1u << (shift - 1);
-    if (rest > halfway || (rest == halfway && (q & 1u)))
-        ++q;
-    return quint16(sign | q);
-}
-
-/// float32 → bfloat16, round to nearest even. A NaN becomes `nan`: torch 1.13 writes 0xFFFF from
-/// float32 and float64 (its vectorised kernel, which contiguous tensors go through) and 0x7FC0
-/// from float16 (c10::BFloat16's scalar rounding).
-quint16 bfloat16FromFloat(quint32 w, quint16 nan)
-{
-    if ((w & 0x7FFFFFFFu) > 0x7F800000u)
-        return nan;
-    return quint16((w + 0x7FFFu + ((w >> 16) & 1u)) >> 16);
-}
-
-/// float16 → float32, exact. NaN payloads move along and become quiet, as the F16C
-/// instruction torch uses makes them.
-quint32 floatFromHalf(quint16 h)
-{
-    const quint32 sign = quint32(h & 0x8000u) << 16;
-    const quint32 exponent = (h >> 10) & 0x1Fu;
-    quint32 mantissa = h & 0x3FFu;
-    if (exponent == 0x1F)
-        return sign | 0x7F800000u | (mantissa << 13) | (mantissa ? 0x400000u : 0u);
-    if (exponent != 0)
-        return sign | ((exponent + 112u) << 23) | (mantissa << 13);
-    if (mantissa == 0)
-        return sign;
-    quint32 e = 113;
-    while (!(mantissa & 0x400u)) {
-        mantissa <<= 1;
-        --e;
-    }
-    return sign | (e << 23) | ((mantissa & 0x3FFu) << 13);
-}
-
-quint32 floatFromBFloat16(quint16 b)
-{
-    return quint32(b) << 16;
-}
+// ---- Floating point conversions (dtypecodec.h: as torch 1.13's CPU kernels)
 
 /// Converts every element of a storage.
 QByteArray convertElements(const Storage &storage, DType to)
@@ -440,10 +380,10 @@ QByteArray convertElements(const Storage &storage, DType to)
             f = qFromLittleEndian<quint32>(src + 4 * i);
             break;
         case DType::Float16:
-            f = floatFromHalf(qFromLittleEndian<quint16>(src + 2 * i));
+            f = floatBitsFromHalf(qFromLittleEndian<quint16>(src + 2 * i));
             break;
         case DType::BFloat16:
-            f = floatFromBFloat16(qFromLittleEndian<quint16>(src + 2 * i));
+            f = floatBitsFromBFloat16(qFromLittleEndian<quint16>(src + 2 * i));
             break;
         default:
             break;
@@ -457,10 +397,10 @@ QByteArray convertElements(const Storage &storage, DType to)
             qToLittleEndian<quint32>(f, dst + 4 * i);
             break;
         case DType::Float16:
-            qToLittleEndian<quint16>(halfFromFloat(f), dst + 2 * i);
+            qToLittleEndian<quint16>(halfFromFloatBits(f), dst + 2 * i);
             break;
         case DType::BFloat16:
-            qToLittleEndian<quint16>(bfloat16FromFloat(f, bfloat16Nan), dst + 2 * i);
+            qToLittleEndian<quint16>(bfloat16FromFloatBits(f, bfloat16Nan), dst + 2 * i);
             break;
         default:
             break;
@@ -482,9 +422,9 @@ Number elementAt(const uchar *p, DType dtype, qint64 i)
     case DType::Float64:
         return std::bit_cast<double>(qFromLittleEndian<quint64>(p + 8 * i));
     case DType::Float16:
-        return std::bit_cast<float>(floatFromHalf(qFromLittleEndian<quint16>(p + 2 * i)));
+        return std::bit_cast<float>(floatBitsFromHalf(qFromLittleEndian<quint16>(p + 2 * i)));
     case DType::BFloat16:
-        return std::bit_cast<float>(floatFromBFloat16(qFromLittleEndian<quint16>(p + 2 * i)));
+        return std::bit_cast<float>(floatBitsFromBFloat16(qFromLittleEndian<quint16>(p + 2 * i)));
     case DType::Int8:
         return qint8(p[i]);
     case DType::Int16:

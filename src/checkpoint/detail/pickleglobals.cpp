@@ -9,7 +9,7 @@
 // looked up or executed in either case.
 #include "checkpoint/detail/picklemachine.h"
 
-#include <QFloat16>
+#include "checkpoint/dtypecodec.h"
 
 #include <algorithm>
 #include <limits>
@@ -728,10 +728,8 @@ Result<Obj *> Machine::numpyScalar(Obj *callable, Obj *argsTuple, const std::vec
         return leaf(Value::fromInt(qint64(value)));
     }
     switch (*dtype) {
-    case DType::Float16: {
-        const qfloat16 half = qFromLittleEndian<qfloat16>(p);
-        return leaf(Value(double(float(half))));
-    }
+    case DType::Float16:
+        return leaf(Value(double(halfToFloat(qFromLittleEndian<quint16>(p)))));
     case DType::Float32:
         return leaf(Value(double(qFromLittleEndian<float>(p))));
     case DType::Float64:
