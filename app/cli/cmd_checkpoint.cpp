@@ -5,6 +5,7 @@
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointsummary.h"
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/safetensors.h"
 
@@ -70,54 +71,61 @@ QString humanBytes(qint64 bytes)
     return QLocale::c().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
 }
 
-/// Walks a Value and reports its tensors and leaf values.
+/// Walks a Value and reports its tensors and leaf values: the values a path of str and int
+/// steps reaches (an inert object's state dict is looked into, its arguments are not), empty
+/// containers as values.
 struct Walker
 {
     std::function<void(const Path &, const Tensor &)> onTensor;
     std::function<void(const Path &, const Value &)> onValue;
 
-    void walk(const Value &value, Path &path, int depth = 0)
+    void walk(const Value &root)
     {
-        if (depth > 200)
-            return; // the reader bounds nesting; this is a second fence
+        walkValues(root, [this](WalkPath steps, const Value &value) {
+            if (steps.size() > 200)
+                return WalkAction::SkipChildren; // the reader bounds nesting; a second fence
+            if (!steps.empty()) {
+                const WalkStep::Kind step = steps.back().kind;
+                if (step == WalkStep::Kind::ObjectArgs || step == WalkStep::Kind::DictState
+                    || (step == WalkStep::Kind::ObjectState && !value.isDict())) {
+                    return WalkAction::SkipChildren;
+                }
+            }
+            return visit(pathOf(steps), value);
+        });
+    }
+
+private:
+    static Path pathOf(WalkPath steps)
+    {
+        Path path;
+        for (const WalkStep &step : steps) {
+            if (step.kind == WalkStep::Kind::Item)
+                path.append({true, step.index, {}});
+            else if (step.kind == WalkStep::Kind::Entry)
+                path.append(keyStep(*step.key));
+            // An object's state adds no step: its attributes read as the object's keys.
+        }
+        return path;
+    }
+
+    WalkAction visit(const Path &path, const Value &value)
+    {
         switch (value.kind()) {
         case Value::Kind::Tensor:
             onTensor(path, value.toTensor());
-            return;
+            return WalkAction::SkipChildren;
         case Value::Kind::Dict:
         case Value::Kind::OrderedDict:
-            if (value.entries().isEmpty()) {
-                onValue(path, value);
-                return;
-            }
-            for (const Value::Entry &entry : value.entries()) {
-                path.append(keyStep(entry.first));
-                walk(entry.second, path, depth + 1);
-                path.removeLast();
-            }
-            return;
         case Value::Kind::List:
         case Value::Kind::Tuple:
-            if (value.items().isEmpty()) {
+            if (value.size() == 0)
                 onValue(path, value);
-                return;
-            }
-            for (qsizetype i = 0; i < value.items().size(); ++i) {
-                path.append({true, i, {}});
-                walk(value.items()[i], path, depth + 1);
-                path.removeLast();
-            }
-            return;
-        case Value::Kind::Object: {
-            onValue(path, value);
-            // An inert object's state may still hold tensors (a pickled nn.Module).
-            const Value state = value.state();
-            if (state.isDict())
-                walk(state, path, depth + 1);
-            return;
-        }
+            return WalkAction::Continue;
         default:
+            // Objects are values too; their state may still hold tensors (a pickled nn.Module).
             onValue(path, value);
+            return WalkAction::Continue;
         }
     }
 };
@@ -289,8 +297,7 @@ int runInspect(const QStringList &args)
     walker.onValue = [&](const Path &p, const Value &v) {
         values.append({p, v});
     };
-    Path root;
-    walker.walk(file->root, root);
+    walker.walk(file->root);
     QStringList notes = file->notes;
     notes += applyMapLocation(file->root, location.value());
 

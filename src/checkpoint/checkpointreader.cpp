@@ -1,5 +1,6 @@
 #include "checkpoint/checkpointreader.h"
 
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/detail/pickleunpickler.h"
 #include "checkpoint/detail/zipreader.h"
@@ -14,7 +15,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <unordered_set>
 
@@ -868,46 +868,6 @@ Result<CheckpointFile> readBuffer(const Buffer &buffer, const ReadOptions &optio
     return file;
 }
 
-// --- Walking values ------------------------------------------------------------------------------
-
-/// Calls `visit` on every value under `root` (depth first, in order), without recursion.
-template<typename Visit>
-void walk(const Value &root, Visit visit)
-{
-    std::vector<const Value *> pending{&root};
-    std::deque<Value> keep; // Object args and states come by value; a deque keeps them in place
-    while (!pending.empty()) {
-        const Value *value = pending.back();
-        pending.pop_back();
-        visit(*value);
-        switch (value->kind()) {
-        case Value::Kind::Tuple:
-        case Value::Kind::List:
-            for (auto it = value->items().rbegin(); it != value->items().rend(); ++it)
-                pending.push_back(&*it);
-            break;
-        case Value::Kind::Dict:
-        case Value::Kind::OrderedDict: {
-            keep.push_back(value->state());
-            pending.push_back(&keep.back());
-            for (auto it = value->entries().rbegin(); it != value->entries().rend(); ++it) {
-                pending.push_back(&it->second);
-                pending.push_back(&it->first);
-            }
-            break;
-        }
-        case Value::Kind::Object:
-            keep.push_back(value->state());
-            pending.push_back(&keep.back());
-            keep.push_back(value->objectArgs());
-            pending.push_back(&keep.back());
-            break;
-        default:
-            break;
-        }
-    }
-}
-
 } // namespace
 
 Result<CheckpointFile> readCheckpoint(const QString &path, const ReadOptions &options)
@@ -946,13 +906,19 @@ QList<StoragePtr> storagesOf(const Value &root)
 {
     QList<StoragePtr> storages;
     std::unordered_set<const Storage *> seen;
-    walk(root, [&](const Value &value) {
-        if (value.isTensor()) {
-            const StoragePtr storage = value.toTensor().storage;
-            if (storage && seen.insert(storage.get()).second)
-                storages.append(storage);
-        }
-    });
+    WalkOptions options;
+    options.keys = true; // a dict keyed by tensors holds storages too
+    walkValues(
+        root,
+        [&](WalkPath, const Value &value) {
+            if (value.isTensor()) {
+                const StoragePtr storage = value.toTensor().storage;
+                if (storage && seen.insert(storage.get()).second)
+                    storages.append(storage);
+            }
+            return WalkAction::Continue;
+        },
+        options);
     return storages;
 }
 

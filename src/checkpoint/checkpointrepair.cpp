@@ -1,5 +1,6 @@
 #include "checkpoint/checkpointrepair.h"
 
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/dtypecodec.h"
 
@@ -527,32 +528,19 @@ private:
     bool m_tooDeep = false;
 };
 
-/// Visits every tensor in `value` (for counting in dry runs).
-void forEachTensor(const Value &value, const std::function<void(const Tensor &)> &fn, int depth)
+/// Visits the tensors that TensorMapper maps (an OrderedDict's attributes are not mapped), for
+/// counting in dry runs.
+void forEachMappedTensor(const Value &value, const std::function<void(const Tensor &)> &fn)
 {
-    if (depth > kMaxDepth)
-        return;
-    switch (value.kind()) {
-    case Value::Kind::Tensor:
-        fn(value.toTensor());
-        break;
-    case Value::Kind::Tuple:
-    case Value::Kind::List:
-        for (const Value &item : value.items())
-            forEachTensor(item, fn, depth + 1);
-        break;
-    case Value::Kind::Dict:
-    case Value::Kind::OrderedDict:
-        for (const Value::Entry &entry : value.entries())
-            forEachTensor(entry.second, fn, depth + 1);
-        break;
-    case Value::Kind::Object:
-        forEachTensor(value.objectArgs(), fn, depth + 1);
-        forEachTensor(value.state(), fn, depth + 1);
-        break;
-    default:
-        break;
-    }
+    walkValues(value, [&](WalkPath path, const Value &v) {
+        if (path.size() > size_t(kMaxDepth)
+            || (!path.empty() && path.back().kind == WalkStep::Kind::DictState)) {
+            return WalkAction::SkipChildren;
+        }
+        if (v.isTensor())
+            fn(v.toTensor());
+        return WalkAction::Continue;
+    });
 }
 
 Value withEntries(const Value &dict, const Value::Entries &entries, const Value &state)
@@ -1035,24 +1023,21 @@ private:
         QSet<const Storage *> storages;
         qint64 bytesBefore = 0;
         qint64 bytesAfter = 0;
-        forEachTensor(
-            value,
-            [&](const Tensor &t) {
-                if (!t.storage)
-                    return;
-                if (!selected(t.dtype())) {
-                    if (!isRealFloat(t.dtype()) || t.dtype() != to)
-                        ++keptByType[t.dtype()];
-                    return;
-                }
-                ++castByType[t.dtype()];
-                if (!storages.contains(t.storage.get())) {
-                    storages.insert(t.storage.get());
-                    bytesBefore += t.storage->bytes.size();
-                    bytesAfter += t.storage->numel() * elementSize(to);
-                }
-            },
-            0);
+        forEachMappedTensor(value, [&](const Tensor &t) {
+            if (!t.storage)
+                return;
+            if (!selected(t.dtype())) {
+                if (!isRealFloat(t.dtype()) || t.dtype() != to)
+                    ++keptByType[t.dtype()];
+                return;
+            }
+            ++castByType[t.dtype()];
+            if (!storages.contains(t.storage.get())) {
+                storages.insert(t.storage.get());
+                bytesBefore += t.storage->bytes.size();
+                bytesAfter += t.storage->numel() * elementSize(to);
+            }
+        });
 
         int castCount = 0;
         QStringList castParts;
@@ -1134,19 +1119,16 @@ private:
         QSet<const Storage *> seen;
         QMap<std::pair<QString, QString>, int> moves;
         int unchanged = 0;
-        forEachTensor(
-            value,
-            [&](const Tensor &t) {
-                if (!t.storage || seen.contains(t.storage.get()))
-                    return;
-                seen.insert(t.storage.get());
-                const QString to = target(t.storage->device);
-                if (to == t.storage->device)
-                    ++unchanged;
-                else
-                    ++moves[{t.storage->device, to}];
-            },
-            0);
+        forEachMappedTensor(value, [&](const Tensor &t) {
+            if (!t.storage || seen.contains(t.storage.get()))
+                return;
+            seen.insert(t.storage.get());
+            const QString to = target(t.storage->device);
+            if (to == t.storage->device)
+                ++unchanged;
+            else
+                ++moves[{t.storage->device, to}];
+        });
         QStringList parts;
         int moved = 0;
         for (auto it = moves.cbegin(); it != moves.cend(); ++it) {
@@ -1720,29 +1702,32 @@ int nameRank(const KeyPath &path)
     return usual.contains(name) ? 0 : 1;
 }
 
-void collectCandidates(const Value &value, KeyPath &path, QList<StateDictCandidate> &out, int depth)
+/// Every dict reached from the root through str keys that holds tensors under str keys, in walk
+/// order (a dict before the dicts inside it).
+QList<StateDictCandidate> collectCandidates(const Value &root)
 {
-    if (!value.isDict() || depth > kMaxDepth)
-        return;
-    StateDictCandidate candidate;
-    candidate.path = path;
-    for (const Value::Entry &entry : value.entries()) {
-        if (entry.first.isString() && entry.second.isTensor()) {
-            ++candidate.tensorCount;
-            candidate.elementCount += entry.second.toTensor().numel();
-        } else {
-            ++candidate.otherCount;
+    QList<StateDictCandidate> out;
+    walkValues(root, [&](WalkPath path, const Value &value) {
+        const bool byStrKeys = path.empty()
+            || (path.back().kind == WalkStep::Kind::Entry && path.back().key->isString());
+        if (!byStrKeys || !value.isDict() || path.size() > size_t(kMaxDepth))
+            return WalkAction::SkipChildren;
+        StateDictCandidate candidate;
+        for (const WalkStep &step : path)
+            candidate.path.append(step.key->toString());
+        for (const Value::Entry &entry : value.entries()) {
+            if (entry.first.isString() && entry.second.isTensor()) {
+                ++candidate.tensorCount;
+                candidate.elementCount += entry.second.toTensor().numel();
+            } else {
+                ++candidate.otherCount;
+            }
         }
-    }
-    if (candidate.tensorCount > 0)
-        out.append(candidate);
-    for (const Value::Entry &entry : value.entries()) {
-        if (entry.first.isString() && entry.second.isDict()) {
-            path.append(entry.first.toString());
-            collectCandidates(entry.second, path, out, depth + 1);
-            path.removeLast();
-        }
-    }
+        if (candidate.tensorCount > 0)
+            out.append(candidate);
+        return WalkAction::Continue;
+    });
+    return out;
 }
 
 } // namespace
@@ -1759,9 +1744,7 @@ QString keyPathText(const KeyPath &path)
 
 QList<StateDictCandidate> findStateDicts(const Value &root)
 {
-    QList<StateDictCandidate> candidates;
-    KeyPath path;
-    collectCandidates(root, path, candidates, 0);
+    QList<StateDictCandidate> candidates = collectCandidates(root);
     std::stable_sort(candidates.begin(), candidates.end(),
                      [](const StateDictCandidate &a, const StateDictCandidate &b) {
                          if (a.tensorCount != b.tensorCount)
