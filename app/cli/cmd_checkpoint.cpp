@@ -2,6 +2,7 @@
 #include "commands.h"
 
 #include "base/jsonwriter.h"
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointsummary.h"
@@ -626,7 +627,7 @@ int runRepair(const QStringList &args)
         printErr(QStringLiteral("note: the original is kept as ") + backup);
     }
     Status written = success();
-    if (target.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive)) {
+    if (isSafetensorsPath(target)) {
         const Result<StateDict> weights = extractStateDict(result);
         if (!weights) {
             printError(weights.errorMessage());
@@ -648,7 +649,7 @@ int runRepair(const QStringList &args)
     if (parser.isSet(verify)) {
         // What was meant to be written, as the file should hold it.
         Value expected = result;
-        if (target.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive))
+        if (isSafetensorsPath(target))
             expected = extractStateDict(result).value().tensors; // checked before writing
         ReadOptions keep;
         keep.map = MapLocation::keep();

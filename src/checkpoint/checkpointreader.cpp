@@ -1,5 +1,6 @@
 #include "checkpoint/checkpointreader.h"
 
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/detail/pickleunpickler.h"
@@ -1120,7 +1121,7 @@ Result<QStringList> convertCheckpoint(const QString &source, const QString &targ
     if (!file)
         return file.error();
     QStringList notes = file->notes;
-    const bool toSafetensors = target.endsWith(u".safetensors", Qt::CaseInsensitive);
+    const bool toSafetensors = isSafetensorsPath(target);
     const bool sourceIsStateDict = file->format == CheckpointFormat::TorchScript
         || file->format == CheckpointFormat::Safetensors;
     Value value = file->root;

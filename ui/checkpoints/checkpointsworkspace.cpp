@@ -1,6 +1,7 @@
 #include "checkpoints/checkpointsworkspace.h"
 
 #include "base/settings.h"
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoints/checkpointtreemodel.h"
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
@@ -38,7 +39,7 @@ using namespace ckpt;
 
 namespace {
 
-const QString kFileFilter = QStringLiteral("*.pt *.pth *.tar *.ckpt *.bin *.safetensors");
+const QString kFileFilter = checkpointNameFilter();
 
 /// Keeps a row when its dotted key contains the text, and (recursively) its ancestors.
 class KeyFilterProxy : public QSortFilterProxyModel
