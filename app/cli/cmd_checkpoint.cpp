@@ -302,11 +302,7 @@ int runInspect(const QStringList &args)
     QStringList notes = file->notes;
     notes += applyMapLocation(file->root, location.value());
 
-    qint64 elements = 0, bytes = 0;
-    for (const Row &row : tensors) {
-        elements += row.tensor.numel();
-        bytes += row.tensor.byteSize();
-    }
+    const TensorTotals totals = tensorTotals(file->root);
 
     if (parser.isSet(json)) {
         JsonWriter out;
@@ -326,6 +322,7 @@ int runInspect(const QStringList &args)
             out.key("device").value(row.saved);
             if (row.tensor.device() != row.saved)
                 out.key("location").value(row.tensor.device());
+            // One tensor's own bytes, numel × element size, as torch reports them.
             out.key("bytes").value(int64_t(row.tensor.byteSize()));
             if (row.tensor.parameter)
                 out.key("parameter").value(true);
@@ -368,8 +365,9 @@ int runInspect(const QStringList &args)
         for (const QString &l : file->savedLocations())
             out.value(l);
         out.endArray();
-        out.key("parameters").value(int64_t(elements));
-        out.key("tensor_bytes").value(int64_t(bytes));
+        out.key("parameters").value(int64_t(totals.elements));
+        out.key("tensor_bytes").value(int64_t(totals.bytes));
+        out.key("view_bytes").value(int64_t(totals.viewBytes));
         out.key("warnings").beginArray();
         for (const QString &w : file->warnings)
             out.value(w);
@@ -388,9 +386,9 @@ int runInspect(const QStringList &args)
     const QLocale locale;
     printOut(QStringLiteral("%1: %2 format, %3 tensors, %4 elements, %5; saved on %6")
                  .arg(QFileInfo(path).fileName(), formatName(file->format))
-                 .arg(locale.toString(qlonglong(tensors.size())))
-                 .arg(locale.toString(elements))
-                 .arg(humanBytes(bytes))
+                 .arg(locale.toString(totals.tensors))
+                 .arg(locale.toString(totals.elements))
+                 .arg(humanBytes(totals.bytes))
                  .arg(file->savedLocations().isEmpty() ? QStringLiteral("-")
                                                        : file->savedLocations().join(u", ")));
     int width = 20;

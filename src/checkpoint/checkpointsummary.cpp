@@ -1,6 +1,9 @@
 #include "checkpoint/checkpointsummary.h"
 
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/dtypecodec.h"
+
+#include <QSet>
 
 #include <QStringList>
 
@@ -59,6 +62,52 @@ QString scalarText(const Value &value)
     default:
         return {};
     }
+}
+
+namespace {
+
+/// Sums that stay at the maximum rather than overflow (a broadcast view of a hostile file may
+/// claim more elements than exist).
+void addTo(qint64 &total, qint64 amount)
+{
+    if (__builtin_add_overflow(total, amount, &total))
+        total = std::numeric_limits<qint64>::max();
+}
+
+void addTensor(TensorTally &tally, qint64 elements, qint64 bytes)
+{
+    tally.tensors += 1;
+    addTo(tally.elements, elements);
+    addTo(tally.bytes, bytes);
+}
+
+} // namespace
+
+TensorTotals tensorTotals(const Value &root)
+{
+    TensorTotals totals;
+    QSet<const Storage *> seen;
+    forEachTensor(root, [&](WalkPath, const Tensor &tensor) {
+        const QString dtype = dtypeName(tensor.dtype());
+        const QString device = tensor.device();
+        const qint64 elements = tensor.numel();
+        qint64 bytes = 0;
+        if (tensor.storage && !seen.contains(tensor.storage.get())) {
+            seen.insert(tensor.storage.get());
+            bytes = tensor.storage->bytes.size();
+        }
+        totals.tensors += 1;
+        addTo(totals.elements, elements);
+        addTo(totals.bytes, bytes);
+        addTo(totals.viewBytes, tensor.byteSize());
+        addTensor(totals.byDType[dtype], elements, bytes);
+        addTensor(totals.byDevice[device], elements, bytes);
+        if (!totals.dtypes.contains(dtype))
+            totals.dtypes.append(dtype);
+        if (!totals.devices.contains(device))
+            totals.devices.append(device);
+    });
+    return totals;
 }
 
 TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *cancel)

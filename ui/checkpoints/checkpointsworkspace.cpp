@@ -436,7 +436,7 @@ void CheckpointsWorkspace::updateSummary()
     }
     html += tr("<b>%1</b> elements in %n tensor(s) · <b>%2</b> of tensor data", nullptr,
                int(t.tensors))
-                .arg(locale.toString(t.parameters), CheckpointTreeModel::bytesText(t.bytes));
+                .arg(locale.toString(t.elements), CheckpointTreeModel::bytesText(t.bytes));
     const QList<StateDictCandidate> candidates = findStateDicts(file->file.root);
     if (!candidates.isEmpty()) {
         const StateDictCandidate &best = candidates.constFirst();
