@@ -1,4 +1,5 @@
 // ifstudio-cli inspect / repair / diff on files made by real PyTorch (/usr/bin/python3).
+#include "checkpoint/checkpointfiles.h"
 #include "testutil.h"
 
 #include <QFile>
@@ -193,6 +194,29 @@ print(all(torch.equal(sd[k], ref[k]) for k in ref))
                                               {gpu, file(QStringLiteral("plain.pth"))});
         QVERIFY2(py.exitCode == 0, py.err.constData());
         QCOMPARE(py.out.trimmed(), QByteArray("refused\nTrue"));
+    }
+
+    void everyCheckpointSuffixWritesItsFormat()
+    {
+        // The one list of suffixes: the name chooses the format written (any case), the reader
+        // goes by the content.
+        QStringList names;
+        for (const QString &suffix : ckpt::checkpointSuffixes())
+            names.append(QStringLiteral("suffix.") + suffix);
+        names.append(QStringLiteral("upper.SAFETENSORS"));
+        for (const QString &name : std::as_const(names)) {
+            const QString out = file(name);
+            const test::ProcessResult written
+                = test::runCli({QStringLiteral("repair"), file(QStringLiteral("plain.pth")),
+                                QStringLiteral("-o"), out});
+            QVERIFY2(written.exitCode == 0, written.err.constData());
+            const test::ProcessResult r
+                = test::runCli({QStringLiteral("inspect"), out, QStringLiteral("--json")});
+            QVERIFY2(r.exitCode == 0, r.err.constData());
+            QCOMPARE(QJsonDocument::fromJson(r.out)[QStringLiteral("format")].toString(),
+                     ckpt::isSafetensorsPath(name) ? QStringLiteral("safetensors")
+                                                   : QStringLiteral("zip"));
+        }
     }
 
     void refusesToOverwriteItsInput()

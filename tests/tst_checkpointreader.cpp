@@ -5,6 +5,7 @@
 // C++ side writes go back to Python for the round trips.
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointvalue.h"
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/safetensors.h"
 
@@ -255,6 +256,7 @@ private Q_SLOTS:
     void truncatedFiles();
     void flippedBytes();
     void cancel();
+    void walkValuesVisitsInOrder();
 
 private:
     QString path(const QString &file) const { return m_dir.filePath(file); }
@@ -990,6 +992,126 @@ void TestCheckpointReader::cancel()
     Result<CheckpointFile> read = readCheckpoint(path(u"resnet18_zip.pt"_s), options);
     QVERIFY(!read.ok());
     QVERIFY2(read.errorMessage().contains(u"cancelled"_s), qPrintable(read.errorMessage()));
+}
+
+// The one walk over values (checkpointwalk.h): depth first in order, paths, skipping subtrees,
+// stopping, keys on request; the reader's storagesOf() goes through it.
+void TestCheckpointReader::walkValuesVisitsInOrder()
+{
+    const Tensor a = Tensor::fromFloats(std::vector<float>{1, 2, 3, 4}, {2, 2});
+    const Tensor b = Tensor::fromFloats(std::vector<float>{5}, {1});
+    const Value module = Value::object(
+        u"torch.nn.modules.linear"_s, u"Linear"_s, Value::tuple({Value(b)}),
+        Value::dict(
+            {{u"_parameters"_s, Value::orderedDict({{u"weight"_s, Value(a.view(2, {2}, {1}))}})}}));
+    const Value root
+        = Value::dict({{u"list"_s, Value::list({1, Value(a)})},
+                       {Value(a), u"tensor key"_s},
+                       {u"model"_s, module},
+                       {u"sd"_s,
+                        Value::orderedDict({{u"w"_s, Value(a)}},
+                                           Value::dict({{u"_metadata"_s, Value::dict()}}))}});
+
+    // Every value with its path, as text.
+    const auto describe = [](WalkPath path, const Value &value) -> QString {
+        QString text;
+        for (const WalkStep &step : path) {
+            switch (step.kind) {
+            case WalkStep::Kind::Item:
+                text += u'[' + QString::number(step.index) + u']';
+                break;
+            case WalkStep::Kind::Entry:
+                text += u'[' + (step.key->isString() ? step.key->toString() : step.key->typeName())
+                    + u']';
+                break;
+            case WalkStep::Kind::Key:
+                text += u"{key " + QString::number(step.index) + u'}';
+                break;
+            case WalkStep::Kind::DictState:
+                text += u".state"_s;
+                break;
+            case WalkStep::Kind::ObjectArgs:
+                text += u".args"_s;
+                break;
+            case WalkStep::Kind::ObjectState:
+                text += u".__dict__"_s;
+                break;
+            }
+        }
+        return (text.isEmpty() ? u"root"_s : text) + u' ' + value.typeName();
+    };
+    QStringList seen;
+    QVERIFY(walkValues(root, [&](WalkPath path, const Value &value) {
+        seen.append(describe(path, value));
+        return WalkAction::Continue;
+    }));
+    const QStringList expected{
+        u"root dict"_s,
+        u"[list] list"_s,
+        u"[list][0] int"_s,
+        u"[list][1] torch.Tensor"_s,
+        u"[torch.Tensor] str"_s,
+        u"[model] torch.nn.modules.linear.Linear"_s,
+        u"[model].args tuple"_s,
+        u"[model].args[0] torch.Tensor"_s,
+        u"[model].__dict__ dict"_s,
+        u"[model].__dict__[_parameters] collections.OrderedDict"_s,
+        u"[model].__dict__[_parameters][weight] torch.Tensor"_s,
+        u"[sd] collections.OrderedDict"_s,
+        u"[sd][w] torch.Tensor"_s,
+        u"[sd].state dict"_s,
+        u"[sd].state[_metadata] dict"_s,
+    };
+    QCOMPARE(seen, expected);
+
+    // Keys on request, each before its value.
+    seen.clear();
+    WalkOptions keys;
+    keys.keys = true;
+    walkValues(
+        root,
+        [&](WalkPath path, const Value &value) {
+            if (path.size() == 1)
+                seen.append(describe(path, value));
+            return path.empty() ? WalkAction::Continue : WalkAction::SkipChildren;
+        },
+        keys);
+    QCOMPARE(seen.mid(0, 4),
+             (QStringList{u"{key 0} str"_s, u"[list] list"_s, u"{key 1} torch.Tensor"_s,
+                          u"[torch.Tensor] str"_s}));
+
+    // Skipping a subtree, stopping.
+    int tensors = 0;
+    walkValues(root, [&](WalkPath path, const Value &value) {
+        if (!path.empty() && path.back().kind == WalkStep::Kind::ObjectArgs)
+            return WalkAction::SkipChildren;
+        tensors += value.isTensor() ? 1 : 0;
+        return WalkAction::Continue;
+    });
+    QCOMPARE(tensors, 3); // [list][1], the module's weight, [sd][w]: not the args' tensor
+    int visited = 0;
+    QVERIFY(!walkValues(root, [&](WalkPath, const Value &value) {
+        ++visited;
+        return value.isTensor() ? WalkAction::Stop : WalkAction::Continue;
+    }));
+    QCOMPARE(visited, 4);
+
+    // storagesOf: the tensor key's storage counts too; a and its view share one.
+    const QList<StoragePtr> storages = storagesOf(root);
+    QCOMPARE(storages.size(), 2);
+    QCOMPARE(storages[0], a.storage);
+    QCOMPARE(storages[1], b.storage);
+
+    // Paths as deep as the value.
+    Value deep = Value::list();
+    for (int i = 0; i < 2000; ++i)
+        deep = Value::list({deep});
+    qsizetype deepest = 0;
+    walkValues(deep, [&](WalkPath path, const Value &) {
+        deepest = std::max(deepest, qsizetype(path.size()));
+        return WalkAction::Continue;
+    });
+    QCOMPARE(deepest, qsizetype(2000));
 }
 
 QTEST_GUILESS_MAIN(TestCheckpointReader)

@@ -2,6 +2,7 @@
 // open, browse, filter, statistics, load a DataParallel checkpoint into the plain model's keys
 // with a live report, save what torch.load(weights_only=True) reads back equal, keep a backup.
 #include "base/settings.h"
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoints/checkpointjobs.h"
 #include "checkpoints/checkpointsworkspace.h"
 #include "checkpoints/checkpointtreemodel.h"
@@ -302,6 +303,13 @@ void TestCheckpointsWorkspace::mainWindowOpensCheckpoints()
     QVERIFY(MainWindow::isCheckpointPath(QStringLiteral("/x/a.pth")));
     QVERIFY(MainWindow::isCheckpointPath(QStringLiteral("b.SAFETENSORS")));
     QVERIFY(!MainWindow::isCheckpointPath(QStringLiteral("/x/a.jpg")));
+    // The one list of suffixes: every one opens, in any case, and the file dialogs offer it.
+    for (const QString &suffix : checkpointSuffixes()) {
+        QVERIFY(MainWindow::isCheckpointPath(QStringLiteral("/x/a.") + suffix));
+        QVERIFY(MainWindow::isCheckpointPath(QStringLiteral("a.") + suffix.toUpper()));
+        QVERIFY(checkpointNameFilter().split(u' ').contains(QStringLiteral("*.") + suffix));
+    }
+    QVERIFY(!MainWindow::isCheckpointPath(QStringLiteral("/x/a.pth.txt")));
     MainWindow window;
     window.show();
     QSignalSpy loaded(window.checkpoints(), &CheckpointsWorkspace::checkpointsLoaded);

@@ -6,6 +6,8 @@
 #include "testutil.h"
 
 #include <QAbstractItemModelTester>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -26,6 +28,7 @@ private Q_SLOTS:
     void optimizerState();
     void nestedStages();
     void totals();
+    void tensorBytesAreDistinctStorages();
     void tensorStats();
 
 private:
@@ -187,10 +190,44 @@ void TestCheckpointTreeModel::totals()
     const CheckpointFile file = read(QStringLiteral("resnet18.pt"));
     const CheckpointTotals totals = countTensors(file.root);
     QCOMPARE(totals.tensors, qint64(122));
-    QCOMPARE(totals.parameters, qint64(11181642 + 20 + 9600)); // params, counters, BN stats
+    QCOMPARE(totals.elements, qint64(11181642 + 20 + 9600)); // params, counters, BN stats
     QCOMPARE(totals.byDType.value(QStringLiteral("int64")).tensors, qint64(20));
     QCOMPARE(totals.byDType.value(QStringLiteral("float32")).tensors, qint64(102));
     QCOMPARE(totals.byDevice.value(QStringLiteral("cpu")).bytes, totals.bytes);
+}
+
+// "Tensor bytes" has one meaning: the bytes of the distinct storages, as torch.save writes them.
+// The workspace's totals, the tree's root row and `ifstudio-cli inspect` give the same figure for
+// a file whose tensors share storages (views, a transpose, tied weights, a slice of a larger
+// storage); the sum over the views is the separate view_bytes.
+void TestCheckpointTreeModel::tensorBytesAreDistinctStorages()
+{
+    const QString path = m_tmp.filePath(QStringLiteral("shared.pt"));
+    const ProcessResult oracle = runOracle(QStringLiteral("checkpointsworkspace_oracle.py"),
+                                           {QStringLiteral("totals"), path});
+    QVERIFY2(oracle.exitCode == 0, oracle.err.constData());
+    const QJsonObject torch = QJsonDocument::fromJson(oracle.out).object();
+    const qint64 storageBytes = torch[QStringLiteral("storage_bytes")].toInteger();
+    const qint64 viewBytes = torch[QStringLiteral("view_bytes")].toInteger();
+    QVERIFY(storageBytes != viewBytes); // the file tells the two apart
+
+    const CheckpointFile file = read(QStringLiteral("shared.pt"));
+    const CheckpointTotals totals = countTensors(file.root);
+    QCOMPARE(totals.tensors, torch[QStringLiteral("tensors")].toInteger());
+    QCOMPARE(totals.elements, torch[QStringLiteral("elements")].toInteger());
+    QCOMPARE(totals.bytes, storageBytes);
+    QCOMPARE(totals.viewBytes, viewBytes);
+
+    CheckpointTreeModel model;
+    model.setRoot(file.root, QStringLiteral("shared.pt"));
+    QCOMPARE(model.index(0, 0).data(CheckpointTreeModel::BytesRole).toLongLong(), storageBytes);
+
+    const ProcessResult cli = runCli({QStringLiteral("inspect"), path, QStringLiteral("--json")});
+    QVERIFY2(cli.exitCode == 0, cli.err.constData());
+    const QJsonObject inspected = QJsonDocument::fromJson(cli.out).object();
+    QCOMPARE(inspected[QStringLiteral("tensor_bytes")].toInteger(), storageBytes);
+    QCOMPARE(inspected[QStringLiteral("view_bytes")].toInteger(), viewBytes);
+    QCOMPARE(inspected[QStringLiteral("parameters")].toInteger(), totals.elements);
 }
 
 void TestCheckpointTreeModel::tensorStats()

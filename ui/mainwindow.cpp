@@ -2,6 +2,7 @@
 
 #include "base/settings.h"
 #include "base/version.h"
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoints/checkpointsworkspace.h"
 #include "checkpoints/checkpointtreemodel.h"
 #include "checkpoints/loadintomodeldialog.h"
@@ -376,11 +377,7 @@ void MainWindow::openDataset(const QString &path)
 
 bool MainWindow::isCheckpointPath(const QString &path)
 {
-    static const QStringList suffixes
-        = {QStringLiteral("pt"),   QStringLiteral("pth"), QStringLiteral("tar"),
-           QStringLiteral("ckpt"), QStringLiteral("bin"), QStringLiteral("safetensors")};
-    const QFileInfo info(path);
-    return !info.isDir() && suffixes.contains(info.suffix(), Qt::CaseInsensitive);
+    return !QFileInfo(path).isDir() && ckpt::hasCheckpointSuffix(path);
 }
 
 void MainWindow::openCheckpoints(const QStringList &paths)
@@ -712,9 +709,8 @@ void MainWindow::dropEvent(QDropEvent *event)
     const QString path = urls.constFirst().toLocalFile();
     if (!QFileInfo(path).isDir()) {
         statusBar()->showMessage(
-            tr("“%1” is a file: drop the dataset's folder instead, or a checkpoint (.pt, .pth, "
-               ".tar, .ckpt, .bin, .safetensors)")
-                .arg(QFileInfo(path).fileName()),
+            tr("“%1” is a file: drop the dataset's folder instead, or a checkpoint (%2)")
+                .arg(QFileInfo(path).fileName(), ckpt::checkpointSuffixText()),
             8000);
         event->ignore();
         return;

@@ -2,9 +2,11 @@
 #include "commands.h"
 
 #include "base/jsonwriter.h"
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointsummary.h"
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/safetensors.h"
 
@@ -70,54 +72,61 @@ QString humanBytes(qint64 bytes)
     return QLocale::c().formattedDataSize(bytes, 1, QLocale::DataSizeTraditionalFormat);
 }
 
-/// Walks a Value and reports its tensors and leaf values.
+/// Walks a Value and reports its tensors and leaf values: the values a path of str and int
+/// steps reaches (an inert object's state dict is looked into, its arguments are not), empty
+/// containers as values.
 struct Walker
 {
     std::function<void(const Path &, const Tensor &)> onTensor;
     std::function<void(const Path &, const Value &)> onValue;
 
-    void walk(const Value &value, Path &path, int depth = 0)
+    void walk(const Value &root)
     {
-        if (depth > 200)
-            return; // the reader bounds nesting; this is a second fence
+        walkValues(root, [this](WalkPath steps, const Value &value) {
+            if (steps.size() > 200)
+                return WalkAction::SkipChildren; // the reader bounds nesting; a second fence
+            if (!steps.empty()) {
+                const WalkStep::Kind step = steps.back().kind;
+                if (step == WalkStep::Kind::ObjectArgs || step == WalkStep::Kind::DictState
+                    || (step == WalkStep::Kind::ObjectState && !value.isDict())) {
+                    return WalkAction::SkipChildren;
+                }
+            }
+            return visit(pathOf(steps), value);
+        });
+    }
+
+private:
+    static Path pathOf(WalkPath steps)
+    {
+        Path path;
+        for (const WalkStep &step : steps) {
+            if (step.kind == WalkStep::Kind::Item)
+                path.append({true, step.index, {}});
+            else if (step.kind == WalkStep::Kind::Entry)
+                path.append(keyStep(*step.key));
+            // An object's state adds no step: its attributes read as the object's keys.
+        }
+        return path;
+    }
+
+    WalkAction visit(const Path &path, const Value &value)
+    {
         switch (value.kind()) {
         case Value::Kind::Tensor:
             onTensor(path, value.toTensor());
-            return;
+            return WalkAction::SkipChildren;
         case Value::Kind::Dict:
         case Value::Kind::OrderedDict:
-            if (value.entries().isEmpty()) {
-                onValue(path, value);
-                return;
-            }
-            for (const Value::Entry &entry : value.entries()) {
-                path.append(keyStep(entry.first));
-                walk(entry.second, path, depth + 1);
-                path.removeLast();
-            }
-            return;
         case Value::Kind::List:
         case Value::Kind::Tuple:
-            if (value.items().isEmpty()) {
+            if (value.size() == 0)
                 onValue(path, value);
-                return;
-            }
-            for (qsizetype i = 0; i < value.items().size(); ++i) {
-                path.append({true, i, {}});
-                walk(value.items()[i], path, depth + 1);
-                path.removeLast();
-            }
-            return;
-        case Value::Kind::Object: {
-            onValue(path, value);
-            // An inert object's state may still hold tensors (a pickled nn.Module).
-            const Value state = value.state();
-            if (state.isDict())
-                walk(state, path, depth + 1);
-            return;
-        }
+            return WalkAction::Continue;
         default:
+            // Objects are values too; their state may still hold tensors (a pickled nn.Module).
             onValue(path, value);
+            return WalkAction::Continue;
         }
     }
 };
@@ -236,6 +245,520 @@ int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QStri
     return -1;
 }
 
+// --- inspect -------------------------------------------------------------------------------------
+
+/// What `inspect` found in a file.
+struct Inspection
+{
+    struct Row
+    {
+        Path path;
+        Tensor tensor;
+        QString saved; ///< the saved location; tensor.device() is where it was mapped
+    };
+    QString path;
+    CheckpointFile file;
+    QList<Row> tensors;
+    QList<std::pair<Path, Value>> values;
+    QStringList notes;
+    TensorTotals totals;
+};
+
+/// Reads `path` keeping the saved locations (they are what the report shows), lists its tensors
+/// and values, then maps the storages as asked.
+Result<Inspection> inspectFile(const QString &path, const MapLocation &location)
+{
+    ReadOptions options;
+    options.map = MapLocation::keep();
+    Result<CheckpointFile> file = readCheckpoint(path, options);
+    if (!file)
+        return file.error();
+    Inspection inspection;
+    inspection.path = path;
+    inspection.file = std::move(file).value();
+    Walker walker;
+    walker.onTensor = [&](const Path &p, const Tensor &t) {
+        inspection.tensors.append({p, t, t.device()});
+    };
+    walker.onValue = [&](const Path &p, const Value &v) {
+        inspection.values.append({p, v});
+    };
+    walker.walk(inspection.file.root);
+    inspection.notes = inspection.file.notes;
+    inspection.notes += applyMapLocation(inspection.file.root, location);
+    inspection.totals = tensorTotals(inspection.file.root);
+    return inspection;
+}
+
+void writeStatsJson(JsonWriter &out, const Tensor &tensor)
+{
+    const TensorStats s = computeTensorStats(tensor);
+    out.key("stats");
+    if (!s.error.isEmpty()) {
+        out.null();
+        return;
+    }
+    out.beginObject();
+    out.key("min").value(s.min);
+    out.key("max").value(s.max);
+    out.key("mean").value(s.mean);
+    out.key("std").value(s.std);
+    out.key("nan").value(int64_t(s.nans));
+    out.key("inf").value(int64_t(s.infs));
+    out.key("zeros").value(int64_t(s.zeros));
+    out.endObject();
+}
+
+void writeTensorJson(JsonWriter &out, const Inspection::Row &row, bool stats)
+{
+    out.beginObject();
+    out.key("path");
+    writePath(out, row.path);
+    out.key("dtype").value(dtypeName(row.tensor.dtype()));
+    out.key("shape").beginArray();
+    for (qint64 d : row.tensor.shape)
+        out.value(int64_t(d));
+    out.endArray();
+    out.key("device").value(row.saved);
+    if (row.tensor.device() != row.saved)
+        out.key("location").value(row.tensor.device());
+    // One tensor's own bytes, numel × element size, as torch reports them.
+    out.key("bytes").value(int64_t(row.tensor.byteSize()));
+    if (row.tensor.parameter)
+        out.key("parameter").value(true);
+    if (stats)
+        writeStatsJson(out, row.tensor);
+    out.endObject();
+}
+
+void writeValueJson(JsonWriter &out, const Path &path, const Value &value)
+{
+    out.beginObject();
+    out.key("path");
+    writePath(out, path);
+    out.key("type").value(jsonTypeName(value));
+    if (value.isObject()) {
+        out.key("class").value(value.objectModule() + u'.' + value.objectName());
+    } else {
+        out.key("value");
+        writeValue(out, value);
+    }
+    out.endObject();
+}
+
+void writeStringsJson(JsonWriter &out, const char *key, const QStringList &strings)
+{
+    out.key(key).beginArray();
+    for (const QString &s : strings)
+        out.value(s);
+    out.endArray();
+}
+
+void printInspectionJson(const Inspection &inspection, bool stats)
+{
+    JsonWriter out;
+    out.beginObject();
+    out.key("file").value(inspection.path);
+    out.key("format").value(formatKey(inspection.file.format));
+    out.key("tensors").beginArray();
+    for (const Inspection::Row &row : inspection.tensors)
+        writeTensorJson(out, row, stats);
+    out.endArray();
+    out.key("values").beginArray();
+    for (const auto &[p, v] : inspection.values)
+        writeValueJson(out, p, v);
+    out.endArray();
+    writeStringsJson(out, "saved_locations", inspection.file.savedLocations());
+    out.key("parameters").value(int64_t(inspection.totals.elements));
+    out.key("tensor_bytes").value(int64_t(inspection.totals.bytes));
+    out.key("view_bytes").value(int64_t(inspection.totals.viewBytes));
+    writeStringsJson(out, "warnings", inspection.file.warnings);
+    writeStringsJson(out, "notes", inspection.notes);
+    out.endObject();
+    QByteArray text = out.take();
+    text.append('\n');
+    writeOut(text);
+}
+
+QString statsText(const Tensor &tensor)
+{
+    const TensorStats s = computeTensorStats(tensor);
+    if (!s.error.isEmpty())
+        return QString();
+    return QStringLiteral("  min %1 max %2 mean %3 std %4%5")
+        .arg(s.min, 0, 'g', 4)
+        .arg(s.max, 0, 'g', 4)
+        .arg(s.mean, 0, 'g', 4)
+        .arg(s.std, 0, 'g', 4)
+        .arg(s.nans || s.infs ? QStringLiteral("  NaN %1 Inf %2").arg(s.nans).arg(s.infs)
+                              : QString());
+}
+
+void printInspectionText(const Inspection &inspection, bool stats)
+{
+    const QLocale locale;
+    const CheckpointFile &file = inspection.file;
+    printOut(QStringLiteral("%1: %2 format, %3 tensors, %4 elements, %5; saved on %6")
+                 .arg(QFileInfo(inspection.path).fileName(), formatName(file.format))
+                 .arg(locale.toString(inspection.totals.tensors))
+                 .arg(locale.toString(inspection.totals.elements))
+                 .arg(humanBytes(inspection.totals.bytes))
+                 .arg(file.savedLocations().isEmpty() ? QStringLiteral("-")
+                                                      : file.savedLocations().join(u", ")));
+    int width = 20;
+    for (const Inspection::Row &row : inspection.tensors)
+        width = std::max(width, int(pathText(row.path).size()));
+    width = std::min(width, 60);
+    for (const Inspection::Row &row : inspection.tensors) {
+        QString line = QStringLiteral("  %1 %2 %3 %4 %5")
+                           .arg(pathText(row.path), -width)
+                           .arg(dtypeName(row.tensor.dtype()), -9)
+                           .arg(shapeText(row.tensor.shape), -18)
+                           .arg(row.saved, -7)
+                           .arg(humanBytes(row.tensor.byteSize()));
+        if (stats)
+            line += statsText(row.tensor);
+        printOut(line.trimmed().prepend(QStringLiteral("  ")));
+    }
+    for (const auto &[p, v] : inspection.values)
+        printOut(QStringLiteral("  %1 = %2").arg(pathText(p), valueText(v)));
+    for (const QString &w : file.warnings)
+        printErr(QStringLiteral("warning: ") + w);
+    for (const QString &n : inspection.notes)
+        printErr(QStringLiteral("note: ") + n);
+}
+
+// --- repair --------------------------------------------------------------------------------------
+
+/// repair's command-line options.
+struct RepairCommandLine
+{
+    QCommandLineOption out{{QStringLiteral("o"), QStringLiteral("output")},
+                           QStringLiteral("The file to write."),
+                           QStringLiteral("OUT")};
+    QCommandLineOption strip{QStringLiteral("strip-prefix"),
+                             QStringLiteral("Remove a key prefix (module., model., "
+                                            "_orig_mod.); repeatable."),
+                             QStringLiteral("P")};
+    QCommandLineOption add{QStringLiteral("add-prefix"), QStringLiteral("Add a key prefix."),
+                           QStringLiteral("P")};
+    QCommandLineOption rename{QStringLiteral("rename"),
+                              QStringLiteral("Rename keys by a regular expression "
+                                             "(Python's re.sub syntax); repeatable."),
+                              QStringLiteral("REGEX=REPL")};
+    QCommandLineOption extract{QStringLiteral("extract"),
+                               QStringLiteral("Keep only the dict at KEY/KEY/... (e.g. "
+                                              "state_dict)."),
+                               QStringLiteral("KEYS")};
+    QCommandLineOption drop{QStringLiteral("drop"),
+                            QStringLiteral("Drop keys matching a glob (fc.*); repeatable."),
+                            QStringLiteral("GLOB")};
+    QCommandLineOption cast{QStringLiteral("cast"),
+                            QStringLiteral("Cast floating tensors to float16, bfloat16, "
+                                           "float32 or float64."),
+                            QStringLiteral("DTYPE")};
+    QCommandLineOption map{QStringLiteral("map-location"),
+                           QStringLiteral("Where storages are read to: cpu, cuda:N or "
+                                          "FROM=TO,..."),
+                           QStringLiteral("DEV")};
+    QCommandLineOption saveDevice{QStringLiteral("save-device"),
+                                  QStringLiteral("Tag every storage for this device in the "
+                                                 "written file (cuda:0 prepares it for a "
+                                                 "GPU machine)."),
+                                  QStringLiteral("DEV")};
+    QCommandLineOption against{QStringLiteral("against"),
+                               QStringLiteral("A checkpoint whose state dict's keys and "
+                                              "shapes are the target."),
+                               QStringLiteral("FILE")};
+    QCommandLineOption autoFix{QStringLiteral("auto"),
+                               QStringLiteral("With --against: apply the proposed renames.")};
+    QCommandLineOption verify{QStringLiteral("verify"),
+                              QStringLiteral("Read the written file back and compare every "
+                                             "value and tensor bit for bit.")};
+    QCommandLineOption overwrite{QStringLiteral("overwrite"),
+                                 QStringLiteral("Allow OUT to be IN (a backup IN.bak is "
+                                                "kept).")};
+
+    void addTo(QCommandLineParser &parser) const
+    {
+        parser.setApplicationDescription(QStringLiteral(
+            "Writes a repaired copy of a checkpoint. Operations apply in this order: --extract, "
+            "--strip-prefix, --add-prefix, --rename, --drop, --cast, --save-device; they act on "
+            "the state dict inside the checkpoint (found automatically) and keep the rest "
+            "(epoch, optimizer). OUT ending in .safetensors gets the state dict in that "
+            "format.\n"
+            "With --against, prints how load_state_dict would go against that checkpoint's "
+            "keys; --auto applies the renames that make the most keys match."));
+        parser.addOption(helpOption());
+        for (const QCommandLineOption &o : {out, strip, add, rename, extract, drop, cast, map,
+                                            saveDevice, against, autoFix, verify, overwrite})
+            parser.addOption(o);
+        parser.addPositionalArgument(QStringLiteral("IN"),
+                                     QStringLiteral("The checkpoint to repair."));
+    }
+};
+
+/// What `repair` was asked to do.
+struct RepairRequest
+{
+    QString in;
+    QString target; ///< empty with --against alone: only the report
+    QString against;
+    QString saveDevice;
+    bool report = false; ///< --against was given
+    bool extract = false;
+    bool autoFix = false;
+    bool verify = false;
+    bool overwrite = false;
+    MapLocation location;
+    QList<Operation> operations; ///< in the documented order
+};
+
+/// The operations the options ask for; -1 to go on, else the exit code.
+int repairOperations(const QCommandLineParser &parser, const RepairCommandLine &cl,
+                     QList<Operation> *ops)
+{
+    if (parser.isSet(cl.extract))
+        ops->append(ExtractDict{parser.value(cl.extract).split(u'/', Qt::SkipEmptyParts)});
+    for (const QString &p : parser.values(cl.strip))
+        ops->append(StripPrefix{p});
+    if (parser.isSet(cl.add))
+        ops->append(AddPrefix{parser.value(cl.add)});
+    for (const QString &r : parser.values(cl.rename)) {
+        const qsizetype eq = r.lastIndexOf(u'=');
+        if (eq <= 0) {
+            printError(QStringLiteral("--rename “%1” is not REGEX=REPL").arg(r));
+            return kExitUsage;
+        }
+        ops->append(RenameRegex{r.left(eq), r.mid(eq + 1)});
+    }
+    if (parser.isSet(cl.drop))
+        ops->append(DropKeys{parser.values(cl.drop)});
+    if (parser.isSet(cl.cast)) {
+        const std::optional<DType> to = dtypeFromName(parser.value(cl.cast));
+        if (!to || !isFloatingPoint(*to) || *to == DType::Complex64 || *to == DType::Complex128) {
+            printError(QStringLiteral("--cast “%1”: use float16, bfloat16, float32 or float64")
+                           .arg(parser.value(cl.cast)));
+            return kExitUsage;
+        }
+        ops->append(CastFloat{*to, {}});
+    }
+    return -1;
+}
+
+/// Parses repair's command line into `request`; -1 to go on, else the exit code.
+int parseRepairRequest(const QStringList &args, RepairRequest *request)
+{
+    QCommandLineParser parser;
+    const RepairCommandLine cl;
+    cl.addTo(parser);
+    if (const int code = parseOrExit(parser, args, QStringLiteral("repair"), 1); code >= 0)
+        return code;
+    request->in = parser.positionalArguments().constFirst();
+    request->target = parser.value(cl.out);
+    request->against = parser.value(cl.against);
+    request->saveDevice = parser.value(cl.saveDevice);
+    request->report = parser.isSet(cl.against);
+    request->extract = parser.isSet(cl.extract);
+    request->autoFix = parser.isSet(cl.autoFix);
+    request->verify = parser.isSet(cl.verify);
+    request->overwrite = parser.isSet(cl.overwrite);
+    if (request->target.isEmpty() && !request->report) {
+        printError(QStringLiteral("repair needs -o OUT (or --against FILE to only see the "
+                                  "report)"));
+        return kExitUsage;
+    }
+    if (const int code = repairOperations(parser, cl, &request->operations); code >= 0)
+        return code;
+    const Result<MapLocation> location = parseMapLocation(parser.value(cl.map));
+    if (!location) {
+        printError(location.errorMessage());
+        return kExitUsage;
+    }
+    request->location = location.value();
+    return -1;
+}
+
+/// Reads the input and applies the operations, on the state dict inside unless --extract chose
+/// the dict; -1 to go on with `result`, else the exit code.
+int applyRepair(const RepairRequest &request, Value *result)
+{
+    ReadOptions options;
+    options.map = request.location;
+    Result<CheckpointFile> file = readCheckpoint(request.in, options);
+    if (!file) {
+        printError(file.errorMessage());
+        return kExitFailure;
+    }
+    for (const QString &n : file->notes)
+        printErr(QStringLiteral("note: ") + n);
+    KeyPath at;
+    if (!request.extract) {
+        const QList<StateDictCandidate> candidates = findStateDicts(file->root);
+        if (!candidates.isEmpty())
+            at = candidates.first().path;
+    }
+    Result<RepairResult> repaired = applyOperations(file->root, request.operations, at);
+    if (!repaired) {
+        printError(repaired.errorMessage());
+        return kExitFailure;
+    }
+    for (const OperationReport &step : repaired->steps)
+        printErr(step.summary);
+    *result = repaired->value;
+    return -1;
+}
+
+/// The groups of a load report, a dozen of each kind at most: the summary has the counts.
+void printKeyGroups(const QList<KeyGroup> &groups, const QString &kind)
+{
+    constexpr int kShown = 12;
+    for (qsizetype i = 0; i < groups.size() && i < kShown; ++i)
+        printOut(QStringLiteral("  ") + groups[i].text(kind));
+    if (groups.size() > kShown)
+        printOut(QStringLiteral("  … and %1 more groups %2").arg(groups.size() - kShown).arg(kind));
+}
+
+void printProposal(const QString &against, const RepairProposal &proposal)
+{
+    printOut(QStringLiteral("Against %1: %2")
+                 .arg(QFileInfo(against).fileName(), proposal.before.summary));
+    printKeyGroups(proposal.before.missingGroups, QStringLiteral("missing"));
+    printKeyGroups(proposal.before.unexpectedGroups, QStringLiteral("unexpected"));
+    printKeyGroups(proposal.before.mismatchedGroups, QStringLiteral("of another shape"));
+    if (!proposal.operations.isEmpty() || !proposal.suggestions.isEmpty()) {
+        printOut(QStringLiteral("Proposal: ") + proposal.summary);
+        for (const Operation &op : proposal.operations)
+            printOut(QStringLiteral("  ") + describe(op));
+        for (const RepairSuggestion &s : proposal.suggestions)
+            printOut(QStringLiteral("  (suggested, not applied) %1: %2")
+                         .arg(describe(s.operation), s.reason));
+    }
+}
+
+/// --against: how load_state_dict would go against that file's keys, and with --auto the
+/// proposed renames applied to `result`. -1 to go on, else the exit code (the report alone, with
+/// no OUT, ends here).
+int reportAgainst(const RepairRequest &request, Value *result)
+{
+    Result<CheckpointFile> reference = readCheckpoint(request.against);
+    if (!reference) {
+        printError(reference.errorMessage());
+        return kExitFailure;
+    }
+    const Result<StateDict> targetDict = extractStateDict(reference->root);
+    if (!targetDict) {
+        printError(QStringLiteral("--against: ") + targetDict.errorMessage());
+        return kExitFailure;
+    }
+    const TargetSpec spec = targetFromStateDict(targetDict->tensors);
+    const Result<RepairProposal> proposal = proposeRepair(*result, spec);
+    if (!proposal) {
+        printError(proposal.errorMessage());
+        return kExitFailure;
+    }
+    printProposal(request.against, proposal.value());
+    if (request.autoFix && !proposal->operations.isEmpty()) {
+        Result<RepairResult> fixed = applyOperations(*result, proposal->operations, proposal->path);
+        if (!fixed) {
+            printError(fixed.errorMessage());
+            return kExitFailure;
+        }
+        *result = fixed->value;
+        printOut(QStringLiteral("Applied: ") + proposal->after.summary);
+    }
+    if (request.target.isEmpty())
+        return proposal->before.loadsStrictly() ? kExitOk : kExitFailure;
+    return -1;
+}
+
+/// Never writes over the input unless asked, and then keeps a backup. -1 to go on, else the exit
+/// code.
+int protectInput(const RepairRequest &request)
+{
+    const QString &target = request.target;
+    if (!QFileInfo(target).exists()
+        || QFileInfo(target).canonicalFilePath() != QFileInfo(request.in).canonicalFilePath()) {
+        return -1;
+    }
+    if (!request.overwrite) {
+        printError(QStringLiteral("-o “%1” is the input file: choose another name, or pass "
+                                  "--overwrite to replace it (a backup %1.bak is kept)")
+                       .arg(target));
+        return kExitUsage;
+    }
+    const QString backup = target + QStringLiteral(".bak");
+    QFile::remove(backup);
+    if (!QFile::copy(request.in, backup)) {
+        printError(QStringLiteral("cannot write the backup “%1”: nothing was changed").arg(backup));
+        return kExitFailure;
+    }
+    printErr(QStringLiteral("note: the original is kept as ") + backup);
+    return -1;
+}
+
+/// Writes `result`: its state dict to a .safetensors OUT, the whole of it otherwise.
+int writeRepaired(const RepairRequest &request, const Value &result)
+{
+    Status written = success();
+    if (isSafetensorsPath(request.target)) {
+        const Result<StateDict> weights = extractStateDict(result);
+        if (!weights) {
+            printError(weights.errorMessage());
+            return kExitFailure;
+        }
+        QStringList notes;
+        written = writeSafetensors(request.target, weights->tensors, {}, &notes);
+        for (const QString &n : notes)
+            printErr(QStringLiteral("note: ") + n);
+    } else {
+        WriteOptions writeOptions;
+        writeOptions.device = request.saveDevice;
+        written = writeCheckpoint(request.target, result, writeOptions);
+    }
+    if (!written) {
+        printError(written.errorMessage());
+        return kExitFailure;
+    }
+    return -1;
+}
+
+/// --verify: reads OUT back and compares it with what was meant to be written.
+int verifyRepaired(const RepairRequest &request, const Value &result)
+{
+    const QString &target = request.target;
+    // What was meant to be written, as the file should hold it.
+    Value expected = result;
+    if (isSafetensorsPath(target))
+        expected = extractStateDict(result).value().tensors; // checked before writing
+    ReadOptions keep;
+    keep.map = MapLocation::keep();
+    const Result<CheckpointFile> back = readCheckpoint(target, keep);
+    if (!back) {
+        printError(QStringLiteral("verify: ") + back.errorMessage());
+        return kExitFailure;
+    }
+    if (!request.saveDevice.isEmpty())
+        applyMapLocation(back->root, MapLocation::to(QStringLiteral("cpu")));
+    const Result<StateDict> wanted = extractStateDict(expected);
+    const Result<StateDict> got = extractStateDict(back->root);
+    if (wanted && got) {
+        const Result<StateDictDiff> diff = diffStateDicts(wanted->tensors, got->tensors);
+        if (!diff || !diff->identical()) {
+            printError(QStringLiteral("verify: “%1” does not read back as written: %2")
+                           .arg(target, diff ? diff->summary : diff.errorMessage()));
+            return kExitFailure;
+        }
+        printErr(QStringLiteral("verified: ") + diff->summary);
+    } else if (!(expected == back->root)) {
+        printError(QStringLiteral("verify: “%1” does not read back as written").arg(target));
+        return kExitFailure;
+    } else {
+        printErr(QStringLiteral("verified: the file reads back as written"));
+    }
+    return -1;
+}
+
 } // namespace
 
 int runInspect(const QStringList &args)
@@ -265,411 +788,40 @@ int runInspect(const QStringList &args)
         printError(location.errorMessage());
         return kExitUsage;
     }
-    const QString path = parser.positionalArguments().constFirst();
-    // Read keeping the saved locations (they are what the report shows), then map.
-    ReadOptions options;
-    options.map = MapLocation::keep();
-    Result<CheckpointFile> file = readCheckpoint(path, options);
-    if (!file) {
-        printError(file.errorMessage());
+    const Result<Inspection> inspection
+        = inspectFile(parser.positionalArguments().constFirst(), location.value());
+    if (!inspection) {
+        printError(inspection.errorMessage());
         return kExitFailure;
     }
-    struct Row
-    {
-        Path path;
-        Tensor tensor;
-        QString saved;
-    };
-    QList<Row> tensors;
-    QList<std::pair<Path, Value>> values;
-    Walker walker;
-    walker.onTensor = [&](const Path &p, const Tensor &t) {
-        tensors.append({p, t, t.device()});
-    };
-    walker.onValue = [&](const Path &p, const Value &v) {
-        values.append({p, v});
-    };
-    Path root;
-    walker.walk(file->root, root);
-    QStringList notes = file->notes;
-    notes += applyMapLocation(file->root, location.value());
-
-    qint64 elements = 0, bytes = 0;
-    for (const Row &row : tensors) {
-        elements += row.tensor.numel();
-        bytes += row.tensor.byteSize();
-    }
-
-    if (parser.isSet(json)) {
-        JsonWriter out;
-        out.beginObject();
-        out.key("file").value(path);
-        out.key("format").value(formatKey(file->format));
-        out.key("tensors").beginArray();
-        for (const Row &row : tensors) {
-            out.beginObject();
-            out.key("path");
-            writePath(out, row.path);
-            out.key("dtype").value(dtypeName(row.tensor.dtype()));
-            out.key("shape").beginArray();
-            for (qint64 d : row.tensor.shape)
-                out.value(int64_t(d));
-            out.endArray();
-            out.key("device").value(row.saved);
-            if (row.tensor.device() != row.saved)
-                out.key("location").value(row.tensor.device());
-            out.key("bytes").value(int64_t(row.tensor.byteSize()));
-            if (row.tensor.parameter)
-                out.key("parameter").value(true);
-            if (parser.isSet(stats)) {
-                const TensorStats s = computeTensorStats(row.tensor);
-                out.key("stats");
-                if (!s.error.isEmpty()) {
-                    out.null();
-                } else {
-                    out.beginObject();
-                    out.key("min").value(s.min);
-                    out.key("max").value(s.max);
-                    out.key("mean").value(s.mean);
-                    out.key("std").value(s.std);
-                    out.key("nan").value(int64_t(s.nans));
-                    out.key("inf").value(int64_t(s.infs));
-                    out.key("zeros").value(int64_t(s.zeros));
-                    out.endObject();
-                }
-            }
-            out.endObject();
-        }
-        out.endArray();
-        out.key("values").beginArray();
-        for (const auto &[p, v] : values) {
-            out.beginObject();
-            out.key("path");
-            writePath(out, p);
-            out.key("type").value(jsonTypeName(v));
-            if (v.isObject()) {
-                out.key("class").value(v.objectModule() + u'.' + v.objectName());
-            } else {
-                out.key("value");
-                writeValue(out, v);
-            }
-            out.endObject();
-        }
-        out.endArray();
-        out.key("saved_locations").beginArray();
-        for (const QString &l : file->savedLocations())
-            out.value(l);
-        out.endArray();
-        out.key("parameters").value(int64_t(elements));
-        out.key("tensor_bytes").value(int64_t(bytes));
-        out.key("warnings").beginArray();
-        for (const QString &w : file->warnings)
-            out.value(w);
-        out.endArray();
-        out.key("notes").beginArray();
-        for (const QString &n : notes)
-            out.value(n);
-        out.endArray();
-        out.endObject();
-        QByteArray text = out.take();
-        text.append('\n');
-        writeOut(text);
-        return kExitOk;
-    }
-
-    const QLocale locale;
-    printOut(QStringLiteral("%1: %2 format, %3 tensors, %4 elements, %5; saved on %6")
-                 .arg(QFileInfo(path).fileName(), formatName(file->format))
-                 .arg(locale.toString(qlonglong(tensors.size())))
-                 .arg(locale.toString(elements))
-                 .arg(humanBytes(bytes))
-                 .arg(file->savedLocations().isEmpty() ? QStringLiteral("-")
-                                                       : file->savedLocations().join(u", ")));
-    int width = 20;
-    for (const Row &row : tensors)
-        width = std::max(width, int(pathText(row.path).size()));
-    width = std::min(width, 60);
-    for (const Row &row : tensors) {
-        QString line = QStringLiteral("  %1 %2 %3 %4 %5")
-                           .arg(pathText(row.path), -width)
-                           .arg(dtypeName(row.tensor.dtype()), -9)
-                           .arg(shapeText(row.tensor.shape), -18)
-                           .arg(row.saved, -7)
-                           .arg(humanBytes(row.tensor.byteSize()));
-        if (parser.isSet(stats)) {
-            const TensorStats s = computeTensorStats(row.tensor);
-            if (s.error.isEmpty())
-                line += QStringLiteral("  min %1 max %2 mean %3 std %4%5")
-                            .arg(s.min, 0, 'g', 4)
-                            .arg(s.max, 0, 'g', 4)
-                            .arg(s.mean, 0, 'g', 4)
-                            .arg(s.std, 0, 'g', 4)
-                            .arg(s.nans || s.infs
-                                     ? QStringLiteral("  NaN %1 Inf %2").arg(s.nans).arg(s.infs)
-                                     : QString());
-        }
-        printOut(line.trimmed().prepend(QStringLiteral("  ")));
-    }
-    for (const auto &[p, v] : values)
-        printOut(QStringLiteral("  %1 = %2").arg(pathText(p), valueText(v)));
-    for (const QString &w : file->warnings)
-        printErr(QStringLiteral("warning: ") + w);
-    for (const QString &n : notes)
-        printErr(QStringLiteral("note: ") + n);
+    if (parser.isSet(json))
+        printInspectionJson(inspection.value(), parser.isSet(stats));
+    else
+        printInspectionText(inspection.value(), parser.isSet(stats));
     return kExitOk;
 }
 
 int runRepair(const QStringList &args)
 {
-    QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral(
-        "Writes a repaired copy of a checkpoint. Operations apply in this order: --extract, "
-        "--strip-prefix, --add-prefix, --rename, --drop, --cast, --save-device; they act on the "
-        "state dict inside the checkpoint (found automatically) and keep the rest (epoch, "
-        "optimizer). OUT ending in .safetensors gets the state dict in that format.\n"
-        "With --against, prints how load_state_dict would go against that checkpoint's keys; "
-        "--auto applies the renames that make the most keys match."));
-    const QCommandLineOption out({QStringLiteral("o"), QStringLiteral("output")},
-                                 QStringLiteral("The file to write."), QStringLiteral("OUT"));
-    const QCommandLineOption strip(QStringLiteral("strip-prefix"),
-                                   QStringLiteral("Remove a key prefix (module., model., "
-                                                  "_orig_mod.); repeatable."),
-                                   QStringLiteral("P"));
-    const QCommandLineOption add(QStringLiteral("add-prefix"), QStringLiteral("Add a key prefix."),
-                                 QStringLiteral("P"));
-    const QCommandLineOption rename(QStringLiteral("rename"),
-                                    QStringLiteral("Rename keys by a regular expression "
-                                                   "(Python's re.sub syntax); repeatable."),
-                                    QStringLiteral("REGEX=REPL"));
-    const QCommandLineOption extract(QStringLiteral("extract"),
-                                     QStringLiteral("Keep only the dict at KEY/KEY/... (e.g. "
-                                                    "state_dict)."),
-                                     QStringLiteral("KEYS"));
-    const QCommandLineOption drop(QStringLiteral("drop"),
-                                  QStringLiteral("Drop keys matching a glob (fc.*); repeatable."),
-                                  QStringLiteral("GLOB"));
-    const QCommandLineOption cast(QStringLiteral("cast"),
-                                  QStringLiteral("Cast floating tensors to float16, bfloat16, "
-                                                 "float32 or float64."),
-                                  QStringLiteral("DTYPE"));
-    const QCommandLineOption map(QStringLiteral("map-location"),
-                                 QStringLiteral("Where storages are read to: cpu, cuda:N or "
-                                                "FROM=TO,..."),
-                                 QStringLiteral("DEV"));
-    const QCommandLineOption saveDevice(QStringLiteral("save-device"),
-                                        QStringLiteral("Tag every storage for this device in the "
-                                                       "written file (cuda:0 prepares it for a "
-                                                       "GPU machine)."),
-                                        QStringLiteral("DEV"));
-    const QCommandLineOption against(QStringLiteral("against"),
-                                     QStringLiteral("A checkpoint whose state dict's keys and "
-                                                    "shapes are the target."),
-                                     QStringLiteral("FILE"));
-    const QCommandLineOption autoFix(QStringLiteral("auto"),
-                                     QStringLiteral("With --against: apply the proposed renames."));
-    const QCommandLineOption verify(QStringLiteral("verify"),
-                                    QStringLiteral("Read the written file back and compare every "
-                                                   "value and tensor bit for bit."));
-    const QCommandLineOption overwrite(QStringLiteral("overwrite"),
-                                       QStringLiteral("Allow OUT to be IN (a backup IN.bak is "
-                                                      "kept)."));
-    parser.addOption(helpOption());
-    for (const QCommandLineOption &o : {out, strip, add, rename, extract, drop, cast, map,
-                                        saveDevice, against, autoFix, verify, overwrite})
-        parser.addOption(o);
-    parser.addPositionalArgument(QStringLiteral("IN"), QStringLiteral("The checkpoint to repair."));
-    if (const int code = parseOrExit(parser, args, QStringLiteral("repair"), 1); code >= 0)
+    RepairRequest request;
+    if (const int code = parseRepairRequest(args, &request); code >= 0)
         return code;
-    const QString in = parser.positionalArguments().constFirst();
-    const QString target = parser.value(out);
-    if (target.isEmpty() && !parser.isSet(against)) {
-        printError(QStringLiteral("repair needs -o OUT (or --against FILE to only see the "
-                                  "report)"));
-        return kExitUsage;
+    Value result;
+    if (const int code = applyRepair(request, &result); code >= 0)
+        return code;
+    if (request.report) {
+        if (const int code = reportAgainst(request, &result); code >= 0)
+            return code;
     }
-
-    QList<Operation> ops;
-    if (parser.isSet(extract))
-        ops.append(ExtractDict{parser.value(extract).split(u'/', Qt::SkipEmptyParts)});
-    for (const QString &p : parser.values(strip))
-        ops.append(StripPrefix{p});
-    if (parser.isSet(add))
-        ops.append(AddPrefix{parser.value(add)});
-    for (const QString &r : parser.values(rename)) {
-        const qsizetype eq = r.lastIndexOf(u'=');
-        if (eq <= 0) {
-            printError(QStringLiteral("--rename “%1” is not REGEX=REPL").arg(r));
-            return kExitUsage;
-        }
-        ops.append(RenameRegex{r.left(eq), r.mid(eq + 1)});
+    if (const int code = protectInput(request); code >= 0)
+        return code;
+    if (const int code = writeRepaired(request, result); code >= 0)
+        return code;
+    if (request.verify) {
+        if (const int code = verifyRepaired(request, result); code >= 0)
+            return code;
     }
-    if (parser.isSet(drop))
-        ops.append(DropKeys{parser.values(drop)});
-    if (parser.isSet(cast)) {
-        const std::optional<DType> to = dtypeFromName(parser.value(cast));
-        if (!to || !isFloatingPoint(*to) || *to == DType::Complex64 || *to == DType::Complex128) {
-            printError(QStringLiteral("--cast “%1”: use float16, bfloat16, float32 or float64")
-                           .arg(parser.value(cast)));
-            return kExitUsage;
-        }
-        ops.append(CastFloat{*to, {}});
-    }
-
-    const Result<MapLocation> location = parseMapLocation(parser.value(map));
-    if (!location) {
-        printError(location.errorMessage());
-        return kExitUsage;
-    }
-    ReadOptions options;
-    options.map = location.value();
-    Result<CheckpointFile> file = readCheckpoint(in, options);
-    if (!file) {
-        printError(file.errorMessage());
-        return kExitFailure;
-    }
-    for (const QString &n : file->notes)
-        printErr(QStringLiteral("note: ") + n);
-
-    // Operations act on the state dict inside the checkpoint unless an extract chose it.
-    KeyPath at;
-    if (!parser.isSet(extract)) {
-        const QList<StateDictCandidate> candidates = findStateDicts(file->root);
-        if (!candidates.isEmpty())
-            at = candidates.first().path;
-    }
-    Result<RepairResult> repaired = applyOperations(file->root, ops, at);
-    if (!repaired) {
-        printError(repaired.errorMessage());
-        return kExitFailure;
-    }
-    for (const OperationReport &step : repaired->steps)
-        printErr(step.summary);
-    Value result = repaired->value;
-
-    if (parser.isSet(against)) {
-        Result<CheckpointFile> reference = readCheckpoint(parser.value(against));
-        if (!reference) {
-            printError(reference.errorMessage());
-            return kExitFailure;
-        }
-        const Result<StateDict> targetDict = extractStateDict(reference->root);
-        if (!targetDict) {
-            printError(QStringLiteral("--against: ") + targetDict.errorMessage());
-            return kExitFailure;
-        }
-        const TargetSpec spec = targetFromStateDict(targetDict->tensors);
-        const Result<RepairProposal> proposal = proposeRepair(result, spec);
-        if (!proposal) {
-            printError(proposal.errorMessage());
-            return kExitFailure;
-        }
-        printOut(QStringLiteral("Against %1: %2")
-                     .arg(QFileInfo(parser.value(against)).fileName(), proposal->before.summary));
-        // The groups, a dozen of each kind at most: the summary has the counts.
-        auto printGroups = [](const QList<KeyGroup> &groups, const QString &kind) {
-            constexpr int kShown = 12;
-            for (qsizetype i = 0; i < groups.size() && i < kShown; ++i)
-                printOut(QStringLiteral("  ") + groups[i].text(kind));
-            if (groups.size() > kShown)
-                printOut(QStringLiteral("  … and %1 more groups %2")
-                             .arg(groups.size() - kShown)
-                             .arg(kind));
-        };
-        printGroups(proposal->before.missingGroups, QStringLiteral("missing"));
-        printGroups(proposal->before.unexpectedGroups, QStringLiteral("unexpected"));
-        printGroups(proposal->before.mismatchedGroups, QStringLiteral("of another shape"));
-        if (!proposal->operations.isEmpty() || !proposal->suggestions.isEmpty()) {
-            printOut(QStringLiteral("Proposal: ") + proposal->summary);
-            for (const Operation &op : proposal->operations)
-                printOut(QStringLiteral("  ") + describe(op));
-            for (const RepairSuggestion &s : proposal->suggestions)
-                printOut(QStringLiteral("  (suggested, not applied) %1: %2")
-                             .arg(describe(s.operation), s.reason));
-        }
-        if (parser.isSet(autoFix) && !proposal->operations.isEmpty()) {
-            Result<RepairResult> fixed
-                = applyOperations(result, proposal->operations, proposal->path);
-            if (!fixed) {
-                printError(fixed.errorMessage());
-                return kExitFailure;
-            }
-            result = fixed->value;
-            printOut(QStringLiteral("Applied: ") + proposal->after.summary);
-        }
-        if (target.isEmpty())
-            return proposal->before.loadsStrictly() ? kExitOk : kExitFailure;
-    }
-
-    // Never write over the input unless asked, and then keep a backup.
-    if (QFileInfo(target).exists()
-        && QFileInfo(target).canonicalFilePath() == QFileInfo(in).canonicalFilePath()) {
-        if (!parser.isSet(overwrite)) {
-            printError(QStringLiteral("-o “%1” is the input file: choose another name, or pass "
-                                      "--overwrite to replace it (a backup %1.bak is kept)")
-                           .arg(target));
-            return kExitUsage;
-        }
-        const QString backup = target + QStringLiteral(".bak");
-        QFile::remove(backup);
-        if (!QFile::copy(in, backup)) {
-            printError(
-                QStringLiteral("cannot write the backup “%1”: nothing was changed").arg(backup));
-            return kExitFailure;
-        }
-        printErr(QStringLiteral("note: the original is kept as ") + backup);
-    }
-    Status written = success();
-    if (target.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive)) {
-        const Result<StateDict> weights = extractStateDict(result);
-        if (!weights) {
-            printError(weights.errorMessage());
-            return kExitFailure;
-        }
-        QStringList notes;
-        written = writeSafetensors(target, weights->tensors, {}, &notes);
-        for (const QString &n : notes)
-            printErr(QStringLiteral("note: ") + n);
-    } else {
-        WriteOptions writeOptions;
-        writeOptions.device = parser.value(saveDevice);
-        written = writeCheckpoint(target, result, writeOptions);
-    }
-    if (!written) {
-        printError(written.errorMessage());
-        return kExitFailure;
-    }
-    if (parser.isSet(verify)) {
-        // What was meant to be written, as the file should hold it.
-        Value expected = result;
-        if (target.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive))
-            expected = extractStateDict(result).value().tensors; // checked before writing
-        ReadOptions keep;
-        keep.map = MapLocation::keep();
-        const Result<CheckpointFile> back = readCheckpoint(target, keep);
-        if (!back) {
-            printError(QStringLiteral("verify: ") + back.errorMessage());
-            return kExitFailure;
-        }
-        if (!parser.value(saveDevice).isEmpty())
-            applyMapLocation(back->root, MapLocation::to(QStringLiteral("cpu")));
-        const Result<StateDict> wanted = extractStateDict(expected);
-        const Result<StateDict> got = extractStateDict(back->root);
-        if (wanted && got) {
-            const Result<StateDictDiff> diff = diffStateDicts(wanted->tensors, got->tensors);
-            if (!diff || !diff->identical()) {
-                printError(QStringLiteral("verify: “%1” does not read back as written: %2")
-                               .arg(target, diff ? diff->summary : diff.errorMessage()));
-                return kExitFailure;
-            }
-            printErr(QStringLiteral("verified: ") + diff->summary);
-        } else if (!(expected == back->root)) {
-            printError(QStringLiteral("verify: “%1” does not read back as written").arg(target));
-            return kExitFailure;
-        } else {
-            printErr(QStringLiteral("verified: the file reads back as written"));
-        }
-    }
-    printErr(QStringLiteral("wrote ") + target);
+    printErr(QStringLiteral("wrote ") + request.target);
     return kExitOk;
 }
 

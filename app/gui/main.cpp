@@ -1,6 +1,7 @@
 // ifstudio: the ImageFolder Studio desktop application.
 #include "base/settings.h"
 #include "base/version.h"
+#include "checkpoint/checkpointfiles.h"
 #include "mainwindow.h"
 #include "torch/runtime.h"
 
@@ -29,9 +30,9 @@ int main(int argc, char **argv)
                                                 "or with train/ and val/ splits)."),
                                  QStringLiteral("[DATASET]"));
     parser.addPositionalArgument(QStringLiteral("CHECKPOINT"),
-                                 QStringLiteral("Checkpoint files (.pt, .pth, .tar, .ckpt, .bin, "
-                                                ".safetensors) to open in the Checkpoints "
-                                                "workspace; two are compared."),
+                                 QStringLiteral("Checkpoint files (%1) to open in the Checkpoints "
+                                                "workspace; two are compared.")
+                                     .arg(ifs::ckpt::checkpointSuffixText()),
                                  QStringLiteral("[CHECKPOINT...]"));
     const QCommandLineOption threadsOption(
         QStringLiteral("threads"),

@@ -1,5 +1,7 @@
 #include "checkpoint/checkpointreader.h"
 
+#include "checkpoint/checkpointfiles.h"
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
 #include "checkpoint/detail/pickleunpickler.h"
 #include "checkpoint/detail/zipreader.h"
@@ -14,7 +16,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <unordered_set>
 
@@ -213,6 +214,22 @@ private:
     /// A legacy stream at `data[start]`; `nested` for torch.storage._load_from_bytes.
     Result<Value> readLegacy(const Buffer &buffer, qint64 start, bool nested,
                              StorageRef *single = nullptr);
+    /// The storages a legacy pickle names, by key, and the views of very old files.
+    struct LegacyStorages
+    {
+        struct Root
+        {
+            StoragePtr storage;
+            qint64 numel = 0;
+        };
+        QHash<QString, Root> roots;
+        QHash<QString, StorageRef> views;
+        QStringList order;
+    };
+    Result<qint64> readLegacyHeader(const Buffer &buffer, qint64 start, bool nested);
+    Result<PersistentValue> loadLegacyStorage(LegacyStorages &storages, const Value &pid,
+                                              qint64 fileSize);
+    Status readLegacyData(const Buffer &buffer, LegacyStorages &storages, qint64 at);
     Result<CheckpointFile> readPlainPickle(const Buffer &buffer);
     Result<StorageRef> loadFromBytes(const QByteArray &bytes);
 
@@ -617,8 +634,9 @@ Status Reader::readTorchScript(const ZipReader &zip, const QString &prefix)
 
 // --- legacy --------------------------------------------------------------------------------------
 
-Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested,
-                                 StorageRef *single)
+/// The three small pickles before a legacy file's main one: the magic number, the protocol
+/// version and the system info. Returns where the main pickle starts.
+Result<qint64> Reader::readLegacyHeader(const Buffer &buffer, qint64 start, bool nested)
 {
     const char *data = buffer.data;
     const qint64 size = buffer.size;
@@ -647,90 +665,91 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
         m_file.notes.append(QStringLiteral("saved on a big-endian machine (torch wrote the "
                                            "tensor data little-endian)"));
     }
+    return sysInfo.value().end;
+}
 
-    struct Root
-    {
-        StoragePtr storage;
-        qint64 numel = 0;
-    };
-    QHash<QString, Root> roots;
-    QHash<QString, StorageRef> views;
-    QStringList order;
-    UnpickleOptions options = unpickleOptions(QStringLiteral("the pickle"));
-    if (nested)
-        options.loadFromBytes = nullptr;
-    options.persistentLoad = [&](const Value &pid) -> Result<PersistentValue> {
-        if (cancelled())
-            return Error{QStringLiteral("cancelled")};
-        const QString type = pid.isTuple() ? textOf(pid.at(0)) : QString();
-        if (type == u"module" && pid.size() >= 2)
-            return PersistentValue{std::nullopt, pid.at(1)};
-        if (type != u"storage" || pid.size() < 6) {
-            return Error{QStringLiteral("the pickle names a persistent object that is not a "
-                                        "storage")};
-        }
-        QString className;
-        const std::optional<DType> dtype = storageDType(pid.at(1), &className);
-        if (!dtype) {
-            return Error{QStringLiteral("storage type %1 is not supported (its data cannot be "
-                                        "skipped in the legacy format)")
-                             .arg(className)};
-        }
-        const Value rootKey = pid.at(2);
-        const QString key = rootKey.isInt() ? QString::number(rootKey.toInt()) : textOf(rootKey);
-        const QString location = textOf(pid.at(3));
-        if (!pid.at(4).isInt() || pid.at(4).toInt() < 0)
-            return Error{QStringLiteral("storage “%1” has no valid size").arg(key)};
-        const qint64 numel = pid.at(4).toInt();
-        qint64 bytes = 0;
-        if (!checkedMul(numel, elementSize(*dtype), &bytes) || bytes > size) {
-            return Error{truncatedMessage()
-                         + QStringLiteral(" (storage “%1” claims %2 elements, more than the file "
-                                          "holds)")
-                               .arg(key)
-                               .arg(numel)};
-        }
-        auto it = roots.find(key);
-        if (it == roots.end()) {
-            it = roots.insert(key, Root{newStorage(key, *dtype, numel, location), numel});
-            order.append(key);
-        } else if (it->storage->dtype != *dtype || it->numel != numel) {
-            return Error{QStringLiteral("storage “%1” is named with two types or sizes").arg(key)};
-        }
-        const Value view = pid.at(5);
-        if (view.isNone())
-            return PersistentValue{StorageRef{it->storage, 0, numel}, Value()};
-        // (view_key, offset, size): a storage view of very old files.
-        if (!view.isTuple() || view.size() < 3 || !view.at(1).isInt() || !view.at(2).isInt())
-            return Error{QStringLiteral("storage “%1” has an invalid view").arg(key)};
-        const QString viewKey
-            = view.at(0).isInt() ? QString::number(view.at(0).toInt()) : textOf(view.at(0));
-        const qint64 offset = view.at(1).toInt();
-        const qint64 viewSize = view.at(2).toInt();
-        if (offset < 0 || viewSize < 0 || offset > numel || viewSize > numel - offset)
-            return Error{QStringLiteral("storage view “%1” lies outside its storage").arg(viewKey)};
-        if (!views.contains(viewKey))
-            views.insert(viewKey, StorageRef{it->storage, offset, viewSize});
-        return PersistentValue{views.value(viewKey), Value()};
-    };
+/// A legacy persistent id: `('storage', cls, key, location, numel, view)`, or `('module', cls,
+/// file, source)`. The storage's data comes after the pickle; here it is only named.
+Result<PersistentValue> Reader::loadLegacyStorage(LegacyStorages &storages, const Value &pid,
+                                                  qint64 fileSize)
+{
+    if (cancelled())
+        return Error{QStringLiteral("cancelled")};
+    const QString type = pid.isTuple() ? textOf(pid.at(0)) : QString();
+    if (type == u"module" && pid.size() >= 2)
+        return PersistentValue{std::nullopt, pid.at(1)};
+    if (type != u"storage" || pid.size() < 6) {
+        return Error{QStringLiteral("the pickle names a persistent object that is not a "
+                                    "storage")};
+    }
+    QString className;
+    const std::optional<DType> dtype = storageDType(pid.at(1), &className);
+    if (!dtype) {
+        return Error{QStringLiteral("storage type %1 is not supported (its data cannot be "
+                                    "skipped in the legacy format)")
+                         .arg(className)};
+    }
+    const Value rootKey = pid.at(2);
+    const QString key = rootKey.isInt() ? QString::number(rootKey.toInt()) : textOf(rootKey);
+    const QString location = textOf(pid.at(3));
+    if (!pid.at(4).isInt() || pid.at(4).toInt() < 0)
+        return Error{QStringLiteral("storage “%1” has no valid size").arg(key)};
+    const qint64 numel = pid.at(4).toInt();
+    qint64 bytes = 0;
+    if (!checkedMul(numel, elementSize(*dtype), &bytes) || bytes > fileSize) {
+        return Error{truncatedMessage()
+                     + QStringLiteral(" (storage “%1” claims %2 elements, more than the file "
+                                      "holds)")
+                           .arg(key)
+                           .arg(numel)};
+    }
+    auto it = storages.roots.find(key);
+    if (it == storages.roots.end()) {
+        it = storages.roots.insert(
+            key, LegacyStorages::Root{newStorage(key, *dtype, numel, location), numel});
+        storages.order.append(key);
+    } else if (it->storage->dtype != *dtype || it->numel != numel) {
+        return Error{QStringLiteral("storage “%1” is named with two types or sizes").arg(key)};
+    }
+    const Value view = pid.at(5);
+    if (view.isNone())
+        return PersistentValue{StorageRef{it->storage, 0, numel}, Value()};
+    // (view_key, offset, size): a storage view of very old files.
+    if (!view.isTuple() || view.size() < 3 || !view.at(1).isInt() || !view.at(2).isInt())
+        return Error{QStringLiteral("storage “%1” has an invalid view").arg(key)};
+    const QString viewKey
+        = view.at(0).isInt() ? QString::number(view.at(0).toInt()) : textOf(view.at(0));
+    const qint64 offset = view.at(1).toInt();
+    const qint64 viewSize = view.at(2).toInt();
+    if (offset < 0 || viewSize < 0 || offset > numel || viewSize > numel - offset)
+        return Error{QStringLiteral("storage view “%1” lies outside its storage").arg(viewKey)};
+    if (!storages.views.contains(viewKey))
+        storages.views.insert(viewKey, StorageRef{it->storage, offset, viewSize});
+    return PersistentValue{storages.views.value(viewKey), Value()};
+}
 
-    Result<Unpickled> main = detail::unpickle(data, size, sysInfo.value().end, options);
-    if (!main)
-        return main.error();
-    Result<Unpickled> keys = detail::unpickle(data, size, main.value().end, plain);
+/// The storages' data after the main pickle: a pickled list of keys, then for each key its
+/// element count (int64) and its raw elements.
+Status Reader::readLegacyData(const Buffer &buffer, LegacyStorages &storages, qint64 at)
+{
+    const char *data = buffer.data;
+    const qint64 size = buffer.size;
+    UnpickleOptions plain = unpickleOptions(QStringLiteral("the legacy header"));
+    plain.loadFromBytes = nullptr;
+    Result<Unpickled> keys = detail::unpickle(data, size, at, plain);
     if (!keys)
         return keys.error();
     if (!keys.value().value.isList())
         return Error{QStringLiteral("the legacy storage list is missing")};
 
-    qint64 at = keys.value().end;
+    at = keys.value().end;
     QSet<QString> filled;
     for (const Value &keyValue : keys.value().value.items()) {
         if (cancelled())
             return Error{QStringLiteral("cancelled")};
         const QString key = keyValue.isInt() ? QString::number(keyValue.toInt()) : textOf(keyValue);
-        const auto it = roots.constFind(key);
-        if (it == roots.constEnd() || filled.contains(key)) {
+        const auto it = storages.roots.constFind(key);
+        if (it == storages.roots.constEnd() || filled.contains(key)) {
             return Error{QStringLiteral("the storage list names “%1”, which the pickle does not "
                                         "use")
                              .arg(key)};
@@ -756,15 +775,36 @@ Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested
         at += bytes;
         filled.insert(key);
     }
-    for (const QString &key : std::as_const(order)) {
+    for (const QString &key : std::as_const(storages.order)) {
         if (!filled.contains(key))
             return Error{QStringLiteral("storage “%1” has no data in the file").arg(key)};
     }
+    return success();
+}
+
+Result<Value> Reader::readLegacy(const Buffer &buffer, qint64 start, bool nested,
+                                 StorageRef *single)
+{
+    Result<qint64> header = readLegacyHeader(buffer, start, nested);
+    if (!header)
+        return header.error();
+    LegacyStorages storages;
+    UnpickleOptions options = unpickleOptions(QStringLiteral("the pickle"));
+    if (nested)
+        options.loadFromBytes = nullptr;
+    options.persistentLoad = [&](const Value &pid) {
+        return loadLegacyStorage(storages, pid, buffer.size);
+    };
+    Result<Unpickled> main = detail::unpickle(buffer.data, buffer.size, header.value(), options);
+    if (!main)
+        return main.error();
+    if (Status status = readLegacyData(buffer, storages, main.value().end); !status)
+        return status.error();
     if (nested) {
-        if (roots.size() != 1 || !single)
+        if (storages.roots.size() != 1 || !single)
             return Error{QStringLiteral("the bytes of a pickled storage hold %1 storages")
-                             .arg(roots.size())};
-        const Root &root = roots.begin().value();
+                             .arg(storages.roots.size())};
+        const LegacyStorages::Root &root = storages.roots.begin().value();
         *single = StorageRef{root.storage, 0, root.numel};
         return Value();
     }
@@ -829,46 +869,6 @@ Result<CheckpointFile> readBuffer(const Buffer &buffer, const ReadOptions &optio
     return file;
 }
 
-// --- Walking values ------------------------------------------------------------------------------
-
-/// Calls `visit` on every value under `root` (depth first, in order), without recursion.
-template<typename Visit>
-void walk(const Value &root, Visit visit)
-{
-    std::vector<const Value *> pending{&root};
-    std::deque<Value> keep; // Object args and states come by value; a deque keeps them in place
-    while (!pending.empty()) {
-        const Value *value = pending.back();
-        pending.pop_back();
-        visit(*value);
-        switch (value->kind()) {
-        case Value::Kind::Tuple:
-        case Value::Kind::List:
-            for (auto it = value->items().rbegin(); it != value->items().rend(); ++it)
-                pending.push_back(&*it);
-            break;
-        case Value::Kind::Dict:
-        case Value::Kind::OrderedDict: {
-            keep.push_back(value->state());
-            pending.push_back(&keep.back());
-            for (auto it = value->entries().rbegin(); it != value->entries().rend(); ++it) {
-                pending.push_back(&it->second);
-                pending.push_back(&it->first);
-            }
-            break;
-        }
-        case Value::Kind::Object:
-            keep.push_back(value->state());
-            pending.push_back(&keep.back());
-            keep.push_back(value->objectArgs());
-            pending.push_back(&keep.back());
-            break;
-        default:
-            break;
-        }
-    }
-}
-
 } // namespace
 
 Result<CheckpointFile> readCheckpoint(const QString &path, const ReadOptions &options)
@@ -907,13 +907,19 @@ QList<StoragePtr> storagesOf(const Value &root)
 {
     QList<StoragePtr> storages;
     std::unordered_set<const Storage *> seen;
-    walk(root, [&](const Value &value) {
-        if (value.isTensor()) {
-            const StoragePtr storage = value.toTensor().storage;
-            if (storage && seen.insert(storage.get()).second)
-                storages.append(storage);
-        }
-    });
+    WalkOptions options;
+    options.keys = true; // a dict keyed by tensors holds storages too
+    walkValues(
+        root,
+        [&](WalkPath, const Value &value) {
+            if (value.isTensor()) {
+                const StoragePtr storage = value.toTensor().storage;
+                if (storage && seen.insert(storage.get()).second)
+                    storages.append(storage);
+            }
+            return WalkAction::Continue;
+        },
+        options);
     return storages;
 }
 
@@ -1115,7 +1121,7 @@ Result<QStringList> convertCheckpoint(const QString &source, const QString &targ
     if (!file)
         return file.error();
     QStringList notes = file->notes;
-    const bool toSafetensors = target.endsWith(u".safetensors", Qt::CaseInsensitive);
+    const bool toSafetensors = isSafetensorsPath(target);
     const bool sourceIsStateDict = file->format == CheckpointFormat::TorchScript
         || file->format == CheckpointFormat::Safetensors;
     Value value = file->root;

@@ -1,6 +1,8 @@
 #include "checkpoint/checkpointrepair.h"
 
+#include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
+#include "checkpoint/dtypecodec.h"
 
 #include <QHash>
 #include <QLocale>
@@ -355,68 +357,7 @@ QString substitute(const QString &key, const QRegularExpression &re,
     return out;
 }
 
-// ---- Floating point conversions, as torch 1.13's CPU kernels (c10/util/Half.h, BFloat16.h)
-
-/// float32 → float16, round to nearest even. NaN → sign | 0x7E00 (FP16's fp16_ieee_from_fp32).
-quint16 halfFromFloat(quint32 w)
-{
-    const quint32 sign = (w >> 16) & 0x8000u;
-    const quint32 a = w & 0x7FFFFFFFu;
-    if (a > 0x7F800000u)
-        return quint16(sign | 0x7E00u);
-    if (a >= 0x477FF000u) // 65520 and above round to infinity
-        return quint16(sign | 0x7C00u);
-    if (a >= 0x38800000u) { // normal in float16: rebias the exponent, round away 13 bits
-        const quint32 m = a - 0x38000000u;
-        return quint16(sign | ((m + 0x0FFFu + ((m >> 13) & 1u)) >> 13));
-    }
-    if (a <= 0x33000000u) // at most 2^-25, half the smallest subnormal: ties to zero
-        return quint16(sign);
-    const int shift = 126 - int(a >> 23); // 14..24: the value in units of 2^-24
-    const quint32 mantissa = (a & 0x7FFFFFu) | 0x800000u;
-    quint32 q = mantissa >> shift;
-    const quint32 rest = mantissa & ((1u << shift) - 1u);
-    const quint32 halfway = 1u << (shift - 1);
-    if (rest > halfway || (rest == halfway && (q & 1u)))
-        ++q;
-    return quint16(sign | q);
-}
-
-/// float32 → bfloat16, round to nearest even. A NaN becomes `nan`: torch 1.13 writes 0xFFFF from
-/// float32 and float64 (its vectorised kernel, which contiguous tensors go through) and 0x7FC0
-/// from float16 (c10::BFloat16's scalar rounding).
-quint16 bfloat16FromFloat(quint32 w, quint16 nan)
-{
-    if ((w & 0x7FFFFFFFu) > 0x7F800000u)
-        return nan;
-    return quint16((w + 0x7FFFu + ((w >> 16) & 1u)) >> 16);
-}
-
-/// float16 → float32, exact. NaN payloads move along and become quiet, as the F16C
-/// instruction torch uses makes them.
-quint32 floatFromHalf(quint16 h)
-{
-    const quint32 sign = quint32(h & 0x8000u) << 16;
-    const quint32 exponent = (h >> 10) & 0x1Fu;
-    quint32 mantissa = h & 0x3FFu;
-    if (exponent == 0x1F)
-        return sign | 0x7F800000u | (mantissa << 13) | (mantissa ? 0x400000u : 0u);
-    if (exponent != 0)
-        return sign | ((exponent + 112u) << 23) | (mantissa << 13);
-    if (mantissa == 0)
-        return sign;
-    quint32 e = 113;
-    while (!(mantissa & 0x400u)) {
-        mantissa <<= 1;
-        --e;
-    }
-    return sign | (e << 23) | ((mantissa & 0x3FFu) << 13);
-}
-
-quint32 floatFromBFloat16(quint16 b)
-{
-    return quint32(b) << 16;
-}
+// ---- Floating point conversions (dtypecodec.h: as torch 1.13's CPU kernels)
 
 /// Converts every element of a storage.
 QByteArray convertElements(const Storage &storage, DType to)
@@ -440,10 +381,10 @@ QByteArray convertElements(const Storage &storage, DType to)
             f = qFromLittleEndian<quint32>(src + 4 * i);
             break;
         case DType::Float16:
-            f = floatFromHalf(qFromLittleEndian<quint16>(src + 2 * i));
+            f = floatBitsFromHalf(qFromLittleEndian<quint16>(src + 2 * i));
             break;
         case DType::BFloat16:
-            f = floatFromBFloat16(qFromLittleEndian<quint16>(src + 2 * i));
+            f = floatBitsFromBFloat16(qFromLittleEndian<quint16>(src + 2 * i));
             break;
         default:
             break;
@@ -457,10 +398,10 @@ QByteArray convertElements(const Storage &storage, DType to)
             qToLittleEndian<quint32>(f, dst + 4 * i);
             break;
         case DType::Float16:
-            qToLittleEndian<quint16>(halfFromFloat(f), dst + 2 * i);
+            qToLittleEndian<quint16>(halfFromFloatBits(f), dst + 2 * i);
             break;
         case DType::BFloat16:
-            qToLittleEndian<quint16>(bfloat16FromFloat(f, bfloat16Nan), dst + 2 * i);
+            qToLittleEndian<quint16>(bfloat16FromFloatBits(f, bfloat16Nan), dst + 2 * i);
             break;
         default:
             break;
@@ -482,9 +423,9 @@ Number elementAt(const uchar *p, DType dtype, qint64 i)
     case DType::Float64:
         return std::bit_cast<double>(qFromLittleEndian<quint64>(p + 8 * i));
     case DType::Float16:
-        return std::bit_cast<float>(floatFromHalf(qFromLittleEndian<quint16>(p + 2 * i)));
+        return std::bit_cast<float>(floatBitsFromHalf(qFromLittleEndian<quint16>(p + 2 * i)));
     case DType::BFloat16:
-        return std::bit_cast<float>(floatFromBFloat16(qFromLittleEndian<quint16>(p + 2 * i)));
+        return std::bit_cast<float>(floatBitsFromBFloat16(qFromLittleEndian<quint16>(p + 2 * i)));
     case DType::Int8:
         return qint8(p[i]);
     case DType::Int16:
@@ -587,32 +528,19 @@ private:
     bool m_tooDeep = false;
 };
 
-/// Visits every tensor in `value` (for counting in dry runs).
-void forEachTensor(const Value &value, const std::function<void(const Tensor &)> &fn, int depth)
+/// Visits the tensors that TensorMapper maps (an OrderedDict's attributes are not mapped), for
+/// counting in dry runs.
+void forEachMappedTensor(const Value &value, const std::function<void(const Tensor &)> &fn)
 {
-    if (depth > kMaxDepth)
-        return;
-    switch (value.kind()) {
-    case Value::Kind::Tensor:
-        fn(value.toTensor());
-        break;
-    case Value::Kind::Tuple:
-    case Value::Kind::List:
-        for (const Value &item : value.items())
-            forEachTensor(item, fn, depth + 1);
-        break;
-    case Value::Kind::Dict:
-    case Value::Kind::OrderedDict:
-        for (const Value::Entry &entry : value.entries())
-            forEachTensor(entry.second, fn, depth + 1);
-        break;
-    case Value::Kind::Object:
-        forEachTensor(value.objectArgs(), fn, depth + 1);
-        forEachTensor(value.state(), fn, depth + 1);
-        break;
-    default:
-        break;
-    }
+    walkValues(value, [&](WalkPath path, const Value &v) {
+        if (path.size() > size_t(kMaxDepth)
+            || (!path.empty() && path.back().kind == WalkStep::Kind::DictState)) {
+            return WalkAction::SkipChildren;
+        }
+        if (v.isTensor())
+            fn(v.toTensor());
+        return WalkAction::Continue;
+    });
 }
 
 Value withEntries(const Value &dict, const Value::Entries &entries, const Value &state)
@@ -1095,24 +1023,21 @@ private:
         QSet<const Storage *> storages;
         qint64 bytesBefore = 0;
         qint64 bytesAfter = 0;
-        forEachTensor(
-            value,
-            [&](const Tensor &t) {
-                if (!t.storage)
-                    return;
-                if (!selected(t.dtype())) {
-                    if (!isRealFloat(t.dtype()) || t.dtype() != to)
-                        ++keptByType[t.dtype()];
-                    return;
-                }
-                ++castByType[t.dtype()];
-                if (!storages.contains(t.storage.get())) {
-                    storages.insert(t.storage.get());
-                    bytesBefore += t.storage->bytes.size();
-                    bytesAfter += t.storage->numel() * elementSize(to);
-                }
-            },
-            0);
+        forEachMappedTensor(value, [&](const Tensor &t) {
+            if (!t.storage)
+                return;
+            if (!selected(t.dtype())) {
+                if (!isRealFloat(t.dtype()) || t.dtype() != to)
+                    ++keptByType[t.dtype()];
+                return;
+            }
+            ++castByType[t.dtype()];
+            if (!storages.contains(t.storage.get())) {
+                storages.insert(t.storage.get());
+                bytesBefore += t.storage->bytes.size();
+                bytesAfter += t.storage->numel() * elementSize(to);
+            }
+        });
 
         int castCount = 0;
         QStringList castParts;
@@ -1194,19 +1119,16 @@ private:
         QSet<const Storage *> seen;
         QMap<std::pair<QString, QString>, int> moves;
         int unchanged = 0;
-        forEachTensor(
-            value,
-            [&](const Tensor &t) {
-                if (!t.storage || seen.contains(t.storage.get()))
-                    return;
-                seen.insert(t.storage.get());
-                const QString to = target(t.storage->device);
-                if (to == t.storage->device)
-                    ++unchanged;
-                else
-                    ++moves[{t.storage->device, to}];
-            },
-            0);
+        forEachMappedTensor(value, [&](const Tensor &t) {
+            if (!t.storage || seen.contains(t.storage.get()))
+                return;
+            seen.insert(t.storage.get());
+            const QString to = target(t.storage->device);
+            if (to == t.storage->device)
+                ++unchanged;
+            else
+                ++moves[{t.storage->device, to}];
+        });
         QStringList parts;
         int moved = 0;
         for (auto it = moves.cbegin(); it != moves.cend(); ++it) {
@@ -1780,29 +1702,32 @@ int nameRank(const KeyPath &path)
     return usual.contains(name) ? 0 : 1;
 }
 
-void collectCandidates(const Value &value, KeyPath &path, QList<StateDictCandidate> &out, int depth)
+/// Every dict reached from the root through str keys that holds tensors under str keys, in walk
+/// order (a dict before the dicts inside it).
+QList<StateDictCandidate> collectCandidates(const Value &root)
 {
-    if (!value.isDict() || depth > kMaxDepth)
-        return;
-    StateDictCandidate candidate;
-    candidate.path = path;
-    for (const Value::Entry &entry : value.entries()) {
-        if (entry.first.isString() && entry.second.isTensor()) {
-            ++candidate.tensorCount;
-            candidate.elementCount += entry.second.toTensor().numel();
-        } else {
-            ++candidate.otherCount;
+    QList<StateDictCandidate> out;
+    walkValues(root, [&](WalkPath path, const Value &value) {
+        const bool byStrKeys = path.empty()
+            || (path.back().kind == WalkStep::Kind::Entry && path.back().key->isString());
+        if (!byStrKeys || !value.isDict() || path.size() > size_t(kMaxDepth))
+            return WalkAction::SkipChildren;
+        StateDictCandidate candidate;
+        for (const WalkStep &step : path)
+            candidate.path.append(step.key->toString());
+        for (const Value::Entry &entry : value.entries()) {
+            if (entry.first.isString() && entry.second.isTensor()) {
+                ++candidate.tensorCount;
+                candidate.elementCount += entry.second.toTensor().numel();
+            } else {
+                ++candidate.otherCount;
+            }
         }
-    }
-    if (candidate.tensorCount > 0)
-        out.append(candidate);
-    for (const Value::Entry &entry : value.entries()) {
-        if (entry.first.isString() && entry.second.isDict()) {
-            path.append(entry.first.toString());
-            collectCandidates(entry.second, path, out, depth + 1);
-            path.removeLast();
-        }
-    }
+        if (candidate.tensorCount > 0)
+            out.append(candidate);
+        return WalkAction::Continue;
+    });
+    return out;
 }
 
 } // namespace
@@ -1819,9 +1744,7 @@ QString keyPathText(const KeyPath &path)
 
 QList<StateDictCandidate> findStateDicts(const Value &root)
 {
-    QList<StateDictCandidate> candidates;
-    KeyPath path;
-    collectCandidates(root, path, candidates, 0);
+    QList<StateDictCandidate> candidates = collectCandidates(root);
     std::stable_sort(candidates.begin(), candidates.end(),
                      [](const StateDictCandidate &a, const StateDictCandidate &b) {
                          if (a.tensorCount != b.tensorCount)

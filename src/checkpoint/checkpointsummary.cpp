@@ -1,10 +1,14 @@
 #include "checkpoint/checkpointsummary.h"
 
+#include "checkpoint/checkpointwalk.h"
+#include "checkpoint/dtypecodec.h"
+
+#include <QSet>
+
 #include <QStringList>
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 namespace ifs::ckpt {
@@ -62,74 +66,49 @@ QString scalarText(const Value &value)
 
 namespace {
 
-float halfToFloat(quint16 h)
+/// Sums that stay at the maximum rather than overflow (a broadcast view of a hostile file may
+/// claim more elements than exist).
+void addTo(qint64 &total, qint64 amount)
 {
-    const quint32 sign = quint32(h & 0x8000) << 16;
-    quint32 exponent = (h >> 10) & 0x1F;
-    quint32 mantissa = h & 0x3FF;
-    quint32 bits;
-    if (exponent == 0) {
-        if (mantissa == 0) {
-            bits = sign;
-        } else { // subnormal: normalise
-            exponent = 127 - 15 + 1;
-            while (!(mantissa & 0x400)) {
-                mantissa <<= 1;
-                --exponent;
-            }
-            mantissa &= 0x3FF;
-            bits = sign | (exponent << 23) | (mantissa << 13);
-        }
-    } else if (exponent == 0x1F) {
-        bits = sign | 0x7F800000u | (mantissa << 13);
-    } else {
-        bits = sign | ((exponent + 127 - 15) << 23) | (mantissa << 13);
-    }
-    float result;
-    std::memcpy(&result, &bits, 4);
-    return result;
+    if (__builtin_add_overflow(total, amount, &total))
+        total = std::numeric_limits<qint64>::max();
 }
 
-template<typename T>
-T load(const char *p)
+void addTensor(TensorTally &tally, qint64 elements, qint64 bytes)
 {
-    T value;
-    std::memcpy(&value, p, sizeof(T));
-    return value;
-}
-
-double element(DType dtype, const char *p)
-{
-    switch (dtype) {
-    case DType::Float32:
-        return load<float>(p);
-    case DType::Float64:
-        return load<double>(p);
-    case DType::Float16:
-        return halfToFloat(load<quint16>(p));
-    case DType::BFloat16: {
-        const quint32 bits = quint32(load<quint16>(p)) << 16;
-        float value;
-        std::memcpy(&value, &bits, 4);
-        return value;
-    }
-    case DType::Int8:
-        return load<qint8>(p);
-    case DType::Int16:
-        return load<qint16>(p);
-    case DType::Int32:
-        return load<qint32>(p);
-    case DType::Int64:
-        return double(load<qint64>(p));
-    case DType::UInt8:
-    case DType::Bool:
-        return load<quint8>(p);
-    default:
-        return 0.0;
-    }
+    tally.tensors += 1;
+    addTo(tally.elements, elements);
+    addTo(tally.bytes, bytes);
 }
 
 } // namespace
+
+TensorTotals tensorTotals(const Value &root)
+{
+    TensorTotals totals;
+    QSet<const Storage *> seen;
+    forEachTensor(root, [&](WalkPath, const Tensor &tensor) {
+        const QString dtype = dtypeName(tensor.dtype());
+        const QString device = tensor.device();
+        const qint64 elements = tensor.numel();
+        qint64 bytes = 0;
+        if (tensor.storage && !seen.contains(tensor.storage.get())) {
+            seen.insert(tensor.storage.get());
+            bytes = tensor.storage->bytes.size();
+        }
+        totals.tensors += 1;
+        addTo(totals.elements, elements);
+        addTo(totals.bytes, bytes);
+        addTo(totals.viewBytes, tensor.byteSize());
+        addTensor(totals.byDType[dtype], elements, bytes);
+        addTensor(totals.byDevice[device], elements, bytes);
+        if (!totals.dtypes.contains(dtype))
+            totals.dtypes.append(dtype);
+        if (!totals.devices.contains(device))
+            totals.devices.append(device);
+    });
+    return totals;
+}
 
 TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *cancel)
 {
@@ -157,7 +136,7 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
             stats.error = QStringLiteral("cancelled");
             return stats;
         }
-        const double x = element(dtype, data + i * size);
+        const double x = elementToDouble(dtype, data + i * size);
         if (std::isnan(x)) {
             ++stats.nans;
             continue;
@@ -189,7 +168,7 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
             stats.error = QStringLiteral("cancelled");
             return stats;
         }
-        const double x = element(dtype, data + i * size);
+        const double x = elementToDouble(dtype, data + i * size);
         if (!std::isfinite(x))
             continue;
         int bin = width > 0 ? int((x - lo) / width) : 0;

@@ -7,7 +7,9 @@
 #include "checkpoint/checkpointvalue.h"
 
 #include <QList>
+#include <QMap>
 #include <QString>
+#include <QStringList>
 
 #include <atomic>
 
@@ -22,6 +24,36 @@ QString scalarText(const Value &value);
 
 /// "[64, 3, 7, 7]"; "[]" for a 0-dim tensor.
 QString shapeText(const QList<qint64> &shape);
+
+/// Tensors of one kind (a dtype, a device) under a value.
+struct TensorTally
+{
+    qint64 tensors = 0;
+    qint64 elements = 0;
+    qint64 bytes = 0; ///< of distinct storages, as TensorTotals::bytes
+};
+
+/// What the tensors under a value hold: the figures `ifstudio-cli inspect` and the Checkpoints
+/// workspace show, so that both give the same numbers for the same file.
+struct TensorTotals
+{
+    qint64 tensors = 0; ///< tensor values; a tensor that appears twice (tied weights) counts twice
+    qint64 elements = 0; ///< numel() of every tensor, summed
+    /// The tensor bytes: the distinct storages the tensors view, each whole and once. What the
+    /// file holds and what loading it takes (torch.save writes a view's whole storage).
+    qint64 bytes = 0;
+    /// numel() × element size of every tensor, summed: what separate contiguous copies of every
+    /// view would take. More than `bytes` when tensors share storage (tied weights, views), less
+    /// when views leave parts of their storage unused.
+    qint64 viewBytes = 0;
+    QMap<QString, TensorTally> byDType; ///< by dtypeName(); a storage's bytes under its dtype
+    QMap<QString, TensorTally> byDevice; ///< by saved location (Storage::device)
+    QStringList dtypes; ///< dtype names in order of first appearance
+    QStringList devices; ///< locations in order of first appearance
+};
+
+/// Counts every tensor under `root` (as walkValues() finds them: values, object args and states).
+TensorTotals tensorTotals(const Value &root);
 
 /// Statistics of one tensor's elements.
 struct TensorStats

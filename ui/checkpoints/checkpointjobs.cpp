@@ -24,58 +24,9 @@ using namespace ckpt;
 // ------------------------------------------------------------------------------------------------
 // Totals
 
-namespace {
-
-void tally(const Value &value, CheckpointTotals &totals, QSet<const Storage *> &seen)
-{
-    switch (value.kind()) {
-    case Value::Kind::Tensor: {
-        const Tensor tensor = value.toTensor();
-        const QString dtype = dtypeName(tensor.dtype());
-        const QString device = tensor.device();
-        const qint64 elements = tensor.numel();
-        qint64 bytes = 0;
-        if (tensor.storage && !seen.contains(tensor.storage.get())) {
-            seen.insert(tensor.storage.get());
-            bytes = tensor.storage->bytes.size();
-        }
-        totals.tensors += 1;
-        totals.parameters += elements;
-        totals.bytes += bytes;
-        for (TensorTally *t : {&totals.byDType[dtype], &totals.byDevice[device]}) {
-            t->tensors += 1;
-            t->elements += elements;
-            t->bytes += bytes;
-        }
-        return;
-    }
-    case Value::Kind::Tuple:
-    case Value::Kind::List:
-        for (const Value &item : value.items())
-            tally(item, totals, seen);
-        return;
-    case Value::Kind::Dict:
-    case Value::Kind::OrderedDict:
-        for (const Value::Entry &entry : value.entries())
-            tally(entry.second, totals, seen);
-        return;
-    case Value::Kind::Object:
-        tally(value.objectArgs(), totals, seen);
-        tally(value.state(), totals, seen);
-        return;
-    default:
-        return;
-    }
-}
-
-} // namespace
-
 CheckpointTotals countTensors(const Value &root)
 {
-    CheckpointTotals totals;
-    QSet<const Storage *> seen;
-    tally(root, totals, seen);
-    return totals;
+    return tensorTotals(root);
 }
 
 LoadedCheckpoint loadCheckpointFile(const QString &path, const CheckpointFile &file,

@@ -18,25 +18,12 @@
 
 namespace ifs {
 
-/// Elements and bytes of the tensors of one kind (a dtype, a device).
-struct TensorTally
-{
-    qint64 tensors = 0;
-    qint64 elements = 0;
-    qint64 bytes = 0; ///< of distinct storages: shared storages count once
-};
+/// What a checkpoint holds, counted once off the GUI thread: the core's figures, the same that
+/// `ifstudio-cli inspect` prints (`bytes` are those of distinct storages).
+using CheckpointTotals = ckpt::TensorTotals;
+using TensorTally = ckpt::TensorTally;
 
-/// What a checkpoint holds, counted once off the GUI thread.
-struct CheckpointTotals
-{
-    qint64 tensors = 0;
-    qint64 parameters = 0; ///< elements of every tensor (parameters and buffers)
-    qint64 bytes = 0; ///< of distinct storages
-    QMap<QString, TensorTally> byDType;
-    QMap<QString, TensorTally> byDevice;
-};
-
-/// Counts the tensors under `root`.
+/// Counts the tensors under `root` (ckpt::tensorTotals()).
 CheckpointTotals countTensors(const ckpt::Value &root);
 
 /// A checkpoint as the workspace shows it.

@@ -1,6 +1,7 @@
 #include "checkpoints/checkpointsworkspace.h"
 
 #include "base/settings.h"
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoints/checkpointtreemodel.h"
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
@@ -38,7 +39,7 @@ using namespace ckpt;
 
 namespace {
 
-const QString kFileFilter = QStringLiteral("*.pt *.pth *.tar *.ckpt *.bin *.safetensors");
+const QString kFileFilter = checkpointNameFilter();
 
 /// Keeps a row when its dotted key contains the text, and (recursively) its ancestors.
 class KeyFilterProxy : public QSortFilterProxyModel
@@ -435,7 +436,7 @@ void CheckpointsWorkspace::updateSummary()
     }
     html += tr("<b>%1</b> elements in %n tensor(s) · <b>%2</b> of tensor data", nullptr,
                int(t.tensors))
-                .arg(locale.toString(t.parameters), CheckpointTreeModel::bytesText(t.bytes));
+                .arg(locale.toString(t.elements), CheckpointTreeModel::bytesText(t.bytes));
     const QList<StateDictCandidate> candidates = findStateDicts(file->file.root);
     if (!candidates.isEmpty()) {
         const StateDictCandidate &best = candidates.constFirst();

@@ -23,7 +23,8 @@ struct CheckpointTreeModel::Node
     std::vector<std::unique_ptr<Node>> children;
     // Aggregates over the tensors below, computed on first use.
     bool summarised = false;
-    qint64 bytes = 0;
+    qint64 bytes = 0; ///< of the distinct storages below
+    qint64 viewBytes = 0; ///< numel × element size of the tensors below
     QStringList dtypes;
     QStringList devices;
 };
@@ -33,36 +34,14 @@ namespace {
 using ckpt::keyText;
 using ckpt::scalarText;
 
-void summarise(const Value &value, qint64 &bytes, QStringList &dtypes, QStringList &devices)
+QString sizeToolTip(qint64 bytes, qint64 viewBytes)
 {
-    switch (value.kind()) {
-    case Value::Kind::Tensor: {
-        const ckpt::Tensor tensor = value.toTensor();
-        bytes += tensor.byteSize();
-        const QString dtype = ckpt::dtypeName(tensor.dtype());
-        if (!dtypes.contains(dtype))
-            dtypes.append(dtype);
-        if (!devices.contains(tensor.device()))
-            devices.append(tensor.device());
-        return;
-    }
-    case Value::Kind::Tuple:
-    case Value::Kind::List:
-        for (const Value &item : value.items())
-            summarise(item, bytes, dtypes, devices);
-        return;
-    case Value::Kind::Dict:
-    case Value::Kind::OrderedDict:
-        for (const Value::Entry &entry : value.entries())
-            summarise(entry.second, bytes, dtypes, devices);
-        return;
-    case Value::Kind::Object:
-        summarise(value.objectArgs(), bytes, dtypes, devices);
-        summarise(value.state(), bytes, dtypes, devices);
-        return;
-    default:
-        return;
-    }
+    const QLocale locale;
+    if (viewBytes == bytes)
+        return CheckpointTreeModel::tr("%1 bytes").arg(locale.toString(bytes));
+    return CheckpointTreeModel::tr("%1 bytes of storage; the tensors' views hold %2 bytes "
+                                   "(shared or partly used storages)")
+        .arg(locale.toString(bytes), locale.toString(viewBytes));
 }
 
 QString listText(const QStringList &items)
@@ -215,7 +194,11 @@ QVariant CheckpointTreeModel::data(const QModelIndex &index, int role) const
     if (!node->summarised
         && (role == Qt::DisplayRole || role == BytesRole || role == Qt::ToolTipRole)) {
         node->summarised = true;
-        summarise(value, node->bytes, node->dtypes, node->devices);
+        const ckpt::TensorTotals totals = ckpt::tensorTotals(value);
+        node->bytes = totals.bytes;
+        node->viewBytes = totals.viewBytes;
+        node->dtypes = totals.dtypes;
+        node->devices = totals.devices;
     }
     switch (role) {
     case Qt::DisplayRole:
@@ -246,7 +229,7 @@ QVariant CheckpointTreeModel::data(const QModelIndex &index, int role) const
                 .join(QStringLiteral(", "));
         }
         if (index.column() == SizeColumn && !node->dtypes.isEmpty())
-            return tr("%1 bytes").arg(QLocale().toString(node->bytes));
+            return sizeToolTip(node->bytes, node->viewBytes);
         return {};
     case Qt::TextAlignmentRole:
         if (index.column() == SizeColumn)

@@ -1,6 +1,7 @@
 #include "checkpoints/loadintomodeldialog.h"
 
 #include "base/settings.h"
+#include "checkpoint/checkpointfiles.h"
 #include "checkpoints/checkpointtreemodel.h"
 #include "torch/runtime.h"
 #include "training/models.h"
@@ -295,7 +296,7 @@ void LoadIntoModelDialog::chooseTargetFile()
     const QString path = QFileDialog::getOpenFileName(
         this, tr("Checkpoint of the Model to Load Into"),
         m_settings ? m_settings->lastCheckpointFolder() : QString(),
-        tr("Checkpoints (*.pt *.pth *.tar *.ckpt *.bin *.safetensors);;All files (*)"));
+        tr("Checkpoints (%1);;All files (*)").arg(checkpointNameFilter()));
     if (!path.isEmpty())
         setTargetFile(path);
 }

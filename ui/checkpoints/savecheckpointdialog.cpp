@@ -1,6 +1,7 @@
 #include "checkpoints/savecheckpointdialog.h"
 
 #include "base/settings.h"
+#include "checkpoint/checkpointfiles.h"
 #include "torch/runtime.h"
 
 #include <QCheckBox>
@@ -270,7 +271,8 @@ void SaveCheckpointDialog::browse()
 {
     const QString chosen = QFileDialog::getSaveFileName(
         this, tr("Save Checkpoint As"), path(),
-        tr("PyTorch checkpoints (*.pt *.pth *.tar *.ckpt *.bin);;safetensors (*.safetensors)"),
+        tr("PyTorch checkpoints (%1);;safetensors (*.safetensors)")
+            .arg(checkpointNameFilter(CheckpointFiles::TorchSave)),
         nullptr, QFileDialog::DontConfirmOverwrite); // we ask, and keep a backup
     if (!chosen.isEmpty())
         setPath(chosen);

@@ -1,5 +1,6 @@
 #include "training/evaluationview.h"
 
+#include "checkpoint/checkpointfiles.h"
 #include "common/warningbanner.h"
 #include "datasets/thumbnailloader.h"
 #include "training/confusionmatrixview.h"
@@ -38,7 +39,7 @@ namespace ifs {
 
 namespace {
 
-const QString kCheckpointFilter = QStringLiteral("*.pt *.pth *.tar *.ckpt *.bin *.safetensors");
+const QString kCheckpointFilter = ckpt::checkpointNameFilter();
 
 QString percent(double fraction, int decimals = 1)
 {

@@ -1,5 +1,7 @@
 #include "training/resumedialog.h"
 
+#include "checkpoint/checkpointfiles.h"
+
 #include <QDialogButtonBox>
 #include <QDir>
 #include <QFileDialog>
@@ -85,7 +87,8 @@ void ResumeDialog::browse()
         = m_path->text().isEmpty() ? m_startFolder : QFileInfo(m_path->text()).absolutePath();
     const QString path = QFileDialog::getOpenFileName(
         this, tr("Resume from Checkpoint"), start,
-        tr("Training checkpoints (*.pth *.pt *.tar *.ckpt);;All files (*)"));
+        tr("Training checkpoints (%1);;All files (*)")
+            .arg(ckpt::checkpointNameFilter(ckpt::CheckpointFiles::Training)));
     if (!path.isEmpty())
         setCheckpoint(path);
 }

@@ -1,6 +1,7 @@
 #include "training/trainingworkspace.h"
 
 #include "base/settings.h"
+#include "checkpoint/checkpointfiles.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
@@ -61,7 +62,7 @@ const QList<QColor> kOverlayColors{QColor(0x6c, 0x75, 0x7d), QColor(0xb5, 0x83, 
                                    QColor(0x6d, 0x59, 0x7a), QColor(0x9a, 0x8c, 0x2f),
                                    QColor(0x35, 0x7a, 0x5b)};
 
-const QString kCheckpointFilter = QStringLiteral("*.pt *.pth *.tar *.ckpt *.bin *.safetensors");
+const QString kCheckpointFilter = ckpt::checkpointNameFilter();
 
 QString durationText(double seconds)
 {
