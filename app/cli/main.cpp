@@ -58,7 +58,7 @@ const Command kCommands[] = {
      "run a torchvision transform pipeline, exactly as torchvision would", Runner::Compute,
      IFS_COMPUTE(runTransform)},
     {"inspect", "FILE [--json] [--stats] [--map-location DEV]",
-     "what a checkpoint holds (.pt/.pth/.tar/.ckpt/.safetensors), without running it",
+     "what a checkpoint holds (.pt/.pth/.tar/.ckpt/.bin/.safetensors), without running it",
      Runner::Light, &runInspect},
     {"repair", "IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...",
      "a repaired copy: prefixes, renames, drops, casts, devices", Runner::Light, &runRepair},
