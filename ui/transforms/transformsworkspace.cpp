@@ -820,7 +820,7 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
         layout->addLayout(form);
         layout->addWidget(buttons);
         if (dialog.exec() != QDialog::Accepted)
-            return Error{QString()}; // cancelled: nothing to report
+            return Error{QString(), ErrorCode::Cancelled}; // nothing to report
         train = trainCombo->currentData().toInt();
         val = valCombo->currentData().toInt();
     }
@@ -864,7 +864,7 @@ void TransformsWorkspace::importPythonInteractive()
     if (path.isEmpty())
         return;
     const Status imported = importPython(path, true);
-    if (!imported && !imported.errorMessage().isEmpty())
+    if (!imported && !imported.isCancellation())
         m_banner->showMessage(WarningBanner::Level::Error, imported.errorMessage());
 }
 

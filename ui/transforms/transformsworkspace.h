@@ -72,7 +72,8 @@ public:
     /// Writes both pipelines as a Python module (atomically).
     Status exportPython(const QString &path) const;
     /// Reads the pipelines of a Python file: train and val are chosen by variable name; when
-    /// that is ambiguous, `interactive` asks, else it fails saying so.
+    /// that is ambiguous, `interactive` asks, else it fails saying so. A question declined ends
+    /// with ErrorCode::Cancelled.
     Status importPython(const QString &path, bool interactive = false);
     void exportPythonInteractive();
     void importPythonInteractive();
