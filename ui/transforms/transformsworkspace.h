@@ -3,6 +3,7 @@
 #include "base/result.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
+#include "transforms/datasetstatsjob.h"
 #include "transforms/pipelinemodel.h"
 #include "transforms/transformadvice.h"
 #include "transforms/transformjobs.h"
