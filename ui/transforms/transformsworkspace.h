@@ -1,6 +1,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "common/backgroundjob.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
 #include "transforms/datasetstatsjob.h"
@@ -8,7 +9,6 @@
 #include "transforms/transformadvice.h"
 #include "transforms/transformjobs.h"
 
-#include <QFutureWatcher>
 #include <QTimer>
 #include <QWidget>
 
@@ -148,6 +148,7 @@ private:
     int m_sampleRow = -1;
     DatasetTraits m_traits;
     bool m_traitsKnown = false;
+    BackgroundJob<DatasetTraits> m_traitsJob; // reads m_traits off the GUI thread
     bool m_pipelinesLoaded = false;
     quint64 m_seed = 0;
     int m_traceDraw = 0;
