@@ -992,6 +992,9 @@ void TestCheckpointReader::cancel()
     Result<CheckpointFile> read = readCheckpoint(path(u"resnet18_zip.pt"_s), options);
     QVERIFY(!read.ok());
     QVERIFY2(read.errorMessage().contains(u"cancelled"_s), qPrintable(read.errorMessage()));
+    // Told apart from a failure by its code, which survives the reader's "Cannot read" prefix.
+    QCOMPARE(read.error().code, ErrorCode::Cancelled);
+    QVERIFY(read.isCancellation());
 }
 
 // The one walk over values (checkpointwalk.h): depth first in order, paths, skipping subtrees,

@@ -21,6 +21,7 @@
 #include <QMessageBox>
 #include <QPointer>
 #include <QRandomGenerator>
+#include <QSemaphore>
 #include <QSignalSpy>
 #include <QStackedWidget>
 #include <QTableView>
@@ -28,6 +29,7 @@
 #include <QTest>
 #include <QTimer>
 
+#include <atomic>
 #include <memory>
 
 using namespace ifs;
@@ -136,6 +138,14 @@ struct TerminalSpies
 bool waitForTerminal(const TerminalSpies &spies, int count = 1)
 {
     return QTest::qWaitFor([&] { return spies.total() >= count; }, kCheckTimeoutMs);
+}
+
+/// Runs what is already posted. A terminal signal comes after the check has returned, so
+/// whatever else the run could post is here after this: "nothing else follows" holds now.
+void processPosted()
+{
+    QCoreApplication::sendPostedEvents();
+    QCoreApplication::processEvents();
 }
 
 /// For looking at the panel by eye: IFS_SCREENSHOT_DIR=/tmp/shots ./tst_healthmodel
@@ -687,7 +697,7 @@ void TestHealthModel::panelCancel()
     panel.cancel();
     panel.cancel(); // twice is harmless
     QVERIFY(waitForTerminal(spies));
-    QTest::qWait(300); // nothing else may follow
+    processPosted(); // nothing else may follow
     QCOMPARE(spies.total(), 1);
     QCOMPARE(spies.cancelled.count(), 1);
     QCOMPARE(running.count(), 2);
@@ -697,7 +707,7 @@ void TestHealthModel::panelCancel()
     // The panel runs again after a cancel, to the end this time.
     panel.start();
     QVERIFY(waitForTerminal(spies, 2));
-    QTest::qWait(100);
+    processPosted();
     QCOMPARE(spies.total(), 2);
     QCOMPARE(spies.finished.count(), 1);
     QCOMPARE(panel.model()->report().filesChecked, 400);
@@ -716,7 +726,7 @@ void TestHealthModel::panelDatasetChangeCancels()
     panel.start();
     panel.setDataset(QString(), {});
     QVERIFY(waitForTerminal(spies));
-    QTest::qWait(100);
+    processPosted();
     QCOMPARE(spies.total(), 1);
     QCOMPARE(spies.cancelled.count(), 1);
     QVERIFY(!panel.hasReport());
@@ -730,15 +740,40 @@ void TestHealthModel::panelDestroyedWhileRunning()
     IndexPtr index = scan(root);
     QVERIFY(index);
 
+    // The check waits at a gate the test opens: the run is certainly going when the panel goes.
+    struct Gate
+    {
+        QSemaphore arrived, open, done;
+        std::atomic<int64_t> samples = -1;
+        std::atomic_bool cancelled = false;
+    };
+    auto gate = std::make_shared<Gate>();
     auto panel = std::make_unique<HealthPanel>();
+    panel->setCheckFunction([gate](const QList<HealthTarget> &targets, const HealthOptions &options,
+                                   const std::function<void(int64_t, int64_t)> &progress,
+                                   const std::atomic_bool *cancel) {
+        gate->arrived.release();
+        gate->open.acquire();
+        gate->samples = targets.constFirst().index->sampleCount();
+        gate->cancelled = cancel && cancel->load();
+        HealthReport report = checkHealth(targets, options, progress, cancel);
+        gate->done.release();
+        return report;
+    });
     panel->setDataset(root, {{QString(), index}});
     index.reset(); // the run keeps its own reference
     TerminalSpies spies(panel.get());
     panel->start();
-    QTest::qWait(20);
-    panel.reset(); // cancels and waits
-    QTest::qWait(100);
+    QVERIFY(gate->arrived.tryAcquire(1, kCheckTimeoutMs));
+    // Cancels without waiting: a panel that waited here would never come back, the check being
+    // held at the gate.
+    panel.reset();
+    gate->open.release();
+    QVERIFY(gate->done.tryAcquire(1, kCheckTimeoutMs));
+    processPosted();
     QCOMPARE(spies.total(), 0);
+    QCOMPARE(gate->samples.load(), 200); // the index outlived the test's reference
+    QVERIFY(gate->cancelled.load());
 }
 
 QTEST_MAIN(TestHealthModel)

@@ -322,7 +322,7 @@ void TestThumbnailModel::loaderDeduplicates()
     QVERIFY(loader.isPending(path));
 
     QVERIFY(ready.wait(10000));
-    QTest::qWait(100);
+    QTRY_COMPARE(loader.runningCount(), 0); // every decode is back: nothing more can arrive
     QCOMPARE(ready.count(), 1);
     QCOMPARE(failed.count(), 0);
     QCOMPARE(loader.decodeCount(), 1);
@@ -341,7 +341,7 @@ void TestThumbnailModel::modelDeduplicates()
         model.index(kBlue).data(Qt::DecorationRole);
     QCOMPARE(model.loader()->pendingCount(), 1);
     QVERIFY(changed.wait(10000));
-    QTest::qWait(100);
+    QTRY_COMPARE(model.loader()->runningCount(), 0);
     QCOMPARE(changed.count(), 1);
     QCOMPARE(model.loader()->decodeCount(), 1);
     // Cached now: more paints decode nothing.
@@ -368,7 +368,7 @@ void TestThumbnailModel::prioritizeCancelsTheRest()
     loader.prioritize({paths[4]});
     QCOMPARE(loader.pendingCount(), 3);
     QTRY_COMPARE_WITH_TIMEOUT(loader.pendingCount(), 0, 10000);
-    QTest::qWait(50);
+    QTRY_COMPARE(loader.runningCount(), 0);
 
     QStringList delivered;
     for (const QList<QVariant> &args : std::as_const(ready))
@@ -385,7 +385,8 @@ void TestThumbnailModel::prioritizeCancelsTheRest()
     loader.clear();
     QCOMPARE(loader.pendingCount(), 0);
     const int before = int(ready.count() + failed.count());
-    QTest::qWait(300);
+    // The decodes that were running come back and are dropped.
+    QTRY_COMPARE_WITH_TIMEOUT(loader.runningCount(), 0, 10000);
     QCOMPARE(int(ready.count() + failed.count()), before);
 }
 
@@ -402,7 +403,8 @@ void TestThumbnailModel::setDatasetDropsStaleResults()
     model.setDataset(m_index, ThumbnailModel::sampleRowsOfClass(*m_index, 1));
     QCOMPARE(model.loader()->pendingCount(), 0);
     QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
-    QTest::qWait(300);
+    // The cats' decodes come back and are dropped.
+    QTRY_COMPARE_WITH_TIMEOUT(model.loader()->runningCount(), 0, 10000);
     QCOMPARE(changed.count(), 0);
     for (int row = 0; row < model.rowCount(); ++row)
         QCOMPARE(model.index(row).data(ThumbnailModel::StateRole).toInt(),

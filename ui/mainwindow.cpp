@@ -7,6 +7,7 @@
 #include "checkpoints/checkpointtreemodel.h"
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
+#include "common/backgroundjob.h"
 #include "common/icons.h"
 #include "common/workspacebar.h"
 #include "dataset/sampledata.h"
@@ -28,7 +29,6 @@
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
-#include <QFutureWatcher>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMenuBar>
@@ -43,7 +43,6 @@
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTimer>
-#include <QtConcurrent>
 
 #include <atomic>
 #include <thread>
@@ -407,46 +406,42 @@ void MainWindow::openSampleDataset()
     dialog->setAutoReset(false);
     dialog->setValue(0);
 
-    struct State
+    struct Progress
     {
-        std::atomic_bool cancel{false};
-        std::atomic<int64_t> done{0}, total{0};
+        int64_t done = 0;
+        int64_t total = 0;
     };
-    auto state = std::make_shared<State>();
-    auto *watcher = new QFutureWatcher<Result<SampleDataResult>>(this);
-    auto *timer = new QTimer(watcher);
-    timer->setInterval(100);
-    connect(timer, &QTimer::timeout, dialog, [dialog, state] {
-        const int64_t total = state->total.load();
-        if (total > 0)
-            dialog->setValue(int(100 * state->done.load() / total));
+    // The dialog owns the job: closing the window with it drops the export, which cancels and
+    // cleans up after itself in the background.
+    auto *job = new BackgroundJob<SampleDataResult, Progress>(dialog);
+    job->onProgress([dialog](const Progress &progress) {
+        if (progress.total > 0)
+            dialog->setValue(int(100 * progress.done / progress.total));
     });
-    connect(dialog, &QProgressDialog::canceled, watcher, [state] { state->cancel = true; });
-    connect(watcher, &QFutureWatcher<Result<SampleDataResult>>::finished, this,
-            [this, watcher, dialog, state] {
-                dialog->deleteLater();
-                watcher->deleteLater();
-                const Result<SampleDataResult> result = watcher->result();
-                if (state->cancel.load()) {
-                    statusBar()->showMessage(tr("Sample export cancelled"), 5000);
-                    return;
-                }
-                if (!result) {
-                    showError(tr("Cannot export the sample dataset"), result.errorMessage());
-                    return;
-                }
-                openDataset(result->root);
-            });
-    watcher->setFuture(QtConcurrent::run([dest, state] {
-        return exportFashionMnist(
+    job->onCancelled([this, dialog] {
+        dialog->deleteLater();
+        statusBar()->showMessage(tr("Sample export cancelled"), 5000);
+    });
+    job->onFailed([this, dialog](const Error &error) {
+        dialog->deleteLater();
+        showError(tr("Cannot export the sample dataset"), error.message);
+    });
+    job->onFinished([this, dialog](const SampleDataResult &result) {
+        dialog->deleteLater();
+        openDataset(result.root);
+    });
+    connect(dialog, &QProgressDialog::canceled, job, [job] { job->requestCancel(); });
+    job->start([dest](JobContext<Progress> &context) -> Result<SampleDataResult> {
+        Result<SampleDataResult> result = exportFashionMnist(
             dest, {},
-            [state](int64_t done, int64_t total) {
-                state->done = done;
-                state->total = total;
+            [&context](int64_t done, int64_t total) {
+                context.setProgress({done, total});
             },
-            &state->cancel);
-    }));
-    timer->start();
+            context.cancelFlag());
+        if (context.isCancelled() || (result && result->cancelled))
+            return context.cancelled();
+        return result;
+    });
 }
 
 void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view, int settleMs)

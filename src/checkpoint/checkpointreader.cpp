@@ -414,7 +414,7 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
     options.endIsEndOfFile = false;
     options.persistentLoad = [&](const Value &pid) -> Result<PersistentValue> {
         if (cancelled())
-            return Error{QStringLiteral("cancelled")};
+            return Error{QStringLiteral("cancelled"), ErrorCode::Cancelled};
         if (!pid.isTuple() || pid.size() < 5 || textOf(pid.at(0)) != u"storage") {
             return Error{QStringLiteral("data.pkl names a persistent object that is not a "
                                         "storage")};
@@ -496,7 +496,7 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
                          .arg(damaged->name)};
     }
     if (cancelled())
-        return Error{QStringLiteral("cancelled")};
+        return Error{QStringLiteral("cancelled"), ErrorCode::Cancelled};
     addUnpickled(unpickled.value());
     m_file.root = unpickled.value().value;
     m_file.pickleProtocol = unpickled.value().protocol;
@@ -674,7 +674,7 @@ Result<PersistentValue> Reader::loadLegacyStorage(LegacyStorages &storages, cons
                                                   qint64 fileSize)
 {
     if (cancelled())
-        return Error{QStringLiteral("cancelled")};
+        return Error{QStringLiteral("cancelled"), ErrorCode::Cancelled};
     const QString type = pid.isTuple() ? textOf(pid.at(0)) : QString();
     if (type == u"module" && pid.size() >= 2)
         return PersistentValue{std::nullopt, pid.at(1)};
@@ -746,7 +746,7 @@ Status Reader::readLegacyData(const Buffer &buffer, LegacyStorages &storages, qi
     QSet<QString> filled;
     for (const Value &keyValue : keys.value().value.items()) {
         if (cancelled())
-            return Error{QStringLiteral("cancelled")};
+            return Error{QStringLiteral("cancelled"), ErrorCode::Cancelled};
         const QString key = keyValue.isInt() ? QString::number(keyValue.toInt()) : textOf(keyValue);
         const auto it = storages.roots.constFind(key);
         if (it == storages.roots.constEnd() || filled.contains(key)) {
@@ -865,7 +865,7 @@ Result<CheckpointFile> readBuffer(const Buffer &buffer, const ReadOptions &optio
     Reader reader(options);
     Result<CheckpointFile> file = reader.read(buffer);
     if (!file)
-        return Error{cannotRead(name, file.errorMessage())};
+        return Error{cannotRead(name, file.errorMessage()), file.error().code};
     return file;
 }
 

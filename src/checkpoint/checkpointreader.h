@@ -66,7 +66,7 @@ struct ReadOptions
     /// Python objects a pickle may create before it is refused: a memory bound for hostile files
     /// (each object costs about 500 bytes until the Values are built).
     qint64 maxPickleObjects = qint64(1) << 21;
-    /// Checked between storages; when set the read ends with a "cancelled" error.
+    /// Checked between storages; when set the read ends with an ErrorCode::Cancelled error.
     const std::atomic_bool *cancel = nullptr;
 };
 

@@ -133,6 +133,7 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
     double hi = -std::numeric_limits<double>::infinity();
     for (qint64 i = 0; i < count; ++i) {
         if (cancel && i % kChunk == 0 && cancel->load()) {
+            stats.cancelled = true;
             stats.error = QStringLiteral("cancelled");
             return stats;
         }
@@ -165,6 +166,7 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
     const double width = (hi - lo) / TensorStats::kHistogramBins;
     for (qint64 i = 0; i < count; ++i) {
         if (cancel && i % kChunk == 0 && cancel->load()) {
+            stats.cancelled = true;
             stats.error = QStringLiteral("cancelled");
             return stats;
         }

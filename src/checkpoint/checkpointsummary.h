@@ -67,12 +67,14 @@ struct TensorStats
     /// Over the finite elements; std is the unbiased estimate, as torch.std() by default.
     double min = 0.0, max = 0.0, mean = 0.0, std = 0.0;
     QList<qint64> histogram; ///< kHistogramBins bins from min to max over the finite elements
-    QString error; ///< complex, or a view that does not fit its storage
+    QString error; ///< complex, or a view that does not fit its storage, or "cancelled"
+    bool cancelled = false; ///< stopped early by `cancel`: the numbers are incomplete
     static constexpr int kHistogramBins = 64;
 };
 
 /// Computes the statistics of `tensor` (float16, bfloat16, float32, float64, ints, bool) from
-/// its contiguousBytes(). Returns early with `error` set when `cancel` becomes true.
+/// its contiguousBytes(). Returns early with `cancelled` (and `error`) set when `cancel` becomes
+/// true.
 TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *cancel = nullptr);
 
 } // namespace ifs::ckpt

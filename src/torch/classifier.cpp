@@ -121,7 +121,7 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
     if (wasTraining)
         net.train();
     if (cancelled && cancelled())
-        return Error{QStringLiteral("cancelled")};
+        return Error{QStringLiteral("cancelled"), ErrorCode::Cancelled};
     evaluation.failures = loader.failures();
     evaluation.computeSummary();
     return evaluation;

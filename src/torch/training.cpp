@@ -536,14 +536,19 @@ struct Trainer::Impl
         const std::lock_guard lock(mutex);
         return stopRequested;
     }
-    /// Blocks while paused; returns the paused time in seconds.
-    double waitWhilePaused()
+    /// Blocks while paused, after calling `held`; returns the paused time in seconds.
+    double waitWhilePaused(const std::function<void()> &held)
     {
         std::unique_lock lock(mutex);
         if (!paused || stopRequested)
             return 0.0;
         QElapsedTimer timer;
         timer.start();
+        if (held) {
+            lock.unlock(); // pause() and stop() may come meanwhile: the wait below sees them
+            held();
+            lock.lock();
+        }
         wake.wait(lock, [this] { return !paused || stopRequested; });
         return double(timer.nsecsElapsed()) * 1e-9;
     }
@@ -1040,7 +1045,7 @@ TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
                     saveOnStop = true;
                 }
             }
-            const double pausedNow = waitWhilePaused();
+            const double pausedNow = waitWhilePaused(callbacks.held);
             epochPaused += pausedNow;
             pausedTotal += pausedNow;
             bool saveNow = false;

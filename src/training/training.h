@@ -234,6 +234,9 @@ struct TrainCallbacks
     std::function<void(const QString &)> status; ///< "Evaluating…", "Saving last.pth…"
     std::function<void(const StepProgress &)> step;
     std::function<void(const EpochReport &)> epoch;
+    /// pause() took effect: the loop waits between batches (every step before was reported)
+    /// until resume() or stop().
+    std::function<void()> held;
     /// Called exactly once, last, whatever happens (also after a failure before started()).
     std::function<void(const TrainFinish &)> finished;
 };

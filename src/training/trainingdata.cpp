@@ -21,7 +21,8 @@ Result<IndexPtr> scanRoot(const QString &root, const std::atomic_bool *cancel)
     if (!index)
         return index.error();
     if (index->cancelled)
-        return Error{QStringLiteral("the scan of “%1” was cancelled").arg(root)};
+        return Error{QStringLiteral("the scan of “%1” was cancelled").arg(root),
+                     ErrorCode::Cancelled};
     if (!index->refusal.isEmpty())
         return Error{
             QStringLiteral("torchvision's ImageFolder refuses “%1”: %2").arg(root, index->refusal)};

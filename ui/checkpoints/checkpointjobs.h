@@ -4,16 +4,14 @@
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointsummary.h"
 #include "checkpoint/checkpointvalue.h"
+#include "common/backgroundjob.h"
 
-#include <QFutureWatcher>
 #include <QList>
 #include <QMap>
 #include <QObject>
 #include <QString>
 #include <QStringList>
 
-#include <atomic>
-#include <memory>
 #include <optional>
 
 namespace ifs {
@@ -48,6 +46,10 @@ struct CheckpointComparison
     ckpt::StateDictDiff diff;
 };
 
+/// Reads one file off the GUI thread (as CheckpointOpenJob) and loads it.
+LoadedCheckpoint loadCheckpointFile(const QString &path, const ckpt::CheckpointFile &file,
+                                    const QStringList &availableDevices);
+
 /// Reads checkpoint files on the global thread pool and compares them when there are two or
 /// more (the first with the second). Each start() ends with exactly one of finished(), failed()
 /// or cancelled(); a new start() supersedes a running one, which then reports nothing.
@@ -65,7 +67,7 @@ public:
     bool isRunning() const;
 
 Q_SIGNALS:
-    /// "Reading resnet18.pt (2 of 3)…"; throttled by nature (one per file).
+    /// "Reading resnet18.pt (2 of 3)…"; at most ~10 Hz.
     void progressChanged(int done, int total, const QString &text);
     void finished(const QList<ifs::LoadedCheckpoint> &checkpoints,
                   const std::optional<ifs::CheckpointComparison> &comparison);
@@ -73,76 +75,23 @@ Q_SIGNALS:
     void cancelled();
 
 private:
-    struct Run;
-    std::shared_ptr<Run> m_run;
-};
+    struct Progress
+    {
+        int done = 0;
+        int total = 0;
+        QString text;
+    };
+    struct Opened
+    {
+        QList<LoadedCheckpoint> checkpoints;
+        std::optional<CheckpointComparison> comparison;
+    };
 
-/// Reads one file off the GUI thread (as CheckpointOpenJob) and loads it.
-LoadedCheckpoint loadCheckpointFile(const QString &path, const ckpt::CheckpointFile &file,
-                                    const QStringList &availableDevices);
+    /// The work, on the worker thread.
+    static Result<Opened> open(const QStringList &paths, const QStringList &availableDevices,
+                               JobContext<Progress> &context);
 
-/// What the Save dialog writes.
-struct SaveRequest
-{
-    ckpt::Value value; ///< what to write (the whole file or a sub-dict)
-    QList<ckpt::Operation> operations; ///< applied first (cast, device tags)
-    bool orderedDict = true; ///< a top-level dict is written as an OrderedDict, else dict
-    QString path;
-    bool safetensors = false; ///< else torch.save's zip format
-    bool verify = true; ///< re-read and compare
-    /// Copy an existing file at `path` to `path.bak` before writing (an old .bak is replaced).
-    bool backup = false;
-};
-
-/// Writes a checkpoint on the global thread pool: operations, backup, atomic write, verify.
-/// Each start() ends with exactly one of finished(), failed() or cancelled().
-class CheckpointSaveJob : public QObject
-{
-    Q_OBJECT
-
-public:
-    explicit CheckpointSaveJob(QObject *parent = nullptr);
-    ~CheckpointSaveJob() override;
-
-    void start(const SaveRequest &request);
-    /// Stops before the write begins, or before the verification (the file is then written).
-    void requestCancel();
-    bool isRunning() const;
-
-Q_SIGNALS:
-    /// Steps: applying, backing up, writing, verifying.
-    void progressChanged(int step, int steps, const QString &text);
-    /// `notes`: what was done ("Verified: the file reads back equal", "Backup: a.pt.bak").
-    void finished(const QString &path, const QStringList &notes);
-    void failed(const QString &message);
-    void cancelled();
-
-private:
-    struct Run;
-    std::shared_ptr<Run> m_run;
-};
-
-using ckpt::computeTensorStats;
-using ckpt::TensorStats;
-
-/// Computes tensor statistics off the GUI thread, latest request wins: a superseded request
-/// reports nothing; the others end with finished().
-class TensorStatsJob : public QObject
-{
-    Q_OBJECT
-
-public:
-    explicit TensorStatsJob(QObject *parent = nullptr);
-    ~TensorStatsJob() override;
-    void start(const QString &key, const ckpt::Tensor &tensor);
-    void cancel();
-
-Q_SIGNALS:
-    void finished(const ifs::TensorStats &stats);
-
-private:
-    struct Run;
-    std::shared_ptr<Run> m_run;
+    BackgroundJob<Opened, Progress> m_job;
 };
 
 } // namespace ifs

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "checkpoints/checkpointjobs.h"
+#include "checkpoints/tensorstatsjob.h"
 
 #include <QList>
 #include <QWidget>

@@ -2,7 +2,7 @@
 
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointvalue.h"
-#include "checkpoints/checkpointjobs.h"
+#include "checkpoints/checkpointsavejob.h"
 
 #include <QDialog>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "checkpoints/checkpointjobs.h"
+#include "checkpoints/tensorstatsjob.h"
 
 #include <QWidget>
 

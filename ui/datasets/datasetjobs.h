@@ -1,20 +1,18 @@
 #pragma once
 
+#include "common/backgroundjob.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
 
-#include <QFutureWatcher>
 #include <QObject>
-#include <QTimer>
 
-#include <atomic>
-#include <memory>
-#include <mutex>
+#include <vector>
 
 namespace ifs {
 
 /// Scans a dataset folder (and its splits) on a worker thread. Classes are announced as soon as
-/// they are known and counts grow at ~10 Hz; exactly one terminal signal per start().
+/// they are known and counts grow at ~10 Hz; exactly one terminal signal per start(). A new
+/// start() supersedes a running scan, which then reports nothing.
 class DatasetScanJob : public QObject
 {
     Q_OBJECT
@@ -36,12 +34,15 @@ Q_SIGNALS:
     void cancelled();
 
 private:
-    struct Shared;
-    void poll();
+    /// The images found so far per class of the split being scanned.
+    struct Counts
+    {
+        bool known = false; ///< the split's classes are known (a plain root's split is "")
+        QString split;
+        std::vector<int64_t> counts;
+    };
 
-    std::shared_ptr<Shared> m_shared;
-    QFutureWatcher<void> m_watcher;
-    QTimer m_poll;
+    BackgroundJob<DatasetScan, Counts> m_job;
 };
 
 } // namespace ifs

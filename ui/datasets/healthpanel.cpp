@@ -27,8 +27,6 @@
 #include <QStackedWidget>
 #include <QStyledItemDelegate>
 #include <QTableView>
-#include <QThread>
-#include <QTimer>
 #include <QToolButton>
 #include <QVBoxLayout>
 
@@ -45,8 +43,6 @@ namespace {
 
 using Kind = HealthFinding::Kind;
 using Severity = HealthFinding::Severity;
-
-constexpr int kProgressIntervalMs = 100;
 
 // Filter combo item data: one int per entry.
 constexpr int kFilterAll = -1;
@@ -162,43 +158,30 @@ QString tsvField(QString text)
 
 } // namespace
 
-/// Everything one run needs, shared by value with the worker thread.
-struct HealthPanel::Run
-{
-    QString root;
-    QList<HealthTarget> targets;
-    QList<IndexPtr> indexes; // keeps the targets' raw index pointers valid for the run
-    HealthOptions options;
-    int64_t sampleTotal = 0;
-
-    std::atomic_bool cancel = false;
-    std::atomic<int64_t> done = 0;
-    std::atomic<int64_t> total = 0;
-    QElapsedTimer clock;
-
-    // Written by the worker, read by the GUI thread after QThread::finished.
-    HealthReport report;
-    QString error;
-};
-
 HealthPanel::HealthPanel(QWidget *parent)
     : QWidget(parent)
     , m_model(new HealthReportModel(this))
     , m_filter(new HealthFilterModel(this))
 {
     m_filter->setSourceModel(m_model);
-    m_progressTimer = new QTimer(this);
-    m_progressTimer->setInterval(kProgressIntervalMs);
-    connect(m_progressTimer, &QTimer::timeout, this, &HealthPanel::updateProgress);
+    // A check holds its thread for minutes: not one of the global pool's few.
+    m_job.setThreadPool(BackgroundJobBase::dedicatedPool(QStringLiteral("ifs-health"), 4));
+    m_job.onProgress(
+        [this](const Progress &progress) { updateProgress(progress.done, progress.total); });
+    m_job.onFinished([this](const HealthReport &report) { endRun(report, {}); });
+    m_job.onFailed([this](const Error &error) { endRun({}, error.message); });
+    // Cancelled before the check began: an empty cancelled report, as the check would give.
+    m_job.onCancelled([this] {
+        HealthReport report;
+        report.cancelled = true;
+        endRun(report, {});
+    });
     connect(m_model, &HealthReportModel::checkedChanged, this, &HealthPanel::updateState);
     buildUi();
     updateState();
 }
 
-HealthPanel::~HealthPanel()
-{
-    stopAndWait();
-}
+HealthPanel::~HealthPanel() = default; // m_job drops a run going: it reports nothing
 
 void HealthPanel::buildUi()
 {
@@ -435,91 +418,64 @@ void HealthPanel::start()
         return;
     }
 
-    auto run = std::make_shared<Run>();
-    run->root = m_root;
-    run->options = m_options;
+    QList<HealthTarget> targets;
+    QList<IndexPtr> indexes; // keeps the targets' raw index pointers valid for the run
     for (const auto &split : m_splits) {
-        run->indexes.append(split.second);
-        run->targets.append(HealthTarget{split.first, split.second.get()});
-        run->sampleTotal += split.second->sampleCount();
+        indexes.append(split.second);
+        targets.append(HealthTarget{split.first, split.second.get()});
     }
-    run->total = run->sampleTotal;
-    run->clock.start();
-
-    m_thread = QThread::create([run] {
-        // The exception boundary of the run: nothing may escape the worker thread.
+    m_runRoot = m_root;
+    m_runTotal = sampleTotal();
+    m_runDone = 0;
+    m_runClock.start();
+    m_lastDone = -1;
+    const CheckFunction check = m_check ? m_check : CheckFunction(checkHealth);
+    m_job.start([targets, indexes, options = m_options,
+                 check](JobContext<Progress> &context) -> Result<HealthReport> {
+        // The exception boundary of the run, with the panel's own words.
         try {
-            auto progress = [&run](int64_t done, int64_t total) {
+            auto progress = [&context](int64_t done, int64_t total) {
                 // Called from several worker threads: keep the highest count seen.
-                int64_t seen = run->done.load(std::memory_order_relaxed);
-                while (done > seen
-                       && !run->done.compare_exchange_weak(seen, done, std::memory_order_relaxed)) {
-                }
-                run->total.store(total, std::memory_order_relaxed);
+                context.updateProgress([done, total](Progress &p) {
+                    p.done = std::max<qint64>(p.done, done);
+                    p.total = total;
+                });
             };
-            run->report = checkHealth(run->targets, run->options, progress, &run->cancel);
+            return check(targets, options, progress, context.cancelFlag());
         } catch (const std::exception &e) {
-            run->error = tr("The health check stopped: %1").arg(QString::fromLocal8Bit(e.what()));
+            return Error{tr("The health check stopped: %1").arg(QString::fromLocal8Bit(e.what()))};
         } catch (...) {
-            run->error = tr("The health check stopped on an unknown error.");
+            return Error{tr("The health check stopped on an unknown error.")};
         }
     });
-    m_thread->setObjectName(QStringLiteral("HealthCheck"));
-    connect(m_thread, &QThread::finished, this, &HealthPanel::endRun);
-    m_run = run;
-    m_lastDone = -1;
 
     m_statusStack->setCurrentWidget(m_progressBar);
     m_progressBar->setRange(0, 0);
     m_progressBar->setValue(0);
-    updateProgress();
-    m_thread->start(QThread::LowPriority);
-    m_progressTimer->start();
+    updateProgress(0, m_runTotal);
     updateState();
-    Q_EMIT statusMessage(tr("Checking %1 images…").arg(number(run->sampleTotal)));
+    Q_EMIT statusMessage(tr("Checking %1 images…").arg(number(m_runTotal)));
     Q_EMIT runningChanged(true);
 }
 
 void HealthPanel::cancel()
 {
-    if (!m_run || m_run->cancel)
+    if (!isRunning() || m_job.isCancelRequested())
         return;
-    m_run->cancel = true;
+    m_job.requestCancel();
     updateState();
     Q_EMIT statusMessage(tr("Cancelling the health check…"));
 }
 
-void HealthPanel::stopAndWait()
+void HealthPanel::endRun(const HealthReport &report, const QString &error)
 {
-    if (!m_thread)
-        return;
-    m_run->cancel = true;
-    disconnect(m_thread, nullptr, this, nullptr);
-    m_progressTimer->stop();
-    m_thread->wait();
-    delete m_thread;
-    m_thread = nullptr;
-    m_run.reset();
-}
-
-void HealthPanel::endRun()
-{
-    if (!m_thread)
-        return;
-    m_thread->wait(); // finished() may arrive a moment before the thread has fully returned
-    m_thread->deleteLater();
-    m_thread = nullptr;
-    m_progressTimer->stop();
-    const std::shared_ptr<Run> run = std::move(m_run);
-
-    const HealthReport &report = run->report;
-    const bool stale = run->root != m_root; // the dataset changed meanwhile
+    const bool stale = m_runRoot != m_root; // the dataset changed meanwhile
     // A cancel that came after the last file leaves a complete report: that run finished.
     const bool wasCancelled = report.cancelled;
-    const qint64 done = qMax<qint64>(report.filesChecked, run->done);
+    const qint64 done = qMax<qint64>(report.filesChecked, m_runDone);
 
-    m_lastError = run->error;
-    if (!run->error.isEmpty()) {
+    m_lastError = error;
+    if (!error.isEmpty()) {
         m_model->clear();
         m_hasReport = false;
         m_statusStack->setCurrentWidget(m_datasetLabel);
@@ -528,8 +484,8 @@ void HealthPanel::endRun()
     } else {
         m_model->setReport(report);
         m_hasReport = true;
-        const double seconds = report.seconds > 0 ? report.seconds : run->clock.elapsed() / 1000.0;
-        const qint64 total = qMax<qint64>(run->total, done);
+        const double seconds = report.seconds > 0 ? report.seconds : m_runClock.elapsed() / 1000.0;
+        const qint64 total = qMax<qint64>(m_runTotal, done);
         m_progressBar->setRange(0, int(qMin<qint64>(total, INT_MAX)));
         m_progressBar->setValue(int(qMin<qint64>(done, INT_MAX)));
         const QString rate
@@ -547,9 +503,9 @@ void HealthPanel::endRun()
     updateState();
 
     Q_EMIT runningChanged(false);
-    if (!run->error.isEmpty()) {
-        Q_EMIT statusMessage(run->error);
-        Q_EMIT failed(run->error);
+    if (!error.isEmpty()) {
+        Q_EMIT statusMessage(error);
+        Q_EMIT failed(error);
     } else if (wasCancelled || stale) {
         Q_EMIT statusMessage(tr("Health check cancelled after %1 images.").arg(number(done)));
         Q_EMIT cancelled();
@@ -562,12 +518,11 @@ void HealthPanel::endRun()
     }
 }
 
-void HealthPanel::updateProgress()
+void HealthPanel::updateProgress(qint64 done, qint64 total)
 {
-    if (!m_run)
-        return;
-    const qint64 done = m_run->done.load(std::memory_order_relaxed);
-    const qint64 total = m_run->total.load(std::memory_order_relaxed);
+    m_runDone = done;
+    if (total > 0)
+        m_runTotal = total;
     if (done == m_lastDone)
         return;
     m_lastDone = done;
@@ -578,7 +533,7 @@ void HealthPanel::updateProgress()
         m_progressBar->setValue(int(qMin(done, total) / scale));
     }
     QString text = tr("%1 / %2 images").arg(number(done), number(total));
-    const double seconds = m_run->clock.elapsed() / 1000.0;
+    const double seconds = m_runClock.elapsed() / 1000.0;
     if (seconds >= 0.5 && done > 0)
         text += tr(" · %1 img/s").arg(number(qRound64(done / seconds)));
     // QProgressBar::setFormat() treats % as a placeholder.
@@ -591,7 +546,7 @@ void HealthPanel::updateState()
 {
     const bool running = isRunning();
     const bool haveDataset = !m_root.isEmpty() && !m_splits.isEmpty();
-    const bool cancelling = running && m_run->cancel;
+    const bool cancelling = running && m_job.isCancelRequested();
 
     m_startButton->setText(running ? (cancelling ? tr("Cancelling…") : tr("Cancel"))
                                    : (m_hasReport ? tr("Check Again") : tr("Check Health")));

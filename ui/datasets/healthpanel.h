@@ -1,17 +1,20 @@
 #pragma once
 
 #include "base/result.h"
+#include "common/backgroundjob.h"
 #include "dataset/healthcheck.h"
 #include "dataset/imagefolder.h"
 #include "dataset/quarantine.h"
 
+#include <QElapsedTimer>
 #include <QList>
 #include <QPair>
 #include <QString>
 #include <QStringList>
 #include <QWidget>
 
-#include <memory>
+#include <atomic>
+#include <functional>
 
 class QAction;
 class QComboBox;
@@ -20,8 +23,6 @@ class QProgressBar;
 class QPushButton;
 class QStackedWidget;
 class QTableView;
-class QThread;
-class QTimer;
 
 namespace ifs {
 
@@ -33,8 +34,8 @@ class HealthReportModel;
 ///
 /// The check runs on a worker thread on a copy of the split list (the indexes are kept alive for
 /// the run). Each run ends with exactly one of finished(), cancelled() or failed(); isRunning() is
-/// already false when it is emitted. Destroying the panel mid-run cancels and waits, and emits
-/// nothing.
+/// already false when it is emitted. Destroying the panel mid-run cancels the check without
+/// waiting for it (it ends in the background) and emits nothing.
 class HealthPanel : public QWidget
 {
     Q_OBJECT
@@ -49,6 +50,14 @@ public:
     void setDataset(const QString &datasetRoot, QList<QPair<QString, IndexPtr>> splits);
     QString datasetRoot() const { return m_root; }
 
+    /// What a run calls on its worker thread: checkHealth() unless set (tests set one that waits
+    /// for them, to find a run still going).
+    using CheckFunction = std::function<HealthReport(
+        const QList<HealthTarget> &targets, const HealthOptions &options,
+        const std::function<void(int64_t done, int64_t total)> &progress,
+        const std::atomic_bool *cancel)>;
+    void setCheckFunction(CheckFunction check) { m_check = std::move(check); }
+
     void setOptions(const HealthOptions &options) { m_options = options; }
     HealthOptions options() const { return m_options; }
 
@@ -57,7 +66,7 @@ public:
     void setQuarantineFolder(const QString &folder) { m_quarantineFolder = folder; }
     QString quarantineFolder() const;
 
-    bool isRunning() const { return m_run != nullptr; }
+    bool isRunning() const { return m_job.isRunning(); }
     bool hasReport() const { return m_hasReport; }
     /// Summary of the last report as shown above the table.
     QString summaryText() const;
@@ -112,12 +121,15 @@ Q_SIGNALS:
     void quarantineUndone(const QStringList &originalPaths);
 
 private:
-    struct Run;
+    struct Progress
+    {
+        qint64 done = 0;
+        qint64 total = 0;
+    };
 
     void buildUi();
-    void endRun();
-    void stopAndWait();
-    void updateProgress();
+    void endRun(const HealthReport &report, const QString &error);
+    void updateProgress(qint64 done, qint64 total);
     void updateState();
     void updateSummary();
     void updateFilterCombo();
@@ -134,9 +146,13 @@ private:
     bool m_hasReport = false;
     QString m_lastError; // why the last run failed, shown in place of the table
 
-    std::shared_ptr<Run> m_run;
-    QThread *m_thread = nullptr;
-    QTimer *m_progressTimer = nullptr;
+    CheckFunction m_check;
+    BackgroundJob<HealthReport, Progress> m_job;
+    // The current or last run's.
+    QString m_runRoot;
+    QElapsedTimer m_runClock;
+    qint64 m_runDone = 0;
+    qint64 m_runTotal = 0;
     qint64 m_lastDone = -1;
 
     HealthReportModel *m_model = nullptr;

@@ -16,7 +16,6 @@
 #include <QToolButton>
 #include <QUrl>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
 
 #include <exception>
 
@@ -121,8 +120,9 @@ private:
 ImageDetailsPanel::ImageDetailsPanel(QWidget *parent)
     : QWidget(parent)
 {
-    m_pool.setObjectName(QStringLiteral("ImageDetailsPanel"));
-    m_pool.setMaxThreadCount(1);
+    // Two threads: a superseded decode (it cannot stop) does not hold up the next one.
+    m_loader.setThreadPool(
+        BackgroundJobBase::dedicatedPool(QStringLiteral("ifs-image-details"), 2));
 
     auto *outer = new QVBoxLayout(this);
     outer->setContentsMargins(0, 0, 0, 0);
@@ -239,15 +239,15 @@ ImageDetailsPanel::ImageDetailsPanel(QWidget *parent)
     m_loadingTimer.setSingleShot(true);
     m_loadingTimer.setInterval(kLoadingDelayMs);
     connect(&m_loadingTimer, &QTimer::timeout, this, &ImageDetailsPanel::showLoadingState);
-    connect(&m_watcher, &QFutureWatcher<Loaded>::finished, this, &ImageDetailsPanel::handleLoaded);
+    m_loader.onFinished([this](const Loaded &loaded) {
+        if (loaded.serial == m_serial)
+            apply(loaded);
+    });
 
     clear();
 }
 
-ImageDetailsPanel::~ImageDetailsPanel()
-{
-    m_watcher.disconnect(this);
-}
+ImageDetailsPanel::~ImageDetailsPanel() = default; // m_loader drops a decode going
 
 void ImageDetailsPanel::showSample(IndexPtr index, int sampleRow)
 {
@@ -269,9 +269,7 @@ void ImageDetailsPanel::showSample(IndexPtr index, int sampleRow)
     } else if (!m_loadingTimer.isActive()) {
         m_loadingTimer.start();
     }
-    if (!m_watcher.isRunning())
-        startLoading();
-    // else: handleLoaded() sees a stale result and starts the latest sample.
+    startLoading();
 }
 
 void ImageDetailsPanel::clear()
@@ -279,6 +277,7 @@ void ImageDetailsPanel::clear()
     m_index.reset();
     m_sampleRow = -1;
     ++m_serial;
+    m_loader.discard();
     m_loading = false;
     m_loadingTimer.stop();
     m_preview->setMessage({}, false);
@@ -333,7 +332,7 @@ void ImageDetailsPanel::startLoading()
 {
     const QString path = currentAbsolutePath();
     const uint64_t serial = m_serial;
-    m_watcher.setFuture(QtConcurrent::run(&m_pool, [path, serial] {
+    m_loader.start([path, serial](JobContext<NoProgress> &) -> Result<Loaded> {
         Loaded loaded;
         loaded.serial = serial;
         // The worker is the exception boundary: nothing escapes into the event loop.
@@ -357,19 +356,7 @@ void ImageDetailsPanel::startLoading()
             loaded.imageError = loaded.headerError.isEmpty() ? QStringLiteral("no pixels decoded")
                                                              : loaded.headerError;
         return loaded;
-    }));
-}
-
-void ImageDetailsPanel::handleLoaded()
-{
-    const Loaded loaded = m_watcher.result();
-    if (loaded.serial == m_serial) {
-        apply(loaded);
-        return;
-    }
-    // The selection moved on while this one decoded: decode the latest, skip the ones between.
-    if (m_index)
-        startLoading();
+    });
 }
 
 void ImageDetailsPanel::showLoadingState()

@@ -1,11 +1,10 @@
 #pragma once
 
+#include "common/backgroundjob.h"
 #include "dataset/imagefolder.h"
 #include "image/imageprobe.h"
 
-#include <QFutureWatcher>
 #include <QImage>
-#include <QThreadPool>
 #include <QTimer>
 #include <QWidget>
 
@@ -74,7 +73,6 @@ private:
     };
 
     void startLoading();
-    void handleLoaded();
     void showLoadingState();
     void showIdentity();
     void apply(const Loaded &loaded);
@@ -104,9 +102,7 @@ private:
     uint64_t m_serial = 0; // of the sample asked for last; results of older ones are dropped
     bool m_loading = false;
     QTimer m_loadingTimer;
-    // Declared before the watcher: destroyed after it, waiting for a decode still running.
-    QThreadPool m_pool;
-    QFutureWatcher<Loaded> m_watcher;
+    BackgroundJob<Loaded> m_loader; // the latest sample's decode supersedes the one before
 };
 
 } // namespace ifs

@@ -58,6 +58,9 @@ public:
     int64_t requestCount() const { return m_requestCount; }
     /// Decodes started since construction.
     int64_t decodeCount() const { return m_decodeCount; }
+    /// Decodes handed to the pool whose result has not come back to this thread yet, delivered
+    /// or dropped (any generation): at 0 nothing more can arrive.
+    int runningCount() const { return m_running; }
 
 Q_SIGNALS:
     /// An RGB thumbnail whose longest side is at most thumbnailSize(). Emitted in the GUI thread.

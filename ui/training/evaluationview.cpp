@@ -4,7 +4,6 @@
 #include "common/warningbanner.h"
 #include "datasets/thumbnailloader.h"
 #include "training/confusionmatrixview.h"
-#include "training/trainingjobs.h"
 
 #include <QCheckBox>
 #include <QComboBox>

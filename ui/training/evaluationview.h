@@ -1,7 +1,8 @@
 #pragma once
 
 #include "training/evaluation.h"
-#include "training/trainingjobs.h"
+#include "training/evaluationjob.h"
+#include "training/predictjob.h"
 
 #include <QAbstractListModel>
 #include <QAbstractTableModel>

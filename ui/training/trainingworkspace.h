@@ -85,7 +85,7 @@ public:
     void stopRun(bool saveCheckpoint = false);
     bool isRunning() const;
     bool isPaused() const;
-    /// Blocks until the training thread has ended (closing the window); false on timeout.
+    /// Blocks until the training run has returned (tests); false on timeout.
     bool waitForRun(int milliseconds);
 
     /// Opens the resume dialog and starts the run it describes.

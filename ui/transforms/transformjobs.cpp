@@ -3,11 +3,8 @@
 #include "transforms/torchrng.h"
 
 #include <QElapsedTimer>
-#include <QtConcurrent>
 
 #include <exception>
-#include <mutex>
-#include <optional>
 
 namespace ifs {
 
@@ -96,14 +93,10 @@ QList<PreviewStep> makeSteps(const QImage &input, const TransformRun &run,
     return steps;
 }
 
-const QString kSuperseded = QStringLiteral("superseded");
-
-struct PreviewOutcome
+Error supersededError()
 {
-    bool ok = false;
-    QString error;
-    PreviewResult result;
-};
+    return Error{QStringLiteral("superseded"), ErrorCode::Superseded};
+}
 
 } // namespace
 
@@ -136,7 +129,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
         } else {
             for (int k = 0; k < request.draws; ++k) {
                 if (stop())
-                    return Error{kSuperseded};
+                    return supersededError();
                 // Draw k is what `torch.manual_seed(seed + k); train_transform(img)` gives.
                 const quint64 seed = request.seed + quint64(k);
                 TorchGenerator rng(seed);
@@ -148,7 +141,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
             }
         }
         if (stop())
-            return Error{kSuperseded};
+            return supersededError();
         const Result<CompiledPipeline> val = CompiledPipeline::compile(request.val);
         if (!val) {
             result.valError = val.errorMessage();
@@ -171,137 +164,37 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
 
 TransformPreviewJob::TransformPreviewJob(QObject *parent)
     : QObject(parent)
-    , m_latest(std::make_shared<std::atomic<quint64>>(0))
 {
     // Two threads: a superseded run finishes its current draw while the next one starts.
-    m_pool.setMaxThreadCount(2);
+    m_job.setThreadPool(BackgroundJobBase::dedicatedPool(QStringLiteral("ifs-preview"), 2));
+    m_job.onFinished([this](const PreviewResult &result) { Q_EMIT finished(result); });
+    // Only the latest request reports: the failure is its.
+    m_job.onFailed([this](const Error &error) { Q_EMIT failed(m_lastId, error.message); });
 }
 
-TransformPreviewJob::~TransformPreviewJob()
-{
-    cancel();
-    m_pool.waitForDone();
-}
+TransformPreviewJob::~TransformPreviewJob() = default;
 
 quint64 TransformPreviewJob::request(const PreviewRequest &request)
 {
-    const quint64 id = m_latest->fetch_add(1) + 1;
-    const std::shared_ptr<std::atomic<quint64>> latest = m_latest;
-    auto *watcher = new QFutureWatcher<PreviewOutcome>(this);
-    connect(watcher, &QFutureWatcher<PreviewOutcome>::finished, this, [this, watcher, id] {
-        watcher->deleteLater();
-        --m_running;
-        if (id != m_latest->load())
-            return; // superseded: a later request reports
-        PreviewOutcome outcome = watcher->result();
-        if (!outcome.ok) {
-            Q_EMIT failed(id, outcome.error);
-            return;
-        }
-        outcome.result.id = id;
-        Q_EMIT finished(outcome.result);
-    });
-    ++m_running;
-    watcher->setFuture(QtConcurrent::run(&m_pool, [request, latest, id] {
-        Result<PreviewResult> result = run(request, [&latest, id] { return latest->load() != id; });
-        PreviewOutcome outcome;
-        outcome.ok = result.ok();
+    const quint64 id = ++m_lastId;
+    m_job.start([request, id](JobContext<NoProgress> &context) -> Result<PreviewResult> {
+        Result<PreviewResult> result = run(request, [&context] { return context.isCancelled(); });
         if (result)
-            outcome.result = std::move(result).value();
-        else
-            outcome.error = result.errorMessage();
-        return outcome;
-    }));
+            result->id = id;
+        return result;
+    });
     Q_EMIT started(id);
     return id;
 }
 
 void TransformPreviewJob::cancel()
 {
-    m_latest->fetch_add(1);
+    m_job.discard();
 }
 
 bool TransformPreviewJob::isRunning() const
 {
-    return m_running > 0;
-}
-
-// ---- DatasetStatsJob -------------------------------------------------------------------------
-
-struct DatasetStatsJob::Shared
-{
-    std::atomic_bool cancel{false};
-    std::atomic<int> done{0};
-    std::atomic<int> total{0};
-    // Written by the worker, read once the future finished.
-    std::optional<DatasetChannelStats> stats;
-    QString error;
-};
-
-DatasetStatsJob::DatasetStatsJob(QObject *parent)
-    : QObject(parent)
-{
-    m_poll.setInterval(100);
-    connect(&m_poll, &QTimer::timeout, this, [this] {
-        if (m_shared && m_shared->total.load() > 0)
-            Q_EMIT progressChanged(m_shared->done.load(), m_shared->total.load());
-    });
-    connect(&m_watcher, &QFutureWatcher<void>::finished, this, [this] {
-        m_poll.stop();
-        const std::shared_ptr<Shared> shared = m_shared;
-        if (!shared)
-            return;
-        if (shared->cancel.load() || (shared->stats && shared->stats->cancelled))
-            Q_EMIT cancelled();
-        else if (!shared->error.isEmpty() || !shared->stats)
-            Q_EMIT failed(shared->error.isEmpty() ? tr("The statistics could not be computed")
-                                                  : shared->error);
-        else
-            Q_EMIT finished(*shared->stats);
-    });
-}
-
-DatasetStatsJob::~DatasetStatsJob()
-{
-    requestCancel();
-    m_watcher.waitForFinished();
-}
-
-void DatasetStatsJob::start(const QStringList &paths, int maxImages, quint64 seed, int threads)
-{
-    if (isRunning()) {
-        requestCancel();
-        m_watcher.waitForFinished();
-    }
-    auto shared = std::make_shared<Shared>();
-    m_shared = shared;
-    m_watcher.setFuture(QtConcurrent::run([shared, paths, maxImages, seed, threads] {
-        try {
-            Result<DatasetChannelStats> stats = computeDatasetStats(
-                paths, maxImages, seed, threads, &shared->cancel, [&shared](int done, int total) {
-                    shared->done.store(done, std::memory_order_relaxed);
-                    shared->total.store(total, std::memory_order_relaxed);
-                });
-            if (stats)
-                shared->stats = std::move(stats).value();
-            else
-                shared->error = stats.errorMessage();
-        } catch (const std::exception &e) {
-            shared->error = QString::fromLocal8Bit(e.what());
-        }
-    }));
-    m_poll.start();
-}
-
-void DatasetStatsJob::requestCancel()
-{
-    if (m_shared)
-        m_shared->cancel = true;
-}
-
-bool DatasetStatsJob::isRunning() const
-{
-    return m_watcher.isRunning();
+    return m_job.isRunning();
 }
 
 } // namespace ifs

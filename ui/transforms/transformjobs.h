@@ -1,19 +1,16 @@
 #pragma once
 
+#include "common/backgroundjob.h"
 #include "transforms/transformadvice.h"
 #include "transforms/transforms.h"
 
-#include <QFutureWatcher>
 #include <QImage>
 #include <QList>
 #include <QObject>
 #include <QRectF>
 #include <QString>
-#include <QThreadPool>
-#include <QTimer>
 
-#include <atomic>
-#include <memory>
+#include <functional>
 
 namespace ifs {
 
@@ -73,8 +70,8 @@ struct PreviewResult
     double milliseconds = 0.0;
 };
 
-/// Runs previews on a small private thread pool, latest request wins: a request supersedes the
-/// ones before it, which stop between draws and report nothing. Each request that is not
+/// Runs previews on a small thread pool of their own, latest request wins: a request supersedes
+/// the one before it, which stops between draws and reports nothing. Each request that is not
 /// superseded ends with exactly one of finished() or failed().
 class TransformPreviewJob : public QObject
 {
@@ -86,12 +83,13 @@ public:
 
     /// Starts a preview; returns its id.
     quint64 request(const PreviewRequest &request);
-    /// Drops every request in flight (they report nothing).
+    /// Drops the request in flight (it reports nothing).
     void cancel();
+    /// The latest request has not reported yet.
     bool isRunning() const;
 
-    /// The work itself, synchronous (for tests and the job's workers). `superseded` is polled
-    /// between runs; returns nullopt-like error "superseded" when it fired.
+    /// The work itself, synchronous (for tests and the job's worker). `superseded` is polled
+    /// between runs; when it fired, returns an ErrorCode::Superseded error.
     static Result<PreviewResult> run(const PreviewRequest &request,
                                      const std::function<bool()> &superseded = {});
 
@@ -101,36 +99,8 @@ Q_SIGNALS:
     void failed(quint64 id, const QString &message);
 
 private:
-    QThreadPool m_pool;
-    std::shared_ptr<std::atomic<quint64>> m_latest;
-    int m_running = 0;
-};
-
-/// Computes the dataset's per-channel mean and std (computeDatasetStats) on worker threads, with
-/// progress at ~10 Hz and exactly one terminal signal per start().
-class DatasetStatsJob : public QObject
-{
-    Q_OBJECT
-
-public:
-    explicit DatasetStatsJob(QObject *parent = nullptr);
-    ~DatasetStatsJob() override;
-
-    void start(const QStringList &paths, int maxImages, quint64 seed, int threads = 0);
-    void requestCancel();
-    bool isRunning() const;
-
-Q_SIGNALS:
-    void progressChanged(int done, int total);
-    void finished(const ifs::DatasetChannelStats &stats);
-    void failed(const QString &message);
-    void cancelled();
-
-private:
-    struct Shared;
-    std::shared_ptr<Shared> m_shared;
-    QFutureWatcher<void> m_watcher;
-    QTimer m_poll;
+    BackgroundJob<PreviewResult> m_job;
+    quint64 m_lastId = 0;
 };
 
 } // namespace ifs

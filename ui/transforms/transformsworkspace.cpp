@@ -33,7 +33,6 @@
 #include <QTabWidget>
 #include <QToolButton>
 #include <QVBoxLayout>
-#include <QtConcurrent>
 
 #include <climits>
 
@@ -359,17 +358,15 @@ void TransformsWorkspace::setDataset(const QString &root, const DatasetScan &sca
 
     // The images' traits (sizes, gray) decide the defaults and some findings; read off-thread.
     const QStringList paths = statisticsPaths(4096);
-    auto *watcher = new QFutureWatcher<DatasetTraits>(this);
-    const QString forRoot = m_root;
-    connect(watcher, &QFutureWatcher<DatasetTraits>::finished, this, [this, watcher, forRoot] {
-        watcher->deleteLater();
-        if (forRoot != m_root)
-            return;
-        m_traits = watcher->result();
+    // A later dataset supersedes the read: only the current dataset's traits arrive.
+    m_traitsJob.onFinished([this](const DatasetTraits &traits) {
+        m_traits = traits;
         m_traitsKnown = true;
         onTraitsReady();
     });
-    watcher->setFuture(QtConcurrent::run([paths] { return sampleDatasetTraits(paths); }));
+    m_traitsJob.start([paths](JobContext<NoProgress> &) -> Result<DatasetTraits> {
+        return sampleDatasetTraits(paths);
+    });
 
     updateImageLabel();
     if (m_pipelinesLoaded)
@@ -384,6 +381,7 @@ void TransformsWorkspace::clearDataset()
         savePipelines();
     }
     m_previewJob->cancel();
+    m_traitsJob.discard();
     m_root.clear();
     m_scan = {};
     m_index.reset();
@@ -820,7 +818,7 @@ Status TransformsWorkspace::importPython(const QString &path, bool interactive)
         layout->addLayout(form);
         layout->addWidget(buttons);
         if (dialog.exec() != QDialog::Accepted)
-            return Error{QString()}; // cancelled: nothing to report
+            return Error{QString(), ErrorCode::Cancelled}; // nothing to report
         train = trainCombo->currentData().toInt();
         val = valCombo->currentData().toInt();
     }
@@ -864,7 +862,7 @@ void TransformsWorkspace::importPythonInteractive()
     if (path.isEmpty())
         return;
     const Status imported = importPython(path, true);
-    if (!imported && !imported.errorMessage().isEmpty())
+    if (!imported && !imported.isCancellation())
         m_banner->showMessage(WarningBanner::Level::Error, imported.errorMessage());
 }
 

@@ -1,13 +1,14 @@
 #pragma once
 
 #include "base/result.h"
+#include "common/backgroundjob.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
+#include "transforms/datasetstatsjob.h"
 #include "transforms/pipelinemodel.h"
 #include "transforms/transformadvice.h"
 #include "transforms/transformjobs.h"
 
-#include <QFutureWatcher>
 #include <QTimer>
 #include <QWidget>
 
@@ -72,7 +73,8 @@ public:
     /// Writes both pipelines as a Python module (atomically).
     Status exportPython(const QString &path) const;
     /// Reads the pipelines of a Python file: train and val are chosen by variable name; when
-    /// that is ambiguous, `interactive` asks, else it fails saying so.
+    /// that is ambiguous, `interactive` asks, else it fails saying so. A question declined ends
+    /// with ErrorCode::Cancelled.
     Status importPython(const QString &path, bool interactive = false);
     void exportPythonInteractive();
     void importPythonInteractive();
@@ -146,6 +148,7 @@ private:
     int m_sampleRow = -1;
     DatasetTraits m_traits;
     bool m_traitsKnown = false;
+    BackgroundJob<DatasetTraits> m_traitsJob; // reads m_traits off the GUI thread
     bool m_pipelinesLoaded = false;
     quint64 m_seed = 0;
     int m_traceDraw = 0;
