@@ -473,9 +473,9 @@ void TestTrainingWorkspace::stopEndsTheRunQuickly()
     const auto &points = workspace->lossChart()->points(workspace->seriesIds().lossRaw);
     QVERIFY(!points.empty());
     const qint64 heldAt = qint64(points.back().x()); // the step the run holds after
-    // Running again, then stopped: at most the batch it was starting is done.
-    QTest::mouseClick(workspace->pauseButton(), Qt::LeftButton);
-    QVERIFY(!workspace->isPaused());
+    // Stopped while held: no further batch runs. (Stopping a running loop within one batch is
+    // tst_training's stopTakesEffectWithinOneBatch; here the GUI thread could be descheduled
+    // between a resume and the stop on a loaded machine, and the count would depend on it.)
     QTest::mouseClick(workspace->stopButton(), Qt::LeftButton);
     // Stopping: nothing more to press until it has stopped.
     QVERIFY(!workspace->stopButton()->isEnabled());
@@ -486,7 +486,7 @@ void TestTrainingWorkspace::stopEndsTheRunQuickly()
     const auto finish = finished.constFirst().constFirst().value<TrainFinish>();
     QVERIFY2(finish.outcome == TrainOutcome::Stopped, qPrintable(finish.message));
     QVERIFY2(
-        finish.steps <= heldAt + 1,
+        finish.steps == heldAt,
         qPrintable(QStringLiteral("held at step %1, stopped at %2").arg(heldAt).arg(finish.steps)));
     QVERIFY(workspace->startButton()->isEnabled());
     QVERIFY(workspace->settingsPanel()->isEnabled());
