@@ -181,7 +181,6 @@ TransformArgument positional(const V &value)
 // ---- Arguments ------------------------------------------------------------------------------
 
 OpArguments::OpArguments(const TransformDefinition &definition, const TransformStep &bound)
-    : m_definition(definition)
 {
     // Every parameter by name, defaults filled in.
     for (const TransformParameter &param : definition.parameters)

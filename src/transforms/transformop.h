@@ -81,11 +81,7 @@ public:
     /// The value of the parameter called name (None for names the signature lacks).
     const V &operator[](QStringView name) const;
 
-    /// The definition, for containers that prepare nested steps.
-    const TransformDefinition &definition() const { return m_definition; }
-
 private:
-    const TransformDefinition &m_definition;
     QList<std::pair<QString, V>> m_values;
 };
 

@@ -27,7 +27,7 @@ QString transformCategoryTitle(TransformCategory category)
     return {};
 }
 
-int StepHints::side() const
+int DatasetHints::side() const
 {
     if (!typicalSize.isValid())
         return 224;
@@ -65,7 +65,7 @@ bool isRandomTransform(const QString &name)
     return name.startsWith(QStringLiteral("Random"));
 }
 
-TransformStep newTransformStep(const QString &name, const StepHints &hints)
+TransformStep newTransformStep(const QString &name, const DatasetHints &hints)
 {
     TransformStep step{name, {}};
     const TransformDefinition *definition = findDefinition(name);

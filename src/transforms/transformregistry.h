@@ -40,7 +40,7 @@ enum class StepInput {
 };
 
 /// What the arguments of a newly added step may depend on: the dataset's images.
-struct StepHints
+struct DatasetHints
 {
     QSize typicalSize; ///< the images' most common size; invalid when unknown
     bool gray = false; ///< the images are grayscale
@@ -61,7 +61,7 @@ struct TransformDefinition
     /// the walk knows (size, channels, tensor or image).
     using ReviewFn = void (*)(ops::AdviceWalk &walk, int index, const TransformStep &step);
     /// The arguments a newly added step starts with (before normalizeStep()).
-    using NewStepFn = QList<TransformArgument> (*)(const StepHints &hints);
+    using NewStepFn = QList<TransformArgument> (*)(const DatasetHints &hints);
 
     /// The class name, e.g. "RandomResizedCrop".
     QString name;
@@ -93,6 +93,6 @@ bool isRandomTransform(const QString &name);
 /// A new step of the transform called name, as the editor's Add Step makes it: the transform's
 /// own starting arguments for these images, neutral values (1) for any other required parameter,
 /// normalized (normalizeStep()). Unknown names give a step without arguments.
-TransformStep newTransformStep(const QString &name, const StepHints &hints);
+TransformStep newTransformStep(const QString &name, const DatasetHints &hints);
 
 } // namespace ifs

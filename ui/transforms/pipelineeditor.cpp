@@ -590,7 +590,7 @@ int PipelineEditor::selectedRow() const
 
 TransformStep PipelineEditor::newStep(const QString &name) const
 {
-    return newTransformStep(name, StepHints{m_typicalSize, m_gray});
+    return newTransformStep(name, DatasetHints{m_typicalSize, m_gray});
 }
 
 void PipelineEditor::addStep(const QString &name)

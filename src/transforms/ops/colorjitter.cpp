@@ -93,7 +93,7 @@ std::unique_ptr<PreparedOp> prepare(const OpArguments &a)
     return op;
 }
 
-QList<TransformArgument> newStep(const StepHints &)
+QList<TransformArgument> newStep(const DatasetHints &)
 {
     QList<TransformArgument> args;
     for (const char16_t *p : {u"brightness", u"contrast", u"saturation"})

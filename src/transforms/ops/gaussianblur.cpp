@@ -45,7 +45,7 @@ std::unique_ptr<PreparedOp> prepare(const OpArguments &a)
     return op;
 }
 
-QList<TransformArgument> newStep(const StepHints &)
+QList<TransformArgument> newStep(const DatasetHints &)
 {
     return {positional(V::integer(3))};
 }

@@ -94,7 +94,7 @@ void review(AdviceWalk &walk, int index, const TransformStep &step)
                                 "use one value each."));
 }
 
-QList<TransformArgument> newStep(const StepHints &hints)
+QList<TransformArgument> newStep(const DatasetHints &hints)
 {
     if (hints.gray)
         return {positional(floatTuple({0.5})), positional(floatTuple({0.5}))};

@@ -46,7 +46,7 @@ void review(AdviceWalk &walk, int, const TransformStep &step)
         *walk.size += QSize(int(p[0] + p[2]), int(p[1] + p[3]));
 }
 
-QList<TransformArgument> newStep(const StepHints &)
+QList<TransformArgument> newStep(const DatasetHints &)
 {
     return {positional(V::integer(4))};
 }

@@ -114,7 +114,7 @@ std::unique_ptr<PreparedOp> prepare(const OpArguments &a)
     return op;
 }
 
-QList<TransformArgument> newStep(const StepHints &)
+QList<TransformArgument> newStep(const DatasetHints &)
 {
     return {positional(V::integer(10)), {QStringLiteral("translate"), floatTuple({0.1, 0.1})}};
 }

@@ -67,7 +67,7 @@ void review(AdviceWalk &walk, int, const TransformStep &step)
         walk.size = crop;
 }
 
-QList<TransformArgument> newStep(const StepHints &hints)
+QList<TransformArgument> newStep(const DatasetHints &hints)
 {
     return {positional(V::integer(hints.side())),
             {QStringLiteral("padding"), V::integer(std::max(1, hints.side() / 8))}};

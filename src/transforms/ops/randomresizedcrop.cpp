@@ -103,7 +103,7 @@ void review(AdviceWalk &walk, int index, const TransformStep &step)
     walk.size = crop;
 }
 
-QList<TransformArgument> newStep(const StepHints &hints)
+QList<TransformArgument> newStep(const DatasetHints &hints)
 {
     return {positional(V::integer(hints.side()))};
 }

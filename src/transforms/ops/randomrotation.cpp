@@ -50,7 +50,7 @@ void review(AdviceWalk &walk, int, const TransformStep &step)
         walk.size.reset(); // the expanded size depends on the angle drawn
 }
 
-QList<TransformArgument> newStep(const StepHints &)
+QList<TransformArgument> newStep(const DatasetHints &)
 {
     return {positional(V::integer(15))};
 }

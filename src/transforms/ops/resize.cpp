@@ -120,7 +120,7 @@ void review(AdviceWalk &walk, int index, const TransformStep &step)
     }
 }
 
-QList<TransformArgument> newStep(const StepHints &hints)
+QList<TransformArgument> newStep(const DatasetHints &hints)
 {
     return {positional(V::integer(hints.side() <= 64 ? hints.side() : 256))};
 }
