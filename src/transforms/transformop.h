@@ -40,6 +40,7 @@ struct StepError
     QString message;
 };
 
+/// Throws StepError{message}.
 [[noreturn]] void fail(const QString &message);
 
 // ---- Signatures -----------------------------------------------------------------------------
@@ -65,6 +66,7 @@ TransformArgument positional(const V &value);
 
 // ---- Arguments ------------------------------------------------------------------------------
 
+/// A (min, max) range as written, not reordered.
 struct Range
 {
     double lo = 0.0;
@@ -110,6 +112,9 @@ Range angleRange(const V &v, const QString &what);
 double probability(const V &v);
 
 // ---- Running --------------------------------------------------------------------------------
+// A container transform (RandomApply([...]), RandomChoice, RandomOrder) prepares the steps in its
+// arguments with prepareStep() and applies them on the run it is given, each with a trace of its
+// own (tst_transformregistry's Sequence shows the pattern).
 
 /// Where the current image's pixels came from in the pipeline's input, to draw crop boxes.
 struct CoordMap
