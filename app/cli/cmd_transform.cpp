@@ -13,6 +13,8 @@
 #include <QFileInfo>
 #include <QSaveFile>
 
+#include <variant>
+
 namespace ifs::cli {
 
 namespace {
@@ -80,9 +82,23 @@ QImage displayImage(const TransformData &data, const CompiledPipeline &pipeline,
         : tensorToImage(data.tensor);
 }
 
-} // namespace
+/// The `transform` command line, read and checked.
+struct TransformArgs
+{
+    QString imagePath;
+    QString out; ///< -o: a .pt, .pth or .png file; empty when not given
+    QString outSuffix; ///< out's suffix in lower case
+    uint64_t seed = TorchGenerator::kDefaultSeed;
+    bool exif = false;
+    bool steps = false; ///< --steps DIR: write every step's output
+    QString stepsDir;
+    bool json = false;
+    TransformPipeline pipeline;
+};
 
-int runTransform(const QStringList &args)
+/// Reads the command line: the arguments, or the exit code when there is nothing to run (help
+/// shown, or a mistake reported).
+std::variant<TransformArgs, int> readTransformArgs(const QStringList &args)
 {
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
@@ -139,23 +155,24 @@ int runTransform(const QStringList &args)
                                   "--steps DIR)."));
         return kExitUsage;
     }
-    const QString out = parser.value(outOption);
-    const QString suffix = QFileInfo(out).suffix().toLower();
-    if (!out.isEmpty() && suffix != u"pt" && suffix != u"pth" && suffix != u"png") {
-        printError(QStringLiteral("-o “%1”: the output must end in .pt, .pth or .png").arg(out));
+    TransformArgs read;
+    read.out = parser.value(outOption);
+    read.outSuffix = QFileInfo(read.out).suffix().toLower();
+    if (!read.out.isEmpty() && read.outSuffix != u"pt" && read.outSuffix != u"pth"
+        && read.outSuffix != u"png") {
+        printError(
+            QStringLiteral("-o “%1”: the output must end in .pt, .pth or .png").arg(read.out));
         return kExitUsage;
     }
-    uint64_t seed = TorchGenerator::kDefaultSeed;
     if (parser.isSet(seedOption)) {
         bool ok = false;
         const QString text = parser.value(seedOption);
-        seed = text.startsWith(u'-') ? uint64_t(text.toLongLong(&ok)) : text.toULongLong(&ok);
+        read.seed = text.startsWith(u'-') ? uint64_t(text.toLongLong(&ok)) : text.toULongLong(&ok);
         if (!ok) {
             printError(QStringLiteral("--seed needs an integer, not “%1”").arg(text));
             return kExitUsage;
         }
     }
-
     Result<TransformPipeline> pipeline
         = pipelineFrom(parser, pipelineOption.names().constFirst(), fileOption.names().constFirst(),
                        nameOption.names().constFirst());
@@ -163,152 +180,191 @@ int runTransform(const QStringList &args)
         printError(pipeline.errorMessage());
         return kExitUsage;
     }
-    Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline.value());
+    read.pipeline = std::move(pipeline).value();
+    read.imagePath = parser.positionalArguments().constFirst();
+    read.exif = parser.isSet(exifOption);
+    read.steps = parser.isSet(stepsOption);
+    read.stepsDir = parser.value(stepsOption);
+    read.json = parser.isSet(jsonOption);
+    return read;
+}
+
+/// --steps DIR: the input as 00-input.png and each step's output as NN-<transform>.png.
+Status writeStepImages(const QString &dir, const QImage &input, const TransformRun &run,
+                       const CompiledPipeline &pipeline)
+{
+    if (!QDir().mkpath(dir))
+        return Error{QStringLiteral("cannot create the folder “%1”").arg(dir)};
+    if (Status s = writePng(input, dir + QStringLiteral("/00-input.png")); !s)
+        return s;
+    bool normalized = false;
+    for (const StepTrace &step : run.steps) {
+        normalized = normalized || step.name == u"Normalize";
+        const QImage shown = displayImage(step.output, pipeline, normalized);
+        if (shown.isNull())
+            continue;
+        const QString name = QStringLiteral("%1/%2-%3.png")
+                                 .arg(dir)
+                                 .arg(step.step + 1, 2, 10, QLatin1Char('0'))
+                                 .arg(step.name);
+        if (Status s = writePng(shown, name); !s)
+            return s;
+    }
+    return success();
+}
+
+/// -o OUT: the result as PNG (denormalised) or as a tensor in torch.save's format.
+Status writeResult(const TransformArgs &args, const TransformData &result,
+                   const CompiledPipeline &pipeline)
+{
+    if (args.outSuffix == u"png") {
+        const bool normalized = !pipeline.normalizeMean().empty() && result.isTensor();
+        const QImage shown = displayImage(result, pipeline, normalized);
+        if (shown.isNull())
+            return Error{QStringLiteral("a %1-channel tensor cannot be written as PNG: use .pt")
+                             .arg(result.channels())};
+        return writePng(shown, args.out);
+    }
+    // A uint8 H × W × C tensor for a PIL image result, as np.array(img) would give; the float32
+    // C × H × W tensor itself after ToTensor.
+    ckpt::Tensor tensor;
+    if (result.isTensor()) {
+        tensor = ckpt::Tensor::fromFloats(
+            std::span<const float>(result.tensor.data),
+            {result.tensor.channels, result.tensor.height, result.tensor.width});
+    } else {
+        const QImage &img = result.image;
+        const int c = result.channels();
+        QByteArray bytes;
+        bytes.reserve(qsizetype(img.width()) * img.height() * c);
+        for (int y = 0; y < img.height(); ++y)
+            bytes.append(reinterpret_cast<const char *>(img.constScanLine(y)),
+                         qsizetype(img.width()) * c);
+        tensor = ckpt::Tensor::fromBytes(ckpt::DType::UInt8, std::move(bytes),
+                                         {img.height(), img.width(), c});
+    }
+    return ckpt::writeCheckpoint(args.out, ckpt::Value(tensor));
+}
+
+/// The output's description for --json: its kind, shape and (tensors) channel statistics.
+void writeOutputJson(JsonWriter &json, const TransformData &result)
+{
+    json.beginObject();
+    if (result.isTensor()) {
+        json.key("kind").value("tensor");
+        json.key("dtype").value("float32");
+        json.key("shape")
+            .beginArray()
+            .value(result.tensor.channels)
+            .value(result.tensor.height)
+            .value(result.tensor.width)
+            .endArray();
+        const ChannelStats stats = tensorStats(result.tensor);
+        for (const auto &[name, values] :
+             {std::pair{"mean", stats.mean}, std::pair{"std", stats.std},
+              std::pair{"min", stats.min}, std::pair{"max", stats.max}}) {
+            json.key(name).beginArray();
+            for (double v : values)
+                json.value(v);
+            json.endArray();
+        }
+    } else {
+        json.key("kind").value("image");
+        json.key("mode").value(result.channels() == 1 ? "L" : "RGB");
+        json.key("size")
+            .beginArray()
+            .value(result.image.width())
+            .value(result.image.height())
+            .endArray();
+    }
+    json.endObject();
+}
+
+/// --json: the input, the seed, the pipeline, what each step did and the output, on stdout.
+void printRunJson(const TransformArgs &args, QSize inputSize, const CompiledPipeline &pipeline,
+                  const TransformRun &run)
+{
+    JsonWriter json;
+    json.beginObject();
+    json.key("image").value(args.imagePath);
+    json.key("input_size")
+        .beginArray()
+        .value(inputSize.width())
+        .value(inputSize.height())
+        .endArray();
+    json.key("seed").value(int64_t(args.seed));
+    json.key("pipeline").value(toTorchvisionSource(pipeline.pipeline()));
+    json.key("steps").beginArray();
+    for (const StepTrace &step : run.steps) {
+        json.beginObject();
+        json.key("name").value(step.name);
+        json.key("applied").value(step.applied);
+        json.key("summary").value(step.summary);
+        json.key("output_size")
+            .beginArray()
+            .value(step.outputSize.width())
+            .value(step.outputSize.height())
+            .endArray();
+        json.endObject();
+    }
+    json.endArray();
+    json.key("output");
+    writeOutputJson(json, run.output);
+    json.endObject();
+    QByteArray bytes = json.take();
+    bytes.append('\n');
+    writeOut(bytes);
+}
+
+/// Without --json: one line per step and one for the result.
+void printRunText(const TransformArgs &args, const TransformRun &run)
+{
+    for (const StepTrace &step : run.steps)
+        printOut(QStringLiteral("%1. %2: %3").arg(step.step + 1).arg(step.name, step.summary));
+    printOut(QStringLiteral("→ %1%2").arg(
+        run.output.describe(),
+        args.out.isEmpty() ? QString() : QStringLiteral(", written to ") + args.out));
+}
+
+} // namespace
+
+int runTransform(const QStringList &args)
+{
+    std::variant<TransformArgs, int> read = readTransformArgs(args);
+    if (const int *code = std::get_if<int>(&read))
+        return *code;
+    const TransformArgs &a = std::get<TransformArgs>(read);
+    Result<CompiledPipeline> compiled = CompiledPipeline::compile(a.pipeline);
     if (!compiled) {
         printError(compiled.errorMessage());
         return kExitUsage;
     }
-    const QString imagePath = parser.positionalArguments().constFirst();
     LoadOptions loadOptions;
-    loadOptions.applyExifOrientation = parser.isSet(exifOption);
-    Result<QImage> image = loadTransformInput(imagePath, loadOptions);
+    loadOptions.applyExifOrientation = a.exif;
+    Result<QImage> image = loadTransformInput(a.imagePath, loadOptions);
     if (!image) {
         printError(image.errorMessage());
         return kExitFailure;
     }
-    TorchGenerator rng(seed);
-    const bool trace = parser.isSet(stepsOption);
-    Result<TransformRun> run = compiled->run(image.value(), rng, trace);
+    TorchGenerator rng(a.seed);
+    Result<TransformRun> run = compiled->run(image.value(), rng, a.steps);
     if (!run) {
         printError(run.errorMessage());
         return kExitFailure;
     }
-
-    if (trace) {
-        const QString dir = parser.value(stepsOption);
-        if (!QDir().mkpath(dir)) {
-            printError(QStringLiteral("cannot create the folder “%1”").arg(dir));
-            return kExitFailure;
-        }
-        bool normalized = false;
-        if (Status s = writePng(image.value(), dir + QStringLiteral("/00-input.png")); !s) {
-            printError(s.errorMessage());
-            return kExitFailure;
-        }
-        for (const StepTrace &step : run->steps) {
-            normalized = normalized || step.name == u"Normalize";
-            const QImage shown = displayImage(step.output, compiled.value(), normalized);
-            if (shown.isNull())
-                continue;
-            const QString name = QStringLiteral("%1/%2-%3.png")
-                                     .arg(dir)
-                                     .arg(step.step + 1, 2, 10, QLatin1Char('0'))
-                                     .arg(step.name);
-            if (Status s = writePng(shown, name); !s) {
-                printError(s.errorMessage());
-                return kExitFailure;
-            }
-        }
+    Status written = a.steps
+        ? writeStepImages(a.stepsDir, image.value(), run.value(), compiled.value())
+        : success();
+    if (written && !a.out.isEmpty())
+        written = writeResult(a, run->output, compiled.value());
+    if (!written) {
+        printError(written.errorMessage());
+        return kExitFailure;
     }
-
-    const TransformData &result = run->output;
-    if (!out.isEmpty()) {
-        Status written = success();
-        if (suffix == u"png") {
-            const bool normalized = !compiled->normalizeMean().empty() && result.isTensor();
-            const QImage shown = displayImage(result, compiled.value(), normalized);
-            written = shown.isNull()
-                ? Status(Error{QStringLiteral("a %1-channel tensor cannot be written as "
-                                              "PNG: use .pt")
-                                   .arg(result.channels())})
-                : writePng(shown, out);
-        } else {
-            // A uint8 H × W × C tensor for a PIL image result, as np.array(img) would give; the
-            // float32 C × H × W tensor itself after ToTensor.
-            ckpt::Tensor tensor;
-            if (result.isTensor()) {
-                tensor = ckpt::Tensor::fromFloats(
-                    std::span<const float>(result.tensor.data),
-                    {result.tensor.channels, result.tensor.height, result.tensor.width});
-            } else {
-                const QImage &img = result.image;
-                const int c = result.channels();
-                QByteArray bytes;
-                bytes.reserve(qsizetype(img.width()) * img.height() * c);
-                for (int y = 0; y < img.height(); ++y)
-                    bytes.append(reinterpret_cast<const char *>(img.constScanLine(y)),
-                                 qsizetype(img.width()) * c);
-                tensor = ckpt::Tensor::fromBytes(ckpt::DType::UInt8, std::move(bytes),
-                                                 {img.height(), img.width(), c});
-            }
-            written = ckpt::writeCheckpoint(out, ckpt::Value(tensor));
-        }
-        if (!written) {
-            printError(written.errorMessage());
-            return kExitFailure;
-        }
-    }
-
-    if (parser.isSet(jsonOption)) {
-        JsonWriter json;
-        json.beginObject();
-        json.key("image").value(imagePath);
-        json.key("input_size").beginArray().value(image->width()).value(image->height()).endArray();
-        json.key("seed").value(int64_t(seed));
-        json.key("pipeline").value(toTorchvisionSource(compiled->pipeline()));
-        json.key("steps").beginArray();
-        for (const StepTrace &step : run->steps) {
-            json.beginObject();
-            json.key("name").value(step.name);
-            json.key("applied").value(step.applied);
-            json.key("summary").value(step.summary);
-            json.key("output_size")
-                .beginArray()
-                .value(step.outputSize.width())
-                .value(step.outputSize.height())
-                .endArray();
-            json.endObject();
-        }
-        json.endArray();
-        json.key("output").beginObject();
-        if (result.isTensor()) {
-            json.key("kind").value("tensor");
-            json.key("dtype").value("float32");
-            json.key("shape")
-                .beginArray()
-                .value(result.tensor.channels)
-                .value(result.tensor.height)
-                .value(result.tensor.width)
-                .endArray();
-            const ChannelStats stats = tensorStats(result.tensor);
-            for (const auto &[name, values] :
-                 {std::pair{"mean", stats.mean}, std::pair{"std", stats.std},
-                  std::pair{"min", stats.min}, std::pair{"max", stats.max}}) {
-                json.key(name).beginArray();
-                for (double v : values)
-                    json.value(v);
-                json.endArray();
-            }
-        } else {
-            json.key("kind").value("image");
-            json.key("mode").value(result.channels() == 1 ? "L" : "RGB");
-            json.key("size")
-                .beginArray()
-                .value(result.image.width())
-                .value(result.image.height())
-                .endArray();
-        }
-        json.endObject();
-        json.endObject();
-        QByteArray bytes = json.take();
-        bytes.append('\n');
-        writeOut(bytes);
-    } else {
-        for (const StepTrace &step : run->steps)
-            printOut(QStringLiteral("%1. %2: %3").arg(step.step + 1).arg(step.name, step.summary));
-        printOut(QStringLiteral("→ %1%2").arg(
-            result.describe(), out.isEmpty() ? QString() : QStringLiteral(", written to ") + out));
-    }
+    if (a.json)
+        printRunJson(a, image->size(), compiled.value(), run.value());
+    else
+        printRunText(a, run.value());
     return kExitOk;
 }
 

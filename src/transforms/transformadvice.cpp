@@ -2,6 +2,7 @@
 
 #include "base/version.h"
 #include "image/imageprobe.h"
+#include "transforms/transformop.h"
 
 #include <QRegularExpression>
 #include <QThread>
@@ -19,63 +20,6 @@ namespace ifs {
 namespace {
 
 using V = TransformValue;
-
-/// The value of a parameter of a step, by name: the argument given or the signature's default.
-V argument(const TransformStep &step, const QString &name)
-{
-    const TransformSignature *signature = findTransform(step.name);
-    if (!signature)
-        return V::none();
-    int positional = 0;
-    for (const TransformArgument &arg : step.args) {
-        if (!arg.keyword.isEmpty()) {
-            if (arg.keyword == name)
-                return arg.value;
-            continue;
-        }
-        if (positional < signature->parameters.size()
-            && signature->parameters[positional].name == name)
-            return arg.value;
-        ++positional;
-    }
-    for (const TransformParameter &param : signature->parameters)
-        if (param.name == name)
-            return param.defaultValue;
-    return V::none();
-}
-
-bool isNumber(const V &v)
-{
-    return v.kind == V::Kind::Int || v.kind == V::Kind::Float;
-}
-
-double toDouble(const V &v)
-{
-    return v.kind == V::Kind::Int ? double(v.intValue) : v.floatValue;
-}
-
-std::vector<double> numberList(const V &v)
-{
-    std::vector<double> out;
-    if (isNumber(v))
-        out.push_back(toDouble(v));
-    else if (v.kind == V::Kind::Tuple || v.kind == V::Kind::List)
-        for (const V &item : v.items)
-            if (isNumber(item))
-                out.push_back(toDouble(item));
-    return out;
-}
-
-/// (h, w) of a size argument given as an int or a one/two element sequence; nullopt otherwise.
-std::optional<QSize> sizeArg(const V &v)
-{
-    const std::vector<double> values = numberList(v);
-    if (values.size() == 1)
-        return QSize(int(values[0]), int(values[0]));
-    if (values.size() == 2)
-        return QSize(int(values[1]), int(values[0]));
-    return std::nullopt;
-}
 
 TransformStep step(const QString &name, QList<TransformArgument> args = {})
 {
@@ -100,22 +44,114 @@ V sizeValue(int h, int w)
     return V::tuple({V::integer(h), V::integer(w)});
 }
 
-QString literal(const V &v)
-{
-    return toPythonLiteral(v);
-}
-
-bool isRandomName(const QString &name)
-{
-    return name.startsWith(u"Random") || name == u"ColorJitter" || name == u"GaussianBlur";
-}
-
-QString sizeText(QSize s)
-{
-    return QStringLiteral("%1×%2").arg(s.width()).arg(s.height());
-}
-
 } // namespace
+
+// ---- The advice kit (transformop.h) ---------------------------------------------------------
+
+namespace ops {
+
+V stepArgument(const TransformStep &step, const QString &name)
+{
+    const TransformSignature *signature = findTransform(step.name);
+    if (!signature)
+        return V::none();
+    int positional = 0;
+    for (const TransformArgument &arg : step.args) {
+        if (!arg.keyword.isEmpty()) {
+            if (arg.keyword == name)
+                return arg.value;
+            continue;
+        }
+        if (positional < signature->parameters.size()
+            && signature->parameters[positional].name == name)
+            return arg.value;
+        ++positional;
+    }
+    for (const TransformParameter &param : signature->parameters)
+        if (param.name == name)
+            return param.defaultValue;
+    return V::none();
+}
+
+std::vector<double> numberList(const V &v)
+{
+    auto toDouble = [](const V &x) {
+        return x.kind == V::Kind::Int ? double(x.intValue) : x.floatValue;
+    };
+    std::vector<double> out;
+    if (isNumber(v))
+        out.push_back(toDouble(v));
+    else if (isSequence(v))
+        for (const V &item : v.items)
+            if (isNumber(item))
+                out.push_back(toDouble(item));
+    return out;
+}
+
+std::optional<QSize> sizeArgument(const V &v)
+{
+    const std::vector<double> values = numberList(v);
+    if (values.size() == 1)
+        return QSize(int(values[0]), int(values[0]));
+    if (values.size() == 2)
+        return QSize(int(values[1]), int(values[0]));
+    return std::nullopt;
+}
+
+QString sizeText(QSize size)
+{
+    return QStringLiteral("%1×%2").arg(size.width()).arg(size.height());
+}
+
+PipelineAdvice *AdviceWalk::add(Severity severity, int step, const QString &message)
+{
+    advice.append({severity, step, message, std::nullopt, {}});
+    return &advice.last();
+}
+
+void AdviceWalk::noteUpscale(int index, const QString &name, QSize target)
+{
+    if (!traits.typicalSize.isValid() || resized)
+        return;
+    const QSize t = size ? *size : traits.typicalSize;
+    const double factor
+        = std::max(double(target.width()) / t.width(), double(target.height()) / t.height());
+    if (factor >= 3.0)
+        add(Severity::Info, index,
+            QStringLiteral("%1 makes %2 images %3 times larger: the network sees blurred pixels "
+                           "and trains %4 times slower than at the images' own size. Consider a "
+                           "size near %5.")
+                .arg(name, sizeText(t))
+                .arg(std::round(factor * 10) / 10)
+                .arg(int(std::round(factor * factor)))
+                .arg(std::min(t.width(), t.height())));
+}
+
+void AdviceWalk::requireTensor(int index, const QString &name)
+{
+    if (tensor)
+        return;
+    PipelineAdvice *a
+        = add(Severity::Error, index,
+              QStringLiteral("%1 works on tensors, but this step still receives a PIL image: "
+                             "torchvision raises \"img should be Tensor Image\". Put ToTensor() "
+                             "before it.")
+                  .arg(name));
+    // Move the (later) ToTensor here, or add one.
+    TransformPipeline fixed = pipeline;
+    qsizetype later = -1;
+    for (qsizetype k = index + 1; k < pipeline.steps.size() && later < 0; ++k)
+        if (pipeline.steps[k].name == u"ToTensor")
+            later = k;
+    if (later >= 0)
+        fixed.steps.move(later, index);
+    else
+        fixed.steps.insert(index, step(QStringLiteral("ToTensor")));
+    a->fix = fixed;
+    a->fixLabel = QStringLiteral("Put ToTensor() before %1").arg(name);
+}
+
+} // namespace ops
 
 DatasetTraits sampleDatasetTraits(const QStringList &paths, int count)
 {
@@ -150,200 +186,51 @@ DatasetTraits sampleDatasetTraits(const QStringList &paths, int count)
 QList<PipelineAdvice> reviewPipeline(const TransformPipeline &pipeline, PipelineRole role,
                                      const DatasetTraits &traits)
 {
-    QList<PipelineAdvice> advice;
-    auto add = [&advice](PipelineAdvice::Severity severity, int step, const QString &message) {
-        advice.append({severity, step, message, std::nullopt, {}});
-        return &advice.last();
-    };
     using S = PipelineAdvice::Severity;
-
     // Walk the pipeline with what is known statically: the size (when every image ends the same
-    // size), the channels, and whether the data is a tensor yet.
-    std::optional<QSize> size;
+    // size), the channels, and whether the data is a tensor yet. Each transform's review hook
+    // adds its findings and updates what the walk knows.
+    ops::AdviceWalk walk{pipeline, role, traits};
     if (traits.uniformSize && traits.typicalSize.isValid())
-        size = traits.typicalSize;
-    int channels = 3; // torchvision's loader converts to RGB
-    bool tensor = false;
-    int toTensorStep = -1;
-    int lastAspectResize = -1; // the last Resize(int), which keeps the aspect ratio
-    int normalizeStep = -1;
-    bool resized = false; // a Resize chose the size on purpose
+        walk.size = traits.typicalSize;
     const QList<TransformStep> &steps = pipeline.steps;
     for (int i = 0; i < steps.size(); ++i) {
         const TransformStep &s = steps[i];
-        const QString &n = s.name;
-        if (role == PipelineRole::Val && isRandomName(n)) {
-            add(S::Warning, i,
-                QStringLiteral("%1 is random: validation results will change from run to run and "
-                               "will not measure the same thing twice. Validation pipelines are "
-                               "usually deterministic (Resize + CenterCrop).")
-                    .arg(n));
+        if (role == PipelineRole::Val && isRandomTransform(s.name)) {
+            walk.add(S::Warning, i,
+                     QStringLiteral("%1 is random: validation results will change from run to "
+                                    "run and will not measure the same thing twice. Validation "
+                                    "pipelines are usually deterministic (Resize + CenterCrop).")
+                         .arg(s.name));
         }
-        if (n == u"Resize") {
-            resized = true;
-            const V sz = argument(s, QStringLiteral("size"));
-            const std::vector<double> values = numberList(sz);
-            if (values.size() == 2) {
-                size = QSize(int(values[1]), int(values[0]));
-            } else if (values.size() == 1) {
-                lastAspectResize = i;
-                if (size) {
-                    const int shortSide = std::min(size->width(), size->height());
-                    const int longSide = std::max(size->width(), size->height());
-                    const int newShort = int(values[0]);
-                    const int newLong = int(double(newShort) * longSide / shortSide);
-                    size = size->width() <= size->height() ? QSize(newShort, newLong)
-                                                           : QSize(newLong, newShort);
-                }
-            }
-        } else if (n == u"CenterCrop" || n == u"RandomCrop" || n == u"RandomResizedCrop") {
-            const std::optional<QSize> crop = sizeArg(argument(s, QStringLiteral("size")));
-            if (crop && n != u"RandomCrop" && traits.typicalSize.isValid() && !resized) {
-                const QSize t = size ? *size : traits.typicalSize;
-                const double factor = std::max(double(crop->width()) / t.width(),
-                                               double(crop->height()) / t.height());
-                if (factor >= 3.0)
-                    add(S::Info, i,
-                        QStringLiteral("%1 makes %2 images %3 times larger: the network sees "
-                                       "blurred pixels and trains %4 times slower than at the "
-                                       "images' own size. Consider a size near %5.")
-                            .arg(n, sizeText(t))
-                            .arg(std::round(factor * 10) / 10)
-                            .arg(int(std::round(factor * factor)))
-                            .arg(std::min(t.width(), t.height())));
-            }
-            if (crop && n == u"CenterCrop" && size
-                && (crop->width() > size->width() || crop->height() > size->height()))
-                add(S::Warning, i,
-                    QStringLiteral("CenterCrop(%1) is larger than the %2 image here: torchvision "
-                                   "pads it with black borders.")
-                        .arg(literal(argument(s, QStringLiteral("size"))), sizeText(*size)));
-            if (n == u"RandomResizedCrop" || n == u"RandomErasing") {
-                for (const QString &range : {QStringLiteral("scale"), QStringLiteral("ratio")}) {
-                    const std::vector<double> r = numberList(argument(s, range));
-                    if (r.size() == 2 && r[0] > r[1])
-                        add(S::Warning, i,
-                            QStringLiteral("%1's %2 is (%3, %4): it should be (min, max).")
-                                .arg(n, range)
-                                .arg(r[0])
-                                .arg(r[1]));
-                }
-            }
-            if (crop)
-                size = crop;
-        } else if (n == u"Pad") {
-            if (size) {
-                const std::vector<double> p = numberList(argument(s, QStringLiteral("padding")));
-                if (p.size() == 1)
-                    *size += QSize(int(2 * p[0]), int(2 * p[0]));
-                else if (p.size() == 2)
-                    *size += QSize(int(2 * p[0]), int(2 * p[1]));
-                else if (p.size() == 4)
-                    *size += QSize(int(p[0] + p[2]), int(p[1] + p[3]));
-            }
-        } else if (n == u"RandomRotation") {
-            const V expand = argument(s, QStringLiteral("expand"));
-            if (expand.kind == V::Kind::Bool && expand.boolValue)
-                size.reset();
-        } else if (n == u"Grayscale") {
-            const V c = argument(s, QStringLiteral("num_output_channels"));
-            channels = c.kind == V::Kind::Int ? int(c.intValue) : 1;
-        } else if (n == u"ToTensor") {
-            if (tensor)
-                add(S::Error, i,
-                    QStringLiteral("ToTensor appears twice: the second one receives a tensor and "
-                                   "torchvision raises \"pic should be PIL Image or ndarray\". "
-                                   "Remove it."));
-            tensor = true;
-            toTensorStep = i;
-        } else if (n == u"Normalize" || n == u"RandomErasing") {
-            if (!tensor) {
-                PipelineAdvice *a = add(
-                    S::Error, i,
-                    QStringLiteral("%1 works on tensors, but this step still receives a PIL "
-                                   "image: torchvision raises \"img should be Tensor Image\". Put "
-                                   "ToTensor() before it.")
-                        .arg(n));
-                // Move the (later) ToTensor here, or add one.
-                TransformPipeline fixed = pipeline;
-                qsizetype later = -1;
-                for (qsizetype k = i + 1; k < steps.size() && later < 0; ++k)
-                    if (steps[k].name == u"ToTensor")
-                        later = k;
-                if (later >= 0)
-                    fixed.steps.move(later, i);
-                else
-                    fixed.steps.insert(i, step(QStringLiteral("ToTensor")));
-                a->fix = fixed;
-                a->fixLabel = QStringLiteral("Put ToTensor() before %1").arg(n);
-            }
-            if (n == u"Normalize") {
-                normalizeStep = i;
-                const std::vector<double> mean = numberList(argument(s, QStringLiteral("mean")));
-                const std::vector<double> std = numberList(argument(s, QStringLiteral("std")));
-                for (const auto &[what, values] : {std::pair{QStringLiteral("mean"), mean},
-                                                   std::pair{QStringLiteral("std"), std}})
-                    if (values.size() != 1 && int(values.size()) != channels)
-                        add(S::Error, i,
-                            QStringLiteral("Normalize has %1 %2 value%3 for %4-channel images: "
-                                           "give one value or %4.")
-                                .arg(values.size())
-                                .arg(what)
-                                .arg(values.size() == 1 ? QString() : QStringLiteral("s"))
-                                .arg(channels));
-                auto varies = [](const std::vector<double> &v) {
-                    return v.size() > 1 && std::any_of(v.begin(), v.end(), [&v](double x) {
-                               return std::abs(x - v[0]) > 1e-6;
-                           });
-                };
-                if (traits.gray && channels == 3 && (varies(mean) || varies(std)))
-                    add(S::Warning, i,
-                        QStringLiteral("This dataset is grayscale, so the three channels are "
-                                       "equal, but Normalize uses different statistics per "
-                                       "channel (ImageNet's?): the channels end up different for "
-                                       "no reason. Compute the dataset's own mean and std, or "
-                                       "use one value each."));
-            }
-        }
+        if (const TransformDefinition *definition = findDefinition(s.name);
+            definition && definition->review)
+            definition->review(walk, i, s);
     }
 
-    if (toTensorStep < 0)
-        add(S::Warning, -1,
-            QStringLiteral("There is no ToTensor(): the pipeline returns PIL images, which a "
-                           "DataLoader cannot batch. Add ToTensor() (and Normalize) at the end."));
-    else if (normalizeStep < 0)
-        add(S::Info, -1,
-            QStringLiteral("There is no Normalize: inputs stay in [0, 1]. Networks usually train "
-                           "better on normalised inputs; compute the dataset's mean and std."));
+    if (walk.toTensorStep < 0)
+        walk.add(S::Warning, -1,
+                 QStringLiteral("There is no ToTensor(): the pipeline returns PIL images, which "
+                                "a DataLoader cannot batch. Add ToTensor() (and Normalize) at the "
+                                "end."));
+    else if (walk.normalizeStep < 0)
+        walk.add(S::Info, -1,
+                 QStringLiteral("There is no Normalize: inputs stay in [0, 1]. Networks usually "
+                                "train better on normalised inputs; compute the dataset's mean "
+                                "and std."));
 
     // Batches stack only tensors of one shape.
     const bool mixedSizes = !traits.uniformSize && traits.sampled > 0;
-    if (!size && (mixedSizes || lastAspectResize >= 0)) {
-        if (lastAspectResize >= 0) {
-            const TransformStep &s = steps[lastAspectResize];
-            const V sz = argument(s, QStringLiteral("size"));
-            const std::vector<double> sides = numberList(sz);
-            const int side = sides.empty() ? 224 : int(sides[0]);
-            PipelineAdvice *a = add(
-                S::Warning, lastAspectResize,
-                QStringLiteral("Resize(%1) keeps the aspect ratio, so images of different shapes "
-                               "give tensors of different sizes and a batch cannot be stacked "
-                               "(\"stack expects each tensor to be equal size\"): use "
-                               "Resize((%1, %1)) or add a crop such as CenterCrop(%1).")
-                    .arg(side));
-            TransformPipeline fixed = pipeline;
-            fixed.steps[lastAspectResize].args[0].value = sizeValue(side, side);
-            if (fixed.steps[lastAspectResize].args[0].keyword.isEmpty()
-                || fixed.steps[lastAspectResize].args[0].keyword == u"size")
-                a->fix = fixed;
-            a->fixLabel = QStringLiteral("Use Resize((%1, %1))").arg(side);
-        } else {
-            add(S::Warning, -1,
-                QStringLiteral("The images have different sizes and no step makes them equal, so "
-                               "a batch cannot be stacked: add Resize((h, w)) or a crop."));
-        }
+    if (!walk.size && (mixedSizes || walk.unequalSizes)) {
+        if (walk.unequalSizes)
+            walk.advice.append(*walk.unequalSizes);
+        else
+            walk.add(S::Warning, -1,
+                     QStringLiteral("The images have different sizes and no step makes them "
+                                    "equal, so a batch cannot be stacked: add Resize((h, w)) or a "
+                                    "crop."));
     }
-    return advice;
+    return walk.advice;
 }
 
 PipelinePair defaultPipelines(const DatasetTraits &traits)

@@ -1,5 +1,7 @@
 #include "transforms/transformspec.h"
 
+#include "transforms/transformregistry.h"
+
 #include <QHash>
 
 #include <algorithm>
@@ -100,68 +102,6 @@ bool operator==(const TransformValue &a, const TransformValue &b)
 namespace {
 
 using V = TransformValue;
-
-TransformParameter req(const QString &name)
-{
-    return {name, true, V::none()};
-}
-
-TransformParameter opt(const QString &name, const TransformValue &value)
-{
-    return {name, false, value};
-}
-
-V floats(double a, double b)
-{
-    return V::tuple({V::real(a), V::real(b)});
-}
-
-QList<TransformSignature> makeTransforms()
-{
-    const V bilinear = V::interpolation(QStringLiteral("BILINEAR"));
-    const V nearest = V::interpolation(QStringLiteral("NEAREST"));
-    const V zero = V::integer(0);
-    const V none = V::none();
-    const V no = V::boolean(false);
-    const V constant = V::string(QStringLiteral("constant"));
-    auto s = [](const char16_t *text) {
-        return QString::fromUtf16(text);
-    };
-    return {
-        {s(u"Resize"),
-         {req(s(u"size")), opt(s(u"interpolation"), bilinear), opt(s(u"max_size"), none),
-          opt(s(u"antialias"), none)}},
-        {s(u"CenterCrop"), {req(s(u"size"))}},
-        {s(u"RandomCrop"),
-         {req(s(u"size")), opt(s(u"padding"), none), opt(s(u"pad_if_needed"), no),
-          opt(s(u"fill"), zero), opt(s(u"padding_mode"), constant)}},
-        {s(u"RandomResizedCrop"),
-         {req(s(u"size")), opt(s(u"scale"), floats(0.08, 1.0)),
-          opt(s(u"ratio"), floats(3.0 / 4.0, 4.0 / 3.0)), opt(s(u"interpolation"), bilinear),
-          opt(s(u"antialias"), none)}},
-        {s(u"RandomHorizontalFlip"), {opt(s(u"p"), V::real(0.5))}},
-        {s(u"RandomVerticalFlip"), {opt(s(u"p"), V::real(0.5))}},
-        {s(u"RandomRotation"),
-         {req(s(u"degrees")), opt(s(u"interpolation"), nearest), opt(s(u"expand"), no),
-          opt(s(u"center"), none), opt(s(u"fill"), zero)}},
-        {s(u"RandomAffine"),
-         {req(s(u"degrees")), opt(s(u"translate"), none), opt(s(u"scale"), none),
-          opt(s(u"shear"), none), opt(s(u"interpolation"), nearest), opt(s(u"fill"), zero),
-          opt(s(u"center"), none)}},
-        {s(u"ColorJitter"),
-         {opt(s(u"brightness"), zero), opt(s(u"contrast"), zero), opt(s(u"saturation"), zero),
-          opt(s(u"hue"), zero)}},
-        {s(u"Grayscale"), {opt(s(u"num_output_channels"), V::integer(1))}},
-        {s(u"RandomGrayscale"), {opt(s(u"p"), V::real(0.1))}},
-        {s(u"GaussianBlur"), {req(s(u"kernel_size")), opt(s(u"sigma"), floats(0.1, 2.0))}},
-        {s(u"Pad"), {req(s(u"padding")), opt(s(u"fill"), zero), opt(s(u"padding_mode"), constant)}},
-        {s(u"ToTensor"), {}},
-        {s(u"Normalize"), {req(s(u"mean")), req(s(u"std")), opt(s(u"inplace"), no)}},
-        {s(u"RandomErasing"),
-         {opt(s(u"p"), V::real(0.5)), opt(s(u"scale"), floats(0.02, 0.33)),
-          opt(s(u"ratio"), floats(0.3, 3.3)), opt(s(u"value"), zero), opt(s(u"inplace"), no)}},
-    };
-}
 
 const QStringList &interpolationMembers()
 {
@@ -896,7 +836,12 @@ QString printStep(const TransformStep &step)
 
 const QList<TransformSignature> &knownTransforms()
 {
-    static const QList<TransformSignature> transforms = makeTransforms();
+    static const QList<TransformSignature> transforms = [] {
+        QList<TransformSignature> signatures;
+        for (const TransformDefinition *definition : transformDefinitions())
+            signatures.append({definition->name, definition->parameters});
+        return signatures;
+    }();
     return transforms;
 }
 

@@ -4,6 +4,7 @@
 
 #include <QList>
 #include <QString>
+#include <QStringList>
 
 namespace ifs {
 
@@ -70,6 +71,21 @@ struct TransformPipeline
     friend bool operator==(const TransformPipeline &a, const TransformPipeline &b) = default;
 };
 
+/// How the editor's parameter form edits a parameter when the default's type does not say it.
+struct ParameterHint
+{
+    enum class Editor {
+        Auto, ///< by the default's type: check box, spin box in [0, 1], (min, max) pair, literal
+        Choice, ///< a combo box of `choices` for a string value, e.g. padding_mode
+        OptionalBool, ///< a combo box of None, True and False
+        Integer, ///< a spin box from `minimum` to `maximum` for an int value
+    };
+    Editor editor = Editor::Auto;
+    QStringList choices; ///< Choice: the strings offered
+    int minimum = 0; ///< Integer
+    int maximum = 0; ///< Integer
+};
+
 /// One parameter of a transform's constructor.
 struct TransformParameter
 {
@@ -78,6 +94,8 @@ struct TransformParameter
     bool required = false;
     /// The default value when not required.
     TransformValue defaultValue;
+    /// What the parameter form shows for it (the signature itself ignores it).
+    ParameterHint hint;
 };
 
 /// A transform's constructor signature as in torchvision 0.14.
@@ -87,7 +105,8 @@ struct TransformSignature
     QList<TransformParameter> parameters;
 };
 
-/// The transforms we know, with their torchvision 0.14 signatures.
+/// The transforms we know, with their torchvision 0.14 signatures (from the registry,
+/// transformregistry.h, in its order).
 const QList<TransformSignature> &knownTransforms();
 
 /// The signature of the transform called name, or nullptr when unknown.

@@ -26,8 +26,6 @@ namespace ifs {
 
 namespace {
 
-using V = TransformValue;
-
 /// Paints a step as "2.  RandomResizedCrop  224, scale=(0.5, 1.0)" with its check box, a "random"
 /// tag and the marker of its worst finding. Disabled steps are unnumbered: the engine's error
 /// messages ("Step 2, ...") count the steps that run.
@@ -140,14 +138,6 @@ std::pair<int, int> errorPosition(const QString &message)
     if (!match.hasMatch())
         return {0, 0};
     return {match.captured(1).toInt(), match.captured(2).toInt()};
-}
-
-V floatTuple(std::initializer_list<double> values)
-{
-    QList<V> items;
-    for (double v : values)
-        items.append(V::real(v));
-    return V::tuple(items);
 }
 
 } // namespace
@@ -385,45 +375,19 @@ void PipelineEditor::buildAddMenu()
 {
     m_addMenu->setObjectName(QStringLiteral("addStepMenu"));
     m_addMenu->setToolTipsVisible(true);
-    const QList<QPair<QString, QStringList>> groups{
-        {tr("Size and crop"),
-         {QStringLiteral("Resize"), QStringLiteral("CenterCrop"), QStringLiteral("RandomCrop"),
-          QStringLiteral("RandomResizedCrop"), QStringLiteral("Pad")}},
-        {tr("Flip and geometry"),
-         {QStringLiteral("RandomHorizontalFlip"), QStringLiteral("RandomVerticalFlip"),
-          QStringLiteral("RandomRotation"), QStringLiteral("RandomAffine")}},
-        {tr("Colour and blur"),
-         {QStringLiteral("ColorJitter"), QStringLiteral("Grayscale"),
-          QStringLiteral("RandomGrayscale"), QStringLiteral("GaussianBlur")}},
-        {tr("Tensor"),
-         {QStringLiteral("ToTensor"), QStringLiteral("Normalize"),
-          QStringLiteral("RandomErasing")}},
-    };
-    QStringList listed;
-    for (const auto &[group, names] : groups) {
-        m_addMenu->addSection(group);
-        for (const QString &name : names) {
-            if (!findTransform(name))
+    // A section per category, its transforms in the registry's order.
+    for (const TransformCategory category : transformCategories()) {
+        m_addMenu->addSection(transformCategoryTitle(category));
+        for (const TransformDefinition *definition : transformDefinitions()) {
+            if (definition->category != category)
                 continue;
-            listed.append(name);
+            const QString name = definition->name;
             QAction *action
-                = m_addMenu->addAction(name + QStringLiteral("  —  ") + transformDescription(name),
+                = m_addMenu->addAction(name + QStringLiteral("  —  ") + definition->description,
                                        this, [this, name] { addStep(name); });
             action->setObjectName(QStringLiteral("add_") + name);
-            action->setToolTip(transformDescription(name));
+            action->setToolTip(definition->description);
         }
-    }
-    // Transforms the table learns later still show up.
-    bool other = false;
-    for (const TransformSignature &signature : knownTransforms()) {
-        if (listed.contains(signature.name))
-            continue;
-        if (!other)
-            m_addMenu->addSection(tr("Other"));
-        other = true;
-        const QString name = signature.name;
-        m_addMenu->addAction(name, this, [this, name] { addStep(name); })
-            ->setObjectName(QStringLiteral("add_") + name);
     }
 }
 
@@ -626,54 +590,7 @@ int PipelineEditor::selectedRow() const
 
 TransformStep PipelineEditor::newStep(const QString &name) const
 {
-    const int side = m_typicalSize.isValid()
-        ? std::min(m_typicalSize.width(), m_typicalSize.height()) <= 64
-            ? std::min(m_typicalSize.width(), m_typicalSize.height())
-            : 224
-        : 224;
-    TransformStep step{name, {}};
-    auto positional = [&step](const V &value) {
-        step.args.append({QString(), value});
-    };
-    if (name == u"Resize")
-        positional(V::integer(side <= 64 ? side : 256));
-    else if (name == u"CenterCrop" || name == u"RandomResizedCrop")
-        positional(V::integer(side));
-    else if (name == u"RandomCrop") {
-        positional(V::integer(side));
-        step.args.append({QStringLiteral("padding"), V::integer(std::max(1, side / 8))});
-    } else if (name == u"RandomRotation")
-        positional(V::integer(15));
-    else if (name == u"RandomAffine") {
-        positional(V::integer(10));
-        step.args.append({QStringLiteral("translate"), floatTuple({0.1, 0.1})});
-    } else if (name == u"GaussianBlur")
-        positional(V::integer(3));
-    else if (name == u"Pad")
-        positional(V::integer(4));
-    else if (name == u"ColorJitter") {
-        for (const char16_t *p : {u"brightness", u"contrast", u"saturation"})
-            step.args.append({QString::fromUtf16(p), V::real(0.2)});
-    } else if (name == u"Normalize") {
-        if (m_gray) {
-            positional(floatTuple({0.5}));
-            positional(floatTuple({0.5}));
-        } else {
-            positional(floatTuple({0.485, 0.456, 0.406}));
-            positional(floatTuple({0.229, 0.224, 0.225}));
-        }
-    }
-    // Anything else the table requires gets a neutral value the form then shows.
-    if (const TransformSignature *signature = findTransform(name)) {
-        int given = 0;
-        for (const TransformArgument &arg : step.args)
-            given += arg.keyword.isEmpty() ? 1 : 0;
-        for (const TransformParameter &p : signature->parameters)
-            if (p.required && given-- <= 0)
-                positional(V::integer(1));
-    }
-    const Result<TransformStep> normalized = normalizeStep(step);
-    return normalized ? normalized.value() : step;
+    return newTransformStep(name, DatasetHints{m_typicalSize, m_gray});
 }
 
 void PipelineEditor::addStep(const QString &name)
@@ -682,7 +599,8 @@ void PipelineEditor::addStep(const QString &name)
     int row = selectedRow() >= 0 ? selectedRow() + 1 : int(items.size());
     if (selectedRow() < 0) {
         // Without a selection, image steps go before ToTensor and tensor steps at the end.
-        const bool tensorStep = name == u"Normalize" || name == u"RandomErasing";
+        const TransformDefinition *definition = findDefinition(name);
+        const bool tensorStep = definition && definition->input == StepInput::Tensor;
         for (int i = 0; i < items.size() && !tensorStep; ++i)
             if (items[i].step.name == u"ToTensor") {
                 row = i;

@@ -163,52 +163,6 @@ QString stepArgumentsText(const TransformStep &step)
     return printed.mid(open + 1, printed.size() - open - 2);
 }
 
-QString transformDescription(const QString &name)
-{
-    static const QHash<QString, QString> descriptions{
-        {QStringLiteral("Resize"),
-         QStringLiteral(
-             "Scale to a size; an int sets the shorter side and keeps the aspect ratio")},
-        {QStringLiteral("CenterCrop"), QStringLiteral("Cut the central region of the given size")},
-        {QStringLiteral("RandomCrop"),
-         QStringLiteral("Cut a region of the given size at a random place, optionally padded "
-                        "first")},
-        {QStringLiteral("RandomResizedCrop"),
-         QStringLiteral("Cut a random area and aspect ratio, then resize it: ImageNet's "
-                        "augmentation")},
-        {QStringLiteral("RandomHorizontalFlip"),
-         QStringLiteral("Mirror left–right with probability p")},
-        {QStringLiteral("RandomVerticalFlip"),
-         QStringLiteral("Mirror top–bottom with probability p")},
-        {QStringLiteral("RandomRotation"),
-         QStringLiteral("Rotate by a random angle within ± degrees")},
-        {QStringLiteral("RandomAffine"),
-         QStringLiteral("Random rotation, translation, scale and shear in one step")},
-        {QStringLiteral("ColorJitter"),
-         QStringLiteral("Randomly change brightness, contrast, saturation and hue")},
-        {QStringLiteral("Grayscale"), QStringLiteral("Convert to gray with 1 or 3 channels")},
-        {QStringLiteral("RandomGrayscale"),
-         QStringLiteral("Convert to gray (keeping the channels) with probability p")},
-        {QStringLiteral("GaussianBlur"),
-         QStringLiteral("Blur with a Gaussian kernel of random sigma")},
-        {QStringLiteral("Pad"),
-         QStringLiteral("Add borders: constant, edge, reflect or symmetric")},
-        {QStringLiteral("ToTensor"),
-         QStringLiteral("PIL image to a float tensor C×H×W in [0, 1]: needed before Normalize")},
-        {QStringLiteral("Normalize"),
-         QStringLiteral("Subtract the mean and divide by the std, per channel (tensors only)")},
-        {QStringLiteral("RandomErasing"),
-         QStringLiteral("Blank out a random rectangle with probability p (tensors only)")},
-    };
-    return descriptions.value(name);
-}
-
-bool isRandomTransform(const QString &name)
-{
-    return name.startsWith(QStringLiteral("Random")) || name == u"ColorJitter"
-        || name == u"GaussianBlur";
-}
-
 // ---- PipelineModel ---------------------------------------------------------------------------
 
 PipelineModel::PipelineModel(QObject *parent)

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "transforms/transformregistry.h" // transformDescription(), isRandomTransform()
 #include "transforms/transformspec.h"
 
 #include <QAbstractListModel>
@@ -41,12 +42,6 @@ Result<PipelineItems> pipelineItemsFromSource(const QString &source);
 
 /// A step's arguments as written in Python, without the name: "224, scale=(0.5, 1.0)".
 QString stepArgumentsText(const TransformStep &step);
-
-/// One line saying what a torchvision transform does, for menus and tooltips.
-QString transformDescription(const QString &name);
-
-/// Whether a transform draws random numbers.
-bool isRandomTransform(const QString &name);
 
 /// The steps of one pipeline, for a list view: name, arguments, enabled check box, a marker for
 /// findings; reorderable by drag and drop (moveRows) and by moveStep().

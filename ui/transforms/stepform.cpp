@@ -31,13 +31,6 @@ const QStringList &interpolationNames()
     return names;
 }
 
-const QStringList &paddingModes()
-{
-    static const QStringList modes{QStringLiteral("constant"), QStringLiteral("edge"),
-                                   QStringLiteral("reflect"), QStringLiteral("symmetric")};
-    return modes;
-}
-
 bool isNumber(const V &v)
 {
     return v.kind == V::Kind::Int || v.kind == V::Kind::Float;
@@ -226,22 +219,25 @@ void StepForm::addField(const TransformParameter &parameter, const TransformValu
     field.original = value;
     const V &def = parameter.defaultValue;
     const QString &name = parameter.name;
+    const ParameterHint &hint = parameter.hint;
+    using Hint = ParameterHint::Editor;
 
-    // Pick the editor the default's type makes obvious, if the value on show fits it.
+    // Pick the editor the transform's hint or the default's type makes obvious, if the value on
+    // show fits it.
     if (!parameter.required) {
         if (def.kind == V::Kind::Enum && value.kind == V::Kind::Enum)
             field.kind = EditorKind::Interpolation;
-        else if (name == u"padding_mode" && value.kind == V::Kind::String
-                 && paddingModes().contains(value.text))
-            field.kind = EditorKind::PaddingMode;
-        else if (name == u"antialias"
+        else if (hint.editor == Hint::Choice && value.kind == V::Kind::String
+                 && hint.choices.contains(value.text))
+            field.kind = EditorKind::Choice;
+        else if (hint.editor == Hint::OptionalBool
                  && (value.kind == V::Kind::None || value.kind == V::Kind::Bool))
             field.kind = EditorKind::TriState;
         else if (def.kind == V::Kind::Bool && value.kind == V::Kind::Bool)
             field.kind = EditorKind::Check;
         else if (def.kind == V::Kind::Float && isNumber(value))
             field.kind = EditorKind::Float;
-        else if (name == u"num_output_channels" && value.kind == V::Kind::Int)
+        else if (hint.editor == Hint::Integer && value.kind == V::Kind::Int)
             field.kind = EditorKind::Int;
         else if (isNumberPair(def) && isNumberPair(value))
             field.kind = EditorKind::Pair;
@@ -266,7 +262,7 @@ void StepForm::addField(const TransformParameter &parameter, const TransformValu
         break;
     case EditorKind::Int:
         field.spin = new QSpinBox(host);
-        field.spin->setRange(1, 3);
+        field.spin->setRange(hint.minimum, hint.maximum);
         field.spin->setKeyboardTracking(false);
         field.spin->setValue(int(value.intValue));
         connect(field.spin, &QSpinBox::valueChanged, this, &StepForm::commit);
@@ -292,14 +288,14 @@ void StepForm::addField(const TransformParameter &parameter, const TransformValu
         break;
     }
     case EditorKind::Interpolation:
-    case EditorKind::PaddingMode:
+    case EditorKind::Choice:
     case EditorKind::TriState: {
         field.combo = new QComboBox(host);
         if (field.kind == EditorKind::Interpolation) {
             field.combo->addItems(interpolationNames());
             field.combo->setCurrentText(value.text);
-        } else if (field.kind == EditorKind::PaddingMode) {
-            field.combo->addItems(paddingModes());
+        } else if (field.kind == EditorKind::Choice) {
+            field.combo->addItems(hint.choices);
             field.combo->setCurrentText(value.text);
         } else {
             field.combo->addItems(
@@ -352,7 +348,7 @@ Result<std::optional<TransformValue>> StepForm::fieldValue(const Field &field) c
     }
     case EditorKind::Interpolation:
         return std::optional(V::interpolation(field.combo->currentText()));
-    case EditorKind::PaddingMode:
+    case EditorKind::Choice:
         return std::optional(V::string(field.combo->currentText()));
     case EditorKind::TriState:
         return std::optional(field.combo->currentIndex() == 0

@@ -21,8 +21,9 @@ namespace ifs {
 Result<TransformValue> parsePythonLiteral(const QString &text);
 
 /// The parameters of one transform step as a form: typed editors where the signature's default
-/// makes the type plain (check box, spin box, two spin boxes for a (min, max) range, a combo box
-/// for interpolation and padding modes), a validated Python-literal line edit otherwise.
+/// or the parameter's hint (ParameterHint) makes the type plain (check box, spin box, two spin
+/// boxes for a (min, max) range, a combo box for interpolation modes and choices such as padding
+/// modes), a validated Python-literal line edit otherwise.
 /// Every committed change emits stepEdited() with the normalized step.
 class StepForm : public QWidget
 {
@@ -52,16 +53,7 @@ Q_SIGNALS:
     void stepEdited(int row, const ifs::TransformStep &step);
 
 private:
-    enum class EditorKind {
-        Literal,
-        Check,
-        Float,
-        Int,
-        Pair,
-        Interpolation,
-        PaddingMode,
-        TriState
-    };
+    enum class EditorKind { Literal, Check, Float, Int, Pair, Interpolation, Choice, TriState };
     struct Field
     {
         TransformParameter parameter;
