@@ -1,7 +1,7 @@
 #include "training/evaluationview.h"
 
+#include "common/thumbnailloader.h"
 #include "common/warningbanner.h"
-#include "datasets/thumbnailloader.h"
 #include "training/confusionmatrixview.h"
 #include "training/trainingjobs.h"
 
