@@ -2,10 +2,12 @@
 
 #include "base/settings.h"
 #include "checkpoints/checkpointtreemodel.h"
+#include "checkpoints/keyfilterproxy.h"
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
 #include "checkpoints/tensorstatsview.h"
 #include "common/emptystatepage.h"
+#include "common/filefilters.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
 #include "torch/runtime.h"
@@ -37,27 +39,6 @@ namespace ifs {
 using namespace ckpt;
 
 namespace {
-
-const QString kFileFilter = QStringLiteral("*.pt *.pth *.tar *.ckpt *.bin *.safetensors");
-
-/// Keeps a row when its dotted key contains the text, and (recursively) its ancestors.
-class KeyFilterProxy : public QSortFilterProxyModel
-{
-public:
-    using QSortFilterProxyModel::QSortFilterProxyModel;
-
-protected:
-    bool filterAcceptsRow(int row, const QModelIndex &parent) const override
-    {
-        const QString needle = filterRegularExpression().pattern();
-        if (needle.isEmpty())
-            return true;
-        const QModelIndex index = sourceModel()->index(row, 0, parent);
-        return index.data(CheckpointTreeModel::FullKeyRole)
-            .toString()
-            .contains(needle, Qt::CaseInsensitive);
-    }
-};
 
 QString tallyText(const QMap<QString, TensorTally> &tallies)
 {
@@ -334,16 +315,16 @@ void CheckpointsWorkspace::showOpenDialog()
 {
     const QStringList paths = QFileDialog::getOpenFileNames(
         this, tr("Open Checkpoint"), m_settings ? m_settings->lastCheckpointFolder() : QString(),
-        tr("Checkpoints (%1);;All files (*)").arg(kFileFilter));
+        tr("Checkpoints (%1);;All files (*)").arg(checkpointFilePatterns()));
     openFiles(paths);
 }
 
 void CheckpointsWorkspace::showCompareDialog()
 {
-    const QStringList paths
-        = QFileDialog::getOpenFileNames(this, tr("Choose Two Checkpoints to Compare"),
-                                        m_settings ? m_settings->lastCheckpointFolder() : QString(),
-                                        tr("Checkpoints (%1);;All files (*)").arg(kFileFilter));
+    const QStringList paths = QFileDialog::getOpenFileNames(
+        this, tr("Choose Two Checkpoints to Compare"),
+        m_settings ? m_settings->lastCheckpointFolder() : QString(),
+        tr("Checkpoints (%1);;All files (*)").arg(checkpointFilePatterns()));
     if (paths.size() == 1 && current() && !current()->path.isEmpty())
         openFiles({current()->path, paths.constFirst()});
     else

@@ -2,12 +2,14 @@
 
 #include "base/settings.h"
 #include "common/emptystatepage.h"
+#include "common/filefilters.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
 #include "torch/runtime.h"
 #include "training/curvechart.h"
 #include "training/evaluationview.h"
 #include "training/models.h"
+#include "training/predictpanel.h"
 #include "training/resumedialog.h"
 #include "training/trainingdata.h"
 #include "training/trainingjobs.h"
@@ -60,8 +62,6 @@ const QColor kSpeedColor(0x8e, 0x6f, 0xd8);
 const QList<QColor> kOverlayColors{QColor(0x6c, 0x75, 0x7d), QColor(0xb5, 0x83, 0x8d),
                                    QColor(0x6d, 0x59, 0x7a), QColor(0x9a, 0x8c, 0x2f),
                                    QColor(0x35, 0x7a, 0x5b)};
-
-const QString kCheckpointFilter = QStringLiteral("*.pt *.pth *.tar *.ckpt *.bin *.safetensors");
 
 QString durationText(double seconds)
 {
@@ -401,7 +401,7 @@ QWidget *TrainingWorkspace::buildForm()
         const QString path = QFileDialog::getOpenFileName(
             this, tr("Start from Weights"),
             m_settings ? m_settings->lastCheckpointFolder() : QString(),
-            tr("Checkpoints (%1);;All files (*)").arg(kCheckpointFilter));
+            tr("Checkpoints (%1);;All files (*)").arg(checkpointFilePatterns()));
         if (!path.isEmpty())
             m_weights->setText(QDir::toNativeSeparators(path));
     });
