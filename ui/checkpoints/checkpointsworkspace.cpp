@@ -65,7 +65,49 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     , m_openJob(new CheckpointOpenJob(this))
     , m_statsJob(new TensorStatsJob(this))
 {
-    // Top bar
+    QHBoxLayout *bar = buildTopBar();
+    m_banner = new WarningBanner(this);
+
+    buildEmptyState();
+    buildStructurePane();
+    QWidget *compare = buildComparePane();
+
+    m_tabs = new QTabWidget(this);
+    m_tabs->setDocumentMode(true);
+    m_tabs->addTab(m_mainSplitter, tr("Structure"));
+    m_tabs->addTab(compare, tr("Compare"));
+
+    m_content = new QWidget(this);
+    auto *contentLayout = new QVBoxLayout(m_content);
+    contentLayout->setContentsMargins(0, 0, 0, 0);
+    contentLayout->addWidget(m_tabs);
+
+    m_stack = new QStackedWidget(this);
+    m_stack->addWidget(m_empty);
+    m_stack->addWidget(m_content);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(0);
+    layout->addLayout(bar);
+    layout->addWidget(m_banner);
+    layout->addWidget(m_stack, 1);
+
+    if (m_settings) {
+        m_mainSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpoints")));
+        m_sideSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpointsSide")));
+        setRecentCheckpoints(m_settings->recentCheckpoints());
+    }
+    if (m_mainSplitter->sizes().value(0) == 0 || !m_settings
+        || m_settings->splitterState(QStringLiteral("checkpoints")).isEmpty())
+        m_mainSplitter->setSizes({900, 380});
+
+    connectSignals();
+    showCheckpoint();
+}
+
+QHBoxLayout *CheckpointsWorkspace::buildTopBar()
+{
     m_open = new QPushButton(themedIcon(QStringLiteral("document-open")), tr("Open…"), this);
     m_open->setToolTip(tr("Open one checkpoint, or several to compare them"));
     m_recentButton = new QToolButton(this);
@@ -105,10 +147,11 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     bar->addWidget(m_filter);
     bar->addWidget(m_loadButton);
     bar->addWidget(m_saveButton);
+    return bar;
+}
 
-    m_banner = new WarningBanner(this);
-
-    // Empty state
+void CheckpointsWorkspace::buildEmptyState()
+{
     m_empty = new EmptyStatePage(
         QStringLiteral("document-open"), tr("No checkpoint open"),
         tr("Open a PyTorch checkpoint (.pt, .pth, .tar, .ckpt, .bin) or a .safetensors file to "
@@ -124,8 +167,10 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     m_recentList = new QWidget(m_empty);
     new QVBoxLayout(m_recentList);
     m_empty->addBelow(m_recentList);
+}
 
-    // Structure: tree | summary + statistics
+void CheckpointsWorkspace::buildStructurePane()
+{
     m_model = new CheckpointTreeModel(this);
     m_proxy = new KeyFilterProxy(this);
     m_proxy->setRecursiveFilteringEnabled(true);
@@ -167,8 +212,10 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     m_mainSplitter->setStretchFactor(0, 3);
     m_mainSplitter->setStretchFactor(1, 1);
     m_mainSplitter->setChildrenCollapsible(false);
+}
 
-    // Compare
+QWidget *CheckpointsWorkspace::buildComparePane()
+{
     auto *compare = new QWidget(this);
     m_compareSummary = new QLabel(compare);
     m_compareSummary->setWordWrap(true);
@@ -181,37 +228,11 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     auto *compareLayout = new QVBoxLayout(compare);
     compareLayout->addWidget(m_compareSummary);
     compareLayout->addWidget(m_compareTree, 1);
+    return compare;
+}
 
-    m_tabs = new QTabWidget(this);
-    m_tabs->setDocumentMode(true);
-    m_tabs->addTab(m_mainSplitter, tr("Structure"));
-    m_tabs->addTab(compare, tr("Compare"));
-
-    m_content = new QWidget(this);
-    auto *contentLayout = new QVBoxLayout(m_content);
-    contentLayout->setContentsMargins(0, 0, 0, 0);
-    contentLayout->addWidget(m_tabs);
-
-    m_stack = new QStackedWidget(this);
-    m_stack->addWidget(m_empty);
-    m_stack->addWidget(m_content);
-
-    auto *layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
-    layout->setSpacing(0);
-    layout->addLayout(bar);
-    layout->addWidget(m_banner);
-    layout->addWidget(m_stack, 1);
-
-    if (m_settings) {
-        m_mainSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpoints")));
-        m_sideSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpointsSide")));
-        setRecentCheckpoints(m_settings->recentCheckpoints());
-    }
-    if (m_mainSplitter->sizes().value(0) == 0 || !m_settings
-        || m_settings->splitterState(QStringLiteral("checkpoints")).isEmpty())
-        m_mainSplitter->setSizes({900, 380});
-
+void CheckpointsWorkspace::connectSignals()
+{
     connect(m_open, &QPushButton::clicked, this, &CheckpointsWorkspace::showOpenDialog);
     connect(m_cancel, &QPushButton::clicked, this, &CheckpointsWorkspace::cancelLoading);
     connect(m_loadButton, &QPushButton::clicked, this, &CheckpointsWorkspace::showLoadDialog);
@@ -273,7 +294,6 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
         m_cancel->hide();
         Q_EMIT statusMessage(tr("Reading cancelled"));
     });
-    showCheckpoint();
 }
 
 CheckpointsWorkspace::~CheckpointsWorkspace() = default;

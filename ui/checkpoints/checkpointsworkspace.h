@@ -8,6 +8,7 @@
 #include <optional>
 
 class QComboBox;
+class QHBoxLayout;
 class QLabel;
 class QLineEdit;
 class QMenu;
@@ -100,6 +101,15 @@ Q_SIGNALS:
     void checkpointSaved(const QString &path);
 
 private:
+    /// Open, Recent, the file's name (or a chooser when several are open), the key filter, Load
+    /// into Model and Save As.
+    QHBoxLayout *buildTopBar();
+    /// What shows while nothing is open: Open, Compare and the recent files.
+    void buildEmptyState();
+    /// The key tree beside the summary and the selected tensor's statistics (m_mainSplitter).
+    void buildStructurePane();
+    QWidget *buildComparePane();
+    void connectSignals();
     void showCheckpoint();
     void updateSummary();
     void updateSelection();

@@ -17,6 +17,7 @@ class QTabBar;
 class QTabWidget;
 class QTableView;
 class QToolButton;
+class QVBoxLayout;
 
 namespace ifs {
 
@@ -88,6 +89,13 @@ Q_SIGNALS:
 private:
     QWidget *buildEmptyPage();
     QWidget *buildDatasetPage();
+    /// Name, path, scan progress and actions above the split tabs and the summary.
+    QVBoxLayout *buildHeader(QWidget *page);
+    /// The class table, the class chart and the findings, one above the other.
+    QWidget *buildClassesPane(QWidget *page);
+    void buildClassTable(QWidget *left);
+    /// The thumbnails with their bar (title, Show All Classes, size).
+    QWidget *buildImagesPage(QWidget *page);
     void showScanProgress(bool scanning);
     void onLayoutDetected(const DatasetLayout &layout);
     void onClassesFound(const QString &split, const QStringList &classes);

@@ -67,105 +67,14 @@ EvaluationView::EvaluationView(QWidget *parent)
 {
     setObjectName(QStringLiteral("evaluationView"));
 
-    // Header: the numbers, where they come from, and evaluating a checkpoint.
-    m_summary = new QLabel(this);
-    m_summary->setObjectName(QStringLiteral("evaluationSummary"));
-    m_summary->setTextFormat(Qt::RichText);
-    m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_source = new QLabel(this);
-    m_source->setObjectName(QStringLiteral("evaluationSource"));
-    m_source->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    QPalette muted = m_source->palette();
-    muted.setColor(QPalette::WindowText, muted.color(QPalette::PlaceholderText));
-    m_source->setPalette(muted);
-    m_normalize = new QCheckBox(tr("Row %"), this);
-    m_normalize->setToolTip(tr("Show each row of the matrix as shares of its true class"));
-    m_evaluateButton = new QPushButton(tr("Evaluate Checkpoint…"), this);
-    m_evaluateButton->setObjectName(QStringLiteral("evaluateCheckpointButton"));
-    m_evaluateButton->setToolTip(tr("Load a checkpoint and evaluate it on the validation images"));
-    m_progress = new QProgressBar(this);
-    m_progress->setMaximumWidth(180);
-    m_progress->setTextVisible(false);
-    m_progress->hide();
-    m_cancel = new QPushButton(tr("Cancel"), this);
-    m_cancel->setObjectName(QStringLiteral("cancelEvaluationButton"));
-    m_cancel->hide();
-    auto *header = new QHBoxLayout;
-    header->setContentsMargins(8, 6, 8, 2);
-    header->addWidget(m_summary);
-    header->addSpacing(12);
-    header->addWidget(m_source, 1);
-    header->addWidget(m_normalize);
-    header->addWidget(m_progress);
-    header->addWidget(m_cancel);
-    header->addWidget(m_evaluateButton);
-
+    QHBoxLayout *header = buildHeader();
     m_banner = new WarningBanner(this);
 
-    // Left: the matrix, and the images of the cell clicked.
-    m_matrix = new ConfusionMatrixView(this);
-    auto *matrixScroll = new QScrollArea(this);
-    matrixScroll->setWidget(m_matrix);
-    matrixScroll->setWidgetResizable(true);
-    matrixScroll->setFrameShape(QFrame::NoFrame);
-    m_cellLabel = new QLabel(this);
-    m_cellLabel->setObjectName(QStringLiteral("cellLabel"));
-    m_cellModel = new PredictionListModel(m_loader, this);
-    m_cellModel->setIconSize(84);
-    m_cellView = new QListView(this);
-    m_cellView->setObjectName(QStringLiteral("cellImages"));
-    setupGallery(m_cellView, m_cellModel);
-    auto *cellPanel = new QWidget(this);
-    auto *cellLayout = new QVBoxLayout(cellPanel);
-    cellLayout->setContentsMargins(8, 4, 0, 0);
-    cellLayout->addWidget(m_cellLabel);
-    cellLayout->addWidget(m_cellView, 1);
-    m_leftSplitter = new QSplitter(Qt::Vertical, this);
-    m_leftSplitter->addWidget(matrixScroll);
-    m_leftSplitter->addWidget(cellPanel);
-    m_leftSplitter->setStretchFactor(0, 3);
-    m_leftSplitter->setStretchFactor(1, 2);
-    m_leftSplitter->setChildrenCollapsible(false);
-
-    // Right: per-class numbers and the misclassified gallery.
-    m_classModel = new ClassMetricsModel(this);
-    m_classProxy = new QSortFilterProxyModel(this);
-    m_classProxy->setSourceModel(m_classModel);
-    m_classProxy->setSortRole(Qt::EditRole);
-    m_classTable = new QTableView(this);
-    m_classTable->setObjectName(QStringLiteral("classMetricsTable"));
-    m_classTable->setModel(m_classProxy);
-    m_classTable->setSortingEnabled(true);
-    m_classTable->sortByColumn(-1, Qt::AscendingOrder);
-    m_classTable->setAlternatingRowColors(true);
-    m_classTable->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_classTable->verticalHeader()->hide();
-    m_classTable->verticalHeader()->setDefaultSectionSize(m_classTable->fontMetrics().height() + 6);
-    m_classTable->horizontalHeader()->setSectionResizeMode(ClassMetricsModel::ClassColumn,
-                                                           QHeaderView::Stretch);
-    for (int column = 1; column < ClassMetricsModel::ColumnCount; ++column)
-        m_classTable->horizontalHeader()->setSectionResizeMode(column,
-                                                               QHeaderView::ResizeToContents);
-
-    m_ranking = new QComboBox(this);
-    m_ranking->setObjectName(QStringLiteral("rankingCombo"));
-    m_ranking->addItem(tr("Highest loss first"), int(Evaluation::Ranking::HighestLoss));
-    m_ranking->addItem(tr("Most confident first"), int(Evaluation::Ranking::MostConfident));
-    m_ranking->addItem(tr("Least confident first"), int(Evaluation::Ranking::LeastConfident));
-    m_wrongLabel = new QLabel(this);
-    m_wrongModel = new PredictionListModel(m_loader, this);
-    m_wrongModel->setIconSize(84);
-    m_wrongView = new QListView(this);
-    m_wrongView->setObjectName(QStringLiteral("misclassifiedImages"));
-    setupGallery(m_wrongView, m_wrongModel);
-    auto *wrong = new QWidget(this);
-    auto *wrongBar = new QHBoxLayout;
-    wrongBar->addWidget(m_wrongLabel, 1);
-    wrongBar->addWidget(m_ranking);
-    auto *wrongLayout = new QVBoxLayout(wrong);
-    wrongLayout->setContentsMargins(4, 4, 4, 4);
-    wrongLayout->addLayout(wrongBar);
-    wrongLayout->addWidget(m_wrongView, 1);
+    // Left: the matrix and the images of the cell clicked; right: per-class numbers and the
+    // misclassified gallery.
+    buildMatrixPane();
+    buildClassTable();
+    QWidget *wrong = buildMisclassifiedPane();
 
     m_tabs = new QTabWidget(this);
     m_tabs->setObjectName(QStringLiteral("evaluationTabs"));
@@ -201,6 +110,121 @@ EvaluationView::EvaluationView(QWidget *parent)
     layout->addWidget(m_banner);
     layout->addWidget(m_pages, 1);
 
+    connectSignals();
+    clear();
+}
+
+QHBoxLayout *EvaluationView::buildHeader()
+{
+    m_summary = new QLabel(this);
+    m_summary->setObjectName(QStringLiteral("evaluationSummary"));
+    m_summary->setTextFormat(Qt::RichText);
+    m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_source = new QLabel(this);
+    m_source->setObjectName(QStringLiteral("evaluationSource"));
+    m_source->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    QPalette muted = m_source->palette();
+    muted.setColor(QPalette::WindowText, muted.color(QPalette::PlaceholderText));
+    m_source->setPalette(muted);
+    m_normalize = new QCheckBox(tr("Row %"), this);
+    m_normalize->setToolTip(tr("Show each row of the matrix as shares of its true class"));
+    m_evaluateButton = new QPushButton(tr("Evaluate Checkpoint…"), this);
+    m_evaluateButton->setObjectName(QStringLiteral("evaluateCheckpointButton"));
+    m_evaluateButton->setToolTip(tr("Load a checkpoint and evaluate it on the validation images"));
+    m_progress = new QProgressBar(this);
+    m_progress->setMaximumWidth(180);
+    m_progress->setTextVisible(false);
+    m_progress->hide();
+    m_cancel = new QPushButton(tr("Cancel"), this);
+    m_cancel->setObjectName(QStringLiteral("cancelEvaluationButton"));
+    m_cancel->hide();
+    auto *header = new QHBoxLayout;
+    header->setContentsMargins(8, 6, 8, 2);
+    header->addWidget(m_summary);
+    header->addSpacing(12);
+    header->addWidget(m_source, 1);
+    header->addWidget(m_normalize);
+    header->addWidget(m_progress);
+    header->addWidget(m_cancel);
+    header->addWidget(m_evaluateButton);
+    return header;
+}
+
+void EvaluationView::buildMatrixPane()
+{
+    m_matrix = new ConfusionMatrixView(this);
+    auto *matrixScroll = new QScrollArea(this);
+    matrixScroll->setWidget(m_matrix);
+    matrixScroll->setWidgetResizable(true);
+    matrixScroll->setFrameShape(QFrame::NoFrame);
+    m_cellLabel = new QLabel(this);
+    m_cellLabel->setObjectName(QStringLiteral("cellLabel"));
+    m_cellModel = new PredictionListModel(m_loader, this);
+    m_cellModel->setIconSize(84);
+    m_cellView = new QListView(this);
+    m_cellView->setObjectName(QStringLiteral("cellImages"));
+    setupGallery(m_cellView, m_cellModel);
+    auto *cellPanel = new QWidget(this);
+    auto *cellLayout = new QVBoxLayout(cellPanel);
+    cellLayout->setContentsMargins(8, 4, 0, 0);
+    cellLayout->addWidget(m_cellLabel);
+    cellLayout->addWidget(m_cellView, 1);
+    m_leftSplitter = new QSplitter(Qt::Vertical, this);
+    m_leftSplitter->addWidget(matrixScroll);
+    m_leftSplitter->addWidget(cellPanel);
+    m_leftSplitter->setStretchFactor(0, 3);
+    m_leftSplitter->setStretchFactor(1, 2);
+    m_leftSplitter->setChildrenCollapsible(false);
+}
+
+void EvaluationView::buildClassTable()
+{
+    m_classModel = new ClassMetricsModel(this);
+    m_classProxy = new QSortFilterProxyModel(this);
+    m_classProxy->setSourceModel(m_classModel);
+    m_classProxy->setSortRole(Qt::EditRole);
+    m_classTable = new QTableView(this);
+    m_classTable->setObjectName(QStringLiteral("classMetricsTable"));
+    m_classTable->setModel(m_classProxy);
+    m_classTable->setSortingEnabled(true);
+    m_classTable->sortByColumn(-1, Qt::AscendingOrder);
+    m_classTable->setAlternatingRowColors(true);
+    m_classTable->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_classTable->verticalHeader()->hide();
+    m_classTable->verticalHeader()->setDefaultSectionSize(m_classTable->fontMetrics().height() + 6);
+    m_classTable->horizontalHeader()->setSectionResizeMode(ClassMetricsModel::ClassColumn,
+                                                           QHeaderView::Stretch);
+    for (int column = 1; column < ClassMetricsModel::ColumnCount; ++column)
+        m_classTable->horizontalHeader()->setSectionResizeMode(column,
+                                                               QHeaderView::ResizeToContents);
+}
+
+QWidget *EvaluationView::buildMisclassifiedPane()
+{
+    m_ranking = new QComboBox(this);
+    m_ranking->setObjectName(QStringLiteral("rankingCombo"));
+    m_ranking->addItem(tr("Highest loss first"), int(Evaluation::Ranking::HighestLoss));
+    m_ranking->addItem(tr("Most confident first"), int(Evaluation::Ranking::MostConfident));
+    m_ranking->addItem(tr("Least confident first"), int(Evaluation::Ranking::LeastConfident));
+    m_wrongLabel = new QLabel(this);
+    m_wrongModel = new PredictionListModel(m_loader, this);
+    m_wrongModel->setIconSize(84);
+    m_wrongView = new QListView(this);
+    m_wrongView->setObjectName(QStringLiteral("misclassifiedImages"));
+    setupGallery(m_wrongView, m_wrongModel);
+    auto *wrong = new QWidget(this);
+    auto *wrongBar = new QHBoxLayout;
+    wrongBar->addWidget(m_wrongLabel, 1);
+    wrongBar->addWidget(m_ranking);
+    auto *wrongLayout = new QVBoxLayout(wrong);
+    wrongLayout->setContentsMargins(4, 4, 4, 4);
+    wrongLayout->addLayout(wrongBar);
+    wrongLayout->addWidget(m_wrongView, 1);
+    return wrong;
+}
+
+void EvaluationView::connectSignals()
+{
     connect(m_matrix, &ConfusionMatrixView::cellClicked, this, &EvaluationView::showCell);
     connect(m_normalize, &QCheckBox::toggled, m_matrix, &ConfusionMatrixView::setNormalized);
     connect(m_ranking, &QComboBox::activated, this, [this] {
@@ -236,7 +260,6 @@ EvaluationView::EvaluationView(QWidget *parent)
         setBusy(false);
         Q_EMIT statusMessage(tr("Evaluation cancelled"));
     });
-    clear();
 }
 
 EvaluationView::~EvaluationView() = default;

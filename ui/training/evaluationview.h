@@ -12,6 +12,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QHBoxLayout;
 class QLabel;
 class QListView;
 class QProgressBar;
@@ -89,6 +90,15 @@ Q_SIGNALS:
     void statusMessage(const QString &message);
 
 private:
+    /// The numbers, where they come from, Row %, progress and "Evaluate Checkpoint…".
+    QHBoxLayout *buildHeader();
+    /// The confusion matrix above the images of the cell clicked (m_leftSplitter).
+    void buildMatrixPane();
+    /// Per-class precision, recall, F1 and counts, sortable (m_classTable).
+    void buildClassTable();
+    /// The misclassified gallery with its ranking.
+    QWidget *buildMisclassifiedPane();
+    void connectSignals();
     void setBusy(bool busy);
 
     std::shared_ptr<const Evaluation> m_evaluation;
