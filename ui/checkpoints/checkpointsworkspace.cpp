@@ -6,6 +6,7 @@
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
 #include "checkpoints/tensorstatsview.h"
+#include "common/elidedlabel.h"
 #include "common/emptystatepage.h"
 #include "common/filefilters.h"
 #include "common/icons.h"
@@ -29,7 +30,6 @@
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QTabWidget>
-#include <QToolButton>
 #include <QTreeView>
 #include <QTreeWidget>
 #include <QVBoxLayout>
@@ -110,16 +110,22 @@ QHBoxLayout *CheckpointsWorkspace::buildTopBar()
 {
     m_open = new QPushButton(themedIcon(QStringLiteral("document-open")), tr("Open…"), this);
     m_open->setToolTip(tr("Open one checkpoint, or several to compare them"));
-    m_recentButton = new QToolButton(this);
-    m_recentButton->setText(tr("Recent"));
-    m_recentButton->setPopupMode(QToolButton::InstantPopup);
+    // A push button with a menu reserves room for its arrow; a tool button in instant-popup
+    // mode draws the arrow over its own edge, next to the file name.
+    m_recentButton = new QPushButton(tr("Recent"), this);
+    m_recentButton->setObjectName(QStringLiteral("recentButton"));
     m_recentMenu = new QMenu(m_recentButton);
     m_recentButton->setMenu(m_recentMenu);
     m_fileCombo = new QComboBox(this);
     m_fileCombo->setObjectName(QStringLiteral("fileCombo"));
     m_fileCombo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    m_fileLabel = new QLabel(this);
-    m_fileLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // The name shortens (the tooltip has the path) rather than pushing the filter and the
+    // buttons off a narrow window.
+    m_fileLabel = new ElidedLabel(this);
+    m_fileLabel->setObjectName(QStringLiteral("fileLabel"));
+    QFont bold = m_fileLabel->font();
+    bold.setBold(true);
+    m_fileLabel->setFont(bold);
     m_filter = new QLineEdit(this);
     m_filter->setObjectName(QStringLiteral("filterEdit"));
     m_filter->setPlaceholderText(tr("Filter keys (Ctrl+F)"));
@@ -397,9 +403,7 @@ void CheckpointsWorkspace::showCheckpoint()
         m_banner->dismiss();
         return;
     }
-    m_fileLabel->setText(m_checkpoints.size() > 1
-                             ? QString()
-                             : QStringLiteral("<b>%1</b>").arg(file->label.toHtmlEscaped()));
+    m_fileLabel->setText(m_checkpoints.size() > 1 ? QString() : file->label);
     m_fileLabel->setToolTip(QDir::toNativeSeparators(file->path));
     m_model->setRoot(file->file.root, file->label);
     m_tree->expandToDepth(0);

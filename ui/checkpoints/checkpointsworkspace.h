@@ -18,13 +18,13 @@ class QSortFilterProxyModel;
 class QSplitter;
 class QStackedWidget;
 class QTabWidget;
-class QToolButton;
 class QTreeView;
 class QTreeWidget;
 
 namespace ifs {
 
 class CheckpointTreeModel;
+class ElidedLabel;
 class EmptyStatePage;
 class LoadIntoModelDialog;
 class SaveCheckpointDialog;
@@ -130,7 +130,7 @@ private:
     QWidget *m_content;
     WarningBanner *m_banner;
     QPushButton *m_open;
-    QToolButton *m_recentButton;
+    QPushButton *m_recentButton;
     QMenu *m_recentMenu;
     QComboBox *m_fileCombo;
     QLineEdit *m_filter;
@@ -138,7 +138,7 @@ private:
     QPushButton *m_saveButton;
     QProgressBar *m_progress;
     QPushButton *m_cancel;
-    QLabel *m_fileLabel;
+    ElidedLabel *m_fileLabel;
     QTabWidget *m_tabs;
     QSplitter *m_mainSplitter;
     QSplitter *m_sideSplitter;

@@ -1,6 +1,8 @@
 #include "datasets/datasetsworkspace.h"
 
 #include "base/settings.h"
+#include "common/compactsortheader.h"
+#include "common/elidedlabel.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
@@ -288,6 +290,9 @@ void DatasetsWorkspace::buildClassTable(QWidget *left)
             &QSortFilterProxyModel::setFilterFixedString);
     m_classTable = new QTableView(left);
     m_classTable->setObjectName(QStringLiteral("classTable"));
+    // The numbers are short: the header keeps room for the sort arrow only where it shows, and
+    // the class names (stretched) get the rest.
+    m_classTable->setHorizontalHeader(new CompactSortHeader(Qt::Horizontal, m_classTable));
     m_classTable->setModel(m_classProxy);
     m_classTable->setSortingEnabled(true);
     m_classTable->sortByColumn(ClassTableModel::IndexColumn, Qt::AscendingOrder);
@@ -310,7 +315,9 @@ void DatasetsWorkspace::buildClassTable(QWidget *left)
 QWidget *DatasetsWorkspace::buildImagesPage(QWidget *page)
 {
     auto *imagesPage = new QWidget(page);
-    m_imagesTitle = new QLabel(imagesPage);
+    // A long class name shortens here instead of pushing the buttons over it.
+    m_imagesTitle = new ElidedLabel(imagesPage);
+    m_imagesTitle->setElideMode(Qt::ElideRight);
     m_imagesTitle->setObjectName(QStringLiteral("imagesTitle"));
     m_showAll = new QToolButton(imagesPage);
     m_showAll->setText(tr("Show All Classes"));

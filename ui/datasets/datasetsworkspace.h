@@ -25,6 +25,7 @@ class Settings;
 
 class ClassChart;
 class ClassTableModel;
+class ElidedLabel;
 class HealthPanel;
 class ImageDetailsPanel;
 class ThumbnailModel;
@@ -137,7 +138,7 @@ private:
     QListWidget *m_warningList;
     // Images
     QTabWidget *m_contentTabs;
-    QLabel *m_imagesTitle;
+    ElidedLabel *m_imagesTitle;
     QToolButton *m_showAll;
     QSlider *m_thumbSize;
     ThumbnailModel *m_thumbnailModel;

@@ -1,5 +1,6 @@
 #include "training/evaluationview.h"
 
+#include "common/compactsortheader.h"
 #include "common/filefilters.h"
 #include "common/thumbnailloader.h"
 #include "common/warningbanner.h"
@@ -185,6 +186,7 @@ void EvaluationView::buildClassTable()
     m_classProxy->setSortRole(Qt::EditRole);
     m_classTable = new QTableView(this);
     m_classTable->setObjectName(QStringLiteral("classMetricsTable"));
+    m_classTable->setHorizontalHeader(new CompactSortHeader(Qt::Horizontal, m_classTable));
     m_classTable->setModel(m_classProxy);
     m_classTable->setSortingEnabled(true);
     m_classTable->sortByColumn(-1, Qt::AscendingOrder);
