@@ -30,7 +30,7 @@ CORE = {
 UI = {'common', 'datasets', 'transforms', 'checkpoints', 'training'}
 TORCH_PRIVATE = {'torch/pch_torch.h', 'torch/torchmodels.h'}
 # A ui domain may reuse another's widget when it says so here.
-UI_SHARED = {('training', 'datasets/thumbnailloader.h')}
+UI_SHARED: set[tuple[str, str]] = set()
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.M)
 TORCH = re.compile(r'^(torch|ATen|c10|caffe2)/')

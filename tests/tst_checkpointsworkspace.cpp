@@ -10,6 +10,7 @@
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
 #include "checkpoints/tensorstatsview.h"
+#include "common/elidedlabel.h"
 #include "common/warningbanner.h"
 #include "mainwindow.h"
 #include "testutil.h"
@@ -19,6 +20,7 @@
 #include <QFile>
 #include <QLabel>
 #include <QLineEdit>
+#include <QMenu>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
@@ -27,6 +29,8 @@
 #include <QTest>
 #include <QTreeView>
 #include <QTreeWidget>
+
+#include <algorithm>
 
 using namespace ifs;
 using namespace ifs::ckpt;
@@ -59,6 +63,7 @@ private Q_SLOTS:
     void overwriteKeepsBackup();
     void compareTwo();
     void mainWindowOpensCheckpoints();
+    void topBarFitsTheSmallestWindow();
 
 private:
     bool open(CheckpointsWorkspace &workspace, const QStringList &names);
@@ -319,6 +324,56 @@ void TestCheckpointsWorkspace::mainWindowOpensCheckpoints()
     QVERIFY(loaded.wait(kWaitMs));
     QVERIFY(window.checkpoints()->isVisible());
     QCOMPARE(window.checkpoints()->current()->label, QStringLiteral("nested.pt"));
+}
+
+void TestCheckpointsWorkspace::topBarFitsTheSmallestWindow()
+{
+    // A long file name in the smallest window the app allows: the name shortens with an
+    // ellipsis; Open, Recent (with room for its arrow), the filter and the buttons keep theirs.
+    const QString longName
+        = QStringLiteral("resnet18_imagenet_finetuned_on_fashion_mnist_epoch_090_best.pt");
+    QFile::remove(m_tmp.filePath(longName));
+    QVERIFY(QFile::copy(m_tmp.filePath(QStringLiteral("resnet18.pt")), m_tmp.filePath(longName)));
+    MainWindow window;
+    window.resize(window.minimumSize());
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    QSignalSpy loaded(window.checkpoints(), &CheckpointsWorkspace::checkpointsLoaded);
+    window.openCheckpoints({m_tmp.filePath(longName)});
+    QVERIFY(loaded.wait(kWaitMs));
+    QCOMPARE(window.size(), window.minimumSize());
+    CheckpointsWorkspace *workspace = window.checkpoints();
+    QVERIFY(workspace->isVisible());
+
+    auto *recent = workspace->findChild<QPushButton *>(QStringLiteral("recentButton"));
+    auto *name = workspace->findChild<ElidedLabel *>(QStringLiteral("fileLabel"));
+    QVERIFY(recent && name);
+    QVERIFY(recent->menu());
+    QCOMPARE(name->text(), longName);
+    QVERIFY(name->displayedText() != longName);
+    QVERIFY2(name->displayedText().contains(QChar(0x2026)), qPrintable(name->displayedText()));
+    QVERIFY(name->displayedText().endsWith(QStringLiteral(".pt"))); // the middle goes
+
+    // Every widget of the bar has at least the width it asks for, and none overlaps the next.
+    QList<QWidget *> row;
+    for (QWidget *child : workspace->findChildren<QWidget *>(Qt::FindDirectChildrenOnly))
+        if (child->isVisible() && child->geometry().top() < recent->geometry().bottom()
+            && child->geometry().bottom() > recent->geometry().top())
+            row.append(child);
+    std::sort(row.begin(), row.end(), [](QWidget *a, QWidget *b) { return a->x() < b->x(); });
+    QVERIFY(row.size() >= 6); // Open, Recent, the name, the filter, Load into Model, Save As
+    for (int i = 0; i < row.size(); ++i) {
+        QWidget *widget = row.at(i);
+        QVERIFY2(widget->width() >= widget->minimumSizeHint().width(),
+                 qPrintable(QString::fromLatin1(widget->metaObject()->className()) + u' '
+                            + widget->objectName()));
+        if (i > 0)
+            QVERIFY2(row.at(i - 1)->geometry().right() < widget->geometry().left(),
+                     qPrintable(widget->objectName()));
+        QVERIFY(widget->geometry().right() < workspace->width());
+    }
+    QVERIFY(recent->width() >= recent->sizeHint().width());
+    QVERIFY(recent->geometry().right() < name->geometry().left());
 }
 
 QTEST_MAIN(TestCheckpointsWorkspace)

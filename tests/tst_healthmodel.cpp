@@ -2,6 +2,7 @@
 // panel end to end on a real hostile corpus: check, tick the errors, quarantine, undo, cancel.
 #include "dataset/imagefolder.h"
 #include "dataset/quarantine.h"
+#include "datasets/healthfiltermodel.h"
 #include "datasets/healthpanel.h"
 #include "datasets/healthreportmodel.h"
 #include "testutil.h"

@@ -1,6 +1,7 @@
 // The GUI as a user drives it (offscreen): open a dataset by argument, by drop and from the
 // recent list; the views fill in; split mismatches are loud; errors are explained.
 #include "common/warningbanner.h"
+#include "common/workspacebar.h"
 #include "dataset/sampledata.h"
 #include "datasets/classtablemodel.h"
 #include "datasets/datasetsworkspace.h"
@@ -12,20 +13,24 @@
 
 #include <QApplication>
 #include <QDir>
+#include <QHeaderView>
 #include <QImage>
 #include <QLabel>
 #include <QListWidget>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QProxyStyle>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStackedWidget>
 #include <QStandardPaths>
 #include <QStatusBar>
+#include <QStyleFactory>
 #include <QTableView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QToolButton>
 #include <QUrl>
 
 using namespace ifs;
@@ -67,6 +72,23 @@ void closeNextMessageBox(QString *text)
     });
 }
 
+/// Records the labels the style draws: what a user reads, ellipses included.
+class RecordingStyle : public QProxyStyle
+{
+public:
+    using QProxyStyle::QProxyStyle;
+
+    void drawItemText(QPainter *painter, const QRect &rect, int flags, const QPalette &palette,
+                      bool enabled, const QString &text,
+                      QPalette::ColorRole textRole) const override
+    {
+        drawn.append(text);
+        QProxyStyle::drawItemText(painter, rect, flags, palette, enabled, text, textRole);
+    }
+
+    mutable QStringList drawn;
+};
+
 } // namespace
 
 class TestMainWindow : public QObject
@@ -82,6 +104,9 @@ private Q_SLOTS:
     void dropOfFileIsRefusedPolitely();
     void missingFolderExplains();
     void recentDatasetsPersist();
+    void workspaceButtonSizeIgnoresCurrent();
+    void workspaceLabelsAreNeverElided();
+    void classNamesFitTheSmallestWindow();
 
 private:
     QTemporaryDir m_tmp;
@@ -273,6 +298,117 @@ void TestMainWindow::recentDatasetsPersist()
     Q_EMIT recent->itemActivated(recent->item(0));
     QVERIFY(finished.wait(20000));
     QCOMPARE(again.datasets()->datasetRoot(), QDir::cleanPath(root));
+}
+
+void TestMainWindow::workspaceButtonSizeIgnoresCurrent()
+{
+    // The current workspace's button is marked by a border; asking for its size while it is the
+    // current one or not must give the same answer: a tool button keeps the first it computes.
+    WorkspaceBar current;
+    current.addWorkspace(QIcon(), QStringLiteral("Checkpoints"), QString()); // current: the first
+    WorkspaceBar other;
+    other.addWorkspace(QIcon(), QStringLiteral("Datasets"), QString());
+    other.addWorkspace(QIcon(), QStringLiteral("Checkpoints"), QString());
+    auto buttonOf = [](WorkspaceBar &bar, const QString &text) -> QToolButton * {
+        for (QToolButton *button : bar.findChildren<QToolButton *>())
+            if (button->text() == text)
+                return button;
+        return nullptr;
+    };
+    QToolButton *checked = buttonOf(current, QStringLiteral("Checkpoints"));
+    QToolButton *unchecked = buttonOf(other, QStringLiteral("Checkpoints"));
+    QVERIFY(checked && unchecked);
+    QVERIFY(checked->isChecked() && !unchecked->isChecked());
+    QCOMPARE(checked->sizeHint(), unchecked->sizeHint());
+}
+
+void TestMainWindow::workspaceLabelsAreNeverElided()
+{
+    // What the style draws on every workspace button, whichever workspace is current, in the
+    // smallest window the app allows and in a large one.
+    const QString styleName = QApplication::style()->name();
+    auto *style = new RecordingStyle(QStyleFactory::create(styleName));
+    QApplication::setStyle(style); // the application owns it
+    {
+        MainWindow window;
+        auto *bar = window.findChild<WorkspaceBar *>();
+        QVERIFY(bar);
+        const QList<QToolButton *> buttons = bar->findChildren<QToolButton *>();
+        QCOMPARE(buttons.size(), bar->count());
+        for (const QSize size : {window.minimumSize(), QSize(2400, 1400)}) {
+            window.resize(size);
+            window.show();
+            QVERIFY(QTest::qWaitForWindowExposed(&window));
+            QCOMPARE(window.size(), size);
+            for (int index = 0; index < bar->count(); ++index) {
+                bar->setCurrentIndex(index);
+                for (QToolButton *button : buttons) {
+                    QVERIFY2(button->width() >= button->sizeHint().width(),
+                             qPrintable(button->text() + u' ' + QString::number(button->width())
+                                        + u'<' + QString::number(button->sizeHint().width())));
+                    style->drawn.clear();
+                    button->grab();
+                    QVERIFY2(style->drawn.contains(button->text()),
+                             qPrintable(button->text() + QStringLiteral(" drawn as ")
+                                        + style->drawn.join(QStringLiteral(", "))));
+                }
+            }
+        }
+    }
+    QApplication::setStyle(QStyleFactory::create(styleName));
+}
+
+void TestMainWindow::classNamesFitTheSmallestWindow()
+{
+    // Fashion-MNIST's class names whole in the class table of the smallest window: the numeric
+    // columns take what their numbers and labels need, the names the rest.
+    const QString dest = m_tmp.path() + QStringLiteral("/fashion-small");
+    SampleDataOptions options;
+    options.limitPerClass = 5;
+    const Result<SampleDataResult> exported = exportFashionMnist(dest, options);
+    QVERIFY2(exported.ok(), qPrintable(exported.errorMessage()));
+
+    MainWindow window;
+    window.resize(window.minimumSize());
+    window.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&window));
+    DatasetsWorkspace *datasets = window.datasets();
+    QSignalSpy finished(datasets, &DatasetsWorkspace::scanFinished);
+    window.openDataset(dest);
+    QVERIFY(finished.wait(20000));
+    QCOMPARE(window.size(), window.minimumSize());
+
+    QTableView *table = datasets->classTable();
+    QHeaderView *header = table->horizontalHeader();
+    QCOMPARE(header->sectionResizeMode(ClassTableModel::NameColumn), QHeaderView::Stretch);
+    // Room for the sort arrow only in the sorted column (Index), unlike a plain header.
+    QHeaderView plain(Qt::Horizontal);
+    plain.setModel(table->model());
+    plain.setSortIndicatorShown(true);
+    plain.setSortIndicator(header->sortIndicatorSection(), header->sortIndicatorOrder());
+    int numbers = 0;
+    for (int column : {ClassTableModel::IndexColumn, ClassTableModel::CountColumn,
+                       ClassTableModel::ShareColumn}) {
+        QCOMPARE(header->sectionResizeMode(column), QHeaderView::ResizeToContents);
+        if (column == header->sortIndicatorSection())
+            QCOMPARE(header->sectionSizeHint(column), plain.sectionSizeHint(column));
+        else
+            QVERIFY(header->sectionSizeHint(column) < plain.sectionSizeHint(column));
+        numbers += header->sectionSize(column);
+    }
+    QCOMPARE(header->sectionSize(ClassTableModel::NameColumn),
+             table->viewport()->width() - numbers);
+    // The item view draws a cell's text inside a margin on both sides.
+    const int margin
+        = 2 * (table->style()->pixelMetric(QStyle::PM_FocusFrameHMargin, nullptr, table) + 1);
+    for (int row = 0; row < table->model()->rowCount(); ++row) {
+        const QString name
+            = table->model()->index(row, ClassTableModel::NameColumn).data().toString();
+        QVERIFY2(table->fontMetrics().horizontalAdvance(name) + margin
+                     <= table->columnWidth(ClassTableModel::NameColumn),
+                 qPrintable(name + QStringLiteral(" in ")
+                            + QString::number(table->columnWidth(ClassTableModel::NameColumn))));
+    }
 }
 
 QTEST_MAIN(TestMainWindow)

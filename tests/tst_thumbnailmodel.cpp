@@ -1,8 +1,8 @@
 // The Datasets workspace's thumbnail grid: loader, model, view and the details panel, on real
 // image files written into a temporary ImageFolder.
+#include "common/thumbnailloader.h"
 #include "dataset/imagefolder.h"
 #include "datasets/imagedetailspanel.h"
-#include "datasets/thumbnailloader.h"
 #include "datasets/thumbnailmodel.h"
 #include "datasets/thumbnailview.h"
 

@@ -15,6 +15,7 @@
 #include "training/curvechart.h"
 #include "training/evaluationview.h"
 #include "training/models.h"
+#include "training/predictpanel.h"
 #include "training/resumedialog.h"
 #include "training/trainingjobs.h"
 #include "training/trainingworkspace.h"

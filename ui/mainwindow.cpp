@@ -61,6 +61,37 @@ MainWindow::MainWindow(QWidget *parent)
     setAcceptDrops(true);
     setMinimumSize(900, 560);
 
+    addWorkspaces();
+
+    auto *central = new QWidget(this);
+    auto *layout = new QHBoxLayout(central);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(0);
+    layout->addWidget(m_bar);
+    layout->addWidget(m_stack, 1);
+    setCentralWidget(central);
+
+    m_computeLabel->setText(
+        QStringLiteral("%1 · %2 threads").arg(torchDescription()).arg(computeThreads()));
+    statusBar()->addPermanentWidget(m_computeLabel);
+    statusBar()->showMessage(tr("Open a dataset folder, or drop one on the window"));
+
+    connectWorkspaces();
+
+    buildMenus();
+    updateRecentMenu();
+    if (!restoreGeometry(m_settings->windowGeometry())) {
+        // First start: a comfortable size, but never larger than the screen.
+        QSize size(1360, 860);
+        if (const QScreen *screen = QGuiApplication::primaryScreen())
+            size = size.boundedTo(screen->availableSize() * 0.92);
+        resize(size.expandedTo(minimumSize()));
+    }
+    restoreState(m_settings->windowState());
+}
+
+void MainWindow::addWorkspaces()
+{
     m_datasets = new DatasetsWorkspace(m_settings.get(), this);
     m_stack->addWidget(m_datasets);
     m_bar->addWorkspace(themedIcon(QStringLiteral("folder-pictures")), tr("Datasets"),
@@ -82,20 +113,10 @@ MainWindow::MainWindow(QWidget *parent)
             m_transforms->saveState();
     });
     connect(m_bar, &WorkspaceBar::currentChanged, m_stack, &QStackedWidget::setCurrentIndex);
+}
 
-    auto *central = new QWidget(this);
-    auto *layout = new QHBoxLayout(central);
-    layout->setContentsMargins(0, 0, 0, 0);
-    layout->setSpacing(0);
-    layout->addWidget(m_bar);
-    layout->addWidget(m_stack, 1);
-    setCentralWidget(central);
-
-    m_computeLabel->setText(
-        QStringLiteral("%1 · %2 threads").arg(torchDescription()).arg(computeThreads()));
-    statusBar()->addPermanentWidget(m_computeLabel);
-    statusBar()->showMessage(tr("Open a dataset folder, or drop one on the window"));
-
+void MainWindow::connectWorkspaces()
+{
     connect(m_datasets, &DatasetsWorkspace::statusMessage, this,
             [this](const QString &message) { statusBar()->showMessage(message, 8000); });
     connect(m_datasets, &DatasetsWorkspace::datasetOpened, this, [this](const QString &root) {
@@ -147,22 +168,29 @@ MainWindow::MainWindow(QWidget *parent)
         if (const LoadedCheckpoint *file = m_checkpoints->current())
             setWindowTitle(tr("%1 — ImageFolder Studio").arg(file->label));
     });
-
-    buildMenus();
-    updateRecentMenu();
-    if (!restoreGeometry(m_settings->windowGeometry())) {
-        // First start: a comfortable size, but never larger than the screen.
-        QSize size(1360, 860);
-        if (const QScreen *screen = QGuiApplication::primaryScreen())
-            size = size.boundedTo(screen->availableSize() * 0.92);
-        resize(size.expandedTo(minimumSize()));
-    }
-    restoreState(m_settings->windowState());
 }
 
 MainWindow::~MainWindow() = default;
 
 void MainWindow::buildMenus()
+{
+    buildFileMenu();
+    buildCheckpointMenu();
+    buildDatasetMenu();
+    buildTransformsMenu();
+    buildTrainingMenu();
+    buildViewMenu();
+
+    QMenu *edit = menuBar()->addMenu(tr("&Settings"));
+    edit->addAction(tr("&Preferences…"), this, &MainWindow::showPreferences)
+        ->setShortcut(QKeySequence::Preferences);
+
+    QMenu *help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About ImageFolder Studio"), this, &MainWindow::showAbout);
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+void MainWindow::buildFileMenu()
 {
     QMenu *file = menuBar()->addMenu(tr("&File"));
     QAction *open = file->addAction(themedIcon(QStringLiteral("document-open")),
@@ -178,7 +206,10 @@ void MainWindow::buildMenus()
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
+}
 
+void MainWindow::buildCheckpointMenu()
+{
     QMenu *checkpoint = menuBar()->addMenu(tr("&Checkpoint"));
     checkpoint
         ->addAction(tr("&Open Checkpoint…"), this,
@@ -214,7 +245,10 @@ void MainWindow::buildMenus()
         for (QAction *action : needCheckpoint)
             action->setEnabled(true);
     });
+}
 
+void MainWindow::buildDatasetMenu()
+{
     QMenu *dataset = menuBar()->addMenu(tr("&Dataset"));
     QAction *rescan = dataset->addAction(tr("&Rescan"), m_datasets, &DatasetsWorkspace::rescan);
     rescan->setShortcut(QKeySequence::Refresh);
@@ -229,7 +263,10 @@ void MainWindow::buildMenus()
         m_transforms->clearDataset();
         m_training->clearDataset();
     });
+}
 
+void MainWindow::buildTransformsMenu()
+{
     QMenu *transforms = menuBar()->addMenu(tr("&Transforms"));
     QList<QAction *> needDataset;
     needDataset.append(transforms->addAction(tr("&Export Python…"), m_transforms,
@@ -274,7 +311,10 @@ void MainWindow::buildMenus()
         for (QAction *action : needDataset)
             action->setEnabled(has);
     });
+}
 
+void MainWindow::buildTrainingMenu()
+{
     QMenu *training = menuBar()->addMenu(tr("T&raining"));
     QAction *start = training->addAction(tr("&Start"), this, [this] {
         showWorkspace(3);
@@ -308,7 +348,10 @@ void MainWindow::buildMenus()
     updateTrainingActions();
     connect(m_training, &TrainingWorkspace::runningChanged, this, updateTrainingActions);
     connect(m_training, &TrainingWorkspace::datasetChanged, this, updateTrainingActions);
+}
 
+void MainWindow::buildViewMenu()
+{
     QMenu *view = menuBar()->addMenu(tr("&View"));
     QAction *datasets = view->addAction(tr("&Datasets"), this, [this] { showWorkspace(0); });
     datasets->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_1));
@@ -320,14 +363,6 @@ void MainWindow::buildMenus()
     checkpointsView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_3));
     QAction *trainingView = view->addAction(tr("T&raining"), this, [this] { showWorkspace(3); });
     trainingView->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_4));
-
-    QMenu *edit = menuBar()->addMenu(tr("&Settings"));
-    edit->addAction(tr("&Preferences…"), this, &MainWindow::showPreferences)
-        ->setShortcut(QKeySequence::Preferences);
-
-    QMenu *help = menuBar()->addMenu(tr("&Help"));
-    help->addAction(tr("&About ImageFolder Studio"), this, &MainWindow::showAbout);
-    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
 }
 
 void MainWindow::showWorkspace(int index)

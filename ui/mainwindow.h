@@ -62,7 +62,21 @@ protected:
     void dropEvent(QDropEvent *event) override;
 
 private:
+    /// The four workspaces in the stack, each with its button in the bar (Ctrl+1 … Ctrl+4).
+    void addWorkspaces();
+    /// The workspaces follow the open dataset and report to the status bar and the title.
+    void connectWorkspaces();
     void buildMenus();
+    void buildFileMenu();
+    /// Open, Compare, and the actions on the open checkpoint (enabled once one is loaded).
+    void buildCheckpointMenu();
+    void buildDatasetMenu();
+    /// Export, import and the preview's actions (enabled while a dataset is open).
+    void buildTransformsMenu();
+    /// Start, Pause, Stop, Resume, Overlay: enabled as the run and the dataset allow.
+    void buildTrainingMenu();
+    /// One shortcut per workspace (Ctrl+1 … Ctrl+4).
+    void buildViewMenu();
     void updateRecentMenu();
     void showPreferences();
     void showAbout();

@@ -3,9 +3,11 @@
 #include "base/settings.h"
 #include "checkpoint/checkpointfiles.h"
 #include "checkpoints/checkpointtreemodel.h"
+#include "checkpoints/keyfilterproxy.h"
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
 #include "checkpoints/tensorstatsview.h"
+#include "common/elidedlabel.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
@@ -28,7 +30,6 @@
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QTabWidget>
-#include <QToolButton>
 #include <QTreeView>
 #include <QTreeWidget>
 #include <QVBoxLayout>
@@ -40,25 +41,6 @@ using namespace ckpt;
 namespace {
 
 const QString kFileFilter = checkpointNameFilter();
-
-/// Keeps a row when its dotted key contains the text, and (recursively) its ancestors.
-class KeyFilterProxy : public QSortFilterProxyModel
-{
-public:
-    using QSortFilterProxyModel::QSortFilterProxyModel;
-
-protected:
-    bool filterAcceptsRow(int row, const QModelIndex &parent) const override
-    {
-        const QString needle = filterRegularExpression().pattern();
-        if (needle.isEmpty())
-            return true;
-        const QModelIndex index = sourceModel()->index(row, 0, parent);
-        return index.data(CheckpointTreeModel::FullKeyRole)
-            .toString()
-            .contains(needle, Qt::CaseInsensitive);
-    }
-};
 
 QString tallyText(const QMap<QString, TensorTally> &tallies)
 {
@@ -85,19 +67,67 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     , m_openJob(new CheckpointOpenJob(this))
     , m_statsJob(new TensorStatsJob(this))
 {
-    // Top bar
+    QHBoxLayout *bar = buildTopBar();
+    m_banner = new WarningBanner(this);
+
+    buildEmptyState();
+    buildStructurePane();
+    QWidget *compare = buildComparePane();
+
+    m_tabs = new QTabWidget(this);
+    m_tabs->setDocumentMode(true);
+    m_tabs->addTab(m_mainSplitter, tr("Structure"));
+    m_tabs->addTab(compare, tr("Compare"));
+
+    m_content = new QWidget(this);
+    auto *contentLayout = new QVBoxLayout(m_content);
+    contentLayout->setContentsMargins(0, 0, 0, 0);
+    contentLayout->addWidget(m_tabs);
+
+    m_stack = new QStackedWidget(this);
+    m_stack->addWidget(m_empty);
+    m_stack->addWidget(m_content);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->setSpacing(0);
+    layout->addLayout(bar);
+    layout->addWidget(m_banner);
+    layout->addWidget(m_stack, 1);
+
+    if (m_settings) {
+        m_mainSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpoints")));
+        m_sideSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpointsSide")));
+        setRecentCheckpoints(m_settings->recentCheckpoints());
+    }
+    if (m_mainSplitter->sizes().value(0) == 0 || !m_settings
+        || m_settings->splitterState(QStringLiteral("checkpoints")).isEmpty())
+        m_mainSplitter->setSizes({900, 380});
+
+    connectSignals();
+    showCheckpoint();
+}
+
+QHBoxLayout *CheckpointsWorkspace::buildTopBar()
+{
     m_open = new QPushButton(themedIcon(QStringLiteral("document-open")), tr("Open…"), this);
     m_open->setToolTip(tr("Open one checkpoint, or several to compare them"));
-    m_recentButton = new QToolButton(this);
-    m_recentButton->setText(tr("Recent"));
-    m_recentButton->setPopupMode(QToolButton::InstantPopup);
+    // A push button with a menu reserves room for its arrow; a tool button in instant-popup
+    // mode draws the arrow over its own edge, next to the file name.
+    m_recentButton = new QPushButton(tr("Recent"), this);
+    m_recentButton->setObjectName(QStringLiteral("recentButton"));
     m_recentMenu = new QMenu(m_recentButton);
     m_recentButton->setMenu(m_recentMenu);
     m_fileCombo = new QComboBox(this);
     m_fileCombo->setObjectName(QStringLiteral("fileCombo"));
     m_fileCombo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
-    m_fileLabel = new QLabel(this);
-    m_fileLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // The name shortens (the tooltip has the path) rather than pushing the filter and the
+    // buttons off a narrow window.
+    m_fileLabel = new ElidedLabel(this);
+    m_fileLabel->setObjectName(QStringLiteral("fileLabel"));
+    QFont bold = m_fileLabel->font();
+    bold.setBold(true);
+    m_fileLabel->setFont(bold);
     m_filter = new QLineEdit(this);
     m_filter->setObjectName(QStringLiteral("filterEdit"));
     m_filter->setPlaceholderText(tr("Filter keys (Ctrl+F)"));
@@ -125,10 +155,11 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     bar->addWidget(m_filter);
     bar->addWidget(m_loadButton);
     bar->addWidget(m_saveButton);
+    return bar;
+}
 
-    m_banner = new WarningBanner(this);
-
-    // Empty state
+void CheckpointsWorkspace::buildEmptyState()
+{
     m_empty = new EmptyStatePage(
         QStringLiteral("document-open"), tr("No checkpoint open"),
         tr("Open a PyTorch checkpoint (.pt, .pth, .tar, .ckpt, .bin) or a .safetensors file to "
@@ -144,8 +175,10 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     m_recentList = new QWidget(m_empty);
     new QVBoxLayout(m_recentList);
     m_empty->addBelow(m_recentList);
+}
 
-    // Structure: tree | summary + statistics
+void CheckpointsWorkspace::buildStructurePane()
+{
     m_model = new CheckpointTreeModel(this);
     m_proxy = new KeyFilterProxy(this);
     m_proxy->setRecursiveFilteringEnabled(true);
@@ -187,8 +220,10 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     m_mainSplitter->setStretchFactor(0, 3);
     m_mainSplitter->setStretchFactor(1, 1);
     m_mainSplitter->setChildrenCollapsible(false);
+}
 
-    // Compare
+QWidget *CheckpointsWorkspace::buildComparePane()
+{
     auto *compare = new QWidget(this);
     m_compareSummary = new QLabel(compare);
     m_compareSummary->setWordWrap(true);
@@ -201,37 +236,11 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
     auto *compareLayout = new QVBoxLayout(compare);
     compareLayout->addWidget(m_compareSummary);
     compareLayout->addWidget(m_compareTree, 1);
+    return compare;
+}
 
-    m_tabs = new QTabWidget(this);
-    m_tabs->setDocumentMode(true);
-    m_tabs->addTab(m_mainSplitter, tr("Structure"));
-    m_tabs->addTab(compare, tr("Compare"));
-
-    m_content = new QWidget(this);
-    auto *contentLayout = new QVBoxLayout(m_content);
-    contentLayout->setContentsMargins(0, 0, 0, 0);
-    contentLayout->addWidget(m_tabs);
-
-    m_stack = new QStackedWidget(this);
-    m_stack->addWidget(m_empty);
-    m_stack->addWidget(m_content);
-
-    auto *layout = new QVBoxLayout(this);
-    layout->setContentsMargins(0, 0, 0, 0);
-    layout->setSpacing(0);
-    layout->addLayout(bar);
-    layout->addWidget(m_banner);
-    layout->addWidget(m_stack, 1);
-
-    if (m_settings) {
-        m_mainSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpoints")));
-        m_sideSplitter->restoreState(m_settings->splitterState(QStringLiteral("checkpointsSide")));
-        setRecentCheckpoints(m_settings->recentCheckpoints());
-    }
-    if (m_mainSplitter->sizes().value(0) == 0 || !m_settings
-        || m_settings->splitterState(QStringLiteral("checkpoints")).isEmpty())
-        m_mainSplitter->setSizes({900, 380});
-
+void CheckpointsWorkspace::connectSignals()
+{
     connect(m_open, &QPushButton::clicked, this, &CheckpointsWorkspace::showOpenDialog);
     connect(m_cancel, &QPushButton::clicked, this, &CheckpointsWorkspace::cancelLoading);
     connect(m_loadButton, &QPushButton::clicked, this, &CheckpointsWorkspace::showLoadDialog);
@@ -293,7 +302,6 @@ CheckpointsWorkspace::CheckpointsWorkspace(Settings *settings, QWidget *parent)
         m_cancel->hide();
         Q_EMIT statusMessage(tr("Reading cancelled"));
     });
-    showCheckpoint();
 }
 
 CheckpointsWorkspace::~CheckpointsWorkspace() = default;
@@ -397,9 +405,7 @@ void CheckpointsWorkspace::showCheckpoint()
         m_banner->dismiss();
         return;
     }
-    m_fileLabel->setText(m_checkpoints.size() > 1
-                             ? QString()
-                             : QStringLiteral("<b>%1</b>").arg(file->label.toHtmlEscaped()));
+    m_fileLabel->setText(m_checkpoints.size() > 1 ? QString() : file->label);
     m_fileLabel->setToolTip(QDir::toNativeSeparators(file->path));
     m_model->setRoot(file->file.root, file->label);
     m_tree->expandToDepth(0);

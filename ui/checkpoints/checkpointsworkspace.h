@@ -9,6 +9,7 @@
 #include <optional>
 
 class QComboBox;
+class QHBoxLayout;
 class QLabel;
 class QLineEdit;
 class QMenu;
@@ -18,13 +19,13 @@ class QSortFilterProxyModel;
 class QSplitter;
 class QStackedWidget;
 class QTabWidget;
-class QToolButton;
 class QTreeView;
 class QTreeWidget;
 
 namespace ifs {
 
 class CheckpointTreeModel;
+class ElidedLabel;
 class EmptyStatePage;
 class LoadIntoModelDialog;
 class SaveCheckpointDialog;
@@ -101,6 +102,15 @@ Q_SIGNALS:
     void checkpointSaved(const QString &path);
 
 private:
+    /// Open, Recent, the file's name (or a chooser when several are open), the key filter, Load
+    /// into Model and Save As.
+    QHBoxLayout *buildTopBar();
+    /// What shows while nothing is open: Open, Compare and the recent files.
+    void buildEmptyState();
+    /// The key tree beside the summary and the selected tensor's statistics (m_mainSplitter).
+    void buildStructurePane();
+    QWidget *buildComparePane();
+    void connectSignals();
     void showCheckpoint();
     void updateSummary();
     void updateSelection();
@@ -121,7 +131,7 @@ private:
     QWidget *m_content;
     WarningBanner *m_banner;
     QPushButton *m_open;
-    QToolButton *m_recentButton;
+    QPushButton *m_recentButton;
     QMenu *m_recentMenu;
     QComboBox *m_fileCombo;
     QLineEdit *m_filter;
@@ -129,7 +139,7 @@ private:
     QPushButton *m_saveButton;
     QProgressBar *m_progress;
     QPushButton *m_cancel;
-    QLabel *m_fileLabel;
+    ElidedLabel *m_fileLabel;
     QTabWidget *m_tabs;
     QSplitter *m_mainSplitter;
     QSplitter *m_sideSplitter;

@@ -67,7 +67,51 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     m_reportTimer->setInterval(120);
     connect(m_reportTimer, &QTimer::timeout, this, &LoadIntoModelDialog::refreshReport);
 
-    // Target
+    QFormLayout *form = buildTargetForm();
+    QGroupBox *opsBox = buildOperationsBox();
+    m_mismatched = new QComboBox(this);
+    m_mismatched->setObjectName(QStringLiteral("mismatchedCombo"));
+    m_mismatched->addItem(tr("Leave them out: the model keeps its own values "
+                             "(load_state_dict(strict=False))"));
+    m_mismatched->addItem(tr("Keep them: load_state_dict raises on a shape mismatch"));
+
+    QGroupBox *reportBox = buildReportBox();
+
+    auto *splitter = new QSplitter(Qt::Vertical, this);
+    auto *top = new QWidget(splitter);
+    auto *topLayout = new QVBoxLayout(top);
+    topLayout->setContentsMargins(0, 0, 0, 0);
+    topLayout->addWidget(opsBox, 1);
+    auto *mismatchedForm = new QFormLayout;
+    mismatchedForm->addRow(tr("Mismatched shapes:"), m_mismatched);
+    topLayout->addLayout(mismatchedForm);
+    splitter->addWidget(top);
+    splitter->addWidget(reportBox);
+    splitter->setStretchFactor(0, 2);
+    splitter->setStretchFactor(1, 3);
+
+    auto *box = new QDialogButtonBox(this);
+    m_saveRepaired = box->addButton(tr("Save Repaired As…"), QDialogButtonBox::ActionRole);
+    m_ok = box->addButton(tr("Use Repaired"), QDialogButtonBox::AcceptRole);
+    m_ok->setToolTip(tr("Open the repaired state dict in the Checkpoints workspace."));
+    box->addButton(QDialogButtonBox::Cancel);
+    connect(box, &QDialogButtonBox::accepted, this, &QDialog::accept);
+    connect(box, &QDialogButtonBox::rejected, this, &QDialog::reject);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addWidget(splitter, 1);
+    layout->addWidget(box);
+    resize(820, 720);
+
+    connectSignals();
+    updateList();
+}
+
+LoadIntoModelDialog::~LoadIntoModelDialog() = default;
+
+QFormLayout *LoadIntoModelDialog::buildTargetForm()
+{
     m_targetLabel = new QLabel(tr("No target yet: choose one of the app's models or a "
                                   "checkpoint of the model to load into."),
                                this);
@@ -115,7 +159,7 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     for (const QString &device : cudaDevices())
         m_device->addItem(device, device);
     auto *saved = new QLabel(
-        tr("saved on: %1").arg(source.file.savedLocations().join(QStringLiteral(", "))), this);
+        tr("saved on: %1").arg(m_source.file.savedLocations().join(QStringLiteral(", "))), this);
     saved->setEnabled(false);
     auto *deviceRow = new QHBoxLayout;
     deviceRow->addWidget(m_device);
@@ -123,7 +167,7 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
 
     m_stateDict = new QComboBox(this);
     m_stateDict->setObjectName(QStringLiteral("stateDictCombo"));
-    for (const StateDictCandidate &candidate : findStateDicts(source.file.root)) {
+    for (const StateDictCandidate &candidate : findStateDicts(m_source.file.root)) {
         m_stateDict->addItem(tr("%1 — %n tensor(s)", nullptr, candidate.tensorCount)
                                  .arg(keyPathText(candidate.path)),
                              candidate.path);
@@ -135,8 +179,12 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     form->addRow(tr("Model keys:"), targetRow);
     form->addRow(tr("Target device:"), deviceRow);
     form->addRow(tr("State dict:"), m_stateDict);
+    connect(chooseTarget, &QPushButton::clicked, this, &LoadIntoModelDialog::chooseTargetFile);
+    return form;
+}
 
-    // Operations
+QGroupBox *LoadIntoModelDialog::buildOperationsBox()
+{
     m_list = new QListWidget(this);
     m_list->setObjectName(QStringLiteral("operationList"));
     m_list->setToolTip(tr("Applied in order. Double-click to edit; Delete removes."));
@@ -167,13 +215,29 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     opsLayout->addWidget(m_list, 1);
     opsLayout->addLayout(buttons);
 
-    m_mismatched = new QComboBox(this);
-    m_mismatched->setObjectName(QStringLiteral("mismatchedCombo"));
-    m_mismatched->addItem(tr("Leave them out: the model keeps its own values "
-                             "(load_state_dict(strict=False))"));
-    m_mismatched->addItem(tr("Keep them: load_state_dict raises on a shape mismatch"));
+    connect(m_auto, &QPushButton::clicked, this, &LoadIntoModelDialog::autoRepair);
+    connect(remove, &QPushButton::clicked, this, [this] {
+        const int row = m_list->currentRow();
+        if (row >= 0 && row < m_operations.size()) {
+            m_operations.removeAt(row);
+            updateList();
+            m_list->setCurrentRow(std::min(row, int(m_operations.size()) - 1));
+        }
+    });
+    connect(up, &QPushButton::clicked, this, [this] { moveOperation(-1); });
+    connect(down, &QPushButton::clicked, this, [this] { moveOperation(1); });
+    connect(m_list, &QListWidget::itemActivated, this,
+            [this](QListWidgetItem *item) { editOperation(m_list->row(item)); });
+    auto *deleteAction = new QAction(m_list);
+    deleteAction->setShortcut(QKeySequence::Delete);
+    deleteAction->setShortcutContext(Qt::WidgetShortcut);
+    connect(deleteAction, &QAction::triggered, remove, &QPushButton::click);
+    m_list->addAction(deleteAction);
+    return opsBox;
+}
 
-    // Report
+QGroupBox *LoadIntoModelDialog::buildReportBox()
+{
     m_headline = new QLabel(this);
     m_headline->setObjectName(QStringLiteral("reportHeadline"));
     QFont bold = m_headline->font();
@@ -195,53 +259,11 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
     reportLayout->addWidget(m_headline);
     reportLayout->addWidget(m_summary);
     reportLayout->addWidget(m_details, 1);
+    return reportBox;
+}
 
-    auto *splitter = new QSplitter(Qt::Vertical, this);
-    auto *top = new QWidget(splitter);
-    auto *topLayout = new QVBoxLayout(top);
-    topLayout->setContentsMargins(0, 0, 0, 0);
-    topLayout->addWidget(opsBox, 1);
-    auto *mismatchedForm = new QFormLayout;
-    mismatchedForm->addRow(tr("Mismatched shapes:"), m_mismatched);
-    topLayout->addLayout(mismatchedForm);
-    splitter->addWidget(top);
-    splitter->addWidget(reportBox);
-    splitter->setStretchFactor(0, 2);
-    splitter->setStretchFactor(1, 3);
-
-    auto *box = new QDialogButtonBox(this);
-    m_saveRepaired = box->addButton(tr("Save Repaired As…"), QDialogButtonBox::ActionRole);
-    m_ok = box->addButton(tr("Use Repaired"), QDialogButtonBox::AcceptRole);
-    m_ok->setToolTip(tr("Open the repaired state dict in the Checkpoints workspace."));
-    box->addButton(QDialogButtonBox::Cancel);
-    connect(box, &QDialogButtonBox::accepted, this, &QDialog::accept);
-    connect(box, &QDialogButtonBox::rejected, this, &QDialog::reject);
-
-    auto *layout = new QVBoxLayout(this);
-    layout->addLayout(form);
-    layout->addWidget(splitter, 1);
-    layout->addWidget(box);
-    resize(820, 720);
-
-    connect(chooseTarget, &QPushButton::clicked, this, &LoadIntoModelDialog::chooseTargetFile);
-    connect(m_auto, &QPushButton::clicked, this, &LoadIntoModelDialog::autoRepair);
-    connect(remove, &QPushButton::clicked, this, [this] {
-        const int row = m_list->currentRow();
-        if (row >= 0 && row < m_operations.size()) {
-            m_operations.removeAt(row);
-            updateList();
-            m_list->setCurrentRow(std::min(row, int(m_operations.size()) - 1));
-        }
-    });
-    connect(up, &QPushButton::clicked, this, [this] { moveOperation(-1); });
-    connect(down, &QPushButton::clicked, this, [this] { moveOperation(1); });
-    connect(m_list, &QListWidget::itemActivated, this,
-            [this](QListWidgetItem *item) { editOperation(m_list->row(item)); });
-    auto *deleteAction = new QAction(m_list);
-    deleteAction->setShortcut(QKeySequence::Delete);
-    deleteAction->setShortcutContext(Qt::WidgetShortcut);
-    connect(deleteAction, &QAction::triggered, remove, &QPushButton::click);
-    m_list->addAction(deleteAction);
+void LoadIntoModelDialog::connectSignals()
+{
     connect(m_stateDict, &QComboBox::currentIndexChanged, this, [this](int index) {
         m_path = m_stateDict->itemData(index).toStringList();
         scheduleReport();
@@ -271,10 +293,7 @@ LoadIntoModelDialog::LoadIntoModelDialog(const LoadedCheckpoint &source, Setting
         m_targetLabel->setText(message);
         Q_EMIT targetFailed(message);
     });
-    updateList();
 }
-
-LoadIntoModelDialog::~LoadIntoModelDialog() = default;
 
 void LoadIntoModelDialog::setTarget(const TargetSpec &target, const QString &description)
 {

@@ -6,6 +6,8 @@
 #include <QDialog>
 
 class QComboBox;
+class QFormLayout;
+class QGroupBox;
 class QLabel;
 class QListWidget;
 class QPushButton;
@@ -61,6 +63,13 @@ Q_SIGNALS:
     void saveRepairedRequested(const ckpt::Value &stateDict);
 
 private:
+    /// Which model's keys to fit (an app model or a checkpoint), the device, the state dict.
+    QFormLayout *buildTargetForm();
+    /// The list of repair operations with Auto, Add, Remove, Up and Down.
+    QGroupBox *buildOperationsBox();
+    /// The live match report: headline, summary, key tree.
+    QGroupBox *buildReportBox();
+    void connectSignals();
     void chooseTargetFile();
     void addOperation(int kind);
     void editOperation(int row);

@@ -37,11 +37,52 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
     setWindowTitle(tr("Save Checkpoint As"));
     setObjectName(QStringLiteral("saveCheckpointDialog"));
 
+    QFormLayout *form = buildForm();
+    m_status = new QLabel(this);
+    m_status->setObjectName(QStringLiteral("statusLabel"));
+    m_status->setWordWrap(true);
+    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_progress = new QProgressBar(this);
+    m_progress->setRange(0, 4);
+    m_progress->setTextVisible(false);
+    m_progress->hide();
+
+    m_buttons = new QDialogButtonBox(QDialogButtonBox::Save | QDialogButtonBox::Close, this);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->addLayout(form);
+    layout->addWidget(m_status);
+    layout->addWidget(m_progress);
+    layout->addStretch(1);
+    layout->addWidget(m_buttons);
+    setMinimumWidth(560);
+    m_path->setText(defaultPath());
+
+    m_confirm = [this](const QString &path) {
+        const bool input = !m_inputPath.isEmpty()
+            && QFileInfo(path).absoluteFilePath() == QFileInfo(m_inputPath).absoluteFilePath();
+        const QString text = input
+            ? tr("“%1” is the file this checkpoint was read from. Replace it?")
+                  .arg(QFileInfo(path).fileName())
+            : tr("“%1” exists. Replace it?").arg(QFileInfo(path).fileName());
+        return QMessageBox::question(this, tr("Replace File"),
+                                     text + u'\n'
+                                         + tr("The current file is kept as “%1.bak”.")
+                                               .arg(QFileInfo(path).fileName()))
+            == QMessageBox::Yes;
+    };
+
+    connectSignals();
+    updateForm();
+}
+
+QFormLayout *SaveCheckpointDialog::buildForm()
+{
     m_whole = new QRadioButton(tr("The whole checkpoint"), this);
     m_selected = new QRadioButton(this);
     m_whole->setChecked(true);
-    if (!selection.isEmpty()) {
-        m_selected->setText(tr("Only %1").arg(keyPathText(selection)));
+    if (!m_selection.isEmpty()) {
+        m_selected->setText(tr("Only %1").arg(keyPathText(m_selection)));
         m_selected->setChecked(true);
     } else {
         m_selected->setText(tr("Only a dict selected in the tree (none selected)"));
@@ -88,17 +129,6 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
     m_verify = new QCheckBox(tr("Verify: read the file back and compare"), this);
     m_verify->setChecked(true);
 
-    m_status = new QLabel(this);
-    m_status->setObjectName(QStringLiteral("statusLabel"));
-    m_status->setWordWrap(true);
-    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_progress = new QProgressBar(this);
-    m_progress->setRange(0, 4);
-    m_progress->setTextVisible(false);
-    m_progress->hide();
-
-    m_buttons = new QDialogButtonBox(QDialogButtonBox::Save | QDialogButtonBox::Close, this);
-
     auto *form = new QFormLayout;
     form->addRow(tr("Write:"), what);
     form->addRow(tr("Container:"), m_container);
@@ -107,41 +137,25 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
     form->addRow(tr("Format:"), m_format);
     form->addRow(tr("File:"), pathRow);
     form->addRow(QString(), m_verify);
-    auto *layout = new QVBoxLayout(this);
-    layout->addLayout(form);
-    layout->addWidget(m_status);
-    layout->addWidget(m_progress);
-    layout->addStretch(1);
-    layout->addWidget(m_buttons);
-    setMinimumWidth(560);
-
-    QString initial;
-    if (!inputPath.isEmpty()) {
-        const QFileInfo info(inputPath);
-        initial = info.absoluteDir().filePath(
-            info.completeBaseName() + QStringLiteral("_fixed.")
-            + (info.suffix().isEmpty() ? QStringLiteral("pt") : info.suffix()));
-    } else {
-        initial = QDir(m_settings ? m_settings->lastCheckpointFolder() : QDir::homePath())
-                      .filePath(QStringLiteral("checkpoint.pt"));
-    }
-    m_path->setText(initial);
-
-    m_confirm = [this](const QString &path) {
-        const bool input = !m_inputPath.isEmpty()
-            && QFileInfo(path).absoluteFilePath() == QFileInfo(m_inputPath).absoluteFilePath();
-        const QString text = input
-            ? tr("“%1” is the file this checkpoint was read from. Replace it?")
-                  .arg(QFileInfo(path).fileName())
-            : tr("“%1” exists. Replace it?").arg(QFileInfo(path).fileName());
-        return QMessageBox::question(this, tr("Replace File"),
-                                     text + u'\n'
-                                         + tr("The current file is kept as “%1.bak”.")
-                                               .arg(QFileInfo(path).fileName()))
-            == QMessageBox::Yes;
-    };
 
     connect(browse, &QPushButton::clicked, this, &SaveCheckpointDialog::browse);
+    return form;
+}
+
+QString SaveCheckpointDialog::defaultPath() const
+{
+    if (!m_inputPath.isEmpty()) {
+        const QFileInfo info(m_inputPath);
+        return info.absoluteDir().filePath(
+            info.completeBaseName() + QStringLiteral("_fixed.")
+            + (info.suffix().isEmpty() ? QStringLiteral("pt") : info.suffix()));
+    }
+    return QDir(m_settings ? m_settings->lastCheckpointFolder() : QDir::homePath())
+        .filePath(QStringLiteral("checkpoint.pt"));
+}
+
+void SaveCheckpointDialog::connectSignals()
+{
     connect(m_path, &QLineEdit::textChanged, this, [this](const QString &text) {
         // The extension chooses the format.
         const bool safetensors = text.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive);
@@ -191,7 +205,6 @@ SaveCheckpointDialog::SaveCheckpointDialog(const Value &root, const QString &inp
         m_buttons->button(QDialogButtonBox::Save)->setEnabled(true);
         m_status->setText(tr("Cancelled."));
     });
-    updateForm();
 }
 
 SaveCheckpointDialog::~SaveCheckpointDialog() = default;

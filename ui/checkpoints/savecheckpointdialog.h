@@ -11,6 +11,7 @@
 class QCheckBox;
 class QComboBox;
 class QDialogButtonBox;
+class QFormLayout;
 class QLabel;
 class QLineEdit;
 class QProgressBar;
@@ -54,6 +55,11 @@ protected:
     void reject() override;
 
 private:
+    /// What to write, how (container, types, device tag, format) and where.
+    QFormLayout *buildForm();
+    /// Beside the file read ("name_fixed.pt"), else "checkpoint.pt" in the last folder.
+    QString defaultPath() const;
+    void connectSignals();
     void browse();
     void updateForm();
 

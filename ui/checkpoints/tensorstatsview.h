@@ -8,23 +8,7 @@ class QLabel;
 
 namespace ifs {
 
-/// A small painted histogram of a tensor's finite values.
-class HistogramWidget : public QWidget
-{
-    Q_OBJECT
-
-public:
-    explicit HistogramWidget(QWidget *parent = nullptr);
-    void setStats(const TensorStats &stats);
-    QSize sizeHint() const override;
-    QSize minimumSizeHint() const override;
-
-protected:
-    void paintEvent(QPaintEvent *event) override;
-
-private:
-    TensorStats m_stats;
-};
+class HistogramWidget;
 
 /// Statistics of the selected tensor: min, max, mean, std, NaN/Inf/zero counts and a histogram.
 class TensorStatsView : public QWidget

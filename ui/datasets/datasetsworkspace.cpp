@@ -1,6 +1,8 @@
 #include "datasets/datasetsworkspace.h"
 
 #include "base/settings.h"
+#include "common/compactsortheader.h"
+#include "common/elidedlabel.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
@@ -119,7 +121,66 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
 {
     auto *page = new QWidget(this);
 
-    // Header: name, path, splits, summary, actions, scan progress.
+    QVBoxLayout *header = buildHeader(page);
+    m_banner = new WarningBanner(page);
+
+    // Left: class table, chart, warnings. Centre: thumbnails and the health report.
+    QWidget *left = buildClassesPane(page);
+    QWidget *imagesPage = buildImagesPage(page);
+
+    m_health = new HealthPanel(page);
+    m_contentTabs = new QTabWidget(page);
+    m_contentTabs->setObjectName(QStringLiteral("contentTabs"));
+    m_contentTabs->setDocumentMode(true);
+    m_contentTabs->addTab(imagesPage, tr("Images"));
+    m_contentTabs->addTab(m_health, tr("Health"));
+
+    // Right: the selected image.
+    m_details = new ImageDetailsPanel(page);
+    m_details->setMinimumWidth(220);
+
+    connect(m_thumbnails, &ThumbnailView::currentSampleChanged, this, [this](int sampleRow) {
+        if (sampleRow >= 0)
+            m_details->showSample(currentIndex(), sampleRow);
+        else
+            m_details->clear();
+    });
+    connect(m_health, &HealthPanel::statusMessage, this, &DatasetsWorkspace::statusMessage);
+    connect(m_health, &HealthPanel::fileActivated, this, &DatasetsWorkspace::showFile);
+    auto indexIsStale = [this](const QStringList &paths) {
+        m_banner->showMessage(WarningBanner::Level::Info,
+                              tr("%n file(s) moved. Rescan to update the classes and counts.",
+                                 nullptr, int(paths.size())),
+                              tr("Rescan"));
+    };
+    connect(m_health, &HealthPanel::filesQuarantined, this, indexIsStale);
+    connect(m_health, &HealthPanel::quarantineUndone, this, indexIsStale);
+
+    m_mainSplitter = new QSplitter(Qt::Horizontal, page);
+    m_mainSplitter->setObjectName(QStringLiteral("datasetsSplitter"));
+    m_mainSplitter->addWidget(left);
+    m_mainSplitter->addWidget(m_contentTabs);
+    m_mainSplitter->addWidget(m_details);
+    m_mainSplitter->setStretchFactor(0, 2);
+    m_mainSplitter->setStretchFactor(1, 5);
+    m_mainSplitter->setStretchFactor(2, 2);
+    m_mainSplitter->setSizes({320, 700, 300});
+    m_mainSplitter->setChildrenCollapsible(false);
+    if (const QByteArray state = m_settings->splitterState(QStringLiteral("datasets"));
+        !state.isEmpty())
+        m_mainSplitter->restoreState(state);
+
+    auto *layout = new QVBoxLayout(page);
+    layout->setContentsMargins(10, 8, 10, 4);
+    layout->addLayout(header);
+    layout->addWidget(m_banner);
+    layout->addWidget(m_mainSplitter, 1);
+    showScanProgress(false);
+    return page;
+}
+
+QVBoxLayout *DatasetsWorkspace::buildHeader(QWidget *page)
+{
     m_title = new QLabel(page);
     m_title->setObjectName(QStringLiteral("datasetTitle"));
     QFont titleFont = m_title->font();
@@ -168,42 +229,16 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
     subHeader->addWidget(m_splitTabs);
     subHeader->addSpacing(8);
     subHeader->addWidget(m_summary, 1);
+    auto *rows = new QVBoxLayout;
+    rows->addLayout(header);
+    rows->addLayout(subHeader);
+    return rows;
+}
 
-    m_banner = new WarningBanner(page);
-
-    // Left: class table, chart, warnings.
+QWidget *DatasetsWorkspace::buildClassesPane(QWidget *page)
+{
     auto *left = new QWidget(page);
-    m_classModel = new ClassTableModel(this);
-    m_classProxy = new QSortFilterProxyModel(this);
-    m_classProxy->setSourceModel(m_classModel);
-    m_classProxy->setSortRole(ClassTableModel::SortRole);
-    m_classProxy->setFilterKeyColumn(ClassTableModel::NameColumn);
-    m_classProxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
-    m_classFilter = new QLineEdit(left);
-    m_classFilter->setObjectName(QStringLiteral("classFilter"));
-    m_classFilter->setPlaceholderText(tr("Filter classes"));
-    m_classFilter->setClearButtonEnabled(true);
-    connect(m_classFilter, &QLineEdit::textChanged, m_classProxy,
-            &QSortFilterProxyModel::setFilterFixedString);
-    m_classTable = new QTableView(left);
-    m_classTable->setObjectName(QStringLiteral("classTable"));
-    m_classTable->setModel(m_classProxy);
-    m_classTable->setSortingEnabled(true);
-    m_classTable->sortByColumn(ClassTableModel::IndexColumn, Qt::AscendingOrder);
-    m_classTable->setSelectionBehavior(QAbstractItemView::SelectRows);
-    m_classTable->setSelectionMode(QAbstractItemView::SingleSelection);
-    m_classTable->setAlternatingRowColors(true);
-    m_classTable->verticalHeader()->hide();
-    m_classTable->verticalHeader()->setDefaultSectionSize(m_classTable->fontMetrics().height() + 8);
-    m_classTable->horizontalHeader()->setSectionResizeMode(ClassTableModel::NameColumn,
-                                                           QHeaderView::Stretch);
-    for (int column :
-         {ClassTableModel::IndexColumn, ClassTableModel::CountColumn, ClassTableModel::ShareColumn})
-        m_classTable->horizontalHeader()->setSectionResizeMode(column,
-                                                               QHeaderView::ResizeToContents);
-    m_classTable->setWordWrap(false);
-    connect(m_classTable->selectionModel(), &QItemSelectionModel::selectionChanged, this,
-            &DatasetsWorkspace::onClassSelectionChanged);
+    buildClassTable(left);
 
     m_chart = new ClassChart(left);
     connect(m_chart, &ClassChart::classClicked, this, &DatasetsWorkspace::selectClass);
@@ -236,10 +271,53 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
     auto *leftLayout = new QVBoxLayout(left);
     leftLayout->setContentsMargins(0, 0, 0, 0);
     leftLayout->addWidget(m_leftSplitter);
+    return left;
+}
 
-    // Centre: thumbnails and the health report.
+void DatasetsWorkspace::buildClassTable(QWidget *left)
+{
+    m_classModel = new ClassTableModel(this);
+    m_classProxy = new QSortFilterProxyModel(this);
+    m_classProxy->setSourceModel(m_classModel);
+    m_classProxy->setSortRole(ClassTableModel::SortRole);
+    m_classProxy->setFilterKeyColumn(ClassTableModel::NameColumn);
+    m_classProxy->setFilterCaseSensitivity(Qt::CaseInsensitive);
+    m_classFilter = new QLineEdit(left);
+    m_classFilter->setObjectName(QStringLiteral("classFilter"));
+    m_classFilter->setPlaceholderText(tr("Filter classes"));
+    m_classFilter->setClearButtonEnabled(true);
+    connect(m_classFilter, &QLineEdit::textChanged, m_classProxy,
+            &QSortFilterProxyModel::setFilterFixedString);
+    m_classTable = new QTableView(left);
+    m_classTable->setObjectName(QStringLiteral("classTable"));
+    // The numbers are short: the header keeps room for the sort arrow only where it shows, and
+    // the class names (stretched) get the rest.
+    m_classTable->setHorizontalHeader(new CompactSortHeader(Qt::Horizontal, m_classTable));
+    m_classTable->setModel(m_classProxy);
+    m_classTable->setSortingEnabled(true);
+    m_classTable->sortByColumn(ClassTableModel::IndexColumn, Qt::AscendingOrder);
+    m_classTable->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_classTable->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_classTable->setAlternatingRowColors(true);
+    m_classTable->verticalHeader()->hide();
+    m_classTable->verticalHeader()->setDefaultSectionSize(m_classTable->fontMetrics().height() + 8);
+    m_classTable->horizontalHeader()->setSectionResizeMode(ClassTableModel::NameColumn,
+                                                           QHeaderView::Stretch);
+    for (int column :
+         {ClassTableModel::IndexColumn, ClassTableModel::CountColumn, ClassTableModel::ShareColumn})
+        m_classTable->horizontalHeader()->setSectionResizeMode(column,
+                                                               QHeaderView::ResizeToContents);
+    m_classTable->setWordWrap(false);
+    connect(m_classTable->selectionModel(), &QItemSelectionModel::selectionChanged, this,
+            &DatasetsWorkspace::onClassSelectionChanged);
+}
+
+QWidget *DatasetsWorkspace::buildImagesPage(QWidget *page)
+{
     auto *imagesPage = new QWidget(page);
-    m_imagesTitle = new QLabel(imagesPage);
+    // A long class name shortens here instead of pushing the buttons over it.
+    m_imagesTitle = new ElidedLabel(imagesPage);
+    m_imagesTitle->setElideMode(Qt::ElideRight);
     m_imagesTitle->setObjectName(QStringLiteral("imagesTitle"));
     m_showAll = new QToolButton(imagesPage);
     m_showAll->setText(tr("Show All Classes"));
@@ -269,57 +347,7 @@ QWidget *DatasetsWorkspace::buildDatasetPage()
     imagesLayout->setContentsMargins(0, 4, 0, 0);
     imagesLayout->addLayout(imagesBar);
     imagesLayout->addWidget(m_thumbnails);
-
-    m_health = new HealthPanel(page);
-    m_contentTabs = new QTabWidget(page);
-    m_contentTabs->setObjectName(QStringLiteral("contentTabs"));
-    m_contentTabs->setDocumentMode(true);
-    m_contentTabs->addTab(imagesPage, tr("Images"));
-    m_contentTabs->addTab(m_health, tr("Health"));
-
-    // Right: the selected image.
-    m_details = new ImageDetailsPanel(page);
-    m_details->setMinimumWidth(220);
-
-    connect(m_thumbnails, &ThumbnailView::currentSampleChanged, this, [this](int sampleRow) {
-        if (sampleRow >= 0)
-            m_details->showSample(currentIndex(), sampleRow);
-        else
-            m_details->clear();
-    });
-    connect(m_health, &HealthPanel::statusMessage, this, &DatasetsWorkspace::statusMessage);
-    connect(m_health, &HealthPanel::fileActivated, this, &DatasetsWorkspace::showFile);
-    auto indexIsStale = [this](const QStringList &paths) {
-        m_banner->showMessage(WarningBanner::Level::Info,
-                              tr("%n file(s) moved. Rescan to update the classes and counts.",
-                                 nullptr, int(paths.size())),
-                              tr("Rescan"));
-    };
-    connect(m_health, &HealthPanel::filesQuarantined, this, indexIsStale);
-    connect(m_health, &HealthPanel::quarantineUndone, this, indexIsStale);
-
-    m_mainSplitter = new QSplitter(Qt::Horizontal, page);
-    m_mainSplitter->setObjectName(QStringLiteral("datasetsSplitter"));
-    m_mainSplitter->addWidget(left);
-    m_mainSplitter->addWidget(m_contentTabs);
-    m_mainSplitter->addWidget(m_details);
-    m_mainSplitter->setStretchFactor(0, 2);
-    m_mainSplitter->setStretchFactor(1, 5);
-    m_mainSplitter->setStretchFactor(2, 2);
-    m_mainSplitter->setSizes({320, 700, 300});
-    m_mainSplitter->setChildrenCollapsible(false);
-    if (const QByteArray state = m_settings->splitterState(QStringLiteral("datasets"));
-        !state.isEmpty())
-        m_mainSplitter->restoreState(state);
-
-    auto *layout = new QVBoxLayout(page);
-    layout->setContentsMargins(10, 8, 10, 4);
-    layout->addLayout(header);
-    layout->addLayout(subHeader);
-    layout->addWidget(m_banner);
-    layout->addWidget(m_mainSplitter, 1);
-    showScanProgress(false);
-    return page;
+    return imagesPage;
 }
 
 void DatasetsWorkspace::saveState()

@@ -17,6 +17,7 @@ class QTabBar;
 class QTabWidget;
 class QTableView;
 class QToolButton;
+class QVBoxLayout;
 
 namespace ifs {
 
@@ -24,6 +25,7 @@ class Settings;
 
 class ClassChart;
 class ClassTableModel;
+class ElidedLabel;
 class HealthPanel;
 class ImageDetailsPanel;
 class ThumbnailModel;
@@ -88,6 +90,13 @@ Q_SIGNALS:
 private:
     QWidget *buildEmptyPage();
     QWidget *buildDatasetPage();
+    /// Name, path, scan progress and actions above the split tabs and the summary.
+    QVBoxLayout *buildHeader(QWidget *page);
+    /// The class table, the class chart and the findings, one above the other.
+    QWidget *buildClassesPane(QWidget *page);
+    void buildClassTable(QWidget *left);
+    /// The thumbnails with their bar (title, Show All Classes, size).
+    QWidget *buildImagesPage(QWidget *page);
     void showScanProgress(bool scanning);
     void onLayoutDetected(const DatasetLayout &layout);
     void onClassesFound(const QString &split, const QStringList &classes);
@@ -129,7 +138,7 @@ private:
     QListWidget *m_warningList;
     // Images
     QTabWidget *m_contentTabs;
-    QLabel *m_imagesTitle;
+    ElidedLabel *m_imagesTitle;
     QToolButton *m_showAll;
     QSlider *m_thumbSize;
     ThumbnailModel *m_thumbnailModel;

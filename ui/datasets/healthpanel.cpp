@@ -1,5 +1,6 @@
 #include "datasets/healthpanel.h"
 
+#include "datasets/healthfiltermodel.h"
 #include "datasets/healthreportmodel.h"
 
 #include <QAction>

@@ -1,6 +1,6 @@
 #include "datasets/thumbnailmodel.h"
 
-#include "datasets/thumbnailloader.h"
+#include "common/thumbnailloader.h"
 
 #include <QPainter>
 #include <QPainterPath>

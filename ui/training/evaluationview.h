@@ -1,14 +1,11 @@
 #pragma once
 
+#include "training/classmetricsmodel.h"
 #include "training/evaluation.h"
 #include "training/evaluationjob.h"
+#include "training/predictionlistmodel.h"
 #include "training/predictjob.h"
 
-#include <QAbstractListModel>
-#include <QAbstractTableModel>
-#include <QCache>
-#include <QHash>
-#include <QPixmap>
 #include <QWidget>
 
 #include <memory>
@@ -16,6 +13,7 @@
 
 class QCheckBox;
 class QComboBox;
+class QHBoxLayout;
 class QLabel;
 class QListView;
 class QProgressBar;
@@ -33,77 +31,6 @@ namespace ifs {
 class ConfusionMatrixView;
 class ThumbnailLoader;
 class WarningBanner;
-
-/// Images with what a model made of them, as a thumbnail gallery: "Sandal → Sneaker (p=0.93)".
-/// Thumbnails come from a ThumbnailLoader (requested when a row is first shown, never decoded
-/// in data()) and are cached as pixmaps.
-class PredictionListModel : public QAbstractListModel
-{
-    Q_OBJECT
-
-public:
-    enum Role { PathRole = Qt::UserRole + 1, LossRole, ConfidenceRole, CorrectRole };
-
-    explicit PredictionListModel(ThumbnailLoader *loader, QObject *parent = nullptr);
-
-    void setPredictions(const QList<SamplePrediction> &predictions, const QStringList &classes);
-    void clear();
-    const QList<SamplePrediction> &predictions() const { return m_predictions; }
-    /// Pixel size of the thumbnails shown (small images are enlarged without smoothing).
-    void setIconSize(int pixels);
-    int iconSize() const { return m_iconSize; }
-    /// The size every item reports (Qt::SizeHintRole), for views with uniform item sizes.
-    void setItemSize(const QSize &size) { m_itemSize = size; }
-    /// "Sandal → Sneaker (p=0.93)"
-    QString caption(const SamplePrediction &prediction) const;
-
-    int rowCount(const QModelIndex &parent = {}) const override;
-    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
-
-private:
-    void onThumbnail(const QString &path, const QImage &image);
-    QString className(int index) const;
-
-    ThumbnailLoader *m_loader;
-    QList<SamplePrediction> m_predictions;
-    QStringList m_classes;
-    QHash<QString, QList<int>> m_rowsOfPath;
-    mutable QCache<QString, QPixmap> m_pixmaps;
-    QPixmap m_placeholder;
-    int m_iconSize = 96;
-    QSize m_itemSize;
-};
-
-/// Per-class precision, recall, F1, support and predicted count (sort through a proxy: the
-/// numbers are in Qt::EditRole as numbers).
-class ClassMetricsModel : public QAbstractTableModel
-{
-    Q_OBJECT
-
-public:
-    enum Column {
-        ClassColumn,
-        PrecisionColumn,
-        RecallColumn,
-        F1Column,
-        SupportColumn,
-        PredictedColumn,
-        ColumnCount
-    };
-
-    using QAbstractTableModel::QAbstractTableModel;
-    void setMetrics(const QStringList &classes, const QList<ClassMetrics> &metrics);
-
-    int rowCount(const QModelIndex &parent = {}) const override;
-    int columnCount(const QModelIndex &parent = {}) const override;
-    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
-    QVariant headerData(int section, Qt::Orientation orientation,
-                        int role = Qt::DisplayRole) const override;
-
-private:
-    QStringList m_classes;
-    QList<ClassMetrics> m_metrics;
-};
 
 /// What a model gets right and wrong on the validation images: accuracy, loss and macro-F1, the
 /// confusion matrix (click a cell to see its images), a sortable per-class table and a gallery
@@ -164,6 +91,15 @@ Q_SIGNALS:
     void statusMessage(const QString &message);
 
 private:
+    /// The numbers, where they come from, Row %, progress and "Evaluate Checkpoint…".
+    QHBoxLayout *buildHeader();
+    /// The confusion matrix above the images of the cell clicked (m_leftSplitter).
+    void buildMatrixPane();
+    /// Per-class precision, recall, F1 and counts, sortable (m_classTable).
+    void buildClassTable();
+    /// The misclassified gallery with its ranking.
+    QWidget *buildMisclassifiedPane();
+    void connectSignals();
     void setBusy(bool busy);
 
     std::shared_ptr<const Evaluation> m_evaluation;
@@ -198,70 +134,6 @@ private:
     QListView *m_wrongView;
     QSplitter *m_splitter;
     QSplitter *m_leftSplitter;
-};
-
-/// Top-k predictions for images or folders with a trained checkpoint: the current run's best or
-/// last, or any file chosen. Prediction runs off the GUI thread; the loaded model is kept for the
-/// next request.
-class PredictPanel : public QWidget
-{
-    Q_OBJECT
-
-public:
-    explicit PredictPanel(QWidget *parent = nullptr);
-    ~PredictPanel() override;
-
-    /// The current run's checkpoints (empty: none yet).
-    void setRunCheckpoints(const QString &best, const QString &last);
-    /// Chooses another checkpoint file ("Other").
-    void setCheckpoint(const QString &path);
-    /// The checkpoint predictions use now; empty when none is available.
-    QString checkpoint() const;
-    void setClassifierOptions(const ClassifierOptions &options) { m_options = options; }
-    /// Where the file dialogs start.
-    void setStartFolder(const QString &folder) { m_startFolder = folder; }
-
-    /// Predicts image files and folders (walked for images).
-    void predict(const QStringList &paths);
-    void setTopK(int k);
-    int topK() const;
-    bool isPredicting() const;
-
-    QTableWidget *table() const { return m_table; }
-    QComboBox *checkpointCombo() const { return m_checkpointCombo; }
-    QLabel *statusLabel() const { return m_status; }
-
-Q_SIGNALS:
-    void predictionsShown();
-    void predictionFailed(const QString &message);
-
-protected:
-    // Images and folders dropped here are predicted.
-    void dragEnterEvent(QDragEnterEvent *event) override;
-    void dropEvent(QDropEvent *event) override;
-
-private:
-    void chooseCheckpoint();
-    void updateCheckpointChoice();
-    void showPredictions(const QList<ImagePrediction> &predictions, const QStringList &classes,
-                         const QStringList &notes);
-
-    PredictJob *m_job;
-    ThumbnailLoader *m_loader;
-    ClassifierOptions m_options;
-    QString m_startFolder;
-    QString m_best, m_last, m_other;
-    QStringList m_paths; // the last request, predicted again when k changes
-    QHash<QString, int> m_rowOfPath;
-
-    QComboBox *m_checkpointCombo;
-    QLabel *m_checkpointLabel;
-    QPushButton *m_addImages;
-    QPushButton *m_addFolder;
-    QSpinBox *m_topk;
-    QLabel *m_status;
-    QProgressBar *m_progress;
-    QTableWidget *m_table;
 };
 
 } // namespace ifs

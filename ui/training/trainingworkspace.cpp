@@ -9,6 +9,7 @@
 #include "training/curvechart.h"
 #include "training/evaluationview.h"
 #include "training/models.h"
+#include "training/predictpanel.h"
 #include "training/resumedialog.h"
 #include "training/trainingdata.h"
 #include "training/trainingjobs.h"
@@ -230,97 +231,10 @@ QWidget *TrainingWorkspace::buildWorkspacePage()
 {
     auto *page = new QWidget(this);
 
-    // Header: the dataset and the run's controls.
-    m_title = new QLabel(page);
-    m_title->setObjectName(QStringLiteral("trainingTitle"));
-    QFont titleFont = m_title->font();
-    titleFont.setPointSizeF(titleFont.pointSizeF() * 1.35);
-    titleFont.setBold(true);
-    m_title->setFont(titleFont);
-    m_startButton = new QPushButton(tr("Start"), page);
-    m_startButton->setObjectName(QStringLiteral("startButton"));
-    m_startButton->setToolTip(tr("Train with these settings in a new run folder"));
-    m_startButton->setDefault(true);
-    m_pauseButton = new QPushButton(tr("Pause"), page);
-    m_pauseButton->setObjectName(QStringLiteral("pauseButton"));
-    m_pauseButton->setToolTip(tr("Hold the run after the current batch"));
-    m_stopButton = new QPushButton(tr("Stop"), page);
-    m_stopButton->setObjectName(QStringLiteral("stopButton"));
-    m_stopButton->setToolTip(tr("End the run after the current batch; last.pth stays as the "
-                                "last complete epoch left it"));
-    m_saveStopButton = new QPushButton(tr("Save and Stop"), page);
-    m_saveStopButton->setObjectName(QStringLiteral("saveStopButton"));
-    m_saveStopButton->setToolTip(tr("Write last.pth with the exact position inside the epoch, "
-                                    "then stop: Resume continues from the next batch"));
-    m_resumeButton = new QPushButton(tr("Resume from Checkpoint…"), page);
-    m_resumeButton->setObjectName(QStringLiteral("resumeButton"));
-    m_resumeButton->setToolTip(tr("Continue an earlier run exactly, or start from its weights"));
-    connect(m_startButton, &QPushButton::clicked, this, [this] { startRun(); });
-    connect(m_pauseButton, &QPushButton::clicked, this, &TrainingWorkspace::togglePause);
-    connect(m_stopButton, &QPushButton::clicked, this, [this] { stopRun(false); });
-    connect(m_saveStopButton, &QPushButton::clicked, this, [this] { stopRun(true); });
-    connect(m_resumeButton, &QPushButton::clicked, this, &TrainingWorkspace::resumeInteractive);
-    auto *header = new QHBoxLayout;
-    header->addWidget(m_title, 1);
-    header->addWidget(m_startButton);
-    header->addWidget(m_pauseButton);
-    header->addWidget(m_stopButton);
-    header->addWidget(m_saveStopButton);
-    header->addSpacing(8);
-    header->addWidget(m_resumeButton);
-
+    QHBoxLayout *header = buildHeader(page);
     m_banner = new WarningBanner(page);
 
-    // The run: device, progress, status.
-    m_deviceLabel = new QLabel(page);
-    m_deviceLabel->setObjectName(QStringLiteral("deviceLabel"));
-    m_deviceLabel->setTextFormat(Qt::RichText);
-    QFont deviceFont = m_deviceLabel->font();
-    deviceFont.setPointSizeF(deviceFont.pointSizeF() * 1.15);
-    m_deviceLabel->setFont(deviceFont);
-    m_deviceNote = mutedLabel(QString(), page);
-    m_deviceNote->setObjectName(QStringLiteral("deviceNote"));
-    m_deviceNote->setWordWrap(false);
-    m_deviceNote->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    m_progress = new QProgressBar(page);
-    m_progress->setObjectName(QStringLiteral("trainingProgress"));
-    m_progress->setRange(0, 1);
-    m_progress->setValue(0);
-    m_progress->setTextVisible(false);
-    m_progress->setMaximumHeight(10);
-    m_progressLabel = new QLabel(page);
-    m_progressLabel->setObjectName(QStringLiteral("progressLabel"));
-    m_statusLabel = mutedLabel(QString(), page);
-    m_statusLabel->setObjectName(QStringLiteral("trainingStatus"));
-    m_statusLabel->setWordWrap(false);
-    m_statusLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
-    auto *runBox = new QFrame(page);
-    runBox->setObjectName(QStringLiteral("runBox"));
-    runBox->setFrameShape(QFrame::StyledPanel);
-    auto *deviceRow = new QHBoxLayout;
-    deviceRow->addWidget(m_deviceLabel);
-    deviceRow->addSpacing(10);
-    deviceRow->addWidget(m_deviceNote, 1);
-    m_openFolderButton = new QToolButton(page);
-    m_openFolderButton->setObjectName(QStringLiteral("openRunFolderButton"));
-    m_openFolderButton->setText(tr("Open Run Folder"));
-    m_openFolderButton->setAutoRaise(true);
-    m_openFolderButton->setEnabled(false);
-    m_openFolderButton->setToolTip(tr("The run's checkpoints, metrics.csv, steps.csv, config.json "
-                                      "and load_model.py"));
-    connect(m_openFolderButton, &QToolButton::clicked, this,
-            [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(m_runFolder)); });
-    auto *progressRow = new QHBoxLayout;
-    progressRow->addWidget(m_progressLabel);
-    progressRow->addSpacing(10);
-    progressRow->addWidget(m_statusLabel, 1);
-    progressRow->addWidget(m_openFolderButton);
-    auto *runLayout = new QVBoxLayout(runBox);
-    runLayout->setContentsMargins(10, 6, 10, 6);
-    runLayout->setSpacing(4);
-    runLayout->addLayout(deviceRow);
-    runLayout->addWidget(m_progress);
-    runLayout->addLayout(progressRow);
+    QFrame *runBox = buildRunBox(page);
 
     // Left: the settings. Right: curves, evaluation, prediction, log.
     m_form = buildForm();
@@ -375,11 +289,124 @@ QWidget *TrainingWorkspace::buildWorkspacePage()
     return page;
 }
 
+QHBoxLayout *TrainingWorkspace::buildHeader(QWidget *page)
+{
+    m_title = new QLabel(page);
+    m_title->setObjectName(QStringLiteral("trainingTitle"));
+    QFont titleFont = m_title->font();
+    titleFont.setPointSizeF(titleFont.pointSizeF() * 1.35);
+    titleFont.setBold(true);
+    m_title->setFont(titleFont);
+    m_startButton = new QPushButton(tr("Start"), page);
+    m_startButton->setObjectName(QStringLiteral("startButton"));
+    m_startButton->setToolTip(tr("Train with these settings in a new run folder"));
+    m_startButton->setDefault(true);
+    m_pauseButton = new QPushButton(tr("Pause"), page);
+    m_pauseButton->setObjectName(QStringLiteral("pauseButton"));
+    m_pauseButton->setToolTip(tr("Hold the run after the current batch"));
+    m_stopButton = new QPushButton(tr("Stop"), page);
+    m_stopButton->setObjectName(QStringLiteral("stopButton"));
+    m_stopButton->setToolTip(tr("End the run after the current batch; last.pth stays as the "
+                                "last complete epoch left it"));
+    m_saveStopButton = new QPushButton(tr("Save and Stop"), page);
+    m_saveStopButton->setObjectName(QStringLiteral("saveStopButton"));
+    m_saveStopButton->setToolTip(tr("Write last.pth with the exact position inside the epoch, "
+                                    "then stop: Resume continues from the next batch"));
+    m_resumeButton = new QPushButton(tr("Resume from Checkpoint…"), page);
+    m_resumeButton->setObjectName(QStringLiteral("resumeButton"));
+    m_resumeButton->setToolTip(tr("Continue an earlier run exactly, or start from its weights"));
+    connect(m_startButton, &QPushButton::clicked, this, [this] { startRun(); });
+    connect(m_pauseButton, &QPushButton::clicked, this, &TrainingWorkspace::togglePause);
+    connect(m_stopButton, &QPushButton::clicked, this, [this] { stopRun(false); });
+    connect(m_saveStopButton, &QPushButton::clicked, this, [this] { stopRun(true); });
+    connect(m_resumeButton, &QPushButton::clicked, this, &TrainingWorkspace::resumeInteractive);
+    auto *header = new QHBoxLayout;
+    header->addWidget(m_title, 1);
+    header->addWidget(m_startButton);
+    header->addWidget(m_pauseButton);
+    header->addWidget(m_stopButton);
+    header->addWidget(m_saveStopButton);
+    header->addSpacing(8);
+    header->addWidget(m_resumeButton);
+    return header;
+}
+
+QFrame *TrainingWorkspace::buildRunBox(QWidget *page)
+{
+    m_deviceLabel = new QLabel(page);
+    m_deviceLabel->setObjectName(QStringLiteral("deviceLabel"));
+    m_deviceLabel->setTextFormat(Qt::RichText);
+    QFont deviceFont = m_deviceLabel->font();
+    deviceFont.setPointSizeF(deviceFont.pointSizeF() * 1.15);
+    m_deviceLabel->setFont(deviceFont);
+    m_deviceNote = mutedLabel(QString(), page);
+    m_deviceNote->setObjectName(QStringLiteral("deviceNote"));
+    m_deviceNote->setWordWrap(false);
+    m_deviceNote->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_progress = new QProgressBar(page);
+    m_progress->setObjectName(QStringLiteral("trainingProgress"));
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_progress->setTextVisible(false);
+    m_progress->setMaximumHeight(10);
+    m_progressLabel = new QLabel(page);
+    m_progressLabel->setObjectName(QStringLiteral("progressLabel"));
+    m_statusLabel = mutedLabel(QString(), page);
+    m_statusLabel->setObjectName(QStringLiteral("trainingStatus"));
+    m_statusLabel->setWordWrap(false);
+    m_statusLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    auto *runBox = new QFrame(page);
+    runBox->setObjectName(QStringLiteral("runBox"));
+    runBox->setFrameShape(QFrame::StyledPanel);
+    auto *deviceRow = new QHBoxLayout;
+    deviceRow->addWidget(m_deviceLabel);
+    deviceRow->addSpacing(10);
+    deviceRow->addWidget(m_deviceNote, 1);
+    m_openFolderButton = new QToolButton(page);
+    m_openFolderButton->setObjectName(QStringLiteral("openRunFolderButton"));
+    m_openFolderButton->setText(tr("Open Run Folder"));
+    m_openFolderButton->setAutoRaise(true);
+    m_openFolderButton->setEnabled(false);
+    m_openFolderButton->setToolTip(tr("The run's checkpoints, metrics.csv, steps.csv, config.json "
+                                      "and load_model.py"));
+    connect(m_openFolderButton, &QToolButton::clicked, this,
+            [this] { QDesktopServices::openUrl(QUrl::fromLocalFile(m_runFolder)); });
+    auto *progressRow = new QHBoxLayout;
+    progressRow->addWidget(m_progressLabel);
+    progressRow->addSpacing(10);
+    progressRow->addWidget(m_statusLabel, 1);
+    progressRow->addWidget(m_openFolderButton);
+    auto *runLayout = new QVBoxLayout(runBox);
+    runLayout->setContentsMargins(10, 6, 10, 6);
+    runLayout->setSpacing(4);
+    runLayout->addLayout(deviceRow);
+    runLayout->addWidget(m_progress);
+    runLayout->addLayout(progressRow);
+    return runBox;
+}
+
 QWidget *TrainingWorkspace::buildForm()
 {
     auto *form = new QWidget(this);
 
-    // Model
+    QGroupBox *modelBox = buildModelBox(form);
+    QGroupBox *dataBox = buildDataBox(form);
+    QGroupBox *optimBox = buildOptimisationBox(form);
+    QGroupBox *scheduleBox = buildScheduleBox(form);
+    QGroupBox *deviceBox = buildDeviceBox(form);
+    QGroupBox *outputBox = buildOutputBox(form);
+
+    auto *layout = new QVBoxLayout(form);
+    layout->setContentsMargins(0, 0, 6, 0);
+    for (QGroupBox *box : {modelBox, dataBox, optimBox, scheduleBox, deviceBox, outputBox})
+        layout->addWidget(box);
+    layout->addStretch(1);
+    form->setMinimumWidth(330);
+    return form;
+}
+
+QGroupBox *TrainingWorkspace::buildModelBox(QWidget *form)
+{
     auto *modelBox = new QGroupBox(tr("Model"), form);
     m_model = new QComboBox(modelBox);
     m_model->setObjectName(QStringLiteral("modelCombo"));
@@ -415,8 +442,11 @@ QWidget *TrainingWorkspace::buildForm()
     modelForm->addRow(tr("Start from:"), weightsRow);
     connect(m_model, &QComboBox::currentIndexChanged, this,
             &TrainingWorkspace::updateModelDescription);
+    return modelBox;
+}
 
-    // Data
+QGroupBox *TrainingWorkspace::buildDataBox(QWidget *form)
+{
     auto *dataBox = new QGroupBox(tr("Data"), form);
     m_batchSize = new QSpinBox(dataBox);
     m_batchSize->setObjectName(QStringLiteral("batchSizeSpin"));
@@ -453,8 +483,11 @@ QWidget *TrainingWorkspace::buildForm()
     m_dataForm->addRow(tr("Val transforms:"), new QWidget(dataBox));
     m_dataForm->addRow(m_valTransforms);
     m_dataForm->addRow(editTransforms);
+    return dataBox;
+}
 
-    // Optimisation
+QGroupBox *TrainingWorkspace::buildOptimisationBox(QWidget *form)
+{
     auto *optimBox = new QGroupBox(tr("Optimisation"), form);
     m_epochs = new QSpinBox(optimBox);
     m_epochs->setObjectName(QStringLiteral("epochsSpin"));
@@ -500,8 +533,11 @@ QWidget *TrainingWorkspace::buildForm()
             m_lr->setText(numberText(0.1));
         updateOptimizerFields();
     });
+    return optimBox;
+}
 
-    // Schedule
+QGroupBox *TrainingWorkspace::buildScheduleBox(QWidget *form)
+{
     auto *scheduleBox = new QGroupBox(tr("Schedule"), form);
     m_schedule = new QComboBox(scheduleBox);
     m_schedule->setObjectName(QStringLiteral("scheduleCombo"));
@@ -530,8 +566,11 @@ QWidget *TrainingWorkspace::buildForm()
     m_scheduleForm->addRow(tr("Decay:"), stepRow);
     connect(m_schedule, &QComboBox::currentIndexChanged, this,
             &TrainingWorkspace::updateScheduleFields);
+    return scheduleBox;
+}
 
-    // Device
+QGroupBox *TrainingWorkspace::buildDeviceBox(QWidget *form)
+{
     auto *deviceBox = new QGroupBox(tr("Device"), form);
     m_device = new QComboBox(deviceBox);
     m_device->setObjectName(QStringLiteral("deviceCombo"));
@@ -563,8 +602,11 @@ QWidget *TrainingWorkspace::buildForm()
     deviceForm->addRow(tr("Memory format:"), m_memoryFormat);
     deviceForm->addRow(tr("Seed:"), m_seed);
     connect(m_device, &QComboBox::currentIndexChanged, this, &TrainingWorkspace::updateDeviceHint);
+    return deviceBox;
+}
 
-    // Output
+QGroupBox *TrainingWorkspace::buildOutputBox(QWidget *form)
+{
     auto *outputBox = new QGroupBox(tr("Output"), form);
     m_runFolderEdit = new QLineEdit(outputBox);
     m_runFolderEdit->setObjectName(QStringLiteral("runFolderEdit"));
@@ -591,14 +633,7 @@ QWidget *TrainingWorkspace::buildForm()
     auto *outputForm = new QFormLayout(outputBox);
     outputForm->addRow(tr("Run folder:"), folderRow);
     outputForm->addRow(tr("Keep epochs:"), m_saveEvery);
-
-    auto *layout = new QVBoxLayout(form);
-    layout->setContentsMargins(0, 0, 6, 0);
-    for (QGroupBox *box : {modelBox, dataBox, optimBox, scheduleBox, deviceBox, outputBox})
-        layout->addWidget(box);
-    layout->addStretch(1);
-    form->setMinimumWidth(330);
-    return form;
+    return outputBox;
 }
 
 QWidget *TrainingWorkspace::buildCurves()

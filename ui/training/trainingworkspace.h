@@ -14,7 +14,9 @@ class QCheckBox;
 class QComboBox;
 class QDoubleSpinBox;
 class QFormLayout;
+class QFrame;
 class QGroupBox;
+class QHBoxLayout;
 class QLabel;
 class QLineEdit;
 class QPlainTextEdit;
@@ -170,7 +172,18 @@ protected:
 private:
     QWidget *buildEmptyPage();
     QWidget *buildWorkspacePage();
+    /// The title and the run's buttons (Start, Pause, Stop, Save and Stop, Resume).
+    QHBoxLayout *buildHeader(QWidget *page);
+    /// The run's device, progress bar and status line.
+    QFrame *buildRunBox(QWidget *page);
+    /// The settings form: one group box per part of the TrainConfig.
     QWidget *buildForm();
+    QGroupBox *buildModelBox(QWidget *form);
+    QGroupBox *buildDataBox(QWidget *form);
+    QGroupBox *buildOptimisationBox(QWidget *form);
+    QGroupBox *buildScheduleBox(QWidget *form);
+    QGroupBox *buildDeviceBox(QWidget *form);
+    QGroupBox *buildOutputBox(QWidget *form);
     QWidget *buildCurves();
     void updateControls();
     void updateModelDescription();

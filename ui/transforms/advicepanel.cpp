@@ -1,9 +1,9 @@
 #include "transforms/advicepanel.h"
 
-#include <QEvent>
+#include "transforms/clickfilter.h"
+
 #include <QHBoxLayout>
 #include <QLabel>
-#include <QMouseEvent>
 #include <QPushButton>
 #include <QScrollArea>
 #include <QStyle>
@@ -12,28 +12,6 @@
 namespace ifs {
 
 namespace {
-
-/// Forwards a click anywhere on a finding's row.
-class ClickFilter : public QObject
-{
-public:
-    ClickFilter(QObject *parent, std::function<void()> onClick)
-        : QObject(parent)
-        , m_onClick(std::move(onClick))
-    { }
-
-protected:
-    bool eventFilter(QObject *watched, QEvent *event) override
-    {
-        if (event->type() == QEvent::MouseButtonRelease
-            && static_cast<QMouseEvent *>(event)->button() == Qt::LeftButton)
-            m_onClick();
-        return QObject::eventFilter(watched, event);
-    }
-
-private:
-    std::function<void()> m_onClick;
-};
 
 QString roleName(PipelineRole role)
 {

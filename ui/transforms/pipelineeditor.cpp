@@ -4,20 +4,14 @@
 #include "transforms/transforms.h"
 
 #include <QAction>
-#include <QApplication>
-#include <QDrag>
-#include <QDropEvent>
 #include <QFontDatabase>
 #include <QHBoxLayout>
-#include <QKeyEvent>
 #include <QLabel>
 #include <QMenu>
-#include <QPainter>
 #include <QPlainTextEdit>
 #include <QRegularExpression>
 #include <QScrollArea>
 #include <QSplitter>
-#include <QStyledItemDelegate>
 #include <QTextBlock>
 #include <QToolButton>
 #include <QVBoxLayout>
@@ -26,109 +20,7 @@ namespace ifs {
 
 namespace {
 
-/// Paints a step as "2.  RandomResizedCrop  224, scale=(0.5, 1.0)" with its check box, a "random"
-/// tag and the marker of its worst finding. Disabled steps are unnumbered: the engine's error
-/// messages ("Step 2, ...") count the steps that run.
-class StepDelegate : public QStyledItemDelegate
-{
-public:
-    using QStyledItemDelegate::QStyledItemDelegate;
-
-    void paint(QPainter *painter, const QStyleOptionViewItem &option,
-               const QModelIndex &index) const override
-    {
-        QStyleOptionViewItem opt = option;
-        initStyleOption(&opt, index);
-        const QIcon marker = opt.icon;
-        opt.text.clear();
-        opt.icon = QIcon();
-        opt.features &= ~QStyleOptionViewItem::HasDecoration;
-        const QWidget *widget = opt.widget;
-        QStyle *style = widget ? widget->style() : QApplication::style();
-        style->drawControl(QStyle::CE_ItemViewItem, &opt, painter, widget);
-
-        const QRect check
-            = style->subElementRect(QStyle::SE_ItemViewItemCheckIndicator, &opt, widget);
-        QRect area = opt.rect.adjusted(check.isValid() ? check.right() - opt.rect.left() + 8 : 6, 0,
-                                       -6, 0);
-        const bool enabled = index.data(PipelineModel::EnabledRole).toBool();
-        const bool selected = opt.state & QStyle::State_Selected;
-        const QPalette::ColorGroup group = enabled ? QPalette::Normal : QPalette::Disabled;
-        const QColor text
-            = opt.palette.color(group, selected ? QPalette::HighlightedText : QPalette::Text);
-        QColor dim = text;
-        dim.setAlphaF(selected ? 0.8 : 0.6);
-
-        painter->save();
-        // Right side: the marker of the worst finding, then a "random" tag.
-        if (!marker.isNull()) {
-            const int s = 16;
-            const QRect iconRect(area.right() - s, area.center().y() - s / 2, s, s);
-            marker.paint(painter, iconRect);
-            area.setRight(iconRect.left() - 6);
-        }
-        QFont small = opt.font;
-        small.setPointSizeF(small.pointSizeF() * 0.85);
-        if (index.data(PipelineModel::RandomRole).toBool()) {
-            const QString tag = QObject::tr("random");
-            const QFontMetrics fm(small);
-            const int w = fm.horizontalAdvance(tag) + 10;
-            const QRect tagRect(area.right() - w, area.center().y() - fm.height() / 2 - 1, w,
-                                fm.height() + 2);
-            painter->setPen(Qt::NoPen);
-            painter->setBrush(enabled ? QColor(0x4c, 0x9b, 0xe8, 60) : QColor(128, 128, 128, 40));
-            painter->setRenderHint(QPainter::Antialiasing);
-            painter->drawRoundedRect(tagRect, 4, 4);
-            painter->setFont(small);
-            painter->setPen(dim);
-            painter->drawText(tagRect, Qt::AlignCenter, tag);
-            area.setRight(tagRect.left() - 6);
-        }
-
-        // Left side: number, name, arguments.
-        int number = 0;
-        for (int row = 0; row <= index.row(); ++row)
-            if (index.model()->index(row, 0).data(PipelineModel::EnabledRole).toBool())
-                ++number;
-        QFont font = opt.font;
-        font.setItalic(!enabled);
-        const QFontMetrics fm(font);
-        const QString numberText
-            = enabled ? QStringLiteral("%1.").arg(number) : QStringLiteral("–");
-        painter->setFont(font);
-        painter->setPen(dim);
-        const int numberWidth = fm.horizontalAdvance(QStringLiteral("00."));
-        painter->drawText(QRect(area.left(), area.top(), numberWidth, area.height()),
-                          Qt::AlignVCenter | Qt::AlignRight, numberText);
-        area.setLeft(area.left() + numberWidth + 8);
-
-        QFont bold = font;
-        bold.setBold(true);
-        const QFontMetrics boldMetrics(bold);
-        const QString name = index.data(PipelineModel::NameRole).toString();
-        const QString nameText = boldMetrics.elidedText(name, Qt::ElideRight, area.width());
-        painter->setFont(bold);
-        painter->setPen(text);
-        painter->drawText(area, Qt::AlignVCenter | Qt::AlignLeft, nameText);
-        area.setLeft(area.left() + boldMetrics.horizontalAdvance(nameText) + 8);
-
-        const QString args = index.data(PipelineModel::ArgumentsRole).toString();
-        if (!args.isEmpty() && area.width() > 20) {
-            painter->setFont(font);
-            painter->setPen(dim);
-            painter->drawText(area, Qt::AlignVCenter | Qt::AlignLeft,
-                              fm.elidedText(args, Qt::ElideRight, area.width()));
-        }
-        painter->restore();
-    }
-
-    QSize sizeHint(const QStyleOptionViewItem &option, const QModelIndex &index) const override
-    {
-        QSize size = QStyledItemDelegate::sizeHint(option, index);
-        size.setHeight(std::max(size.height(), option.fontMetrics.height() * 2));
-        return size;
-    }
-};
+using V = TransformValue;
 
 /// Line and column (1-based) of a parser message "... at line L, column C ...", or {0, 0}.
 std::pair<int, int> errorPosition(const QString &message)
@@ -141,92 +33,6 @@ std::pair<int, int> errorPosition(const QString &message)
 }
 
 } // namespace
-
-// ---- PipelineListView ------------------------------------------------------------------------
-
-PipelineListView::PipelineListView(QWidget *parent)
-    : QListView(parent)
-{
-    setSelectionMode(QAbstractItemView::SingleSelection);
-    setDragEnabled(true);
-    setAcceptDrops(true);
-    setDropIndicatorShown(true);
-    setDragDropMode(QAbstractItemView::InternalMove);
-    setDefaultDropAction(Qt::MoveAction);
-    setItemDelegate(new StepDelegate(this));
-    setUniformItemSizes(true);
-    setEditTriggers(QAbstractItemView::NoEditTriggers);
-}
-
-void PipelineListView::keyPressEvent(QKeyEvent *event)
-{
-    if (event->matches(QKeySequence::Delete) || event->key() == Qt::Key_Backspace) {
-        Q_EMIT removeRequested();
-        return;
-    }
-    if (event->modifiers() & Qt::ControlModifier) {
-        if (event->key() == Qt::Key_Up) {
-            Q_EMIT moveRequested(-1);
-            return;
-        }
-        if (event->key() == Qt::Key_Down) {
-            Q_EMIT moveRequested(1);
-            return;
-        }
-    }
-    if (event->key() == Qt::Key_Insert) {
-        Q_EMIT addRequested();
-        return;
-    }
-    if (event->key() == Qt::Key_Space && currentIndex().isValid()) {
-        const QModelIndex current = currentIndex();
-        const bool enabled = current.data(PipelineModel::EnabledRole).toBool();
-        model()->setData(current, enabled ? Qt::Unchecked : Qt::Checked, Qt::CheckStateRole);
-        return;
-    }
-    QListView::keyPressEvent(event);
-}
-
-void PipelineListView::startDrag(Qt::DropActions supportedActions)
-{
-    Q_UNUSED(supportedActions);
-    const QModelIndex current = currentIndex();
-    if (!current.isValid())
-        return;
-    auto *drag = new QDrag(this);
-    drag->setMimeData(model()->mimeData({current}));
-    const QRect rect = visualRect(current);
-    drag->setPixmap(viewport()->grab(rect));
-    drag->setHotSpot(viewport()->mapFromGlobal(QCursor::pos()) - rect.topLeft());
-    // The drop moves the row itself; nothing is removed afterwards, whatever exec() returns.
-    drag->exec(Qt::MoveAction, Qt::MoveAction);
-}
-
-void PipelineListView::dropEvent(QDropEvent *event)
-{
-    auto *pipeline = qobject_cast<PipelineModel *>(model());
-    if (event->source() != this || !pipeline || !currentIndex().isValid()) {
-        event->ignore();
-        return;
-    }
-    const QPoint pos = event->position().toPoint();
-    const QModelIndex target = indexAt(pos);
-    int before = pipeline->rowCount();
-    if (target.isValid()) {
-        const QRect rect = visualRect(target);
-        before = pos.y() < rect.center().y() ? target.row() : target.row() + 1;
-    }
-    const int from = currentIndex().row();
-    const int to = before > from ? before - 1 : before;
-    if (to != from && pipeline->moveStep(from, to))
-        setCurrentIndex(pipeline->index(to));
-    event->setDropAction(Qt::MoveAction);
-    event->accept();
-    setState(NoState);
-    viewport()->update();
-}
-
-// ---- PipelineEditor --------------------------------------------------------------------------
 
 PipelineEditor::PipelineEditor(const QString &title, QWidget *parent)
     : QWidget(parent)

@@ -1,9 +1,9 @@
 #pragma once
 
+#include "transforms/pipelinelistview.h"
 #include "transforms/pipelinemodel.h"
 #include "transforms/transformadvice.h"
 
-#include <QListView>
 #include <QSize>
 #include <QTimer>
 #include <QWidget>
@@ -17,26 +17,6 @@ class QToolButton;
 namespace ifs {
 
 class StepForm;
-
-/// The step list: reorder by drag and drop within the list (the model's moveRows(), so nothing
-/// is removed and re-inserted), Delete removes, Ctrl+Up/Down moves, Space toggles.
-class PipelineListView : public QListView
-{
-    Q_OBJECT
-
-public:
-    explicit PipelineListView(QWidget *parent = nullptr);
-
-Q_SIGNALS:
-    void removeRequested();
-    void moveRequested(int delta);
-    void addRequested();
-
-protected:
-    void keyPressEvent(QKeyEvent *event) override;
-    void startDrag(Qt::DropActions supportedActions) override;
-    void dropEvent(QDropEvent *event) override;
-};
 
 /// One pipeline (Train or Val) edited two ways that stay in sync: a list of steps with a
 /// parameter form, and the Python code (`transforms.Compose([...])`).

@@ -117,7 +117,49 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
 {
     auto *page = new QWidget(this);
 
-    // Header: which dataset, and the actions on both pipelines.
+    QHBoxLayout *header = buildHeader(page);
+    m_banner = new WarningBanner(page);
+
+    // Left: the two pipelines and the findings.
+    buildPipelinesPane(page);
+
+    // Right: which image, draws and seed, then the preview.
+    QHBoxLayout *toolbar = buildPreviewToolbar(page);
+    m_preview = new TransformPreview(page);
+    connect(m_preview, &TransformPreview::drawClicked, this, [this](int draw) {
+        m_traceDraw = draw;
+        m_preview->setStripShowsVal(false);
+        requestPreview();
+    });
+    auto *right = new QWidget(page);
+    auto *rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(0, 0, 0, 0);
+    rightLayout->addLayout(toolbar);
+    rightLayout->addWidget(m_preview, 1);
+
+    m_mainSplitter = new QSplitter(Qt::Horizontal, page);
+    m_mainSplitter->setObjectName(QStringLiteral("transformsSplitter"));
+    m_mainSplitter->addWidget(m_leftSplitter);
+    m_mainSplitter->addWidget(right);
+    m_mainSplitter->setStretchFactor(0, 2);
+    m_mainSplitter->setStretchFactor(1, 5);
+    m_mainSplitter->setChildrenCollapsible(false);
+    m_leftSplitter->setMinimumWidth(320);
+    right->setMinimumWidth(420);
+    m_mainSplitter->setSizes({430, 900});
+
+    restoreSplitters();
+
+    auto *layout = new QVBoxLayout(page);
+    layout->setContentsMargins(10, 8, 10, 4);
+    layout->addLayout(header);
+    layout->addWidget(m_banner);
+    layout->addWidget(m_mainSplitter, 1);
+    return page;
+}
+
+QHBoxLayout *TransformsWorkspace::buildHeader(QWidget *page)
+{
     m_title = new QLabel(page);
     m_title->setObjectName(QStringLiteral("transformsTitle"));
     QFont titleFont = m_title->font();
@@ -149,10 +191,11 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     header->addWidget(importButton);
     header->addWidget(exportButton);
     header->addWidget(reset);
+    return header;
+}
 
-    m_banner = new WarningBanner(page);
-
-    // Left: the two pipelines and the findings.
+void TransformsWorkspace::buildPipelinesPane(QWidget *page)
+{
     m_train = new PipelineEditor(tr("Train"), page);
     m_train->setObjectName(QStringLiteral("trainEditor"));
     m_val = new PipelineEditor(tr("Val"), page);
@@ -198,8 +241,10 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     m_leftSplitter->setStretchFactor(1, 1);
     m_leftSplitter->setChildrenCollapsible(false);
     m_leftSplitter->setSizes({620, 180});
+}
 
-    // Right: which image, draws and seed, then the preview.
+QHBoxLayout *TransformsWorkspace::buildPreviewToolbar(QWidget *page)
+{
     m_previousButton = new QToolButton(page);
     m_previousButton->setArrowType(Qt::LeftArrow);
     m_previousButton->setToolTip(tr("Previous image (Alt+Left)"));
@@ -251,31 +296,11 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
     toolbar->addWidget(new QLabel(tr("Seed"), page));
     toolbar->addWidget(m_seedSpin);
     toolbar->addWidget(m_reseedButton);
+    return toolbar;
+}
 
-    m_preview = new TransformPreview(page);
-    connect(m_preview, &TransformPreview::drawClicked, this, [this](int draw) {
-        m_traceDraw = draw;
-        m_preview->setStripShowsVal(false);
-        requestPreview();
-    });
-    auto *right = new QWidget(page);
-    auto *rightLayout = new QVBoxLayout(right);
-    rightLayout->setContentsMargins(0, 0, 0, 0);
-    rightLayout->addLayout(toolbar);
-    rightLayout->addWidget(m_preview, 1);
-
-    m_mainSplitter = new QSplitter(Qt::Horizontal, page);
-    m_mainSplitter->setObjectName(QStringLiteral("transformsSplitter"));
-    m_mainSplitter->addWidget(m_leftSplitter);
-    m_mainSplitter->addWidget(right);
-    m_mainSplitter->setStretchFactor(0, 2);
-    m_mainSplitter->setStretchFactor(1, 5);
-    m_mainSplitter->setChildrenCollapsible(false);
-    m_leftSplitter->setMinimumWidth(320);
-    right->setMinimumWidth(420);
-    m_mainSplitter->setSizes({430, 900});
-
-    // Saved layout.
+void TransformsWorkspace::restoreSplitters()
+{
     if (const QByteArray state = m_settings->splitterState(QStringLiteral("transforms"));
         !state.isEmpty())
         m_mainSplitter->restoreState(state);
@@ -290,13 +315,6 @@ QWidget *TransformsWorkspace::buildWorkspacePage()
         m_train->splitter()->restoreState(state);
         m_val->splitter()->restoreState(state);
     }
-
-    auto *layout = new QVBoxLayout(page);
-    layout->setContentsMargins(10, 8, 10, 4);
-    layout->addLayout(header);
-    layout->addWidget(m_banner);
-    layout->addWidget(m_mainSplitter, 1);
-    return page;
 }
 
 void TransformsWorkspace::saveState()

@@ -12,6 +12,7 @@
 #include <QTimer>
 #include <QWidget>
 
+class QHBoxLayout;
 class QLabel;
 class QPushButton;
 class QSpinBox;
@@ -124,6 +125,14 @@ protected:
 private:
     QWidget *buildEmptyPage();
     QWidget *buildWorkspacePage();
+    /// The title and the actions on both pipelines (mean/std, import, export, reset).
+    QHBoxLayout *buildHeader(QWidget *page);
+    /// The Train and Val editors in tabs above the findings (m_leftSplitter).
+    void buildPipelinesPane(QWidget *page);
+    /// Which image (previous, next, random), the number of draws and the seed.
+    QHBoxLayout *buildPreviewToolbar(QWidget *page);
+    /// The splitters as the user left them.
+    void restoreSplitters();
     void onTraitsReady();
     void loadPipelines();
     void setPipelines(const PipelineItems &train, const PipelineItems &val);

@@ -1,4 +1,4 @@
-#include "datasets/thumbnailloader.h"
+#include "common/thumbnailloader.h"
 
 #include "image/imageprobe.h"
 
