@@ -489,11 +489,7 @@ Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numCl
                          .arg(cfg.weightsPath, fitted.errorMessage())};
     const ckpt::RepairProposal &proposal = fitted->proposal;
     QStringList mismatched;
-    QStringList copied;
-    {
-        torch::NoGradGuard noGrad;
-        copied = tm::copyMatching(net, fitted->stateDict, &mismatched);
-    }
+    const QStringList copied = tm::copyMatching(net, fitted->stateDict, &mismatched);
     const ckpt::LoadReport &report = proposal.after;
     if (copied.isEmpty())
         return Error{QStringLiteral("no weight of “%1” fits a %2: %3")
@@ -700,14 +696,6 @@ private:
     {
         if (m_callbacks.status)
             m_callbacks.status(text);
-    }
-    /// A batch's labels on the device; a copy, so that the batch can go back to its loader.
-    torch::Tensor labelsOf(const Batch &batch) const
-    {
-        torch::Tensor cpu = torch::from_blob(const_cast<int64_t *>(batch.labels.data()),
-                                             {batch.count}, torch::kLong)
-                                .clone();
-        return m_cuda ? cpu.to(m_device, true) : cpu;
     }
     at::Generator cudaGenerator() const { return at::globalContext().defaultGenerator(m_device); }
 
@@ -979,11 +967,7 @@ Status TrainingRun::restore()
     auto dict = ckpt::extractStateDict(m_resumeRoot);
     if (!dict)
         return dict.error();
-    QStringList copied;
-    {
-        torch::NoGradGuard noGrad;
-        copied = tm::copyMatching(*m_net, dict->tensors);
-    }
+    const QStringList copied = tm::copyMatching(*m_net, dict->tensors);
     const auto expected = tm::stateDictEntries(*m_net).size();
     if (size_t(copied.size()) != expected)
         return Error{QStringLiteral("the checkpoint's weights do not fit a %1 with %2 classes "
@@ -1213,7 +1197,7 @@ Status TrainingRun::trainBatches(EpochRun &epoch)
             continue;
         }
         const torch::Tensor input = tm::batchToDevice(*batch, m_device, m_channelsLast);
-        const torch::Tensor labels = labelsOf(*batch);
+        const torch::Tensor labels = tm::batchLabels(*batch, m_device);
         const int count = batch->count;
         m_trainLoader->recycle(std::move(*batch));
 
