@@ -20,6 +20,7 @@
 #include <chrono>
 #include <csignal>
 #include <thread>
+#include <type_traits>
 
 namespace ifs::cli {
 
@@ -33,28 +34,26 @@ extern "C" void onInterrupt(int)
         std::_Exit(kExitCancelled); // a second Ctrl+C: leave now
 }
 
-bool parseNumber(const QCommandLineParser &parser, const QString &name, double &out, QString &error)
+/// --NAME as a number (`out` a double) or a whole number (an int); false with `error` set when it
+/// is not one. `out` stays as it is when the option is not given.
+template<typename T>
+bool parseOption(const QCommandLineParser &parser, const QString &name, T &out, QString &error)
 {
+    static_assert(std::is_same_v<T, int> || std::is_same_v<T, double>);
     if (!parser.isSet(name))
         return true;
     bool ok = false;
-    const double v = parser.value(name).toDouble(&ok);
+    T v{};
+    if constexpr (std::is_same_v<T, int>)
+        v = parser.value(name).toInt(&ok);
+    else
+        v = parser.value(name).toDouble(&ok);
     if (!ok) {
-        error = QStringLiteral("--%1 needs a number, not “%2”").arg(name, parser.value(name));
-        return false;
-    }
-    out = v;
-    return true;
-}
-
-bool parseInt(const QCommandLineParser &parser, const QString &name, int &out, QString &error)
-{
-    if (!parser.isSet(name))
-        return true;
-    bool ok = false;
-    const int v = parser.value(name).toInt(&ok);
-    if (!ok) {
-        error = QStringLiteral("--%1 needs a whole number, not “%2”").arg(name, parser.value(name));
+        error = QStringLiteral("--%1 needs %2, not “%3”")
+                    .arg(name,
+                         std::is_same_v<T, int> ? QStringLiteral("a whole number")
+                                                : QStringLiteral("a number"),
+                         parser.value(name));
         return false;
     }
     out = v;
@@ -84,43 +83,8 @@ QString fmt(double v, int decimals)
     return QString::number(v, 'f', decimals);
 }
 
-void writeEpochJson(const EpochReport &report, const QString &device)
+void addTrainOptions(QCommandLineParser &parser)
 {
-    const EpochRecord &r = report.record;
-    JsonWriter json;
-    json.beginObject();
-    json.key("epoch").value(r.epoch);
-    json.key("step").value(int64_t(r.step));
-    json.key("train_loss").value(r.trainLoss);
-    json.key("train_acc").value(r.trainAccuracy * 100.0);
-    if (report.evaluation) {
-        json.key("val_loss").value(r.valLoss);
-        json.key("val_acc").value(r.valAccuracy * 100.0);
-        json.key("val_macro_f1").value(report.evaluation->macroF1 * 100.0);
-    }
-    json.key("lr").value(r.lr);
-    json.key("seconds").value(r.seconds);
-    json.key("images_per_s").value(r.imagesPerSecond);
-    json.key("best").value(report.best);
-    json.key("device").value(device);
-    json.key("last").value(report.lastCheckpoint);
-    json.key("skipped_images").value(int64_t(report.newFailures.size()));
-    json.endObject();
-    writeOut(json.take() + '\n');
-    std::fflush(stdout); // one line per epoch, as it happens, also into a pipe
-}
-
-} // namespace
-
-int runTrain(const QStringList &args)
-{
-    QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral(
-        "Train a classifier on an ImageFolder dataset. RUNDIR gets config.json, metrics.csv, "
-        "steps.csv, last.pth (every epoch) and best.pth (best validation accuracy), which "
-        "Python's torch.load reads as they are. Ctrl+C saves last.pth and stops; --resume "
-        "continues from it."));
-    parser.addOption(helpOption());
     const auto opt = [&](const char *name, const char *help, const char *value = nullptr) {
         if (value)
             parser.addOption(
@@ -167,9 +131,12 @@ int runTrain(const QStringList &args)
     opt("max-steps", "stop (saving last.pth) after N optimizer steps in all", "N");
     opt("out", "the run folder", "RUNDIR");
     opt("json", "one JSON object per epoch on stdout");
-    if (const int code = parseCommandLine(parser, args); code >= 0)
-        return code;
+}
 
+/// The run that train's options ask for (before TrainConfig::validate()); an error names the
+/// option and the value it cannot take.
+Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
+{
     TrainConfig config;
     config.dataRoot = parser.value(QStringLiteral("data"));
     config.valRoot = parser.value(QStringLiteral("val"));
@@ -184,35 +151,31 @@ int runTrain(const QStringList &args)
                         error)
         || !parseChoice(parser, QStringLiteral("memory-format"),
                         "auto, channels_last or contiguous", memoryFormatFromName,
-                        config.memoryFormat, error)) {
-        printError(error);
-        return kExitUsage;
-    }
+                        config.memoryFormat, error))
+        return Error{error};
     if (config.optimizer != OptimizerKind::SGD) { // Adam's usual defaults; --lr etc. override
         config.lr = 1e-3;
         config.weightDecay = config.optimizer == OptimizerKind::AdamW ? 0.01 : 0.0;
     }
     int maxSteps = 0;
     int seed = 0;
-    if (!parseNumber(parser, QStringLiteral("val-split"), config.valSplit, error)
-        || !parseInt(parser, QStringLiteral("epochs"), config.epochs, error)
-        || !parseInt(parser, QStringLiteral("batch-size"), config.batchSize, error)
-        || !parseNumber(parser, QStringLiteral("lr"), config.lr, error)
-        || !parseNumber(parser, QStringLiteral("momentum"), config.momentum, error)
-        || !parseNumber(parser, QStringLiteral("weight-decay"), config.weightDecay, error)
-        || !parseNumber(parser, QStringLiteral("warmup"), config.warmupEpochs, error)
-        || !parseInt(parser, QStringLiteral("step-epochs"), config.stepEpochs, error)
-        || !parseNumber(parser, QStringLiteral("gamma"), config.stepGamma, error)
-        || !parseNumber(parser, QStringLiteral("label-smoothing"), config.labelSmoothing, error)
-        || !parseNumber(parser, QStringLiteral("clip-grad"), config.gradClipNorm, error)
-        || !parseInt(parser, QStringLiteral("workers"), config.workers, error)
-        || !parseInt(parser, QStringLiteral("threads"), config.threads, error)
-        || !parseInt(parser, QStringLiteral("seed"), seed, error)
-        || !parseInt(parser, QStringLiteral("save-every"), config.saveEveryEpochs, error)
-        || !parseInt(parser, QStringLiteral("max-steps"), maxSteps, error)) {
-        printError(error);
-        return kExitUsage;
-    }
+    if (!parseOption(parser, QStringLiteral("val-split"), config.valSplit, error)
+        || !parseOption(parser, QStringLiteral("epochs"), config.epochs, error)
+        || !parseOption(parser, QStringLiteral("batch-size"), config.batchSize, error)
+        || !parseOption(parser, QStringLiteral("lr"), config.lr, error)
+        || !parseOption(parser, QStringLiteral("momentum"), config.momentum, error)
+        || !parseOption(parser, QStringLiteral("weight-decay"), config.weightDecay, error)
+        || !parseOption(parser, QStringLiteral("warmup"), config.warmupEpochs, error)
+        || !parseOption(parser, QStringLiteral("step-epochs"), config.stepEpochs, error)
+        || !parseOption(parser, QStringLiteral("gamma"), config.stepGamma, error)
+        || !parseOption(parser, QStringLiteral("label-smoothing"), config.labelSmoothing, error)
+        || !parseOption(parser, QStringLiteral("clip-grad"), config.gradClipNorm, error)
+        || !parseOption(parser, QStringLiteral("workers"), config.workers, error)
+        || !parseOption(parser, QStringLiteral("threads"), config.threads, error)
+        || !parseOption(parser, QStringLiteral("seed"), seed, error)
+        || !parseOption(parser, QStringLiteral("save-every"), config.saveEveryEpochs, error)
+        || !parseOption(parser, QStringLiteral("max-steps"), maxSteps, error))
+        return Error{error};
     config.seed = uint64_t(seed);
     config.maxSteps = maxSteps;
     config.nesterov = parser.isSet(QStringLiteral("nesterov"));
@@ -224,36 +187,102 @@ int runTrain(const QStringList &args)
     config.trainTransforms = parser.value(QStringLiteral("train-transforms"));
     config.valTransforms = parser.value(QStringLiteral("val-transforms"));
     config.outDir = parser.value(QStringLiteral("out"));
-    if (config.threads <= 0)
-        config.threads = requestedThreads();
-    configureRuntime(config.threads);
-    if (Status ok = config.validate(); !ok) {
-        printError(ok.errorMessage());
-        return kExitUsage;
-    }
-    const bool json = parser.isSet(QStringLiteral("json"));
+    return config;
+}
 
-    Trainer trainer(config);
-    std::signal(SIGINT, onInterrupt);
-    std::signal(SIGTERM, onInterrupt);
-    std::atomic_bool done{false};
-    std::thread watcher([&] {
-        while (!done) {
-            if (g_interrupts.load() > 0) {
-                trainer.stop(/*saveCheckpoint=*/true);
-                return;
+/// While it lives, the first Ctrl+C (or SIGTERM) asks the trainer to save and stop; a second
+/// one leaves at once (onInterrupt()). A thread watches, so that the signal handler only counts.
+class InterruptWatcher
+{
+public:
+    explicit InterruptWatcher(Trainer &trainer)
+    {
+        std::signal(SIGINT, onInterrupt);
+        std::signal(SIGTERM, onInterrupt);
+        m_thread = std::thread([this, &trainer] {
+            while (!m_done) {
+                if (g_interrupts.load() > 0) {
+                    trainer.stop(/*saveCheckpoint=*/true);
+                    return;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-    });
+        });
+    }
+    ~InterruptWatcher()
+    {
+        m_done = true;
+        m_thread.join();
+    }
+    InterruptWatcher(const InterruptWatcher &) = delete;
+    InterruptWatcher &operator=(const InterruptWatcher &) = delete;
 
-    QString device;
-    std::unique_ptr<ProgressLine> bar;
-    int epochs = config.epochs;
-    TrainCallbacks callbacks;
-    callbacks.started = [&](const TrainStart &s) {
-        device = s.device;
-        epochs = s.epochs;
+private:
+    std::atomic_bool m_done{false};
+    std::thread m_thread;
+};
+
+void writeEpochJson(const EpochReport &report, const QString &device)
+{
+    const EpochRecord &r = report.record;
+    JsonWriter json;
+    json.beginObject();
+    json.key("epoch").value(r.epoch);
+    json.key("step").value(int64_t(r.step));
+    json.key("train_loss").value(r.trainLoss);
+    json.key("train_acc").value(r.trainAccuracy * 100.0);
+    if (report.evaluation) {
+        json.key("val_loss").value(r.valLoss);
+        json.key("val_acc").value(r.valAccuracy * 100.0);
+        json.key("val_macro_f1").value(report.evaluation->macroF1 * 100.0);
+    }
+    json.key("lr").value(r.lr);
+    json.key("seconds").value(r.seconds);
+    json.key("images_per_s").value(r.imagesPerSecond);
+    json.key("best").value(report.best);
+    json.key("device").value(device);
+    json.key("last").value(report.lastCheckpoint);
+    json.key("skipped_images").value(int64_t(report.newFailures.size()));
+    json.endObject();
+    writeOut(json.take() + '\n');
+    std::fflush(stdout); // one line per epoch, as it happens, also into a pipe
+}
+
+/// What train prints while it runs: the start on stderr, a progress bar per epoch, and a line
+/// (with --json, a JSON object) per epoch.
+class TrainPrinter
+{
+public:
+    TrainPrinter(int epochs, bool json)
+        : m_epochs(epochs)
+        , m_json(json)
+    { }
+
+    TrainCallbacks callbacks()
+    {
+        TrainCallbacks c;
+        c.started = [this](const TrainStart &s) {
+            started(s);
+        };
+        c.step = [this](const StepProgress &p) {
+            step(p);
+        };
+        c.epoch = [this](const EpochReport &report) {
+            epoch(report);
+        };
+        return c;
+    }
+    void finishBar()
+    {
+        if (m_bar)
+            m_bar->finish();
+    }
+
+private:
+    void started(const TrainStart &s)
+    {
+        m_device = s.device;
+        m_epochs = s.epochs;
         printErr(QStringLiteral("Training %1 on %2 (%3). %4")
                      .arg(s.arch, s.device, s.deviceNote, s.runtime));
         printErr(QStringLiteral("%1 classes, %2 training and %3 validation images, %4 batches per "
@@ -265,29 +294,27 @@ int runTrain(const QStringList &args)
                      .arg(s.inputPath));
         for (const QString &note : s.notes)
             printErr(QStringLiteral("  %1").arg(note));
-    };
-    int shownEpoch = 0;
-    callbacks.step = [&](const StepProgress &p) {
-        if (p.epoch != shownEpoch) {
-            bar = std::make_unique<ProgressLine>(
-                QStringLiteral("epoch %1/%2").arg(p.epoch).arg(epochs));
-            shownEpoch = p.epoch;
+    }
+    void step(const StepProgress &p)
+    {
+        if (p.epoch != m_shownEpoch) {
+            m_bar = std::make_unique<ProgressLine>(
+                QStringLiteral("epoch %1/%2").arg(p.epoch).arg(m_epochs));
+            m_shownEpoch = p.epoch;
         }
-        bar->update(p.batch, p.batches);
-    };
-    callbacks.status = [&](const QString &) {
-    };
-    callbacks.epoch = [&](const EpochReport &report) {
-        if (bar)
-            bar->finish();
-        if (json) {
-            writeEpochJson(report, device);
+        m_bar->update(p.batch, p.batches);
+    }
+    void epoch(const EpochReport &report)
+    {
+        finishBar();
+        if (m_json) {
+            writeEpochJson(report, m_device);
             return;
         }
         const EpochRecord &r = report.record;
         QString line = QStringLiteral("epoch %1/%2  train loss %3 acc %4%")
                            .arg(r.epoch)
-                           .arg(epochs)
+                           .arg(m_epochs)
                            .arg(fmt(r.trainLoss, 4), fmt(r.trainAccuracy * 100.0, 2));
         if (report.evaluation)
             line += QStringLiteral("  val loss %1 acc %2%")
@@ -299,12 +326,18 @@ int runTrain(const QStringList &args)
         printOut(line);
         for (const LoaderFailure &f : report.newFailures)
             printErr(QStringLiteral("  skipped %1: %2").arg(f.path, f.message));
-    };
-    const TrainFinish finish = trainer.run(callbacks);
-    done = true;
-    watcher.join();
-    if (bar)
-        bar->finish();
+    }
+
+    int m_epochs;
+    bool m_json;
+    QString m_device;
+    int m_shownEpoch = 0;
+    std::unique_ptr<ProgressLine> m_bar;
+};
+
+/// How the run ended, on stderr (with how to resume after Ctrl+C); returns the exit code.
+int reportFinish(const TrainFinish &finish, const TrainConfig &config)
+{
     if (finish.outcome == TrainOutcome::Failed) {
         printError(finish.message);
         return kExitFailure;
@@ -320,6 +353,44 @@ int runTrain(const QStringList &args)
         return kExitCancelled;
     }
     return kExitOk;
+}
+
+} // namespace
+
+int runTrain(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Train a classifier on an ImageFolder dataset. RUNDIR gets config.json, metrics.csv, "
+        "steps.csv, last.pth (every epoch) and best.pth (best validation accuracy), which "
+        "Python's torch.load reads as they are. Ctrl+C saves last.pth and stops; --resume "
+        "continues from it."));
+    parser.addOption(helpOption());
+    addTrainOptions(parser);
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
+    Result<TrainConfig> config = trainConfigFromOptions(parser);
+    if (!config) {
+        printError(config.errorMessage());
+        return kExitUsage;
+    }
+    if (config->threads <= 0)
+        config->threads = requestedThreads();
+    configureRuntime(config->threads);
+    if (Status ok = config->validate(); !ok) {
+        printError(ok.errorMessage());
+        return kExitUsage;
+    }
+
+    Trainer trainer(config.value());
+    TrainPrinter printer(config->epochs, parser.isSet(QStringLiteral("json")));
+    TrainFinish finish;
+    {
+        const InterruptWatcher watcher(trainer);
+        finish = trainer.run(printer.callbacks());
+    }
+    printer.finishBar();
+    return reportFinish(finish, config.value());
 }
 
 namespace {
@@ -407,8 +478,8 @@ int runEval(const QStringList &args)
         printErr(QStringLiteral("  %1").arg(note));
     int batchSize = 128, workers = 0;
     QString error;
-    if (!parseInt(parser, QStringLiteral("batch-size"), batchSize, error)
-        || !parseInt(parser, QStringLiteral("workers"), workers, error)) {
+    if (!parseOption(parser, QStringLiteral("batch-size"), batchSize, error)
+        || !parseOption(parser, QStringLiteral("workers"), workers, error)) {
         printError(error);
         return kExitUsage;
     }
@@ -517,7 +588,7 @@ int runPredict(const QStringList &args)
     }
     int topk = 5;
     QString error;
-    if (!parseInt(parser, QStringLiteral("topk"), topk, error) || topk < 1) {
+    if (!parseOption(parser, QStringLiteral("topk"), topk, error) || topk < 1) {
         printError(error.isEmpty() ? QStringLiteral("--topk must be at least 1") : error);
         return kExitUsage;
     }

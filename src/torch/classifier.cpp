@@ -62,6 +62,14 @@ torch::Tensor batchToDevice(const Batch &batch, const torch::Device &device, boo
     return channelsLast ? cpu.contiguous(format) : cpu.clone();
 }
 
+torch::Tensor batchLabels(const Batch &batch, const torch::Device &device)
+{
+    const torch::Tensor cpu
+        = torch::from_blob(const_cast<int64_t *>(batch.labels.data()), {batch.count}, torch::kLong)
+              .clone();
+    return device.is_cuda() ? cpu.to(device, /*non_blocking=*/true) : cpu;
+}
+
 Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
                                const std::vector<LoaderSample> &samples, const QStringList &classes,
                                const torch::Device &device, bool channelsLast,
@@ -91,8 +99,7 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
             logits = net.forward(input);
         }
         logits = logits.to(torch::kCPU, torch::kFloat);
-        const torch::Tensor labels
-            = torch::from_blob(batch->labels.data(), {batch->count}, torch::kLong);
+        const torch::Tensor labels = batchLabels(*batch, torch::kCPU);
         const torch::Tensor logProbs = torch::log_softmax(logits, 1);
         const torch::Tensor losses = -logProbs.gather(1, labels.unsqueeze(1)).squeeze(1);
         const torch::Tensor probs = logProbs.exp();
@@ -243,10 +250,7 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
                              .arg(name, c.d->arch)
                              .arg(numClasses)
                              .arg(report.summary)};
-        {
-            torch::NoGradGuard noGrad;
-            tm::copyMatching(*c.d->net, weights);
-        }
+        tm::copyMatching(*c.d->net, weights);
 
         auto device = resolveDevice(options.device);
         if (!device)

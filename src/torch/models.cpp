@@ -591,6 +591,7 @@ Result<torch::Tensor> fromCheckpointTensor(const ckpt::Tensor &tensor)
 QStringList copyMatching(torch::nn::Module &module, const ckpt::Value &stateDict,
                          QStringList *mismatched)
 {
+    torch::NoGradGuard noGrad; // a copy into parameters, not an operation to differentiate
     QStringList copied;
     for (auto &[name, target] : stateDictEntries(module)) {
         const QString key = QString::fromStdString(name);

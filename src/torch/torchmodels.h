@@ -49,7 +49,8 @@ ckpt::Tensor toCheckpointTensor(const torch::Tensor &tensor);
 Result<torch::Tensor> fromCheckpointTensor(const ckpt::Tensor &tensor);
 
 /// Copies a state dict (checkpoint keys → tensors) into the module, as load_state_dict does, for
-/// the keys whose shapes match; returns the keys it copied. Call under torch::NoGradGuard.
+/// the keys whose shapes match; returns the keys it copied (and lists the others in
+/// `mismatched`).
 QStringList copyMatching(torch::nn::Module &module, const ckpt::Value &stateDict,
                          QStringList *mismatched = nullptr);
 
@@ -69,6 +70,8 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
 /// A batch's images on `device` as N×C×H×W (channels_last when asked); pinned memory and a
 /// non-blocking copy on CUDA.
 torch::Tensor batchToDevice(const Batch &batch, const torch::Device &device, bool channelsLast);
+/// A batch's labels (int64) on `device`; a copy, so that the batch can go back to its loader.
+torch::Tensor batchLabels(const Batch &batch, const torch::Device &device);
 
 /// Autocast on CUDA for a scope (bf16 or fp16), as `with torch.autocast("cuda", dtype)`.
 class AutocastScope

@@ -489,11 +489,7 @@ Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numCl
                          .arg(cfg.weightsPath, fitted.errorMessage())};
     const ckpt::RepairProposal &proposal = fitted->proposal;
     QStringList mismatched;
-    QStringList copied;
-    {
-        torch::NoGradGuard noGrad;
-        copied = tm::copyMatching(net, fitted->stateDict, &mismatched);
-    }
+    const QStringList copied = tm::copyMatching(net, fitted->stateDict, &mismatched);
     const ckpt::LoadReport &report = proposal.after;
     if (copied.isEmpty())
         return Error{QStringLiteral("no weight of “%1” fits a %2: %3")
@@ -516,31 +512,74 @@ Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numCl
     return note;
 }
 
-} // namespace
+double elapsedSeconds(const QElapsedTimer &timer)
+{
+    return double(timer.nsecsElapsed()) * 1e-9;
+}
 
 // ------------------------------------------------------------------------------------------------
+// Controls
 
-struct Trainer::Impl
+/// The controls of a run: set from any thread (Trainer's pause(), resume() and stop()), read by
+/// the loop between batches.
+class RunControl
 {
-    TrainConfig config;
-
-    mutable std::mutex mutex;
-    std::condition_variable wake;
-    bool paused = false;
-    bool stopRequested = false;
-    bool saveOnStop = false;
-    BatchLoader *activeLoader = nullptr;
-
+public:
+    void pause()
+    {
+        const std::lock_guard lock(m_mutex);
+        m_paused = true;
+    }
+    void resume()
+    {
+        {
+            const std::lock_guard lock(m_mutex);
+            m_paused = false;
+        }
+        m_wake.notify_all();
+    }
+    bool isPaused() const
+    {
+        const std::lock_guard lock(m_mutex);
+        return m_paused;
+    }
+    /// Ends the run after the current batch; with `save`, the exact position is saved first.
+    void stop(bool save)
+    {
+        {
+            const std::lock_guard lock(m_mutex);
+            m_stopRequested = true;
+            m_saveOnStop = m_saveOnStop || save;
+            // The loader is cancelled only when nothing is to be saved: a save keeps the batch in
+            // hand and stops right after it.
+            if (m_activeLoader && !save)
+                m_activeLoader->cancel();
+        }
+        m_wake.notify_all();
+    }
     bool stopping() const
     {
-        const std::lock_guard lock(mutex);
-        return stopRequested;
+        const std::lock_guard lock(m_mutex);
+        return m_stopRequested;
+    }
+    /// nullopt while the run is to go on; after a stop, whether it asks for a save.
+    std::optional<bool> stopRequest() const
+    {
+        const std::lock_guard lock(m_mutex);
+        return m_stopRequested ? std::optional(m_saveOnStop) : std::nullopt;
+    }
+    /// Whether a validation under way is to be abandoned: after a stop without a save. "Save and
+    /// stop" lets it finish, so that the epoch's checkpoint is written.
+    bool abandonsValidation() const
+    {
+        const std::lock_guard lock(m_mutex);
+        return m_stopRequested && !m_saveOnStop;
     }
     /// Blocks while paused, after calling `held`; returns the paused time in seconds.
     double waitWhilePaused(const std::function<void()> &held)
     {
-        std::unique_lock lock(mutex);
-        if (!paused || stopRequested)
+        std::unique_lock lock(m_mutex);
+        if (!m_paused || m_stopRequested)
             return 0.0;
         QElapsedTimer timer;
         timer.start();
@@ -549,18 +588,955 @@ struct Trainer::Impl
             held();
             lock.lock();
         }
-        wake.wait(lock, [this] { return !paused || stopRequested; });
-        return double(timer.nsecsElapsed()) * 1e-9;
+        m_wake.wait(lock, [this] { return !m_paused || m_stopRequested; });
+        return elapsedSeconds(timer);
     }
+    /// The loader that a stop without a save cancels (null: none).
     void setLoader(BatchLoader *loader)
     {
-        const std::lock_guard lock(mutex);
-        activeLoader = loader;
-        if (loader && stopRequested)
+        const std::lock_guard lock(m_mutex);
+        m_activeLoader = loader;
+        if (loader && m_stopRequested)
             loader->cancel();
     }
 
-    TrainFinish train(const TrainCallbacks &callbacks);
+private:
+    mutable std::mutex m_mutex;
+    std::condition_variable m_wake;
+    bool m_paused = false;
+    bool m_stopRequested = false;
+    bool m_saveOnStop = false;
+    BatchLoader *m_activeLoader = nullptr;
+};
+
+// ------------------------------------------------------------------------------------------------
+// A run
+
+/// One run of Trainer::run(), in named steps; train() reads as their table of contents. The
+/// run's state lives in the members. A step that fails returns the error, which ends the run
+/// with that message (failed()).
+class TrainingRun
+{
+public:
+    TrainingRun(RunControl &control, TrainConfig config, const TrainCallbacks &callbacks)
+        : m_control(control)
+        , m_callbacks(callbacks)
+        , m_cfg(std::move(config))
+    { }
+    ~TrainingRun()
+    {
+        m_control.setLoader(nullptr); // before the loaders go
+    }
+    TrainingRun(const TrainingRun &) = delete;
+    TrainingRun &operator=(const TrainingRun &) = delete;
+
+    TrainFinish train();
+
+private:
+    /// Where the run is inside an epoch, with the epoch's sums so far: a checkpoint's
+    /// 'progress' (all zero at the end of an epoch).
+    struct EpochProgress
+    {
+        int batch = 0; ///< batches done in the epoch
+        double lossSum = 0.0; ///< Σ loss × images
+        qint64 correct = 0;
+        qint64 seen = 0;
+        double seconds = 0.0; ///< training time spent in the epoch
+    };
+    /// An epoch under way.
+    struct EpochRun
+    {
+        int number = 1; ///< 1-based
+        EpochProgress progress;
+        double offset = 0.0; ///< seconds spent in it before a resume
+        QElapsedTimer clock;
+        double paused = 0.0;
+        qint64 images = 0; ///< trained since this run entered the epoch
+
+        double seconds() const { return offset + elapsedSeconds(clock) - paused; }
+    };
+
+    // prepare(): settings, device, data, model and optimizer, loaders, schedule.
+    Status prepare();
+    Status readResumeSettings();
+    Status prepareDevice();
+    Status prepareData();
+    Status checkResumeClasses() const;
+    Status prepareModel();
+    Status prepareLoaders();
+    void prepareSchedule();
+    // restore(): the resumed checkpoint's weights, and for an exact resume its position.
+    Status restore();
+    Status restoreExactly();
+    void restoreRngStates();
+    // The run folder and the start.
+    Status createRunFolder();
+    Status writeMetricsCsv();
+    void announceStart();
+    // The epochs.
+    Status runEpoch(int number);
+    EpochRun startEpoch(int number);
+    Status trainBatches(EpochRun &epoch);
+    std::pair<torch::Tensor, torch::Tensor> trainStep(const torch::Tensor &input,
+                                                      const torch::Tensor &labels, double lr);
+    bool unscaleGradients();
+    void recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr);
+    void reportStep(const EpochRun &epoch, double loss, double accuracy, double lr, int count);
+    EpochReport trainingReport(const EpochRun &epoch) const;
+    Status validate(EpochReport &report);
+    // Checkpoints.
+    Value makeCheckpoint(int epochsDone, const EpochProgress &progress) const;
+    Value metricsValue() const;
+    Status writeLastCheckpoint(const Value &checkpoint);
+    Status saveMidEpochCheckpoint(const EpochRun &epoch);
+    Status saveEpochCheckpoints(EpochReport &report);
+    // The end.
+    QList<LoaderFailure> newFailures(const BatchLoader &loader);
+    bool maxStepsReached() const { return m_cfg.maxSteps > 0 && m_step >= m_cfg.maxSteps; }
+    TrainFinish finish();
+    TrainFinish failed(const Error &error);
+    TrainFinish stoppedBeforeStart();
+
+    void status(const QString &text) const
+    {
+        if (m_callbacks.status)
+            m_callbacks.status(text);
+    }
+    at::Generator cudaGenerator() const { return at::globalContext().defaultGenerator(m_device); }
+
+    RunControl &m_control;
+    const TrainCallbacks &m_callbacks;
+    TrainConfig m_cfg; ///< as run: a resume's own settings
+    TrainStart m_start; ///< notes gather here while the run is prepared
+    TrainFinish m_finish;
+    Value m_resumeRoot; ///< the checkpoint resumed from (none: not a dict)
+    bool m_stoppedBeforeStart = false;
+
+    // Device
+    torch::Device m_device{torch::kCPU};
+    bool m_cuda = false;
+    bool m_channelsLast = false;
+    bool m_amp = false; ///< autocast (CUDA only)
+    torch::ScalarType m_ampType = torch::kBFloat16;
+    double m_lossScale = 1.0; ///< fp16's dynamic loss scale
+    int m_goodSteps = 0; ///< since the loss scale last changed
+
+    // Data, model, optimizer, loaders, schedule
+    TrainingData m_data;
+    ResolvedPipelines m_pipelines;
+    int m_numClasses = 0;
+    std::shared_ptr<tm::Net> m_net;
+    std::vector<torch::Tensor> m_params;
+    std::unique_ptr<Optimizer> m_optimizer;
+    std::unique_ptr<BatchLoader> m_trainLoader;
+    std::unique_ptr<BatchLoader> m_valLoader; ///< null without validation images
+    int m_batchesPerEpoch = 0;
+    Schedule m_schedule;
+
+    // Position and records
+    int m_firstEpoch = 1;
+    EpochProgress m_resumed; ///< inside m_firstEpoch, for an exact resume
+    qint64 m_step = 0;
+    int m_epochsDone = 0;
+    double m_bestAccuracy = -1.0; ///< 0..1; -1 without validation yet
+    QList<EpochRecord> m_history;
+    QList<StepRecord> m_stepLog;
+    bool m_stoppedEarly = false;
+
+    // The run folder
+    QDir m_outDir;
+    QFile m_stepsFile;
+    QString m_lastPath, m_bestPath;
+    QJsonObject m_savedConfig; ///< the config that checkpoints hold
+    QByteArray m_configJson;
+
+    // Timing and reports
+    QElapsedTimer m_clock;
+    double m_pausedTotal = 0.0;
+    double m_lastValSeconds = 0.0;
+    std::deque<std::pair<double, qint64>> m_recent; // (time, images) for the speed average
+    QSet<QString> m_reportedFailures;
+};
+
+TrainFinish TrainingRun::train()
+{
+    if (Status ok = prepare(); !ok)
+        return failed(ok.error());
+    if (m_stoppedBeforeStart)
+        return stoppedBeforeStart();
+    if (Status ok = restore(); !ok)
+        return failed(ok.error());
+    if (Status ok = createRunFolder(); !ok)
+        return failed(ok.error());
+    announceStart();
+
+    m_epochsDone = m_firstEpoch - 1;
+    m_finish.bestValAccuracy = m_bestAccuracy;
+    m_clock.start();
+    for (int epoch = m_firstEpoch; epoch <= m_cfg.epochs && !m_stoppedEarly; ++epoch) {
+        if (Status ok = runEpoch(epoch); !ok)
+            return failed(ok.error());
+    }
+    return finish();
+}
+
+// ------------------------------------------------------------------------------------------------
+// prepare()
+
+/// Settings, device, data, model and optimizer, loaders and schedule, in this order. A stop
+/// while the dataset is scanned ends the preparation there (m_stoppedBeforeStart).
+Status TrainingRun::prepare()
+{
+    Status ok = m_cfg.validate();
+    if (ok)
+        ok = readResumeSettings();
+    if (ok)
+        ok = prepareDevice();
+    if (ok)
+        ok = prepareData();
+    if (!ok || m_stoppedBeforeStart)
+        return ok;
+    ok = prepareModel();
+    if (ok)
+        ok = prepareLoaders();
+    if (ok)
+        prepareSchedule();
+    return ok;
+}
+
+/// A resume takes the run's settings from the checkpoint (except where to run and how many
+/// epochs in all), so that the trajectory continues as it was.
+Status TrainingRun::readResumeSettings()
+{
+    if (m_cfg.resumePath.isEmpty())
+        return success();
+    status(QStringLiteral("Reading %1…").arg(QFileInfo(m_cfg.resumePath).fileName()));
+    auto file = ckpt::readCheckpoint(m_cfg.resumePath);
+    if (!file)
+        return file.error();
+    m_resumeRoot = file->root;
+    if (!m_resumeRoot.isDict() || !m_resumeRoot.contains(u"model_state_dict"))
+        return Error{QStringLiteral("“%1” is not a training checkpoint (no 'model_state_dict'): "
+                                    "use it as start-up weights (--weights) instead")
+                         .arg(m_cfg.resumePath)};
+    if (!m_cfg.resumeWeightsOnly) {
+        if (auto saved = TrainConfig::fromJson(
+                QJsonDocument::fromJson(m_resumeRoot.value(u"config_json").toString().toUtf8())
+                    .object()))
+            m_cfg = exactResumeConfig(saved.value(), m_cfg);
+    }
+    const QString arch = m_resumeRoot.value(u"arch").toString();
+    if (!arch.isEmpty() && arch != m_cfg.arch) {
+        m_start.notes.append(QStringLiteral("The checkpoint holds a %1: training that, not %2")
+                                 .arg(arch, m_cfg.arch));
+        m_cfg.arch = arch;
+    }
+    return success();
+}
+
+Status TrainingRun::prepareDevice()
+{
+    auto device = resolveDevice(m_cfg.device);
+    if (!device)
+        return device.error();
+    m_start.device = device->first;
+    m_start.deviceNote = device->second;
+    m_device = torch::Device(device->first.toStdString());
+    m_cuda = m_device.is_cuda();
+    if (m_cfg.threads > 0)
+        at::set_num_threads(m_cfg.threads);
+    if (m_cuda)
+        at::globalContext().setBenchmarkCuDNN(true);
+    m_channelsLast = usesChannelsLast(m_cfg.memoryFormat, m_cuda);
+    m_amp = m_cuda && m_cfg.amp != AmpMode::Off;
+    m_ampType = m_cfg.amp == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
+    m_lossScale = m_cfg.amp == AmpMode::Float16 ? 65536.0 : 1.0;
+    return success();
+}
+
+/// The samples and the pipelines, each pipeline tried on a first image.
+Status TrainingRun::prepareData()
+{
+    status(QStringLiteral("Scanning the dataset…"));
+    auto data = prepareTrainingData(m_cfg);
+    if (!data)
+        return data.error();
+    m_data = std::move(data).value();
+    if (m_control.stopping()) {
+        m_stoppedBeforeStart = true;
+        return success();
+    }
+    auto pipelines = resolvePipelines(m_cfg.trainTransforms, m_cfg.valTransforms, m_data.traits);
+    if (!pipelines)
+        return pipelines.error();
+    m_pipelines = std::move(pipelines).value();
+    m_numClasses = int(m_data.classes.size());
+    const Result<QSize> inputSize = checkPipelinesRun(m_pipelines, m_data, m_cfg.seed);
+    if (!inputSize)
+        return inputSize.error();
+    if (const ModelArch *arch = findModelArch(m_cfg.arch)) {
+        if (QString note = inputSizeNote(*arch, inputSize.value()); !note.isEmpty())
+            m_start.advice.append(note);
+    }
+    return checkResumeClasses();
+}
+
+/// A resume needs the class indices to mean the same.
+Status TrainingRun::checkResumeClasses() const
+{
+    if (!m_resumeRoot.isDict())
+        return success();
+    const std::optional<QStringList> saved
+        = classesFromClassToIdx(m_resumeRoot.value(u"class_to_idx"));
+    if (saved == m_data.classes)
+        return success();
+    return Error{QStringLiteral("the checkpoint was trained on other classes (%1) than this "
+                                "dataset has (%2): resume needs the same classes")
+                     .arg(saved ? saved->join(QStringLiteral(", "))
+                                : QStringLiteral("no valid class_to_idx"),
+                          m_data.classes.join(QStringLiteral(", ")))};
+}
+
+/// The model, seeded as `torch.manual_seed(seed)` before building it in Python, with the
+/// start-up weights (not for a resume: restore() loads its own), on the device; the optimizer.
+Status TrainingRun::prepareModel()
+{
+    torch::manual_seed(m_cfg.seed);
+    auto net = tm::createNet(m_cfg.arch, m_numClasses);
+    if (!net)
+        return net.error();
+    m_net = net.value();
+    if (!m_cfg.weightsPath.isEmpty() && !m_resumeRoot.isDict()) {
+        status(QStringLiteral("Loading weights from %1…")
+                   .arg(QFileInfo(m_cfg.weightsPath).fileName()));
+        auto note = loadStartWeights(*m_net, m_cfg, m_numClasses);
+        if (!note)
+            return note.error();
+        m_start.notes.append(note.value());
+    }
+    m_net->to(m_device);
+    if (m_channelsLast)
+        tm::setChannelsLast(*m_net, true);
+    for (auto &[name, p] : tm::parameterEntries(*m_net))
+        m_params.push_back(p);
+    m_optimizer = std::make_unique<Optimizer>(m_cfg, m_params);
+    return success();
+}
+
+Status TrainingRun::prepareLoaders()
+{
+    BatchLoaderOptions trainOptions;
+    trainOptions.batchSize = m_cfg.batchSize;
+    trainOptions.workers = m_cfg.workers;
+    trainOptions.shuffle = true;
+    trainOptions.dropLast = m_cfg.dropLast && qsizetype(m_data.train.size()) >= m_cfg.batchSize;
+    trainOptions.seed = m_cfg.seed;
+    m_trainLoader = std::make_unique<BatchLoader>(m_data.train, m_pipelines.train, trainOptions);
+    m_batchesPerEpoch = m_trainLoader->batchesPerEpoch();
+    if (m_batchesPerEpoch == 0)
+        return Error{QStringLiteral("no training batch: %1 images, batch size %2")
+                         .arg(m_data.train.size())
+                         .arg(m_cfg.batchSize)};
+    BatchLoaderOptions valOptions;
+    valOptions.batchSize = std::max(m_cfg.batchSize, 128);
+    valOptions.workers = m_cfg.workers;
+    valOptions.shuffle = false;
+    valOptions.seed = m_cfg.seed;
+    if (!m_data.val.empty())
+        m_valLoader = std::make_unique<BatchLoader>(m_data.val, m_pipelines.val, valOptions);
+    return success();
+}
+
+void TrainingRun::prepareSchedule()
+{
+    m_schedule.kind = m_cfg.schedule;
+    m_schedule.baseLr = m_cfg.lr;
+    m_schedule.stepsPerEpoch = m_batchesPerEpoch;
+    m_schedule.totalSteps = qint64(m_batchesPerEpoch) * m_cfg.epochs;
+    m_schedule.warmupSteps = m_cfg.schedule == ScheduleKind::OneCycle
+        ? 0
+        : qint64(std::llround(m_cfg.warmupEpochs * m_batchesPerEpoch));
+    m_schedule.stepEpochs = m_cfg.stepEpochs;
+    m_schedule.gamma = m_cfg.stepGamma;
+}
+
+// ------------------------------------------------------------------------------------------------
+// restore()
+
+/// The resumed checkpoint's weights (all of them must fit); for an exact resume also the
+/// optimizer state, the position, the RNG states and the records (restoreExactly()).
+Status TrainingRun::restore()
+{
+    if (!m_resumeRoot.isDict())
+        return success();
+    auto dict = ckpt::extractStateDict(m_resumeRoot);
+    if (!dict)
+        return dict.error();
+    const QStringList copied = tm::copyMatching(*m_net, dict->tensors);
+    const auto expected = tm::stateDictEntries(*m_net).size();
+    if (size_t(copied.size()) != expected)
+        return Error{QStringLiteral("the checkpoint's weights do not fit a %1 with %2 classes "
+                                    "(%3 of %4 tensors fit)")
+                         .arg(m_cfg.arch)
+                         .arg(m_numClasses)
+                         .arg(copied.size())
+                         .arg(expected)};
+    if (!m_cfg.resumeWeightsOnly)
+        return restoreExactly();
+    m_start.notes.append(QStringLiteral("Weights from %1 (epoch %2); new optimizer and schedule, "
+                                        "epochs counted from 1")
+                             .arg(QFileInfo(m_cfg.resumePath).fileName())
+                             .arg(m_resumeRoot.value(u"epoch").toInt()));
+    return success();
+}
+
+Status TrainingRun::restoreExactly()
+{
+    if (Status ok = m_optimizer->load(m_resumeRoot.value(u"optimizer_state_dict"), m_device); !ok)
+        return Error{QStringLiteral("cannot resume exactly: %1").arg(ok.errorMessage())};
+    const int epochsDone = int(m_resumeRoot.value(u"epoch").toInt());
+    m_step = m_resumeRoot.value(u"step").toInt();
+    const Value progress = m_resumeRoot.value(u"progress");
+    m_resumed.batch = int(progress.value(u"batch").toInt());
+    m_firstEpoch = epochsDone + 1;
+    m_resumed.lossSum = progress.value(u"loss_sum").toDouble();
+    m_resumed.correct = progress.value(u"correct").toInt();
+    m_resumed.seen = progress.value(u"seen").toInt();
+    m_resumed.seconds = progress.value(u"seconds").toDouble();
+    restoreRngStates();
+    const Value metrics = m_resumeRoot.value(u"metrics");
+    m_bestAccuracy = metrics.contains(u"best_val_accuracy")
+        ? metrics.value(u"best_val_accuracy").toDouble() / 100.0
+        : -1.0;
+    m_history = historyFromValue(metrics.value(u"history"));
+    m_stepLog = stepLogFromValue(metrics.value(u"step_log"));
+    m_start.notes.append(QStringLiteral("Resumed exactly from %1: epoch %2, step %3")
+                             .arg(QFileInfo(m_cfg.resumePath).fileName())
+                             .arg(m_firstEpoch)
+                             .arg(m_step));
+    return success();
+}
+
+/// The CPU generator's state, and CUDA's (dropout draws from it) on CUDA; a checkpoint without
+/// them leaves the seeded states.
+void TrainingRun::restoreRngStates()
+{
+    const Value rng = m_resumeRoot.value(u"rng_state");
+    if (rng.isTensor()) {
+        auto state = tm::fromCheckpointTensor(rng.toTensor());
+        if (state && state->scalar_type() == torch::kByte) {
+            at::Generator generator = at::detail::getDefaultCPUGenerator();
+            generator.set_state(state.value());
+        }
+    }
+    const Value cudaRng = m_resumeRoot.value(u"cuda_rng_state");
+    if (m_cuda && cudaRng.isTensor()) {
+        auto state = tm::fromCheckpointTensor(cudaRng.toTensor());
+        if (state && state->scalar_type() == torch::kByte)
+            cudaGenerator().set_state(state.value());
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The run folder and the start
+
+/// config.json, load_model.py, steps.csv (with a resumed run's steps) and metrics.csv.
+Status TrainingRun::createRunFolder()
+{
+    m_outDir = QDir(m_cfg.outDir);
+    if (!m_outDir.mkpath(QStringLiteral(".")))
+        return Error{QStringLiteral("cannot create the run folder “%1”").arg(m_cfg.outDir)};
+    if (Status ok = writeTextAtomically(m_outDir.filePath(QStringLiteral("config.json")),
+                                        QJsonDocument(m_cfg.toJson()).toJson());
+        !ok)
+        return ok;
+    // How to rebuild the model in Python (with SmallCNN's definition when it is ours).
+    if (Status ok = writeTextAtomically(
+            m_outDir.filePath(QStringLiteral("load_model.py")),
+            modelPythonSnippet(m_cfg.arch, m_numClasses, QStringLiteral("last.pth")).toUtf8());
+        !ok)
+        return ok;
+    m_stepsFile.setFileName(m_outDir.filePath(QStringLiteral("steps.csv")));
+    if (!m_stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
+        return Error{QStringLiteral("cannot write “%1”: %2")
+                         .arg(m_stepsFile.fileName(), m_stepsFile.errorString())};
+    m_stepsFile.write(stepsCsvHeader());
+    for (const StepRecord &s : m_stepLog)
+        m_stepsFile.write(stepsCsvRow(s));
+    m_stepsFile.flush();
+
+    m_lastPath = m_outDir.filePath(QStringLiteral("last.pth"));
+    m_bestPath = m_outDir.filePath(QStringLiteral("best.pth"));
+    m_savedConfig = m_cfg.toJson();
+    m_savedConfig.remove(QStringLiteral("resume"));
+    m_savedConfig.remove(QStringLiteral("maxSteps"));
+    m_configJson = QJsonDocument(m_savedConfig).toJson(QJsonDocument::Compact);
+    return writeMetricsCsv();
+}
+
+Status TrainingRun::writeMetricsCsv()
+{
+    return writeTextAtomically(m_outDir.filePath(QStringLiteral("metrics.csv")),
+                               metricsCsv(m_history));
+}
+
+/// Completes TrainStart and reports it.
+void TrainingRun::announceStart()
+{
+    m_start.arch = m_cfg.arch;
+    m_start.threads = at::get_num_threads();
+    m_start.runtime
+        = QStringLiteral("%1, %2%3%4")
+              .arg(torchDescription())
+              .arg(m_start.threads == 1 ? QStringLiteral("1 thread")
+                                        : QStringLiteral("%1 threads").arg(m_start.threads))
+              .arg(m_channelsLast ? QStringLiteral(", channels_last") : QString())
+              .arg(m_amp ? QStringLiteral(", AMP %1").arg(ampName(m_cfg.amp)) : QString());
+    m_start.classes = m_data.classes;
+    m_start.trainSamples = qsizetype(m_data.train.size());
+    m_start.valSamples = qsizetype(m_data.val.size());
+    m_start.batchesPerEpoch = m_batchesPerEpoch;
+    m_start.epochs = m_cfg.epochs;
+    m_start.startEpoch = m_firstEpoch;
+    m_start.startStep = m_step;
+    m_start.inputPath = m_trainLoader->pathDescription();
+    m_start.trainTransforms = m_pipelines.trainSource;
+    m_start.valTransforms = m_pipelines.valSource;
+    m_start.notes = m_data.notes + m_pipelines.notes + m_start.advice + m_start.notes;
+    m_start.history.folder = m_cfg.outDir;
+    m_start.history.name = m_outDir.dirName();
+    m_start.history.epochs = m_history;
+    m_start.history.steps = m_stepLog;
+    if (m_cfg.amp != AmpMode::Off && !m_cuda)
+        m_start.notes.append(
+            QStringLiteral("Mixed precision is for CUDA only: training in float32 on the CPU"));
+    if (m_callbacks.started)
+        m_callbacks.started(m_start);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The epochs
+
+/// Epoch `number`: its batches and, when they ran to the end, the validation, the checkpoints
+/// and the epoch's report. A stop that ends the run inside the epoch sets m_stoppedEarly.
+Status TrainingRun::runEpoch(int number)
+{
+    m_net->train();
+    m_control.setLoader(m_trainLoader.get());
+    EpochRun epoch = startEpoch(number);
+    const Status trained = trainBatches(epoch);
+    m_stepsFile.flush();
+    if (!trained || m_stoppedEarly)
+        return trained;
+    if (epoch.progress.batch < m_batchesPerEpoch) {
+        // The loader was cancelled (a stop while waiting for a batch).
+        m_stoppedEarly = true;
+        return success();
+    }
+    if (epoch.progress.seen == 0) {
+        const QList<LoaderFailure> failures = m_trainLoader->failures();
+        return Error{QStringLiteral("no training image could be loaded in epoch %1%2")
+                         .arg(number)
+                         .arg(failures.isEmpty()
+                                  ? QString()
+                                  : QStringLiteral(": “%1”: %2")
+                                        .arg(failures.front().path, failures.front().message))};
+    }
+
+    EpochReport report = trainingReport(epoch);
+    if (m_valLoader) {
+        if (Status ok = validate(report); !ok || m_stoppedEarly)
+            return ok;
+    }
+    report.record.seconds = elapsedSeconds(epoch.clock) - epoch.paused + epoch.offset;
+    m_history.append(report.record);
+    m_epochsDone = number;
+    if (Status ok = saveEpochCheckpoints(report); !ok)
+        return ok;
+    report.newFailures = newFailures(*m_trainLoader);
+    if (m_valLoader)
+        report.newFailures += newFailures(*m_valLoader);
+    m_finish.bestValAccuracy = m_bestAccuracy;
+    if (m_callbacks.epoch)
+        m_callbacks.epoch(report);
+    if (number < m_cfg.epochs && (m_control.stopping() || maxStepsReached()))
+        m_stoppedEarly = true;
+    return success();
+}
+
+/// Enters epoch `number`; an exact resume continues its first epoch where it was saved.
+TrainingRun::EpochRun TrainingRun::startEpoch(int number)
+{
+    const int skip = number == m_firstEpoch ? m_resumed.batch : 0;
+    m_trainLoader->startEpoch(number - 1, skip);
+    EpochRun epoch;
+    epoch.number = number;
+    if (skip) {
+        epoch.progress = m_resumed;
+        epoch.offset = m_resumed.seconds;
+    }
+    epoch.clock.start();
+    return epoch;
+}
+
+/// The epoch's batches, each after any pause, until its end or a stop. Reaching maxSteps is a
+/// "Save and stop"; a save inside the epoch writes last.pth with the exact position.
+Status TrainingRun::trainBatches(EpochRun &epoch)
+{
+    while (epoch.progress.batch < m_batchesPerEpoch) {
+        if (maxStepsReached())
+            m_control.stop(/*save=*/true);
+        const double pausedNow = m_control.waitWhilePaused(m_callbacks.held);
+        epoch.paused += pausedNow;
+        m_pausedTotal += pausedNow;
+        if (const std::optional<bool> save = m_control.stopRequest()) {
+            m_stoppedEarly = true;
+            return *save && epoch.progress.batch > 0 ? saveMidEpochCheckpoint(epoch) : success();
+        }
+        std::optional<Batch> batch = m_trainLoader->next();
+        if (!batch)
+            break; // cancelled
+        if (batch->count == 0) {
+            m_trainLoader->recycle(std::move(*batch));
+            ++epoch.progress.batch;
+            continue;
+        }
+        const torch::Tensor input = tm::batchToDevice(*batch, m_device, m_channelsLast);
+        const torch::Tensor labels = tm::batchLabels(*batch, m_device);
+        const int count = batch->count;
+        m_trainLoader->recycle(std::move(*batch));
+
+        const double lr = m_schedule.lr(m_step);
+        const auto [logits, loss] = trainStep(input, labels, lr);
+        ++m_step;
+        ++epoch.progress.batch;
+        const double lossValue = loss.item<double>();
+        const qint64 right = logits.argmax(1).eq(labels).sum().item<int64_t>();
+        recordStep(epoch, lossValue, right, count, lr);
+    }
+    return success();
+}
+
+/// One optimizer step at rate `lr`: forward, loss, backward and update. With fp16's loss scale,
+/// a step whose gradients overflowed is skipped and the scale halved. Returns logits and loss.
+std::pair<torch::Tensor, torch::Tensor>
+TrainingRun::trainStep(const torch::Tensor &input, const torch::Tensor &labels, double lr)
+{
+    m_optimizer->zeroGrad();
+    torch::Tensor logits;
+    torch::Tensor loss;
+    {
+        tm::AutocastScope autocast(m_amp, m_ampType);
+        logits = m_net->forward(input);
+        loss = torch::nn::functional::cross_entropy(
+            logits.to(torch::kFloat), labels,
+            torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(m_cfg.labelSmoothing));
+    }
+    (m_lossScale != 1.0 ? loss * m_lossScale : loss).backward();
+    const bool finite = m_lossScale == 1.0 || unscaleGradients();
+    if (finite && m_cfg.gradClipNorm > 0.0)
+        torch::nn::utils::clip_grad_norm_(m_params, m_cfg.gradClipNorm);
+    if (finite) {
+        m_optimizer->step(lr, m_schedule.momentum(m_step));
+        if (m_lossScale != 1.0 && ++m_goodSteps >= 2000) {
+            m_lossScale *= 2.0;
+            m_goodSteps = 0;
+        }
+    } else {
+        m_lossScale /= 2.0;
+        m_goodSteps = 0;
+    }
+    return {logits, loss};
+}
+
+/// Divides the gradients by the loss scale; returns whether they are all finite.
+bool TrainingRun::unscaleGradients()
+{
+    torch::NoGradGuard noGrad;
+    for (torch::Tensor &p : m_params) {
+        if (p.grad().defined())
+            p.mutable_grad().mul_(1.0 / m_lossScale);
+    }
+    std::vector<torch::Tensor> norms;
+    for (torch::Tensor &p : m_params) {
+        if (p.grad().defined())
+            norms.push_back(p.grad().abs().max());
+    }
+    return norms.empty() || torch::stack(norms).isfinite().all().item<bool>();
+}
+
+/// Adds a step to the epoch's sums, the step log and steps.csv, and reports it.
+void TrainingRun::recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr)
+{
+    epoch.progress.lossSum += loss * count;
+    epoch.progress.correct += right;
+    epoch.progress.seen += count;
+    epoch.images += count;
+    m_stepLog.append({m_step, epoch.number, loss, lr});
+    m_stepsFile.write(stepsCsvRow(m_stepLog.last()));
+    reportStep(epoch, loss, double(right) / double(count), lr, count);
+}
+
+/// StepProgress, with the speed of the last 50 steps and the time left.
+void TrainingRun::reportStep(const EpochRun &epoch, double loss, double accuracy, double lr,
+                             int count)
+{
+    const double now = elapsedSeconds(m_clock) - m_pausedTotal;
+    m_recent.emplace_back(now, count);
+    while (m_recent.size() > 50)
+        m_recent.pop_front();
+    qint64 recentImages = 0;
+    for (size_t i = 1; i < m_recent.size(); ++i)
+        recentImages += m_recent[i].second;
+    const double span = m_recent.back().first - m_recent.front().first;
+    StepProgress progress;
+    progress.epoch = epoch.number;
+    progress.batch = epoch.progress.batch;
+    progress.batches = m_batchesPerEpoch;
+    progress.step = m_step;
+    progress.totalSteps = m_schedule.totalSteps;
+    progress.loss = loss;
+    progress.accuracy = accuracy;
+    progress.lr = lr;
+    progress.imagesPerSecond = span > 0 ? double(recentImages) / span : 0.0;
+    if (span > 0 && m_recent.size() > 3) {
+        const double perStep = span / double(m_recent.size() - 1);
+        progress.etaSeconds = perStep * double(m_schedule.totalSteps - m_step)
+            + m_lastValSeconds * double(m_cfg.epochs - epoch.number + 1);
+    }
+    if (m_callbacks.step)
+        m_callbacks.step(progress);
+}
+
+/// The report of an epoch whose batches are done, with its training figures.
+EpochReport TrainingRun::trainingReport(const EpochRun &epoch) const
+{
+    EpochReport report;
+    EpochRecord &record = report.record;
+    const EpochProgress &p = epoch.progress;
+    record.epoch = epoch.number;
+    record.step = m_step;
+    record.trainLoss = p.seen ? p.lossSum / double(p.seen) : 0.0;
+    record.trainAccuracy = p.seen ? double(p.correct) / double(p.seen) : 0.0;
+    record.lr = m_schedule.lr(std::max<qint64>(0, m_step - 1));
+    const double trainSeconds = epoch.seconds();
+    record.imagesPerSecond
+        = trainSeconds > 0 ? double(epoch.images) / (trainSeconds - epoch.offset) : 0.0;
+    return report;
+}
+
+/// Evaluates the model on the validation set into `report`. A stop without a save abandons it
+/// and ends the run (m_stoppedEarly).
+Status TrainingRun::validate(EpochReport &report)
+{
+    status(QStringLiteral("Validating epoch %1…").arg(report.record.epoch));
+    QElapsedTimer clock;
+    clock.start();
+    m_control.setLoader(m_valLoader.get());
+    auto evaluation
+        = tm::evaluateNet(*m_net, *m_valLoader, m_data.val, m_data.classes, m_device,
+                          m_channelsLast, m_amp ? std::optional(m_ampType) : std::nullopt,
+                          [this] { return m_control.abandonsValidation(); });
+    m_control.setLoader(nullptr);
+    m_lastValSeconds = elapsedSeconds(clock);
+    if (!evaluation) {
+        if (m_control.stopping()) {
+            m_stoppedEarly = true;
+            return success();
+        }
+        return evaluation.error();
+    }
+    report.record.valLoss = evaluation->loss;
+    report.record.valAccuracy = evaluation->accuracy;
+    report.evaluation = std::make_shared<const Evaluation>(std::move(evaluation).value());
+    return success();
+}
+
+// ------------------------------------------------------------------------------------------------
+// Checkpoints
+
+/// The checkpoint after `epochsDone` complete epochs and, for a save inside the next one,
+/// `progress` in it (progress.batch > 0, with the partial epoch's sums).
+Value TrainingRun::makeCheckpoint(int epochsDone, const EpochProgress &progress) const
+{
+    Value::Entries classToIdx;
+    for (int i = 0; i < m_numClasses; ++i)
+        classToIdx.append({Value(m_data.classes[i]), Value(i)});
+    const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
+    Value root = Value::dict({
+        {Value(QStringLiteral("model_state_dict")), tm::stateDictValue(*m_net)},
+        {Value(QStringLiteral("optimizer_state_dict")), m_optimizer->stateDict()},
+        {Value(QStringLiteral("scheduler_state_dict")), m_schedule.stateDict(m_step)},
+        {Value(QStringLiteral("epoch")), Value(epochsDone)},
+        {Value(QStringLiteral("step")), Value(m_step)},
+        {Value(QStringLiteral("class_to_idx")), Value::dict(std::move(classToIdx))},
+        {Value(QStringLiteral("arch")), Value(m_cfg.arch)},
+        {Value(QStringLiteral("num_classes")), Value(m_numClasses)},
+        {Value(QStringLiteral("transforms")),
+         Value::dict({{Value(QStringLiteral("train")), Value(m_pipelines.trainSource)},
+                      {Value(QStringLiteral("val")), Value(m_pipelines.valSource)}})},
+        {Value(QStringLiteral("metrics")), metricsValue()},
+        {Value(QStringLiteral("progress")),
+         Value::dict({{Value(QStringLiteral("batch")), Value(progress.batch)},
+                      {Value(QStringLiteral("loss_sum")), Value(progress.lossSum)},
+                      {Value(QStringLiteral("correct")), Value(progress.correct)},
+                      {Value(QStringLiteral("seen")), Value(progress.seen)},
+                      {Value(QStringLiteral("seconds")), Value(progress.seconds)}})},
+        {Value(QStringLiteral("rng_state")), Value(tm::toCheckpointTensor(rng))},
+        {Value(QStringLiteral("seed")), Value(QString::number(m_cfg.seed))},
+        {Value(QStringLiteral("config")), jsonToValue(m_savedConfig)},
+        {Value(QStringLiteral("config_json")), Value(QString::fromUtf8(m_configJson))},
+        {Value(QStringLiteral("app")), Value(QStringLiteral("ImageFolder Studio"))},
+    });
+    if (m_cuda) // torch.cuda.get_rng_state(): dropout draws from it
+        root.insert(Value(QStringLiteral("cuda_rng_state")),
+                    Value(tm::toCheckpointTensor(cudaGenerator().get_state())));
+    return root;
+}
+
+/// A checkpoint's 'metrics': the history, the last epoch's figures, the best validation
+/// accuracy (percent) and the step log.
+Value TrainingRun::metricsValue() const
+{
+    Value::Entries metrics;
+    metrics.append({Value(QStringLiteral("history")), historyToValue(m_history)});
+    if (!m_history.isEmpty()) {
+        const EpochRecord &last = m_history.last();
+        metrics.append({Value(QStringLiteral("train_loss")), Value(last.trainLoss)});
+        metrics.append({Value(QStringLiteral("train_acc")), Value(last.trainAccuracy * 100.0)});
+        if (m_valLoader) {
+            metrics.append({Value(QStringLiteral("val_loss")), Value(last.valLoss)});
+            metrics.append({Value(QStringLiteral("val_acc")), Value(last.valAccuracy * 100.0)});
+        }
+    }
+    if (m_bestAccuracy >= 0.0)
+        metrics.append({Value(QStringLiteral("best_val_accuracy")), Value(m_bestAccuracy * 100.0)});
+    metrics.append({Value(QStringLiteral("step_log")), stepLogToValue(m_stepLog)});
+    return Value::dict(std::move(metrics));
+}
+
+Status TrainingRun::writeLastCheckpoint(const Value &checkpoint)
+{
+    const Status ok = ckpt::writeCheckpoint(m_lastPath, checkpoint);
+    if (ok)
+        m_finish.lastCheckpoint = m_lastPath;
+    return ok;
+}
+
+/// "Save and stop" inside an epoch: last.pth with the exact position, from which a resume
+/// continues with the next batch.
+Status TrainingRun::saveMidEpochCheckpoint(const EpochRun &epoch)
+{
+    status(QStringLiteral("Saving last.pth…"));
+    EpochProgress progress = epoch.progress;
+    progress.seconds = epoch.seconds();
+    return writeLastCheckpoint(makeCheckpoint(epoch.number - 1, progress));
+}
+
+/// last.pth, best.pth when the epoch is the best so far, epoch_NNN.pth when it is due, and
+/// metrics.csv, with the paths in `report`.
+Status TrainingRun::saveEpochCheckpoints(EpochReport &report)
+{
+    const int epoch = report.record.epoch;
+    status(QStringLiteral("Saving checkpoints…"));
+    report.best = m_valLoader && report.record.valAccuracy > m_bestAccuracy;
+    if (report.best)
+        m_bestAccuracy = report.record.valAccuracy;
+    const Value checkpoint = makeCheckpoint(epoch, EpochProgress{});
+    if (Status ok = writeLastCheckpoint(checkpoint); !ok)
+        return ok;
+    report.lastCheckpoint = m_lastPath;
+    if (report.best) {
+        if (Status ok = ckpt::writeCheckpoint(m_bestPath, checkpoint); !ok)
+            return ok;
+        m_finish.bestCheckpoint = m_bestPath;
+    }
+    if (QFileInfo::exists(m_bestPath))
+        report.bestCheckpoint = m_bestPath;
+    if (m_cfg.saveEveryEpochs > 0 && epoch % m_cfg.saveEveryEpochs == 0) {
+        const QString path
+            = m_outDir.filePath(QStringLiteral("epoch_%1.pth").arg(epoch, 3, 10, QChar(u'0')));
+        if (Status ok = ckpt::writeCheckpoint(path, checkpoint); !ok)
+            return ok;
+    }
+    return writeMetricsCsv();
+}
+
+// ------------------------------------------------------------------------------------------------
+// The end
+
+/// The loader's failures not reported yet; each also goes to TrainFinish::skippedImages.
+QList<LoaderFailure> TrainingRun::newFailures(const BatchLoader &loader)
+{
+    QList<LoaderFailure> fresh;
+    for (const LoaderFailure &f : loader.failures()) {
+        if (!m_reportedFailures.contains(f.path)) {
+            m_reportedFailures.insert(f.path);
+            fresh.append(f);
+            m_finish.skippedImages.append(f);
+        }
+    }
+    return fresh;
+}
+
+TrainFinish TrainingRun::finish()
+{
+    newFailures(*m_trainLoader);
+    if (m_valLoader)
+        newFailures(*m_valLoader);
+    m_finish.epochsDone = m_epochsDone;
+    m_finish.steps = m_step;
+    m_finish.bestValAccuracy = m_bestAccuracy;
+    if (m_finish.bestCheckpoint.isEmpty() && QFileInfo::exists(m_bestPath))
+        m_finish.bestCheckpoint = m_bestPath;
+    if (m_finish.lastCheckpoint.isEmpty() && QFileInfo::exists(m_lastPath)
+        && m_epochsDone >= m_firstEpoch)
+        m_finish.lastCheckpoint = m_lastPath;
+    const QString skipped = m_finish.skippedImages.isEmpty()
+        ? QString()
+        : QStringLiteral(" %1 unreadable image(s) were skipped.")
+              .arg(m_finish.skippedImages.size());
+    const QString best = m_bestAccuracy >= 0.0
+        ? QStringLiteral(", best validation accuracy %1%").arg(percent(m_bestAccuracy))
+        : QString();
+    if (m_stoppedEarly) {
+        m_finish.outcome = TrainOutcome::Stopped;
+        m_finish.message = QStringLiteral("Stopped after %1 complete epoch(s), step %2%3.%4")
+                               .arg(m_epochsDone)
+                               .arg(m_step)
+                               .arg(best, skipped);
+    } else {
+        m_finish.outcome = TrainOutcome::Completed;
+        m_finish.message = QStringLiteral("Trained %1 epoch(s) in %2 s%3.%4")
+                               .arg(m_epochsDone)
+                               .arg(elapsedSeconds(m_clock) - m_pausedTotal, 0, 'f', 1)
+                               .arg(best, skipped);
+    }
+    return m_finish;
+}
+
+TrainFinish TrainingRun::failed(const Error &error)
+{
+    m_finish.outcome = TrainOutcome::Failed;
+    m_finish.message = error.message;
+    return m_finish;
+}
+
+TrainFinish TrainingRun::stoppedBeforeStart()
+{
+    m_finish.outcome = TrainOutcome::Stopped;
+    m_finish.message = QStringLiteral("Stopped before the first batch");
+    return m_finish;
+}
+
+} // namespace
+
+// ------------------------------------------------------------------------------------------------
+
+struct Trainer::Impl
+{
+    TrainConfig config;
+    RunControl control;
 };
 
 Trainer::Trainer(TrainConfig config)
@@ -573,44 +1549,30 @@ Trainer::~Trainer() = default;
 
 void Trainer::pause()
 {
-    const std::lock_guard lock(d->mutex);
-    d->paused = true;
+    d->control.pause();
 }
 
 void Trainer::resume()
 {
-    {
-        const std::lock_guard lock(d->mutex);
-        d->paused = false;
-    }
-    d->wake.notify_all();
+    d->control.resume();
 }
 
 bool Trainer::isPaused() const
 {
-    const std::lock_guard lock(d->mutex);
-    return d->paused;
+    return d->control.isPaused();
 }
 
 void Trainer::stop(bool saveCheckpoint)
 {
-    {
-        const std::lock_guard lock(d->mutex);
-        d->stopRequested = true;
-        d->saveOnStop = d->saveOnStop || saveCheckpoint;
-        // The loader is cancelled only when nothing is to be saved: a save keeps the batch in
-        // hand and stops right after it.
-        if (d->activeLoader && !saveCheckpoint)
-            d->activeLoader->cancel();
-    }
-    d->wake.notify_all();
+    d->control.stop(saveCheckpoint);
 }
 
 TrainFinish Trainer::run(const TrainCallbacks &callbacks)
 {
     TrainFinish finish;
     try {
-        finish = d->train(callbacks);
+        TrainingRun run(d->control, d->config, callbacks);
+        finish = run.train();
     } catch (const c10::Error &e) {
         QString what = QString::fromStdString(e.what_without_backtrace());
         if (what.contains(QStringLiteral("out of memory")))
@@ -623,662 +1585,9 @@ TrainFinish Trainer::run(const TrainCallbacks &callbacks)
         finish.outcome = TrainOutcome::Failed;
         finish.message = QStringLiteral("Training failed: %1").arg(QString::fromUtf8(e.what()));
     }
-    d->setLoader(nullptr);
+    d->control.setLoader(nullptr);
     if (callbacks.finished)
         callbacks.finished(finish);
-    return finish;
-}
-
-TrainFinish Trainer::Impl::train(const TrainCallbacks &callbacks)
-{
-    TrainFinish finish;
-    auto fail = [&finish](const QString &message) {
-        finish.outcome = TrainOutcome::Failed;
-        finish.message = message;
-        return finish;
-    };
-    auto status = [&](const QString &text) {
-        if (callbacks.status)
-            callbacks.status(text);
-    };
-
-    TrainConfig cfg = config;
-    if (Status ok = cfg.validate(); !ok)
-        return fail(ok.errorMessage());
-
-    // A resume takes the run's settings from the checkpoint (except where to run and how many
-    // epochs in all), so that the trajectory continues as it was.
-    Value resumeRoot;
-    TrainStart start;
-    if (!cfg.resumePath.isEmpty()) {
-        status(QStringLiteral("Reading %1…").arg(QFileInfo(cfg.resumePath).fileName()));
-        auto file = ckpt::readCheckpoint(cfg.resumePath);
-        if (!file)
-            return fail(file.errorMessage());
-        resumeRoot = file->root;
-        if (!resumeRoot.isDict() || !resumeRoot.contains(u"model_state_dict"))
-            return fail(QStringLiteral("“%1” is not a training checkpoint (no 'model_state_dict'): "
-                                       "use it as start-up weights (--weights) instead")
-                            .arg(cfg.resumePath));
-        if (!cfg.resumeWeightsOnly) {
-            if (auto saved = TrainConfig::fromJson(
-                    QJsonDocument::fromJson(resumeRoot.value(u"config_json").toString().toUtf8())
-                        .object()))
-                cfg = exactResumeConfig(saved.value(), cfg);
-        }
-        const QString arch = resumeRoot.value(u"arch").toString();
-        if (!arch.isEmpty() && arch != cfg.arch) {
-            start.notes.append(QStringLiteral("The checkpoint holds a %1: training that, not %2")
-                                   .arg(arch, cfg.arch));
-            cfg.arch = arch;
-        }
-    }
-
-    auto device = resolveDevice(cfg.device);
-    if (!device)
-        return fail(device.errorMessage());
-    const torch::Device dev(device->first.toStdString());
-    const bool cuda = dev.is_cuda();
-    auto cudaGenerator = [&] {
-        return at::globalContext().defaultGenerator(dev);
-    };
-    if (cfg.threads > 0)
-        at::set_num_threads(cfg.threads);
-    if (cuda)
-        at::globalContext().setBenchmarkCuDNN(true);
-
-    status(QStringLiteral("Scanning the dataset…"));
-    auto data = prepareTrainingData(cfg);
-    if (!data)
-        return fail(data.errorMessage());
-    if (stopping()) {
-        finish.outcome = TrainOutcome::Stopped;
-        finish.message = QStringLiteral("Stopped before the first batch");
-        return finish;
-    }
-    auto pipelines = resolvePipelines(cfg.trainTransforms, cfg.valTransforms, data->traits);
-    if (!pipelines)
-        return fail(pipelines.errorMessage());
-    const int numClasses = int(data->classes.size());
-    const Result<QSize> inputSize = checkPipelinesRun(pipelines.value(), data.value(), cfg.seed);
-    if (!inputSize)
-        return fail(inputSize.errorMessage());
-    if (const ModelArch *arch = findModelArch(cfg.arch)) {
-        if (QString note = inputSizeNote(*arch, inputSize.value()); !note.isEmpty())
-            start.advice.append(note);
-    }
-
-    if (resumeRoot.isDict()) {
-        // The class indices must mean the same.
-        const std::optional<QStringList> saved
-            = classesFromClassToIdx(resumeRoot.value(u"class_to_idx"));
-        if (saved != data->classes)
-            return fail(QStringLiteral("the checkpoint was trained on other classes (%1) than this "
-                                       "dataset has (%2): resume needs the same classes")
-                            .arg(saved ? saved->join(QStringLiteral(", "))
-                                       : QStringLiteral("no valid class_to_idx"),
-                                 data->classes.join(QStringLiteral(", "))));
-    }
-
-    // The model, seeded as `torch.manual_seed(seed)` before building it in Python.
-    torch::manual_seed(cfg.seed);
-    auto netResult = tm::createNet(cfg.arch, numClasses);
-    if (!netResult)
-        return fail(netResult.errorMessage());
-    std::shared_ptr<tm::Net> net = netResult.value();
-
-    if (!cfg.weightsPath.isEmpty() && !resumeRoot.isDict()) {
-        status(
-            QStringLiteral("Loading weights from %1…").arg(QFileInfo(cfg.weightsPath).fileName()));
-        auto note = loadStartWeights(*net, cfg, numClasses);
-        if (!note)
-            return fail(note.errorMessage());
-        start.notes.append(note.value());
-    }
-
-    net->to(dev);
-    const bool channelsLast = usesChannelsLast(cfg.memoryFormat, cuda);
-    if (channelsLast)
-        tm::setChannelsLast(*net, true);
-
-    std::vector<torch::Tensor> params;
-    for (auto &[name, p] : tm::parameterEntries(*net))
-        params.push_back(p);
-    Optimizer optimizer(cfg, params);
-
-    BatchLoaderOptions trainOptions;
-    trainOptions.batchSize = cfg.batchSize;
-    trainOptions.workers = cfg.workers;
-    trainOptions.shuffle = true;
-    trainOptions.dropLast = cfg.dropLast && qsizetype(data->train.size()) >= cfg.batchSize;
-    trainOptions.seed = cfg.seed;
-    BatchLoader trainLoader(data->train, pipelines->train, trainOptions);
-    const int batchesPerEpoch = trainLoader.batchesPerEpoch();
-    if (batchesPerEpoch == 0)
-        return fail(QStringLiteral("no training batch: %1 images, batch size %2")
-                        .arg(data->train.size())
-                        .arg(cfg.batchSize));
-    BatchLoaderOptions valOptions;
-    valOptions.batchSize = std::max(cfg.batchSize, 128);
-    valOptions.workers = cfg.workers;
-    valOptions.shuffle = false;
-    valOptions.seed = cfg.seed;
-    std::unique_ptr<BatchLoader> valLoader;
-    if (!data->val.empty())
-        valLoader = std::make_unique<BatchLoader>(data->val, pipelines->val, valOptions);
-
-    Schedule schedule;
-    schedule.kind = cfg.schedule;
-    schedule.baseLr = cfg.lr;
-    schedule.stepsPerEpoch = batchesPerEpoch;
-    schedule.totalSteps = qint64(batchesPerEpoch) * cfg.epochs;
-    schedule.warmupSteps = cfg.schedule == ScheduleKind::OneCycle
-        ? 0
-        : qint64(std::llround(cfg.warmupEpochs * batchesPerEpoch));
-    schedule.stepEpochs = cfg.stepEpochs;
-    schedule.gamma = cfg.stepGamma;
-
-    // Resume state.
-    int firstEpoch = 1;
-    int firstBatch = 0;
-    qint64 step = 0;
-    double bestAccuracy = -1.0;
-    QList<EpochRecord> history;
-    QList<StepRecord> stepLog;
-    double partialLoss = 0.0, partialSeconds = 0.0;
-    qint64 partialCorrect = 0, partialSeen = 0;
-    if (resumeRoot.isDict()) {
-        auto dict = ckpt::extractStateDict(resumeRoot);
-        if (!dict)
-            return fail(dict.errorMessage());
-        QStringList mismatched;
-        QStringList copied;
-        {
-            torch::NoGradGuard noGrad;
-            copied = tm::copyMatching(*net, dict->tensors, &mismatched);
-        }
-        const auto expected = tm::stateDictEntries(*net).size();
-        if (size_t(copied.size()) != expected)
-            return fail(QStringLiteral("the checkpoint's weights do not fit a %1 with %2 classes "
-                                       "(%3 of %4 tensors fit)")
-                            .arg(cfg.arch)
-                            .arg(numClasses)
-                            .arg(copied.size())
-                            .arg(expected));
-        if (cfg.resumeWeightsOnly) {
-            start.notes.append(
-                QStringLiteral("Weights from %1 (epoch %2); new optimizer and schedule, "
-                               "epochs counted from 1")
-                    .arg(QFileInfo(cfg.resumePath).fileName())
-                    .arg(resumeRoot.value(u"epoch").toInt()));
-        } else {
-            if (Status ok = optimizer.load(resumeRoot.value(u"optimizer_state_dict"), dev); !ok)
-                return fail(QStringLiteral("cannot resume exactly: %1").arg(ok.errorMessage()));
-            const int epochsDone = int(resumeRoot.value(u"epoch").toInt());
-            step = resumeRoot.value(u"step").toInt();
-            const Value progress = resumeRoot.value(u"progress");
-            firstBatch = int(progress.value(u"batch").toInt());
-            firstEpoch = epochsDone + 1;
-            partialLoss = progress.value(u"loss_sum").toDouble();
-            partialCorrect = progress.value(u"correct").toInt();
-            partialSeen = progress.value(u"seen").toInt();
-            partialSeconds = progress.value(u"seconds").toDouble();
-            const Value rng = resumeRoot.value(u"rng_state");
-            if (rng.isTensor()) {
-                auto state = tm::fromCheckpointTensor(rng.toTensor());
-                if (state && state->scalar_type() == torch::kByte) {
-                    at::Generator generator = at::detail::getDefaultCPUGenerator();
-                    generator.set_state(state.value());
-                }
-            }
-            const Value cudaRng = resumeRoot.value(u"cuda_rng_state");
-            if (cuda && cudaRng.isTensor()) {
-                auto state = tm::fromCheckpointTensor(cudaRng.toTensor());
-                if (state && state->scalar_type() == torch::kByte)
-                    cudaGenerator().set_state(state.value());
-            }
-            const Value metrics = resumeRoot.value(u"metrics");
-            bestAccuracy = metrics.contains(u"best_val_accuracy")
-                ? metrics.value(u"best_val_accuracy").toDouble() / 100.0
-                : -1.0;
-            history = historyFromValue(metrics.value(u"history"));
-            stepLog = stepLogFromValue(metrics.value(u"step_log"));
-            start.notes.append(QStringLiteral("Resumed exactly from %1: epoch %2, step %3")
-                                   .arg(QFileInfo(cfg.resumePath).fileName())
-                                   .arg(firstEpoch)
-                                   .arg(step));
-        }
-    }
-
-    // The run folder.
-    QDir outDir(cfg.outDir);
-    if (!outDir.mkpath(QStringLiteral(".")))
-        return fail(QStringLiteral("cannot create the run folder “%1”").arg(cfg.outDir));
-    if (Status ok = writeTextAtomically(outDir.filePath(QStringLiteral("config.json")),
-                                        QJsonDocument(cfg.toJson()).toJson());
-        !ok)
-        return fail(ok.errorMessage());
-    // How to rebuild the model in Python (with SmallCNN's definition when it is ours).
-    if (Status ok = writeTextAtomically(
-            outDir.filePath(QStringLiteral("load_model.py")),
-            modelPythonSnippet(cfg.arch, numClasses, QStringLiteral("last.pth")).toUtf8());
-        !ok)
-        return fail(ok.errorMessage());
-    QFile stepsFile(outDir.filePath(QStringLiteral("steps.csv")));
-    if (!stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
-        return fail(QStringLiteral("cannot write “%1”: %2")
-                        .arg(stepsFile.fileName(), stepsFile.errorString()));
-    stepsFile.write(stepsCsvHeader());
-    for (const StepRecord &s : stepLog)
-        stepsFile.write(stepsCsvRow(s));
-    stepsFile.flush();
-
-    const QString lastPath = outDir.filePath(QStringLiteral("last.pth"));
-    const QString bestPath = outDir.filePath(QStringLiteral("best.pth"));
-
-    QJsonObject savedConfig = cfg.toJson();
-    savedConfig.remove(QStringLiteral("resume"));
-    savedConfig.remove(QStringLiteral("maxSteps"));
-    const QByteArray configJson = QJsonDocument(savedConfig).toJson(QJsonDocument::Compact);
-
-    // Builds the checkpoint. `epochsDone` complete epochs; `batchInEpoch` > 0 for a save inside
-    // an epoch (with the partial epoch's sums).
-    auto checkpoint = [&](int epochsDone, int batchInEpoch, double lossSum, qint64 correct,
-                          qint64 seen, double seconds) {
-        Value::Entries classToIdx;
-        for (int i = 0; i < numClasses; ++i)
-            classToIdx.append({Value(data->classes[i]), Value(i)});
-        Value::Entries metrics;
-        metrics.append({Value(QStringLiteral("history")), historyToValue(history)});
-        if (!history.isEmpty()) {
-            const EpochRecord &last = history.last();
-            metrics.append({Value(QStringLiteral("train_loss")), Value(last.trainLoss)});
-            metrics.append({Value(QStringLiteral("train_acc")), Value(last.trainAccuracy * 100.0)});
-            if (valLoader) {
-                metrics.append({Value(QStringLiteral("val_loss")), Value(last.valLoss)});
-                metrics.append({Value(QStringLiteral("val_acc")), Value(last.valAccuracy * 100.0)});
-            }
-        }
-        if (bestAccuracy >= 0.0)
-            metrics.append(
-                {Value(QStringLiteral("best_val_accuracy")), Value(bestAccuracy * 100.0)});
-        metrics.append({Value(QStringLiteral("step_log")), stepLogToValue(stepLog)});
-        const torch::Tensor rng = at::detail::getDefaultCPUGenerator().get_state();
-        Value root = Value::dict({
-            {Value(QStringLiteral("model_state_dict")), tm::stateDictValue(*net)},
-            {Value(QStringLiteral("optimizer_state_dict")), optimizer.stateDict()},
-            {Value(QStringLiteral("scheduler_state_dict")), schedule.stateDict(step)},
-            {Value(QStringLiteral("epoch")), Value(epochsDone)},
-            {Value(QStringLiteral("step")), Value(step)},
-            {Value(QStringLiteral("class_to_idx")), Value::dict(std::move(classToIdx))},
-            {Value(QStringLiteral("arch")), Value(cfg.arch)},
-            {Value(QStringLiteral("num_classes")), Value(numClasses)},
-            {Value(QStringLiteral("transforms")),
-             Value::dict({{Value(QStringLiteral("train")), Value(pipelines->trainSource)},
-                          {Value(QStringLiteral("val")), Value(pipelines->valSource)}})},
-            {Value(QStringLiteral("metrics")), Value::dict(std::move(metrics))},
-            {Value(QStringLiteral("progress")),
-             Value::dict({{Value(QStringLiteral("batch")), Value(batchInEpoch)},
-                          {Value(QStringLiteral("loss_sum")), Value(lossSum)},
-                          {Value(QStringLiteral("correct")), Value(correct)},
-                          {Value(QStringLiteral("seen")), Value(seen)},
-                          {Value(QStringLiteral("seconds")), Value(seconds)}})},
-            {Value(QStringLiteral("rng_state")), Value(tm::toCheckpointTensor(rng))},
-            {Value(QStringLiteral("seed")), Value(QString::number(cfg.seed))},
-            {Value(QStringLiteral("config")), jsonToValue(savedConfig)},
-            {Value(QStringLiteral("config_json")), Value(QString::fromUtf8(configJson))},
-            {Value(QStringLiteral("app")), Value(QStringLiteral("ImageFolder Studio"))},
-        });
-        if (cuda) // torch.cuda.get_rng_state(): dropout draws from it
-            root.insert(Value(QStringLiteral("cuda_rng_state")),
-                        Value(tm::toCheckpointTensor(cudaGenerator().get_state())));
-        return root;
-    };
-
-    auto writeMetricsCsv = [&]() -> Status {
-        return writeTextAtomically(outDir.filePath(QStringLiteral("metrics.csv")),
-                                   metricsCsv(history));
-    };
-    if (Status ok = writeMetricsCsv(); !ok)
-        return fail(ok.errorMessage());
-
-    start.arch = cfg.arch;
-    start.device = device->first;
-    start.deviceNote = device->second;
-    start.threads = at::get_num_threads();
-    start.runtime = QStringLiteral("%1, %2%3%4")
-                        .arg(torchDescription())
-                        .arg(start.threads == 1 ? QStringLiteral("1 thread")
-                                                : QStringLiteral("%1 threads").arg(start.threads))
-                        .arg(channelsLast ? QStringLiteral(", channels_last") : QString())
-                        .arg(cuda && cfg.amp != AmpMode::Off
-                                 ? QStringLiteral(", AMP %1").arg(ampName(cfg.amp))
-                                 : QString());
-    start.classes = data->classes;
-    start.trainSamples = qsizetype(data->train.size());
-    start.valSamples = qsizetype(data->val.size());
-    start.batchesPerEpoch = batchesPerEpoch;
-    start.epochs = cfg.epochs;
-    start.startEpoch = firstEpoch;
-    start.startStep = step;
-    start.inputPath = trainLoader.pathDescription();
-    start.trainTransforms = pipelines->trainSource;
-    start.valTransforms = pipelines->valSource;
-    start.notes = data->notes + pipelines->notes + start.advice + start.notes;
-    start.history.folder = cfg.outDir;
-    start.history.name = outDir.dirName();
-    start.history.epochs = history;
-    start.history.steps = stepLog;
-    if (cfg.amp != AmpMode::Off && !cuda)
-        start.notes.append(
-            QStringLiteral("Mixed precision is for CUDA only: training in float32 on the CPU"));
-    if (callbacks.started)
-        callbacks.started(start);
-
-    const bool amp = cuda && cfg.amp != AmpMode::Off;
-    const auto ampType = cfg.amp == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
-    double lossScale = cfg.amp == AmpMode::Float16 ? 65536.0 : 1.0;
-    int goodSteps = 0;
-    auto toDevice = [&](const Batch &batch) {
-        return tm::batchToDevice(batch, dev, channelsLast);
-    };
-    auto labelsOf = [&](const Batch &batch) {
-        torch::Tensor cpu = torch::from_blob(const_cast<int64_t *>(batch.labels.data()),
-                                             {batch.count}, torch::kLong)
-                                .clone();
-        return cuda ? cpu.to(dev, true) : cpu;
-    };
-
-    QSet<QString> reportedFailures;
-    auto newFailures = [&](const BatchLoader &loader) {
-        QList<LoaderFailure> fresh;
-        for (const LoaderFailure &f : loader.failures()) {
-            if (!reportedFailures.contains(f.path)) {
-                reportedFailures.insert(f.path);
-                fresh.append(f);
-                finish.skippedImages.append(f);
-            }
-        }
-        return fresh;
-    };
-
-    const qint64 totalSteps = schedule.totalSteps;
-    std::deque<std::pair<double, qint64>> recent; // (time, images) for the speed average
-    QElapsedTimer clock;
-    clock.start();
-    double pausedTotal = 0.0;
-    double lastValSeconds = 0.0;
-    int epochsDone = firstEpoch - 1;
-    finish.bestValAccuracy = bestAccuracy;
-    bool stoppedEarly = false;
-
-    auto saveStop = [&](int epoch, int batchInEpoch, double lossSum, qint64 correct, qint64 seen,
-                        double seconds) -> Status {
-        status(QStringLiteral("Saving last.pth…"));
-        const Status ok = ckpt::writeCheckpoint(
-            lastPath, checkpoint(epoch - 1, batchInEpoch, lossSum, correct, seen, seconds));
-        if (ok)
-            finish.lastCheckpoint = lastPath;
-        return ok;
-    };
-
-    for (int epoch = firstEpoch; epoch <= cfg.epochs && !stoppedEarly; ++epoch) {
-        net->train();
-        setLoader(&trainLoader);
-        const int skip = epoch == firstEpoch ? firstBatch : 0;
-        trainLoader.startEpoch(epoch - 1, skip);
-        double lossSum = skip ? partialLoss : 0.0;
-        qint64 correct = skip ? partialCorrect : 0;
-        qint64 seen = skip ? partialSeen : 0;
-        QElapsedTimer epochClock;
-        epochClock.start();
-        double epochPaused = 0.0;
-        const double epochOffset = skip ? partialSeconds : 0.0;
-        int batchIndex = skip;
-        qint64 epochImages = 0;
-
-        while (batchIndex < batchesPerEpoch) {
-            if (cfg.maxSteps > 0 && step >= cfg.maxSteps) {
-                {
-                    const std::lock_guard lock(mutex);
-                    stopRequested = true;
-                    saveOnStop = true;
-                }
-            }
-            const double pausedNow = waitWhilePaused(callbacks.held);
-            epochPaused += pausedNow;
-            pausedTotal += pausedNow;
-            bool saveNow = false;
-            {
-                const std::lock_guard lock(mutex);
-                if (stopRequested) {
-                    stoppedEarly = true;
-                    saveNow = saveOnStop;
-                }
-            }
-            if (stoppedEarly) {
-                if (saveNow && batchIndex > 0 && batchIndex < batchesPerEpoch) {
-                    const double seconds
-                        = epochOffset + double(epochClock.nsecsElapsed()) * 1e-9 - epochPaused;
-                    if (Status ok = saveStop(epoch, batchIndex, lossSum, correct, seen, seconds);
-                        !ok)
-                        return fail(ok.errorMessage());
-                }
-                break;
-            }
-            std::optional<Batch> batch = trainLoader.next();
-            if (!batch)
-                break;
-            if (batch->count == 0) {
-                trainLoader.recycle(std::move(*batch));
-                ++batchIndex;
-                continue;
-            }
-            const torch::Tensor input = toDevice(*batch);
-            const torch::Tensor labels = labelsOf(*batch);
-            const int count = batch->count;
-            trainLoader.recycle(std::move(*batch));
-
-            const double lr = schedule.lr(step);
-            optimizer.zeroGrad();
-            torch::Tensor logits;
-            torch::Tensor loss;
-            {
-                tm::AutocastScope autocast(amp, ampType);
-                logits = net->forward(input);
-                loss = torch::nn::functional::cross_entropy(
-                    logits.to(torch::kFloat), labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
-                        cfg.labelSmoothing));
-            }
-            (lossScale != 1.0 ? loss * lossScale : loss).backward();
-            bool finite = true;
-            if (lossScale != 1.0) {
-                torch::NoGradGuard noGrad;
-                for (torch::Tensor &p : params) {
-                    if (p.grad().defined())
-                        p.mutable_grad().mul_(1.0 / lossScale);
-                }
-                std::vector<torch::Tensor> norms;
-                for (torch::Tensor &p : params) {
-                    if (p.grad().defined())
-                        norms.push_back(p.grad().abs().max());
-                }
-                finite = norms.empty() || torch::stack(norms).isfinite().all().item<bool>();
-            }
-            if (finite && cfg.gradClipNorm > 0.0)
-                torch::nn::utils::clip_grad_norm_(params, cfg.gradClipNorm);
-            if (finite) {
-                optimizer.step(lr, schedule.momentum(step));
-                if (lossScale != 1.0 && ++goodSteps >= 2000) {
-                    lossScale *= 2.0;
-                    goodSteps = 0;
-                }
-            } else {
-                lossScale /= 2.0;
-                goodSteps = 0;
-            }
-            ++step;
-            ++batchIndex;
-
-            const double lossValue = loss.item<double>();
-            const qint64 right = logits.argmax(1).eq(labels).sum().item<int64_t>();
-            lossSum += lossValue * count;
-            correct += right;
-            seen += count;
-            epochImages += count;
-            stepLog.append({step, epoch, lossValue, lr});
-            stepsFile.write(stepsCsvRow(stepLog.last()));
-
-            const double now = double(clock.nsecsElapsed()) * 1e-9 - pausedTotal;
-            recent.emplace_back(now, count);
-            while (recent.size() > 50)
-                recent.pop_front();
-            qint64 recentImages = 0;
-            for (size_t i = 1; i < recent.size(); ++i)
-                recentImages += recent[i].second;
-            const double span = recent.back().first - recent.front().first;
-            StepProgress progress;
-            progress.epoch = epoch;
-            progress.batch = batchIndex;
-            progress.batches = batchesPerEpoch;
-            progress.step = step;
-            progress.totalSteps = totalSteps;
-            progress.loss = lossValue;
-            progress.accuracy = double(right) / double(count);
-            progress.lr = lr;
-            progress.imagesPerSecond = span > 0 ? double(recentImages) / span : 0.0;
-            if (span > 0 && recent.size() > 3) {
-                const double perStep = span / double(recent.size() - 1);
-                progress.etaSeconds = perStep * double(totalSteps - step)
-                    + lastValSeconds * double(cfg.epochs - epoch + 1);
-            }
-            if (callbacks.step)
-                callbacks.step(progress);
-        }
-        stepsFile.flush();
-        if (stoppedEarly)
-            break;
-        if (batchIndex < batchesPerEpoch) {
-            // The loader was cancelled (a stop while waiting for a batch).
-            stoppedEarly = true;
-            break;
-        }
-        if (seen == 0) {
-            const QList<LoaderFailure> failures = trainLoader.failures();
-            return fail(QStringLiteral("no training image could be loaded in epoch %1%2")
-                            .arg(epoch)
-                            .arg(failures.isEmpty()
-                                     ? QString()
-                                     : QStringLiteral(": “%1”: %2")
-                                           .arg(failures.front().path, failures.front().message)));
-        }
-
-        // Validation.
-        EpochReport report;
-        EpochRecord &record = report.record;
-        record.epoch = epoch;
-        record.step = step;
-        record.trainLoss = seen ? lossSum / double(seen) : 0.0;
-        record.trainAccuracy = seen ? double(correct) / double(seen) : 0.0;
-        record.lr = schedule.lr(std::max<qint64>(0, step - 1));
-        const double trainSeconds
-            = epochOffset + double(epochClock.nsecsElapsed()) * 1e-9 - epochPaused;
-        record.imagesPerSecond
-            = trainSeconds > 0 ? double(epochImages) / (trainSeconds - epochOffset) : 0.0;
-        if (valLoader) {
-            status(QStringLiteral("Validating epoch %1…").arg(epoch));
-            QElapsedTimer valClock;
-            valClock.start();
-            setLoader(valLoader.get());
-            auto evaluation
-                = tm::evaluateNet(*net, *valLoader, data->val, data->classes, dev, channelsLast,
-                                  amp ? std::optional(ampType) : std::nullopt, [this] {
-                                      // "Save and stop" lets the validation finish,
-                                      // so that the epoch's checkpoint is written.
-                                      const std::lock_guard lock(mutex);
-                                      return stopRequested && !saveOnStop;
-                                  });
-            setLoader(nullptr);
-            lastValSeconds = double(valClock.nsecsElapsed()) * 1e-9;
-            if (!evaluation) {
-                if (stopping()) {
-                    stoppedEarly = true;
-                    break;
-                }
-                return fail(evaluation.errorMessage());
-            }
-            record.valLoss = evaluation->loss;
-            record.valAccuracy = evaluation->accuracy;
-            report.evaluation = std::make_shared<const Evaluation>(std::move(evaluation).value());
-        }
-        record.seconds = double(epochClock.nsecsElapsed()) * 1e-9 - epochPaused + epochOffset;
-        history.append(record);
-        epochsDone = epoch;
-
-        status(QStringLiteral("Saving checkpoints…"));
-        report.best = valLoader && record.valAccuracy > bestAccuracy;
-        if (report.best)
-            bestAccuracy = record.valAccuracy;
-        const Value ck = checkpoint(epoch, 0, 0.0, 0, 0, 0.0);
-        if (Status ok = ckpt::writeCheckpoint(lastPath, ck); !ok)
-            return fail(ok.errorMessage());
-        finish.lastCheckpoint = lastPath;
-        report.lastCheckpoint = lastPath;
-        if (report.best) {
-            if (Status ok = ckpt::writeCheckpoint(bestPath, ck); !ok)
-                return fail(ok.errorMessage());
-            finish.bestCheckpoint = bestPath;
-        }
-        if (QFileInfo::exists(bestPath))
-            report.bestCheckpoint = bestPath;
-        if (cfg.saveEveryEpochs > 0 && epoch % cfg.saveEveryEpochs == 0) {
-            const QString path
-                = outDir.filePath(QStringLiteral("epoch_%1.pth").arg(epoch, 3, 10, QChar(u'0')));
-            if (Status ok = ckpt::writeCheckpoint(path, ck); !ok)
-                return fail(ok.errorMessage());
-        }
-        if (Status ok = writeMetricsCsv(); !ok)
-            return fail(ok.errorMessage());
-        report.newFailures = newFailures(trainLoader);
-        if (valLoader)
-            report.newFailures += newFailures(*valLoader);
-        finish.bestValAccuracy = bestAccuracy;
-        if (callbacks.epoch)
-            callbacks.epoch(report);
-        if (epoch < cfg.epochs && (stopping() || (cfg.maxSteps > 0 && step >= cfg.maxSteps)))
-            stoppedEarly = true;
-    }
-    newFailures(trainLoader);
-    if (valLoader)
-        newFailures(*valLoader);
-
-    finish.epochsDone = epochsDone;
-    finish.steps = step;
-    finish.bestValAccuracy = bestAccuracy;
-    if (finish.bestCheckpoint.isEmpty() && QFileInfo::exists(bestPath))
-        finish.bestCheckpoint = bestPath;
-    if (finish.lastCheckpoint.isEmpty() && QFileInfo::exists(lastPath) && epochsDone >= firstEpoch)
-        finish.lastCheckpoint = lastPath;
-    const QString skipped = finish.skippedImages.isEmpty()
-        ? QString()
-        : QStringLiteral(" %1 unreadable image(s) were skipped.").arg(finish.skippedImages.size());
-    const QString best = bestAccuracy >= 0.0
-        ? QStringLiteral(", best validation accuracy %1%").arg(percent(bestAccuracy))
-        : QString();
-    if (stoppedEarly) {
-        finish.outcome = TrainOutcome::Stopped;
-        finish.message = QStringLiteral("Stopped after %1 complete epoch(s), step %2%3.%4")
-                             .arg(epochsDone)
-                             .arg(step)
-                             .arg(best, skipped);
-    } else {
-        finish.outcome = TrainOutcome::Completed;
-        finish.message = QStringLiteral("Trained %1 epoch(s) in %2 s%3.%4")
-                             .arg(epochsDone)
-                             .arg(double(clock.nsecsElapsed()) * 1e-9 - pausedTotal, 0, 'f', 1)
-                             .arg(best, skipped);
-    }
     return finish;
 }
 

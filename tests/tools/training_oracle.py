@@ -17,18 +17,28 @@ Usage:
       into torchvision's resnet18(num_classes=N) with strict=True, the optimizer state into
       torch.optim.SGD, builds the val transform from the checkpoint's 'transforms' source, runs
       ImageFolder(VAL_ROOT) and compares with OURS.json ({"path": [probabilities]}). Prints JSON.
-  training_oracle.py optimizer RUN_DIR INITIAL.pth TRAIN_ROOT
+  training_oracle.py optimizer RUN_DIR INITIAL.pth TRAIN_ROOT THREADS
       Checks a full-batch resnet18 run of ours (one step per epoch, epoch_NNN.pth kept) against
       torch.optim and torch.optim.lr_scheduler, one step at a time: from our weights and
       optimizer state after step k (INITIAL.pth and a fresh optimizer for k = 0), Python takes
       step k + 1 with the hyperparameters of RUN_DIR/config.json on ImageFolder(TRAIN_ROOT) and
-      the schedule's rate and momentum (beta1) for that step. (Whole trajectories cannot be
-      compared: float rounding alone, e.g. another sample order, moves resnet18's weights by
-      about 1% after four full-batch steps.) Prints JSON {"steps": [...]}, per step the rate,
-      momentum and loss of both, |Δours − Δtorch| / |Δtorch| over the parameters, and the share
-      of parameters whose change is more than 1% (+ 1e-6) off torch's. Rounding alone (another
-      sample order) gives about 4e-5 and 0 for SGD, 3e-4 and 3e-6 for Adam, whose first step
-      divides each gradient by its own magnitude.
+      the schedule's rate and momentum (beta1) for that step, with THREADS compute threads (the
+      run's). (Whole trajectories cannot be compared: float rounding alone, e.g. another sample
+      order, moves resnet18's weights by about 1% after four full-batch steps.) Prints JSON
+      {"steps": [...]}, per step the rate, momentum and loss of both, |Δours − Δtorch| / |Δtorch|
+      over the parameters, and the share of parameters whose change is more than 1% (+ 1e-6) off
+      torch's beyond what rounding alone moves that tensor's changes: the largest difference
+      between torch's step and the same step on the samples in reverse order (a witness, also
+      reported as rounding_rel_diff and rounding_share).
+
+      Why the thread count matters: the kernels split their sums by thread, and the second step
+      of the SGD run (after a rate-0.05 step, BatchNorm's backward cancels heavily) amplifies
+      that rounding. Measured on this machine from the same state of ours: torch.optim with 2
+      threads against torch.optim with 1 thread differs by 1.25e-3 and a share of 3.4e-4, while
+      ours (2 threads) against torch.optim with 2 threads differs by 1.6e-5 and a share of 0, as
+      much as reversing the samples does (1.4e-5, 0). Rounding alone otherwise gives about 4e-5
+      and 0 for SGD, 3e-4 and 3e-6 for Adam, whose first step divides each gradient by its own
+      magnitude.
 """
 import collections
 import io
@@ -199,7 +209,10 @@ def make_scheduler(optimizer, config, total_steps):
         milestones=[warmup])
 
 
-def cmd_optimizer(run_dir, initial_path, train_root):
+def cmd_optimizer(run_dir, initial_path, train_root, threads):
+    # The run's own thread count: it decides how the kernels split their sums, and so how the
+    # float32 gradient rounds (see the docstring).
+    torch.set_num_threads(int(threads))
     config = json.load(open(os.path.join(run_dir, "config.json")))
     transform = eval(config["train_transforms"], {"transforms": transforms})  # our test's source
     dataset = torchvision.datasets.ImageFolder(train_root, transform=transform)
@@ -224,18 +237,9 @@ def cmd_optimizer(run_dir, initial_path, train_root):
     def epoch_file(k):
         return load_weights_only(os.path.join(run_dir, "epoch_%03d.pth" % k))[0]
 
-    our_steps = []
-    with open(os.path.join(run_dir, "steps.csv")) as f:
-        next(f)
-        for line in f:
-            _, _, loss, lr = line.strip().split(",")
-            our_steps.append((float(loss), float(lr)))
-
-    initial = load_weights_only(initial_path)[0]
-    rows = []
-    before = {"model_state_dict": initial, "optimizer_state_dict": None}
-    for k in range(steps):
-        # Python's step k + 1 from our state after step k: our weights, our optimizer state.
+    def take_step(before, k, order):
+        """Python's step k + 1 from our state after step k (our weights, our optimizer state), on
+        the samples in `order`. Returns the model after it, the loss, the rate and momentum."""
         model = torchvision.models.resnet18(num_classes=len(dataset.classes))
         model.load_state_dict(before["model_state_dict"], strict=True)
         params = list(model.parameters())
@@ -257,32 +261,57 @@ def cmd_optimizer(run_dir, initial_path, train_root):
         lr, momentum = group["lr"], momentum_of(group)
         model.train()
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(images), labels,
+        loss = torch.nn.functional.cross_entropy(model(images[order]), labels[order],
                                                  label_smoothing=config["label_smoothing"])
         loss.backward()
         if config["grad_clip_norm"] > 0:
             torch.nn.utils.clip_grad_norm_(params, config["grad_clip_norm"])
         optimizer.step()
+        return dict(model.named_parameters()), loss.item(), lr, momentum
 
+    our_steps = []
+    with open(os.path.join(run_dir, "steps.csv")) as f:
+        next(f)
+        for line in f:
+            _, _, loss, lr = line.strip().split(",")
+            our_steps.append((float(loss), float(lr)))
+
+    initial = load_weights_only(initial_path)[0]
+    rows = []
+    before = {"model_state_dict": initial, "optimizer_state_dict": None}
+    in_order = torch.arange(len(dataset))
+    for k in range(steps):
+        theirs_after, loss, lr, momentum = take_step(before, k, in_order)
+        # The rounding witness: the same step on the samples in reverse order, a sum of the same
+        # terms in another order (ours are in our loader's shuffled order).
+        witness_after = take_step(before, k, in_order.flip(0))[0]
         after = epoch_file(k + 1)
-        diff_sq, delta_sq, mismatched, total = 0.0, 0.0, 0, 0
-        for key, param in model.named_parameters():
+        diff_sq, delta_sq, witness_sq, mismatched, witness_mismatched, total = 0, 0, 0, 0, 0, 0
+        for key, param in theirs_after.items():
             start = before["model_state_dict"][key].double()
             theirs = param.detach().double() - start
             ours = after["model_state_dict"][key].double() - start
+            witness = witness_after[key].detach().double() - start
+            tolerance = 0.01 * theirs.abs() + 1e-6
+            # How far rounding alone moves this tensor's changes: a bound for each of them.
+            rounding = (witness - theirs).abs().max()
             diff_sq += (ours - theirs).pow(2).sum().item()
             delta_sq += theirs.pow(2).sum().item()
-            mismatched += ((ours - theirs).abs() > 0.01 * theirs.abs() + 1e-6).sum().item()
+            witness_sq += (witness - theirs).pow(2).sum().item()
+            mismatched += ((ours - theirs).abs() > tolerance + rounding).sum().item()
+            witness_mismatched += ((witness - theirs).abs() > tolerance).sum().item()
             total += theirs.numel()
         rows.append({
             "step": k + 1,
             "lr": lr, "our_lr": our_steps[k][1],
             "momentum": momentum,
             "our_momentum": momentum_of(after["optimizer_state_dict"]["param_groups"][0]),
-            "loss": loss.item(), "our_loss": our_steps[k][0],
+            "loss": loss, "our_loss": our_steps[k][0],
             "delta_norm": delta_sq ** 0.5,
             "delta_rel_diff": (diff_sq / delta_sq) ** 0.5 if delta_sq > 0 else float("inf"),
             "mismatch_share": mismatched / total,
+            "rounding_rel_diff": (witness_sq / delta_sq) ** 0.5 if delta_sq > 0 else float("inf"),
+            "rounding_share": witness_mismatched / total,
         })
         before = after
     print(json.dumps({"steps": rows}))
