@@ -13,7 +13,7 @@ HistogramWidget::HistogramWidget(QWidget *parent)
     setSizePolicy(QSizePolicy::Expanding, QSizePolicy::Expanding);
 }
 
-void HistogramWidget::setStats(const TensorStats &stats)
+void HistogramWidget::setStats(const ckpt::TensorStats &stats)
 {
     m_stats = stats;
     setToolTip(stats.histogram.isEmpty() ? QString()

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "checkpoints/checkpointjobs.h"
+#include "checkpoint/checkpointsummary.h"
 
 #include <QWidget>
 
@@ -13,7 +13,7 @@ class HistogramWidget : public QWidget
 
 public:
     explicit HistogramWidget(QWidget *parent = nullptr);
-    void setStats(const TensorStats &stats);
+    void setStats(const ckpt::TensorStats &stats);
     QSize sizeHint() const override;
     QSize minimumSizeHint() const override;
 
@@ -21,7 +21,7 @@ protected:
     void paintEvent(QPaintEvent *event) override;
 
 private:
-    TensorStats m_stats;
+    ckpt::TensorStats m_stats;
 };
 
 } // namespace ifs

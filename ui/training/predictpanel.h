@@ -1,7 +1,7 @@
 #pragma once
 
 #include "training/evaluation.h"
-#include "training/trainingjobs.h"
+#include "training/predictjob.h"
 
 #include <QHash>
 #include <QStringList>
