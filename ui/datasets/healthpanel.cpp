@@ -187,8 +187,18 @@ HealthPanel::~HealthPanel() = default; // m_job drops a run going: it reports no
 void HealthPanel::buildUi()
 {
     setObjectName(QStringLiteral("healthPanel"));
+    auto layout = new QVBoxLayout(this);
+    layout->addLayout(buildHeader());
+    layout->addLayout(buildSummaryRow());
+    layout->addWidget(buildPages(), 1);
+    createActions();
+    layout->addLayout(buildActionBar());
+    updateFilterCombo();
+}
 
-    // Header: start/cancel, then dataset size or progress.
+/// Start/cancel, then the dataset's size or the progress.
+QLayout *HealthPanel::buildHeader()
+{
     m_startButton = new QPushButton(this);
     m_startButton->setObjectName(QStringLiteral("checkHealthButton"));
     connect(m_startButton, &QPushButton::clicked, this, [this] {
@@ -224,7 +234,12 @@ void HealthPanel::buildUi()
     header->addWidget(m_startButton);
     header->addWidget(m_statusStack, 1);
 
-    // Summary and filter.
+    return header;
+}
+
+/// The summary of the findings and the filter.
+QLayout *HealthPanel::buildSummaryRow()
+{
     m_summaryLabel = new QLabel(this);
     m_summaryLabel->setObjectName(QStringLiteral("healthSummaryLabel"));
     m_summaryLabel->setWordWrap(true);
@@ -242,7 +257,12 @@ void HealthPanel::buildUi()
     summaryRow->addWidget(m_filterLabel);
     summaryRow->addWidget(m_filterCombo);
 
-    // Pages: before the first run, the table, nothing found.
+    return summaryRow;
+}
+
+/// The pages: before the first run, the table, nothing found.
+QWidget *HealthPanel::buildPages()
+{
     m_emptyLabel = new QLabel(this);
     m_emptyLabel->setObjectName(QStringLiteral("healthEmptyLabel"));
     m_emptyLabel->setWordWrap(true);
@@ -254,6 +274,15 @@ void HealthPanel::buildUi()
     emptyLayout->addLayout(centred(m_emptyLabel));
     emptyLayout->addStretch(2);
 
+    m_pages = new QStackedWidget(this);
+    m_pages->addWidget(emptyPage);
+    m_pages->addWidget(buildTable());
+    m_pages->addWidget(buildSuccessPage());
+    return m_pages;
+}
+
+QWidget *HealthPanel::buildTable()
+{
     m_view = new QTableView(this);
     m_view->setObjectName(QStringLiteral("healthTable"));
     m_view->setModel(m_filter);
@@ -290,6 +319,11 @@ void HealthPanel::buildUi()
     connect(m_view, &QTableView::doubleClicked, this, &HealthPanel::activateRow);
     connect(m_view, &QTableView::customContextMenuRequested, this, &HealthPanel::showContextMenu);
 
+    return m_view;
+}
+
+QWidget *HealthPanel::buildSuccessPage()
+{
     m_successIcon = new QLabel(this);
     m_successIcon->setPixmap(paintSuccessPixmap(48, devicePixelRatioF()));
     m_successLabel = new QLabel(this);
@@ -309,11 +343,11 @@ void HealthPanel::buildUi()
     successLayout->addLayout(centred(m_successLabel));
     successLayout->addStretch(2);
 
-    m_pages = new QStackedWidget(this);
-    m_pages->addWidget(emptyPage);
-    m_pages->addWidget(m_view);
-    m_pages->addWidget(successPage);
+    return successPage;
+}
 
+void HealthPanel::createActions()
+{
     // Actions.
     m_checkErrorsAction = new QAction(tr("Check Errors Only"), this);
     m_checkErrorsAction->setObjectName(QStringLiteral("checkErrorsAction"));
@@ -342,7 +376,10 @@ void HealthPanel::buildUi()
     m_exportAction->setObjectName(QStringLiteral("exportReportAction"));
     m_exportAction->setToolTip(tr("Save the whole report as JSON"));
     connect(m_exportAction, &QAction::triggered, this, &HealthPanel::exportReportInteractively);
+}
 
+QLayout *HealthPanel::buildActionBar()
+{
     // Framed buttons rather than a QToolBar: without an icon theme, flat tool buttons read as
     // plain text.
     auto actions = new QHBoxLayout;
@@ -360,13 +397,7 @@ void HealthPanel::buildUi()
     addButton(m_copyAction);
     addButton(m_exportAction);
 
-    auto layout = new QVBoxLayout(this);
-    layout->addLayout(header);
-    layout->addLayout(summaryRow);
-    layout->addWidget(m_pages, 1);
-    layout->addLayout(actions);
-
-    updateFilterCombo();
+    return actions;
 }
 
 void HealthPanel::setDataset(const QString &datasetRoot, QList<QPair<QString, IndexPtr>> splits)

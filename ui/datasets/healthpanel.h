@@ -19,6 +19,7 @@
 class QAction;
 class QComboBox;
 class QLabel;
+class QLayout;
 class QProgressBar;
 class QPushButton;
 class QStackedWidget;
@@ -128,6 +129,13 @@ private:
     };
 
     void buildUi();
+    QLayout *buildHeader();
+    QLayout *buildSummaryRow();
+    QWidget *buildPages();
+    QWidget *buildTable();
+    QWidget *buildSuccessPage();
+    void createActions();
+    QLayout *buildActionBar();
     void endRun(const HealthReport &report, const QString &error);
     void updateProgress(qint64 done, qint64 total);
     void updateState();
