@@ -2,6 +2,7 @@
 #include "base/settings.h"
 #include "base/version.h"
 #include "checkpoint/checkpointfiles.h"
+#include "common/backgroundjob.h"
 #include "mainwindow.h"
 #include "torch/runtime.h"
 
@@ -66,21 +67,27 @@ int main(int argc, char **argv)
     }
     ifs::configureRuntime(threads);
 
-    ifs::MainWindow window;
-    window.show();
-    QStringList checkpoints;
-    QString dataset;
-    for (const QString &argument : parser.positionalArguments()) {
-        if (ifs::MainWindow::isCheckpointPath(argument))
-            checkpoints.append(argument);
-        else if (dataset.isEmpty())
-            dataset = argument;
+    int exitCode = 0;
+    {
+        ifs::MainWindow window;
+        window.show();
+        QStringList checkpoints;
+        QString dataset;
+        for (const QString &argument : parser.positionalArguments()) {
+            if (ifs::MainWindow::isCheckpointPath(argument))
+                checkpoints.append(argument);
+            else if (dataset.isEmpty())
+                dataset = argument;
+        }
+        if (!dataset.isEmpty())
+            window.openDataset(dataset);
+        if (!checkpoints.isEmpty())
+            window.openCheckpoints(checkpoints);
+        if (parser.isSet(screenshotOption))
+            window.takeScreenshotAndQuit(parser.value(screenshotOption), parser.value(viewOption));
+        exitCode = app.exec();
     }
-    if (!dataset.isEmpty())
-        window.openDataset(dataset);
-    if (!checkpoints.isEmpty())
-        window.openCheckpoints(checkpoints);
-    if (parser.isSet(screenshotOption))
-        window.takeScreenshotAndQuit(parser.value(screenshotOption), parser.value(viewOption));
-    return app.exec();
+    // Runs the window's jobs dropped on closing end here, while the application still exists.
+    ifs::BackgroundJobBase::waitForAllRuns();
+    return exitCode;
 }

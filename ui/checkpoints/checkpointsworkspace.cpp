@@ -162,9 +162,10 @@ void CheckpointsWorkspace::buildEmptyState()
 {
     m_empty = new EmptyStatePage(
         QStringLiteral("document-open"), tr("No checkpoint open"),
-        tr("Open a PyTorch checkpoint (.pt, .pth, .tar, .ckpt, .bin) or a .safetensors file to "
-           "see what it holds, fit it to a model and save it in another form. Open two to compare "
-           "them. You can also drop files on the window."),
+        tr("Open a PyTorch checkpoint (%1) or a .safetensors file to see what it holds, fit it to "
+           "a model and save it in another form. Open two to compare them. You can also drop "
+           "files on the window.")
+            .arg(checkpointSuffixText(CheckpointFiles::TorchSave)),
         this);
     m_empty->openButton()->setText(tr("Open Checkpoint…"));
     m_empty->sampleButton()->setText(tr("Compare Two…"));

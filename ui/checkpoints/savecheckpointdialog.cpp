@@ -158,15 +158,14 @@ void SaveCheckpointDialog::connectSignals()
 {
     connect(m_path, &QLineEdit::textChanged, this, [this](const QString &text) {
         // The extension chooses the format.
-        const bool safetensors = text.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive);
-        m_format->setCurrentIndex(safetensors ? 1 : 0);
+        m_format->setCurrentIndex(isSafetensorsPath(text) ? 1 : 0);
         updateForm();
     });
     connect(m_format, &QComboBox::activated, this, [this](int index) {
         QString path = m_path->text();
         const QFileInfo info(path);
         const bool safetensors = index == 1;
-        if (safetensors != path.endsWith(QStringLiteral(".safetensors"), Qt::CaseInsensitive)) {
+        if (safetensors != isSafetensorsPath(path)) {
             path = info.dir().filePath(
                 info.completeBaseName()
                 + (safetensors ? QStringLiteral(".safetensors") : QStringLiteral(".pt")));

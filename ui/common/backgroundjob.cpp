@@ -104,11 +104,29 @@ QThreadPool *BackgroundJobBase::threadPool() const
     return m_pool ? m_pool : QThreadPool::globalInstance();
 }
 
+namespace {
+
+/// The dedicated pools by name. Jobs live in the GUI thread, and so does this table.
+QHash<QString, QPointer<QThreadPool>> &dedicatedPools()
+{
+    static QHash<QString, QPointer<QThreadPool>> pools;
+    return pools;
+}
+
+} // namespace
+
+void BackgroundJobBase::waitForAllRuns()
+{
+    for (const QPointer<QThreadPool> &pool : std::as_const(dedicatedPools())) {
+        if (pool)
+            pool->waitForDone();
+    }
+    QThreadPool::globalInstance()->waitForDone();
+}
+
 QThreadPool *BackgroundJobBase::dedicatedPool(const QString &name, int maxThreads)
 {
-    // Jobs live in the GUI thread, and so does this table.
-    static QHash<QString, QPointer<QThreadPool>> pools;
-    QPointer<QThreadPool> &pool = pools[name];
+    QPointer<QThreadPool> &pool = dedicatedPools()[name];
     if (!pool) {
         pool = new QThreadPool(QCoreApplication::instance());
         pool->setObjectName(name);

@@ -219,6 +219,10 @@ public:
     /// check) or that want their own (previews). It lives as long as the application object, so
     /// that a run dropped by a destroyed job can still end; the application waits for it last.
     static QThreadPool *dedicatedPool(const QString &name, int maxThreads);
+    /// Blocks until every run on the dedicated pools and the global pool has ended: at exit,
+    /// after the windows are gone (their jobs dropped their runs) and while the application
+    /// object still exists for the runs that finish (a stopped training ends its batch).
+    static void waitForAllRuns();
 
 protected:
     explicit BackgroundJobBase(QObject *parent);
