@@ -96,8 +96,12 @@ void addTrainOptions(QCommandLineParser &parser)
     opt("val", "a separate validation ImageFolder", "ROOT");
     opt("val-split",
         "hold out this fraction of each class when there is no val folder (default 0.1)", "F");
-    opt("model", "small_cnn, resnet18, resnet34, resnet50, mobilenet_v2 (default small_cnn)",
-        "NAME");
+    QStringList models;
+    for (const ModelArch &arch : modelArchitectures())
+        models.append(arch.name);
+    parser.addOption({QStringLiteral("model"),
+                      models.join(u", ") + QStringLiteral(" (default small_cnn)"),
+                      QStringLiteral("NAME")});
     opt("epochs", "epochs (default 5)", "N");
     opt("batch-size", "batch size (default 64)", "B");
     opt("lr", "learning rate (default 0.1 for SGD, 0.001 for Adam/AdamW)", "LR");

@@ -1,6 +1,7 @@
 #include "training/models.h"
 
 #include "checkpoint/checkpointwriter.h"
+#include "torch/models/models.h"
 #include "torch/torchmodels.h"
 
 #include <QStringList>
@@ -13,251 +14,6 @@ namespace ifs {
 namespace nn = torch::nn;
 
 namespace {
-
-// ------------------------------------------------------------------------------------------------
-// Building blocks, named as torchvision 0.14 names them.
-
-nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t padding = 0,
-                int64_t groups = 1)
-{
-    return nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
-                          .stride(stride)
-                          .padding(padding)
-                          .groups(groups)
-                          .bias(false));
-}
-
-/// torchvision.models.resnet.BasicBlock
-struct BasicBlock : nn::Module
-{
-    static constexpr int64_t expansion = 1;
-    nn::Conv2d conv1{nullptr}, conv2{nullptr};
-    nn::BatchNorm2d bn1{nullptr}, bn2{nullptr};
-    nn::Sequential downsample{nullptr};
-
-    BasicBlock(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential down)
-    {
-        conv1 = register_module("conv1", conv(inplanes, planes, 3, stride, 1));
-        bn1 = register_module("bn1", nn::BatchNorm2d(planes));
-        conv2 = register_module("conv2", conv(planes, planes, 3, 1, 1));
-        bn2 = register_module("bn2", nn::BatchNorm2d(planes));
-        if (down)
-            downsample = register_module("downsample", down);
-    }
-
-    torch::Tensor forward(torch::Tensor x)
-    {
-        torch::Tensor identity = downsample ? downsample->forward(x) : x;
-        torch::Tensor out = bn1(conv1(x)).relu_();
-        out = bn2(conv2(out));
-        return (out += identity).relu_();
-    }
-};
-
-/// torchvision.models.resnet.Bottleneck (stride on the 3×3 convolution, "ResNet v1.5")
-struct Bottleneck : nn::Module
-{
-    static constexpr int64_t expansion = 4;
-    nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
-    nn::BatchNorm2d bn1{nullptr}, bn2{nullptr}, bn3{nullptr};
-    nn::Sequential downsample{nullptr};
-
-    Bottleneck(int64_t inplanes, int64_t planes, int64_t stride, nn::Sequential down)
-    {
-        const int64_t width = planes;
-        conv1 = register_module("conv1", conv(inplanes, width, 1));
-        bn1 = register_module("bn1", nn::BatchNorm2d(width));
-        conv2 = register_module("conv2", conv(width, width, 3, stride, 1));
-        bn2 = register_module("bn2", nn::BatchNorm2d(width));
-        conv3 = register_module("conv3", conv(width, planes * expansion, 1));
-        bn3 = register_module("bn3", nn::BatchNorm2d(planes * expansion));
-        if (down)
-            downsample = register_module("downsample", down);
-    }
-
-    torch::Tensor forward(torch::Tensor x)
-    {
-        torch::Tensor identity = downsample ? downsample->forward(x) : x;
-        torch::Tensor out = bn1(conv1(x)).relu_();
-        out = bn2(conv2(out)).relu_();
-        out = bn3(conv3(out));
-        return (out += identity).relu_();
-    }
-};
-
-/// torchvision.models.ResNet
-template<typename Block>
-struct ResNet : tm::Net
-{
-    int64_t inplanes = 64;
-    nn::Conv2d conv1{nullptr};
-    nn::BatchNorm2d bn1{nullptr};
-    nn::Sequential layer1{nullptr}, layer2{nullptr}, layer3{nullptr}, layer4{nullptr};
-    nn::Linear fc{nullptr};
-
-    ResNet(const std::array<int, 4> &layers, int64_t numClasses)
-    {
-        conv1 = register_module("conv1", conv(3, 64, 7, 2, 3));
-        bn1 = register_module("bn1", nn::BatchNorm2d(64));
-        layer1 = register_module("layer1", makeLayer(64, layers[0], 1));
-        layer2 = register_module("layer2", makeLayer(128, layers[1], 2));
-        layer3 = register_module("layer3", makeLayer(256, layers[2], 2));
-        layer4 = register_module("layer4", makeLayer(512, layers[3], 2));
-        fc = register_module("fc", nn::Linear(512 * Block::expansion, numClasses));
-
-        // As torchvision's ResNet.__init__: Kaiming-normal convolutions (fan_out, relu), BatchNorm
-        // weight 1 and bias 0; the Linear keeps PyTorch's default initialisation.
-        torch::NoGradGuard noGrad;
-        for (const auto &module : modules(/*include_self=*/false)) {
-            if (auto *c = module->as<nn::Conv2d>())
-                nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-            else if (auto *b = module->as<nn::BatchNorm2d>()) {
-                nn::init::ones_(b->weight);
-                nn::init::zeros_(b->bias);
-            }
-        }
-    }
-
-    nn::Sequential makeLayer(int64_t planes, int blocks, int64_t stride)
-    {
-        nn::Sequential down{nullptr};
-        if (stride != 1 || inplanes != planes * Block::expansion) {
-            down = nn::Sequential(conv(inplanes, planes * Block::expansion, 1, stride),
-                                  nn::BatchNorm2d(planes * Block::expansion));
-        }
-        nn::Sequential layer;
-        layer->push_back(std::make_shared<Block>(inplanes, planes, stride, down));
-        inplanes = planes * Block::expansion;
-        for (int i = 1; i < blocks; ++i)
-            layer->push_back(std::make_shared<Block>(inplanes, planes, 1, nn::Sequential{nullptr}));
-        return layer;
-    }
-
-    torch::Tensor forward(torch::Tensor x) override
-    {
-        x = bn1(conv1(x)).relu_();
-        x = torch::max_pool2d(x, 3, 2, 1);
-        x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
-        x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-        return fc(x);
-    }
-};
-
-/// An nn::Sequential that can sit inside another (its forward is not a template).
-struct SeqImpl : nn::SequentialImpl
-{
-    using SequentialImpl::SequentialImpl;
-    torch::Tensor forward(torch::Tensor x) { return SequentialImpl::forward(std::move(x)); }
-};
-TORCH_MODULE(Seq);
-
-/// torchvision.ops.Conv2dNormActivation with ReLU6: Sequential(conv, bn, relu6).
-Seq convBnRelu6(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t groups = 1)
-{
-    return Seq(conv(in, out, kernel, stride, (kernel - 1) / 2, groups), nn::BatchNorm2d(out),
-               nn::ReLU6(nn::ReLU6Options().inplace(true)));
-}
-
-/// torchvision.models.mobilenetv2.InvertedResidual
-struct InvertedResidual : nn::Module
-{
-    nn::Sequential conv{nullptr};
-    bool useResidual = false;
-
-    InvertedResidual(int64_t inp, int64_t oup, int64_t stride, int64_t expandRatio)
-    {
-        const auto hidden = int64_t(std::lround(double(inp) * double(expandRatio)));
-        useResidual = stride == 1 && inp == oup;
-        nn::Sequential layers;
-        if (expandRatio != 1)
-            layers->push_back(convBnRelu6(inp, hidden, 1));
-        layers->push_back(convBnRelu6(hidden, hidden, 3, stride, hidden));
-        layers->push_back(ifs::conv(hidden, oup, 1));
-        layers->push_back(nn::BatchNorm2d(oup));
-        conv = register_module("conv", layers);
-    }
-
-    torch::Tensor forward(torch::Tensor x)
-    {
-        return useResidual ? x + conv->forward(x) : conv->forward(x);
-    }
-};
-
-/// torchvision.models.MobileNetV2 (width 1.0)
-struct MobileNetV2 : tm::Net
-{
-    nn::Sequential features{nullptr};
-    nn::Sequential classifier{nullptr};
-
-    explicit MobileNetV2(int64_t numClasses)
-    {
-        static constexpr int settings[][4]
-            = {{1, 16, 1, 1}, {6, 24, 2, 2},  {6, 32, 3, 2}, {6, 64, 4, 2},
-               {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
-        nn::Sequential f;
-        int64_t input = 32;
-        f->push_back(convBnRelu6(3, input, 3, 2));
-        for (const auto &[t, c, n, s] : settings) {
-            for (int i = 0; i < n; ++i) {
-                f->push_back(std::make_shared<InvertedResidual>(input, c, i == 0 ? s : 1, t));
-                input = c;
-            }
-        }
-        f->push_back(convBnRelu6(input, 1280, 1));
-        features = register_module("features", f);
-        classifier = register_module(
-            "classifier", nn::Sequential(nn::Dropout(0.2), nn::Linear(1280, numClasses)));
-
-        // As torchvision: Kaiming-normal (fan_out) convolutions, BatchNorm 1/0, Linear N(0, 0.01)
-        // with zero bias.
-        torch::NoGradGuard noGrad;
-        for (const auto &module : modules(false)) {
-            if (auto *c = module->as<nn::Conv2d>()) {
-                nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut);
-            } else if (auto *b = module->as<nn::BatchNorm2d>()) {
-                nn::init::ones_(b->weight);
-                nn::init::zeros_(b->bias);
-            } else if (auto *l = module->as<nn::Linear>()) {
-                nn::init::normal_(l->weight, 0.0, 0.01);
-                nn::init::zeros_(l->bias);
-            }
-        }
-    }
-
-    torch::Tensor forward(torch::Tensor x) override
-    {
-        x = features->forward(x);
-        x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-        return classifier->forward(x);
-    }
-};
-
-/// Our small CNN for quick runs on small images (Fashion-MNIST, CIFAR). smallCnnPythonSource()
-/// is the same network in Python; PyTorch's default initialisation on both sides.
-struct SmallCnn : tm::Net
-{
-    nn::Sequential features{nullptr};
-    nn::Sequential classifier{nullptr};
-
-    explicit SmallCnn(int64_t numClasses)
-    {
-        features = register_module(
-            "features",
-            nn::Sequential(conv(3, 32, 3, 1, 1), nn::BatchNorm2d(32), nn::ReLU(true),
-                           nn::MaxPool2d(2), // 0-3
-                           conv(32, 64, 3, 1, 1), nn::BatchNorm2d(64), nn::ReLU(true),
-                           nn::MaxPool2d(2), // 4-7
-                           conv(64, 128, 3, 1, 1), nn::BatchNorm2d(128), nn::ReLU(true), // 8-10
-                           nn::AdaptiveAvgPool2d(4), nn::Flatten())); // 11-12
-        classifier = register_module(
-            "classifier", nn::Sequential(nn::Dropout(0.2), nn::Linear(128 * 4 * 4, numClasses)));
-    }
-
-    torch::Tensor forward(torch::Tensor x) override
-    {
-        return classifier->forward(features->forward(x));
-    }
-};
 
 QString joinedNames()
 {
@@ -273,29 +29,12 @@ QString joinedNames()
 
 const QList<ModelArch> &modelArchitectures()
 {
-    static const QList<ModelArch> archs = {
-        {QStringLiteral("small_cnn"), QStringLiteral("Small CNN"),
-         QStringLiteral("3 conv layers, 114k parameters: minutes on a CPU for 28–64 px images "
-                        "(Fashion-MNIST, CIFAR)"),
-         QStringLiteral("classifier.1."), QStringLiteral("SmallCNN(num_classes={N})"), 113'962, 4},
-        {QStringLiteral("resnet18"), QStringLiteral("ResNet-18"),
-         QStringLiteral("11.2M parameters: the usual baseline; fine-tunes well from ImageNet "
-                        "weights"),
-         QStringLiteral("fc."), QStringLiteral("torchvision.models.resnet18(num_classes={N})"),
-         11'181'642, 32},
-        {QStringLiteral("resnet34"), QStringLiteral("ResNet-34"),
-         QStringLiteral("21.3M parameters: deeper ResNet, about twice ResNet-18's compute"),
-         QStringLiteral("fc."), QStringLiteral("torchvision.models.resnet34(num_classes={N})"),
-         21'289'802, 32},
-        {QStringLiteral("resnet50"), QStringLiteral("ResNet-50"),
-         QStringLiteral("23.5M parameters, bottleneck blocks: best accuracy here, needs a GPU"),
-         QStringLiteral("fc."), QStringLiteral("torchvision.models.resnet50(num_classes={N})"),
-         23'528'522, 32},
-        {QStringLiteral("mobilenet_v2"), QStringLiteral("MobileNetV2"),
-         QStringLiteral("2.2M parameters: light and fast at inference, for deployment"),
-         QStringLiteral("classifier.1."),
-         QStringLiteral("torchvision.models.mobilenet_v2(num_classes={N})"), 2'236'682, 32},
-    };
+    static const QList<ModelArch> archs = [] {
+        QList<ModelArch> all;
+        for (const tm::ModelDefinition *definition : tm::modelDefinitions())
+            all.append(definition->arch);
+        return all;
+    }();
     return archs;
 }
 
@@ -369,43 +108,14 @@ int headClassCount(const ckpt::Value &stateDict, const QString &arch)
     return int(weight->toTensor().shape[0]);
 }
 
-QString smallCnnPythonSource()
-{
-    return QStringLiteral(
-        "import torch.nn as nn\n"
-        "\n"
-        "\n"
-        "class SmallCNN(nn.Module):\n"
-        "    \"\"\"ImageFolder Studio's small CNN (arch 'small_cnn'), key for key.\"\"\"\n"
-        "\n"
-        "    def __init__(self, num_classes=10):\n"
-        "        super().__init__()\n"
-        "        self.features = nn.Sequential(\n"
-        "            nn.Conv2d(3, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), "
-        "nn.ReLU(inplace=True),\n"
-        "            nn.MaxPool2d(2),\n"
-        "            nn.Conv2d(32, 64, 3, padding=1, bias=False), nn.BatchNorm2d(64), "
-        "nn.ReLU(inplace=True),\n"
-        "            nn.MaxPool2d(2),\n"
-        "            nn.Conv2d(64, 128, 3, padding=1, bias=False), nn.BatchNorm2d(128), "
-        "nn.ReLU(inplace=True),\n"
-        "            nn.AdaptiveAvgPool2d(4), nn.Flatten(),\n"
-        "        )\n"
-        "        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(128 * 4 * 4, "
-        "num_classes))\n"
-        "\n"
-        "    def forward(self, x):\n"
-        "        return self.classifier(self.features(x))\n");
-}
-
 QString modelPythonSnippet(const QString &arch, int numClasses, const QString &checkpointPath)
 {
     const ModelArch *info = findModelArch(arch);
     QString constructor = info ? info->pythonConstructor : QStringLiteral("MyModel()");
     constructor.replace(QStringLiteral("{N}"), QString::number(numClasses));
     QString source = QStringLiteral("import torch\nimport torchvision\n");
-    if (arch == u"small_cnn")
-        source += smallCnnPythonSource();
+    if (info)
+        source += info->pythonDefinition;
     QString escaped = checkpointPath;
     escaped.replace(u'\\', QStringLiteral("\\\\")).replace(u'\'', QStringLiteral("\\'"));
     source
@@ -424,24 +134,39 @@ QString modelPythonSnippet(const QString &arch, int numClasses, const QString &c
 
 namespace tm {
 
+nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t padding,
+                int64_t groups)
+{
+    return nn::Conv2d(nn::Conv2dOptions(in, out, kernel)
+                          .stride(stride)
+                          .padding(padding)
+                          .groups(groups)
+                          .bias(false));
+}
+
+const QList<const ModelDefinition *> &modelDefinitions()
+{
+    static const QList<const ModelDefinition *> definitions = [] {
+        QList<const ModelDefinition *> all;
+#define IFS_ADD_MODEL_FAMILY(function)                                                             \
+    for (const ModelDefinition &definition : function())                                           \
+        all.append(&definition);
+        IFS_MODEL_FAMILIES(IFS_ADD_MODEL_FAMILY)
+#undef IFS_ADD_MODEL_FAMILY
+        return all;
+    }();
+    return definitions;
+}
+
 Result<std::shared_ptr<Net>> createNet(const QString &arch, int numClasses)
 {
     if (numClasses < 1)
         return Error{
             QStringLiteral("a classifier needs at least one class, not %1").arg(numClasses)};
-    if (arch == u"small_cnn")
-        return std::shared_ptr<Net>(std::make_shared<SmallCnn>(numClasses));
-    if (arch == u"resnet18")
-        return std::shared_ptr<Net>(
-            std::make_shared<ResNet<BasicBlock>>(std::array{2, 2, 2, 2}, numClasses));
-    if (arch == u"resnet34")
-        return std::shared_ptr<Net>(
-            std::make_shared<ResNet<BasicBlock>>(std::array{3, 4, 6, 3}, numClasses));
-    if (arch == u"resnet50")
-        return std::shared_ptr<Net>(
-            std::make_shared<ResNet<Bottleneck>>(std::array{3, 4, 6, 3}, numClasses));
-    if (arch == u"mobilenet_v2")
-        return std::shared_ptr<Net>(std::make_shared<MobileNetV2>(numClasses));
+    for (const ModelDefinition *definition : modelDefinitions()) {
+        if (definition->arch.name == arch)
+            return definition->create(numClasses);
+    }
     return Error{unknownModelMessage(arch)};
 }
 

@@ -8,6 +8,7 @@
 #include "training/evaluation.h"
 #include "transforms/batchloader.h"
 
+#include <QList>
 #include <QString>
 
 #include <torch/torch.h>
@@ -26,6 +27,11 @@ struct Net : torch::nn::Module
 {
     virtual torch::Tensor forward(torch::Tensor x) = 0;
 };
+
+struct ModelDefinition;
+/// Every architecture the app trains, in modelArchitectures() order (src/torch/models/models.h
+/// lists the families).
+const QList<const ModelDefinition *> &modelDefinitions();
 
 /// Builds `arch` with torchvision's names and initialisation (seeded by torch's global
 /// generator). Unknown names fail with unknownModelMessage().

@@ -29,9 +29,13 @@ struct ModelArch
     /// How many times smaller than the input its last feature maps are: 32 for torchvision's
     /// ImageNet models, 4 for the small CNN.
     int outputStride = 1;
+    /// Python source that defines the class pythonConstructor names (our SmallCNN); empty for
+    /// torchvision's models.
+    QString pythonDefinition = {};
 };
 
-/// small_cnn, resnet18, resnet34, resnet50, mobilenet_v2: in this order.
+/// small_cnn, resnet18, resnet34, resnet50, mobilenet_v2: in this order (one file per family in
+/// src/torch/models/, listed in models/models.h).
 const QList<ModelArch> &modelArchitectures();
 /// nullptr when unknown.
 const ModelArch *findModelArch(const QString &name);
