@@ -40,11 +40,15 @@ cp "$problems/train/1/$(ls "$problems/train/1" | sed -n 5p)" "$problems/val/1/co
 echo "<html>404 Not Found</html>" > "$problems/train/1/download.jpg"
 head -c 300 "$sample/train/Bag/00023.png" > "$problems/train/10/cut.png"
 
+shoot empty-state # first: no recent datasets yet
 shoot datasets "$sample"
 shoot problems "$problems" --screenshot-view health
-shoot empty-state
 shoot health "$sample" --screenshot-view health
 shoot transforms "$sample" --screenshot-view transforms
+# The same on photo-sized pictures (a generated cat/dog set): crop boxes on the original.
+photos="$work/photos"
+/usr/bin/python3 "$repo/scripts/make_photo_dataset.py" "$photos"
+shoot transforms-photos "$photos" --screenshot-view transforms
 
 # Checkpoints made by real torch: a plain resnet18 state dict, and a DataParallel training
 # checkpoint whose storages say cuda:0 (as one saved on a GPU machine), to load into the first.
