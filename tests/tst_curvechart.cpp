@@ -157,9 +157,11 @@ void TestCurveChart::chartDrawsSpikeOfHundredThousandPoints()
 
     // A narrower chart: fewer columns, the spike still there.
     chart.resize(500, 400);
-    QTest::qWait(100);
-    chart.refresh();
-    QVERIFY(chart.plotColumns() < width);
+    // The new size reaches the plot through posted layout events: wait for it, not for a time.
+    QTRY_VERIFY([&] {
+        chart.refresh();
+        return chart.plotColumns() < width;
+    }());
     QVERIFY(chart.shownPoints(id).contains(points[61234]));
     QVERIFY(chart.shownPoints(id).size() <= 2 * chart.plotColumns());
 }

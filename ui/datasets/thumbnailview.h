@@ -51,6 +51,8 @@ public:
 
     /// First and last model row (partly) visible in the viewport, {-1, -1} when none.
     std::pair<int, int> visibleRowRange();
+    /// Whether a scroll or resize is waiting to settle before the visible range is prioritised.
+    bool isSettling() const { return m_settleTimer.isActive(); }
 
 Q_SIGNALS:
     /// The current item changed; -1 when there is none (also after the model is reset).
