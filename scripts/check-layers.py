@@ -5,7 +5,7 @@
 - Within src/, each domain folder includes only the domains listed for it below.
 - Only src/torch/ includes libtorch (<torch/...>, <ATen/...>, <c10/...>), and no header outside
   src/torch/ includes OpenCV: the torch-free headers stay cheap for ui/, app/ and tests.
-- src/torch/'s private headers (pch_torch.h, torchmodels.h) are not included from outside it.
+- Outside src/torch/, only torch/runtime.h (torch-free) of src/torch/ is included.
 - ui/<domain>/ includes the core, ui/common/ and its own folder; only mainwindow sees them all.
 
 Usage: scripts/check-layers.py   (CTest runs it as the `layers` test; exit 1 names each violation)
@@ -28,7 +28,9 @@ CORE = {
     'torch': {'base', 'image', 'dataset', 'transforms', 'checkpoint', 'training'},
 }
 UI = {'common', 'datasets', 'transforms', 'checkpoints', 'training'}
-TORCH_PRIVATE = {'torch/pch_torch.h', 'torch/torchmodels.h'}
+# The one header of src/torch/ that others may include: it is torch-free. Everything else there
+# pulls in <torch/torch.h>.
+TORCH_PUBLIC = {'torch/runtime.h'}
 # A ui domain may reuse another's widget when it says so here.
 UI_SHARED: set[tuple[str, str]] = set()
 
@@ -87,8 +89,8 @@ def check():
                 if TORCH.match(name):
                     bad(path, line, f'<{name}>: ui/ reaches libtorch only through src/torch/')
                 continue
-            if name in TORCH_PRIVATE:
-                bad(path, line, f'"{name}" is private to src/torch/')
+            if name.startswith('torch/') and name not in TORCH_PUBLIC:
+                bad(path, line, f'"{name}" is private to src/torch/ (it includes libtorch)')
             if domain is None or not (ROOT / 'ui' / name).is_file():
                 continue
             head = name.split('/')[0]
@@ -101,8 +103,8 @@ def check():
             if path.suffix not in ('.h', '.cpp') or 'fuzz' in path.parts:
                 continue
             for line, system, name in includes(path):
-                if not system and name in TORCH_PRIVATE:
-                    bad(path, line, f'"{name}" is private to src/torch/')
+                if not system and name.startswith('torch/') and name not in TORCH_PUBLIC:
+                    bad(path, line, f'"{name}" is private to src/torch/ (it includes libtorch)')
                 if folder == 'app' and 'cli' in path.parts and not system \
                         and (ROOT / 'ui' / name).is_file():
                     bad(path, line, f'"{name}": the CLI links the core only')

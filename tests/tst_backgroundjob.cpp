@@ -22,6 +22,10 @@ using namespace Qt::StringLiterals;
 
 namespace {
 
+/// How long a QTRY_ waits for what the event loop delivers: a bound for a hung job only, generous
+/// for a loaded machine.
+constexpr int kWaitMs = 60000;
+
 /// A worker waits at the gate until the test opens it; the test knows when it has arrived.
 struct Gate
 {
@@ -95,6 +99,8 @@ private Q_SLOTS:
     void drainModeDeliversEveryItemOnce();
     void terminalHandlerMayStartTheNextRun();
     void waitForWorker();
+    void handlerSpinningAnEventLoopKeepsTheOrder();
+    void handlerMayDestroyTheJob();
 
 private:
     /// Ends every run the test left, so that none outlives its test's locals.
@@ -134,7 +140,7 @@ void TestBackgroundJob::finishesOnce()
     });
     job.start([](JobContext<NoProgress> &) -> Result<int> { return 42; });
     QVERIFY(job.isRunning());
-    QTRY_COMPARE(log.terminals(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
     QCOMPARE(log.entries, QStringList{u"finished 42"_s});
     QVERIFY(!runningInHandler); // a handler may start the next run
     QVERIFY(!job.isRunning());
@@ -180,7 +186,7 @@ void TestBackgroundJob::failsOnce()
             throw 7; // the worker is the exception boundary for anything
         }
     });
-    QTRY_COMPARE(log.terminals(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
     finishPool();
     QCOMPARE(log.entries, QStringList{u"failed "_s + message});
     QVERIFY(error);
@@ -204,7 +210,7 @@ void TestBackgroundJob::cancelIsHonoured()
     QVERIFY(!job.isCancelRequested());
     job.requestCancel();
     QVERIFY(job.isCancelRequested());
-    QTRY_COMPARE(log.terminals(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
     finishPool();
     QCOMPARE(log.entries, QStringList{u"cancelled"_s});
     QVERIFY(!job.isRunning());
@@ -229,7 +235,7 @@ void TestBackgroundJob::cancelBeforeStartSkipsTheWork()
     });
     job.requestCancel();
     blocker.open.release();
-    QTRY_COMPARE(log.terminals(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
     finishPool();
     QCOMPARE(log.entries, QStringList{u"cancelled"_s});
     QVERIFY(!*ran);
@@ -253,7 +259,7 @@ void TestBackgroundJob::supersedeDropsTheOldRun()
     });
     QVERIFY(gate->waitArrived());
     job.start([](JobContext<int> &) -> Result<int> { return 2; });
-    QTRY_COMPARE(log.terminals(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
     QCOMPARE(log.entries, QStringList{u"finished 2"_s});
     // Now the first run ends, after the second: nothing of it arrives.
     gate->open.release();
@@ -331,7 +337,7 @@ void TestBackgroundJob::progressIsThrottled()
     });
     // The first value goes out at once.
     QVERIFY(first->waitArrived());
-    QTRY_COMPARE(log.entries, QStringList{u"p1"_s});
+    QTRY_COMPARE_WITH_TIMEOUT(log.entries, QStringList{u"p1"_s}, kWaitMs);
     // 999 more within the same millisecond: held back, and only the newest goes out once the
     // interval has passed.
     first->open.release();
@@ -340,10 +346,10 @@ void TestBackgroundJob::progressIsThrottled()
     drainEvents();
     QCOMPARE(log.entries, QStringList{u"p1"_s});
     now += 1;
-    QTRY_COMPARE(log.entries, (QStringList{u"p1"_s, u"p1000"_s}));
+    QTRY_COMPARE_WITH_TIMEOUT(log.entries, (QStringList{u"p1"_s, u"p1000"_s}), kWaitMs);
     // The end delivers what is left before the terminal call, interval or not.
     second->open.release();
-    QTRY_COMPARE(log.terminals(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
     finishPool();
     QCOMPARE(log.entries, (QStringList{u"p1"_s, u"p1000"_s, u"p1001"_s, u"finished 7"_s}));
 }
@@ -365,7 +371,7 @@ void TestBackgroundJob::eventsComeInOrderAfterTheirProgress()
         context.setProgress(99);
         return 0;
     });
-    QTRY_COMPARE(log.terminals(), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
     finishPool();
     // Each event after the newest progress before it. The first progress the GUI sees goes out
     // on its own (nothing was delivered before it): which one that is depends on when the GUI
@@ -404,9 +410,9 @@ void TestBackgroundJob::drainModeDeliversEveryItemOnce()
         return 0;
     });
     QVERIFY(gate->waitArrived());
-    QTRY_COMPARE(batches, 1); // the first item, at once
+    QTRY_COMPARE_WITH_TIMEOUT(batches, 1, kWaitMs); // the first item, at once
     gate->open.release();
-    QTRY_VERIFY(finished);
+    QTRY_VERIFY_WITH_TIMEOUT(finished, kWaitMs);
     finishPool();
     QList<int> expected;
     for (int i = 0; i < 500; ++i)
@@ -426,7 +432,7 @@ void TestBackgroundJob::terminalHandlerMayStartTheNextRun()
             job.start([value](JobContext<NoProgress> &) -> Result<int> { return value + 1; });
     });
     job.start([](JobContext<NoProgress> &) -> Result<int> { return 1; });
-    QTRY_COMPARE(results.size(), 3);
+    QTRY_COMPARE_WITH_TIMEOUT(results.size(), 3, kWaitMs);
     finishPool();
     QCOMPARE(results, (QList<int>{1, 2, 3}));
     QVERIFY(!job.isRunning());
@@ -451,7 +457,54 @@ void TestBackgroundJob::waitForWorker()
     // The worker has returned; the terminal call still comes from the event loop.
     QVERIFY(job.isRunning());
     QVERIFY(log.entries.isEmpty());
-    QTRY_COMPARE(log.entries, QStringList{u"finished 5"_s});
+    QTRY_COMPARE_WITH_TIMEOUT(log.entries, QStringList{u"finished 5"_s}, kWaitMs);
+}
+
+void TestBackgroundJob::handlerSpinningAnEventLoopKeepsTheOrder()
+{
+    // Two events arrive in one delivery; the first one's handler spins an event loop (as a modal
+    // dialog does) after the run has ended. The nested wake-up must not deliver the terminal call
+    // ahead of the second event.
+    BackgroundJob<int> job;
+    job.setThreadPool(m_pool.get());
+    Log log;
+    record(job, log);
+    auto gate = std::make_shared<Gate>();
+    bool waited = false;
+    const auto first = [&job, &log, &waited, gate] {
+        log.entries.append(u"e1"_s);
+        gate->open.release(); // the worker returns: the run's end is queued for the job
+        waited = job.waitForWorker(QDeadlineTimer(kWaitMs));
+        drainEvents(); // the nested loop
+    };
+    job.start([gate, first, &log](JobContext<NoProgress> &context) -> Result<int> {
+        context.post(first);
+        context.post([&log] { log.entries.append(u"e2"_s); });
+        gate->pass(); // both are queued before the job looks
+        return 7;
+    });
+    QVERIFY(gate->waitArrived());
+    QTRY_COMPARE_WITH_TIMEOUT(log.terminals(), 1, kWaitMs);
+    QVERIFY(waited);
+    QCOMPARE(log.entries, (QStringList{u"e1"_s, u"e2"_s, u"finished 7"_s}));
+}
+
+void TestBackgroundJob::handlerMayDestroyTheJob()
+{
+    // The terminal handler deletes its own job and then uses what it captured: the handler that
+    // runs is a copy, so its captures outlive the job.
+    auto job = std::make_unique<BackgroundJob<int>>();
+    job->setThreadPool(m_pool.get());
+    QStringList seen;
+    const QString note = u"captured after the job is gone"_s;
+    job->onFinished([&job, &seen, note](int value) {
+        job.reset();
+        seen.append(QStringLiteral("%1: %2").arg(value).arg(note));
+    });
+    job->start([](JobContext<NoProgress> &) -> Result<int> { return 3; });
+    QTRY_COMPARE_WITH_TIMEOUT(seen.size(), 1, kWaitMs);
+    QCOMPARE(seen.constFirst(), u"3: captured after the job is gone"_s);
+    QVERIFY(!job);
 }
 
 QTEST_GUILESS_MAIN(TestBackgroundJob)

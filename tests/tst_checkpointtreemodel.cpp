@@ -92,7 +92,8 @@ void TestCheckpointTreeModel::resnetStateDict()
     QCOMPARE(tracked.siblingAtColumn(CheckpointTreeModel::DTypeColumn).data().toString(),
              QStringLiteral("int64"));
     // The root's size: every tensor.
-    QCOMPARE(root.data(CheckpointTreeModel::BytesRole).toLongLong(), countTensors(file.root).bytes);
+    QCOMPARE(root.data(CheckpointTreeModel::BytesRole).toLongLong(),
+             ckpt::tensorTotals(file.root).bytes);
     QCOMPARE(model.headerData(CheckpointTreeModel::DeviceColumn, Qt::Horizontal).toString(),
              QStringLiteral("Saved Device"));
 }
@@ -188,7 +189,7 @@ void TestCheckpointTreeModel::nestedStages()
 void TestCheckpointTreeModel::totals()
 {
     const CheckpointFile file = read(QStringLiteral("resnet18.pt"));
-    const CheckpointTotals totals = countTensors(file.root);
+    const ckpt::TensorTotals totals = ckpt::tensorTotals(file.root);
     QCOMPARE(totals.tensors, qint64(122));
     QCOMPARE(totals.elements, qint64(11181642 + 20 + 9600)); // params, counters, BN stats
     QCOMPARE(totals.byDType.value(QStringLiteral("int64")).tensors, qint64(20));
@@ -212,7 +213,7 @@ void TestCheckpointTreeModel::tensorBytesAreDistinctStorages()
     QVERIFY(storageBytes != viewBytes); // the file tells the two apart
 
     const CheckpointFile file = read(QStringLiteral("shared.pt"));
-    const CheckpointTotals totals = countTensors(file.root);
+    const ckpt::TensorTotals totals = ckpt::tensorTotals(file.root);
     QCOMPARE(totals.tensors, torch[QStringLiteral("tensors")].toInteger());
     QCOMPARE(totals.elements, torch[QStringLiteral("elements")].toInteger());
     QCOMPARE(totals.bytes, storageBytes);

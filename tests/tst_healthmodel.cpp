@@ -694,9 +694,19 @@ void TestHealthModel::panelCancel()
         QTest::qWait(50);
         saveScreenshot(&slowPanel, u"health-cancelled"_s);
     }
+    // The check waits at a gate until the cancel is in: otherwise a starved GUI thread could let
+    // all 400 files be checked before cancel() runs, and the run would end as finished.
+    QSemaphore gate;
+    panel.setCheckFunction([&gate](const QList<HealthTarget> &targets, const HealthOptions &options,
+                                   const std::function<void(int64_t, int64_t)> &progress,
+                                   const std::atomic_bool *cancel) {
+        gate.acquire();
+        return checkHealth(targets, options, progress, cancel);
+    });
     panel.start();
     panel.cancel();
     panel.cancel(); // twice is harmless
+    gate.release();
     QVERIFY(waitForTerminal(spies));
     processPosted(); // nothing else may follow
     QCOMPARE(spies.total(), 1);
@@ -706,6 +716,7 @@ void TestHealthModel::panelCancel()
     QVERIFY(panel.model()->report().cancelled);
 
     // The panel runs again after a cancel, to the end this time.
+    panel.setCheckFunction(checkHealth);
     panel.start();
     QVERIFY(waitForTerminal(spies, 2));
     processPosted();

@@ -430,40 +430,50 @@ private Q_SLOTS:
         TrainConfig c = baseConfig(u"run-pause"_s);
         c.epochs = 20;
         Trainer trainer(c);
-        // The pauses are requested from the step callback, so they land at known steps: the
-        // loop must hold before the next batch. The waits below only give a broken pause the
-        // chance to show; a correct one passes whatever the timing.
+        // The pauses are requested from the step callback, so they land at known steps, and
+        // callbacks.held says when the loop really holds: no sleeps, no guessing.
         constexpr qint64 kFirstPause = 3;
         constexpr qint64 kSecondPause = 5;
         std::atomic<qint64> seen{0};
+        std::atomic_int holds{0};
+        std::atomic_int finished{0};
         TrainCallbacks callbacks;
         callbacks.step = [&](const StepProgress &p) {
             seen = p.step;
             if (p.step == kFirstPause || p.step == kSecondPause)
                 trainer.pause();
         };
-        std::atomic_int finished{0};
+        callbacks.held = [&] {
+            ++holds;
+        };
         callbacks.finished = [&](const TrainFinish &) {
             ++finished;
         };
         TrainFinish f;
         std::thread runner([&] { f = trainer.run(callbacks); });
-        const auto waitForStep = [&](qint64 step) {
-            while (seen.load() < step)
+        // A failed check below must not leave the run going (nor the thread unjoined).
+        auto stopAndJoin = qScopeGuard([&] {
+            trainer.stop();
+            runner.join();
+        });
+        // Until `condition` holds or the run has ended; the deadline only guards against a hang.
+        const auto waitUntil = [&](const auto &condition) {
+            const QDeadlineTimer deadline(600'000);
+            while (!condition() && finished.load() == 0 && !deadline.hasExpired())
                 std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            return condition();
         };
-        waitForStep(kFirstPause);
+        QVERIFY(waitUntil([&] { return holds.load() == 1; }));
         QVERIFY(trainer.isPaused());
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        QCOMPARE(seen.load(), kFirstPause); // nothing moves while paused
+        QCOMPARE(seen.load(), kFirstPause); // held right after the step that asked
         trainer.resume();
-        waitForStep(kSecondPause);
-        QVERIFY(trainer.isPaused());
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        QVERIFY(waitUntil([&] { return holds.load() == 2; }));
         QCOMPARE(seen.load(), kSecondPause);
         trainer.stop(); // while paused
+        stopAndJoin.dismiss();
         runner.join();
         QCOMPARE(f.outcome, TrainOutcome::Stopped);
+        QCOMPARE(f.steps, kSecondPause);
         QCOMPARE(finished.load(), 1);
     }
 

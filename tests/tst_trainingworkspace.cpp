@@ -406,8 +406,8 @@ void TestTrainingWorkspace::evaluateCheckpointOnDemand()
     QVERIFY(evaluation->evaluateButton()->isEnabled());
     QCOMPARE(evaluation->matrixView()->total(), qint64(m_valCount));
 
-    // Cancel: ends with nothing shown, and the view takes requests again.
-    QSignalSpy again(evaluation, &EvaluationView::evaluationShown);
+    // Cancel: the view takes requests again. (Whether the cancelled run shows anything depends on
+    // whether it had finished before the cancel reached it, so that is not asserted.)
     evaluation->evaluateCheckpoint(run + QStringLiteral("/last.pth"));
     evaluation->cancelEvaluation();
     QTRY_VERIFY_WITH_TIMEOUT(!evaluation->isEvaluating(), 30000);
@@ -557,12 +557,17 @@ void TestTrainingWorkspace::exactResumeContinuesTheCurves()
     // Exactly: the same folder, epoch 3 of 3, the curves going on from the first two epochs.
     finished.clear();
     QSignalSpy started(workspace.get(), &TrainingWorkspace::runStarted);
+    // The curves as the run starts: read in the signal, since later events (this short epoch's
+    // end) may come in the same delivery, before the spy's wait returns.
+    size_t pointsAtStart = 0;
+    connect(workspace.get(), &TrainingWorkspace::runStarted, this,
+            [&] { pointsAtStart = workspace->accuracyChart()->points(ids.valAccuracy).size(); });
     QVERIFY(workspace->resumeFrom(folder + QStringLiteral("/last.pth"), false, 3));
-    QVERIFY(started.wait(kRunMs));
+    QVERIFY(started.count() > 0 || started.wait(kRunMs));
     const auto start = started.constFirst().constFirst().value<TrainStart>();
     QCOMPARE(start.startEpoch, 3);
     QCOMPARE(start.history.epochs.size(), 2);
-    QCOMPARE(workspace->accuracyChart()->points(ids.valAccuracy).size(), size_t(2));
+    QCOMPARE(pointsAtStart, size_t(2));
     QVERIFY(waitFinished(finished));
     QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome,
              TrainOutcome::Completed);
@@ -662,24 +667,31 @@ void TestTrainingWorkspace::closingTheWindowAsksAndStops()
     QVERIFY(training->startRun());
     QVERIFY(progress.wait(kRunMs));
 
-    // Cancel keeps the window and the run.
-    QTimer::singleShot(300, [] {
-        if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget()))
-            box->reject();
-    });
+    // Cancel keeps the window and the run. The box is answered when it shows, however long the
+    // machine takes to get there.
+    const auto answerWhenAsked = [](std::function<void(QMessageBox *)> answer) {
+        auto *poll = new QTimer;
+        QObject::connect(poll, &QTimer::timeout, poll, [poll, answer] {
+            if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget())) {
+                poll->stop();
+                poll->deleteLater();
+                answer(box);
+            }
+        });
+        poll->start(20);
+    };
+    answerWhenAsked([](QMessageBox *box) { box->reject(); });
     window.close();
     QVERIFY(window.isVisible());
     QVERIFY(training->isRunning());
 
     // Stop: the window closes once the run has stopped.
     QString asked;
-    QTimer::singleShot(300, [&asked] {
-        if (auto *box = qobject_cast<QMessageBox *>(QApplication::activeModalWidget())) {
-            asked = box->text();
-            for (QAbstractButton *button : box->buttons())
-                if (button->text() == QStringLiteral("Stop"))
-                    button->click();
-        }
+    answerWhenAsked([&asked](QMessageBox *box) {
+        asked = box->text();
+        for (QAbstractButton *button : box->buttons())
+            if (button->text() == QStringLiteral("Stop"))
+                button->click();
     });
     window.close();
     QVERIFY(asked.contains(QStringLiteral("training run is in progress")));

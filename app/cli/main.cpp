@@ -21,22 +21,24 @@ namespace {
 
 using namespace ifs::cli;
 
-// A command's function where this executable links it (see app/CMakeLists.txt), else nullptr:
-// the front then hands the command line over to the executable that does.
-#if defined(IFS_CLI_FRONT) || defined(IFS_CLI_TRAIN)
-#define IFS_COMPUTE(fn) nullptr
-#else
-#define IFS_COMPUTE(fn) &fn
-#endif
-#ifdef IFS_CLI_TRAIN
-#define IFS_TRAIN(fn) &fn
-#else
-#define IFS_TRAIN(fn) nullptr
-#endif
-
 /// Which executable runs a command: the light ones run in every executable; the others in
 /// ifstudio-cli-compute (decodes images) or ifstudio-cli-train (loads libtorch).
 enum class Runner { Light, Compute, Train };
+
+// A row's runner and its function, stated once: the function where this executable links it
+// (see app/CMakeLists.txt), else nullptr, and the front then hands the command line over to the
+// executable that does.
+#define IFS_LIGHT(fn) Runner::Light, &fn
+#if defined(IFS_CLI_FRONT) || defined(IFS_CLI_TRAIN)
+#define IFS_COMPUTE(fn) Runner::Compute, nullptr
+#else
+#define IFS_COMPUTE(fn) Runner::Compute, &fn
+#endif
+#ifdef IFS_CLI_TRAIN
+#define IFS_TRAIN(fn) Runner::Train, &fn
+#else
+#define IFS_TRAIN(fn) Runner::Train, nullptr
+#endif
 
 struct Command
 {
@@ -50,28 +52,27 @@ struct Command
 // In the order --help lists them.
 const Command kCommands[] = {
     {"scan", "ROOT [--json] [--allow-empty]",
-     "classes, class_to_idx and samples, as torchvision's ImageFolder", Runner::Light, &runScan},
+     "classes, class_to_idx and samples, as torchvision's ImageFolder", IFS_LIGHT(runScan)},
     {"check", "ROOT [--json]",
-     "decode every image; list unreadable, truncated, odd and duplicate files", Runner::Compute,
+     "decode every image; list unreadable, truncated, odd and duplicate files",
      IFS_COMPUTE(runCheck)},
     {"transform", "IMAGE --pipeline CODE -o OUT.pt|OUT.png [--seed S]",
-     "run a torchvision transform pipeline, exactly as torchvision would", Runner::Compute,
+     "run a torchvision transform pipeline, exactly as torchvision would",
      IFS_COMPUTE(runTransform)},
     {"inspect", "FILE [--json] [--stats] [--map-location DEV]",
-     "what a checkpoint holds (.pt/.pth/.tar/.ckpt/.bin/.safetensors), without running it",
-     Runner::Light, &runInspect},
+     "what a checkpoint holds (any torch.save file, or safetensors), without running it",
+     IFS_LIGHT(runInspect)},
     {"repair", "IN -o OUT [--strip-prefix P] [--against FILE [--auto]] ...",
-     "a repaired copy: prefixes, renames, drops, casts, devices", Runner::Light, &runRepair},
-    {"diff", "A B [--json]", "compare two checkpoints' state dicts", Runner::Light, &runDiff},
+     "a repaired copy: prefixes, renames, drops, casts, devices", IFS_LIGHT(runRepair)},
+    {"diff", "A B [--json]", "compare two checkpoints' state dicts", IFS_LIGHT(runDiff)},
     {"train", "--data ROOT --out RUNDIR [--model NAME] [--epochs N] [--resume CKPT] ...",
-     "train a classifier (CPU or CUDA); last.pth/best.pth load in Python", Runner::Train,
-     IFS_TRAIN(runTrain)},
+     "train a classifier (CPU or CUDA); last.pth/best.pth load in Python", IFS_TRAIN(runTrain)},
     {"eval", "--data ROOT --checkpoint CKPT [--json]",
-     "accuracy, per-class report and confusion matrix", Runner::Train, IFS_TRAIN(runEval)},
+     "accuracy, per-class report and confusion matrix", IFS_TRAIN(runEval)},
     {"predict", "IMAGE... --checkpoint CKPT [--topk K] [--json]",
-     "top-k classes of images or folders", Runner::Train, IFS_TRAIN(runPredict)},
+     "top-k classes of images or folders", IFS_TRAIN(runPredict)},
     {"sample-data", "DEST", "export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png",
-     Runner::Light, &runSampleData},
+     IFS_LIGHT(runSampleData)},
 };
 
 const Command *findCommand(const QString &name)

@@ -1,7 +1,7 @@
 #include "training/models.h"
 
 #include "checkpoint/checkpointwriter.h"
-#include "torch/models/models.h"
+#include "torch/models/modelfamilies.h"
 #include "torch/torchmodels.h"
 
 #include <QStringList>

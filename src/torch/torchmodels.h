@@ -29,8 +29,8 @@ struct Net : torch::nn::Module
 };
 
 struct ModelDefinition;
-/// Every architecture the app trains, in modelArchitectures() order (src/torch/models/models.h
-/// lists the families).
+/// Every architecture the app trains, in modelArchitectures() order
+/// (src/torch/models/modelfamilies.h lists the families).
 const QList<const ModelDefinition *> &modelDefinitions();
 
 /// Builds `arch` with torchvision's names and initialisation (seeded by torch's global

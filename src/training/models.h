@@ -35,7 +35,7 @@ struct ModelArch
 };
 
 /// small_cnn, resnet18, resnet34, resnet50, mobilenet_v2: in this order (one file per family in
-/// src/torch/models/, listed in models/models.h).
+/// src/torch/models/, listed in models/modelfamilies.h).
 const QList<ModelArch> &modelArchitectures();
 /// nullptr when unknown.
 const ModelArch *findModelArch(const QString &name);

@@ -103,7 +103,8 @@ struct TrainConfig
     QJsonObject toJson() const;
     /// Reads what toJson() wrote; unknown keys are ignored, bad values named in the error.
     static Result<TrainConfig> fromJson(const QJsonObject &json);
-    /// Checks values and paths before a run: "batch size must be at least 1", ...
+    /// Checks values and paths before a run: "batch size must be at least 1", ... Implemented in
+    /// ifs_torch (it knows the registered models).
     Status validate() const;
 };
 

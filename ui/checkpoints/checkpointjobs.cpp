@@ -8,14 +8,6 @@ namespace ifs {
 
 using namespace ckpt;
 
-// ------------------------------------------------------------------------------------------------
-// Totals
-
-CheckpointTotals countTensors(const Value &root)
-{
-    return tensorTotals(root);
-}
-
 LoadedCheckpoint loadCheckpointFile(const QString &path, const CheckpointFile &file,
                                     const QStringList &availableDevices)
 {
@@ -24,7 +16,7 @@ LoadedCheckpoint loadCheckpointFile(const QString &path, const CheckpointFile &f
     loaded.label = QFileInfo(path).fileName();
     loaded.fileSize = QFileInfo(path).size();
     loaded.file = file;
-    loaded.totals = countTensors(file.root);
+    loaded.totals = ckpt::tensorTotals(file.root);
     const MapLocation automatic = MapLocation::automatic(availableDevices);
     for (const QString &saved : file.savedLocations()) {
         QString moved;

@@ -16,13 +16,7 @@
 
 namespace ifs {
 
-/// What a checkpoint holds, counted once off the GUI thread: the core's figures, the same that
-/// `ifstudio-cli inspect` prints (`bytes` are those of distinct storages).
-using CheckpointTotals = ckpt::TensorTotals;
 using TensorTally = ckpt::TensorTally;
-
-/// Counts the tensors under `root` (ckpt::tensorTotals()).
-CheckpointTotals countTensors(const ckpt::Value &root);
 
 /// A checkpoint as the workspace shows it.
 struct LoadedCheckpoint
@@ -31,7 +25,7 @@ struct LoadedCheckpoint
     QString label; ///< the file name, or "name (repaired)"
     qint64 fileSize = 0;
     ckpt::CheckpointFile file; ///< read with the saved locations kept
-    CheckpointTotals totals;
+    ckpt::TensorTotals totals;
     /// Where torch.load would put the storages on this machine: "Saved on cuda:0; this machine
     /// has no CUDA device: torch.load needs map_location="cpu" (loaded on the CPU here)".
     QStringList deviceNotes;

@@ -322,7 +322,7 @@ void CheckpointsWorkspace::openValue(const Value &value, const QString &label)
     LoadedCheckpoint loaded;
     loaded.label = label;
     loaded.file.root = value;
-    loaded.totals = countTensors(value);
+    loaded.totals = ckpt::tensorTotals(value);
     for (const StoragePtr &storage : storagesOf(value)) {
         if (!loaded.file.storages.isEmpty()
             && std::any_of(
@@ -430,7 +430,7 @@ void CheckpointsWorkspace::updateSummary()
         return;
     }
     const QLocale locale;
-    const CheckpointTotals &t = file->totals;
+    const ckpt::TensorTotals &t = file->totals;
     QString html;
     html += QStringLiteral("<h3 style='margin:0'>%1</h3>").arg(file->label.toHtmlEscaped());
     if (!file->path.isEmpty()) {

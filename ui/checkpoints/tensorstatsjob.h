@@ -29,6 +29,7 @@ Q_SIGNALS:
 
 private:
     BackgroundJob<TensorStats> m_job;
+    QString m_key; // the tensor of the current request
 };
 
 } // namespace ifs

@@ -177,6 +177,25 @@ void BackgroundJobBase::wake(quint64 serial)
 
 void BackgroundJobBase::process()
 {
+    if (m_delivering) {
+        // A handler spun an event loop (a modal dialog): delivering here would overtake the
+        // events the outer pass still holds. The outer pass goes round once more instead.
+        m_deliverAgain = true;
+        return;
+    }
+    const QPointer<BackgroundJobBase> self(this);
+    do {
+        m_deliverAgain = false;
+        m_delivering = true;
+        processOnce();
+        if (!self)
+            return; // a handler destroyed the job
+        m_delivering = false;
+    } while (m_deliverAgain);
+}
+
+void BackgroundJobBase::processOnce()
+{
     const std::shared_ptr<detail::JobRunBase> run = m_run;
     if (!run)
         return;

@@ -158,6 +158,8 @@ public:
     void updateProgress(Update &&update)
     {
         QMutexLocker lock(&m_run.mutex);
+        if (!m_run.receiver)
+            return; // dropped: nothing of it is delivered, so nothing is kept
         update(m_run.progress);
         m_run.progressDirty = true;
         m_run.wakeForProgressLocked();
@@ -167,6 +169,8 @@ public:
     void post(std::function<void()> call)
     {
         QMutexLocker lock(&m_run.mutex);
+        if (!m_run.receiver)
+            return; // dropped: nothing of it is delivered, so nothing is kept
         typename detail::JobProgressRun<P>::Event event;
         if (m_run.progressDirty)
             event.progress = m_run.takeProgressLocked();
@@ -244,6 +248,7 @@ private:
 
     void wake(quint64 serial);
     void process();
+    void processOnce();
     void drop();
     qint64 now() const;
 
@@ -254,6 +259,8 @@ private:
     std::optional<qint64> m_lastProgress; // when progress was last delivered
     QTimer m_throttle; // delivers progress held back by the interval
     quint64 m_serial = 0;
+    bool m_delivering = false; // a handler is running: a nested wake-up only asks for another pass
+    bool m_deliverAgain = false;
 };
 
 /// A background job of the GUI: runs a work function on a worker thread, one run at a time, and
@@ -328,9 +335,12 @@ private:
                 progress = run.takeProgressLocked();
         }
         const QPointer<QObject> self(this);
+        // Handlers are called through copies: one may destroy the job, and with it the original.
         for (typename Run::Event &event : events) {
-            if (event.progress && m_onProgress)
-                m_onProgress(*event.progress);
+            if (event.progress && m_onProgress) {
+                const auto onProgress = m_onProgress;
+                onProgress(*event.progress);
+            }
             if (!self || !isCurrent(run))
                 return;
             if (event.call)
@@ -338,22 +348,25 @@ private:
             if (!self || !isCurrent(run))
                 return;
         }
-        if (progress && m_onProgress)
-            m_onProgress(*progress);
+        if (progress && m_onProgress) {
+            const auto onProgress = m_onProgress;
+            onProgress(*progress);
+        }
     }
 
     void deliverOutcome(detail::JobRunBase &base) override
     {
         Run &run = static_cast<Run &>(base);
         Result<T> result = std::move(*run.outcome);
+        // Through copies, as in deliverEvents: the handler may destroy the job.
         if (result) {
-            if (m_onFinished)
-                m_onFinished(std::move(result).value());
+            if (const auto onFinished = m_onFinished)
+                onFinished(std::move(result).value());
         } else if (result.isCancellation()) {
-            if (m_onCancelled)
-                m_onCancelled();
-        } else if (m_onFailed) {
-            m_onFailed(result.error());
+            if (const auto onCancelled = m_onCancelled)
+                onCancelled();
+        } else if (const auto onFailed = m_onFailed) {
+            onFailed(result.error());
         }
     }
 

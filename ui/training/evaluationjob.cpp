@@ -9,6 +9,9 @@ namespace ifs {
 EvaluationJob::EvaluationJob(QObject *parent)
     : QObject(parent)
 {
+    // Minutes on a CPU for a large validation set: not on the global pool, where scans and
+    // checkpoint reads would queue behind it.
+    m_job.setThreadPool(BackgroundJobBase::dedicatedPool(QStringLiteral("ifs-evaluation"), 2));
     m_job.onProgress([this](const Progress &progress) {
         const QLocale locale;
         Q_EMIT progressChanged(progress.done, progress.total,

@@ -59,6 +59,7 @@ PredictJob::PredictJob(QObject *parent)
     : QObject(parent)
     , m_cache(std::make_shared<Cache>())
 {
+    m_job.setThreadPool(BackgroundJobBase::dedicatedPool(QStringLiteral("ifs-evaluation"), 2));
     m_job.onFinished([this](const Predicted &predicted) {
         Q_EMIT finished(predicted.predictions, predicted.classes, predicted.notes);
     });

@@ -1,5 +1,5 @@
 // torchvision's MobileNetV2 (width 1.0), module for module.
-#include "torch/models/models.h"
+#include "torch/models/modelfamilies.h"
 
 #include <cmath>
 

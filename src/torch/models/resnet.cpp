@@ -1,5 +1,5 @@
 // torchvision's ResNets (resnet18, resnet34, resnet50), module for module.
-#include "torch/models/models.h"
+#include "torch/models/modelfamilies.h"
 
 #include <array>
 

@@ -1,5 +1,5 @@
 // Our small CNN for quick runs on small images, and the same network in Python.
-#include "torch/models/models.h"
+#include "torch/models/modelfamilies.h"
 
 namespace ifs {
 
