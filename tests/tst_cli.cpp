@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include "base/version.h"
+#include "dataset/sampledata.h"
 
 #include <QDir>
 #include <QFile>
@@ -13,6 +14,7 @@
 #include <QTest>
 
 #include <algorithm>
+#include <cerrno>
 
 #include <unistd.h>
 
@@ -33,7 +35,33 @@ private Q_SLOTS:
     void scanRefusalExitsNonZero();
     void scanAllowEmpty();
     void unreadableFolderIsReportedNotFatal();
+    void trainStopsWhenAWriteFails();
 };
+
+namespace {
+
+/// A small Fashion-MNIST (train/ and val/, 10 classes of `perClass` images) in `scratch`.
+QString trainingData(const QString &scratch, int perClass = 10)
+{
+    ifs::SampleDataOptions options;
+    options.source = fashionMnistSource(scratch, perClass);
+    options.limitPerClass = perClass;
+    const auto exported = ifs::exportFashionMnist(scratch + QStringLiteral("/fmnist"), options);
+    return exported ? exported->root : QString();
+}
+
+QStringList folderEntries(const QString &folder)
+{
+    return QDir(folder).entryList(QDir::Files | QDir::Hidden, QDir::Name);
+}
+
+QByteArray fileBytes(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+} // namespace
 
 void TestCli::versionAndHelp_data()
 {
@@ -247,6 +275,49 @@ void TestCli::unreadableFolderIsReportedNotFatal()
     const QString out = QString::fromUtf8(result.out);
     QVERIFY2(out.contains(QStringLiteral("2 classes, 2 images")), qPrintable(out));
     QVERIFY2(out.contains(QStringLiteral("Cannot read the folder “cat/locked”")), qPrintable(out));
+}
+
+/// `ulimit -f` (prlimit) as a user sets it: the resumed run cannot write config.json. The
+/// system refuses the write as a full disk does; the CLI neither dies of SIGXFSZ nor goes on: it
+/// stops at once with the file, the reason and what to do, and config.json is as it was.
+void TestCli::trainStopsWhenAWriteFails()
+{
+    const QString prlimit = QStandardPaths::findExecutable(QStringLiteral("prlimit"));
+    if (prlimit.isEmpty())
+        QSKIP("prlimit (util-linux) is not installed");
+    QTemporaryDir tmp;
+    const QString data = trainingData(tmp.path());
+    QVERIFY(!data.isEmpty());
+    const QString run = tmp.path() + QStringLiteral("/run");
+    const QStringList train{QStringLiteral("train"),
+                            QStringLiteral("--data"),
+                            data,
+                            QStringLiteral("--out"),
+                            run,
+                            QStringLiteral("--device"),
+                            QStringLiteral("cpu"),
+                            QStringLiteral("--workers"),
+                            QStringLiteral("1")};
+    const ProcessResult first
+        = runCli(train + QStringList{QStringLiteral("--epochs"), QStringLiteral("1")});
+    QVERIFY2(first.exitCode == 0, first.err.constData());
+    const QByteArray config = fileBytes(run + QStringLiteral("/config.json"));
+    QVERIFY(!config.isEmpty());
+    const QStringList files = folderEntries(run);
+
+    const ProcessResult full = runProcess(
+        prlimit,
+        QStringList{QStringLiteral("--fsize=256"), cliPath()} + train
+            + QStringList{QStringLiteral("--resume"), run + QStringLiteral("/last.pth"),
+                          QStringLiteral("--epochs"), QStringLiteral("2")});
+    QVERIFY2(!full.crashed, full.err.constData());
+    QCOMPARE(full.exitCode, 1);
+    const QString err = QString::fromUtf8(full.err);
+    QVERIFY2(err.contains(QStringLiteral("config.json")) && err.contains(qt_error_string(EFBIG))
+                 && err.contains(QStringLiteral("resume from")),
+             full.err.constData());
+    QCOMPARE(fileBytes(run + QStringLiteral("/config.json")), config);
+    QCOMPARE(folderEntries(run), files);
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -22,7 +22,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -598,6 +600,79 @@ private Q_SLOTS:
         QCOMPARE(f.skippedImages.size(), 1);
         QCOMPARE(f.skippedImages.front().path, broken);
         QVERIFY(f.message.contains(u"1 unreadable image"_s));
+    }
+
+    /// The disk fills up in the middle of an epoch (a file size limit: the system refuses the
+    /// write as it does on a full disk): the run stops at that step with a message that names
+    /// steps.csv, the reason and what to do; the file ends with its last complete row, and holds
+    /// every step that was reported.
+    void fullDiskStopsTheRunAtOnce()
+    {
+        // The folder's other files come first: the limit lets them and the first rows through.
+        TrainConfig probe = baseConfig(u"run-full-probe"_s);
+        probe.maxSteps = 1;
+        QCOMPARE(Trainer(probe).run().outcome, TrainOutcome::Stopped);
+        qint64 largest = 0;
+        for (const QString &name : {u"config.json"_s, u"load_model.py"_s, u"metrics.csv"_s})
+            largest = std::max(largest, QFileInfo(probe.outDir + u'/' + name).size());
+        const qint64 limit = largest + 256;
+
+        TrainConfig c = baseConfig(u"run-full"_s);
+        c.batchSize = 2; // 200 steps in the epoch: steps.csv outgrows the limit within it
+        c.epochs = 1;
+        Recorder r;
+        TrainFinish f;
+        {
+            const test::FileSizeLimit full(limit);
+            QVERIFY(full.isActive());
+            f = Trainer(c).run(r.callbacks());
+        }
+        QCOMPARE(f.outcome, TrainOutcome::Failed);
+        QCOMPARE(r.finished, 1);
+        QVERIFY2(f.message.contains(QDir::toNativeSeparators(c.outDir + u"/steps.csv"_s))
+                     && f.message.contains(qt_error_string(EFBIG))
+                     && f.message.contains(u"start the run again"_s),
+                 qPrintable(f.message));
+        QVERIFY(!r.steps.empty());
+        QVERIFY(r.steps.back().step < 200);
+        QFile steps(c.outDir + u"/steps.csv"_s);
+        QVERIFY(steps.open(QIODevice::ReadOnly));
+        const QByteArray text = steps.readAll();
+        QVERIFY(text.size() <= limit);
+        QVERIFY(text.endsWith('\n'));
+        const QMap<qint64, QString> losses = stepLosses(c.outDir);
+        QCOMPARE(losses.size(), qsizetype(r.steps.size()));
+        QCOMPARE(losses.lastKey(), r.steps.back().step);
+        QVERIFY(!QFileInfo::exists(c.outDir + u"/last.pth"_s));
+    }
+
+    /// config.json cannot be written when a run resumes: the run stops before training, the
+    /// previous config.json stays as it was, and the message says to resume again.
+    void refusedConfigWriteKeepsThePreviousFile()
+    {
+        TrainConfig c = baseConfig(u"run-full-config"_s);
+        c.maxSteps = 2;
+        QCOMPARE(Trainer(c).run().outcome, TrainOutcome::Stopped);
+        QFile config(c.outDir + u"/config.json"_s);
+        QVERIFY(config.open(QIODevice::ReadOnly));
+        const QByteArray before = config.readAll();
+        config.close();
+        const QStringList files = QDir(c.outDir).entryList(QDir::Files | QDir::Hidden);
+
+        TrainConfig resumed = baseConfig(u"run-full-config"_s);
+        resumed.resumePath = c.outDir + u"/last.pth"_s;
+        TrainFinish f;
+        {
+            const test::FileSizeLimit full(256);
+            f = Trainer(resumed).run();
+        }
+        QCOMPARE(f.outcome, TrainOutcome::Failed);
+        QVERIFY2(f.message.contains(u"config.json"_s) && f.message.contains(qt_error_string(EFBIG))
+                     && f.message.contains(u"resume from"_s),
+                 qPrintable(f.message));
+        QVERIFY(config.open(QIODevice::ReadOnly));
+        QCOMPARE(config.readAll(), before);
+        QCOMPARE(QDir(c.outDir).entryList(QDir::Files | QDir::Hidden), files);
     }
 
     /// Our optimizers and schedules against torch.optim's, step for step: full-batch resnet18

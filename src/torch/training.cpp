@@ -2,6 +2,7 @@
 
 #include "training/training.h"
 
+#include "base/atomicfile.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointwriter.h"
 #include "torch/runtime.h"
@@ -14,11 +15,9 @@
 #include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
-#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QSaveFile>
 #include <QSet>
 
 #include <cmath>
@@ -425,14 +424,6 @@ Value jsonToValue(const QJsonValue &json)
     }
 }
 
-Status writeTextAtomically(const QString &path, const QByteArray &bytes)
-{
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit())
-        return Error{QStringLiteral("cannot write “%1”: %2").arg(path, file.errorString())};
-    return success();
-}
-
 QString percent(double fraction)
 {
     return QString::number(fraction * 100.0, 'f', 2);
@@ -671,7 +662,9 @@ private:
     void restoreRngStates();
     // The run folder and the start.
     Status createRunFolder();
+    Status writeRunFile(const QString &name, const QByteArray &bytes);
     Status writeMetricsCsv();
+    Error writeFailed(const Error &error, const QString &kept) const;
     void announceStart();
     // The epochs.
     Status runEpoch(int number);
@@ -680,13 +673,14 @@ private:
     std::pair<torch::Tensor, torch::Tensor> trainStep(const torch::Tensor &input,
                                                       const torch::Tensor &labels, double lr);
     bool unscaleGradients();
-    void recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr);
+    Status recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr);
     void reportStep(const EpochRun &epoch, double loss, double accuracy, double lr, int count);
     EpochReport trainingReport(const EpochRun &epoch) const;
     Status validate(EpochReport &report);
     // Checkpoints.
     Value makeCheckpoint(int epochsDone, const EpochProgress &progress) const;
     Value metricsValue() const;
+    Status writeCheckpointFile(const QString &path, const Value &checkpoint);
     Status writeLastCheckpoint(const Value &checkpoint);
     Status saveMidEpochCheckpoint(const EpochRun &epoch);
     Status saveEpochCheckpoints(EpochReport &report);
@@ -745,7 +739,7 @@ private:
 
     // The run folder
     QDir m_outDir;
-    QFile m_stepsFile;
+    AppendFile m_stepsFile; ///< steps.csv, a row appended per step
     QString m_lastPath, m_bestPath;
     QJsonObject m_savedConfig; ///< the config that checkpoints hold
     QByteArray m_configJson;
@@ -1046,24 +1040,26 @@ Status TrainingRun::createRunFolder()
     m_outDir = QDir(m_cfg.outDir);
     if (!m_outDir.mkpath(QStringLiteral(".")))
         return Error{QStringLiteral("cannot create the run folder “%1”").arg(m_cfg.outDir)};
-    if (Status ok = writeTextAtomically(m_outDir.filePath(QStringLiteral("config.json")),
-                                        QJsonDocument(m_cfg.toJson()).toJson());
+    if (Status ok
+        = writeRunFile(QStringLiteral("config.json"), QJsonDocument(m_cfg.toJson()).toJson());
         !ok)
         return ok;
     // How to rebuild the model in Python (with SmallCNN's definition when it is ours).
-    if (Status ok = writeTextAtomically(
-            m_outDir.filePath(QStringLiteral("load_model.py")),
+    if (Status ok = writeRunFile(
+            QStringLiteral("load_model.py"),
             modelPythonSnippet(m_cfg.arch, m_numClasses, QStringLiteral("last.pth")).toUtf8());
         !ok)
         return ok;
-    m_stepsFile.setFileName(m_outDir.filePath(QStringLiteral("steps.csv")));
-    if (!m_stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
-        return Error{QStringLiteral("cannot write “%1”: %2")
-                         .arg(m_stepsFile.fileName(), m_stepsFile.errorString())};
-    m_stepsFile.write(stepsCsvHeader());
+    // steps.csv is written whole here (with a resumed run's steps, as its checkpoint has them),
+    // then grows by one row per step: a row is in the file as soon as the step is done, and a
+    // failed append leaves the file at its last complete row.
+    QByteArray steps = stepsCsvHeader();
     for (const StepRecord &s : m_stepLog)
-        m_stepsFile.write(stepsCsvRow(s));
-    m_stepsFile.flush();
+        steps += stepsCsvRow(s);
+    if (Status ok = writeRunFile(QStringLiteral("steps.csv"), steps); !ok)
+        return ok;
+    if (Status ok = m_stepsFile.open(m_outDir.filePath(QStringLiteral("steps.csv"))); !ok)
+        return writeFailed(ok.error(), QStringLiteral("the file holds the steps before this run"));
 
     m_lastPath = m_outDir.filePath(QStringLiteral("last.pth"));
     m_bestPath = m_outDir.filePath(QStringLiteral("best.pth"));
@@ -1074,10 +1070,34 @@ Status TrainingRun::createRunFolder()
     return writeMetricsCsv();
 }
 
+/// Replaces the run folder's file `name` as a whole; a failure ends the run (writeFailed()).
+Status TrainingRun::writeRunFile(const QString &name, const QByteArray &bytes)
+{
+    if (Status ok = writeFileAtomically(m_outDir.filePath(name), bytes); !ok)
+        return writeFailed(ok.error(), QStringLiteral("the file is as it was before"));
+    return success();
+}
+
 Status TrainingRun::writeMetricsCsv()
 {
-    return writeTextAtomically(m_outDir.filePath(QStringLiteral("metrics.csv")),
-                               metricsCsv(m_history));
+    return writeRunFile(QStringLiteral("metrics.csv"), metricsCsv(m_history));
+}
+
+/// A write in the run folder failed (a full disk, say): the run stops at once with the error,
+/// what became of the file (`kept`) and what to do next.
+Error TrainingRun::writeFailed(const Error &error, const QString &kept) const
+{
+    QString next = QStringLiteral("start the run again");
+    if (!m_finish.lastCheckpoint.isEmpty())
+        next = QStringLiteral("resume from “%1”")
+                   .arg(QDir::toNativeSeparators(m_finish.lastCheckpoint));
+    else if (!m_cfg.resumePath.isEmpty())
+        next = QStringLiteral("resume from “%1” again")
+                   .arg(QDir::toNativeSeparators(m_cfg.resumePath));
+    return Error{QStringLiteral("%1. The run stopped there; %2. Check that disk (free space, "
+                                "permissions) or choose another run folder, then %3.")
+                     .arg(error.message, kept, next),
+                 ErrorCode::Io};
 }
 
 /// Completes TrainStart and reports it.
@@ -1124,8 +1144,9 @@ Status TrainingRun::runEpoch(int number)
     m_net->train();
     m_control.setLoader(m_trainLoader.get());
     EpochRun epoch = startEpoch(number);
-    const Status trained = trainBatches(epoch);
-    m_stepsFile.flush();
+    Status trained = trainBatches(epoch);
+    if (Status synced = m_stepsFile.sync(); trained && !synced)
+        trained = writeFailed(synced.error(), QStringLiteral("it may lack the last steps"));
     if (!trained || m_stoppedEarly)
         return trained;
     if (epoch.progress.batch < m_batchesPerEpoch) {
@@ -1212,7 +1233,8 @@ Status TrainingRun::trainBatches(EpochRun &epoch)
         ++epoch.progress.batch;
         const double lossValue = loss.item<double>();
         const qint64 right = logits.argmax(1).eq(labels).sum().item<int64_t>();
-        recordStep(epoch, lossValue, right, count, lr);
+        if (Status ok = recordStep(epoch, lossValue, right, count, lr); !ok)
+            return ok;
     }
     return success();
 }
@@ -1265,16 +1287,19 @@ bool TrainingRun::unscaleGradients()
     return norms.empty() || torch::stack(norms).isfinite().all().item<bool>();
 }
 
-/// Adds a step to the epoch's sums, the step log and steps.csv, and reports it.
-void TrainingRun::recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr)
+/// Adds a step to the epoch's sums, the step log and steps.csv, and reports it. A row that
+/// cannot be written ends the run before the step is reported.
+Status TrainingRun::recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr)
 {
     epoch.progress.lossSum += loss * count;
     epoch.progress.correct += right;
     epoch.progress.seen += count;
     epoch.images += count;
     m_stepLog.append({m_step, epoch.number, loss, lr});
-    m_stepsFile.write(stepsCsvRow(m_stepLog.last()));
+    if (Status ok = m_stepsFile.append(stepsCsvRow(m_stepLog.last())); !ok)
+        return writeFailed(ok.error(), QStringLiteral("it ends with its last complete row"));
     reportStep(epoch, loss, double(right) / double(count), lr, count);
+    return success();
 }
 
 /// StepProgress, with the speed of the last 50 steps and the time left.
@@ -1415,9 +1440,18 @@ Value TrainingRun::metricsValue() const
     return Value::dict(std::move(metrics));
 }
 
+/// Writes a checkpoint of the run; a failure ends the run (the file keeps its previous
+/// version: the writer replaces it atomically).
+Status TrainingRun::writeCheckpointFile(const QString &path, const Value &checkpoint)
+{
+    if (Status ok = ckpt::writeCheckpoint(path, checkpoint); !ok)
+        return writeFailed(ok.error(), QStringLiteral("the file is as it was before"));
+    return success();
+}
+
 Status TrainingRun::writeLastCheckpoint(const Value &checkpoint)
 {
-    const Status ok = ckpt::writeCheckpoint(m_lastPath, checkpoint);
+    const Status ok = writeCheckpointFile(m_lastPath, checkpoint);
     if (ok)
         m_finish.lastCheckpoint = m_lastPath;
     return ok;
@@ -1447,7 +1481,7 @@ Status TrainingRun::saveEpochCheckpoints(EpochReport &report)
         return ok;
     report.lastCheckpoint = m_lastPath;
     if (report.best) {
-        if (Status ok = ckpt::writeCheckpoint(m_bestPath, checkpoint); !ok)
+        if (Status ok = writeCheckpointFile(m_bestPath, checkpoint); !ok)
             return ok;
         m_finish.bestCheckpoint = m_bestPath;
     }
@@ -1456,7 +1490,7 @@ Status TrainingRun::saveEpochCheckpoints(EpochReport &report)
     if (m_cfg.saveEveryEpochs > 0 && epoch % m_cfg.saveEveryEpochs == 0) {
         const QString path
             = m_outDir.filePath(QStringLiteral("epoch_%1.pth").arg(epoch, 3, 10, QChar(u'0')));
-        if (Status ok = ckpt::writeCheckpoint(path, checkpoint); !ok)
+        if (Status ok = writeCheckpointFile(path, checkpoint); !ok)
             return ok;
     }
     return writeMetricsCsv();
