@@ -9,7 +9,9 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QStandardPaths>
+#include <QSysInfo>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -36,6 +38,7 @@ private Q_SLOTS:
     void scanAllowEmpty();
     void unreadableFolderIsReportedNotFatal();
     void trainStopsWhenAWriteFails();
+    void oneRunPerFolder();
 };
 
 namespace {
@@ -318,6 +321,72 @@ void TestCli::trainStopsWhenAWriteFails()
              full.err.constData());
     QCOMPARE(fileBytes(run + QStringLiteral("/config.json")), config);
     QCOMPARE(folderEntries(run), files);
+}
+
+/// Two `train` processes on one --out: the second exits 1 at once, naming the first (process
+/// id, host). The first killed with SIGKILL leaves its lock behind: the next run takes it over
+/// (and says so) and removes the temporary files of ours an interrupted write left, not the
+/// user's files.
+void TestCli::oneRunPerFolder()
+{
+    QTemporaryDir tmp;
+    const QString data = trainingData(tmp.path());
+    QVERIFY(!data.isEmpty());
+    const QString run = tmp.path() + QStringLiteral("/run");
+    const QStringList train{QStringLiteral("train"),
+                            QStringLiteral("--data"),
+                            data,
+                            QStringLiteral("--out"),
+                            run,
+                            QStringLiteral("--device"),
+                            QStringLiteral("cpu"),
+                            QStringLiteral("--workers"),
+                            QStringLiteral("1")};
+    QProcess first;
+    first.start(cliPath(),
+                train + QStringList{QStringLiteral("--epochs"), QStringLiteral("100000")});
+    QVERIFY(first.waitForStarted());
+    const qint64 pid = first.processId(); // ifstudio-cli execs ifstudio-cli-train: the same id
+    // steps.csv comes after the lock: once it is there the first run holds the folder.
+    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(run + QStringLiteral("/steps.csv")), 120000);
+
+    const ProcessResult second
+        = runCli(train + QStringList{QStringLiteral("--epochs"), QStringLiteral("1")});
+    QCOMPARE(second.exitCode, 1);
+    const QString refusal = QString::fromUtf8(second.err);
+    QVERIFY2(refusal.contains(QStringLiteral("is in use by another training run"))
+                 && refusal.contains(QStringLiteral("process %1").arg(pid))
+                 && refusal.contains(QSysInfo::machineHostName()),
+             second.err.constData());
+    QVERIFY2(!refusal.contains(QStringLiteral("Training small_cnn")), second.err.constData());
+
+    first.kill(); // SIGKILL: no clean-up, the lock stays
+    QVERIFY(first.waitForFinished());
+    QVERIFY(QFileInfo::exists(run + QStringLiteral("/.ifstudio-run.lock")));
+    // What a kill during a write leaves (QSaveFile's and our writer's names), and user files.
+    for (const QString &name :
+         {QStringLiteral("last.pth.QkRtYb"), QStringLiteral("config.json.Ab3xZ9.tmp"),
+          QStringLiteral("last.pth.backup"), QStringLiteral("notes.txt")})
+        QVERIFY(writeFile(run + u'/' + name, "x"));
+
+    const ProcessResult third
+        = runCli(train
+                 + QStringList{QStringLiteral("--epochs"), QStringLiteral("1"),
+                               QStringLiteral("--max-steps"), QStringLiteral("1")});
+    QVERIFY2(third.exitCode == 0, third.err.constData());
+    const QString notes = QString::fromUtf8(third.err);
+    QVERIFY2(notes.contains(QStringLiteral("Took over the run folder's lock"))
+                 && notes.contains(QStringLiteral("process %1").arg(pid))
+                 && notes.contains(QStringLiteral("no longer running")),
+             third.err.constData());
+    QVERIFY2(notes.contains(QStringLiteral("Removed 2 temporary file(s)")), third.err.constData());
+    const QStringList left = folderEntries(run);
+    QVERIFY2(!left.contains(QStringLiteral("last.pth.QkRtYb"))
+                 && !left.contains(QStringLiteral("config.json.Ab3xZ9.tmp"))
+                 && left.contains(QStringLiteral("last.pth.backup"))
+                 && left.contains(QStringLiteral("notes.txt"))
+                 && !left.contains(QStringLiteral(".ifstudio-run.lock")),
+             qPrintable(left.join(u' ')));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -4,10 +4,16 @@
 #include "testutil.h"
 
 #include "base/atomicfile.h"
+#include "training/runfolder.h"
 #include "training/training.h"
 
+#include <QCoreApplication>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
+#include <QLockFile>
+#include <QProcess>
+#include <QSysInfo>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -125,6 +131,101 @@ private Q_SLOTS:
         QCOMPARE(history->epochs.size(), 1);
         QCOMPARE(history->steps.size(), 2);
         QCOMPARE(history->steps.back().loss, 2.2);
+    }
+
+    /// One run at a time: a second lock on the folder is refused with a message that names
+    /// the holder (program, process id, host); once released, the folder is free again.
+    void lockRefusesASecondRun()
+    {
+        QTemporaryDir dir;
+        RunFolderLock first;
+        QVERIFY(first.acquire(dir.path()));
+        QVERIFY(first.isLocked());
+        QVERIFY(first.takeOverNote().isEmpty());
+        QVERIFY(QFileInfo::exists(dir.filePath(RunFolderLock::fileName())));
+
+        RunFolderLock second;
+        const Status refused = second.acquire(dir.path());
+        QVERIFY(!refused);
+        QVERIFY(!second.isLocked());
+        const QString message = refused.errorMessage();
+        QVERIFY2(message.contains(u"is in use by another training run")
+                     && message.contains(
+                         QStringLiteral("process %1").arg(QCoreApplication::applicationPid()))
+                     && message.contains(QSysInfo::machineHostName())
+                     && message.contains(QCoreApplication::applicationName()),
+                 qPrintable(message));
+
+        first.release();
+        QVERIFY(!QFileInfo::exists(dir.filePath(RunFolderLock::fileName())));
+        QVERIFY(second.acquire(dir.path()));
+        QVERIFY(second.takeOverNote().isEmpty()); // released properly: nothing to take over
+    }
+
+    /// A lock whose process is gone (as a kill -9 leaves it) is taken over, with a note.
+    void staleLockIsTakenOver()
+    {
+        // A process id that no longer runs: a child that has ended and been reaped.
+        QProcess child;
+        child.start(QStringLiteral("true"), QStringList{});
+        QVERIFY(child.waitForStarted());
+        const qint64 deadPid = child.processId();
+        QVERIFY(child.waitForFinished());
+        // The lock file as QLockFile writes it, with that process as the holder.
+        QTemporaryDir scratch;
+        QLockFile model(scratch.filePath(QStringLiteral("model.lock")));
+        QVERIFY(model.tryLock(0));
+        QFile modelFile(scratch.filePath(QStringLiteral("model.lock")));
+        QVERIFY(modelFile.open(QIODevice::ReadOnly));
+        QList<QByteArray> lines = modelFile.readAll().split('\n');
+        lines[0] = QByteArray::number(deadPid);
+        QTemporaryDir dir;
+        QVERIFY(writeFile(dir.filePath(RunFolderLock::fileName()), lines.join('\n')));
+
+        RunFolderLock lock;
+        const Status taken = lock.acquire(dir.path());
+        QVERIFY2(taken, qPrintable(taken.errorMessage()));
+        QVERIFY2(lock.takeOverNote().contains(QStringLiteral("process %1").arg(deadPid))
+                     && lock.takeOverNote().contains(u"no longer running"),
+                 qPrintable(lock.takeOverNote()));
+        // It is ours now: another run is refused.
+        RunFolderLock other;
+        QVERIFY(!other.acquire(dir.path()));
+    }
+
+    /// The temporaries of our writers go (QSaveFile's, the checkpoint writer's, ours); files
+    /// that only look alike, and everything else, stay.
+    void staleTemporariesOfOursAreRemoved()
+    {
+        QTemporaryDir dir;
+        const QStringList ours{
+            QStringLiteral("last.pth.QkRtYb"),        QStringLiteral("best.pth.aBcDeF"),
+            QStringLiteral("epoch_003.pth.xYzWvU"),   QStringLiteral("last.pth.part-1k2j3h4g5f"),
+            QStringLiteral("config.json.Ab3xZ9.tmp"), QStringLiteral("steps.csv.000aaa.tmp"),
+            QStringLiteral("metrics.csv.Q1w2E3.tmp"), QStringLiteral("load_model.py.zzzzzz.tmp")};
+        const QStringList theirs{QStringLiteral("last.pth"),
+                                 QStringLiteral("last.pth.backup"),
+                                 QStringLiteral("last.pth.Backup"),
+                                 QStringLiteral("best.pth.OLDEST"),
+                                 QStringLiteral("last.pth.AbCdEfG"),
+                                 QStringLiteral("notes.txt.AbCdEf"),
+                                 QStringLiteral("mine.pth.QkRtYb"),
+                                 QStringLiteral("config.json.tmp"),
+                                 QStringLiteral("data.csv.Ab3xZ9.tmp"),
+                                 QStringLiteral("steps.csv")};
+        for (const QString &name : ours + theirs)
+            QVERIFY(writeFile(dir.filePath(name), "x"));
+        QVERIFY(QDir(dir.path()).mkdir(QStringLiteral("last.pth.DiReCt")));
+
+        QStringList removed = removeStaleTemporaries(dir.path());
+        removed.sort();
+        QStringList expected = ours;
+        expected.sort();
+        QCOMPARE(removed, expected);
+        QStringList left = theirs;
+        left.sort();
+        QCOMPARE(entries(dir.path()), left);
+        QVERIFY(QFileInfo(dir.filePath(QStringLiteral("last.pth.DiReCt"))).isDir());
     }
 };
 

@@ -675,6 +675,59 @@ private Q_SLOTS:
         QCOMPARE(QDir(c.outDir).entryList(QDir::Files | QDir::Hidden), files);
     }
 
+    /// Two runs on one folder: the second is refused at once, naming the process that holds
+    /// the folder, and writes nothing; the first goes on undisturbed. Afterwards the folder is
+    /// free again.
+    void secondRunOnAFolderIsRefused()
+    {
+        TrainConfig c = baseConfig(u"run-locked"_s);
+        c.epochs = 1;
+        Trainer first(c);
+        std::atomic_bool held{false};
+        TrainCallbacks callbacks;
+        callbacks.step = [&](const StepProgress &p) {
+            if (p.step == 2)
+                first.pause();
+        };
+        callbacks.held = [&] {
+            held = true;
+        };
+        TrainFinish f1;
+        std::thread runner([&] { f1 = first.run(callbacks); });
+        while (!held.load())
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const auto folderState = [&] {
+            QByteArray state;
+            for (const QFileInfo &file : QDir(c.outDir).entryInfoList(QDir::Files | QDir::Hidden))
+                state += file.fileName().toUtf8() + ' ' + QByteArray::number(file.size()) + ' '
+                    + QByteArray::number(file.lastModified().toMSecsSinceEpoch()) + '\n';
+            return state;
+        };
+        const QByteArray before = folderState();
+
+        Recorder r;
+        const TrainFinish f2 = Trainer(c).run(r.callbacks());
+        const QByteArray after = folderState();
+        first.resume();
+        runner.join();
+        QCOMPARE(f2.outcome, TrainOutcome::Failed);
+        QCOMPARE(r.events, std::vector<QString>{u"finished"_s}); // refused before it started
+        QVERIFY2(
+            f2.message.contains(u"in use by another training run"_s)
+                && f2.message.contains(u"process %1"_s.arg(QCoreApplication::applicationPid())),
+            qPrintable(f2.message));
+        QVERIFY2(f1.outcome == TrainOutcome::Completed, qPrintable(f1.message));
+        QCOMPARE(after, before); // the refused run wrote nothing
+        QCOMPARE(stepLosses(c.outDir).size(), 400 / 32);
+
+        // Free again: a run after it goes ahead.
+        TrainConfig again = c;
+        again.maxSteps = 1;
+        const TrainFinish f3 = Trainer(again).run();
+        QVERIFY2(f3.outcome == TrainOutcome::Stopped, qPrintable(f3.message));
+        QVERIFY(!QFileInfo::exists(c.outDir + u"/.ifstudio-run.lock"_s));
+    }
+
     /// Our optimizers and schedules against torch.optim's, step for step: full-batch resnet18
     /// runs (the gradient does not depend on the order of the samples) replayed in Python from
     /// the same starting weights, with the run's thread count (which decides how the float32

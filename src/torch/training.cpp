@@ -8,6 +8,7 @@
 #include "torch/runtime.h"
 #include "torch/torchmodels.h"
 #include "training/models.h"
+#include "training/runfolder.h"
 #include "training/runrecords.h"
 #include "training/trainingdata.h"
 #include "transforms/torchrng.h"
@@ -617,6 +618,10 @@ public:
     ~TrainingRun()
     {
         m_control.setLoader(nullptr); // before the loaders go
+        m_stepsFile.close();
+        m_lock.release();
+        for (const QString &folder : m_createdFolders)
+            QDir().rmdir(folder); // only an empty one goes
     }
     TrainingRun(const TrainingRun &) = delete;
     TrainingRun &operator=(const TrainingRun &) = delete;
@@ -647,8 +652,10 @@ private:
         double seconds() const { return offset + elapsedSeconds(clock) - paused; }
     };
 
-    // prepare(): settings, device, data, model and optimizer, loaders, schedule.
+    // prepare(): settings, the run folder's lock, device, data, model and optimizer, loaders,
+    // schedule.
     Status prepare();
+    Status lockRunFolder();
     Status readResumeSettings();
     Status prepareDevice();
     Status prepareData();
@@ -738,6 +745,8 @@ private:
     bool m_stoppedEarly = false;
 
     // The run folder
+    RunFolderLock m_lock; ///< held from prepare() to the end
+    QStringList m_createdFolders; ///< made for the lock, removed when the run writes nothing
     QDir m_outDir;
     AppendFile m_stepsFile; ///< steps.csv, a row appended per step
     QString m_lastPath, m_bestPath;
@@ -777,11 +786,14 @@ TrainFinish TrainingRun::train()
 // ------------------------------------------------------------------------------------------------
 // prepare()
 
-/// Settings, device, data, model and optimizer, loaders and schedule, in this order. A stop
-/// while the dataset is scanned ends the preparation there (m_stoppedBeforeStart).
+/// Settings, the run folder's lock, device, data, model and optimizer, loaders and schedule, in
+/// this order. A stop while the dataset is scanned ends the preparation there
+/// (m_stoppedBeforeStart).
 Status TrainingRun::prepare()
 {
     Status ok = m_cfg.validate();
+    if (ok)
+        ok = lockRunFolder();
     if (ok)
         ok = readResumeSettings();
     if (ok)
@@ -796,6 +808,33 @@ Status TrainingRun::prepare()
     if (ok)
         prepareSchedule();
     return ok;
+}
+
+/// Creates the run folder when it is missing and locks it for this run, before anything else
+/// is read or written: a second run on the folder is refused at once. Temporary files that an
+/// interrupted write of ours left there go. Folders made here go again when the run ends
+/// without writing to them (a failure while preparing).
+Status TrainingRun::lockRunFolder()
+{
+    const QString folder = QDir(m_cfg.outDir).absolutePath();
+    for (QString f = folder; !QFileInfo::exists(f); f = QFileInfo(f).absolutePath()) {
+        m_createdFolders.append(f);
+        if (QFileInfo(f).absolutePath() == f)
+            break;
+    }
+    if (!QDir().mkpath(folder))
+        return Error{QStringLiteral("cannot create the run folder “%1”").arg(m_cfg.outDir),
+                     ErrorCode::Io};
+    if (Status ok = m_lock.acquire(folder); !ok)
+        return ok;
+    if (const QString note = m_lock.takeOverNote(); !note.isEmpty())
+        m_start.notes.append(note);
+    if (const QStringList removed = removeStaleTemporaries(folder); !removed.isEmpty())
+        m_start.notes.append(
+            QStringLiteral("Removed %1 temporary file(s) left by an interrupted write: %2")
+                .arg(removed.size())
+                .arg(removed.join(QStringLiteral(", "))));
+    return success();
 }
 
 /// A resume takes the run's settings from the checkpoint (except where to run and how many
@@ -1040,6 +1079,7 @@ Status TrainingRun::createRunFolder()
     m_outDir = QDir(m_cfg.outDir);
     if (!m_outDir.mkpath(QStringLiteral(".")))
         return Error{QStringLiteral("cannot create the run folder “%1”").arg(m_cfg.outDir)};
+    m_createdFolders.clear(); // the run's files go there from now on
     if (Status ok
         = writeRunFile(QStringLiteral("config.json"), QJsonDocument(m_cfg.toJson()).toJson());
         !ok)

@@ -6,8 +6,9 @@
 // A run folder holds config.json, metrics.csv (one row per epoch), steps.csv (one row per
 // optimizer step), last.pth (every epoch, atomic) and best.pth (best validation accuracy),
 // epoch_NNN.pth when saveEveryEpochs is set, and load_model.py (the model rebuilt in Python,
-// SmallCNN's definition included, loading last.pth). The .pth files are torch.save zips in the
-// layout Python training scripts use:
+// SmallCNN's definition included, loading last.pth). While a run writes there the folder is
+// locked (.ifstudio-run.lock, runfolder.h): another run on it fails at once, naming the holder.
+// The .pth files are torch.save zips in the layout Python training scripts use:
 //
 //     {'model_state_dict': OrderedDict, 'optimizer_state_dict': {'state': {...}, 'param_groups':
 //      [...]}, 'scheduler_state_dict': {...}, 'epoch': int, 'step': int, 'class_to_idx': {...},
