@@ -172,6 +172,10 @@ private Q_SLOTS:
         QCOMPARE(merged.threads, 1);
         QCOMPARE(merged.outDir, current.outDir);
         QCOMPARE(merged.resumePath, current.resumePath);
+        // Without a count of its own, the resume takes the run's: float sums round by it.
+        saved.threads = 3;
+        current.threads = 0;
+        QCOMPARE(exactResumeConfig(saved, current).threads, 3);
     }
 
     void validationMessages_data()
@@ -427,6 +431,42 @@ private Q_SLOTS:
                  qPrintable(u"stop at step %1, ended at %2"_s.arg(kStopAt).arg(f.steps)));
     }
 
+    /// A stop that comes while the run is prepared (here: while it loads its start-up weights,
+    /// after the dataset scan) ends it before it writes anything: no run folder is left, and
+    /// no start is announced. With or without a save: there is nothing to save yet.
+    void stopWhilePreparingWritesNothing_data()
+    {
+        QTest::addColumn<bool>("save");
+        QTest::newRow("stop") << false;
+        QTest::newRow("save and stop") << true;
+    }
+    void stopWhilePreparingWritesNothing()
+    {
+        QFETCH(bool, save);
+        const QString weights = m_dir.filePath(u"small-initial.pth"_s);
+        if (!QFileInfo::exists(weights))
+            QVERIFY(exportInitialWeights(u"small_cnn"_s, 10, 3, weights));
+        TrainConfig c = baseConfig(save ? u"run-stop-prepare-save"_s : u"run-stop-prepare"_s);
+        c.outDir += u"/nested"_s; // two folders made for the lock: both go again
+        c.weightsPath = weights;
+        Trainer trainer(c);
+        Recorder r;
+        TrainCallbacks callbacks = r.callbacks();
+        QStringList statuses;
+        callbacks.status = [&](const QString &text) {
+            statuses.append(text);
+            if (text.startsWith(u"Loading weights"_s))
+                trainer.stop(save); // stop() from another thread lands the same way
+        };
+        const TrainFinish f = trainer.run(callbacks);
+        QVERIFY2(statuses.join(u'\n').contains(u"Loading weights"_s),
+                 qPrintable(statuses.join(u'\n')));
+        QCOMPARE(f.outcome, TrainOutcome::Stopped);
+        QCOMPARE(f.message, u"Stopped before the first batch"_s);
+        QCOMPARE(r.events, std::vector<QString>{u"finished"_s});
+        QVERIFY(!QFileInfo::exists(QFileInfo(c.outDir).absolutePath()));
+    }
+
     void pauseHoldsAndStopEndsAPause()
     {
         TrainConfig c = baseConfig(u"run-pause"_s);
@@ -515,6 +555,58 @@ private Q_SLOTS:
         auto historySplit = readRunHistory(resumed.outDir);
         QCOMPARE(historySplit->epochs.size(), 2);
         QCOMPARE(historySplit->epochs[1].valAccuracy, historyWhole->epochs[1].valAccuracy);
+    }
+
+    /// A run trained with 1 compute thread, resumed in a process that uses 2: the resume
+    /// restores the run's count (and says so), so the losses are bit for bit those of the run
+    /// without a break, and the process's count is back afterwards. Asking for another count
+    /// explicitly is allowed, with a warning that the continuation is not bit-identical.
+    void exactResumeKeepsTheThreadCount()
+    {
+        QCOMPARE(computeThreads(), 2); // initTestCase's
+        TrainConfig whole = baseConfig(u"run-threads-whole"_s);
+        whole.threads = 1;
+        QVERIFY(Trainer(whole).run().outcome == TrainOutcome::Completed);
+        QCOMPARE(computeThreads(), 2);
+        QJsonObject config
+            = QJsonDocument::fromJson([&] {
+                  QFile file(whole.outDir + u"/config.json"_s);
+                  return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+              }())
+                  .object();
+        QCOMPARE(config.value(u"threads"_s).toInt(), 1);
+
+        TrainConfig first = baseConfig(u"run-threads-split"_s);
+        first.threads = 1;
+        first.maxSteps = 400 / 32 + 3;
+        QCOMPARE(Trainer(first).run().outcome, TrainOutcome::Stopped);
+        const QString other = m_dir.filePath(u"run-threads-other"_s);
+        QVERIFY(QDir().mkpath(other));
+        QVERIFY(QFile::copy(first.outDir + u"/last.pth"_s, other + u"/last.pth"_s));
+
+        TrainConfig resumed = baseConfig(u"run-threads-split"_s); // threads 0: not asked for
+        resumed.resumePath = first.outDir + u"/last.pth"_s;
+        Recorder r;
+        const TrainFinish f = Trainer(resumed).run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QCOMPARE(r.start.threads, 1);
+        const QString notes = r.start.notes.join(u'\n');
+        QVERIFY2(notes.contains(u"1 compute thread(s), as the run was trained (not 2)"_s),
+                 qPrintable(notes));
+        QCOMPARE(stepLosses(resumed.outDir), stepLosses(whole.outDir));
+        QCOMPARE(computeThreads(), 2);
+
+        TrainConfig asked = baseConfig(u"run-threads-other"_s);
+        asked.resumePath = other + u"/last.pth"_s;
+        asked.threads = 2;
+        asked.maxSteps = 400 / 32 + 4; // one step is enough to see the warning
+        Recorder warned;
+        QCOMPARE(Trainer(asked).run(warned.callbacks()).outcome, TrainOutcome::Stopped);
+        QCOMPARE(warned.start.threads, 2);
+        const QString warning = warned.start.notes.join(u'\n');
+        QVERIFY2(warning.contains(u"2 compute thread(s) asked for, the run was trained with 1"_s)
+                     && warning.contains(u"not bit-identical"_s),
+                 qPrintable(warning));
     }
 
     void weightsOnlyResumeStartsANewSchedule()

@@ -618,6 +618,8 @@ public:
     ~TrainingRun()
     {
         m_control.setLoader(nullptr); // before the loaders go
+        if (m_threadsBefore > 0 && at::get_num_threads() != m_threadsBefore)
+            at::set_num_threads(m_threadsBefore); // a resume's count was for this run only
         m_stepsFile.close();
         m_lock.release();
         for (const QString &folder : m_createdFolders)
@@ -658,6 +660,7 @@ private:
     Status lockRunFolder();
     Status readResumeSettings();
     Status prepareDevice();
+    void noteResumeThreads(int before);
     Status prepareData();
     Status checkResumeClasses() const;
     Status prepareModel();
@@ -711,6 +714,11 @@ private:
     TrainStart m_start; ///< notes gather here while the run is prepared
     TrainFinish m_finish;
     Value m_resumeRoot; ///< the checkpoint resumed from (none: not a dict)
+    /// An exact resume's thread counts: the run's own (0: the checkpoint does not say) and the
+    /// one this run asked for (0: none); -1 without an exact resume.
+    int m_savedThreads = -1;
+    int m_requestedThreads = 0;
+    int m_threadsBefore = 0; ///< the calling thread's count before the run, restored after it
     bool m_stoppedBeforeStart = false;
 
     // Device
@@ -769,6 +777,10 @@ TrainFinish TrainingRun::train()
         return stoppedBeforeStart();
     if (Status ok = restore(); !ok)
         return failed(ok.error());
+    // A stop asked for while the model or the loaders were prepared ends the run here too,
+    // before it writes to the run folder (a folder made only for the lock goes again).
+    if (m_control.stopping())
+        return stoppedBeforeStart();
     if (Status ok = createRunFolder(); !ok)
         return failed(ok.error());
     announceStart();
@@ -788,7 +800,7 @@ TrainFinish TrainingRun::train()
 
 /// Settings, the run folder's lock, device, data, model and optimizer, loaders and schedule, in
 /// this order. A stop while the dataset is scanned ends the preparation there
-/// (m_stoppedBeforeStart).
+/// (m_stoppedBeforeStart); one after that ends the run before its folder is written (train()).
 Status TrainingRun::prepare()
 {
     Status ok = m_cfg.validate();
@@ -855,8 +867,11 @@ Status TrainingRun::readResumeSettings()
     if (!m_cfg.resumeWeightsOnly) {
         if (auto saved = TrainConfig::fromJson(
                 QJsonDocument::fromJson(m_resumeRoot.value(u"config_json").toString().toUtf8())
-                    .object()))
+                    .object())) {
+            m_savedThreads = saved->threads;
+            m_requestedThreads = m_cfg.threads;
             m_cfg = exactResumeConfig(saved.value(), m_cfg);
+        }
     }
     const QString arch = m_resumeRoot.value(u"arch").toString();
     if (!arch.isEmpty() && arch != m_cfg.arch) {
@@ -876,8 +891,12 @@ Status TrainingRun::prepareDevice()
     m_start.deviceNote = device->second;
     m_device = torch::Device(device->first.toStdString());
     m_cuda = m_device.is_cuda();
+    m_threadsBefore = at::get_num_threads();
     if (m_cfg.threads > 0)
         at::set_num_threads(m_cfg.threads);
+    // The count in effect goes into config.json and the checkpoints: an exact resume restores it.
+    m_cfg.threads = at::get_num_threads();
+    noteResumeThreads(m_threadsBefore);
     if (m_cuda)
         at::globalContext().setBenchmarkCuDNN(true);
     m_channelsLast = usesChannelsLast(m_cfg.memoryFormat, m_cuda);
@@ -885,6 +904,33 @@ Status TrainingRun::prepareDevice()
     m_ampType = m_cfg.amp == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
     m_lossScale = m_cfg.amp == AmpMode::Float16 ? 65536.0 : 1.0;
     return success();
+}
+
+/// What an exact resume's thread count means for the continuation (see exactResumeConfig()):
+/// restored (and other than this process's `before`), asked for otherwise, or not recorded.
+void TrainingRun::noteResumeThreads(int before)
+{
+    if (m_savedThreads < 0 || m_cuda)
+        return;
+    const int threads = m_cfg.threads;
+    if (m_savedThreads == 0)
+        m_start.notes.append(
+            QStringLiteral("The checkpoint does not record its compute threads: if it was "
+                           "trained with another count than %1, the continuation is not "
+                           "bit-identical (float sums round by thread count)")
+                .arg(threads));
+    else if (m_requestedThreads > 0 && m_requestedThreads != m_savedThreads)
+        m_start.notes.append(
+            QStringLiteral("Warning: %1 compute thread(s) asked for, the run was trained with %2: "
+                           "the continuation is not bit-identical (float sums round by thread "
+                           "count). Leave the thread count unset to continue exactly")
+                .arg(m_requestedThreads)
+                .arg(m_savedThreads));
+    else if (threads != before)
+        m_start.notes.append(QStringLiteral("%1 compute thread(s), as the run was trained (not "
+                                            "%2): an exact continuation needs the same count")
+                                 .arg(threads)
+                                 .arg(before));
 }
 
 /// The samples and the pipelines, each pipeline tried on a first image.
