@@ -7,6 +7,7 @@
 //       "<images/s over the timed steps> <peak RSS MB> <timed steps> <seconds> <input path>".
 //   ifs-bench-train --small-cnn-source
 //       Prints smallCnnPythonSource(), so that the peer trains exactly our small CNN.
+#include "base/allocator.h"
 #include "torch/runtime.h"
 #include "training/models.h"
 #include "training/training.h"
@@ -44,6 +45,8 @@ int usage()
 
 int main(int argc, char **argv)
 {
+    // As the app and the CLI do, first thing in main().
+    tuneAllocator();
     QCoreApplication app(argc, argv);
     const QStringList args = app.arguments();
     if (args.size() == 2 && args[1] == u"--small-cnn-source") {

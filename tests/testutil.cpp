@@ -7,6 +7,10 @@
 #include <QFileInfo>
 #include <QProcess>
 
+#include <csignal>
+
+#include <sys/resource.h>
+
 namespace ifs::test {
 
 QString oraclePython()
@@ -64,6 +68,26 @@ ProcessResult runOracle(const QString &script, const QStringList &args, int time
 ProcessResult runCli(const QStringList &args, int timeoutMs)
 {
     return runProcess(cliPath(), args, timeoutMs);
+}
+
+FileSizeLimit::FileSizeLimit(qint64 bytes)
+{
+    std::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit{};
+    if (getrlimit(RLIMIT_FSIZE, &limit) != 0)
+        return;
+    m_saved = limit.rlim_cur;
+    limit.rlim_cur = rlim_t(bytes);
+    m_active = setrlimit(RLIMIT_FSIZE, &limit) == 0;
+}
+
+FileSizeLimit::~FileSizeLimit()
+{
+    rlimit limit{};
+    if (m_active && getrlimit(RLIMIT_FSIZE, &limit) == 0) {
+        limit.rlim_cur = rlim_t(m_saved);
+        setrlimit(RLIMIT_FSIZE, &limit);
+    }
 }
 
 bool writeFile(const QString &path, const QByteArray &bytes)

@@ -34,6 +34,24 @@ ProcessResult runCli(const QStringList &args, int timeoutMs = 120000);
 /// Writes bytes to a file, creating parent folders.
 bool writeFile(const QString &path, const QByteArray &bytes);
 
+/// A full disk, as the system reports it to a writer: while it lives, this process cannot grow
+/// a file past `bytes` (RLIMIT_FSIZE); such a write fails with EFBIG ("File too large"), as one
+/// on a full disk fails with ENOSPC. SIGXFSZ is ignored from then on, so that the write fails
+/// instead of the signal ending the process. Child processes started meanwhile inherit both.
+class FileSizeLimit
+{
+public:
+    explicit FileSizeLimit(qint64 bytes);
+    ~FileSizeLimit();
+    FileSizeLimit(const FileSizeLimit &) = delete;
+    FileSizeLimit &operator=(const FileSizeLimit &) = delete;
+    bool isActive() const { return m_active; }
+
+private:
+    quint64 m_saved = 0;
+    bool m_active = false;
+};
+
 /// Fashion-MNIST's IDX files for a suite that trains or browses real images: Debian's
 /// dataset-fashion-mnist when it is installed, else a small stand-in written into `scratch`
 /// (`perClass` images of each of the 10 classes in both sets, 28×28, each class a different

@@ -2,17 +2,21 @@
 #include "testutil.h"
 
 #include "base/version.h"
+#include "dataset/sampledata.h"
 
 #include <QDir>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QStandardPaths>
+#include <QSysInfo>
 #include <QTemporaryDir>
 #include <QTest>
 
 #include <algorithm>
+#include <cerrno>
 
 #include <unistd.h>
 
@@ -33,7 +37,34 @@ private Q_SLOTS:
     void scanRefusalExitsNonZero();
     void scanAllowEmpty();
     void unreadableFolderIsReportedNotFatal();
+    void trainStopsWhenAWriteFails();
+    void oneRunPerFolder();
 };
+
+namespace {
+
+/// A small Fashion-MNIST (train/ and val/, 10 classes of `perClass` images) in `scratch`.
+QString trainingData(const QString &scratch, int perClass = 10)
+{
+    ifs::SampleDataOptions options;
+    options.source = fashionMnistSource(scratch, perClass);
+    options.limitPerClass = perClass;
+    const auto exported = ifs::exportFashionMnist(scratch + QStringLiteral("/fmnist"), options);
+    return exported ? exported->root : QString();
+}
+
+QStringList folderEntries(const QString &folder)
+{
+    return QDir(folder).entryList(QDir::Files | QDir::Hidden, QDir::Name);
+}
+
+QByteArray fileBytes(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+} // namespace
 
 void TestCli::versionAndHelp_data()
 {
@@ -247,6 +278,115 @@ void TestCli::unreadableFolderIsReportedNotFatal()
     const QString out = QString::fromUtf8(result.out);
     QVERIFY2(out.contains(QStringLiteral("2 classes, 2 images")), qPrintable(out));
     QVERIFY2(out.contains(QStringLiteral("Cannot read the folder “cat/locked”")), qPrintable(out));
+}
+
+/// `ulimit -f` (prlimit) as a user sets it: the resumed run cannot write config.json. The
+/// system refuses the write as a full disk does; the CLI neither dies of SIGXFSZ nor goes on: it
+/// stops at once with the file, the reason and what to do, and config.json is as it was.
+void TestCli::trainStopsWhenAWriteFails()
+{
+    const QString prlimit = QStandardPaths::findExecutable(QStringLiteral("prlimit"));
+    if (prlimit.isEmpty())
+        QSKIP("prlimit (util-linux) is not installed");
+    QTemporaryDir tmp;
+    const QString data = trainingData(tmp.path());
+    QVERIFY(!data.isEmpty());
+    const QString run = tmp.path() + QStringLiteral("/run");
+    const QStringList train{QStringLiteral("train"),
+                            QStringLiteral("--data"),
+                            data,
+                            QStringLiteral("--out"),
+                            run,
+                            QStringLiteral("--device"),
+                            QStringLiteral("cpu"),
+                            QStringLiteral("--workers"),
+                            QStringLiteral("1")};
+    const ProcessResult first
+        = runCli(train + QStringList{QStringLiteral("--epochs"), QStringLiteral("1")});
+    QVERIFY2(first.exitCode == 0, first.err.constData());
+    const QByteArray config = fileBytes(run + QStringLiteral("/config.json"));
+    QVERIFY(!config.isEmpty());
+    const QStringList files = folderEntries(run);
+
+    const ProcessResult full = runProcess(
+        prlimit,
+        QStringList{QStringLiteral("--fsize=256"), cliPath()} + train
+            + QStringList{QStringLiteral("--resume"), run + QStringLiteral("/last.pth"),
+                          QStringLiteral("--epochs"), QStringLiteral("2")});
+    QVERIFY2(!full.crashed, full.err.constData());
+    QCOMPARE(full.exitCode, 1);
+    const QString err = QString::fromUtf8(full.err);
+    QVERIFY2(err.contains(QStringLiteral("config.json")) && err.contains(qt_error_string(EFBIG))
+                 && err.contains(QStringLiteral("resume from")),
+             full.err.constData());
+    QCOMPARE(fileBytes(run + QStringLiteral("/config.json")), config);
+    QCOMPARE(folderEntries(run), files);
+}
+
+/// Two `train` processes on one --out: the second exits 1 at once, naming the first (process
+/// id, host). The first killed with SIGKILL leaves its lock behind: the next run takes it over
+/// (and says so) and removes the temporary files of ours an interrupted write left, not the
+/// user's files.
+void TestCli::oneRunPerFolder()
+{
+    QTemporaryDir tmp;
+    const QString data = trainingData(tmp.path());
+    QVERIFY(!data.isEmpty());
+    const QString run = tmp.path() + QStringLiteral("/run");
+    const QStringList train{QStringLiteral("train"),
+                            QStringLiteral("--data"),
+                            data,
+                            QStringLiteral("--out"),
+                            run,
+                            QStringLiteral("--device"),
+                            QStringLiteral("cpu"),
+                            QStringLiteral("--workers"),
+                            QStringLiteral("1")};
+    QProcess first;
+    first.start(cliPath(),
+                train + QStringList{QStringLiteral("--epochs"), QStringLiteral("100000")});
+    QVERIFY(first.waitForStarted());
+    const qint64 pid = first.processId(); // ifstudio-cli execs ifstudio-cli-train: the same id
+    // steps.csv comes after the lock: once it is there the first run holds the folder.
+    QTRY_VERIFY_WITH_TIMEOUT(QFileInfo::exists(run + QStringLiteral("/steps.csv")), 120000);
+
+    const ProcessResult second
+        = runCli(train + QStringList{QStringLiteral("--epochs"), QStringLiteral("1")});
+    QCOMPARE(second.exitCode, 1);
+    const QString refusal = QString::fromUtf8(second.err);
+    QVERIFY2(refusal.contains(QStringLiteral("is in use by another training run"))
+                 && refusal.contains(QStringLiteral("process %1").arg(pid))
+                 && refusal.contains(QSysInfo::machineHostName()),
+             second.err.constData());
+    QVERIFY2(!refusal.contains(QStringLiteral("Training small_cnn")), second.err.constData());
+
+    first.kill(); // SIGKILL: no clean-up, the lock stays
+    QVERIFY(first.waitForFinished());
+    QVERIFY(QFileInfo::exists(run + QStringLiteral("/.ifstudio-run.lock")));
+    // What a kill during a write leaves (QSaveFile's and our writer's names), and user files.
+    for (const QString &name :
+         {QStringLiteral("last.pth.QkRtYb"), QStringLiteral("config.json.Ab3xZ9.tmp"),
+          QStringLiteral("last.pth.backup"), QStringLiteral("notes.txt")})
+        QVERIFY(writeFile(run + u'/' + name, "x"));
+
+    const ProcessResult third
+        = runCli(train
+                 + QStringList{QStringLiteral("--epochs"), QStringLiteral("1"),
+                               QStringLiteral("--max-steps"), QStringLiteral("1")});
+    QVERIFY2(third.exitCode == 0, third.err.constData());
+    const QString notes = QString::fromUtf8(third.err);
+    QVERIFY2(notes.contains(QStringLiteral("Took over the run folder's lock"))
+                 && notes.contains(QStringLiteral("process %1").arg(pid))
+                 && notes.contains(QStringLiteral("no longer running")),
+             third.err.constData());
+    QVERIFY2(notes.contains(QStringLiteral("Removed 2 temporary file(s)")), third.err.constData());
+    const QStringList left = folderEntries(run);
+    QVERIFY2(!left.contains(QStringLiteral("last.pth.QkRtYb"))
+                 && !left.contains(QStringLiteral("config.json.Ab3xZ9.tmp"))
+                 && left.contains(QStringLiteral("last.pth.backup"))
+                 && left.contains(QStringLiteral("notes.txt"))
+                 && !left.contains(QStringLiteral(".ifstudio-run.lock")),
+             qPrintable(left.join(u' ')));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

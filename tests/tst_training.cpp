@@ -22,7 +22,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -170,6 +172,10 @@ private Q_SLOTS:
         QCOMPARE(merged.threads, 1);
         QCOMPARE(merged.outDir, current.outDir);
         QCOMPARE(merged.resumePath, current.resumePath);
+        // Without a count of its own, the resume takes the run's: float sums round by it.
+        saved.threads = 3;
+        current.threads = 0;
+        QCOMPARE(exactResumeConfig(saved, current).threads, 3);
     }
 
     void validationMessages_data()
@@ -425,6 +431,42 @@ private Q_SLOTS:
                  qPrintable(u"stop at step %1, ended at %2"_s.arg(kStopAt).arg(f.steps)));
     }
 
+    /// A stop that comes while the run is prepared (here: while it loads its start-up weights,
+    /// after the dataset scan) ends it before it writes anything: no run folder is left, and
+    /// no start is announced. With or without a save: there is nothing to save yet.
+    void stopWhilePreparingWritesNothing_data()
+    {
+        QTest::addColumn<bool>("save");
+        QTest::newRow("stop") << false;
+        QTest::newRow("save and stop") << true;
+    }
+    void stopWhilePreparingWritesNothing()
+    {
+        QFETCH(bool, save);
+        const QString weights = m_dir.filePath(u"small-initial.pth"_s);
+        if (!QFileInfo::exists(weights))
+            QVERIFY(exportInitialWeights(u"small_cnn"_s, 10, 3, weights));
+        TrainConfig c = baseConfig(save ? u"run-stop-prepare-save"_s : u"run-stop-prepare"_s);
+        c.outDir += u"/nested"_s; // two folders made for the lock: both go again
+        c.weightsPath = weights;
+        Trainer trainer(c);
+        Recorder r;
+        TrainCallbacks callbacks = r.callbacks();
+        QStringList statuses;
+        callbacks.status = [&](const QString &text) {
+            statuses.append(text);
+            if (text.startsWith(u"Loading weights"_s))
+                trainer.stop(save); // stop() from another thread lands the same way
+        };
+        const TrainFinish f = trainer.run(callbacks);
+        QVERIFY2(statuses.join(u'\n').contains(u"Loading weights"_s),
+                 qPrintable(statuses.join(u'\n')));
+        QCOMPARE(f.outcome, TrainOutcome::Stopped);
+        QCOMPARE(f.message, u"Stopped before the first batch"_s);
+        QCOMPARE(r.events, std::vector<QString>{u"finished"_s});
+        QVERIFY(!QFileInfo::exists(QFileInfo(c.outDir).absolutePath()));
+    }
+
     void pauseHoldsAndStopEndsAPause()
     {
         TrainConfig c = baseConfig(u"run-pause"_s);
@@ -525,6 +567,58 @@ private Q_SLOTS:
         QCOMPARE(historySplit->epochs[1].valAccuracy, historyWhole->epochs[1].valAccuracy);
     }
 
+    /// A run trained with 1 compute thread, resumed in a process that uses 2: the resume
+    /// restores the run's count (and says so), so the losses are bit for bit those of the run
+    /// without a break, and the process's count is back afterwards. Asking for another count
+    /// explicitly is allowed, with a warning that the continuation is not bit-identical.
+    void exactResumeKeepsTheThreadCount()
+    {
+        QCOMPARE(computeThreads(), 2); // initTestCase's
+        TrainConfig whole = baseConfig(u"run-threads-whole"_s);
+        whole.threads = 1;
+        QVERIFY(Trainer(whole).run().outcome == TrainOutcome::Completed);
+        QCOMPARE(computeThreads(), 2);
+        QJsonObject config
+            = QJsonDocument::fromJson([&] {
+                  QFile file(whole.outDir + u"/config.json"_s);
+                  return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+              }())
+                  .object();
+        QCOMPARE(config.value(u"threads"_s).toInt(), 1);
+
+        TrainConfig first = baseConfig(u"run-threads-split"_s);
+        first.threads = 1;
+        first.maxSteps = 400 / 32 + 3;
+        QCOMPARE(Trainer(first).run().outcome, TrainOutcome::Stopped);
+        const QString other = m_dir.filePath(u"run-threads-other"_s);
+        QVERIFY(QDir().mkpath(other));
+        QVERIFY(QFile::copy(first.outDir + u"/last.pth"_s, other + u"/last.pth"_s));
+
+        TrainConfig resumed = baseConfig(u"run-threads-split"_s); // threads 0: not asked for
+        resumed.resumePath = first.outDir + u"/last.pth"_s;
+        Recorder r;
+        const TrainFinish f = Trainer(resumed).run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QCOMPARE(r.start.threads, 1);
+        const QString notes = r.start.notes.join(u'\n');
+        QVERIFY2(notes.contains(u"1 compute thread(s), as the run was trained (not 2)"_s),
+                 qPrintable(notes));
+        QCOMPARE(stepLosses(resumed.outDir), stepLosses(whole.outDir));
+        QCOMPARE(computeThreads(), 2);
+
+        TrainConfig asked = baseConfig(u"run-threads-other"_s);
+        asked.resumePath = other + u"/last.pth"_s;
+        asked.threads = 2;
+        asked.maxSteps = 400 / 32 + 4; // one step is enough to see the warning
+        Recorder warned;
+        QCOMPARE(Trainer(asked).run(warned.callbacks()).outcome, TrainOutcome::Stopped);
+        QCOMPARE(warned.start.threads, 2);
+        const QString warning = warned.start.notes.join(u'\n');
+        QVERIFY2(warning.contains(u"2 compute thread(s) asked for, the run was trained with 1"_s)
+                     && warning.contains(u"not bit-identical"_s),
+                 qPrintable(warning));
+    }
+
     void weightsOnlyResumeStartsANewSchedule()
     {
         TrainConfig c = baseConfig(u"run-weights-only"_s);
@@ -608,6 +702,132 @@ private Q_SLOTS:
         QCOMPARE(f.skippedImages.size(), 1);
         QCOMPARE(f.skippedImages.front().path, broken);
         QVERIFY(f.message.contains(u"1 unreadable image"_s));
+    }
+
+    /// The disk fills up in the middle of an epoch (a file size limit: the system refuses the
+    /// write as it does on a full disk): the run stops at that step with a message that names
+    /// steps.csv, the reason and what to do; the file ends with its last complete row, and holds
+    /// every step that was reported.
+    void fullDiskStopsTheRunAtOnce()
+    {
+        // The folder's other files come first: the limit lets them and the first rows through.
+        TrainConfig probe = baseConfig(u"run-full-probe"_s);
+        probe.maxSteps = 1;
+        QCOMPARE(Trainer(probe).run().outcome, TrainOutcome::Stopped);
+        qint64 largest = 0;
+        for (const QString &name : {u"config.json"_s, u"load_model.py"_s, u"metrics.csv"_s})
+            largest = std::max(largest, QFileInfo(probe.outDir + u'/' + name).size());
+        const qint64 limit = largest + 256;
+
+        TrainConfig c = baseConfig(u"run-full"_s);
+        c.batchSize = 2; // 200 steps in the epoch: steps.csv outgrows the limit within it
+        c.epochs = 1;
+        Recorder r;
+        TrainFinish f;
+        {
+            const test::FileSizeLimit full(limit);
+            QVERIFY(full.isActive());
+            f = Trainer(c).run(r.callbacks());
+        }
+        QCOMPARE(f.outcome, TrainOutcome::Failed);
+        QCOMPARE(r.finished, 1);
+        QVERIFY2(f.message.contains(QDir::toNativeSeparators(c.outDir + u"/steps.csv"_s))
+                     && f.message.contains(qt_error_string(EFBIG))
+                     && f.message.contains(u"start the run again"_s),
+                 qPrintable(f.message));
+        QVERIFY(!r.steps.empty());
+        QVERIFY(r.steps.back().step < 200);
+        QFile steps(c.outDir + u"/steps.csv"_s);
+        QVERIFY(steps.open(QIODevice::ReadOnly));
+        const QByteArray text = steps.readAll();
+        QVERIFY(text.size() <= limit);
+        QVERIFY(text.endsWith('\n'));
+        const QMap<qint64, QString> losses = stepLosses(c.outDir);
+        QCOMPARE(losses.size(), qsizetype(r.steps.size()));
+        QCOMPARE(losses.lastKey(), r.steps.back().step);
+        QVERIFY(!QFileInfo::exists(c.outDir + u"/last.pth"_s));
+    }
+
+    /// config.json cannot be written when a run resumes: the run stops before training, the
+    /// previous config.json stays as it was, and the message says to resume again.
+    void refusedConfigWriteKeepsThePreviousFile()
+    {
+        TrainConfig c = baseConfig(u"run-full-config"_s);
+        c.maxSteps = 2;
+        QCOMPARE(Trainer(c).run().outcome, TrainOutcome::Stopped);
+        QFile config(c.outDir + u"/config.json"_s);
+        QVERIFY(config.open(QIODevice::ReadOnly));
+        const QByteArray before = config.readAll();
+        config.close();
+        const QStringList files = QDir(c.outDir).entryList(QDir::Files | QDir::Hidden);
+
+        TrainConfig resumed = baseConfig(u"run-full-config"_s);
+        resumed.resumePath = c.outDir + u"/last.pth"_s;
+        TrainFinish f;
+        {
+            const test::FileSizeLimit full(256);
+            f = Trainer(resumed).run();
+        }
+        QCOMPARE(f.outcome, TrainOutcome::Failed);
+        QVERIFY2(f.message.contains(u"config.json"_s) && f.message.contains(qt_error_string(EFBIG))
+                     && f.message.contains(u"resume from"_s),
+                 qPrintable(f.message));
+        QVERIFY(config.open(QIODevice::ReadOnly));
+        QCOMPARE(config.readAll(), before);
+        QCOMPARE(QDir(c.outDir).entryList(QDir::Files | QDir::Hidden), files);
+    }
+
+    /// Two runs on one folder: the second is refused at once, naming the process that holds
+    /// the folder, and writes nothing; the first goes on undisturbed. Afterwards the folder is
+    /// free again.
+    void secondRunOnAFolderIsRefused()
+    {
+        TrainConfig c = baseConfig(u"run-locked"_s);
+        c.epochs = 1;
+        Trainer first(c);
+        std::atomic_bool held{false};
+        TrainCallbacks callbacks;
+        callbacks.step = [&](const StepProgress &p) {
+            if (p.step == 2)
+                first.pause();
+        };
+        callbacks.held = [&] {
+            held = true;
+        };
+        TrainFinish f1;
+        std::thread runner([&] { f1 = first.run(callbacks); });
+        while (!held.load())
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const auto folderState = [&] {
+            QByteArray state;
+            for (const QFileInfo &file : QDir(c.outDir).entryInfoList(QDir::Files | QDir::Hidden))
+                state += file.fileName().toUtf8() + ' ' + QByteArray::number(file.size()) + ' '
+                    + QByteArray::number(file.lastModified().toMSecsSinceEpoch()) + '\n';
+            return state;
+        };
+        const QByteArray before = folderState();
+
+        Recorder r;
+        const TrainFinish f2 = Trainer(c).run(r.callbacks());
+        const QByteArray after = folderState();
+        first.resume();
+        runner.join();
+        QCOMPARE(f2.outcome, TrainOutcome::Failed);
+        QCOMPARE(r.events, std::vector<QString>{u"finished"_s}); // refused before it started
+        QVERIFY2(
+            f2.message.contains(u"in use by another training run"_s)
+                && f2.message.contains(u"process %1"_s.arg(QCoreApplication::applicationPid())),
+            qPrintable(f2.message));
+        QVERIFY2(f1.outcome == TrainOutcome::Completed, qPrintable(f1.message));
+        QCOMPARE(after, before); // the refused run wrote nothing
+        QCOMPARE(stepLosses(c.outDir).size(), 400 / 32);
+
+        // Free again: a run after it goes ahead.
+        TrainConfig again = c;
+        again.maxSteps = 1;
+        const TrainFinish f3 = Trainer(again).run();
+        QVERIFY2(f3.outcome == TrainOutcome::Stopped, qPrintable(f3.message));
+        QVERIFY(!QFileInfo::exists(c.outDir + u"/.ifstudio-run.lock"_s));
     }
 
     /// Our optimizers and schedules against torch.optim's, step for step: full-batch resnet18

@@ -17,6 +17,7 @@
 #include "training/models.h"
 #include "training/predictpanel.h"
 #include "training/resumedialog.h"
+#include "training/runfolder.h"
 #include "training/trainingjobs.h"
 #include "training/trainingworkspace.h"
 
@@ -80,6 +81,7 @@ private Q_SLOTS:
     void exactResumeContinuesTheCurves();
     void overlayEarlierRun();
     void invalidSettingsDoNotStart();
+    void runFolderInUseIsRefused();
     void inputSizeAdviceInTheBanner();
     void closingTheWindowAsksAndStops();
 
@@ -649,6 +651,32 @@ void TestTrainingWorkspace::invalidSettingsDoNotStart()
     QVERIFY(workspace->startButton()->isEnabled());
     QVERIFY(workspace->settingsPanel()->isEnabled());
     m_settings->removeTransformPipelines(m_root);
+}
+
+/// Another run holds the run folder (a CLI run, another window): the run fails at once with a
+/// banner that names the holder, writes nothing, and the form is ready again.
+void TestTrainingWorkspace::runFolderInUseIsRefused()
+{
+    const auto workspace = openWorkspace();
+    const QString folder = setQuickRun(*workspace, 1, QStringLiteral("in-use"));
+    QVERIFY(QDir().mkpath(folder));
+    RunFolderLock other;
+    QVERIFY(other.acquire(folder));
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QVERIFY(workspace->startRun());
+    QVERIFY(waitFinished(finished));
+    QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome, TrainOutcome::Failed);
+    QVERIFY(!workspace->isRunning());
+    QVERIFY(workspace->banner()->isVisible());
+    QCOMPARE(workspace->banner()->level(), WarningBanner::Level::Error);
+    const QString text = workspace->banner()->text();
+    QVERIFY2(
+        text.contains(QStringLiteral("in use by another training run"))
+            && text.contains(QStringLiteral("process %1").arg(QCoreApplication::applicationPid())),
+        qPrintable(text));
+    QCOMPARE(QDir(folder).entryList(QDir::Files), QStringList{}); // nothing written
+    QVERIFY(workspace->startButton()->isEnabled());
+    QVERIFY(workspace->settingsPanel()->isEnabled());
 }
 
 void TestTrainingWorkspace::closingTheWindowAsksAndStops()

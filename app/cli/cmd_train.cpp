@@ -386,6 +386,9 @@ int runTrain(const QStringList &args)
         return kExitUsage;
     }
 
+    // Under a file size limit (ulimit -f) a write that goes past it fails with "File too large",
+    // which stops the run with a message, instead of the signal killing the process mid-write.
+    std::signal(SIGXFSZ, SIG_IGN);
     Trainer trainer(config.value());
     TrainPrinter printer(config->epochs, parser.isSet(QStringLiteral("json")));
     TrainFinish finish;

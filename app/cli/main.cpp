@@ -205,10 +205,9 @@ int parseGlobalOptions(const QStringList &args, int &threads)
 
 int main(int argc, char **argv)
 {
-#ifndef IFS_CLI_FRONT
-    // The compute commands decode and transform many images.
+    // Before anything allocates: the compute commands decode, transform and train on many
+    // images, and the light ones read checkpoints with large tensors.
     ifs::tuneAllocator();
-#endif
     QCoreApplication app(argc, argv);
     QCoreApplication::setApplicationName(QStringLiteral("ifstudio-cli"));
     QCoreApplication::setOrganizationName(QStringLiteral("ImageFolderStudio"));

@@ -1,4 +1,5 @@
 // ifstudio: the ImageFolder Studio desktop application.
+#include "base/allocator.h"
 #include "base/settings.h"
 #include "base/version.h"
 #include "checkpoint/checkpointfiles.h"
@@ -14,6 +15,8 @@
 
 int main(int argc, char **argv)
 {
+    // Before anything allocates (configureRuntime() below sets the threads).
+    ifs::tuneAllocator();
     QApplication::setApplicationName(QStringLiteral("ImageFolder Studio"));
     QApplication::setOrganizationName(QStringLiteral("ImageFolderStudio"));
     QApplication::setApplicationVersion(QStringLiteral(IFS_VERSION));

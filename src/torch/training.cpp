@@ -2,11 +2,13 @@
 
 #include "training/training.h"
 
+#include "base/atomicfile.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointwriter.h"
 #include "torch/runtime.h"
 #include "torch/torchmodels.h"
 #include "training/models.h"
+#include "training/runfolder.h"
 #include "training/runrecords.h"
 #include "training/trainingdata.h"
 #include "transforms/torchrng.h"
@@ -14,11 +16,9 @@
 #include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
-#include <QFile>
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QSaveFile>
 #include <QSet>
 
 #include <cmath>
@@ -425,14 +425,6 @@ Value jsonToValue(const QJsonValue &json)
     }
 }
 
-Status writeTextAtomically(const QString &path, const QByteArray &bytes)
-{
-    QSaveFile file(path);
-    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit())
-        return Error{QStringLiteral("cannot write “%1”: %2").arg(path, file.errorString())};
-    return success();
-}
-
 QString percent(double fraction)
 {
     return QString::number(fraction * 100.0, 'f', 2);
@@ -626,6 +618,12 @@ public:
     ~TrainingRun()
     {
         m_control.setLoader(nullptr); // before the loaders go
+        if (m_threadsBefore > 0 && at::get_num_threads() != m_threadsBefore)
+            at::set_num_threads(m_threadsBefore); // a resume's count was for this run only
+        m_stepsFile.close();
+        m_lock.release();
+        for (const QString &folder : m_createdFolders)
+            QDir().rmdir(folder); // only an empty one goes
     }
     TrainingRun(const TrainingRun &) = delete;
     TrainingRun &operator=(const TrainingRun &) = delete;
@@ -656,10 +654,13 @@ private:
         double seconds() const { return offset + elapsedSeconds(clock) - paused; }
     };
 
-    // prepare(): settings, device, data, model and optimizer, loaders, schedule.
+    // prepare(): settings, the run folder's lock, device, data, model and optimizer, loaders,
+    // schedule.
     Status prepare();
+    Status lockRunFolder();
     Status readResumeSettings();
     Status prepareDevice();
+    void noteResumeThreads(int before);
     Status prepareData();
     Status checkResumeClasses() const;
     Status prepareModel();
@@ -671,7 +672,9 @@ private:
     void restoreRngStates();
     // The run folder and the start.
     Status createRunFolder();
+    Status writeRunFile(const QString &name, const QByteArray &bytes);
     Status writeMetricsCsv();
+    Error writeFailed(const Error &error, const QString &kept) const;
     void announceStart();
     // The epochs.
     Status runEpoch(int number);
@@ -680,13 +683,14 @@ private:
     std::pair<torch::Tensor, torch::Tensor> trainStep(const torch::Tensor &input,
                                                       const torch::Tensor &labels, double lr);
     bool unscaleGradients();
-    void recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr);
+    Status recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr);
     void reportStep(const EpochRun &epoch, double loss, double accuracy, double lr, int count);
     EpochReport trainingReport(const EpochRun &epoch) const;
     Status validate(EpochReport &report);
     // Checkpoints.
     Value makeCheckpoint(int epochsDone, const EpochProgress &progress) const;
     Value metricsValue() const;
+    Status writeCheckpointFile(const QString &path, const Value &checkpoint);
     Status writeLastCheckpoint(const Value &checkpoint);
     Status saveMidEpochCheckpoint(const EpochRun &epoch);
     Status saveEpochCheckpoints(EpochReport &report);
@@ -710,6 +714,11 @@ private:
     TrainStart m_start; ///< notes gather here while the run is prepared
     TrainFinish m_finish;
     Value m_resumeRoot; ///< the checkpoint resumed from (none: not a dict)
+    /// An exact resume's thread counts: the run's own (0: the checkpoint does not say) and the
+    /// one this run asked for (0: none); -1 without an exact resume.
+    int m_savedThreads = -1;
+    int m_requestedThreads = 0;
+    int m_threadsBefore = 0; ///< the calling thread's count before the run, restored after it
     bool m_stoppedBeforeStart = false;
 
     // Device
@@ -744,8 +753,10 @@ private:
     bool m_stoppedEarly = false;
 
     // The run folder
+    RunFolderLock m_lock; ///< held from prepare() to the end
+    QStringList m_createdFolders; ///< made for the lock, removed when the run writes nothing
     QDir m_outDir;
-    QFile m_stepsFile;
+    AppendFile m_stepsFile; ///< steps.csv, a row appended per step
     QString m_lastPath, m_bestPath;
     QJsonObject m_savedConfig; ///< the config that checkpoints hold
     QByteArray m_configJson;
@@ -766,6 +777,10 @@ TrainFinish TrainingRun::train()
         return stoppedBeforeStart();
     if (Status ok = restore(); !ok)
         return failed(ok.error());
+    // A stop asked for while the model or the loaders were prepared ends the run here too,
+    // before it writes to the run folder (a folder made only for the lock goes again).
+    if (m_control.stopping())
+        return stoppedBeforeStart();
     if (Status ok = createRunFolder(); !ok)
         return failed(ok.error());
     announceStart();
@@ -783,11 +798,14 @@ TrainFinish TrainingRun::train()
 // ------------------------------------------------------------------------------------------------
 // prepare()
 
-/// Settings, device, data, model and optimizer, loaders and schedule, in this order. A stop
-/// while the dataset is scanned ends the preparation there (m_stoppedBeforeStart).
+/// Settings, the run folder's lock, device, data, model and optimizer, loaders and schedule, in
+/// this order. A stop while the dataset is scanned ends the preparation there
+/// (m_stoppedBeforeStart); one after that ends the run before its folder is written (train()).
 Status TrainingRun::prepare()
 {
     Status ok = m_cfg.validate();
+    if (ok)
+        ok = lockRunFolder();
     if (ok)
         ok = readResumeSettings();
     if (ok)
@@ -802,6 +820,33 @@ Status TrainingRun::prepare()
     if (ok)
         prepareSchedule();
     return ok;
+}
+
+/// Creates the run folder when it is missing and locks it for this run, before anything else
+/// is read or written: a second run on the folder is refused at once. Temporary files that an
+/// interrupted write of ours left there go. Folders made here go again when the run ends
+/// without writing to them (a failure while preparing).
+Status TrainingRun::lockRunFolder()
+{
+    const QString folder = QDir(m_cfg.outDir).absolutePath();
+    for (QString f = folder; !QFileInfo::exists(f); f = QFileInfo(f).absolutePath()) {
+        m_createdFolders.append(f);
+        if (QFileInfo(f).absolutePath() == f)
+            break;
+    }
+    if (!QDir().mkpath(folder))
+        return Error{QStringLiteral("cannot create the run folder “%1”").arg(m_cfg.outDir),
+                     ErrorCode::Io};
+    if (Status ok = m_lock.acquire(folder); !ok)
+        return ok;
+    if (const QString note = m_lock.takeOverNote(); !note.isEmpty())
+        m_start.notes.append(note);
+    if (const QStringList removed = removeStaleTemporaries(folder); !removed.isEmpty())
+        m_start.notes.append(
+            QStringLiteral("Removed %1 temporary file(s) left by an interrupted write: %2")
+                .arg(removed.size())
+                .arg(removed.join(QStringLiteral(", "))));
+    return success();
 }
 
 /// A resume takes the run's settings from the checkpoint (except where to run and how many
@@ -822,8 +867,11 @@ Status TrainingRun::readResumeSettings()
     if (!m_cfg.resumeWeightsOnly) {
         if (auto saved = TrainConfig::fromJson(
                 QJsonDocument::fromJson(m_resumeRoot.value(u"config_json").toString().toUtf8())
-                    .object()))
+                    .object())) {
+            m_savedThreads = saved->threads;
+            m_requestedThreads = m_cfg.threads;
             m_cfg = exactResumeConfig(saved.value(), m_cfg);
+        }
     }
     const QString arch = m_resumeRoot.value(u"arch").toString();
     if (!arch.isEmpty() && arch != m_cfg.arch) {
@@ -843,8 +891,12 @@ Status TrainingRun::prepareDevice()
     m_start.deviceNote = device->second;
     m_device = torch::Device(device->first.toStdString());
     m_cuda = m_device.is_cuda();
+    m_threadsBefore = at::get_num_threads();
     if (m_cfg.threads > 0)
         at::set_num_threads(m_cfg.threads);
+    // The count in effect goes into config.json and the checkpoints: an exact resume restores it.
+    m_cfg.threads = at::get_num_threads();
+    noteResumeThreads(m_threadsBefore);
     if (m_cuda)
         at::globalContext().setBenchmarkCuDNN(true);
     m_channelsLast = usesChannelsLast(m_cfg.memoryFormat, m_cuda);
@@ -852,6 +904,33 @@ Status TrainingRun::prepareDevice()
     m_ampType = m_cfg.amp == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
     m_lossScale = m_cfg.amp == AmpMode::Float16 ? 65536.0 : 1.0;
     return success();
+}
+
+/// What an exact resume's thread count means for the continuation (see exactResumeConfig()):
+/// restored (and other than this process's `before`), asked for otherwise, or not recorded.
+void TrainingRun::noteResumeThreads(int before)
+{
+    if (m_savedThreads < 0 || m_cuda)
+        return;
+    const int threads = m_cfg.threads;
+    if (m_savedThreads == 0)
+        m_start.notes.append(
+            QStringLiteral("The checkpoint does not record its compute threads: if it was "
+                           "trained with another count than %1, the continuation is not "
+                           "bit-identical (float sums round by thread count)")
+                .arg(threads));
+    else if (m_requestedThreads > 0 && m_requestedThreads != m_savedThreads)
+        m_start.notes.append(
+            QStringLiteral("Warning: %1 compute thread(s) asked for, the run was trained with %2: "
+                           "the continuation is not bit-identical (float sums round by thread "
+                           "count). Leave the thread count unset to continue exactly")
+                .arg(m_requestedThreads)
+                .arg(m_savedThreads));
+    else if (threads != before)
+        m_start.notes.append(QStringLiteral("%1 compute thread(s), as the run was trained (not "
+                                            "%2): an exact continuation needs the same count")
+                                 .arg(threads)
+                                 .arg(before));
 }
 
 /// The samples and the pipelines, each pipeline tried on a first image.
@@ -1046,24 +1125,27 @@ Status TrainingRun::createRunFolder()
     m_outDir = QDir(m_cfg.outDir);
     if (!m_outDir.mkpath(QStringLiteral(".")))
         return Error{QStringLiteral("cannot create the run folder “%1”").arg(m_cfg.outDir)};
-    if (Status ok = writeTextAtomically(m_outDir.filePath(QStringLiteral("config.json")),
-                                        QJsonDocument(m_cfg.toJson()).toJson());
+    m_createdFolders.clear(); // the run's files go there from now on
+    if (Status ok
+        = writeRunFile(QStringLiteral("config.json"), QJsonDocument(m_cfg.toJson()).toJson());
         !ok)
         return ok;
     // How to rebuild the model in Python (with SmallCNN's definition when it is ours).
-    if (Status ok = writeTextAtomically(
-            m_outDir.filePath(QStringLiteral("load_model.py")),
+    if (Status ok = writeRunFile(
+            QStringLiteral("load_model.py"),
             modelPythonSnippet(m_cfg.arch, m_numClasses, QStringLiteral("last.pth")).toUtf8());
         !ok)
         return ok;
-    m_stepsFile.setFileName(m_outDir.filePath(QStringLiteral("steps.csv")));
-    if (!m_stepsFile.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text))
-        return Error{QStringLiteral("cannot write “%1”: %2")
-                         .arg(m_stepsFile.fileName(), m_stepsFile.errorString())};
-    m_stepsFile.write(stepsCsvHeader());
+    // steps.csv is written whole here (with a resumed run's steps, as its checkpoint has them),
+    // then grows by one row per step: a row is in the file as soon as the step is done, and a
+    // failed append leaves the file at its last complete row.
+    QByteArray steps = stepsCsvHeader();
     for (const StepRecord &s : m_stepLog)
-        m_stepsFile.write(stepsCsvRow(s));
-    m_stepsFile.flush();
+        steps += stepsCsvRow(s);
+    if (Status ok = writeRunFile(QStringLiteral("steps.csv"), steps); !ok)
+        return ok;
+    if (Status ok = m_stepsFile.open(m_outDir.filePath(QStringLiteral("steps.csv"))); !ok)
+        return writeFailed(ok.error(), QStringLiteral("the file holds the steps before this run"));
 
     m_lastPath = m_outDir.filePath(QStringLiteral("last.pth"));
     m_bestPath = m_outDir.filePath(QStringLiteral("best.pth"));
@@ -1074,10 +1156,34 @@ Status TrainingRun::createRunFolder()
     return writeMetricsCsv();
 }
 
+/// Replaces the run folder's file `name` as a whole; a failure ends the run (writeFailed()).
+Status TrainingRun::writeRunFile(const QString &name, const QByteArray &bytes)
+{
+    if (Status ok = writeFileAtomically(m_outDir.filePath(name), bytes); !ok)
+        return writeFailed(ok.error(), QStringLiteral("the file is as it was before"));
+    return success();
+}
+
 Status TrainingRun::writeMetricsCsv()
 {
-    return writeTextAtomically(m_outDir.filePath(QStringLiteral("metrics.csv")),
-                               metricsCsv(m_history));
+    return writeRunFile(QStringLiteral("metrics.csv"), metricsCsv(m_history));
+}
+
+/// A write in the run folder failed (a full disk, say): the run stops at once with the error,
+/// what became of the file (`kept`) and what to do next.
+Error TrainingRun::writeFailed(const Error &error, const QString &kept) const
+{
+    QString next = QStringLiteral("start the run again");
+    if (!m_finish.lastCheckpoint.isEmpty())
+        next = QStringLiteral("resume from “%1”")
+                   .arg(QDir::toNativeSeparators(m_finish.lastCheckpoint));
+    else if (!m_cfg.resumePath.isEmpty())
+        next = QStringLiteral("resume from “%1” again")
+                   .arg(QDir::toNativeSeparators(m_cfg.resumePath));
+    return Error{QStringLiteral("%1. The run stopped there; %2. Check that disk (free space, "
+                                "permissions) or choose another run folder, then %3.")
+                     .arg(error.message, kept, next),
+                 ErrorCode::Io};
 }
 
 /// Completes TrainStart and reports it.
@@ -1124,8 +1230,9 @@ Status TrainingRun::runEpoch(int number)
     m_net->train();
     m_control.setLoader(m_trainLoader.get());
     EpochRun epoch = startEpoch(number);
-    const Status trained = trainBatches(epoch);
-    m_stepsFile.flush();
+    Status trained = trainBatches(epoch);
+    if (Status synced = m_stepsFile.sync(); trained && !synced)
+        trained = writeFailed(synced.error(), QStringLiteral("it may lack the last steps"));
     if (!trained || m_stoppedEarly)
         return trained;
     if (epoch.progress.batch < m_batchesPerEpoch) {
@@ -1212,7 +1319,8 @@ Status TrainingRun::trainBatches(EpochRun &epoch)
         ++epoch.progress.batch;
         const double lossValue = loss.item<double>();
         const qint64 right = logits.argmax(1).eq(labels).sum().item<int64_t>();
-        recordStep(epoch, lossValue, right, count, lr);
+        if (Status ok = recordStep(epoch, lossValue, right, count, lr); !ok)
+            return ok;
     }
     return success();
 }
@@ -1265,16 +1373,19 @@ bool TrainingRun::unscaleGradients()
     return norms.empty() || torch::stack(norms).isfinite().all().item<bool>();
 }
 
-/// Adds a step to the epoch's sums, the step log and steps.csv, and reports it.
-void TrainingRun::recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr)
+/// Adds a step to the epoch's sums, the step log and steps.csv, and reports it. A row that
+/// cannot be written ends the run before the step is reported.
+Status TrainingRun::recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr)
 {
     epoch.progress.lossSum += loss * count;
     epoch.progress.correct += right;
     epoch.progress.seen += count;
     epoch.images += count;
     m_stepLog.append({m_step, epoch.number, loss, lr});
-    m_stepsFile.write(stepsCsvRow(m_stepLog.last()));
+    if (Status ok = m_stepsFile.append(stepsCsvRow(m_stepLog.last())); !ok)
+        return writeFailed(ok.error(), QStringLiteral("it ends with its last complete row"));
     reportStep(epoch, loss, double(right) / double(count), lr, count);
+    return success();
 }
 
 /// StepProgress, with the speed of the last 50 steps and the time left.
@@ -1415,9 +1526,18 @@ Value TrainingRun::metricsValue() const
     return Value::dict(std::move(metrics));
 }
 
+/// Writes a checkpoint of the run; a failure ends the run (the file keeps its previous
+/// version: the writer replaces it atomically).
+Status TrainingRun::writeCheckpointFile(const QString &path, const Value &checkpoint)
+{
+    if (Status ok = ckpt::writeCheckpoint(path, checkpoint); !ok)
+        return writeFailed(ok.error(), QStringLiteral("the file is as it was before"));
+    return success();
+}
+
 Status TrainingRun::writeLastCheckpoint(const Value &checkpoint)
 {
-    const Status ok = ckpt::writeCheckpoint(m_lastPath, checkpoint);
+    const Status ok = writeCheckpointFile(m_lastPath, checkpoint);
     if (ok)
         m_finish.lastCheckpoint = m_lastPath;
     return ok;
@@ -1447,7 +1567,7 @@ Status TrainingRun::saveEpochCheckpoints(EpochReport &report)
         return ok;
     report.lastCheckpoint = m_lastPath;
     if (report.best) {
-        if (Status ok = ckpt::writeCheckpoint(m_bestPath, checkpoint); !ok)
+        if (Status ok = writeCheckpointFile(m_bestPath, checkpoint); !ok)
             return ok;
         m_finish.bestCheckpoint = m_bestPath;
     }
@@ -1456,7 +1576,7 @@ Status TrainingRun::saveEpochCheckpoints(EpochReport &report)
     if (m_cfg.saveEveryEpochs > 0 && epoch % m_cfg.saveEveryEpochs == 0) {
         const QString path
             = m_outDir.filePath(QStringLiteral("epoch_%1.pth").arg(epoch, 3, 10, QChar(u'0')));
-        if (Status ok = ckpt::writeCheckpoint(path, checkpoint); !ok)
+        if (Status ok = writeCheckpointFile(path, checkpoint); !ok)
             return ok;
     }
     return writeMetricsCsv();

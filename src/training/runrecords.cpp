@@ -143,8 +143,10 @@ Result<Csv> readCsv(const QString &path)
         csv.columns.insert(header[i].trimmed(), i);
     while (!in.atEnd()) {
         const QString line = in.readLine();
-        if (!line.trimmed().isEmpty())
-            csv.rows.append(line.split(u','));
+        const QStringList cells = line.split(u',');
+        // A row cut short (the last one, written when the power went) is no record.
+        if (!line.trimmed().isEmpty() && cells.size() == header.size())
+            csv.rows.append(cells);
     }
     return csv;
 }

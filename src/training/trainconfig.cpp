@@ -144,7 +144,9 @@ TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &curre
     merged.device = current.device;
     merged.memoryFormat = current.memoryFormat;
     merged.amp = current.amp;
-    merged.threads = current.threads;
+    // Float sums round by how the work is split among threads: only the run's own count
+    // continues bit for bit, so it is restored unless this run asks for a count.
+    merged.threads = current.threads > 0 ? current.threads : saved.threads;
     merged.workers = current.workers;
     merged.outDir = current.outDir;
     merged.epochs = std::max(current.epochs, saved.epochs);

@@ -6,8 +6,9 @@
 // A run folder holds config.json, metrics.csv (one row per epoch), steps.csv (one row per
 // optimizer step), last.pth (every epoch, atomic) and best.pth (best validation accuracy),
 // epoch_NNN.pth when saveEveryEpochs is set, and load_model.py (the model rebuilt in Python,
-// SmallCNN's definition included, loading last.pth). The .pth files are torch.save zips in the
-// layout Python training scripts use:
+// SmallCNN's definition included, loading last.pth). While a run writes there the folder is
+// locked (.ifstudio-run.lock, runfolder.h): another run on it fails at once, naming the holder.
+// The .pth files are torch.save zips in the layout Python training scripts use:
 //
 //     {'model_state_dict': OrderedDict, 'optimizer_state_dict': {'state': {...}, 'param_groups':
 //      [...]}, 'scheduler_state_dict': {...}, 'epoch': int, 'step': int, 'class_to_idx': {...},
@@ -86,7 +87,9 @@ struct TrainConfig
     QString device = QStringLiteral("auto"); ///< auto | cpu | cuda | cuda:N
     MemoryFormat memoryFormat = MemoryFormat::Auto;
     AmpMode amp = AmpMode::Off; ///< CUDA only
-    int threads = 0; ///< libtorch intra-op threads; 0 = leave as set
+    /// libtorch intra-op threads; 0 = leave as set. A run records the count in effect (in
+    /// config.json and its checkpoints), which an exact resume restores unless it sets one.
+    int threads = 0;
 
     // Output
     QString outDir; ///< the run folder; created when missing
@@ -111,8 +114,10 @@ struct TrainConfig
 /// One optimizer step (for the loss curve).
 /// The settings an exact resume runs with: the run's own (`saved`), so that the trajectory
 /// continues as it was, except for what belongs to this run (`current`): the data, where and
-/// how fast to compute (device, memory format, AMP, threads, workers), the run folder, the
-/// resume path and step limit, and at least `current.epochs`.
+/// how fast to compute (device, memory format, AMP, workers), the run folder, the resume path
+/// and step limit, and at least `current.epochs`. The thread count is the run's own unless
+/// `current` sets one (> 0): float sums round by thread count, so another count continues the
+/// run, but not bit for bit.
 TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &current);
 
 struct StepRecord

@@ -1342,7 +1342,8 @@ bool TrainingWorkspace::resumeFrom(const QString &checkpoint, bool weightsOnly, 
     const TrainConfig form = config();
     TrainConfig resumed = form;
     if (!weightsOnly && !summary->config.isEmpty()) {
-        // The run as it was set up; this machine's device and threads.
+        // The run as it was set up (its thread count too: see exactResumeConfig()); this
+        // machine's device.
         if (Result<TrainConfig> stored = TrainConfig::fromJson(summary->config); stored.ok())
             resumed = exactResumeConfig(stored.value(), form);
     }
