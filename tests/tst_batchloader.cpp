@@ -8,6 +8,8 @@
 #include "transforms/transforms.h"
 
 #include <QFile>
+#include <QFileInfo>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QTemporaryDir>
@@ -16,6 +18,8 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+
+#include <sys/resource.h>
 
 using namespace ifs;
 
@@ -258,18 +262,173 @@ for k, (w, h) in enumerate(sizes * 3):
 
     void unequalShapesAreReported()
     {
-        // Resize(50) keeps the aspect ratio: images of another shape than the batch's first
-        // are skipped with a message that says why.
+        // Resize(50) keeps the aspect ratio: 6 of these 21 images give another shape than the
+        // other 15. That is not one odd file to skip but a pipeline that does not make images
+        // the same size (torchvision's collate would fail on the first batch): no batch is made,
+        // and the loader says why, with the shapes, example files and the fix.
         BatchLoaderOptions options;
         options.batchSize = 21;
         options.workers = 1;
         options.shuffle = false;
         BatchLoader loader(m_samples, compile("T.Compose([T.Resize(50), T.ToTensor()])"), options);
+        const Status status = loader.status();
+        QVERIFY(!status.ok());
+        const QString message = status.errorMessage();
+        for (const char *part :
+             {"different sizes", "[3, 50, 66] for 15", "[3, 66, 50] for 3", "[3, 104, 50] for 3",
+              "of the 21 images tried", "same size", "Resize((50, 66))", "CenterCrop(50)"})
+            QVERIFY2(message.contains(QString::fromUtf8(part)), qPrintable(message));
+        QVERIFY2(message.contains(QStringLiteral("(e.g. “cat/")), qPrintable(message));
         const Epoch e = runEpoch(loader, 0);
-        QVERIFY(!loader.failures().isEmpty());
-        QVERIFY2(loader.failures().first().message.contains(QStringLiteral("same size")),
-                 qPrintable(loader.failures().first().message));
-        QCOMPARE(int(e.order.size()) + int(loader.failures().size()), 21);
+        QVERIFY(e.order.empty());
+        QVERIFY(loader.failures().isEmpty());
+
+        // A batch of one stacks anything, as in torch: every image is used.
+        options.batchSize = 1;
+        BatchLoader single(m_samples, compile("T.Compose([T.Resize(50), T.ToTensor()])"), options);
+        QVERIFY(single.status().ok());
+        QCOMPARE(runEpoch(single, 0).order.size(), m_samples.size());
+        QVERIFY(single.failures().isEmpty());
+    }
+
+    void oddSizedImageIsSkippedNotTheBatch()
+    {
+        // One image of another size among same-sized ones comes first: the batches keep the
+        // shape most images give, the odd one is skipped and listed with the fix.
+        QTemporaryDir dir;
+        std::vector<LoaderSample> samples;
+        QImage odd(90, 30, QImage::Format_RGB888);
+        odd.fill(Qt::red);
+        QVERIFY(odd.save(dir.filePath(QStringLiteral("000-odd.png"))));
+        samples.push_back({dir.filePath(QStringLiteral("000-odd.png")), 0});
+        for (int i = 0; i < 11; ++i) {
+            QImage image(64, 48, QImage::Format_RGB888);
+            image.fill(QColor(i * 20, 100, 50));
+            const QString path
+                = dir.filePath(QStringLiteral("%1.png").arg(i + 1, 3, 10, QLatin1Char('0')));
+            QVERIFY(image.save(path));
+            samples.push_back({path, i % 2});
+        }
+        BatchLoaderOptions options;
+        options.batchSize = 4;
+        options.workers = 2;
+        options.shuffle = false;
+        BatchLoader loader(samples, compile("[T.ToTensor()]"), options);
+        QVERIFY2(loader.status().ok(), qPrintable(loader.status().errorMessage()));
+        const Epoch e = runEpoch(loader, 0);
+        QCOMPARE(e.order.size(), size_t(11));
+        QCOMPARE(e.data[0].size(), size_t(3 * 3 * 48 * 64)); // the odd one left out of batch 0
+        QCOMPARE(loader.failures().size(), 1);
+        const LoaderFailure failure = loader.failures().front();
+        QCOMPARE(failure.path, samples[0].path);
+        QVERIFY2(failure.message.contains(QStringLiteral(
+                     "gives a tensor of [3, 30, 90] but the batch holds [3, 48, 64]")),
+                 qPrintable(failure.message));
+        QVERIFY2(failure.message.contains(QStringLiteral("same size")),
+                 qPrintable(failure.message));
+        QVERIFY2(failure.message.contains(QStringLiteral("add Resize((48, 64))")),
+                 qPrintable(failure.message));
+    }
+
+    void giantImageIsSkippedBeforeItsTensorIsMade()
+    {
+        // A 12000 × 12000 gray PNG (PIL loads it, with a DecompressionBombWarning) first among
+        // normal images, and no Resize: its tensor would be 1.6 GiB, a batch of it 64 times
+        // that. The loader's memory bound refuses the tensor before making it: the image is
+        // skipped, named, with what to do; the other images are batched.
+        QTemporaryDir dir;
+        const QString giant = dir.filePath(QStringLiteral("000-giant.png"));
+        {
+            QImage zeros(12000, 12000, QImage::Format_Grayscale8);
+            zeros.fill(0);
+            QVERIFY(zeros.save(giant));
+        }
+        QVERIFY(QFileInfo(giant).size() < 2 << 20);
+        std::vector<LoaderSample> samples{{giant, 1}};
+        for (int i = 0; i < 11; ++i) {
+            QImage image(64, 48, QImage::Format_RGB888);
+            image.fill(QColor(i * 20, 100, 50));
+            const QString path
+                = dir.filePath(QStringLiteral("%1.png").arg(i + 1, 3, 10, QLatin1Char('0')));
+            QVERIFY(image.save(path));
+            samples.push_back({path, i % 2});
+        }
+        BatchLoaderOptions options;
+        options.batchSize = 64;
+        options.workers = 2;
+        options.shuffle = false;
+        options.maxBytes = qint64(1) << 30; // tensors up to 256 MiB per worker, batches 512 MiB
+        rusage before{};
+        getrusage(RUSAGE_SELF, &before);
+        BatchLoader loader(samples,
+                           compile("[T.ToTensor(), T.Normalize([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])]"),
+                           options);
+        QVERIFY2(loader.status().ok(), qPrintable(loader.status().errorMessage()));
+        const Epoch e = runEpoch(loader, 0);
+        rusage after{};
+        getrusage(RUSAGE_SELF, &after);
+        QCOMPARE(e.order.size(), size_t(11));
+        QCOMPARE(e.data.size(), size_t(1));
+        QCOMPARE(e.data[0].size(), size_t(11 * 3 * 48 * 64));
+        QCOMPARE(loader.failures().size(), 1);
+        const LoaderFailure failure = loader.failures().front();
+        QCOMPARE(failure.path, giant);
+        for (const char *part : {"000-giant.png",
+                                 "Step 1, ToTensor: its output, tensor float32 [3, 12000, 12000], "
+                                 "would take 1.6 GiB, more than the 256 MiB",
+                                 "It is skipped: downscale it, or add a Resize"})
+            QVERIFY2(failure.message.contains(QString::fromUtf8(part)),
+                     qPrintable(failure.message));
+        // The decoded image (432 MB as RGB) was made, its 1.6 GiB tensor was not.
+        QVERIFY2((after.ru_maxrss - before.ru_maxrss) < 1200 * 1024,
+                 qPrintable(QStringLiteral("peak grew by %1 MiB")
+                                .arg((after.ru_maxrss - before.ru_maxrss) / 1024)));
+    }
+
+    void batchBeyondTheMemoryBoundIsRefused()
+    {
+        // Each tensor fits, 64 of them do not: no batch is made, and the loader says why.
+        BatchLoaderOptions options;
+        options.batchSize = 64;
+        options.workers = 1;
+        options.maxBytes = qint64(1) << 30;
+        BatchLoader loader(m_samples, compile("[T.Resize((1000, 1000)), T.ToTensor()]"), options);
+        QVERIFY(!loader.status().ok());
+        QCOMPARE(loader.status().errorMessage(),
+                 QStringLiteral("the transforms give tensors of [3, 1000, 1000]: a batch of 64 of "
+                                "them would take 732.4 MiB, more than the 512 MiB one batch may "
+                                "use here. Add a Resize to the transforms (or use a smaller "
+                                "batch size)"));
+        QVERIFY(runEpoch(loader, 0).order.empty());
+    }
+
+    void bombBeyondPilsLimitFailsOnTheFusedPath()
+    {
+        // A valid JPEG beyond twice PIL's MAX_IMAGE_PIXELS: torchvision cannot open it, so
+        // neither does the fused path (which could decode just a crop of it).
+        QTemporaryDir dir;
+        const QString bomb = dir.filePath(QStringLiteral("bomb.jpg"));
+        const test::ProcessResult r = test::runProcess(
+            test::oraclePython(),
+            {QStringLiteral("-c"),
+             QStringLiteral("import sys; from PIL import Image; "
+                            "Image.new('L', (14351, 12471), 128).save(sys.argv[1], quality=50)"),
+             bomb});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        std::vector<LoaderSample> samples(m_samples.begin(), m_samples.begin() + 3);
+        samples.push_back({bomb, 0});
+        BatchLoaderOptions options;
+        options.batchSize = 4;
+        options.workers = 1;
+        options.shuffle = false;
+        BatchLoader loader(samples, compile(kTrain), options);
+        QVERIFY(loader.usesFusedPath());
+        const Epoch e = runEpoch(loader, 0);
+        QCOMPARE(e.order.size(), size_t(3));
+        QCOMPARE(loader.failures().size(), 1);
+        QCOMPARE(loader.failures().front().path, bomb);
+        QVERIFY2(loader.failures().front().message.contains(QStringLiteral("decompression-bomb")),
+                 qPrintable(loader.failures().front().message));
     }
 
     void cancelStops()

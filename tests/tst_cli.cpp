@@ -6,6 +6,7 @@
 
 #include <QDir>
 #include <QFile>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -39,6 +40,7 @@ private Q_SLOTS:
     void unreadableFolderIsReportedNotFatal();
     void trainStopsWhenAWriteFails();
     void oneRunPerFolder();
+    void transformRefusesWhatExceedsTheMemoryBound();
 };
 
 namespace {
@@ -387,6 +389,35 @@ void TestCli::oneRunPerFolder()
                  && left.contains(QStringLiteral("notes.txt"))
                  && !left.contains(QStringLiteral(".ifstudio-run.lock")),
              qPrintable(left.join(u' ')));
+}
+
+void TestCli::transformRefusesWhatExceedsTheMemoryBound()
+{
+    // The pipeline spent 54 s and 10.7 GB, then aborted with std::bad_alloc. Now it is
+    // refused before the resize runs. The CLI runs with an 8 GiB address-space limit, so that
+    // its bound (a quarter of what it may use) is 2 GiB on any machine.
+    QTemporaryDir tmp;
+    QImage image(64, 48, QImage::Format_RGB888);
+    image.fill(Qt::darkGreen);
+    const QString input = tmp.filePath(QStringLiteral("in.png"));
+    QVERIFY(image.save(input));
+    const QStringList args{
+        QStringLiteral("transform"),
+        input,
+        QStringLiteral("--pipeline"),
+        QStringLiteral("[transforms.Resize((60000, 60000)), transforms.ToTensor()]"),
+        QStringLiteral("-o"),
+        tmp.filePath(QStringLiteral("out.pt"))};
+    const ProcessResult result = runProcess(
+        QStringLiteral("/bin/sh"),
+        QStringList{QStringLiteral("-c"), QStringLiteral("ulimit -v 8388608 && exec \"$0\" \"$@\""),
+                    cliPath()}
+            + args);
+    QCOMPARE(result.exitCode, 1);
+    QVERIFY2(result.err.contains("Step 1, Resize: its output, PIL Image RGB 60000 × 60000, would "
+                                 "take 10.1 GiB, more than the 2 GiB one run may use here"),
+             result.err.constData());
+    QVERIFY(!QFile::exists(tmp.filePath(QStringLiteral("out.pt"))));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

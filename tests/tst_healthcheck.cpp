@@ -4,6 +4,7 @@
 #include "dataset/datasetlayout.h"
 #include "dataset/healthcheck.h"
 #include "dataset/imagefolder.h"
+#include "image/imageprobe.h"
 
 #include "testutil.h"
 
@@ -106,6 +107,7 @@ private Q_SLOTS:
     void plainRoot();
     void grayDatasetIsNotUnusual();
     void hugeButLoadableIsAWarning();
+    void beyondTwicePilsLimitIsAnError();
     void cutsAgreeWithPil();
     void corruptionsAgreeWithPil();
     void jpegWithDamagedEndMarker();
@@ -154,6 +156,11 @@ void TestHealthCheck::initTestCase()
     QVERIFY2(made.exitCode == 0 && !made.crashed, made.err.constData());
     made = test::runOracle(QStringLiteral("health_large_png.py"),
                            {pathIn(QStringLiteral("large/big/large.png"))});
+    QVERIFY2(made.exitCode == 0 && !made.crashed, made.err.constData());
+    // 14351 × 12471 = 178,971,321 pixels: just beyond twice PIL's limit (178,956,970).
+    made = test::runOracle(QStringLiteral("health_large_png.py"),
+                           {pathIn(QStringLiteral("bomb/big/bomb.png")), QStringLiteral("14351"),
+                            QStringLiteral("12471")});
     QVERIFY2(made.exitCode == 0 && !made.crashed, made.err.constData());
     writeCutsAndCorruptions();
     writeDamagedEndMarker();
@@ -475,6 +482,28 @@ void TestHealthCheck::hugeButLoadableIsAWarning()
     QCOMPARE(report.findings[0].kind, Kind::HugeDimensions);
     QCOMPARE(report.findings[0].severity, Severity::Warning);
     QVERIFY(report.findings[0].message.contains(QStringLiteral("9500 × 9500")));
+}
+
+void TestHealthCheck::beyondTwicePilsLimitIsAnError()
+{
+    // PIL's two thresholds: above MAX_IMAGE_PIXELS a warning (hugeButLoadableIsAWarning), above
+    // twice it DecompressionBombError, which torchvision's loader raises: an error for check,
+    // and a load failure for the loader, refused from the header without decoding.
+    const QJsonObject pil = m_oracle.value(QStringLiteral("bomb/big/bomb.png"));
+    QVERIFY(!pil[u"ok"].toBool());
+    QCOMPARE(pil[u"error_type"].toString(), QStringLiteral("DecompressionBombError"));
+    Scanned scanned(pathIn(QStringLiteral("bomb")));
+    const HealthReport report = checkHealth(scanned.targets);
+    QCOMPARE(report.filesChecked, 1);
+    QCOMPARE(report.findings.size(), 1);
+    QCOMPARE(report.findings[0].kind, Kind::HugeDimensions);
+    QCOMPARE(report.findings[0].severity, Severity::Error);
+    QVERIFY2(report.findings[0].message.contains(QStringLiteral("14351 × 12471")),
+             qPrintable(report.findings[0].message));
+    const Result<QImage> loaded = loadImageRgb(pathIn(QStringLiteral("bomb/big/bomb.png")));
+    QVERIFY(!loaded.ok());
+    QVERIFY2(loaded.errorMessage().contains(QStringLiteral("decompression-bomb")),
+             qPrintable(loaded.errorMessage()));
 }
 
 void TestHealthCheck::cutsAgreeWithPil()

@@ -14,8 +14,10 @@
 #include "training/training.h"
 #include "training/trainingdata.h"
 
+#include <QDir>
 #include <QDirIterator>
 #include <QFile>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -828,6 +830,53 @@ private Q_SLOTS:
         const TrainFinish f3 = Trainer(again).run();
         QVERIFY2(f3.outcome == TrainOutcome::Stopped, qPrintable(f3.message));
         QVERIFY(!QFileInfo::exists(c.outDir + u"/.ifstudio-run.lock"_s));
+    }
+
+    void hugeImageIsSkippedAndTheRunGoesOn()
+    {
+        // One 12000 × 12000 PNG among the 28 × 28 images (PIL loads it, with a
+        // DecompressionBombWarning), and transforms without a Resize. The batch was sized from
+        // it (64 × 3 × 12000² floats) and the run aborted with std::bad_alloc. Now the batches
+        // keep the images' shape and the huge one is skipped, listed with what to do.
+        const QString huge = m_data + u"/train/Bag/zz-huge.png"_s;
+        {
+            QImage zeros(12000, 12000, QImage::Format_Grayscale8);
+            zeros.fill(0);
+            QVERIFY(zeros.save(huge));
+        }
+        TrainConfig c = baseConfig(u"run-huge"_s);
+        c.epochs = 1;
+        c.trainTransforms
+            = u"transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])"_s;
+        Trainer trainer(c);
+        const TrainFinish f = trainer.run();
+        // A dataset of nothing but such images: the run fails cleanly, saying what to do.
+        const QString only = m_dir.filePath(u"huge-only"_s);
+        for (const QString &cls : {u"a"_s, u"b"_s}) {
+            QVERIFY(QDir().mkpath(only + u'/' + cls));
+            QVERIFY(QFile::copy(huge, only + u'/' + cls + u"/huge.png"_s));
+        }
+        QFile::remove(huge);
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QCOMPARE(f.skippedImages.size(), 1);
+        QCOMPARE(f.skippedImages.front().path, huge);
+        const QString why = f.skippedImages.front().message;
+        QVERIFY2(why.contains(u"[3, 12000, 12000]"_s), qPrintable(why));
+        QVERIFY2(why.contains(u"Resize"_s), qPrintable(why));
+        QVERIFY2(f.message.contains(u"skipped"_s), qPrintable(f.message));
+
+        TrainConfig d = baseConfig(u"run-huge-only"_s);
+        d.dataRoot = only;
+        d.valSplit = 0;
+        d.epochs = 1;
+        d.trainTransforms = c.trainTransforms;
+        Trainer failing(d);
+        const TrainFinish g = failing.run();
+        QCOMPARE(g.outcome, TrainOutcome::Failed);
+        // Refused per image (the file is named) or, where a worker may hold such a tensor, per
+        // batch: either way the size and the fix are given.
+        QVERIFY2(g.message.contains(u"[3, 12000, 12000]"_s), qPrintable(g.message));
+        QVERIFY2(g.message.contains(u"Resize"_s), qPrintable(g.message));
     }
 
     /// Our optimizers and schedules against torch.optim's, step for step: full-batch resnet18

@@ -16,6 +16,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
+
+#include <sys/resource.h>
 
 using namespace ifs;
 
@@ -429,6 +432,111 @@ private Q_SLOTS:
         const Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline.value());
         QVERIFY(!compiled.ok());
         QVERIFY2(compiled.errorMessage().contains(expected), qPrintable(compiled.errorMessage()));
+    }
+
+    void memoryBoundRefusesBeforeAllocating_data()
+    {
+        QTest::addColumn<QString>("source");
+        QTest::addColumn<qint64>("bound");
+        QTest::addColumn<bool>("trace");
+        QTest::addColumn<QString>("expected");
+        constexpr qint64 kMiB = 1 << 20;
+        // The pipeline: a 10 GB resize, then a 43 GB tensor. Refused before step 1 runs.
+        QTest::newRow("resize 60000²")
+            << "[T.Resize((60000, 60000)), T.ToTensor()]" << 256 * kMiB << false
+            << "Step 1, Resize: its output, PIL Image RGB 60000 × 60000, would take 10.1 GiB, "
+               "more than the 256 MiB one run may use here";
+        // The resize alone fits; the tensor of it does not: still refused before the resize.
+        QTest::newRow("tensor of it")
+            << "[T.Resize((4000, 4000)), T.ToTensor()]" << 64 * kMiB << false
+            << "Step 2, ToTensor: its output, tensor float32 [3, 4000, "
+               "4000], would take 183.1 MiB, more than the 64 MiB";
+        QTest::newRow("pad") << "[T.Pad(100000)]" << 64 * kMiB << false
+                             << "Step 1, Pad: its output, PIL Image RGB 200031 × 200029";
+        QTest::newRow("center crop") << "T.CenterCrop(99999999)" << 256 * kMiB << false
+                                     << "Step 1, CenterCrop: its output, PIL Image RGB 99999999 "
+                                        "× 99999999, would take";
+        // A tensor pad, after ToTensor.
+        QTest::newRow("tensor pad") << "[T.ToTensor(), T.Pad((500000, 0))]" << 64 * kMiB << false
+                                    << "Step 2, Pad: its output, tensor float32 [3, 29, 1000031]";
+        // The expanded size depends on the angle: checked when the step runs, before rotating.
+        QTest::newRow("rotation expand")
+            << "[T.Resize((2000, 2000)), T.RandomRotation((45, 45), expand=True)]" << 15 * kMiB
+            << false << "Step 2, RandomRotation: its output, PIL Image RGB 2831 × 2831";
+        // A trace keeps every step's output: they count together.
+        QTest::newRow("trace")
+            << "[T.Resize((1000, 1000)), T.ToTensor(), T.Normalize((0.5,), (0.5,))]" << 20 * kMiB
+            << true
+            << "Step 3, Normalize: its output, tensor float32 [3, 1000, 1000], would take 11.4 "
+               "MiB, more than the 20 MiB one run may use here with the 14.3 MiB that the "
+               "earlier steps' outputs keep";
+    }
+
+    void memoryBoundRefusesBeforeAllocating()
+    {
+        QFETCH(QString, source);
+        QFETCH(qint64, bound);
+        QFETCH(bool, trace);
+        QFETCH(QString, expected);
+        Result<CompiledPipeline> compiled
+            = CompiledPipeline::compile(parseTransforms(source).value());
+        QVERIFY2(compiled.ok(), qPrintable(compiled.errorMessage()));
+        QCOMPARE(compiled->memoryBound(), defaultTransformMemoryBound());
+        compiled->setMemoryBound(bound);
+        const QImage input = loadTransformInput(image("tiny.png")).value(); // 31 × 29
+        rusage before{};
+        getrusage(RUSAGE_SELF, &before);
+        TorchGenerator rng(1);
+        const Result<TransformRun> run = compiled->run(input, rng, trace);
+        rusage after{};
+        getrusage(RUSAGE_SELF, &after);
+        QVERIFY(!run.ok());
+        QVERIFY2(run.errorMessage().startsWith(expected), qPrintable(run.errorMessage()));
+        QVERIFY2(run.errorMessage().endsWith(QStringLiteral(": use a smaller size")),
+                 qPrintable(run.errorMessage()));
+        QCOMPARE(run.error().code, ErrorCode::OutOfMemory);
+        // Nothing near the refused size was allocated: the peak resident memory grew by less
+        // than the bound (ru_maxrss is in KiB).
+        QVERIFY2(
+            (after.ru_maxrss - before.ru_maxrss) * 1024 < bound,
+            qPrintable(
+                QStringLiteral("peak grew by %1 KiB").arg(after.ru_maxrss - before.ru_maxrss)));
+        // Without the trace, or with a bound that fits, the same steps run.
+        compiled->setMemoryBound(qint64(1) << 40);
+        if (bound >= 15 << 20 && !source.contains(u"60000") && !source.contains(u"99999999")
+            && !source.contains(u"100000") && !source.contains(u"50000")) {
+            TorchGenerator again(1);
+            QVERIFY2(compiled->run(input, again, trace).ok(), qPrintable(source));
+        }
+    }
+
+    void outputShapeIsKnownBeforeRunning()
+    {
+        auto shapeOf = [](const char *source, DataShape input) {
+            return CompiledPipeline::compile(parseTransforms(QString::fromUtf8(source)).value())
+                .value()
+                .outputShape(input);
+        };
+        const DataShape unknown{3, -1, -1, false, true};
+        DataShape s
+            = shapeOf("[T.RandomResizedCrop(96), T.RandomHorizontalFlip(), T.ToTensor()]", unknown);
+        QVERIFY(s.exact && s.tensor);
+        QCOMPARE(s.describe(), QStringLiteral("tensor float32 [3, 96, 96]"));
+        QCOMPARE(s.bytes(), qint64(3 * 96 * 96 * 4));
+        s = shapeOf("[T.Resize(50), T.ToTensor()]", unknown);
+        QVERIFY(!s.sizeKnown()); // it follows the input's aspect ratio
+        s = shapeOf("[T.Resize(50), T.ToTensor()]", DataShape{3, 500, 375, false, true});
+        QCOMPARE(s.describe(), QStringLiteral("tensor float32 [3, 50, 66]"));
+        s = shapeOf("[T.Resize(256), T.CenterCrop(224), T.Grayscale(), T.Pad((1, 2))]", unknown);
+        QVERIFY(s.exact);
+        QCOMPARE(s.describe(), QStringLiteral("PIL Image L 226 × 228"));
+        QCOMPARE(s.bytes(), qint64(228 * 228)); // rows padded to 4 bytes, as QImage keeps them
+        s = shapeOf("[T.RandomRotation(30, expand=True)]", DataShape{3, 300, 400, false, true});
+        QVERIFY(!s.exact); // an upper bound: the size depends on the angle
+        QCOMPARE(s.width, qint64(502));
+        // Sizes no image could have saturate instead of overflowing.
+        s = shapeOf("[T.Pad(1073741824), T.ToTensor()]", DataShape{3, 10, 10, false, true});
+        QCOMPARE(s.bytes(), std::numeric_limits<qint64>::max());
     }
 
     void exifOrientationIsOptional()

@@ -12,6 +12,7 @@
 #include "transforms/advicepanel.h"
 #include "transforms/pipelineeditor.h"
 #include "transforms/stepform.h"
+#include "transforms/transformjobs.h"
 #include "transforms/transformpreview.h"
 #include "transforms/transforms.h"
 #include "transforms/transformsworkspace.h"
@@ -71,6 +72,7 @@ private Q_SLOTS:
     void listEditsRewriteTheCode();
     void parameterForm();
     void engineErrorsShowInPlace();
+    void hugeOutputIsRefusedInPlace();
     void findingsWithFixes();
     void exportImportRoundTrip();
     void ambiguousImportSaysSo();
@@ -502,6 +504,39 @@ void TestTransformsWorkspace::engineErrorsShowInPlace()
     // Every draw fails alike: said once, in place of the grid.
     QCOMPARE(workspace->preview()->trainErrorLabel()->text(), error);
     QVERIFY(workspace->preview()->trainErrorLabel()->isVisibleTo(workspace.get()));
+}
+
+void TestTransformsWorkspace::hugeOutputIsRefusedInPlace()
+{
+    // The pipeline would have taken the app down (10 GB, then std::bad_alloc): the
+    // preview's memory bound (at most 1 GiB) refuses it before the resize, off the GUI thread,
+    // and says so where the draws would be.
+    QVERIFY(previewMemoryBound() <= qint64(1) << 30);
+    const auto workspace = openWorkspace();
+    QVERIFY(workspace);
+    PipelineEditor *train = workspace->trainEditor();
+    QSignalSpy preview(workspace.get(), &TransformsWorkspace::previewUpdated);
+    train->setCode(QStringLiteral("transforms.Compose([transforms.Resize((60000, 60000)), "
+                                  "transforms.ToTensor()])"));
+    QVERIFY(waitPreview(preview));
+    QVERIFY(workspace->lastPreview().trainError.isEmpty()); // it compiles: a run-time refusal
+    const QString error = workspace->lastPreview().train.value(0).error;
+    QVERIFY2(error.startsWith(QStringLiteral("Step 1, Resize: its output, PIL Image RGB 60000 × "
+                                             "60000, would take 10.1 GiB")),
+             qPrintable(error));
+    QCOMPARE(workspace->preview()->trainErrorLabel()->text(), error);
+    QVERIFY(workspace->preview()->trainErrorLabel()->isVisibleTo(workspace.get()));
+    QVERIFY(!workspace->lastPreview().val.image.isNull()); // val still previews
+
+    // The app is still up: a pipeline that fits previews again.
+    preview.clear();
+    train->setCode(QStringLiteral("transforms.Compose([transforms.Resize((64, 64)), "
+                                  "transforms.ToTensor()])"));
+    QVERIFY(waitPreview(preview));
+    QVERIFY2(workspace->lastPreview().train.value(0).error.isEmpty(),
+             qPrintable(workspace->lastPreview().train.value(0).error));
+    QCOMPARE(workspace->lastPreview().train.value(0).size, QSize(64, 64));
+    QVERIFY(!workspace->preview()->trainErrorLabel()->isVisibleTo(workspace.get()));
 }
 
 void TestTransformsWorkspace::findingsWithFixes()

@@ -294,6 +294,8 @@ Result<Evaluation> Classifier::evaluate(const std::vector<LoaderSample> &samples
         options.workers = workers;
         options.shuffle = false;
         BatchLoader loader(samples, d->val, options);
+        if (Status ok = loader.status(); !ok)
+            return Error{QStringLiteral("the images cannot be batched: ") + ok.errorMessage()};
         return tm::evaluateNet(
             *d->net, loader, samples, d->classes, d->device, true, std::nullopt,
             [cancel] { return cancel && cancel->load(); }, progress);

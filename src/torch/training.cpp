@@ -449,6 +449,8 @@ Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const Traini
                 continue; // a broken image: skipped and listed during the run
             TorchGenerator rng(seed);
             auto run = pipeline->run(image.value(), rng);
+            if (!run && run.error().code == ErrorCode::OutOfMemory)
+                continue; // a huge image: the loader skips and lists it
             if (!run)
                 return Error{QStringLiteral("the %1 transforms fail on “%2”: %3")
                                  .arg(what, sample.path, run.errorMessage())};
@@ -1023,6 +1025,10 @@ Status TrainingRun::prepareLoaders()
     valOptions.seed = m_cfg.seed;
     if (!m_data.val.empty())
         m_valLoader = std::make_unique<BatchLoader>(m_data.val, m_pipelines.val, valOptions);
+    if (Status ok = m_trainLoader->status(); !ok)
+        return Error{QStringLiteral("no training batch: ") + ok.errorMessage()};
+    if (Status ok = m_valLoader ? m_valLoader->status() : success(); !ok)
+        return Error{QStringLiteral("no validation batch: ") + ok.errorMessage()};
     return success();
 }
 

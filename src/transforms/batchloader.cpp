@@ -1,9 +1,12 @@
 #include "transforms/batchloader.h"
 
+#include "base/memorybudget.h"
+#include "image/imageprobe.h"
 #include "image/jpegregion.h"
 #include "image/pilops.h"
 #include "transforms/torchrng.h"
 
+#include <QDir>
 #include <QFile>
 #include <QFileInfo>
 #include <QThread>
@@ -14,6 +17,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <new>
 #include <numeric>
 #include <thread>
 
@@ -55,6 +59,75 @@ struct ChannelLut
     }
 };
 
+/// The shape of one sample's tensor, C × H × W.
+struct SampleShape
+{
+    int channels = 0;
+    int height = 0;
+    int width = 0;
+
+    auto operator<=>(const SampleShape &) const = default;
+    size_t elements() const { return size_t(channels) * size_t(height) * size_t(width); }
+    qint64 bytes() const { return qint64(elements() * sizeof(float)); }
+    QString text() const
+    {
+        return QStringLiteral("[%1, %2, %3]").arg(channels).arg(height).arg(width);
+    }
+};
+
+/// Images the batch shape is decided from when the pipeline's output size follows the input.
+constexpr int kProbeSamples = 32;
+
+/// "cat/001.jpg": enough of a path to find the file in a dataset.
+QString shortName(const QString &path)
+{
+    const QFileInfo info(path);
+    return info.dir().dirName() + u'/' + info.fileName();
+}
+
+/// Why a sample's tensor is not batched: its shape differs from the batches'.
+QString shapeMismatch(const SampleShape &shape, const SampleShape &batch)
+{
+    return QStringLiteral("gives a tensor of %1 but the batch holds %2: the pipeline does not "
+                          "make every image the same size. It is skipped: add "
+                          "Resize((%3, %4)) (or a crop to that size) to the transforms to use it")
+        .arg(shape.text(), batch.text())
+        .arg(batch.height)
+        .arg(batch.width);
+}
+
+/// Why no batch can be made: the images tried give tensors of these shapes (each with how many
+/// and the first image that gave it).
+QString raggedShapes(const std::map<SampleShape, std::pair<int, int>> &seen, int tried,
+                     const std::vector<LoaderSample> &samples, int batchSize)
+{
+    std::vector<std::pair<SampleShape, std::pair<int, int>>> byCount(seen.begin(), seen.end());
+    std::stable_sort(byCount.begin(), byCount.end(),
+                     [](const auto &a, const auto &b) { return a.second.first > b.second.first; });
+    QStringList parts;
+    for (size_t i = 0; i < byCount.size() && i < 4; ++i) {
+        const auto &[shape, found] = byCount[i];
+        parts << QStringLiteral("%1 for %2 (e.g. “%3”)")
+                     .arg(shape.text())
+                     .arg(found.first)
+                     .arg(shortName(samples[size_t(found.second)].path));
+    }
+    if (byCount.size() > 4)
+        parts << QStringLiteral("…");
+    const SampleShape &common = byCount.front().first;
+    return QStringLiteral("the transforms give tensors of different sizes, %1 of the %2 images "
+                          "tried, and a batch of %3 needs them all the same size (torch's "
+                          "default collate stops with \"stack expects each tensor to be equal "
+                          "size\"): end the transforms with a fixed size, e.g. "
+                          "Resize((%4, %5)) or a crop such as CenterCrop(%6)")
+        .arg(parts.join(QStringLiteral(", ")))
+        .arg(tried)
+        .arg(batchSize)
+        .arg(common.height)
+        .arg(common.width)
+        .arg(std::min(common.height, common.width));
+}
+
 } // namespace
 
 struct BatchLoader::Impl
@@ -66,6 +139,11 @@ struct BatchLoader::Impl
     std::optional<ChannelLut> lut;
     int workerCount = 1;
     int prefetch = 2;
+    qint64 maxBytes = 0;
+    /// Every batch's sample shape, when decided up front (see decideBatchShape()).
+    std::optional<SampleShape> batchShape;
+    /// Why no batch can be made; empty when they can.
+    QString batchError;
 
     mutable std::mutex mutex;
     std::condition_variable workAvailable;
@@ -77,7 +155,8 @@ struct BatchLoader::Impl
     // The epoch in progress.
     uint64_t generation = 0;
     int epoch = 0;
-    std::vector<int> order;
+    /// Shared with the workers: startEpoch() makes a new one rather than changing it.
+    std::shared_ptr<const std::vector<int>> order;
     int batchCount = 0;
     int assigned = 0;
     int delivered = 0;
@@ -87,12 +166,23 @@ struct BatchLoader::Impl
 
     void workerLoop();
     Batch build(int batchIndex, int epochNumber, const std::vector<int> &epochOrder);
-    /// Transforms one sample: into `direct` when given (the fused path's fixed shape), else
-    /// into `out`. channels/height/width hold the batch's shape (0 before the first sample) and
-    /// return the sample's. Returns an error message on failure.
-    QString processSample(int sampleIndex, int epochNumber, float *direct, std::vector<float> &out,
-                          int &channels, int &height, int &width);
+    /// Adds one sample to the batch, or lists it as a failure. Never throws.
+    void addSample(Batch &batch, int sampleIndex, int epochNumber, std::vector<float> &one);
+    /// Transforms one sample: into `direct` when given (the batch's shape is `expected`, known),
+    /// else into `out`. `shape` returns the sample's shape. Returns an error message on failure;
+    /// may throw std::bad_alloc and other std::exception (addSample() catches them).
+    QString processSample(int sampleIndex, int epochNumber, const SampleShape *expected,
+                          float *direct, std::vector<float> &out, SampleShape &shape);
     bool fused(const QByteArray &bytes, TorchGenerator &rng, float *out);
+    void addFailure(int sampleIndex, const QString &message);
+
+    /// Decides batchShape (or batchError) before the first epoch, and fits prefetch to the memory.
+    void decideBatchShape();
+    /// The shape most of up to kProbeSamples images spread over the dataset give; nullopt when
+    /// none loads, or (batchError set) when they disagree.
+    std::optional<SampleShape> probeShape();
+    /// Whether a batch of samples of `shape` fits the memory bound; sets `why` when not.
+    bool batchFits(const SampleShape &shape, QString *why) const;
 };
 
 void BatchLoader::Impl::workerLoop()
@@ -108,9 +198,25 @@ void BatchLoader::Impl::workerLoop()
         const int index = assigned++;
         const uint64_t myGeneration = generation;
         const int myEpoch = epoch;
-        const std::vector<int> myOrder = order; // a copy: startEpoch may replace it meanwhile
+        const std::shared_ptr<const std::vector<int>> myOrder = order;
         lock.unlock();
-        Batch batch = build(index, myEpoch, myOrder);
+        Batch batch;
+        try {
+            batch = build(index, myEpoch, *myOrder);
+        } catch (...) {
+            // addSample() catches per sample, so only the batch's own buffer can fail here,
+            // before any sample went in. An empty batch keeps next() from waiting for it
+            // forever, and its samples are listed rather than silently lost.
+            batch = Batch{};
+            batch.index = index;
+            const size_t first = size_t(index) * size_t(options.batchSize);
+            const size_t last = std::min(first + size_t(options.batchSize), myOrder->size());
+            for (size_t k = first; k < last; ++k)
+                addFailure((*myOrder)[k],
+                           QStringLiteral("not enough memory for its batch. It is skipped: add "
+                                          "a Resize to the transforms, or use a smaller batch "
+                                          "size"));
+        }
         lock.lock();
         if (generation == myGeneration) {
             ready.emplace(index, std::move(batch));
@@ -132,67 +238,87 @@ Batch BatchLoader::Impl::build(int batchIndex, int epochNumber, const std::vecto
             spareBuffers.pop_back();
         }
     }
-    if (plan) {
-        // The shape is known up front: samples are written straight into the batch.
-        batch.channels = 3;
-        batch.height = plan->outHeight;
-        batch.width = plan->outWidth;
-        batch.data.resize(size_t(options.batchSize) * 3 * plan->outHeight * plan->outWidth);
+    if (batchShape) {
+        // The shape is known up front (and fits the memory bound): samples are written straight
+        // into the batch.
+        batch.channels = batchShape->channels;
+        batch.height = batchShape->height;
+        batch.width = batchShape->width;
+        batch.data.resize(size_t(options.batchSize) * batchShape->elements());
     }
     std::vector<float> one;
-    for (int k = first; k < last; ++k) {
-        if (cancelled)
-            break;
-        const int sampleIndex = epochOrder[size_t(k)];
-        const size_t offset = batch.count == 0
-            ? 0
-            : size_t(batch.count) * batch.channels * batch.height * batch.width;
-        float *direct = plan ? batch.data.data() + offset : nullptr;
-        int c = batch.channels, h = batch.height, w = batch.width;
-        QString error = processSample(sampleIndex, epochNumber, direct, one, c, h, w);
-        if (error.isEmpty() && (batch.count > 0 || plan)
-            && (c != batch.channels || h != batch.height || w != batch.width))
-            error = QStringLiteral("gives a tensor of another shape than the batch's");
-        if (!error.isEmpty()) {
-            const std::lock_guard lock(mutex);
-            failures.append({samples[size_t(sampleIndex)].path, error});
-            continue;
-        }
-        if (batch.count == 0 && !plan) {
-            batch.channels = c;
-            batch.height = h;
-            batch.width = w;
-            batch.data.resize(size_t(options.batchSize) * c * h * w);
-        }
-        if (!one.empty()) {
-            const size_t plane = size_t(c) * h * w;
-            std::copy(one.begin(), one.begin() + qsizetype(plane),
-                      batch.data.begin() + qsizetype(size_t(batch.count) * plane));
-            one.clear();
-        }
-        batch.labels.push_back(samples[size_t(sampleIndex)].label);
-        batch.sampleIndices.push_back(sampleIndex);
-        ++batch.count;
-    }
+    for (int k = first; k < last && !cancelled; ++k)
+        addSample(batch, epochOrder[size_t(k)], epochNumber, one);
     batch.data.resize(size_t(batch.count) * batch.channels * batch.height * batch.width);
     return batch;
 }
 
-QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, float *direct,
-                                         std::vector<float> &out, int &channels, int &height,
-                                         int &width)
+void BatchLoader::Impl::addSample(Batch &batch, int sampleIndex, int epochNumber,
+                                  std::vector<float> &one)
+{
+    QString error;
+    try {
+        const SampleShape current{batch.channels, batch.height, batch.width};
+        const bool known = batch.count > 0 || batchShape;
+        const size_t offset = batch.count == 0 ? 0 : size_t(batch.count) * current.elements();
+        float *direct = batchShape ? batch.data.data() + offset : nullptr;
+        SampleShape shape;
+        error = processSample(sampleIndex, epochNumber, known ? &current : nullptr, direct, one,
+                              shape);
+        if (error.isEmpty() && !known && !batchFits(shape, &error))
+            error = QStringLiteral("gives a tensor of %1: %2").arg(shape.text(), error);
+        if (error.isEmpty() && !known) {
+            // No shape was decided up front (a batch of one, or no image loaded when trying):
+            // this sample's sets the batch's, within the memory bound.
+            batch.channels = shape.channels;
+            batch.height = shape.height;
+            batch.width = shape.width;
+            batch.data.resize(size_t(options.batchSize) * shape.elements());
+        }
+        if (error.isEmpty()) {
+            if (!direct) {
+                std::copy(one.begin(), one.begin() + qsizetype(shape.elements()),
+                          batch.data.begin() + qsizetype(size_t(batch.count) * shape.elements()));
+                one.clear();
+            }
+            batch.labels.push_back(samples[size_t(sampleIndex)].label);
+            batch.sampleIndices.push_back(sampleIndex);
+            ++batch.count;
+            return;
+        }
+    } catch (const std::bad_alloc &) {
+        error = QStringLiteral("not enough memory to load and transform it. It is skipped: "
+                               "downscale it, or add a Resize to the transforms");
+    } catch (const std::exception &e) {
+        error = QStringLiteral("cannot be loaded: %1").arg(QString::fromLocal8Bit(e.what()));
+    }
+    one.clear();
+    addFailure(sampleIndex, error);
+}
+
+void BatchLoader::Impl::addFailure(int sampleIndex, const QString &message)
+{
+    try {
+        const std::lock_guard lock(mutex);
+        failures.append({samples[size_t(sampleIndex)].path, message});
+    } catch (...) {
+        // Out of memory even for the message: the sample is still left out of the batch.
+    }
+}
+
+QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber,
+                                         const SampleShape *expected, float *direct,
+                                         std::vector<float> &out, SampleShape &shape)
 {
     const LoaderSample &sample = samples[size_t(sampleIndex)];
     const uint64_t seed = sampleSeed(options.seed, epochNumber, sampleIndex);
-    if (plan) {
+    if (plan && direct) {
         QFile file(sample.path);
         if (file.open(QIODevice::ReadOnly)) {
             const QByteArray bytes = file.readAll();
             TorchGenerator rng(seed);
             if (fused(bytes, rng, direct)) {
-                channels = 3;
-                height = plan->outHeight;
-                width = plan->outWidth;
+                shape = {3, plan->outHeight, plan->outWidth};
                 return {};
             }
         }
@@ -203,24 +329,20 @@ QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, float
         return image.errorMessage();
     TorchGenerator rng(seed);
     Result<TransformRun> run = pipeline.run(image.value(), rng);
-    if (!run)
-        return QStringLiteral("“%1”: %2")
-            .arg(QFileInfo(sample.path).fileName(), run.errorMessage());
+    if (!run) {
+        QString message
+            = QStringLiteral("“%1”: %2").arg(QFileInfo(sample.path).fileName(), run.errorMessage());
+        if (run.error().code == ErrorCode::OutOfMemory)
+            message += QStringLiteral(". It is skipped: downscale it, or add a Resize before that "
+                                      "step so that every image is made small first");
+        return message;
+    }
     if (!run->output.isTensor())
         return QStringLiteral("the pipeline returns a PIL image, not a tensor: add ToTensor()");
     ImageTensor &t = run->output.tensor;
-    if (channels && (t.channels != channels || t.height != height || t.width != width))
-        return QStringLiteral("gives a tensor of [%1, %2, %3] but the batch holds [%4, %5, %6]: "
-                              "the pipeline does not make every image the same size")
-            .arg(t.channels)
-            .arg(t.height)
-            .arg(t.width)
-            .arg(channels)
-            .arg(height)
-            .arg(width);
-    channels = t.channels;
-    height = t.height;
-    width = t.width;
+    shape = {t.channels, t.height, t.width};
+    if (expected && shape != *expected)
+        return shapeMismatch(shape, *expected);
     if (direct)
         std::copy(t.data.begin(), t.data.end(), direct);
     else
@@ -232,6 +354,9 @@ bool BatchLoader::Impl::fused(const QByteArray &bytes, TorchGenerator &rng, floa
 {
     const std::optional<JpegInfo> info = readJpegInfo(bytes);
     if (!info || !info->rgbCompatible || info->width <= 0 || info->height <= 0)
+        return false;
+    // Beyond PIL's decompression-bomb limit torchvision cannot open it: the exact path says so.
+    if (int64_t(info->width) * info->height > 2 * kPilMaxImagePixels)
         return false;
     const ResizedCropPlan &p = *plan;
     // The draws, in the engine's order: the crop, then the flip.
@@ -282,6 +407,82 @@ bool BatchLoader::Impl::fused(const QByteArray &bytes, TorchGenerator &rng, floa
     return true;
 }
 
+void BatchLoader::Impl::decideBatchShape()
+{
+    if (plan) {
+        batchShape = SampleShape{3, plan->outHeight, plan->outWidth};
+    } else {
+        // The loader gives the pipeline RGB images of any size.
+        const DataShape out = pipeline.outputShape(DataShape{3, -1, -1, false, true});
+        if (!out.tensor) {
+            batchError = QStringLiteral("the transforms give a PIL image, not a tensor: add "
+                                        "transforms.ToTensor() (and Normalize after it)");
+            return;
+        }
+        if (out.exact && out.sizeKnown())
+            batchShape = SampleShape{out.channels, int(out.height), int(out.width)};
+        else if (options.batchSize > 1)
+            batchShape = probeShape();
+    }
+    if (!batchError.isEmpty() || !batchShape)
+        return;
+    if (QString why; !batchFits(*batchShape, &why)) {
+        batchError
+            = QStringLiteral("the transforms give tensors of %1: %2").arg(batchShape->text(), why);
+        return;
+    }
+    // Batches in flight share the other half of the bound.
+    const qint64 batchBytes = qint64(options.batchSize) * batchShape->bytes();
+    if (batchBytes > 0)
+        prefetch = int(std::clamp<qint64>(maxBytes / 2 / batchBytes, 1, prefetch));
+}
+
+std::optional<SampleShape> BatchLoader::Impl::probeShape()
+{
+    const int n = int(samples.size());
+    const int count = std::min(n, kProbeSamples);
+    std::map<SampleShape, std::pair<int, int>> seen; // shape → (images, first image)
+    int tried = 0;
+    for (int k = 0; k < count; ++k) {
+        // Evenly spread over the (class-ordered) list, as epoch 0 would transform them.
+        const int index = std::min(n - 1, int((double(k) + 0.5) * double(n) / count));
+        std::vector<float> out;
+        SampleShape shape;
+        try {
+            if (!processSample(index, 0, nullptr, nullptr, out, shape).isEmpty())
+                continue; // listed when an epoch meets it
+        } catch (const std::exception &) {
+            continue;
+        }
+        ++tried;
+        ++seen.try_emplace(shape, 0, index).first->second.first;
+    }
+    if (tried == 0)
+        return std::nullopt;
+    const auto common
+        = std::max_element(seen.begin(), seen.end(), [](const auto &a, const auto &b) {
+              return a.second.first < b.second.first;
+          });
+    // One odd image in ten is skipped and listed; more means the sizes follow the images.
+    if (tried - common->second.first > std::max(1, tried / 10)) {
+        batchError = raggedShapes(seen, tried, samples, options.batchSize);
+        return std::nullopt;
+    }
+    return common->first;
+}
+
+bool BatchLoader::Impl::batchFits(const SampleShape &shape, QString *why) const
+{
+    const qint64 batchBytes = qint64(options.batchSize) * shape.bytes();
+    if (batchBytes <= maxBytes / 2)
+        return true;
+    *why = QStringLiteral("a batch of %1 of them would take %2, more than the %3 one batch may "
+                          "use here. Add a Resize to the transforms (or use a smaller batch size)")
+               .arg(options.batchSize)
+               .arg(formatBytes(batchBytes), formatBytes(maxBytes / 2));
+    return false;
+}
+
 BatchLoader::BatchLoader(std::vector<LoaderSample> samples, CompiledPipeline pipeline,
                          BatchLoaderOptions options)
     : d(std::make_unique<Impl>())
@@ -298,6 +499,12 @@ BatchLoader::BatchLoader(std::vector<LoaderSample> samples, CompiledPipeline pip
     d->workerCount
         = options.workers > 0 ? options.workers : std::max(1, QThread::idealThreadCount());
     d->prefetch = options.prefetch > 0 ? options.prefetch : 2 * d->workerCount;
+    d->maxBytes = options.maxBytes > 0 ? options.maxBytes : defaultTransformMemoryBound();
+    // Each worker's transforms get their share: a huge image is refused before its tensor is
+    // allocated, and skipped.
+    d->pipeline.setMemoryBound(std::min(
+        d->maxBytes / 2, std::max(d->maxBytes / (4 * qint64(d->workerCount)), qint64(256) << 20)));
+    d->decideBatchShape();
     for (int i = 0; i < d->workerCount; ++i)
         d->threads.emplace_back([impl = d.get()] { impl->workerLoop(); });
 }
@@ -323,17 +530,18 @@ void BatchLoader::startEpoch(int epoch, int firstBatch)
     for (auto &[index, batch] : d->ready)
         d->spareBuffers.push_back(std::move(batch.data));
     d->ready.clear();
-    d->order.resize(d->samples.size());
-    std::iota(d->order.begin(), d->order.end(), 0);
+    auto order = std::make_shared<std::vector<int>>(d->samples.size());
+    std::iota(order->begin(), order->end(), 0);
     if (d->options.shuffle) {
         // A Fisher-Yates shuffle driven by torch's generator, seeded per epoch.
         TorchGenerator rng(sampleSeed(d->options.seed, epoch, -1));
-        for (size_t i = d->order.size(); i > 1; --i)
-            std::swap(d->order[i - 1], d->order[size_t(rng.random64() % i)]);
+        for (size_t i = order->size(); i > 1; --i)
+            std::swap((*order)[i - 1], (*order)[size_t(rng.random64() % i)]);
     }
-    const int n = int(d->order.size());
+    d->order = std::move(order);
+    const int n = int(d->order->size());
     const int b = d->options.batchSize;
-    d->batchCount = d->options.dropLast ? n / b : (n + b - 1) / b;
+    d->batchCount = !d->batchError.isEmpty() ? 0 : d->options.dropLast ? n / b : (n + b - 1) / b;
     d->assigned = std::clamp(firstBatch, 0, d->batchCount);
     d->delivered = d->assigned;
     lock.unlock();
@@ -374,6 +582,13 @@ void BatchLoader::cancel()
     }
     d->batchReady.notify_all();
     d->workAvailable.notify_all();
+}
+
+Status BatchLoader::status() const
+{
+    if (d->batchError.isEmpty())
+        return success();
+    return Error{d->batchError};
 }
 
 int BatchLoader::batchesPerEpoch() const

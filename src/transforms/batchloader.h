@@ -62,14 +62,29 @@ struct BatchLoaderOptions
     /// through the exact engine.
     bool fusedPath = true;
     bool fastDecode = true;
-    /// Batches prepared ahead of the consumer; 0 = two per worker.
+    /// Batches prepared ahead of the consumer; 0 = two per worker. Fewer when that many
+    /// batches would not fit maxBytes.
     int prefetch = 0;
+    /// The memory the loader may use (bytes); 0 = defaultTransformMemoryBound(), a fraction of
+    /// the machine's. One batch may take half of it; each worker's transform runs get a share
+    /// (CompiledPipeline::setMemoryBound: a quarter divided by the workers, at least 256 MiB, at
+    /// most half): an image whose transforms would need more is skipped and listed, before its
+    /// output is allocated.
+    qint64 maxBytes = 0;
 };
 
 /// Produces the batches of one epoch at a time, in order, from a pool of worker threads.
-/// Images that fail to load are skipped, counted and listed (failures()); a sample whose output
-/// shape differs from the batch's is skipped the same way. Thread-safe: next() from one consumer
-/// thread, cancel() from any.
+///
+/// Every batch holds samples of one shape, decided before the first epoch: the pipeline's fixed
+/// output size when it has one (a crop, Resize((h, w))), else the shape most of up to 32 images
+/// spread over the dataset give; never the shape of whichever image comes first. Images that
+/// fail to load are skipped, counted and listed (failures()), and so are images whose tensor
+/// has another shape than the batches' or whose transforms would exceed the memory bound (a
+/// single huge photo among thousands), each with the file named and what to do. When the
+/// images disagree on the shape (more than one in ten of those tried), or one batch would not
+/// fit the memory bound, no batch is made: status() says why. No exception leaves a worker: a
+/// failure to allocate is a skipped image. Thread-safe: next() from one consumer thread,
+/// cancel() from any.
 class BatchLoader
 {
 public:
@@ -90,6 +105,9 @@ public:
     /// Stops the workers soon; next() then returns nullopt.
     void cancel();
 
+    /// Whether batches can be made; when not, why (images of different sizes, a batch too big
+    /// for the memory bound), and next() gives nothing.
+    Status status() const;
     int batchesPerEpoch() const;
     qsizetype sampleCount() const;
     /// Every image skipped so far (all epochs).

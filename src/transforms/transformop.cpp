@@ -1,5 +1,6 @@
 #include "transforms/transformop.h"
 
+#include "base/memorybudget.h"
 #include "transforms/torchrng.h"
 
 #include <algorithm>
@@ -441,6 +442,13 @@ void RunState::requireTensor() const
                             "Image\")"));
 }
 
+void RunState::checkMemory(const DataShape &output) const
+{
+    const qint64 bytes = output.bytes();
+    if (bytes > 0 && (bytes > memoryBound || keptBytes > memoryBound - bytes))
+        throw StepError{memoryRefusal(output, keptBytes, memoryBound), ErrorCode::OutOfMemory};
+}
+
 void RunState::setRegion(double left, double top, double w, double h)
 {
     trace->regionInInput = coords.region(left, top, w, h);
@@ -448,6 +456,7 @@ void RunState::setRegion(double left, double top, double w, double h)
 
 void RunState::crop(int top, int left, int h, int w)
 {
+    checkMemory({data.channels(), w, h, data.isTensor()});
     setRegion(left, top, w, h);
     if (data.isTensor())
         data.tensor = tensorCrop(data.tensor, top, left, h, w);
@@ -462,6 +471,7 @@ void RunState::resizeTo(int h, int w, pil::Filter filter)
     const QSize to(w, h);
     if (from == to)
         return; // F.resize returns the image as it is
+    checkMemory({data.channels(), w, h, false});
     data.image = pil::resize(data.image, to, filter);
     coords.resize(from, to);
 }
@@ -469,6 +479,9 @@ void RunState::resizeTo(int h, int w, pil::Filter filter)
 void RunState::pad(const std::array<int, 4> &ltrb, pil::PadMode mode,
                    const std::vector<double> &fill)
 {
+    const QSize in = size();
+    checkMemory({data.channels(), qint64(in.width()) + ltrb[0] + ltrb[2],
+                 qint64(in.height()) + ltrb[1] + ltrb[3], data.isTensor()});
     if (data.isTensor()) {
         if (fill.size() != 1)
             fail(QStringLiteral("a tensor is padded with one fill value"));
@@ -483,6 +496,17 @@ void RunState::pad(const std::array<int, 4> &ltrb, pil::PadMode mode,
 bool RunState::coin(double p)
 {
     return float(rng.rand()) < float(p);
+}
+
+QString memoryRefusal(const DataShape &output, qint64 keptBytes, qint64 bound)
+{
+    QString message = QStringLiteral("its output, %1, would take %2, more than the %3 one run "
+                                     "may use here")
+                          .arg(output.describe(), formatBytes(output.bytes()), formatBytes(bound));
+    if (keptBytes > 0)
+        message += QStringLiteral(" with the %1 that the earlier steps' outputs keep")
+                       .arg(formatBytes(keptBytes));
+    return message + QStringLiteral(": use a smaller size");
 }
 
 int pyRound(double x)
@@ -517,6 +541,8 @@ pil::Fill pilFill(const std::vector<double> &fill, int channels)
 
 void convertToGray(RunState &run, int outChannels)
 {
+    const QSize size = run.size();
+    run.checkMemory({outChannels, size.width(), size.height(), run.data.isTensor()});
     if (run.data.isTensor()) {
         run.data.tensor = tensorGray(run.data.tensor, outChannels);
     } else {

@@ -17,6 +17,7 @@
 #include <QString>
 
 #include <array>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <utility>
@@ -38,6 +39,8 @@ using V = TransformValue;
 struct StepError
 {
     QString message;
+    /// OutOfMemory when the step's output would not fit the run's memory bound.
+    ErrorCode code = ErrorCode::Failed;
 };
 
 /// Throws StepError{message}.
@@ -144,8 +147,16 @@ struct RunState
     TransformData data;
     CoordMap coords;
     StepTrace *trace = nullptr;
+    /// The most memory a step's output may take (CompiledPipeline::memoryBound()).
+    qint64 memoryBound = std::numeric_limits<qint64>::max();
+    /// Memory the run holds besides the step's input and output: the traced outputs so far.
+    qint64 keptBytes = 0;
 
     QSize size() const { return data.size(); }
+    /// Fails, before anything is allocated, when an output of this shape would not fit the
+    /// memory bound. Every op that makes data larger than its input calls it first (crop, pad
+    /// and resizeTo below already do).
+    void checkMemory(const DataShape &output) const;
     /// Fails unless the data is still a PIL image.
     void requireImage() const;
     /// Fails unless the data is a tensor.
@@ -161,6 +172,10 @@ struct RunState
     /// torch.rand(1) < p: a float32 draw compared with p in float32.
     bool coin(double p);
 };
+
+/// Why a step's output does not fit the memory bound: "its output, PIL Image RGB 60000 × 60000,
+/// would take 10.1 GiB, more than the 5.7 GiB one run may use here".
+QString memoryRefusal(const DataShape &output, qint64 keptBytes, qint64 bound);
 
 /// Python's round() (half to even) of a double to an int.
 int pyRound(double x);
@@ -209,6 +224,9 @@ public:
     virtual void apply(RunState &run) const = 0;
     /// What a fused path may take this step for.
     virtual FusedPart fusedPart() const { return {}; }
+    /// The shape of the output for an input of this shape (see CompiledPipeline::outputShape);
+    /// the default is a step that keeps the shape.
+    virtual DataShape outputShape(const DataShape &input) const { return input; }
 };
 
 /// A prepared step with the definition it came from.

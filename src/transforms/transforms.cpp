@@ -1,11 +1,14 @@
 #include "transforms/transforms.h"
 
+#include "base/memorybudget.h"
 #include "image/imageprobe.h"
 #include "image/pilops.h"
 #include "transforms/transformop.h"
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <new>
 
 namespace ifs {
 
@@ -47,6 +50,38 @@ QString TransformData::describe() const
         .arg(image.height());
 }
 
+qint64 DataShape::bytes() const
+{
+    if (!sizeKnown())
+        return -1;
+    // In double, so that sizes no image could have (Pad(2**30)) saturate instead of wrapping.
+    const double rowBytes = tensor ? 4.0 * double(channels) * double(width)
+                                   : double((qint64(channels) * width + 3) / 4 * 4);
+    const double total = rowBytes * double(height);
+    return total >= 9.0e18 ? std::numeric_limits<qint64>::max() : qint64(total);
+}
+
+QString DataShape::describe() const
+{
+    const QString w = sizeKnown() ? QString::number(width) : QStringLiteral("?");
+    const QString h = sizeKnown() ? QString::number(height) : QStringLiteral("?");
+    if (tensor)
+        return QStringLiteral("tensor float32 [%1, %2, %3]").arg(channels).arg(h, w);
+    return QStringLiteral("PIL Image %1 %2 × %3")
+        .arg(channels == 1 ? QStringLiteral("L") : QStringLiteral("RGB"), w, h);
+}
+
+DataShape DataShape::of(const TransformData &data)
+{
+    const QSize size = data.size();
+    return {data.channels(), size.width(), size.height(), data.isTensor()};
+}
+
+qint64 defaultTransformMemoryBound()
+{
+    return availableMemoryBytes() / 4;
+}
+
 struct CompiledPipeline::Impl
 {
     TransformPipeline pipeline;
@@ -74,6 +109,7 @@ struct CompiledPipeline::Impl
 
 CompiledPipeline::CompiledPipeline()
     : d(std::make_shared<Impl>())
+    , m_memoryBound(defaultTransformMemoryBound())
 { }
 CompiledPipeline::~CompiledPipeline() = default;
 CompiledPipeline::CompiledPipeline(const CompiledPipeline &) = default;
@@ -103,6 +139,24 @@ Result<CompiledPipeline> CompiledPipeline::compile(const TransformPipeline &pipe
 const TransformPipeline &CompiledPipeline::pipeline() const
 {
     return d->pipeline;
+}
+
+void CompiledPipeline::setMemoryBound(qint64 bytes)
+{
+    m_memoryBound = std::max<qint64>(bytes, 0);
+}
+
+qint64 CompiledPipeline::memoryBound() const
+{
+    return m_memoryBound;
+}
+
+DataShape CompiledPipeline::outputShape(const DataShape &input) const
+{
+    DataShape shape = input;
+    for (const ops::PreparedStep &step : d->steps)
+        shape = step.op->outputShape(shape);
+    return shape;
 }
 
 bool CompiledPipeline::isEmpty() const
@@ -171,8 +225,10 @@ Result<TransformRun> CompiledPipeline::run(const QImage &image, TorchGenerator &
     if (image.isNull())
         return Error{QStringLiteral("No image to transform")};
     TransformRun run;
-    ops::RunState state{rng, {}, {}, nullptr};
+    ops::RunState state{rng, {}, {}, nullptr, m_memoryBound};
     state.data.image = asPilImage(image);
+    if (Status fits = checkSizes(DataShape::of(state.data), trace); !fits)
+        return fits.error();
     for (size_t i = 0; i < d->steps.size(); ++i) {
         const ops::PreparedStep &step = d->steps[i];
         const QString &name = step.definition->name;
@@ -184,17 +240,49 @@ Result<TransformRun> CompiledPipeline::run(const QImage &image, TorchGenerator &
         try {
             step.apply(state);
         } catch (const ops::StepError &e) {
-            return Error{QStringLiteral("Step %1, %2: %3").arg(i + 1).arg(name, e.message)};
+            return Error{QStringLiteral("Step %1, %2: %3").arg(i + 1).arg(name, e.message), e.code};
+        } catch (const std::bad_alloc &) {
+            return Error{QStringLiteral("Step %1, %2: not enough memory for its output (from %3)")
+                             .arg(i + 1)
+                             .arg(name, state.data.describe()),
+                         ErrorCode::OutOfMemory};
         }
         if (!state.data.isTensor() && state.data.image.isNull())
-            return Error{QStringLiteral("Step %1, %2: not enough memory").arg(i + 1).arg(name)};
+            return Error{QStringLiteral("Step %1, %2: not enough memory").arg(i + 1).arg(name),
+                         ErrorCode::OutOfMemory};
         stepTrace.outputSize = state.size();
-        if (trace)
+        if (trace) {
             stepTrace.output = state.data;
+            state.keptBytes += DataShape::of(state.data).bytes();
+        }
         run.steps.append(std::move(stepTrace));
     }
     run.output = std::move(state.data);
     return run;
+}
+
+Status CompiledPipeline::checkSizes(const DataShape &input, bool trace) const
+{
+    // The sizes the steps will have, walked before the first one runs: a Resize((60000, 60000))
+    // followed by ToTensor is refused at once, not after a minute spent on the resize. Shapes
+    // that depend on a random draw are left to the check when the step runs.
+    DataShape shape = input;
+    qint64 kept = 0;
+    for (size_t i = 0; i < d->steps.size(); ++i) {
+        shape = d->steps[i].op->outputShape(shape);
+        const qint64 bytes = shape.bytes();
+        if (!shape.exact || bytes < 0)
+            continue;
+        if (bytes > m_memoryBound || kept > m_memoryBound - bytes)
+            return Error{QStringLiteral("Step %1, %2: %3")
+                             .arg(i + 1)
+                             .arg(d->steps[i].definition->name,
+                                  ops::memoryRefusal(shape, kept, m_memoryBound)),
+                         ErrorCode::OutOfMemory};
+        if (trace)
+            kept += bytes;
+    }
+    return success();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -72,6 +72,34 @@ struct StepTrace
     TransformData output;
 };
 
+/// What a step's output will be, known before running it: the shape of an image or a tensor.
+/// CompiledPipeline::outputShape() walks a pipeline with it, and a run checks each step's output
+/// against its memory bound before allocating it.
+struct DataShape
+{
+    int channels = 3;
+    qint64 width = -1; ///< -1: not known before running (it depends on the input)
+    qint64 height = -1;
+    bool tensor = false;
+    /// false: width and height are an upper bound (a size that depends on a random draw).
+    bool exact = true;
+
+    bool sizeKnown() const { return width >= 0 && height >= 0; }
+    /// The memory the data takes: 8-bit rows padded to 4 bytes (QImage) for an image, float32
+    /// values for a tensor; saturates instead of overflowing. -1 when the size is not known.
+    qint64 bytes() const;
+    /// As TransformData::describe() says it: "PIL Image RGB 500 × 375" or
+    /// "tensor float32 [3, 224, 224]".
+    QString describe() const;
+
+    /// The shape of this data.
+    static DataShape of(const TransformData &data);
+};
+
+/// The bound on the memory one run of a pipeline may use, unless set otherwise
+/// (CompiledPipeline::setMemoryBound): a quarter of the memory this process can use.
+qint64 defaultTransformMemoryBound();
+
 /// The result of running a pipeline on one image.
 struct TransformRun
 {
@@ -126,7 +154,20 @@ public:
     /// formats are converted to RGB first. Random steps draw from rng in torchvision's order.
     /// With trace, every step's output is kept in the run's steps. Fails as torchvision would,
     /// with the step named (e.g. Normalize before ToTensor, a crop larger than the image).
+    /// Fails too, before allocating it, on a step whose output would exceed memoryBound() (with
+    /// trace: together with the outputs kept so far); what the sizes already tell refuses the
+    /// run before its first step.
     Result<TransformRun> run(const QImage &image, TorchGenerator &rng, bool trace = false) const;
+
+    /// The most memory a step's output may take in a run (bytes). Copies of a pipeline keep
+    /// their own bound: a preview may use a tighter one than training.
+    void setMemoryBound(qint64 bytes);
+    qint64 memoryBound() const;
+
+    /// The shape of the output for an input of this shape, as far as it is known before
+    /// running: exact for fixed sizes (Resize((h, w)), crops), unknown when it follows the input
+    /// and the input's size is not given, an upper bound for random sizes (expanding rotations).
+    DataShape outputShape(const DataShape &input) const;
 
     const TransformPipeline &pipeline() const;
     bool isEmpty() const;
@@ -142,8 +183,13 @@ public:
     std::optional<ResizedCropPlan> resizedCropPlan() const;
 
 private:
+    /// Refuses a run whose steps' outputs, as far as the sizes tell before running, exceed the
+    /// memory bound.
+    Status checkSizes(const DataShape &input, bool trace) const;
+
     struct Impl;
     std::shared_ptr<const Impl> d;
+    qint64 m_memoryBound;
 };
 
 /// How images enter a pipeline.

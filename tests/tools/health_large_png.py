@@ -3,9 +3,10 @@
 
 That is above PIL's decompression-bomb warning limit (Image.MAX_IMAGE_PIXELS = 89,478,485) but
 below its error limit (twice that): torchvision's loader still opens it, with a
-DecompressionBombWarning. It compresses to a few kilobytes.
+DecompressionBombWarning. It compresses to a few kilobytes. With W H, the image is W x H instead
+(14351 x 12471 is just beyond the error limit: PIL raises DecompressionBombError).
 
-Usage: health_large_png.py OUT.png
+Usage: health_large_png.py OUT.png [W H]
 """
 
 import os
@@ -15,11 +16,12 @@ from PIL import Image
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 4):
         sys.exit(__doc__)
+    width, height = (int(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) == 4 else (9500, 9500)
     os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
-    image = Image.new("1", (9500, 9500), 1)
-    image.paste(0, (100, 100, 9400, 200))  # a black bar, so it is not entirely blank
+    image = Image.new("1", (width, height), 1)
+    image.paste(0, (100, 100, width - 100, 200))  # a black bar, so it is not entirely blank
     image.save(sys.argv[1], format="PNG")
 
 

@@ -98,7 +98,21 @@ Error supersededError()
     return Error{QStringLiteral("superseded"), ErrorCode::Superseded};
 }
 
+/// The pipeline compiled, with the preview's memory bound.
+Result<CompiledPipeline> compileBounded(const TransformPipeline &pipeline, qint64 memoryBound)
+{
+    Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline);
+    if (compiled)
+        compiled->setMemoryBound(memoryBound);
+    return compiled;
+}
+
 } // namespace
+
+qint64 previewMemoryBound()
+{
+    return std::min<qint64>(defaultTransformMemoryBound() / 4, qint64(1) << 30);
+}
 
 Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
                                                const std::function<bool()> &superseded)
@@ -123,7 +137,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
             return superseded && superseded();
         };
 
-        const Result<CompiledPipeline> train = CompiledPipeline::compile(request.train);
+        const Result<CompiledPipeline> train = compileBounded(request.train, request.memoryBound);
         if (!train) {
             result.trainError = train.errorMessage();
         } else {
@@ -142,7 +156,7 @@ Result<PreviewResult> TransformPreviewJob::run(const PreviewRequest &request,
         }
         if (stop())
             return supersededError();
-        const Result<CompiledPipeline> val = CompiledPipeline::compile(request.val);
+        const Result<CompiledPipeline> val = compileBounded(request.val, request.memoryBound);
         if (!val) {
             result.valError = val.errorMessage();
         } else {

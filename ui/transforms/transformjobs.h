@@ -14,6 +14,11 @@
 
 namespace ifs {
 
+/// The memory bound of one preview run (CompiledPipeline::setMemoryBound): tighter than
+/// training's, since the app keeps running beside it and every traced step's output is kept. A
+/// quarter of the default bound, at most 1 GiB.
+qint64 previewMemoryBound();
+
 /// What the preview should show: one image through both pipelines.
 struct PreviewRequest
 {
@@ -24,6 +29,8 @@ struct PreviewRequest
     quint64 seed = 0; ///< train draw k uses torch.manual_seed(seed + k); val seed
     int draws = 8; ///< random draws of the train pipeline
     int traceDraw = 0; ///< the train draw whose steps are traced
+    /// Each run's memory bound: a step whose output would exceed it fails with the step named.
+    qint64 memoryBound = previewMemoryBound();
 };
 
 /// One step's output as shown in the step-by-step strip.

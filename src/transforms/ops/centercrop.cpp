@@ -37,6 +37,15 @@ public:
         run.trace->summary
             = QStringLiteral("i=%1, j=%2, h=%3, w=%4").arg(top).arg(left).arg(cropH).arg(cropW);
     }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape out = input;
+        out.width = size[1];
+        out.height = size[0];
+        out.exact = true;
+        return out;
+    }
 };
 
 std::unique_ptr<PreparedOp> prepare(const OpArguments &a)

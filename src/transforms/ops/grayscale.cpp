@@ -18,6 +18,13 @@ public:
                                  .arg(numOutputChannels)
                                  .arg(numOutputChannels == 1 ? QString() : QStringLiteral("s"));
     }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape out = input;
+        out.channels = numOutputChannels;
+        return out;
+    }
 };
 
 std::unique_ptr<PreparedOp> prepare(const OpArguments &a)

@@ -22,6 +22,16 @@ public:
                                  .arg(padding[2])
                                  .arg(padding[3]);
     }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape out = input;
+        if (input.sizeKnown()) {
+            out.width = input.width + padding[0] + padding[2];
+            out.height = input.height + padding[1] + padding[3];
+        }
+        return out;
+    }
 };
 
 std::unique_ptr<PreparedOp> prepare(const OpArguments &a)

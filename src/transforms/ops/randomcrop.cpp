@@ -46,6 +46,16 @@ public:
         run.crop(i, j, th, tw);
         run.trace->summary = QStringLiteral("i=%1, j=%2, h=%3, w=%4").arg(i).arg(j).arg(th).arg(tw);
     }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        // The padded image in between is checked when it is made (RunState::pad).
+        DataShape out = input;
+        out.width = size[1];
+        out.height = size[0];
+        out.exact = true;
+        return out;
+    }
 };
 
 std::unique_ptr<PreparedOp> prepare(const OpArguments &a)

@@ -71,6 +71,15 @@ public:
     {
         return fused::ResizedCrop{size[0], size[1], scale, ratio, filter};
     }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape out = input;
+        out.width = size[1];
+        out.height = size[0];
+        out.exact = true;
+        return out;
+    }
 };
 
 std::unique_ptr<PreparedOp> prepare(const OpArguments &a)

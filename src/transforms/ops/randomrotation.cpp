@@ -3,6 +3,8 @@
 #include "transforms/torchrng.h"
 #include "transforms/transformop.h"
 
+#include <cmath>
+
 namespace ifs::ops {
 
 namespace {
@@ -19,10 +21,32 @@ public:
     void apply(RunState &run) const override
     {
         const double angle = run.rng.uniform(degrees.lo, degrees.hi);
+        if (expand) {
+            // The rotated rectangle's bounding box, as Image.rotate(expand=True) sizes it (up
+            // to its rounding).
+            const double rad = angle * M_PI / 180.0;
+            const double w = run.size().width(), h = run.size().height();
+            const double c = std::abs(std::cos(rad)), s = std::abs(std::sin(rad));
+            run.checkMemory({channelsOf(run.data.image), qint64(std::ceil(w * c + h * s)) + 2,
+                             qint64(std::ceil(w * s + h * c)) + 2, false});
+        }
         run.data.image = pil::rotate(run.data.image, angle, filter, expand, center,
                                      pilFill(fill, channelsOf(run.data.image)));
         run.coords.valid = false;
         run.trace->summary = QStringLiteral("angle %1°").arg(fmt(angle));
+    }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape out = input;
+        if (expand && input.sizeKnown()) {
+            // It depends on the angle drawn: at most the diagonal each way.
+            const qint64 side
+                = qint64(std::ceil(std::hypot(double(input.width), double(input.height)))) + 2;
+            out.width = out.height = side;
+            out.exact = false;
+        }
+        return out;
     }
 };
 

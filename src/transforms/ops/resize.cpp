@@ -31,7 +31,27 @@ public:
                                  .arg(out.height());
     }
 
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape out = input;
+        if (size.size() == 2) {
+            out.width = size[1];
+            out.height = size[0];
+            out.exact = true;
+        } else if (input.sizeKnown() && input.width > 0 && input.height > 0
+                   && input.width <= kMaxSide && input.height <= kMaxSide) {
+            const QSize s = outputSize(QSize(int(input.width), int(input.height)));
+            out.width = s.width();
+            out.height = s.height();
+        } else {
+            out.width = out.height = -1;
+        }
+        return out;
+    }
+
 private:
+    static constexpr qint64 kMaxSide = 1 << 30;
+
     /// torchvision's _compute_resized_output_size.
     QSize outputSize(QSize in) const
     {

@@ -15,6 +15,7 @@ public:
         if (run.data.isTensor())
             fail(QStringLiteral("the input is already a tensor (ToTensor appears twice?): "
                                 "torchvision raises \"pic should be PIL Image or ndarray\""));
+        run.checkMemory(outputShape(DataShape::of(run.data)));
         run.data.tensor = imageToTensor(run.data.image);
         run.data.image = QImage();
         run.trace->summary = QStringLiteral("float32 [%1, %2, %3] in [0, 1]")
@@ -24,6 +25,13 @@ public:
     }
 
     FusedPart fusedPart() const override { return fused::ToTensor{}; }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape out = input;
+        out.tensor = true;
+        return out;
+    }
 };
 
 std::unique_ptr<PreparedOp> prepare(const OpArguments &)
