@@ -1,8 +1,8 @@
 // ifs-bench-checkpoint: seconds to read or write a checkpoint, timed inside one fresh process
 // like the Python peer in bench/peer.py (imports and start-up not counted on either side).
 //
-//   ifs-bench-checkpoint load FILE [--touch]   read (memory-mapped); --touch also reads every
-//                                              tensor byte once, as torch.load copies them all
+//   ifs-bench-checkpoint load FILE [--touch]   read (into memory with pread, CRCs checked);
+//                                              --touch also reads every tensor byte once
 //   ifs-bench-checkpoint save IN OUT [--quick]  read IN, then time writing it to OUT (--quick:
 //                                              without waiting for the disk, as torch.save)
 #include "base/allocator.h"
@@ -38,20 +38,17 @@ int main(int argc, char **argv)
         quint64 sum = 0;
         if (touch)
             for (const StoragePtr &storage : storagesOf(file->root)) {
-                const char *p = storage->bytes.constData();
-                for (qsizetype i = 0; i < storage->bytes.size(); i += 64)
-                    sum += uchar(p[i]);
+                const QByteArray bytes = storage->data().value(); // loaded: an eager read
+                for (qsizetype i = 0; i < bytes.size(); i += 64)
+                    sum += uchar(bytes[i]);
             }
         std::printf("%.4f %llu\n", double(timer.nsecsElapsed()) / 1e9,
                     static_cast<unsigned long long>(sum));
         return 0;
     }
     if (args[1] == u"save" && args.size() >= 4) {
-        // In memory, as torch.load leaves it for torch.save: a memory-mapped source would make
-        // the write pay for paging the source in.
-        ReadOptions inMemory;
-        inMemory.mmap = false;
-        const Result<CheckpointFile> file = readCheckpoint(args[2], inMemory);
+        // In memory (the default eager read), as torch.load leaves it for torch.save.
+        const Result<CheckpointFile> file = readCheckpoint(args[2]);
         if (!file) {
             std::fprintf(stderr, "%s\n", qPrintable(file.errorMessage()));
             return 1;

@@ -3,13 +3,46 @@
 #include "testutil.h"
 
 #include <QFile>
+#include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
+
 using namespace ifs;
+
+namespace {
+
+/// Runs ifstudio-cli with its address space limited to `bytes` (RLIMIT_AS, set in the child
+/// before it starts): any allocation past it fails, so a run that ends well stayed within it.
+test::ProcessResult runCliWithin(qint64 bytes, const QStringList &args)
+{
+    QProcess process;
+    process.setChildProcessModifier([bytes] {
+        const rlimit limit{rlim_t(bytes), rlim_t(bytes)};
+        ::setrlimit(RLIMIT_AS, &limit);
+    });
+    process.start(test::cliPath(), args);
+    test::ProcessResult result;
+    if (!process.waitForStarted(30000) || !process.waitForFinished(300000)) {
+        process.kill();
+        process.waitForFinished();
+        result.crashed = true;
+        return result;
+    }
+    result.out = process.readAllStandardOutput();
+    result.err = process.readAllStandardError();
+    result.crashed = process.exitStatus() == QProcess::CrashExit;
+    result.exitCode = process.exitCode();
+    return result;
+}
+
+} // namespace
 
 class TstCheckpointCli : public QObject
 {
@@ -267,6 +300,139 @@ print(all(torch.equal(sd[k], ref[k]) for k in ref))
         QVERIFY2(
             QJsonDocument(json[QStringLiteral("warnings")].toArray()).toJson().contains("system"),
             r.out.constData());
+    }
+
+    void refusesWhatIsNotAFile()
+    {
+        // A FIFO without a writer: open() for reading would wait forever. The 60 s timeout is a
+        // guard only: the refusal comes before anything opens the path.
+        const QString fifo = file(QStringLiteral("pipe.pth"));
+        QVERIFY(::mkfifo(QFile::encodeName(fifo).constData(), 0600) == 0);
+        const QList<QStringList> commands{
+            {QStringLiteral("inspect"), fifo},
+            {QStringLiteral("inspect"), QStringLiteral("--json"), QStringLiteral("--stats"), fifo},
+            {QStringLiteral("repair"), fifo, QStringLiteral("-o"), file(QStringLiteral("x.pth"))},
+            {QStringLiteral("diff"), file(QStringLiteral("plain.pth")), fifo},
+        };
+        for (const QStringList &args : commands) {
+            const test::ProcessResult r = test::runCli(args, 60000);
+            QVERIFY2(!r.crashed, qPrintable(args.join(u' ')));
+            QCOMPARE(r.exitCode, 1);
+            QVERIFY2(r.err.contains((QStringLiteral("“") + fifo
+                                     + QStringLiteral("”: it is a FIFO (named pipe), not a file"))
+                                        .toUtf8()),
+                     r.err.constData());
+        }
+        QVERIFY(!QFile::exists(file(QStringLiteral("x.pth"))));
+        const test::ProcessResult folder = test::runCli({QStringLiteral("inspect"), m_dir.path()});
+        QCOMPARE(folder.exitCode, 1);
+        QVERIFY2(folder.err.contains("it is a folder, not a file"), folder.err.constData());
+    }
+
+    void zipBombUnderAMemoryCeiling()
+    {
+        // Six members of 128 MiB of zeros (768 MiB inflated, under 1 MB on disk), read with the
+        // address space limited to 320 MiB (the CLI runs in under 128): inflating it could not
+        // fit.
+        const QString bomb = file(QStringLiteral("bomb.pth"));
+        const test::ProcessResult made
+            = test::runProcess(test::oraclePython(),
+                               {test::toolPath(QStringLiteral("make_zip_bomb.py")), bomb,
+                                QStringLiteral("6"), QStringLiteral("128")});
+        QVERIFY2(made.exitCode == 0, made.err.constData());
+        QVERIFY(QFileInfo(bomb).size() < (qint64(1) << 20));
+        constexpr qint64 kCeiling = qint64(320) << 20;
+
+        // The structure needs no tensor data: nothing is inflated.
+        const test::ProcessResult json
+            = runCliWithin(kCeiling, {QStringLiteral("inspect"), QStringLiteral("--json"), bomb});
+        QVERIFY2(!json.crashed && json.exitCode == 0, json.err.constData());
+        const QJsonObject report = QJsonDocument::fromJson(json.out).object();
+        QCOMPARE(report[QStringLiteral("tensors")].toArray().size(), 6);
+        QCOMPARE(report[QStringLiteral("tensor_bytes")].toInteger(), qint64(768) << 20);
+
+        // Statistics stream each member through a few MiB.
+        const test::ProcessResult stats = runCliWithin(
+            kCeiling,
+            {QStringLiteral("inspect"), QStringLiteral("--json"), QStringLiteral("--stats"), bomb});
+        QVERIFY2(!stats.crashed && stats.exitCode == 0, stats.err.constData());
+        const QJsonArray withStats
+            = QJsonDocument::fromJson(stats.out)[QStringLiteral("tensors")].toArray();
+        QCOMPARE(withStats.size(), 6);
+        for (const QJsonValue &tensor : withStats) {
+            const QJsonObject s = tensor[QStringLiteral("stats")].toObject();
+            QCOMPARE(s[QStringLiteral("zeros")].toInteger(), qint64(32) << 20);
+            QCOMPARE(s[QStringLiteral("max")].toDouble(), 0.0);
+        }
+
+        // Commands that need the data in memory stop at the budget (by default at most half of
+        // the address space allowed), with a message.
+        const test::ProcessResult diff
+            = runCliWithin(kCeiling, {QStringLiteral("diff"), bomb, bomb});
+        QVERIFY2(!diff.crashed, diff.err.constData());
+        QCOMPARE(diff.exitCode, 1);
+        QVERIFY2(diff.err.contains("its compressed records inflate to more than the"),
+                 diff.err.constData());
+        QVERIFY2(diff.err.contains("--max-inflated"), diff.err.constData());
+        const test::ProcessResult small = test::runCli(
+            {QStringLiteral("repair"), bomb, QStringLiteral("--max-inflated"),
+             QStringLiteral("300M"), QStringLiteral("-o"), file(QStringLiteral("bomb_out.pth"))});
+        QCOMPARE(small.exitCode, 1);
+        QVERIFY2(small.err.contains("more than the 300.0 MiB allowed"), small.err.constData());
+        const test::ProcessResult bad
+            = test::runCli({QStringLiteral("inspect"), QStringLiteral("--max-inflated"),
+                            QStringLiteral("lots"), bomb});
+        QCOMPARE(bad.exitCode, 2);
+        QVERIFY2(bad.err.contains("--max-inflated “lots”"), bad.err.constData());
+    }
+
+    void hostilePickleGetsAnAnswer()
+    {
+        // The 101-byte pickle of issue 13 (a list that contains itself, built with DUP, APPEND
+        // and BUILD) crashed inspect with SIGSEGV.
+        const QString crash = file(QStringLiteral("issue13.pkl"));
+        QVERIFY(test::writeFile(
+            crash,
+            QByteArray::fromBase64("gAJdXV2AAooKbPycBwVLUEb5j49dXWFdYV1hXWFdgAJdXV1dYYACigps/"
+                                   "JwHBUtQRvmPj11dYV1hXTJhXWFdgAJdXV1dYV1hXWFdYV1hXWFiXWJdYV1"
+                                   "dYWFhXV1hYl1iYWJiYj4=")));
+        for (const QStringList &args :
+             {QStringList{QStringLiteral("inspect"), crash},
+              QStringList{QStringLiteral("inspect"), QStringLiteral("--json"), crash}}) {
+            const test::ProcessResult r = test::runCli(args);
+            QVERIFY2(!r.crashed, r.err.constData());
+            QCOMPARE(r.exitCode, 1);
+            QVERIFY2(r.err.contains(
+                         (QStringLiteral("Cannot read checkpoint “") + crash + QStringLiteral("”"))
+                             .toUtf8()),
+                     r.err.constData());
+        }
+    }
+
+    void repairRefusesAnExistingOutput()
+    {
+        const QString out = file(QStringLiteral("existing.pth"));
+        QVERIFY(test::writeFile(out, "precious"));
+        const test::ProcessResult refused
+            = test::runCli({QStringLiteral("repair"), file(QStringLiteral("plain.pth")),
+                            QStringLiteral("-o"), out});
+        QCOMPARE(refused.exitCode, 2);
+        QVERIFY2(refused.err.contains(
+                     (QStringLiteral("-o “") + out + QStringLiteral("” already exists")).toUtf8()),
+                 refused.err.constData());
+        QVERIFY2(refused.err.contains("--overwrite"), refused.err.constData());
+        QFile f(out);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QCOMPARE(f.readAll(), QByteArray("precious"));
+        f.close();
+        const test::ProcessResult replaced
+            = test::runCli({QStringLiteral("repair"), file(QStringLiteral("plain.pth")),
+                            QStringLiteral("-o"), out, QStringLiteral("--overwrite")});
+        QVERIFY2(replaced.exitCode == 0, replaced.err.constData());
+        QVERIFY(!QFile::exists(out + QStringLiteral(".bak"))); // a backup is for the input only
+        const test::ProcessResult d
+            = test::runCli({QStringLiteral("diff"), out, file(QStringLiteral("plain.pth"))});
+        QCOMPARE(d.exitCode, 0);
     }
 
     void badInputGetsAMessage()

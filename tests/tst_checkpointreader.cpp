@@ -4,6 +4,7 @@
 // returns; the reader's Values, described the same way here, must match bit for bit. Files the
 // C++ side writes go back to Python for the round trips.
 #include "checkpoint/checkpointreader.h"
+#include "checkpoint/checkpointsummary.h"
 #include "checkpoint/checkpointvalue.h"
 #include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
@@ -12,6 +13,7 @@
 #include "testutil.h"
 
 #include <QCryptographicHash>
+#include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -23,6 +25,8 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QtEndian>
+
+#include <sys/stat.h>
 
 #include <limits>
 #include <map>
@@ -257,6 +261,11 @@ private Q_SLOTS:
     void flippedBytes();
     void cancel();
     void walkValuesVisitsInOrder();
+    void cyclicAndDeepPickles();
+    void refusesWhatIsNotAFile();
+    void onDemandReadsTheStructureOnly();
+    void fileChangedUnderAReader();
+    void zipBombBudget();
 
 private:
     QString path(const QString &file) const { return m_dir.filePath(file); }
@@ -343,10 +352,10 @@ void TestCheckpointReader::readsPythonFiles()
         QCOMPARE(read->metadata, metadata);
     }
 
-    // Reading into memory instead of mapping the file gives the same values.
-    ReadOptions copy;
-    copy.mmap = false;
-    Result<CheckpointFile> copied = readCheckpoint(file, copy);
+    // Reading tensor data on demand gives the same values.
+    ReadOptions lazy;
+    lazy.tensorData = ReadOptions::TensorData::OnDemand;
+    Result<CheckpointFile> copied = readCheckpoint(file, lazy);
     QVERIFY2(copied.ok(), qPrintable(copied.errorMessage()));
     QCOMPARE(describe(copied->root), describe(read->root)); // NaN != NaN for operator==
     QCOMPARE(copied->warnings, read->warnings);
@@ -1115,6 +1124,231 @@ void TestCheckpointReader::walkValuesVisitsInOrder()
         return WalkAction::Continue;
     });
     QCOMPARE(deepest, qsizetype(2000));
+}
+
+// The 101-byte pickle of issue 13 (found by tests/fuzz/run_fuzz.sh in an eight-minute run; also
+// tests/fuzz/corpus/issue13_cycle.pkl): lists that contain themselves through DUP, APPEND and
+// BUILD sent isEmptyState() into unbounded recursion, and `inspect` died with SIGSEGV.
+const QByteArray kIssue13Pickle
+    = QByteArray::fromBase64("gAJdXV2AAooKbPycBwVLUEb5j49dXWFdYV1hXWFdgAJdXV1dYYACigps/"
+                             "JwHBUtQRvmPj11dYV1hXTJhXWFdgAJdXV1dYV1h"
+                             "XWFdYV1hXWFiXWJdYV1dYWFhXV1hYl1iYWJiYj4=");
+
+void TestCheckpointReader::cyclicAndDeepPickles()
+{
+    // A value or an error, never a crash: cycles are cut into None with a warning where the
+    // pickle's objects become Values, so no walk downstream can meet one.
+    QCOMPARE(kIssue13Pickle.size(), 101);
+    for (const auto mode : {ReadOptions::TensorData::Eager, ReadOptions::TensorData::OnDemand}) {
+        ReadOptions options;
+        options.tensorData = mode;
+        const Result<CheckpointFile> crash = readCheckpoint(kIssue13Pickle, options, u"crash"_s);
+        QVERIFY(!crash.ok());
+        QVERIFY2(crash.errorMessage().startsWith(u"Cannot read checkpoint “crash”: "_s),
+                 qPrintable(crash.errorMessage()));
+    }
+    // The same file read from disk, as inspect does.
+    QVERIFY(test::writeFile(path(u"issue13.pkl"_s), kIssue13Pickle));
+    QVERIFY(!readCheckpoint(path(u"issue13.pkl"_s)).ok());
+
+    // A list that contains itself set as an object's state (BUILD): kept, the cycle cut.
+    Result<CheckpointFile> read = readPickle(PICKLE("cmy.mod\nThing\n)\x81]q\x00h\x00"
+                                                    "ab."));
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    QCOMPARE(read->root,
+             Value::object(u"my.mod"_s, u"Thing"_s, Value::tuple(), Value::list({Value()})));
+    QVERIFY2(containsText(read->warnings, u"a reference cycle was cut here (None)"_s),
+             qPrintable(read->warnings.join(u'\n')));
+    // BUILD on a builtin list with itself as the state.
+    read = readPickle(PICKLE("]q\x00h\x00"
+                             "ah\x00"
+                             "b."));
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    QCOMPARE(read->root, Value::list({Value()}));
+
+    // Two BUILDs with dict states whose keys are tuples (every insert appends an entry): the
+    // second merges into the first's state dict (dictInsertAll() iterates a copy, so merging a
+    // dict into itself cannot read freed memory).
+    read = readPickle(PICKLE("cmy.mod\nThing\n)\x81}(K\x01\x85K\x03ub}(K\x02\x85K\x04K\x03\x85"
+                             "K\x05ub."));
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    QCOMPARE(
+        read->root,
+        Value::object(
+            u"my.mod"_s, u"Thing"_s, Value::tuple(),
+            Value::dict({{Value::tuple({1}), 3}, {Value::tuple({2}), 4}, {Value::tuple({3}), 5}})));
+
+    // A million nested lists as a BUILD state: answered without recursion, then refused for
+    // its depth with a clear error.
+    constexpr int kDepth = 1000000;
+    QByteArray deep = "cmy.mod\nThing\n)\x81";
+    deep += QByteArray(kDepth, ']') + QByteArray(kDepth - 1, 'a') + "b.";
+    read = readPickle(deep);
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().contains(u"levels deep"_s), qPrintable(read.errorMessage()));
+}
+
+void TestCheckpointReader::refusesWhatIsNotAFile()
+{
+    // Before anything opens it: a FIFO without a writer would block open() forever (CTest's
+    // timeout is this test's only guard against that).
+    const QString fifo = path(u"pipe.pt"_s);
+    QVERIFY(::mkfifo(QFile::encodeName(fifo).constData(), 0600) == 0);
+    for (const auto mode : {ReadOptions::TensorData::Eager, ReadOptions::TensorData::OnDemand}) {
+        ReadOptions options;
+        options.tensorData = mode;
+        const Result<CheckpointFile> read = readCheckpoint(fifo, options);
+        QVERIFY(!read.ok());
+        QCOMPARE(read.errorMessage(),
+                 u"Cannot read checkpoint “"_s + fifo
+                     + u"”: it is a FIFO (named pipe), not a file: save what "
+                       u"it carries to a file and open that"_s);
+    }
+    Result<CheckpointFile> read = readCheckpoint(m_dir.path());
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().endsWith(u"it is a folder, not a file"_s),
+             qPrintable(read.errorMessage()));
+    read = readCheckpoint(u"/dev/null"_s);
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().contains(u"it is a character device, not a file"_s),
+             qPrintable(read.errorMessage()));
+    read = readCheckpoint(path(u"missing.pt"_s));
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().contains(u"No such file"_s), qPrintable(read.errorMessage()));
+    QCOMPARE(read.error().code, ErrorCode::Io);
+}
+
+void TestCheckpointReader::onDemandReadsTheStructureOnly()
+{
+    ReadOptions lazy;
+    lazy.tensorData = ReadOptions::TensorData::OnDemand;
+    for (const QString &name : {u"resnet18_zip.pt"_s, u"zoo.safetensors"_s, u"tensors_zip.pt"_s}) {
+        const Result<CheckpointFile> eager = readCheckpoint(path(name));
+        const Result<CheckpointFile> structure = readCheckpoint(path(name), lazy);
+        QVERIFY2(eager.ok() && structure.ok(), qPrintable(structure.errorMessage()));
+        const QList<StoragePtr> loaded = storagesOf(eager->root);
+        const QList<StoragePtr> left = storagesOf(structure->root);
+        QCOMPARE(left.size(), loaded.size());
+        for (qsizetype i = 0; i < left.size(); ++i) {
+            // Nothing read yet: each storage knows its size and where its bytes are.
+            QCOMPARE(left[i]->byteCount(), loaded[i]->bytes.size());
+            QCOMPARE(left[i]->source != nullptr, loaded[i]->bytes.size() > 0);
+            QVERIFY(left[i]->bytes.isEmpty());
+            QCOMPARE(left[i]->data().value(), loaded[i]->bytes);
+        }
+        QCOMPARE(describe(structure->root), describe(eager->root));
+    }
+    // Legacy files are read whole either way.
+    const Result<CheckpointFile> legacy = readCheckpoint(path(u"tensors_legacy.pth"_s), lazy);
+    QVERIFY(legacy.ok());
+    for (const StoragePtr &storage : storagesOf(legacy->root))
+        QVERIFY(!storage->source);
+}
+
+void TestCheckpointReader::fileChangedUnderAReader()
+{
+    // torch.save rewrites an existing file in place. What a reader left in the file then gives an
+    // error that says the file changed, never SIGBUS (a memory-mapped read would die here).
+    const QString name = path(u"changing.pt"_s);
+    QVERIFY(QFile::copy(path(u"resnet18_zip.pt"_s), name));
+    const Result<CheckpointFile> eager = readCheckpoint(name);
+    ReadOptions lazy;
+    lazy.tensorData = ReadOptions::TensorData::OnDemand;
+    const Result<CheckpointFile> structure = readCheckpoint(name, lazy);
+    QVERIFY(eager.ok() && structure.ok());
+    QFile file(name);
+    QVERIFY(file.resize(file.size() / 2));
+
+    const auto unreadable = [](const Value &root, QString *message) {
+        int count = 0;
+        forEachTensor(root, [&](WalkPath, const Tensor &tensor) {
+            const TensorStats stats = computeTensorStats(tensor);
+            if (stats.unreadable) {
+                ++count;
+                *message = stats.error;
+                const Result<QByteArray> bytes = tensor.contiguousBytes();
+                QVERIFY(!bytes.ok());
+                QCOMPARE(bytes.errorMessage(), stats.error);
+            } else {
+                QVERIFY2(stats.error.isEmpty(), qPrintable(stats.error));
+            }
+        });
+        return count;
+    };
+    QString message;
+    QVERIFY(unreadable(structure->root, &message) > 10);
+    QVERIFY2(message.startsWith(u"Cannot read checkpoint “"_s + name
+                                + u"”: the file changed while it was being read (it was "_s),
+             qPrintable(message));
+    QVERIFY2(message.endsWith(u"read it again once it is fully written"_s), qPrintable(message));
+    // Writing what was read: the same error, nothing written.
+    const Status written = writeCheckpoint(path(u"copy_of_changing.pt"_s), structure->root);
+    QVERIFY(!written.ok());
+    QVERIFY2(written.errorMessage().contains(u"the file changed while it was being read"_s),
+             qPrintable(written.errorMessage()));
+    QVERIFY(!QFile::exists(path(u"copy_of_changing.pt"_s)));
+    // What was read eagerly does not depend on the file any more.
+    QCOMPARE(unreadable(eager->root, &message), 0);
+
+    // Rewritten in place at the same size: the records' checksums tell, and the message says why.
+    QVERIFY(file.remove());
+    QVERIFY(QFile::copy(path(u"resnet18_zip.pt"_s), name));
+    const Result<CheckpointFile> again = readCheckpoint(name, lazy);
+    QVERIFY(again.ok());
+    QVERIFY(file.open(QIODevice::ReadWrite));
+    QVERIFY(file.seek(file.size() / 2));
+    QVERIFY(file.write(QByteArray(4096, 'U')) == 4096);
+    QVERIFY(file.setFileTime(QDateTime::currentDateTime().addSecs(10),
+                             QFileDevice::FileModificationTime));
+    file.close();
+    QVERIFY(unreadable(again->root, &message) >= 1);
+    QVERIFY2(message.contains(u"the file changed while it was being read (it was rewritten)"_s),
+             qPrintable(message));
+}
+
+void TestCheckpointReader::zipBombBudget()
+{
+    // Four members of 16 MiB of zeros, about 16 KiB each on disk.
+    const QString bomb = path(u"bomb.pt"_s);
+    const test::ProcessResult made = test::runProcess(
+        test::oraclePython(), {test::toolPath(u"make_zip_bomb.py"_s), bomb, u"4"_s, u"16"_s});
+    QVERIFY2(made.exitCode == 0, made.err.constData());
+    QVERIFY(QFileInfo(bomb).size() < (qint64(200) << 10));
+    ReadOptions options;
+    options.maxInflatedBytes = qint64(40) << 20;
+    Result<CheckpointFile> read = readCheckpoint(bomb, options);
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().contains(u"its compressed records inflate to more than the "
+                                          u"40.0 MiB allowed for one read"_s),
+             qPrintable(read.errorMessage()));
+    QVERIFY2(read.errorMessage().contains(u"zip bomb"_s), qPrintable(read.errorMessage()));
+
+    // On demand: the structure costs nothing, loads take from the budget, statistics stream.
+    options.tensorData = ReadOptions::TensorData::OnDemand;
+    read = readCheckpoint(bomb, options);
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    const QList<StoragePtr> storages = storagesOf(read->root);
+    QCOMPARE(storages.size(), 4);
+    for (const StoragePtr &storage : storages)
+        QCOMPARE(storage->byteCount(), qint64(16) << 20);
+    QVERIFY(storages[0]->data().ok());
+    QVERIFY(storages[0]->data().ok()); // kept: taken once
+    QVERIFY(storages[1]->data().ok());
+    const Result<QByteArray> third = storages[2]->data();
+    QVERIFY(!third.ok());
+    QVERIFY2(third.errorMessage().startsWith(u"Cannot read checkpoint “"_s + bomb + u"”: "_s),
+             qPrintable(third.errorMessage()));
+    QVERIFY2(third.errorMessage().contains(u"inflate to more than"_s),
+             qPrintable(third.errorMessage()));
+    forEachTensor(read->root, [](WalkPath, const Tensor &tensor) {
+        const TensorStats stats = computeTensorStats(tensor);
+        QVERIFY2(stats.error.isEmpty(), qPrintable(stats.error));
+        QCOMPARE(stats.count, qint64(4) << 20);
+        QCOMPARE(stats.zeros, stats.count);
+        QCOMPARE(stats.max, 0.0);
+    });
+    // Within the default budget, the whole file reads.
+    QVERIFY(readCheckpoint(bomb).ok());
 }
 
 QTEST_GUILESS_MAIN(TestCheckpointReader)

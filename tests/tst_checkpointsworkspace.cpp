@@ -30,6 +30,8 @@
 #include <QTreeView>
 #include <QTreeWidget>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 using namespace ifs;
@@ -64,6 +66,7 @@ private Q_SLOTS:
     void compareTwo();
     void mainWindowOpensCheckpoints();
     void topBarFitsTheSmallestWindow();
+    void hostileFilesGetAMessage();
 
 private:
     bool open(CheckpointsWorkspace &workspace, const QStringList &names);
@@ -374,6 +377,37 @@ void TestCheckpointsWorkspace::topBarFitsTheSmallestWindow()
     }
     QVERIFY(recent->width() >= recent->sizeHint().width());
     QVERIFY(recent->geometry().right() < name->geometry().left());
+}
+
+void TestCheckpointsWorkspace::hostileFilesGetAMessage()
+{
+    // A FIFO (refused before it is opened: opening it would wait for a writer forever) and the
+    // 101-byte pickle of issue 13 (a list that contains itself, which took the app down): each
+    // fails to open with a message; the workspace stays usable.
+    const QString fifo = m_tmp.filePath(QStringLiteral("pipe.pth"));
+    QVERIFY(::mkfifo(QFile::encodeName(fifo).constData(), 0600) == 0);
+    const QString crash = m_tmp.filePath(QStringLiteral("issue13.pkl"));
+    QVERIFY(writeFile(
+        crash,
+        QByteArray::fromBase64("gAJdXV2AAooKbPycBwVLUEb5j49dXWFdYV1hXWFdgAJdXV1dYYACigps/JwHBUtQ"
+                               "RvmPj11dYV1hXTJhXWFdgAJdXV1dYV1hXWFdYV1hXWFiXWJdYV1dYWFhXV1hYl1i"
+                               "YWJiYj4=")));
+    CheckpointsWorkspace workspace(m_settings.get());
+    workspace.resize(1200, 800);
+    workspace.show();
+    const QList<std::pair<QString, QString>> cases{
+        {fifo, QStringLiteral("it is a FIFO (named pipe), not a file")},
+        {crash, QStringLiteral("Cannot read checkpoint “") + crash},
+    };
+    for (const auto &[file, message] : cases) {
+        QSignalSpy failed(&workspace, &CheckpointsWorkspace::loadFailed);
+        workspace.openFiles({file});
+        QVERIFY(failed.wait(kWaitMs));
+        QVERIFY2(failed.constFirst().constFirst().toString().contains(message),
+                 qPrintable(failed.constFirst().constFirst().toString()));
+        QVERIFY(!workspace.hasCheckpoint());
+    }
+    QVERIFY(open(workspace, {QStringLiteral("dp_cuda.pth")}));
 }
 
 QTEST_MAIN(TestCheckpointsWorkspace)

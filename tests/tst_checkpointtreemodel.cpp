@@ -12,6 +12,7 @@
 #include <QTest>
 
 #include <cmath>
+#include <vector>
 
 using namespace ifs;
 using namespace ifs::ckpt;
@@ -30,6 +31,8 @@ private Q_SLOTS:
     void totals();
     void tensorBytesAreDistinctStorages();
     void tensorStats();
+    void hostileValuesShowSafely();
+    void onDemandFileShowsWithoutItsData();
 
 private:
     CheckpointFile read(const QString &name);
@@ -257,6 +260,97 @@ void TestCheckpointTreeModel::tensorStats()
     QCOMPARE(ints.max, 3.0);
     QCOMPARE(ints.mean, 0.0);
     QCOMPARE(ints.nans, qint64(0));
+}
+
+namespace {
+
+/// Visits every row of the model (expanding everything), without recursion; returns the deepest
+/// level reached.
+int visitAll(CheckpointTreeModel &model)
+{
+    std::vector<std::pair<QModelIndex, int>> pending{{QModelIndex(), 0}};
+    int deepest = 0;
+    while (!pending.empty()) {
+        const auto [parent, depth] = pending.back();
+        pending.pop_back();
+        deepest = std::max(deepest, depth);
+        for (int row = 0; row < model.rowCount(parent); ++row) {
+            for (int column = 0; column < model.columnCount(parent); ++column) {
+                const QModelIndex index = model.index(row, column, parent);
+                for (int role : {int(Qt::DisplayRole), int(Qt::ToolTipRole),
+                                 int(CheckpointTreeModel::BytesRole)}) {
+                    (void)index.data(role);
+                }
+            }
+            pending.push_back({model.index(row, 0, parent), depth + 1});
+        }
+    }
+    return deepest;
+}
+
+Result<CheckpointFile> readPickle(const QByteArray &body)
+{
+    return readCheckpoint(QByteArray("\x80\x02", 2) + body);
+}
+
+} // namespace
+
+void TestCheckpointTreeModel::hostileValuesShowSafely()
+{
+    // The pickle of issue 13 that took the app down: the reader refuses it with a message, so the
+    // tree never gets it.
+    const QByteArray crash = QByteArray::fromBase64(
+        "gAJdXV2AAooKbPycBwVLUEb5j49dXWFdYV1hXWFdgAJdXV1dYYACigps/JwHBUtQRvmPj11dYV1hXTJhXWFdgAJdX"
+        "V1dYV1hXWFdYV1hXWFiXWJdYV1dYWFhXV1hYl1iYWJiYj4=");
+    QVERIFY(!readCheckpoint(crash).ok());
+
+    // Cycles arrive cut (None in their place) and nesting within the reader's bound: the whole
+    // tree can be walked.
+    // (Its NUL bytes need the length: QByteArray(const char *) would stop at the first.)
+    static const char kCycle[] = "cmy.mod\nThing\n)\x81]q\x00h\x00"
+                                 "ab.";
+    const QByteArray cycle(kCycle, sizeof kCycle - 1);
+    QByteArray nested = QByteArray(250, ']') + QByteArray(249, 'a') + '.';
+    for (const QByteArray &body : {cycle, nested}) {
+        const Result<CheckpointFile> file = readPickle(body);
+        QVERIFY2(file.ok(), qPrintable(file.errorMessage()));
+        CheckpointTreeModel model;
+        QAbstractItemModelTester tester(&model,
+                                        QAbstractItemModelTester::FailureReportingMode::QtTest);
+        model.setRoot(file->root, QStringLiteral("hostile"));
+        QVERIFY(visitAll(model) >= 2);
+    }
+    CheckpointTreeModel model;
+    model.setRoot(readPickle(nested)->root);
+    QCOMPARE(visitAll(model), 250); // one level per list, the outermost in the root row
+}
+
+void TestCheckpointTreeModel::onDemandFileShowsWithoutItsData()
+{
+    // A zip bomb (4 × 16 MiB of zeros, about 64 KiB on disk) read as the workspace reads: the
+    // tree, its sizes and totals come from the structure, statistics stream.
+    const QString bomb = m_tmp.filePath(QStringLiteral("bomb.pt"));
+    const ProcessResult made = runProcess(oraclePython(),
+                                          {toolPath(QStringLiteral("make_zip_bomb.py")), bomb,
+                                           QStringLiteral("4"), QStringLiteral("16")});
+    QVERIFY2(made.exitCode == 0, made.err.constData());
+    ReadOptions options;
+    options.tensorData = ReadOptions::TensorData::OnDemand;
+    options.maxInflatedBytes = 1; // nothing may be inflated into memory
+    const Result<CheckpointFile> file = readCheckpoint(bomb, options);
+    QVERIFY2(file.ok(), qPrintable(file.errorMessage()));
+    CheckpointTreeModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setRoot(file->root, QStringLiteral("bomb.pt"));
+    QCOMPARE(visitAll(model), 2);
+    const QModelIndex root = model.index(0, CheckpointTreeModel::SizeColumn);
+    QCOMPARE(root.data(CheckpointTreeModel::BytesRole).toLongLong(), qint64(64) << 20);
+    QCOMPARE(countTensors(file->root).bytes, qint64(64) << 20);
+    const TensorStats stats = computeTensorStats(file->root.value(u"t3").toTensor());
+    QVERIFY2(stats.error.isEmpty(), qPrintable(stats.error));
+    QCOMPARE(stats.zeros, qint64(4) << 20);
+    // Loading it whole would take from the budget, which allows nothing here.
+    QVERIFY(!file->root.value(u"t3").toTensor().contiguousBytes().ok());
 }
 
 QTEST_GUILESS_MAIN(TestCheckpointTreeModel)

@@ -18,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 namespace ifs::cli {
 
@@ -229,6 +230,57 @@ QString formatKey(CheckpointFormat format)
     return formatName(format).toLower();
 }
 
+/// --max-inflated: how much the compressed records of a file may inflate to.
+QCommandLineOption maxInflatedOption()
+{
+    return QCommandLineOption(
+        QStringLiteral("max-inflated"),
+        QStringLiteral("The most that a file's compressed records may inflate to, in all (e.g. "
+                       "512M, 8G; default: a quarter of the memory). torch writes records "
+                       "uncompressed: only re-zipped files or zip bombs need it."),
+        QStringLiteral("SIZE"));
+}
+
+/// A size such as 4096, 512K, 512M, 8G or 1.5GiB (powers of 1024).
+std::optional<qint64> parseByteSize(QString text)
+{
+    text = text.trimmed().toUpper();
+    if (text.endsWith(u"IB"))
+        text.chop(2);
+    else if (text.endsWith(u'B'))
+        text.chop(1);
+    double scale = 1;
+    if (!text.isEmpty()) {
+        const qsizetype unit = QStringLiteral("KMGT").indexOf(text.back());
+        if (unit >= 0) {
+            scale = std::pow(1024.0, double(unit + 1));
+            text.chop(1);
+        }
+    }
+    bool ok = false;
+    const double number = text.toDouble(&ok);
+    const double bytes = number * scale;
+    if (!ok || !(bytes >= 1) || bytes > 9.0e18)
+        return std::nullopt;
+    return qint64(bytes);
+}
+
+/// Reads --max-inflated into `options`; -1 to go on, else the exit code.
+int readMaxInflated(const QCommandLineParser &parser, ReadOptions *options)
+{
+    const QString option = QStringLiteral("max-inflated");
+    if (!parser.isSet(option))
+        return -1;
+    const std::optional<qint64> bytes = parseByteSize(parser.value(option));
+    if (!bytes) {
+        printError(QStringLiteral("--max-inflated “%1” is not a size such as 512M or 8G")
+                       .arg(parser.value(option)));
+        return kExitUsage;
+    }
+    options->maxInflatedBytes = *bytes;
+    return -1;
+}
+
 /// Parses args; prints the error or the help. Returns -1 to go on, else the exit code.
 int parseOrExit(QCommandLineParser &parser, const QStringList &args, const QString &command,
                 int positionals)
@@ -262,14 +314,32 @@ struct Inspection
     QList<std::pair<Path, Value>> values;
     QStringList notes;
     TensorTotals totals;
+    QList<TensorStats> stats; ///< with --stats: one per row of `tensors`
 };
 
-/// Reads `path` keeping the saved locations (they are what the report shows), lists its tensors
-/// and values, then maps the storages as asked.
-Result<Inspection> inspectFile(const QString &path, const MapLocation &location)
+/// --stats: the statistics of every tensor, each streamed from the file in bounded memory. A
+/// file whose data cannot be read (changed since it was opened, damaged) is an error, not a
+/// report with gaps.
+Status computeStats(Inspection &inspection)
 {
-    ReadOptions options;
+    inspection.stats.reserve(inspection.tensors.size());
+    for (const Inspection::Row &row : std::as_const(inspection.tensors)) {
+        TensorStats stats = computeTensorStats(row.tensor);
+        if (stats.unreadable)
+            return Error{stats.error};
+        inspection.stats.append(std::move(stats));
+    }
+    return success();
+}
+
+/// Reads `path` keeping the saved locations (they are what the report shows), lists its tensors
+/// and values, then maps the storages as asked. Tensor data stays in the file until --stats asks
+/// for it (and is then streamed): inspecting costs no tensor memory, however the file inflates.
+Result<Inspection> inspectFile(const QString &path, const MapLocation &location,
+                               ReadOptions options)
+{
     options.map = MapLocation::keep();
+    options.tensorData = ReadOptions::TensorData::OnDemand;
     Result<CheckpointFile> file = readCheckpoint(path, options);
     if (!file)
         return file.error();
@@ -290,9 +360,8 @@ Result<Inspection> inspectFile(const QString &path, const MapLocation &location)
     return inspection;
 }
 
-void writeStatsJson(JsonWriter &out, const Tensor &tensor)
+void writeStatsJson(JsonWriter &out, const TensorStats &s)
 {
-    const TensorStats s = computeTensorStats(tensor);
     out.key("stats");
     if (!s.error.isEmpty()) {
         out.null();
@@ -309,7 +378,7 @@ void writeStatsJson(JsonWriter &out, const Tensor &tensor)
     out.endObject();
 }
 
-void writeTensorJson(JsonWriter &out, const Inspection::Row &row, bool stats)
+void writeTensorJson(JsonWriter &out, const Inspection::Row &row, const TensorStats *stats)
 {
     out.beginObject();
     out.key("path");
@@ -327,7 +396,7 @@ void writeTensorJson(JsonWriter &out, const Inspection::Row &row, bool stats)
     if (row.tensor.parameter)
         out.key("parameter").value(true);
     if (stats)
-        writeStatsJson(out, row.tensor);
+        writeStatsJson(out, *stats);
     out.endObject();
 }
 
@@ -354,15 +423,17 @@ void writeStringsJson(JsonWriter &out, const char *key, const QStringList &strin
     out.endArray();
 }
 
-void printInspectionJson(const Inspection &inspection, bool stats)
+void printInspectionJson(const Inspection &inspection)
 {
     JsonWriter out;
     out.beginObject();
     out.key("file").value(inspection.path);
     out.key("format").value(formatKey(inspection.file.format));
     out.key("tensors").beginArray();
-    for (const Inspection::Row &row : inspection.tensors)
-        writeTensorJson(out, row, stats);
+    for (qsizetype i = 0; i < inspection.tensors.size(); ++i) {
+        writeTensorJson(out, inspection.tensors[i],
+                        inspection.stats.isEmpty() ? nullptr : &inspection.stats[i]);
+    }
     out.endArray();
     out.key("values").beginArray();
     for (const auto &[p, v] : inspection.values)
@@ -380,9 +451,8 @@ void printInspectionJson(const Inspection &inspection, bool stats)
     writeOut(text);
 }
 
-QString statsText(const Tensor &tensor)
+QString statsText(const TensorStats &s)
 {
-    const TensorStats s = computeTensorStats(tensor);
     if (!s.error.isEmpty())
         return QString();
     return QStringLiteral("  min %1 max %2 mean %3 std %4%5")
@@ -394,7 +464,7 @@ QString statsText(const Tensor &tensor)
                               : QString());
 }
 
-void printInspectionText(const Inspection &inspection, bool stats)
+void printInspectionText(const Inspection &inspection)
 {
     const QLocale locale;
     const CheckpointFile &file = inspection.file;
@@ -409,15 +479,16 @@ void printInspectionText(const Inspection &inspection, bool stats)
     for (const Inspection::Row &row : inspection.tensors)
         width = std::max(width, int(pathText(row.path).size()));
     width = std::min(width, 60);
-    for (const Inspection::Row &row : inspection.tensors) {
+    for (qsizetype i = 0; i < inspection.tensors.size(); ++i) {
+        const Inspection::Row &row = inspection.tensors[i];
         QString line = QStringLiteral("  %1 %2 %3 %4 %5")
                            .arg(pathText(row.path), -width)
                            .arg(dtypeName(row.tensor.dtype()), -9)
                            .arg(shapeText(row.tensor.shape), -18)
                            .arg(row.saved, -7)
                            .arg(humanBytes(row.tensor.byteSize()));
-        if (stats)
-            line += statsText(row.tensor);
+        if (!inspection.stats.isEmpty())
+            line += statsText(inspection.stats[i]);
         printOut(line.trimmed().prepend(QStringLiteral("  ")));
     }
     for (const auto &[p, v] : inspection.values)
@@ -476,8 +547,9 @@ struct RepairCommandLine
                               QStringLiteral("Read the written file back and compare every "
                                              "value and tensor bit for bit.")};
     QCommandLineOption overwrite{QStringLiteral("overwrite"),
-                                 QStringLiteral("Allow OUT to be IN (a backup IN.bak is "
-                                                "kept).")};
+                                 QStringLiteral("Replace OUT when it exists (when OUT is IN, a "
+                                                "backup IN.bak is kept).")};
+    QCommandLineOption maxInflated = maxInflatedOption();
 
     void addTo(QCommandLineParser &parser) const
     {
@@ -490,8 +562,9 @@ struct RepairCommandLine
             "With --against, prints how load_state_dict would go against that checkpoint's "
             "keys; --auto applies the renames that make the most keys match."));
         parser.addOption(helpOption());
-        for (const QCommandLineOption &o : {out, strip, add, rename, extract, drop, cast, map,
-                                            saveDevice, against, autoFix, verify, overwrite})
+        for (const QCommandLineOption &o :
+             {out, strip, add, rename, extract, drop, cast, map, saveDevice, against, autoFix,
+              verify, overwrite, maxInflated})
             parser.addOption(o);
         parser.addPositionalArgument(QStringLiteral("IN"),
                                      QStringLiteral("The checkpoint to repair."));
@@ -510,6 +583,7 @@ struct RepairRequest
     bool autoFix = false;
     bool verify = false;
     bool overwrite = false;
+    ReadOptions read; ///< --max-inflated, for IN and --against
     MapLocation location;
     QList<Operation> operations; ///< in the documented order
 };
@@ -570,6 +644,8 @@ int parseRepairRequest(const QStringList &args, RepairRequest *request)
     }
     if (const int code = repairOperations(parser, cl, &request->operations); code >= 0)
         return code;
+    if (const int code = readMaxInflated(parser, &request->read); code >= 0)
+        return code;
     const Result<MapLocation> location = parseMapLocation(parser.value(cl.map));
     if (!location) {
         printError(location.errorMessage());
@@ -583,7 +659,7 @@ int parseRepairRequest(const QStringList &args, RepairRequest *request)
 /// the dict; -1 to go on with `result`, else the exit code.
 int applyRepair(const RepairRequest &request, Value *result)
 {
-    ReadOptions options;
+    ReadOptions options = request.read;
     options.map = request.location;
     Result<CheckpointFile> file = readCheckpoint(request.in, options);
     if (!file) {
@@ -641,7 +717,7 @@ void printProposal(const QString &against, const RepairProposal &proposal)
 /// no OUT, ends here).
 int reportAgainst(const RepairRequest &request, Value *result)
 {
-    Result<CheckpointFile> reference = readCheckpoint(request.against);
+    Result<CheckpointFile> reference = readCheckpoint(request.against, request.read);
     if (!reference) {
         printError(reference.errorMessage());
         return kExitFailure;
@@ -670,6 +746,21 @@ int reportAgainst(const RepairRequest &request, Value *result)
     if (request.target.isEmpty())
         return proposal->before.loadsStrictly() ? kExitOk : kExitFailure;
     return -1;
+}
+
+/// Never replaces an existing OUT unless asked (OUT being IN is protectInput()'s case, which
+/// also keeps a backup). Checked before anything is read. -1 to go on, else the exit code.
+int protectExistingOutput(const RepairRequest &request)
+{
+    const QFileInfo target(request.target);
+    if (request.overwrite || request.target.isEmpty() || (!target.exists() && !target.isSymLink()))
+        return -1;
+    if (target.canonicalFilePath() == QFileInfo(request.in).canonicalFilePath())
+        return -1;
+    printError(QStringLiteral("-o “%1” already exists: choose another name, or pass --overwrite "
+                              "to replace it")
+                   .arg(request.target));
+    return kExitUsage;
 }
 
 /// Never writes over the input unless asked, and then keeps a backup. -1 to go on, else the exit
@@ -779,6 +870,7 @@ int runInspect(const QStringList &args)
     parser.addOption(json);
     parser.addOption(stats);
     parser.addOption(map);
+    parser.addOption(maxInflatedOption());
     parser.addPositionalArgument(QStringLiteral("FILE"), QStringLiteral("The checkpoint."));
     if (const int code = parseOrExit(parser, args, QStringLiteral("inspect"), 1); code >= 0)
         return code;
@@ -788,16 +880,25 @@ int runInspect(const QStringList &args)
         printError(location.errorMessage());
         return kExitUsage;
     }
-    const Result<Inspection> inspection
-        = inspectFile(parser.positionalArguments().constFirst(), location.value());
+    ReadOptions options;
+    if (const int code = readMaxInflated(parser, &options); code >= 0)
+        return code;
+    Result<Inspection> inspection
+        = inspectFile(parser.positionalArguments().constFirst(), location.value(), options);
     if (!inspection) {
         printError(inspection.errorMessage());
         return kExitFailure;
     }
+    if (parser.isSet(stats)) {
+        if (const Status computed = computeStats(inspection.value()); !computed) {
+            printError(computed.errorMessage());
+            return kExitFailure;
+        }
+    }
     if (parser.isSet(json))
-        printInspectionJson(inspection.value(), parser.isSet(stats));
+        printInspectionJson(inspection.value());
     else
-        printInspectionText(inspection.value(), parser.isSet(stats));
+        printInspectionText(inspection.value());
     return kExitOk;
 }
 
@@ -805,6 +906,8 @@ int runRepair(const QStringList &args)
 {
     RepairRequest request;
     if (const int code = parseRepairRequest(args, &request); code >= 0)
+        return code;
+    if (const int code = protectExistingOutput(request); code >= 0)
         return code;
     Value result;
     if (const int code = applyRepair(request, &result); code >= 0)
@@ -835,14 +938,18 @@ int runDiff(const QStringList &args)
     const QCommandLineOption json(QStringLiteral("json"), QStringLiteral("Print one JSON object."));
     parser.addOption(helpOption());
     parser.addOption(json);
+    parser.addOption(maxInflatedOption());
     parser.addPositionalArgument(QStringLiteral("A"), QStringLiteral("A checkpoint."));
     parser.addPositionalArgument(QStringLiteral("B"), QStringLiteral("Another checkpoint."));
     if (const int code = parseOrExit(parser, args, QStringLiteral("diff"), 2); code >= 0)
         return code;
+    ReadOptions options;
+    if (const int code = readMaxInflated(parser, &options); code >= 0)
+        return code;
     Value dicts[2];
     for (int i = 0; i < 2; ++i) {
         const QString path = parser.positionalArguments()[i];
-        const Result<CheckpointFile> file = readCheckpoint(path);
+        const Result<CheckpointFile> file = readCheckpoint(path, options);
         if (!file) {
             printError(file.errorMessage());
             return kExitFailure;

@@ -3,16 +3,18 @@
 #include "checkpoint/checkpointfiles.h"
 #include "checkpoint/checkpointwalk.h"
 #include "checkpoint/checkpointwriter.h"
+#include "checkpoint/detail/filesource.h"
 #include "checkpoint/detail/pickleunpickler.h"
 #include "checkpoint/detail/zipreader.h"
 #include "checkpoint/safetensors.h"
 
-#include <QFile>
-#include <QFileInfo>
 #include <QRegularExpression>
 #include <QSet>
 #include <QStringDecoder>
 #include <QtEndian>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -21,6 +23,9 @@
 
 namespace ifs::ckpt {
 
+using detail::ByteSource;
+using detail::FileStorageSource;
+using detail::InflateBudget;
 using detail::PersistentValue;
 using detail::StorageRef;
 using detail::Unpickled;
@@ -177,19 +182,6 @@ Tensor detached(Tensor tensor)
     return tensor;
 }
 
-/// Keeps a memory-mapped file alive for the storages that point into it.
-struct MappedFile
-{
-    QFile file;
-    uchar *data = nullptr;
-
-    ~MappedFile()
-    {
-        if (data)
-            file.unmap(data);
-    }
-};
-
 struct Buffer
 {
     const char *data = nullptr;
@@ -202,14 +194,27 @@ struct Buffer
 class Reader
 {
 public:
-    explicit Reader(const ReadOptions &options)
+    /// `name` is the file's, for the errors of storages loaded later.
+    Reader(const ReadOptions &options, const QString &name)
         : m_options(options)
+        , m_name(name)
+        , m_budget(std::make_shared<InflateBudget>(
+              options.maxInflatedBytes > 0 ? options.maxInflatedBytes : defaultMaxInflatedBytes()))
     { }
 
+    /// A file in memory, whatever its format.
     Result<CheckpointFile> read(const Buffer &buffer);
+    /// A file on disk: its structure only with TensorData::OnDemand where the format allows,
+    /// otherwise the whole file read into memory.
+    Result<CheckpointFile> readFile(const std::shared_ptr<const ByteSource> &file);
 
 private:
-    Result<CheckpointFile> readZip(const Buffer &buffer);
+    Result<CheckpointFile> readZip(const std::shared_ptr<const ByteSource> &source);
+    Result<CheckpointFile> readSafetensorsOnDemand(const std::shared_ptr<const ByteSource> &file);
+    /// A storage of the zip: its bytes now, or its place in the file for later.
+    Status fillStorage(Storage &storage, const ZipReader &zip, const ZipRecord &record,
+                       qint64 needed, std::vector<detail::PendingCrc> &pendingCrcs);
+    bool onDemand() const { return m_options.tensorData == ReadOptions::TensorData::OnDemand; }
     Status readTorchScript(const ZipReader &zip, const QString &prefix);
     /// A legacy stream at `data[start]`; `nested` for torch.storage._load_from_bytes.
     Result<Value> readLegacy(const Buffer &buffer, qint64 start, bool nested,
@@ -240,6 +245,8 @@ private:
     void finish();
 
     const ReadOptions &m_options;
+    const QString m_name;
+    std::shared_ptr<InflateBudget> m_budget;
     CheckpointFile m_file;
     std::map<std::pair<QString, QString>, int> m_moved;
     int m_nested = 0;
@@ -256,7 +263,7 @@ Result<CheckpointFile> Reader::read(const Buffer &buffer)
 
     if (head.startsWith("PK\x03\x04") || head.startsWith("PK\x05\x06")
         || (size < 4 && QByteArrayView("PK\x03\x04").startsWith(head))) {
-        return readZip(buffer);
+        return readZip(ByteSource::fromBuffer(buffer.data, buffer.size, buffer.keepAlive));
     }
     if (quint8(head[0]) == 0x80 && (head.size() < 2 || (head[1] >= 2 && head[1] <= 5))) {
         // The legacy format starts with a pickled magic number; protocol 4 and 5 put a FRAME
@@ -275,8 +282,15 @@ Result<CheckpointFile> Reader::read(const Buffer &buffer)
         }
         return readPlainPickle(buffer);
     }
-    if (detail::looksLikeSafetensors(data, size))
-        return detail::readSafetensorsBuffer(data, size, buffer.keepAlive, m_options);
+    if (detail::looksLikeSafetensors(data, size)) {
+        const std::shared_ptr<const void> keepAlive = buffer.keepAlive;
+        const auto attach
+            = [data, keepAlive](Storage &storage, const QString &, qint64 offset, qint64 length) {
+                  storage.bytes = QByteArray::fromRawData(data + offset, qsizetype(length));
+                  storage.keepAlive = keepAlive;
+              };
+        return detail::readSafetensorsBuffer(data, size, size, attach, m_options);
+    }
     if (size >= 262 && head.mid(257, 5) == "ustar") {
         return Error{QStringLiteral("a tar archive: the tar checkpoints of PyTorch before 0.4 are "
                                     "not supported (load and re-save it with a current PyTorch)")};
@@ -362,9 +376,83 @@ void Reader::finish()
 
 // --- zip -----------------------------------------------------------------------------------------
 
-Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
+Result<CheckpointFile> Reader::readFile(const std::shared_ptr<const ByteSource> &file)
 {
-    Result<ZipReader> opened = ZipReader::open(buffer.data, buffer.size);
+    if (onDemand() && file->size() > 0) {
+        Result<QByteArray> head = file->read(0, std::min<qint64>(file->size(), 512));
+        if (!head)
+            return head.error();
+        if (head->startsWith("PK\x03\x04") || head->startsWith("PK\x05\x06"))
+            return readZip(file);
+        if (detail::looksLikeSafetensors(head->constData(), head->size()))
+            return readSafetensorsOnDemand(file);
+    }
+    Result<std::shared_ptr<const QByteArray>> bytes = file->readAll();
+    if (!bytes)
+        return bytes.error();
+    const std::shared_ptr<const QByteArray> &all = bytes.value();
+    return read(Buffer{all->constData(), all->size(), all});
+}
+
+Result<CheckpointFile>
+Reader::readSafetensorsOnDemand(const std::shared_ptr<const ByteSource> &file)
+{
+    char first8[8];
+    if (Status status = file->read(0, first8, std::min<qint64>(8, file->size())); !status)
+        return status.error();
+    Result<QByteArray> header = file->read(0, detail::safetensorsHeaderBytes(first8, file->size()));
+    if (!header)
+        return header.error();
+    const auto attach = [&](Storage &storage, const QString &name, qint64 offset, qint64 length) {
+        detail::RecordRange range;
+        range.name = name;
+        range.offset = offset;
+        range.compressedSize = length;
+        range.size = length;
+        storage.source
+            = std::make_shared<FileStorageSource>(file, std::move(range), length, nullptr, m_name);
+    };
+    return detail::readSafetensorsBuffer(header->constData(), header->size(), file->size(), attach,
+                                         m_options);
+}
+
+Status Reader::fillStorage(Storage &storage, const ZipReader &zip, const ZipRecord &record,
+                           qint64 needed, std::vector<detail::PendingCrc> &pendingCrcs)
+{
+    if (needed == 0)
+        return success(); // no pointer into the file for an empty storage
+    const bool verify = m_options.verifyChecksums;
+    if (onDemand() && !m_bigEndian) {
+        storage.source = std::make_shared<FileStorageSource>(
+            zip.source(), ZipReader::range(record, verify), needed, m_budget, m_name);
+        return success();
+    }
+    if (record.method != 0) {
+        if (Status status = m_budget->take(record.size, record.name); !status)
+            return status;
+    }
+    // Stored records of a buffer are checked all at once after the pickle, in parallel.
+    const bool inMemory = record.method == 0 && zip.source()->memory();
+    const bool later = verify && inMemory;
+    Result<QByteArray> bytes = zip.read(record, verify && !later);
+    if (!bytes)
+        return bytes.error();
+    if (later)
+        pendingCrcs.push_back({&record, bytes.value().constData()});
+    if (m_bigEndian) {
+        storage.bytes = byteSwapped(bytes.value().constData(), needed, storage.dtype);
+    } else if (inMemory) {
+        storage.bytes = QByteArray::fromRawData(bytes.value().constData(), needed);
+        storage.keepAlive = zip.source()->keepAlive();
+    } else {
+        storage.bytes = bytes.value().left(needed);
+    }
+    return success();
+}
+
+Result<CheckpointFile> Reader::readZip(const std::shared_ptr<const ByteSource> &source)
+{
+    Result<ZipReader> opened = ZipReader::open(source);
     if (!opened)
         return opened.error();
     const ZipReader &zip = opened.value();
@@ -404,6 +492,11 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
     }
 
     const ZipRecord *pickle = zip.find(prefix + u"/data.pkl");
+    if (pickle->method != 0 && pickle->size <= kMaxPickleSize) {
+        // A compressed pickle inflates into memory too: it counts against the budget.
+        if (Status status = m_budget->take(pickle->size, pickle->name); !status)
+            return status.error();
+    }
     Result<QByteArray> pickleBytes = zip.read(*pickle, m_options.verifyChecksums, kMaxPickleSize);
     if (!pickleBytes)
         return pickleBytes.error();
@@ -457,24 +550,9 @@ Result<CheckpointFile> Reader::readZip(const Buffer &buffer)
                              .arg(dtypeName(*dtype))
                              .arg(record->size)};
         }
-        // Stored records are checked all at once after the pickle, in parallel.
-        const bool later = m_options.verifyChecksums && record->method == 0;
-        Result<QByteArray> bytes = zip.read(*record, m_options.verifyChecksums && !later);
-        if (!bytes)
-            return bytes.error();
-        if (later)
-            pendingCrcs.push_back({record, bytes.value().constData()});
         StoragePtr storage = newStorage(key, *dtype, numel, location);
-        if (needed == 0) {
-            // No pointer into the file for an empty storage.
-        } else if (m_bigEndian) {
-            storage->bytes = byteSwapped(bytes.value().constData(), needed, *dtype);
-        } else if (record->method == 0) {
-            storage->bytes = QByteArray::fromRawData(bytes.value().constData(), needed);
-            storage->keepAlive = buffer.keepAlive;
-        } else {
-            storage->bytes = bytes.value().left(needed);
-        }
+        if (Status status = fillStorage(*storage, zip, *record, needed, pendingCrcs); !status)
+            return status.error();
         if (record->size > needed) {
             m_file.warnings.append(QStringLiteral("storage “%1”: its record holds %2 bytes, more "
                                                   "than its %3 elements; the rest was ignored")
@@ -527,14 +605,21 @@ QStringList quotedNames(const QString &list)
 }
 
 ScriptClass scriptClass(const ZipReader &zip, const QString &prefix, const QString &module,
-                        const QString &name, bool verify, QHash<QString, QString> *sources)
+                        const QString &name, bool verify, InflateBudget &budget,
+                        QHash<QString, QString> *sources)
 {
     ScriptClass info;
     const QString path = prefix + u"/code/" + QString(module).replace(u'.', u'/') + u".py";
     if (!sources->contains(path)) {
         QString text;
-        if (const ZipRecord *record = zip.find(path)) {
-            Result<QByteArray> bytes = zip.read(*record, verify, qint64(64) << 20);
+        const ZipRecord *record = zip.find(path);
+        constexpr qint64 kMaxCode = qint64(64) << 20;
+        // Compressed code counts against the inflation budget; code past it is not read (the
+        // class's tensors are then all taken as weights, as for code that is missing).
+        if (record
+            && (record->method == 0 || record->size > kMaxCode
+                || budget.take(record->size, record->name).ok())) {
+            Result<QByteArray> bytes = zip.read(*record, verify, kMaxCode);
             if (bytes)
                 text = QString::fromUtf8(bytes.value());
         }
@@ -584,7 +669,7 @@ Status Reader::readTorchScript(const ZipReader &zip, const QString &prefix)
                   return;
               const ScriptClass info
                   = scriptClass(zip, prefix, object.objectModule(), object.objectName(),
-                                m_options.verifyChecksums, &sources);
+                                m_options.verifyChecksums, *m_budget, &sources);
               guessed = guessed || !info.known;
               const Value state = object.state();
               const Value::Entries &attributes = state.entries();
@@ -611,7 +696,7 @@ Status Reader::readTorchScript(const ZipReader &zip, const QString &prefix)
                   if (info.known) {
                       const ScriptClass childInfo
                           = scriptClass(zip, prefix, child.objectModule(), child.objectName(),
-                                        m_options.verifyChecksums, &sources);
+                                        m_options.verifyChecksums, *m_budget, &sources);
                       if (childInfo.known && !childInfo.module)
                           continue;
                   }
@@ -854,46 +939,41 @@ Result<CheckpointFile> Reader::readPlainPickle(const Buffer &buffer)
     return std::move(m_file);
 }
 
-QString cannotRead(const QString &name, const QString &reason)
-{
-    return QStringLiteral("Cannot read checkpoint “%1”: %2").arg(name, reason);
-}
+using detail::cannotReadCheckpoint;
 
 Result<CheckpointFile> readBuffer(const Buffer &buffer, const ReadOptions &options,
                                   const QString &name)
 {
-    Reader reader(options);
+    Reader reader(options, name);
     Result<CheckpointFile> file = reader.read(buffer);
     if (!file)
-        return Error{cannotRead(name, file.errorMessage()), file.error().code};
+        return Error{cannotReadCheckpoint(name, file.errorMessage()), file.error().code};
     return file;
 }
 
 } // namespace
 
+qint64 defaultMaxInflatedBytes()
+{
+    const long pages = sysconf(_SC_PHYS_PAGES);
+    const long pageSize = sysconf(_SC_PAGESIZE);
+    qint64 limit = pages > 0 && pageSize > 0 ? qint64(pages) * pageSize / 4 : qint64(1) << 30;
+    rlimit addressSpace{};
+    if (getrlimit(RLIMIT_AS, &addressSpace) == 0 && addressSpace.rlim_cur != RLIM_INFINITY)
+        limit = std::min(limit, qint64(addressSpace.rlim_cur / 2));
+    return std::max<qint64>(limit, qint64(1) << 20);
+}
+
 Result<CheckpointFile> readCheckpoint(const QString &path, const ReadOptions &options)
 {
-    auto mapped = std::make_shared<MappedFile>();
-    mapped->file.setFileName(path);
-    if (!mapped->file.open(QIODevice::ReadOnly))
-        return Error{cannotRead(path, mapped->file.errorString())};
-    const qint64 size = mapped->file.size();
-    if (QFileInfo(path).isDir())
-        return Error{cannotRead(path, QStringLiteral("it is a folder"))};
-    Buffer buffer;
-    if (options.mmap && size > 0)
-        mapped->data = mapped->file.map(0, size);
-    if (mapped->data) {
-        // The mapping outlives the open file: close it now, the mapping stays until unmap.
-        mapped->file.close();
-        buffer = Buffer{reinterpret_cast<const char *>(mapped->data), size, mapped};
-    } else {
-        auto bytes = std::make_shared<QByteArray>(mapped->file.readAll());
-        if (mapped->file.error() != QFileDevice::NoError)
-            return Error{cannotRead(path, mapped->file.errorString())};
-        buffer = Buffer{bytes->constData(), bytes->size(), bytes};
-    }
-    return readBuffer(buffer, options, path);
+    Result<std::shared_ptr<ByteSource>> opened = ByteSource::openFile(path);
+    if (!opened)
+        return Error{cannotReadCheckpoint(path, opened.errorMessage()), opened.error().code};
+    Reader reader(options, path);
+    Result<CheckpointFile> file = reader.readFile(opened.value());
+    if (!file)
+        return Error{cannotReadCheckpoint(path, file.errorMessage()), file.error().code};
+    return file;
 }
 
 Result<CheckpointFile> readCheckpoint(const QByteArray &data, const ReadOptions &options,

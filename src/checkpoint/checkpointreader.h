@@ -53,22 +53,46 @@ struct MapLocation
 /// How readCheckpoint() reads.
 struct ReadOptions
 {
+    /// When tensor data is read.
+    enum class TensorData : quint8 {
+        /// Before readCheckpoint() returns: every storage is read into memory and checked (its
+        /// CRC-32), so that a damaged file gives its error at once and the result no longer
+        /// depends on the file.
+        Eager,
+        /// When first asked for: readCheckpoint() reads the structure (the pickle, the zip's
+        /// directory, a safetensors header) and leaves each storage in the file
+        /// (Storage::source) until its bytes are wanted (Storage::data(), visitBytes(),
+        /// Tensor::contiguousBytes(), statistics, the writers). Inspecting a file then costs no
+        /// tensor memory and a zip bomb costs nothing until its data is wanted; the file stays
+        /// open while its storages live, and a file changed in the meantime gives an error
+        /// when its data is read, never a signal. Legacy files and plain pickles are read
+        /// whole either way.
+        OnDemand,
+    };
+
     MapLocation map;
-    /// Memory-map the file: tensor data is not copied; Storage::bytes point into the mapping,
-    /// which Storage::keepAlive holds until the last storage goes. Off: the file is read into
-    /// memory once (storages still point into that one buffer). A mapped file must not be
-    /// truncated in place while its storages live (replacing it, as QSaveFile and torch.save do,
-    /// is fine on Linux and macOS; Windows refuses to replace a mapped file).
-    bool mmap = true;
+    /// Files are read with pread(2), never memory-mapped: a file cut or rewritten in place while
+    /// it is read (as torch.save does to an existing file) gives an error, not SIGBUS.
+    TensorData tensorData = TensorData::Eager;
     /// Check the CRC-32 of every zip record (torch does). Off: faster on huge files, and a
     /// damaged tensor record reads as garbage instead of giving an error.
     bool verifyChecksums = true;
+    /// Bytes that the compressed records of one file may inflate to, in all, counted as they are
+    /// inflated into memory (during the read, and later for OnDemand storages); past it the read
+    /// or the load fails with a message that says so. Each record is also held to 1 GiB and to
+    /// what deflate can reach from its compressed size. 0: defaultMaxInflatedBytes(). torch
+    /// writes its records stored, so only re-zipped files (or zip bombs) inflate anything.
+    qint64 maxInflatedBytes = 0;
     /// Python objects a pickle may create before it is refused: a memory bound for hostile files
     /// (each object costs about 500 bytes until the Values are built).
     qint64 maxPickleObjects = qint64(1) << 21;
     /// Checked between storages; when set the read ends with an ErrorCode::Cancelled error.
     const std::atomic_bool *cancel = nullptr;
 };
+
+/// ReadOptions::maxInflatedBytes's default: a quarter of the physical memory, and at most half
+/// of the address space this process may use (RLIMIT_AS) when that is limited.
+qint64 defaultMaxInflatedBytes();
 
 enum class CheckpointFormat : quint8 {
     Zip, ///< torch.save since PyTorch 1.6
@@ -128,15 +152,19 @@ struct CheckpointFile
 ///
 /// Never executes anything: no module is imported, no function a pickle names is called. Unknown
 /// classes and calls become inert Objects and a warning. Tensors keep their views, strides and
-/// storage sharing (the same StoragePtr); with ReadOptions::mmap their data is not copied.
+/// storage sharing (the same StoragePtr); a file's storages share the one buffer it was read into
+/// (or are left in the file with ReadOptions::TensorData::OnDemand).
 /// Hostile or broken files give an error that names the file and the reason, e.g. "Cannot read
 /// checkpoint “a.pt”: the file ends early: it was probably not fully written or downloaded";
-/// sizes are checked before anything is allocated. Safe to call from a worker thread.
+/// sizes are checked before anything is allocated. What is not a regular file (a FIFO, a
+/// device, a folder) is refused before it is opened in a way that could block. Safe to call
+/// from a worker thread.
 Result<CheckpointFile> readCheckpoint(const QString &path, const ReadOptions &options = {});
 
 /// The same for a file already in memory (tests, fuzzers, downloads). Storages point into `data`
 /// and keep its buffer alive (not one made with QByteArray::fromRawData: that memory must outlive
-/// them). `name` is shown in errors.
+/// them); with TensorData::OnDemand compressed records are inflated when first read. `name` is
+/// shown in errors.
 Result<CheckpointFile> readCheckpoint(const QByteArray &data, const ReadOptions &options = {},
                                       const QString &name = QStringLiteral("<memory>"));
 

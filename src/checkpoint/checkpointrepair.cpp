@@ -359,13 +359,13 @@ QString substitute(const QString &key, const QRegularExpression &re,
 
 // ---- Floating point conversions (dtypecodec.h: as torch 1.13's CPU kernels)
 
-/// Converts every element of a storage.
-QByteArray convertElements(const Storage &storage, DType to)
+/// Converts every element of a storage (its data at `data`).
+QByteArray convertElements(const Storage &storage, const char *data, DType to)
 {
     const DType from = storage.dtype;
     const qint64 n = storage.numel();
     QByteArray out(n * elementSize(to), Qt::Uninitialized);
-    const uchar *src = reinterpret_cast<const uchar *>(storage.bytes.constData());
+    const uchar *src = reinterpret_cast<const uchar *>(data);
     uchar *dst = reinterpret_cast<uchar *>(out.data());
     const quint16 bfloat16Nan = from == DType::Float16 ? 0x7FC0u : 0xFFFFu;
     for (qint64 i = 0; i < n; ++i) {
@@ -1034,7 +1034,7 @@ private:
             ++castByType[t.dtype()];
             if (!storages.contains(t.storage.get())) {
                 storages.insert(t.storage.get());
-                bytesBefore += t.storage->bytes.size();
+                bytesBefore += t.storage->byteCount();
                 bytesAfter += t.storage->numel() * elementSize(to);
             }
         });
@@ -1067,21 +1067,30 @@ private:
             return value;
 
         QHash<const Storage *, StoragePtr> converted;
+        std::optional<Error> unreadable; // a storage left in a file that changed since
         TensorMapper mapper([&](const Tensor &t) {
             if (!t.storage || !selected(t.storage->dtype))
                 return t;
             StoragePtr &done = converted[t.storage.get()];
             if (!done) {
+                const Result<QByteArray> data = t.storage->data();
+                if (!data) {
+                    unreadable = unreadable.value_or(data.error());
+                    return t;
+                }
                 done = std::make_shared<Storage>();
                 done->dtype = to;
                 done->device = t.storage->device;
-                done->bytes = convertElements(*t.storage, to);
+                done->bytes = convertElements(*t.storage, data->constData(), to);
             }
             Tensor result = t;
             result.storage = done;
             return result;
         });
-        return mapper.run(value);
+        Result<Value> mapped = mapper.run(value);
+        if (unreadable)
+            return *unreadable;
+        return mapped;
     }
 
     Result<Value> run(const Value &value, const MapDevices &op, OperationReport &report)

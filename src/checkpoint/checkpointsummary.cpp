@@ -94,7 +94,7 @@ TensorTotals tensorTotals(const Value &root)
         qint64 bytes = 0;
         if (tensor.storage && !seen.contains(tensor.storage.get())) {
             seen.insert(tensor.storage.get());
-            bytes = tensor.storage->bytes.size();
+            bytes = tensor.storage->byteCount();
         }
         totals.tensors += 1;
         addTo(totals.elements, elements);
@@ -110,6 +110,47 @@ TensorTotals tensorTotals(const Value &root)
     return totals;
 }
 
+namespace {
+
+/// Hands a tensor's elements to `visit` piece by piece: straight from its storage when the view
+/// is contiguous (streamed from the file when it was read on demand, so that memory stays bounded
+/// however large the storage), otherwise from a contiguous copy.
+class ElementPieces
+{
+public:
+    explicit ElementPieces(const Tensor &tensor)
+        : m_tensor(tensor)
+    { }
+
+    Status prepare()
+    {
+        if (m_tensor.isContiguous())
+            return success();
+        Result<QByteArray> bytes = m_tensor.contiguousBytes();
+        if (!bytes)
+            return bytes.error();
+        m_copy = std::move(bytes).value();
+        return success();
+    }
+
+    Status visit(const ByteVisitor &visit) const
+    {
+        if (!m_tensor.isContiguous()) {
+            if (!m_copy.isEmpty())
+                visit(m_copy.constData(), m_copy.size());
+            return success();
+        }
+        return m_tensor.storage->visitBytes(m_tensor.offset * elementSize(m_tensor.dtype()),
+                                            m_tensor.byteSize(), visit);
+    }
+
+private:
+    const Tensor &m_tensor;
+    QByteArray m_copy;
+};
+
+} // namespace
+
 TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *cancel)
 {
     TensorStats stats;
@@ -118,42 +159,66 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
         stats.error = QStringLiteral("Statistics of complex tensors are not computed.");
         return stats;
     }
-    const Result<QByteArray> bytes = tensor.contiguousBytes();
-    if (!bytes) {
-        stats.error = bytes.errorMessage();
+    if (Status layout = tensor.checkLayout(); !layout) {
+        stats.error = layout.errorMessage();
+        return stats;
+    }
+    stats.count = tensor.numel();
+    if (stats.count == 0)
+        return stats;
+    ElementPieces pieces(tensor);
+    if (Status prepared = pieces.prepare(); !prepared) {
+        stats.error = prepared.errorMessage();
+        stats.unreadable = true; // the layout was checked above: reading failed
         return stats;
     }
     const int size = elementSize(dtype);
-    const char *data = bytes->constData();
-    const qint64 count = bytes->size() / size;
-    stats.count = count;
     constexpr qint64 kChunk = 1 << 20;
+    qint64 seen = 0; // elements so far in this pass, for the cancel checks
+    const auto stopped = [&](qint64 i) {
+        return cancel && (seen + i) % kChunk == 0 && cancel->load();
+    };
     double mean = 0.0, m2 = 0.0;
     double lo = std::numeric_limits<double>::infinity();
     double hi = -std::numeric_limits<double>::infinity();
-    for (qint64 i = 0; i < count; ++i) {
-        if (cancel && i % kChunk == 0 && cancel->load()) {
-            stats.cancelled = true;
-            stats.error = QStringLiteral("cancelled");
-            return stats;
+    bool cancelled = false;
+    Status read = pieces.visit([&](const char *data, qint64 bytes) {
+        const qint64 count = bytes / size;
+        for (qint64 i = 0; i < count; ++i) {
+            if (stopped(i)) {
+                cancelled = true;
+                return false;
+            }
+            const double x = elementToDouble(dtype, data + i * size);
+            if (std::isnan(x)) {
+                ++stats.nans;
+                continue;
+            }
+            if (std::isinf(x)) {
+                ++stats.infs;
+                continue;
+            }
+            if (x == 0.0)
+                ++stats.zeros;
+            ++stats.finite;
+            const double delta = x - mean; // Welford: stable for large tensors
+            mean += delta / double(stats.finite);
+            m2 += delta * (x - mean);
+            lo = std::min(lo, x);
+            hi = std::max(hi, x);
         }
-        const double x = elementToDouble(dtype, data + i * size);
-        if (std::isnan(x)) {
-            ++stats.nans;
-            continue;
-        }
-        if (std::isinf(x)) {
-            ++stats.infs;
-            continue;
-        }
-        if (x == 0.0)
-            ++stats.zeros;
-        ++stats.finite;
-        const double delta = x - mean; // Welford: stable for large tensors
-        mean += delta / double(stats.finite);
-        m2 += delta * (x - mean);
-        lo = std::min(lo, x);
-        hi = std::max(hi, x);
+        seen += count;
+        return true;
+    });
+    if (cancelled) {
+        stats.cancelled = true;
+        stats.error = QStringLiteral("cancelled");
+        return stats;
+    }
+    if (!read) {
+        stats.error = read.errorMessage();
+        stats.unreadable = true;
+        return stats;
     }
     if (stats.finite == 0)
         return stats;
@@ -164,18 +229,34 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
     stats.std = stats.finite > 1 ? std::sqrt(m2 / double(stats.finite - 1)) : 0.0;
     stats.histogram = QList<qint64>(TensorStats::kHistogramBins, 0);
     const double width = (hi - lo) / TensorStats::kHistogramBins;
-    for (qint64 i = 0; i < count; ++i) {
-        if (cancel && i % kChunk == 0 && cancel->load()) {
-            stats.cancelled = true;
-            stats.error = QStringLiteral("cancelled");
-            return stats;
+    if (!(width > 0)) {
+        // Every finite element falls in the first bin: no second pass over the data.
+        stats.histogram[0] = stats.finite;
+        return stats;
+    }
+    seen = 0;
+    read = pieces.visit([&](const char *data, qint64 bytes) {
+        const qint64 count = bytes / size;
+        for (qint64 i = 0; i < count; ++i) {
+            if (stopped(i)) {
+                cancelled = true;
+                return false;
+            }
+            const double x = elementToDouble(dtype, data + i * size);
+            if (!std::isfinite(x))
+                continue;
+            const int bin = std::clamp(int((x - lo) / width), 0, TensorStats::kHistogramBins - 1);
+            ++stats.histogram[bin];
         }
-        const double x = elementToDouble(dtype, data + i * size);
-        if (!std::isfinite(x))
-            continue;
-        int bin = width > 0 ? int((x - lo) / width) : 0;
-        bin = std::clamp(bin, 0, TensorStats::kHistogramBins - 1);
-        ++stats.histogram[bin];
+        seen += count;
+        return true;
+    });
+    if (cancelled) {
+        stats.cancelled = true;
+        stats.error = QStringLiteral("cancelled");
+    } else if (!read) {
+        stats.error = read.errorMessage();
+        stats.unreadable = true;
     }
     return stats;
 }

@@ -67,14 +67,20 @@ struct TensorStats
     /// Over the finite elements; std is the unbiased estimate, as torch.std() by default.
     double min = 0.0, max = 0.0, mean = 0.0, std = 0.0;
     QList<qint64> histogram; ///< kHistogramBins bins from min to max over the finite elements
-    QString error; ///< complex, or a view that does not fit its storage, or "cancelled"
+    QString error; ///< complex, a view that does not fit its storage, unreadable, "cancelled"
     bool cancelled = false; ///< stopped early by `cancel`: the numbers are incomplete
+    /// The data could not be read (a file changed since it was opened, a damaged record): `error`
+    /// says why; a problem of the file, where the others are of the tensor.
+    bool unreadable = false;
     static constexpr int kHistogramBins = 64;
 };
 
-/// Computes the statistics of `tensor` (float16, bfloat16, float32, float64, ints, bool) from
-/// its contiguousBytes(). Returns early with `cancelled` (and `error`) set when `cancel` becomes
-/// true.
+/// Computes the statistics of `tensor` (float16, bfloat16, float32, float64, ints, bool) in two
+/// passes over its elements, in bounded memory: a contiguous view is read piece by piece from its
+/// storage (Storage::visitBytes: a storage left in its file is streamed, never loaded whole),
+/// other views from their contiguousBytes(). Data that cannot be read (a file changed since it
+/// was opened, a damaged record) sets `error`. Returns early with `cancelled` (and `error`) set
+/// when `cancel` becomes true.
 TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *cancel = nullptr);
 
 } // namespace ifs::ckpt

@@ -113,9 +113,34 @@ bool isFloatingPoint(DType dtype)
 
 // --- Storage, Tensor ---------------------------------------------------------------------------
 
+qint64 Storage::byteCount() const
+{
+    return source ? source->size() : bytes.size();
+}
+
 qint64 Storage::numel() const
 {
-    return bytes.size() / elementSize(dtype);
+    return byteCount() / elementSize(dtype);
+}
+
+Result<QByteArray> Storage::data() const
+{
+    return source ? source->load() : Result<QByteArray>(bytes);
+}
+
+Status Storage::visitBytes(qint64 offset, qint64 length, const ByteVisitor &visit) const
+{
+    if (offset < 0 || length < 0 || offset > byteCount() || length > byteCount() - offset)
+        return Error{QStringLiteral("bytes %1 to %2 lie outside a storage of %3 bytes")
+                         .arg(offset)
+                         .arg(offset + length)
+                         .arg(byteCount())};
+    if (source)
+        return source->visit(offset, length, visit);
+    // In memory: one piece, as nothing is saved by cutting it up.
+    if (length > 0)
+        visit(bytes.constData() + offset, length);
+    return success();
 }
 
 DType Tensor::dtype() const
@@ -170,10 +195,10 @@ Status Tensor::checkLayout() const
         return Error{QStringLiteral("the tensor has no storage")};
     const DType type = storage->dtype;
     const int itemSize = elementSize(type);
-    if (storage->bytes.size() % itemSize != 0) {
+    if (storage->byteCount() % itemSize != 0) {
         return Error{QStringLiteral("its storage of %1 bytes is not a whole number of %2 elements "
                                     "(%3 bytes each)")
-                         .arg(storage->bytes.size())
+                         .arg(storage->byteCount())
                          .arg(dtypeName(type))
                          .arg(itemSize)};
     }
@@ -234,9 +259,12 @@ Result<QByteArray> Tensor::contiguousBytes() const
         return layout.error();
     const qint64 count = numel();
     const int itemSize = elementSize(dtype());
-    const char *source = storage->bytes.constData();
     if (count == 0)
         return QByteArray();
+    const Result<QByteArray> data = storage->data();
+    if (!data)
+        return data.error();
+    const char *source = data->constData();
     if (isContiguous())
         return QByteArray(source + offset * itemSize, count * itemSize);
 
@@ -706,8 +734,14 @@ bool tensorsEqual(const Tensor &a, const Tensor &b)
         return false;
     if (!a.storage || a.storage == b.storage)
         return true;
-    return a.storage->dtype == b.storage->dtype && a.storage->device == b.storage->device
-        && a.storage->bytes == b.storage->bytes;
+    if (a.storage->dtype != b.storage->dtype || a.storage->device != b.storage->device
+        || a.storage->byteCount() != b.storage->byteCount()) {
+        return false;
+    }
+    // Data that cannot be read (a file changed under an on-demand read) equals nothing.
+    const Result<QByteArray> bytesA = a.storage->data();
+    const Result<QByteArray> bytesB = b.storage->data();
+    return bytesA && bytesB && bytesA.value() == bytesB.value();
 }
 
 } // namespace

@@ -11,6 +11,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -60,25 +61,61 @@ std::optional<DType> dtypeFromStorageClass(QStringView className);
 /// Whether tensors of this type may require grad: floating point and complex types.
 bool isFloatingPoint(DType dtype);
 
+/// Receives a storage's bytes piece by piece (StorageSource::visit, Storage::visitBytes): `size`
+/// bytes at `data`, valid during the call. Returns false to stop early (a cancelled job).
+using ByteVisitor = std::function<bool(const char *data, qint64 size)>;
+
+/// Tensor data a reader left in the file (ReadOptions::TensorData::OnDemand): read, inflated and
+/// checked when first asked for, so that a file's structure costs no tensor memory. Readers
+/// implement it; methods are thread-safe. Errors name the file and the reason ("Cannot read
+/// checkpoint “a.pt”: the file changed while it was being read ...").
+class StorageSource
+{
+public:
+    virtual ~StorageSource() = default;
+    /// The bytes the storage holds once loaded.
+    virtual qint64 size() const = 0;
+    /// The bytes, read on the first call and kept for the next ones. A failed load is not kept.
+    virtual Result<QByteArray> load() const = 0;
+    /// Calls `visit` on the bytes [offset, offset + length) in order, in pieces of a few MiB that
+    /// hold whole elements of any dtype (multiples of 16 bytes but the last), without keeping
+    /// them: a pass over a storage of any size in bounded memory. From the kept bytes once
+    /// loaded. Reading the whole range also checks the data as load() does (its CRC-32).
+    virtual Status visit(qint64 offset, qint64 length, const ByteVisitor &visit) const = 0;
+};
+
 /// One block of tensor memory: what torch.save writes as one `data/<key>` record. Held by
 /// std::shared_ptr so that tensors can share it (views, tied weights) and a file holds it once.
 struct Storage
 {
     DType dtype = DType::Float32;
     /// The raw elements, little-endian; its size is a multiple of elementSize(dtype). Wrap memory
-    /// you own with QByteArray::fromRawData() to write it without a copy.
+    /// you own with QByteArray::fromRawData() to write it without a copy. Empty while `source`
+    /// holds the data: read the bytes with data() or visitBytes(), which work for both.
     QByteArray bytes;
     /// torch's location tag, where torch.load puts the storage unless given a map_location:
     /// "cpu", "cuda", "cuda:0", "mps".
     QString device = QStringLiteral("cpu");
     /// Keeps the memory that `bytes` points into alive when `bytes` wraps memory it does not own
-    /// (QByteArray::fromRawData): the reader's memory-mapped checkpoint file. Copies of `bytes`
-    /// made with QByteArray's copy constructor share that memory too: detach them (or keep this
-    /// Storage alive) before they outlive it.
+    /// (QByteArray::fromRawData): the buffer the reader read a checkpoint file into. Copies of
+    /// `bytes` made with QByteArray's copy constructor share that memory too: detach them (or keep
+    /// this Storage alive) before they outlive it.
     std::shared_ptr<const void> keepAlive;
+    /// Where the bytes are while a reader has not read them (ReadOptions::TensorData::OnDemand);
+    /// null when `bytes` holds them.
+    std::shared_ptr<const StorageSource> source;
 
-    /// Whole elements held by bytes.
+    /// The size of the data in bytes: of `bytes`, or of what `source` will load.
+    qint64 byteCount() const;
+    /// Whole elements held by the data.
     qint64 numel() const;
+    /// The data: `bytes`, or what `source` loads (on the first call; kept by the source). The
+    /// error of a load that failed: the file changed or is damaged, or a zip bomb's budget.
+    Result<QByteArray> data() const;
+    /// Calls `visit` on the data [offset, offset + length) in pieces (StorageSource::visit), from
+    /// `bytes` at once or streamed from `source` without loading it whole. The range must lie
+    /// within byteCount().
+    Status visitBytes(qint64 offset, qint64 length, const ByteVisitor &visit) const;
 };
 
 using StoragePtr = std::shared_ptr<Storage>;

@@ -827,8 +827,15 @@ Status writeCheckpoint(const QString &path, const Value &root, const WriteOption
 
     bool ok = add("data.pkl", pickler.bytes()) && add("byteorder", "little");
     const QList<StoragePtr> &storages = pickler.storages();
-    for (qsizetype key = 0; ok && key < storages.size(); ++key)
-        ok = add("data/" + QByteArray::number(key), storages[key]->bytes);
+    for (qsizetype key = 0; ok && key < storages.size(); ++key) {
+        // A storage left in its file (an on-demand read) is read now; it may fail.
+        const Result<QByteArray> data = storages[key]->data();
+        if (!data) {
+            abandon();
+            return failure(data.errorMessage());
+        }
+        ok = add("data/" + QByteArray::number(key), data.value());
+    }
     ok = ok && add("version", "3\n") && zip.finish();
     if (!ok) {
         const QString reason = device->errorString();

@@ -93,11 +93,19 @@ bool looksLikeSafetensors(const char *data, qint64 size)
     return length >= 2 && length <= quint64(kMaxHeaderSize) && data[8] == '{';
 }
 
-Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 size,
-                                             const std::shared_ptr<const void> &keepAlive,
+qint64 safetensorsHeaderBytes(const char *first8, qint64 fileSize)
+{
+    const quint64 headerSize = qFromLittleEndian<quint64>(first8);
+    if (headerSize > quint64(kMaxHeaderSize))
+        return std::min<qint64>(fileSize, 8);
+    return std::min<qint64>(fileSize, 8 + qint64(headerSize));
+}
+
+Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 available, qint64 fileSize,
+                                             const SafetensorsData &attach,
                                              const ReadOptions &options)
 {
-    if (size < 8)
+    if (fileSize < 8 || available < 8)
         return Error{QStringLiteral("the file ends early: it was probably not fully written or "
                                     "downloaded")};
     const quint64 headerSize = qFromLittleEndian<quint64>(data);
@@ -105,7 +113,7 @@ Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 size,
         return Error{QStringLiteral("the safetensors header claims %1 bytes, more than the "
                                     "100 MB allowed")
                          .arg(headerSize)};
-    if (qint64(headerSize) > size - 8)
+    if (qint64(headerSize) > fileSize - 8 || qint64(headerSize) > available - 8)
         return Error{QStringLiteral("the file ends early: it was probably not fully written or "
                                     "downloaded (inside the safetensors header)")};
     QJsonParseError parseError;
@@ -116,7 +124,7 @@ Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 size,
                          .arg(parseError.errorString())};
     }
     const qint64 dataStart = 8 + qint64(headerSize);
-    const qint64 dataSize = size - dataStart;
+    const qint64 dataSize = fileSize - dataStart;
     const QJsonObject header = document.object();
 
     CheckpointFile file;
@@ -206,11 +214,8 @@ Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 size,
     for (const Entry &entry : std::as_const(entries)) {
         auto storage = std::make_shared<Storage>();
         storage->dtype = entry.dtype;
-        if (entry.end > entry.begin) {
-            storage->bytes = QByteArray::fromRawData(data + dataStart + entry.begin,
-                                                     qsizetype(entry.end - entry.begin));
-            storage->keepAlive = keepAlive;
-        }
+        if (entry.end > entry.begin)
+            attach(*storage, entry.name, dataStart + entry.begin, entry.end - entry.begin);
         QString why;
         storage->device = options.map.target(QStringLiteral("cpu"), &why);
         file.storages.append(
@@ -318,13 +323,24 @@ Status writeSafetensors(const QString &path, const Value &stateDict,
         if (tensor.numel() == 0)
             continue;
         if (tensor.isContiguous()) {
-            const qint64 bytes = tensor.byteSize();
-            const char *start
-                = tensor.storage->bytes.constData() + tensor.offset * elementSize(tensor.dtype());
-            ok = file.write(start, bytes) == bytes;
+            // Straight from the storage: a file read on demand streams its data through.
+            const Status visited
+                = tensor.storage->visitBytes(tensor.offset * elementSize(tensor.dtype()),
+                                             tensor.byteSize(), [&](const char *data, qint64 size) {
+                                                 ok = file.write(data, size) == size;
+                                                 return ok;
+                                             });
+            if (!visited) {
+                file.cancelWriting();
+                return failure(visited.errorMessage());
+            }
         } else {
-            const QByteArray bytes = tensor.contiguousBytes().value();
-            ok = file.write(bytes) == bytes.size();
+            const Result<QByteArray> bytes = tensor.contiguousBytes();
+            if (!bytes) {
+                file.cancelWriting();
+                return failure(bytes.errorMessage());
+            }
+            ok = file.write(bytes.value()) == bytes->size();
         }
     }
     if (!ok || !file.commit())

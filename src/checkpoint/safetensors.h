@@ -8,6 +8,7 @@
 #include <QString>
 #include <QStringList>
 
+#include <functional>
 #include <memory>
 
 /// Hugging Face's safetensors format: an 8-byte little-endian header length, a JSON header
@@ -35,10 +36,17 @@ Status writeSafetensors(const QString &path, const Value &stateDict,
 QString safetensorsDTypeName(DType dtype);
 
 namespace detail {
-/// readSafetensors() on a buffer; errors are reasons without the file's name.
-Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 size,
-                                             const std::shared_ptr<const void> &keepAlive,
+/// Gives a tensor its data: fills `storage` with the `size` bytes at `offset` in the file.
+using SafetensorsData
+    = std::function<void(Storage &storage, const QString &name, qint64 offset, qint64 size)>;
+/// readSafetensors() from the first `available` bytes of a file of `fileSize` bytes, at `data`:
+/// at least its header (8 + the length it gives, or the whole file when shorter); `attach` gives
+/// the tensors their data. Errors are reasons without the file's name.
+Result<CheckpointFile> readSafetensorsBuffer(const char *data, qint64 available, qint64 fileSize,
+                                             const SafetensorsData &attach,
                                              const ReadOptions &options);
+/// The bytes readSafetensorsBuffer() needs at the start of a file that starts with `first8`.
+qint64 safetensorsHeaderBytes(const char *first8, qint64 fileSize);
 /// Whether a buffer starts like a safetensors file (a sane header length, then '{').
 bool looksLikeSafetensors(const char *data, qint64 size);
 } // namespace detail

@@ -122,6 +122,9 @@ auto CheckpointOpenJob::open(const QStringList &paths, const QStringList &availa
             ReadOptions options;
             options.map = MapLocation::keep(); // the tree shows the saved locations
             options.cancel = context.cancelFlag();
+            // The tree needs no tensor data: each storage is read when something asks for it
+            // (statistics, Load into Model, Save As), on a worker thread.
+            options.tensorData = ReadOptions::TensorData::OnDemand;
             Result<CheckpointFile> file = readCheckpoint(paths[i], options);
             if (context.isCancelled())
                 return context.cancelled();

@@ -111,7 +111,9 @@ inline QString qualified(const Obj *o)
     return o->x ? o->x->module + u'.' + o->x->name : QString();
 }
 
-/// Whether a value carries nothing: None, an empty dict/tuple/list.
+/// Whether a value carries nothing: None, an empty dict, or a tuple/list of such values. Walks
+/// without recursion and visits each container once, so a list that contains itself (or nests
+/// thousands of levels) is answered, not a stack overflow.
 bool isEmptyState(const Obj *o);
 
 /// Where a value sits in the tree being converted, for warnings: root["model"][3].weight.

@@ -6,6 +6,8 @@
 #include <array>
 #include <bit>
 #include <limits>
+#include <unordered_set>
+#include <vector>
 
 namespace ifs::ckpt::detail {
 
@@ -760,24 +762,36 @@ Status Machine::opReadonlyBuffer(quint8)
 
 bool isEmptyState(const Obj *o)
 {
-    if (!o)
-        return true;
-    switch (o->kind) {
-    case Kind::Leaf:
-        return o->value.isNone();
-    case Kind::Tuple:
-    case Kind::List:
-        for (const Obj *item : o->x->items) {
-            if (!isEmptyState(item))
+    // Without recursion and without revisiting: a list may contain itself (DUP, APPEND) or nest
+    // deeper than any stack, and BUILD asks this of whatever state a hostile pickle gives it. A
+    // container met again adds nothing new, so a cycle of empty containers carries nothing.
+    std::vector<const Obj *> pending{o};
+    std::unordered_set<const Obj *> seen;
+    while (!pending.empty()) {
+        const Obj *next = pending.back();
+        pending.pop_back();
+        if (!next)
+            continue;
+        switch (next->kind) {
+        case Kind::Leaf:
+            if (!next->value.isNone())
                 return false;
+            break;
+        case Kind::Tuple:
+        case Kind::List:
+            if (seen.insert(next).second)
+                pending.insert(pending.end(), next->x->items.begin(), next->x->items.end());
+            break;
+        case Kind::Dict:
+        case Kind::OrderedDict:
+            if (!next->x->entries.empty())
+                return false;
+            break;
+        default:
+            return false;
         }
-        return true;
-    case Kind::Dict:
-    case Kind::OrderedDict:
-        return o->x->entries.empty();
-    default:
-        return false;
     }
+    return true;
 }
 
 Status Machine::memoPut(quint64 index)
@@ -942,7 +956,11 @@ Status Machine::dictInsert(Obj *dict, Obj *key, Obj *value)
 /// Every entry of the dict `from`, inserted in order.
 Status Machine::dictInsertAll(Obj *dict, const Obj *from)
 {
-    for (const auto &[key, value] : from->x->entries) {
+    // A copy to iterate: `from` may be `dict` itself (BUILD with an object's own state dict,
+    // Counter(d) of a dict that holds itself), and inserting may grow the very vector a range-for
+    // over it would read from freed memory.
+    const std::vector<std::pair<Obj *, Obj *>> entries = from->x->entries;
+    for (const auto &[key, value] : entries) {
         if (Status status = dictInsert(dict, key, value); !status)
             return status;
     }

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <new>
 
 namespace ifs::ckpt::detail {
 
@@ -22,38 +23,57 @@ constexpr quint32 kZip64Locator = 0x07064b50;
 constexpr qint64 kEndOfDirectorySize = 22;
 constexpr qint64 kCentralHeaderSize = 46;
 constexpr qint64 kLocalHeaderSize = 30;
-// The largest ratio deflate reaches (258-byte matches in 2 bits, about 1032:1); an archive that
-// claims more lies about its sizes.
-constexpr qint64 kMaxDeflateRatio = 1032;
 
 QString truncatedMessage()
 {
     return QStringLiteral("the file ends early: it was probably not fully written or downloaded");
 }
 
-/// Bounds-checked little-endian reads from the buffer.
-class Bytes
+/// Bounds-checked little-endian reads from a window of the source: bytes [begin, begin + size)
+/// at `data`, addressed by their offsets in the source.
+class Window
 {
 public:
-    Bytes(const char *data, qint64 size)
+    Window() = default;
+    Window(const char *data, qint64 begin, qint64 size)
         : m_data(data)
+        , m_begin(begin)
         , m_size(size)
     { }
 
     bool has(qint64 offset, qint64 length) const
     {
-        return offset >= 0 && length >= 0 && offset <= m_size && length <= m_size - offset;
+        return offset >= m_begin && length >= 0 && offset - m_begin <= m_size
+            && length <= m_size - (offset - m_begin);
     }
-    quint16 u16(qint64 offset) const { return qFromLittleEndian<quint16>(m_data + offset); }
-    quint32 u32(qint64 offset) const { return qFromLittleEndian<quint32>(m_data + offset); }
-    quint64 u64(qint64 offset) const { return qFromLittleEndian<quint64>(m_data + offset); }
-    const char *at(qint64 offset) const { return m_data + offset; }
-    qint64 size() const { return m_size; }
+    quint16 u16(qint64 offset) const { return qFromLittleEndian<quint16>(at(offset)); }
+    quint32 u32(qint64 offset) const { return qFromLittleEndian<quint32>(at(offset)); }
+    quint64 u64(qint64 offset) const { return qFromLittleEndian<quint64>(at(offset)); }
+    const char *at(qint64 offset) const { return m_data + (offset - m_begin); }
 
 private:
-    const char *m_data;
-    qint64 m_size;
+    const char *m_data = nullptr;
+    qint64 m_begin = 0;
+    qint64 m_size = 0;
 };
+
+/// A window onto [begin, begin + length) of the source: the buffer itself, or the bytes read
+/// into `storage`. The range must lie inside the source.
+Result<Window> windowOf(const ByteSource &source, qint64 begin, qint64 length, QByteArray &storage)
+{
+    if (const char *memory = source.memory())
+        return Window(memory + begin, begin, length);
+    Result<QByteArray> bytes = source.read(begin, length);
+    if (!bytes)
+        return bytes.error();
+    storage = std::move(bytes).value();
+    return Window(storage.constData(), begin, length);
+}
+
+bool inside(qint64 size, qint64 offset, qint64 length)
+{
+    return offset >= 0 && length >= 0 && offset <= size && length <= size - offset;
+}
 
 } // namespace
 
@@ -108,69 +128,173 @@ const ZipRecord *firstCrcMismatch(const std::vector<PendingCrc> &records,
     return nullptr;
 }
 
-Result<ZipReader> ZipReader::open(const char *data, qint64 size)
-{
-    const Bytes bytes(data, size);
-    if (size < kEndOfDirectorySize) {
-        return Error{size >= 4 && bytes.u32(0) == kLocalHeader ? truncatedMessage()
-                                                               : QStringLiteral("not a zip file")};
-    }
+namespace {
 
-    // The end-of-directory record sits at the very end, before a comment of up to 64 KiB.
-    qint64 end = -1;
+/// Where the end-of-directory record says the central directory lies.
+struct DirectoryPlace
+{
+    qint64 entryCount = 0;
+    qint64 offset = 0;
+    qint64 size = 0;
+    qint64 end = 0; ///< where the end-of-directory record starts
+};
+
+Result<DirectoryPlace> findDirectory(const ByteSource &source)
+{
+    const qint64 size = source.size();
+    char first[4] = {};
+    const bool localFirst = size >= 4 && source.read(0, first, 4).ok()
+        && qFromLittleEndian<quint32>(first) == kLocalHeader;
+    if (size < kEndOfDirectorySize)
+        return Error{localFirst ? truncatedMessage() : QStringLiteral("not a zip file")};
+
+    // The end-of-directory record sits at the very end, before a comment of up to 64 KiB; a
+    // ZIP64 locator comes just before it.
     const qint64 lowest = std::max<qint64>(0, size - kEndOfDirectorySize - 0xFFFF);
+    const qint64 tailStart = std::max<qint64>(0, lowest - 20);
+    QByteArray tailStorage;
+    Result<Window> tailWindow = windowOf(source, tailStart, size - tailStart, tailStorage);
+    if (!tailWindow)
+        return tailWindow.error();
+    const Window &tail = tailWindow.value();
+    DirectoryPlace place;
+    place.end = -1;
     for (qint64 at = size - kEndOfDirectorySize; at >= lowest; --at) {
-        if (bytes.u32(at) == kEndOfDirectory
-            && at + kEndOfDirectorySize + bytes.u16(at + 20) <= size) {
-            end = at;
+        if (tail.u32(at) == kEndOfDirectory
+            && at + kEndOfDirectorySize + tail.u16(at + 20) <= size) {
+            place.end = at;
             break;
         }
     }
-    if (end < 0) {
-        if (bytes.u32(0) == kLocalHeader)
+    if (place.end < 0) {
+        if (localFirst)
             return Error{truncatedMessage() + u" (the zip's directory at its end is missing)"};
         return Error{QStringLiteral("not a zip file (no end-of-archive record)")};
     }
-
-    qint64 entryCount = bytes.u16(end + 10);
-    qint64 directorySize = bytes.u32(end + 12);
-    qint64 directoryOffset = bytes.u32(end + 16);
-    if (bytes.u16(end + 4) != 0 || bytes.u16(end + 6) != 0)
+    const qint64 end = place.end;
+    place.entryCount = tail.u16(end + 10);
+    place.size = tail.u32(end + 12);
+    place.offset = tail.u32(end + 16);
+    if (tail.u16(end + 4) != 0 || tail.u16(end + 6) != 0)
         return Error{QStringLiteral("split or multi-volume zip archives are not supported")};
 
-    if (end >= 20 && bytes.u32(end - 20) == kZip64Locator) {
-        const quint64 zip64End = bytes.u64(end - 20 + 8);
-        if (zip64End > quint64(size) || !bytes.has(qint64(zip64End), 56)
-            || bytes.u32(qint64(zip64End)) != kZip64EndOfDirectory) {
-            return Error{QStringLiteral("the zip's ZIP64 end-of-archive record is damaged")};
-        }
-        const quint64 count = bytes.u64(qint64(zip64End) + 32);
-        const quint64 length = bytes.u64(qint64(zip64End) + 40);
-        const quint64 offset = bytes.u64(qint64(zip64End) + 48);
+    if (end >= 20 && tail.u32(end - 20) == kZip64Locator) {
+        const quint64 zip64End = tail.u64(end - 20 + 8);
+        const QString damaged = QStringLiteral("the zip's ZIP64 end-of-archive record is damaged");
+        if (zip64End > quint64(size) || !inside(size, qint64(zip64End), 56))
+            return Error{damaged};
+        char record[56];
+        if (Status status = source.read(qint64(zip64End), record, 56); !status)
+            return status.error();
+        const Window zip64(record, qint64(zip64End), 56);
+        if (zip64.u32(qint64(zip64End)) != kZip64EndOfDirectory)
+            return Error{damaged};
+        const quint64 count = zip64.u64(qint64(zip64End) + 32);
+        const quint64 length = zip64.u64(qint64(zip64End) + 40);
+        const quint64 offset = zip64.u64(qint64(zip64End) + 48);
         if (count > quint64(size) || length > quint64(size) || offset > quint64(size))
-            return Error{QStringLiteral("the zip's ZIP64 end-of-archive record is damaged")};
-        entryCount = qint64(count);
-        directorySize = qint64(length);
-        directoryOffset = qint64(offset);
+            return Error{damaged};
+        place.entryCount = qint64(count);
+        place.size = qint64(length);
+        place.offset = qint64(offset);
     }
-    if (!bytes.has(directoryOffset, directorySize) || directoryOffset + directorySize > end) {
+    if (!inside(size, place.offset, place.size) || place.offset + place.size > end) {
         return Error{QStringLiteral("the zip's central directory lies outside the file (it is "
                                     "damaged or the file was cut)")};
     }
-    if (entryCount > directorySize / kCentralHeaderSize)
+    if (place.entryCount > place.size / kCentralHeaderSize)
         return Error{QStringLiteral("the zip's central directory is damaged (%1 entries claimed "
                                     "in %2 bytes)")
-                         .arg(entryCount)
-                         .arg(directorySize)};
+                         .arg(place.entryCount)
+                         .arg(place.size)};
+    return place;
+}
+
+/// The 64-bit values of a ZIP64 extra field for the fields that hold 0xFFFFFFFF, in order.
+bool readZip64Extra(const Window &bytes, qint64 extra, qint64 extraEnd, ZipRecord *record)
+{
+    while (extra + 4 <= extraEnd) {
+        const quint16 id = bytes.u16(extra);
+        const qint64 length = bytes.u16(extra + 2);
+        if (extra + 4 + length > extraEnd)
+            break;
+        if (id == 0x0001) {
+            qint64 field = extra + 4;
+            const auto take = [&](qint64 *value) {
+                if (*value != 0xFFFFFFFF)
+                    return true;
+                if (field + 8 > extra + 4 + length)
+                    return false;
+                const quint64 wide = bytes.u64(field);
+                field += 8;
+                if (wide > quint64(std::numeric_limits<qint64>::max()))
+                    return false;
+                *value = qint64(wide);
+                return true;
+            };
+            if (!take(&record->size) || !take(&record->compressedSize)
+                || !take(&record->localHeaderOffset)) {
+                return false;
+            }
+        }
+        extra += 4 + length;
+    }
+    return true;
+}
+
+/// Checks a record's method and local header, and finds where its data starts.
+Status locateData(const ByteSource &source, ZipRecord *record)
+{
+    if (record->method != 0 && record->method != 8) {
+        return Error{QStringLiteral("record “%1” uses compression method %2; only stored and "
+                                    "deflated records are supported")
+                         .arg(record->name)
+                         .arg(record->method)};
+    }
+    const qint64 local = record->localHeaderOffset;
+    char header[kLocalHeaderSize];
+    if (!inside(source.size(), local, kLocalHeaderSize)
+        || !source.read(local, header, kLocalHeaderSize).ok()
+        || qFromLittleEndian<quint32>(header) != kLocalHeader) {
+        return Error{QStringLiteral("the local header of record “%1” is missing or damaged")
+                         .arg(record->name)};
+    }
+    const Window bytes(header, local, kLocalHeaderSize);
+    record->dataOffset = local + kLocalHeaderSize + bytes.u16(local + 26) + bytes.u16(local + 28);
+    if (!inside(source.size(), record->dataOffset, record->compressedSize)) {
+        return Error{truncatedMessage()
+                     + QStringLiteral(" (record “%1” reaches past the end)").arg(record->name)};
+    }
+    if (record->method == 0 && record->compressedSize != record->size) {
+        return Error{QStringLiteral("record “%1” is stored but its sizes differ (%2 and %3 "
+                                    "bytes)")
+                         .arg(record->name)
+                         .arg(record->compressedSize)
+                         .arg(record->size)};
+    }
+    return success();
+}
+
+} // namespace
+
+Result<ZipReader> ZipReader::open(std::shared_ptr<const ByteSource> source)
+{
+    Result<DirectoryPlace> found = findDirectory(*source);
+    if (!found)
+        return found.error();
+    const DirectoryPlace &place = found.value();
+    QByteArray directoryStorage;
+    Result<Window> directory = windowOf(*source, place.offset, place.size, directoryStorage);
+    if (!directory)
+        return directory.error();
+    const Window &bytes = directory.value();
 
     ZipReader reader;
-    reader.m_data = data;
-    reader.m_size = size;
-    reader.m_records.reserve(entryCount);
-    reader.m_index.reserve(entryCount);
-    const qint64 directoryEnd = directoryOffset + directorySize;
-    qint64 at = directoryOffset;
-    for (qint64 i = 0; i < entryCount; ++i) {
+    reader.m_records.reserve(place.entryCount);
+    reader.m_index.reserve(place.entryCount);
+    const qint64 directoryEnd = place.offset + place.size;
+    qint64 at = place.offset;
+    for (qint64 i = 0; i < place.entryCount; ++i) {
         if (!bytes.has(at, kCentralHeaderSize) || at + kCentralHeaderSize > directoryEnd
             || bytes.u32(at) != kCentralHeader) {
             return Error{
@@ -192,70 +316,22 @@ Result<ZipReader> ZipReader::open(const char *data, qint64 size)
                 QStringLiteral("the zip's central directory is damaged (entry %1)").arg(i + 1)};
         }
         record.name = QString::fromUtf8(bytes.at(at + kCentralHeaderSize), nameLength);
-
-        // ZIP64 extra field: the 64-bit values of the fields that hold 0xFFFFFFFF, in order.
-        qint64 extra = at + kCentralHeaderSize + nameLength;
-        const qint64 extraEnd = extra + extraLength;
-        while (extra + 4 <= extraEnd) {
-            const quint16 id = bytes.u16(extra);
-            const qint64 length = bytes.u16(extra + 2);
-            if (extra + 4 + length > extraEnd)
-                break;
-            if (id == 0x0001) {
-                qint64 field = extra + 4;
-                const auto take = [&](qint64 *value) {
-                    if (*value != 0xFFFFFFFF)
-                        return true;
-                    if (field + 8 > extra + 4 + length)
-                        return false;
-                    const quint64 wide = bytes.u64(field);
-                    field += 8;
-                    if (wide > quint64(std::numeric_limits<qint64>::max()))
-                        return false;
-                    *value = qint64(wide);
-                    return true;
-                };
-                if (!take(&record.size) || !take(&record.compressedSize)
-                    || !take(&record.localHeaderOffset)) {
-                    return Error{QStringLiteral("the ZIP64 sizes of record “%1” are damaged")
-                                     .arg(record.name)};
-                }
-            }
-            extra += 4 + length;
+        const qint64 extra = at + kCentralHeaderSize + nameLength;
+        if (!readZip64Extra(bytes, extra, extra + extraLength, &record)) {
+            return Error{
+                QStringLiteral("the ZIP64 sizes of record “%1” are damaged").arg(record.name)};
         }
-
         if (flags & 0x0001)
             return Error{QStringLiteral("record “%1” is encrypted").arg(record.name)};
-        if (record.method != 0 && record.method != 8) {
-            return Error{QStringLiteral("record “%1” uses compression method %2; only stored and "
-                                        "deflated records are supported")
-                             .arg(record.name)
-                             .arg(record.method)};
-        }
-        const qint64 local = record.localHeaderOffset;
-        if (!bytes.has(local, kLocalHeaderSize) || bytes.u32(local) != kLocalHeader) {
-            return Error{QStringLiteral("the local header of record “%1” is missing or damaged")
-                             .arg(record.name)};
-        }
-        record.dataOffset
-            = local + kLocalHeaderSize + bytes.u16(local + 26) + bytes.u16(local + 28);
-        if (!bytes.has(record.dataOffset, record.compressedSize)) {
-            return Error{truncatedMessage()
-                         + QStringLiteral(" (record “%1” reaches past the end)").arg(record.name)};
-        }
-        if (record.method == 0 && record.compressedSize != record.size) {
-            return Error{QStringLiteral("record “%1” is stored but its sizes differ (%2 and %3 "
-                                        "bytes)")
-                             .arg(record.name)
-                             .arg(record.compressedSize)
-                             .arg(record.size)};
-        }
+        if (Status status = locateData(*source, &record); !status)
+            return status.error();
         if (reader.m_index.contains(record.name))
             return Error{QStringLiteral("the zip holds two records named “%1”").arg(record.name)};
         reader.m_index.insert(record.name, reader.m_records.size());
         reader.m_records.append(std::move(record));
         at = next;
     }
+    reader.m_source = std::move(source);
     return reader;
 }
 
@@ -263,6 +339,19 @@ const ZipRecord *ZipReader::find(const QString &name) const
 {
     const auto it = m_index.constFind(name);
     return it == m_index.constEnd() ? nullptr : &m_records[*it];
+}
+
+RecordRange ZipReader::range(const ZipRecord &record, bool verifyCrc)
+{
+    RecordRange range;
+    range.name = record.name;
+    range.offset = record.dataOffset;
+    range.compressedSize = record.compressedSize;
+    range.size = record.size;
+    range.method = record.method;
+    if (verifyCrc)
+        range.crc = record.crc;
+    return range;
 }
 
 Result<QByteArray> ZipReader::read(const ZipRecord &record, bool verifyCrc, qint64 maxSize) const
@@ -273,66 +362,37 @@ Result<QByteArray> ZipReader::read(const ZipRecord &record, bool verifyCrc, qint
                          .arg(record.size)
                          .arg(maxSize)};
     }
-    const char *source = m_data + record.dataOffset;
+    const RecordRange where = range(record, verifyCrc);
+    if (record.method == 0 && m_source->memory()) {
+        const char *data = m_source->memory() + record.dataOffset;
+        if (verifyCrc && crc32Of(data, record.size) != record.crc) {
+            return Error{
+                QStringLiteral("record “%1” is damaged (its CRC-32 checksum does not match)")
+                    .arg(record.name)};
+        }
+        return QByteArray::fromRawData(data, qsizetype(record.size));
+    }
+    if (record.method != 0) {
+        if (const QString refused = refusedInflation(where); !refused.isEmpty())
+            return Error{refused};
+    }
     QByteArray out;
-    if (record.method == 0) {
-        out = QByteArray::fromRawData(source, qsizetype(record.size));
-    } else {
-        if (record.size > kMaxInflatedSize
-            || (record.compressedSize > 0 && record.size / record.compressedSize > kMaxDeflateRatio)
-            || (record.compressedSize == 0 && record.size > 0)) {
-            return Error{QStringLiteral("compressed record “%1” claims to inflate from %2 to %3 "
-                                        "bytes; refused (a damaged file or a zip bomb)")
-                             .arg(record.name)
-                             .arg(record.compressedSize)
-                             .arg(record.size)};
-        }
+    try {
         out = QByteArray(qsizetype(record.size), Qt::Uninitialized);
-        z_stream stream;
-        std::memset(&stream, 0, sizeof stream);
-        if (inflateInit2(&stream, -MAX_WBITS) != Z_OK)
-            return Error{QStringLiteral("zlib failed to start")};
-        qint64 consumed = 0;
-        qint64 produced = 0;
-        int status = Z_OK;
-        // zlib's counters are 32-bit on some platforms: feed and drain in chunks.
-        constexpr qint64 kChunk = qint64(1) << 30;
-        char sink[1];
-        while (status == Z_OK) {
-            if (stream.avail_in == 0) {
-                const qint64 take = std::min(kChunk, record.compressedSize - consumed);
-                stream.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(source + consumed));
-                stream.avail_in = uInt(take);
-                consumed += take;
-            }
-            // One spare byte past the claimed size tells a record that inflates to more.
-            const bool full = produced >= record.size;
-            stream.next_out = reinterpret_cast<Bytef *>(full ? sink : out.data() + produced);
-            stream.avail_out = full ? 1 : uInt(std::min(kChunk, record.size - produced));
-            const uInt before = stream.avail_out;
-            status = inflate(&stream, Z_NO_FLUSH);
-            produced += before - stream.avail_out;
-            if (produced > record.size)
-                break;
-            if (status == Z_BUF_ERROR && stream.avail_in == 0 && consumed < record.compressedSize)
-                status = Z_OK;
-            if (status == Z_OK && stream.avail_in == 0 && consumed >= record.compressedSize
-                && stream.avail_out != 0) {
-                status = Z_DATA_ERROR; // input exhausted before the end of the stream
-            }
-        }
-        inflateEnd(&stream);
-        if (status != Z_STREAM_END || produced != record.size) {
-            return Error{QStringLiteral("compressed record “%1” is damaged (it does not inflate "
-                                        "to the %2 bytes it claims)")
-                             .arg(record.name)
-                             .arg(record.size)};
-        }
+    } catch (const std::bad_alloc &) {
+        return Error{QStringLiteral("not enough memory for the %1 of record “%2”")
+                         .arg(byteCountText(record.size), record.name),
+                     ErrorCode::OutOfMemory};
     }
-    if (verifyCrc && crc32Of(out.constData(), out.size()) != record.crc) {
-        return Error{QStringLiteral("record “%1” is damaged (its CRC-32 checksum does not match)")
-                         .arg(record.name)};
-    }
+    qint64 at = 0;
+    const Status status
+        = streamRecord(*m_source, where, 0, record.size, [&](const char *data, qint64 size) {
+              std::memcpy(out.data() + at, data, size_t(size));
+              at += size;
+              return true;
+          });
+    if (!status)
+        return status.error();
     return out;
 }
 

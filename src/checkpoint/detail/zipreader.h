@@ -1,6 +1,7 @@
 #pragma once
 
 #include "base/result.h"
+#include "checkpoint/detail/filesource.h"
 
 #include <QByteArray>
 #include <QHash>
@@ -8,6 +9,7 @@
 #include <QString>
 
 #include <atomic>
+#include <memory>
 #include <vector>
 
 /// Internal to the checkpoint reader: the zip container of torch.save and torch.jit.save files.
@@ -25,37 +27,41 @@ struct ZipRecord
     quint16 method = 0; ///< 0 stored, 8 deflated
 };
 
-/// Reads the central directory of a zip archive that lies in memory (a mapped file) and gives
-/// its records as views into that memory, without copying stored ones. Every offset and size is
-/// checked against the buffer before use: a hostile or truncated archive gives an error, never a
-/// read outside the buffer. ZIP64 records and offsets are supported; encrypted records, split
-/// archives and compression methods other than stored and deflate are refused.
+/// Reads the central directory of a zip archive from a ByteSource (a file read by position, or a
+/// buffer) and gives its records: views into a buffer without copying stored ones, or their
+/// place in the file (range()) for storages read later. Every offset and size is checked against
+/// the source before use: a hostile or truncated archive gives an error, never a read outside it.
+/// ZIP64 records and offsets are supported; encrypted records, split archives and compression
+/// methods other than stored and deflate are refused.
 class ZipReader
 {
 public:
     /// Compressed records inflate to at most this many bytes (torch writes them stored, so only
     /// re-zipped files have any): a zip bomb gives an error, not an allocation.
-    static constexpr qint64 kMaxInflatedSize = qint64(1) << 30;
+    static constexpr qint64 kMaxInflatedSize = kMaxInflatedRecord;
 
-    /// Parses the archive held by `data[0, size)`. The memory must outlive the reader and every
-    /// QByteArray it returns for stored records. Errors are reasons without the file's name
-    /// ("the zip's central directory is damaged").
-    static Result<ZipReader> open(const char *data, qint64 size);
+    /// Parses the archive that `source` holds: its end record and central directory, and each
+    /// record's local header. Errors are reasons without the file's name ("the zip's central
+    /// directory is damaged").
+    static Result<ZipReader> open(std::shared_ptr<const ByteSource> source);
 
     /// Records in central-directory order.
     const QList<ZipRecord> &records() const { return m_records; }
     /// The record with this exact name; nullptr when absent.
     const ZipRecord *find(const QString &name) const;
+    const std::shared_ptr<const ByteSource> &source() const { return m_source; }
 
-    /// The record's bytes: a view into the buffer (QByteArray::fromRawData) for a stored record,
-    /// or a new inflated buffer. With `verifyCrc` the CRC-32 of the data must match the
-    /// directory's. `maxSize` refuses larger records before anything is allocated.
+    /// The record's bytes: a view into the buffer (QByteArray::fromRawData) for a stored record
+    /// of a buffer, otherwise read or inflated into a new one. With `verifyCrc` the CRC-32 of
+    /// the data must match the directory's. `maxSize` refuses larger records before anything is
+    /// allocated.
     Result<QByteArray> read(const ZipRecord &record, bool verifyCrc,
                             qint64 maxSize = kMaxInflatedSize) const;
+    /// Where the record's data lies, for streamRecord() and FileStorageSource.
+    static RecordRange range(const ZipRecord &record, bool verifyCrc);
 
 private:
-    const char *m_data = nullptr;
-    qint64 m_size = 0;
+    std::shared_ptr<const ByteSource> m_source;
     QList<ZipRecord> m_records;
     QHash<QString, qsizetype> m_index;
 };
