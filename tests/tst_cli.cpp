@@ -1,13 +1,17 @@
 // ifstudio-cli (and ifstudio's command line) as a user or a script runs them.
 #include "testutil.h"
 
+#include "base/filenames.h"
 #include "base/version.h"
 
+#include <QBuffer>
 #include <QDir>
 #include <QFile>
+#include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QScopeGuard>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
@@ -16,6 +20,7 @@
 
 #include <unistd.h>
 
+using namespace ifs;
 using namespace ifs::test;
 
 class TestCli : public QObject
@@ -33,7 +38,24 @@ private Q_SLOTS:
     void scanRefusalExitsNonZero();
     void scanAllowEmpty();
     void unreadableFolderIsReportedNotFatal();
+    void scanJsonEscapesUndecodableBytes();
+    void checkOpensUndecodableNames();
 };
+
+namespace {
+
+QByteArray pngBytes(QRgb colour)
+{
+    QImage image(16, 12, QImage::Format_RGB888);
+    image.fill(colour);
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    image.save(&buffer, "PNG");
+    return bytes;
+}
+
+} // namespace
 
 void TestCli::versionAndHelp_data()
 {
@@ -247,6 +269,71 @@ void TestCli::unreadableFolderIsReportedNotFatal()
     const QString out = QString::fromUtf8(result.out);
     QVERIFY2(out.contains(QStringLiteral("2 classes, 2 images")), qPrintable(out));
     QVERIFY2(out.contains(QStringLiteral("Cannot read the folder “cat/locked”")), qPrintable(out));
+}
+
+void TestCli::scanJsonEscapesUndecodableBytes()
+{
+    // Names that are not valid UTF-8 (legal on Linux). torchvision keeps them as str with lone
+    // surrogates and json.dumps() writes those as "\udcXX": our samples must be that very text.
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { removeTree(tmp.path()); });
+    const QString root = tmp.path();
+    for (const char *name : {"a/\xff\xfe.jpg", "a/z.jpg", "a/\x80sub/1.png", "a/\xc3.png",
+                             "\xff/x.png", "\xff\x80/y\xfe.webp", "b/\xed\xa0\x80.bmp"})
+        QVERIFY(writeFile(root + u'/' + decodeFileName(name), "x"));
+
+    const ProcessResult ours = runCli({QStringLiteral("scan"), root, QStringLiteral("--json")});
+    QCOMPARE(ours.exitCode, 0);
+    QVERIFY2(isValidUtf8(ours.out.toStdString()), "scan --json must print valid UTF-8");
+    QJsonParseError error;
+    const QJsonObject json = QJsonDocument::fromJson(ours.out, &error).object();
+    QVERIFY2(error.error == QJsonParseError::NoError, qPrintable(error.errorString()));
+
+    const ProcessResult oracle = runOracle(QStringLiteral("imagefolder_oracle.py"), {root});
+    const QJsonObject expected = QJsonDocument::fromJson(oracle.out).object();
+    QVERIFY2(expected.value(u"ok").toBool(), oracle.err.constData());
+    QCOMPARE(json.value(u"classes"), expected.value(u"classes"));
+    QCOMPARE(json.value(u"class_to_idx"), expected.value(u"class_to_idx"));
+    QCOMPARE(json.value(u"samples"), expected.value(u"samples"));
+
+    // Byte for byte: json.dumps(samples, separators=(",", ":")).
+    const ProcessResult dumped = runOracle(QStringLiteral("imagefolder_oracle.py"),
+                                           {root, QStringLiteral("--samples-json")});
+    const qsizetype from = ours.out.indexOf("\"samples\":") + 10;
+    const qsizetype to = ours.out.indexOf(",\"warnings\":", from);
+    QVERIFY(from >= 10 && to > from);
+    QCOMPARE(ours.out.mid(from, to - from), dumped.out.trimmed());
+    QVERIFY(dumped.out.contains("\\udcff\\udcfe.jpg"));
+}
+
+void TestCli::checkOpensUndecodableNames()
+{
+    // Every file opens by its bytes: no false "No such file" for a name Qt cannot decode.
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { removeTree(tmp.path()); });
+    const QString root = tmp.path();
+    QVERIFY(writeFile(root + u'/' + decodeFileName("a/\xff\xfe.png"), pngBytes(qRgb(200, 10, 10))));
+    QVERIFY(writeFile(root + u'/' + decodeFileName("a/\xc3.png"), pngBytes(qRgb(10, 200, 10))));
+    QVERIFY(writeFile(root + u'/' + decodeFileName("\xff/x.png"), pngBytes(qRgb(10, 10, 200))));
+    QVERIFY(writeFile(root + u'/' + decodeFileName("\xff/empty\x80.png"), QByteArray()));
+
+    const ProcessResult run
+        = runCli({QStringLiteral("check"), root, QStringLiteral("--json")}, 120000);
+    QVERIFY2(run.exitCode == 1, run.err.constData()); // the empty file, and only it
+    const QJsonObject report = QJsonDocument::fromJson(run.out).object();
+    QCOMPARE(report.value(u"files_checked").toInt(), 4);
+    const QJsonArray findings = report.value(u"findings").toArray();
+    QCOMPARE(findings.size(), 1);
+    QCOMPARE(findings[0][u"kind"].toString(), QStringLiteral("zero_byte"));
+    // The path as scan --json (and json.dumps()) writes it.
+    QCOMPARE(findings[0][u"path"].toString(), decodeFileName("\xff/empty\x80.png"));
+    QVERIFY(run.out.contains("\"\\udcff/empty\\udc80.png\""));
+
+    // Read as text, the names show U+FFFD where the bytes were.
+    const ProcessResult human = runCli({QStringLiteral("check"), root});
+    QVERIFY2(
+        QString::fromUtf8(human.out).contains(QStringLiteral("“\uFFFD/empty\uFFFD.png” is empty")),
+        human.out.constData());
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include "base/filenames.h"
 #include "base/jsonwriter.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
@@ -11,9 +12,14 @@ namespace ifs::cli {
 
 namespace {
 
-QByteArray scanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
+/// Streams the JSON object to stdout in pieces: a million samples need no buffer of their own.
+void writeScanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
 {
+    // File names are bytes: an undecodable byte is written as json.dumps() writes torchvision's
+    // surrogate-escaped str ("\udcff"), so that json.loads() of our output equals its samples.
+    constexpr qsizetype kChunk = 1 << 20;
     JsonWriter json;
+    json.reserve(kChunk + 4096);
     json.beginObject();
     json.key("root").value(index.root);
     json.key("classes").beginArray();
@@ -22,25 +28,24 @@ QByteArray scanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &
     json.endArray();
     json.key("class_to_idx").beginObject();
     for (int i = 0; i < index.classes.size(); ++i) {
-        const QByteArray name = index.classes[i].toUtf8();
-        json.key(std::string_view(name.constData(), size_t(name.size()))).value(i);
+        const QByteArray name = encodeFileName(index.classes[i]);
+        json.fileNameKey(std::string_view(name.constData(), size_t(name.size()))).value(i);
     }
     json.endObject();
     json.key("samples").beginArray();
-    for (const Sample &sample : index.samples)
-        json.beginArray()
-            .value(std::string_view(sample.relativePath))
-            .value(sample.classIndex)
-            .endArray();
+    for (const Sample &sample : index.samples) {
+        json.beginArray().fileName(sample.relativePath()).value(sample.classIndex).endArray();
+        if (json.data().size() >= kChunk)
+            json.drain([](const QByteArray &piece) { writeOut(piece); });
+    }
     json.endArray();
     json.key("warnings").beginArray();
     for (const DatasetWarning &warning : warnings)
         json.value(warning.message);
     json.endArray();
     json.endObject();
-    QByteArray out = json.take();
-    out.append('\n');
-    return out;
+    json.drain([](const QByteArray &piece) { writeOut(piece); });
+    writeOut(QByteArrayLiteral("\n"));
 }
 
 void printSummary(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
@@ -64,7 +69,7 @@ void printSummary(const ImageFolderIndex &index, const QList<DatasetWarning> &wa
         const int64_t count = index.counts[size_t(i)];
         printOut(QStringLiteral("  %1  %2  %3  %4%")
                      .arg(i, 5)
-                     .arg(index.classes[i], -nameWidth)
+                     .arg(displayFileName(index.classes[i]), -nameWidth)
                      .arg(locale.toString(qlonglong(count)), 9)
                      .arg(100.0 * double(count) / total, 5, 'f', 1));
     }
@@ -125,7 +130,7 @@ int runScan(const QStringList &args)
 
     const QList<DatasetWarning> warnings = analyseDataset(index);
     if (parser.isSet(jsonOption)) {
-        writeOut(scanJson(index, warnings));
+        writeScanJson(index, warnings);
     } else {
         printSummary(index, warnings);
         const DatasetLayout layout = detectLayout(root);

@@ -1,16 +1,15 @@
 #include "dataset/imagefolder.h"
 
+#include "base/filenames.h"
 #include "base/logging.h"
 
 #include <QDir>
-#include <QFile>
 #include <QFileInfo>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
-#include <mutex>
 #include <sys/stat.h>
 #include <thread>
 
@@ -21,27 +20,56 @@ const std::vector<std::string_view> kImageExtensions
 
 bool hasImageExtension(std::string_view fileName)
 {
+    // The extensions are 4 or 5 ASCII bytes: lower-case the tail once.
+    if (fileName.size() < 4)
+        return false;
+    const size_t n = std::min<size_t>(5, fileName.size());
+    char tail[5];
+    for (size_t i = 0; i < n; ++i) {
+        const char c = fileName[fileName.size() - n + i];
+        tail[i] = c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c;
+    }
+    const std::string_view lower(tail, n);
     for (std::string_view ext : kImageExtensions) {
-        if (fileName.size() < ext.size())
-            continue;
-        const std::string_view tail = fileName.substr(fileName.size() - ext.size());
-        bool same = true;
-        for (size_t i = 0; i < ext.size() && same; ++i) {
-            char c = tail[i];
-            if (c >= 'A' && c <= 'Z')
-                c = char(c - 'A' + 'a');
-            same = c == ext[i];
-        }
-        if (same)
+        if (ext.size() <= n && lower.substr(n - ext.size()) == ext)
             return true;
     }
     return false;
 }
 
+std::string_view PathStore::add(std::string_view prefix, std::string_view name)
+{
+    const size_t size = prefix.size() + (name.empty() ? 0 : name.size() + 1);
+    if (size > m_left) {
+        const size_t block = std::max(m_blockSize, size);
+        m_blocks.push_back(std::make_unique_for_overwrite<char[]>(block));
+        m_next = m_blocks.back().get();
+        m_left = block;
+        m_blockSize = std::min<size_t>(m_blockSize * 2, size_t(1) << 20);
+    }
+    char *out = m_next;
+    std::memcpy(out, prefix.data(), prefix.size());
+    if (!name.empty()) {
+        out[prefix.size()] = '/';
+        std::memcpy(out + prefix.size() + 1, name.data(), name.size());
+    }
+    m_next += size;
+    m_left -= size;
+    return {out, size};
+}
+
+void PathStore::adopt(PathStore &&other)
+{
+    for (std::unique_ptr<char[]> &block : other.m_blocks)
+        m_blocks.push_back(std::move(block));
+    other.m_blocks.clear();
+    other.m_next = nullptr;
+    other.m_left = 0;
+}
+
 QString Sample::displayPath() const
 {
-    return QFile::decodeName(
-        QByteArray::fromRawData(relativePath.data(), qsizetype(relativePath.size())));
+    return decodeFileName(relativePath());
 }
 
 QString ImageFolderIndex::absolutePath(const Sample &sample) const
@@ -49,19 +77,24 @@ QString ImageFolderIndex::absolutePath(const Sample &sample) const
     return root + u'/' + sample.displayPath();
 }
 
+void ImageFolderIndex::addSample(std::string_view relativePath, int classIndex)
+{
+    if (!paths)
+        paths = std::make_shared<PathStore>();
+    samples.push_back(Sample(paths->add(relativePath), classIndex));
+}
+
+namespace detail {
+struct SampleMaker
+{
+    static Sample make(std::string_view storedPath, int classIndex)
+    {
+        return Sample(storedPath, classIndex);
+    }
+};
+} // namespace detail
+
 namespace {
-
-QString decode(std::string_view bytes)
-{
-    return QFile::decodeName(QByteArray(bytes.data(), qsizetype(bytes.size())));
-}
-
-/// Python compares str by code point; for UTF-8 names that is byte order, which is also what
-/// std::string's char_traits compare gives (it compares as unsigned char).
-bool pythonLess(const std::string &a, const std::string &b)
-{
-    return a < b;
-}
 
 /// os.scandir()'s DirEntry.is_dir(): follows symlinks; an error (broken link) means "not a dir".
 bool entryIsDir(int dirFd, const dirent *entry, struct stat *st)
@@ -77,6 +110,11 @@ bool entryIsDir(int dirFd, const dirent *entry, struct stat *st)
     return S_ISDIR(st->st_mode);
 }
 
+bool isDotOrDotDot(const char *name)
+{
+    return name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
+}
+
 struct DirId
 {
     dev_t dev;
@@ -84,104 +122,226 @@ struct DirId
     bool operator==(const DirId &) const = default;
 };
 
+/// A folder with images: its path and its run of (sorted) image paths in the worker's files.
 struct WalkedDir
 {
-    std::string relativePath; ///< relative to the dataset root
-    std::vector<std::string> files; ///< valid image names, unsorted
+    std::string_view path; ///< relative to the dataset root
+    uint32_t firstFile = 0;
+    uint32_t fileCount = 0;
+};
+
+/// What one walking thread gathers over the classes it takes. The paths live in its own store,
+/// one block after another (no allocation per path); the index adopts the stores at the end.
+struct Worker
+{
+    PathStore store;
+    std::vector<std::string_view> files; ///< image paths; each folder's run sorted
+    std::vector<WalkedDir> dirs; ///< folders with images; each class's run sorted at its end
+
+    // Scratch space, reused from folder to folder.
+    struct Pending
+    {
+        std::string_view path;
+        int parent; ///< into ancestors: the folder that listed this one; -1 for the class folder
+    };
+    struct Ancestor
+    {
+        DirId id;
+        int parent;
+    };
+    std::vector<Pending> stack;
+    std::vector<Ancestor> ancestors;
+    std::string fullPath;
 };
 
 struct ClassWalk
 {
-    std::vector<WalkedDir> dirs;
-    QList<ScanIssue> issues;
+    int worker = -1;
+    uint32_t firstDir = 0;
+    uint32_t dirCount = 0;
     int64_t count = 0;
+    QList<ScanIssue> issues;
 };
+
+/// Sorts a folder's image paths (they share the folder's prefix) as Python sorts the names.
+void sortNames(std::vector<std::string_view>::iterator begin,
+               std::vector<std::string_view>::iterator end, size_t prefix, bool allValid)
+{
+    if (allValid) {
+        // Valid UTF-8 sorts by code point when compared as bytes: no decoding needed.
+        std::sort(begin, end, [prefix](std::string_view a, std::string_view b) {
+            return a.substr(prefix) < b.substr(prefix);
+        });
+    } else {
+        std::sort(begin, end, [prefix](std::string_view a, std::string_view b) {
+            return fileNameLess(a.substr(prefix), b.substr(prefix));
+        });
+    }
+}
+
+QString unreadableMessage(const QString &path, int error)
+{
+    return QStringLiteral("Cannot read the folder “%1”: %2. Its images are missing from the "
+                          "dataset (torchvision skips such folders silently).")
+        .arg(path, QString::fromLocal8Bit(std::strerror(error)));
+}
+
+QString loopMessage(const QString &path)
+{
+    return QStringLiteral("The symlink “%1” leads back to a folder that contains it. It was not "
+                          "followed; torchvision would follow it round and round until the system "
+                          "refuses the path, listing the same images many times. Remove the link.")
+        .arg(path);
+}
+
+/// True when the symlinked folder `id` is `from` or one of its ancestors.
+bool isAncestor(const std::vector<Worker::Ancestor> &ancestors, int from, const DirId &id)
+{
+    for (int a = from; a >= 0; a = ancestors[size_t(a)].parent) {
+        if (ancestors[size_t(a)].id == id)
+            return true;
+    }
+    return false;
+}
+
+/// Lists one folder: image files go to w.files (sorted), sub-folders onto w.stack. Returns the
+/// number of images; -1 with errno set when the folder cannot be opened.
+int64_t listFolder(const std::string &rootBytes, const Worker::Pending &current, Worker &w,
+                   ClassWalk &out)
+{
+    w.fullPath.assign(rootBytes).append(1, '/').append(current.path);
+    DIR *dir = opendir(w.fullPath.c_str());
+    if (!dir)
+        return -1;
+    const int fd = dirfd(dir);
+    int self = current.parent;
+    struct stat selfStat
+    {
+    };
+    if (fstat(fd, &selfStat) == 0) {
+        w.ancestors.push_back({{selfStat.st_dev, selfStat.st_ino}, current.parent});
+        self = int(w.ancestors.size()) - 1;
+    }
+
+    const size_t firstFile = w.files.size();
+    bool allValid = true;
+    while (const dirent *entry = readdir(dir)) {
+        const char *name = entry->d_name;
+        if (isDotOrDotDot(name))
+            continue;
+        const std::string_view nameView(name);
+        struct stat st
+        {
+        };
+        if (entryIsDir(fd, entry, &st)) {
+            // A real directory cannot loop; only symlinked ones need the identity check.
+            if (entry->d_type != DT_DIR && isAncestor(w.ancestors, self, {st.st_dev, st.st_ino})) {
+                const QString rel = decodeFileName(std::string(current.path) + '/' + name);
+                out.issues.append({ScanIssue::Kind::SymlinkLoop, rel, loopMessage(rel)});
+                continue;
+            }
+            w.stack.push_back({w.store.add(current.path, nameView), self});
+        } else if (hasImageExtension(nameView)) {
+            w.files.push_back(w.store.add(current.path, nameView));
+            allValid = allValid && isValidUtf8(nameView);
+        }
+    }
+    closedir(dir);
+
+    const size_t count = w.files.size() - firstFile;
+    if (count > 0) {
+        sortNames(w.files.begin() + ptrdiff_t(firstFile), w.files.end(), current.path.size() + 1,
+                  allValid);
+        w.dirs.push_back({current.path, uint32_t(firstFile), uint32_t(count)});
+    }
+    return int64_t(count);
+}
 
 /// One class folder, as os.walk(target_dir, followlinks=True) walks it: every directory reached,
 /// through symlinks too. A symlink that leads back to an ancestor would make os.walk() go round
-/// until the OS refuses the path; we stop there and report it.
-void walkClass(const std::string &rootBytes, const std::string &className, ClassWalk &out,
+/// until the OS refuses the path; we stop there and report it. The class's folders end up in
+/// w.dirs in torchvision's order (sorted(os.walk(...))), each with its sorted images.
+void walkClass(const std::string &rootBytes, std::string_view className, Worker &w, ClassWalk &out,
                int classIndex, const ScanCallbacks &callbacks, const std::atomic_bool *cancel)
 {
-    struct Pending
-    {
-        std::string relativePath;
-        std::vector<DirId> ancestors;
-    };
-    std::vector<Pending> stack;
-    stack.push_back({className, {}});
+    w.stack.clear();
+    w.ancestors.clear();
+    w.stack.push_back({className, -1});
+    out.firstDir = uint32_t(w.dirs.size());
     int64_t lastReported = 0;
 
-    while (!stack.empty()) {
+    while (!w.stack.empty()) {
         if (cancel && cancel->load(std::memory_order_relaxed))
             return;
-        Pending current = std::move(stack.back());
-        stack.pop_back();
-
-        const std::string fullPath = rootBytes + '/' + current.relativePath;
-        DIR *dir = opendir(fullPath.c_str());
-        if (!dir) {
+        const Worker::Pending current = w.stack.back();
+        w.stack.pop_back();
+        const int64_t found = listFolder(rootBytes, current, w, out);
+        if (found < 0) {
             const int error = errno;
-            out.issues.append({ScanIssue::Kind::UnreadableFolder, decode(current.relativePath),
-                               QStringLiteral("Cannot read the folder “%1”: %2. Its images are "
-                                              "missing from the dataset (torchvision skips such "
-                                              "folders silently).")
-                                   .arg(decode(current.relativePath),
-                                        QString::fromLocal8Bit(std::strerror(error)))});
+            const QString rel = decodeFileName(current.path);
+            out.issues.append(
+                {ScanIssue::Kind::UnreadableFolder, rel, unreadableMessage(rel, error)});
             continue;
         }
-        const int fd = dirfd(dir);
-        struct stat self
-        {
-        };
-        if (fstat(fd, &self) == 0)
-            current.ancestors.push_back({self.st_dev, self.st_ino});
-
-        WalkedDir walked;
-        walked.relativePath = current.relativePath;
-        std::vector<std::string> subdirs;
-        while (const dirent *entry = readdir(dir)) {
-            const char *name = entry->d_name;
-            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
-                continue;
-            struct stat st
-            {
-            };
-            if (entryIsDir(fd, entry, &st)) {
-                // A real directory cannot loop; only symlinked ones need the identity check.
-                if (entry->d_type != DT_DIR) {
-                    const DirId id{st.st_dev, st.st_ino};
-                    if (std::find(current.ancestors.begin(), current.ancestors.end(), id)
-                        != current.ancestors.end()) {
-                        const std::string rel = current.relativePath + '/' + name;
-                        out.issues.append(
-                            {ScanIssue::Kind::SymlinkLoop, decode(rel),
-                             QStringLiteral("The symlink “%1” leads back to a folder that contains "
-                                            "it. It was not followed; torchvision would follow it "
-                                            "round and round until the system refuses the path, "
-                                            "listing the same images many times. Remove the link.")
-                                 .arg(decode(rel))});
-                        continue;
-                    }
-                }
-                subdirs.emplace_back(name);
-            } else if (hasImageExtension(name)) {
-                walked.files.emplace_back(name);
-            }
-        }
-        closedir(dir);
-
-        out.count += int64_t(walked.files.size());
-        if (!walked.files.empty())
-            out.dirs.push_back(std::move(walked));
-        for (std::string &sub : subdirs)
-            stack.push_back({current.relativePath + '/' + sub, current.ancestors});
-
+        out.count += found;
         if (callbacks.classProgress && out.count != lastReported) {
             lastReported = out.count;
             callbacks.classProgress(classIndex, out.count);
         }
     }
+
+    // sorted(os.walk(...)) orders the folders by their full path.
+    out.dirCount = uint32_t(w.dirs.size() - out.firstDir);
+    const auto begin = w.dirs.begin() + out.firstDir;
+    const bool allValid
+        = std::all_of(begin, w.dirs.end(), [](const WalkedDir &d) { return isValidUtf8(d.path); });
+    std::sort(begin, w.dirs.end(), [allValid](const WalkedDir &a, const WalkedDir &b) {
+        return allValid ? a.path < b.path : fileNameLess(a.path, b.path);
+    });
+}
+
+/// The class folders of the root (find_classes(): every entry that is a directory, following
+/// symlinks, hidden ones included), sorted; `looseFiles` counts the images beside them.
+std::vector<std::string> listClasses(DIR *dir, int64_t &looseFiles)
+{
+    std::vector<std::string> classNames;
+    const int fd = dirfd(dir);
+    bool allValid = true;
+    while (const dirent *entry = readdir(dir)) {
+        const char *name = entry->d_name;
+        if (isDotOrDotDot(name))
+            continue;
+        struct stat st
+        {
+        };
+        if (entryIsDir(fd, entry, &st)) {
+            classNames.emplace_back(name);
+            allValid = allValid && isValidUtf8(classNames.back());
+        } else if (hasImageExtension(name)) {
+            ++looseFiles;
+        }
+    }
+    closedir(dir);
+    if (allValid)
+        std::sort(classNames.begin(), classNames.end());
+    else
+        std::sort(classNames.begin(), classNames.end(),
+                  [](const std::string &a, const std::string &b) { return fileNameLess(a, b); });
+    return classNames;
+}
+
+QString refusalMessage(const QString &root, const QStringList &empty)
+{
+    QStringList extensions;
+    for (std::string_view ext : kImageExtensions)
+        extensions.append(QString::fromLatin1(ext.data(), qsizetype(ext.size())));
+    return QStringLiteral("No image in the class folder%1 %2 of “%3”, and torchvision's "
+                          "ImageFolder refuses empty classes (supported extensions: %4). Add "
+                          "images, remove the folder%1, or allow empty classes (--allow-empty; "
+                          "allow_empty=True in newer torchvision).")
+        .arg(empty.size() > 1 ? QStringLiteral("s") : QString(),
+             QStringLiteral("“") + empty.join(QStringLiteral("”, “")) + QStringLiteral("”"), root,
+             extensions.join(QStringLiteral(", ")));
 }
 
 } // namespace
@@ -191,44 +351,29 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
                                          const std::atomic_bool *cancel)
 {
     ImageFolderIndex index;
-    const QFileInfo rootInfo(root);
-    index.root = QDir::cleanPath(rootInfo.absoluteFilePath());
-    if (!rootInfo.exists())
+    index.root = QDir::cleanPath(QFileInfo(root).absoluteFilePath());
+    // By its bytes: the root may hold undecodable bytes too (base/filenames.h).
+    const std::string rootBytes = encodeFileName(index.root).toStdString();
+    struct stat rootStat
+    {
+    };
+    if (::stat(rootBytes.c_str(), &rootStat) != 0)
         return Error{QStringLiteral("The folder “%1” does not exist.").arg(index.root)};
-    if (!rootInfo.isDir())
+    if (!S_ISDIR(rootStat.st_mode))
         return Error{QStringLiteral("“%1” is a file, not a folder. Open the folder that holds one "
                                     "sub-folder per class.")
                          .arg(index.root)};
 
-    const std::string rootBytes = QFile::encodeName(index.root).toStdString();
     DIR *dir = opendir(rootBytes.c_str());
     if (!dir) {
         return Error{QStringLiteral("Cannot read the folder “%1”: %2.")
                          .arg(index.root, QString::fromLocal8Bit(std::strerror(errno)))};
     }
-
-    // find_classes(): every entry that is a directory, following symlinks; hidden ones included.
-    std::vector<std::string> classNames;
     int64_t looseFiles = 0;
-    {
-        const int fd = dirfd(dir);
-        while (const dirent *entry = readdir(dir)) {
-            const char *name = entry->d_name;
-            if (name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0)))
-                continue;
-            struct stat st
-            {
-            };
-            if (entryIsDir(fd, entry, &st))
-                classNames.emplace_back(name);
-            else if (hasImageExtension(name))
-                ++looseFiles;
-        }
-        closedir(dir);
-    }
-    std::sort(classNames.begin(), classNames.end(), pythonLess);
+    const std::vector<std::string> classNames = listClasses(dir, looseFiles);
+    index.classes.reserve(qsizetype(classNames.size()));
     for (const std::string &name : classNames)
-        index.classes.append(decode(name));
+        index.classes.append(decodeFileName(name));
     index.counts.assign(classNames.size(), 0);
 
     if (classNames.empty()) {
@@ -248,69 +393,61 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
         callbacks.classesFound(index.classes);
 
     // Walk the classes in parallel; each walk is independent and the order is restored below.
-    std::vector<ClassWalk> walks(classNames.size());
-    std::atomic<size_t> next{0};
-    auto worker = [&] {
-        for (size_t i = next++; i < classNames.size(); i = next++) {
-            if (cancel && cancel->load(std::memory_order_relaxed))
-                return;
-            walkClass(rootBytes, classNames[i], walks[i], int(i), callbacks, cancel);
-        }
-    };
     int threads = options.threads > 0 ? options.threads
                                       : int(std::max(1u, std::thread::hardware_concurrency()));
     threads = std::min<int>(threads, int(classNames.size()));
+    std::vector<Worker> workers(static_cast<size_t>(threads));
+    std::vector<ClassWalk> walks(classNames.size());
+    std::atomic<size_t> next{0};
+    auto work = [&](int t) {
+        for (size_t i = next++; i < classNames.size(); i = next++) {
+            if (cancel && cancel->load(std::memory_order_relaxed))
+                return;
+            walks[i].worker = t;
+            walkClass(rootBytes, classNames[i], workers[size_t(t)], walks[i], int(i), callbacks,
+                      cancel);
+        }
+    };
     {
         std::vector<std::jthread> pool;
         for (int t = 1; t < threads; ++t)
-            pool.emplace_back(worker);
-        worker();
+            pool.emplace_back(work, t);
+        work(0);
     }
     if (cancel && cancel->load()) {
         index.cancelled = true;
         return index;
     }
 
-    // sorted(os.walk(...)) orders directories by their full path; files sort within each.
     size_t total = 0;
     for (const ClassWalk &walk : walks)
         total += size_t(walk.count);
     index.samples.reserve(total);
     QStringList emptyClasses;
     for (size_t c = 0; c < walks.size(); ++c) {
-        ClassWalk &walk = walks[c];
-        std::sort(walk.dirs.begin(), walk.dirs.end(), [](const WalkedDir &a, const WalkedDir &b) {
-            return pythonLess(a.relativePath, b.relativePath);
-        });
-        for (WalkedDir &walked : walk.dirs) {
-            std::sort(walked.files.begin(), walked.files.end(), pythonLess);
-            for (const std::string &file : walked.files)
-                index.samples.push_back({walked.relativePath + '/' + file, int(c)});
+        const ClassWalk &walk = walks[c];
+        const Worker &w = workers[size_t(walk.worker)];
+        for (uint32_t d = walk.firstDir; d < walk.firstDir + walk.dirCount; ++d) {
+            const WalkedDir &walked = w.dirs[d];
+            for (uint32_t f = walked.firstFile; f < walked.firstFile + walked.fileCount; ++f)
+                index.samples.push_back(detail::SampleMaker::make(w.files[f], int(c)));
         }
         index.counts[c] = walk.count;
         index.issues += walk.issues;
         if (walk.count == 0) {
-            emptyClasses.append(index.classes[int(c)]);
-            index.issues.append({ScanIssue::Kind::EmptyClass, index.classes[int(c)],
-                                 QStringLiteral("The class folder “%1” holds no image.")
-                                     .arg(index.classes[int(c)])});
+            const QString &name = index.classes[int(c)];
+            emptyClasses.append(name);
+            index.issues.append(
+                {ScanIssue::Kind::EmptyClass, name,
+                 QStringLiteral("The class folder “%1” holds no image.").arg(name)});
         }
     }
+    index.paths = std::make_shared<PathStore>();
+    for (Worker &w : workers)
+        index.paths->adopt(std::move(w.store));
 
-    if (!emptyClasses.isEmpty() && !options.allowEmpty) {
-        QStringList extensions;
-        for (std::string_view ext : kImageExtensions)
-            extensions.append(QString::fromLatin1(ext.data(), qsizetype(ext.size())));
-        index.refusal
-            = QStringLiteral("No image in the class folder%1 %2 of “%3”, and torchvision's "
-                             "ImageFolder refuses empty classes (supported extensions: %4). Add "
-                             "images, remove the folder%1, or allow empty classes (--allow-empty; "
-                             "allow_empty=True in newer torchvision).")
-                  .arg(emptyClasses.size() > 1 ? QStringLiteral("s") : QString(),
-                       QStringLiteral("“") + emptyClasses.join(QStringLiteral("”, “"))
-                           + QStringLiteral("”"),
-                       index.root, extensions.join(QStringLiteral(", ")));
-    }
+    if (!emptyClasses.isEmpty() && !options.allowEmpty)
+        index.refusal = refusalMessage(index.root, emptyClasses);
     qCDebug(lcDataset) << "scanned" << index.root << index.classes.size() << "classes"
                        << index.samples.size() << "samples";
     return index;

@@ -1,5 +1,6 @@
 #include "transforms/batchloader.h"
 
+#include "base/filenames.h"
 #include "image/jpegregion.h"
 #include "image/pilops.h"
 #include "transforms/torchrng.h"
@@ -185,7 +186,7 @@ QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber, float
     const LoaderSample &sample = samples[size_t(sampleIndex)];
     const uint64_t seed = sampleSeed(options.seed, epochNumber, sampleIndex);
     if (plan) {
-        QFile file(sample.path);
+        FileNameFile file(sample.path); // by its bytes (base/filenames.h)
         if (file.open(QIODevice::ReadOnly)) {
             const QByteArray bytes = file.readAll();
             TorchGenerator rng(seed);
