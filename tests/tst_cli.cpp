@@ -7,6 +7,7 @@
 #include <QBuffer>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -17,6 +18,8 @@
 #include <QTest>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 
 #include <unistd.h>
 
@@ -40,6 +43,8 @@ private Q_SLOTS:
     void unreadableFolderIsReportedNotFatal();
     void scanJsonEscapesUndecodableBytes();
     void checkOpensUndecodableNames();
+    void unreadableClassFolderIsRefusedByScanAndCheck();
+    void checkReportsSymlinkLoops();
 };
 
 namespace {
@@ -53,6 +58,64 @@ QByteArray pngBytes(QRgb colour)
     buffer.open(QIODevice::WriteOnly);
     image.save(&buffer, "PNG");
     return bytes;
+}
+
+/// Makes `dir` (and the folders listed) enterable by everyone, so that a run as "nobody" reaches
+/// them.
+bool openToOthers(const QString &dir)
+{
+    return QFile::setPermissions(dir,
+                                 QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner
+                                     | QFile::ReadOther | QFile::ExeOther);
+}
+
+/// Root reads every folder whatever its mode, so as root a command runs as "nobody" (setpriv):
+/// permissions bite only then. The build tree may sit under a folder nobody cannot enter (CI
+/// clones anywhere), so the executables (or the oracle script) run from copies in `scratch`;
+/// the CLI links only system libraries, so the copies run. `program` is the CLI when empty.
+ProcessResult runAsUser(const QString &scratch, const QStringList &args, QString program = {})
+{
+    if (program.isEmpty())
+        program = cliPath();
+    if (geteuid() != 0)
+        return runProcess(program, args);
+    const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
+    if (setpriv.isEmpty())
+        qFatal("setpriv (util-linux) is needed to drop root for this test");
+    QStringList command;
+    if (program == cliPath()) {
+        // The front hands `check` over to ifstudio-cli-compute beside it: copy both.
+        const QString dir = QFileInfo(program).absolutePath();
+        for (const QString &name :
+             {QStringLiteral("ifstudio-cli"), QStringLiteral("ifstudio-cli-compute")}) {
+            const QString copy = scratch + u'/' + name;
+            if (!QFileInfo::exists(copy)) {
+                QFile::copy(dir + u'/' + name, copy);
+                QFile::setPermissions(
+                    copy, QFile::ReadOwner | QFile::ExeOwner | QFile::ReadOther | QFile::ExeOther);
+            }
+        }
+        command = QStringList{scratch + QStringLiteral("/ifstudio-cli")} + args;
+    } else {
+        command = QStringList{program} + args;
+    }
+    return runProcess(setpriv,
+                      QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+                                  QStringLiteral("--clear-groups"), QStringLiteral("--")}
+                          + command);
+}
+
+/// The oracle run as "nobody" too (see runAsUser()).
+QJsonObject oracleAsUser(const QString &scratch, const QString &root)
+{
+    const QString script = scratch + QStringLiteral("/imagefolder_oracle.py");
+    if (!QFileInfo::exists(script)) {
+        QFile::copy(toolPath(QStringLiteral("imagefolder_oracle.py")), script);
+        QFile::setPermissions(script, QFile::ReadOwner | QFile::ReadOther);
+    }
+    if (geteuid() != 0)
+        return QJsonDocument::fromJson(runProcess(oraclePython(), {script, root}).out).object();
+    return QJsonDocument::fromJson(runAsUser(scratch, {script, root}, oraclePython()).out).object();
 }
 
 } // namespace
@@ -328,12 +391,98 @@ void TestCli::checkOpensUndecodableNames()
     // The path as scan --json (and json.dumps()) writes it.
     QCOMPARE(findings[0][u"path"].toString(), decodeFileName("\xff/empty\x80.png"));
     QVERIFY(run.out.contains("\"\\udcff/empty\\udc80.png\""));
+    QVERIFY(report.value(u"accepted_by_torchvision").toBool());
 
     // Read as text, the names show U+FFFD where the bytes were.
     const ProcessResult human = runCli({QStringLiteral("check"), root});
     QVERIFY2(
         QString::fromUtf8(human.out).contains(QStringLiteral("“\uFFFD/empty\uFFFD.png” is empty")),
         human.out.constData());
+}
+
+void TestCli::unreadableClassFolderIsRefusedByScanAndCheck()
+{
+    // A class folder the user cannot read: torchvision's os.walk() skips it silently, finds no
+    // image for the class and refuses the dataset. scan and check both say why, in the same words,
+    // and exit 1. As root the commands run as "nobody" (runAsUser()), so the test really fails
+    // where it should.
+    QTemporaryDir tmp;
+    const QString root = tmp.path() + QStringLiteral("/data");
+    QVERIFY(openToOthers(tmp.path()));
+    QVERIFY(writeFile(root + QStringLiteral("/a/1.png"), pngBytes(qRgb(200, 10, 10))));
+    QVERIFY(writeFile(root + QStringLiteral("/b/2.png"), pngBytes(qRgb(10, 200, 10))));
+    for (const QString &dir : {QString(), QStringLiteral("/a")})
+        QVERIFY(openToOthers(root + dir));
+    QVERIFY(QFile::setPermissions(root + QStringLiteral("/b"), QFile::WriteOwner));
+    const auto restore = qScopeGuard([&] {
+        QFile::setPermissions(root + QStringLiteral("/b"),
+                              QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    });
+
+    const QJsonObject torchvision = oracleAsUser(tmp.path(), root);
+    QVERIFY2(torchvision.contains(u"ok"), "the oracle did not run");
+    QVERIFY2(!torchvision.value(u"ok").toBool(), "torchvision accepted an unreadable class");
+
+    const ProcessResult scan = runAsUser(tmp.path(), {QStringLiteral("scan"), root});
+    QCOMPARE(scan.exitCode, 1);
+    const QString refusal = QString::fromUtf8(scan.err).trimmed();
+    QVERIFY2(refusal.contains(QStringLiteral("Cannot read the class folder “b”"))
+                 && refusal.contains(QString::fromLocal8Bit(std::strerror(EACCES))),
+             qPrintable(refusal));
+    QVERIFY2(!refusal.contains(QStringLiteral("No image in the class folder")),
+             qPrintable(refusal));
+
+    const ProcessResult check = runAsUser(tmp.path(), {QStringLiteral("check"), root});
+    QCOMPARE(check.exitCode, 1);
+    const QString out = QString::fromUtf8(check.out);
+    QVERIFY2(QString::fromUtf8(check.err).contains(refusal), check.err.constData());
+    QVERIFY2(out.contains(QStringLiteral("warning: Cannot read the folder “b”")), qPrintable(out));
+    QVERIFY2(!out.contains(QStringLiteral("All images load")), qPrintable(out));
+
+    const ProcessResult json
+        = runAsUser(tmp.path(), {QStringLiteral("check"), root, QStringLiteral("--json")});
+    QCOMPARE(json.exitCode, 1);
+    const QJsonObject report = QJsonDocument::fromJson(json.out).object();
+    QCOMPARE(report.value(u"accepted_by_torchvision").toBool(true), false);
+    QStringList kinds;
+    for (const QJsonValue &warning : report.value(u"dataset_warnings").toArray())
+        kinds.append(warning[u"kind"].toString());
+    QVERIFY2(kinds.contains(u"refused") && kinds.contains(u"unreadable_folder"),
+             qPrintable(kinds.join(u' ')));
+}
+
+void TestCli::checkReportsSymlinkLoops()
+{
+    QTemporaryDir tmp;
+    const QString root = tmp.path();
+    QVERIFY(writeFile(root + QStringLiteral("/cat/1.png"), pngBytes(qRgb(200, 10, 10))));
+    QVERIFY(writeFile(root + QStringLiteral("/cat/sub/2.png"), pngBytes(qRgb(10, 200, 10))));
+    QVERIFY(writeFile(root + QStringLiteral("/dog/1.png"), pngBytes(qRgb(10, 10, 200))));
+    QVERIFY(QFile::link(root + QStringLiteral("/cat"), root + QStringLiteral("/cat/sub/up")));
+
+    const ProcessResult scan = runCli({QStringLiteral("scan"), root});
+    QCOMPARE(scan.exitCode, 0);
+    const QString loop = QStringLiteral("warning: The symlink “cat/sub/up” leads back");
+    QVERIFY2(QString::fromUtf8(scan.out).contains(loop), scan.out.constData());
+
+    // check says it with the same words; torchvision does not raise, so neither do we.
+    const ProcessResult check = runCli({QStringLiteral("check"), root});
+    QCOMPARE(check.exitCode, 0);
+    QString scanLine;
+    for (const QString &line : QString::fromUtf8(scan.out).split(u'\n')) {
+        if (line.startsWith(loop))
+            scanLine = line;
+    }
+    QVERIFY2(QString::fromUtf8(check.out).contains(scanLine), check.out.constData());
+
+    const ProcessResult json = runCli({QStringLiteral("check"), root, QStringLiteral("--json")});
+    QCOMPARE(json.exitCode, 0);
+    const QJsonObject report = QJsonDocument::fromJson(json.out).object();
+    QVERIFY(report.value(u"accepted_by_torchvision").toBool());
+    const QJsonArray warnings = report.value(u"dataset_warnings").toArray();
+    QCOMPARE(warnings.size(), 1);
+    QCOMPARE(warnings[0][u"kind"].toString(), QStringLiteral("symlink_loop"));
+    QCOMPARE(warnings[0][u"message"].toString(), scanLine.mid(9));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

@@ -161,6 +161,7 @@ struct ClassWalk
     uint32_t dirCount = 0;
     int64_t count = 0;
     QList<ScanIssue> issues;
+    QString unreadable; ///< why the class folder itself cannot be listed; empty when it can
 };
 
 /// Sorts a folder's image paths (they share the folder's prefix) as Python sorts the names.
@@ -281,6 +282,8 @@ void walkClass(const std::string &rootBytes, std::string_view className, Worker 
             const QString rel = decodeFileName(current.path);
             out.issues.append(
                 {ScanIssue::Kind::UnreadableFolder, rel, unreadableMessage(rel, error)});
+            if (current.path.size() == className.size())
+                out.unreadable = QString::fromLocal8Bit(std::strerror(error));
             continue;
         }
         out.count += found;
@@ -330,18 +333,38 @@ std::vector<std::string> listClasses(DIR *dir, int64_t &looseFiles)
     return classNames;
 }
 
-QString refusalMessage(const QString &root, const QStringList &empty)
+QString refusalMessage(const QString &root, const QStringList &unreadable, const QString &why,
+                       const QStringList &empty)
 {
-    QStringList extensions;
-    for (std::string_view ext : kImageExtensions)
-        extensions.append(QString::fromLatin1(ext.data(), qsizetype(ext.size())));
-    return QStringLiteral("No image in the class folder%1 %2 of “%3”, and torchvision's "
-                          "ImageFolder refuses empty classes (supported extensions: %4). Add "
-                          "images, remove the folder%1, or allow empty classes (--allow-empty; "
-                          "allow_empty=True in newer torchvision).")
-        .arg(empty.size() > 1 ? QStringLiteral("s") : QString(),
-             QStringLiteral("“") + empty.join(QStringLiteral("”, “")) + QStringLiteral("”"), root,
-             extensions.join(QStringLiteral(", ")));
+    auto quotedList = [](const QStringList &names) -> QString {
+        return QStringLiteral("“") + names.join(QStringLiteral("”, “")) + QStringLiteral("”");
+    };
+    auto plural = [](const QStringList &names) -> QString {
+        return names.size() > 1 ? QStringLiteral("s") : QString();
+    };
+    QStringList sentences;
+    if (!unreadable.isEmpty()) {
+        sentences.append(
+            QStringLiteral("Cannot read the class folder%1 %2 of “%3”: %4. torchvision's "
+                           "ImageFolder finds no image in %5 and refuses the dataset. Give "
+                           "yourself read access (chmod -R u+rX “%6”) or remove the folder%1.")
+                .arg(plural(unreadable), quotedList(unreadable), root, why,
+                     unreadable.size() > 1 ? QStringLiteral("them") : QStringLiteral("it"),
+                     root + u'/' + unreadable.constFirst()));
+    }
+    if (!empty.isEmpty()) {
+        QStringList extensions;
+        for (std::string_view ext : kImageExtensions)
+            extensions.append(QString::fromLatin1(ext.data(), qsizetype(ext.size())));
+        sentences.append(
+            QStringLiteral("No image in the class folder%1 %2 of “%3”, and torchvision's "
+                           "ImageFolder refuses empty classes (supported extensions: %4). Add "
+                           "images, remove the folder%1, or allow empty classes (--allow-empty; "
+                           "allow_empty=True in newer torchvision).")
+                .arg(plural(empty), quotedList(empty), root,
+                     extensions.join(QStringLiteral(", "))));
+    }
+    return sentences.join(u' ');
 }
 
 } // namespace
@@ -423,7 +446,8 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
     for (const ClassWalk &walk : walks)
         total += size_t(walk.count);
     index.samples.reserve(total);
-    QStringList emptyClasses;
+    QStringList emptyClasses, unreadableClasses;
+    QString unreadableWhy;
     for (size_t c = 0; c < walks.size(); ++c) {
         const ClassWalk &walk = walks[c];
         const Worker &w = workers[size_t(walk.worker)];
@@ -436,7 +460,13 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
         index.issues += walk.issues;
         if (walk.count == 0) {
             const QString &name = index.classes[int(c)];
-            emptyClasses.append(name);
+            if (walk.unreadable.isEmpty()) {
+                emptyClasses.append(name);
+            } else {
+                unreadableClasses.append(name);
+                if (unreadableWhy.isEmpty())
+                    unreadableWhy = walk.unreadable;
+            }
             index.issues.append(
                 {ScanIssue::Kind::EmptyClass, name,
                  QStringLiteral("The class folder “%1” holds no image.").arg(name)});
@@ -446,8 +476,8 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
     for (Worker &w : workers)
         index.paths->adopt(std::move(w.store));
 
-    if (!emptyClasses.isEmpty() && !options.allowEmpty)
-        index.refusal = refusalMessage(index.root, emptyClasses);
+    if ((!emptyClasses.isEmpty() || !unreadableClasses.isEmpty()) && !options.allowEmpty)
+        index.refusal = refusalMessage(index.root, unreadableClasses, unreadableWhy, emptyClasses);
     qCDebug(lcDataset) << "scanned" << index.root << index.classes.size() << "classes"
                        << index.samples.size() << "samples";
     return index;
