@@ -10,8 +10,10 @@
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 namespace ifs {
 
@@ -37,10 +39,10 @@ bool hasImageExtension(std::string_view fileName)
     return false;
 }
 
-std::string_view PathStore::add(std::string_view prefix, std::string_view name)
+char *PathStore::allocate(size_t size)
 {
-    const size_t size = prefix.size() + (name.empty() ? 0 : name.size() + 1);
     if (size > m_left) {
+        // Growing blocks: a small dataset takes little, a large one few allocations.
         const size_t block = std::max(m_blockSize, size);
         m_blocks.push_back(std::make_unique_for_overwrite<char[]>(block));
         m_next = m_blocks.back().get();
@@ -48,13 +50,20 @@ std::string_view PathStore::add(std::string_view prefix, std::string_view name)
         m_blockSize = std::min<size_t>(m_blockSize * 2, size_t(1) << 20);
     }
     char *out = m_next;
+    m_next += size;
+    m_left -= size;
+    return out;
+}
+
+std::string_view PathStore::add(std::string_view prefix, std::string_view name)
+{
+    const size_t size = prefix.size() + (name.empty() ? 0 : name.size() + 1);
+    char *out = allocate(size);
     std::memcpy(out, prefix.data(), prefix.size());
     if (!name.empty()) {
         out[prefix.size()] = '/';
         std::memcpy(out + prefix.size() + 1, name.data(), name.size());
     }
-    m_next += size;
-    m_left -= size;
     return {out, size};
 }
 
@@ -97,15 +106,14 @@ struct SampleMaker
 namespace {
 
 /// os.scandir()'s DirEntry.is_dir(): follows symlinks; an error (broken link) means "not a dir".
-bool entryIsDir(int dirFd, const dirent *entry, struct stat *st)
+/// `st` is filled in only when the entry had to be stat'ed (a symlink, or an unknown type).
+bool entryIsDir(int dirFd, unsigned char type, const char *name, struct stat *st)
 {
-    if (entry->d_type == DT_DIR) {
-        st->st_ino = 0; // filled in lazily by the caller when it needs the identity
+    if (type == DT_DIR)
         return true;
-    }
-    if (entry->d_type != DT_LNK && entry->d_type != DT_UNKNOWN)
+    if (type != DT_LNK && type != DT_UNKNOWN)
         return false;
-    if (fstatat(dirFd, entry->d_name, st, 0) != 0)
+    if (fstatat(dirFd, name, st, 0) != 0)
         return false;
     return S_ISDIR(st->st_mode);
 }
@@ -117,41 +125,60 @@ bool isDotOrDotDot(const char *name)
 
 struct DirId
 {
-    dev_t dev;
-    ino_t ino;
+    dev_t dev = 0;
+    ino_t ino = 0;
     bool operator==(const DirId &) const = default;
 };
 
-/// A folder with images: its path and its run of (sorted) image paths in the worker's files.
+/// A folder with images. Its image paths lie one after another in the worker's store, sorted,
+/// each as a 4-byte length and the bytes ("folder/name"): no array of pointers is needed.
 struct WalkedDir
 {
     std::string_view path; ///< relative to the dataset root
-    uint32_t firstFile = 0;
-    uint32_t fileCount = 0;
+    const char *firstEntry = nullptr;
+    uint32_t count = 0;
+};
+
+/// An image name of the folder being listed: its place in Worker::names and the 8 bytes after
+/// the prefix all of the folder's names share, as a big-endian number (most comparisons end
+/// there, without touching the names).
+struct NameRef
+{
+    uint64_t key;
+    uint32_t offset;
+    uint32_t size;
 };
 
 /// What one walking thread gathers over the classes it takes. The paths live in its own store,
-/// one block after another (no allocation per path); the index adopts the stores at the end.
+/// in blocks that never move (no allocation per path); the index adopts the stores at the end.
 struct Worker
 {
+    static constexpr size_t kBufferSize = 64 * 1024;
+
     PathStore store;
-    std::vector<std::string_view> files; ///< image paths; each folder's run sorted
     std::vector<WalkedDir> dirs; ///< folders with images; each class's run sorted at its end
 
     // Scratch space, reused from folder to folder.
     struct Pending
     {
         std::string_view path;
-        int parent; ///< into ancestors: the folder that listed this one; -1 for the class folder
+        int parent; ///< into chain: the folder that listed this one; -1 for the class folder
     };
-    struct Ancestor
+    /// The folders opened for the current class, each with the one that listed it. Their
+    /// identities are looked up only when a symlinked folder needs the loop check.
+    struct Opened
     {
-        DirId id;
+        std::string_view path;
         int parent;
+        bool known = false;
+        DirId id;
     };
     std::vector<Pending> stack;
-    std::vector<Ancestor> ancestors;
+    std::vector<Opened> chain;
     std::string fullPath;
+    std::string names; ///< the image names of the folder being listed
+    std::vector<NameRef> refs;
+    std::unique_ptr<char[]> buffer = std::make_unique_for_overwrite<char[]>(kBufferSize);
 };
 
 struct ClassWalk
@@ -164,20 +191,64 @@ struct ClassWalk
     QString unreadable; ///< why the class folder itself cannot be listed; empty when it can
 };
 
-/// Sorts a folder's image paths (they share the folder's prefix) as Python sorts the names.
-void sortNames(std::vector<std::string_view>::iterator begin,
-               std::vector<std::string_view>::iterator end, size_t prefix, bool allValid)
+/// Sorts the folder's image names as Python sorts them.
+void sortNames(Worker &w, bool allValid)
 {
-    if (allValid) {
-        // Valid UTF-8 sorts by code point when compared as bytes: no decoding needed.
-        std::sort(begin, end, [prefix](std::string_view a, std::string_view b) {
-            return a.substr(prefix) < b.substr(prefix);
+    std::vector<NameRef> &refs = w.refs;
+    const char *names = w.names.data();
+    auto view = [names](const NameRef &r) {
+        return std::string_view(names + r.offset, r.size);
+    };
+    if (!allValid) {
+        std::sort(refs.begin(), refs.end(), [&](const NameRef &a, const NameRef &b) {
+            return fileNameLess(view(a), view(b));
         });
-    } else {
-        std::sort(begin, end, [prefix](std::string_view a, std::string_view b) {
-            return fileNameLess(a.substr(prefix), b.substr(prefix));
-        });
+        return;
     }
+    // Valid UTF-8 sorts by code point when compared as bytes. The names of a folder often share
+    // a long prefix ("img_000123.jpg"): key each by the 8 bytes after it.
+    size_t common = refs.empty() ? 0 : refs.front().size;
+    for (const NameRef &r : refs) {
+        const std::string_view first = view(refs.front()), name = view(r);
+        size_t i = 0;
+        while (i < common && i < name.size() && first[i] == name[i])
+            ++i;
+        common = i;
+    }
+    for (NameRef &r : refs) {
+        uint64_t key = 0;
+        for (size_t i = common; i < common + 8; ++i)
+            key = key << 8 | (i < r.size ? static_cast<unsigned char>(names[r.offset + i]) : 0u);
+        r.key = key;
+    }
+    const size_t rest = common + 8;
+    std::sort(refs.begin(), refs.end(), [&](const NameRef &a, const NameRef &b) {
+        if (a.key != b.key)
+            return a.key < b.key;
+        // Equal keys: both names run past the keyed bytes (a name holds no NUL byte).
+        return view(a).substr(std::min<size_t>(rest, a.size))
+            < view(b).substr(std::min<size_t>(rest, b.size));
+    });
+}
+
+/// Writes the folder's sorted image paths into the store, one contiguous run.
+WalkedDir storeImages(Worker &w, std::string_view folder)
+{
+    size_t total = 0;
+    for (const NameRef &r : w.refs)
+        total += sizeof(uint32_t) + folder.size() + 1 + r.size;
+    char *out = w.store.allocate(total);
+    const WalkedDir walked{folder, out, uint32_t(w.refs.size())};
+    for (const NameRef &r : w.refs) {
+        const uint32_t size = uint32_t(folder.size() + 1 + r.size);
+        std::memcpy(out, &size, sizeof size);
+        out += sizeof size;
+        std::memcpy(out, folder.data(), folder.size());
+        out[folder.size()] = '/';
+        std::memcpy(out + folder.size() + 1, w.names.data() + r.offset, r.size);
+        out += size;
+    }
+    return walked;
 }
 
 QString unreadableMessage(const QString &path, int error)
@@ -195,67 +266,80 @@ QString loopMessage(const QString &path)
         .arg(path);
 }
 
-/// True when the symlinked folder `id` is `from` or one of its ancestors.
-bool isAncestor(const std::vector<Worker::Ancestor> &ancestors, int from, const DirId &id)
+/// True when the symlinked folder `id` is the folder `from` of the chain or one of the folders
+/// that led to it.
+bool leadsBack(Worker &w, const std::string &rootBytes, int from, const DirId &id)
 {
-    for (int a = from; a >= 0; a = ancestors[size_t(a)].parent) {
-        if (ancestors[size_t(a)].id == id)
+    for (int a = from; a >= 0; a = w.chain[size_t(a)].parent) {
+        Worker::Opened &opened = w.chain[size_t(a)];
+        if (!opened.known) {
+            const std::string path = rootBytes + '/' + std::string(opened.path);
+            struct stat st
+            {
+            };
+            if (::stat(path.c_str(), &st) == 0)
+                opened.id = {st.st_dev, st.st_ino};
+            opened.known = true;
+        }
+        if (opened.id == id)
             return true;
     }
     return false;
 }
 
-/// Lists one folder: image files go to w.files (sorted), sub-folders onto w.stack. Returns the
-/// number of images; -1 with errno set when the folder cannot be opened.
+/// Lists one folder (open, getdents64, close: no DIR buffer and no stat per folder): its image
+/// names go to w.refs, sorted and then stored, its sub-folders onto w.stack. Returns the number
+/// of images; -1 with errno set when the folder cannot be opened.
 int64_t listFolder(const std::string &rootBytes, const Worker::Pending &current, Worker &w,
                    ClassWalk &out)
 {
     w.fullPath.assign(rootBytes).append(1, '/').append(current.path);
-    DIR *dir = opendir(w.fullPath.c_str());
-    if (!dir)
+    const int fd = ::open(w.fullPath.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    const int fd = dirfd(dir);
-    int self = current.parent;
-    struct stat selfStat
-    {
-    };
-    if (fstat(fd, &selfStat) == 0) {
-        w.ancestors.push_back({{selfStat.st_dev, selfStat.st_ino}, current.parent});
-        self = int(w.ancestors.size()) - 1;
-    }
+    w.chain.push_back({current.path, current.parent, false, {}});
+    const int self = int(w.chain.size()) - 1;
 
-    const size_t firstFile = w.files.size();
+    w.names.clear();
+    w.refs.clear();
     bool allValid = true;
-    while (const dirent *entry = readdir(dir)) {
-        const char *name = entry->d_name;
-        if (isDotOrDotDot(name))
-            continue;
-        const std::string_view nameView(name);
-        struct stat st
-        {
-        };
-        if (entryIsDir(fd, entry, &st)) {
-            // A real directory cannot loop; only symlinked ones need the identity check.
-            if (entry->d_type != DT_DIR && isAncestor(w.ancestors, self, {st.st_dev, st.st_ino})) {
-                const QString rel = decodeFileName(std::string(current.path) + '/' + name);
-                out.issues.append({ScanIssue::Kind::SymlinkLoop, rel, loopMessage(rel)});
+    for (;;) {
+        const ssize_t got = getdents64(fd, w.buffer.get(), Worker::kBufferSize);
+        if (got <= 0)
+            break; // the end, or an error readdir() would end on too
+        for (ssize_t at = 0; at < got;) {
+            const auto *entry = reinterpret_cast<const struct dirent64 *>(w.buffer.get() + at);
+            at += entry->d_reclen;
+            const char *name = entry->d_name;
+            if (isDotOrDotDot(name))
                 continue;
+            const std::string_view nameView(name);
+            struct stat st
+            {
+            };
+            if (entryIsDir(fd, entry->d_type, name, &st)) {
+                // A real directory cannot loop; only symlinked ones need the identity check.
+                if (entry->d_type != DT_DIR
+                    && leadsBack(w, rootBytes, self, {st.st_dev, st.st_ino})) {
+                    const QString rel = decodeFileName(std::string(current.path) + '/' + name);
+                    out.issues.append({ScanIssue::Kind::SymlinkLoop, rel, loopMessage(rel)});
+                    continue;
+                }
+                w.stack.push_back({w.store.add(current.path, nameView), self});
+            } else if (hasImageExtension(nameView)) {
+                w.refs.push_back({0, uint32_t(w.names.size()), uint32_t(nameView.size())});
+                w.names.append(nameView);
+                allValid = allValid && isValidUtf8(nameView);
             }
-            w.stack.push_back({w.store.add(current.path, nameView), self});
-        } else if (hasImageExtension(nameView)) {
-            w.files.push_back(w.store.add(current.path, nameView));
-            allValid = allValid && isValidUtf8(nameView);
         }
     }
-    closedir(dir);
+    ::close(fd);
 
-    const size_t count = w.files.size() - firstFile;
-    if (count > 0) {
-        sortNames(w.files.begin() + ptrdiff_t(firstFile), w.files.end(), current.path.size() + 1,
-                  allValid);
-        w.dirs.push_back({current.path, uint32_t(firstFile), uint32_t(count)});
-    }
-    return int64_t(count);
+    if (w.refs.empty())
+        return 0;
+    sortNames(w, allValid);
+    w.dirs.push_back(storeImages(w, current.path));
+    return int64_t(w.refs.size());
 }
 
 /// One class folder, as os.walk(target_dir, followlinks=True) walks it: every directory reached,
@@ -266,7 +350,7 @@ void walkClass(const std::string &rootBytes, std::string_view className, Worker 
                int classIndex, const ScanCallbacks &callbacks, const std::atomic_bool *cancel)
 {
     w.stack.clear();
-    w.ancestors.clear();
+    w.chain.clear();
     w.stack.push_back({className, -1});
     out.firstDir = uint32_t(w.dirs.size());
     int64_t lastReported = 0;
@@ -317,7 +401,7 @@ std::vector<std::string> listClasses(DIR *dir, int64_t &looseFiles)
         struct stat st
         {
         };
-        if (entryIsDir(fd, entry, &st)) {
+        if (entryIsDir(fd, entry->d_type, name, &st)) {
             classNames.emplace_back(name);
             allValid = allValid && isValidUtf8(classNames.back());
         } else if (hasImageExtension(name)) {
@@ -453,8 +537,14 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
         const Worker &w = workers[size_t(walk.worker)];
         for (uint32_t d = walk.firstDir; d < walk.firstDir + walk.dirCount; ++d) {
             const WalkedDir &walked = w.dirs[d];
-            for (uint32_t f = walked.firstFile; f < walked.firstFile + walked.fileCount; ++f)
-                index.samples.push_back(detail::SampleMaker::make(w.files[f], int(c)));
+            const char *entry = walked.firstEntry;
+            for (uint32_t f = 0; f < walked.count; ++f) {
+                uint32_t size = 0;
+                std::memcpy(&size, entry, sizeof size);
+                entry += sizeof size;
+                index.samples.push_back(detail::SampleMaker::make({entry, size}, int(c)));
+                entry += size;
+            }
         }
         index.counts[c] = walk.count;
         index.issues += walk.issues;

@@ -64,6 +64,8 @@ class PathStore
 public:
     /// Copies `prefix`, then (when `name` is not empty) '/' and `name`; returns a view of the copy.
     std::string_view add(std::string_view prefix, std::string_view name = {});
+    /// `size` contiguous bytes to fill in, as long-lived as the rest.
+    char *allocate(size_t size);
     /// Takes over the blocks of `other` (views into them stay valid).
     void adopt(PathStore &&other);
 
