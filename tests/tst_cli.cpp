@@ -42,6 +42,7 @@ private Q_SLOTS:
     void scanAllowEmpty();
     void unreadableFolderIsReportedNotFatal();
     void scanJsonEscapesUndecodableBytes();
+    void scanJsonEscapesControlCharacters();
     void checkOpensUndecodableNames();
     void unreadableClassFolderIsRefusedByScanAndCheck();
     void checkReportsSymlinkLoops();
@@ -449,6 +450,36 @@ void TestCli::unreadableClassFolderIsRefusedByScanAndCheck()
         kinds.append(warning[u"kind"].toString());
     QVERIFY2(kinds.contains(u"refused") && kinds.contains(u"unreadable_folder"),
              qPrintable(kinds.join(u' ')));
+}
+
+void TestCli::scanJsonEscapesControlCharacters()
+{
+    // Quotes, backslashes and control characters (DEL included) are legal in Linux file names:
+    // the samples must still be json.dumps()'s very text (the fast writer of `scan --json`).
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { removeTree(tmp.path()); });
+    const QString root = tmp.path();
+    for (const char *name : {"a/q\"uote.jpg", "a/back\\slash.jpg", "a/new\nline.jpg", "a/tab\t.jpg",
+                             "a/\x01\x1f\x7f.png", "a/\b\f\r.png", "b\\c/\xff\".png"})
+        QVERIFY(writeFile(root + u'/' + decodeFileName(name), "x"));
+
+    const ProcessResult ours = runCli({QStringLiteral("scan"), root, QStringLiteral("--json")});
+    QCOMPARE(ours.exitCode, 0);
+    QJsonParseError error;
+    const QJsonObject json = QJsonDocument::fromJson(ours.out, &error).object();
+    QVERIFY2(error.error == QJsonParseError::NoError, qPrintable(error.errorString()));
+    const ProcessResult oracle = runOracle(QStringLiteral("imagefolder_oracle.py"), {root});
+    const QJsonObject expected = QJsonDocument::fromJson(oracle.out).object();
+    QVERIFY2(expected.value(u"ok").toBool(), oracle.err.constData());
+    QCOMPARE(json.value(u"samples").toArray().size(), 7);
+    QCOMPARE(json.value(u"samples"), expected.value(u"samples"));
+
+    const ProcessResult dumped = runOracle(QStringLiteral("imagefolder_oracle.py"),
+                                           {root, QStringLiteral("--samples-json")});
+    const qsizetype from = ours.out.indexOf("\"samples\":") + 10;
+    const qsizetype to = ours.out.indexOf(",\"warnings\":", from);
+    QVERIFY(from >= 10 && to > from);
+    QCOMPARE(ours.out.mid(from, to - from), dumped.out.trimmed());
 }
 
 void TestCli::checkReportsSymlinkLoops()

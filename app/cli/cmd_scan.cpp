@@ -8,18 +8,57 @@
 #include <QCommandLineParser>
 #include <QLocale>
 
+#include <charconv>
+#include <vector>
+
 namespace ifs::cli {
 
 namespace {
+
+/// Writes the samples array (json.dumps(samples, separators=(",", ":"))) straight into one
+/// reused buffer, flushed to stdout when full: the hot loop of `scan --json` (a million samples)
+/// makes no call per value and needs no buffer of the output's size.
+void writeSamplesJson(const std::vector<Sample> &samples)
+{
+    constexpr size_t kChunk = 1 << 20;
+    constexpr size_t kIndexRoom = 16; // ',' '[' ',' digits ']'
+    std::vector<char> buffer(kChunk);
+    size_t used = 0;
+    auto flush = [&] {
+        writeOut(QByteArray::fromRawData(buffer.data(), qsizetype(used)));
+        used = 0;
+    };
+    buffer[used++] = '[';
+    bool first = true;
+    for (const Sample &sample : samples) {
+        const std::string_view path = sample.relativePath();
+        const size_t room = maxJsonFileNameSize(path.size()) + kIndexRoom;
+        if (used + room > buffer.size()) {
+            flush();
+            if (room > buffer.size())
+                buffer.resize(room);
+        }
+        char *out = buffer.data() + used;
+        if (!first)
+            *out++ = ',';
+        first = false;
+        *out++ = '[';
+        out = writeJsonFileName(out, path);
+        *out++ = ',';
+        out = std::to_chars(out, buffer.data() + buffer.size(), sample.classIndex).ptr;
+        *out++ = ']';
+        used = size_t(out - buffer.data());
+    }
+    buffer[used++] = ']';
+    flush();
+}
 
 /// Streams the JSON object to stdout in pieces: a million samples need no buffer of their own.
 void writeScanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
 {
     // File names are bytes: an undecodable byte is written as json.dumps() writes torchvision's
     // surrogate-escaped str ("\udcff"), so that json.loads() of our output equals its samples.
-    constexpr qsizetype kChunk = 1 << 20;
     JsonWriter json;
-    json.reserve(kChunk + 4096);
     json.beginObject();
     json.key("root").value(index.root);
     json.key("classes").beginArray();
@@ -32,20 +71,17 @@ void writeScanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &w
         json.fileNameKey(std::string_view(name.constData(), size_t(name.size()))).value(i);
     }
     json.endObject();
-    json.key("samples").beginArray();
-    for (const Sample &sample : index.samples) {
-        json.beginArray().fileName(sample.relativePath()).value(sample.classIndex).endArray();
-        if (json.data().size() >= kChunk)
-            json.drain([](const QByteArray &piece) { writeOut(piece); });
-    }
-    json.endArray();
-    json.key("warnings").beginArray();
-    for (const DatasetWarning &warning : warnings)
-        json.value(warning.message);
-    json.endArray();
-    json.endObject();
+    json.key("samples");
     json.drain([](const QByteArray &piece) { writeOut(piece); });
-    writeOut(QByteArrayLiteral("\n"));
+    writeSamplesJson(index.samples);
+
+    // The rest of the object, after the samples the writer did not see.
+    JsonWriter tail;
+    tail.beginArray();
+    for (const DatasetWarning &warning : warnings)
+        tail.value(warning.message);
+    tail.endArray();
+    writeOut(QByteArrayLiteral(",\"warnings\":") + tail.data() + QByteArrayLiteral("}\n"));
 }
 
 void printSummary(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -201,53 +202,69 @@ bool fileNameLess(std::string_view a, std::string_view b)
     return std::lexicographical_compare(left.begin(), left.end(), right.begin(), right.end());
 }
 
-void appendJsonFileName(QByteArray &out, std::string_view bytes)
+char *writeJsonFileName(char *out, std::string_view bytes)
 {
     static const char kHex[] = "0123456789abcdef";
-    out.append('"');
+    *out++ = '"';
     const auto *p = reinterpret_cast<const unsigned char *>(bytes.data());
     const auto *end = p + bytes.size();
     while (p < end) {
         // Copy the longest run that needs no escaping in one go: most paths are plain ASCII.
+        // DEL is escaped too, as json.dumps() (ensure_ascii) escapes all but ' '..'~'.
         const auto *run = p;
-        while (run < end && *run >= 0x20 && *run < 0x80 && *run != '"' && *run != '\\')
+        while (run < end && *run >= 0x20 && *run < 0x7F && *run != '"' && *run != '\\')
             ++run;
         if (run != p) {
-            out.append(reinterpret_cast<const char *>(p), run - p);
+            std::memcpy(out, p, size_t(run - p));
+            out += run - p;
             p = run;
             continue;
         }
         const unsigned char c = *p;
         if (c < 0x80) {
-            // json.dumps: \" \\ \n \r \t \b \f by name, other control characters as \u00XX.
-            const char *named = c == '"' ? "\\\""
-                : c == '\\'              ? "\\\\"
-                : c == '\n'              ? "\\n"
-                : c == '\r'              ? "\\r"
-                : c == '\t'              ? "\\t"
-                : c == '\b'              ? "\\b"
-                : c == '\f'              ? "\\f"
-                                         : nullptr;
+            // json.dumps: \" \\ \n \r \t \b \f by name, other control characters and DEL
+            // as \u00XX.
+            const char named = c == '"' ? '"'
+                : c == '\\'             ? '\\'
+                : c == '\n'             ? 'n'
+                : c == '\r'             ? 'r'
+                : c == '\t'             ? 't'
+                : c == '\b'             ? 'b'
+                : c == '\f'             ? 'f'
+                                        : '\0';
+            *out++ = '\\';
             if (named) {
-                out.append(named);
+                *out++ = named;
             } else {
-                const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15], 0};
-                out.append(escaped);
+                const char escaped[] = {'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+                std::memcpy(out, escaped, sizeof escaped);
+                out += sizeof escaped;
             }
             ++p;
             continue;
         }
         const int length = sequenceLength(p, end);
         if (length > 0) {
-            out.append(reinterpret_cast<const char *>(p), length);
+            std::memcpy(out, p, size_t(length));
+            out += length;
             p += length;
         } else {
-            const char escaped[] = {'\\', 'u', 'd', 'c', kHex[c >> 4], kHex[c & 15], 0};
-            out.append(escaped);
+            const char escaped[] = {'\\', 'u', 'd', 'c', kHex[c >> 4], kHex[c & 15]};
+            std::memcpy(out, escaped, sizeof escaped);
+            out += sizeof escaped;
             ++p;
         }
     }
-    out.append('"');
+    *out++ = '"';
+    return out;
+}
+
+void appendJsonFileName(QByteArray &out, std::string_view bytes)
+{
+    const qsizetype at = out.size();
+    out.resize(at + qsizetype(maxJsonFileNameSize(bytes.size())));
+    char *end = writeJsonFileName(out.data() + at, bytes);
+    out.truncate(end - out.constData());
 }
 
 int64_t fileSizeOf(const QString &path)

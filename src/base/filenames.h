@@ -5,6 +5,7 @@
 #include <QString>
 #include <QStringView>
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -44,6 +45,15 @@ bool fileNameLess(std::string_view a, std::string_view b);
 /// except that valid non-ASCII text stays raw UTF-8 (as with ensure_ascii=False): undecodable
 /// bytes become "\udcXX" escapes, so that json.loads() gives back torchvision's str.
 void appendJsonFileName(QByteArray &out, std::string_view bytes);
+/// The most bytes appendJsonFileName()/writeJsonFileName() write for a name of `size` bytes
+/// (every byte escaped as "\\u00XX" or "\\udcXX", and the quotes).
+constexpr size_t maxJsonFileNameSize(size_t size)
+{
+    return 6 * size + 2;
+}
+/// appendJsonFileName() into a raw buffer with room for maxJsonFileNameSize() bytes; returns the
+/// end of what it wrote. For the hot loop of a large output (`scan --json`).
+char *writeJsonFileName(char *out, std::string_view bytes);
 
 /// stat() by the name's bytes (following symlinks): the file's size, or -1 when it does not exist
 /// or cannot be reached (as QFileInfo::exists() / size() would say for a name without escapes).
