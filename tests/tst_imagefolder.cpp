@@ -125,6 +125,30 @@ void TestImageFolder::extensions_data()
     QTest::newRow("jpg inside") << "a.jpg.txt" << false;
     QTest::newRow("no dot") << "jpg" << false;
     QTest::newRow("empty") << "" << false;
+    // Each extension in both cases, and near misses of the packed comparison.
+    const QStringList extensions{
+        QStringLiteral(".jpg"), QStringLiteral(".jpeg"), QStringLiteral(".png"),
+        QStringLiteral(".ppm"), QStringLiteral(".bmp"),  QStringLiteral(".pgm"),
+        QStringLiteral(".tif"), QStringLiteral(".tiff"), QStringLiteral(".webp")};
+    for (const QString &lower : extensions) {
+        const QString upper = lower.toUpper(), cut = lower.chopped(1);
+        const QString name = QStringLiteral("name") + lower;
+        QTest::newRow(qPrintable(name)) << name << true;
+        QTest::newRow(qPrintable(QString(QStringLiteral("NAME") + upper)))
+            << QString(QStringLiteral("NAME") + upper) << true;
+        QTest::newRow(qPrintable(QString(QStringLiteral("bare ") + lower))) << lower << true;
+        QTest::newRow(qPrintable(QString(QStringLiteral("without dot ") + lower)))
+            << lower.mid(1) << false;
+        QTest::newRow(qPrintable(QString(QStringLiteral("one more byte ") + lower)))
+            << QString(lower + u'x') << false;
+        // ".tiff" cut is ".tif", an extension of its own.
+        QTest::newRow(qPrintable(QString(QStringLiteral("cut ") + lower)))
+            << QString(QStringLiteral("name") + cut) << extensions.contains(cut);
+    }
+    QTest::newRow("jpg with a letter before the dot changed") << "a_jpg" << false;
+    QTest::newRow("tif inside tiff") << "a.tiffx" << false;
+    QTest::newRow("non-ASCII before") << QStringLiteral("é.png") << true;
+    QTest::newRow("non-ASCII in the tail") << QStringLiteral("a.pñg") << false;
 }
 
 void TestImageFolder::extensions()
