@@ -20,7 +20,9 @@ namespace {
 /// makes no call per value and needs no buffer of the output's size.
 void writeSamplesJson(const std::vector<Sample> &samples)
 {
-    constexpr size_t kChunk = 1 << 20;
+    // Small enough that its pages are few (each is a page fault), large enough that the writes
+    // are few: a pipe takes 64 KB at a time anyway.
+    constexpr size_t kChunk = 128 * 1024;
     constexpr size_t kIndexRoom = 16; // ',' '[' ',' digits ']'
     std::vector<char> buffer(kChunk);
     size_t used = 0;
