@@ -11,6 +11,7 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -80,6 +81,27 @@ bool hasImageExtension(std::string_view fileName)
     return false;
 }
 
+namespace {
+
+/// Maps the pages of a large, fresh buffer in one call (MADV_POPULATE_WRITE, Linux 5.14) instead
+/// of one page fault each as it is written: a scan fills such buffers at once, and in a virtual
+/// machine a fault costs more than zeroing its page. Best effort (an older kernel says EINVAL).
+void prefault(void *data, size_t size)
+{
+#ifdef MADV_POPULATE_WRITE
+    const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(data) + page - 1) & ~(page - 1);
+    const uintptr_t end = (uintptr_t(data) + size) & ~(page - 1);
+    if (end > begin)
+        madvise(reinterpret_cast<void *>(begin), end - begin, MADV_POPULATE_WRITE);
+#else
+    (void)data;
+    (void)size;
+#endif
+}
+
+} // namespace
+
 char *PathStore::allocate(size_t size)
 {
     if (size > m_left) {
@@ -87,6 +109,8 @@ char *PathStore::allocate(size_t size)
         const size_t block = std::max(m_blockSize, size);
         m_blocks.push_back(std::make_unique_for_overwrite<char[]>(block));
         m_next = m_blocks.back().get();
+        if (block >= 64 * 1024)
+            prefault(m_next, block);
         m_left = block;
         m_blockSize = std::min<size_t>(m_blockSize * 2, size_t(1) << 20);
     }
@@ -573,6 +597,7 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
     for (const ClassWalk &walk : walks)
         total += size_t(walk.count);
     index.samples.reserve(total);
+    prefault(index.samples.data(), total * sizeof(Sample));
     QStringList emptyClasses, unreadableClasses;
     QString unreadableWhy;
     for (size_t c = 0; c < walks.size(); ++c) {
