@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include "base/filenames.h"
 #include "dataset/sampledata.h"
 
 #include <QDir>
@@ -9,7 +10,10 @@
 
 #include <csignal>
 
+#include <fcntl.h>
+#include <filesystem>
 #include <sys/resource.h>
+#include <unistd.h>
 
 namespace ifs::test {
 
@@ -92,11 +96,29 @@ FileSizeLimit::~FileSizeLimit()
 
 bool writeFile(const QString &path, const QByteArray &bytes)
 {
+    if (hasEscapedBytes(path)) {
+        // A name with undecodable bytes (base/filenames.h): made by its bytes.
+        const QByteArray name = encodeFileName(path);
+        std::error_code error;
+        std::filesystem::create_directories(std::filesystem::path(name.toStdString()).parent_path(),
+                                            error);
+        const int fd = ::open(name.constData(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return false;
+        const bool written = ::write(fd, bytes.constData(), size_t(bytes.size())) == bytes.size();
+        return ::close(fd) == 0 && written;
+    }
     QDir().mkpath(QFileInfo(path).absolutePath());
     QFile file(path);
     if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate))
         return false;
     return file.write(bytes) == bytes.size();
+}
+
+void removeTree(const QString &path)
+{
+    std::error_code error;
+    std::filesystem::remove_all(std::filesystem::path(encodeFileName(path).toStdString()), error);
 }
 
 namespace {

@@ -31,7 +31,8 @@ ProcessResult runOracle(const QString &script, const QStringList &args, int time
 /// Runs ifstudio-cli.
 ProcessResult runCli(const QStringList &args, int timeoutMs = 120000);
 
-/// Writes bytes to a file, creating parent folders.
+/// Writes bytes to a file, creating parent folders. A path with escaped bytes (base/filenames.h,
+/// e.g. decodeFileName("a/\xff.jpg")) names the file by those bytes.
 bool writeFile(const QString &path, const QByteArray &bytes);
 
 /// A full disk, as the system reports it to a writer: while it lives, this process cannot grow
@@ -51,6 +52,10 @@ private:
     quint64 m_saved = 0;
     bool m_active = false;
 };
+/// Removes a folder and all it holds, by the names' bytes: QDir::removeRecursively() (and so
+/// QTemporaryDir) cannot remove names that are not valid UTF-8. Call it before such a
+/// QTemporaryDir goes.
+void removeTree(const QString &path);
 
 /// Fashion-MNIST's IDX files for a suite that trains or browses real images: Debian's
 /// dataset-fashion-mnist when it is installed, else a small stand-in written into `scratch`

@@ -3,6 +3,8 @@
 // skipped and listed, and cancel stops it.
 #include "testutil.h"
 
+#include "base/filenames.h"
+#include "dataset/imagefolder.h"
 #include "image/jpegregion.h"
 #include "transforms/batchloader.h"
 #include "transforms/transforms.h"
@@ -12,12 +14,14 @@
 #include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QtTest>
 
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <string>
 
 #include <sys/resource.h>
 
@@ -429,6 +433,48 @@ for k, (w, h) in enumerate(sizes * 3):
         QCOMPARE(loader.failures().front().path, bomb);
         QVERIFY2(loader.failures().front().message.contains(QStringLiteral("decompression-bomb")),
                  qPrintable(loader.failures().front().message));
+    }
+
+    void undecodableNamesLoadByTheirBytes()
+    {
+        // Names that are not valid UTF-8 (legal on Linux, and torchvision loads them): the scan
+        // keeps their bytes, and both decoding paths open the files by them.
+        QTemporaryDir tmp;
+        const auto cleanup = qScopeGuard([&] { test::removeTree(tmp.path()); });
+        std::vector<LoaderSample> plain(m_samples.begin(), m_samples.begin() + 6);
+        for (size_t i = 0; i < plain.size(); ++i) {
+            QFile source(plain[i].path);
+            QVERIFY(source.open(QIODevice::ReadOnly));
+            // "c\xff/0\xfe.jpg": sorts like the plain list (one per name, in order).
+            const std::string name = std::string(plain[i].label == 0 ? "c\xff" : "d\x80") + "/"
+                + std::to_string(i) + "\xfe.jpg";
+            QVERIFY(test::writeFile(tmp.path() + u'/' + decodeFileName(name), source.readAll()));
+        }
+        const Result<ImageFolderIndex> index = scanImageFolder(tmp.path());
+        QVERIFY2(index.ok() && index->acceptedByTorchvision(), qPrintable(index.errorMessage()));
+        QCOMPARE(index->sampleCount(), int64_t(plain.size()));
+        std::vector<LoaderSample> escaped, same;
+        for (const Sample &sample : index->samples) {
+            escaped.push_back({index->absolutePath(sample), sample.classIndex});
+            const std::string_view path = sample.relativePath();
+            const size_t i = size_t(path[path.find('/') + 1] - '0');
+            same.push_back(plain[i]);
+            QCOMPARE(same.back().label == 0 ? 0 : 1, sample.classIndex);
+        }
+        for (const bool fused : {false, true}) {
+            BatchLoaderOptions options;
+            options.batchSize = 3;
+            options.workers = 2;
+            options.shuffle = false;
+            options.fusedPath = fused;
+            options.fastDecode = false;
+            BatchLoader ours(escaped, compile(kTrain), options);
+            BatchLoader reference(same, compile(kTrain), options);
+            const Epoch a = runEpoch(ours, 0);
+            QVERIFY2(ours.failures().isEmpty(), qPrintable(ours.failures().value(0).message));
+            QCOMPARE(a.order.size(), escaped.size());
+            QCOMPARE(a.data, runEpoch(reference, 0).data);
+        }
     }
 
     void cancelStops()

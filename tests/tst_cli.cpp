@@ -1,16 +1,20 @@
 // ifstudio-cli (and ifstudio's command line) as a user or a script runs them.
 #include "testutil.h"
 
+#include "base/filenames.h"
 #include "base/version.h"
 #include "dataset/sampledata.h"
 
+#include <QBuffer>
 #include <QDir>
 #include <QFile>
+#include <QFileInfo>
 #include <QImage>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QScopeGuard>
 #include <QStandardPaths>
 #include <QSysInfo>
 #include <QTemporaryDir>
@@ -18,9 +22,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include <unistd.h>
 
+using namespace ifs;
 using namespace ifs::test;
 
 class TestCli : public QObject
@@ -41,6 +47,11 @@ private Q_SLOTS:
     void trainStopsWhenAWriteFails();
     void oneRunPerFolder();
     void transformRefusesWhatExceedsTheMemoryBound();
+    void scanJsonEscapesUndecodableBytes();
+    void scanJsonEscapesControlCharacters();
+    void checkOpensUndecodableNames();
+    void unreadableClassFolderIsRefusedByScanAndCheck();
+    void checkReportsSymlinkLoops();
 };
 
 namespace {
@@ -64,6 +75,95 @@ QByteArray fileBytes(const QString &path)
 {
     QFile file(path);
     return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
+}
+
+QByteArray pngBytes(QRgb colour)
+{
+    QImage image(16, 12, QImage::Format_RGB888);
+    image.fill(colour);
+    QByteArray bytes;
+    QBuffer buffer(&bytes);
+    buffer.open(QIODevice::WriteOnly);
+    image.save(&buffer, "PNG");
+    return bytes;
+}
+
+/// Makes `dir` (and the folders listed) enterable by everyone, so that a run as "nobody" reaches
+/// them.
+bool openToOthers(const QString &dir)
+{
+    return QFile::setPermissions(dir,
+                                 QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner
+                                     | QFile::ReadOther | QFile::ExeOther);
+}
+
+/// Root reads every folder whatever its mode, so as root a command runs as "nobody" (setpriv):
+/// permissions bite only then. The build tree may sit under a folder nobody cannot enter (CI
+/// clones anywhere), so the executables (or the oracle script) run from copies in `scratch`;
+/// the CLI links only system libraries, so the copies run. `program` is the CLI when empty.
+ProcessResult runAsUser(const QString &scratch, const QStringList &args, QString program = {})
+{
+    if (program.isEmpty())
+        program = cliPath();
+    if (geteuid() != 0)
+        return runProcess(program, args);
+    const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
+    if (setpriv.isEmpty())
+        qFatal("setpriv (util-linux) is needed to drop root for this test");
+    QStringList command;
+    if (program == cliPath()) {
+        // The front hands `check` over to ifstudio-cli-compute beside it: copy both.
+        const QString dir = QFileInfo(program).absolutePath();
+        for (const QString &name :
+             {QStringLiteral("ifstudio-cli"), QStringLiteral("ifstudio-cli-compute")}) {
+            const QString copy = scratch + u'/' + name;
+            if (!QFileInfo::exists(copy)) {
+                QFile::copy(dir + u'/' + name, copy);
+                QFile::setPermissions(
+                    copy, QFile::ReadOwner | QFile::ExeOwner | QFile::ReadOther | QFile::ExeOther);
+            }
+        }
+        command = QStringList{scratch + QStringLiteral("/ifstudio-cli")} + args;
+    } else {
+        command = QStringList{program} + args;
+    }
+    return runProcess(setpriv,
+                      QStringList{QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+                                  QStringLiteral("--clear-groups"), QStringLiteral("--")}
+                          + command);
+}
+
+/// Why permissions cannot be tested here, or an empty string when they can: as root they bite
+/// only through setpriv, which needs util-linux and the right to change the user id (a user
+/// namespace without "nobody" mapped has none).
+QString whyPermissionsCannotBite()
+{
+    if (geteuid() != 0)
+        return {};
+    const QString setpriv = QStandardPaths::findExecutable(QStringLiteral("setpriv"));
+    if (setpriv.isEmpty())
+        return QStringLiteral("running as root without setpriv (util-linux)");
+    const ProcessResult probe = runProcess(
+        setpriv,
+        {QStringLiteral("--reuid=65534"), QStringLiteral("--regid=65534"),
+         QStringLiteral("--clear-groups"), QStringLiteral("--"), QStringLiteral("true")});
+    if (probe.exitCode != 0)
+        return QStringLiteral("running as root and setpriv cannot become \"nobody\": ")
+            + QString::fromLocal8Bit(probe.err).trimmed();
+    return {};
+}
+
+/// The oracle run as "nobody" too (see runAsUser()).
+QJsonObject oracleAsUser(const QString &scratch, const QString &root)
+{
+    const QString script = scratch + QStringLiteral("/imagefolder_oracle.py");
+    if (!QFileInfo::exists(script)) {
+        QFile::copy(toolPath(QStringLiteral("imagefolder_oracle.py")), script);
+        QFile::setPermissions(script, QFile::ReadOwner | QFile::ReadOther);
+    }
+    if (geteuid() != 0)
+        return QJsonDocument::fromJson(runProcess(oraclePython(), {script, root}).out).object();
+    return QJsonDocument::fromJson(runAsUser(scratch, {script, root}, oraclePython()).out).object();
 }
 
 } // namespace
@@ -418,6 +518,189 @@ void TestCli::transformRefusesWhatExceedsTheMemoryBound()
                                  "take 10.1 GiB, more than the 2 GiB one run may use here"),
              result.err.constData());
     QVERIFY(!QFile::exists(tmp.filePath(QStringLiteral("out.pt"))));
+}
+
+void TestCli::scanJsonEscapesUndecodableBytes()
+{
+    // Names that are not valid UTF-8 (legal on Linux). torchvision keeps them as str with lone
+    // surrogates and json.dumps() writes those as "\udcXX": our samples must be that very text.
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { removeTree(tmp.path()); });
+    const QString root = tmp.path();
+    for (const char *name : {"a/\xff\xfe.jpg", "a/z.jpg", "a/\x80sub/1.png", "a/\xc3.png",
+                             "\xff/x.png", "\xff\x80/y\xfe.webp", "b/\xed\xa0\x80.bmp"})
+        QVERIFY(writeFile(root + u'/' + decodeFileName(name), "x"));
+
+    const ProcessResult ours = runCli({QStringLiteral("scan"), root, QStringLiteral("--json")});
+    QCOMPARE(ours.exitCode, 0);
+    QVERIFY2(isValidUtf8(ours.out.toStdString()), "scan --json must print valid UTF-8");
+    QJsonParseError error;
+    const QJsonObject json = QJsonDocument::fromJson(ours.out, &error).object();
+    QVERIFY2(error.error == QJsonParseError::NoError, qPrintable(error.errorString()));
+
+    const ProcessResult oracle = runOracle(QStringLiteral("imagefolder_oracle.py"), {root});
+    const QJsonObject expected = QJsonDocument::fromJson(oracle.out).object();
+    QVERIFY2(expected.value(u"ok").toBool(), oracle.err.constData());
+    QCOMPARE(json.value(u"classes"), expected.value(u"classes"));
+    QCOMPARE(json.value(u"class_to_idx"), expected.value(u"class_to_idx"));
+    QCOMPARE(json.value(u"samples"), expected.value(u"samples"));
+
+    // Byte for byte: json.dumps(samples, separators=(",", ":")).
+    const ProcessResult dumped = runOracle(QStringLiteral("imagefolder_oracle.py"),
+                                           {root, QStringLiteral("--samples-json")});
+    const qsizetype from = ours.out.indexOf("\"samples\":") + 10;
+    const qsizetype to = ours.out.indexOf(",\"warnings\":", from);
+    QVERIFY(from >= 10 && to > from);
+    QCOMPARE(ours.out.mid(from, to - from), dumped.out.trimmed());
+    QVERIFY(dumped.out.contains("\\udcff\\udcfe.jpg"));
+}
+
+void TestCli::checkOpensUndecodableNames()
+{
+    // Every file opens by its bytes: no false "No such file" for a name Qt cannot decode.
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { removeTree(tmp.path()); });
+    const QString root = tmp.path();
+    QVERIFY(writeFile(root + u'/' + decodeFileName("a/\xff\xfe.png"), pngBytes(qRgb(200, 10, 10))));
+    QVERIFY(writeFile(root + u'/' + decodeFileName("a/\xc3.png"), pngBytes(qRgb(10, 200, 10))));
+    QVERIFY(writeFile(root + u'/' + decodeFileName("\xff/x.png"), pngBytes(qRgb(10, 10, 200))));
+    QVERIFY(writeFile(root + u'/' + decodeFileName("\xff/empty\x80.png"), QByteArray()));
+
+    const ProcessResult run
+        = runCli({QStringLiteral("check"), root, QStringLiteral("--json")}, 120000);
+    QVERIFY2(run.exitCode == 1, run.err.constData()); // the empty file, and only it
+    const QJsonObject report = QJsonDocument::fromJson(run.out).object();
+    QCOMPARE(report.value(u"files_checked").toInt(), 4);
+    const QJsonArray findings = report.value(u"findings").toArray();
+    QCOMPARE(findings.size(), 1);
+    QCOMPARE(findings[0][u"kind"].toString(), QStringLiteral("zero_byte"));
+    // The path as scan --json (and json.dumps()) writes it.
+    QCOMPARE(findings[0][u"path"].toString(), decodeFileName("\xff/empty\x80.png"));
+    QVERIFY(run.out.contains("\"\\udcff/empty\\udc80.png\""));
+    QVERIFY(report.value(u"accepted_by_torchvision").toBool());
+
+    // Read as text, the names show U+FFFD where the bytes were.
+    const ProcessResult human = runCli({QStringLiteral("check"), root});
+    QVERIFY2(
+        QString::fromUtf8(human.out).contains(QStringLiteral("“\uFFFD/empty\uFFFD.png” is empty")),
+        human.out.constData());
+}
+
+void TestCli::unreadableClassFolderIsRefusedByScanAndCheck()
+{
+    // A class folder the user cannot read: torchvision's os.walk() skips it silently, finds no
+    // image for the class and refuses the dataset. scan and check both say why, in the same words,
+    // and exit 1. As root the commands run as "nobody" (runAsUser()), so the test really fails
+    // where it should.
+    if (const QString why = whyPermissionsCannotBite(); !why.isEmpty())
+        QSKIP(qPrintable(why));
+    QTemporaryDir tmp;
+    const QString root = tmp.path() + QStringLiteral("/data");
+    QVERIFY(openToOthers(tmp.path()));
+    QVERIFY(writeFile(root + QStringLiteral("/a/1.png"), pngBytes(qRgb(200, 10, 10))));
+    QVERIFY(writeFile(root + QStringLiteral("/b/2.png"), pngBytes(qRgb(10, 200, 10))));
+    for (const QString &dir : {QString(), QStringLiteral("/a")})
+        QVERIFY(openToOthers(root + dir));
+    QVERIFY(QFile::setPermissions(root + QStringLiteral("/b"), QFile::WriteOwner));
+    const auto restore = qScopeGuard([&] {
+        QFile::setPermissions(root + QStringLiteral("/b"),
+                              QFile::ReadOwner | QFile::WriteOwner | QFile::ExeOwner);
+    });
+
+    const QJsonObject torchvision = oracleAsUser(tmp.path(), root);
+    QVERIFY2(torchvision.contains(u"ok"), "the oracle did not run");
+    QVERIFY2(!torchvision.value(u"ok").toBool(), "torchvision accepted an unreadable class");
+
+    const ProcessResult scan = runAsUser(tmp.path(), {QStringLiteral("scan"), root});
+    QCOMPARE(scan.exitCode, 1);
+    const QString refusal = QString::fromUtf8(scan.err).trimmed();
+    QVERIFY2(refusal.contains(QStringLiteral("Cannot read the class folder “b”"))
+                 && refusal.contains(QString::fromLocal8Bit(std::strerror(EACCES))),
+             qPrintable(refusal));
+    QVERIFY2(!refusal.contains(QStringLiteral("No image in the class folder")),
+             qPrintable(refusal));
+
+    const ProcessResult check = runAsUser(tmp.path(), {QStringLiteral("check"), root});
+    QCOMPARE(check.exitCode, 1);
+    const QString out = QString::fromUtf8(check.out);
+    QVERIFY2(QString::fromUtf8(check.err).contains(refusal), check.err.constData());
+    QVERIFY2(out.contains(QStringLiteral("warning: Cannot read the folder “b”")), qPrintable(out));
+    QVERIFY2(!out.contains(QStringLiteral("All images load")), qPrintable(out));
+
+    const ProcessResult json
+        = runAsUser(tmp.path(), {QStringLiteral("check"), root, QStringLiteral("--json")});
+    QCOMPARE(json.exitCode, 1);
+    const QJsonObject report = QJsonDocument::fromJson(json.out).object();
+    QCOMPARE(report.value(u"accepted_by_torchvision").toBool(true), false);
+    QStringList kinds;
+    for (const QJsonValue &warning : report.value(u"dataset_warnings").toArray())
+        kinds.append(warning[u"kind"].toString());
+    QVERIFY2(kinds.contains(u"refused") && kinds.contains(u"unreadable_folder"),
+             qPrintable(kinds.join(u' ')));
+}
+
+void TestCli::scanJsonEscapesControlCharacters()
+{
+    // Quotes, backslashes and control characters (DEL included) are legal in Linux file names:
+    // the samples must still be json.dumps()'s very text (the fast writer of `scan --json`).
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { removeTree(tmp.path()); });
+    const QString root = tmp.path();
+    for (const char *name : {"a/q\"uote.jpg", "a/back\\slash.jpg", "a/new\nline.jpg", "a/tab\t.jpg",
+                             "a/\x01\x1f\x7f.png", "a/\b\f\r.png", "b\\c/\xff\".png"})
+        QVERIFY(writeFile(root + u'/' + decodeFileName(name), "x"));
+
+    const ProcessResult ours = runCli({QStringLiteral("scan"), root, QStringLiteral("--json")});
+    QCOMPARE(ours.exitCode, 0);
+    QJsonParseError error;
+    const QJsonObject json = QJsonDocument::fromJson(ours.out, &error).object();
+    QVERIFY2(error.error == QJsonParseError::NoError, qPrintable(error.errorString()));
+    const ProcessResult oracle = runOracle(QStringLiteral("imagefolder_oracle.py"), {root});
+    const QJsonObject expected = QJsonDocument::fromJson(oracle.out).object();
+    QVERIFY2(expected.value(u"ok").toBool(), oracle.err.constData());
+    QCOMPARE(json.value(u"samples").toArray().size(), 7);
+    QCOMPARE(json.value(u"samples"), expected.value(u"samples"));
+
+    const ProcessResult dumped = runOracle(QStringLiteral("imagefolder_oracle.py"),
+                                           {root, QStringLiteral("--samples-json")});
+    const qsizetype from = ours.out.indexOf("\"samples\":") + 10;
+    const qsizetype to = ours.out.indexOf(",\"warnings\":", from);
+    QVERIFY(from >= 10 && to > from);
+    QCOMPARE(ours.out.mid(from, to - from), dumped.out.trimmed());
+}
+
+void TestCli::checkReportsSymlinkLoops()
+{
+    QTemporaryDir tmp;
+    const QString root = tmp.path();
+    QVERIFY(writeFile(root + QStringLiteral("/cat/1.png"), pngBytes(qRgb(200, 10, 10))));
+    QVERIFY(writeFile(root + QStringLiteral("/cat/sub/2.png"), pngBytes(qRgb(10, 200, 10))));
+    QVERIFY(writeFile(root + QStringLiteral("/dog/1.png"), pngBytes(qRgb(10, 10, 200))));
+    QVERIFY(QFile::link(root + QStringLiteral("/cat"), root + QStringLiteral("/cat/sub/up")));
+
+    const ProcessResult scan = runCli({QStringLiteral("scan"), root});
+    QCOMPARE(scan.exitCode, 0);
+    const QString loop = QStringLiteral("warning: The symlink “cat/sub/up” leads back");
+    QVERIFY2(QString::fromUtf8(scan.out).contains(loop), scan.out.constData());
+
+    // check says it with the same words; torchvision does not raise, so neither do we.
+    const ProcessResult check = runCli({QStringLiteral("check"), root});
+    QCOMPARE(check.exitCode, 0);
+    QString scanLine;
+    for (const QString &line : QString::fromUtf8(scan.out).split(u'\n')) {
+        if (line.startsWith(loop))
+            scanLine = line;
+    }
+    QVERIFY2(QString::fromUtf8(check.out).contains(scanLine), check.out.constData());
+
+    const ProcessResult json = runCli({QStringLiteral("check"), root, QStringLiteral("--json")});
+    QCOMPARE(json.exitCode, 0);
+    const QJsonObject report = QJsonDocument::fromJson(json.out).object();
+    QVERIFY(report.value(u"accepted_by_torchvision").toBool());
+    const QJsonArray warnings = report.value(u"dataset_warnings").toArray();
+    QCOMPARE(warnings.size(), 1);
+    QCOMPARE(warnings[0][u"kind"].toString(), QStringLiteral("symlink_loop"));
+    QCOMPARE(warnings[0][u"message"].toString(), scanLine.mid(9));
 }
 
 QTEST_GUILESS_MAIN(TestCli)

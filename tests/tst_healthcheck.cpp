@@ -1,6 +1,7 @@
 // checkHealth() and `ifstudio-cli check` on a hostile corpus of real images made by PIL. The
 // oracle is torchvision's own loader (pil_loader, Pillow 9.4, /usr/bin/python3): exactly the files
 // it fails on must be errors, and nothing else.
+#include "base/filenames.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/healthcheck.h"
 #include "dataset/imagefolder.h"
@@ -15,6 +16,7 @@
 #include <QJsonObject>
 #include <QMutex>
 #include <QRandomGenerator>
+#include <QScopeGuard>
 #include <QSet>
 #include <QTemporaryDir>
 #include <QTest>
@@ -112,6 +114,7 @@ private Q_SLOTS:
     void corruptionsAgreeWithPil();
     void jpegWithDamagedEndMarker();
     void progressAndCancel();
+    void undecodableNamesAreCheckedByTheirBytes();
 
     void cliJson();
     void cliHuman();
@@ -594,6 +597,33 @@ void TestHealthCheck::progressAndCancel()
     QVERIFY(report.cancelled);
     QVERIFY2(report.filesChecked >= 64 && report.filesChecked <= 64 + 2 * options.threads,
              qPrintable(QString::number(report.filesChecked)));
+}
+
+void TestHealthCheck::undecodableNamesAreCheckedByTheirBytes()
+{
+    // Names that are not valid UTF-8: every file opens by its bytes (no false "cannot read"),
+    // duplicates are found among them, and the findings name them exactly.
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { test::removeTree(tmp.path()); });
+    const QByteArray png = readAll(m_split + QStringLiteral("/train/normal/rgb.png"));
+    QVERIFY(!png.isEmpty());
+    QVERIFY(test::writeFile(tmp.path() + u'/' + decodeFileName("a\xff/1\xfe.png"), png));
+    QVERIFY(test::writeFile(tmp.path() + u'/' + decodeFileName("a\xff/2\xc3.png"), png));
+    QVERIFY(test::writeFile(tmp.path() + u'/' + decodeFileName("b/\x80.png"), QByteArray()));
+    Scanned scanned(tmp.path());
+    const HealthReport report = checkHealth(scanned.targets);
+    QCOMPARE(report.filesChecked, 3);
+    QCOMPARE(report.findings.size(), 2);
+    for (const HealthFinding &finding : report.findings) {
+        if (finding.kind == Kind::Duplicate) {
+            QCOMPARE(finding.relativePath, decodeFileName("a\xff/2\xc3.png"));
+            QCOMPARE(finding.duplicateOf, decodeFileName("a\xff/1\xfe.png"));
+        } else {
+            QCOMPARE(finding.kind, Kind::ZeroByte);
+            QCOMPARE(finding.relativePath, decodeFileName("b/\x80.png"));
+            QVERIFY(finding.message.contains(finding.relativePath));
+        }
+    }
 }
 
 void TestHealthCheck::cliJson()

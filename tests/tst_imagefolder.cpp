@@ -1,5 +1,6 @@
 // The scanner against torchvision's own ImageFolder (the oracle, run with /usr/bin/python3) on
 // generated trees with tricky names, symlinks, nesting and non-image files.
+#include "base/filenames.h"
 #include "dataset/imagefolder.h"
 #include "testutil.h"
 
@@ -9,6 +10,7 @@
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QRandomGenerator>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -94,6 +96,8 @@ private Q_SLOTS:
     void extensions_data();
     void extensions();
     void trickyTreeMatchesTorchvision();
+    void nonUtf8NamesMatchTorchvision();
+    void fileNameCodecRoundTrips();
     void randomTreesMatchTorchvision_data();
     void randomTreesMatchTorchvision();
     void refusals_data();
@@ -121,6 +125,30 @@ void TestImageFolder::extensions_data()
     QTest::newRow("jpg inside") << "a.jpg.txt" << false;
     QTest::newRow("no dot") << "jpg" << false;
     QTest::newRow("empty") << "" << false;
+    // Each extension in both cases, and near misses of the packed comparison.
+    const QStringList extensions{
+        QStringLiteral(".jpg"), QStringLiteral(".jpeg"), QStringLiteral(".png"),
+        QStringLiteral(".ppm"), QStringLiteral(".bmp"),  QStringLiteral(".pgm"),
+        QStringLiteral(".tif"), QStringLiteral(".tiff"), QStringLiteral(".webp")};
+    for (const QString &lower : extensions) {
+        const QString upper = lower.toUpper(), cut = lower.chopped(1);
+        const QString name = QStringLiteral("name") + lower;
+        QTest::newRow(qPrintable(name)) << name << true;
+        QTest::newRow(qPrintable(QString(QStringLiteral("NAME") + upper)))
+            << QString(QStringLiteral("NAME") + upper) << true;
+        QTest::newRow(qPrintable(QString(QStringLiteral("bare ") + lower))) << lower << true;
+        QTest::newRow(qPrintable(QString(QStringLiteral("without dot ") + lower)))
+            << lower.mid(1) << false;
+        QTest::newRow(qPrintable(QString(QStringLiteral("one more byte ") + lower)))
+            << QString(lower + u'x') << false;
+        // ".tiff" cut is ".tif", an extension of its own.
+        QTest::newRow(qPrintable(QString(QStringLiteral("cut ") + lower)))
+            << QString(QStringLiteral("name") + cut) << extensions.contains(cut);
+    }
+    QTest::newRow("jpg with a letter before the dot changed") << "a_jpg" << false;
+    QTest::newRow("tif inside tiff") << "a.tiffx" << false;
+    QTest::newRow("non-ASCII before") << QStringLiteral("é.png") << true;
+    QTest::newRow("non-ASCII in the tail") << QStringLiteral("a.pñg") << false;
 }
 
 void TestImageFolder::extensions()
@@ -177,6 +205,76 @@ void TestImageFolder::trickyTreeMatchesTorchvision()
     QVERIFY2(scanned.ok(), qPrintable(scanned.errorMessage()));
     compareWithOracle(scanned.value(), oracle(root));
     QVERIFY(scanned->issues.isEmpty());
+}
+
+void TestImageFolder::nonUtf8NamesMatchTorchvision()
+{
+    // Names that are not valid UTF-8 (legal on Linux): torchvision keeps them through Python's
+    // surrogateescape, and sorts the lone surrogates (U+DC80..U+DCFF) among the code points, which
+    // is not byte order: "\xff" (U+DCFF) comes before "\xee\x80\x80" (U+E000) and
+    // "\xf0\x9f\x98\x80" (U+1F600), but after "\xe4\xb8\xad" (U+4E2D).
+    QTemporaryDir tmp;
+    QVERIFY(tmp.isValid());
+    const auto cleanup = qScopeGuard([&] { removeTree(tmp.path()); });
+    Tree t(tmp.path());
+    const char *const names[] = {
+        "a/\xff\xfe.jpg", // two undecodable bytes
+        "a/\xc3\xa9.jpg", // valid é
+        "a/\xc3.jpg", // a lead byte alone
+        "a/\xe2\x82.jpg", // a sequence cut short
+        "a/\xed\xa0\x80.jpg", // an encoded surrogate (invalid in UTF-8)
+        "a/\xc0\xaf.jpg", // an overlong '/'
+        "a/\xf4\x90\x80\x80.jpg", // beyond U+10FFFF
+        "a/\xef\xbf\xbd.jpg", // a real U+FFFD: not the same name as an escaped byte
+        "a/\xee\x80\x80.jpg", // U+E000
+        "a/\xf0\x9f\x98\x80.jpg", // U+1F600
+        "a/\xe4\xb8\xad.jpg", // U+4E2D
+        "a/\x80.JPG",
+        "a/z.jpg",
+        "a/d\xff/1.png", // folders sort by full path, with the same rules
+        "a/d\xee\x80\x80/1.png",
+        "a/d\xe4\xb8\xad/1.png",
+        "a/d/1.png",
+        "\xff/x.png", // class names too
+        "\xee\x80\x80/x.png",
+        "\xe4\xb8\xad/x.png",
+        "\xff\x80\xfe/sub\xff/x.webp",
+        "b\xff.jpg/x.bmp", // a folder with an image name is walked
+        "c/\xff.txt", // not an image: no class without images allowed
+        "c/ok.jpg",
+    };
+    for (const char *name : names)
+        t.file(decodeFileName(name));
+
+    Result<ImageFolderIndex> scanned = scanImageFolder(tmp.path());
+    QVERIFY2(scanned.ok(), qPrintable(scanned.errorMessage()));
+    compareWithOracle(scanned.value(), oracle(tmp.path()));
+    QVERIFY(scanned->issues.isEmpty());
+    // Every path opens by its bytes.
+    for (const Sample &sample : scanned->samples) {
+        FileNameFile file(scanned->absolutePath(sample));
+        QVERIFY2(file.open(QIODevice::ReadOnly), qPrintable(displayFileName(file.fileName())));
+    }
+}
+
+void TestImageFolder::fileNameCodecRoundTrips()
+{
+    QRandomGenerator random(7);
+    for (int round = 0; round < 2000; ++round) {
+        std::string bytes;
+        const int length = int(random.bounded(1, 12));
+        for (int i = 0; i < length; ++i) {
+            // Mostly the interesting bytes: lead and continuation bytes, ASCII now and then.
+            const quint32 pick = random.bounded(4);
+            bytes += char(pick == 0 ? random.bounded(0x20, 0x80) : random.bounded(0x80, 0x100));
+        }
+        const QString name = decodeFileName(bytes);
+        QCOMPARE(encodeFileName(name), QByteArray::fromStdString(bytes));
+        QCOMPARE(hasEscapedBytes(name), !isValidUtf8(bytes));
+        QVERIFY(!hasEscapedBytes(displayFileName(name)));
+        if (isValidUtf8(bytes))
+            QCOMPARE(name, QString::fromUtf8(QByteArray::fromStdString(bytes)));
+    }
 }
 
 void TestImageFolder::randomTreesMatchTorchvision_data()

@@ -1,5 +1,6 @@
 // Quarantine: flagged files move out of the dataset into a batch folder with a manifest, and back.
 // Nothing is ever deleted; every refusal leaves the files where they were.
+#include "base/filenames.h"
 #include "dataset/quarantine.h"
 
 #include "testutil.h"
@@ -12,6 +13,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QScopeGuard>
 #include <QTemporaryDir>
 #include <QTest>
 
@@ -23,7 +25,7 @@ namespace {
 
 QByteArray readAll(const QString &path)
 {
-    QFile file(path);
+    FileNameFile file(path); // by its bytes: names may hold undecodable ones
     return file.open(QIODevice::ReadOnly) ? file.readAll() : QByteArray();
 }
 
@@ -61,6 +63,7 @@ private Q_SLOTS:
     void undoAfterRestart();
     void manifestCannotMoveForeignFiles();
     void acrossFileSystems();
+    void undecodableNamesMoveAndComeBack();
 
 private:
     /// A split dataset of real images (PNG bytes made by Qt's writer) in a fresh sandbox.
@@ -350,6 +353,52 @@ void TestQuarantine::acrossFileSystems()
     QVERIFY2(undone.ok(), qPrintable(undone.errorMessage()));
     QCOMPARE(readAll(file), bytes);
     QVERIFY(!QFileInfo::exists(moved));
+}
+
+void TestQuarantine::undecodableNamesMoveAndComeBack()
+{
+    // Names that are not valid UTF-8 (legal on Linux; torchvision lists them): moved out and
+    // back by their bytes, through the manifest too, on one file system and across two.
+    const auto cleanup = qScopeGuard([&] { test::removeTree(m_dir->path()); });
+    const QString folder = m_root + u'/' + decodeFileName("train/tul\xffip");
+    const QString file = folder + u'/' + decodeFileName("b\xfe\xc3.png");
+    QVERIFY(test::writeFile(file, "not really a PNG"));
+    QVERIFY(hasEscapedBytes(file));
+    QCOMPARE(fileSizeOf(file), 16);
+
+    QString manifest;
+    {
+        const Result<QuarantineBatch> batch = quarantineFiles(m_root, {file}, m_quarantine);
+        QVERIFY2(batch.ok(), qPrintable(displayFileName(batch.errorMessage())));
+        manifest = batch->manifestPath;
+        QCOMPARE(fileSizeOf(file), -1);
+        QCOMPARE(readAll(batch->entries[0].quarantinedPath), QByteArray("not really a PNG"));
+    }
+    const Result<QuarantineBatch> read = readQuarantineManifest(manifest);
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    QCOMPARE(read->entries[0].originalPath, file);
+    const Status undone = undoQuarantine(read.value());
+    QVERIFY2(undone.ok(), qPrintable(displayFileName(undone.errorMessage())));
+    QCOMPARE(readAll(file), QByteArray("not really a PNG"));
+    QCOMPARE(fileSizeOf(read->batchFolder), -1); // its empty folders went too
+
+    struct stat shm = {}, sandbox = {};
+    if (::stat("/dev/shm", &shm) != 0
+        || ::stat(QFile::encodeName(m_dir->path()).constData(), &sandbox) != 0
+        || shm.st_dev == sandbox.st_dev)
+        return; // no second file system to move across
+    QTemporaryDir shmDir(QStringLiteral("/dev/shm/tst_quarantine-XXXXXX"));
+    QVERIFY(shmDir.isValid());
+    const auto shmCleanup = qScopeGuard([&] { test::removeTree(shmDir.path()); });
+    const QString root = shmDir.filePath(QStringLiteral("ds"));
+    const QString far = root + u'/' + decodeFileName("a\x80/x\xff.png");
+    QVERIFY(test::writeFile(far, QByteArray(5000, 'y')));
+    const Result<QuarantineBatch> batch = quarantineFiles(root, {far}, m_quarantine);
+    QVERIFY2(batch.ok(), qPrintable(displayFileName(batch.errorMessage())));
+    QCOMPARE(fileSizeOf(far), -1);
+    QCOMPARE(readAll(batch->entries[0].quarantinedPath), QByteArray(5000, 'y'));
+    QVERIFY2(undoQuarantine(batch.value()).ok(), "undo across file systems");
+    QCOMPARE(readAll(far), QByteArray(5000, 'y'));
 }
 
 QTEST_GUILESS_MAIN(TestQuarantine)

@@ -1,5 +1,6 @@
 // The Datasets workspace's thumbnail grid: loader, model, view and the details panel, on real
 // image files written into a temporary ImageFolder.
+#include "base/filenames.h"
 #include "common/thumbnailloader.h"
 #include "dataset/imagefolder.h"
 #include "datasets/imagedetailspanel.h"
@@ -19,10 +20,13 @@
 #include <QLineEdit>
 #include <QLocale>
 #include <QPixmap>
+#include <QScopeGuard>
 #include <QScrollBar>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
+
+#include "testutil.h"
 
 #include <memory>
 #include <numeric>
@@ -114,6 +118,7 @@ private Q_SLOTS:
     void detailsPanelShowsOrientation();
     void detailsPanelShowsError();
     void detailsPanelFormatting();
+    void undecodableNamesShowReadablyAndLoad();
 
 private:
     QTemporaryDir m_dir;
@@ -147,7 +152,7 @@ void TestThumbnailModel::initTestCase()
                 QVERIFY(addExifOrientation(path, 6));
         }
         const int classIndex = relative.startsWith(u"cat/") ? 0 : 1;
-        index->samples.push_back({std::string(source.relativePath), classIndex});
+        index->addSample(source.relativePath, classIndex);
         ++index->counts[size_t(classIndex)];
     }
     m_index = index;
@@ -173,7 +178,7 @@ void TestThumbnailModel::initTestCase()
         QVERIFY(QFile::link(pool, many->root + u'/' + name));
         for (int file = 0; file < 100; ++file) {
             const QString relative = name + u'/' + fileName(file);
-            many->samples.push_back({relative.toStdString(), 0});
+            many->addSample(relative.toStdString(), 0);
         }
     }
     many->counts = {20000};
@@ -651,6 +656,49 @@ void TestThumbnailModel::detailsPanelFormatting()
              QStringLiteral("6 — rotated 90° CW; torchvision ignores it"));
     QCOMPARE(ImageDetailsPanel::describeOrientation(8),
              QStringLiteral("8 — rotated 90° CCW; torchvision ignores it"));
+}
+
+void TestThumbnailModel::undecodableNamesShowReadablyAndLoad()
+{
+    // A name that is not valid UTF-8 (legal on Linux, and torchvision loads it): the grid and the
+    // details panel show U+FFFD for the undecodable bytes, and the thumbnail opens by the bytes.
+    QTemporaryDir tmp;
+    const auto cleanup = qScopeGuard([&] { test::removeTree(tmp.path()); });
+    QFile red(m_index->absolutePath(m_index->samples[kRed]));
+    QVERIFY(red.open(QIODevice::ReadOnly));
+    QVERIFY(
+        test::writeFile(tmp.path() + u'/' + decodeFileName("c\xff/r\xfe\xc3.png"), red.readAll()));
+    const Result<ImageFolderIndex> scanned = scanImageFolder(tmp.path());
+    QVERIFY2(scanned.ok() && scanned->sampleCount() == 1, qPrintable(scanned.errorMessage()));
+    const IndexPtr index = std::make_shared<const ImageFolderIndex>(scanned.value());
+
+    ThumbnailModel model;
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setThumbnailSize(64);
+    model.setDataset(index, {0});
+    const QModelIndex item = model.index(0);
+    QCOMPARE(item.data(Qt::DisplayRole).toString(), QStringLiteral("r\uFFFD\uFFFD.png"));
+    QVERIFY(!hasEscapedBytes(item.data(Qt::ToolTipRole).toString()));
+    // The roles code reads keep the exact name.
+    QCOMPARE(item.data(ThumbnailModel::RelativePathRole).toString(),
+             decodeFileName("c\xff/r\xfe\xc3.png"));
+    QSignalSpy changed(&model, &QAbstractItemModel::dataChanged);
+    item.data(Qt::DecorationRole);
+    QVERIFY(changed.wait(10000));
+    QVERIFY2(item.data(ThumbnailModel::StateRole).toInt() == int(ThumbnailModel::Ready),
+             qPrintable(displayFileName(item.data(ThumbnailModel::ErrorRole).toString())));
+    QCOMPARE(item.data(Qt::DecorationRole).value<QPixmap>().size(), QSize(64, 32));
+
+    ImageDetailsPanel panel;
+    QSignalSpy loaded(&panel, &ImageDetailsPanel::sampleLoaded);
+    panel.showSample(index, 0);
+    QVERIFY(loaded.wait(10000));
+    QCOMPARE(panel.findChild<QLineEdit *>(QStringLiteral("pathValue"))->text(),
+             QStringLiteral("c\uFFFD/r\uFFFD\uFFFD.png"));
+    QCOMPARE(panel.findChild<QLabel *>(QStringLiteral("sizeValue"))->text(),
+             QStringLiteral("200 × 100 px"));
+    QCOMPARE(panel.findChild<QLabel *>(QStringLiteral("classValue"))->text(),
+             QStringLiteral("c\uFFFD (index 0)"));
 }
 
 QTEST_MAIN(TestThumbnailModel)

@@ -9,6 +9,7 @@
 #include <QFileInfo>
 #include <QLocale>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <map>
@@ -24,7 +25,83 @@ extern "C" void onInterrupt(int)
     g_interrupted = true;
 }
 
-QByteArray reportJson(const QString &root, const QStringList &splits, const HealthReport &report)
+/// What scanning found about one split (or the plain root), worded as `scan` words it.
+struct DatasetProblem
+{
+    QString split;
+    DatasetWarning warning;
+};
+
+const char *warningKindKey(DatasetWarning::Kind kind)
+{
+    switch (kind) {
+    case DatasetWarning::Kind::HiddenClass:
+        return "hidden_class";
+    case DatasetWarning::Kind::NumericOrder:
+        return "numeric_order";
+    case DatasetWarning::Kind::EmptyClass:
+        return "empty_class";
+    case DatasetWarning::Kind::Imbalance:
+        return "imbalance";
+    case DatasetWarning::Kind::SymlinkLoop:
+        return "symlink_loop";
+    case DatasetWarning::Kind::UnreadableFolder:
+        return "unreadable_folder";
+    case DatasetWarning::Kind::SplitMismatch:
+        return "split_mismatch";
+    case DatasetWarning::Kind::Refused:
+        return "refused";
+    }
+    return "unknown";
+}
+
+const char *warningSeverityKey(DatasetWarning::Severity severity)
+{
+    switch (severity) {
+    case DatasetWarning::Severity::Info:
+        return "info";
+    case DatasetWarning::Severity::Warning:
+        return "warning";
+    case DatasetWarning::Severity::Error:
+        return "error";
+    }
+    return "unknown";
+}
+
+bool isRefusal(const DatasetProblem &problem)
+{
+    return problem.warning.kind == DatasetWarning::Kind::Refused;
+}
+
+bool hasDatasetErrors(const QList<DatasetProblem> &problems)
+{
+    return std::any_of(problems.cbegin(), problems.cend(), [](const DatasetProblem &p) {
+        return p.warning.severity == DatasetWarning::Severity::Error;
+    });
+}
+
+void writeProblemsJson(JsonWriter &json, const QList<DatasetProblem> &problems)
+{
+    json.key("accepted_by_torchvision")
+        .value(std::none_of(problems.cbegin(), problems.cend(), isRefusal));
+    json.key("dataset_warnings").beginArray();
+    for (const DatasetProblem &problem : problems) {
+        json.beginObject();
+        json.key("kind").value(warningKindKey(problem.warning.kind));
+        json.key("severity").value(warningSeverityKey(problem.warning.severity));
+        json.key("split");
+        if (problem.split.isEmpty())
+            json.null();
+        else
+            json.value(problem.split);
+        json.key("message").value(problem.warning.message);
+        json.endObject();
+    }
+    json.endArray();
+}
+
+QByteArray reportJson(const QString &root, const QStringList &splits, const HealthReport &report,
+                      const QList<DatasetProblem> &problems)
 {
     JsonWriter json;
     json.beginObject();
@@ -39,6 +116,7 @@ QByteArray reportJson(const QString &root, const QStringList &splits, const Heal
     json.key("cancelled").value(report.cancelled);
     json.key("errors").value(report.errorCount());
     json.key("warnings").value(report.warningCount());
+    writeProblemsJson(json, problems);
     json.key("findings").beginArray();
     for (const HealthFinding &finding : report.findings) {
         json.beginObject();
@@ -65,7 +143,8 @@ QByteArray reportJson(const QString &root, const QStringList &splits, const Heal
     return out;
 }
 
-void printReport(const QString &root, const QStringList &splits, const HealthReport &report)
+void printReport(const QString &root, const QStringList &splits, const HealthReport &report,
+                 const QList<DatasetProblem> &problems)
 {
     const QLocale locale;
     printOut(
@@ -96,7 +175,18 @@ void printReport(const QString &root, const QStringList &splits, const HealthRep
         printOut(QString::fromLatin1(healthSeverityKey(finding.severity)) + QStringLiteral(": ")
                  + finding.message);
     }
-    if (report.findings.isEmpty() && report.filesChecked > 0)
+    // What `scan` says about the folders, in its words: warnings here, refusals on stderr.
+    for (const DatasetProblem &problem : problems) {
+        if (!isRefusal(problem))
+            printOut(QStringLiteral("warning: ")
+                     + (problem.split.isEmpty() ? QString() : problem.split + QStringLiteral(": "))
+                     + problem.warning.message);
+    }
+    for (const DatasetProblem &problem : problems) {
+        if (isRefusal(problem))
+            printError(problem.warning.message);
+    }
+    if (report.findings.isEmpty() && report.filesChecked > 0 && !hasDatasetErrors(problems))
         printOut(QStringLiteral("All images load as torchvision would load them."));
 }
 
@@ -109,8 +199,12 @@ int runCheck(const QStringList &args)
         QStringLiteral("Decodes every image torchvision's ImageFolder would load from ROOT (or "
                        "from each of its train/val/test splits) and lists the files its loader "
                        "would fail on (errors) and the odd ones (warnings): truncated, empty, "
-                       "not an image, huge, tiny, CMYK or 16-bit, misnamed, duplicated.\n"
-                       "Exit status: 0 without errors, 1 with errors, 2 for a bad command line."));
+                       "not an image, huge, tiny, CMYK or 16-bit, misnamed, duplicated. It also "
+                       "says what `scan` refuses or warns about: folders it cannot read, symlink "
+                       "loops, empty or hidden classes.\n"
+                       "Exit status: 0 without errors, 1 with errors (a file torchvision's loader "
+                       "fails on, a folder that cannot be read, or a dataset torchvision's "
+                       "ImageFolder refuses), 2 for a bad command line."));
     const QCommandLineOption help = helpOption();
     const QCommandLineOption jsonOption(
         QStringLiteral("json"),
@@ -149,8 +243,7 @@ int runCheck(const QStringList &args)
     }
 
     const DatasetLayout layout = detectLayout(root);
-    ScanOptions scanOptions;
-    scanOptions.allowEmpty = true;
+    ScanOptions scanOptions; // torchvision 0.14's rules: an empty class is refused
     scanOptions.threads = requestedThreads();
     const Result<DatasetScan> scanned = scanDataset(layout, scanOptions);
     if (!scanned) {
@@ -158,10 +251,12 @@ int runCheck(const QStringList &args)
         return kExitFailure;
     }
     QList<HealthTarget> targets;
+    QList<DatasetProblem> problems;
     for (const QString &split : scanned->splits) {
         const IndexPtr index = scanned->index(split);
-        if (!index->refusal.isEmpty())
-            printErr(QStringLiteral("note: ") + index->refusal);
+        // The images of a refused split are still checked: the index goes as far as it can.
+        for (const DatasetWarning &warning : analyseDataset(*index))
+            problems.append({split, warning});
         targets.append({split, index.get()});
     }
 
@@ -181,15 +276,20 @@ int runCheck(const QStringList &args)
 
     const QString shownRoot = layout.root.isEmpty() ? root : layout.root;
     const QStringList shownSplits = layout.hasSplits() ? layout.splits : QStringList();
-    if (parser.isSet(jsonOption))
-        writeOut(reportJson(shownRoot, shownSplits, report));
-    else
-        printReport(shownRoot, shownSplits, report);
+    if (parser.isSet(jsonOption)) {
+        writeOut(reportJson(shownRoot, shownSplits, report, problems));
+        for (const DatasetProblem &problem : problems) {
+            if (isRefusal(problem))
+                printError(problem.warning.message);
+        }
+    } else {
+        printReport(shownRoot, shownSplits, report, problems);
+    }
     if (report.cancelled) {
         printError(QStringLiteral("check interrupted after %1 files.").arg(report.filesChecked));
         return kExitCancelled;
     }
-    return report.errorCount() > 0 ? kExitFailure : kExitOk;
+    return report.errorCount() > 0 || hasDatasetErrors(problems) ? kExitFailure : kExitOk;
 }
 
 } // namespace ifs::cli

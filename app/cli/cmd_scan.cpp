@@ -1,5 +1,6 @@
 #include "commands.h"
 
+#include "base/filenames.h"
 #include "base/jsonwriter.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/imagefolder.h"
@@ -7,12 +8,58 @@
 #include <QCommandLineParser>
 #include <QLocale>
 
+#include <charconv>
+#include <vector>
+
 namespace ifs::cli {
 
 namespace {
 
-QByteArray scanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
+/// Writes the samples array (json.dumps(samples, separators=(",", ":"))) straight into one
+/// reused buffer, flushed to stdout when full: the hot loop of `scan --json` (a million samples)
+/// makes no call per value and needs no buffer of the output's size.
+void writeSamplesJson(const std::vector<Sample> &samples)
 {
+    // Small enough that its pages are few (each is a page fault), large enough that the writes
+    // are few: a pipe takes 64 KB at a time anyway.
+    constexpr size_t kChunk = 128 * 1024;
+    constexpr size_t kIndexRoom = 16; // ',' '[' ',' digits ']'
+    std::vector<char> buffer(kChunk);
+    size_t used = 0;
+    auto flush = [&] {
+        writeOut(QByteArray::fromRawData(buffer.data(), qsizetype(used)));
+        used = 0;
+    };
+    buffer[used++] = '[';
+    bool first = true;
+    for (const Sample &sample : samples) {
+        const std::string_view path = sample.relativePath();
+        const size_t room = maxJsonFileNameSize(path.size()) + kIndexRoom;
+        if (used + room > buffer.size()) {
+            flush();
+            if (room > buffer.size())
+                buffer.resize(room);
+        }
+        char *out = buffer.data() + used;
+        if (!first)
+            *out++ = ',';
+        first = false;
+        *out++ = '[';
+        out = writeJsonFileName(out, path);
+        *out++ = ',';
+        out = std::to_chars(out, buffer.data() + buffer.size(), sample.classIndex).ptr;
+        *out++ = ']';
+        used = size_t(out - buffer.data());
+    }
+    buffer[used++] = ']';
+    flush();
+}
+
+/// Streams the JSON object to stdout in pieces: a million samples need no buffer of their own.
+void writeScanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
+{
+    // File names are bytes: an undecodable byte is written as json.dumps() writes torchvision's
+    // surrogate-escaped str ("\udcff"), so that json.loads() of our output equals its samples.
     JsonWriter json;
     json.beginObject();
     json.key("root").value(index.root);
@@ -22,25 +69,21 @@ QByteArray scanJson(const ImageFolderIndex &index, const QList<DatasetWarning> &
     json.endArray();
     json.key("class_to_idx").beginObject();
     for (int i = 0; i < index.classes.size(); ++i) {
-        const QByteArray name = index.classes[i].toUtf8();
-        json.key(std::string_view(name.constData(), size_t(name.size()))).value(i);
+        const QByteArray name = encodeFileName(index.classes[i]);
+        json.fileNameKey(std::string_view(name.constData(), size_t(name.size()))).value(i);
     }
     json.endObject();
-    json.key("samples").beginArray();
-    for (const Sample &sample : index.samples)
-        json.beginArray()
-            .value(std::string_view(sample.relativePath))
-            .value(sample.classIndex)
-            .endArray();
-    json.endArray();
-    json.key("warnings").beginArray();
+    json.key("samples");
+    json.drain([](const QByteArray &piece) { writeOut(piece); });
+    writeSamplesJson(index.samples);
+
+    // The rest of the object, after the samples the writer did not see.
+    JsonWriter tail;
+    tail.beginArray();
     for (const DatasetWarning &warning : warnings)
-        json.value(warning.message);
-    json.endArray();
-    json.endObject();
-    QByteArray out = json.take();
-    out.append('\n');
-    return out;
+        tail.value(warning.message);
+    tail.endArray();
+    writeOut(QByteArrayLiteral(",\"warnings\":") + tail.data() + QByteArrayLiteral("}\n"));
 }
 
 void printSummary(const ImageFolderIndex &index, const QList<DatasetWarning> &warnings)
@@ -64,7 +107,7 @@ void printSummary(const ImageFolderIndex &index, const QList<DatasetWarning> &wa
         const int64_t count = index.counts[size_t(i)];
         printOut(QStringLiteral("  %1  %2  %3  %4%")
                      .arg(i, 5)
-                     .arg(index.classes[i], -nameWidth)
+                     .arg(displayFileName(index.classes[i]), -nameWidth)
                      .arg(locale.toString(qlonglong(count)), 9)
                      .arg(100.0 * double(count) / total, 5, 'f', 1));
     }
@@ -125,7 +168,7 @@ int runScan(const QStringList &args)
 
     const QList<DatasetWarning> warnings = analyseDataset(index);
     if (parser.isSet(jsonOption)) {
-        writeOut(scanJson(index, warnings));
+        writeScanJson(index, warnings);
     } else {
         printSummary(index, warnings);
         const DatasetLayout layout = detectLayout(root);

@@ -1,6 +1,8 @@
 // The CLI's console plumbing shared by every command: output, argument parsing, progress.
 #include "commands.h"
 
+#include "base/filenames.h"
+
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -30,14 +32,15 @@ void writeOut(const QByteArray &bytes)
     std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stdout);
 }
 
+// Texts may name files whose names hold undecodable bytes (base/filenames.h): those show as U+FFFD.
 void printOut(const QString &text)
 {
-    writeOut(text.toUtf8() + '\n');
+    writeOut(displayFileName(text).toUtf8() + '\n');
 }
 
 void printErr(const QString &text)
 {
-    const QByteArray bytes = text.toUtf8() + '\n';
+    const QByteArray bytes = displayFileName(text).toUtf8() + '\n';
     std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stderr);
 }
 

@@ -1,5 +1,7 @@
 #include "base/jsonwriter.h"
 
+#include "base/filenames.h"
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -142,10 +144,74 @@ JsonWriter &JsonWriter::value(std::string_view utf8)
     return *this;
 }
 
+void JsonWriter::appendString(QByteArray &out, const QString &text)
+{
+    // A lone surrogate has no UTF-8 form (toUtf8() would turn it into '?'): escape it, and write
+    // each run between such surrogates as UTF-8.
+    static const char kHex[] = "0123456789abcdef";
+    bool lone = false;
+    for (qsizetype i = 0; i < text.size() && !lone; ++i) {
+        const char16_t c = text[i].unicode();
+        if (QChar::isHighSurrogate(c) && i + 1 < text.size()
+            && QChar::isLowSurrogate(text[i + 1].unicode()))
+            ++i;
+        else
+            lone = QChar::isSurrogate(c);
+    }
+    if (!lone) {
+        const QByteArray utf8 = text.toUtf8();
+        appendString(out, std::string_view(utf8.constData(), size_t(utf8.size())));
+        return;
+    }
+    QByteArray quoted;
+    qsizetype runStart = 0;
+    auto flushRun = [&](qsizetype end) {
+        const QByteArray utf8 = QStringView(text).mid(runStart, end - runStart).toUtf8();
+        appendString(quoted, std::string_view(utf8.constData(), size_t(utf8.size())));
+        out.append(quoted.mid(1, quoted.size() - 2)); // without its quotes
+        quoted.clear();
+    };
+    out.append('"');
+    for (qsizetype i = 0; i < text.size(); ++i) {
+        const char16_t c = text[i].unicode();
+        if (QChar::isHighSurrogate(c) && i + 1 < text.size()
+            && QChar::isLowSurrogate(text[i + 1].unicode())) {
+            ++i;
+            continue;
+        }
+        if (!QChar::isSurrogate(c))
+            continue;
+        flushRun(i);
+        const char escaped[]
+            = {'\\', 'u', kHex[c >> 12], kHex[c >> 8 & 15], kHex[c >> 4 & 15], kHex[c & 15], 0};
+        out.append(escaped);
+        runStart = i + 1;
+    }
+    flushRun(text.size());
+    out.append('"');
+}
+
 JsonWriter &JsonWriter::value(const QString &text)
 {
-    const QByteArray utf8 = text.toUtf8();
-    return value(std::string_view(utf8.constData(), size_t(utf8.size())));
+    separate();
+    appendString(m_out, text);
+    return *this;
+}
+
+JsonWriter &JsonWriter::fileName(std::string_view bytes)
+{
+    separate();
+    appendJsonFileName(m_out, bytes);
+    return *this;
+}
+
+JsonWriter &JsonWriter::fileNameKey(std::string_view bytes)
+{
+    separate();
+    appendJsonFileName(m_out, bytes);
+    m_out.append(m_indent > 0 ? ": " : ":");
+    m_afterKey = true;
+    return *this;
 }
 
 JsonWriter &JsonWriter::value(int64_t number)

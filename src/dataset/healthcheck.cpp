@@ -2,6 +2,7 @@
 // Errors are exactly what PIL refuses (checked against Pillow 9.4 by tests/tst_healthcheck.cpp).
 #include "dataset/healthcheck.h"
 
+#include "base/filenames.h"
 #include "base/logging.h"
 
 #include <QCryptographicHash>
@@ -290,8 +291,7 @@ SizeCensus takeSizeCensus(const std::vector<Item> &items, int threads,
     SizeCensus census;
     census.sizes.assign(items.size(), -1);
     parallelFor(items.size(), threads, cancel, [&](int, size_t i) {
-        const QFileInfo info(pathOf(items[i]));
-        census.sizes[i] = info.exists() ? info.size() : -1;
+        census.sizes[i] = fileSizeOf(pathOf(items[i])); // by its bytes (base/filenames.h)
     });
     for (int64_t size : census.sizes) {
         if (size > 0)

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,13 +23,57 @@ extern const std::vector<std::string_view> kImageExtensions;
 /// has_file_allowed_extension() decides (ASCII lower-casing is enough: the extensions are ASCII).
 bool hasImageExtension(std::string_view fileName);
 
+struct ImageFolderIndex;
+namespace detail {
+struct SampleMaker;
+}
+
 /// One sample as torchvision lists it: a path relative to the dataset root and a class index.
-struct Sample
+/// 16 bytes: the path's bytes live in the index's PathStore (no allocation per sample), so a
+/// Sample is only made by its index (scanImageFolder(), ImageFolderIndex::addSample()).
+class Sample
 {
-    std::string relativePath; ///< Raw file-system bytes (UTF-8 on sane systems), '/' separated.
+    // First, for a 16-byte layout without padding.
+    const char *m_path = nullptr;
+    uint32_t m_size = 0;
+
+public:
     int classIndex = -1;
 
-    QString displayPath() const; ///< Decoded for the UI and JSON.
+    /// Raw file-system bytes, '/' separated; valid as long as the index's path store lives.
+    std::string_view relativePath() const { return {m_path, m_size}; }
+    /// The path as Python's str (os.fsdecode(): undecodable bytes as lone surrogates, see
+    /// base/filenames.h): exact, for comparing and opening (ImageFolderIndex::absolutePath()).
+    /// Show it through displayFileName().
+    QString displayPath() const;
+
+private:
+    friend struct ImageFolderIndex;
+    friend struct detail::SampleMaker;
+    Sample(std::string_view path, int index)
+        : m_path(path.data())
+        , m_size(uint32_t(path.size()))
+        , classIndex(index)
+    { }
+};
+
+/// The bytes of many paths in a few large blocks that never move, so that views into them stay
+/// valid while the store grows. Append-only; shared by the copies of an index.
+class PathStore
+{
+public:
+    /// Copies `prefix`, then (when `name` is not empty) '/' and `name`; returns a view of the copy.
+    std::string_view add(std::string_view prefix, std::string_view name = {});
+    /// `size` contiguous bytes to fill in, as long-lived as the rest.
+    char *allocate(size_t size);
+    /// Takes over the blocks of `other` (views into them stay valid).
+    void adopt(PathStore &&other);
+
+private:
+    std::vector<std::unique_ptr<char[]>> m_blocks;
+    char *m_next = nullptr;
+    size_t m_left = 0;
+    size_t m_blockSize = 16 * 1024;
 };
 
 /// Something the scan noticed that torchvision would not tell the user.
@@ -40,7 +85,7 @@ struct ScanIssue
         EmptyClass, ///< A class folder without any valid image.
     };
     Kind kind;
-    QString path; ///< Relative to the root, '/' separated.
+    QString path; ///< Relative to the root, '/' separated (os.fsdecode()'d, see base/filenames.h).
     QString message; ///< A full sentence for the user.
 };
 
@@ -48,8 +93,11 @@ struct ScanIssue
 struct ImageFolderIndex
 {
     QString root; ///< Absolute, clean path of the scanned folder.
-    QStringList classes; ///< Sorted by code point, as torchvision's find_classes().
+    /// Sorted by code point, as torchvision's find_classes(); as Python's str (os.fsdecode()'d,
+    /// see base/filenames.h): show them through displayFileName().
+    QStringList classes;
     std::vector<Sample> samples; ///< In torchvision's order.
+    std::shared_ptr<PathStore> paths; ///< Holds the bytes of the samples' paths.
     std::vector<int64_t> counts; ///< Images per class, indexed like classes.
     QList<ScanIssue> issues; ///< Loops, unreadable folders, empty classes.
     /// Set when torchvision's ImageFolder would raise for this folder (no class folder, or an empty
@@ -60,7 +108,10 @@ struct ImageFolderIndex
     int classCount() const { return int(classes.size()); }
     int64_t sampleCount() const { return int64_t(samples.size()); }
     int classIndex(const QString &name) const { return int(classes.indexOf(name)); }
+    /// root/relative path, os.fsdecode()'d: open it with FileNameFile (base/filenames.h).
     QString absolutePath(const Sample &sample) const;
+    /// Appends a sample, copying its path (raw bytes, relative to root) into `paths`.
+    void addSample(std::string_view relativePath, int classIndex);
     bool acceptedByTorchvision() const { return refusal.isEmpty() && !cancelled; }
 };
 
@@ -90,11 +141,6 @@ Result<ImageFolderIndex> scanImageFolder(const QString &root, const ScanOptions 
                                          const ScanCallbacks &callbacks = {},
                                          const std::atomic_bool *cancel = nullptr);
 
-} // namespace ifs
-
-#include <memory>
-
-namespace ifs {
 /// Scans are shared read-only between the scanner thread, models and workers.
 using IndexPtr = std::shared_ptr<const ImageFolderIndex>;
 } // namespace ifs

@@ -1,6 +1,7 @@
 // Moves flagged files out of a dataset (never deletes them) and back again.
 #include "dataset/quarantine.h"
 
+#include "base/filenames.h"
 #include "base/logging.h"
 
 #include <QDateTime>
@@ -14,8 +15,14 @@
 #include <QSet>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
+#include <sys/stat.h>
 #include <system_error>
+#include <unistd.h>
+#include <vector>
 
 namespace ifs {
 
@@ -42,64 +49,111 @@ QString relativeInside(const QString &root, const QString &path)
     return path.mid(prefix.size());
 }
 
-/// Copies `from` to `to` (complete or not at all, via QSaveFile), checks the size, keeps the
-/// modification time and permissions, then removes `from`. For moves across file systems.
+/// What stat() and lstat() say about a path, by its bytes: names may hold undecodable bytes
+/// (base/filenames.h), which QFileInfo would look up under another name.
+struct PathState
+{
+    bool exists = false; ///< follows symlinks, as QFileInfo::exists()
+    bool isDir = false; ///< follows symlinks
+    bool isSymLink = false;
+};
+
+PathState stateOf(const QString &path)
+{
+    const QByteArray bytes = encodeFileName(path);
+    PathState state;
+    struct stat st
+    {
+    };
+    if (::lstat(bytes.constData(), &st) == 0)
+        state.isSymLink = S_ISLNK(st.st_mode);
+    if (::stat(bytes.constData(), &st) == 0) {
+        state.exists = true;
+        state.isDir = S_ISDIR(st.st_mode);
+    }
+    return state;
+}
+
+std::filesystem::path nativePath(const QString &path)
+{
+    const QByteArray bytes = encodeFileName(path);
+    return std::filesystem::path(std::string(bytes.constData(), size_t(bytes.size())));
+}
+
+QString errnoText(int error)
+{
+    return QString::fromLocal8Bit(std::strerror(error));
+}
+
+/// Copies `from` into `to` through a temporary file beside it (complete or not at all, flushed
+/// to disk), checks the size, keeps the modification time and permissions, then removes `from`.
+/// For moves across file systems; by the names' bytes throughout.
 bool copyThenRemove(const QString &from, const QString &to, QString *why)
 {
-    QFile in(from);
+    FileNameFile in(from);
     if (!in.open(QIODevice::ReadOnly)) {
         *why = in.errorString();
         return false;
     }
-    QSaveFile out(to);
-    if (!out.open(QIODevice::WriteOnly)) {
-        *why = out.errorString();
+    struct stat source
+    {
+    };
+    if (::fstat(in.handle(), &source) != 0) {
+        *why = errnoText(errno);
         return false;
     }
+    const QByteArray target = encodeFileName(to);
+    const QByteArray partial = target + ".quarantine-part";
+    const int fd = ::open(partial.constData(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    QFile out;
+    if (fd < 0 || !out.open(fd, QIODevice::WriteOnly, QFileDevice::AutoCloseHandle)) {
+        *why = errnoText(errno);
+        if (fd >= 0)
+            ::close(fd);
+        return false;
+    }
+    auto fail = [&](const QString &reason) {
+        *why = reason;
+        out.close();
+        ::unlink(partial.constData());
+        return false;
+    };
     QByteArray chunk(1 << 20, Qt::Uninitialized);
     int64_t copied = 0;
     for (;;) {
         const qint64 n = in.read(chunk.data(), chunk.size());
-        if (n < 0) {
-            *why = in.errorString();
-            out.cancelWriting();
-            return false;
-        }
+        if (n < 0)
+            return fail(in.errorString());
         if (n == 0)
             break;
-        if (out.write(chunk.constData(), n) != n) {
-            *why = out.errorString();
-            out.cancelWriting();
-            return false;
-        }
+        if (out.write(chunk.constData(), n) != n)
+            return fail(out.errorString());
         copied += n;
     }
-    const int64_t expected = in.size();
-    if (copied != expected) {
-        *why = QStringLiteral("copied %1 of %2 bytes").arg(copied).arg(expected);
-        out.cancelWriting();
+    if (copied != int64_t(source.st_size))
+        return fail(QStringLiteral("copied %1 of %2 bytes").arg(copied).arg(source.st_size));
+    if (!out.flush() || ::fsync(out.handle()) != 0)
+        return fail(out.errorString());
+    // The original's permissions and modification time, as a move would keep them.
+    ::fchmod(out.handle(), source.st_mode & 07777);
+    const struct timespec times[2] = {{0, UTIME_OMIT}, source.st_mtim};
+    ::futimens(out.handle(), times);
+    out.close();
+    if (::rename(partial.constData(), target.constData()) != 0) {
+        const int error = errno;
+        ::unlink(partial.constData());
+        *why = errnoText(error);
         return false;
     }
-    if (!out.commit()) {
-        *why = out.errorString();
-        return false;
-    }
-    if (QFileInfo(to).size() != expected) {
+    if (fileSizeOf(to) != int64_t(source.st_size)) {
         *why = QStringLiteral("the copy has the wrong size");
-        QFile::remove(to); // our own copy; the original is untouched
+        ::unlink(target.constData()); // our own copy; the original is untouched
         return false;
-    }
-    QFile copy(to);
-    copy.setPermissions(in.permissions());
-    if (copy.open(QIODevice::ReadWrite)) {
-        copy.setFileTime(in.fileTime(QFileDevice::FileModificationTime),
-                         QFileDevice::FileModificationTime);
-        copy.close();
     }
     in.close();
-    if (!QFile::remove(from)) {
+    if (::unlink(encodeFileName(from).constData()) != 0) {
         *why = QStringLiteral("the original could not be removed after copying");
-        QFile::remove(to);
+        ::unlink(target.constData());
         return false;
     }
     return true;
@@ -108,18 +162,19 @@ bool copyThenRemove(const QString &from, const QString &to, QString *why)
 /// Moves one file; the destination must not exist. Falls back to copying across file systems.
 bool moveFile(const QString &from, const QString &to, QString *why)
 {
-    if (QFileInfo::exists(to)) {
+    if (stateOf(to).exists) {
         *why = QStringLiteral("%1 already exists").arg(quoted(to));
         return false;
     }
-    if (!QDir().mkpath(QFileInfo(to).absolutePath())) {
+    std::error_code error;
+    const std::filesystem::path target = nativePath(to);
+    std::filesystem::create_directories(target.parent_path(), error);
+    if (error) {
         *why = QStringLiteral("cannot create the folder %1")
                    .arg(quoted(QFileInfo(to).absolutePath()));
         return false;
     }
-    std::error_code error;
-    std::filesystem::rename(QFileInfo(from).filesystemAbsoluteFilePath(),
-                            QFileInfo(to).filesystemAbsoluteFilePath(), error);
+    std::filesystem::rename(nativePath(from), target, error);
     if (!error)
         return true;
     if (error == std::errc::cross_device_link)
@@ -129,14 +184,25 @@ bool moveFile(const QString &from, const QString &to, QString *why)
 }
 
 /// Removes the empty folders under (and including) `folder`, deepest first. rmdir() refuses
-/// non-empty folders, so nothing but empty folders can go.
+/// non-empty folders, so nothing but empty folders can go. Symlinks are not followed.
+void removeEmptyFolders(const std::filesystem::path &folder)
+{
+    std::error_code error;
+    std::vector<std::filesystem::path> children;
+    for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end;
+         it.increment(error)) {
+        std::error_code type;
+        if (it->is_directory(type) && !it->is_symlink(type))
+            children.push_back(it->path());
+    }
+    for (const std::filesystem::path &child : children)
+        removeEmptyFolders(child);
+    ::rmdir(folder.c_str());
+}
+
 void removeEmptyFolders(const QString &folder)
 {
-    QDir dir(folder);
-    const QStringList children = dir.entryList(QDir::Dirs | QDir::NoDotAndDotDot | QDir::Hidden);
-    for (const QString &child : children)
-        removeEmptyFolders(dir.filePath(child));
-    QDir().rmdir(folder);
+    removeEmptyFolders(nativePath(folder));
 }
 
 /// Moves back, newest first, what a failed operation already moved.
@@ -170,7 +236,8 @@ Status writeManifest(const QString &path, const QString &datasetRoot, const Quar
         entries.append(QJsonObject{
             {QStringLiteral("original"), entry.originalPath},
             {QStringLiteral("quarantined"), entry.quarantinedPath},
-            {QStringLiteral("size"), double(QFileInfo(entry.quarantinedPath).size())},
+            {QStringLiteral("size"),
+             double(std::max<int64_t>(0, fileSizeOf(entry.quarantinedPath)))},
         });
     }
     const QJsonObject root{
@@ -205,7 +272,7 @@ Result<QuarantineBatch> quarantineFiles(const QString &datasetRoot, const QStrin
                                         const QString &quarantineFolder)
 {
     const QString root = cleanAbsolute(datasetRoot);
-    if (!QFileInfo(root).isDir())
+    if (!stateOf(root).isDir)
         return Error{QStringLiteral("The dataset folder %1 does not exist.").arg(quoted(root))};
     if (files.isEmpty())
         return Error{QStringLiteral("No files to quarantine.")};
@@ -226,10 +293,10 @@ Result<QuarantineBatch> quarantineFiles(const QString &datasetRoot, const QStrin
             return Error{QStringLiteral("%1 is outside the dataset folder %2: only files inside it "
                                         "can be quarantined.")
                              .arg(quoted(path), quoted(root))};
-        const QFileInfo info(path);
-        if (!info.exists() && !info.isSymLink())
+        const PathState info = stateOf(path);
+        if (!info.exists && !info.isSymLink)
             return Error{QStringLiteral("%1 does not exist (any more?).").arg(quoted(path))};
-        if (info.isDir() && !info.isSymLink())
+        if (info.isDir && !info.isSymLink)
             return Error{
                 QStringLiteral("%1 is a folder: only files can be quarantined.").arg(quoted(path))};
         if (seen.contains(path))
@@ -280,12 +347,12 @@ Status undoQuarantine(const QuarantineBatch &batch)
         return Error{QStringLiteral("The quarantine batch %1 lists no files.")
                          .arg(quoted(batch.batchFolder))};
     for (const QuarantineEntry &entry : batch.entries) {
-        const QFileInfo quarantined(entry.quarantinedPath);
-        if (!quarantined.exists() && !quarantined.isSymLink())
+        const PathState quarantined = stateOf(entry.quarantinedPath);
+        if (!quarantined.exists && !quarantined.isSymLink)
             return Error{QStringLiteral("%1 is no longer in quarantine. Nothing was moved back.")
                              .arg(quoted(entry.quarantinedPath))};
-        const QFileInfo original(entry.originalPath);
-        if (original.exists() || original.isSymLink())
+        const PathState original = stateOf(entry.originalPath);
+        if (original.exists || original.isSymLink)
             return Error{QStringLiteral("%1 exists again, so its quarantined copy cannot go back. "
                                         "Nothing was moved back; move or rename that file first.")
                              .arg(quoted(entry.originalPath))};

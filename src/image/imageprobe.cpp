@@ -4,6 +4,7 @@
 // health_pil_oracle.py; the comments below say which PIL code path each rule mirrors.
 #include "image/imageprobe.h"
 
+#include "base/filenames.h"
 #include "base/logging.h"
 
 #include <QBuffer>
@@ -1551,7 +1552,7 @@ bool readFile(QFile &file, QByteArray &buffer, qsizetype limit, QString *why)
 Result<ImageHeader> probeImage(const QString &path)
 {
     const QString name = shortName(path);
-    QFile file(path);
+    FileNameFile file(path); // by its bytes (base/filenames.h)
     if (!file.open(QIODevice::ReadOnly))
         return Error{QStringLiteral("Cannot open %1: %2").arg(quoted(name), file.errorString())};
     QByteArray bytes;
@@ -1579,7 +1580,7 @@ Result<ImageHeader> probeImage(const QString &path)
 Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
 {
     const QString name = shortName(path);
-    QFile file(path);
+    FileNameFile file(path); // by its bytes (base/filenames.h)
     if (!file.open(QIODevice::ReadOnly))
         return Error{QStringLiteral("Cannot open %1: %2").arg(quoted(name), file.errorString())};
     QByteArray bytes;
@@ -1725,7 +1726,7 @@ ImageCheck ImageChecker::check(const QString &path, const QString &name)
     using CheckStatus = ImageCheck::Status;
     ImageCheck out;
     QString why;
-    QFile file(path);
+    FileNameFile file(path); // by its bytes (base/filenames.h)
     if (!file.open(QIODevice::ReadOnly) || !readFile(file, d->buffer, -1, &why)) {
         d->buffer.clear();
         out.status = CheckStatus::ReadFailed;

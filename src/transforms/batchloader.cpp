@@ -1,5 +1,6 @@
 #include "transforms/batchloader.h"
 
+#include "base/filenames.h"
 #include "base/memorybudget.h"
 #include "image/imageprobe.h"
 #include "image/jpegregion.h"
@@ -313,7 +314,7 @@ QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber,
     const LoaderSample &sample = samples[size_t(sampleIndex)];
     const uint64_t seed = sampleSeed(options.seed, epochNumber, sampleIndex);
     if (plan && direct) {
-        QFile file(sample.path);
+        FileNameFile file(sample.path); // by its bytes (base/filenames.h)
         if (file.open(QIODevice::ReadOnly)) {
             const QByteArray bytes = file.readAll();
             TorchGenerator rng(seed);

@@ -1,5 +1,7 @@
 #include "common/warningbanner.h"
 
+#include "base/filenames.h"
+
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
@@ -54,7 +56,7 @@ void WarningBanner::showMessage(Level level, const QString &text, const QString 
                                  "border: none; color: #222; }")
                       .arg(colors));
     m_icon->setPixmap(style()->standardIcon(pixmap).pixmap(20, 20));
-    m_text->setText(text);
+    m_text->setText(displayFileName(text)); // names may hold undecodable bytes (base/filenames.h)
     m_action->setText(actionText);
     m_action->setVisible(!actionText.isEmpty());
     show();

@@ -1,5 +1,7 @@
 #include "datasets/classtablemodel.h"
 
+#include "base/filenames.h"
+
 #include <QApplication>
 #include <QBrush>
 #include <QColor>
@@ -70,8 +72,8 @@ QVariant ClassTableModel::data(const QModelIndex &index, int role) const
         switch (index.column()) {
         case IndexColumn:
             return row;
-        case NameColumn:
-            return name;
+        case NameColumn: // undecodable bytes of a name show as U+FFFD (base/filenames.h)
+            return displayFileName(name);
         case CountColumn:
             return QLocale().toString(qlonglong(count));
         case ShareColumn:
@@ -95,8 +97,8 @@ QVariant ClassTableModel::data(const QModelIndex &index, int role) const
         return m_warnings.value(name);
     case Qt::ToolTipRole:
         if (m_warnings.contains(name))
-            return m_warnings.value(name);
-        return QStringLiteral("class_to_idx[\"%1\"] = %2").arg(name).arg(row);
+            return displayFileName(m_warnings.value(name));
+        return QStringLiteral("class_to_idx[\"%1\"] = %2").arg(displayFileName(name)).arg(row);
     case Qt::DecorationRole:
         if (index.column() == NameColumn && m_warnings.contains(name))
             return QApplication::style()->standardIcon(QStyle::SP_MessageBoxWarning);

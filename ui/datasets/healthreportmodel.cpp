@@ -1,5 +1,7 @@
 #include "datasets/healthreportmodel.h"
 
+#include "base/filenames.h"
+
 #include <QColor>
 #include <QFont>
 #include <QGuiApplication>
@@ -300,20 +302,20 @@ QVariant HealthReportModel::data(const QModelIndex &index, int role) const
             return kindName(finding.kind);
         case SplitColumn:
             return finding.split;
-        case FileColumn:
-            return finding.relativePath;
+        case FileColumn: // undecodable bytes of a name show as U+FFFD (base/filenames.h)
+            return displayFileName(finding.relativePath);
         case DetailsColumn:
-            return quarantined ? tr("Moved to quarantine") : detailsText(finding);
+            return quarantined ? tr("Moved to quarantine") : displayFileName(detailsText(finding));
         }
         return {};
     case Qt::ToolTipRole:
         switch (index.column()) {
         case FileColumn:
-            return finding.absolutePath;
+            return displayFileName(finding.absolutePath);
         case DetailsColumn:
             if (quarantined)
-                return tr("Moved to quarantine. %1").arg(finding.message);
-            return finding.message;
+                return tr("Moved to quarantine. %1").arg(displayFileName(finding.message));
+            return displayFileName(finding.message);
         default:
             return {};
         }

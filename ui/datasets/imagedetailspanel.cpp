@@ -1,5 +1,7 @@
 #include "datasets/imagedetailspanel.h"
 
+#include "base/filenames.h"
+
 #include <QAction>
 #include <QClipboard>
 #include <QDesktopServices>
@@ -375,12 +377,13 @@ void ImageDetailsPanel::showLoadingState()
 void ImageDetailsPanel::showIdentity()
 {
     const Sample &sample = m_index->samples[size_t(m_sampleRow)];
-    const QString relativePath = sample.displayPath();
+    // Undecodable bytes of a name show as U+FFFD (base/filenames.h); the file opens by its bytes.
+    const QString relativePath = displayFileName(sample.displayPath());
     m_titleLabel->setText(relativePath.mid(relativePath.lastIndexOf(u'/') + 1));
     m_pathValue->setText(relativePath);
     m_pathValue->setCursorPosition(0);
-    m_pathValue->setToolTip(QDir::toNativeSeparators(currentAbsolutePath()));
-    const QString className = m_index->classes.value(sample.classIndex);
+    m_pathValue->setToolTip(QDir::toNativeSeparators(displayFileName(currentAbsolutePath())));
+    const QString className = displayFileName(m_index->classes.value(sample.classIndex));
     m_classValue->setText(tr("%1 (index %2)").arg(className).arg(sample.classIndex));
     setDetailsEnabled(true);
 }
@@ -419,8 +422,8 @@ void ImageDetailsPanel::apply(const Loaded &loaded)
             label->setText(dash());
             label->setToolTip({});
         }
-        const QFileInfo info(currentAbsolutePath());
-        m_fileSizeValue->setText(info.exists() ? describeFileSize(info.size()) : dash());
+        const int64_t size = fileSizeOf(currentAbsolutePath());
+        m_fileSizeValue->setText(size >= 0 ? describeFileSize(size) : dash());
         m_formatValue->setToolTip(loaded.headerError);
     }
 
@@ -429,7 +432,9 @@ void ImageDetailsPanel::apply(const Loaded &loaded)
     } else {
         // The core's message is a sentence of its own that names the file and the reason.
         m_preview->setMessage(
-            tr("Cannot read image “%1”:\n%2").arg(currentRelativePath(), loaded.imageError), true);
+            displayFileName(
+                tr("Cannot read image “%1”:\n%2").arg(currentRelativePath(), loaded.imageError)),
+            true);
     }
     Q_EMIT sampleLoaded(m_sampleRow);
 }

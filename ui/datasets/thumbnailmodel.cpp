@@ -1,5 +1,7 @@
 #include "datasets/thumbnailmodel.h"
 
+#include "base/filenames.h"
+
 #include "common/thumbnailloader.h"
 
 #include <QPainter>
@@ -208,8 +210,8 @@ QVariant ThumbnailModel::data(const QModelIndex &index, int role) const
     const Sample &sample = *sampleAt(row);
 
     switch (role) {
-    case Qt::DisplayRole:
-        return fileNameOf(sample.displayPath());
+    case Qt::DisplayRole: // undecodable bytes of a name show as U+FFFD (base/filenames.h)
+        return displayFileName(fileNameOf(sample.displayPath()));
     case Qt::DecorationRole: {
         const QString path = m_index->absolutePath(sample);
         if (const Thumbnail *cached = m_cache.object(path)) {
@@ -229,7 +231,7 @@ QVariant ThumbnailModel::data(const QModelIndex &index, int role) const
         const QString error = m_failures.value(m_index->absolutePath(sample));
         if (!error.isEmpty())
             tip += u'\n' + error;
-        return tip;
+        return displayFileName(tip);
     }
     case PathRole:
         return m_index->absolutePath(sample);
