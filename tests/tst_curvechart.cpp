@@ -64,6 +64,7 @@ private Q_SLOTS:
     void csvExport();
     void pngExport();
     void removeAndHideSeries();
+    void valuesARoundingApartGetARange();
 };
 
 void TestCurveChart::decimationKeepsSpikes_data()
@@ -372,6 +373,28 @@ void TestCurveChart::removeAndHideSeries()
     QCOMPARE(chart.seriesName(c), QStringLiteral("c"));
     chart.clearPoints();
     QCOMPARE(chart.points(c).size(), size_t(0));
+}
+
+/// A first step's loss and its smoothed copy can differ in the last bit. The range they made
+/// (1e-16 wide around 2.69) had a tick interval that adding to 2.69 does not change, and laying
+/// out the axis never ended (the Training workspace hung on a one-step resnet18 run).
+void TestCurveChart::valuesARoundingApartGetARange()
+{
+    CurveChart chart(QStringLiteral("loss"), QStringLiteral("step"), QStringLiteral("loss"));
+    chart.resize(600, 400);
+    chart.show();
+    const int a = chart.addSeries(QStringLiteral("a"), {});
+    const int b = chart.addSeries(QStringLiteral("b"), {});
+    const double loss = 2.6886587142944336;
+    chart.setPoints(a, {QPointF(1, loss)});
+    chart.setPoints(b, {QPointF(1, std::nextafter(loss, 3.0))});
+    chart.refresh();
+    const QImage image = chart.grab().toImage(); // lays the axes out: this hung
+    QVERIFY(!image.isNull());
+    // The same for a zoom far into one value.
+    chart.zoomX(1.0, std::nextafter(1.0, 2.0));
+    chart.refresh();
+    QVERIFY(!chart.grab().toImage().isNull());
 }
 
 QTEST_MAIN(TestCurveChart)

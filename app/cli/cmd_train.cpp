@@ -118,8 +118,8 @@ void addTrainOptions(QCommandLineParser &parser)
     opt("device", "auto, cpu, cuda or cuda:N (default auto)", "DEV");
     opt("amp", "mixed precision on CUDA: off, bf16 or fp16 (default off)", "MODE");
     opt("memory-format",
-        "auto, channels_last or contiguous (default auto: channels_last on CUDA, contiguous NCHW "
-        "on the CPU, where channels_last measured slower for training; see the README)",
+        "auto, channels_last or contiguous (default auto: channels_last, which measured fastest "
+        "on CUDA and on the CPU; see the README)",
         "FORMAT");
     opt("workers", "input threads (default: all cores)", "N");
     opt("threads", "compute threads (default: all cores)", "N");

@@ -387,11 +387,10 @@ Result<CheckpointFile> Reader::readFile(const std::shared_ptr<const ByteSource> 
         if (detail::looksLikeSafetensors(head->constData(), head->size()))
             return readSafetensorsOnDemand(file);
     }
-    Result<std::shared_ptr<const QByteArray>> bytes = file->readAll();
+    Result<detail::ByteSource::HeldBytes> bytes = file->readAll();
     if (!bytes)
         return bytes.error();
-    const std::shared_ptr<const QByteArray> &all = bytes.value();
-    return read(Buffer{all->constData(), all->size(), all});
+    return read(Buffer{bytes->data, bytes->size, std::move(bytes->keepAlive)});
 }
 
 Result<CheckpointFile>

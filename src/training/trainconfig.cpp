@@ -93,7 +93,8 @@ std::optional<MemoryFormat> memoryFormatFromName(const QString &name)
 
 bool usesChannelsLast(MemoryFormat format, bool cuda)
 {
-    return format == MemoryFormat::ChannelsLast || (format == MemoryFormat::Auto && cuda);
+    Q_UNUSED(cuda); // one answer on both today; kept for a device that would want another
+    return format != MemoryFormat::Contiguous;
 }
 
 QJsonObject TrainConfig::toJson() const

@@ -32,8 +32,9 @@ namespace ifs {
 enum class OptimizerKind { SGD, Adam, AdamW };
 enum class ScheduleKind { Constant, Step, Cosine, OneCycle };
 enum class AmpMode { Off, BFloat16, Float16 };
-/// The images' and weights' memory layout. Auto: channels_last on CUDA, NCHW on the CPU, where
-/// channels_last measured slower for training with Debian's libtorch 1.13 (see the README).
+/// The images' and weights' memory layout. Auto: channels_last, on CUDA and on the CPU, where it
+/// measured faster for every benchmarked model once glibc's malloc was really tuned (see the
+/// README).
 enum class MemoryFormat { Auto, ChannelsLast, Contiguous };
 
 /// "sgd", "adam", "adamw" / "constant", "step", "cosine", "onecycle" / "off", "bf16", "fp16".
@@ -46,7 +47,7 @@ std::optional<OptimizerKind> optimizerFromName(const QString &name);
 std::optional<ScheduleKind> scheduleFromName(const QString &name);
 std::optional<AmpMode> ampFromName(const QString &name);
 std::optional<MemoryFormat> memoryFormatFromName(const QString &name);
-/// Whether `format` means channels_last on a CUDA device (true) or the CPU (false).
+/// Whether `format` means channels_last on a CUDA device (`cuda` true) or the CPU.
 bool usesChannelsLast(MemoryFormat format, bool cuda);
 
 struct TrainConfig

@@ -220,6 +220,10 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
         raise SystemExit("the run must train on the whole set in one batch and keep every epoch")
     images = torch.stack([dataset[i][0] for i in range(len(dataset))])
     labels = torch.tensor(dataset.targets)
+    # The run's memory format ("auto" is channels_last on the CPU too): the convolutions'
+    # kernels, and so how their sums round, follow it.
+    channels_last = config.get("memory_format", "auto") != "contiguous"
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     name = config["optimizer"]
     steps = config["epochs"]  # one step per epoch
 
@@ -242,6 +246,7 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
         the samples in `order`. Returns the model after it, the loss, the rate and momentum."""
         model = torchvision.models.resnet18(num_classes=len(dataset.classes))
         model.load_state_dict(before["model_state_dict"], strict=True)
+        model = model.to(memory_format=layout)
         params = list(model.parameters())
         optimizer = make_optimizer(params)
         if before["optimizer_state_dict"] is not None:
@@ -261,7 +266,8 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
         lr, momentum = group["lr"], momentum_of(group)
         model.train()
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(images[order]), labels[order],
+        batch = images[order].contiguous(memory_format=layout)
+        loss = torch.nn.functional.cross_entropy(model(batch), labels[order],
                                                  label_smoothing=config["label_smoothing"])
         loss.backward()
         if config["grad_clip_norm"] > 0:

@@ -565,9 +565,13 @@ void CurveChart::refresh()
             ylo = 0.0;
             yhi = 1.0;
         }
+        // A flat curve (or two values a rounding apart, as a loss and its smoothed copy can be)
+        // gets a span of its own: a range of 1e-16 around 2.69 has ticks that no double can
+        // step through.
+        const double scale = std::max(std::abs(ylo), std::abs(yhi));
         double pad = (yhi - ylo) * 0.05;
-        if (pad <= 0.0)
-            pad = std::max(std::abs(yhi) * 0.1, 1e-6);
+        if (!(pad > scale * 1e-6))
+            pad = std::max(scale * 0.1, 1e-6);
         m_y0 = ylo - pad;
         m_y1 = yhi + pad;
         // Do not invent negative values for quantities that cannot be negative.
@@ -590,8 +594,15 @@ void CurveChart::updateTicks()
             return;
         axis->setTickType(QValueAxis::TicksFixed);
         axis->setRange(lo, hi);
-        axis->setTickInterval(interval);
-        axis->setTickType(QValueAxis::TicksDynamic);
+        // Dynamic ticks only where doubles can count them: an interval lost in the rounding of
+        // the range's values (a zoom far into one value) would never reach the end.
+        const double scale = std::max(std::abs(lo), std::abs(hi));
+        if (interval > scale * 1e-9 && (hi - lo) / interval < 1000.0) {
+            axis->setTickInterval(interval);
+            axis->setTickType(QValueAxis::TicksDynamic);
+        } else {
+            axis->setTickCount(2);
+        }
     };
     const double xInterval = niceInterval(m_x1 - m_x0, m_xIntegerTicks);
     const double yInterval = niceInterval(m_y1 - m_y0, false);

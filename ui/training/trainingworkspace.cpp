@@ -580,12 +580,11 @@ QGroupBox *TrainingWorkspace::buildDeviceBox(QWidget *form)
         m_device->addItem(device, device);
     m_memoryFormat = new QComboBox(deviceBox);
     m_memoryFormat->setObjectName(QStringLiteral("memoryFormatCombo"));
-    m_memoryFormat->addItem(tr("Automatic (channels_last on CUDA)"), int(MemoryFormat::Auto));
+    m_memoryFormat->addItem(tr("Automatic (channels_last)"), int(MemoryFormat::Auto));
     m_memoryFormat->addItem(tr("channels_last"), int(MemoryFormat::ChannelsLast));
     m_memoryFormat->addItem(tr("Contiguous (NCHW)"), int(MemoryFormat::Contiguous));
-    m_memoryFormat->setToolTip(tr("channels_last speeds up convolutions on recent GPUs; for CPU "
-                                  "training with this libtorch it measured slower, so Automatic "
-                                  "keeps NCHW on the CPU"));
+    m_memoryFormat->setToolTip(tr("channels_last speeds up convolutions on recent GPUs and, with "
+                                  "this libtorch, CPU training too (see the README's benchmarks)"));
     m_amp = new QComboBox(deviceBox);
     m_amp->setObjectName(QStringLiteral("ampCombo"));
     m_amp->addItem(tr("Off (float32)"), int(AmpMode::Off));
