@@ -21,6 +21,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLockFile>
 #include <QRandomGenerator>
 #include <QScopeGuard>
 #include <QTcpServer>
@@ -493,6 +494,16 @@ private Q_SLOTS:
                  qPrintable(refused.errorMessage()));
         QVERIFY(!QFileInfo::exists(liarPath));
         QVERIFY(!QFileInfo::exists(liarPath + u".partial"_s));
+
+        // A download of the same file under way elsewhere: refused at once, nothing touched.
+        QLockFile busy(liarPath + u".partial.lock"_s);
+        QVERIFY(busy.tryLock(0));
+        const qsizetype requests = server.ranges.size();
+        const Status locked = downloadFile(server.baseUrl() + name, liarPath,
+                                           DownloadCheck{hashPrefixOfFileName(name), {}});
+        QVERIFY2(locked.errorMessage().startsWith(u"another download of"_s),
+                 qPrintable(locked.errorMessage()));
+        QCOMPARE(server.ranges.size(), requests);
     }
 
     /// Weights downloaded into the cache under their canonical name (a local server standing in
@@ -528,7 +539,9 @@ private Q_SLOTS:
         QVERIFY2(path, qPrintable(path.errorMessage()));
         QCOMPARE(path.value(), QDir(options.cacheDir).filePath(u"resnet34-b627a593.pth"_s));
         QCOMPARE(readAll(path.value()), bytes);
-        QVERIFY(!QFileInfo::exists(path.value() + u".partial"_s));
+        // Nothing else is left in the cache: no partial file, no lock.
+        QCOMPARE(QDir(options.cacheDir).entryList(QDir::Files | QDir::Hidden),
+                 QStringList{u"resnet34-b627a593.pth"_s});
     }
 
     /// Offline: the message says which URL, and which file to put where.

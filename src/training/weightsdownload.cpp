@@ -8,6 +8,7 @@
 #include <QEventLoop>
 #include <QFile>
 #include <QFileInfo>
+#include <QLockFile>
 #include <QNetworkAccessManager>
 #include <QNetworkReply>
 #include <QNetworkRequest>
@@ -267,6 +268,18 @@ Status downloadFile(const QString &url, const QString &path, const DownloadCheck
         return Error{QStringLiteral("cannot create the folder “%1”").arg(native(folder)),
                      ErrorCode::Io};
     const QString partial = path + QStringLiteral(".partial");
+    // One download per file at a time (the GUI and the CLI may both fetch): two appending to
+    // one partial file would ruin it.
+    QLockFile lock(partial + QStringLiteral(".lock"));
+    if (!lock.tryLock(0)) {
+        qint64 pid = 0;
+        QString host, application;
+        lock.getLockInfo(&pid, &host, &application);
+        return Error{QStringLiteral("another download of “%1” is under way (process %2): wait "
+                                    "for it to end")
+                         .arg(native(path))
+                         .arg(pid)};
+    }
     for (int attempt = 0;; ++attempt) {
         PartialDownload download(url, partial, callbacks);
         Status ok = download.run();

@@ -40,9 +40,11 @@ struct DownloadCheck
 
 /// Downloads `url` to `path` (its folder is created): resumes `path`.partial when there is one
 /// (Range: bytes=N-; a server that answers 200 instead starts it over), checks the hash, then
-/// renames the partial file to `path` atomically. A cancel leaves the partial file and fails with
-/// ErrorCode::Cancelled; a network failure leaves it too (the next call resumes); a file whose
-/// hash does not match is removed, and the error says so. Errors name the URL and the reason.
+/// renames the partial file to `path` atomically. One download per file at a time
+/// (`path`.partial.lock): a second one fails at once, naming the process. A cancel leaves the
+/// partial file and fails with ErrorCode::Cancelled; a network failure leaves it too (the next call
+/// resumes); a file whose hash does not match is removed, and the error says so. Errors name the
+/// URL and the reason.
 Status downloadFile(const QString &url, const QString &path, const DownloadCheck &check,
                     const DownloadCallbacks &callbacks = {});
 
