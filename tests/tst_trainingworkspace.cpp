@@ -33,10 +33,12 @@
 #include <QPlainTextEdit>
 #include <QPushButton>
 #include <QRadioButton>
+#include <QScopeGuard>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTableView>
@@ -83,6 +85,7 @@ private Q_SLOTS:
     void invalidSettingsDoNotStart();
     void runFolderInUseIsRefused();
     void inputSizeAdviceInTheBanner();
+    void startFromImageNetWeights();
     void closingTheWindowAsksAndStops();
 
 private:
@@ -618,6 +621,60 @@ void TestTrainingWorkspace::inputSizeAdviceInTheBanner()
     QCOMPARE(workspace->banner()->level(), WarningBanner::Level::Info);
     QVERIFY2(workspace->banner()->text().contains(QStringLiteral("transforms.Resize(56)")),
              qPrintable(workspace->banner()->text()));
+}
+
+/// "Start from": ImageNet weights where torchvision has them (V2 only where it exists), a file
+/// row only for a file; offline, the run fails with the message that says which file to put
+/// where, in the banner.
+void TestTrainingWorkspace::startFromImageNetWeights()
+{
+    const auto workspace = openWorkspace();
+    setQuickRun(*workspace, 1, QStringLiteral("imagenet"));
+    auto *start = workspace->findChild<QComboBox *>(QStringLiteral("startFromCombo"));
+    auto *file = workspace->findChild<QLineEdit *>(QStringLiteral("weightsEdit"));
+    QVERIFY(start && file);
+    auto *items = qobject_cast<QStandardItemModel *>(start->model());
+    const int v1 = start->findData(QStringLiteral("IMAGENET1K_V1"));
+    const int v2 = start->findData(QStringLiteral("IMAGENET1K_V2"));
+    QVERIFY(!items->item(v1)->isEnabled()); // small_cnn: none
+    workspace->modelCombo()->setCurrentIndex(
+        workspace->modelCombo()->findData(QStringLiteral("resnet18")));
+    QVERIFY(items->item(v1)->isEnabled());
+    QVERIFY(!items->item(v2)->isEnabled());
+    start->setCurrentIndex(v1);
+    QVERIFY(!file->isVisible());
+    TrainConfig config = workspace->config();
+    QCOMPARE(config.pretrained, QStringLiteral("IMAGENET1K_V1"));
+    QVERIFY(config.weightsPath.isEmpty());
+    start->setCurrentIndex(start->findData(QStringLiteral("file")));
+    QVERIFY(file->isVisible());
+    config.arch = QStringLiteral("resnet50");
+    config.pretrained = QStringLiteral("DEFAULT");
+    workspace->setConfig(config);
+    QCOMPARE(start->currentData().toString(), QStringLiteral("IMAGENET1K_V2"));
+    QVERIFY(!file->isVisible());
+
+    // Offline (a port nothing listens on) with an empty cache.
+    qputenv("TORCH_HOME", QFile::encodeName(m_tmp.filePath(QStringLiteral("empty-torch"))));
+    qputenv("IFS_TEST_PRETRAINED_URL", "http://127.0.0.1:9/");
+    auto restore = qScopeGuard([] {
+        qunsetenv("TORCH_HOME");
+        qunsetenv("IFS_TEST_PRETRAINED_URL");
+    });
+    config.arch = QStringLiteral("resnet18");
+    config.pretrained = QStringLiteral("IMAGENET1K_V1");
+    config.outDir = m_tmp.filePath(QStringLiteral("runs/imagenet"));
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QVERIFY(workspace->startRun(config));
+    QVERIFY(waitFinished(finished));
+    QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome, TrainOutcome::Failed);
+    QCOMPARE(workspace->banner()->level(), WarningBanner::Level::Error);
+    const QString text = workspace->banner()->text();
+    QVERIFY2(text.contains(QStringLiteral("http://127.0.0.1:9/resnet18-f37072fd.pth"))
+                 && text.contains(QStringLiteral("Download that file and put it at "))
+                 && text.contains(QStringLiteral("resnet18-f37072fd.pth (torch.hub's cache")),
+             qPrintable(text));
+    QVERIFY(workspace->startButton()->isEnabled());
 }
 
 void TestTrainingWorkspace::invalidSettingsDoNotStart()

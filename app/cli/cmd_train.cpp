@@ -8,6 +8,7 @@
 #include "torch/runtime.h"
 #include "training/evaluation.h"
 #include "training/models.h"
+#include "training/pretrained.h"
 #include "training/training.h"
 #include "training/trainingdata.h"
 
@@ -125,6 +126,10 @@ void addTrainOptions(QCommandLineParser &parser)
     opt("threads", "compute threads (default: all cores)", "N");
     opt("seed", "seed for the model, the order and the augmentations (default 0)", "S");
     opt("weights", "start from these weights (e.g. torchvision's resnet18-f37072fd.pth)", "FILE");
+    opt("pretrained",
+        "start from torchvision's ImageNet weights: V1, V2 or DEFAULT (the default when no value "
+        "follows); found in torch.hub's cache ($TORCH_HOME/hub/checkpoints) or downloaded there",
+        "V1|V2");
     opt("resume", "continue a run from its last.pth (exactly: model, optimizer, schedule, RNG)",
         "CKPT");
     opt("weights-only", "with --resume: take only the weights; new optimizer and schedule");
@@ -135,6 +140,24 @@ void addTrainOptions(QCommandLineParser &parser)
     opt("max-steps", "stop (saving last.pth) after N optimizer steps in all", "N");
     opt("out", "the run folder", "RUNDIR");
     opt("json", "one JSON object per epoch on stdout");
+}
+
+/// `--pretrained` takes an optional value, which QCommandLineParser cannot express: a bare
+/// `--pretrained` (followed by another option or nothing; train takes no positional argument)
+/// becomes `--pretrained=DEFAULT`.
+QStringList withPretrainedValue(const QStringList &args)
+{
+    QStringList out;
+    for (qsizetype i = 0; i < args.size(); ++i) {
+        out.append(args[i]);
+        if (args[i] != u"--pretrained")
+            continue;
+        if (i + 1 < args.size() && !args[i + 1].startsWith(u'-'))
+            out.append(args[++i]);
+        else
+            out.last() = QStringLiteral("--pretrained=DEFAULT");
+    }
+    return out;
 }
 
 /// The run that train's options ask for (before TrainConfig::validate()); an error names the
@@ -186,6 +209,14 @@ Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
     if (parser.isSet(QStringLiteral("device")))
         config.device = parser.value(QStringLiteral("device"));
     config.weightsPath = parser.value(QStringLiteral("weights"));
+    if (parser.isSet(QStringLiteral("pretrained"))) {
+        const std::optional<QString> name
+            = pretrainedNameFromText(parser.value(QStringLiteral("pretrained")));
+        if (!name)
+            return Error{QStringLiteral("--pretrained: choose V1, V2 or DEFAULT, not “%1”")
+                             .arg(parser.value(QStringLiteral("pretrained")))};
+        config.pretrained = *name;
+    }
     config.resumePath = parser.value(QStringLiteral("resume"));
     config.resumeWeightsOnly = parser.isSet(QStringLiteral("weights-only"));
     config.trainTransforms = parser.value(QStringLiteral("train-transforms"));
@@ -274,6 +305,14 @@ public:
         c.epoch = [this](const EpochReport &report) {
             epoch(report);
         };
+        c.status = [this](const QString &text) {
+            // Only a download of pretrained weights is worth a line before the start.
+            const QString what = text.section(u':', 0, 0);
+            if (text.startsWith(QStringLiteral("Downloading ")) && what != m_download) {
+                m_download = what;
+                printErr(what + QStringLiteral("…"));
+            }
+        };
         return c;
     }
     void finishBar()
@@ -337,6 +376,7 @@ private:
     QString m_device;
     int m_shownEpoch = 0;
     std::unique_ptr<ProgressLine> m_bar;
+    QString m_download;
 };
 
 /// How the run ended, on stderr (with how to resume after Ctrl+C); returns the exit code.
@@ -371,7 +411,7 @@ int runTrain(const QStringList &args)
         "continues from it."));
     parser.addOption(helpOption());
     addTrainOptions(parser);
-    if (const int code = parseCommandLine(parser, args); code >= 0)
+    if (const int code = parseCommandLine(parser, withPretrainedValue(args)); code >= 0)
         return code;
     Result<TrainConfig> config = trainConfigFromOptions(parser);
     if (!config) {

@@ -26,6 +26,7 @@ int runDiff(const QStringList &args);
 int runTrain(const QStringList &args);
 int runEval(const QStringList &args);
 int runPredict(const QStringList &args);
+int runWeights(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.
 int requestedThreads();

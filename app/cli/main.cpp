@@ -71,6 +71,9 @@ const Command kCommands[] = {
      "accuracy, per-class report and confusion matrix", IFS_TRAIN(runEval)},
     {"predict", "IMAGE... --checkpoint CKPT [--topk K] [--json]",
      "top-k classes of images or folders", IFS_TRAIN(runPredict)},
+    {"weights", "[--model NAME] [--verify] [--fetch [--weights V1|V2]] [--json]",
+     "torchvision's ImageNet weights in torch.hub's cache: list, verify, download",
+     IFS_COMPUTE(runWeights)},
     {"sample-data", "DEST", "export Debian's Fashion-MNIST as DEST/{train,val}/<class>/<n>.png",
      IFS_LIGHT(runSampleData)},
 };

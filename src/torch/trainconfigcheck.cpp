@@ -1,6 +1,7 @@
 // TrainConfig::validate() lives with the models it checks the architecture against: the
 // registry of src/torch/models/ (ifs_torch), so that ifs_core never calls into ifs_torch.
 #include "training/models.h"
+#include "training/pretrained.h"
 #include "training/training.h"
 
 #include <QFileInfo>
@@ -57,6 +58,13 @@ Status TrainConfig::validate() const
             QStringLiteral("the checkpoint to resume from, “%1”, does not exist").arg(resumePath));
     if (!weightsPath.isEmpty() && !QFileInfo(weightsPath).isFile())
         return fail(QStringLiteral("the weights file “%1” does not exist").arg(weightsPath));
+    if (!pretrained.isEmpty()) {
+        if (!weightsPath.isEmpty())
+            return fail(QStringLiteral("start from a weights file or from pretrained weights, not "
+                                       "both"));
+        if (auto found = findPretrainedWeights(arch, pretrained); !found)
+            return fail(found.errorMessage());
+    }
     if (amp != AmpMode::Off && device == u"cpu")
         return fail(
             QStringLiteral("mixed precision (AMP) is for CUDA devices; turn it off on the CPU"));

@@ -8,9 +8,11 @@
 #include "torch/runtime.h"
 #include "torch/torchmodels.h"
 #include "training/models.h"
+#include "training/pretrained.h"
 #include "training/runfolder.h"
 #include "training/runrecords.h"
 #include "training/trainingdata.h"
+#include "training/weightsdownload.h"
 #include "transforms/torchrng.h"
 
 #include <QDateTime>
@@ -466,30 +468,38 @@ Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const Traini
     return trainSize;
 }
 
-/// Copies the start-up weights of cfg.weightsPath into `net`, prefixes repaired and tensors of
-/// another shape (a head for another class count) left initialised. Returns the note that says
+/// Copies the start-up weights of `path` into `net`, prefixes repaired and tensors of another
+/// shape (a head for another class count) left initialised; `renames` (a RenameRegex, for
+/// pretrained weights whose keys torchvision renames itself) first. Returns the note that says
 /// what was loaded and what was not.
-Result<QString> loadStartWeights(tm::Net &net, const TrainConfig &cfg, int numClasses)
+Result<QString> loadStartWeights(tm::Net &net, const QString &path, const QString &archName,
+                                 int numClasses, const QList<ckpt::Operation> &renames = {})
 {
-    auto file = ckpt::readCheckpoint(cfg.weightsPath);
+    auto file = ckpt::readCheckpoint(path);
     if (!file)
         return Error{file.errorMessage()};
-    auto target = modelTarget(cfg.arch, numClasses);
+    Value root = file->root;
+    if (!renames.isEmpty()) {
+        auto renamed = ckpt::applyOperations(root, renames);
+        if (!renamed)
+            return Error{QStringLiteral("“%1”: %2").arg(path, renamed.errorMessage())};
+        root = renamed->value;
+    }
+    auto target = modelTarget(archName, numClasses);
     if (!target)
         return Error{target.errorMessage()};
-    auto fitted = ckpt::fitStateDict(file->root, target.value());
+    auto fitted = ckpt::fitStateDict(root, target.value());
     if (!fitted)
-        return Error{QStringLiteral("“%1” holds no weights: %2")
-                         .arg(cfg.weightsPath, fitted.errorMessage())};
+        return Error{QStringLiteral("“%1” holds no weights: %2").arg(path, fitted.errorMessage())};
     const ckpt::RepairProposal &proposal = fitted->proposal;
     QStringList mismatched;
     const QStringList copied = tm::copyMatching(net, fitted->stateDict, &mismatched);
     const ckpt::LoadReport &report = proposal.after;
     if (copied.isEmpty())
-        return Error{QStringLiteral("no weight of “%1” fits a %2: %3")
-                         .arg(cfg.weightsPath, cfg.arch, report.summary)};
+        return Error{
+            QStringLiteral("no weight of “%1” fits a %2: %3").arg(path, archName, report.summary)};
     QString note = QStringLiteral("Weights from %1: %2 of %3 tensors loaded")
-                       .arg(QFileInfo(cfg.weightsPath).fileName())
+                       .arg(QFileInfo(path).fileName())
                        .arg(copied.size())
                        .arg(report.targetCount);
     if (!proposal.operations.isEmpty())
@@ -666,6 +676,7 @@ private:
     Status prepareData();
     Status checkResumeClasses() const;
     Status prepareModel();
+    Status loadPretrained();
     Status prepareLoaders();
     void prepareSchedule();
     // restore(): the resumed checkpoint's weights, and for an exact resume its position.
@@ -817,8 +828,9 @@ Status TrainingRun::prepare()
     if (!ok || m_stoppedBeforeStart)
         return ok;
     ok = prepareModel();
-    if (ok)
-        ok = prepareLoaders();
+    if (!ok || m_stoppedBeforeStart) // stopped while pretrained weights downloaded
+        return ok;
+    ok = prepareLoaders();
     if (ok)
         prepareSchedule();
     return ok;
@@ -947,10 +959,15 @@ Status TrainingRun::prepareData()
         m_stoppedBeforeStart = true;
         return success();
     }
-    auto pipelines = resolvePipelines(m_cfg.trainTransforms, m_cfg.valTransforms, m_data.traits);
+    QString trainSource = m_cfg.trainTransforms;
+    QString valSource = m_cfg.valTransforms;
+    const QStringList pretrainedNotes
+        = usePretrainedPipelines(m_cfg.arch, m_cfg.pretrained, trainSource, valSource);
+    auto pipelines = resolvePipelines(trainSource, valSource, m_data.traits);
     if (!pipelines)
         return pipelines.error();
     m_pipelines = std::move(pipelines).value();
+    m_pipelines.notes += pretrainedNotes;
     m_numClasses = int(m_data.classes.size());
     const Result<QSize> inputSize = checkPipelinesRun(m_pipelines, m_data, m_cfg.seed);
     if (!inputSize)
@@ -990,10 +1007,14 @@ Status TrainingRun::prepareModel()
     if (!m_cfg.weightsPath.isEmpty() && !m_resumeRoot.isDict()) {
         status(QStringLiteral("Loading weights from %1…")
                    .arg(QFileInfo(m_cfg.weightsPath).fileName()));
-        auto note = loadStartWeights(*m_net, m_cfg, m_numClasses);
+        auto note = loadStartWeights(*m_net, m_cfg.weightsPath, m_cfg.arch, m_numClasses);
         if (!note)
             return note.error();
         m_start.notes.append(note.value());
+    }
+    if (!m_cfg.pretrained.isEmpty() && !m_resumeRoot.isDict()) {
+        if (Status ok = loadPretrained(); !ok || m_stoppedBeforeStart)
+            return ok;
     }
     m_net->to(m_device);
     if (m_channelsLast)
@@ -1001,6 +1022,45 @@ Status TrainingRun::prepareModel()
     for (auto &[name, p] : tm::parameterEntries(*m_net))
         m_params.push_back(p);
     m_optimizer = std::make_unique<Optimizer>(m_cfg, m_params);
+    return success();
+}
+
+/// torchvision's weights for the architecture, from torch.hub's cache or downloaded into it
+/// (progress on the status line; a stop cancels the download, which a later run resumes).
+Status TrainingRun::loadPretrained()
+{
+    auto weights = findPretrainedWeights(m_cfg.arch, m_cfg.pretrained);
+    if (!weights)
+        return weights.error();
+    const PretrainedOptions options = PretrainedOptions::fromEnvironment();
+    status(QStringLiteral("Looking for %1 in %2…")
+               .arg(weights->fileName(), QDir::toNativeSeparators(options.cacheFolder())));
+    DownloadCallbacks download;
+    download.progress = [this, &weights](const DownloadProgress &progress) {
+        status(QStringLiteral("Downloading %1: %2…")
+                   .arg(weights->fileName(), downloadProgressText(progress)));
+    };
+    download.cancelled = [this] {
+        return m_control.stopping();
+    };
+    auto path = ensurePretrainedWeights(weights.value(), options, download);
+    if (!path && path.isCancellation() && m_control.stopping()) {
+        m_stoppedBeforeStart = true;
+        return success();
+    }
+    if (!path)
+        return path.error();
+    status(QStringLiteral("Loading weights from %1…").arg(weights->fileName()));
+    QList<ckpt::Operation> renames;
+    if (!weights->keyPattern.isEmpty())
+        renames.append(ckpt::RenameRegex{weights->keyPattern, weights->keyReplacement});
+    auto note = loadStartWeights(*m_net, path.value(), m_cfg.arch, m_numClasses, renames);
+    if (!note)
+        return note.error();
+    m_start.notes.append(QStringLiteral("ImageNet weights %1 (torchvision's %2, top-1 %3%): %4")
+                             .arg(weights->name, weights->fileName())
+                             .arg(weights->top1, 0, 'f', 1)
+                             .arg(note.value()));
     return success();
 }
 

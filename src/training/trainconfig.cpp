@@ -110,6 +110,7 @@ QJsonObject TrainConfig::toJson() const
         {QStringLiteral("drop_last"), dropLast},
         {QStringLiteral("arch"), arch},
         {QStringLiteral("weights"), weightsPath},
+        {QStringLiteral("pretrained"), pretrained},
         {QStringLiteral("epochs"), epochs},
         {QStringLiteral("optimizer"), optimizerName(optimizer)},
         {QStringLiteral("lr"), lr},
@@ -208,6 +209,7 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
     flag("drop_last", c.dropLast);
     str("arch", c.arch);
     str("weights", c.weightsPath);
+    str("pretrained", c.pretrained);
     integer("epochs", c.epochs);
     enumeration("optimizer", c.optimizer, optimizerFromName);
     num("lr", c.lr);

@@ -65,6 +65,10 @@ struct TrainConfig
     // Model
     QString arch = QStringLiteral("small_cnn");
     QString weightsPath; ///< start from these weights; the head is re-initialised when it differs
+    /// Start from torchvision's ImageNet weights for `arch` (training/pretrained.h): "" (none),
+    /// "IMAGENET1K_V1", "IMAGENET1K_V2" or "DEFAULT"; found in torch.hub's cache or downloaded.
+    /// Empty transforms then get the weights' own preprocessing.
+    QString pretrained;
 
     // Optimisation
     int epochs = 5;

@@ -10,6 +10,7 @@
 #include "training/evaluationview.h"
 #include "training/models.h"
 #include "training/predictpanel.h"
+#include "training/pretrained.h"
 #include "training/resumedialog.h"
 #include "training/trainingdata.h"
 #include "training/trainingjobs.h"
@@ -40,6 +41,7 @@
 #include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
+#include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTime>
@@ -433,15 +435,27 @@ QGroupBox *TrainingWorkspace::buildModelBox(QWidget *form)
         if (!path.isEmpty())
             m_weights->setText(QDir::toNativeSeparators(path));
     });
-    auto *weightsRow = new QHBoxLayout;
+    m_weightsRow = new QWidget(modelBox);
+    auto *weightsRow = new QHBoxLayout(m_weightsRow);
+    weightsRow->setContentsMargins(0, 0, 0, 0);
     weightsRow->addWidget(m_weights, 1);
     weightsRow->addWidget(weightsBrowse);
+    m_startFrom = new QComboBox(modelBox);
+    m_startFrom->setObjectName(QStringLiteral("startFromCombo"));
+    m_startFrom->addItem(tr("Random initialisation"), QString());
+    m_startFrom->addItem(tr("ImageNet weights (V1)"), QStringLiteral("IMAGENET1K_V1"));
+    m_startFrom->addItem(tr("ImageNet weights (V2)"), QStringLiteral("IMAGENET1K_V2"));
+    m_startFrom->addItem(tr("A weights file"), QStringLiteral("file"));
     auto *modelForm = new QFormLayout(modelBox);
     modelForm->addRow(tr("Architecture:"), m_model);
     modelForm->addRow(m_modelDescription);
-    modelForm->addRow(tr("Start from:"), weightsRow);
+    modelForm->addRow(tr("Start from:"), m_startFrom);
+    modelForm->addRow(m_weightsRow);
     connect(m_model, &QComboBox::currentIndexChanged, this,
             &TrainingWorkspace::updateModelDescription);
+    connect(m_startFrom, &QComboBox::currentIndexChanged, this,
+            &TrainingWorkspace::updateStartFrom);
+    updateStartFrom();
     return modelBox;
 }
 
@@ -855,7 +869,10 @@ TrainConfig TrainingWorkspace::config() const
     config.batchSize = m_batchSize->value();
     config.workers = m_workers->value();
     config.arch = m_model->currentData().toString();
-    config.weightsPath = QDir::fromNativeSeparators(m_weights->text().trimmed());
+    if (const QString start = m_startFrom->currentData().toString(); start == u"file")
+        config.weightsPath = QDir::fromNativeSeparators(m_weights->text().trimmed());
+    else
+        config.pretrained = start;
     config.epochs = m_epochs->value();
     config.optimizer = OptimizerKind(m_optimizer->currentData().toInt());
     config.lr = numberOf(m_lr, config.lr);
@@ -882,6 +899,10 @@ void TrainingWorkspace::setConfig(const TrainConfig &config)
     const int model = m_model->findData(config.arch);
     m_model->setCurrentIndex(model >= 0 ? model : 0);
     m_weights->setText(QDir::toNativeSeparators(config.weightsPath));
+    QString start = config.weightsPath.isEmpty() ? QString() : QStringLiteral("file");
+    if (auto weights = findPretrainedWeights(config.arch, config.pretrained))
+        start = weights->name; // DEFAULT as the name it stands for
+    m_startFrom->setCurrentIndex(std::max(0, m_startFrom->findData(start)));
     m_batchSize->setValue(config.batchSize);
     m_workers->setValue(config.workers);
     m_valSplitSpin->setValue(config.valSplit * 100.0);
@@ -924,6 +945,43 @@ void TrainingWorkspace::updateModelDescription()
     if (arch->parameters10 > 0)
         text += QStringLiteral(" · ") + parametersText(arch->parameters10) + tr(" with 10 classes");
     m_modelDescription->setText(text);
+    updateStartFrom();
+}
+
+/// The ImageNet choices the architecture has (torchvision's V1 / V2), with what they expect.
+void TrainingWorkspace::updateStartFrom()
+{
+    const QList<PretrainedWeights> offered
+        = pretrainedWeightsFor(m_model->currentData().toString());
+    auto *items = qobject_cast<QStandardItemModel *>(m_startFrom->model());
+    for (int i = 0; i < m_startFrom->count(); ++i) {
+        const QString name = m_startFrom->itemData(i).toString();
+        if (name.isEmpty() || name == u"file")
+            continue;
+        const auto w = std::find_if(offered.begin(), offered.end(),
+                                    [&](const PretrainedWeights &p) { return p.name == name; });
+        items->item(i)->setEnabled(w != offered.end());
+        m_startFrom->setItemData(
+            i,
+            w == offered.end()
+                ? tr("torchvision 0.14 has no %1 weights for this architecture").arg(name)
+                : tr("torchvision's %1 (ImageNet top-1 %2%), from torch.hub's cache or "
+                     "downloaded into it. Without pipelines of your own the run uses the weights' "
+                     "preprocessing: Resize(%3), CenterCrop(%4), ImageNet's mean and std")
+                      .arg(w->fileName())
+                      .arg(w->top1, 0, 'f', 1)
+                      .arg(w->preprocessing.resizeSize)
+                      .arg(w->preprocessing.cropSize),
+            Qt::ToolTipRole);
+    }
+    if (!items->item(m_startFrom->currentIndex())->isEnabled()) {
+        // The weights chosen do not exist for this architecture: its default, else random.
+        const auto fallback = std::find_if(offered.begin(), offered.end(),
+                                           [](const PretrainedWeights &p) { return p.isDefault; });
+        m_startFrom->setCurrentIndex(
+            std::max(0, fallback == offered.end() ? 0 : m_startFrom->findData(fallback->name)));
+    }
+    m_weightsRow->setVisible(m_startFrom->currentData().toString() == u"file");
 }
 
 void TrainingWorkspace::updateOptimizerFields()

@@ -187,6 +187,7 @@ private:
     QWidget *buildCurves();
     void updateControls();
     void updateModelDescription();
+    void updateStartFrom();
     void updateOptimizerFields();
     void updateScheduleFields();
     void updateDeviceHint();
@@ -253,6 +254,8 @@ private:
     // The form
     QComboBox *m_model;
     QLabel *m_modelDescription;
+    QComboBox *m_startFrom; ///< random, ImageNet V1 / V2 (pretrained.h), or a file
+    QWidget *m_weightsRow;
     QLineEdit *m_weights;
     QSpinBox *m_epochs;
     QSpinBox *m_batchSize;
