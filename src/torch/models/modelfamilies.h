@@ -12,7 +12,8 @@
 #define IFS_MODEL_FAMILIES(X)                                                                      \
     X(smallCnnModels)                                                                              \
     X(resnetModels)                                                                                \
-    X(mobileNetV2Models)
+    X(mobileNetV2Models)                                                                           \
+    X(mobileNetV3Models)
 
 namespace ifs::tm {
 
