@@ -13,7 +13,8 @@
     X(smallCnnModels)                                                                              \
     X(resnetModels)                                                                                \
     X(mobileNetV2Models)                                                                           \
-    X(mobileNetV3Models)
+    X(mobileNetV3Models)                                                                           \
+    X(efficientNetModels)
 
 namespace ifs::tm {
 
