@@ -14,7 +14,8 @@
     X(resnetModels)                                                                                \
     X(mobileNetV2Models)                                                                           \
     X(mobileNetV3Models)                                                                           \
-    X(efficientNetModels)
+    X(efficientNetModels)                                                                          \
+    X(convNextModels)
 
 namespace ifs::tm {
 
