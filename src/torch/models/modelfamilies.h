@@ -15,7 +15,8 @@
     X(mobileNetV2Models)                                                                           \
     X(mobileNetV3Models)                                                                           \
     X(efficientNetModels)                                                                          \
-    X(convNextModels)
+    X(convNextModels)                                                                              \
+    X(denseNetModels)
 
 namespace ifs::tm {
 
