@@ -342,6 +342,80 @@ private Q_SLOTS:
         }
     }
 
+    /// The other way: torchvision's state dict (every tensor random, see the oracle's perturb())
+    /// has our keys in our order with our shapes, loads strictly without repair, and our forward
+    /// pass with it gives torchvision's probabilities.
+    void torchvisionWeightsAreOurs_data() { modelsAreTorchvisions_data(); }
+    void torchvisionWeightsAreOurs()
+    {
+        QFETCH(QString, arch);
+        const int classes = 7;
+        const QString transform
+            = u"transforms.Compose([transforms.Resize((64, 64)), transforms.ToTensor(), "
+              "transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])"_s;
+        QStringList images;
+        QDirIterator it(m_data + u"/val"_s, QDir::Files, QDirIterator::Subdirectories);
+        while (it.hasNext() && images.size() < 3)
+            images.append(it.next());
+        const QString spec = m_dir.filePath(arch + u"-theirs.json"_s);
+        QVERIFY(test::writeFile(spec,
+                                QJsonDocument(QJsonObject{
+                                                  {u"transform"_s, transform},
+                                                  {u"images"_s, QJsonArray::fromStringList(images)},
+                                              })
+                                    .toJson()));
+        const QString weights = m_dir.filePath(arch + u"-torchvision.pth"_s);
+        QStringList args = {u"theirs"_s, arch, QString::number(classes), weights, spec};
+        if (arch == u"small_cnn") {
+            const QString source = m_dir.filePath(u"smallcnn.py"_s);
+            QVERIFY(test::writeFile(source, smallCnnPythonSource().toUtf8()));
+            args.append(source);
+        }
+        const test::ProcessResult run = test::runOracle(u"training_oracle.py"_s, args, 300000);
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        const QJsonObject out = QJsonDocument::fromJson(run.out).object();
+        // The probabilities say something: not the near-uniform ones of a fresh head.
+        QVERIFY2(out.value(u"spread"_s).toDouble() > 0.2,
+                 qPrintable(QString::number(out.value(u"spread"_s).toDouble())));
+
+        // Key for key, in order, with our shapes and dtypes: what load_state_dict(strict=True)
+        // needs, and what our state_dict() order promises.
+        auto file = ckpt::readCheckpoint(weights);
+        QVERIFY2(file, qPrintable(file.errorMessage()));
+        auto ours = modelTarget(arch, classes);
+        QVERIFY(ours);
+        QCOMPARE(ckpt::targetFromStateDict(file->root), ours.value());
+        QVERIFY(ckpt::loadReport(file->root, ours.value()).loadsStrictly());
+
+        ClassifierOptions options;
+        options.device = u"cpu"_s;
+        options.arch = arch;
+        options.valTransforms = transform;
+        for (int i = 0; i < classes; ++i)
+            options.classes.append(QString::number(i));
+        auto classifier = Classifier::load(weights, options);
+        QVERIFY2(classifier, qPrintable(classifier.errorMessage()));
+        QVERIFY2(classifier->notes().isEmpty(), qPrintable(classifier->notes().join(u'\n')));
+        auto predictions = classifier->predict(images, classes);
+        QVERIFY(predictions);
+        QCOMPARE(predictions->size(), images.size());
+        const QJsonObject theirs = out.value(u"probabilities"_s).toObject();
+        for (const ImagePrediction &p : predictions.value()) {
+            QVERIFY2(p.error.isEmpty(), qPrintable(p.error));
+            const QJsonArray expected = theirs.value(p.path).toArray();
+            QCOMPARE(expected.size(), classes);
+            QCOMPARE(int(p.top.size()), classes);
+            for (const auto &[index, probability] : p.top) {
+                const double diff = std::abs(probability - expected[index].toDouble());
+                QVERIFY2(diff < 1e-4,
+                         qPrintable(u"%1, class %2: %3 vs torchvision's %4"_s.arg(p.path)
+                                        .arg(index)
+                                        .arg(probability)
+                                        .arg(expected[index].toDouble())));
+            }
+        }
+    }
+
     void lossFallsAndSignals()
     {
         Recorder r;

@@ -34,8 +34,8 @@ struct ModelArch
     QString pythonDefinition = {};
 };
 
-/// small_cnn, resnet18, resnet34, resnet50, mobilenet_v2: in this order (one file per family in
-/// src/torch/models/, listed in models/modelfamilies.h).
+/// Every architecture we build, family by family in the order of src/torch/models/modelfamilies.h
+/// (one file per family in src/torch/models/): small_cnn, the ResNets, the MobileNets, ….
 const QList<ModelArch> &modelArchitectures();
 /// nullptr when unknown.
 const ModelArch *findModelArch(const QString &name);

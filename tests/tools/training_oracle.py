@@ -12,6 +12,14 @@ Usage:
         "init":     per tensor, our mean/std and torchvision's (fresh init, seed 0);
         "forward_max_prob_diff": max |ours − torchvision| of the eval-mode probabilities of
                     OURS.json's images with our weights (the forward passes compute the same).
+  training_oracle.py theirs ARCH NUM_CLASSES OUT.pth SPEC.json [SMALLCNN.py]
+      The other way: builds torchvision's model (seed 0), gives every tensor that a fresh model
+      holds constant (biases, norms' affine parameters, running statistics, ConvNeXt's layer
+      scales) random values and scales the head so that the logits spread (see perturb()),
+      writes torch.save(model.state_dict(), OUT.pth) and prints JSON {"probabilities": {path:
+      [eval-mode softmax]}, "spread": the largest max − min probability of an image} for
+      SPEC.json's {"transform": source, "images": [paths]}: what our model must give with
+      torchvision's weights.
   training_oracle.py interop RUN_DIR VAL_ROOT OURS.json
       Loads RUN_DIR/last.pth as weights-only loading does (see load_weights_only()), the model
       into torchvision's resnet18(num_classes=N) with strict=True, the optimizer state into
@@ -142,6 +150,56 @@ def cmd_arch(arch, num_classes, weights, ours_path, source_path=None):
                 theirs = torch.softmax(model(transform(image).unsqueeze(0)), 1)[0]
                 diff = max(diff, (torch.tensor(probabilities) - theirs).abs().max().item())
         out["forward_max_prob_diff"] = diff
+    print(json.dumps(out))
+
+
+def perturb(model, inputs, seed=1):
+    """Random values for every tensor a fresh model holds constant, then the head (the last
+    nn.Linear) scaled so that the logits of `inputs` have a standard deviation of 2: with fresh
+    weights alone, a forward pass hides a miswired bias or norm (zero biases, BatchNorm at 1/0,
+    ConvNeXt's blocks at 1e-6 × their branch), BatchNorm's eps, and the probabilities are nearly
+    uniform (heads drawn from N(0, 0.01))."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for key, t in model.state_dict().items():  # tensors that share the parameters' storage
+            if not t.is_floating_point() or (t.numel() > 1 and t.std() > 0):
+                continue
+            if key.endswith("layer_scale"):
+                t.copy_(torch.empty(t.shape).uniform_(0.3, 1.0, generator=generator))
+            elif bool((t == 1).all()):  # norm weights, running variances
+                t.mul_(torch.empty(t.shape).uniform_(0.7, 1.3, generator=generator))
+            else:  # biases, running means
+                t.add_(0.1 * torch.randn(t.shape, generator=generator))
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                # Variances of about 1e-3 (the weights scaled to keep each layer's gain): the
+                # outputs then depend on eps, 1e-3 (MobileNetV3) against 1e-5 changing each
+                # layer's scale by a third.
+                m.running_var.mul_(1e-3)
+                m.weight.mul_(1e-3 ** 0.5)
+        model.eval()
+        logits = torch.cat([model(x) for x in inputs])
+        head = [m for m in model.modules() if isinstance(m, torch.nn.Linear)][-1]
+        scale = 2.0 / logits.std().item()
+        head.weight.mul_(scale)
+        head.bias.mul_(scale)
+
+
+def cmd_theirs(arch, num_classes, out_path, spec_path, source_path=None):
+    source = open(source_path).read() if source_path else None
+    model = build(arch, int(num_classes), source)
+    spec = json.load(open(spec_path))
+    transform = eval(spec["transform"], {"transforms": transforms})  # our own test's source
+    images = spec["images"]
+    inputs = [transform(torchvision.datasets.folder.default_loader(p)).unsqueeze(0) for p in images]
+    perturb(model, inputs)
+    torch.save(model.state_dict(), out_path)
+    out = {"probabilities": {}, "spread": 0.0}
+    with torch.no_grad():
+        for path, x in zip(images, inputs):
+            p = torch.softmax(model(x), 1)[0]
+            out["probabilities"][path] = p.tolist()
+            out["spread"] = max(out["spread"], (p.max() - p.min()).item())
     print(json.dumps(out))
 
 
@@ -325,4 +383,5 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
 
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    {"arch": cmd_arch, "interop": cmd_interop, "optimizer": cmd_optimizer}[command](*arguments)
+    {"arch": cmd_arch, "theirs": cmd_theirs, "interop": cmd_interop,
+     "optimizer": cmd_optimizer}[command](*arguments)

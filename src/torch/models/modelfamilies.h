@@ -12,7 +12,11 @@
 #define IFS_MODEL_FAMILIES(X)                                                                      \
     X(smallCnnModels)                                                                              \
     X(resnetModels)                                                                                \
-    X(mobileNetV2Models)
+    X(mobileNetV2Models)                                                                           \
+    X(mobileNetV3Models)                                                                           \
+    X(efficientNetModels)                                                                          \
+    X(convNextModels)                                                                              \
+    X(denseNetModels)
 
 namespace ifs::tm {
 
