@@ -1004,7 +1004,7 @@ private Q_SLOTS:
         QCOMPARE(resolveAmp(AmpMode::Auto, u"resnet18"_s, false, true).mode, AmpMode::BFloat16);
         QVERIFY(resolveAmp(AmpMode::Auto, u"resnet18"_s, false, true)
                     .note.contains(u"channels_last"_s));
-        QCOMPARE(resolveAmp(AmpMode::Auto, u"small_cnn"_s, false, true).mode, AmpMode::Off);
+        QCOMPARE(resolveAmp(AmpMode::Auto, u"small_cnn"_s, false, true).mode, AmpMode::BFloat16);
         QCOMPARE(resolveAmp(AmpMode::Auto, u"resnet18"_s, false, false).mode, AmpMode::Off);
         QCOMPARE(resolveAmp(AmpMode::Auto, u"resnet18"_s, true, true).mode, AmpMode::Off);
         QCOMPARE(resolveAmp(AmpMode::Off, u"resnet18"_s, false, true).mode, AmpMode::Off);
@@ -1160,7 +1160,7 @@ private Q_SLOTS:
         first.amp = AmpMode::BFloat16;
         first.maxSteps = 400 / 32 + 3;
         QCOMPARE(Trainer(first).run().outcome, TrainOutcome::Stopped);
-        TrainConfig resumed = baseConfig(u"bf16-split"_s); // amp: Auto (float32 for small_cnn)
+        TrainConfig resumed = baseConfig(u"bf16-split"_s); // amp: Auto, the run's mode
         resumed.resumePath = first.outDir + u"/last.pth"_s;
         Recorder r;
         QVERIFY(Trainer(resumed).run(r.callbacks()).outcome == TrainOutcome::Completed);
