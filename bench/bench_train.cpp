@@ -1,9 +1,11 @@
 // ifs-bench-train: training throughput of Trainer on the CPU, the peer of `peer.py train`.
 //
 //   ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] [--workers W]
-//                   [--warmup N] [--steps N] [--memory-format F]
+//                   [--warmup N] [--steps N] [--memory-format F] [--amp off|bf16|auto]
+//                   [--finetune full|head]
 //       Trains on the ImageFolder ROOT (device cpu, SGD lr 0.1 momentum 0.9 wd 5e-4, constant
-//       rate) for N warm-up plus N timed optimizer steps. Prints one line:
+//       rate) for N warm-up plus N timed optimizer steps, in float32 unless --amp says otherwise
+//       (auto: as the app decides; the mode in effect goes to stderr). Prints one line:
 //       "<images/s over the timed steps> <peak RSS MB> <timed steps> <seconds> <input path>".
 //   ifs-bench-train --small-cnn-source
 //       Prints smallCnnPythonSource(), so that the peer trains exactly our small CNN.
@@ -36,7 +38,8 @@ int usage()
 {
     std::fprintf(stderr,
                  "usage: ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] "
-                 "[--workers W] [--warmup N] [--steps N] [--memory-format F]\n"
+                 "[--workers W] [--warmup N] [--steps N] [--memory-format F] [--amp MODE] "
+                 "[--finetune MODE]\n"
                  "       ifs-bench-train --small-cnn-source\n");
     return 2;
 }
@@ -70,8 +73,10 @@ int main(int argc, char **argv)
     config.schedule = ScheduleKind::Constant;
     config.valSplit = 0.0;
     config.epochs = 1000; // maxSteps ends the run
+    config.amp = AmpMode::Off; // the fp32 figures unless asked
     int warmup = 10;
     int steps = 100;
+    bool sayRuntime = false; // with --amp: which mode is in effect
     for (int i = 2; i < args.size(); ++i) {
         const bool hasValue = i + 1 < args.size();
         if (args[i] == u"--arch" && hasValue)
@@ -93,6 +98,17 @@ int main(int argc, char **argv)
             if (!format)
                 return usage();
             config.memoryFormat = *format;
+        } else if (args[i] == u"--amp" && hasValue) {
+            const auto amp = ampFromName(args[++i]);
+            if (!amp)
+                return usage();
+            config.amp = *amp;
+            sayRuntime = true;
+        } else if (args[i] == u"--finetune" && hasValue) {
+            const auto mode = finetuneFromName(args[++i]);
+            if (!mode)
+                return usage();
+            config.finetune = *mode;
         } else
             return usage();
     }
@@ -117,6 +133,8 @@ int main(int argc, char **argv)
     TrainCallbacks callbacks;
     callbacks.started = [&](const TrainStart &start) {
         inputPath = start.inputPath;
+        if (sayRuntime)
+            std::fprintf(stderr, "%s\n", qPrintable(start.runtime));
     };
     callbacks.step = [&](const StepProgress &progress) {
         ticks.push_back({progress.step, progress.epoch, std::chrono::steady_clock::now()});

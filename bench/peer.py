@@ -15,6 +15,12 @@ peer.py train ROOT ARCH TRANSFORM WORKERS BATCH THREADS WARMUP STEPS [MODEL_SOUR
                               + SGD + CrossEntropyLoss in the default memory format. Prints
                               "<images/s over STEPS steps after WARMUP> <peak RSS MB> <peak RSS of
                               one worker MB>"
+peer.py train-bf16 ROOT ARCH ...  the same with the tuned recipe PyTorch documents for CPUs with
+                              bf16: the model and each batch in channels_last, the forward pass and
+                              the loss under torch.autocast("cpu", dtype=torch.bfloat16)
+peer.py train-head ROOT ARCH ...  fp32 as `train`, fine-tuning the head only: the backbone's
+                              parameters requires_grad=False, its BatchNorm layers in eval mode,
+                              SGD over the head's parameters (fc. / classifier.1.)
 """
 import resource
 import statistics
@@ -44,8 +50,8 @@ def main():
             torch.save(state, sys.argv[3])
             print(f"{time.perf_counter() - t:.4f}")
         return
-    if what == "train":
-        train(root, *sys.argv[3:])
+    if what in ("train", "train-bf16", "train-head"):
+        train(root, *sys.argv[3:], mode=what)
         return
     if what == "scan":
         times = []
@@ -103,7 +109,8 @@ class SmallCNN(nn.Module):
 """
 
 
-def train(root, arch, transform_code, workers, batch, threads, warmup, steps, model_source=None):
+def train(root, arch, transform_code, workers, batch, threads, warmup, steps, model_source=None,
+          mode="train"):
     import torch
     import torchvision
     import torchvision.transforms as transforms
@@ -125,14 +132,34 @@ def train(root, arch, transform_code, workers, batch, threads, warmup, steps, mo
     else:
         model = getattr(torchvision.models, arch)(num_classes=classes)
     criterion = torch.nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    params = model.parameters()
+    bf16 = mode == "train-bf16"
+    if mode == "train-head":
+        head = "classifier.1." if arch in ("small_cnn", "mobilenet_v2") else "fc."
+        params = []
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(head))
+            if name.startswith(head):
+                params.append(p)
+    optimizer = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=5e-4)
     model.train()
+    if mode == "train-head":
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.eval()
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
 
     done, running_loss, t0 = 0, 0.0, time.perf_counter()
     while done < warmup + steps:
         for inputs, targets in loader:
             optimizer.zero_grad()
-            loss = criterion(model(inputs), targets)
+            if bf16:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    loss = criterion(model(inputs), targets)
+            else:
+                loss = criterion(model(inputs), targets)
             loss.backward()
             optimizer.step()
             running_loss += loss.item()

@@ -5,7 +5,7 @@
 #   IFS_BENCH_DIR   where the generated trees live (default /tmp/ifs-bench; reused)
 #   IFS_BENCH_REPEATS  repeats per measurement (default 5)
 #   IFS_BENCH_ONLY  the sections to run, e.g. "train" or "loader checkpoint" (default: all of
-#                   scan check loader checkpoint train)
+#                   scan check loader checkpoint train bf16)
 #   IFS_BENCH_TRAIN_ROUNDS  interleaved rounds of each training case (default 5 short ones for
 #                   the small CNN, 2 for ResNet-18, whose rounds take minutes on 2 cores)
 set -euo pipefail
@@ -18,7 +18,7 @@ py=/usr/bin/python3
 dir=${IFS_BENCH_DIR:-/tmp/ifs-bench}
 repeats=${IFS_BENCH_REPEATS:-5}
 mkdir -p "$dir"
-want() { [[ " ${IFS_BENCH_ONLY:-scan check loader checkpoint train} " == *" $1 "* ]]; }
+want() { [[ " ${IFS_BENCH_ONLY:-scan check loader checkpoint train bf16} " == *" $1 "* ]]; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 wall() { # seconds of one run of a command, output discarded
@@ -234,4 +234,85 @@ if want train; then
         32 3 10 "${IFS_BENCH_TRAIN_ROUNDS:-2}"
     echo "  (best of interleaved rounds; the peer's better num_workers of 0 and $cores counts;"
     echo "   peaks are the processes' maximum RSS; DataLoader workers share pages with the parent)"
+fi
+
+if want bf16; then
+    echo "== bf16 on the CPU ($(grep -o -m1 'avx512_bf16\|amx_bf16' /proc/cpuinfo || echo 'no native bf16')):"
+    echo "   ours in float32, bf16 and auto against the Python peer as users run it (float32) and"
+    echo "   tuned (torch.autocast(\"cpu\", torch.bfloat16) + channels_last), images/s after warm-up"
+    cores=$(nproc)
+    "$bench_train" --small-cnn-source >"$dir/small_cnn.py"
+
+    # amp_case TAG ARCH ROOT TRANSFORM BATCH WARMUP STEPS ROUNDS [head]
+    amp_case() {
+        local tag=$1 arch=$2 root=$3 transform=$4 batch=$5 warmup=$6 steps=$7 rounds=$8 head=${9:-}
+        local -A rate
+        local configs=("peer 0" "peer $cores" "tunedpeer 0" "tunedpeer $cores" "ours off" "ours bf16" "ours auto")
+        # Head-only: the peer in float32 only (train-head); its tuned figures stand in as equal.
+        local round config who arg out r other mode fine=()
+        if [ -n "$head" ]; then fine=(--finetune head); fi
+        find "$root" -type f -print0 | xargs -0 cat >/dev/null
+        local load; load=$(cut -d' ' -f1 /proc/loadavg)
+        for round in $(seq "$rounds"); do
+            for config in "${configs[@]}"; do
+                read -r who arg <<<"$config"
+                if [ -n "$head" ] && [ "$who" = tunedpeer ]; then continue; fi
+                if [ "$round" -gt 1 ] && [ "$who" != ours ]; then
+                    other=$([ "$arg" = 0 ] && echo "$who $cores" || echo "$who 0")
+                    if (( $(echo "${rate[$config]} < 0.8 * ${rate[$other]}" | bc -l) )); then continue; fi
+                fi
+                if [ "$who" = ours ]; then
+                    out=$("$bench_train" "$root" --arch "$arch" --transform "$transform" --batch "$batch" \
+                        --threads "$cores" --warmup "$warmup" --steps "$steps" --amp "$arg" "${fine[@]}" 2>/dev/null) \
+                        || { echo "  ifs-bench-train failed ($config)"; return 1; }
+                else
+                    mode=train
+                    if [ "$who" = tunedpeer ]; then mode=train-bf16; fi
+                    if [ -n "$head" ]; then mode=train-head; fi
+                    out=$($py "$here/peer.py" "$mode" "$root" "$arch" "$transform" "$arg" "$batch" "$cores" \
+                        "$warmup" "$steps" "$dir/small_cnn.py") || { echo "  peer.py failed ($config)"; return 1; }
+                fi
+                read -r r _ <<<"$out"
+                if [ -z "${rate[$config]:-}" ] || (( $(echo "$r > ${rate[$config]}" | bc -l) )); then rate[$config]=$r; fi
+            done
+        done
+        local peer="peer 0" tuned="tunedpeer 0"
+        if (( $(echo "${rate["peer $cores"]} > ${rate[$peer]}" | bc -l) )); then peer="peer $cores"; fi
+        if [ -n "$head" ]; then
+            rate["tunedpeer 0"]=${rate[$peer]}
+        elif (( $(echo "${rate["tunedpeer $cores"]} > ${rate[$tuned]}" | bc -l) )); then
+            tuned="tunedpeer $cores"
+        fi
+        printf '  %-40s %8.1f img/s\n' "python float32 (workers ${peer#peer })" "${rate[$peer]}"
+        if [ -z "$head" ]; then printf '  %-40s %8.1f img/s\n' "python bf16 autocast + channels_last" "${rate[$tuned]}"; fi
+        printf '  %-40s %8.1f img/s\n' "ours float32" "${rate["ours off"]}"
+        printf '  %-40s %8.1f img/s\n' "ours bf16" "${rate["ours bf16"]}"
+        printf '  %-40s %8.1f img/s\n' "ours auto (the app's default)" "${rate["ours auto"]}"
+        printf '  %s: bf16/fp32 ours %.2fx, python %.2fx | ours bf16 / python tuned %.2fx | ours fp32 / python fp32 %.2fx\n' \
+            "$tag" "$(echo "${rate["ours bf16"]} / ${rate["ours off"]}" | bc -l)" \
+            "$(echo "${rate[$tuned]} / ${rate[$peer]}" | bc -l)" \
+            "$(echo "${rate["ours bf16"]} / ${rate[$tuned]}" | bc -l)" \
+            "$(echo "${rate["ours off"]} / ${rate[$peer]}" | bc -l)"
+        echo "  (best of $rounds interleaved rounds; load average $load -> $(cut -d' ' -f1 /proc/loadavg))"
+    }
+
+    fmnist="$dir/fmnist-1k"
+    if [ -d "$fmnist/train" ] || "$cli" sample-data "$fmnist" --limit-per-class 1000 >/dev/null; then
+        echo "-- small_cnn on Fashion-MNIST 28x28, batch 64, 10 + 50 steps"
+        amp_case "bf16 small_cnn b64" small_cnn "$fmnist/train" \
+            "transforms.Compose([transforms.RandomCrop(28, padding=4), transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize((0.286, 0.286, 0.286), (0.353, 0.353, 0.353))])" \
+            64 10 50 "${IFS_BENCH_TRAIN_ROUNDS:-3}"
+    fi
+    photos="$dir/jpeg-5k"
+    $py "$here/make_data.py" jpeg-tree "$photos" 10 500
+    for size in 112 224; do
+        echo "-- resnet18 on photos, RandomResizedCrop($size), batch 32, 3 + 10 steps"
+        amp_case "bf16 resnet18 ${size}px b32" resnet18 "$photos" \
+            "transforms.Compose([transforms.RandomResizedCrop($size), transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])" \
+            32 3 10 "${IFS_BENCH_TRAIN_ROUNDS:-2}"
+    done
+    echo "-- resnet18 head-only fine-tuning at 112 px (backbone frozen), batch 32, 3 + 10 steps"
+    amp_case "bf16 resnet18 head-only 112px b32" resnet18 "$photos" \
+        "transforms.Compose([transforms.RandomResizedCrop(112), transforms.RandomHorizontalFlip(), transforms.ToTensor(), transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])" \
+        32 3 10 "${IFS_BENCH_TRAIN_ROUNDS:-2}" head
 fi

@@ -4,6 +4,7 @@
 // torchvision's resnet18 and torch.optim.SGD and gives the same predictions.
 #include "testutil.h"
 
+#include "base/cpufeatures.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
 #include "checkpoint/checkpointwriter.h"
@@ -91,6 +92,32 @@ ckpt::Value modelWeights(const QString &path)
     if (!file)
         return {};
     return file->root.value(u"model_state_dict");
+}
+
+ckpt::Value checkpointRoot(const QString &path)
+{
+    auto file = ckpt::readCheckpoint(path);
+    return file ? file->root : ckpt::Value();
+}
+
+/// The keys of `b` (a state dict) whose tensors differ from `a`'s, and those equal to them, bit
+/// for bit.
+std::pair<QStringList, QStringList> changedAndKept(const ckpt::Value &a, const ckpt::Value &b)
+{
+    QStringList changed, kept;
+    auto diff = ckpt::diffStateDicts(a, b);
+    if (!diff)
+        return {{u"(no diff: "_s + diff.errorMessage() + u")"_s}, {}};
+    for (const ckpt::TensorDifference &t : diff->compared)
+        (t.identical ? kept : changed).append(t.key);
+    return {changed, kept};
+}
+
+QJsonObject readJsonFile(const QString &path)
+{
+    QFile file(path);
+    return file.open(QIODevice::ReadOnly) ? QJsonDocument::fromJson(file.readAll()).object()
+                                          : QJsonObject();
 }
 
 } // namespace
@@ -1000,6 +1027,7 @@ private Q_SLOTS:
         // in other orders, and reordering the samples alone moves Adam's step by up to 9%
         // (the oracle replays either layout, from config.json).
         c.memoryFormat = MemoryFormat::Contiguous;
+        c.amp = AmpMode::Off; // float32 against torch.optim in float32 (bf16: its own test)
         Recorder r;
         Trainer trainer(c);
         const TrainFinish f = trainer.run(r.callbacks());
@@ -1044,6 +1072,319 @@ private Q_SLOTS:
             if (s.value(u"lr"_s).toDouble() >= 1e-5)
                 QVERIFY2(diff < 2e-3, detail.constData());
             QVERIFY2(share < 1e-4, detail.constData());
+        }
+    }
+
+    /// What Auto means: bf16 on a CPU with native bf16 for the models it speeds up, float32
+    /// elsewhere; float16 is CUDA's; an explicit bf16 runs anywhere (emulated where not native).
+    void ampChoices()
+    {
+        QCOMPARE(resolveAmp(AmpMode::Auto, u"resnet18"_s, false, true).mode, AmpMode::BFloat16);
+        QVERIFY(resolveAmp(AmpMode::Auto, u"resnet18"_s, false, true)
+                    .note.contains(u"channels_last"_s));
+        QCOMPARE(resolveAmp(AmpMode::Auto, u"small_cnn"_s, false, true).mode, AmpMode::BFloat16);
+        QCOMPARE(resolveAmp(AmpMode::Auto, u"resnet18"_s, false, false).mode, AmpMode::Off);
+        QCOMPARE(resolveAmp(AmpMode::Auto, u"resnet18"_s, true, true).mode, AmpMode::Off);
+        QCOMPARE(resolveAmp(AmpMode::Off, u"resnet18"_s, false, true).mode, AmpMode::Off);
+        QCOMPARE(resolveAmp(AmpMode::BFloat16, u"small_cnn"_s, false, false).mode,
+                 AmpMode::BFloat16);
+        QVERIFY(resolveAmp(AmpMode::BFloat16, u"small_cnn"_s, false, false)
+                    .note.contains(u"emulated"_s));
+        QCOMPARE(resolveAmp(AmpMode::Float16, u"resnet18"_s, false, true).mode, AmpMode::Off);
+        QCOMPARE(resolveAmp(AmpMode::Float16, u"resnet18"_s, true, true).mode, AmpMode::Float16);
+        QCOMPARE(TrainConfig().amp, AmpMode::Auto);
+        QVERIFY(ampFromName(u"auto"_s) == AmpMode::Auto);
+        // An exact resume keeps the run's mode unless it asks for one.
+        TrainConfig saved = baseConfig(u"s"_s);
+        saved.amp = AmpMode::BFloat16;
+        TrainConfig current = baseConfig(u"c"_s);
+        QCOMPARE(exactResumeConfig(saved, current).amp, AmpMode::BFloat16);
+        current.amp = AmpMode::Off;
+        QCOMPARE(exactResumeConfig(saved, current).amp, AmpMode::Off);
+    }
+
+    /// A bf16 run against Python's torch.autocast("cpu", torch.bfloat16) + channels_last, step
+    /// for step (the optimizer oracle replays each full-batch step from our state): the losses
+    /// agree within bf16's rounding. In training mode BatchNorm's batch statistics depend on the
+    /// order of the samples (ours are shuffled), and in bf16 that order moves the loss about as
+    /// much as bf16 itself does (measured: ours 2.48447, Python's in order 2.48511, reversed
+    /// 2.48503, float32 2.48429), so the loss alone cannot tell bf16 from float32 here:
+    /// bf16ForwardIsPythonsAutocast() shows that autocast is in effect.
+    void bf16MatchesPythonAutocast()
+    {
+        if (!cpuHasNativeBf16())
+            QSKIP("no native bf16 on this CPU (AVX512-BF16 or AMX): oneDNN's bf16 path is "
+                  "tested where it is");
+        const QString initial = m_dir.filePath(u"r18-initial.pth"_s);
+        if (!QFileInfo::exists(initial))
+            QVERIFY(exportInitialWeights(u"resnet18"_s, 10, 3, initial));
+        TrainConfig c = baseConfig(u"bf16-oracle"_s);
+        c.arch = u"resnet18"_s;
+        c.weightsPath = initial;
+        c.trainTransforms
+            = u"transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])"_s;
+        c.batchSize = 400;
+        c.epochs = 3;
+        c.schedule = ScheduleKind::Constant;
+        c.lr = 0.02;
+        c.saveEveryEpochs = 1;
+        c.amp = AmpMode::BFloat16;
+        Recorder r;
+        const TrainFinish f = Trainer(c).run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QVERIFY2(r.start.runtime.contains(u"AMP bf16"_s), qPrintable(r.start.runtime));
+        QVERIFY2(r.start.runtime.contains(u"channels_last"_s), qPrintable(r.start.runtime));
+        QCOMPARE(readJsonFile(c.outDir + u"/config.json"_s).value(u"amp"_s).toString(), u"bf16"_s);
+
+        const test::ProcessResult run
+            = test::runOracle(u"training_oracle.py"_s,
+                              {u"optimizer"_s, c.outDir, initial, m_data + u"/train"_s,
+                               QString::number(r.start.threads)},
+                              300000);
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        const QJsonArray steps
+            = QJsonDocument::fromJson(run.out).object().value(u"steps"_s).toArray();
+        QCOMPARE(steps.size(), c.epochs);
+        for (const QJsonValue &value : steps) {
+            const QJsonObject s = value.toObject();
+            const double ours = s.value(u"our_loss"_s).toDouble();
+            const double theirs = s.value(u"loss"_s).toDouble();
+            const double witness = s.value(u"witness_loss"_s).toDouble();
+            const double fp32 = s.value(u"loss_fp32"_s).toDouble();
+            const QByteArray detail = QJsonDocument(s).toJson(QJsonDocument::Compact);
+            qInfo().noquote() << "bf16 step" << s.value(u"step"_s).toInt() << ": ours" << ours
+                              << "python autocast" << theirs << "(shuffled" << witness
+                              << ") float32" << fp32 << "; Δweights rel"
+                              << s.value(u"delta_rel_diff"_s).toDouble() << "(rounding"
+                              << s.value(u"rounding_rel_diff"_s).toDouble() << ")";
+            // bf16 keeps 8 significant bits: 2^-9 = 2e-3 relative is half a unit of its last
+            // place. Measured: 2.6e-4, as far as another shuffle of the samples moves Python's.
+            QVERIFY2(std::abs(ours - theirs) <= 2e-3 * std::abs(theirs), detail.constData());
+            QVERIFY2(std::abs(witness - theirs) <= 2e-3 * std::abs(theirs), detail.constData());
+            QVERIFY2(std::abs(fp32 - theirs) <= 2e-2 * std::abs(theirs), detail.constData());
+            // The weights move as Python's do, as far as the rounding witness allows.
+            QVERIFY2(s.value(u"delta_rel_diff"_s).toDouble()
+                         < 2.0 * s.value(u"rounding_rel_diff"_s).toDouble() + 1e-3,
+                     detail.constData());
+        }
+    }
+
+    /// Autocast is in effect and is Python's: in eval mode (no batch statistics), our bf16
+    /// forward pass of resnet18 gives Python's torch.autocast("cpu", torch.bfloat16) +
+    /// channels_last probabilities (measured: bit for bit), and differs from float32's by far
+    /// more than float rounding (measured: 1.3e-3).
+    void bf16ForwardIsPythonsAutocast()
+    {
+        if (!cpuHasNativeBf16())
+            QSKIP("no native bf16 on this CPU (AVX512-BF16 or AMX)");
+        const QString weights = m_dir.filePath(u"r18-autocast.pth"_s);
+        QVERIFY(exportInitialWeights(u"resnet18"_s, 10, 11, weights));
+        const QString transform
+            = u"transforms.Compose([transforms.Resize((64, 64)), transforms.ToTensor(), "
+              "transforms.Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))])"_s;
+        ClassifierOptions options;
+        options.device = u"cpu"_s;
+        options.arch = u"resnet18"_s;
+        options.valTransforms = transform;
+        options.amp = AmpMode::BFloat16;
+        auto classifier = Classifier::load(weights, options);
+        QVERIFY2(classifier, qPrintable(classifier.errorMessage()));
+        QStringList images;
+        QDirIterator it(m_data + u"/val"_s, QDir::Files, QDirIterator::Subdirectories);
+        while (it.hasNext() && images.size() < 16)
+            images.append(it.next());
+        auto predictions = classifier->predict(images, 10);
+        QVERIFY(predictions);
+        QJsonObject byPath;
+        for (const ImagePrediction &p : predictions.value()) {
+            std::vector<double> values(10, 0.0);
+            for (const auto &[index, probability] : p.top)
+                values[size_t(index)] = probability;
+            QJsonArray probabilities;
+            for (double v : values)
+                probabilities.append(v);
+            byPath.insert(p.path, probabilities);
+        }
+        const QString ours = m_dir.filePath(u"r18-autocast.json"_s);
+        QVERIFY(test::writeFile(
+            ours,
+            QJsonDocument(QJsonObject{{u"transform"_s, transform}, {u"predictions"_s, byPath}})
+                .toJson()));
+        const test::ProcessResult run
+            = test::runOracle(u"training_oracle.py"_s,
+                              {u"autocast"_s, u"resnet18"_s, u"10"_s, weights, ours}, 300000);
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        const QJsonObject out = QJsonDocument::fromJson(run.out).object();
+        const double same = out.value(u"bf16_max_prob_diff"_s).toDouble();
+        const double fp32 = out.value(u"fp32_max_prob_diff"_s).toDouble();
+        qInfo() << "bf16 forward: max |ours - Python autocast| =" << same
+                << "; max |ours - Python float32| =" << fp32;
+        QVERIFY2(same <= 1e-6, run.out.constData());
+        QVERIFY2(fp32 > 1e-4 && fp32 > 100.0 * same, run.out.constData());
+    }
+
+    /// A bf16 run stopped inside epoch 2 and resumed (with amp left at Auto, which takes the
+    /// run's recorded mode) continues bit for bit.
+    void bf16ResumesExactly()
+    {
+        if (!cpuHasNativeBf16())
+            QSKIP("no native bf16 on this CPU (AVX512-BF16 or AMX)");
+        TrainConfig whole = baseConfig(u"bf16-whole"_s);
+        whole.amp = AmpMode::BFloat16;
+        QVERIFY(Trainer(whole).run().outcome == TrainOutcome::Completed);
+        QCOMPARE(readJsonFile(whole.outDir + u"/config.json"_s).value(u"amp"_s).toString(),
+                 u"bf16"_s);
+        TrainConfig first = baseConfig(u"bf16-split"_s);
+        first.amp = AmpMode::BFloat16;
+        first.maxSteps = 400 / 32 + 3;
+        QCOMPARE(Trainer(first).run().outcome, TrainOutcome::Stopped);
+        TrainConfig resumed = baseConfig(u"bf16-split"_s); // amp: Auto, the run's mode
+        resumed.resumePath = first.outDir + u"/last.pth"_s;
+        Recorder r;
+        QVERIFY(Trainer(resumed).run(r.callbacks()).outcome == TrainOutcome::Completed);
+        QVERIFY2(r.start.runtime.contains(u"AMP bf16"_s), qPrintable(r.start.runtime));
+        QCOMPARE(stepLosses(resumed.outDir), stepLosses(whole.outDir));
+        auto diff = ckpt::diffStateDicts(modelWeights(whole.outDir + u"/last.pth"_s),
+                                         modelWeights(resumed.outDir + u"/last.pth"_s));
+        QVERIFY(diff && diff->identical());
+        // The same run in float32 takes another path: bf16 was in effect.
+        TrainConfig fp32 = baseConfig(u"bf16-fp32"_s);
+        fp32.amp = AmpMode::Off;
+        fp32.maxSteps = 3;
+        QCOMPARE(Trainer(fp32).run().outcome, TrainOutcome::Stopped);
+        QVERIFY(stepLosses(fp32.outDir).value(3) != stepLosses(whole.outDir).value(3));
+    }
+
+    /// Head-only fine-tuning: after an epoch every backbone tensor, BatchNorm's running
+    /// statistics and counters included, is bit-identical to the start; the head moved; the
+    /// optimizer holds the head alone.
+    void headOnlyLeavesTheBackboneAsItWas()
+    {
+        const QString initial = m_dir.filePath(u"cnn-initial.pth"_s);
+        QVERIFY(exportInitialWeights(u"small_cnn"_s, 10, 5, initial));
+        TrainConfig c = baseConfig(u"finetune-head"_s);
+        c.weightsPath = initial;
+        c.epochs = 1;
+        c.finetune = FinetuneMode::Head;
+        Recorder r;
+        const TrainFinish f = Trainer(c).run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        QVERIFY(r.start.notes.join(u'\n').contains(u"the backbone is frozen"_s));
+        const auto [changed, kept]
+            = changedAndKept(checkpointRoot(initial), modelWeights(c.outDir + u"/last.pth"_s));
+        QCOMPARE(changed, (QStringList{u"classifier.1.weight"_s, u"classifier.1.bias"_s}));
+        QVERIFY(kept.contains(u"features.1.running_mean"_s));
+        QVERIFY(kept.contains(u"features.1.num_batches_tracked"_s));
+        const ckpt::Value groups = checkpointRoot(c.outDir + u"/last.pth"_s)
+                                       .value(u"optimizer_state_dict"_s)
+                                       .value(u"param_groups"_s);
+        QCOMPARE(groups.size(), 1);
+        QCOMPARE(groups.at(0).value(u"params"_s).size(), 2);
+        QCOMPARE(readJsonFile(c.outDir + u"/config.json"_s).value(u"finetune"_s).toString(),
+                 u"head"_s);
+    }
+
+    /// Head-then-full: epoch 1 trains the head alone, epoch 2 everything (a second parameter
+    /// group at lr × factor); a run stopped inside epoch 1 and resumed crosses the unfreeze
+    /// bit for bit, and so does one stopped after it.
+    void headThenFullUnfreezesAndResumesExactly()
+    {
+        const QString initial = m_dir.filePath(u"cnn-initial-htf.pth"_s);
+        QVERIFY(exportInitialWeights(u"small_cnn"_s, 10, 7, initial));
+        auto configure = [&](const QString &run) {
+            TrainConfig c = baseConfig(run);
+            c.weightsPath = initial;
+            c.epochs = 3;
+            c.finetune = FinetuneMode::HeadThenFull;
+            c.unfreezeEpoch = 1;
+            c.backboneLrFactor = 0.1;
+            c.saveEveryEpochs = 1;
+            return c;
+        };
+        const TrainConfig whole = configure(u"htf-whole"_s);
+        QVERIFY(Trainer(whole).run().outcome == TrainOutcome::Completed);
+        const auto [changed1, kept1] = changedAndKept(
+            checkpointRoot(initial), modelWeights(whole.outDir + u"/epoch_001.pth"_s));
+        QCOMPARE(changed1.size(), 2); // the head's weight and bias
+        const auto [changed2, kept2]
+            = changedAndKept(modelWeights(whole.outDir + u"/epoch_001.pth"_s),
+                             modelWeights(whole.outDir + u"/epoch_002.pth"_s));
+        QVERIFY2(changed2.contains(u"features.0.weight"_s), qPrintable(changed2.join(u' ')));
+        QVERIFY(changed2.contains(u"features.1.running_mean"_s));
+        const ckpt::Value groups = checkpointRoot(whole.outDir + u"/epoch_002.pth"_s)
+                                       .value(u"optimizer_state_dict"_s)
+                                       .value(u"param_groups"_s);
+        QCOMPARE(groups.size(), 2);
+        QCOMPARE(groups.at(1).value(u"lr"_s).toDouble(),
+                 groups.at(0).value(u"lr"_s).toDouble() * 0.1);
+
+        for (const int stopAt : {400 / 32 - 2, 2 * (400 / 32) + 1}) {
+            const QString name = u"htf-split-%1"_s.arg(stopAt);
+            TrainConfig first = configure(name);
+            first.maxSteps = stopAt;
+            QCOMPARE(Trainer(first).run().outcome, TrainOutcome::Stopped);
+            TrainConfig resumed = configure(name);
+            resumed.resumePath = first.outDir + u"/last.pth"_s;
+            const TrainFinish f = Trainer(resumed).run();
+            QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+            QCOMPARE(stepLosses(resumed.outDir), stepLosses(whole.outDir));
+            auto diff = ckpt::diffStateDicts(modelWeights(whole.outDir + u"/last.pth"_s),
+                                             modelWeights(resumed.outDir + u"/last.pth"_s));
+            QVERIFY(diff);
+            QVERIFY2(diff->identical(), qPrintable(diff->summary));
+        }
+    }
+
+    /// The head's and the backbone's parameter groups against torch.optim with two groups and
+    /// its scheduler, step for step (full-batch resnet18, as optimizersAndSchedulesMatchTorch):
+    /// the head alone in step 1, add_param_group() for the backbone at lr × 0.1 after it.
+    void backboneGroupMatchesTorchOptim()
+    {
+        const QString initial = m_dir.filePath(u"r18-initial.pth"_s);
+        if (!QFileInfo::exists(initial))
+            QVERIFY(exportInitialWeights(u"resnet18"_s, 10, 3, initial));
+        TrainConfig c = baseConfig(u"optim-groups"_s);
+        c.arch = u"resnet18"_s;
+        c.weightsPath = initial;
+        c.trainTransforms
+            = u"transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])"_s;
+        c.batchSize = 400;
+        c.epochs = 3;
+        c.schedule = ScheduleKind::Cosine;
+        c.finetune = FinetuneMode::HeadThenFull;
+        c.unfreezeEpoch = 1;
+        c.backboneLrFactor = 0.1;
+        c.saveEveryEpochs = 1;
+        c.amp = AmpMode::Off;
+        Recorder r;
+        const TrainFinish f = Trainer(c).run(r.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        const test::ProcessResult run
+            = test::runOracle(u"training_oracle.py"_s,
+                              {u"optimizer"_s, c.outDir, initial, m_data + u"/train"_s,
+                               QString::number(r.start.threads), u"fc."_s},
+                              300000);
+        QVERIFY2(run.exitCode == 0, run.err.constData());
+        const QJsonArray steps
+            = QJsonDocument::fromJson(run.out).object().value(u"steps"_s).toArray();
+        QCOMPARE(steps.size(), c.epochs);
+        for (const QJsonValue &value : steps) {
+            const QJsonObject s = value.toObject();
+            const QByteArray detail = QJsonDocument(s).toJson(QJsonDocument::Compact);
+            const QJsonArray theirs = s.value(u"group_lrs"_s).toArray();
+            const QJsonArray ours = s.value(u"our_group_lrs"_s).toArray();
+            QCOMPARE(ours.size(), s.value(u"step"_s).toInt() == 1 ? 1 : 2);
+            QCOMPARE(ours.size(), theirs.size());
+            for (qsizetype g = 0; g < ours.size(); ++g)
+                QVERIFY2(std::abs(ours[g].toDouble() - theirs[g].toDouble())
+                             <= 1e-9 * theirs[g].toDouble(),
+                         detail.constData());
+            QVERIFY2(std::abs(s.value(u"our_loss"_s).toDouble() - s.value(u"loss"_s).toDouble())
+                         <= 1e-5 * s.value(u"loss"_s).toDouble(),
+                     detail.constData());
+            QVERIFY(s.value(u"delta_norm"_s).toDouble() > 0.0);
+            QVERIFY2(s.value(u"delta_rel_diff"_s).toDouble() < 2e-3, detail.constData());
+            QVERIFY2(s.value(u"mismatch_share"_s).toDouble() < 1e-4, detail.constData());
         }
     }
 

@@ -207,10 +207,17 @@ void TestTrainingWorkspace::formReflectsTheDataset()
     // Every architecture of the core, with its description.
     QCOMPARE(workspace->modelCombo()->count(), int(modelArchitectures().size()));
     QVERIFY(!workspace->findChild<QLabel *>(QStringLiteral("modelDescription"))->text().isEmpty());
-    // AMP needs CUDA.
+    // Mixed precision on the CPU: automatic by default (bf16 where the CPU has it), float16
+    // (CUDA only) not offered.
     workspace->deviceCombo()->setCurrentIndex(
         workspace->deviceCombo()->findData(QStringLiteral("cpu")));
-    QVERIFY(!workspace->ampCombo()->isEnabled());
+    QVERIFY(workspace->ampCombo()->isEnabled());
+    QCOMPARE(workspace->ampCombo()->currentData().toInt(), int(AmpMode::Auto));
+    {
+        auto *items = qobject_cast<QStandardItemModel *>(workspace->ampCombo()->model());
+        QVERIFY(items);
+        QVERIFY(!items->item(workspace->ampCombo()->findData(int(AmpMode::Float16)))->isEnabled());
+    }
     QVERIFY(workspace->deviceLabel()->text().contains(QStringLiteral("cpu")));
     // The form is the config, and back.
     TrainConfig config = workspace->config();

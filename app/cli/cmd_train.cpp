@@ -117,7 +117,10 @@ void addTrainOptions(QCommandLineParser &parser)
     opt("label-smoothing", "label smoothing (default 0)", "EPS");
     opt("clip-grad", "clip the gradient norm to this value (default off)", "NORM");
     opt("device", "auto, cpu, cuda or cuda:N (default auto)", "DEV");
-    opt("amp", "mixed precision on CUDA: off, bf16 or fp16 (default off)", "MODE");
+    opt("amp",
+        "mixed precision: auto, off, bf16 or fp16 (CUDA only) (default auto: bf16 autocast with "
+        "channels_last on a CPU with native bf16, for the models it speeds up; float32 otherwise)",
+        "MODE");
     opt("memory-format",
         "auto, channels_last or contiguous (default auto: channels_last, which measured fastest "
         "on CUDA and on the CPU; see the README)",
@@ -130,6 +133,14 @@ void addTrainOptions(QCommandLineParser &parser)
         "start from torchvision's ImageNet weights: V1, V2 or DEFAULT (the default when no value "
         "follows); found in torch.hub's cache ($TORCH_HOME/hub/checkpoints) or downloaded there",
         "V1|V2");
+    opt("finetune",
+        "full, head (the backbone frozen, its BatchNorm and stochastic depth in eval mode) or "
+        "head-then-full (the head "
+        "for --unfreeze-epoch epochs, then everything) (default full)",
+        "MODE");
+    opt("unfreeze-epoch", "head-then-full: epochs of the head alone (default 1)", "N");
+    opt("backbone-lr-factor",
+        "the backbone's learning rate is lr x F, in a parameter group of its own (default 1)", "F");
     opt("resume", "continue a run from its last.pth (exactly: model, optimizer, schedule, RNG)",
         "CKPT");
     opt("weights-only", "with --resume: take only the weights; new optimizer and schedule");
@@ -174,8 +185,10 @@ Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
                      config.optimizer, error)
         || !parseChoice(parser, QStringLiteral("schedule"), "constant, step, cosine or onecycle",
                         scheduleFromName, config.schedule, error)
-        || !parseChoice(parser, QStringLiteral("amp"), "off, bf16 or fp16", ampFromName, config.amp,
-                        error)
+        || !parseChoice(parser, QStringLiteral("amp"), "auto, off, bf16 or fp16", ampFromName,
+                        config.amp, error)
+        || !parseChoice(parser, QStringLiteral("finetune"), "full, head or head-then-full",
+                        finetuneFromName, config.finetune, error)
         || !parseChoice(parser, QStringLiteral("memory-format"),
                         "auto, channels_last or contiguous", memoryFormatFromName,
                         config.memoryFormat, error))
@@ -197,6 +210,9 @@ Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
         || !parseOption(parser, QStringLiteral("gamma"), config.stepGamma, error)
         || !parseOption(parser, QStringLiteral("label-smoothing"), config.labelSmoothing, error)
         || !parseOption(parser, QStringLiteral("clip-grad"), config.gradClipNorm, error)
+        || !parseOption(parser, QStringLiteral("unfreeze-epoch"), config.unfreezeEpoch, error)
+        || !parseOption(parser, QStringLiteral("backbone-lr-factor"), config.backboneLrFactor,
+                        error)
         || !parseOption(parser, QStringLiteral("workers"), config.workers, error)
         || !parseOption(parser, QStringLiteral("threads"), config.threads, error)
         || !parseOption(parser, QStringLiteral("seed"), seed, error)
@@ -457,6 +473,10 @@ void addModelOptions(QCommandLineParser &parser)
     parser.addOption({QStringLiteral("device"),
                       QStringLiteral("auto, cpu, cuda or cuda:N (default auto)"),
                       QStringLiteral("DEV")});
+    parser.addOption({QStringLiteral("amp"),
+                      QStringLiteral("mixed precision of the forward pass: off, bf16 or auto "
+                                     "(default off: float32, as a Python evaluation)"),
+                      QStringLiteral("MODE")});
     parser.addOption({QStringLiteral("json"), QStringLiteral("print JSON")});
 }
 
@@ -470,6 +490,11 @@ Result<Classifier> loadClassifier(const QCommandLineParser &parser, const QStrin
     if (parser.isSet(QStringLiteral("device")))
         options.device = parser.value(QStringLiteral("device"));
     options.classes = classes;
+    QString error;
+    options.amp = AmpMode::Off;
+    if (!parseChoice(parser, QStringLiteral("amp"), "off, bf16 or auto", ampFromName, options.amp,
+                     error))
+        return Error{error};
     return Classifier::load(parser.value(QStringLiteral("checkpoint")), options);
 }
 

@@ -2,8 +2,10 @@
 
 #include "training/evaluation.h"
 
+#include "base/cpufeatures.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
+#include "torch/models/modelkit.h"
 #include "torch/torchmodels.h"
 #include "training/models.h"
 #include "training/training.h"
@@ -21,17 +23,30 @@ namespace ifs {
 
 namespace tm {
 
-AutocastScope::AutocastScope(bool enabled, torch::ScalarType type)
+AutocastScope::AutocastScope(bool enabled, torch::ScalarType type, torch::DeviceType device)
     : m_enabled(enabled)
+    , m_cuda(device == torch::kCUDA)
 {
     if (!m_enabled)
         return;
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, type);
+    const auto where = m_cuda ? at::kCUDA : at::kCPU;
+    m_previous = at::autocast::is_autocast_enabled(where);
+    m_previousType = at::autocast::get_autocast_dtype(where);
+    at::autocast::set_autocast_enabled(where, true);
+    at::autocast::set_autocast_dtype(where, type);
 #else
-    at::autocast::set_enabled(true);
-    at::autocast::set_autocast_gpu_dtype(type);
+    if (m_cuda) {
+        m_previous = at::autocast::is_enabled();
+        m_previousType = at::autocast::get_autocast_gpu_dtype();
+        at::autocast::set_enabled(true);
+        at::autocast::set_autocast_gpu_dtype(type);
+    } else {
+        m_previous = at::autocast::is_cpu_enabled();
+        m_previousType = at::autocast::get_autocast_cpu_dtype();
+        at::autocast::set_cpu_enabled(true);
+        at::autocast::set_autocast_cpu_dtype(type);
+    }
 #endif
     at::autocast::increment_nesting();
 }
@@ -43,10 +58,35 @@ AutocastScope::~AutocastScope()
     if (at::autocast::decrement_nesting() == 0)
         at::autocast::clear_cache();
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    const auto where = m_cuda ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_enabled(where, m_previous);
+    at::autocast::set_autocast_dtype(where, m_previousType);
 #else
-    at::autocast::set_enabled(false);
+    if (m_cuda) {
+        at::autocast::set_enabled(m_previous);
+        at::autocast::set_autocast_gpu_dtype(m_previousType);
+    } else {
+        at::autocast::set_cpu_enabled(m_previous);
+        at::autocast::set_autocast_cpu_dtype(m_previousType);
+    }
 #endif
+}
+
+bool isHeadName(const std::string &name, const QString &headPrefix)
+{
+    const QString dotted = QString::fromStdString(name) + QLatin1Char('.');
+    return !headPrefix.isEmpty() && dotted.startsWith(headPrefix);
+}
+
+void setFrozenBackboneEval(torch::nn::Module &net, const QString &headPrefix)
+{
+    for (const auto &item : net.named_modules()) {
+        if (isHeadName(item.key(), headPrefix))
+            continue;
+        if (item.value()->as<torch::nn::BatchNorm2d>() || item.value()->as<torch::nn::BatchNorm1d>()
+            || item.value()->as<StochasticDepth>())
+            item.value()->eval();
+    }
 }
 
 torch::Tensor batchToDevice(const Batch &batch, const torch::Device &device, bool channelsLast)
@@ -94,8 +134,7 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
         const torch::Tensor input = batchToDevice(*batch, device, channelsLast);
         torch::Tensor logits;
         {
-            AutocastScope autocast(amp.has_value() && device.is_cuda(),
-                                   amp.value_or(torch::kBFloat16));
+            AutocastScope autocast(amp.has_value(), amp.value_or(torch::kBFloat16), device.type());
             logits = net.forward(input);
         }
         logits = logits.to(torch::kCPU, torch::kFloat);
@@ -148,6 +187,7 @@ struct Classifier::Impl
     torch::Device device{torch::kCPU};
     QString deviceName;
     QStringList notes;
+    std::optional<torch::ScalarType> amp; ///< autocast's type; none: float32
 };
 
 Classifier::Classifier()
@@ -259,6 +299,12 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
         c.d->device = torch::Device(device->first.toStdString());
         c.d->net->to(c.d->device);
         tm::setChannelsLast(*c.d->net, true);
+        const AmpChoice amp
+            = resolveAmp(options.amp, c.d->arch, c.d->device.is_cuda(), cpuHasNativeBf16());
+        if (amp.mode != AmpMode::Off)
+            c.d->amp = amp.mode == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
+        if (!amp.note.isEmpty())
+            c.d->notes.append(amp.note);
         c.d->net->eval();
 
         const ckpt::Value transforms = root.isDict() ? root.value(u"transforms") : ckpt::Value();
@@ -297,7 +343,7 @@ Result<Evaluation> Classifier::evaluate(const std::vector<LoaderSample> &samples
         if (Status ok = loader.status(); !ok)
             return Error{QStringLiteral("the images cannot be batched: ") + ok.errorMessage()};
         return tm::evaluateNet(
-            *d->net, loader, samples, d->classes, d->device, true, std::nullopt,
+            *d->net, loader, samples, d->classes, d->device, true, d->amp,
             [cancel] { return cancel && cancel->load(); }, progress);
     } catch (const c10::Error &e) {
         return Error{
@@ -321,8 +367,13 @@ Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths
             if (members.empty())
                 return;
             batch.count = int(members.size());
-            const torch::Tensor logits = d->net->forward(tm::batchToDevice(batch, d->device, true))
-                                             .to(torch::kCPU, torch::kFloat);
+            torch::Tensor logits;
+            {
+                tm::AutocastScope autocast(d->amp.has_value(), d->amp.value_or(torch::kBFloat16),
+                                           d->device.type());
+                logits = d->net->forward(tm::batchToDevice(batch, d->device, true));
+            }
+            logits = logits.to(torch::kCPU, torch::kFloat);
             const auto [values, indices] = torch::softmax(logits, 1).topk(k, 1);
             for (int row = 0; row < batch.count; ++row) {
                 ImagePrediction &prediction = out[members[size_t(row)]];

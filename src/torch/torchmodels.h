@@ -79,17 +79,31 @@ torch::Tensor batchToDevice(const Batch &batch, const torch::Device &device, boo
 /// A batch's labels (int64) on `device`; a copy, so that the batch can go back to its loader.
 torch::Tensor batchLabels(const Batch &batch, const torch::Device &device);
 
-/// Autocast on CUDA for a scope (bf16 or fp16), as `with torch.autocast("cuda", dtype)`.
+/// Autocast for a scope, as `with torch.autocast(device_type, dtype)`: bf16 or fp16 on CUDA,
+/// bf16 on the CPU. Restores the previous state when it ends; the outermost scope clears the
+/// cache of cast weights.
 class AutocastScope
 {
 public:
-    AutocastScope(bool enabled, torch::ScalarType type);
+    AutocastScope(bool enabled, torch::ScalarType type, torch::DeviceType device);
     ~AutocastScope();
     AutocastScope(const AutocastScope &) = delete;
     AutocastScope &operator=(const AutocastScope &) = delete;
 
 private:
     bool m_enabled;
+    bool m_cuda;
+    bool m_previous = false;
+    torch::ScalarType m_previousType = torch::kBFloat16;
 };
+
+/// Whether the module's `name` (a named_modules() or named_parameters() key) belongs to the head
+/// whose key prefix is `headPrefix` ("fc.", "classifier.1.").
+bool isHeadName(const std::string &name, const QString &headPrefix);
+
+/// Puts the backbone's BatchNorm and stochastic-depth layers (those outside the head) in eval
+/// mode, as `module.eval()` on them does in Python: a frozen backbone computes fixed features
+/// with its running statistics and every block. Dropout stays as it is (it regularises the head).
+void setFrozenBackboneEval(torch::nn::Module &net, const QString &headPrefix);
 
 } // namespace ifs::tm

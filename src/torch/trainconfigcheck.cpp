@@ -65,9 +65,17 @@ Status TrainConfig::validate() const
         if (auto found = findPretrainedWeights(arch, pretrained); !found)
             return fail(found.errorMessage());
     }
-    if (amp != AmpMode::Off && device == u"cpu")
-        return fail(
-            QStringLiteral("mixed precision (AMP) is for CUDA devices; turn it off on the CPU"));
+    if (amp == AmpMode::Float16 && device == u"cpu")
+        return fail(QStringLiteral("float16 mixed precision is for CUDA devices; on the CPU "
+                                   "choose bf16, auto or off"));
+    if (finetune == FinetuneMode::HeadThenFull && unfreezeEpoch < 1)
+        return fail(QStringLiteral("head-then-full fine-tuning needs an unfreeze epoch of at "
+                                   "least 1, not %1")
+                        .arg(unfreezeEpoch));
+    if (!(backboneLrFactor > 0.0) || !std::isfinite(backboneLrFactor))
+        return fail(QStringLiteral("the backbone's learning-rate factor must be a positive "
+                                   "number, not %1 (freeze the backbone with head fine-tuning)")
+                        .arg(backboneLrFactor));
     return success();
 }
 

@@ -3,6 +3,7 @@
 #include "training/training.h"
 
 #include "base/atomicfile.h"
+#include "base/cpufeatures.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointwriter.h"
 #include "torch/runtime.h"
@@ -149,18 +150,25 @@ struct Schedule
     }
 
     /// LambdaLR's state_dict() (so that a Python script can load it into a LambdaLR with the
-    /// same lambda) plus our schedule's parameters under 'ifs_schedule'.
-    Value stateDict(qint64 stepsDone) const
+    /// same lambda) plus our schedule's parameters under 'ifs_schedule'. `lrFactors`: each
+    /// parameter group's share of the rate (fine-tuning's backbone factor).
+    Value stateDict(qint64 stepsDone, const std::vector<double> &lrFactors) const
     {
         const double last = lr(std::max<qint64>(0, stepsDone));
+        QList<Value> baseLrs, lastLrs, lambdas;
+        for (const double factor : lrFactors) {
+            baseLrs.append(Value(baseLr * factor));
+            lastLrs.append(Value(last * factor));
+            lambdas.append(Value());
+        }
         return Value::dict({
-            {Value(QStringLiteral("base_lrs")), Value::list({Value(baseLr)})},
+            {Value(QStringLiteral("base_lrs")), Value::list(baseLrs)},
             {Value(QStringLiteral("last_epoch")), Value(stepsDone)},
             {Value(QStringLiteral("verbose")), Value(false)},
             {Value(QStringLiteral("_step_count")), Value(stepsDone + 1)},
             {Value(QStringLiteral("_get_lr_called_within_step")), Value(false)},
-            {Value(QStringLiteral("_last_lr")), Value::list({Value(last)})},
-            {Value(QStringLiteral("lr_lambdas")), Value::list({Value()})},
+            {Value(QStringLiteral("_last_lr")), Value::list(lastLrs)},
+            {Value(QStringLiteral("lr_lambdas")), Value::list(lambdas)},
             {Value(QStringLiteral("ifs_schedule")),
              Value::dict({
                  {Value(QStringLiteral("name")), Value(scheduleName(kind))},
@@ -179,18 +187,44 @@ struct Schedule
 // Optimizers, step for step as torch.optim 1.13's single-tensor implementations, with their
 // state_dict() layout.
 
+/// A parameter group: its parameters and its share of the schedule's rate.
+struct ParamGroup
+{
+    std::vector<torch::Tensor> params;
+    double lrFactor = 1.0;
+};
+
 class Optimizer
 {
 public:
-    Optimizer(const TrainConfig &config, std::vector<torch::Tensor> params)
+    Optimizer(const TrainConfig &config, std::vector<ParamGroup> groups)
         : m_config(config)
-        , m_params(std::move(params))
-        , m_buf(m_params.size())
-        , m_expAvg(m_params.size())
-        , m_expAvgSq(m_params.size())
-        , m_steps(m_params.size(), 0.0)
         , m_lr(config.lr)
-    { }
+    {
+        for (ParamGroup &group : groups)
+            addGroup(std::move(group));
+    }
+
+    /// Appends a group, as torch.optim's add_param_group(): its parameters get the next
+    /// indices and fresh state.
+    void addGroup(ParamGroup group)
+    {
+        m_groupSizes.push_back(group.params.size());
+        m_groupFactors.push_back(group.lrFactor);
+        for (torch::Tensor &p : group.params) {
+            m_params.push_back(p);
+            m_factorOf.push_back(group.lrFactor);
+        }
+        m_buf.resize(m_params.size());
+        m_expAvg.resize(m_params.size());
+        m_expAvgSq.resize(m_params.size());
+        m_steps.resize(m_params.size(), 0.0);
+    }
+
+    /// Every parameter it updates, group after group.
+    const std::vector<torch::Tensor> &params() const { return m_params; }
+    /// Each group's share of the rate.
+    const std::vector<double> &lrFactors() const { return m_groupFactors; }
 
     void zeroGrad()
     {
@@ -214,6 +248,7 @@ public:
             torch::Tensor &p = m_params[i];
             if (!p.grad().defined())
                 continue;
+            const double groupLr = lr * m_factorOf[i];
             torch::Tensor g = p.grad();
             if (m_config.optimizer == OptimizerKind::SGD) {
                 if (wd != 0.0)
@@ -228,7 +263,7 @@ public:
                     g = m_config.nesterov ? g.add(buf, m) : buf;
                 }
                 m_stepped.insert(int(i));
-                p.add_(g, -lr);
+                p.add_(g, -groupLr);
                 continue;
             }
             // Adam / AdamW
@@ -238,7 +273,7 @@ public:
             }
             m_steps[i] += 1.0;
             if (m_config.optimizer == OptimizerKind::AdamW)
-                p.mul_(1.0 - lr * wd);
+                p.mul_(1.0 - groupLr * wd);
             else if (wd != 0.0)
                 g = g.add(p, wd);
             const double b1 = m_momentum, b2 = m_config.beta2;
@@ -247,7 +282,7 @@ public:
             const double bc1 = 1.0 - std::pow(b1, m_steps[i]);
             const double bc2 = 1.0 - std::pow(b2, m_steps[i]);
             const torch::Tensor denom = (m_expAvgSq[i].sqrt() / std::sqrt(bc2)).add_(m_config.eps);
-            p.addcdiv_(m_expAvg[i], denom, -lr / bc1);
+            p.addcdiv_(m_expAvg[i], denom, -groupLr / bc1);
         }
     }
 
@@ -278,14 +313,29 @@ public:
                               })});
             }
         }
-        QList<Value> indices;
-        for (size_t i = 0; i < m_params.size(); ++i)
-            indices.append(Value(qint64(i)));
+        auto key = [](const char *k) {
+            return Value(QString::fromLatin1(k));
+        };
+        QList<Value> groups;
+        qint64 next = 0;
+        for (size_t g = 0; g < m_groupSizes.size(); ++g) {
+            QList<Value> indices;
+            for (size_t i = 0; i < m_groupSizes[g]; ++i)
+                indices.append(Value(next++));
+            groups.append(groupValue(m_lr * m_groupFactors[g], indices));
+        }
+        return Value::dict({{key("state"), Value::dict(std::move(state))},
+                            {key("param_groups"), Value::list(groups)}});
+    }
+
+    /// One of state_dict()'s 'param_groups', with the hyperparameter keys torch 1.13 writes.
+    Value groupValue(double lr, const QList<Value> &indices) const
+    {
         auto key = [](const char *k) {
             return Value(QString::fromLatin1(k));
         };
         Value::Entries group;
-        group.append({key("lr"), Value(m_lr)});
+        group.append({key("lr"), Value(lr)});
         if (m_config.optimizer == OptimizerKind::SGD) {
             group.append({key("momentum"), Value(m_momentum)});
             group.append({key("dampening"), Value(0)});
@@ -308,23 +358,29 @@ public:
             }
         }
         group.append({key("params"), Value::list(indices)});
-        return Value::dict({{key("state"), Value::dict(std::move(state))},
-                            {key("param_groups"), Value::list({Value::dict(std::move(group))})}});
+        return Value::dict(std::move(group));
     }
 
     /// Restores stateDict() (ours or Python's for the same parameters and optimizer type).
     Status load(const Value &dict, const torch::Device &device)
     {
         const Value groups = dict.value(u"param_groups");
-        if (!groups.isList() || groups.size() != 1)
+        if (!groups.isList() || groups.size() != qsizetype(m_groupSizes.size()))
             return Error{
-                QStringLiteral("the optimizer state has %1 parameter groups; one is expected")
-                    .arg(groups.size())};
-        if (groups.at(0).value(u"params").size() != qsizetype(m_params.size()))
-            return Error{
-                QStringLiteral("the optimizer state is for %1 parameters, the model has %2")
-                    .arg(groups.at(0).value(u"params").size())
-                    .arg(m_params.size())};
+                m_groupSizes.size() == 1
+                    ? QStringLiteral("the optimizer state has %1 parameter groups; one is expected")
+                          .arg(groups.size())
+                    : QStringLiteral("the optimizer state has %1 parameter groups; %2 "
+                                     "are expected (head and backbone)")
+                          .arg(groups.size())
+                          .arg(m_groupSizes.size())};
+        for (size_t g = 0; g < m_groupSizes.size(); ++g) {
+            if (groups.at(qsizetype(g)).value(u"params").size() != qsizetype(m_groupSizes[g]))
+                return Error{
+                    QStringLiteral("the optimizer state is for %1 parameters, the model has %2")
+                        .arg(groups.at(qsizetype(g)).value(u"params").size())
+                        .arg(m_groupSizes[g])};
+        }
         const Value state = dict.value(u"state");
         auto tensorAt
             = [&](const Value &entry, const char *name, size_t i) -> Result<torch::Tensor> {
@@ -374,7 +430,7 @@ public:
                 }
             }
         }
-        m_lr = groups.at(0).value(u"lr").toDouble();
+        m_lr = groups.at(0).value(u"lr").toDouble() / m_groupFactors.front();
         return success();
     }
 
@@ -387,6 +443,9 @@ private:
 
     TrainConfig m_config;
     std::vector<torch::Tensor> m_params;
+    std::vector<double> m_factorOf; ///< per parameter: its group's share of the rate
+    std::vector<size_t> m_groupSizes;
+    std::vector<double> m_groupFactors;
     std::vector<torch::Tensor> m_buf, m_expAvg, m_expAvgSq;
     std::vector<double> m_steps;
     QSet<int> m_stepped;
@@ -672,11 +731,14 @@ private:
     Status lockRunFolder();
     Status readResumeSettings();
     Status prepareDevice();
+    void prepareAmp();
     void noteResumeThreads(int before);
     Status prepareData();
     Status checkResumeClasses() const;
     Status prepareModel();
     Status loadPretrained();
+    Status prepareOptimizer();
+    void applyFinetunePhase(int epoch);
     Status prepareLoaders();
     void prepareSchedule();
     // restore(): the resumed checkpoint's weights, and for an exact resume its position.
@@ -738,7 +800,8 @@ private:
     torch::Device m_device{torch::kCPU};
     bool m_cuda = false;
     bool m_channelsLast = false;
-    bool m_amp = false; ///< autocast (CUDA only)
+    bool m_amp = false; ///< autocast
+    std::optional<AmpMode> m_savedAmp; ///< an exact resume's recorded mode
     torch::ScalarType m_ampType = torch::kBFloat16;
     double m_lossScale = 1.0; ///< fp16's dynamic loss scale
     int m_goodSteps = 0; ///< since the loss scale last changed
@@ -748,8 +811,10 @@ private:
     ResolvedPipelines m_pipelines;
     int m_numClasses = 0;
     std::shared_ptr<tm::Net> m_net;
-    std::vector<torch::Tensor> m_params;
+    std::vector<torch::Tensor> m_params; ///< those the optimizer updates
     std::unique_ptr<Optimizer> m_optimizer;
+    QString m_headPrefix; ///< ModelArch::headPrefix
+    std::vector<torch::Tensor> m_frozen; ///< the backbone while it is frozen (else empty)
     std::unique_ptr<BatchLoader> m_trainLoader;
     std::unique_ptr<BatchLoader> m_valLoader; ///< null without validation images
     int m_batchesPerEpoch = 0;
@@ -884,6 +949,8 @@ Status TrainingRun::readResumeSettings()
                     .object())) {
             m_savedThreads = saved->threads;
             m_requestedThreads = m_cfg.threads;
+            if (saved->amp != AmpMode::Auto)
+                m_savedAmp = saved->amp;
             m_cfg = exactResumeConfig(saved.value(), m_cfg);
         }
     }
@@ -913,11 +980,29 @@ Status TrainingRun::prepareDevice()
     noteResumeThreads(m_threadsBefore);
     if (m_cuda)
         at::globalContext().setBenchmarkCuDNN(true);
-    m_channelsLast = usesChannelsLast(m_cfg.memoryFormat, m_cuda);
-    m_amp = m_cuda && m_cfg.amp != AmpMode::Off;
-    m_ampType = m_cfg.amp == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
-    m_lossScale = m_cfg.amp == AmpMode::Float16 ? 65536.0 : 1.0;
+    prepareAmp();
     return success();
+}
+
+/// The mixed precision in effect (resolveAmp()), recorded in m_cfg for config.json and the
+/// checkpoints; bf16 on the CPU brings channels_last, which oneDNN's bf16 kernels want.
+void TrainingRun::prepareAmp()
+{
+    const AmpMode requested = m_cfg.amp;
+    const AmpChoice amp = resolveAmp(requested, m_cfg.arch, m_cuda, cpuHasNativeBf16());
+    m_cfg.amp = amp.mode;
+    if (!amp.note.isEmpty())
+        m_start.notes.append(amp.note);
+    if (m_savedAmp && *m_savedAmp != amp.mode)
+        m_start.notes.append(QStringLiteral("Warning: the run was trained with AMP %1, this "
+                                            "resume computes with %2: the continuation is not "
+                                            "bit-identical")
+                                 .arg(ampName(*m_savedAmp), ampName(amp.mode)));
+    m_amp = amp.mode != AmpMode::Off;
+    m_ampType = amp.mode == AmpMode::Float16 ? torch::kHalf : torch::kBFloat16;
+    m_lossScale = amp.mode == AmpMode::Float16 ? 65536.0 : 1.0;
+    m_channelsLast = usesChannelsLast(m_cfg.memoryFormat, m_cuda)
+        || (m_amp && !m_cuda && m_cfg.memoryFormat == MemoryFormat::Auto);
 }
 
 /// What an exact resume's thread count means for the continuation (see exactResumeConfig()):
@@ -1019,9 +1104,55 @@ Status TrainingRun::prepareModel()
     m_net->to(m_device);
     if (m_channelsLast)
         tm::setChannelsLast(*m_net, true);
-    for (auto &[name, p] : tm::parameterEntries(*m_net))
-        m_params.push_back(p);
-    m_optimizer = std::make_unique<Optimizer>(m_cfg, m_params);
+    return prepareOptimizer();
+}
+
+/// The optimizer's parameter groups as fine-tuning wants them: one group of every parameter
+/// (in model.parameters() order) for plain training; otherwise the head's group first and the
+/// backbone's (at lr × backboneLrFactor) second, as
+/// `SGD([{'params': head}, {'params': backbone, 'lr': lr * factor}])`. A frozen backbone has no
+/// gradients and joins later (applyFinetunePhase(), as add_param_group()) or never.
+Status TrainingRun::prepareOptimizer()
+{
+    const ModelArch *arch = findModelArch(m_cfg.arch);
+    m_headPrefix = arch ? arch->headPrefix : QString();
+    std::vector<torch::Tensor> all, head, backbone;
+    for (auto &[name, p] : tm::parameterEntries(*m_net)) {
+        all.push_back(p);
+        (tm::isHeadName(name, m_headPrefix) ? head : backbone).push_back(p);
+    }
+    if (m_cfg.finetune == FinetuneMode::Full && m_cfg.backboneLrFactor == 1.0) {
+        m_optimizer = std::make_unique<Optimizer>(m_cfg, std::vector{ParamGroup{all, 1.0}});
+        m_params = m_optimizer->params();
+        return success();
+    }
+    if (head.empty() || backbone.empty())
+        return Error{QStringLiteral("cannot fine-tune %1: no parameters under its head “%2”")
+                         .arg(m_cfg.arch, m_headPrefix)};
+    std::vector<ParamGroup> groups{{head, 1.0}};
+    const QString factor = m_cfg.backboneLrFactor == 1.0
+        ? QString()
+        : QStringLiteral(" at lr × %1").arg(m_cfg.backboneLrFactor);
+    if (m_cfg.finetune == FinetuneMode::Full) {
+        groups.push_back({backbone, m_cfg.backboneLrFactor});
+        m_start.notes.append(QStringLiteral("Fine-tuning every layer, the backbone%1").arg(factor));
+    } else {
+        for (torch::Tensor &p : backbone)
+            p.requires_grad_(false);
+        m_frozen = backbone;
+        m_start.notes.append(
+            m_cfg.finetune == FinetuneMode::Head
+                ? QStringLiteral("Fine-tuning the head (%1) only: the backbone is frozen, its "
+                                 "BatchNorm and stochastic-depth layers in eval mode")
+                      .arg(m_headPrefix)
+                : QStringLiteral("Fine-tuning the head (%1) for %2 epoch(s), then every layer, "
+                                 "the backbone%3")
+                      .arg(m_headPrefix)
+                      .arg(m_cfg.unfreezeEpoch)
+                      .arg(factor));
+    }
+    m_optimizer = std::make_unique<Optimizer>(m_cfg, std::move(groups));
+    m_params = m_optimizer->params();
     return success();
 }
 
@@ -1062,6 +1193,21 @@ Status TrainingRun::loadPretrained()
                              .arg(weights->top1, 0, 'f', 1)
                              .arg(note.value()));
     return success();
+}
+
+/// Head-then-full: from the epoch after unfreezeEpoch on, the backbone trains too, in a
+/// parameter group of its own with fresh optimizer state (add_param_group()).
+void TrainingRun::applyFinetunePhase(int epoch)
+{
+    if (m_frozen.empty() || m_cfg.finetune != FinetuneMode::HeadThenFull
+        || epoch <= m_cfg.unfreezeEpoch)
+        return;
+    for (torch::Tensor &p : m_frozen)
+        p.requires_grad_(true);
+    m_optimizer->addGroup({m_frozen, m_cfg.backboneLrFactor});
+    m_params = m_optimizer->params();
+    m_frozen.clear();
+    status(QStringLiteral("Epoch %1: the backbone is unfrozen, every layer trains").arg(epoch));
 }
 
 Status TrainingRun::prepareLoaders()
@@ -1137,6 +1283,11 @@ Status TrainingRun::restore()
 
 Status TrainingRun::restoreExactly()
 {
+    // The optimizer's groups as they were when the checkpoint was saved: inside epoch
+    // `epoch` + 1 when it has a batch position, at the end of `epoch` otherwise.
+    const qint64 savedEpoch = m_resumeRoot.value(u"epoch").toInt();
+    applyFinetunePhase(int(
+        m_resumeRoot.value(u"progress").value(u"batch").toInt() > 0 ? savedEpoch + 1 : savedEpoch));
     if (Status ok = m_optimizer->load(m_resumeRoot.value(u"optimizer_state_dict"), m_device); !ok)
         return Error{QStringLiteral("cannot resume exactly: %1").arg(ok.errorMessage())};
     const int epochsDone = int(m_resumeRoot.value(u"epoch").toInt());
@@ -1279,9 +1430,6 @@ void TrainingRun::announceStart()
     m_start.history.name = m_outDir.dirName();
     m_start.history.epochs = m_history;
     m_start.history.steps = m_stepLog;
-    if (m_cfg.amp != AmpMode::Off && !m_cuda)
-        m_start.notes.append(
-            QStringLiteral("Mixed precision is for CUDA only: training in float32 on the CPU"));
     if (m_callbacks.started)
         m_callbacks.started(m_start);
 }
@@ -1293,7 +1441,10 @@ void TrainingRun::announceStart()
 /// and the epoch's report. A stop that ends the run inside the epoch sets m_stoppedEarly.
 Status TrainingRun::runEpoch(int number)
 {
+    applyFinetunePhase(number);
     m_net->train();
+    if (!m_frozen.empty())
+        tm::setFrozenBackboneEval(*m_net, m_headPrefix);
     m_control.setLoader(m_trainLoader.get());
     EpochRun epoch = startEpoch(number);
     Status trained = trainBatches(epoch);
@@ -1400,12 +1551,14 @@ TrainingRun::trainStep(const torch::Tensor &input, const torch::Tensor &labels, 
     torch::Tensor logits;
     torch::Tensor loss;
     {
-        tm::AutocastScope autocast(m_amp, m_ampType);
+        // The forward pass under autocast; the loss in float32 on its output, the backward
+        // outside, as a Python loop with torch.autocast does.
+        tm::AutocastScope autocast(m_amp, m_ampType, m_device.type());
         logits = m_net->forward(input);
-        loss = torch::nn::functional::cross_entropy(
-            logits.to(torch::kFloat), labels,
-            torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(m_cfg.labelSmoothing));
     }
+    loss = torch::nn::functional::cross_entropy(
+        logits.to(torch::kFloat), labels,
+        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(m_cfg.labelSmoothing));
     (m_lossScale != 1.0 ? loss * m_lossScale : loss).backward();
     const bool finite = m_lossScale == 1.0 || unscaleGradients();
     if (finite && m_cfg.gradClipNorm > 0.0)
@@ -1543,7 +1696,8 @@ Value TrainingRun::makeCheckpoint(int epochsDone, const EpochProgress &progress)
     Value root = Value::dict({
         {Value(QStringLiteral("model_state_dict")), tm::stateDictValue(*m_net)},
         {Value(QStringLiteral("optimizer_state_dict")), m_optimizer->stateDict()},
-        {Value(QStringLiteral("scheduler_state_dict")), m_schedule.stateDict(m_step)},
+        {Value(QStringLiteral("scheduler_state_dict")),
+         m_schedule.stateDict(m_step, m_optimizer->lrFactors())},
         {Value(QStringLiteral("epoch")), Value(epochsDone)},
         {Value(QStringLiteral("step")), Value(m_step)},
         {Value(QStringLiteral("class_to_idx")), Value::dict(std::move(classToIdx))},

@@ -77,6 +77,8 @@ struct ImagePrediction
     QString error; ///< set when the image could not be read
 };
 
+enum class AmpMode; // training.h
+
 struct ClassifierOptions
 {
     /// Where to run: "auto" (CUDA when available), "cpu", "cuda", "cuda:N".
@@ -88,6 +90,10 @@ struct ClassifierOptions
     /// Class names for checkpoints without 'class_to_idx' (else "0", "1", ...).
     QStringList classes;
     int threads = 0;
+    /// Mixed precision of the forward pass (resolveAmp() in training.h): Off computes in float32
+    /// as Python's model(x); Auto and BFloat16 autocast to bf16 where it applies, as a run's
+    /// validation does. Off by default: evaluation reproduces a float32 Python evaluation.
+    AmpMode amp{}; ///< AmpMode::Off (training.h declares the values)
 };
 
 /// A trained model loaded from a checkpoint for evaluation and prediction: our own checkpoints

@@ -3,6 +3,7 @@
 
 #include "training/training.h"
 
+#include "base/cpufeatures.h"
 #include "checkpoint/checkpointreader.h"
 #include "training/models.h"
 #include "training/trainingdata.h"
@@ -49,8 +50,14 @@ constexpr std::array<std::pair<ScheduleKind, const char16_t *>, 4> kSchedules{
      {ScheduleKind::Step, u"step"},
      {ScheduleKind::Cosine, u"cosine"},
      {ScheduleKind::OneCycle, u"onecycle"}}};
-constexpr std::array<std::pair<AmpMode, const char16_t *>, 3> kAmp{
-    {{AmpMode::Off, u"off"}, {AmpMode::BFloat16, u"bf16"}, {AmpMode::Float16, u"fp16"}}};
+constexpr std::array<std::pair<AmpMode, const char16_t *>, 4> kAmp{{{AmpMode::Off, u"off"},
+                                                                    {AmpMode::BFloat16, u"bf16"},
+                                                                    {AmpMode::Float16, u"fp16"},
+                                                                    {AmpMode::Auto, u"auto"}}};
+constexpr std::array<std::pair<FinetuneMode, const char16_t *>, 3> kFinetune{
+    {{FinetuneMode::Full, u"full"},
+     {FinetuneMode::Head, u"head"},
+     {FinetuneMode::HeadThenFull, u"head-then-full"}}};
 constexpr std::array<std::pair<MemoryFormat, const char16_t *>, 3> kMemoryFormats{
     {{MemoryFormat::Auto, u"auto"},
      {MemoryFormat::ChannelsLast, u"channels_last"},
@@ -69,6 +76,14 @@ QString scheduleName(ScheduleKind kind)
 QString ampName(AmpMode mode)
 {
     return toName(mode, kAmp);
+}
+QString finetuneName(FinetuneMode mode)
+{
+    return toName(mode, kFinetune);
+}
+std::optional<FinetuneMode> finetuneFromName(const QString &name)
+{
+    return fromName(name, kFinetune);
 }
 std::optional<OptimizerKind> optimizerFromName(const QString &name)
 {
@@ -97,6 +112,50 @@ bool usesChannelsLast(MemoryFormat format, bool cuda)
     return format != MemoryFormat::Contiguous;
 }
 
+bool ampAutoRule(const QString &arch)
+{
+    // Measured with bench/ (README, "bf16 on the CPU"), interleaved against float32: small_cnn
+    // 1.47x, resnet18 at 112 px 1.21x. An architecture measured slower in bf16 goes here.
+    Q_UNUSED(arch);
+    return true;
+}
+
+AmpChoice resolveAmp(AmpMode requested, const QString &arch, bool cuda, bool cpuBf16)
+{
+    switch (requested) {
+    case AmpMode::Off:
+        return {AmpMode::Off, {}};
+    case AmpMode::Float16:
+        if (cuda)
+            return {AmpMode::Float16, {}};
+        return {AmpMode::Off,
+                QStringLiteral("float16 autocast is for CUDA: training in float32 on "
+                               "the CPU (bf16 is the CPU's mixed precision)")};
+    case AmpMode::BFloat16:
+        if (cuda || cpuBf16)
+            return {AmpMode::BFloat16, {}};
+        return {AmpMode::BFloat16,
+                QStringLiteral("bfloat16 autocast, as asked: this CPU has no native bf16 "
+                               "(AVX512-BF16 or AMX), so it is emulated and likely slower than "
+                               "float32 (--amp auto picks float32 here)")};
+    case AmpMode::Auto:
+        break;
+    }
+    if (cuda)
+        return {AmpMode::Off, {}}; // CUDA's choice stays the user's (bf16 or fp16)
+    if (!cpuBf16)
+        return {AmpMode::Off, {}};
+    if (!ampAutoRule(arch))
+        return {AmpMode::Off,
+                QStringLiteral("float32: bf16 autocast is not faster for %1 on this CPU "
+                               "(--amp bf16 forces it)")
+                    .arg(arch)};
+    return {AmpMode::BFloat16,
+            QStringLiteral("bfloat16 autocast with channels_last: the CPU has %1 (--amp off "
+                           "trains in float32)")
+                .arg(cpuBf16Features())};
+}
+
 QJsonObject TrainConfig::toJson() const
 {
     return QJsonObject{
@@ -111,6 +170,9 @@ QJsonObject TrainConfig::toJson() const
         {QStringLiteral("arch"), arch},
         {QStringLiteral("weights"), weightsPath},
         {QStringLiteral("pretrained"), pretrained},
+        {QStringLiteral("finetune"), finetuneName(finetune)},
+        {QStringLiteral("unfreeze_epoch"), unfreezeEpoch},
+        {QStringLiteral("backbone_lr_factor"), backboneLrFactor},
         {QStringLiteral("epochs"), epochs},
         {QStringLiteral("optimizer"), optimizerName(optimizer)},
         {QStringLiteral("lr"), lr},
@@ -145,7 +207,8 @@ TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &curre
     merged.valRoot = current.valRoot.isEmpty() ? saved.valRoot : current.valRoot;
     merged.device = current.device;
     merged.memoryFormat = current.memoryFormat;
-    merged.amp = current.amp;
+    // bf16 rounds otherwise than float32: the run's own mode continues it as it was.
+    merged.amp = current.amp == AmpMode::Auto ? saved.amp : current.amp;
     // Float sums round by how the work is split among threads: only the run's own count
     // continues bit for bit, so it is restored unless this run asks for a count.
     merged.threads = current.threads > 0 ? current.threads : saved.threads;
@@ -210,6 +273,9 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
     str("arch", c.arch);
     str("weights", c.weightsPath);
     str("pretrained", c.pretrained);
+    enumeration("finetune", c.finetune, finetuneFromName);
+    integer("unfreeze_epoch", c.unfreezeEpoch);
+    num("backbone_lr_factor", c.backboneLrFactor);
     integer("epochs", c.epochs);
     enumeration("optimizer", c.optimizer, optimizerFromName);
     num("lr", c.lr);

@@ -31,7 +31,14 @@ namespace ifs {
 
 enum class OptimizerKind { SGD, Adam, AdamW };
 enum class ScheduleKind { Constant, Step, Cosine, OneCycle };
-enum class AmpMode { Off, BFloat16, Float16 };
+/// Mixed precision. Auto: bfloat16 autocast on a CPU with native bf16 (AVX512-BF16 or AMX) for
+/// the architectures and inputs where it measured faster (ampAutoRule()), float32 otherwise and
+/// on CUDA. BFloat16 works on CUDA and the CPU; Float16 (with a loss scale) is CUDA only.
+enum class AmpMode { Off, BFloat16, Float16, Auto };
+/// Which parameters train: Full (all), Head (the backbone frozen: no gradients, its BatchNorm
+/// and stochastic-depth layers in eval mode, only the head in the optimizer), HeadThenFull (Head
+/// for the first unfreezeEpoch epochs, then Full). The head is ModelArch::headPrefix.
+enum class FinetuneMode { Full, Head, HeadThenFull };
 /// The images' and weights' memory layout. Auto: channels_last, on CUDA and on the CPU, where it
 /// measured faster for every benchmarked model once glibc's malloc was really tuned (see the
 /// README).
@@ -40,15 +47,34 @@ enum class MemoryFormat { Auto, ChannelsLast, Contiguous };
 /// "sgd", "adam", "adamw" / "constant", "step", "cosine", "onecycle" / "off", "bf16", "fp16".
 QString optimizerName(OptimizerKind kind);
 QString scheduleName(ScheduleKind kind);
-QString ampName(AmpMode mode);
+QString ampName(AmpMode mode); ///< "auto" for Auto
+/// "full", "head", "head-then-full".
+QString finetuneName(FinetuneMode mode);
 /// "auto", "channels_last", "contiguous".
 QString memoryFormatName(MemoryFormat format);
 std::optional<OptimizerKind> optimizerFromName(const QString &name);
 std::optional<ScheduleKind> scheduleFromName(const QString &name);
 std::optional<AmpMode> ampFromName(const QString &name);
+std::optional<FinetuneMode> finetuneFromName(const QString &name);
 std::optional<MemoryFormat> memoryFormatFromName(const QString &name);
 /// Whether `format` means channels_last on a CUDA device (`cuda` true) or the CPU.
 bool usesChannelsLast(MemoryFormat format, bool cuda);
+
+/// What a requested AMP mode means for a run: the mode in effect (Off, BFloat16 or Float16) and
+/// a sentence saying why, for the start notes.
+struct AmpChoice
+{
+    AmpMode mode = AmpMode::Off;
+    QString note;
+};
+/// Resolves `requested` for `arch` on CUDA or the CPU, whose native bf16 support `cpuBf16`
+/// says (cpuHasNativeBf16() in base/cpufeatures.h). Auto picks bf16 on the CPU by ampAutoRule().
+AmpChoice resolveAmp(AmpMode requested, const QString &arch, bool cuda, bool cpuBf16);
+/// Auto's rule on a CPU with native bf16: whether bf16 autocast is expected to be faster than
+/// float32 for `arch`, by measurement with bench/ (README, "bf16 on the CPU"). Every
+/// architecture measured so far gains (small_cnn 1.47x, resnet18 at 112 px 1.21x); one measured
+/// slower is listed in the rule and trains in float32 under Auto.
+bool ampAutoRule(const QString &arch);
 
 struct TrainConfig
 {
@@ -69,6 +95,11 @@ struct TrainConfig
     /// "IMAGENET1K_V1", "IMAGENET1K_V2" or "DEFAULT"; found in torch.hub's cache or downloaded.
     /// Empty transforms then get the weights' own preprocessing.
     QString pretrained;
+    FinetuneMode finetune = FinetuneMode::Full;
+    int unfreezeEpoch = 1; ///< HeadThenFull: the head alone for this many epochs, then all
+    /// The backbone's learning rate is lr × this (its own parameter group; the schedule scales
+    /// both groups). 1: one group, as without fine-tuning.
+    double backboneLrFactor = 1.0;
 
     // Optimisation
     int epochs = 5;
@@ -91,7 +122,9 @@ struct TrainConfig
     // Device
     QString device = QStringLiteral("auto"); ///< auto | cpu | cuda | cuda:N
     MemoryFormat memoryFormat = MemoryFormat::Auto;
-    AmpMode amp = AmpMode::Off; ///< CUDA only
+    /// Auto by default. A run records the mode in effect (config.json, checkpoints), which an
+    /// exact resume keeps unless it asks for another.
+    AmpMode amp = AmpMode::Auto;
     /// libtorch intra-op threads; 0 = leave as set. A run records the count in effect (in
     /// config.json and its checkpoints), which an exact resume restores unless it sets one.
     int threads = 0;
@@ -119,10 +152,11 @@ struct TrainConfig
 /// One optimizer step (for the loss curve).
 /// The settings an exact resume runs with: the run's own (`saved`), so that the trajectory
 /// continues as it was, except for what belongs to this run (`current`): the data, where and
-/// how fast to compute (device, memory format, AMP, workers), the run folder, the resume path
+/// how fast to compute (device, memory format, workers), the run folder, the resume path
 /// and step limit, and at least `current.epochs`. The thread count is the run's own unless
 /// `current` sets one (> 0): float sums round by thread count, so another count continues the
-/// run, but not bit for bit.
+/// run, but not bit for bit. Likewise the AMP mode is the run's own unless `current` asks for
+/// one other than Auto.
 TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &current);
 
 struct StepRecord

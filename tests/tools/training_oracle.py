@@ -25,7 +25,7 @@ Usage:
       into torchvision's resnet18(num_classes=N) with strict=True, the optimizer state into
       torch.optim.SGD, builds the val transform from the checkpoint's 'transforms' source, runs
       ImageFolder(VAL_ROOT) and compares with OURS.json ({"path": [probabilities]}). Prints JSON.
-  training_oracle.py optimizer RUN_DIR INITIAL.pth TRAIN_ROOT THREADS
+  training_oracle.py optimizer RUN_DIR INITIAL.pth TRAIN_ROOT THREADS [HEAD_PREFIX]
       Checks a full-batch resnet18 run of ours (one step per epoch, epoch_NNN.pth kept) against
       torch.optim and torch.optim.lr_scheduler, one step at a time: from our weights and
       optimizer state after step k (INITIAL.pth and a fresh optimizer for k = 0), Python takes
@@ -39,6 +39,23 @@ Usage:
       between torch's step and the same step on the samples in reverse order (a witness, also
       reported as rounding_rel_diff and rounding_share).
 
+      Fine-tuning (config.json's finetune, unfreeze_epoch, backbone_lr_factor; the head is the
+      parameters under HEAD_PREFIX, default "fc."): torch.optim gets the head's group first and
+      the backbone's at lr x factor second, SGD([{'params': head}, {'params': backbone, 'lr':
+      lr * factor}]); a frozen backbone has requires_grad False and its BatchNorm layers in eval
+      mode, and joins by add_param_group() in the step after unfreeze_epoch. Each step reports
+      both sides' group rates (group_lrs, our_group_lrs).
+
+      bf16 (config.json's amp "bf16"): the step runs as the tuned Python loop does, the model and
+      images in channels_last and the forward pass under torch.autocast("cpu", torch.bfloat16),
+      the loss in float32 on its output; loss_fp32 is the same step's loss without autocast (the
+      witness that autocast changes something), and the rounding witness takes the samples in
+      a shuffled order (reversing them moves a bf16 loss less than our loader's shuffle does).
+  training_oracle.py autocast ARCH NUM_CLASSES WEIGHTS.pth OURS.json [SMALLCNN.py]
+      OURS.json as for `arch`, our probabilities with bf16 autocast. Prints JSON
+      {"bf16_max_prob_diff": max |ours - Python's eval-mode model in channels_last under
+      torch.autocast("cpu", torch.bfloat16)|, "fp32_max_prob_diff": the same against float32}.
+
       Why the thread count matters: the kernels split their sums by thread, and the second step
       of the SGD run (after a rate-0.05 step, BatchNorm's backward cancels heavily) amplifies
       that rounding. Measured on this machine from the same state of ours: torch.optim with 2
@@ -49,6 +66,7 @@ Usage:
       magnitude.
 """
 import collections
+import copy
 import io
 import json
 import os
@@ -203,6 +221,26 @@ def cmd_theirs(arch, num_classes, out_path, spec_path, source_path=None):
     print(json.dumps(out))
 
 
+def cmd_autocast(arch, num_classes, weights, ours_path, source_path=None):
+    source = open(source_path).read() if source_path else None
+    model = build(arch, int(num_classes), source)
+    model.load_state_dict(load_weights_only(weights)[0], strict=True)
+    model.eval()
+    spec = json.load(open(ours_path))
+    transform = eval(spec["transform"], {"transforms": transforms})  # our own test's source
+    paths = list(spec["predictions"])
+    batch = torch.stack([transform(torchvision.datasets.folder.default_loader(p)) for p in paths])
+    ours = torch.tensor([spec["predictions"][p] for p in paths])
+    with torch.no_grad():
+        fp32 = torch.softmax(model(batch), 1)
+        model = model.to(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = torch.softmax(model(batch.contiguous(memory_format=torch.channels_last)).float(), 1)
+    print(json.dumps({"bf16_max_prob_diff": (ours - bf16).abs().max().item(),
+                      "fp32_max_prob_diff": (ours - fp32).abs().max().item(),
+                      "bf16_vs_fp32": (bf16 - fp32).abs().max().item()}))
+
+
 def cmd_interop(run_dir, val_root, ours_path):
     ck, how = load_weights_only(os.path.join(run_dir, "last.pth"))
     out = {"how": how, "keys": sorted(ck.keys()), "arch": ck["arch"], "epoch": ck["epoch"]}
@@ -253,7 +291,8 @@ def make_scheduler(optimizer, config, total_steps):
     name = config["schedule"]
     warmup = round(config["warmup_epochs"])  # one step per epoch here
     if name == "onecycle":
-        return lr_scheduler.OneCycleLR(optimizer, max_lr=config["lr"], total_steps=total_steps)
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=[g["lr"] for g in optimizer.param_groups],
+                                       total_steps=total_steps)
     if name == "step":
         main = lr_scheduler.StepLR(optimizer, step_size=config["step_epochs"], gamma=config["step_gamma"])
     elif name == "cosine":
@@ -267,7 +306,33 @@ def make_scheduler(optimizer, config, total_steps):
         milestones=[warmup])
 
 
-def cmd_optimizer(run_dir, initial_path, train_root, threads):
+def finetune_groups(model, config, head_prefix, epoch):
+    """The parameter groups of `epoch` (1-based) as torch.optim gets them, the backbone's
+    parameters when it is frozen in that epoch (else []), and its factor."""
+    mode = config.get("finetune", "full")
+    factor = config.get("backbone_lr_factor", 1.0)
+    named = list(model.named_parameters())
+    if mode == "full" and factor == 1.0:
+        return [{"params": [p for _, p in named]}], [], factor
+    head = [p for n, p in named if n.startswith(head_prefix)]
+    backbone = [p for n, p in named if not n.startswith(head_prefix)]
+    frozen = mode == "head" or (mode == "head-then-full" and epoch <= config["unfreeze_epoch"])
+    if frozen:
+        return [{"params": head}], backbone, factor
+    return [{"params": head}, {"params": backbone, "lr": config["lr"] * factor}], [], factor
+
+
+def frozen_backbone_eval(model, head_prefix):
+    """A frozen backbone computes fixed features: its BatchNorm layers use their running
+    statistics and its stochastic depth is off (dropout layers stay: they regularise the head)."""
+    for name, module in model.named_modules():
+        if isinstance(module, (torch.nn.modules.batchnorm._BatchNorm,
+                               torchvision.ops.StochasticDepth)) and \
+                not (name + ".").startswith(head_prefix):
+            module.eval()
+
+
+def cmd_optimizer(run_dir, initial_path, train_root, threads, head_prefix="fc."):
     # The run's own thread count: it decides how the kernels split their sums, and so how the
     # float32 gradient rounds (see the docstring).
     torch.set_num_threads(int(threads))
@@ -289,6 +354,7 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
         return group["momentum"] if name == "sgd" else group["betas"][0]
 
     def make_optimizer(params):
+        """`params`: a list of tensors or of param group dicts."""
         if name == "sgd":
             return torch.optim.SGD(params, lr=config["lr"], momentum=config["momentum"],
                                    nesterov=config["nesterov"], weight_decay=config["weight_decay"])
@@ -306,11 +372,20 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
         model.load_state_dict(before["model_state_dict"], strict=True)
         model = model.to(memory_format=layout)
         params = list(model.parameters())
-        optimizer = make_optimizer(params)
+        # The groups as the state after step k has them (the phase of epoch k), then those of
+        # step k + 1's epoch: an unfreeze in between adds the backbone's group.
+        groups, frozen, factor = finetune_groups(model, config, head_prefix, max(k, 1))
+        optimizer = make_optimizer(groups)
         if before["optimizer_state_dict"] is not None:
             optimizer.load_state_dict(before["optimizer_state_dict"])
-            group = optimizer.param_groups[0]  # the schedule below sets these from the start
-            group["lr"] = config["lr"]
+        _, frozen_now, _ = finetune_groups(model, config, head_prefix, k + 1)
+        if frozen and not frozen_now:
+            optimizer.add_param_group({"params": frozen, "lr": config["lr"] * factor})
+        for p in frozen_now:
+            p.requires_grad_(False)
+        for index, group in enumerate(optimizer.param_groups):
+            # The schedule below sets these from the start.
+            group["lr"] = config["lr"] * (factor if index == 1 else 1.0)
             if name == "sgd":
                 group["momentum"] = config["momentum"]
             else:
@@ -322,16 +397,33 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
                 scheduler.step()
         group = optimizer.param_groups[0]
         lr, momentum = group["lr"], momentum_of(group)
+        group_lrs = [g["lr"] for g in optimizer.param_groups]
         model.train()
+        if frozen_now:
+            frozen_backbone_eval(model, head_prefix)
         optimizer.zero_grad()
-        batch = images[order].contiguous(memory_format=layout)
-        loss = torch.nn.functional.cross_entropy(model(batch), labels[order],
-                                                 label_smoothing=config["label_smoothing"])
+        inputs = images[order].contiguous(memory_format=layout)
+        smoothing = config["label_smoothing"]
+        loss_fp32 = None
+        if bf16:
+            model = model.to(memory_format=torch.channels_last)
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with torch.no_grad():  # the same step in float32 (BatchNorm's statistics restored)
+                saved = copy.deepcopy(model.state_dict())
+                loss_fp32 = torch.nn.functional.cross_entropy(
+                    model(inputs), labels[order], label_smoothing=smoothing).item()
+                model.load_state_dict(saved)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                output = model(inputs)
+        else:
+            output = model(inputs)
+        loss = torch.nn.functional.cross_entropy(output.float(), labels[order],
+                                                 label_smoothing=smoothing)
         loss.backward()
         if config["grad_clip_norm"] > 0:
             torch.nn.utils.clip_grad_norm_(params, config["grad_clip_norm"])
         optimizer.step()
-        return dict(model.named_parameters()), loss.item(), lr, momentum
+        return dict(model.named_parameters()), loss.item(), lr, momentum, group_lrs, loss_fp32
 
     our_steps = []
     with open(os.path.join(run_dir, "steps.csv")) as f:
@@ -340,15 +432,20 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
             _, _, loss, lr = line.strip().split(",")
             our_steps.append((float(loss), float(lr)))
 
+    bf16 = config.get("amp") == "bf16"
     initial = load_weights_only(initial_path)[0]
     rows = []
     before = {"model_state_dict": initial, "optimizer_state_dict": None}
     in_order = torch.arange(len(dataset))
     for k in range(steps):
-        theirs_after, loss, lr, momentum = take_step(before, k, in_order)
+        theirs_after, loss, lr, momentum, group_lrs, loss_fp32 = take_step(before, k, in_order)
         # The rounding witness: the same step on the samples in reverse order, a sum of the same
-        # terms in another order (ours are in our loader's shuffled order).
-        witness_after = take_step(before, k, in_order.flip(0))[0]
+        # terms in another order (ours are in our loader's shuffled order). In bf16, a shuffled
+        # order like ours: BatchNorm's statistics then round otherwise in many more places.
+        other = in_order.flip(0)
+        if bf16:
+            other = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(k))
+        witness_after, witness_loss = take_step(before, k, other)[:2]
         after = epoch_file(k + 1)
         diff_sq, delta_sq, witness_sq, mismatched, witness_mismatched, total = 0, 0, 0, 0, 0, 0
         for key, param in theirs_after.items():
@@ -370,7 +467,10 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
             "lr": lr, "our_lr": our_steps[k][1],
             "momentum": momentum,
             "our_momentum": momentum_of(after["optimizer_state_dict"]["param_groups"][0]),
-            "loss": loss, "our_loss": our_steps[k][0],
+            "loss": loss, "our_loss": our_steps[k][0], "loss_fp32": loss_fp32,
+            "witness_loss": witness_loss,
+            "group_lrs": group_lrs,
+            "our_group_lrs": [g["lr"] for g in after["optimizer_state_dict"]["param_groups"]],
             "delta_norm": delta_sq ** 0.5,
             "delta_rel_diff": (diff_sq / delta_sq) ** 0.5 if delta_sq > 0 else float("inf"),
             "mismatch_share": mismatched / total,
@@ -383,5 +483,5 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads):
 
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    {"arch": cmd_arch, "theirs": cmd_theirs, "interop": cmd_interop,
+    {"arch": cmd_arch, "theirs": cmd_theirs, "autocast": cmd_autocast, "interop": cmd_interop,
      "optimizer": cmd_optimizer}[command](*arguments)

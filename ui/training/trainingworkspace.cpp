@@ -1,5 +1,6 @@
 #include "training/trainingworkspace.h"
 
+#include "base/cpufeatures.h"
 #include "base/settings.h"
 #include "checkpoint/checkpointfiles.h"
 #include "common/emptystatepage.h"
@@ -187,9 +188,13 @@ TrainingWorkspace::TrainingWorkspace(Settings *settings, QWidget *parent)
     // The settings of the last run, without what belongs to that run.
     TrainConfig initial;
     if (m_settings) {
-        if (Result<TrainConfig> stored = TrainConfig::fromJson(m_settings->trainingForm());
-            stored.ok())
+        const QJsonObject form = m_settings->trainingForm();
+        if (Result<TrainConfig> stored = TrainConfig::fromJson(form); stored.ok())
             initial = stored.value();
+        // Forms saved before mixed precision worked on the CPU say "off" only because the
+        // control was disabled there: they get the new default.
+        if (!form.contains(QStringLiteral("finetune")))
+            initial.amp = AmpMode::Auto;
     }
     initial.dataRoot.clear();
     initial.valRoot.clear();
@@ -601,10 +606,10 @@ QGroupBox *TrainingWorkspace::buildDeviceBox(QWidget *form)
                                   "this libtorch, CPU training too (see the README's benchmarks)"));
     m_amp = new QComboBox(deviceBox);
     m_amp->setObjectName(QStringLiteral("ampCombo"));
+    m_amp->addItem(tr("Automatic"), int(AmpMode::Auto));
     m_amp->addItem(tr("Off (float32)"), int(AmpMode::Off));
     m_amp->addItem(tr("bfloat16"), int(AmpMode::BFloat16));
     m_amp->addItem(tr("float16 (loss scaling)"), int(AmpMode::Float16));
-    m_amp->setToolTip(tr("Automatic mixed precision: CUDA only"));
     m_seed = new QSpinBox(deviceBox);
     m_seed->setObjectName(QStringLiteral("seedSpin"));
     m_seed->setRange(0, INT_MAX);
@@ -1003,9 +1008,19 @@ void TrainingWorkspace::updateDeviceHint()
     const QString request = m_device->currentData().toString();
     const Result<std::pair<QString, QString>> resolved = resolveDevice(request);
     const bool cuda = resolved && resolved->first.startsWith(u"cuda");
-    m_amp->setEnabled(cuda);
+    // float16 needs CUDA; bfloat16 autocast runs on the CPU too (fast where it is native).
+    if (auto *items = qobject_cast<QStandardItemModel *>(m_amp->model()))
+        items->item(m_amp->findData(int(AmpMode::Float16)))->setEnabled(cuda);
+    if (!cuda && m_amp->currentData().toInt() == int(AmpMode::Float16))
+        m_amp->setCurrentIndex(m_amp->findData(int(AmpMode::Auto)));
     if (!cuda)
-        m_amp->setToolTip(tr("Automatic mixed precision needs a CUDA device"));
+        m_amp->setToolTip(
+            cpuHasNativeBf16()
+                ? tr("Automatic: bfloat16 autocast with channels_last (this CPU has %1) for the "
+                     "models it speeds up, float32 otherwise")
+                      .arg(cpuBf16Features())
+                : tr("Automatic: float32 (this CPU has no native bfloat16; bfloat16 is "
+                     "emulated, slowly)"));
     else
         m_amp->setToolTip(tr("Automatic mixed precision: bfloat16 needs no loss scaling"));
     if (isRunning() || !m_start.device.isEmpty())
