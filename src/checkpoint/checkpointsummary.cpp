@@ -149,6 +149,42 @@ private:
     QByteArray m_copy;
 };
 
+/// Calls `use(x)` with every element of the tensor as a double, in order, checking `cancel`
+/// every 2^20 elements. False (with stats' error, cancelled or unreadable set) when it was
+/// cancelled or its bytes could not be read.
+template<typename Use>
+bool visitElements(const ElementPieces &pieces, DType dtype, const std::atomic_bool *cancel,
+                   TensorStats &stats, Use use)
+{
+    const int size = elementSize(dtype);
+    constexpr qint64 kChunk = 1 << 20;
+    qint64 seen = 0; // elements so far, for the cancel checks
+    bool cancelled = false;
+    const Status read = pieces.visit([&](const char *data, qint64 bytes) {
+        const qint64 count = bytes / size;
+        for (qint64 i = 0; i < count; ++i) {
+            if (cancel && (seen + i) % kChunk == 0 && cancel->load()) {
+                cancelled = true;
+                return false;
+            }
+            use(elementToDouble(dtype, data + i * size));
+        }
+        seen += count;
+        return true;
+    });
+    if (cancelled) {
+        stats.cancelled = true;
+        stats.error = QStringLiteral("cancelled");
+        return false;
+    }
+    if (!read) {
+        stats.error = read.errorMessage();
+        stats.unreadable = true;
+        return false;
+    }
+    return true;
+}
+
 } // namespace
 
 TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *cancel)
@@ -172,55 +208,28 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
         stats.unreadable = true; // the layout was checked above: reading failed
         return stats;
     }
-    const int size = elementSize(dtype);
-    constexpr qint64 kChunk = 1 << 20;
-    qint64 seen = 0; // elements so far in this pass, for the cancel checks
-    const auto stopped = [&](qint64 i) {
-        return cancel && (seen + i) % kChunk == 0 && cancel->load();
-    };
     double mean = 0.0, m2 = 0.0;
     double lo = std::numeric_limits<double>::infinity();
     double hi = -std::numeric_limits<double>::infinity();
-    bool cancelled = false;
-    Status read = pieces.visit([&](const char *data, qint64 bytes) {
-        const qint64 count = bytes / size;
-        for (qint64 i = 0; i < count; ++i) {
-            if (stopped(i)) {
-                cancelled = true;
-                return false;
-            }
-            const double x = elementToDouble(dtype, data + i * size);
-            if (std::isnan(x)) {
-                ++stats.nans;
-                continue;
-            }
-            if (std::isinf(x)) {
-                ++stats.infs;
-                continue;
-            }
-            if (x == 0.0)
-                ++stats.zeros;
-            ++stats.finite;
-            const double delta = x - mean; // Welford: stable for large tensors
-            mean += delta / double(stats.finite);
-            m2 += delta * (x - mean);
-            lo = std::min(lo, x);
-            hi = std::max(hi, x);
+    const bool counted = visitElements(pieces, dtype, cancel, stats, [&](double x) {
+        if (std::isnan(x)) {
+            ++stats.nans;
+            return;
         }
-        seen += count;
-        return true;
+        if (std::isinf(x)) {
+            ++stats.infs;
+            return;
+        }
+        if (x == 0.0)
+            ++stats.zeros;
+        ++stats.finite;
+        const double delta = x - mean; // Welford: stable for large tensors
+        mean += delta / double(stats.finite);
+        m2 += delta * (x - mean);
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
     });
-    if (cancelled) {
-        stats.cancelled = true;
-        stats.error = QStringLiteral("cancelled");
-        return stats;
-    }
-    if (!read) {
-        stats.error = read.errorMessage();
-        stats.unreadable = true;
-        return stats;
-    }
-    if (stats.finite == 0)
+    if (!counted || stats.finite == 0)
         return stats;
     stats.min = lo;
     stats.max = hi;
@@ -234,30 +243,11 @@ TensorStats computeTensorStats(const Tensor &tensor, const std::atomic_bool *can
         stats.histogram[0] = stats.finite;
         return stats;
     }
-    seen = 0;
-    read = pieces.visit([&](const char *data, qint64 bytes) {
-        const qint64 count = bytes / size;
-        for (qint64 i = 0; i < count; ++i) {
-            if (stopped(i)) {
-                cancelled = true;
-                return false;
-            }
-            const double x = elementToDouble(dtype, data + i * size);
-            if (!std::isfinite(x))
-                continue;
-            const int bin = std::clamp(int((x - lo) / width), 0, TensorStats::kHistogramBins - 1);
-            ++stats.histogram[bin];
-        }
-        seen += count;
-        return true;
+    visitElements(pieces, dtype, cancel, stats, [&](double x) {
+        if (!std::isfinite(x))
+            return;
+        ++stats.histogram[std::clamp(int((x - lo) / width), 0, TensorStats::kHistogramBins - 1)];
     });
-    if (cancelled) {
-        stats.cancelled = true;
-        stats.error = QStringLiteral("cancelled");
-    } else if (!read) {
-        stats.error = read.errorMessage();
-        stats.unreadable = true;
-    }
     return stats;
 }
 

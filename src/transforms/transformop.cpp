@@ -283,6 +283,15 @@ std::vector<int> sizePair(const V &v, const QString &what)
              .arg(what, toPythonLiteral(v)));
 }
 
+DataShape withFixedSize(const DataShape &input, const std::vector<int> &size)
+{
+    DataShape out = input;
+    out.height = size[0];
+    out.width = size[1];
+    out.exact = true;
+    return out;
+}
+
 pil::Filter interpolation(const V &v)
 {
     QString member = v.text;

@@ -101,6 +101,9 @@ std::vector<double> numbers(const V &v, const QString &what);
 Range pair(const V &v, const QString &what);
 /// torchvision's _setup_size: an int, or a sequence of one or two ints, as (h, w).
 std::vector<int> sizePair(const V &v, const QString &what);
+/// `input` with the fixed output size `size` ([h, w], from sizePair()): the shape a crop or a
+/// resize to a given size makes, whatever the input's size.
+DataShape withFixedSize(const DataShape &input, const std::vector<int> &size);
 /// An InterpolationMode (or PIL's deprecated integer constant) as a PIL filter.
 pil::Filter interpolation(const V &v);
 /// fill: None (0), a number, or one value per channel.

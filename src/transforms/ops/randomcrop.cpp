@@ -50,11 +50,7 @@ public:
     DataShape outputShape(const DataShape &input) const override
     {
         // The padded image in between is checked when it is made (RunState::pad).
-        DataShape out = input;
-        out.width = size[1];
-        out.height = size[0];
-        out.exact = true;
-        return out;
+        return withFixedSize(input, size);
     }
 };
 

@@ -74,11 +74,7 @@ public:
 
     DataShape outputShape(const DataShape &input) const override
     {
-        DataShape out = input;
-        out.width = size[1];
-        out.height = size[0];
-        out.exact = true;
-        return out;
+        return withFixedSize(input, size);
     }
 };
 

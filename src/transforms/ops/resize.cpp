@@ -33,13 +33,11 @@ public:
 
     DataShape outputShape(const DataShape &input) const override
     {
+        if (size.size() == 2)
+            return withFixedSize(input, size);
         DataShape out = input;
-        if (size.size() == 2) {
-            out.width = size[1];
-            out.height = size[0];
-            out.exact = true;
-        } else if (input.sizeKnown() && input.width > 0 && input.height > 0
-                   && input.width <= kMaxSide && input.height <= kMaxSide) {
+        if (input.sizeKnown() && input.width > 0 && input.height > 0 && input.width <= kMaxSide
+            && input.height <= kMaxSide) {
             const QSize s = outputSize(QSize(int(input.width), int(input.height)));
             out.width = s.width();
             out.height = s.height();
