@@ -2,10 +2,13 @@
 //
 //   ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] [--workers W]
 //                   [--warmup N] [--steps N] [--memory-format F] [--amp off|bf16|auto]
-//                   [--finetune full|head]
+//                   [--finetune full|head] [--no-feature-cache]
 //       Trains on the ImageFolder ROOT (device cpu, SGD lr 0.1 momentum 0.9 wd 5e-4, constant
 //       rate) for N warm-up plus N timed optimizer steps, in float32 unless --amp says otherwise
-//       (auto: as the app decides; the mode in effect goes to stderr). Prints one line:
+//       (auto: as the app decides; the mode in effect goes to stderr). Head-only fine-tuning
+//       with a train transform that draws no random numbers computes the backbone's features
+//       once before the first step (its seconds go to stderr), unless --no-feature-cache.
+//       Prints one line:
 //       "<images/s over the timed steps> <peak RSS MB> <timed steps> <seconds> <input path>".
 //   ifs-bench-train --small-cnn-source
 //       Prints smallCnnPythonSource(), so that the peer trains exactly our small CNN.
@@ -39,7 +42,7 @@ int usage()
     std::fprintf(stderr,
                  "usage: ifs-bench-train ROOT --arch A --transform CODE [--batch B] [--threads T] "
                  "[--workers W] [--warmup N] [--steps N] [--memory-format F] [--amp MODE] "
-                 "[--finetune MODE]\n"
+                 "[--finetune MODE] [--no-feature-cache]\n"
                  "       ifs-bench-train --small-cnn-source\n");
     return 2;
 }
@@ -109,7 +112,9 @@ int main(int argc, char **argv)
             if (!mode)
                 return usage();
             config.finetune = *mode;
-        } else
+        } else if (args[i] == u"--no-feature-cache")
+            config.cacheFeatures = false;
+        else
             return usage();
     }
     if (warmup < 1 || steps < 1)
@@ -135,6 +140,10 @@ int main(int argc, char **argv)
         inputPath = start.inputPath;
         if (sayRuntime)
             std::fprintf(stderr, "%s\n", qPrintable(start.runtime));
+    };
+    callbacks.status = [](const QString &status) {
+        if (status.contains(u"computed once"))
+            std::fprintf(stderr, "%s\n", qPrintable(status));
     };
     callbacks.step = [&](const StepProgress &progress) {
         ticks.push_back({progress.step, progress.epoch, std::chrono::steady_clock::now()});

@@ -42,6 +42,7 @@ struct Recorder
     std::vector<QString> events; // "started", "step", "epoch", "finished"
     std::vector<StepProgress> steps;
     std::vector<EpochReport> epochs;
+    QStringList statuses;
     TrainStart start;
     int finished = 0;
     TrainFinish finish;
@@ -52,6 +53,9 @@ struct Recorder
         c.started = [this](const TrainStart &s) {
             events.push_back(u"started"_s);
             start = s;
+        };
+        c.status = [this](const QString &s) {
+            statuses.append(s);
         };
         c.step = [this](const StepProgress &p) {
             events.push_back(u"step"_s);
@@ -1284,6 +1288,75 @@ private Q_SLOTS:
                  u"head"_s);
     }
 
+    /// A frozen backbone with a train pipeline that draws no random numbers: its features are
+    /// computed once (train and validation sets) and the head trains on them. The run equals
+    /// the same run on images step for step up to float rounding (the same order, the same
+    /// dropout draws in the head), and the backbone stays as it was. With a random train
+    /// pipeline only the validation set's features are cached, and the status says why.
+    void featureCacheEqualsTrainingOnImages()
+    {
+        const QString initial = m_dir.filePath(u"cnn-initial-cache.pth"_s);
+        QVERIFY(exportInitialWeights(u"small_cnn"_s, 10, 11, initial));
+        const QString fixed = u"transforms.Compose([transforms.Grayscale(3), "
+                              u"transforms.ToTensor(), transforms.Normalize((0.29,), (0.35,))])"_s;
+        auto configure = [&](const QString &run, bool cache, const QString &train) {
+            TrainConfig c = baseConfig(run);
+            c.weightsPath = initial;
+            c.epochs = 2;
+            c.finetune = FinetuneMode::Head;
+            c.amp = AmpMode::Off;
+            c.cacheFeatures = cache;
+            c.trainTransforms = train;
+            c.valTransforms = fixed;
+            return c;
+        };
+        const TrainConfig cachedConfig = configure(u"cache-on"_s, true, fixed);
+        Recorder cached;
+        const TrainFinish f = Trainer(cachedConfig).run(cached.callbacks());
+        QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
+        cached.statuses.removeIf([](const QString &s) { return s.endsWith(u"…"_s); });
+        const QString statuses = cached.statuses.join(u'\n');
+        QVERIFY2(statuses.contains(u"features of 400 training images"_s), qPrintable(statuses));
+        QVERIFY2(statuses.contains(u"features of 400 validation images"_s), qPrintable(statuses));
+
+        const TrainConfig imagesConfig = configure(u"cache-off"_s, false, fixed);
+        Recorder images;
+        QVERIFY(Trainer(imagesConfig).run(images.callbacks()).outcome == TrainOutcome::Completed);
+        QVERIFY(!images.statuses.join(u'\n').contains(u"computed once"_s));
+
+        const QMap<qint64, QString> a = stepLosses(cachedConfig.outDir);
+        const QMap<qint64, QString> b = stepLosses(imagesConfig.outDir);
+        QCOMPARE(a.size(), 2 * (400 / 32)); // drop_last
+        QCOMPARE(a.keys(), b.keys());
+        for (auto it = a.begin(); it != a.end(); ++it) {
+            const double x = it.value().toDouble(), y = b.value(it.key()).toDouble();
+            QVERIFY2(std::abs(x - y) <= 1e-4 * std::max(1.0, std::abs(y)),
+                     qPrintable(u"step %1: %2 cached, %3 on images"_s.arg(it.key()).arg(
+                         it.value(), b.value(it.key()))));
+        }
+        QCOMPARE(cached.epochs.size(), size_t(2));
+        for (size_t e = 0; e < 2; ++e) {
+            QCOMPARE(cached.epochs[e].record.valAccuracy, images.epochs[e].record.valAccuracy);
+            QVERIFY(std::abs(cached.epochs[e].record.valLoss - images.epochs[e].record.valLoss)
+                    < 1e-4);
+        }
+        const auto [changed, kept] = changedAndKept(
+            checkpointRoot(initial), modelWeights(cachedConfig.outDir + u"/last.pth"_s));
+        QCOMPARE(changed, (QStringList{u"classifier.1.weight"_s, u"classifier.1.bias"_s}));
+
+        Recorder random;
+        const TrainConfig randomConfig = configure(
+            u"cache-random"_s, true,
+            u"transforms.Compose([transforms.Grayscale(3), transforms.RandomHorizontalFlip(), "
+            u"transforms.ToTensor(), transforms.Normalize((0.29,), (0.35,))])"_s);
+        QVERIFY(Trainer(randomConfig).run(random.callbacks()).outcome == TrainOutcome::Completed);
+        const QString randomStatuses = random.statuses.join(u'\n');
+        QVERIFY2(randomStatuses.contains(u"train transforms draw random numbers"_s),
+                 qPrintable(randomStatuses));
+        QVERIFY(!randomStatuses.contains(u"features of 400 training images"_s));
+        QVERIFY(randomStatuses.contains(u"features of 400 validation images"_s));
+    }
+
     /// Head-then-full: epoch 1 trains the head alone, epoch 2 everything (a second parameter
     /// group at lr × factor); a run stopped inside epoch 1 and resumed crosses the unfreeze
     /// bit for bit, and so does one stopped after it.
@@ -1356,6 +1429,9 @@ private Q_SLOTS:
         c.backboneLrFactor = 0.1;
         c.saveEveryEpochs = 1;
         c.amp = AmpMode::Off;
+        // NCHW, as optimizersAndSchedulesMatchTorch: the tolerances below were measured on it
+        // (channels_last sums in other orders; the oracle replays either layout).
+        c.memoryFormat = MemoryFormat::Contiguous;
         Recorder r;
         const TrainFinish f = Trainer(c).run(r.callbacks());
         QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));

@@ -86,6 +86,7 @@ private Q_SLOTS:
     void runFolderInUseIsRefused();
     void inputSizeAdviceInTheBanner();
     void startFromImageNetWeights();
+    void fineTuningChoices();
     void closingTheWindowAsksAndStops();
 
 private:
@@ -628,6 +629,46 @@ void TestTrainingWorkspace::inputSizeAdviceInTheBanner()
     QCOMPARE(workspace->banner()->level(), WarningBanner::Level::Info);
     QVERIFY2(workspace->banner()->text().contains(QStringLiteral("transforms.Resize(56)")),
              qPrintable(workspace->banner()->text()));
+}
+
+/// The fine-tuning rows appear when the run starts from weights, the unfreeze epoch for
+/// head-then-full and the backbone's rate when the backbone trains; config() and setConfig()
+/// carry them, and a run from random initialisation trains every layer.
+void TestTrainingWorkspace::fineTuningChoices()
+{
+    const auto workspace = openWorkspace();
+    auto *start = workspace->findChild<QComboBox *>(QStringLiteral("startFromCombo"));
+    auto *mode = workspace->findChild<QComboBox *>(QStringLiteral("finetuneCombo"));
+    auto *unfreeze = workspace->findChild<QSpinBox *>(QStringLiteral("unfreezeEpochSpin"));
+    auto *factor = workspace->findChild<QDoubleSpinBox *>(QStringLiteral("backboneLrFactorSpin"));
+    QVERIFY(start && mode && unfreeze && factor);
+    workspace->modelCombo()->setCurrentIndex(
+        workspace->modelCombo()->findData(QStringLiteral("resnet18")));
+    start->setCurrentIndex(start->findData(QString()));
+    QVERIFY(!mode->isVisible() && !unfreeze->isVisible() && !factor->isVisible());
+    mode->setCurrentIndex(mode->findData(int(FinetuneMode::Head)));
+    QCOMPARE(workspace->config().finetune, FinetuneMode::Full); // nothing to fine-tune from
+
+    start->setCurrentIndex(start->findData(QStringLiteral("IMAGENET1K_V1")));
+    QVERIFY(mode->isVisible());
+    QVERIFY(!unfreeze->isVisible()); // head only: no unfreeze, no backbone rate
+    QVERIFY(!factor->isVisible());
+    QCOMPARE(workspace->config().finetune, FinetuneMode::Head);
+    mode->setCurrentIndex(mode->findData(int(FinetuneMode::HeadThenFull)));
+    QVERIFY(unfreeze->isVisible() && factor->isVisible());
+    unfreeze->setValue(3);
+    factor->setValue(0.1);
+    TrainConfig config = workspace->config();
+    QCOMPARE(config.finetune, FinetuneMode::HeadThenFull);
+    QCOMPARE(config.unfreezeEpoch, 3);
+    QCOMPARE(config.backboneLrFactor, 0.1);
+
+    config.finetune = FinetuneMode::Head;
+    config.unfreezeEpoch = 1;
+    workspace->setConfig(config);
+    QCOMPARE(FinetuneMode(mode->currentData().toInt()), FinetuneMode::Head);
+    QVERIFY(!unfreeze->isVisible());
+    QCOMPARE(workspace->config().unfreezeEpoch, 1);
 }
 
 /// "Start from": ImageNet weights where torchvision has them (V2 only where it exists), a file

@@ -143,6 +143,9 @@ void addTrainOptions(QCommandLineParser &parser)
         "the backbone's learning rate is lr x F, in a parameter group of its own (default 1)", "F");
     opt("resume", "continue a run from its last.pth (exactly: model, optimizer, schedule, RNG)",
         "CKPT");
+    opt("no-feature-cache",
+        "with a frozen backbone, run every image through it at every step instead of computing "
+        "its features once");
     opt("weights-only", "with --resume: take only the weights; new optimizer and schedule");
     opt("train-transforms", "torchvision source of the train pipeline (default: fits the dataset)",
         "CODE");
@@ -235,6 +238,7 @@ Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
     }
     config.resumePath = parser.value(QStringLiteral("resume"));
     config.resumeWeightsOnly = parser.isSet(QStringLiteral("weights-only"));
+    config.cacheFeatures = !parser.isSet(QStringLiteral("no-feature-cache"));
     config.trainTransforms = parser.value(QStringLiteral("train-transforms"));
     config.valTransforms = parser.value(QStringLiteral("val-transforms"));
     config.outDir = parser.value(QStringLiteral("out"));

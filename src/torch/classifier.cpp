@@ -110,6 +110,33 @@ torch::Tensor batchLabels(const Batch &batch, const torch::Device &device)
     return device.is_cuda() ? cpu.to(device, /*non_blocking=*/true) : cpu;
 }
 
+void appendPredictions(Evaluation &evaluation, const torch::Tensor &logits,
+                       const torch::Tensor &labels, const std::vector<int> &sampleIndices,
+                       const std::vector<LoaderSample> &samples)
+{
+    const torch::Tensor logProbs = torch::log_softmax(logits.to(torch::kCPU, torch::kFloat), 1);
+    const torch::Tensor cpuLabels = labels.to(torch::kCPU).contiguous();
+    const torch::Tensor losses = -logProbs.gather(1, cpuLabels.unsqueeze(1)).squeeze(1);
+    const torch::Tensor probs = logProbs.exp();
+    const auto [confidence, predicted] = probs.max(1);
+    const torch::Tensor labelProbs = probs.gather(1, cpuLabels.unsqueeze(1)).squeeze(1);
+    const auto conf = confidence.contiguous();
+    const auto pred = predicted.contiguous();
+    const auto loss = losses.contiguous();
+    const auto labelP = labelProbs.contiguous();
+    for (size_t i = 0; i < sampleIndices.size(); ++i) {
+        SamplePrediction p;
+        p.sampleIndex = sampleIndices[i];
+        p.path = samples[size_t(p.sampleIndex)].path;
+        p.label = int(cpuLabels.data_ptr<int64_t>()[i]);
+        p.predicted = int(pred.data_ptr<int64_t>()[i]);
+        p.confidence = conf.data_ptr<float>()[i];
+        p.labelProbability = labelP.data_ptr<float>()[i];
+        p.loss = loss.data_ptr<float>()[i];
+        evaluation.predictions.append(p);
+    }
+}
+
 Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
                                const std::vector<LoaderSample> &samples, const QStringList &classes,
                                const torch::Device &device, bool channelsLast,
@@ -137,28 +164,8 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
             AutocastScope autocast(amp.has_value(), amp.value_or(torch::kBFloat16), device.type());
             logits = net.forward(input);
         }
-        logits = logits.to(torch::kCPU, torch::kFloat);
-        const torch::Tensor labels = batchLabels(*batch, torch::kCPU);
-        const torch::Tensor logProbs = torch::log_softmax(logits, 1);
-        const torch::Tensor losses = -logProbs.gather(1, labels.unsqueeze(1)).squeeze(1);
-        const torch::Tensor probs = logProbs.exp();
-        const auto [confidence, predicted] = probs.max(1);
-        const torch::Tensor labelProbs = probs.gather(1, labels.unsqueeze(1)).squeeze(1);
-        const auto conf = confidence.contiguous();
-        const auto pred = predicted.contiguous();
-        const auto loss = losses.contiguous();
-        const auto labelP = labelProbs.contiguous();
-        for (int i = 0; i < batch->count; ++i) {
-            SamplePrediction p;
-            p.sampleIndex = batch->sampleIndices[size_t(i)];
-            p.path = samples[size_t(p.sampleIndex)].path;
-            p.label = int(batch->labels[size_t(i)]);
-            p.predicted = int(pred.data_ptr<int64_t>()[i]);
-            p.confidence = conf.data_ptr<float>()[i];
-            p.labelProbability = labelP.data_ptr<float>()[i];
-            p.loss = loss.data_ptr<float>()[i];
-            evaluation.predictions.append(p);
-        }
+        appendPredictions(evaluation, logits, batchLabels(*batch, torch::kCPU),
+                          batch->sampleIndices, samples);
         done += batch->count;
         loader.recycle(std::move(*batch));
         if (progress)

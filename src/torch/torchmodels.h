@@ -22,10 +22,17 @@
 
 namespace ifs::tm {
 
-/// A classifier: images N×3×H×W in, logits N×classes out.
+/// A classifier: images N×3×H×W in, logits N×classes out, in two parts: the backbone, which a
+/// frozen fine-tuning leaves fixed, and the head that turns its features into logits.
 struct Net : torch::nn::Module
 {
-    virtual torch::Tensor forward(torch::Tensor x) = 0;
+    /// Everything up to the module that holds the trained head (`classifier`, `fc`): the pooled
+    /// features, N×D. Deterministic in eval mode (no dropout in any backbone).
+    virtual torch::Tensor backboneForward(torch::Tensor x) = 0;
+    /// The rest: `classifier` (with its dropout and any frozen layers before ModelArch::headPrefix)
+    /// or `fc`, on the backbone's output.
+    virtual torch::Tensor headForward(torch::Tensor features) = 0;
+    torch::Tensor forward(torch::Tensor x) { return headForward(backboneForward(std::move(x))); }
 };
 
 struct ModelDefinition;
@@ -62,6 +69,12 @@ QStringList copyMatching(torch::nn::Module &module, const ckpt::Value &stateDict
 
 /// Converts the module's 4-D parameters and buffers to channels_last (and back with false).
 void setChannelsLast(torch::nn::Module &module, bool channelsLast);
+
+/// Appends the predictions of `logits` (N×classes) for the samples at `sampleIndices` (N) with
+/// their `labels` (N, int64) to `evaluation`: softmax confidence, prediction, loss.
+void appendPredictions(Evaluation &evaluation, const torch::Tensor &logits,
+                       const torch::Tensor &labels, const std::vector<int> &sampleIndices,
+                       const std::vector<LoaderSample> &samples);
 
 /// Runs `net` in eval mode over one epoch of `loader` (which must not shuffle) and collects every
 /// prediction: what the per-epoch validation and Classifier::evaluate() report. `cancelled` is

@@ -4,8 +4,10 @@
 
 #include "base/atomicfile.h"
 #include "base/cpufeatures.h"
+#include "base/memorybudget.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointwriter.h"
+#include "torch/featurecache.h"
 #include "torch/runtime.h"
 #include "torch/torchmodels.h"
 #include "training/models.h"
@@ -22,6 +24,7 @@
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QLocale>
 #include <QSet>
 
 #include <cmath>
@@ -527,13 +530,32 @@ Result<QSize> checkPipelinesRun(const ResolvedPipelines &pipelines, const Traini
     return trainSize;
 }
 
+/// The state dict without the head's tensors (keys under `headPrefix`); their keys go to
+/// `dropped`.
+Value withoutHead(const Value &stateDict, const QString &headPrefix, QStringList &dropped)
+{
+    Value::Entries kept;
+    for (const Value::Entry &entry : stateDict.entries()) {
+        const QString key = entry.first.toString();
+        if (key.startsWith(headPrefix))
+            dropped.append(key);
+        else
+            kept.append(entry);
+    }
+    return Value::orderedDict(std::move(kept));
+}
+
 /// Copies the start-up weights of `path` into `net`, prefixes repaired and tensors of another
 /// shape (a head for another class count) left initialised; `renames` (a RenameRegex, for
-/// pretrained weights whose keys torchvision renames itself) first. Returns the note that says
-/// what was loaded and what was not.
+/// pretrained weights whose keys torchvision renames itself) first. A head trained on other
+/// classes (the file's class_to_idx names other classes than `classes`, or the same in another
+/// order) is left initialised too, even where its shape fits: its outputs would mean other
+/// classes. Returns the note that says what was loaded and what was not.
 Result<QString> loadStartWeights(tm::Net &net, const QString &path, const QString &archName,
-                                 int numClasses, const QList<ckpt::Operation> &renames = {})
+                                 const QStringList &classes,
+                                 const QList<ckpt::Operation> &renames = {})
 {
+    const int numClasses = int(classes.size());
     auto file = ckpt::readCheckpoint(path);
     if (!file)
         return Error{file.errorMessage()};
@@ -551,8 +573,15 @@ Result<QString> loadStartWeights(tm::Net &net, const QString &path, const QStrin
     if (!fitted)
         return Error{QStringLiteral("“%1” holds no weights: %2").arg(path, fitted.errorMessage())};
     const ckpt::RepairProposal &proposal = fitted->proposal;
+    const std::optional<QStringList> fileClasses
+        = root.isDict() ? classesFromClassToIdx(root.value(u"class_to_idx")) : std::nullopt;
+    const ModelArch *arch = findModelArch(archName);
+    QStringList otherHead;
+    Value stateDict = fitted->stateDict;
+    if (fileClasses && *fileClasses != classes && arch && !arch->headPrefix.isEmpty())
+        stateDict = withoutHead(stateDict, arch->headPrefix, otherHead);
     QStringList mismatched;
-    const QStringList copied = tm::copyMatching(net, fitted->stateDict, &mismatched);
+    const QStringList copied = tm::copyMatching(net, stateDict, &mismatched);
     const ckpt::LoadReport &report = proposal.after;
     if (copied.isEmpty())
         return Error{
@@ -563,6 +592,11 @@ Result<QString> loadStartWeights(tm::Net &net, const QString &path, const QStrin
                        .arg(report.targetCount);
     if (!proposal.operations.isEmpty())
         note += QStringLiteral(" after %1").arg(proposal.summary);
+    if (!otherHead.isEmpty())
+        note += QStringLiteral("; the head was trained on other classes (%1), re-initialised: %2")
+                    .arg(QLocale().createSeparatedList(fileClasses->mid(0, 4))
+                             + (fileClasses->size() > 4 ? QStringLiteral(", …") : QString()),
+                         otherHead.join(QStringLiteral(", ")));
     if (!mismatched.isEmpty())
         note += QStringLiteral("; re-initialised (shape differs, e.g. a %1-class head): %2")
                     .arg(numClasses)
@@ -753,10 +787,21 @@ private:
     void announceStart();
     // The epochs.
     Status runEpoch(int number);
+    Status prepareFeatureCaches();
+    std::optional<tm::FeatureCache> buildFeatureCache(BatchLoader &loader, qsizetype samples,
+                                                      const QString &what);
     EpochRun startEpoch(int number);
     Status trainBatches(EpochRun &epoch);
-    std::pair<torch::Tensor, torch::Tensor> trainStep(const torch::Tensor &input,
-                                                      const torch::Tensor &labels, double lr);
+    /// A batch on the device: images, or the backbone's cached features.
+    struct StepInput
+    {
+        torch::Tensor input;
+        torch::Tensor labels;
+        int count = 0;
+        bool features = false;
+    };
+    std::optional<StepInput> nextStepInput(const EpochRun &epoch);
+    std::pair<torch::Tensor, torch::Tensor> trainStep(const StepInput &in, double lr);
     bool unscaleGradients();
     Status recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr);
     void reportStep(const EpochRun &epoch, double loss, double accuracy, double lr, int count);
@@ -770,7 +815,7 @@ private:
     Status saveMidEpochCheckpoint(const EpochRun &epoch);
     Status saveEpochCheckpoints(EpochReport &report);
     // The end.
-    QList<LoaderFailure> newFailures(const BatchLoader &loader);
+    QList<LoaderFailure> newFailures(const QList<LoaderFailure> &failures);
     bool maxStepsReached() const { return m_cfg.maxSteps > 0 && m_step >= m_cfg.maxSteps; }
     TrainFinish finish();
     TrainFinish failed(const Error &error);
@@ -819,6 +864,11 @@ private:
     std::unique_ptr<BatchLoader> m_valLoader; ///< null without validation images
     int m_batchesPerEpoch = 0;
     Schedule m_schedule;
+    // The backbone's features while it is frozen (TrainConfig::cacheFeatures): the train set's
+    // when its pipeline draws no random numbers, the validation set's always.
+    std::optional<tm::FeatureCache> m_trainCache, m_valCache;
+    bool m_cachesTried = false;
+    std::vector<int> m_epochOrder; ///< the epoch's sample order, for the train cache
 
     // Position and records
     int m_firstEpoch = 1;
@@ -1092,7 +1142,7 @@ Status TrainingRun::prepareModel()
     if (!m_cfg.weightsPath.isEmpty() && !m_resumeRoot.isDict()) {
         status(QStringLiteral("Loading weights from %1…")
                    .arg(QFileInfo(m_cfg.weightsPath).fileName()));
-        auto note = loadStartWeights(*m_net, m_cfg.weightsPath, m_cfg.arch, m_numClasses);
+        auto note = loadStartWeights(*m_net, m_cfg.weightsPath, m_cfg.arch, m_data.classes);
         if (!note)
             return note.error();
         m_start.notes.append(note.value());
@@ -1185,7 +1235,7 @@ Status TrainingRun::loadPretrained()
     QList<ckpt::Operation> renames;
     if (!weights->keyPattern.isEmpty())
         renames.append(ckpt::RenameRegex{weights->keyPattern, weights->keyReplacement});
-    auto note = loadStartWeights(*m_net, path.value(), m_cfg.arch, m_numClasses, renames);
+    auto note = loadStartWeights(*m_net, path.value(), m_cfg.arch, m_data.classes, renames);
     if (!note)
         return note.error();
     m_start.notes.append(QStringLiteral("ImageNet weights %1 (torchvision's %2, top-1 %3%): %4")
@@ -1442,6 +1492,8 @@ void TrainingRun::announceStart()
 Status TrainingRun::runEpoch(int number)
 {
     applyFinetunePhase(number);
+    if (Status ok = prepareFeatureCaches(); !ok || m_stoppedEarly)
+        return ok;
     m_net->train();
     if (!m_frozen.empty())
         tm::setFrozenBackboneEval(*m_net, m_headPrefix);
@@ -1477,9 +1529,11 @@ Status TrainingRun::runEpoch(int number)
     m_epochsDone = number;
     if (Status ok = saveEpochCheckpoints(report); !ok)
         return ok;
-    report.newFailures = newFailures(*m_trainLoader);
+    report.newFailures = newFailures(m_trainLoader->failures());
+    if (m_trainCache)
+        report.newFailures += newFailures(m_trainCache->failures());
     if (m_valLoader)
-        report.newFailures += newFailures(*m_valLoader);
+        report.newFailures += newFailures(m_valLoader->failures());
     m_finish.bestValAccuracy = m_bestAccuracy;
     if (m_callbacks.epoch)
         m_callbacks.epoch(report);
@@ -1488,11 +1542,94 @@ Status TrainingRun::runEpoch(int number)
     return success();
 }
 
+/// With the backbone frozen (head fine-tuning, or head-then-full before it unfreezes) and
+/// TrainConfig::cacheFeatures, computes its features once: the validation set's, and the train
+/// set's when its pipeline draws no random numbers (every epoch would see the same images).
+/// Frees them when the backbone unfreezes. A cache that cannot be made (too big for memory)
+/// leaves the run on images, saying why; a stop while they are computed ends the run.
+Status TrainingRun::prepareFeatureCaches()
+{
+    if (m_frozen.empty()) {
+        m_trainCache.reset();
+        m_valCache.reset();
+        return success();
+    }
+    if (m_cachesTried || !m_cfg.cacheFeatures)
+        return success();
+    m_cachesTried = true;
+    if (!m_pipelines.train.isRandom()) {
+        // Every image once, in a loader of its own: the training loader's epochs shuffle and
+        // may drop a last partial batch, and a later epoch's order can hold any image.
+        BatchLoaderOptions options;
+        options.batchSize = std::max(m_cfg.batchSize, 128);
+        options.workers = m_cfg.workers;
+        options.shuffle = false;
+        options.seed = m_cfg.seed;
+        BatchLoader loader(m_data.train, m_pipelines.train, options);
+        if (Status ok = loader.status(); !ok)
+            return Error{QStringLiteral("no training batch: ") + ok.errorMessage()};
+        m_trainCache
+            = buildFeatureCache(loader, qsizetype(m_data.train.size()), QStringLiteral("training"));
+    } else {
+        status(QStringLiteral("The training images' features are computed at every step: the "
+                              "train transforms draw random numbers"));
+    }
+    if (!m_stoppedEarly && m_valLoader)
+        m_valCache = buildFeatureCache(*m_valLoader, qsizetype(m_data.val.size()),
+                                       QStringLiteral("validation"));
+    return success();
+}
+
+/// One pass of `loader` (not shuffled, keeping every batch) through the frozen backbone; nullopt
+/// (the run goes on with images) when the features would not fit in memory, and on a stop
+/// (m_stoppedEarly).
+std::optional<tm::FeatureCache>
+TrainingRun::buildFeatureCache(BatchLoader &loader, qsizetype samples, const QString &what)
+{
+    QElapsedTimer clock;
+    clock.start();
+    tm::FeatureCache::Options options;
+    options.device = m_device;
+    options.channelsLast = m_channelsLast;
+    options.amp = m_amp ? std::optional(m_ampType) : std::nullopt;
+    options.maxBytes = availableMemoryBytes() / 4;
+    options.cancelled = [this] {
+        return m_control.stopping();
+    };
+    options.progress = [this, &what](qint64 done, qint64 total) {
+        status(QStringLiteral("Computing the frozen backbone's features of the %1 images once: "
+                              "%2 of %3…")
+                   .arg(what)
+                   .arg(done)
+                   .arg(total));
+    };
+    m_control.setLoader(&loader);
+    auto cache = tm::FeatureCache::build(*m_net, loader, samples, options);
+    m_control.setLoader(nullptr);
+    if (!cache) {
+        if (cache.isCancellation() || m_control.stopping())
+            m_stoppedEarly = true;
+        else
+            status(QStringLiteral("The %1 images' features are computed at every step: %2")
+                       .arg(what, cache.errorMessage()));
+        return std::nullopt;
+    }
+    status(QStringLiteral("The frozen backbone's features of %1 %2 images (%3) computed once in "
+                          "%4 s")
+               .arg(cache->size())
+               .arg(what, formatBytes(cache->bytes()))
+               .arg(elapsedSeconds(clock), 0, 'f', 1));
+    return std::move(cache).value();
+}
+
 /// Enters epoch `number`; an exact resume continues its first epoch where it was saved.
 TrainingRun::EpochRun TrainingRun::startEpoch(int number)
 {
     const int skip = number == m_firstEpoch ? m_resumed.batch : 0;
-    m_trainLoader->startEpoch(number - 1, skip);
+    if (m_trainCache)
+        m_epochOrder = m_trainLoader->epochOrder(number - 1); // no image is loaded
+    else
+        m_trainLoader->startEpoch(number - 1, skip);
     EpochRun epoch;
     epoch.number = number;
     if (skip) {
@@ -1517,35 +1654,55 @@ Status TrainingRun::trainBatches(EpochRun &epoch)
             m_stoppedEarly = true;
             return *save && epoch.progress.batch > 0 ? saveMidEpochCheckpoint(epoch) : success();
         }
-        std::optional<Batch> batch = m_trainLoader->next();
-        if (!batch)
+        const std::optional<StepInput> in = nextStepInput(epoch);
+        if (!in)
             break; // cancelled
-        if (batch->count == 0) {
-            m_trainLoader->recycle(std::move(*batch));
+        if (in->count == 0) {
             ++epoch.progress.batch;
             continue;
         }
-        const torch::Tensor input = tm::batchToDevice(*batch, m_device, m_channelsLast);
-        const torch::Tensor labels = tm::batchLabels(*batch, m_device);
-        const int count = batch->count;
-        m_trainLoader->recycle(std::move(*batch));
-
         const double lr = m_schedule.lr(m_step);
-        const auto [logits, loss] = trainStep(input, labels, lr);
+        const auto [logits, loss] = trainStep(*in, lr);
         ++m_step;
         ++epoch.progress.batch;
         const double lossValue = loss.item<double>();
-        const qint64 right = logits.argmax(1).eq(labels).sum().item<int64_t>();
-        if (Status ok = recordStep(epoch, lossValue, right, count, lr); !ok)
+        const qint64 right = logits.argmax(1).eq(in->labels).sum().item<int64_t>();
+        if (Status ok = recordStep(epoch, lossValue, right, in->count, lr); !ok)
             return ok;
     }
     return success();
 }
 
+/// The epoch's next batch: from the loader, or the cached features of the same samples in the
+/// same order (the loader's epochOrder()). nullopt when the loader was cancelled.
+std::optional<TrainingRun::StepInput> TrainingRun::nextStepInput(const EpochRun &epoch)
+{
+    StepInput in;
+    if (m_trainCache) {
+        const size_t batchSize = size_t(m_trainLoader->batchSize());
+        const size_t first = size_t(epoch.progress.batch) * batchSize;
+        tm::FeatureCache::Rows rows = m_trainCache->rows(m_epochOrder, first, first + batchSize);
+        in.input = std::move(rows.features);
+        in.labels = std::move(rows.labels);
+        in.count = rows.count;
+        in.features = true;
+        return in;
+    }
+    std::optional<Batch> batch = m_trainLoader->next();
+    if (!batch)
+        return std::nullopt;
+    in.count = batch->count;
+    if (in.count > 0) {
+        in.input = tm::batchToDevice(*batch, m_device, m_channelsLast);
+        in.labels = tm::batchLabels(*batch, m_device);
+    }
+    m_trainLoader->recycle(std::move(*batch));
+    return in;
+}
+
 /// One optimizer step at rate `lr`: forward, loss, backward and update. With fp16's loss scale,
 /// a step whose gradients overflowed is skipped and the scale halved. Returns logits and loss.
-std::pair<torch::Tensor, torch::Tensor>
-TrainingRun::trainStep(const torch::Tensor &input, const torch::Tensor &labels, double lr)
+std::pair<torch::Tensor, torch::Tensor> TrainingRun::trainStep(const StepInput &in, double lr)
 {
     m_optimizer->zeroGrad();
     torch::Tensor logits;
@@ -1554,10 +1711,10 @@ TrainingRun::trainStep(const torch::Tensor &input, const torch::Tensor &labels, 
         // The forward pass under autocast; the loss in float32 on its output, the backward
         // outside, as a Python loop with torch.autocast does.
         tm::AutocastScope autocast(m_amp, m_ampType, m_device.type());
-        logits = m_net->forward(input);
+        logits = in.features ? m_net->headForward(in.input) : m_net->forward(in.input);
     }
     loss = torch::nn::functional::cross_entropy(
-        logits.to(torch::kFloat), labels,
+        logits.to(torch::kFloat), in.labels,
         torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(m_cfg.labelSmoothing));
     (m_lossScale != 1.0 ? loss * m_lossScale : loss).backward();
     const bool finite = m_lossScale == 1.0 || unscaleGradients();
@@ -1663,10 +1820,14 @@ Status TrainingRun::validate(EpochReport &report)
     QElapsedTimer clock;
     clock.start();
     m_control.setLoader(m_valLoader.get());
-    auto evaluation
-        = tm::evaluateNet(*m_net, *m_valLoader, m_data.val, m_data.classes, m_device,
-                          m_channelsLast, m_amp ? std::optional(m_ampType) : std::nullopt,
-                          [this] { return m_control.abandonsValidation(); });
+    const std::optional<torch::ScalarType> amp = m_amp ? std::optional(m_ampType) : std::nullopt;
+    const auto abandoned = [this] {
+        return m_control.abandonsValidation();
+    };
+    auto evaluation = m_valCache
+        ? tm::evaluateFeatures(*m_net, *m_valCache, m_data.val, m_data.classes, amp, abandoned)
+        : tm::evaluateNet(*m_net, *m_valLoader, m_data.val, m_data.classes, m_device,
+                          m_channelsLast, amp, abandoned);
     m_control.setLoader(nullptr);
     m_lastValSeconds = elapsedSeconds(clock);
     if (!evaluation) {
@@ -1806,10 +1967,10 @@ Status TrainingRun::saveEpochCheckpoints(EpochReport &report)
 // The end
 
 /// The loader's failures not reported yet; each also goes to TrainFinish::skippedImages.
-QList<LoaderFailure> TrainingRun::newFailures(const BatchLoader &loader)
+QList<LoaderFailure> TrainingRun::newFailures(const QList<LoaderFailure> &failures)
 {
     QList<LoaderFailure> fresh;
-    for (const LoaderFailure &f : loader.failures()) {
+    for (const LoaderFailure &f : failures) {
         if (!m_reportedFailures.contains(f.path)) {
             m_reportedFailures.insert(f.path);
             fresh.append(f);
@@ -1821,9 +1982,9 @@ QList<LoaderFailure> TrainingRun::newFailures(const BatchLoader &loader)
 
 TrainFinish TrainingRun::finish()
 {
-    newFailures(*m_trainLoader);
+    newFailures(m_trainLoader->failures());
     if (m_valLoader)
-        newFailures(*m_valLoader);
+        newFailures(m_valLoader->failures());
     m_finish.epochsDone = m_epochsDone;
     m_finish.steps = m_step;
     m_finish.bestValAccuracy = m_bestAccuracy;

@@ -173,6 +173,7 @@ QJsonObject TrainConfig::toJson() const
         {QStringLiteral("finetune"), finetuneName(finetune)},
         {QStringLiteral("unfreeze_epoch"), unfreezeEpoch},
         {QStringLiteral("backbone_lr_factor"), backboneLrFactor},
+        {QStringLiteral("cache_features"), cacheFeatures},
         {QStringLiteral("epochs"), epochs},
         {QStringLiteral("optimizer"), optimizerName(optimizer)},
         {QStringLiteral("lr"), lr},
@@ -276,6 +277,7 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
     enumeration("finetune", c.finetune, finetuneFromName);
     integer("unfreeze_epoch", c.unfreezeEpoch);
     num("backbone_lr_factor", c.backboneLrFactor);
+    flag("cache_features", c.cacheFeatures);
     integer("epochs", c.epochs);
     enumeration("optimizer", c.optimizer, optimizerFromName);
     num("lr", c.lr);

@@ -100,6 +100,10 @@ struct TrainConfig
     /// The backbone's learning rate is lr × this (its own parameter group; the schedule scales
     /// both groups). 1: one group, as without fine-tuning.
     double backboneLrFactor = 1.0;
+    /// While the backbone is frozen, compute its features once and train the head on them: the
+    /// validation set's always, the train set's when its pipeline draws no random numbers (the
+    /// same images every epoch). The result equals training on images up to float rounding.
+    bool cacheFeatures = true;
 
     // Optimisation
     int epochs = 5;

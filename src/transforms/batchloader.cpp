@@ -531,15 +531,7 @@ void BatchLoader::startEpoch(int epoch, int firstBatch)
     for (auto &[index, batch] : d->ready)
         d->spareBuffers.push_back(std::move(batch.data));
     d->ready.clear();
-    auto order = std::make_shared<std::vector<int>>(d->samples.size());
-    std::iota(order->begin(), order->end(), 0);
-    if (d->options.shuffle) {
-        // A Fisher-Yates shuffle driven by torch's generator, seeded per epoch.
-        TorchGenerator rng(sampleSeed(d->options.seed, epoch, -1));
-        for (size_t i = order->size(); i > 1; --i)
-            std::swap((*order)[i - 1], (*order)[size_t(rng.random64() % i)]);
-    }
-    d->order = std::move(order);
+    d->order = std::make_shared<const std::vector<int>>(epochOrder(epoch));
     const int n = int(d->order->size());
     const int b = d->options.batchSize;
     d->batchCount = !d->batchError.isEmpty() ? 0 : d->options.dropLast ? n / b : (n + b - 1) / b;
@@ -547,6 +539,24 @@ void BatchLoader::startEpoch(int epoch, int firstBatch)
     d->delivered = d->assigned;
     lock.unlock();
     d->workAvailable.notify_all();
+}
+
+std::vector<int> BatchLoader::epochOrder(int epoch) const
+{
+    std::vector<int> order(d->samples.size());
+    std::iota(order.begin(), order.end(), 0);
+    if (d->options.shuffle) {
+        // A Fisher-Yates shuffle driven by torch's generator, seeded per epoch.
+        TorchGenerator rng(sampleSeed(d->options.seed, epoch, -1));
+        for (size_t i = order.size(); i > 1; --i)
+            std::swap(order[i - 1], order[size_t(rng.random64() % i)]);
+    }
+    return order;
+}
+
+int BatchLoader::batchSize() const
+{
+    return d->options.batchSize;
 }
 
 std::optional<Batch> BatchLoader::next()

@@ -98,6 +98,10 @@ public:
     /// stopping any epoch in progress. With `firstBatch`, the epoch's first batches are skipped
     /// without being loaded (a resume inside an epoch): next() starts with batch `firstBatch`.
     void startEpoch(int epoch, int firstBatch = 0);
+    /// The order of epoch `epoch`'s samples (indices into the sample list): batch k holds
+    /// positions k × batchSize() up to the next batch's (fewer for a last batch that is kept).
+    std::vector<int> epochOrder(int epoch) const;
+    int batchSize() const;
     /// The next batch of the epoch, waiting for it; nullopt when the epoch is done or cancelled.
     std::optional<Batch> next();
     /// Hands a batch's buffers back for reuse (saves page faults on big batches).

@@ -451,15 +451,44 @@ QGroupBox *TrainingWorkspace::buildModelBox(QWidget *form)
     m_startFrom->addItem(tr("ImageNet weights (V1)"), QStringLiteral("IMAGENET1K_V1"));
     m_startFrom->addItem(tr("ImageNet weights (V2)"), QStringLiteral("IMAGENET1K_V2"));
     m_startFrom->addItem(tr("A weights file"), QStringLiteral("file"));
-    auto *modelForm = new QFormLayout(modelBox);
-    modelForm->addRow(tr("Architecture:"), m_model);
-    modelForm->addRow(m_modelDescription);
-    modelForm->addRow(tr("Start from:"), m_startFrom);
-    modelForm->addRow(m_weightsRow);
+    m_finetune = new QComboBox(modelBox);
+    m_finetune->setObjectName(QStringLiteral("finetuneCombo"));
+    m_finetune->addItem(tr("Every layer"), int(FinetuneMode::Full));
+    m_finetune->addItem(tr("The head only (backbone frozen)"), int(FinetuneMode::Head));
+    m_finetune->addItem(tr("The head, then every layer"), int(FinetuneMode::HeadThenFull));
+    m_finetune->setItemData(1,
+                            tr("Only the last layer learns; the backbone's weights, BatchNorm "
+                               "statistics and stochastic depth stay fixed. With train "
+                               "transforms that draw no random numbers its features are computed "
+                               "once, and an epoch takes seconds"),
+                            Qt::ToolTipRole);
+    m_finetune->setItemData(2,
+                            tr("The head alone for the first epochs, then the backbone too, in "
+                               "a parameter group of its own"),
+                            Qt::ToolTipRole);
+    m_unfreezeEpoch = new QSpinBox(modelBox);
+    m_unfreezeEpoch->setObjectName(QStringLiteral("unfreezeEpochSpin"));
+    m_unfreezeEpoch->setRange(1, 10000);
+    m_unfreezeEpoch->setSuffix(tr(" epoch(s) of the head alone"));
+    m_backboneLrFactor = doubleSpin(0.001, 1.0, 0.1, 3, modelBox);
+    m_backboneLrFactor->setObjectName(QStringLiteral("backboneLrFactorSpin"));
+    m_backboneLrFactor->setPrefix(QStringLiteral("× "));
+    m_backboneLrFactor->setToolTip(tr("The backbone learns at the learning rate times this "
+                                      "(1: as fast as the head)"));
+    m_modelForm = new QFormLayout(modelBox);
+    m_modelForm->addRow(tr("Architecture:"), m_model);
+    m_modelForm->addRow(m_modelDescription);
+    m_modelForm->addRow(tr("Start from:"), m_startFrom);
+    m_modelForm->addRow(m_weightsRow);
+    m_modelForm->addRow(tr("Fine-tune:"), m_finetune);
+    m_modelForm->addRow(tr("Unfreeze after:"), m_unfreezeEpoch);
+    m_modelForm->addRow(tr("Backbone lr:"), m_backboneLrFactor);
     connect(m_model, &QComboBox::currentIndexChanged, this,
             &TrainingWorkspace::updateModelDescription);
     connect(m_startFrom, &QComboBox::currentIndexChanged, this,
             &TrainingWorkspace::updateStartFrom);
+    connect(m_finetune, &QComboBox::currentIndexChanged, this,
+            &TrainingWorkspace::updateFinetuneFields);
     updateStartFrom();
     return modelBox;
 }
@@ -878,6 +907,13 @@ TrainConfig TrainingWorkspace::config() const
         config.weightsPath = QDir::fromNativeSeparators(m_weights->text().trimmed());
     else
         config.pretrained = start;
+    if (config.pretrained.isEmpty() && config.weightsPath.isEmpty()) {
+        config.finetune = FinetuneMode::Full; // hidden: nothing to fine-tune from
+    } else {
+        config.finetune = FinetuneMode(m_finetune->currentData().toInt());
+        config.unfreezeEpoch = m_unfreezeEpoch->value();
+        config.backboneLrFactor = m_backboneLrFactor->value();
+    }
     config.epochs = m_epochs->value();
     config.optimizer = OptimizerKind(m_optimizer->currentData().toInt());
     config.lr = numberOf(m_lr, config.lr);
@@ -908,6 +944,10 @@ void TrainingWorkspace::setConfig(const TrainConfig &config)
     if (auto weights = findPretrainedWeights(config.arch, config.pretrained))
         start = weights->name; // DEFAULT as the name it stands for
     m_startFrom->setCurrentIndex(std::max(0, m_startFrom->findData(start)));
+    m_finetune->setCurrentIndex(std::max(0, m_finetune->findData(int(config.finetune))));
+    m_unfreezeEpoch->setValue(config.unfreezeEpoch);
+    m_backboneLrFactor->setValue(config.backboneLrFactor);
+    updateFinetuneFields();
     m_batchSize->setValue(config.batchSize);
     m_workers->setValue(config.workers);
     m_valSplitSpin->setValue(config.valSplit * 100.0);
@@ -987,6 +1027,20 @@ void TrainingWorkspace::updateStartFrom()
             std::max(0, fallback == offered.end() ? 0 : m_startFrom->findData(fallback->name)));
     }
     m_weightsRow->setVisible(m_startFrom->currentData().toString() == u"file");
+    updateFinetuneFields();
+}
+
+/// Fine-tuning is offered when the run starts from weights; the unfreeze epoch for head-then-
+/// full, the backbone's rate whenever the backbone trains.
+void TrainingWorkspace::updateFinetuneFields()
+{
+    if (!m_modelForm || !m_finetune)
+        return;
+    const bool fromWeights = !m_startFrom->currentData().toString().isEmpty();
+    const auto mode = FinetuneMode(m_finetune->currentData().toInt());
+    m_modelForm->setRowVisible(m_finetune, fromWeights);
+    m_modelForm->setRowVisible(m_unfreezeEpoch, fromWeights && mode == FinetuneMode::HeadThenFull);
+    m_modelForm->setRowVisible(m_backboneLrFactor, fromWeights && mode != FinetuneMode::Head);
 }
 
 void TrainingWorkspace::updateOptimizerFields()

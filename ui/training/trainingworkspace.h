@@ -188,6 +188,7 @@ private:
     void updateControls();
     void updateModelDescription();
     void updateStartFrom();
+    void updateFinetuneFields();
     void updateOptimizerFields();
     void updateScheduleFields();
     void updateDeviceHint();
@@ -256,6 +257,10 @@ private:
     QLabel *m_modelDescription;
     QComboBox *m_startFrom; ///< random, ImageNet V1 / V2 (pretrained.h), or a file
     QWidget *m_weightsRow;
+    QFormLayout *m_modelForm = nullptr;
+    QComboBox *m_finetune = nullptr; ///< FinetuneMode; shown when the run starts from weights
+    QSpinBox *m_unfreezeEpoch = nullptr;
+    QDoubleSpinBox *m_backboneLrFactor = nullptr;
     QLineEdit *m_weights;
     QSpinBox *m_epochs;
     QSpinBox *m_batchSize;

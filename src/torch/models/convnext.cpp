@@ -139,12 +139,13 @@ struct ConvNeXt : Net
         }
     }
 
-    torch::Tensor forward(torch::Tensor x) override
+    torch::Tensor backboneForward(torch::Tensor x) override
     {
-        x = features->forward(x);
-        x = torch::adaptive_avg_pool2d(x, {1, 1});
-        return classifier->forward(x);
+        return torch::adaptive_avg_pool2d(features->forward(x), {1, 1});
     }
+
+    /// LayerNorm2d, Flatten, Linear: on N×C×1×1 features.
+    torch::Tensor headForward(torch::Tensor x) override { return classifier->forward(x); }
 };
 
 } // namespace

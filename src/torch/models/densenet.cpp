@@ -119,12 +119,13 @@ struct DenseNet : Net
         }
     }
 
-    torch::Tensor forward(torch::Tensor x) override
+    torch::Tensor backboneForward(torch::Tensor x) override
     {
         x = features->forward(x).relu_();
-        x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-        return classifier(x);
+        return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     }
+
+    torch::Tensor headForward(torch::Tensor x) override { return classifier(x); }
 };
 
 } // namespace

@@ -114,12 +114,12 @@ struct EfficientNet : Net
         }
     }
 
-    torch::Tensor forward(torch::Tensor x) override
+    torch::Tensor backboneForward(torch::Tensor x) override
     {
-        x = features->forward(x);
-        x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
-        return classifier->forward(x);
+        return torch::adaptive_avg_pool2d(features->forward(x), {1, 1}).flatten(1);
     }
+
+    torch::Tensor headForward(torch::Tensor x) override { return classifier->forward(x); }
 };
 
 } // namespace

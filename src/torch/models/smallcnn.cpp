@@ -59,10 +59,8 @@ struct SmallCnn : Net
             "classifier", nn::Sequential(nn::Dropout(0.2), nn::Linear(128 * 4 * 4, numClasses)));
     }
 
-    torch::Tensor forward(torch::Tensor x) override
-    {
-        return classifier->forward(features->forward(x));
-    }
+    torch::Tensor backboneForward(torch::Tensor x) override { return features->forward(x); }
+    torch::Tensor headForward(torch::Tensor x) override { return classifier->forward(x); }
 };
 
 } // namespace
