@@ -399,34 +399,47 @@ private Q_SLOTS:
         }
     }
 
-    /// A run whose validation metric cannot improve by min delta stops after `patience` epochs
-    /// past its first, as a completed run that says why; best.pth is kept.
+    /// A run whose validation metric stalls stops after `patience` epochs past its first, as a
+    /// completed run that says why; best.pth is kept. Stalled for real: the head alone trains
+    /// (the backbone frozen, its BatchNorm in eval mode) at a rate too small to change a float32
+    /// weight, so every epoch validates the same model; or a min delta no change can beat.
     void earlyStoppingStopsAfterPatience_data()
     {
         QTest::addColumn<QString>("metric");
         QTest::addColumn<double>("minDelta");
-        QTest::newRow("val_loss") << u"val_loss"_s << 10.0;
-        QTest::newRow("val_acc") << u"val_acc"_s << 1.0;
+        QTest::addColumn<bool>("stalled");
+        QTest::newRow("val_acc, stalled model") << u"val_acc"_s << 0.0 << true;
+        QTest::newRow("val_loss, stalled model") << u"val_loss"_s << 0.0 << true;
+        QTest::newRow("val_loss, min delta 10") << u"val_loss"_s << 10.0 << false;
     }
     void earlyStoppingStopsAfterPatience()
     {
         QFETCH(QString, metric);
         QFETCH(double, minDelta);
-        TrainConfig c = baseConfig(u"early-"_s + metric);
+        QFETCH(bool, stalled);
+        TrainConfig c = baseConfig(u"early-%1-%2"_s.arg(metric).arg(minDelta));
         c.earlyStopping = *earlyStopFromName(metric);
         c.patience = 2;
         c.minDelta = minDelta;
-        int epochs = 0;
+        if (stalled) {
+            c.finetune = FinetuneMode::Head;
+            c.lr = 1e-12;
+        }
+        QList<EpochRecord> epochs;
         TrainCallbacks callbacks;
-        callbacks.epoch = [&](const EpochReport &) {
-            ++epochs;
+        callbacks.epoch = [&](const EpochReport &r) {
+            epochs.append(r.record);
         };
         Trainer trainer(c);
         const TrainFinish f = trainer.run(callbacks);
         QVERIFY2(f.outcome == TrainOutcome::Completed, qPrintable(f.message));
         QVERIFY(f.earlyStopped);
         QCOMPARE(f.epochsDone, 3);
-        QCOMPARE(epochs, 3);
+        QCOMPARE(epochs.size(), 3);
+        if (stalled) { // the same model validated three times
+            QCOMPARE(epochs[2].valLoss, epochs[0].valLoss);
+            QCOMPARE(epochs[2].valAccuracy, epochs[0].valAccuracy);
+        }
         QCOMPARE(countEpochRows(c.outDir), 3);
         QVERIFY2(f.message.contains(u"Early stopping"_s) && f.message.contains(u"at epoch 1"_s)
                      && f.message.contains(u"for 2 epoch(s)"_s),
