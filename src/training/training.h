@@ -72,15 +72,6 @@ QString earlyStopName(EarlyStopMetric metric);
 std::optional<ClassWeighting> classWeightingFromName(const QString &name);
 std::optional<SamplerKind> samplerFromName(const QString &name);
 std::optional<EarlyStopMetric> earlyStopFromName(const QString &name);
-/// scikit-learn's compute_class_weight("balanced"): N / (C × n_c) for the class counts
-/// `counts` (N their sum, C their number); 0 for a class without images.
-std::vector<double> balancedClassWeights(const std::vector<qint64> &counts);
-/// The loss training computes for one batch: torch 1.13's F.cross_entropy(logits, labels,
-/// weight=weights (empty: none), label_smoothing=smoothing), mean reduction (with weights, the
-/// sum divided by the sum of the targets' weights). `logits` holds labels.size() rows of
-/// weights.size() (or `classes`) values. For tests and tools; the run computes it on tensors.
-double trainingLoss(const std::vector<float> &logits, const std::vector<int64_t> &labels,
-                    int classes, const std::vector<double> &weights, double smoothing);
 std::optional<OptimizerKind> optimizerFromName(const QString &name);
 std::optional<ScheduleKind> scheduleFromName(const QString &name);
 std::optional<AmpMode> ampFromName(const QString &name);
@@ -88,6 +79,15 @@ std::optional<FinetuneMode> finetuneFromName(const QString &name);
 std::optional<MemoryFormat> memoryFormatFromName(const QString &name);
 /// Whether `format` means channels_last on a CUDA device (`cuda` true) or the CPU.
 bool usesChannelsLast(MemoryFormat format, bool cuda);
+/// scikit-learn's compute_class_weight("balanced"): N / (C × n_c) for the class counts
+/// `counts` (N their sum, C their number); 0 for a class without images.
+std::vector<double> balancedClassWeights(const std::vector<qint64> &counts);
+/// The loss training computes for one batch: torch 1.13's F.cross_entropy(logits, labels,
+/// weight=weights (empty: none), label_smoothing=smoothing), mean reduction (with weights, the
+/// sum divided by the sum of the targets' weights). `logits` holds labels.size() rows of
+/// `classes` values, row-major. For tests and tools; the run computes it on tensors.
+double trainingLoss(const std::vector<float> &logits, const std::vector<int64_t> &labels,
+                    int classes, const std::vector<double> &weights, double smoothing);
 
 /// What a requested AMP mode means for a run: the mode in effect (Off, BFloat16 or Float16) and
 /// a sentence saying why, for the start notes.
