@@ -10,8 +10,10 @@
 #include "datasets/thumbnailview.h"
 #include "mainwindow.h"
 #include "testutil.h"
+#include "training/trainingworkspace.h"
 
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QHeaderView>
 #include <QImage>
@@ -20,6 +22,7 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProxyStyle>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStackedWidget>
@@ -100,6 +103,7 @@ private Q_SLOTS:
     void startsWithEmptyState();
     void opensRealSampleDataset();
     void splitMismatchIsLoud();
+    void imbalanceFindingOffersBalancedTraining();
     void dragAndDropOpensFolder();
     void dropOfFileIsRefusedPolitely();
     void missingFolderExplains();
@@ -215,6 +219,34 @@ void TestMainWindow::splitMismatchIsLoud()
     QVERIFY(banner->text().contains(QStringLiteral("“emu” with different indices")));
     QVERIFY(
         window.datasets()->warningList()->item(0)->text().contains(QStringLiteral("do not agree")));
+}
+
+/// A strong imbalance is a finding whose remedy opens the Training workspace with balanced
+/// class weights.
+void TestMainWindow::imbalanceFindingOffersBalancedTraining()
+{
+    const QString root = m_tmp.path() + QStringLiteral("/imbalanced");
+    for (int i = 0; i < 12; ++i)
+        writeImage(root + QStringLiteral("/many/%1.png").arg(i), Qt::red);
+    writeImage(root + QStringLiteral("/rare/1.png"), Qt::blue);
+
+    MainWindow window;
+    window.show();
+    QSignalSpy finished(window.datasets(), &DatasetsWorkspace::scanFinished);
+    window.openDataset(root);
+    QVERIFY(finished.wait(20000));
+    auto *remedy
+        = window.datasets()->findChild<QPushButton *>(QStringLiteral("trainBalancedButton"));
+    QVERIFY(remedy);
+    QVERIFY(remedy->isVisible());
+    auto *weighting
+        = window.training()->findChild<QComboBox *>(QStringLiteral("classWeightingCombo"));
+    QVERIFY(weighting);
+    QCOMPARE(window.training()->config().classWeighting, ClassWeighting::None);
+    remedy->click();
+    QVERIFY(window.training()->isVisible());
+    QCOMPARE(window.training()->config().classWeighting, ClassWeighting::InverseFrequency);
+    QCOMPARE(weighting->currentText(), QStringLiteral("Balanced"));
 }
 
 void TestMainWindow::dragAndDropOpensFolder()

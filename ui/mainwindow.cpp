@@ -161,6 +161,13 @@ void MainWindow::connectWorkspaces()
             &MainWindow::openSampleDataset);
     connect(m_training, &TrainingWorkspace::editTransformsRequested, this,
             [this] { showWorkspace(1); });
+    // The imbalance finding's remedy: the Training workspace with balanced class weights.
+    connect(m_datasets, &DatasetsWorkspace::trainBalancedRequested, this, [this] {
+        m_training->setClassWeighting(ClassWeighting::InverseFrequency);
+        showWorkspace(3);
+        statusBar()->showMessage(tr("Class weights set to Balanced: start the run when ready"),
+                                 8000);
+    });
 
     connect(m_checkpoints, &CheckpointsWorkspace::statusMessage, this,
             [this](const QString &message) { statusBar()->showMessage(message, 8000); });

@@ -116,6 +116,22 @@ void addTrainOptions(QCommandLineParser &parser)
     opt("gamma", "step schedule: decay factor (default 0.1)", "G");
     opt("label-smoothing", "label smoothing (default 0)", "EPS");
     opt("clip-grad", "clip the gradient norm to this value (default off)", "NORM");
+    opt("class-weights",
+        "none or balanced: weight the loss by N / (C x n_c) over the training split, as "
+        "nn.CrossEntropyLoss(weight=...) (recorded in config.json) (default none)",
+        "MODE");
+    opt("sampler",
+        "shuffle or weighted: each epoch draws the training set's size with replacement, every "
+        "class equally likely, as WeightedRandomSampler (default shuffle)",
+        "NAME");
+    opt("early-stopping",
+        "val_acc, val_loss or off: stop after --patience epochs without improvement (default off)",
+        "METRIC");
+    opt("patience", "early stopping: epochs without improvement (default 5)", "N");
+    opt("min-delta",
+        "early stopping: the least change that counts as an improvement (accuracy as a fraction, "
+        "0.01 = one point) (default 0)",
+        "D");
     opt("device", "auto, cpu, cuda or cuda:N (default auto)", "DEV");
     opt("amp",
         "mixed precision: auto, off, bf16 or fp16 (CUDA only) (default auto: bf16 autocast with "
@@ -192,6 +208,12 @@ Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
                         config.amp, error)
         || !parseChoice(parser, QStringLiteral("finetune"), "full, head or head-then-full",
                         finetuneFromName, config.finetune, error)
+        || !parseChoice(parser, QStringLiteral("class-weights"), "none or balanced",
+                        classWeightingFromName, config.classWeighting, error)
+        || !parseChoice(parser, QStringLiteral("sampler"), "shuffle or weighted", samplerFromName,
+                        config.sampler, error)
+        || !parseChoice(parser, QStringLiteral("early-stopping"), "val_acc, val_loss or off",
+                        earlyStopFromName, config.earlyStopping, error)
         || !parseChoice(parser, QStringLiteral("memory-format"),
                         "auto, channels_last or contiguous", memoryFormatFromName,
                         config.memoryFormat, error))
@@ -213,6 +235,8 @@ Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
         || !parseOption(parser, QStringLiteral("gamma"), config.stepGamma, error)
         || !parseOption(parser, QStringLiteral("label-smoothing"), config.labelSmoothing, error)
         || !parseOption(parser, QStringLiteral("clip-grad"), config.gradClipNorm, error)
+        || !parseOption(parser, QStringLiteral("patience"), config.patience, error)
+        || !parseOption(parser, QStringLiteral("min-delta"), config.minDelta, error)
         || !parseOption(parser, QStringLiteral("unfreeze-epoch"), config.unfreezeEpoch, error)
         || !parseOption(parser, QStringLiteral("backbone-lr-factor"), config.backboneLrFactor,
                         error)

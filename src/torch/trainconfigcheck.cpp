@@ -76,6 +76,13 @@ Status TrainConfig::validate() const
         return fail(QStringLiteral("the backbone's learning-rate factor must be a positive "
                                    "number, not %1 (freeze the backbone with head fine-tuning)")
                         .arg(backboneLrFactor));
+    if (earlyStopping != EarlyStopMetric::Off && patience < 1)
+        return fail(QStringLiteral("early stopping needs a patience of at least 1 epoch, not %1")
+                        .arg(patience));
+    if (!(minDelta >= 0.0) || !std::isfinite(minDelta))
+        return fail(QStringLiteral("early stopping's minimum improvement (min delta) must be 0 "
+                                   "or more, not %1")
+                        .arg(minDelta));
     return success();
 }
 

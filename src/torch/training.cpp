@@ -494,6 +494,25 @@ QString percent(double fraction)
     return QString::number(fraction * 100.0, 'f', 2);
 }
 
+/// The training loss: F.cross_entropy(logits, labels, weight=weights (undefined: none),
+/// label_smoothing=smoothing), torch's own (a weighted mean divides by the targets' weights).
+torch::Tensor crossEntropy(const torch::Tensor &logits, const torch::Tensor &labels,
+                           const torch::Tensor &weights, double smoothing)
+{
+    auto options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(smoothing);
+    if (weights.defined())
+        options.weight(weights);
+    return torch::nn::functional::cross_entropy(logits, labels, options);
+}
+
+/// The class weights as the loss takes them: float32, as torch.tensor(weights) in Python.
+torch::Tensor classWeightTensor(const std::vector<double> &weights, const torch::Device &device)
+{
+    if (weights.empty())
+        return {};
+    return torch::tensor(std::vector<double>(weights), torch::kDouble).to(device, torch::kFloat);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Pieces of a run
 
@@ -774,6 +793,7 @@ private:
     Status prepareOptimizer();
     void applyFinetunePhase(int epoch);
     Status prepareLoaders();
+    void prepareBalancing(BatchLoaderOptions &trainOptions);
     void prepareSchedule();
     // restore(): the resumed checkpoint's weights, and for an exact resume its position.
     Status restore();
@@ -807,6 +827,9 @@ private:
     void reportStep(const EpochRun &epoch, double loss, double accuracy, double lr, int count);
     EpochReport trainingReport(const EpochRun &epoch) const;
     Status validate(EpochReport &report);
+    double weightedValLoss(const Evaluation &evaluation) const;
+    void updateEarlyStop(const EpochRecord &record);
+    QString earlyStopSentence() const;
     // Checkpoints.
     Value makeCheckpoint(int epochsDone, const EpochProgress &progress) const;
     Value metricsValue() const;
@@ -869,6 +892,7 @@ private:
     std::optional<tm::FeatureCache> m_trainCache, m_valCache;
     bool m_cachesTried = false;
     std::vector<int> m_epochOrder; ///< the epoch's sample order, for the train cache
+    torch::Tensor m_classWeights; ///< the loss's class weights (float32); undefined: none
 
     // Position and records
     int m_firstEpoch = 1;
@@ -879,6 +903,14 @@ private:
     QList<EpochRecord> m_history;
     QList<StepRecord> m_stepLog;
     bool m_stoppedEarly = false;
+    /// Early stopping's state: the metric's best value, its epoch (0: none yet) and the epochs
+    /// since it (kept in the checkpoints' metrics, so that an exact resume keeps counting).
+    struct EarlyStop
+    {
+        double best = 0.0;
+        int bestEpoch = 0;
+        int badEpochs = 0;
+    } m_early;
 
     // The run folder
     RunFolderLock m_lock; ///< held from prepare() to the end
@@ -916,7 +948,8 @@ TrainFinish TrainingRun::train()
     m_epochsDone = m_firstEpoch - 1;
     m_finish.bestValAccuracy = m_bestAccuracy;
     m_clock.start();
-    for (int epoch = m_firstEpoch; epoch <= m_cfg.epochs && !m_stoppedEarly; ++epoch) {
+    for (int epoch = m_firstEpoch;
+         epoch <= m_cfg.epochs && !m_stoppedEarly && !m_finish.earlyStopped; ++epoch) {
         if (Status ok = runEpoch(epoch); !ok)
             return failed(ok.error());
     }
@@ -1268,6 +1301,7 @@ Status TrainingRun::prepareLoaders()
     trainOptions.shuffle = true;
     trainOptions.dropLast = m_cfg.dropLast && qsizetype(m_data.train.size()) >= m_cfg.batchSize;
     trainOptions.seed = m_cfg.seed;
+    prepareBalancing(trainOptions);
     m_trainLoader = std::make_unique<BatchLoader>(m_data.train, m_pipelines.train, trainOptions);
     m_batchesPerEpoch = m_trainLoader->batchesPerEpoch();
     if (m_batchesPerEpoch == 0)
@@ -1285,7 +1319,47 @@ Status TrainingRun::prepareLoaders()
         return Error{QStringLiteral("no training batch: ") + ok.errorMessage()};
     if (Status ok = m_valLoader ? m_valLoader->status() : success(); !ok)
         return Error{QStringLiteral("no validation batch: ") + ok.errorMessage()};
+    if (m_cfg.earlyStopping != EarlyStopMetric::Off && !m_valLoader)
+        return Error{QStringLiteral("early stopping on %1 needs validation images: a val folder, "
+                                    "or a validation split above 0")
+                         .arg(earlyStopName(m_cfg.earlyStopping))};
     return success();
+}
+
+/// The training split's class counts give the loss's class weights (InverseFrequency, recorded
+/// in m_cfg for config.json) and the weighted sampler's per-sample weights, 1 / n_class as
+/// `[1.0 / counts[t] for t in targets]` in Python.
+void TrainingRun::prepareBalancing(BatchLoaderOptions &trainOptions)
+{
+    std::vector<qint64> counts(size_t(m_numClasses), 0);
+    for (const LoaderSample &sample : m_data.train) {
+        if (sample.label >= 0 && sample.label < m_numClasses)
+            ++counts[size_t(sample.label)];
+    }
+    m_cfg.classWeights.clear();
+    if (m_cfg.classWeighting == ClassWeighting::InverseFrequency) {
+        m_cfg.classWeights = balancedClassWeights(counts);
+        m_classWeights = classWeightTensor(m_cfg.classWeights, m_device);
+        QStringList shown;
+        for (int c = 0; c < m_numClasses && c < 12; ++c)
+            shown.append(QStringLiteral("%1 %2")
+                             .arg(m_data.classes[c])
+                             .arg(m_cfg.classWeights[size_t(c)], 0, 'g', 4));
+        if (m_numClasses > 12)
+            shown.append(QStringLiteral("… %1 more").arg(m_numClasses - 12));
+        m_start.notes.append(QStringLiteral("Class-weighted loss (balanced: N / (C × n_c) over the "
+                                            "training split; validation loss weighted too): %1")
+                                 .arg(shown.join(QStringLiteral(", "))));
+    }
+    if (m_cfg.sampler == SamplerKind::Weighted) {
+        trainOptions.sampleWeights.reserve(m_data.train.size());
+        for (const LoaderSample &sample : m_data.train)
+            trainOptions.sampleWeights.push_back(1.0 / double(counts[size_t(sample.label)]));
+        m_start.notes.append(QStringLiteral("Weighted sampler: each epoch draws %1 training images "
+                                            "with replacement, each class equally likely "
+                                            "(WeightedRandomSampler)")
+                                 .arg(m_data.train.size()));
+    }
 }
 
 void TrainingRun::prepareSchedule()
@@ -1356,6 +1430,10 @@ Status TrainingRun::restoreExactly()
         : -1.0;
     m_history = historyFromValue(metrics.value(u"history"));
     m_stepLog = stepLogFromValue(metrics.value(u"step_log"));
+    if (const Value early = metrics.value(u"early_stopping");
+        early.isDict() && early.value(u"metric").toString() == earlyStopName(m_cfg.earlyStopping))
+        m_early = {early.value(u"best").toDouble(), int(early.value(u"best_epoch").toInt()),
+                   int(early.value(u"bad_epochs").toInt())};
     m_start.notes.append(QStringLiteral("Resumed exactly from %1: epoch %2, step %3")
                              .arg(QFileInfo(m_cfg.resumePath).fileName())
                              .arg(m_firstEpoch)
@@ -1527,6 +1605,7 @@ Status TrainingRun::runEpoch(int number)
     report.record.seconds = elapsedSeconds(epoch.clock) - epoch.paused + epoch.offset;
     m_history.append(report.record);
     m_epochsDone = number;
+    updateEarlyStop(report.record);
     if (Status ok = saveEpochCheckpoints(report); !ok)
         return ok;
     report.newFailures = newFailures(m_trainLoader->failures());
@@ -1713,9 +1792,7 @@ std::pair<torch::Tensor, torch::Tensor> TrainingRun::trainStep(const StepInput &
         tm::AutocastScope autocast(m_amp, m_ampType, m_device.type());
         logits = in.features ? m_net->headForward(in.input) : m_net->forward(in.input);
     }
-    loss = torch::nn::functional::cross_entropy(
-        logits.to(torch::kFloat), in.labels,
-        torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(m_cfg.labelSmoothing));
+    loss = crossEntropy(logits.to(torch::kFloat), in.labels, m_classWeights, m_cfg.labelSmoothing);
     (m_lossScale != 1.0 ? loss * m_lossScale : loss).backward();
     const bool finite = m_lossScale == 1.0 || unscaleGradients();
     if (finite && m_cfg.gradClipNorm > 0.0)
@@ -1837,10 +1914,59 @@ Status TrainingRun::validate(EpochReport &report)
         }
         return evaluation.error();
     }
-    report.record.valLoss = evaluation->loss;
+    report.record.valLoss
+        = m_classWeights.defined() ? weightedValLoss(evaluation.value()) : evaluation->loss;
     report.record.valAccuracy = evaluation->accuracy;
     report.evaluation = std::make_shared<const Evaluation>(std::move(evaluation).value());
     return success();
+}
+
+/// The validation loss with class weights: Σ w[y] · loss / Σ w[y] over the images, as
+/// nn.CrossEntropyLoss(weight=w) without label smoothing (the unweighted one has none either).
+double TrainingRun::weightedValLoss(const Evaluation &evaluation) const
+{
+    double sum = 0.0, weights = 0.0;
+    for (const SamplePrediction &p : evaluation.predictions) {
+        const double w = m_cfg.classWeights[size_t(p.label)];
+        sum += w * double(p.loss);
+        weights += w;
+    }
+    return weights > 0.0 ? sum / weights : evaluation.loss;
+}
+
+/// Early stopping after an epoch's validation: an improvement is a value better than the best
+/// so far by more than minDelta (the first epoch always is); after `patience` epochs without
+/// one, the run ends (a completed run) unless this was its last epoch anyway.
+void TrainingRun::updateEarlyStop(const EpochRecord &record)
+{
+    if (m_cfg.earlyStopping == EarlyStopMetric::Off || !m_valLoader)
+        return;
+    const bool loss = m_cfg.earlyStopping == EarlyStopMetric::ValLoss;
+    const double value = loss ? record.valLoss : record.valAccuracy;
+    const bool improved = m_early.bestEpoch == 0
+        || (loss ? value < m_early.best - m_cfg.minDelta : value > m_early.best + m_cfg.minDelta);
+    if (improved) {
+        m_early = {value, record.epoch, 0};
+        return;
+    }
+    ++m_early.badEpochs;
+    if (m_early.badEpochs >= m_cfg.patience && record.epoch < m_cfg.epochs)
+        m_finish.earlyStopped = true;
+}
+
+/// Why early stopping ended the run, for the finish message.
+QString TrainingRun::earlyStopSentence() const
+{
+    const bool loss = m_cfg.earlyStopping == EarlyStopMetric::ValLoss;
+    return QStringLiteral(" Early stopping: the validation %1 did not improve%2 for %3 epoch(s); "
+                          "best %4 at epoch %5.")
+        .arg(loss ? QStringLiteral("loss") : QStringLiteral("accuracy"))
+        .arg(m_cfg.minDelta > 0.0 ? QStringLiteral(" by more than %1").arg(m_cfg.minDelta)
+                                  : QString())
+        .arg(m_early.badEpochs)
+        .arg(loss ? QString::number(m_early.best, 'f', 4)
+                  : QStringLiteral("%1%").arg(percent(m_early.best)))
+        .arg(m_early.bestEpoch);
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1904,6 +2030,14 @@ Value TrainingRun::metricsValue() const
     if (m_bestAccuracy >= 0.0)
         metrics.append({Value(QStringLiteral("best_val_accuracy")), Value(m_bestAccuracy * 100.0)});
     metrics.append({Value(QStringLiteral("step_log")), stepLogToValue(m_stepLog)});
+    if (m_cfg.earlyStopping != EarlyStopMetric::Off && m_early.bestEpoch > 0)
+        metrics.append(
+            {Value(QStringLiteral("early_stopping")),
+             Value::dict(
+                 {{Value(QStringLiteral("metric")), Value(earlyStopName(m_cfg.earlyStopping))},
+                  {Value(QStringLiteral("best")), Value(m_early.best)},
+                  {Value(QStringLiteral("best_epoch")), Value(m_early.bestEpoch)},
+                  {Value(QStringLiteral("bad_epochs")), Value(m_early.badEpochs)}})});
     return Value::dict(std::move(metrics));
 }
 
@@ -2008,10 +2142,11 @@ TrainFinish TrainingRun::finish()
                                .arg(best, skipped);
     } else {
         m_finish.outcome = TrainOutcome::Completed;
-        m_finish.message = QStringLiteral("Trained %1 epoch(s) in %2 s%3.%4")
-                               .arg(m_epochsDone)
-                               .arg(elapsedSeconds(m_clock) - m_pausedTotal, 0, 'f', 1)
-                               .arg(best, skipped);
+        m_finish.message
+            = QStringLiteral("Trained %1 epoch(s) in %2 s%3.%4%5")
+                  .arg(m_epochsDone)
+                  .arg(elapsedSeconds(m_clock) - m_pausedTotal, 0, 'f', 1)
+                  .arg(best, m_finish.earlyStopped ? earlyStopSentence() : QString(), skipped);
     }
     return m_finish;
 }
@@ -2090,6 +2225,19 @@ TrainFinish Trainer::run(const TrainCallbacks &callbacks)
     if (callbacks.finished)
         callbacks.finished(finish);
     return finish;
+}
+
+double trainingLoss(const std::vector<float> &logits, const std::vector<int64_t> &labels,
+                    int classes, const std::vector<double> &weights, double smoothing)
+{
+    const auto rows = int64_t(labels.size());
+    const torch::Tensor input
+        = torch::from_blob(const_cast<float *>(logits.data()), {rows, classes}, torch::kFloat)
+              .clone();
+    const torch::Tensor target
+        = torch::from_blob(const_cast<int64_t *>(labels.data()), {rows}, torch::kLong).clone();
+    return crossEntropy(input, target, classWeightTensor(weights, torch::kCPU), smoothing)
+        .item<double>();
 }
 
 } // namespace ifs

@@ -62,6 +62,17 @@ constexpr std::array<std::pair<MemoryFormat, const char16_t *>, 3> kMemoryFormat
     {{MemoryFormat::Auto, u"auto"},
      {MemoryFormat::ChannelsLast, u"channels_last"},
      {MemoryFormat::Contiguous, u"contiguous"}}};
+// The first name of a value is the one written; the others are read too.
+constexpr std::array<std::pair<ClassWeighting, const char16_t *>, 3> kClassWeightings{
+    {{ClassWeighting::None, u"none"},
+     {ClassWeighting::InverseFrequency, u"balanced"},
+     {ClassWeighting::InverseFrequency, u"inverse-frequency"}}};
+constexpr std::array<std::pair<SamplerKind, const char16_t *>, 2> kSamplers{
+    {{SamplerKind::Shuffle, u"shuffle"}, {SamplerKind::Weighted, u"weighted"}}};
+constexpr std::array<std::pair<EarlyStopMetric, const char16_t *>, 3> kEarlyStops{
+    {{EarlyStopMetric::Off, u"off"},
+     {EarlyStopMetric::ValAccuracy, u"val_acc"},
+     {EarlyStopMetric::ValLoss, u"val_loss"}}};
 
 } // namespace
 
@@ -104,6 +115,43 @@ QString memoryFormatName(MemoryFormat format)
 std::optional<MemoryFormat> memoryFormatFromName(const QString &name)
 {
     return fromName(name, kMemoryFormats);
+}
+
+QString classWeightingName(ClassWeighting weighting)
+{
+    return toName(weighting, kClassWeightings);
+}
+QString samplerName(SamplerKind sampler)
+{
+    return toName(sampler, kSamplers);
+}
+QString earlyStopName(EarlyStopMetric metric)
+{
+    return toName(metric, kEarlyStops);
+}
+std::optional<ClassWeighting> classWeightingFromName(const QString &name)
+{
+    return fromName(name, kClassWeightings);
+}
+std::optional<SamplerKind> samplerFromName(const QString &name)
+{
+    return fromName(name, kSamplers);
+}
+std::optional<EarlyStopMetric> earlyStopFromName(const QString &name)
+{
+    return fromName(name, kEarlyStops);
+}
+
+std::vector<double> balancedClassWeights(const std::vector<qint64> &counts)
+{
+    qint64 total = 0;
+    for (const qint64 n : counts)
+        total += n;
+    std::vector<double> weights;
+    weights.reserve(counts.size());
+    for (const qint64 n : counts) // n_samples / (n_classes * np.bincount(y)), in float64
+        weights.push_back(n > 0 ? double(total) / (double(counts.size()) * double(n)) : 0.0);
+    return weights;
 }
 
 bool usesChannelsLast(MemoryFormat format, bool cuda)
@@ -156,6 +204,18 @@ AmpChoice resolveAmp(AmpMode requested, const QString &arch, bool cuda, bool cpu
                 .arg(cpuBf16Features())};
 }
 
+namespace {
+
+QJsonArray doublesToJson(const std::vector<double> &values)
+{
+    QJsonArray array;
+    for (const double v : values)
+        array.append(v);
+    return array;
+}
+
+} // namespace
+
 QJsonObject TrainConfig::toJson() const
 {
     return QJsonObject{
@@ -188,6 +248,12 @@ QJsonObject TrainConfig::toJson() const
         {QStringLiteral("step_gamma"), stepGamma},
         {QStringLiteral("label_smoothing"), labelSmoothing},
         {QStringLiteral("grad_clip_norm"), gradClipNorm},
+        {QStringLiteral("class_weighting"), classWeightingName(classWeighting)},
+        {QStringLiteral("class_weights"), doublesToJson(classWeights)},
+        {QStringLiteral("sampler"), samplerName(sampler)},
+        {QStringLiteral("early_stopping"), earlyStopName(earlyStopping)},
+        {QStringLiteral("patience"), patience},
+        {QStringLiteral("min_delta"), minDelta},
         // A string: JSON numbers are doubles and seeds are 64-bit.
         {QStringLiteral("seed"), QString::number(seed)},
         {QStringLiteral("device"), device},
@@ -296,6 +362,13 @@ Result<TrainConfig> TrainConfig::fromJson(const QJsonObject &json)
     num("step_gamma", c.stepGamma);
     num("label_smoothing", c.labelSmoothing);
     num("grad_clip_norm", c.gradClipNorm);
+    enumeration("class_weighting", c.classWeighting, classWeightingFromName);
+    for (const QJsonValue v : json.value(QStringLiteral("class_weights")).toArray())
+        c.classWeights.push_back(v.toDouble());
+    enumeration("sampler", c.sampler, samplerFromName);
+    enumeration("early_stopping", c.earlyStopping, earlyStopFromName);
+    integer("patience", c.patience);
+    num("min_delta", c.minDelta);
     const QJsonValue seed = json.value(QStringLiteral("seed"));
     if (seed.isString()) {
         bool ok = false;

@@ -26,6 +26,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace ifs {
 
@@ -43,6 +45,16 @@ enum class FinetuneMode { Full, Head, HeadThenFull };
 /// measured faster for every benchmarked model once glibc's malloc was really tuned (see the
 /// README).
 enum class MemoryFormat { Auto, ChannelsLast, Contiguous };
+/// Class weights in the loss. InverseFrequency: weight_c = N / (C × n_c) over the training split
+/// (scikit-learn's "balanced"), as `nn.CrossEntropyLoss(weight=...)`; a class without training
+/// images gets 0.
+enum class ClassWeighting { None, InverseFrequency };
+/// The training order. Shuffle: a permutation per epoch. Weighted: torch.utils.data.
+/// WeightedRandomSampler(1 / n_class per sample, num_samples = the training set's size,
+/// replacement=True), each epoch drawn with its own generator (BatchLoader::epochOrderSeed()).
+enum class SamplerKind { Shuffle, Weighted };
+/// Early stopping's metric: none (Off), validation accuracy (higher is better) or loss.
+enum class EarlyStopMetric { Off, ValAccuracy, ValLoss };
 
 /// "sgd", "adam", "adamw" / "constant", "step", "cosine", "onecycle" / "off", "bf16", "fp16".
 QString optimizerName(OptimizerKind kind);
@@ -52,6 +64,14 @@ QString ampName(AmpMode mode); ///< "auto" for Auto
 QString finetuneName(FinetuneMode mode);
 /// "auto", "channels_last", "contiguous".
 QString memoryFormatName(MemoryFormat format);
+/// "none", "balanced" (also read: "inverse-frequency") / "shuffle", "weighted" / "off",
+/// "val_acc", "val_loss".
+QString classWeightingName(ClassWeighting weighting);
+QString samplerName(SamplerKind sampler);
+QString earlyStopName(EarlyStopMetric metric);
+std::optional<ClassWeighting> classWeightingFromName(const QString &name);
+std::optional<SamplerKind> samplerFromName(const QString &name);
+std::optional<EarlyStopMetric> earlyStopFromName(const QString &name);
 std::optional<OptimizerKind> optimizerFromName(const QString &name);
 std::optional<ScheduleKind> scheduleFromName(const QString &name);
 std::optional<AmpMode> ampFromName(const QString &name);
@@ -59,6 +79,15 @@ std::optional<FinetuneMode> finetuneFromName(const QString &name);
 std::optional<MemoryFormat> memoryFormatFromName(const QString &name);
 /// Whether `format` means channels_last on a CUDA device (`cuda` true) or the CPU.
 bool usesChannelsLast(MemoryFormat format, bool cuda);
+/// scikit-learn's compute_class_weight("balanced"): N / (C × n_c) for the class counts
+/// `counts` (N their sum, C their number); 0 for a class without images.
+std::vector<double> balancedClassWeights(const std::vector<qint64> &counts);
+/// The loss training computes for one batch: torch 1.13's F.cross_entropy(logits, labels,
+/// weight=weights (empty: none), label_smoothing=smoothing), mean reduction (with weights, the
+/// sum divided by the sum of the targets' weights). `logits` holds labels.size() rows of
+/// `classes` values, row-major. For tests and tools; the run computes it on tensors.
+double trainingLoss(const std::vector<float> &logits, const std::vector<int64_t> &labels,
+                    int classes, const std::vector<double> &weights, double smoothing);
 
 /// What a requested AMP mode means for a run: the mode in effect (Off, BFloat16 or Float16) and
 /// a sentence saying why, for the start notes.
@@ -121,6 +150,17 @@ struct TrainConfig
     double stepGamma = 0.1;
     double labelSmoothing = 0.0;
     double gradClipNorm = 0.0; ///< 0 = no clipping
+    ClassWeighting classWeighting = ClassWeighting::None;
+    /// The class weights in effect: filled by the run (recorded in config.json, so that Python
+    /// can rebuild the criterion); recomputed from the training split on every run.
+    std::vector<double> classWeights;
+    SamplerKind sampler = SamplerKind::Shuffle;
+    /// Stops after `patience` epochs in which the metric did not improve on its best by more
+    /// than `minDelta` (in the metric's units: accuracy as a fraction 0..1, loss as it is), as
+    /// a completed run. Needs validation images.
+    EarlyStopMetric earlyStopping = EarlyStopMetric::Off;
+    int patience = 5;
+    double minDelta = 0.0;
     uint64_t seed = 0;
 
     // Device
@@ -274,6 +314,9 @@ struct TrainFinish
     QString lastCheckpoint; ///< empty when none was written
     QString bestCheckpoint;
     QList<LoaderFailure> skippedImages; ///< every image skipped, once each
+    /// Early stopping ended the run (a completed run; the message says why, with the best
+    /// epoch and value).
+    bool earlyStopped = false;
 };
 
 /// Hooks, called on the thread that runs Trainer::run(). Keep them quick (queue to the GUI).

@@ -131,6 +131,11 @@ QString raggedShapes(const std::map<SampleShape, std::pair<int, int>> &seen, int
 
 } // namespace
 
+uint64_t epochOrderSeed(uint64_t seed, int epoch)
+{
+    return sampleSeed(seed, epoch, -1);
+}
+
 struct BatchLoader::Impl
 {
     std::vector<LoaderSample> samples;
@@ -166,14 +171,24 @@ struct BatchLoader::Impl
     QList<LoaderFailure> failures;
 
     void workerLoop();
+    /// Whether the order is drawn with sampleWeights (samples repeat).
+    bool weighted() const
+    {
+        return options.shuffle && !options.sampleWeights.empty()
+            && options.sampleWeights.size() == samples.size();
+    }
     Batch build(int batchIndex, int epochNumber, const std::vector<int> &epochOrder);
     /// Adds one sample to the batch, or lists it as a failure. Never throws.
-    void addSample(Batch &batch, int sampleIndex, int epochNumber, std::vector<float> &one);
+    /// `drawKey` seeds its transform draws with the epoch: the sample's index, or its position
+    /// in the epoch where samples repeat (weighted sampling).
+    void addSample(Batch &batch, int sampleIndex, int drawKey, int epochNumber,
+                   std::vector<float> &one);
     /// Transforms one sample: into `direct` when given (the batch's shape is `expected`, known),
     /// else into `out`. `shape` returns the sample's shape. Returns an error message on failure;
     /// may throw std::bad_alloc and other std::exception (addSample() catches them).
-    QString processSample(int sampleIndex, int epochNumber, const SampleShape *expected,
-                          float *direct, std::vector<float> &out, SampleShape &shape);
+    QString processSample(int sampleIndex, int drawKey, int epochNumber,
+                          const SampleShape *expected, float *direct, std::vector<float> &out,
+                          SampleShape &shape);
     bool fused(const QByteArray &bytes, TorchGenerator &rng, float *out);
     void addFailure(int sampleIndex, const QString &message);
 
@@ -249,12 +264,13 @@ Batch BatchLoader::Impl::build(int batchIndex, int epochNumber, const std::vecto
     }
     std::vector<float> one;
     for (int k = first; k < last && !cancelled; ++k)
-        addSample(batch, epochOrder[size_t(k)], epochNumber, one);
+        addSample(batch, epochOrder[size_t(k)], weighted() ? k : epochOrder[size_t(k)], epochNumber,
+                  one);
     batch.data.resize(size_t(batch.count) * batch.channels * batch.height * batch.width);
     return batch;
 }
 
-void BatchLoader::Impl::addSample(Batch &batch, int sampleIndex, int epochNumber,
+void BatchLoader::Impl::addSample(Batch &batch, int sampleIndex, int drawKey, int epochNumber,
                                   std::vector<float> &one)
 {
     QString error;
@@ -264,8 +280,8 @@ void BatchLoader::Impl::addSample(Batch &batch, int sampleIndex, int epochNumber
         const size_t offset = batch.count == 0 ? 0 : size_t(batch.count) * current.elements();
         float *direct = batchShape ? batch.data.data() + offset : nullptr;
         SampleShape shape;
-        error = processSample(sampleIndex, epochNumber, known ? &current : nullptr, direct, one,
-                              shape);
+        error = processSample(sampleIndex, drawKey, epochNumber, known ? &current : nullptr, direct,
+                              one, shape);
         if (error.isEmpty() && !known && !batchFits(shape, &error))
             error = QStringLiteral("gives a tensor of %1: %2").arg(shape.text(), error);
         if (error.isEmpty() && !known) {
@@ -307,12 +323,12 @@ void BatchLoader::Impl::addFailure(int sampleIndex, const QString &message)
     }
 }
 
-QString BatchLoader::Impl::processSample(int sampleIndex, int epochNumber,
+QString BatchLoader::Impl::processSample(int sampleIndex, int drawKey, int epochNumber,
                                          const SampleShape *expected, float *direct,
                                          std::vector<float> &out, SampleShape &shape)
 {
     const LoaderSample &sample = samples[size_t(sampleIndex)];
-    const uint64_t seed = sampleSeed(options.seed, epochNumber, sampleIndex);
+    const uint64_t seed = sampleSeed(options.seed, epochNumber, drawKey);
     if (plan && direct) {
         FileNameFile file(sample.path); // by its bytes (base/filenames.h)
         if (file.open(QIODevice::ReadOnly)) {
@@ -450,7 +466,7 @@ std::optional<SampleShape> BatchLoader::Impl::probeShape()
         std::vector<float> out;
         SampleShape shape;
         try {
-            if (!processSample(index, 0, nullptr, nullptr, out, shape).isEmpty())
+            if (!processSample(index, index, 0, nullptr, nullptr, out, shape).isEmpty())
                 continue; // listed when an epoch meets it
         } catch (const std::exception &) {
             continue;
@@ -545,7 +561,13 @@ std::vector<int> BatchLoader::epochOrder(int epoch) const
 {
     std::vector<int> order(d->samples.size());
     std::iota(order.begin(), order.end(), 0);
-    if (d->options.shuffle) {
+    if (d->weighted()) {
+        // WeightedRandomSampler: torch.multinomial with replacement, seeded per epoch.
+        TorchGenerator rng(epochOrderSeed(d->options.seed, epoch));
+        const std::vector<int64_t> drawn
+            = rng.multinomialWithReplacement(d->options.sampleWeights, int64_t(order.size()));
+        std::copy(drawn.begin(), drawn.end(), order.begin());
+    } else if (d->options.shuffle) {
         // A Fisher-Yates shuffle driven by torch's generator, seeded per epoch.
         TorchGenerator rng(sampleSeed(d->options.seed, epoch, -1));
         for (size_t i = order.size(); i > 1; --i)

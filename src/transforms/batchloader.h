@@ -55,6 +55,12 @@ struct BatchLoaderOptions
     /// Seeds the epoch's order and every sample's random transform draws: batches do not depend
     /// on thread timing, and the same seed gives the same epoch.
     uint64_t seed = 0;
+    /// With shuffle, non-empty (one weight per sample): the epoch's order is drawn as
+    /// torch.utils.data.WeightedRandomSampler(sampleWeights, num_samples=len(samples),
+    /// replacement=True, generator=torch.Generator().manual_seed(epochOrderSeed(seed, epoch)))
+    /// draws it, samples repeating. A repeated sample's transforms draw anew each time (their
+    /// seeds follow the position in the epoch, not the sample).
+    std::vector<double> sampleWeights;
     /// The fused path for `[RandomResizedCrop, RandomHorizontalFlip?, ToTensor, Normalize?]` on
     /// JPEGs decodes only the crop's rows and columns (exact), and with fastDecode at 1/2, 1/4 or
     /// 1/8 scale when the crop stays at least as large as the output (pixels then differ
@@ -72,6 +78,10 @@ struct BatchLoaderOptions
     /// output is allocated.
     qint64 maxBytes = 0;
 };
+
+/// The seed of the generator that draws epoch `epoch`'s (0-based) order from the loader's
+/// `seed`: what Python's sampler generator needs to give the same order.
+uint64_t epochOrderSeed(uint64_t seed, int epoch);
 
 /// Produces the batches of one epoch at a time, in order, from a pool of worker threads.
 ///
@@ -94,7 +104,8 @@ public:
     BatchLoader(const BatchLoader &) = delete;
     BatchLoader &operator=(const BatchLoader &) = delete;
 
-    /// Starts epoch `epoch` (its order is a permutation seeded by seed and epoch when shuffling),
+    /// Starts epoch `epoch` (its order is a permutation seeded by seed and epoch when shuffling,
+    /// or weighted draws with sampleWeights),
     /// stopping any epoch in progress. With `firstBatch`, the epoch's first batches are skipped
     /// without being loaded (a resume inside an epoch): next() starts with batch `firstBatch`.
     void startEpoch(int epoch, int firstBatch = 0);

@@ -386,6 +386,50 @@ std::vector<int64_t> TorchGenerator::randperm(int64_t n)
     return result;
 }
 
+std::vector<int64_t> TorchGenerator::multinomialWithReplacement(const std::vector<double> &weights,
+                                                                int64_t count)
+{
+    std::vector<int64_t> result;
+    const int64_t categories = int64_t(weights.size());
+    if (count <= 0 || categories == 0)
+        return result;
+    result.reserve(size_t(count));
+    if (count == 1) {
+        // torch takes its Gumbel fast path for one sample (argmax of p / Exp(1)), which draws
+        // otherwise: only the single category of a one-category distribution is reproduced.
+        result.push_back(0);
+        return result;
+    }
+    // multinomial_with_replacement_apply (double): the running sum, divided by the total.
+    std::vector<double> cumulative(weights.size());
+    double sum = 0.0;
+    for (size_t j = 0; j < weights.size(); ++j) {
+        sum += weights[j];
+        cumulative[j] = sum;
+    }
+    if (sum > 0.0) {
+        for (double &c : cumulative)
+            c /= sum;
+    }
+    cumulative.back() = 1.0; // "make sure the last cumulative distribution bucket sums to 1"
+    for (int64_t k = 0; k < count; ++k) {
+        // uniform_real_distribution<double>(0, 1): 53 bits of a 64-bit draw.
+        const double u = double(random64() & kDoubleMantissaMask) * kDoubleDivisor;
+        // The first bucket whose cumulative probability is not below u.
+        int64_t left = 0;
+        int64_t right = categories;
+        while (right - left > 0) {
+            const int64_t mid = left + (right - left) / 2;
+            if (cumulative[size_t(mid)] < u)
+                left = mid + 1;
+            else
+                right = mid;
+        }
+        result.push_back(left);
+    }
+    return result;
+}
+
 double TorchGenerator::normalDouble(double mean, double std)
 {
     // at::normal_distribution<double>: Box-Muller, keeping the sine half for the next call.

@@ -44,6 +44,11 @@ public:
     int64_t randint(int64_t low, int64_t high);
     /// torch.randperm(n).tolist()
     std::vector<int64_t> randperm(int64_t n);
+    /// torch.multinomial(torch.tensor(weights, dtype=torch.float64), count, replacement=True)
+    /// .tolist(), as torch.utils.data.WeightedRandomSampler draws (weights non-negative with a
+    /// positive sum; for count 1 only a one-category distribution is reproduced).
+    std::vector<int64_t> multinomialWithReplacement(const std::vector<double> &weights,
+                                                    int64_t count);
     /// torch.empty(count, dtype=torch.float32).normal_(mean, std): fills out[0..count).
     void normal(float *out, int64_t count, double mean = 0.0, double std = 1.0);
 

@@ -51,6 +51,11 @@ Usage:
       the loss in float32 on its output; loss_fp32 is the same step's loss without autocast (the
       witness that autocast changes something), and the rounding witness takes the samples in
       a shuffled order (reversing them moves a bf16 loss less than our loader's shuffle does).
+      Imbalanced data (config.json's class_weights and sampler): the loss is
+      F.cross_entropy(..., weight=torch.tensor(class_weights), label_smoothing=...), and with
+      the weighted sampler each step (one per epoch) takes the images in the order that
+      WeightedRandomSampler draws for that epoch (imbalance_oracle.py: 1 / n_class per image,
+      replacement, the generator seeded with the epoch's order seed); the witness reverses it.
   training_oracle.py autocast ARCH NUM_CLASSES WEIGHTS.pth OURS.json [SMALLCNN.py]
       OURS.json as for `arch`, our probabilities with bf16 autocast. Prints JSON
       {"bf16_max_prob_diff": max |ours - Python's eval-mode model in channels_last under
@@ -82,6 +87,7 @@ from torchvision import transforms  # noqa: F401  (the stored sources use `trans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpointwriter_oracle import ALLOWED_GLOBALS, WEIGHTS_ONLY_OPCODES  # noqa: E402
+from imbalance_oracle import sample_weights, weighted_order  # noqa: E402
 
 
 def pickle_audit(path):
@@ -343,6 +349,10 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads, head_prefix="fc.")
         raise SystemExit("the run must train on the whole set in one batch and keep every epoch")
     images = torch.stack([dataset[i][0] for i in range(len(dataset))])
     labels = torch.tensor(dataset.targets)
+    # Imbalanced data: the loss's class weights, and the weighted sampler's per-image weights.
+    class_weights = config.get("class_weights") or []
+    weight = torch.tensor(class_weights) if class_weights else None
+    per_image = sample_weights(dataset.targets) if config.get("sampler") == "weighted" else None
     # The run's memory format ("auto" is channels_last on the CPU too): the convolutions'
     # kernels, and so how their sums round, follow it.
     channels_last = config.get("memory_format", "auto") != "contiguous"
@@ -411,13 +421,13 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads, head_prefix="fc.")
             with torch.no_grad():  # the same step in float32 (BatchNorm's statistics restored)
                 saved = copy.deepcopy(model.state_dict())
                 loss_fp32 = torch.nn.functional.cross_entropy(
-                    model(inputs), labels[order], label_smoothing=smoothing).item()
+                    model(inputs), labels[order], weight=weight, label_smoothing=smoothing).item()
                 model.load_state_dict(saved)
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 output = model(inputs)
         else:
             output = model(inputs)
-        loss = torch.nn.functional.cross_entropy(output.float(), labels[order],
+        loss = torch.nn.functional.cross_entropy(output.float(), labels[order], weight=weight,
                                                  label_smoothing=smoothing)
         loss.backward()
         if config["grad_clip_norm"] > 0:
@@ -438,13 +448,16 @@ def cmd_optimizer(run_dir, initial_path, train_root, threads, head_prefix="fc.")
     before = {"model_state_dict": initial, "optimizer_state_dict": None}
     in_order = torch.arange(len(dataset))
     for k in range(steps):
-        theirs_after, loss, lr, momentum, group_lrs, loss_fp32 = take_step(before, k, in_order)
+        order = in_order
+        if per_image is not None:  # epoch k + 1 is the loader's epoch k
+            order = torch.tensor(weighted_order(per_image, config["seed"], k))
+        theirs_after, loss, lr, momentum, group_lrs, loss_fp32 = take_step(before, k, order)
         # The rounding witness: the same step on the samples in reverse order, a sum of the same
         # terms in another order (ours are in our loader's shuffled order). In bf16, a shuffled
         # order like ours: BatchNorm's statistics then round otherwise in many more places.
-        other = in_order.flip(0)
+        other = order.flip(0)
         if bf16:
-            other = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(k))
+            other = order[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(k))]
         witness_after, witness_loss = take_step(before, k, other)[:2]
         after = epoch_file(k + 1)
         diff_sq, delta_sq, witness_sq, mismatched, witness_mismatched, total = 0, 0, 0, 0, 0, 0

@@ -260,6 +260,15 @@ QWidget *DatasetsWorkspace::buildClassesPane(QWidget *page)
     warningLayout->setContentsMargins(0, 0, 0, 0);
     warningLayout->addWidget(sectionLabel(tr("Findings"), warningBox));
     warningLayout->addWidget(m_warningList);
+    m_trainBalanced = new QPushButton(tr("Train with Balanced Class Weights"), warningBox);
+    m_trainBalanced->setObjectName(QStringLiteral("trainBalancedButton"));
+    m_trainBalanced->setToolTip(tr("Opens the Training workspace with the loss weighted by "
+                                   "N / (C × n_c), so that rare classes count as much as "
+                                   "common ones"));
+    m_trainBalanced->hide();
+    connect(m_trainBalanced, &QPushButton::clicked, this,
+            &DatasetsWorkspace::trainBalancedRequested);
+    warningLayout->addWidget(m_trainBalanced);
     m_leftSplitter = new QSplitter(Qt::Vertical, left);
     m_leftSplitter->addWidget(classBox);
     m_leftSplitter->addWidget(m_chart);
@@ -394,6 +403,7 @@ void DatasetsWorkspace::openDataset(const QString &root)
     m_classModel->clear();
     m_chart->clear();
     m_warningList->clear();
+    m_trainBalanced->hide();
     m_thumbnailModel->clear();
     m_details->clear();
     m_title->setText(QFileInfo(m_root).fileName().isEmpty() ? m_root
@@ -549,6 +559,7 @@ void DatasetsWorkspace::updateSummary()
 void DatasetsWorkspace::updateWarnings()
 {
     m_warningList->clear();
+    m_trainBalanced->hide();
     const IndexPtr index = currentIndex();
     if (!index)
         return;
@@ -567,6 +578,8 @@ void DatasetsWorkspace::updateWarnings()
         auto *item
             = new QListWidgetItem(style()->standardIcon(pixmap), warning.message, m_warningList);
         item->setData(Qt::UserRole, int(warning.kind));
+        if (warning.kind == DatasetWarning::Kind::Imbalance)
+            m_trainBalanced->show();
         for (const QString &name : warning.classes) {
             if (warning.kind != DatasetWarning::Kind::Imbalance)
                 classWarnings.insert(name, warning.message);

@@ -86,6 +86,8 @@ Q_SIGNALS:
     void openFolderRequested();
     void openSampleRequested();
     void openRecentRequested(const QString &path);
+    /// The imbalance finding's remedy: train with balanced class weights.
+    void trainBalancedRequested();
 
 private:
     QWidget *buildEmptyPage();
@@ -136,6 +138,7 @@ private:
     QTableView *m_classTable;
     ClassChart *m_chart;
     QListWidget *m_warningList;
+    QPushButton *m_trainBalanced; ///< shown with an imbalance finding
     // Images
     QTabWidget *m_contentTabs;
     ElidedLabel *m_imagesTitle;

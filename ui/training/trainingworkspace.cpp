@@ -400,12 +400,14 @@ QWidget *TrainingWorkspace::buildForm()
     QGroupBox *dataBox = buildDataBox(form);
     QGroupBox *optimBox = buildOptimisationBox(form);
     QGroupBox *scheduleBox = buildScheduleBox(form);
+    QGroupBox *balanceBox = buildBalanceBox(form);
     QGroupBox *deviceBox = buildDeviceBox(form);
     QGroupBox *outputBox = buildOutputBox(form);
 
     auto *layout = new QVBoxLayout(form);
     layout->setContentsMargins(0, 0, 6, 0);
-    for (QGroupBox *box : {modelBox, dataBox, optimBox, scheduleBox, deviceBox, outputBox})
+    for (QGroupBox *box :
+         {modelBox, dataBox, optimBox, scheduleBox, balanceBox, deviceBox, outputBox})
         layout->addWidget(box);
     layout->addStretch(1);
     form->setMinimumWidth(330);
@@ -615,6 +617,57 @@ QGroupBox *TrainingWorkspace::buildScheduleBox(QWidget *form)
     connect(m_schedule, &QComboBox::currentIndexChanged, this,
             &TrainingWorkspace::updateScheduleFields);
     return scheduleBox;
+}
+
+QGroupBox *TrainingWorkspace::buildBalanceBox(QWidget *form)
+{
+    auto *box = new QGroupBox(tr("Imbalance and early stopping"), form);
+    m_classWeighting = new QComboBox(box);
+    m_classWeighting->setObjectName(QStringLiteral("classWeightingCombo"));
+    m_classWeighting->addItem(tr("None"), int(ClassWeighting::None));
+    m_classWeighting->addItem(tr("Balanced"), int(ClassWeighting::InverseFrequency));
+    m_classWeighting->setToolTip(tr("Balanced: the loss weighs each class by N / (C × n_c) over "
+                                    "the training images, so rare classes count as much as "
+                                    "common ones"));
+    m_sampler = new QComboBox(box);
+    m_sampler->setObjectName(QStringLiteral("samplerCombo"));
+    m_sampler->addItem(tr("Shuffle"), int(SamplerKind::Shuffle));
+    m_sampler->addItem(tr("Weighted (classes equally often)"), int(SamplerKind::Weighted));
+    m_sampler->setToolTip(tr("Weighted: each epoch draws as many images as the training set has, "
+                             "with replacement, every class equally likely "
+                             "(WeightedRandomSampler)"));
+    m_earlyStopping = new QComboBox(box);
+    m_earlyStopping->setObjectName(QStringLiteral("earlyStoppingCombo"));
+    m_earlyStopping->addItem(tr("Off"), int(EarlyStopMetric::Off));
+    m_earlyStopping->addItem(tr("On validation accuracy"), int(EarlyStopMetric::ValAccuracy));
+    m_earlyStopping->addItem(tr("On validation loss"), int(EarlyStopMetric::ValLoss));
+    m_patience = new QSpinBox(box);
+    m_patience->setObjectName(QStringLiteral("patienceSpin"));
+    m_patience->setRange(1, 100000);
+    m_patience->setSuffix(tr(" epochs without improvement"));
+    m_minDelta = doubleSpin(0.0, 1000.0, 0.001, 4, box);
+    m_minDelta->setObjectName(QStringLiteral("minDeltaSpin"));
+    m_minDelta->setToolTip(tr("The least change that counts as an improvement (accuracy as a "
+                              "fraction: 0.01 is one point)"));
+    auto *layout = new QFormLayout(box);
+    layout->addRow(tr("Class weights:"), m_classWeighting);
+    layout->addRow(tr("Sampler:"), m_sampler);
+    layout->addRow(tr("Early stopping:"), m_earlyStopping);
+    layout->addRow(tr("Patience:"), m_patience);
+    layout->addRow(tr("Min. improvement:"), m_minDelta);
+    auto updateEnabled = [this] {
+        const bool on = m_earlyStopping->currentData().toInt() != int(EarlyStopMetric::Off);
+        m_patience->setEnabled(on);
+        m_minDelta->setEnabled(on);
+    };
+    connect(m_earlyStopping, &QComboBox::currentIndexChanged, this, updateEnabled);
+    updateEnabled();
+    return box;
+}
+
+void TrainingWorkspace::setClassWeighting(ClassWeighting weighting)
+{
+    m_classWeighting->setCurrentIndex(std::max(0, m_classWeighting->findData(int(weighting))));
 }
 
 QGroupBox *TrainingWorkspace::buildDeviceBox(QWidget *form)
@@ -926,6 +979,11 @@ TrainConfig TrainingWorkspace::config() const
     config.stepGamma = m_stepGamma->value();
     config.labelSmoothing = m_labelSmoothing->value();
     config.gradClipNorm = m_gradClip->value();
+    config.classWeighting = ClassWeighting(m_classWeighting->currentData().toInt());
+    config.sampler = SamplerKind(m_sampler->currentData().toInt());
+    config.earlyStopping = EarlyStopMetric(m_earlyStopping->currentData().toInt());
+    config.patience = m_patience->value();
+    config.minDelta = m_minDelta->value();
     config.seed = uint64_t(m_seed->value());
     config.device = m_device->currentData().toString();
     config.memoryFormat = MemoryFormat(m_memoryFormat->currentData().toInt());
@@ -959,6 +1017,12 @@ void TrainingWorkspace::setConfig(const TrainConfig &config)
     m_weightDecay->setText(numberText(config.weightDecay));
     m_labelSmoothing->setValue(config.labelSmoothing);
     m_gradClip->setValue(config.gradClipNorm);
+    setClassWeighting(config.classWeighting);
+    m_sampler->setCurrentIndex(std::max(0, m_sampler->findData(int(config.sampler))));
+    m_earlyStopping->setCurrentIndex(
+        std::max(0, m_earlyStopping->findData(int(config.earlyStopping))));
+    m_patience->setValue(config.patience);
+    m_minDelta->setValue(config.minDelta);
     m_schedule->setCurrentIndex(std::max(0, m_schedule->findData(int(config.schedule))));
     m_warmup->setValue(config.warmupEpochs);
     m_stepEpochs->setValue(config.stepEpochs);

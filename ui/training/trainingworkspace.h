@@ -73,6 +73,8 @@ public:
     TrainConfig config() const;
     /// Fills the form (not the data root nor the transforms, which follow the dataset).
     void setConfig(const TrainConfig &config);
+    /// Sets the form's class weighting (the Datasets workspace's remedy for an imbalance).
+    void setClassWeighting(ClassWeighting weighting);
     /// A new run folder: <data>/ImageFolderStudio/runs/<dataset>-<yyyyMMdd-hhmmss>.
     QString defaultRunFolder() const;
 
@@ -182,6 +184,8 @@ private:
     QGroupBox *buildDataBox(QWidget *form);
     QGroupBox *buildOptimisationBox(QWidget *form);
     QGroupBox *buildScheduleBox(QWidget *form);
+    /// Class weights, the sampler and early stopping.
+    QGroupBox *buildBalanceBox(QWidget *form);
     QGroupBox *buildDeviceBox(QWidget *form);
     QGroupBox *buildOutputBox(QWidget *form);
     QWidget *buildCurves();
@@ -277,6 +281,11 @@ private:
     QLineEdit *m_weightDecay;
     QDoubleSpinBox *m_labelSmoothing;
     QDoubleSpinBox *m_gradClip;
+    QComboBox *m_classWeighting;
+    QComboBox *m_sampler;
+    QComboBox *m_earlyStopping;
+    QSpinBox *m_patience;
+    QDoubleSpinBox *m_minDelta;
     QComboBox *m_schedule;
     QDoubleSpinBox *m_warmup;
     QSpinBox *m_stepEpochs;
