@@ -254,6 +254,55 @@ private Q_SLOTS:
         QVERIFY(diff->compared.size() > 0);
     }
 
+    /// `ifstudio-cli lr-find` prints what the core finds: the same curve as JSON, a table and
+    /// the suggestions as text; train's run-only options are refused.
+    void cliPrintsTheSame()
+    {
+        TrainConfig c = baseConfig();
+        LrFindOptions options;
+        options.numIt = 30;
+        options.endLr = 100.0;
+        auto found = findLearningRate(c, options);
+        QVERIFY2(found, qPrintable(found.errorMessage()));
+        const QStringList args{u"lr-find"_s,
+                               u"--data"_s,
+                               m_data,
+                               u"--batch-size"_s,
+                               u"16"_s,
+                               u"--seed"_s,
+                               u"5"_s,
+                               u"--amp"_s,
+                               u"off"_s,
+                               u"--memory-format"_s,
+                               u"contiguous"_s,
+                               u"--train-transforms"_s,
+                               kTransform,
+                               u"--workers"_s,
+                               u"2"_s,
+                               u"--threads"_s,
+                               QString::number(found->start.threads),
+                               u"--num-it"_s,
+                               u"30"_s,
+                               u"--end-lr"_s,
+                               u"100"_s};
+        const test::ProcessResult json = test::runCli(args + QStringList{u"--json"_s});
+        QVERIFY2(json.exitCode == 0, json.err.constData());
+        const QJsonObject printed = QJsonDocument::fromJson(json.out).object();
+        QCOMPARE(printed, lrFindResultJson(found.value()));
+
+        const test::ProcessResult text = test::runCli(args);
+        QVERIFY2(text.exitCode == 0, text.err.constData());
+        const QString out = QString::fromUtf8(text.out);
+        QVERIFY2(out.contains(u"Suggested learning rates:"_s), text.out.constData());
+        QVERIFY2(out.contains(u"← steep"_s), text.out.constData());
+        QVERIFY2(out.contains(found->stopMessage), text.out.constData());
+
+        const test::ProcessResult refused
+            = test::runCli({u"lr-find"_s, u"--data"_s, m_data, u"--epochs"_s, u"3"_s});
+        QCOMPARE(refused.exitCode, 2);
+        QVERIFY2(refused.err.contains("does not take --epochs"), refused.err.constData());
+    }
+
     /// A cancel between steps ends the finder with a cancellation, soon.
     void cancels()
     {
