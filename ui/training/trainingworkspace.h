@@ -123,6 +123,11 @@ public:
     QComboBox *deviceCombo() const { return m_device; }
     QComboBox *ampCombo() const { return m_amp; }
     QComboBox *optimizerCombo() const { return m_optimizer; }
+    QLineEdit *lrEdit() const { return m_lr; }
+    /// "Find…" next to the learning rate: opens the LR finder on the form's settings.
+    QPushButton *findLrButton() const { return m_findLrButton; }
+    /// Opens the LR finder (an LrFinderDialog) on config(); its choice sets the learning rate.
+    void openLrFinder();
     QLineEdit *runFolderEdit() const { return m_runFolderEdit; }
     QDoubleSpinBox *valSplitSpin() const { return m_valSplitSpin; }
     QLabel *deviceLabel() const { return m_deviceLabel; }
@@ -267,6 +272,7 @@ private:
     QPlainTextEdit *m_valTransforms;
     QComboBox *m_optimizer;
     QLineEdit *m_lr;
+    QPushButton *m_findLrButton;
     QDoubleSpinBox *m_momentum;
     QCheckBox *m_nesterov;
     QLineEdit *m_weightDecay;
