@@ -303,7 +303,7 @@ private Q_SLOTS:
         QVERIFY2(refused.err.contains("does not take --epochs"), refused.err.constData());
     }
 
-    /// A cancel between steps ends the finder with a cancellation, soon.
+    /// A cancel between steps, or before them, ends the finder with a cancellation, soon.
     void cancels()
     {
         TrainConfig c = baseConfig();
@@ -319,6 +319,13 @@ private Q_SLOTS:
         QVERIFY(!found);
         QVERIFY(found.isCancellation());
         QCOMPARE(steps, 3);
+
+        // A cancel while the data and the model are prepared ends it before the first step.
+        steps = 0;
+        std::atomic_bool early{true};
+        auto before = findLearningRate(c, LrFindOptions{}, callbacks, &early);
+        QVERIFY(before.isCancellation());
+        QCOMPARE(steps, 0);
     }
 
     /// Bad options and configurations fail with a message before any work.

@@ -23,6 +23,7 @@
 #include <QFileInfo>
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QScopeGuard>
 #include <QSet>
 
 #include <cmath>
@@ -30,6 +31,7 @@
 #include <deque>
 #include <mutex>
 #include <numbers>
+#include <thread>
 
 namespace ifs {
 
@@ -1913,7 +1915,7 @@ Result<LrFindResult> TrainingRun::findLr(const LrFindOptions &options,
     auto cancelled = [&] {
         return Error{QStringLiteral("the LR finder was cancelled"), ErrorCode::Cancelled};
     };
-    if (m_stoppedBeforeStart || (cancel && cancel->load()))
+    if (m_stoppedBeforeStart || m_control.stopping() || (cancel && cancel->load()))
         return cancelled();
     // The rate is the ramp's; the momentum stays as configured (no OneCycle cycling).
     m_schedule.kind = ScheduleKind::Constant;
@@ -1973,12 +1975,15 @@ Status TrainingRun::runLrRamp(LrFinderCurve &curve, LrFindResult &result,
     torch::manual_seed(m_cfg.seed);
     int epoch = 0;
     bool epochHadImages = false;
+    m_control.setLoader(m_trainLoader.get()); // a cancel also ends a wait for a batch
     m_trainLoader->startEpoch(epoch);
     for (int i = 0; i < curve.iterations();) {
-        if (cancel && cancel->load())
+        if (m_control.stopping() || (cancel && cancel->load()))
             return Error{QStringLiteral("the LR finder was cancelled"), ErrorCode::Cancelled};
         std::optional<Batch> batch = m_trainLoader->next();
         if (!batch) { // the epoch is done: the next one, in its own order
+            if (m_control.stopping())
+                return Error{QStringLiteral("the LR finder was cancelled"), ErrorCode::Cancelled};
             if (!epochHadImages)
                 return Error{QStringLiteral("no training image could be loaded")};
             epochHadImages = false;
@@ -2117,6 +2122,26 @@ Result<LrFindResult> findLearningRate(const TrainConfig &config, const LrFindOpt
     RunControl control;
     TrainCallbacks trainCallbacks;
     trainCallbacks.status = callbacks.status;
+    // A cancel while the data, the model or pretrained weights are prepared stops those too: the
+    // flag is watched and handed to the run's controls, which prepare() reads.
+    std::atomic_bool done{false};
+    std::thread watcher;
+    if (cancel) {
+        watcher = std::thread([&control, &done, cancel] {
+            while (!done.load()) {
+                if (cancel->load()) {
+                    control.stop(/*save=*/false);
+                    return;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+    }
+    const auto stopWatching = qScopeGuard([&] {
+        done = true;
+        if (watcher.joinable())
+            watcher.join();
+    });
     try {
         TrainingRun run(control, cfg, trainCallbacks);
         return run.findLr(options, callbacks, cancel);
