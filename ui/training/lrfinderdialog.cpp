@@ -82,7 +82,10 @@ void LrFinderPlot::setResult(const LrFindResult &result)
     y->setRange(low - margin, high + margin);
     for (const LrSuggestion &s : result.suggestions) {
         auto *point = new QScatterSeries;
-        point->setName(QStringLiteral("%1 %2").arg(s.name, QString::number(s.lr, 'e', 1)));
+        // fastai marks the minimum itself; its suggestion is a tenth of that rate.
+        point->setName(s.name == u"minimum"
+                           ? tr("minimum (÷10: %1)").arg(QString::number(s.lr, 'e', 1))
+                           : QStringLiteral("%1 %2").arg(s.name, QString::number(s.lr, 'e', 1)));
         point->setMarkerSize(11.0);
         point->append(s.pointLr, s.pointLoss);
         m_chart->addSeries(point);

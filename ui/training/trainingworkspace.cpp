@@ -1187,10 +1187,10 @@ void TrainingWorkspace::updateControls()
     m_saveStopButton->setEnabled(running && !stopping);
 }
 
-void TrainingWorkspace::openLrFinder()
+LrFinderDialog *TrainingWorkspace::openLrFinder()
 {
     if (!hasDataset() || isRunning())
-        return;
+        return nullptr;
     auto *dialog = new LrFinderDialog(config(), this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &LrFinderDialog::rateChosen, this, [this](double lr) {
@@ -1198,6 +1198,7 @@ void TrainingWorkspace::openLrFinder()
         appendLog(tr("Learning rate set to %1 from the LR finder").arg(numberText(lr)));
     });
     dialog->open();
+    return dialog;
 }
 
 void TrainingWorkspace::appendLog(const QString &line)

@@ -36,6 +36,7 @@ QIcon trainingIcon();
 
 class CurveChart;
 class EvaluationView;
+class LrFinderDialog;
 class PredictPanel;
 class Settings;
 class TrainingJob;
@@ -126,8 +127,9 @@ public:
     QLineEdit *lrEdit() const { return m_lr; }
     /// "Find…" next to the learning rate: opens the LR finder on the form's settings.
     QPushButton *findLrButton() const { return m_findLrButton; }
-    /// Opens the LR finder (an LrFinderDialog) on config(); its choice sets the learning rate.
-    void openLrFinder();
+    /// Opens the LR finder (an LrFinderDialog, deleted on close) on config(); its choice sets the
+    /// learning rate. Null without a dataset or while a run goes on.
+    LrFinderDialog *openLrFinder();
     QLineEdit *runFolderEdit() const { return m_runFolderEdit; }
     QDoubleSpinBox *valSplitSpin() const { return m_valSplitSpin; }
     QLabel *deviceLabel() const { return m_deviceLabel; }
