@@ -798,6 +798,10 @@ private:
         std::vector<torch::Tensor> tensors; ///< the model's state_dict() entries, cloned
         Value optimizer;
         at::Generator cpuGenerator;
+        at::Generator cudaGenerator; ///< on CUDA only
+        qint64 step = 0;
+        double lossScale = 1.0;
+        int goodSteps = 0;
     };
     Status runLrRamp(LrFinderCurve &curve, LrFindResult &result, const LrFindCallbacks &callbacks,
                      const std::atomic_bool *cancel);
@@ -2014,8 +2018,8 @@ Status TrainingRun::runLrRamp(LrFinderCurve &curve, LrFindResult &result,
     return success();
 }
 
-/// What a ramp changes: every tensor of the model's state dict, the optimizer's state and torch's
-/// CPU generator (dropout, stochastic depth draw from it).
+/// What a ramp changes: every tensor of the model's state dict, the optimizer's state, torch's
+/// generators (dropout, stochastic depth draw from them) and the step count and fp16 loss scale.
 TrainingRun::StateSnapshot TrainingRun::snapshotState() const
 {
     StateSnapshot snapshot;
@@ -2023,9 +2027,16 @@ TrainingRun::StateSnapshot TrainingRun::snapshotState() const
     for (const auto &[name, tensor] : tm::stateDictEntries(*m_net))
         snapshot.tensors.push_back(tensor.detach().clone());
     snapshot.optimizer = m_optimizer->stateDict();
-    at::Generator cpu = at::detail::getDefaultCPUGenerator();
-    const std::lock_guard lock(cpu.mutex());
-    snapshot.cpuGenerator = cpu.clone();
+    snapshot.step = m_step;
+    snapshot.lossScale = m_lossScale;
+    snapshot.goodSteps = m_goodSteps;
+    const auto cloneOf = [](at::Generator generator) {
+        const std::lock_guard lock(generator.mutex());
+        return generator.clone();
+    };
+    snapshot.cpuGenerator = cloneOf(at::detail::getDefaultCPUGenerator());
+    if (m_cuda)
+        snapshot.cudaGenerator = cloneOf(cudaGenerator());
     return snapshot;
 }
 
@@ -2044,9 +2055,16 @@ void TrainingRun::restoreState(const StateSnapshot &snapshot)
     }
     m_optimizer->clearState();
     (void)m_optimizer->load(snapshot.optimizer, m_device); // its own state: it fits
-    at::Generator cpu = at::detail::getDefaultCPUGenerator();
-    const std::lock_guard lock(cpu.mutex());
-    cpu.set_state(snapshot.cpuGenerator.get_state());
+    m_step = snapshot.step;
+    m_lossScale = snapshot.lossScale;
+    m_goodSteps = snapshot.goodSteps;
+    const auto restoreInto = [](at::Generator generator, const at::Generator &saved) {
+        const std::lock_guard lock(generator.mutex());
+        generator.set_state(saved.get_state());
+    };
+    restoreInto(at::detail::getDefaultCPUGenerator(), snapshot.cpuGenerator);
+    if (m_cuda)
+        restoreInto(cudaGenerator(), snapshot.cudaGenerator);
 }
 
 } // namespace
