@@ -36,12 +36,8 @@ const QString kTransform
 QJsonArray filesOfBatches(const LrFindResult &result)
 {
     QJsonArray batches;
-    for (const QList<int> &batch : result.batches) {
-        QJsonArray files;
-        for (const int index : batch)
-            files.append(result.trainFiles.at(index));
-        batches.append(files);
-    }
+    for (const QStringList &files : result.batches)
+        batches.append(QJsonArray::fromStringList(files));
     return batches;
 }
 

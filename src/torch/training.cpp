@@ -1928,8 +1928,6 @@ Result<LrFindResult> TrainingRun::findLr(const LrFindOptions &options,
     LrFindResult result;
     result.start = m_start;
     result.iterations = curve.iterations();
-    for (const LoaderSample &sample : m_data.train)
-        result.trainFiles.append(sample.path);
     const StateSnapshot before = snapshotState();
     const Status ramp = runLrRamp(curve, result, callbacks, cancel);
     restoreState(before);
@@ -2001,8 +1999,10 @@ Status TrainingRun::runLrRamp(LrFinderCurve &curve, LrFindResult &result,
         epochHadImages = true;
         const torch::Tensor input = tm::batchToDevice(*batch, m_device, m_channelsLast);
         const torch::Tensor labels = tm::batchLabels(*batch, m_device);
-        result.batches.append(
-            QList<int>(batch->sampleIndices.begin(), batch->sampleIndices.begin() + batch->count));
+        QStringList files;
+        for (int k = 0; k < batch->count; ++k)
+            files.append(m_data.train[size_t(batch->sampleIndices[size_t(k)])].path);
+        result.batches.append(files);
         m_trainLoader->recycle(std::move(*batch));
         const double lr = curve.rate(i);
         const torch::Tensor loss = trainStep(input, labels, lr).second;

@@ -112,10 +112,9 @@ struct LrFindResult
     int iterations = 0; ///< steps asked for (numIt, at least 6)
     QString stopMessage; ///< a sentence: "diverged at step 83 (lr 2.1): the smoothed loss ..."
     TrainStart start; ///< the device, runtime, data and notes, as a training run reports them
-    /// The ramp's batches, step by step: each sample's index into the training set
-    /// (trainFiles), in batch order; the replay of the ramp (tests/tools/lrfind_oracle.py).
-    QList<QList<int>> batches;
-    QStringList trainFiles;
+    /// The ramp's batches, step by step: the files of each, in batch order (the training set's
+    /// samples); the replay of the ramp (tests/tools/lrfind_oracle.py).
+    QList<QStringList> batches;
     /// The suggestion named `name`; null when there is none.
     const LrSuggestion *suggestion(const QString &name) const;
 };
