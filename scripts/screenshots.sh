@@ -63,3 +63,4 @@ small="$work/fashion-small"
 "$cli" sample-data "$small" --limit-per-class 200 >/dev/null
 shoot training "$small" --screenshot-view training
 shoot evaluation "$small" --screenshot-view evaluation
+shoot lr-finder "$small" --screenshot-view lr-finder

@@ -14,6 +14,7 @@
 #include "training/confusionmatrixview.h"
 #include "training/curvechart.h"
 #include "training/evaluationview.h"
+#include "training/lrfinderdialog.h"
 #include "training/models.h"
 #include "training/predictpanel.h"
 #include "training/resumedialog.h"
@@ -23,6 +24,8 @@
 
 #include <QAbstractItemModelTester>
 #include <QApplication>
+#include <QChart>
+#include <QChartView>
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
@@ -31,6 +34,7 @@
 #include <QListView>
 #include <QMessageBox>
 #include <QPlainTextEdit>
+#include <QPointer>
 #include <QPushButton>
 #include <QRadioButton>
 #include <QScopeGuard>
@@ -47,6 +51,7 @@
 #include <QTest>
 #include <QTimer>
 
+#include <cmath>
 #include <memory>
 
 using namespace ifs;
@@ -88,6 +93,8 @@ private Q_SLOTS:
     void startFromImageNetWeights();
     void fineTuningChoices();
     void closingTheWindowAsksAndStops();
+    void lrFinderSuggestionSetsTheRate();
+    void lrFinderPlotClickAndCancel();
 
 private:
     std::unique_ptr<TrainingWorkspace> openWorkspace();
@@ -832,6 +839,80 @@ void TestTrainingWorkspace::closingTheWindowAsksAndStops()
     QTRY_VERIFY_WITH_TIMEOUT(!window.isVisible(), 5000);
     QCOMPARE(finished.constFirst().constFirst().value<TrainFinish>().outcome,
              TrainOutcome::Stopped);
+}
+
+/// "Find…" next to the learning rate runs the LR finder on the form's settings in a dialog (a
+/// BackgroundJob with progress); a suggestion's button puts its rate into the form.
+void TestTrainingWorkspace::lrFinderSuggestionSetsTheRate()
+{
+    auto workspace = openWorkspace();
+    setQuickRun(*workspace, 1, QStringLiteral("lrfind"));
+    QVERIFY(workspace->findLrButton()->isEnabled());
+    workspace->findLrButton()->click();
+    auto *dialog = workspace->findChild<LrFinderDialog *>();
+    QVERIFY(dialog);
+    QVERIFY(dialog->isVisible());
+    QVERIFY(dialog->isRunning()); // started when shown
+    QSignalSpy ended(dialog, &LrFinderDialog::runEnded);
+    QVERIFY(ended.wait(kRunMs));
+    const LrFindResult &result = dialog->result();
+    QVERIFY(!result.lrs.isEmpty());
+    QVERIFY(!result.suggestions.isEmpty());
+    QVERIFY(dialog->plot()->isVisible());
+    QVERIFY(dialog->plot()->curve().size() >= result.lrs.size() - 5);
+    const LrSuggestion *steep = result.suggestion(QStringLiteral("steep"));
+    QVERIFY(steep);
+    auto *button = dialog->findChild<QPushButton *>(QStringLiteral("lrSuggestion_steep"));
+    QVERIFY(button);
+    QPointer<LrFinderDialog> alive(dialog);
+    button->click();
+    const double chosen = QString::number(steep->lr, 'e', 2).toDouble();
+    QCOMPARE(workspace->lrEdit()->text().toDouble(), chosen);
+    QTRY_VERIFY(!alive); // closed and deleted
+    // The run itself starts from the same model as before: nothing was written.
+    QVERIFY(!QFileInfo::exists(m_tmp.filePath(QStringLiteral("runs/lrfind"))));
+}
+
+/// A click on the plot picks the rate under the cursor (log x axis); Cancel stops a ramp.
+void TestTrainingWorkspace::lrFinderPlotClickAndCancel()
+{
+    TrainConfig config;
+    config.dataRoot = m_root;
+    config.arch = QStringLiteral("small_cnn");
+    config.batchSize = 16;
+    config.device = QStringLiteral("cpu");
+    LrFinderDialog dialog(config);
+    LrFindOptions options;
+    options.numIt = 30;
+    options.endLr = 100.0;
+    dialog.start(options);
+    dialog.resize(800, 600);
+    dialog.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+    QSignalSpy ended(&dialog, &LrFinderDialog::runEnded);
+    QVERIFY(ended.wait(kRunMs));
+    QVERIFY(dialog.plot()->isVisible());
+    const QList<QPointF> curve = dialog.plot()->curve();
+    QVERIFY(curve.size() >= 2);
+    QChartView *view = dialog.plot()->chartView();
+    const QRectF area = view->chart()->plotArea();
+    const QPoint centre = view->mapFromScene(view->chart()->mapToScene(area.center()));
+    QSignalSpy chosen(&dialog, &LrFinderDialog::rateChosen);
+    QTest::mouseClick(view->viewport(), Qt::LeftButton, {}, centre);
+    QCOMPARE(chosen.count(), 1);
+    // The middle of a log axis is the geometric mean of its ends.
+    const double middle = (std::log10(curve.first().x()) + std::log10(curve.last().x())) / 2.0;
+    QVERIFY2(std::abs(std::log10(chosen.at(0).at(0).toDouble()) - middle) < 0.1,
+             qPrintable(QString::number(chosen.at(0).at(0).toDouble())));
+
+    LrFinderDialog cancelled(config);
+    QSignalSpy cancelEnded(&cancelled, &LrFinderDialog::runEnded);
+    cancelled.start(options);
+    QVERIFY(cancelled.isRunning());
+    cancelled.findChild<QPushButton *>(QStringLiteral("lrFinderCancel"))->click();
+    QVERIFY(cancelEnded.wait(kRunMs));
+    QVERIFY(!cancelled.isRunning());
+    QVERIFY(cancelled.result().lrs.isEmpty());
 }
 
 QTEST_MAIN(TestTrainingWorkspace)

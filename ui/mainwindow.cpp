@@ -17,6 +17,7 @@
 #include "torch/runtime.h"
 #include "training/confusionmatrixview.h"
 #include "training/evaluationview.h"
+#include "training/lrfinderdialog.h"
 #include "training/trainingworkspace.h"
 #include "transforms/transformsworkspace.h"
 
@@ -542,7 +543,7 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             arrangeCheckpoints();
         return;
     }
-    auto arrange = [this, view, grabAndQuit] {
+    auto arrange = [this, view, grabAndQuit, path, settleMs] {
         if (!m_datasets->hasDataset()) {
             grabAndQuit();
             return;
@@ -561,6 +562,10 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             connect(m_datasets->healthPanel(), &HealthPanel::finished, this, grabAndQuit,
                     Qt::SingleShotConnection);
             m_datasets->startHealthCheck();
+            return;
+        }
+        if (view == u"lr-finder") {
+            screenshotLrFinder(path, settleMs, grabAndQuit);
             return;
         }
         if (view == u"training" || view == u"evaluation") {
@@ -614,6 +619,31 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
                 Qt::SingleShotConnection);
     else
         arrange();
+}
+
+/// The LR finder's dialog on the Training form's settings with small_cnn, saved once its ramp
+/// ended: the dialog is a window of its own, so the screenshot is its.
+void MainWindow::screenshotLrFinder(const QString &path, int settleMs,
+                                    const std::function<void()> &grabWindow)
+{
+    TrainConfig config = m_training->config();
+    config.arch = QStringLiteral("small_cnn");
+    m_training->setConfig(config);
+    showWorkspace(3);
+    LrFinderDialog *dialog = m_training->openLrFinder();
+    if (!dialog) {
+        grabWindow();
+        return;
+    }
+    dialog->resize(900, 640);
+    connect(dialog, &LrFinderDialog::runEnded, this, [dialog, path, settleMs] {
+        QTimer::singleShot(settleMs, dialog, [dialog, path] {
+            const bool ok = dialog->grab().save(path);
+            if (!ok)
+                qWarning("Cannot save the screenshot to %s", qPrintable(path));
+            QApplication::exit(ok ? 0 : 1);
+        });
+    });
 }
 
 void MainWindow::showPreferences()

@@ -2,6 +2,7 @@
 
 #include <QMainWindow>
 
+#include <functional>
 #include <memory>
 
 class QLabel;
@@ -38,7 +39,8 @@ public:
     /// "checkpoints": the checkpoints opened by openCheckpoints(), "checkpoint-load" and
     /// "checkpoint-save": its dialogs, which are then what the screenshot shows; "training": a
     /// small_cnn run on the dataset, taken during its third epoch; "evaluation": the evaluation
-    /// after a two-epoch run, its worst confusion selected),
+    /// after a two-epoch run, its worst confusion selected; "lr-finder": the LR finder's dialog on
+    /// the Training form's settings with small_cnn, after its ramp),
     /// saves a screenshot of the window and quits with 0 (1 if it could not save). For the README
     /// and for looking at the app as a user sees it.
     void takeScreenshotAndQuit(const QString &path, const QString &view = {}, int settleMs = 2500);
@@ -79,6 +81,8 @@ private:
     void buildViewMenu();
     void updateRecentMenu();
     void showPreferences();
+    void screenshotLrFinder(const QString &path, int settleMs,
+                            const std::function<void()> &grabWindow);
     void showAbout();
     void showError(const QString &title, const QString &message);
     /// Asks whether to stop a running training before closing; false: keep the window open.

@@ -1,6 +1,7 @@
 // ifstudio-cli train / eval / predict: the training loop, evaluation and prediction of the core,
 // with a progress bar on a terminal and JSON for scripts.
 #include "commands.h"
+#include "trainoptions.h"
 
 #include "base/jsonwriter.h"
 #include "dataset/datasetlayout.h"
@@ -84,14 +85,34 @@ QString fmt(double v, int decimals)
     return QString::number(v, 'f', decimals);
 }
 
-void addTrainOptions(QCommandLineParser &parser)
+} // namespace
+
+const QStringList &trainOnlyOptions()
 {
+    static const QStringList names{
+        QStringLiteral("epochs"),        QStringLiteral("lr"),
+        QStringLiteral("schedule"),      QStringLiteral("warmup"),
+        QStringLiteral("step-epochs"),   QStringLiteral("gamma"),
+        QStringLiteral("resume"),        QStringLiteral("weights-only"),
+        QStringLiteral("save-every"),    QStringLiteral("max-steps"),
+        QStringLiteral("out"),           QStringLiteral("val-transforms"),
+        QStringLiteral("unfreeze-epoch")};
+    return names;
+}
+
+void addTrainOptions(QCommandLineParser &parser, TrainOptionsFor purpose)
+{
+    const bool lrFind = purpose == TrainOptionsFor::LrFind;
     const auto opt = [&](const char *name, const char *help, const char *value = nullptr) {
-        if (value)
-            parser.addOption(
-                {QString::fromLatin1(name), QString::fromUtf8(help), QString::fromLatin1(value)});
-        else
-            parser.addOption({QString::fromLatin1(name), QString::fromUtf8(help)});
+        const QString key = QString::fromLatin1(name);
+        if (lrFind && key == u"json")
+            return; // lr-find has its own
+        QCommandLineOption option = value
+            ? QCommandLineOption(key, QString::fromUtf8(help), QString::fromLatin1(value))
+            : QCommandLineOption(key, QString::fromUtf8(help));
+        if (lrFind && trainOnlyOptions().contains(key))
+            option.setFlags(QCommandLineOption::HiddenFromHelp); // refused by lr-find
+        parser.addOption(option);
     };
     opt("data", "the ImageFolder root (or a root with train/ and val/)", "ROOT");
     opt("val", "a separate validation ImageFolder", "ROOT");
@@ -100,9 +121,8 @@ void addTrainOptions(QCommandLineParser &parser)
     QStringList models;
     for (const ModelArch &arch : modelArchitectures())
         models.append(arch.name);
-    parser.addOption({QStringLiteral("model"),
-                      models.join(u", ") + QStringLiteral(" (default small_cnn)"),
-                      QStringLiteral("NAME")});
+    opt("model", (models.join(u", ") + QStringLiteral(" (default small_cnn)")).toUtf8().constData(),
+        "NAME");
     opt("epochs", "epochs (default 5)", "N");
     opt("batch-size", "batch size (default 64)", "B");
     opt("lr", "learning rate (default 0.1 for SGD, 0.001 for Adam/AdamW)", "LR");
@@ -268,6 +288,8 @@ Result<TrainConfig> trainConfigFromOptions(const QCommandLineParser &parser)
     config.outDir = parser.value(QStringLiteral("out"));
     return config;
 }
+
+namespace {
 
 /// While it lives, the first Ctrl+C (or SIGTERM) asks the trainer to save and stop; a second
 /// one leaves at once (onInterrupt()). A thread watches, so that the signal handler only counts.

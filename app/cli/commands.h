@@ -24,6 +24,7 @@ int runInspect(const QStringList &args);
 int runRepair(const QStringList &args);
 int runDiff(const QStringList &args);
 int runTrain(const QStringList &args);
+int runLrFind(const QStringList &args);
 int runEval(const QStringList &args);
 int runPredict(const QStringList &args);
 int runWeights(const QStringList &args);

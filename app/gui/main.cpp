@@ -49,9 +49,11 @@ int main(int argc, char **argv)
         QStringLiteral("FILE"));
     const QCommandLineOption viewOption(
         QStringLiteral("screenshot-view"),
-        QStringLiteral("What the screenshot shows: images (default), health, transforms, "
-                       "checkpoints, checkpoint-load, checkpoint-save, training (a short "
-                       "small_cnn run, taken live) or evaluation (after a two-epoch run)."),
+        QStringLiteral(
+            "What the screenshot shows: images (default), health, transforms, "
+            "checkpoints, checkpoint-load, checkpoint-save, training (a short "
+            "small_cnn run, taken live), evaluation (after a two-epoch run) or lr-finder (the "
+            "LR finder's plot)."),
         QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
     parser.addOption(viewOption);

@@ -10,6 +10,7 @@
 #include "torch/featurecache.h"
 #include "torch/runtime.h"
 #include "torch/torchmodels.h"
+#include "training/lrfinder.h"
 #include "training/models.h"
 #include "training/pretrained.h"
 #include "training/runfolder.h"
@@ -25,6 +26,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLocale>
+#include <QScopeGuard>
 #include <QSet>
 
 #include <cmath>
@@ -32,6 +34,7 @@
 #include <deque>
 #include <mutex>
 #include <numbers>
+#include <thread>
 
 namespace ifs {
 
@@ -226,6 +229,17 @@ public:
 
     /// Every parameter it updates, group after group.
     const std::vector<torch::Tensor> &params() const { return m_params; }
+
+    /// Forgets every parameter's state, as a fresh optimizer over the same groups has none
+    /// (before load() restores a saved one: the LR finder).
+    void clearState()
+    {
+        for (size_t i = 0; i < m_params.size(); ++i) {
+            m_buf[i] = m_expAvg[i] = m_expAvgSq[i] = torch::Tensor();
+            m_steps[i] = 0.0;
+        }
+        m_stepped.clear();
+    }
     /// Each group's share of the rate.
     const std::vector<double> &lrFactors() const { return m_groupFactors; }
 
@@ -753,6 +767,9 @@ public:
     TrainingRun &operator=(const TrainingRun &) = delete;
 
     TrainFinish train();
+    /// The LR finder (lrfinder.h) on this run's preparation and training step.
+    Result<LrFindResult> findLr(const LrFindOptions &options, const LrFindCallbacks &callbacks,
+                                const std::atomic_bool *cancel);
 
 private:
     /// Where the run is inside an epoch, with the epoch's sums so far: a checkpoint's
@@ -843,6 +860,21 @@ private:
     TrainFinish finish();
     TrainFinish failed(const Error &error);
     TrainFinish stoppedBeforeStart();
+    // The LR finder: a ramp of rates over the training step, the state restored after it.
+    struct StateSnapshot
+    {
+        std::vector<torch::Tensor> tensors; ///< the model's state_dict() entries, cloned
+        Value optimizer;
+        at::Generator cpuGenerator;
+        at::Generator cudaGenerator; ///< on CUDA only
+        qint64 step = 0;
+        double lossScale = 1.0;
+        int goodSteps = 0;
+    };
+    Status runLrRamp(LrFinderCurve &curve, LrFindResult &result, const LrFindCallbacks &callbacks,
+                     const std::atomic_bool *cancel);
+    StateSnapshot snapshotState() const;
+    void restoreState(const StateSnapshot &snapshot);
 
     void status(const QString &text) const
     {
@@ -863,6 +895,7 @@ private:
     int m_requestedThreads = 0;
     int m_threadsBefore = 0; ///< the calling thread's count before the run, restored after it
     bool m_stoppedBeforeStart = false;
+    bool m_findingLr = false; ///< findLr(): no run folder, nothing written
 
     // Device
     torch::Device m_device{torch::kCPU};
@@ -965,7 +998,7 @@ TrainFinish TrainingRun::train()
 Status TrainingRun::prepare()
 {
     Status ok = m_cfg.validate();
-    if (ok)
+    if (ok && !m_findingLr)
         ok = lockRunFolder();
     if (ok)
         ok = readResumeSettings();
@@ -2165,6 +2198,172 @@ TrainFinish TrainingRun::stoppedBeforeStart()
     return m_finish;
 }
 
+// ------------------------------------------------------------------------------------------------
+// The LR finder
+
+/// Prepares as a training run does (without a run folder), then ramps the rate over the training
+/// step (runLrRamp()) and restores the model, the optimizer and torch's generator.
+Result<LrFindResult> TrainingRun::findLr(const LrFindOptions &options,
+                                         const LrFindCallbacks &callbacks,
+                                         const std::atomic_bool *cancel)
+{
+    if (Status ok = options.validate(); !ok)
+        return ok.error();
+    m_findingLr = true;
+    if (Status ok = prepare(); !ok)
+        return ok.error();
+    auto cancelled = [&] {
+        return Error{QStringLiteral("the LR finder was cancelled"), ErrorCode::Cancelled};
+    };
+    if (m_stoppedBeforeStart || m_control.stopping() || (cancel && cancel->load()))
+        return cancelled();
+    // The rate is the ramp's; the momentum stays as configured (no OneCycle cycling).
+    m_schedule.kind = ScheduleKind::Constant;
+    announceStart();
+    LrFinderCurve curve(options);
+    LrFindResult result;
+    result.start = m_start;
+    result.iterations = curve.iterations();
+    const StateSnapshot before = snapshotState();
+    const Status ramp = runLrRamp(curve, result, callbacks, cancel);
+    restoreState(before);
+    if (!ramp)
+        return ramp.error();
+    if (!options.saveModelTo.isEmpty()) {
+        if (Status ok = ckpt::writeCheckpoint(options.saveModelTo, tm::stateDictValue(*m_net)); !ok)
+            return ok.error();
+    }
+    result.lrs = curve.lrs();
+    result.losses = curve.losses();
+    result.smoothed = curve.smoothed();
+    result.stop = curve.stop();
+    result.suggestions = curve.suggestions();
+    const qsizetype last = result.lrs.size();
+    result.stopMessage = result.stop == LrFindStop::Diverged
+        ? QStringLiteral("Stopped at step %1 of %2 (lr %3): the smoothed loss %4 exceeded 4 × its "
+                         "best")
+              .arg(last)
+              .arg(result.iterations)
+              .arg(result.lrs.last(), 0, 'g', 3)
+              .arg(result.smoothed.last(), 0, 'g', 4)
+        : result.stop == LrFindStop::NotFinite
+        ? QStringLiteral("Stopped at step %1 of %2 (lr %3): the loss is not a number")
+              .arg(last)
+              .arg(result.iterations)
+              .arg(result.lrs.last(), 0, 'g', 3)
+        : QStringLiteral("Ran all %1 steps up to lr %2")
+              .arg(last)
+              .arg(result.lrs.last(), 0, 'g', 3);
+    if (result.suggestions.isEmpty())
+        result.stopMessage += QStringLiteral("; too few steps for a suggestion");
+    return result;
+}
+
+/// The ramp: the training loader's epochs in order, one training step per batch at the ramp's
+/// rate, until the curve stops it.
+Status TrainingRun::runLrRamp(LrFinderCurve &curve, LrFindResult &result,
+                              const LrFindCallbacks &callbacks, const std::atomic_bool *cancel)
+{
+    m_net->train();
+    if (!m_frozen.empty())
+        tm::setFrozenBackboneEval(*m_net, m_headPrefix);
+    // The ramp's draws (dropout, stochastic depth) start from the run's seed, whatever building
+    // the model drew: a replay of the ramp needs no more than the seed (restoreState() puts the
+    // generator back).
+    torch::manual_seed(m_cfg.seed);
+    int epoch = 0;
+    bool epochHadImages = false;
+    m_control.setLoader(m_trainLoader.get()); // a cancel also ends a wait for a batch
+    m_trainLoader->startEpoch(epoch);
+    for (int i = 0; i < curve.iterations();) {
+        if (m_control.stopping() || (cancel && cancel->load()))
+            return Error{QStringLiteral("the LR finder was cancelled"), ErrorCode::Cancelled};
+        std::optional<Batch> batch = m_trainLoader->next();
+        if (!batch) { // the epoch is done: the next one, in its own order
+            if (m_control.stopping())
+                return Error{QStringLiteral("the LR finder was cancelled"), ErrorCode::Cancelled};
+            if (!epochHadImages)
+                return Error{QStringLiteral("no training image could be loaded")};
+            epochHadImages = false;
+            m_trainLoader->startEpoch(++epoch);
+            continue;
+        }
+        if (batch->count == 0) {
+            m_trainLoader->recycle(std::move(*batch));
+            continue;
+        }
+        epochHadImages = true;
+        const torch::Tensor input = tm::batchToDevice(*batch, m_device, m_channelsLast);
+        const torch::Tensor labels = tm::batchLabels(*batch, m_device);
+        QStringList files;
+        for (int k = 0; k < batch->count; ++k)
+            files.append(m_data.train[size_t(batch->sampleIndices[size_t(k)])].path);
+        result.batches.append(files);
+        m_trainLoader->recycle(std::move(*batch));
+        const double lr = curve.rate(i);
+        const int count = int(files.size());
+        const torch::Tensor loss = trainStep({input, labels, count, /*features=*/false}, lr).second;
+        ++m_step;
+        ++i;
+        const bool goesOn = curve.record(lr, loss.item<float>());
+        if (callbacks.progress)
+            callbacks.progress(
+                {i, curve.iterations(), lr, curve.losses().last(), curve.smoothed().last()});
+        if (!goesOn)
+            break;
+    }
+    return success();
+}
+
+/// What a ramp changes: every tensor of the model's state dict, the optimizer's state, torch's
+/// generators (dropout, stochastic depth draw from them) and the step count and fp16 loss scale.
+TrainingRun::StateSnapshot TrainingRun::snapshotState() const
+{
+    StateSnapshot snapshot;
+    torch::NoGradGuard noGrad;
+    for (const auto &[name, tensor] : tm::stateDictEntries(*m_net))
+        snapshot.tensors.push_back(tensor.detach().clone());
+    snapshot.optimizer = m_optimizer->stateDict();
+    snapshot.step = m_step;
+    snapshot.lossScale = m_lossScale;
+    snapshot.goodSteps = m_goodSteps;
+    const auto cloneOf = [](at::Generator generator) {
+        const std::lock_guard lock(generator.mutex());
+        return generator.clone();
+    };
+    snapshot.cpuGenerator = cloneOf(at::detail::getDefaultCPUGenerator());
+    if (m_cuda)
+        snapshot.cudaGenerator = cloneOf(cudaGenerator());
+    return snapshot;
+}
+
+/// Puts back snapshotState()'s state, bit for bit, with no gradients (fastai's zero_grad()).
+void TrainingRun::restoreState(const StateSnapshot &snapshot)
+{
+    torch::NoGradGuard noGrad;
+    const auto entries = tm::stateDictEntries(*m_net);
+    for (size_t i = 0; i < entries.size(); ++i) {
+        torch::Tensor tensor = entries[i].second;
+        tensor.copy_(snapshot.tensors[i]);
+    }
+    for (const auto &[name, p] : tm::parameterEntries(*m_net)) {
+        torch::Tensor parameter = p;
+        parameter.mutable_grad() = torch::Tensor();
+    }
+    m_optimizer->clearState();
+    (void)m_optimizer->load(snapshot.optimizer, m_device); // its own state: it fits
+    m_step = snapshot.step;
+    m_lossScale = snapshot.lossScale;
+    m_goodSteps = snapshot.goodSteps;
+    const auto restoreInto = [](at::Generator generator, const at::Generator &saved) {
+        const std::lock_guard lock(generator.mutex());
+        generator.set_state(saved.get_state());
+    };
+    restoreInto(at::detail::getDefaultCPUGenerator(), snapshot.cpuGenerator);
+    if (m_cuda)
+        restoreInto(cudaGenerator(), snapshot.cudaGenerator);
+}
+
 } // namespace
 
 // ------------------------------------------------------------------------------------------------
@@ -2238,6 +2437,49 @@ double trainingLoss(const std::vector<float> &logits, const std::vector<int64_t>
         = torch::from_blob(const_cast<int64_t *>(labels.data()), {rows}, torch::kLong).clone();
     return crossEntropy(input, target, classWeightTensor(weights, torch::kCPU), smoothing)
         .item<double>();
+}
+
+Result<LrFindResult> findLearningRate(const TrainConfig &config, const LrFindOptions &options,
+                                      const LrFindCallbacks &callbacks,
+                                      const std::atomic_bool *cancel)
+{
+    TrainConfig cfg = config;
+    cfg.resumePath.clear(); // the finder starts from the config's model, never a resume
+    if (cfg.outDir.isEmpty())
+        cfg.outDir = QStringLiteral("."); // validate() asks for a run folder; none is written
+    RunControl control;
+    TrainCallbacks trainCallbacks;
+    trainCallbacks.status = callbacks.status;
+    // A cancel while the data, the model or pretrained weights are prepared stops those too: the
+    // flag is watched and handed to the run's controls, which prepare() reads.
+    std::atomic_bool done{false};
+    std::thread watcher;
+    if (cancel) {
+        watcher = std::thread([&control, &done, cancel] {
+            while (!done.load()) {
+                if (cancel->load()) {
+                    control.stop(/*save=*/false);
+                    return;
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+    }
+    const auto stopWatching = qScopeGuard([&] {
+        done = true;
+        if (watcher.joinable())
+            watcher.join();
+    });
+    try {
+        TrainingRun run(control, cfg, trainCallbacks);
+        return run.findLr(options, callbacks, cancel);
+    } catch (const c10::Error &e) {
+        return Error{
+            QStringLiteral("The LR finder failed: %1")
+                .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 1))};
+    } catch (const std::exception &e) {
+        return Error{QStringLiteral("The LR finder failed: %1").arg(QString::fromUtf8(e.what()))};
+    }
 }
 
 } // namespace ifs

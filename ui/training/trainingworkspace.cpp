@@ -9,6 +9,7 @@
 #include "torch/runtime.h"
 #include "training/curvechart.h"
 #include "training/evaluationview.h"
+#include "training/lrfinderdialog.h"
 #include "training/models.h"
 #include "training/predictpanel.h"
 #include "training/pretrained.h"
@@ -568,7 +569,17 @@ QGroupBox *TrainingWorkspace::buildOptimisationBox(QWidget *form)
     auto *optimForm = new QFormLayout(optimBox);
     optimForm->addRow(tr("Epochs:"), m_epochs);
     optimForm->addRow(tr("Optimizer:"), m_optimizer);
-    optimForm->addRow(tr("Learning rate:"), m_lr);
+    m_findLrButton = new QPushButton(tr("Find…"), optimBox);
+    m_findLrButton->setObjectName(QStringLiteral("findLrButton"));
+    m_findLrButton->setToolTip(
+        tr("Find learning rate: a short mock training with a growing rate (fastai's lr_find) on "
+           "these settings; pick a suggestion or click the curve"));
+    connect(m_findLrButton, &QPushButton::clicked, this, &TrainingWorkspace::openLrFinder);
+    auto *lrRow = new QHBoxLayout;
+    lrRow->addWidget(m_lr);
+    lrRow->addWidget(m_findLrButton);
+    lrRow->addStretch(1);
+    optimForm->addRow(tr("Learning rate:"), lrRow);
     optimForm->addRow(tr("Momentum:"), momentumRow);
     optimForm->addRow(tr("Weight decay:"), m_weightDecay);
     optimForm->addRow(tr("Label smoothing:"), m_labelSmoothing);
@@ -1285,12 +1296,27 @@ void TrainingWorkspace::updateControls()
     m_form->setEnabled(!running);
     m_startButton->setEnabled(!running && hasDataset());
     m_resumeButton->setEnabled(!running && hasDataset());
+    m_findLrButton->setEnabled(!running && hasDataset());
     m_pauseButton->setEnabled(running && !stopping);
     m_pauseButton->setText(paused ? tr("Resume") : tr("Pause"));
     m_pauseButton->setToolTip(paused ? tr("Go on with the run")
                                      : tr("Hold the run after the current batch"));
     m_stopButton->setEnabled(running && !stopping);
     m_saveStopButton->setEnabled(running && !stopping);
+}
+
+LrFinderDialog *TrainingWorkspace::openLrFinder()
+{
+    if (!hasDataset() || isRunning())
+        return nullptr;
+    auto *dialog = new LrFinderDialog(config(), this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &LrFinderDialog::rateChosen, this, [this](double lr) {
+        m_lr->setText(numberText(lr));
+        appendLog(tr("Learning rate set to %1 from the LR finder").arg(numberText(lr)));
+    });
+    dialog->open();
+    return dialog;
 }
 
 void TrainingWorkspace::appendLog(const QString &line)

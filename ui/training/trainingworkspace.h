@@ -36,6 +36,7 @@ QIcon trainingIcon();
 
 class CurveChart;
 class EvaluationView;
+class LrFinderDialog;
 class PredictPanel;
 class Settings;
 class TrainingJob;
@@ -125,6 +126,12 @@ public:
     QComboBox *deviceCombo() const { return m_device; }
     QComboBox *ampCombo() const { return m_amp; }
     QComboBox *optimizerCombo() const { return m_optimizer; }
+    QLineEdit *lrEdit() const { return m_lr; }
+    /// "Find…" next to the learning rate: opens the LR finder on the form's settings.
+    QPushButton *findLrButton() const { return m_findLrButton; }
+    /// Opens the LR finder (an LrFinderDialog, deleted on close) on config(); its choice sets the
+    /// learning rate. Null without a dataset or while a run goes on.
+    LrFinderDialog *openLrFinder();
     QLineEdit *runFolderEdit() const { return m_runFolderEdit; }
     QDoubleSpinBox *valSplitSpin() const { return m_valSplitSpin; }
     QLabel *deviceLabel() const { return m_deviceLabel; }
@@ -276,6 +283,7 @@ private:
     QPlainTextEdit *m_valTransforms;
     QComboBox *m_optimizer;
     QLineEdit *m_lr;
+    QPushButton *m_findLrButton;
     QDoubleSpinBox *m_momentum;
     QCheckBox *m_nesterov;
     QLineEdit *m_weightDecay;
