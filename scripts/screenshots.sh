@@ -64,3 +64,19 @@ small="$work/fashion-small"
 shoot training "$small" --screenshot-view training
 shoot evaluation "$small" --screenshot-view evaluation
 shoot lr-finder "$small" --screenshot-view lr-finder
+# Fine-tuning: weights from a quick run on one half of the classes, the head trained on the other
+# half's features (computed once); and ImageNet weights chosen offline with an empty cache: the
+# run stops with the message that says which file to put where.
+half_a="$work/half-a"; half_b="$work/half-b"
+mapfile -t classes < <(ls "$small/train")
+for split in train val; do
+    mkdir -p "$half_a/$split" "$half_b/$split"
+    for i in "${!classes[@]}"; do
+        if [ "$i" -lt 5 ]; then dest="$half_a"; else dest="$half_b"; fi
+        cp -r "$small/$split/${classes[$i]}" "$dest/$split/"
+    done
+done
+"$cli" train --data "$half_a" --model small_cnn --epochs 2 --out "$work/half-a-run" >/dev/null
+IFS_SCREENSHOT_WEIGHTS="$work/half-a-run/last.pth" shoot finetune "$half_b" --screenshot-view finetune
+TORCH_HOME="$work/empty-torch-home" IFS_TEST_PRETRAINED_URL="http://127.0.0.1:9/" \
+    shoot pretrained "$small" --screenshot-view pretrained

@@ -568,44 +568,9 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             screenshotLrFinder(path, settleMs, grabAndQuit);
             return;
         }
-        if (view == u"training" || view == u"evaluation") {
-            // A real run of the small CNN, in a folder that goes with the process.
-            static QTemporaryDir runs;
-            TrainConfig config = m_training->config();
-            config.arch = QStringLiteral("small_cnn");
-            config.epochs = view == u"training" ? 6 : 2;
-            config.outDir = runs.filePath(QFileInfo(m_datasets->datasetRoot()).fileName()
-                                          + QStringLiteral("-screenshot"));
-            TrainConfig shown = config;
-            shown.outDir.clear();
-            m_training->setConfig(shown);
-            showWorkspace(3);
-            auto done = std::make_shared<bool>(false);
-            auto once = [done, grabAndQuit] {
-                if (!*done) {
-                    *done = true;
-                    grabAndQuit();
-                }
-            };
-            if (view == u"training") {
-                // Two epochs' curves and a third under way.
-                connect(m_training, &TrainingWorkspace::progressChanged, this,
-                        [this, once](const StepProgress &last) {
-                            if (m_training->epochsDone() >= 2 && last.batch * 3 >= last.batches)
-                                once();
-                        });
-            } else {
-                connect(m_training, &TrainingWorkspace::runFinished, this, [this, once] {
-                    EvaluationView *evaluation = m_training->evaluationView();
-                    m_training->tabs()->setCurrentWidget(evaluation);
-                    const auto [t, p] = evaluation->matrixView()->worstCell();
-                    evaluation->showCell(t, p);
-                    once();
-                });
-            }
-            connect(m_training, &TrainingWorkspace::runFinished, this, once);
-            if (!m_training->startRun(config))
-                once();
+        if (view == u"training" || view == u"evaluation" || view == u"finetune"
+            || view == u"pretrained") {
+            screenshotTrainingRun(view, grabAndQuit);
             return;
         }
         // Show a class and its first image, as a user exploring the dataset would.
@@ -619,6 +584,68 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
                 Qt::SingleShotConnection);
     else
         arrange();
+}
+
+/// A real run in the Training workspace, in a folder that goes with the process: "training"
+/// (small_cnn, grabbed with two epochs' curves and a third under way), "evaluation" (its
+/// evaluation after two epochs), "finetune" (small_cnn fine-tuned head-only from the weights
+/// file in IFS_SCREENSHOT_WEIGHTS on cached features) and "pretrained" (resnet18 from ImageNet
+/// weights: offline with an empty cache, grabbed with the message that says what to do).
+void MainWindow::screenshotTrainingRun(const QString &view,
+                                       const std::function<void()> &grabAndQuit)
+{
+    static QTemporaryDir runs;
+    TrainConfig config = m_training->config();
+    config.arch = QStringLiteral("small_cnn");
+    config.epochs = view == u"evaluation" ? 2 : 6;
+    if (view == u"finetune") {
+        config.weightsPath = qEnvironmentVariable("IFS_SCREENSHOT_WEIGHTS");
+        config.pretrained.clear();
+        config.finetune = FinetuneMode::Head;
+        // Transforms without random draws: the backbone's features are computed once.
+        config.trainTransforms
+            = QStringLiteral("transforms.Compose([transforms.Grayscale(num_output_channels=3), "
+                             "transforms.ToTensor(), transforms.Normalize((0.2860,), (0.3530,))])");
+        config.valTransforms = config.trainTransforms;
+    } else if (view == u"pretrained") {
+        config.arch = QStringLiteral("resnet18");
+        config.pretrained = QStringLiteral("IMAGENET1K_V1");
+        config.weightsPath.clear(); // a form restored from an earlier session may name a file
+        config.finetune = FinetuneMode::HeadThenFull;
+        config.backboneLrFactor = 0.1;
+    }
+    config.outDir = runs.filePath(QFileInfo(m_datasets->datasetRoot()).fileName()
+                                  + QStringLiteral("-screenshot-") + view);
+    TrainConfig shown = config;
+    shown.outDir.clear();
+    m_training->setConfig(shown);
+    showWorkspace(3);
+    auto done = std::make_shared<bool>(false);
+    auto once = [done, grabAndQuit] {
+        if (!*done) {
+            *done = true;
+            grabAndQuit();
+        }
+    };
+    if (view == u"training" || view == u"finetune") {
+        // Two epochs' curves and a third under way.
+        connect(m_training, &TrainingWorkspace::progressChanged, this,
+                [this, once](const StepProgress &last) {
+                    if (m_training->epochsDone() >= 2 && last.batch * 3 >= last.batches)
+                        once();
+                });
+    } else if (view == u"evaluation") {
+        connect(m_training, &TrainingWorkspace::runFinished, this, [this, once] {
+            EvaluationView *evaluation = m_training->evaluationView();
+            m_training->tabs()->setCurrentWidget(evaluation);
+            const auto [t, p] = evaluation->matrixView()->worstCell();
+            evaluation->showCell(t, p);
+            once();
+        });
+    }
+    connect(m_training, &TrainingWorkspace::runFinished, this, once);
+    if (!m_training->startRun(config))
+        once();
 }
 
 /// The LR finder's dialog on the Training form's settings with small_cnn, saved once its ramp

@@ -52,8 +52,10 @@ int main(int argc, char **argv)
         QStringLiteral(
             "What the screenshot shows: images (default), health, transforms, "
             "checkpoints, checkpoint-load, checkpoint-save, training (a short "
-            "small_cnn run, taken live), evaluation (after a two-epoch run) or lr-finder (the "
-            "LR finder's plot)."),
+            "small_cnn run, taken live), evaluation (after a two-epoch run), lr-finder (the "
+            "LR finder's plot), finetune (head-only fine-tuning from the weights file in "
+            "IFS_SCREENSHOT_WEIGHTS) or pretrained (resnet18 from ImageNet weights; offline, the "
+            "message that says which file to put where)."),
         QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
     parser.addOption(viewOption);
