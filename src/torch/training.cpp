@@ -810,6 +810,7 @@ private:
     Status prepareOptimizer();
     void applyFinetunePhase(int epoch);
     Status prepareLoaders();
+    BatchLoaderOptions passOptions() const;
     void prepareBalancing(BatchLoaderOptions &trainOptions);
     void prepareSchedule();
     // restore(): the resumed checkpoint's weights, and for an exact resume its position.
@@ -1326,6 +1327,18 @@ void TrainingRun::applyFinetunePhase(int epoch)
     status(QStringLiteral("Epoch %1: the backbone is unfrozen, every layer trains").arg(epoch));
 }
 
+/// A loader that visits every image once in order (validation, the feature cache): not
+/// shuffled, no batch dropped, batches of at least 128.
+BatchLoaderOptions TrainingRun::passOptions() const
+{
+    BatchLoaderOptions options;
+    options.batchSize = std::max(m_cfg.batchSize, 128);
+    options.workers = m_cfg.workers;
+    options.shuffle = false;
+    options.seed = m_cfg.seed;
+    return options;
+}
+
 Status TrainingRun::prepareLoaders()
 {
     BatchLoaderOptions trainOptions;
@@ -1341,13 +1354,8 @@ Status TrainingRun::prepareLoaders()
         return Error{QStringLiteral("no training batch: %1 images, batch size %2")
                          .arg(m_data.train.size())
                          .arg(m_cfg.batchSize)};
-    BatchLoaderOptions valOptions;
-    valOptions.batchSize = std::max(m_cfg.batchSize, 128);
-    valOptions.workers = m_cfg.workers;
-    valOptions.shuffle = false;
-    valOptions.seed = m_cfg.seed;
     if (!m_data.val.empty())
-        m_valLoader = std::make_unique<BatchLoader>(m_data.val, m_pipelines.val, valOptions);
+        m_valLoader = std::make_unique<BatchLoader>(m_data.val, m_pipelines.val, passOptions());
     if (Status ok = m_trainLoader->status(); !ok)
         return Error{QStringLiteral("no training batch: ") + ok.errorMessage()};
     if (Status ok = m_valLoader ? m_valLoader->status() : success(); !ok)
@@ -1672,12 +1680,7 @@ Status TrainingRun::prepareFeatureCaches()
     if (!m_pipelines.train.isRandom()) {
         // Every image once, in a loader of its own: the training loader's epochs shuffle and
         // may drop a last partial batch, and a later epoch's order can hold any image.
-        BatchLoaderOptions options;
-        options.batchSize = std::max(m_cfg.batchSize, 128);
-        options.workers = m_cfg.workers;
-        options.shuffle = false;
-        options.seed = m_cfg.seed;
-        BatchLoader loader(m_data.train, m_pipelines.train, options);
+        BatchLoader loader(m_data.train, m_pipelines.train, passOptions());
         if (Status ok = loader.status(); !ok)
             return Error{QStringLiteral("no training batch: ") + ok.errorMessage()};
         m_trainCache
