@@ -17,6 +17,8 @@
 #include <QDir>
 #include <QDirIterator>
 #include <QFileInfo>
+#include <QProcessEnvironment>
+#include <QThread>
 
 #include <atomic>
 #include <chrono>
@@ -89,14 +91,20 @@ QString fmt(double v, int decimals)
 
 const QStringList &trainOnlyOptions()
 {
-    static const QStringList names{
-        QStringLiteral("epochs"),        QStringLiteral("lr"),
-        QStringLiteral("schedule"),      QStringLiteral("warmup"),
-        QStringLiteral("step-epochs"),   QStringLiteral("gamma"),
-        QStringLiteral("resume"),        QStringLiteral("weights-only"),
-        QStringLiteral("save-every"),    QStringLiteral("max-steps"),
-        QStringLiteral("out"),           QStringLiteral("val-transforms"),
-        QStringLiteral("unfreeze-epoch")};
+    static const QStringList names{QStringLiteral("epochs"),
+                                   QStringLiteral("lr"),
+                                   QStringLiteral("schedule"),
+                                   QStringLiteral("warmup"),
+                                   QStringLiteral("step-epochs"),
+                                   QStringLiteral("gamma"),
+                                   QStringLiteral("resume"),
+                                   QStringLiteral("weights-only"),
+                                   QStringLiteral("save-every"),
+                                   QStringLiteral("max-steps"),
+                                   QStringLiteral("out"),
+                                   QStringLiteral("val-transforms"),
+                                   QStringLiteral("unfreeze-epoch"),
+                                   QStringLiteral("dist-timeout")};
     return names;
 }
 
@@ -190,6 +198,10 @@ void addTrainOptions(QCommandLineParser &parser, TrainOptionsFor purpose)
     opt("max-steps", "stop (saving last.pth) after N optimizer steps in all", "N");
     opt("out", "the run folder", "RUNDIR");
     opt("json", "one JSON object per epoch on stdout");
+    opt("dist-timeout",
+        "under torchrun: seconds a rank waits for the others (joining, each exchange) before the "
+        "run fails (default 300)",
+        "S");
 }
 
 /// `--pretrained` takes an optional value, which QCommandLineParser cannot express: a bare
@@ -354,14 +366,17 @@ void writeEpochJson(const EpochReport &report, const QString &device)
 class TrainPrinter
 {
 public:
-    TrainPrinter(int epochs, bool json)
+    TrainPrinter(int epochs, bool json, bool quiet)
         : m_epochs(epochs)
         , m_json(json)
+        , m_quiet(quiet)
     { }
 
     TrainCallbacks callbacks()
     {
         TrainCallbacks c;
+        if (m_quiet)
+            return c;
         c.started = [this](const TrainStart &s) {
             started(s);
         };
@@ -401,6 +416,9 @@ private:
                      .arg(s.valSamples)
                      .arg(s.batchesPerEpoch)
                      .arg(s.inputPath));
+        if (!s.distributed.isEmpty())
+            printErr(QStringLiteral("Data-parallel: %1; rank 0 writes the run folder")
+                         .arg(s.distributed));
         for (const QString &note : s.notes)
             printErr(QStringLiteral("  %1").arg(note));
     }
@@ -439,11 +457,43 @@ private:
 
     int m_epochs;
     bool m_json;
+    bool m_quiet;
     QString m_device;
     int m_shownEpoch = 0;
     std::unique_ptr<ProgressLine> m_bar;
     QString m_download;
 };
+
+/// Under torchrun (its variables set), one rank of a data-parallel run: the timeout, and the
+/// compute and input threads shared among the machine's ranks unless given (OMP_NUM_THREADS,
+/// which torchrun sets to 1 for several processes, else the cores divided by the local ranks).
+Status applyTorchrunEnvironment(const QCommandLineParser &parser, TrainConfig &config)
+{
+    auto env = DistEnv::fromEnvironment(QProcessEnvironment::systemEnvironment());
+    if (!env)
+        return env.error();
+    if (!env.value())
+        return parser.isSet(QStringLiteral("dist-timeout"))
+            ? Status(Error{QStringLiteral("--dist-timeout is for runs under torchrun (RANK, "
+                                          "WORLD_SIZE, MASTER_ADDR and MASTER_PORT set)")})
+            : success();
+    DistEnv dist = *env.value();
+    QString error;
+    if (!parseOption(parser, QStringLiteral("dist-timeout"), dist.timeoutSeconds, error))
+        return Error{error};
+    if (dist.timeoutSeconds < 1)
+        return Error{QStringLiteral("--dist-timeout must be at least 1 second")};
+    const int cores = std::max(1, QThread::idealThreadCount());
+    const int share = std::max(1, cores / std::max(1, dist.localWorldSize));
+    if (config.threads <= 0 && requestedThreads() <= 0) {
+        const int omp = qEnvironmentVariableIntValue("OMP_NUM_THREADS");
+        config.threads = omp > 0 ? omp : share;
+    }
+    if (config.workers <= 0)
+        config.workers = share;
+    config.distributed = dist;
+    return success();
+}
 
 /// How the run ended, on stderr (with how to resume after Ctrl+C); returns the exit code.
 int reportFinish(const TrainFinish &finish, const TrainConfig &config)
@@ -484,6 +534,10 @@ int runTrain(const QStringList &args)
         printError(config.errorMessage());
         return kExitUsage;
     }
+    if (Status ok = applyTorchrunEnvironment(parser, config.value()); !ok) {
+        printError(ok.errorMessage());
+        return kExitUsage;
+    }
     if (config->threads <= 0)
         config->threads = requestedThreads();
     configureRuntime(config->threads);
@@ -496,7 +550,9 @@ int runTrain(const QStringList &args)
     // which stops the run with a message, instead of the signal killing the process mid-write.
     std::signal(SIGXFSZ, SIG_IGN);
     Trainer trainer(config.value());
-    TrainPrinter printer(config->epochs, parser.isSet(QStringLiteral("json")));
+    // Under torchrun rank 0 reports for the run; the other ranks print only their errors.
+    const bool quiet = config->distributed && config->distributed->rank > 0;
+    TrainPrinter printer(config->epochs, parser.isSet(QStringLiteral("json")), quiet);
     TrainFinish finish;
     {
         const InterruptWatcher watcher(trainer);

@@ -8,6 +8,7 @@
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointwriter.h"
 #include "torch/featurecache.h"
+#include "torch/processgroup.h"
 #include "torch/runtime.h"
 #include "torch/torchmodels.h"
 #include "training/lrfinder.h"
@@ -19,6 +20,7 @@
 #include "training/weightsdownload.h"
 #include "transforms/torchrng.h"
 
+#include <QCryptographicHash>
 #include <QDateTime>
 #include <QDir>
 #include <QElapsedTimer>
@@ -503,6 +505,26 @@ Value jsonToValue(const QJsonValue &json)
     }
 }
 
+/// What the ranks of a data-parallel run must agree on about their data: the classes, the
+/// splits' sizes and a hash of every sample's path (relative to the root) and label.
+QJsonObject trainingDataFingerprint(const TrainingData &data, const QString &root)
+{
+    QCryptographicHash hash(QCryptographicHash::Sha1);
+    const QDir base(root);
+    for (const auto *split : {&data.train, &data.val}) {
+        for (const LoaderSample &sample : *split) {
+            hash.addData(base.relativeFilePath(sample.path).toUtf8());
+            hash.addData(QByteArray(QByteArray::number(sample.label) + '\n'));
+        }
+        hash.addData(QByteArrayView("--\n"));
+    }
+    return QJsonObject{
+        {QStringLiteral("classes"), QJsonArray::fromStringList(data.classes)},
+        {QStringLiteral("train_images"), qint64(data.train.size())},
+        {QStringLiteral("val_images"), qint64(data.val.size())},
+        {QStringLiteral("samples_sha1"), QString::fromLatin1(hash.result().toHex())}};
+}
+
 QString percent(double fraction)
 {
     return QString::number(fraction * 100.0, 'f', 2);
@@ -798,9 +820,12 @@ private:
     // prepare(): settings, the run folder's lock, device, data, model and optimizer, loaders,
     // schedule.
     Status prepare();
+    void prepareRestart();
     Status lockRunFolder();
     Status readResumeSettings();
     Status prepareDevice();
+    Status joinProcessGroup();
+    Status checkSameRun();
     void prepareAmp();
     void noteResumeThreads(int before);
     Status prepareData();
@@ -816,7 +841,9 @@ private:
     // restore(): the resumed checkpoint's weights, and for an exact resume its position.
     Status restore();
     Status restoreExactly();
+    void restoreOtherWorldSize(int savedWorld);
     void restoreRngStates();
+    Status syncModuleStates();
     // The run folder and the start.
     Status createRunFolder();
     Status writeRunFile(const QString &name, const QByteArray &bytes);
@@ -840,11 +867,19 @@ private:
     };
     std::optional<StepInput> nextStepInput(const EpochRun &epoch);
     std::pair<torch::Tensor, torch::Tensor> trainStep(const StepInput &in, double lr);
+    struct StepFigures
+    {
+        double loss = 0.0;
+        qint64 right = 0;
+        int count = 0;
+    };
+    Result<StepFigures> globalFigures(StepFigures local);
     bool unscaleGradients();
     Status recordStep(EpochRun &epoch, double loss, qint64 right, int count, double lr);
     void reportStep(const EpochRun &epoch, double loss, double accuracy, double lr, int count);
     EpochReport trainingReport(const EpochRun &epoch) const;
     Status validate(EpochReport &report);
+    Result<Evaluation> evaluateShard();
     double weightedValLoss(const Evaluation &evaluation) const;
     void updateEarlyStop(const EpochRecord &record);
     QString earlyStopSentence() const;
@@ -877,6 +912,11 @@ private:
     StateSnapshot snapshotState() const;
     void restoreState(const StateSnapshot &snapshot);
 
+    /// This process's rank in a data-parallel run (0 for one process); only rank 0 writes to
+    /// the run folder, and the LR finder writes nothing.
+    int rank() const { return m_cfg.distributed ? m_cfg.distributed->rank : 0; }
+    bool writes() const { return !m_findingLr && rank() == 0; }
+
     void status(const QString &text) const
     {
         if (m_callbacks.status)
@@ -897,6 +937,18 @@ private:
     int m_threadsBefore = 0; ///< the calling thread's count before the run, restored after it
     bool m_stoppedBeforeStart = false;
     bool m_findingLr = false; ///< findLr(): no run folder, nothing written
+
+    // A data-parallel run's process group, gradient averaging (rebuilt when the trained
+    // parameters change), and its first failure inside a training step.
+    std::unique_ptr<tm::DistributedGroup> m_group;
+    std::unique_ptr<tm::GradientReducer> m_reducer;
+    size_t m_reducedParams = 0;
+    std::optional<Error> m_collectiveError;
+    /// The stop every rank agreed on after a step (whether it saves): a rank acts on a stop
+    /// only when all do, at the same step.
+    std::optional<bool> m_agreedStop;
+    std::vector<LoaderSample> m_valShard; ///< the validation images this rank evaluates
+    std::vector<int> m_valShardIndex; ///< their positions in m_data.val
 
     // Device
     torch::Device m_device{torch::kCPU};
@@ -971,6 +1023,8 @@ TrainFinish TrainingRun::train()
         return stoppedBeforeStart();
     if (Status ok = restore(); !ok)
         return failed(ok.error());
+    if (Status ok = syncModuleStates(); !ok)
+        return failed(ok.error());
     // A stop asked for while the model or the loaders were prepared ends the run here too,
     // before it writes to the run folder (a folder made only for the lock goes again).
     if (m_control.stopping())
@@ -999,7 +1053,9 @@ TrainFinish TrainingRun::train()
 Status TrainingRun::prepare()
 {
     Status ok = m_cfg.validate();
-    if (ok && !m_findingLr)
+    if (ok)
+        prepareRestart();
+    if (ok && writes())
         ok = lockRunFolder();
     if (ok)
         ok = readResumeSettings();
@@ -1007,6 +1063,8 @@ Status TrainingRun::prepare()
         ok = prepareDevice();
     if (ok)
         ok = prepareData();
+    if (ok && m_group)
+        ok = checkSameRun();
     if (!ok || m_stoppedBeforeStart)
         return ok;
     ok = prepareModel();
@@ -1085,6 +1143,9 @@ Status TrainingRun::prepareDevice()
     auto device = resolveDevice(m_cfg.device);
     if (!device)
         return device.error();
+    // One GPU per local rank, as torchrun's users set torch.cuda.set_device(LOCAL_RANK).
+    if (m_cfg.distributed && device->first.startsWith(u"cuda") && !m_cfg.device.contains(u':'))
+        device->first = QStringLiteral("cuda:%1").arg(m_cfg.distributed->localRank);
     m_start.device = device->first;
     m_start.deviceNote = device->second;
     m_device = torch::Device(device->first.toStdString());
@@ -1098,7 +1159,52 @@ Status TrainingRun::prepareDevice()
     if (m_cuda)
         at::globalContext().setBenchmarkCuDNN(true);
     prepareAmp();
+    return m_cfg.distributed ? joinProcessGroup() : success();
+}
+
+/// A data-parallel run: joins the other ranks (c10d's store and process group), waiting for
+/// all of them up to the timeout.
+Status TrainingRun::joinProcessGroup()
+{
+    const DistEnv &env = *m_cfg.distributed;
+    status(QStringLiteral("Rank %1: waiting for %2 processes at %3:%4…")
+               .arg(env.rank)
+               .arg(env.worldSize)
+               .arg(env.masterAddr)
+               .arg(env.masterPort));
+    auto group = tm::DistributedGroup::connect(env, m_device);
+    if (!group)
+        return group.error();
+    m_group = std::move(group).value();
+    m_start.rank = env.rank;
+    m_start.worldSize = env.worldSize;
     return success();
+}
+
+/// Every rank must train the same settings on the same data: refused otherwise, naming the
+/// first difference from rank 0's (what differs only by machine is left out).
+Status TrainingRun::checkSameRun()
+{
+    QJsonObject run = m_cfg.toJson();
+    for (const char *key : {"threads", "workers", "device", "resume", "maxSteps"})
+        run.remove(QLatin1String(key));
+    run.insert(QStringLiteral("dataset"), trainingDataFingerprint(m_data, m_cfg.dataRoot));
+    return tm::checkSameSettings(*m_group, run);
+}
+
+/// torchrun restarted the job (--max_restarts, a rank had failed): it continues from the run
+/// folder's last.pth, as a resume asked for by the user would.
+void TrainingRun::prepareRestart()
+{
+    if (!m_cfg.distributed || m_cfg.distributed->restartCount == 0 || !m_cfg.resumePath.isEmpty())
+        return;
+    const QString last = QDir(m_cfg.outDir).filePath(QStringLiteral("last.pth"));
+    if (!QFileInfo::exists(last))
+        return;
+    m_cfg.resumePath = last;
+    m_start.notes.append(QStringLiteral("torchrun restarted the job (restart %1): resuming from "
+                                        "last.pth")
+                             .arg(m_cfg.distributed->restartCount));
 }
 
 /// The mixed precision in effect (resolveAmp()), recorded in m_cfg for config.json and the
@@ -1345,17 +1451,40 @@ Status TrainingRun::prepareLoaders()
     trainOptions.batchSize = m_cfg.batchSize;
     trainOptions.workers = m_cfg.workers;
     trainOptions.shuffle = true;
-    trainOptions.dropLast = m_cfg.dropLast && qsizetype(m_data.train.size()) >= m_cfg.batchSize;
     trainOptions.seed = m_cfg.seed;
+    qsizetype perRank = qsizetype(m_data.train.size());
+    if (m_group) {
+        // DistributedSampler's share of each rank; validation split the same way, unpadded.
+        trainOptions.rank = m_group->rank();
+        trainOptions.worldSize = m_group->size();
+        perRank = (perRank + m_group->size() - 1) / m_group->size();
+        m_valShardIndex
+            = evaluationShard(qsizetype(m_data.val.size()), m_group->rank(), m_group->size());
+        for (const int i : m_valShardIndex)
+            m_valShard.push_back(m_data.val[size_t(i)]);
+        if (!m_data.val.empty() && m_valShard.empty())
+            return Error{QStringLiteral("%1 validation images cannot be shared by %2 processes: "
+                                        "use fewer processes or more validation images")
+                             .arg(m_data.val.size())
+                             .arg(m_group->size())};
+    } else {
+        m_valShard = m_data.val;
+    }
+    trainOptions.dropLast = m_cfg.dropLast && perRank >= m_cfg.batchSize;
     prepareBalancing(trainOptions);
+    if (m_group && !trainOptions.sampleWeights.empty())
+        return Error{QStringLiteral("the weighted sampler cannot split its draws over %1 "
+                                    "processes (DistributedSampler has no weights): use the "
+                                    "shuffling sampler with class-weighted loss instead")
+                         .arg(m_group->size())};
     m_trainLoader = std::make_unique<BatchLoader>(m_data.train, m_pipelines.train, trainOptions);
     m_batchesPerEpoch = m_trainLoader->batchesPerEpoch();
     if (m_batchesPerEpoch == 0)
         return Error{QStringLiteral("no training batch: %1 images, batch size %2")
                          .arg(m_data.train.size())
                          .arg(m_cfg.batchSize)};
-    if (!m_data.val.empty())
-        m_valLoader = std::make_unique<BatchLoader>(m_data.val, m_pipelines.val, passOptions());
+    if (!m_valShard.empty())
+        m_valLoader = std::make_unique<BatchLoader>(m_valShard, m_pipelines.val, passOptions());
     if (Status ok = m_trainLoader->status(); !ok)
         return Error{QStringLiteral("no training batch: ") + ok.errorMessage()};
     if (Status ok = m_valLoader ? m_valLoader->status() : success(); !ok)
@@ -1457,6 +1586,9 @@ Status TrainingRun::restoreExactly()
         return Error{QStringLiteral("cannot resume exactly: %1").arg(ok.errorMessage())};
     const int epochsDone = int(m_resumeRoot.value(u"epoch").toInt());
     m_step = m_resumeRoot.value(u"step").toInt();
+    const Value savedSplit = m_resumeRoot.value(u"distributed");
+    const int savedWorld = savedSplit.isDict() ? int(savedSplit.value(u"world_size").toInt()) : 0;
+    const int world = m_group ? m_group->size() : 0;
     const Value progress = m_resumeRoot.value(u"progress");
     m_resumed.batch = int(progress.value(u"batch").toInt());
     m_firstEpoch = epochsDone + 1;
@@ -1471,6 +1603,8 @@ Status TrainingRun::restoreExactly()
         : -1.0;
     m_history = historyFromValue(metrics.value(u"history"));
     m_stepLog = stepLogFromValue(metrics.value(u"step_log"));
+    if (savedWorld != world)
+        restoreOtherWorldSize(savedWorld);
     if (const Value early = metrics.value(u"early_stopping");
         early.isDict() && early.value(u"metric").toString() == earlyStopName(m_cfg.earlyStopping))
         m_early = {early.value(u"best").toDouble(), int(early.value(u"best_epoch").toInt()),
@@ -1480,6 +1614,45 @@ Status TrainingRun::restoreExactly()
                              .arg(m_firstEpoch)
                              .arg(m_step));
     return success();
+}
+
+/// A checkpoint saved with another number of processes (0: without torchrun): the weights,
+/// the optimizer and the schedule's position continue, but batches hold other images, so an
+/// epoch that was under way starts again from its first batch.
+void TrainingRun::restoreOtherWorldSize(int savedWorld)
+{
+    const int world = m_group ? m_group->size() : 0;
+    const auto processes = [](int n) {
+        return n == 0 ? QStringLiteral("one process without torchrun")
+                      : QStringLiteral("%1 process(es)").arg(n);
+    };
+    QString note
+        = QStringLiteral("%1 was saved by %2 and this run has %3: the weights, the "
+                         "optimizer and the schedule continue; the images of each "
+                         "batch follow %3 from here")
+              .arg(QFileInfo(m_cfg.resumePath).fileName(), processes(savedWorld), processes(world));
+    if (m_resumed.batch > 0) {
+        m_step -= m_resumed.batch;
+        while (!m_stepLog.isEmpty() && m_stepLog.last().step > m_step)
+            m_stepLog.removeLast();
+        note += QStringLiteral(", starting epoch %1 again from its first batch").arg(m_firstEpoch);
+        m_resumed = EpochProgress{};
+    }
+    m_start.notes.append(note);
+}
+
+/// DDP's construction: every rank starts from rank 0's parameters and buffers.
+Status TrainingRun::syncModuleStates()
+{
+    if (!m_group)
+        return success();
+    status(QStringLiteral("Rank %1: taking rank 0's weights…").arg(m_group->rank()));
+    std::vector<torch::Tensor> states;
+    for (const auto &p : m_net->parameters())
+        states.push_back(p);
+    for (const torch::Tensor &b : tm::bufferTensors(*m_net))
+        states.push_back(b);
+    return m_group->broadcast(states, QStringLiteral("the start weights' broadcast"));
 }
 
 /// The CPU generator's state, and CUDA's (dropout draws from it) on CUDA; a checkpoint without
@@ -1509,6 +1682,8 @@ void TrainingRun::restoreRngStates()
 Status TrainingRun::createRunFolder()
 {
     m_outDir = QDir(m_cfg.outDir);
+    if (!writes())
+        return success(); // rank 0 writes the run folder
     if (!m_outDir.mkpath(QStringLiteral(".")))
         return Error{QStringLiteral("cannot create the run folder “%1”").arg(m_cfg.outDir)};
     m_createdFolders.clear(); // the run's files go there from now on
@@ -1599,6 +1774,12 @@ void TrainingRun::announceStart()
     m_start.history.name = m_outDir.dirName();
     m_start.history.epochs = m_history;
     m_start.history.steps = m_stepLog;
+    if (m_group)
+        m_start.distributed = QStringLiteral("%1 processes (%2) × %3 images = global batch %4")
+                                  .arg(m_group->size())
+                                  .arg(m_group->backendDescription())
+                                  .arg(m_cfg.batchSize)
+                                  .arg(qint64(m_group->size()) * m_cfg.batchSize);
     if (m_callbacks.started)
         m_callbacks.started(m_start);
 }
@@ -1611,6 +1792,12 @@ void TrainingRun::announceStart()
 Status TrainingRun::runEpoch(int number)
 {
     applyFinetunePhase(number);
+    if (m_group && m_reducedParams != m_params.size()) {
+        // The trained parameters changed (an unfrozen backbone): buckets anew, as a new DDP
+        // wrapper would make them.
+        m_reducer = std::make_unique<tm::GradientReducer>(*m_group, m_params);
+        m_reducedParams = m_params.size();
+    }
     if (Status ok = prepareFeatureCaches(); !ok || m_stoppedEarly)
         return ok;
     m_net->train();
@@ -1619,7 +1806,7 @@ Status TrainingRun::runEpoch(int number)
     m_control.setLoader(m_trainLoader.get());
     EpochRun epoch = startEpoch(number);
     Status trained = trainBatches(epoch);
-    if (Status synced = m_stepsFile.sync(); trained && !synced)
+    if (Status synced = writes() ? m_stepsFile.sync() : success(); trained && !synced)
         trained = writeFailed(synced.error(), QStringLiteral("it may lack the last steps"));
     if (!trained || m_stoppedEarly)
         return trained;
@@ -1690,7 +1877,7 @@ Status TrainingRun::prepareFeatureCaches()
                               "train transforms draw random numbers"));
     }
     if (!m_stoppedEarly && m_valLoader)
-        m_valCache = buildFeatureCache(*m_valLoader, qsizetype(m_data.val.size()),
+        m_valCache = buildFeatureCache(*m_valLoader, qsizetype(m_valShard.size()),
                                        QStringLiteral("validation"));
     return success();
 }
@@ -1760,12 +1947,16 @@ TrainingRun::EpochRun TrainingRun::startEpoch(int number)
 Status TrainingRun::trainBatches(EpochRun &epoch)
 {
     while (epoch.progress.batch < m_batchesPerEpoch) {
-        if (maxStepsReached())
+        if (maxStepsReached()) {
             m_control.stop(/*save=*/true);
-        const double pausedNow = m_control.waitWhilePaused(m_callbacks.held);
-        epoch.paused += pausedNow;
-        m_pausedTotal += pausedNow;
-        if (const std::optional<bool> save = m_control.stopRequest()) {
+            m_agreedStop = true;
+        }
+        if (!m_group) { // the ranks of a data-parallel run do not pause
+            const double pausedNow = m_control.waitWhilePaused(m_callbacks.held);
+            epoch.paused += pausedNow;
+            m_pausedTotal += pausedNow;
+        }
+        if (const std::optional<bool> save = m_group ? m_agreedStop : m_control.stopRequest()) {
             m_stoppedEarly = true;
             return *save && epoch.progress.batch > 0 ? saveMidEpochCheckpoint(epoch) : success();
         }
@@ -1778,14 +1969,43 @@ Status TrainingRun::trainBatches(EpochRun &epoch)
         }
         const double lr = m_schedule.lr(m_step);
         const auto [logits, loss] = trainStep(*in, lr);
+        if (m_collectiveError)
+            return *m_collectiveError;
         ++m_step;
         ++epoch.progress.batch;
-        const double lossValue = loss.item<double>();
-        const qint64 right = logits.argmax(1).eq(in->labels).sum().item<int64_t>();
-        if (Status ok = recordStep(epoch, lossValue, right, in->count, lr); !ok)
+        StepFigures figures{loss.item<double>(),
+                            logits.argmax(1).eq(in->labels).sum().item<int64_t>(), in->count};
+        if (m_group) {
+            auto global = globalFigures(figures);
+            if (!global)
+                return global.error();
+            figures = global.value();
+        }
+        if (Status ok = recordStep(epoch, figures.loss, figures.right, figures.count, lr); !ok)
             return ok;
     }
     return success();
+}
+
+/// A data-parallel step's figures over all ranks (the loss averaged over the images, the hits
+/// and images summed), and the ranks' stop requests: when one asks to stop, all stop after
+/// this step, with a save when one asked for it.
+Result<TrainingRun::StepFigures> TrainingRun::globalFigures(StepFigures local)
+{
+    const std::optional<bool> stop = m_control.stopRequest();
+    auto sums
+        = m_group->sumOverRanks({local.loss * local.count, double(local.right), double(local.count),
+                                 stop ? 1.0 : 0.0, stop && *stop ? 1.0 : 0.0},
+                                QStringLiteral("the step's loss and accuracy"));
+    if (!sums)
+        return sums.error();
+    const std::vector<double> &v = sums.value();
+    if (v[3] > 0) {
+        m_agreedStop = v[4] > 0;
+        m_control.stop(v[4] > 0);
+    }
+    return StepFigures{v[2] > 0 ? v[0] / v[2] : 0.0, qint64(std::llround(v[1])),
+                       int(std::llround(v[2]))};
 }
 
 /// The epoch's next batch: from the loader, or the cached features of the same samples in the
@@ -1826,10 +2046,26 @@ std::pair<torch::Tensor, torch::Tensor> TrainingRun::trainStep(const StepInput &
         // The forward pass under autocast; the loss in float32 on its output, the backward
         // outside, as a Python loop with torch.autocast does.
         tm::AutocastScope autocast(m_amp, m_ampType, m_device.type());
+        // DDP's broadcast_buffers: each training forward starts from rank 0's buffers.
+        if (m_group) {
+            if (Status ok = m_group->broadcast(tm::bufferTensors(*m_net),
+                                               QStringLiteral("the buffers' broadcast"));
+                !ok) {
+                m_collectiveError = ok.error();
+                return {torch::Tensor(), torch::Tensor()};
+            }
+        }
         logits = in.features ? m_net->headForward(in.input) : m_net->forward(in.input);
     }
     loss = crossEntropy(logits.to(torch::kFloat), in.labels, m_classWeights, m_cfg.labelSmoothing);
     (m_lossScale != 1.0 ? loss * m_lossScale : loss).backward();
+    // DDP averages the gradients as backward() makes them, before anything reads them.
+    if (m_reducer) {
+        if (Status ok = m_reducer->reduce(); !ok) {
+            m_collectiveError = ok.error();
+            return {logits, loss};
+        }
+    }
     const bool finite = m_lossScale == 1.0 || unscaleGradients();
     if (finite && m_cfg.gradClipNorm > 0.0)
         torch::nn::utils::clip_grad_norm_(m_params, m_cfg.gradClipNorm);
@@ -1871,7 +2107,7 @@ Status TrainingRun::recordStep(EpochRun &epoch, double loss, qint64 right, int c
     epoch.progress.seen += count;
     epoch.images += count;
     m_stepLog.append({m_step, epoch.number, loss, lr});
-    if (Status ok = m_stepsFile.append(stepsCsvRow(m_stepLog.last())); !ok)
+    if (Status ok = writes() ? m_stepsFile.append(stepsCsvRow(m_stepLog.last())) : success(); !ok)
         return writeFailed(ok.error(), QStringLiteral("it ends with its last complete row"));
     reportStep(epoch, loss, double(right) / double(count), lr, count);
     return success();
@@ -1933,14 +2169,7 @@ Status TrainingRun::validate(EpochReport &report)
     QElapsedTimer clock;
     clock.start();
     m_control.setLoader(m_valLoader.get());
-    const std::optional<torch::ScalarType> amp = m_amp ? std::optional(m_ampType) : std::nullopt;
-    const auto abandoned = [this] {
-        return m_control.abandonsValidation();
-    };
-    auto evaluation = m_valCache
-        ? tm::evaluateFeatures(*m_net, *m_valCache, m_data.val, m_data.classes, amp, abandoned)
-        : tm::evaluateNet(*m_net, *m_valLoader, m_data.val, m_data.classes, m_device,
-                          m_channelsLast, amp, abandoned);
+    auto evaluation = evaluateShard();
     m_control.setLoader(nullptr);
     m_lastValSeconds = elapsedSeconds(clock);
     if (!evaluation) {
@@ -1955,6 +2184,31 @@ Status TrainingRun::validate(EpochReport &report)
     report.record.valAccuracy = evaluation->accuracy;
     report.evaluation = std::make_shared<const Evaluation>(std::move(evaluation).value());
     return success();
+}
+
+/// The validation set's evaluation; in a data-parallel run each rank evaluates its share and
+/// every rank gets the whole evaluation, so that all take the same decisions (best, early
+/// stopping). DDP's first forward without gradients syncs the buffers first.
+Result<Evaluation> TrainingRun::evaluateShard()
+{
+    const std::optional<torch::ScalarType> amp = m_amp ? std::optional(m_ampType) : std::nullopt;
+    // A rank leaves a validation only with all the others: not on its own stop.
+    const auto abandoned = [this] {
+        return !m_group && m_control.abandonsValidation();
+    };
+    if (m_group) {
+        if (Status ok = m_group->broadcast(tm::bufferTensors(*m_net),
+                                           QStringLiteral("the buffers' broadcast"));
+            !ok)
+            return ok.error();
+    }
+    auto evaluation = m_valCache
+        ? tm::evaluateFeatures(*m_net, *m_valCache, m_valShard, m_data.classes, amp, abandoned)
+        : tm::evaluateNet(*m_net, *m_valLoader, m_valShard, m_data.classes, m_device,
+                          m_channelsLast, amp, abandoned);
+    if (!evaluation || !m_group)
+        return evaluation;
+    return tm::gatherEvaluation(*m_group, evaluation.value(), m_valShardIndex, m_data.val);
 }
 
 /// The validation loss with class weights: Σ w[y] · loss / Σ w[y] over the images, as
@@ -2042,6 +2296,14 @@ Value TrainingRun::makeCheckpoint(int epochsDone, const EpochProgress &progress)
         {Value(QStringLiteral("config_json")), Value(QString::fromUtf8(m_configJson))},
         {Value(QStringLiteral("app")), Value(QStringLiteral("ImageFolder Studio"))},
     });
+    if (m_group) // how the run was split: a resume with another world size says so
+        root.insert(
+            Value(QStringLiteral("distributed")),
+            Value::dict(
+                {{Value(QStringLiteral("world_size")), Value(m_group->size())},
+                 {Value(QStringLiteral("per_rank_batch")), Value(m_cfg.batchSize)},
+                 {Value(QStringLiteral("sampler")), Value(QStringLiteral("DistributedSampler"))},
+                 {Value(QStringLiteral("backend")), Value(m_group->backendDescription())}}));
     if (m_cuda) // torch.cuda.get_rng_state(): dropout draws from it
         root.insert(Value(QStringLiteral("cuda_rng_state")),
                     Value(tm::toCheckpointTensor(cudaGenerator().get_state())));
@@ -2098,6 +2360,8 @@ Status TrainingRun::writeLastCheckpoint(const Value &checkpoint)
 /// continues with the next batch.
 Status TrainingRun::saveMidEpochCheckpoint(const EpochRun &epoch)
 {
+    if (!writes())
+        return success();
     status(QStringLiteral("Saving last.pth…"));
     EpochProgress progress = epoch.progress;
     progress.seconds = epoch.seconds();
@@ -2113,6 +2377,8 @@ Status TrainingRun::saveEpochCheckpoints(EpochReport &report)
     report.best = m_valLoader && report.record.valAccuracy > m_bestAccuracy;
     if (report.best)
         m_bestAccuracy = report.record.valAccuracy;
+    if (!writes())
+        return success();
     const Value checkpoint = makeCheckpoint(epoch, EpochProgress{});
     if (Status ok = writeLastCheckpoint(checkpoint); !ok)
         return ok;
@@ -2191,6 +2457,9 @@ TrainFinish TrainingRun::failed(const Error &error)
 {
     m_finish.outcome = TrainOutcome::Failed;
     m_finish.message = error.message;
+    if (m_cfg.distributed) // torchrun's summary names it as the root cause
+        writeElasticError(m_cfg.distributed->errorFile,
+                          QStringLiteral("rank %1: %2").arg(rank()).arg(error.message));
     return m_finish;
 }
 

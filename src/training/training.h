@@ -16,6 +16,7 @@
 //      'metrics': {...}, 'rng_state': ByteTensor, 'config': {...}}
 
 #include "base/result.h"
+#include "training/distributed.h"
 #include "training/evaluation.h"
 
 #include <QJsonObject>
@@ -185,6 +186,12 @@ struct TrainConfig
     /// last.pth with the exact position is written (tests, benches, `--max-steps`).
     qint64 maxSteps = 0;
 
+    /// This process's place in a data-parallel run started by torchrun (distributed.h): one
+    /// rank of several, each training on its DistributedSampler share with `batchSize` images
+    /// per step, gradients averaged as DistributedDataParallel does; only rank 0 writes. Not
+    /// part of the settings a run saves (its checkpoints record the world size).
+    std::optional<DistEnv> distributed;
+
     QJsonObject toJson() const;
     /// Reads what toJson() wrote; unknown keys are ignored, bad values named in the error.
     static Result<TrainConfig> fromJson(const QJsonObject &json);
@@ -276,6 +283,12 @@ struct TrainStart
     /// Notes worth acting on before the next run (also in notes): inputSizeNote()'s.
     QStringList advice;
     RunHistory history; ///< earlier epochs and steps (continued curves after a resume)
+    /// A data-parallel run (TrainConfig::distributed): this process's rank, the number of
+    /// processes, and a sentence for the start line ("2 processes (Gloo) × 64 images = global
+    /// batch 128"); empty for one process.
+    int rank = 0;
+    int worldSize = 1;
+    QString distributed;
 };
 
 struct StepProgress

@@ -136,6 +136,36 @@ uint64_t epochOrderSeed(uint64_t seed, int epoch)
     return sampleSeed(seed, epoch, -1);
 }
 
+std::vector<int> distributedSamplerIndices(qsizetype n, int rank, int worldSize, bool shuffle,
+                                           uint64_t seed, int epoch, bool dropLast)
+{
+    std::vector<int> indices(static_cast<size_t>(n));
+    if (shuffle) {
+        TorchGenerator rng(seed + uint64_t(int64_t(epoch)));
+        const std::vector<int64_t> perm = rng.randperm(int64_t(n));
+        for (size_t i = 0; i < perm.size(); ++i)
+            indices[i] = int(perm[i]);
+    } else {
+        std::iota(indices.begin(), indices.end(), 0);
+    }
+    const qsizetype w = worldSize;
+    // num_samples = ceil((n - w) / w) with drop_last and a remainder, else ceil(n / w).
+    const qsizetype perRank = dropLast && n % w ? (n - w + w - 1) / w : (n + w - 1) / w;
+    const size_t total = size_t(perRank * w);
+    if (!dropLast && n > 0) {
+        // Padding repeats the order from its start (as often as it takes when pad > n).
+        for (size_t i = 0; indices.size() < total; ++i)
+            indices.push_back(indices[i % size_t(n)]);
+    } else {
+        indices.resize(std::min(indices.size(), total));
+    }
+    std::vector<int> mine;
+    mine.reserve(size_t(perRank));
+    for (size_t i = size_t(rank); i < indices.size(); i += size_t(w))
+        mine.push_back(indices[i]);
+    return mine;
+}
+
 struct BatchLoader::Impl
 {
     std::vector<LoaderSample> samples;
@@ -561,7 +591,11 @@ std::vector<int> BatchLoader::epochOrder(int epoch) const
 {
     std::vector<int> order(d->samples.size());
     std::iota(order.begin(), order.end(), 0);
-    if (d->weighted()) {
+    if (d->options.worldSize > 0) {
+        return distributedSamplerIndices(qsizetype(order.size()), d->options.rank,
+                                         d->options.worldSize, d->options.shuffle, d->options.seed,
+                                         epoch);
+    } else if (d->weighted()) {
         // WeightedRandomSampler: torch.multinomial with replacement, seeded per epoch.
         TorchGenerator rng(epochOrderSeed(d->options.seed, epoch));
         const std::vector<int64_t> drawn
@@ -626,7 +660,7 @@ Status BatchLoader::status() const
 
 int BatchLoader::batchesPerEpoch() const
 {
-    const int n = int(d->samples.size());
+    const int n = d->options.worldSize > 0 ? int(epochOrder(0).size()) : int(d->samples.size());
     const int b = d->options.batchSize;
     return d->options.dropLast ? n / b : (n + b - 1) / b;
 }

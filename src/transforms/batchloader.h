@@ -61,6 +61,13 @@ struct BatchLoaderOptions
     /// draws it, samples repeating. A repeated sample's transforms draw anew each time (their
     /// seeds follow the position in the epoch, not the sample).
     std::vector<double> sampleWeights;
+    /// With worldSize > 0: one rank of a data-parallel run. The epoch's order is then this
+    /// rank's share as torch.utils.data.DistributedSampler(num_replicas=worldSize, rank=rank,
+    /// shuffle=shuffle, seed=seed) gives it after set_epoch(epoch) (training/distributed.h),
+    /// and a sample's transform draws follow the sample, so every rank that holds it draws the
+    /// same. Not with sampleWeights.
+    int rank = 0;
+    int worldSize = 0;
     /// The fused path for `[RandomResizedCrop, RandomHorizontalFlip?, ToTensor, Normalize?]` on
     /// JPEGs decodes only the crop's rows and columns (exact), and with fastDecode at 1/2, 1/4 or
     /// 1/8 scale when the crop stays at least as large as the output (pixels then differ
@@ -82,6 +89,13 @@ struct BatchLoaderOptions
 /// The seed of the generator that draws epoch `epoch`'s (0-based) order from the loader's
 /// `seed`: what Python's sampler generator needs to give the same order.
 uint64_t epochOrderSeed(uint64_t seed, int epoch);
+
+/// torch.utils.data.DistributedSampler(n, num_replicas=worldSize, rank=rank, shuffle=shuffle,
+/// seed=seed, drop_last=dropLast) after set_epoch(epoch): randperm(n) from a generator seeded
+/// with seed + epoch (0…n−1 without shuffle), padded with its own first indices (or truncated
+/// with dropLast) to a multiple of worldSize, every worldSize-th index from `rank`.
+std::vector<int> distributedSamplerIndices(qsizetype n, int rank, int worldSize, bool shuffle,
+                                           uint64_t seed, int epoch, bool dropLast = false);
 
 /// Produces the batches of one epoch at a time, in order, from a pool of worker threads.
 ///
