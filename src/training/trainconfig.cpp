@@ -286,6 +286,7 @@ TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &curre
     merged.resumePath = current.resumePath;
     merged.resumeWeightsOnly = false;
     merged.maxSteps = current.maxSteps;
+    merged.distributed = current.distributed; // this run's processes
     return merged;
 }
 

@@ -203,11 +203,11 @@ struct TrainConfig
 /// One optimizer step (for the loss curve).
 /// The settings an exact resume runs with: the run's own (`saved`), so that the trajectory
 /// continues as it was, except for what belongs to this run (`current`): the data, where and
-/// how fast to compute (device, memory format, workers), the run folder, the resume path
-/// and step limit, and at least `current.epochs`. The thread count is the run's own unless
-/// `current` sets one (> 0): float sums round by thread count, so another count continues the
-/// run, but not bit for bit. Likewise the AMP mode is the run's own unless `current` asks for
-/// one other than Auto.
+/// how fast to compute (device, memory format, workers), the run folder, the resume path,
+/// the step limit and the processes of a data-parallel run, and at least `current.epochs`.
+/// The thread count is the run's own unless `current` sets one (> 0): float sums round by
+/// thread count, so another count continues the run, but not bit for bit. Likewise the AMP mode is
+/// the run's own unless `current` asks for one other than Auto.
 TrainConfig exactResumeConfig(const TrainConfig &saved, const TrainConfig &current);
 
 struct StepRecord

@@ -20,6 +20,12 @@ Usage:
       drop_last=True), SGD(LR, MOMENTUM, WD), float32, contiguous, one thread. Rank 0 writes
       torch.save(model.module.state_dict(), OUT.pth) and OUT.pth.json {"losses": the mean loss
       of every step over all ranks' images}.
+  ddp_oracle.py compare A.pth B.pth INIT.pth [PREFIX]
+      Two models' weights (a state dict, or a checkpoint of ours with 'model_state_dict'), the
+      floating-point tensors whose keys start with PREFIX (default all): prints JSON
+      {"max_rel_diff": max over tensors of max |a - b| / max |b|, "moved": the same of b against
+      INIT.pth (how far training went), "unmoved_others": whether every other tensor of A equals
+      INIT.pth's, "keys": whether A and B have the same keys}.
 """
 import json
 import os
@@ -99,7 +105,29 @@ def cmd_peer(root, init, out, arch, batch, epochs, lr, momentum, wd, seed, trans
     dist.destroy_process_group()
 
 
+def state_dict_of(path):
+    value = torch.load(path, map_location="cpu")
+    return value["model_state_dict"] if "model_state_dict" in value else value
+
+
+def cmd_compare(a_path, b_path, init_path, prefix=""):
+    a, b, init = state_dict_of(a_path), state_dict_of(b_path), state_dict_of(init_path)
+    worst = moved = 0.0
+    unmoved_others = True
+    for key, value in b.items():
+        if not value.dtype.is_floating_point:
+            continue
+        if not key.startswith(prefix):
+            unmoved_others = unmoved_others and torch.equal(a[key], init[key])
+            continue
+        scale = value.abs().max().item() + 1e-12
+        worst = max(worst, (a[key] - value).abs().max().item() / scale)
+        moved = max(moved, (value - init[key]).abs().max().item() / scale)
+    print(json.dumps({"max_rel_diff": worst, "moved": moved, "unmoved_others": unmoved_others,
+                      "keys": list(a.keys()) == list(b.keys())}))
+
+
 if __name__ == "__main__":
     commands = {"sampler": cmd_sampler, "buckets": cmd_buckets, "init": cmd_init,
-                "peer": cmd_peer}
+                "peer": cmd_peer, "compare": cmd_compare}
     commands[sys.argv[1]](*sys.argv[2:])
