@@ -18,6 +18,7 @@
 #include "training/training.h"
 
 #include <QCoreApplication>
+#include <QProcessEnvironment>
 #include <QTemporaryDir>
 
 #include <sys/resource.h>
@@ -121,6 +122,15 @@ int main(int argc, char **argv)
         return usage();
     config.maxSteps = warmup + steps;
 
+    // Under torchrun: one rank of a data-parallel run (rank 0 reports the images of all).
+    auto dist = DistEnv::fromEnvironment(QProcessEnvironment::systemEnvironment());
+    if (!dist) {
+        std::fprintf(stderr, "%s\n", qPrintable(dist.errorMessage()));
+        return 1;
+    }
+    config.distributed = dist.value();
+    const int world = config.distributed ? config.distributed->worldSize : 1;
+
     // As the app and the CLI do at start-up (allocator settings, thread count).
     config.threads = configureRuntime(config.threads);
 
@@ -173,7 +183,9 @@ int main(int argc, char **argv)
         std::fprintf(stderr, "note: the timed steps cross an epoch boundary; use more data\n");
     const double seconds = std::chrono::duration<double>(last.time - first->time).count();
     const qint64 timedSteps = last.step - first->step;
-    const double imagesPerSecond = double(timedSteps) * config.batchSize / seconds;
+    const double imagesPerSecond = double(timedSteps) * config.batchSize * world / seconds;
+    if (config.distributed && config.distributed->rank > 0)
+        return 0;
 
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);

@@ -21,6 +21,12 @@ peer.py train-bf16 ROOT ARCH ...  the same with the tuned recipe PyTorch documen
 peer.py train-head ROOT ARCH ...  fp32 as `train`, fine-tuning the head only: the backbone's
                               parameters requires_grad=False, its BatchNorm layers in eval mode,
                               SGD over the head's parameters (fc. / classifier.1.)
+peer.py ddp ROOT ARCH TRANSFORM BATCH WARMUP STEPS [MODEL_SOURCE]
+                              under torchrun: DistributedDataParallel (Gloo) as a typical script
+                              writes it, DistributedSampler + DataLoader(batch per process,
+                              drop_last, no workers), SGD, torch's threads as torchrun sets them
+                              (OMP_NUM_THREADS). Rank 0 prints the images/s of all processes
+                              together over STEPS steps after WARMUP
 """
 import resource
 import statistics
@@ -52,6 +58,9 @@ def main():
         return
     if what in ("train", "train-bf16", "train-head"):
         train(root, *sys.argv[3:], mode=what)
+        return
+    if what == "ddp":
+        ddp(root, *sys.argv[3:])
         return
     if what == "scan":
         times = []
@@ -173,6 +182,50 @@ def train(root, arch, transform_code, workers, batch, threads, warmup, steps, mo
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers else 0
     print(f"{steps * batch / elapsed:.2f} {peak:.0f} {worker_peak:.0f}")
+
+
+def ddp(root, arch, transform_code, batch, warmup, steps, model_source=None):
+    import torch
+    import torch.distributed as dist
+    import torchvision
+    from torchvision import transforms  # noqa: F401  (the transform source uses it)
+
+    batch, warmup, steps = int(batch), int(warmup), int(steps)
+    dist.init_process_group("gloo")
+    world = dist.get_world_size()
+    dataset = ImageFolder(root, transform=eval(transform_code))
+    if arch == "small_cnn":
+        namespace = {}
+        exec(open(model_source).read(), namespace)
+        model = namespace["SmallCNN"](num_classes=len(dataset.classes))
+    else:
+        model = getattr(torchvision.models, arch)(num_classes=len(dataset.classes))
+    model = torch.nn.parallel.DistributedDataParallel(model)
+    sampler = torch.utils.data.distributed.DistributedSampler(dataset, seed=0)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, sampler=sampler,
+                                         drop_last=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    criterion = torch.nn.CrossEntropyLoss()
+    model.train()
+    done, epoch, t0 = 0, 0, None
+    while done < warmup + steps:
+        sampler.set_epoch(epoch)
+        epoch += 1
+        for images, labels in loader:
+            if done == warmup:
+                dist.barrier()
+                t0 = time.perf_counter()
+            optimizer.zero_grad()
+            criterion(model(images), labels).backward()
+            optimizer.step()
+            done += 1
+            if done == warmup + steps:
+                break
+    dist.barrier()
+    elapsed = time.perf_counter() - t0
+    if dist.get_rank() == 0:
+        print(f"{steps * batch * world / elapsed:.2f}")
+    dist.destroy_process_group()
 
 
 if __name__ == "__main__":

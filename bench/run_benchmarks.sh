@@ -5,7 +5,7 @@
 #   IFS_BENCH_DIR   where the generated trees live (default /tmp/ifs-bench; reused)
 #   IFS_BENCH_REPEATS  repeats per measurement (default 5)
 #   IFS_BENCH_ONLY  the sections to run, e.g. "train" or "loader checkpoint" (default: all of
-#                   scan check loader checkpoint train bf16 cache)
+#                   scan check loader checkpoint train bf16 cache ddp)
 #   IFS_BENCH_TRAIN_ROUNDS  interleaved rounds of each training case (default 5 short ones for
 #                   the small CNN, 2 for ResNet-18, whose rounds take minutes on 2 cores)
 set -euo pipefail
@@ -18,7 +18,7 @@ py=/usr/bin/python3
 dir=${IFS_BENCH_DIR:-/tmp/ifs-bench}
 repeats=${IFS_BENCH_REPEATS:-5}
 mkdir -p "$dir"
-want() { [[ " ${IFS_BENCH_ONLY:-scan check loader checkpoint train bf16 cache} " == *" $1 "* ]]; }
+want() { [[ " ${IFS_BENCH_ONLY:-scan check loader checkpoint train bf16 cache ddp} " == *" $1 "* ]]; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 wall() { # seconds of one run of a command, output discarded
@@ -361,4 +361,49 @@ if want cache; then
             "$(echo "${crate[cached]} / ${crate[full]}" | bc -l)" "$(echo "${crate[cached]} / ${crate[$peer]}" | bc -l)"
         echo "  (best of ${IFS_BENCH_TRAIN_ROUNDS:-2} interleaved rounds; load average $load -> $(cut -d' ' -f1 /proc/loadavg))"
     fi
+fi
+
+if want ddp; then
+    echo "== Data-parallel scaling under torchrun (Gloo on the loopback): 1 process x 2 threads against"
+    echo "   2 processes x 1 thread, Fashion-MNIST 5,000 images at 28 px, float32, images/s of all processes"
+    fm="$dir/fmnist-5k"
+    [ -d "$fm/train" ] || "$cli" sample-data "$fm" --limit-per-class 500 >/dev/null
+    "$bench_train" --small-cnn-source >"$dir/small_cnn.py"
+    transform="transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])"
+    port=$((29700 + RANDOM % 200))
+    launch() { # launch PROCESSES THREADS command... (Debian's torchrun needs -r 2 -t 2 on Python 3.11)
+        local n=$1 t=$2; shift 2
+        port=$((port + 1))
+        OMP_NUM_THREADS=$t GLOO_SOCKET_IFNAME=lo torchrun -r 2 -t 2 --nproc_per_node="$n" \
+            --master_port="$port" "$@" 2>/dev/null | grep -v '^\*\|^Setting OMP' | tail -1
+    }
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    for case in "small_cnn 64 5 30" "resnet18 32 3 12"; do
+        read -r arch batch warmup steps <<<"$case"
+        declare -A rate=()
+        for round in $(seq "${IFS_BENCH_TRAIN_ROUNDS:-2}"); do
+            for config in "ours 1" "ours 2" "peer 1" "peer 2"; do
+                read -r who n <<<"$config"
+                t=$((2 / n))
+                if [ "$who" = ours ]; then
+                    out=$(launch "$n" "$t" --no_python "$bench_train" "$fm/train" --arch "$arch" \
+                        --transform "$transform" --batch "$batch" --threads "$t" --workers "$t" \
+                        --warmup "$warmup" --steps "$steps" --amp off)
+                else
+                    out=$(launch "$n" "$t" "$here/peer.py" ddp "$fm/train" "$arch" "$transform" \
+                        "$batch" "$warmup" "$steps" "$dir/small_cnn.py")
+                fi
+                read -r r _ <<<"$out"
+                [ -n "$r" ] || { echo "  $config failed for $arch"; continue; }
+                if [ -z "${rate[$config]:-}" ] || (( $(echo "$r > ${rate[$config]}" | bc -l) )); then rate[$config]=$r; fi
+            done
+        done
+        printf '  %-10s ours   1x2 %7.1f  2x1 %7.1f img/s (x%.2f)   python DDP 1x2 %7.1f  2x1 %7.1f img/s (x%.2f)\n' \
+            "$arch" "${rate[ours 1]:-0}" "${rate[ours 2]:-0}" "$(echo "${rate[ours 2]:-0} / ${rate[ours 1]:-1}" | bc -l)" \
+            "${rate[peer 1]:-0}" "${rate[peer 2]:-0}" "$(echo "${rate[peer 2]:-0} / ${rate[peer 1]:-1}" | bc -l)"
+        printf '  %-10s ddp: ours 2x1 against python DDP 2x1: %.2fx\n' "$arch" \
+            "$(echo "${rate[ours 2]:-0} / ${rate[peer 2]:-1}" | bc -l)"
+        unset rate
+    done
+    echo "  (batch per process as given, best of ${IFS_BENCH_TRAIN_ROUNDS:-2} interleaved rounds; load average $load -> $(cut -d' ' -f1 /proc/loadavg))"
 fi
