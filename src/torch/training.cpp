@@ -1186,7 +1186,10 @@ Status TrainingRun::joinProcessGroup()
 Status TrainingRun::checkSameRun()
 {
     QJsonObject run = m_cfg.toJson();
-    for (const char *key : {"threads", "workers", "device", "resume", "maxSteps"})
+    // Paths may differ between machines (the data's content is compared instead; only rank
+    // 0 writes; rank 0's start weights are broadcast), and so may the machine's resources.
+    for (const char *key :
+         {"threads", "workers", "device", "data", "val", "out", "weights", "resume", "maxSteps"})
         run.remove(QLatin1String(key));
     run.insert(QStringLiteral("dataset"), trainingDataFingerprint(m_data, m_cfg.dataRoot));
     return tm::checkSameSettings(*m_group, run);
