@@ -26,9 +26,11 @@
 #include <QApplication>
 #include <QChart>
 #include <QChartView>
+#include <QClipboard>
 #include <QComboBox>
 #include <QDir>
 #include <QFile>
+#include <QGuiApplication>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListView>
@@ -50,6 +52,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QToolButton>
 
 #include <cmath>
 #include <memory>
@@ -81,6 +84,7 @@ private Q_SLOTS:
     void emptyStateOffersToOpen();
     void formReflectsTheDataset();
     void oneEpochThroughTheUi();
+    void twoProcessesThroughTheUi();
     void evaluateCheckpointOnDemand();
     void predictWithTheRunsCheckpoint();
     void stopEndsTheRunQuickly();
@@ -406,6 +410,47 @@ void TestTrainingWorkspace::oneEpochThroughTheUi()
     QCOMPARE(workspace->predictPanel()->checkpoint(), workspace->bestCheckpoint());
     // The run log says what happened.
     QVERIFY(workspace->logView()->toPlainText().contains(QStringLiteral("Device: cpu")));
+}
+
+/// "Processes: 2": this process is rank 0, the other an ifstudio-cli beside it; one set of
+/// curves with the figures of both; pausing is off; the torchrun command is one click away.
+void TestTrainingWorkspace::twoProcessesThroughTheUi()
+{
+    const auto workspace = openWorkspace();
+    workspace->setCommandLineTool(ifs::test::cliPath());
+    setQuickRun(*workspace, 1, QStringLiteral("two"));
+    workspace->processesSpin()->setValue(2);
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QTest::mouseClick(workspace->startButton(), Qt::LeftButton);
+    QVERIFY(workspace->isRunning());
+    QVERIFY(!workspace->pauseButton()->isEnabled());
+    QVERIFY(workspace->stopButton()->isEnabled());
+    QVERIFY(waitFinished(finished));
+    const auto finish = finished.constFirst().constFirst().value<TrainFinish>();
+    QVERIFY2(finish.outcome == TrainOutcome::Completed, qPrintable(finish.message));
+    const TrainStart &start = workspace->lastStart();
+    QCOMPARE(start.worldSize, 2);
+    QVERIFY2(start.distributed.startsWith(QStringLiteral("2 processes (Gloo over lo)")),
+             qPrintable(start.distributed));
+    // Each process takes half of the images: half the steps of one process.
+    QCOMPARE(start.batchesPerEpoch,
+             int((start.trainSamples + 1) / 2 / workspace->batchSizeSpin()->value()));
+    const auto &ids = workspace->seriesIds();
+    QCOMPARE(qsizetype(workspace->lossChart()->points(ids.lossRaw).size()),
+             qsizetype(start.batchesPerEpoch));
+    QCOMPARE(workspace->accuracyChart()->points(ids.valAccuracy).size(), size_t(1));
+    QVERIFY(QFile::exists(workspace->runFolder() + QStringLiteral("/last.pth")));
+
+    auto *copy = workspace->findChild<QToolButton *>(QStringLiteral("copyTorchrunButton"));
+    QVERIFY(copy);
+    copy->click();
+    const QString command = QGuiApplication::clipboard()->text();
+    QVERIFY2(command.contains(QStringLiteral("torchrun -r 2 -t 2 --standalone "
+                                             "--nproc_per_node=2 --no_python ifstudio-cli train "
+                                             "--data ")),
+             qPrintable(command));
+    QVERIFY2(command.contains(QStringLiteral("--nnodes=2 --rdzv_backend=c10d")),
+             qPrintable(command));
 }
 
 void TestTrainingWorkspace::evaluateCheckpointOnDemand()

@@ -1,6 +1,9 @@
 #include "training/trainingjobs.h"
 
+#include <QCoreApplication>
 #include <QDeadlineTimer>
+#include <QDir>
+#include <QTimer>
 
 #include <exception>
 #include <optional>
@@ -46,13 +49,27 @@ bool TrainingJob::isRunning() const
     return m_job.isRunning();
 }
 
-bool TrainingJob::start(const TrainConfig &config)
+bool TrainingJob::start(const TrainConfig &config, int processes)
 {
     if (isRunning())
         return false;
     m_config = config;
     m_stopping = false;
-    auto trainer = std::make_shared<Trainer>(config);
+    m_ranks.reset();
+    if (processes > 1) {
+        const QString cli = !m_cli.isEmpty()
+            ? m_cli
+            : QDir(QCoreApplication::applicationDirPath()).filePath(QStringLiteral("ifstudio-cli"));
+        auto ranks = LocalRanks::start(m_config, processes, cli);
+        if (!ranks) {
+            const QString message = ranks.errorMessage();
+            QTimer::singleShot(0, this, [this, message] { end(failedFinish(message)); });
+            return true;
+        }
+        m_ranks = std::move(ranks).value();
+        m_config.distributed = m_ranks->rankZero();
+    }
+    auto trainer = std::make_shared<Trainer>(m_config);
     m_trainer = trainer;
     m_job.start([this, trainer](Context &context) { return train(this, trainer, context); });
     return true;
@@ -102,7 +119,16 @@ Result<TrainFinish> TrainingJob::train(TrainingJob *job, const std::shared_ptr<T
 void TrainingJob::end(const TrainFinish &finish)
 {
     m_stopping = false;
-    Q_EMIT finished(finish);
+    TrainFinish result = finish;
+    if (m_ranks) {
+        // The other ranks end with rank 0 (a stop without a save leaves them waiting: killed).
+        m_ranks->finish(finish.outcome == TrainOutcome::Completed ? 10000 : 2000);
+        if (const QString why = m_ranks->failures();
+            !why.isEmpty() && finish.outcome == TrainOutcome::Failed)
+            result.message += QStringLiteral("\n") + why;
+        m_ranks.reset();
+    }
+    Q_EMIT finished(result);
 }
 
 void TrainingJob::pause()

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/backgroundjob.h"
+#include "training/localranks.h"
 #include "training/training.h"
 
 #include <QList>
@@ -26,9 +27,15 @@ public:
     explicit TrainingJob(QObject *parent = nullptr);
     ~TrainingJob() override;
 
-    /// Starts a run; false (and nothing happens) while one is running.
-    bool start(const TrainConfig &config);
+    /// Starts a run; false (and nothing happens) while one is running. With `processes` > 1 the
+    /// run is data-parallel on this machine: this process is rank 0 and the others are
+    /// `ifstudio-cli train` processes beside the app (training/localranks.h); the signals carry
+    /// the figures of all of them.
+    bool start(const TrainConfig &config, int processes = 1);
     bool isRunning() const;
+    /// The `ifstudio-cli` that runs the other ranks of a data-parallel run (default: the one
+    /// beside the application).
+    void setCommandLineTool(const QString &path) { m_cli = path; }
     /// The configuration of the current or last run.
     const TrainConfig &config() const { return m_config; }
 
@@ -63,6 +70,8 @@ private:
 
     TrainConfig m_config;
     std::shared_ptr<Trainer> m_trainer; // of the current run
+    std::unique_ptr<LocalRanks> m_ranks; // the other processes of a data-parallel run
+    QString m_cli;
     BackgroundJob<TrainFinish, QList<StepProgress>> m_job;
     bool m_stopping = false;
 };

@@ -18,6 +18,7 @@
 #include "training/trainingjobs.h"
 
 #include <QCheckBox>
+#include <QClipboard>
 #include <QComboBox>
 #include <QDateTime>
 #include <QDesktopServices>
@@ -30,6 +31,7 @@
 #include <QFormLayout>
 #include <QGridLayout>
 #include <QGroupBox>
+#include <QGuiApplication>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QLineEdit>
@@ -46,6 +48,7 @@
 #include <QStandardItemModel>
 #include <QStandardPaths>
 #include <QTabWidget>
+#include <QThread>
 #include <QTime>
 #include <QToolButton>
 #include <QUrl>
@@ -707,8 +710,34 @@ QGroupBox *TrainingWorkspace::buildDeviceBox(QWidget *form)
     m_seed->setObjectName(QStringLiteral("seedSpin"));
     m_seed->setRange(0, INT_MAX);
     m_seed->setToolTip(tr("Seeds the model's initialisation, the data order and the augmentation"));
+    m_processes = new QSpinBox(deviceBox);
+    m_processes->setObjectName(QStringLiteral("processesSpin"));
+    m_processes->setRange(1, std::max(2, QThread::idealThreadCount()));
+    m_processes->setSuffix(tr(" process(es)"));
+    m_processes->setToolTip(tr("Data-parallel training on this machine, as PyTorch's "
+                               "DistributedDataParallel under torchrun: each process takes its "
+                               "share of every epoch with the batch size above, gradients are "
+                               "averaged, the cores are shared"));
+    auto *copyTorchrun = new QToolButton(deviceBox);
+    copyTorchrun->setObjectName(QStringLiteral("copyTorchrunButton"));
+    copyTorchrun->setText(tr("Copy torchrun command"));
+    copyTorchrun->setToolTip(tr("The command that runs this training with torchrun, on this "
+                                "machine or, with its --nnodes form, on a cluster"));
+    connect(copyTorchrun, &QToolButton::clicked, this, [this] {
+        const TrainConfig c = config();
+        const QString text = tr("# this machine\n%1\n# several machines: run on each, NODE0_HOST "
+                                "being the first\n%2\n")
+                                 .arg(torchrunCommand(c, m_processes->value()),
+                                      torchrunCommand(c, m_processes->value(), 2));
+        QGuiApplication::clipboard()->setText(text);
+        Q_EMIT statusMessage(tr("Copied the torchrun command"));
+    });
+    auto *processRow = new QHBoxLayout;
+    processRow->addWidget(m_processes, 1);
+    processRow->addWidget(copyTorchrun);
     auto *deviceForm = new QFormLayout(deviceBox);
     deviceForm->addRow(tr("Device:"), m_device);
+    deviceForm->addRow(tr("Processes:"), processRow);
     deviceForm->addRow(tr("Mixed precision:"), m_amp);
     deviceForm->addRow(tr("Memory format:"), m_memoryFormat);
     deviceForm->addRow(tr("Seed:"), m_seed);
@@ -1235,11 +1264,19 @@ bool TrainingWorkspace::startRun(const TrainConfig &config)
     m_progressLabel->setText(tr("Preparing…"));
     m_statusLabel->setText(tr("Loading the dataset and building %1…").arg(config.arch));
     m_transientStatus = true;
-    if (!m_job->start(config))
+    if (m_processes->value() > 1)
+        appendLog(tr("Data-parallel: %1 processes on this machine (this one is rank 0)")
+                      .arg(m_processes->value()));
+    if (!m_job->start(config, m_processes->value()))
         return false;
     setRunning(true);
     Q_EMIT statusMessage(tr("Training %1 on %2").arg(config.arch, QFileInfo(m_root).fileName()));
     return true;
+}
+
+void TrainingWorkspace::setCommandLineTool(const QString &path)
+{
+    m_job->setCommandLineTool(path);
 }
 
 void TrainingWorkspace::togglePause()
@@ -1297,7 +1334,8 @@ void TrainingWorkspace::updateControls()
     m_startButton->setEnabled(!running && hasDataset());
     m_resumeButton->setEnabled(!running && hasDataset());
     m_findLrButton->setEnabled(!running && hasDataset());
-    m_pauseButton->setEnabled(running && !stopping);
+    // The ranks of a data-parallel run do not pause.
+    m_pauseButton->setEnabled(running && !stopping && m_processes->value() == 1);
     m_pauseButton->setText(paused ? tr("Resume") : tr("Pause"));
     m_pauseButton->setToolTip(paused ? tr("Go on with the run")
                                      : tr("Hold the run after the current batch"));

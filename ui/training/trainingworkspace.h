@@ -116,6 +116,10 @@ public:
     // Reached by tests, screenshots and the main window.
     QPushButton *startButton() const { return m_startButton; }
     QPushButton *pauseButton() const { return m_pauseButton; }
+    QSpinBox *processesSpin() const { return m_processes; }
+    /// The `ifstudio-cli` that runs the other processes of a data-parallel run (tests; default:
+    /// the one beside the application).
+    void setCommandLineTool(const QString &path);
     QPushButton *stopButton() const { return m_stopButton; }
     QPushButton *saveStopButton() const { return m_saveStopButton; }
     QPushButton *resumeButton() const { return m_resumeButton; }
@@ -303,6 +307,7 @@ private:
     QComboBox *m_memoryFormat;
     QComboBox *m_amp;
     QSpinBox *m_seed;
+    QSpinBox *m_processes = nullptr; ///< local ranks of a data-parallel run (1: one process)
     QLineEdit *m_runFolderEdit;
     QSpinBox *m_saveEvery;
 };
