@@ -416,6 +416,29 @@ private Q_SLOTS:
                  qPrintable(QString::number(cmp[u"max_rel_diff"_s].toDouble())));
     }
 
+    /// A run saved by 2 processes resumes with 1: the weights, optimizer and schedule go on,
+    /// with a note that batches follow the new split.
+    void resumeWithAnotherWorldSize()
+    {
+        const QString out = m_dir.filePath(u"regrouped"_s);
+        {
+            TorchrunJob job(rendezvous(2), resnetArgs(out, 32, 1));
+            QVERIFY(job.started());
+            QVERIFY2(job.finish(600000) && job.exitCode() == 0, qPrintable(job.output()));
+        }
+        TorchrunJob job(rendezvous(1),
+                        resnetArgs(out, 32, 2) + QStringList{u"--resume"_s, out + u"/last.pth"_s});
+        QVERIFY(job.started());
+        QVERIFY2(job.finish(600000) && job.exitCode() == 0, qPrintable(job.output()));
+        QVERIFY2(job.output().contains(u"last.pth was saved by 2 process(es) and this run has 1 "
+                                       "process(es): the weights, the optimizer and the schedule "
+                                       "continue"_s),
+                 qPrintable(job.output()));
+        QCOMPARE(metricsRows(out), 2);
+        // Epoch 1: 160 images per process in batches of 32; epoch 2: 320 in one process.
+        QCOMPARE(stepLosses(out).size(), 5 + 10);
+    }
+
     /// Ranks started by hand (as the app starts them, without torchrun) with different
     /// settings: refused by both, naming the difference.
     void mismatchedSettingsAreRefused()
