@@ -43,6 +43,9 @@ struct DistributedGroup::Impl
     c10::intrusive_ptr<c10d::Store> store;
     c10::intrusive_ptr<c10d::ProcessGroup> group;
     QString backend;
+    /// Where the group's own exchanges (figures, bytes) live: the CPU for Gloo, the rank's GPU
+    /// for NCCL, which moves only GPU tensors.
+    torch::Device exchange{torch::kCPU};
 };
 
 DistributedGroup::DistributedGroup()
@@ -85,6 +88,7 @@ Result<std::unique_ptr<DistributedGroup>> DistributedGroup::connect(const DistEn
             d.group = c10::make_intrusive<c10d::ProcessGroupNCCL>(groupStore, env.rank,
                                                                   env.worldSize, nccl);
             d.backend = QStringLiteral("NCCL");
+            d.exchange = device;
         }
 #endif
         if (!d.group) {
@@ -103,7 +107,6 @@ Result<std::unique_ptr<DistributedGroup>> DistributedGroup::connect(const DistEn
                 ? QStringLiteral("Gloo")
                 : QStringLiteral("Gloo over %1").arg(env.glooInterfaces.join(u','));
         }
-        (void)device;
     } catch (const std::exception &e) {
         return Error{QStringLiteral("rank %1 could not join the %2 processes at %3 within %4 s: "
                                     "%5. Check that every rank was started (torchrun "
@@ -177,9 +180,10 @@ Status DistributedGroup::allreduceSum(const std::vector<torch::Tensor> &tensors,
 Result<std::vector<double>> DistributedGroup::sumOverRanks(const std::vector<double> &values,
                                                            const QString &what)
 {
-    torch::Tensor t = torch::tensor(values, torch::kDouble);
+    torch::Tensor t = torch::tensor(values, torch::kDouble).to(d->exchange);
     if (Status ok = allreduceSum({t}, what); !ok)
         return ok.error();
+    t = t.cpu();
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + values.size());
 }
 
@@ -189,27 +193,34 @@ Result<std::vector<QByteArray>> DistributedGroup::allgatherBytes(const QByteArra
     const int w = size();
     std::vector<torch::Tensor> lengths(static_cast<size_t>(w));
     std::vector<torch::Tensor> chunks(static_cast<size_t>(w));
+    const torch::TensorOptions exchangeOptions = torch::TensorOptions().device(d->exchange);
     // The lengths first, then every rank's bytes padded to the longest.
     Status ok = run(what, [&] {
         std::vector<std::vector<torch::Tensor>> out(1);
         for (auto &t : lengths)
-            out[0].push_back(t = torch::zeros({1}, torch::kLong));
-        std::vector<torch::Tensor> in{torch::full({1}, int64_t(mine.size()), torch::kLong)};
+            out[0].push_back(t = torch::zeros({1}, exchangeOptions.dtype(torch::kLong)));
+        std::vector<torch::Tensor> in{
+            torch::full({1}, int64_t(mine.size()), exchangeOptions.dtype(torch::kLong))};
         d->group->allgather(out, in)->wait();
         qint64 longest = 1;
         for (const torch::Tensor &t : lengths)
             longest = std::max<qint64>(longest, t.item<int64_t>());
         torch::Tensor padded = torch::zeros({longest}, torch::kByte);
         std::memcpy(padded.data_ptr(), mine.constData(), size_t(mine.size()));
+        padded = padded.to(d->exchange);
         std::vector<std::vector<torch::Tensor>> gathered(1);
         for (auto &t : chunks)
-            gathered[0].push_back(t = torch::zeros({longest}, torch::kByte));
+            gathered[0].push_back(t = torch::zeros({longest}, exchangeOptions.dtype(torch::kByte)));
         std::vector<torch::Tensor> input{padded};
         d->group->allgather(gathered, input)->wait();
     });
     if (!ok)
         return ok.error();
     std::vector<QByteArray> result;
+    for (auto &t : chunks)
+        t = t.cpu();
+    for (auto &t : lengths)
+        t = t.cpu();
     for (int r = 0; r < w; ++r)
         result.emplace_back(static_cast<const char *>(chunks[size_t(r)].data_ptr()),
                             qsizetype(lengths[size_t(r)].item<int64_t>()));
@@ -411,10 +422,13 @@ Status GradientReducer::rebuildBuckets()
         if (!seen[i])
             unique.push_back(int(i));
     }
+    // On the parameters' device: NCCL moves only GPU tensors.
     torch::Tensor shared
-        = torch::tensor(std::vector<int64_t>(unique.begin(), unique.end()), torch::kLong);
+        = torch::tensor(std::vector<int64_t>(unique.begin(), unique.end()), torch::kLong)
+              .to(m_params.front().device());
     if (Status ok = m_group.broadcast({shared}, QStringLiteral("the gradients' bucket order")); !ok)
         return ok;
+    shared = shared.cpu();
     std::vector<int> rankZero(size_t(shared.numel()));
     for (size_t i = 0; i < rankZero.size(); ++i)
         rankZero[i] = int(shared.data_ptr<int64_t>()[i]);
