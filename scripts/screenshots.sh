@@ -62,6 +62,7 @@ shoot checkpoint-save "$work/dp_cuda.pth" --screenshot-view checkpoint-save
 small="$work/fashion-small"
 "$cli" sample-data "$small" --limit-per-class 200 >/dev/null
 shoot training "$small" --screenshot-view training
+shoot distributed "$small" --screenshot-view distributed
 shoot evaluation "$small" --screenshot-view evaluation
 shoot lr-finder "$small" --screenshot-view lr-finder
 # Fine-tuning: weights from a quick run on one half of the classes, the head trained on the other

@@ -569,7 +569,7 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             return;
         }
         if (view == u"training" || view == u"evaluation" || view == u"finetune"
-            || view == u"pretrained") {
+            || view == u"pretrained" || view == u"distributed") {
             screenshotTrainingRun(view, grabAndQuit);
             return;
         }
@@ -590,7 +590,8 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
 /// (small_cnn, grabbed with two epochs' curves and a third under way), "evaluation" (its
 /// evaluation after two epochs), "finetune" (small_cnn fine-tuned head-only from the weights
 /// file in IFS_SCREENSHOT_WEIGHTS on cached features) and "pretrained" (resnet18 from ImageNet
-/// weights: offline with an empty cache, grabbed with the message that says what to do).
+/// weights: offline with an empty cache, grabbed with the message that says what to do),
+/// "distributed" (as "training", with 2 processes: the app and an ifstudio-cli beside it).
 void MainWindow::screenshotTrainingRun(const QString &view,
                                        const std::function<void()> &grabAndQuit)
 {
@@ -619,6 +620,7 @@ void MainWindow::screenshotTrainingRun(const QString &view,
     TrainConfig shown = config;
     shown.outDir.clear();
     m_training->setConfig(shown);
+    m_training->processesSpin()->setValue(view == u"distributed" ? 2 : 1);
     showWorkspace(3);
     auto done = std::make_shared<bool>(false);
     auto once = [done, grabAndQuit] {
@@ -627,7 +629,7 @@ void MainWindow::screenshotTrainingRun(const QString &view,
             grabAndQuit();
         }
     };
-    if (view == u"training" || view == u"finetune") {
+    if (view == u"training" || view == u"finetune" || view == u"distributed") {
         // Two epochs' curves and a third under way.
         connect(m_training, &TrainingWorkspace::progressChanged, this,
                 [this, once](const StepProgress &last) {

@@ -1368,7 +1368,12 @@ void TrainingWorkspace::onStarted(const TrainStart &start)
     m_openFolderButton->setEnabled(QFileInfo(m_runFolder).isDir());
     const QLocale locale;
     m_deviceLabel->setText(tr("Device: <b>%1</b>").arg(start.device.toHtmlEscaped()));
-    m_deviceNote->setText(start.deviceNote.isEmpty() ? start.runtime : start.deviceNote);
+    QString deviceNote = start.deviceNote.isEmpty() ? start.runtime : start.deviceNote;
+    if (!start.distributed.isEmpty()) {
+        deviceNote = start.distributed + QStringLiteral(" · ") + deviceNote;
+        appendLog(tr("Data-parallel: %1").arg(start.distributed));
+    }
+    m_deviceNote->setText(deviceNote);
     m_deviceNote->setToolTip(start.runtime);
     m_statusLabel->setText(tr("%1 training and %2 validation images, %3 batches per epoch")
                                .arg(locale.toString(qlonglong(start.trainSamples)),
