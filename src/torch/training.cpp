@@ -832,6 +832,7 @@ private:
     Status checkResumeClasses() const;
     Status prepareModel();
     Status loadPretrained();
+    Status loadPretrainedOnce();
     Status prepareOptimizer();
     void applyFinetunePhase(int epoch);
     Status prepareLoaders();
@@ -1324,7 +1325,7 @@ Status TrainingRun::prepareModel()
         m_start.notes.append(note.value());
     }
     if (!m_cfg.pretrained.isEmpty() && !m_resumeRoot.isDict()) {
-        if (Status ok = loadPretrained(); !ok || m_stoppedBeforeStart)
+        if (Status ok = loadPretrainedOnce(); !ok || m_stoppedBeforeStart)
             return ok;
     }
     m_net->to(m_device);
@@ -1384,6 +1385,27 @@ Status TrainingRun::prepareOptimizer()
 
 /// torchvision's weights for the architecture, from torch.hub's cache or downloaded into it
 /// (progress on the status line; a stop cancels the download, which a later run resumes).
+/// In a data-parallel run rank 0 finds (or downloads) the weights first and the others then read
+/// them from torch.hub's cache: several processes never download the same file at once.
+Status TrainingRun::loadPretrainedOnce()
+{
+    if (!m_group)
+        return loadPretrained();
+    const Status mine = m_group->rank() == 0 ? loadPretrained() : success();
+    auto failed = m_group->sumOverRanks(
+        {mine ? 0.0 : 1.0},
+        QStringLiteral("the wait for rank 0's pretrained weights (a download must finish within "
+                       "--dist-timeout; `ifstudio-cli weights --fetch` fetches them beforehand)"));
+    if (!failed)
+        return failed.error();
+    if (!mine)
+        return mine;
+    if (failed->front() > 0)
+        return Error{QStringLiteral("rank 0 could not get the pretrained weights; its log says "
+                                    "why")};
+    return m_group->rank() == 0 ? success() : loadPretrained();
+}
+
 Status TrainingRun::loadPretrained()
 {
     auto weights = findPretrainedWeights(m_cfg.arch, m_cfg.pretrained);
@@ -2462,7 +2484,9 @@ TrainFinish TrainingRun::failed(const Error &error)
     m_finish.message = error.message;
     if (m_cfg.distributed) // torchrun's summary names it as the root cause
         writeElasticError(m_cfg.distributed->errorFile,
-                          QStringLiteral("rank %1: %2").arg(rank()).arg(error.message));
+                          error.message.startsWith(QStringLiteral("rank "))
+                              ? error.message
+                              : QStringLiteral("rank %1: %2").arg(rank()).arg(error.message));
     return m_finish;
 }
 
