@@ -559,6 +559,8 @@ int runTrain(const QStringList &args)
         finish = trainer.run(printer.callbacks());
     }
     printer.finishBar();
+    if (quiet && finish.outcome != TrainOutcome::Failed)
+        return kExitOk; // rank 0 reports how the run ended
     return reportFinish(finish, config.value());
 }
 
