@@ -439,6 +439,37 @@ private Q_SLOTS:
         QCOMPARE(stepLosses(out).size(), 5 + 10);
     }
 
+    /// Images that cannot be read leave some rank's batch empty at some step (batch size 1):
+    /// that rank still takes part in the step, and the run ends normally on every rank.
+    void unreadableImagesDoNotStallTheRanks()
+    {
+        const QString data = m_dir.filePath(u"with-broken"_s);
+        QVERIFY(QDir().mkpath(data));
+        const QStringList classes
+            = QDir(m_data + u"/train"_s).entryList(QDir::Dirs | QDir::NoDotAndDotDot);
+        for (const QString &c : classes.mid(0, 2)) {
+            QVERIFY(QDir().mkpath(data + u'/' + c));
+            const QStringList files = QDir(m_data + u"/train/"_s + c).entryList(QDir::Files);
+            for (const QString &f : files.mid(0, 10))
+                QVERIFY(
+                    QFile::copy(m_data + u"/train/"_s + c + u'/' + f, data + u'/' + c + u'/' + f));
+            for (int i = 0; i < 4; ++i)
+                QVERIFY(writeFile(data + u'/' + c + u"/broken%1.png"_s.arg(i), "not an image"));
+        }
+        const QString out = m_dir.filePath(u"broken-run"_s);
+        TorchrunJob job(rendezvous(2),
+                        {u"--data"_s, data, u"--val-split"_s, u"0"_s, u"--out"_s, out, u"--model"_s,
+                         u"small_cnn"_s, u"--epochs"_s, u"2"_s, u"--batch-size"_s, u"1"_s,
+                         u"--dist-timeout"_s, u"60"_s});
+        QVERIFY(job.started());
+        QVERIFY2(job.finish(300000) && job.exitCode() == 0, qPrintable(job.output()));
+        // 28 files, 14 steps per rank and epoch, whatever each rank could load.
+        QCOMPARE(stepLosses(out).size(), 2 * 14);
+        QCOMPARE(metricsRows(out), 2);
+        QVERIFY2(job.output().contains(u"unreadable image(s) were skipped"_s),
+                 qPrintable(job.output()));
+    }
+
     /// Ranks started by hand (as the app starts them, without torchrun) with different
     /// settings: refused by both, naming the difference.
     void mismatchedSettingsAreRefused()

@@ -1988,7 +1988,7 @@ Status TrainingRun::trainBatches(EpochRun &epoch)
         const std::optional<StepInput> in = nextStepInput(epoch);
         if (!in)
             break; // cancelled
-        if (in->count == 0) {
+        if (in->count == 0 && !m_group) {
             ++epoch.progress.batch;
             continue;
         }
@@ -1998,8 +1998,10 @@ Status TrainingRun::trainBatches(EpochRun &epoch)
             return *m_collectiveError;
         ++m_step;
         ++epoch.progress.batch;
-        StepFigures figures{loss.item<double>(),
-                            logits.argmax(1).eq(in->labels).sum().item<int64_t>(), in->count};
+        StepFigures figures;
+        if (in->count > 0)
+            figures = {loss.item<double>(), logits.argmax(1).eq(in->labels).sum().item<int64_t>(),
+                       in->count};
         if (m_group) {
             auto global = globalFigures(figures);
             if (!global)
@@ -2064,6 +2066,9 @@ std::optional<TrainingRun::StepInput> TrainingRun::nextStepInput(const EpochRun 
 /// a step whose gradients overflowed is skipped and the scale halved. Returns logits and loss.
 std::pair<torch::Tensor, torch::Tensor> TrainingRun::trainStep(const StepInput &in, double lr)
 {
+    // A rank of a data-parallel run whose batch held no loadable image still takes part in the
+    // step's exchanges, with zero gradients, so that every rank takes the same update.
+    const bool empty = in.count == 0;
     m_optimizer->zeroGrad();
     torch::Tensor logits;
     torch::Tensor loss;
@@ -2080,10 +2085,14 @@ std::pair<torch::Tensor, torch::Tensor> TrainingRun::trainStep(const StepInput &
                 return {torch::Tensor(), torch::Tensor()};
             }
         }
-        logits = in.features ? m_net->headForward(in.input) : m_net->forward(in.input);
+        if (!empty)
+            logits = in.features ? m_net->headForward(in.input) : m_net->forward(in.input);
     }
-    loss = crossEntropy(logits.to(torch::kFloat), in.labels, m_classWeights, m_cfg.labelSmoothing);
-    (m_lossScale != 1.0 ? loss * m_lossScale : loss).backward();
+    if (!empty) {
+        loss = crossEntropy(logits.to(torch::kFloat), in.labels, m_classWeights,
+                            m_cfg.labelSmoothing);
+        (m_lossScale != 1.0 ? loss * m_lossScale : loss).backward();
+    }
     // DDP averages the gradients as backward() makes them, before anything reads them.
     if (m_reducer) {
         if (Status ok = m_reducer->reduce(); !ok) {
@@ -2134,7 +2143,7 @@ Status TrainingRun::recordStep(EpochRun &epoch, double loss, qint64 right, int c
     m_stepLog.append({m_step, epoch.number, loss, lr});
     if (Status ok = writes() ? m_stepsFile.append(stepsCsvRow(m_stepLog.last())) : success(); !ok)
         return writeFailed(ok.error(), QStringLiteral("it ends with its last complete row"));
-    reportStep(epoch, loss, double(right) / double(count), lr, count);
+    reportStep(epoch, loss, count > 0 ? double(right) / double(count) : 0.0, lr, count);
     return success();
 }
 
