@@ -85,6 +85,7 @@ private Q_SLOTS:
     void formReflectsTheDataset();
     void oneEpochThroughTheUi();
     void twoProcessesThroughTheUi();
+    void twoProcessesStopTogether();
     void evaluateCheckpointOnDemand();
     void predictWithTheRunsCheckpoint();
     void stopEndsTheRunQuickly();
@@ -451,6 +452,26 @@ void TestTrainingWorkspace::twoProcessesThroughTheUi()
              qPrintable(command));
     QVERIFY2(command.contains(QStringLiteral("--nnodes=2 --rdzv_backend=c10d")),
              qPrintable(command));
+}
+
+/// Stop (without a save) in a 2-process run: both ranks agree at the next step and end on
+/// their own; none has to be killed.
+void TestTrainingWorkspace::twoProcessesStopTogether()
+{
+    const auto workspace = openWorkspace();
+    workspace->setCommandLineTool(ifs::test::cliPath());
+    setQuickRun(*workspace, 1000, QStringLiteral("two-stopped"));
+    workspace->processesSpin()->setValue(2);
+    QSignalSpy progress(workspace.get(), &TrainingWorkspace::progressChanged);
+    QSignalSpy finished(workspace.get(), &TrainingWorkspace::runFinished);
+    QVERIFY(workspace->startRun());
+    QVERIFY(progress.wait(kRunMs));
+    QTest::mouseClick(workspace->stopButton(), Qt::LeftButton);
+    QVERIFY(waitFinished(finished, 60000));
+    const auto finish = finished.constFirst().constFirst().value<TrainFinish>();
+    QVERIFY2(finish.outcome == TrainOutcome::Stopped, qPrintable(finish.message));
+    QVERIFY2(!finish.message.contains(QStringLiteral("rank 1")), qPrintable(finish.message));
+    QVERIFY(finish.epochsDone < 1000);
 }
 
 void TestTrainingWorkspace::evaluateCheckpointOnDemand()

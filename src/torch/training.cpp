@@ -703,8 +703,9 @@ public:
             m_stopRequested = true;
             m_saveOnStop = m_saveOnStop || save;
             // The loader is cancelled only when nothing is to be saved: a save keeps the batch in
-            // hand and stops right after it.
-            if (m_activeLoader && !save)
+            // hand and stops right after it. Not in a data-parallel run, whose ranks stop
+            // together after a step.
+            if (m_activeLoader && !save && m_cancelsLoader)
                 m_activeLoader->cancel();
         }
         m_wake.notify_all();
@@ -748,8 +749,14 @@ public:
     {
         const std::lock_guard lock(m_mutex);
         m_activeLoader = loader;
-        if (loader && m_stopRequested)
+        if (loader && m_stopRequested && m_cancelsLoader)
             loader->cancel();
+    }
+    /// Off for a rank of a data-parallel run: a stop then waits for the ranks to agree.
+    void setCancelsLoader(bool cancels)
+    {
+        const std::lock_guard lock(m_mutex);
+        m_cancelsLoader = cancels;
     }
 
 private:
@@ -758,6 +765,7 @@ private:
     bool m_paused = false;
     bool m_stopRequested = false;
     bool m_saveOnStop = false;
+    bool m_cancelsLoader = true;
     BatchLoader *m_activeLoader = nullptr;
 };
 
@@ -1177,6 +1185,7 @@ Status TrainingRun::joinProcessGroup()
     if (!group)
         return group.error();
     m_group = std::move(group).value();
+    m_control.setCancelsLoader(false);
     m_start.rank = env.rank;
     m_start.worldSize = env.worldSize;
     return success();
@@ -1869,7 +1878,8 @@ Status TrainingRun::runEpoch(int number)
     m_finish.bestValAccuracy = m_bestAccuracy;
     if (m_callbacks.epoch)
         m_callbacks.epoch(report);
-    if (number < m_cfg.epochs && (m_control.stopping() || maxStepsReached()))
+    const bool stopping = m_group ? m_agreedStop.has_value() : m_control.stopping();
+    if (number < m_cfg.epochs && (stopping || maxStepsReached()))
         m_stoppedEarly = true;
     return success();
 }
@@ -1921,7 +1931,8 @@ TrainingRun::buildFeatureCache(BatchLoader &loader, qsizetype samples, const QSt
     options.amp = m_amp ? std::optional(m_ampType) : std::nullopt;
     options.maxBytes = availableMemoryBytes() / 4;
     options.cancelled = [this] {
-        return m_control.stopping();
+        // A rank of a data-parallel run stops with the others, at a step (globalFigures()).
+        return !m_group && m_control.stopping();
     };
     options.progress = [this, &what](qint64 done, qint64 total) {
         status(QStringLiteral("Computing the frozen backbone's features of the %1 images once: "

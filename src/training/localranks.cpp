@@ -173,12 +173,14 @@ LocalRanks::~LocalRanks()
 
 void LocalRanks::finish(int milliseconds)
 {
-    for (auto &process : m_processes) {
-        if (process->state() == QProcess::NotRunning)
+    for (size_t i = 0; i < m_processes.size(); ++i) {
+        QProcess &process = *m_processes[i];
+        if (process.state() == QProcess::NotRunning)
             continue;
-        if (!process->waitForFinished(milliseconds)) {
-            process->kill();
-            process->waitForFinished(5000);
+        if (!process.waitForFinished(milliseconds)) {
+            process.kill();
+            process.waitForFinished(5000);
+            m_killed.push_back(int(i) + 1);
         }
     }
 }
@@ -188,6 +190,10 @@ QString LocalRanks::failures() const
     QStringList lines;
     for (size_t i = 0; i < m_processes.size(); ++i) {
         QProcess &process = *m_processes[i];
+        if (std::find(m_killed.begin(), m_killed.end(), int(i) + 1) != m_killed.end()) {
+            lines << QStringLiteral("rank %1 did not end with rank 0 and was stopped").arg(i + 1);
+            continue;
+        }
         if (process.state() != QProcess::NotRunning
             || (process.exitStatus() == QProcess::NormalExit && process.exitCode() == 0))
             continue;

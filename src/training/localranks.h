@@ -48,7 +48,8 @@ public:
     const DistEnv &rankZero() const { return m_rankZero; }
     /// Waits up to `milliseconds` for every rank to exit, then kills those left.
     void finish(int milliseconds);
-    /// What the ranks that failed printed last (for rank 0's error), empty when none did.
+    /// What the ranks that failed printed last, and which ranks had to be stopped by
+    /// finish(); empty when every rank ended well.
     QString failures() const;
 
 private:
@@ -56,6 +57,7 @@ private:
 
     DistEnv m_rankZero;
     std::vector<std::unique_ptr<QProcess>> m_processes;
+    std::vector<int> m_killed; ///< ranks finish() had to kill
 };
 
 } // namespace ifs

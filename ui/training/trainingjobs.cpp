@@ -123,8 +123,7 @@ void TrainingJob::end(const TrainFinish &finish)
     if (m_ranks) {
         // The other ranks end with rank 0 (a stop without a save leaves them waiting: killed).
         m_ranks->finish(finish.outcome == TrainOutcome::Completed ? 10000 : 2000);
-        if (const QString why = m_ranks->failures();
-            !why.isEmpty() && finish.outcome == TrainOutcome::Failed)
+        if (const QString why = m_ranks->failures(); !why.isEmpty())
             result.message += QStringLiteral("\n") + why;
         m_ranks.reset();
     }
