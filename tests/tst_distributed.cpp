@@ -390,7 +390,17 @@ private Q_SLOTS:
     {
         const QString two = m_dir.filePath(u"two"_s);
         const QString one = m_dir.filePath(u"one"_s);
-        const QStringList head{u"--finetune"_s, u"head"_s};
+        // Validation split over the ranks too, with an odd number of images (shards of 160
+        // and 159).
+        const QString val = m_dir.filePath(u"val-odd"_s);
+        for (const QString &c :
+             QDir(m_data + u"/val"_s).entryList(QDir::Dirs | QDir::NoDotAndDotDot)) {
+            QVERIFY(QDir().mkpath(val + u'/' + c));
+            const QStringList files = QDir(m_data + u"/val/"_s + c).entryList(QDir::Files);
+            for (const QString &f : files.mid(c == u"Bag"_s ? 1 : 0))
+                QVERIFY(QFile::copy(m_data + u"/val/"_s + c + u'/' + f, val + u'/' + c + u'/' + f));
+        }
+        const QStringList head{u"--finetune"_s, u"head"_s, u"--val"_s, val};
         {
             TorchrunJob job(rendezvous(2), resnetArgs(two, 16, 2) + head);
             QVERIFY(job.started());
@@ -410,33 +420,82 @@ private Q_SLOTS:
         const QJsonObject cmp = oracleJson({u"compare"_s, two + u"/last.pth"_s,
                                             one + u"/last.pth"_s, m_init, u"fc."_s})
                                     .toObject();
+        // The gathered validation equals one process's: the same accuracy and loss per epoch.
+        const auto metrics = [](const QString &runDir) {
+            QFile f(runDir + u"/metrics.csv"_s);
+            QList<QStringList> rows;
+            if (f.open(QIODevice::ReadOnly)) {
+                const QStringList lines
+                    = QString::fromUtf8(f.readAll()).split(u'\n', Qt::SkipEmptyParts);
+                for (const QString &line : lines)
+                    rows.append(line.split(u','));
+            }
+            return rows;
+        };
+        const QList<QStringList> twoMetrics = metrics(two), oneMetrics = metrics(one);
+        QCOMPARE(twoMetrics.size(), 3);
+        QCOMPARE(oneMetrics.size(), 3);
+        const int valAcc = int(twoMetrics[0].indexOf(u"val_acc"_s));
+        const int valLoss = int(twoMetrics[0].indexOf(u"val_loss"_s));
+        QVERIFY(valAcc > 0 && valLoss > 0);
+        for (int e = 1; e <= 2; ++e) {
+            QCOMPARE(twoMetrics[e][valAcc], oneMetrics[e][valAcc]);
+            QVERIFY(std::abs(twoMetrics[e][valLoss].toDouble() - oneMetrics[e][valLoss].toDouble())
+                    <= 1e-5 * oneMetrics[e][valLoss].toDouble());
+        }
         QVERIFY2(cmp[u"moved"_s].toDouble() > 0.05, "the head trained");
         QVERIFY2(cmp[u"unmoved_others"_s].toBool(), "the frozen backbone stayed as it was");
         QVERIFY2(cmp[u"max_rel_diff"_s].toDouble() < 1e-5,
                  qPrintable(QString::number(cmp[u"max_rel_diff"_s].toDouble())));
     }
 
-    /// A run saved by 2 processes resumes with 1: the weights, optimizer and schedule go on,
-    /// with a note that batches follow the new split.
+    /// A run saved by 2 processes resumes with 1: the weights and optimizer go on, and the
+    /// schedule stands where a 1-process run of the same epochs stands (steps counted anew).
     void resumeWithAnotherWorldSize()
     {
+        const auto cosine = [this](const QString &out, int epochs) {
+            QStringList args = resnetArgs(out, 32, epochs);
+            args[args.indexOf(u"--schedule"_s) + 1] = u"cosine"_s;
+            return args;
+        };
         const QString out = m_dir.filePath(u"regrouped"_s);
+        const QString reference = m_dir.filePath(u"one-process"_s);
         {
-            TorchrunJob job(rendezvous(2), resnetArgs(out, 32, 1));
+            TorchrunJob job(rendezvous(2), cosine(out, 1));
+            QVERIFY(job.started());
+            QVERIFY2(job.finish(600000) && job.exitCode() == 0, qPrintable(job.output()));
+        }
+        {
+            TorchrunJob job(rendezvous(1), cosine(reference, 2));
             QVERIFY(job.started());
             QVERIFY2(job.finish(600000) && job.exitCode() == 0, qPrintable(job.output()));
         }
         TorchrunJob job(rendezvous(1),
-                        resnetArgs(out, 32, 2) + QStringList{u"--resume"_s, out + u"/last.pth"_s});
+                        cosine(out, 2) + QStringList{u"--resume"_s, out + u"/last.pth"_s});
         QVERIFY(job.started());
         QVERIFY2(job.finish(600000) && job.exitCode() == 0, qPrintable(job.output()));
         QVERIFY2(job.output().contains(u"last.pth was saved by 2 process(es) and this run has 1 "
-                                       "process(es): the weights, the optimizer and the schedule "
-                                       "continue"_s),
+                                       "process(es): the weights and the optimizer continue, and "
+                                       "the schedule at epoch 2; batches now hold 32 images"_s),
                  qPrintable(job.output()));
         QCOMPARE(metricsRows(out), 2);
-        // Epoch 1: 160 images per process in batches of 32; epoch 2: 320 in one process.
-        QCOMPARE(stepLosses(out).size(), 5 + 10);
+        const auto rows = [](const QString &runDir) {
+            QFile f(runDir + u"/steps.csv"_s);
+            QStringList lines;
+            if (f.open(QIODevice::ReadOnly))
+                lines = QString::fromUtf8(f.readAll()).split(u'\n', Qt::SkipEmptyParts);
+            return lines.mid(1);
+        };
+        // Epoch 1: 160 images per process in batches of 32; epoch 2: 320 in one process, with
+        // the steps and rates of the 1-process run's epoch 2.
+        const QStringList resumed = rows(out), fresh = rows(reference);
+        QCOMPARE(resumed.size(), 5 + 10);
+        QCOMPARE(fresh.size(), 20);
+        for (int i = 0; i < 10; ++i) {
+            const QStringList a = resumed[5 + i].split(u','), b = fresh[10 + i].split(u',');
+            QCOMPARE(a[0], b[0]); // step
+            QCOMPARE(a[3], b[3]); // learning rate
+        }
     }
 
     /// Images that cannot be read leave some rank's batch empty at some step (batch size 1):

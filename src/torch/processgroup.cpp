@@ -5,6 +5,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/csrc/distributed/c10d/comm.hpp>
 #ifdef USE_C10D_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -83,6 +84,12 @@ Result<std::unique_ptr<DistributedGroup>> DistributedGroup::connect(const DistEn
         const auto groupStore = c10::make_intrusive<c10d::PrefixStore>("0", d.store);
 #ifdef USE_C10D_NCCL
         if (device.is_cuda()) {
+            // The rank's GPU is the current one (as torch.cuda.set_device(LOCAL_RANK)), and a
+            // lost peer makes wait() throw instead of the watchdog aborting the process.
+            c10::cuda::set_device(device.index());
+            qputenv("NCCL_BLOCKING_WAIT",
+                    qgetenv("NCCL_BLOCKING_WAIT").isEmpty() ? QByteArray("1")
+                                                            : qgetenv("NCCL_BLOCKING_WAIT"));
             auto nccl = c10d::ProcessGroupNCCL::Options::create();
             nccl->timeout = timeout;
             d.group = c10::make_intrusive<c10d::ProcessGroupNCCL>(groupStore, env.rank,
@@ -108,8 +115,8 @@ Result<std::unique_ptr<DistributedGroup>> DistributedGroup::connect(const DistEn
                 : QStringLiteral("Gloo over %1").arg(env.glooInterfaces.join(u','));
         }
     } catch (const std::exception &e) {
-        return Error{QStringLiteral("rank %1 could not join the %2 processes at %3 within %4 s: "
-                                    "%5. Check that every rank was started (torchrun "
+        return Error{QStringLiteral("rank %1 could not join the %2 processes at %3 (waiting up "
+                                    "to %4 s): %5. Check that every rank was started (torchrun "
                                     "--nproc_per_node, --nnodes), that MASTER_ADDR and "
                                     "MASTER_PORT reach rank 0's machine and that "
                                     "GLOO_SOCKET_IFNAME names a working interface")

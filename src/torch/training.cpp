@@ -1153,8 +1153,15 @@ Status TrainingRun::prepareDevice()
     if (!device)
         return device.error();
     // One GPU per local rank, as torchrun's users set torch.cuda.set_device(LOCAL_RANK).
-    if (m_cfg.distributed && device->first.startsWith(u"cuda") && !m_cfg.device.contains(u':'))
+    if (m_cfg.distributed && device->first.startsWith(u"cuda")) {
+        if (m_cfg.device.contains(u':') && m_cfg.distributed->localWorldSize > 1)
+            return Error{QStringLiteral("--device %1 with %2 processes on this machine: each "
+                                        "process takes the GPU of its local rank; give --device "
+                                        "cuda (or auto)")
+                             .arg(m_cfg.device)
+                             .arg(m_cfg.distributed->localWorldSize)};
         device->first = QStringLiteral("cuda:%1").arg(m_cfg.distributed->localRank);
+    }
     m_start.device = device->first;
     m_start.deviceNote = device->second;
     m_device = torch::Device(device->first.toStdString());
@@ -1202,6 +1209,16 @@ Status TrainingRun::checkSameRun()
          {"threads", "workers", "device", "data", "val", "out", "weights", "resume", "maxSteps"})
         run.remove(QLatin1String(key));
     run.insert(QStringLiteral("dataset"), trainingDataFingerprint(m_data, m_cfg.dataRoot));
+    // Every rank resumes from the same position (or none): a restart on a machine without the
+    // run folder would otherwise start afresh beside the others.
+    QJsonObject resumed;
+    if (m_resumeRoot.isDict())
+        resumed = {{QStringLiteral("epoch"), qint64(m_resumeRoot.value(u"epoch").toInt())},
+                   {QStringLiteral("step"), qint64(m_resumeRoot.value(u"step").toInt())},
+                   {QStringLiteral("batch"),
+                    qint64(m_resumeRoot.value(u"progress").value(u"batch").toInt())}};
+    run.insert(QStringLiteral("resumed_from"),
+               m_resumeRoot.isDict() ? QJsonValue(resumed) : QJsonValue(QStringLiteral("nothing")));
     return tm::checkSameSettings(*m_group, run);
 }
 
@@ -1209,12 +1226,15 @@ Status TrainingRun::checkSameRun()
 /// folder's last.pth, as a resume asked for by the user would.
 void TrainingRun::prepareRestart()
 {
-    if (!m_cfg.distributed || m_cfg.distributed->restartCount == 0 || !m_cfg.resumePath.isEmpty())
+    // A restart continues from where the job got to, even when it was first started from
+    // another checkpoint (--resume).
+    if (!m_cfg.distributed || m_cfg.distributed->restartCount == 0)
         return;
     const QString last = QDir(m_cfg.outDir).filePath(QStringLiteral("last.pth"));
     if (!QFileInfo::exists(last))
         return;
     m_cfg.resumePath = last;
+    m_cfg.resumeWeightsOnly = false;
     m_start.notes.append(QStringLiteral("torchrun restarted the job (restart %1): resuming from "
                                         "last.pth")
                              .arg(m_cfg.distributed->restartCount));
@@ -1400,19 +1420,23 @@ Status TrainingRun::loadPretrainedOnce()
 {
     if (!m_group)
         return loadPretrained();
+    // The other ranks take rank 0's weights when the run starts (syncModuleStates()): only rank
+    // 0 reads the file, and only it may have to download it.
     const Status mine = m_group->rank() == 0 ? loadPretrained() : success();
-    auto failed = m_group->sumOverRanks(
-        {mine ? 0.0 : 1.0},
+    const double state = !mine ? 1.0 : m_stoppedBeforeStart ? 2.0 : 0.0;
+    auto shared = m_group->sumOverRanks(
+        {state},
         QStringLiteral("the wait for rank 0's pretrained weights (a download must finish within "
                        "--dist-timeout; `ifstudio-cli weights --fetch` fetches them beforehand)"));
-    if (!failed)
-        return failed.error();
+    if (!shared)
+        return shared.error();
     if (!mine)
         return mine;
-    if (failed->front() > 0)
+    if (shared->front() == 1.0)
         return Error{QStringLiteral("rank 0 could not get the pretrained weights; its log says "
                                     "why")};
-    return m_group->rank() == 0 ? success() : loadPretrained();
+    m_stoppedBeforeStart = shared->front() == 2.0;
+    return success();
 }
 
 Status TrainingRun::loadPretrained()
@@ -1496,7 +1520,7 @@ Status TrainingRun::prepareLoaders()
             = evaluationShard(qsizetype(m_data.val.size()), m_group->rank(), m_group->size());
         for (const int i : m_valShardIndex)
             m_valShard.push_back(m_data.val[size_t(i)]);
-        if (!m_data.val.empty() && m_valShard.empty())
+        if (!m_data.val.empty() && qsizetype(m_data.val.size()) < m_group->size())
             return Error{QStringLiteral("%1 validation images cannot be shared by %2 processes: "
                                         "use fewer processes or more validation images")
                              .arg(m_data.val.size())
@@ -1660,11 +1684,15 @@ void TrainingRun::restoreOtherWorldSize(int savedWorld)
         return n == 0 ? QStringLiteral("one process without torchrun")
                       : QStringLiteral("%1 process(es)").arg(n);
     };
+    const qint64 globalBatch = qint64(m_cfg.batchSize) * std::max(1, world);
     QString note
-        = QStringLiteral("%1 was saved by %2 and this run has %3: the weights, the "
-                         "optimizer and the schedule continue; the images of each "
-                         "batch follow %3 from here")
-              .arg(QFileInfo(m_cfg.resumePath).fileName(), processes(savedWorld), processes(world));
+        = QStringLiteral("%1 was saved by %2 and this run has %3: the weights and the "
+                         "optimizer continue, and the schedule at epoch %4; batches now "
+                         "hold %5 images in all and follow %3")
+              .arg(QFileInfo(m_cfg.resumePath).fileName(), processes(savedWorld), processes(world))
+              .arg(m_firstEpoch)
+              .arg(globalBatch);
+    const int epochsDone = m_firstEpoch - 1;
     if (m_resumed.batch > 0) {
         m_step -= m_resumed.batch;
         while (!m_stepLog.isEmpty() && m_stepLog.last().step > m_step)
@@ -1672,6 +1700,15 @@ void TrainingRun::restoreOtherWorldSize(int savedWorld)
         note += QStringLiteral(", starting epoch %1 again from its first batch").arg(m_firstEpoch);
         m_resumed = EpochProgress{};
     }
+    // The steps counted in this run's batches per epoch, so that the schedule (and the step
+    // log's positions) stand where epoch `epochsDone` ends for this split.
+    const qint64 newStep = qint64(epochsDone) * m_batchesPerEpoch;
+    if (m_step > 0 && newStep != m_step) {
+        const double ratio = double(newStep) / double(m_step);
+        for (StepRecord &r : m_stepLog)
+            r.step = std::max<qint64>(1, std::llround(double(r.step) * ratio));
+    }
+    m_step = newStep;
     m_start.notes.append(note);
 }
 
@@ -1686,7 +1723,16 @@ Status TrainingRun::syncModuleStates()
         states.push_back(p);
     for (const torch::Tensor &b : tm::bufferTensors(*m_net))
         states.push_back(b);
-    return m_group->broadcast(states, QStringLiteral("the start weights' broadcast"));
+    if (Status ok = m_group->broadcast(states, QStringLiteral("the start weights' broadcast")); !ok)
+        return ok;
+    // Every rank draws its dropout from the same generator state, as ranks that seeded alike
+    // and built alike do in Python (only rank 0 read pretrained weights, whose new head drew).
+    at::Generator cpu = at::detail::getDefaultCPUGenerator();
+    torch::Tensor state = cpu.get_state().to(m_device);
+    if (Status ok = m_group->broadcast({state}, QStringLiteral("the generator's broadcast")); !ok)
+        return ok;
+    cpu.set_state(state.cpu());
+    return success();
 }
 
 /// The CPU generator's state, and CUDA's (dropout draws from it) on CUDA; a checkpoint without
@@ -2502,11 +2548,6 @@ TrainFinish TrainingRun::failed(const Error &error)
 {
     m_finish.outcome = TrainOutcome::Failed;
     m_finish.message = error.message;
-    if (m_cfg.distributed) // torchrun's summary names it as the root cause
-        writeElasticError(m_cfg.distributed->errorFile,
-                          error.message.startsWith(QStringLiteral("rank "))
-                              ? error.message
-                              : QStringLiteral("rank %1: %2").arg(rank()).arg(error.message));
     return m_finish;
 }
 
@@ -2740,6 +2781,9 @@ TrainFinish Trainer::run(const TrainCallbacks &callbacks)
         finish.message = QStringLiteral("Training failed: %1").arg(QString::fromUtf8(e.what()));
     }
     d->control.setLoader(nullptr);
+    // torchrun's summary names it as the root cause.
+    if (finish.outcome == TrainOutcome::Failed && d->config.distributed)
+        writeElasticError(d->config.distributed->errorFile, finish.message);
     if (callbacks.finished)
         callbacks.finished(finish);
     return finish;

@@ -1,5 +1,6 @@
 #include "training/localranks.h"
 
+#include <QDeadlineTimer>
 #include <QDir>
 #include <QHostAddress>
 #include <QProcess>
@@ -13,10 +14,20 @@ namespace ifs {
 
 namespace {
 
+/// The shortest text that reads back as `v` (what the other ranks compare must be equal).
 QString number(double v)
 {
-    return QString::number(v, 'g', 10);
+    for (int digits = 6; digits < 17; ++digits) {
+        const QString text = QString::number(v, 'g', digits);
+        if (text.toDouble() == v)
+            return text;
+    }
+    return QString::number(v, 'g', 17);
 }
+
+/// How long the ranks the app starts wait for each other: short, since they run side by side
+/// (a rank that could not start makes the others give up within this, not in 5 minutes).
+constexpr int kLocalTimeoutSeconds = 120;
 
 /// A TCP port nothing on the loopback listens on now.
 quint16 freeLoopbackPort()
@@ -142,8 +153,10 @@ Result<std::unique_ptr<LocalRanks>> LocalRanks::start(TrainConfig &config, int p
     env.masterAddr = QStringLiteral("127.0.0.1");
     env.masterPort = port;
     env.glooInterfaces = {QStringLiteral("lo")};
+    env.timeoutSeconds = kLocalTimeoutSeconds;
     self->m_rankZero = env;
-    const QStringList args = QStringList{QStringLiteral("train")} + trainCommandArguments(config);
+    const QStringList args = QStringList{QStringLiteral("train")} + trainCommandArguments(config)
+        + QStringList{QStringLiteral("--dist-timeout"), QString::number(kLocalTimeoutSeconds)};
     for (int r = 1; r < processes; ++r) {
         auto process = std::make_unique<QProcess>();
         QProcessEnvironment environment = QProcessEnvironment::systemEnvironment();
@@ -173,16 +186,21 @@ LocalRanks::~LocalRanks()
 
 void LocalRanks::finish(int milliseconds)
 {
+    // One deadline for all of them, then those left are killed together.
+    const QDeadlineTimer deadline(milliseconds);
+    for (auto &process : m_processes) {
+        if (process->state() != QProcess::NotRunning)
+            process->waitForFinished(int(std::max<qint64>(0, deadline.remainingTime())));
+    }
     for (size_t i = 0; i < m_processes.size(); ++i) {
         QProcess &process = *m_processes[i];
         if (process.state() == QProcess::NotRunning)
             continue;
-        if (!process.waitForFinished(milliseconds)) {
-            process.kill();
-            process.waitForFinished(5000);
-            m_killed.push_back(int(i) + 1);
-        }
+        process.kill();
+        m_killed.push_back(int(i) + 1);
     }
+    for (auto &process : m_processes)
+        process->waitForFinished(5000);
 }
 
 QString LocalRanks::failures() const

@@ -121,7 +121,7 @@ void TrainingJob::end(const TrainFinish &finish)
     m_stopping = false;
     TrainFinish result = finish;
     if (m_ranks) {
-        // The other ranks end with rank 0 (a stop without a save leaves them waiting: killed).
+        // The other ranks end with rank 0; one that does not (it never joined, say) is killed.
         m_ranks->finish(finish.outcome == TrainOutcome::Completed ? 10000 : 2000);
         if (const QString why = m_ranks->failures(); !why.isEmpty())
             result.message += QStringLiteral("\n") + why;
