@@ -283,11 +283,19 @@ private Q_SLOTS:
         QVERIFY2(check[u"checker"_s].isNull(), qPrintable(check[u"checker"_s].toString()));
         QCOMPARE(check[u"metadata"_s][u"arch"_s].toString(), arch);
         QVERIFY(check[u"metadata"_s][u"preprocessing"_s].isString());
-        if (check[u"onnx_diff"_s].isNull())
+        QCOMPARE(check[u"outputs"_s].toArray().first().toString(), u"logits"_s);
+        // Every graph but small_cnn's (its 4×4 adaptive pooling fixed for the export's size)
+        // keeps height and width free.
+        QCOMPARE(check[u"dynamic_size"_s].toBool(), arch != u"small_cnn");
+        if (check[u"onnx_diff"_s].isNull()) {
             qWarning("cv2 is not importable: ONNX checked with OpenCV's C++ API only");
-        else
+        } else {
             QVERIFY2(check[u"onnx_diff"_s].toDouble() <= 1e-4 * scale,
                      QJsonDocument(check).toJson().constData());
+            if (check[u"dynamic_size"_s].toBool())
+                QVERIFY2(check[u"onnx_rel_diff_other"_s].toDouble(1.0) <= 1e-4,
+                         QJsonDocument(check).toJson().constData());
+        }
     }
 
     /// A wrong weight is a mismatch: in the oracle's comparison, and in our check of files that
@@ -326,11 +334,11 @@ private Q_SLOTS:
         const QString checkpoint = torchvisionCheckpoint(u"resnet18"_s, kTransform, 1);
         QVERIFY(!checkpoint.isEmpty());
         const QString dir = m_dir.filePath(u"cli-resnet18"_s);
-        const test::ProcessResult run
-            = test::runCli({u"export"_s, checkpoint, u"--format"_s, u"both"_s, u"-o"_s, dir,
-                            u"--model"_s, u"resnet18"_s, u"--val-transforms"_s, kTransform,
-                            u"--verify-data"_s, m_data, u"--opset"_s, u"17"_s, u"--json"_s},
-                           600000);
+        const test::ProcessResult run = test::runCli(
+            {u"export"_s, checkpoint, u"--format"_s, u"both"_s, u"-o"_s, dir, u"--model"_s,
+             u"resnet18"_s, u"--val-transforms"_s, kTransform, u"--verify-data"_s, m_data,
+             u"--opset"_s, u"17"_s, u"--softmax"_s, u"--json"_s},
+            600000);
         QVERIFY2(run.exitCode == 0, run.err.constData());
         const QJsonObject out = QJsonDocument::fromJson(run.out).object();
         const QJsonArray formats = out[u"formats"_s].toArray();
@@ -339,6 +347,13 @@ private Q_SLOTS:
             QVERIFY(f[u"verified"_s].toBool());
         QVERIFY(QFile::exists(dir + u"/predict.py"_s));
         QVERIFY(QFile::exists(dir + u"/predict_onnx.py"_s));
+        // --softmax: the ONNX file gives probabilities, torchvision's softmax within 1e-4.
+        const QJsonObject check = oracleCheck(u"resnet18"_s, checkpoint, dir, kTransform);
+        QCOMPARE(check[u"outputs"_s].toArray().first().toString(), u"probabilities"_s);
+        QVERIFY2(check[u"ts_diff"_s].toDouble(1.0) <= 1e-5 * check[u"scale"_s].toDouble(),
+                 QJsonDocument(check).toJson().constData());
+        QVERIFY2(check[u"onnx_diff"_s].isNull() || check[u"onnx_diff"_s].toDouble() <= 1e-4,
+                 QJsonDocument(check).toJson().constData());
 
         const test::ProcessResult predicted
             = test::runOracle(u"export_oracle.py"_s, {u"predict"_s, dir, m_images[0], m_images[1]});

@@ -14,7 +14,11 @@ Usage:
         "checker":       onnx.checker.check_model(full_check=True) of model.onnx: null or the error;
         "metadata":      model.onnx's metadata_props;
         "onnx_diff":     max |cv2.dnn(model.onnx)(x) − torchvision(x)| (null without cv2), one
-                         image at a time (OpenCV 4.6 runs squeeze-excitation only at batch 1).
+                         image at a time (OpenCV 4.6 runs squeeze-excitation only at batch 1);
+        "outputs":       the graph's output names ("logits", or "probabilities" with --softmax);
+        "dynamic_size":  whether the input's height and width are symbolic, and then
+        "onnx_rel_diff_other": the cv2 difference on 2 random inputs of another size, relative to
+                         max(1, max |output|).
       --corrupt adds 0.5 to one weight of torchvision's model first: every diff must then be
       large (the comparison can fail).
   export_oracle.py preprocess EXPORT_DIR IMAGE OURS.f32 [IMAGE OURS.f32 ...]
@@ -76,6 +80,7 @@ def check_onnx(model, x, export_dir, out, arch):
             out["checker"] = str(e)
         out["metadata"] = {p.key: p.value for p in proto.metadata_props}
         out["outputs"] = [o.name for o in proto.graph.output]
+        out["dynamic_size"] = bool(proto.graph.input[0].type.tensor_type.shape.dim[2].dim_param)
     try:
         import cv2
     except ImportError:
@@ -86,11 +91,22 @@ def check_onnx(model, x, export_dir, out, arch):
         ref = model(x)
         if out.get("outputs") == ["probabilities"]:
             ref = ref.softmax(1)
-    got = []
-    for i in range(x.shape[0]):
-        net.setInput(np.ascontiguousarray(x[i:i + 1].numpy()), "input")
-        got.append(torch.from_numpy(net.forward().copy()))
-    out["onnx_diff"] = max_abs(torch.cat(got), ref)
+    def run(inputs):
+        got = []
+        for i in range(inputs.shape[0]):
+            net.setInput(np.ascontiguousarray(inputs[i:i + 1].numpy()), "input")
+            got.append(torch.from_numpy(net.forward().copy()))
+        return torch.cat(got)
+
+    out["onnx_diff"] = max_abs(run(x), ref)
+    if out.get("dynamic_size"):
+        # Another image size (the height and width are symbolic): relative to its largest output.
+        other = torch.randn(2, 3, x.shape[2] + 16, x.shape[3] + 8, generator=torch.Generator().manual_seed(6))
+        with torch.no_grad():
+            ref_other = model(other)
+            if out.get("outputs") == ["probabilities"]:
+                ref_other = ref_other.softmax(1)
+        out["onnx_rel_diff_other"] = max_abs(run(other), ref_other) / max(1.0, float(ref_other.abs().max()))
 
 
 def cmd_check(arch, num_classes, ckpt, export_dir, spec_path, *rest):
