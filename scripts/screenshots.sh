@@ -79,5 +79,7 @@ for split in train val; do
 done
 "$cli" train --data "$half_a" --model small_cnn --epochs 2 --out "$work/half-a-run" >/dev/null
 IFS_SCREENSHOT_WEIGHTS="$work/half-a-run/last.pth" shoot finetune "$half_b" --screenshot-view finetune
+# Export: that run's best checkpoint as TorchScript and ONNX, checked on its images.
+shoot export "$work/half-a-run/best.pth" --screenshot-view export
 TORCH_HOME="$work/empty-torch-home" IFS_TEST_PRETRAINED_URL="http://127.0.0.1:9/" \
     shoot pretrained "$small" --screenshot-view pretrained

@@ -148,6 +148,14 @@ void TestCheckpointsWorkspace::openFillsTree()
     const QString summary = workspace.findChild<QLabel *>(QStringLiteral("summaryLabel"))->text();
     QVERIFY2(summary.contains(QStringLiteral("cuda:0")), qPrintable(summary));
     QVERIFY(summary.contains(QStringLiteral("int64")));
+    // Export… asks for the Export dialog (the main window opens it) on the file.
+    auto *exportButton = workspace.findChild<QPushButton *>(QStringLiteral("exportButton"));
+    QVERIFY(exportButton && exportButton->isEnabled());
+    QSignalSpy exportRequested(&workspace, &CheckpointsWorkspace::exportRequested);
+    exportButton->click();
+    QCOMPARE(exportRequested.size(), 1);
+    QCOMPARE(exportRequested.constFirst().constFirst().toString(),
+             m_tmp.filePath(QStringLiteral("dp_cuda.pth")));
 }
 
 void TestCheckpointsWorkspace::filterByKey()

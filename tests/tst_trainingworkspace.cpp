@@ -14,6 +14,7 @@
 #include "training/confusionmatrixview.h"
 #include "training/curvechart.h"
 #include "training/evaluationview.h"
+#include "training/exportdialog.h"
 #include "training/lrfinderdialog.h"
 #include "training/models.h"
 #include "training/predictpanel.h"
@@ -409,6 +410,12 @@ void TestTrainingWorkspace::oneEpochThroughTheUi()
     QVERIFY(QFileInfo::exists(folder + QStringLiteral("/best.pth")));
     QCOMPARE(QFileInfo(workspace->bestCheckpoint()).fileName(), QStringLiteral("best.pth"));
     QCOMPARE(workspace->predictPanel()->checkpoint(), workspace->bestCheckpoint());
+    // Export… opens the Export dialog on the best checkpoint.
+    QVERIFY(workspace->exportButton()->isEnabled());
+    ExportDialog *exportDialog = workspace->openExportDialog();
+    QVERIFY(exportDialog);
+    QCOMPARE(exportDialog->checkpointPath(), workspace->bestCheckpoint());
+    exportDialog->close();
     // The run log says what happened.
     QVERIFY(workspace->logView()->toPlainText().contains(QStringLiteral("Device: cpu")));
 }

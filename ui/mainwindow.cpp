@@ -17,6 +17,7 @@
 #include "torch/runtime.h"
 #include "training/confusionmatrixview.h"
 #include "training/evaluationview.h"
+#include "training/exportdialog.h"
 #include "training/lrfinderdialog.h"
 #include "training/trainingworkspace.h"
 #include "transforms/transformsworkspace.h"
@@ -118,6 +119,13 @@ void MainWindow::addWorkspaces()
 
 void MainWindow::connectWorkspaces()
 {
+    // The Export dialog lives with training (ui/training/); the Checkpoints workspace asks for it.
+    connect(m_checkpoints, &CheckpointsWorkspace::exportRequested, this,
+            [this](const QString &path) {
+                auto *dialog = new ExportDialog(path, this);
+                dialog->setAttribute(Qt::WA_DeleteOnClose);
+                dialog->open();
+            });
     connect(m_datasets, &DatasetsWorkspace::statusMessage, this,
             [this](const QString &message) { statusBar()->showMessage(message, 8000); });
     connect(m_datasets, &DatasetsWorkspace::datasetOpened, this, [this](const QString &root) {
@@ -497,6 +505,10 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             QApplication::exit(ok ? 0 : 1);
         });
     };
+    if (view == u"export") {
+        screenshotExport(path, settleMs);
+        return;
+    }
     if (view.startsWith(u"checkpoint")) {
         // The dialogs are windows of their own: the screenshot is theirs.
         auto arrangeCheckpoints = [this, path, view, settleMs] {
@@ -648,6 +660,36 @@ void MainWindow::screenshotTrainingRun(const QString &view,
     connect(m_training, &TrainingWorkspace::runFinished, this, once);
     if (!m_training->startRun(config))
         once();
+}
+
+/// The Export dialog on the checkpoint opened in the Checkpoints workspace (both formats, into
+/// the folder it proposes beside the checkpoint), grabbed once the export and its check ended.
+void MainWindow::screenshotExport(const QString &path, int settleMs)
+{
+    auto arrange = [this, path, settleMs] {
+        showWorkspace(2);
+        const LoadedCheckpoint *file = m_checkpoints->current();
+        if (!file || file->path.isEmpty()) {
+            QApplication::exit(1);
+            return;
+        }
+        auto *dialog = new ExportDialog(file->path, this);
+        dialog->show();
+        connect(dialog, &ExportDialog::exportEnded, this, [dialog, path, settleMs] {
+            QTimer::singleShot(settleMs, dialog, [dialog, path] {
+                const bool ok = dialog->grab().save(path);
+                if (!ok)
+                    qWarning("Cannot save the screenshot to %s", qPrintable(path));
+                QApplication::exit(ok ? 0 : 1);
+            });
+        });
+        dialog->startExport();
+    };
+    if (m_checkpoints->isLoading())
+        connect(m_checkpoints, &CheckpointsWorkspace::checkpointsLoaded, this, arrange,
+                Qt::SingleShotConnection);
+    else
+        arrange();
 }
 
 /// The LR finder's dialog on the Training form's settings with small_cnn, saved once its ramp

@@ -81,6 +81,7 @@ private:
     void buildViewMenu();
     void updateRecentMenu();
     void showPreferences();
+    void screenshotExport(const QString &path, int settleMs);
     void screenshotLrFinder(const QString &path, int settleMs,
                             const std::function<void()> &grabWindow);
     void screenshotTrainingRun(const QString &view, const std::function<void()> &grabAndQuit);

@@ -18,6 +18,7 @@
 #include <QDirIterator>
 #include <QFileInfo>
 #include <QProcessEnvironment>
+#include <QSaveFile>
 #include <QThread>
 
 #include <atomic>
@@ -726,21 +727,11 @@ int runEval(const QStringList &args)
     return kExitOk;
 }
 
-int runPredict(const QStringList &args)
+namespace {
+
+/// predict without --csv: every image listed first (sorted per folder), then printed.
+int printPredictions(const QCommandLineParser &parser, Classifier &classifier, int topk)
 {
-    QCommandLineParser parser;
-    parser.setApplicationDescription(QStringLiteral(
-        "Predict the classes of images (files, or folders searched recursively) with a "
-        "checkpoint's val transform: the top-k classes and their probabilities."));
-    parser.addOption(helpOption());
-    parser.addOption({QStringLiteral("topk"), QStringLiteral("classes per image (default 5)"),
-                      QStringLiteral("K")});
-    addModelOptions(parser);
-    parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"),
-                                 QStringLiteral("IMAGE..."));
-    if (const int code = parseCommandLine(parser, args); code >= 0)
-        return code;
-    configureRuntime(requestedThreads());
     QStringList images;
     for (const QString &arg : parser.positionalArguments()) {
         const QFileInfo info(arg);
@@ -766,28 +757,20 @@ int runPredict(const QStringList &args)
         printError(QStringLiteral("no images given (files or folders of .jpg, .png, …)"));
         return kExitUsage;
     }
-    int topk = 5;
-    QString error;
-    if (!parseOption(parser, QStringLiteral("topk"), topk, error) || topk < 1) {
-        printError(error.isEmpty() ? QStringLiteral("--topk must be at least 1") : error);
-        return kExitUsage;
-    }
-    auto classifier = loadClassifier(parser);
-    if (!classifier) {
-        printError(classifier.errorMessage());
-        return kExitFailure;
-    }
-    auto predictions = classifier->predict(images, topk);
+    auto predictions = classifier.predict(images, topk);
     if (!predictions) {
         printError(predictions.errorMessage());
         return kExitFailure;
     }
-    const QStringList classes = classifier->classes();
+    const QStringList classes = classifier.classes();
     int failed = 0;
     if (parser.isSet(QStringLiteral("json"))) {
         JsonWriter json(2);
         json.beginObject();
-        json.key("checkpoint").value(parser.value(QStringLiteral("checkpoint")));
+        json.key("checkpoint")
+            .value(parser.isSet(QStringLiteral("checkpoint"))
+                       ? parser.value(QStringLiteral("checkpoint"))
+                       : parser.value(QStringLiteral("model")));
         json.key("predictions").beginArray();
         for (const ImagePrediction &p : predictions.value()) {
             json.beginObject();
@@ -826,6 +809,150 @@ int runPredict(const QStringList &args)
         }
     }
     return failed == 0 ? kExitOk : kExitFailure;
+}
+
+} // namespace
+
+namespace {
+
+/// A CSV field, quoted when it needs to be.
+QString csvField(const QString &text)
+{
+    if (!text.contains(u',') && !text.contains(u'"') && !text.contains(u'\n')
+        && !text.contains(u'\r'))
+        return text;
+    return u'"' + QString(text).replace(u'"', QStringLiteral("\"\"")) + u'"';
+}
+
+/// Predicts the images of `inputs` (files, or folders walked as they are listed, never held
+/// whole) in chunks, writing one CSV row per image as each chunk finishes: memory stays flat
+/// whatever the folder's size. The file appears complete or not at all (QSaveFile).
+int predictToCsv(Classifier &classifier, const QStringList &inputs, int topk, const QString &csv)
+{
+    QSaveFile out(csv);
+    if (!out.open(QIODevice::WriteOnly)) {
+        printError(QStringLiteral("cannot write “%1”: %2").arg(csv, out.errorString()));
+        return kExitFailure;
+    }
+    const QStringList classes = classifier.classes();
+    const int k = std::min(topk, int(classes.size()));
+    QStringList header{QStringLiteral("path")};
+    for (int i = 1; i <= k; ++i)
+        header << QStringLiteral("class_%1").arg(i) << QStringLiteral("probability_%1").arg(i);
+    header << QStringLiteral("error");
+    out.write(header.join(u',').toUtf8() + '\n');
+    qint64 written = 0, failed = 0;
+    QStringList chunk;
+    auto flush = [&]() -> bool {
+        if (chunk.isEmpty())
+            return true;
+        auto predictions = classifier.predict(chunk, k);
+        if (!predictions) {
+            printError(predictions.errorMessage());
+            return false;
+        }
+        QByteArray rows;
+        for (const ImagePrediction &p : predictions.value()) {
+            QStringList row{csvField(p.path)};
+            for (int i = 0; i < k; ++i) {
+                const bool has = i < p.top.size();
+                row << (has ? csvField(classes.value(p.top[i].first)) : QString())
+                    << (has ? QString::number(double(p.top[i].second), 'f', 6) : QString());
+            }
+            row << csvField(p.error);
+            failed += p.error.isEmpty() ? 0 : 1;
+            rows += row.join(u',').toUtf8() + '\n';
+        }
+        written += chunk.size();
+        chunk.clear();
+        return out.write(rows) == rows.size();
+    };
+    constexpr qsizetype kChunk = 256;
+    for (const QString &arg : inputs) {
+        if (!QFileInfo(arg).isDir()) {
+            chunk.append(arg);
+        } else {
+            QDirIterator it(arg, QDir::Files,
+                            QDirIterator::Subdirectories | QDirIterator::FollowSymlinks);
+            while (it.hasNext()) {
+                const QString path = it.next();
+                if (!hasImageExtension(QFileInfo(path).fileName().toStdString()))
+                    continue;
+                chunk.append(path);
+                if (chunk.size() >= kChunk && !flush())
+                    return kExitFailure;
+            }
+        }
+        if (chunk.size() >= kChunk && !flush())
+            return kExitFailure;
+    }
+    if (!flush())
+        return kExitFailure;
+    if (!out.commit()) {
+        printError(QStringLiteral("cannot write “%1”: %2").arg(csv, out.errorString()));
+        return kExitFailure;
+    }
+    printErr(QStringLiteral("%1 images → %2 (%3 unreadable)").arg(written).arg(csv).arg(failed));
+    return failed == 0 ? kExitOk : kExitFailure;
+}
+
+/// --model names an exported model (model.pt / model.onnx) rather than an architecture.
+bool isExportedModel(const QString &value)
+{
+    return (value.endsWith(u".pt") || value.endsWith(u".onnx")) && QFileInfo(value).isFile();
+}
+
+} // namespace
+
+int runPredict(const QStringList &args)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Predict the classes of images (files, or folders searched recursively) with a "
+        "checkpoint's val transform, or with an exported model (--model model.pt|model.onnx): "
+        "the top-k classes and their probabilities. With --csv, one row per image is written as "
+        "the folder is walked, for folders of any size."));
+    parser.addOption(helpOption());
+    parser.addOption({{QStringLiteral("topk"), QStringLiteral("top-k")},
+                      QStringLiteral("classes per image (default 5)"),
+                      QStringLiteral("K")});
+    parser.addOption({QStringLiteral("csv"),
+                      QStringLiteral("write path, top-k classes and probabilities to this CSV"),
+                      QStringLiteral("OUT.csv")});
+    addModelOptions(parser);
+    parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"),
+                                 QStringLiteral("IMAGE..."));
+    if (const int code = parseCommandLine(parser, args); code >= 0)
+        return code;
+    configureRuntime(requestedThreads());
+    for (const QString &arg : parser.positionalArguments()) {
+        if (!QFileInfo::exists(arg)) {
+            printError(QStringLiteral("“%1” does not exist").arg(arg));
+            return kExitFailure;
+        }
+    }
+    if (parser.positionalArguments().isEmpty()) {
+        printError(QStringLiteral("no images given (files or folders of .jpg, .png, …)"));
+        return kExitUsage;
+    }
+    int topk = 5;
+    QString error;
+    if (!parseOption(parser, QStringLiteral("topk"), topk, error) || topk < 1) {
+        printError(error.isEmpty() ? QStringLiteral("--topk must be at least 1") : error);
+        return kExitUsage;
+    }
+    const QString model = parser.value(QStringLiteral("model"));
+    auto classifier = isExportedModel(model) && !parser.isSet(QStringLiteral("checkpoint"))
+        ? Classifier::loadExported(model)
+        : loadClassifier(parser);
+    if (!classifier) {
+        printError(classifier.errorMessage());
+        return kExitFailure;
+    }
+    if (parser.isSet(QStringLiteral("csv")))
+        return predictToCsv(classifier.value(), parser.positionalArguments(), topk,
+                            parser.value(QStringLiteral("csv")));
+    return printPredictions(parser, classifier.value(), topk);
 }
 
 } // namespace ifs::cli

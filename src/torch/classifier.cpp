@@ -5,6 +5,7 @@
 #include "base/cpufeatures.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
+#include "torch/export/exportkit.h"
 #include "torch/models/modelkit.h"
 #include "torch/torchmodels.h"
 #include "training/models.h"
@@ -16,6 +17,9 @@
 #include <ATen/autocast_mode.h>
 
 #include <QFileInfo>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 
 #include <algorithm>
 
@@ -195,6 +199,7 @@ struct Classifier::Impl
     QString deviceName;
     QStringList notes;
     std::optional<torch::ScalarType> amp; ///< autocast's type; none: float32
+    tm::ForwardFn exported; ///< an exported model's forward pass (instead of net)
 };
 
 Classifier::Classifier()
@@ -225,79 +230,104 @@ QStringList Classifier::notes() const
     return d->notes;
 }
 
+Result<tm::LoadedNet> tm::loadCheckpointNet(const QString &checkpointPath,
+                                            const ClassifierOptions &options)
+{
+    auto file = ckpt::readCheckpoint(checkpointPath);
+    if (!file)
+        return file.error();
+    const ckpt::Value &root = file->root;
+    LoadedNet c;
+    c.notes = file->notes;
+    const QString name = QFileInfo(checkpointPath).fileName();
+
+    // Architecture and classes: ours say them; a bare state dict needs options.arch.
+    c.arch = root.isDict() ? root.value(u"arch").toString() : QString();
+    if (c.arch.isEmpty())
+        c.arch = options.arch;
+    if (c.arch.isEmpty())
+        return Error{QStringLiteral("“%1” does not say which model it holds: give the "
+                                    "architecture (--model resnet18, …)")
+                         .arg(name)};
+    if (!findModelArch(c.arch))
+        return Error{unknownModelMessage(c.arch)};
+    auto dict = ckpt::extractStateDict(root);
+    if (!dict)
+        return Error{
+            QStringLiteral("“%1” holds no model weights: %2").arg(name, dict.errorMessage())};
+
+    const ckpt::Value classToIdx = root.isDict() ? root.value(u"class_to_idx") : ckpt::Value();
+    if (const std::optional<QStringList> classes = classesFromClassToIdx(classToIdx)) {
+        c.classes = *classes;
+    } else if (!options.classes.isEmpty()) {
+        c.classes = options.classes;
+    }
+    int numClasses = int(root.isDict() ? root.value(u"num_classes").toInt() : 0);
+    if (numClasses <= 0)
+        numClasses = headClassCount(dict->tensors, c.arch);
+    if (numClasses <= 0)
+        numClasses = int(c.classes.size());
+    if (numClasses <= 0)
+        return Error{QStringLiteral("cannot tell how many classes “%1” predicts").arg(name)};
+    if (c.classes.isEmpty()) {
+        for (int i = 0; i < numClasses; ++i)
+            c.classes.append(QString::number(i));
+        c.notes.append(QStringLiteral("No class names in the checkpoint: classes are numbered"));
+    }
+    if (c.classes.size() != numClasses)
+        return Error{QStringLiteral("“%1” has %2 outputs but %3 class names")
+                         .arg(name)
+                         .arg(numClasses)
+                         .arg(c.classes.size())};
+
+    auto net = tm::createNet(c.arch, numClasses);
+    if (!net)
+        return net.error();
+    c.net = net.value();
+    // Repair prefixes (module., model., _orig_mod.) when the keys do not match as they are.
+    auto target = modelTarget(c.arch, numClasses);
+    if (!target)
+        return target.error();
+    auto fitted = ckpt::fitStateDict(dict->tensors, target.value());
+    if (!fitted)
+        return Error{
+            QStringLiteral("“%1” holds no model weights: %2").arg(name, fitted.errorMessage())};
+    const ckpt::Value &weights = fitted->stateDict;
+    if (!fitted->proposal.operations.isEmpty())
+        c.notes.append(fitted->proposal.summary);
+    // BatchNorm fills missing num_batches_tracked itself: loadsStrictly() allows for that.
+    if (const ckpt::LoadReport &report = fitted->proposal.after; !report.loadsStrictly())
+        return Error{QStringLiteral("the weights in “%1” do not fit a %2 with %3 classes: %4")
+                         .arg(name, c.arch)
+                         .arg(numClasses)
+                         .arg(report.summary)};
+    tm::copyMatching(*c.net, weights);
+    c.net->eval();
+
+    const ckpt::Value transforms = root.isDict() ? root.value(u"transforms") : ckpt::Value();
+    c.valSource = transforms.value(u"val").toString();
+    if (c.valSource.isEmpty())
+        c.valSource = options.valTransforms;
+    if (c.valSource.isEmpty())
+        return Error{QStringLiteral("“%1” does not store its validation transforms: give them "
+                                    "(--val-transforms \"transforms.Compose([...])\")")
+                         .arg(name)};
+    c.dataRoot = root.isDict() ? root.value(u"config").value(u"data").toString() : QString();
+    return c;
+}
+
 Result<Classifier> Classifier::load(const QString &checkpointPath, const ClassifierOptions &options)
 {
     try {
-        auto file = ckpt::readCheckpoint(checkpointPath);
-        if (!file)
-            return file.error();
-        const ckpt::Value &root = file->root;
+        auto loaded = tm::loadCheckpointNet(checkpointPath, options);
+        if (!loaded)
+            return loaded.error();
         Classifier c;
-        c.d->notes = file->notes;
-        const QString name = QFileInfo(checkpointPath).fileName();
-
-        // Architecture and classes: ours say them; a bare state dict needs options.arch.
-        c.d->arch = root.isDict() ? root.value(u"arch").toString() : QString();
-        if (c.d->arch.isEmpty())
-            c.d->arch = options.arch;
-        if (c.d->arch.isEmpty())
-            return Error{QStringLiteral("“%1” does not say which model it holds: give the "
-                                        "architecture (--model resnet18, …)")
-                             .arg(name)};
-        if (!findModelArch(c.d->arch))
-            return Error{unknownModelMessage(c.d->arch)};
-        auto dict = ckpt::extractStateDict(root);
-        if (!dict)
-            return Error{
-                QStringLiteral("“%1” holds no model weights: %2").arg(name, dict.errorMessage())};
-
-        const ckpt::Value classToIdx = root.isDict() ? root.value(u"class_to_idx") : ckpt::Value();
-        if (const std::optional<QStringList> classes = classesFromClassToIdx(classToIdx)) {
-            c.d->classes = *classes;
-        } else if (!options.classes.isEmpty()) {
-            c.d->classes = options.classes;
-        }
-        int numClasses = int(root.isDict() ? root.value(u"num_classes").toInt() : 0);
-        if (numClasses <= 0)
-            numClasses = headClassCount(dict->tensors, c.d->arch);
-        if (numClasses <= 0)
-            numClasses = int(c.d->classes.size());
-        if (numClasses <= 0)
-            return Error{QStringLiteral("cannot tell how many classes “%1” predicts").arg(name)};
-        if (c.d->classes.isEmpty()) {
-            for (int i = 0; i < numClasses; ++i)
-                c.d->classes.append(QString::number(i));
-            c.d->notes.append(
-                QStringLiteral("No class names in the checkpoint: classes are numbered"));
-        }
-        if (c.d->classes.size() != numClasses)
-            return Error{QStringLiteral("“%1” has %2 outputs but %3 class names")
-                             .arg(name)
-                             .arg(numClasses)
-                             .arg(c.d->classes.size())};
-
-        auto net = tm::createNet(c.d->arch, numClasses);
-        if (!net)
-            return net.error();
-        c.d->net = net.value();
-        // Repair prefixes (module., model., _orig_mod.) when the keys do not match as they are.
-        auto target = modelTarget(c.d->arch, numClasses);
-        if (!target)
-            return target.error();
-        auto fitted = ckpt::fitStateDict(dict->tensors, target.value());
-        if (!fitted)
-            return Error{
-                QStringLiteral("“%1” holds no model weights: %2").arg(name, fitted.errorMessage())};
-        const ckpt::Value &weights = fitted->stateDict;
-        if (!fitted->proposal.operations.isEmpty())
-            c.d->notes.append(fitted->proposal.summary);
-        // BatchNorm fills missing num_batches_tracked itself: loadsStrictly() allows for that.
-        if (const ckpt::LoadReport &report = fitted->proposal.after; !report.loadsStrictly())
-            return Error{QStringLiteral("the weights in “%1” do not fit a %2 with %3 classes: %4")
-                             .arg(name, c.d->arch)
-                             .arg(numClasses)
-                             .arg(report.summary)};
-        tm::copyMatching(*c.d->net, weights);
+        c.d->net = loaded->net;
+        c.d->arch = loaded->arch;
+        c.d->classes = loaded->classes;
+        c.d->notes = loaded->notes;
+        c.d->valSource = loaded->valSource;
 
         auto device = resolveDevice(options.device);
         if (!device)
@@ -314,14 +344,6 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
             c.d->notes.append(amp.note);
         c.d->net->eval();
 
-        const ckpt::Value transforms = root.isDict() ? root.value(u"transforms") : ckpt::Value();
-        c.d->valSource = transforms.value(u"val").toString();
-        if (c.d->valSource.isEmpty())
-            c.d->valSource = options.valTransforms;
-        if (c.d->valSource.isEmpty())
-            return Error{QStringLiteral("“%1” does not store its validation transforms: give them "
-                                        "(--val-transforms \"transforms.Compose([...])\")")
-                             .arg(name)};
         auto pipeline = compilePipelineSource(c.d->valSource, QStringLiteral("val"));
         if (!pipeline)
             return pipeline.error();
@@ -334,6 +356,71 @@ Result<Classifier> Classifier::load(const QString &checkpointPath, const Classif
     }
 }
 
+namespace {
+
+/// The classes of a labels.json and the torchvision source of a preprocessing.json.
+Status readSidecars(const std::string &labels, const std::string &preprocessing,
+                    const QString &path, QStringList &classes, QString &valSource)
+{
+    const QJsonObject l = QJsonDocument::fromJson(QByteArray::fromStdString(labels)).object();
+    for (const QJsonValue &name : l.value(u"classes").toArray())
+        classes.append(name.toString());
+    valSource = QJsonDocument::fromJson(QByteArray::fromStdString(preprocessing))
+                    .object()
+                    .value(u"torchvision")
+                    .toString();
+    if (classes.isEmpty() || valSource.isEmpty())
+        return Error{QStringLiteral("“%1” does not carry the labels and preprocessing of an "
+                                    "ImageFolder Studio export")
+                         .arg(path)};
+    return success();
+}
+
+} // namespace
+
+Result<Classifier> Classifier::loadExported(const QString &modelPath,
+                                            const ClassifierOptions &options)
+{
+    Q_UNUSED(options);
+    Classifier c;
+    c.d->arch = QFileInfo(modelPath).fileName();
+    c.d->deviceName = QStringLiteral("cpu");
+    std::string labels, preprocessing;
+    if (modelPath.endsWith(u".onnx", Qt::CaseInsensitive)) {
+        auto metadata = tm::onnxMetadata(modelPath);
+        if (!metadata)
+            return metadata.error();
+        std::map<std::string, std::string> &props = metadata.value();
+        labels = props["classes"];
+        preprocessing = props["preprocessing"];
+        const QString arch = QString::fromStdString(props["arch"]);
+        auto forward = tm::openOnnxOpenCv(modelPath, tm::onnxNeedsBatchOne(arch));
+        if (!forward)
+            return forward.error();
+        c.d->exported = forward.value();
+        c.d->notes.append(QStringLiteral("ONNX model of %1, run with OpenCV").arg(arch));
+    } else {
+        tm::ExtraFiles extra{{"labels.json", ""}, {"preprocessing.json", ""}};
+        auto module = tm::loadTorchScript(modelPath, &extra);
+        if (!module)
+            return module.error();
+        labels = extra["labels.json"];
+        preprocessing = extra["preprocessing.json"];
+        auto shared = std::make_shared<torch::jit::Module>(module.value());
+        c.d->exported = [shared](const torch::Tensor &x) -> Result<torch::Tensor> {
+            return shared->forward({x}).toTensor();
+        };
+    }
+    if (Status ok = readSidecars(labels, preprocessing, modelPath, c.d->classes, c.d->valSource);
+        !ok)
+        return ok.error();
+    auto pipeline = compilePipelineSource(c.d->valSource, QStringLiteral("val"));
+    if (!pipeline)
+        return pipeline.error();
+    c.d->val = pipeline.value();
+    return c;
+}
+
 Result<Evaluation> Classifier::evaluate(const std::vector<LoaderSample> &samples, int batchSize,
                                         int workers,
                                         const std::function<void(qint64, qint64)> &progress,
@@ -341,6 +428,8 @@ Result<Evaluation> Classifier::evaluate(const std::vector<LoaderSample> &samples
 {
     if (samples.empty())
         return Error{QStringLiteral("no images to evaluate")};
+    if (d->exported)
+        return Error{QStringLiteral("an exported model only predicts: evaluate its checkpoint")};
     try {
         BatchLoaderOptions options;
         options.batchSize = std::max(1, batchSize);
@@ -375,7 +464,12 @@ Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths
                 return;
             batch.count = int(members.size());
             torch::Tensor logits;
-            {
+            if (d->exported) {
+                auto exported = d->exported(tm::batchToDevice(batch, torch::kCPU, false));
+                if (!exported)
+                    throw std::runtime_error(exported.errorMessage().toStdString());
+                logits = exported.value();
+            } else {
                 tm::AutocastScope autocast(d->amp.has_value(), d->amp.value_or(torch::kBFloat16),
                                            d->device.type());
                 logits = d->net->forward(tm::batchToDevice(batch, d->device, true));
@@ -424,6 +518,8 @@ Result<QList<ImagePrediction>> Classifier::predict(const QStringList &imagePaths
         return Error{
             QStringLiteral("prediction failed: %1")
                 .arg(QString::fromStdString(e.what_without_backtrace()).section(u'\n', 0, 0))};
+    } catch (const std::runtime_error &e) {
+        return Error{QStringLiteral("prediction failed: %1").arg(QString::fromUtf8(e.what()))};
     }
     return out;
 }

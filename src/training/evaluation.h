@@ -104,6 +104,11 @@ class Classifier
 public:
     static Result<Classifier> load(const QString &checkpointPath,
                                    const ClassifierOptions &options = {});
+    /// A model exported by exportModel(): TorchScript (`model.pt`, run with libtorch) or ONNX
+    /// (`model.onnx`, run with OpenCV's dnn module), with the classes and the val transform it
+    /// carries (its labels.json and preprocessing.json). Only predict() runs it.
+    static Result<Classifier> loadExported(const QString &modelPath,
+                                           const ClassifierOptions &options = {});
     Classifier(Classifier &&) noexcept;
     Classifier &operator=(Classifier &&) noexcept;
     ~Classifier();

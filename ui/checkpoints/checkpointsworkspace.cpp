@@ -135,6 +135,9 @@ QHBoxLayout *CheckpointsWorkspace::buildTopBar()
     m_filter->setMinimumWidth(220);
     m_loadButton = new QPushButton(tr("Load into Model…"), this);
     m_loadButton->setObjectName(QStringLiteral("loadIntoModelButton"));
+    m_exportButton = new QPushButton(tr("Export…"), this);
+    m_exportButton->setObjectName(QStringLiteral("exportButton"));
+    m_exportButton->setToolTip(tr("Export the model as TorchScript or ONNX"));
     m_saveButton = new QPushButton(tr("Save As…"), this);
     m_saveButton->setObjectName(QStringLiteral("saveAsButton"));
     m_progress = new QProgressBar(this);
@@ -154,6 +157,7 @@ QHBoxLayout *CheckpointsWorkspace::buildTopBar()
     bar->addWidget(m_cancel);
     bar->addWidget(m_filter);
     bar->addWidget(m_loadButton);
+    bar->addWidget(m_exportButton);
     bar->addWidget(m_saveButton);
     return bar;
 }
@@ -245,6 +249,7 @@ void CheckpointsWorkspace::connectSignals()
     connect(m_open, &QPushButton::clicked, this, &CheckpointsWorkspace::showOpenDialog);
     connect(m_cancel, &QPushButton::clicked, this, &CheckpointsWorkspace::cancelLoading);
     connect(m_loadButton, &QPushButton::clicked, this, &CheckpointsWorkspace::showLoadDialog);
+    connect(m_exportButton, &QPushButton::clicked, this, &CheckpointsWorkspace::requestExport);
     connect(m_saveButton, &QPushButton::clicked, this, &CheckpointsWorkspace::showSaveDialog);
     connect(m_fileCombo, &QComboBox::activated, this, &CheckpointsWorkspace::setCurrentCheckpoint);
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString &text) {
@@ -388,6 +393,7 @@ void CheckpointsWorkspace::showCheckpoint()
     const LoadedCheckpoint *file = current();
     m_stack->setCurrentWidget(file ? m_content : m_empty);
     m_loadButton->setEnabled(file);
+    m_exportButton->setEnabled(file && !file->path.isEmpty());
     m_saveButton->setEnabled(file);
     m_filter->setEnabled(file);
     m_statsJob->cancel();
@@ -656,6 +662,13 @@ void CheckpointsWorkspace::showLoadDialog()
 {
     if (LoadIntoModelDialog *dialog = createLoadDialog())
         dialog->open();
+}
+
+void CheckpointsWorkspace::requestExport()
+{
+    const LoadedCheckpoint *file = current();
+    if (file && !file->path.isEmpty())
+        Q_EMIT exportRequested(file->path);
 }
 
 SaveCheckpointDialog *CheckpointsWorkspace::createSaveDialog(const Value &value,

@@ -72,6 +72,9 @@ public:
     /// nothing is open. showLoadDialog() opens it.
     LoadIntoModelDialog *createLoadDialog();
     void showLoadDialog();
+    /// Asks for the Export dialog on the current checkpoint's file (exportRequested()); nothing
+    /// when no file is open or the value was made in the app.
+    void requestExport();
     /// A "Save As" dialog for the current checkpoint and the dict selected (deleted on close).
     SaveCheckpointDialog *createSaveDialog(const ckpt::Value &value = {},
                                            const QString &label = {});
@@ -100,6 +103,8 @@ Q_SIGNALS:
     /// Statistics of the selected tensor arrived.
     void tensorStatsReady();
     void checkpointSaved(const QString &path);
+    /// Export… was chosen for the checkpoint file at `path` (the main window opens the dialog).
+    void exportRequested(const QString &path);
 
 private:
     /// Open, Recent, the file's name (or a chooser when several are open), the key filter, Load
@@ -136,6 +141,7 @@ private:
     QComboBox *m_fileCombo;
     QLineEdit *m_filter;
     QPushButton *m_loadButton;
+    QPushButton *m_exportButton;
     QPushButton *m_saveButton;
     QProgressBar *m_progress;
     QPushButton *m_cancel;

@@ -9,6 +9,7 @@
 #include "torch/runtime.h"
 #include "training/curvechart.h"
 #include "training/evaluationview.h"
+#include "training/exportdialog.h"
 #include "training/lrfinderdialog.h"
 #include "training/models.h"
 #include "training/predictpanel.h"
@@ -331,6 +332,11 @@ QHBoxLayout *TrainingWorkspace::buildHeader(QWidget *page)
     connect(m_stopButton, &QPushButton::clicked, this, [this] { stopRun(false); });
     connect(m_saveStopButton, &QPushButton::clicked, this, [this] { stopRun(true); });
     connect(m_resumeButton, &QPushButton::clicked, this, &TrainingWorkspace::resumeInteractive);
+    m_exportButton = new QPushButton(tr("Export…"), page);
+    m_exportButton->setObjectName(QStringLiteral("exportButton"));
+    m_exportButton->setToolTip(tr("Export the run's best checkpoint as TorchScript or ONNX"));
+    m_exportButton->setEnabled(false);
+    connect(m_exportButton, &QPushButton::clicked, this, &TrainingWorkspace::openExportDialog);
     auto *header = new QHBoxLayout;
     header->addWidget(m_title, 1);
     header->addWidget(m_startButton);
@@ -339,6 +345,7 @@ QHBoxLayout *TrainingWorkspace::buildHeader(QWidget *page)
     header->addWidget(m_saveStopButton);
     header->addSpacing(8);
     header->addWidget(m_resumeButton);
+    header->addWidget(m_exportButton);
     return header;
 }
 
@@ -1334,6 +1341,7 @@ void TrainingWorkspace::updateControls()
     m_startButton->setEnabled(!running && hasDataset());
     m_resumeButton->setEnabled(!running && hasDataset());
     m_findLrButton->setEnabled(!running && hasDataset());
+    m_exportButton->setEnabled(!running && QFileInfo::exists(m_bestCheckpoint));
     // The ranks of a data-parallel run do not pause.
     m_pauseButton->setEnabled(running && !stopping && m_processes->value() == 1);
     m_pauseButton->setText(paused ? tr("Resume") : tr("Pause"));
@@ -1353,6 +1361,16 @@ LrFinderDialog *TrainingWorkspace::openLrFinder()
         m_lr->setText(numberText(lr));
         appendLog(tr("Learning rate set to %1 from the LR finder").arg(numberText(lr)));
     });
+    dialog->open();
+    return dialog;
+}
+
+ExportDialog *TrainingWorkspace::openExportDialog()
+{
+    if (isRunning() || !QFileInfo::exists(m_bestCheckpoint))
+        return nullptr;
+    auto *dialog = new ExportDialog(m_bestCheckpoint, this);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
     dialog->open();
     return dialog;
 }

@@ -31,6 +31,7 @@ class QToolButton;
 
 namespace ifs {
 
+class ExportDialog;
 /// The Training workspace's icon (themed "ifs-training", else drawn from built-in SVG).
 QIcon trainingIcon();
 
@@ -136,6 +137,10 @@ public:
     /// Opens the LR finder (an LrFinderDialog, deleted on close) on config(); its choice sets the
     /// learning rate. Null without a dataset or while a run goes on.
     LrFinderDialog *openLrFinder();
+    /// Opens the Export dialog (an ExportDialog, deleted on close) on the run's best checkpoint.
+    /// Null without one or while a run goes on.
+    ExportDialog *openExportDialog();
+    QPushButton *exportButton() const { return m_exportButton; }
     QLineEdit *runFolderEdit() const { return m_runFolderEdit; }
     QDoubleSpinBox *valSplitSpin() const { return m_valSplitSpin; }
     QLabel *deviceLabel() const { return m_deviceLabel; }
@@ -248,6 +253,7 @@ private:
     QPushButton *m_stopButton;
     QPushButton *m_saveStopButton;
     QPushButton *m_resumeButton;
+    QPushButton *m_exportButton;
     QLabel *m_deviceLabel;
     QLabel *m_deviceNote;
     QProgressBar *m_progress;
