@@ -114,6 +114,37 @@ private Q_SLOTS:
         }
     }
 
+    /// A run stopped inside an epoch and resumed: the resumed run adds a file of its own, and
+    /// the two together still equal the CSV files (which the resume rewrote whole).
+    void resumedRunAddsAFile()
+    {
+        TrainConfig c;
+        c.dataRoot = m_data;
+        c.epochs = 2;
+        c.batchSize = 32;
+        c.seed = 5;
+        c.workers = 2;
+        c.device = u"cpu"_s;
+        c.outDir = m_dir.filePath(u"resumed"_s);
+        c.maxSteps = 3;
+        QCOMPARE(Trainer(c).run().outcome, TrainOutcome::Stopped);
+        QCOMPARE(tensorBoardFiles(c.outDir).size(), 1);
+        TrainConfig resumed = c;
+        resumed.maxSteps = 0;
+        resumed.resumePath = c.outDir + u"/last.pth"_s;
+        const TrainFinish finish = Trainer(resumed).run();
+        QVERIFY2(finish.outcome == TrainOutcome::Completed, qPrintable(finish.message));
+        QCOMPARE(tensorBoardFiles(c.outDir).size(), 2);
+        const test::ProcessResult oracle
+            = test::runOracle(u"tensorboard_oracle.py"_s, {u"verify"_s, c.outDir});
+        QVERIFY2(oracle.exitCode == 0, QByteArray(oracle.out + oracle.err).constData());
+        const auto history = readTensorBoardHistory(c.outDir);
+        QVERIFY(history);
+        QCOMPARE(history->epochs.size(), 2);
+        QCOMPARE(history->steps.constFirst().step, 1);
+        QCOMPARE(history->steps.size(), readRunHistory(c.outDir)->steps.size());
+    }
+
     /// A Python run's folder (no metrics.csv): the overlay reads its event file.
     void pythonRunOverlay()
     {
