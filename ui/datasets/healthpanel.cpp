@@ -928,6 +928,8 @@ Status HealthPanel::exportReport(const QString &fileName) const
         };
         if (!finding.duplicateOf.isEmpty())
             object.insert(QStringLiteral("duplicateOf"), finding.duplicateOf);
+        if (finding.hashDistance >= 0)
+            object.insert(QStringLiteral("hashDistance"), finding.hashDistance);
         findings.append(object);
     }
     const QJsonObject root{
