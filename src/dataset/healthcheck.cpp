@@ -12,6 +12,7 @@
 #include <QThread>
 
 #include <exception>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -88,8 +89,9 @@ struct Outcome
     bool checked = false;
     ImageCheck check;
     QByteArray hash; ///< only for loadable files whose size another file shares
-    bool hashed = false; ///< `fingerprint` holds the perceptual hash (findNearDuplicates)
-    ImageFingerprint fingerprint;
+    /// findNearDuplicates: the image's hash and thumbnail (null when it is not looked at; a
+    /// pointer, so that a check without it holds no room for them)
+    std::shared_ptr<const ImageFingerprint> fingerprint;
 };
 
 /// Runs fn(worker, index) for index in [0, count) on `threads` threads (the caller's included),
@@ -313,8 +315,7 @@ void hashPerceptually(Outcome &outcome, QByteArrayView bytes, const QString &nam
     const Result<QImage> image = decodeImageRgb(bytes, name, QSize(kDecodeSide, kDecodeSide));
     if (!image)
         return;
-    outcome.fingerprint = imageFingerprint(image.value());
-    outcome.hashed = true;
+    outcome.fingerprint = std::make_shared<const ImageFingerprint>(imageFingerprint(image.value()));
 }
 
 /// Decodes every file on `threads` workers (one ImageChecker each); false when cancelled.
@@ -440,8 +441,9 @@ void addNearDuplicates(HealthReport &report, const std::vector<Item> &items,
     std::vector<ImageFingerprint> fingerprints(items.size());
     std::vector<bool> valid(items.size(), false);
     for (size_t i = 0; i < items.size(); ++i) {
-        fingerprints[i] = outcomes[i].fingerprint;
-        valid[i] = outcomes[i].hashed && !exactCopy[i];
+        if (outcomes[i].fingerprint)
+            fingerprints[i] = *outcomes[i].fingerprint;
+        valid[i] = outcomes[i].fingerprint && !exactCopy[i];
     }
     const auto pairs = findNearDuplicates(fingerprints, options, valid);
     for (const std::vector<size_t> &group : nearDuplicateGroups(items.size(), pairs)) {
