@@ -336,6 +336,9 @@ void TestHealthCheck::kindsMatchTheCorpus()
         case Kind::WrongExtension:
             QCOMPARE(finding.severity, Severity::Info);
             break;
+        case Kind::NearDuplicate:
+            QFAIL("near-duplicates are looked for only when asked");
+            break;
         }
     }
     QCOMPARE(found, expected);

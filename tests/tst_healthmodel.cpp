@@ -2,6 +2,7 @@
 // panel end to end on a real hostile corpus: check, tick the errors, quarantine, undo, cancel.
 #include "dataset/imagefolder.h"
 #include "dataset/quarantine.h"
+#include "datasets/duplicatepairview.h"
 #include "datasets/healthfiltermodel.h"
 #include "datasets/healthpanel.h"
 #include "datasets/healthreportmodel.h"
@@ -183,6 +184,7 @@ private Q_SLOTS:
     void panelEmptyState();
     void panelEndToEnd();
     void panelCleanDataset();
+    void panelNearDuplicatePair();
     void panelCancel();
     void panelDatasetChangeCancels();
     void panelDestroyedWhileRunning();
@@ -632,6 +634,63 @@ void TestHealthModel::panelEndToEnd()
     model->uncheckAll();
     QVERIFY(!panel.quarantineChecked(false));
     QCOMPARE(spies.total(), 1);
+}
+
+void TestHealthModel::panelNearDuplicatePair()
+{
+    // A photo in train and a smaller, re-encoded copy of it in val: with near-duplicates asked
+    // for, the copy is a leakage error, and its row shows both files side by side.
+    const QString root = m_dir.filePath(QStringLiteral("pairs"));
+    QImage photo
+        = testImage(80, 60, 5).scaled(160, 120, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
+    QImage stripes(160, 120, QImage::Format_RGB888);
+    for (int y = 0; y < stripes.height(); ++y)
+        for (int x = 0; x < stripes.width(); ++x)
+            stripes.setPixel(x, y, (x / 20 + y / 40) % 2 ? qRgb(240, 240, 240) : qRgb(20, 60, 20));
+    QVERIFY(writeFile(root + u"/train/a/photo.png", encode(photo, "PNG")));
+    QVERIFY(writeFile(root + u"/train/a/stripes.png", encode(stripes, "PNG")));
+    QVERIFY(writeFile(
+        root + u"/val/a/photo_small.jpg",
+        encode(photo.scaled(80, 60, Qt::IgnoreAspectRatio, Qt::SmoothTransformation), "JPEG", 60)));
+    QVERIFY(writeFile(root + u"/val/a/stripes_other.png",
+                      encode(stripes.mirrored(true, false), "PNG")));
+    const IndexPtr train = scan(root + u"/train");
+    const IndexPtr val = scan(root + u"/val");
+    QVERIFY(train && val);
+
+    HealthPanel panel;
+    panel.resize(960, 560);
+    panel.setDataset(root, {{QStringLiteral("train"), train}, {QStringLiteral("val"), val}});
+    QVERIFY(!panel.nearDuplicatesAction()->isChecked());
+    panel.nearDuplicatesAction()->setChecked(true);
+    QVERIFY(panel.options().findNearDuplicates);
+    TerminalSpies spies(&panel);
+    panel.start();
+    QVERIFY(waitForTerminal(spies));
+    QCOMPARE(spies.finished.count(), 1);
+    HealthReportModel *model = panel.model();
+    QCOMPARE(model->rowCount(), 1);
+    const HealthFinding &finding = model->finding(0);
+    QCOMPARE(finding.kind, Kind::NearDuplicate);
+    QCOMPARE(finding.severity, Severity::Error);
+    QCOMPARE(finding.relativePath, QStringLiteral("a/photo_small.jpg"));
+    QCOMPARE(finding.duplicateOf, QStringLiteral("train/a/photo.png"));
+    QVERIFY(HealthReportModel::detailsText(finding).startsWith(u"Looks like train/a/photo.png ("));
+    QVERIFY2(panel.summaryText().contains(u"1 near-duplicate"), qPrintable(panel.summaryText()));
+    QVERIFY2(panel.summaryText().contains(u"torchvision would load every file, but 1 file leaked"),
+             qPrintable(panel.summaryText()));
+    QCOMPARE(model->failingFileCount(), 0);
+
+    QVERIFY(!panel.pairView()->isVisibleTo(&panel));
+    QSignalSpy shown(panel.pairView(), &DuplicatePairView::pairShown);
+    panel.view()->setCurrentIndex(panel.filterModel()->index(0, 0));
+    QVERIFY(panel.pairView()->isVisibleTo(&panel));
+    QCOMPARE(panel.pairView()->paths(),
+             QStringList({QDir(root).filePath(QStringLiteral("val/a/photo_small.jpg")),
+                          QDir(root).filePath(QStringLiteral("train/a/photo.png"))}));
+    QVERIFY(shown.wait(kCheckTimeoutMs));
+    QVERIFY(panel.pairView()->isComplete());
+    saveScreenshot(&panel, QStringLiteral("near-duplicates"));
 }
 
 void TestHealthModel::panelCleanDataset()

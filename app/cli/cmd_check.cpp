@@ -134,6 +134,8 @@ QByteArray reportJson(const QString &root, const QStringList &splits, const Heal
             json.null();
         else
             json.value(finding.duplicateOf);
+        if (finding.hashDistance >= 0)
+            json.key("hash_distance").value(finding.hashDistance);
         json.endObject();
     }
     json.endArray();
@@ -199,7 +201,8 @@ int runCheck(const QStringList &args)
         QStringLiteral("Decodes every image torchvision's ImageFolder would load from ROOT (or "
                        "from each of its train/val/test splits) and lists the files its loader "
                        "would fail on (errors) and the odd ones (warnings): truncated, empty, "
-                       "not an image, huge, tiny, CMYK or 16-bit, misnamed, duplicated. It also "
+                       "not an image, huge, tiny, CMYK or 16-bit, misnamed, duplicated (and, with "
+                       "--near-duplicates, resized, re-encoded or cropped copies). It also "
                        "says what `scan` refuses or warns about: folders it cannot read, symlink "
                        "loops, empty or hidden classes.\n"
                        "Exit status: 0 without errors, 1 with errors (a file torchvision's loader "
@@ -219,6 +222,25 @@ int runCheck(const QStringList &args)
     parser.addOption(jsonOption);
     parser.addOption(minSideOption);
     parser.addOption(noDuplicatesOption);
+    const QCommandLineOption nearOption(
+        QStringLiteral("near-duplicates"),
+        QStringLiteral("Also look for near-duplicates by perceptual hash (pHash): resized, "
+                       "re-encoded or cropped copies; across splits they are errors (leakage)."));
+    const QCommandLineOption thresholdOption(
+        QStringLiteral("near-threshold"),
+        QStringLiteral("Near-duplicates within N bits of 64 (default %1); implies "
+                       "--near-duplicates.")
+            .arg(kNearDuplicateThreshold),
+        QStringLiteral("N"), QString::number(kNearDuplicateThreshold));
+    const QCommandLineOption differenceOption(
+        QStringLiteral("near-difference"),
+        QStringLiteral("Near-duplicates' 16 x 16 thumbnails at most L grey levels apart on average "
+                       "(default %1); implies --near-duplicates.")
+            .arg(kNearDuplicateMaxDifference),
+        QStringLiteral("L"), QString::number(kNearDuplicateMaxDifference));
+    parser.addOption(nearOption);
+    parser.addOption(thresholdOption);
+    parser.addOption(differenceOption);
     parser.addPositionalArgument(
         QStringLiteral("ROOT"),
         QStringLiteral("An ImageFolder root, or a folder with train/ and val/ (or test/) splits."));
@@ -234,6 +256,20 @@ int runCheck(const QStringList &args)
     if (!minSideOk || minSide < 0) {
         printError(QStringLiteral("--min-side needs a number of pixels, not “%1”.")
                        .arg(parser.value(minSideOption)));
+        return kExitUsage;
+    }
+    bool thresholdOk = false;
+    const int threshold = parser.value(thresholdOption).toInt(&thresholdOk);
+    if (!thresholdOk || threshold < 0 || threshold > 32) {
+        printError(QStringLiteral("--near-threshold needs a number of bits from 0 to 32, not “%1”.")
+                       .arg(parser.value(thresholdOption)));
+        return kExitUsage;
+    }
+    bool differenceOk = false;
+    const double difference = parser.value(differenceOption).toDouble(&differenceOk);
+    if (!differenceOk || difference < 0 || difference > 255) {
+        printError(QStringLiteral("--near-difference needs grey levels from 0 to 255, not “%1”.")
+                       .arg(parser.value(differenceOption)));
         return kExitUsage;
     }
     const QString root = parser.positionalArguments().constFirst();
@@ -264,6 +300,10 @@ int runCheck(const QStringList &args)
     options.threads = requestedThreads();
     options.minSide = minSide;
     options.findDuplicates = !parser.isSet(noDuplicatesOption);
+    options.findNearDuplicates = parser.isSet(nearOption) || parser.isSet(thresholdOption)
+        || parser.isSet(differenceOption);
+    options.nearDuplicateThreshold = threshold;
+    options.nearDuplicateMaxDifference = difference;
 
     g_interrupted = false;
     const auto previousHandler = std::signal(SIGINT, onInterrupt);

@@ -388,6 +388,9 @@ public:
             epoch(report);
         };
         c.status = [this](const QString &text) {
+            // A failed TensorBoard log is said once, as it happens (the run goes on).
+            if (text.startsWith(QStringLiteral("TensorBoard events not written")))
+                printErr(text);
             // Only a download of pretrained weights is worth a line before the start.
             const QString what = text.section(u':', 0, 0);
             if (text.startsWith(QStringLiteral("Downloading ")) && what != m_download) {

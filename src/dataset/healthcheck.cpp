@@ -12,6 +12,7 @@
 #include <QThread>
 
 #include <exception>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -36,6 +37,8 @@ const char *healthKindKey(HealthFinding::Kind kind)
         return "wrong_extension";
     case HealthFinding::Kind::Duplicate:
         return "duplicate";
+    case HealthFinding::Kind::NearDuplicate:
+        return "near_duplicate";
     }
     return "unknown";
 }
@@ -86,6 +89,9 @@ struct Outcome
     bool checked = false;
     ImageCheck check;
     QByteArray hash; ///< only for loadable files whose size another file shares
+    /// findNearDuplicates: the image's hash and thumbnail (null when it is not looked at; a
+    /// pointer, so that a check without it holds no room for them)
+    std::shared_ptr<const ImageFingerprint> fingerprint;
 };
 
 /// Runs fn(worker, index) for index in [0, count) on `threads` threads (the caller's included),
@@ -300,9 +306,21 @@ SizeCensus takeSizeCensus(const std::vector<Item> &items, int threads,
     return census;
 }
 
+/// The fingerprint of a file that loads, from the bytes the checker holds: decoded at a reduced
+/// size (a JPEG's DCT scaling, down to no less than four times the hash's 32 × 32: closer to
+/// it, the scaled decode differs enough from a full one to move a copy's thumbnail measurably).
+void hashPerceptually(Outcome &outcome, QByteArrayView bytes, const QString &name)
+{
+    constexpr int kDecodeSide = 4 * kPerceptualHashSide;
+    const Result<QImage> image = decodeImageRgb(bytes, name, QSize(kDecodeSide, kDecodeSide));
+    if (!image)
+        return;
+    outcome.fingerprint = std::make_shared<const ImageFingerprint>(imageFingerprint(image.value()));
+}
+
 /// Decodes every file on `threads` workers (one ImageChecker each); false when cancelled.
 bool checkAll(const std::vector<Item> &items, const SizeCensus &census, int threads,
-              const std::function<void(int64_t done, int64_t total)> &progress,
+              bool nearDuplicates, const std::function<void(int64_t done, int64_t total)> &progress,
               const std::atomic_bool *cancel, std::vector<Outcome> &outcomes, int64_t &bytesRead)
 {
     const int64_t total = int64_t(items.size());
@@ -323,6 +341,8 @@ bool checkAll(const std::vector<Item> &items, const SizeCensus &census, int thre
                 // SHA-1 is plenty to tell files apart that nobody crafted to collide.
                 outcome.hash = QCryptographicHash::hash(checker->data(), QCryptographicHash::Sha1);
             }
+            if (nearDuplicates && outcome.check.status == CheckStatus::Ok)
+                hashPerceptually(outcome, checker->data(), item.name);
         } catch (const std::exception &e) {
             // bad_alloc for a gigantic file, mostly: the worker must not die with it.
             outcome.check = {};
@@ -411,12 +431,55 @@ void addDuplicate(HealthReport &report, const Item &item, const QString &path, c
         original.name);
 }
 
+/// The groups of images whose perceptual hashes are within the threshold (byte-identical
+/// copies, reported as duplicates already, left out): each member after the first is a
+/// finding naming the first, an error when the two are in different splits.
+void addNearDuplicates(HealthReport &report, const std::vector<Item> &items,
+                       const std::vector<Outcome> &outcomes, const std::vector<bool> &exactCopy,
+                       const NearDuplicateOptions &options)
+{
+    std::vector<ImageFingerprint> fingerprints(items.size());
+    std::vector<bool> valid(items.size(), false);
+    for (size_t i = 0; i < items.size(); ++i) {
+        if (outcomes[i].fingerprint)
+            fingerprints[i] = *outcomes[i].fingerprint;
+        valid[i] = outcomes[i].fingerprint && !exactCopy[i];
+    }
+    const auto pairs = findNearDuplicates(fingerprints, options, valid);
+    for (const std::vector<size_t> &group : nearDuplicateGroups(items.size(), pairs)) {
+        const Item &first = items[group.front()];
+        for (size_t k = 1; k < group.size(); ++k) {
+            const Item &item = items[group[k]];
+            const int distance
+                = hammingDistance(fingerprints[group[k]].hash, fingerprints[group.front()].hash);
+            const bool leak = item.target->split != first.target->split;
+            const QString file = quoted(item.name), other = quoted(first.name);
+            const QString bits
+                = distance == 1 ? QStringLiteral("1 bit") : QStringLiteral("%1 bits").arg(distance);
+            add(report, item, pathOf(item), Kind::NearDuplicate,
+                leak ? Severity::Error : Severity::Warning,
+                leak ? QStringLiteral("%1 looks like %2 in another split (perceptual hashes %3 "
+                                      "apart: a resized, re-encoded or cropped copy): leakage, "
+                                      "the same image in training and evaluation inflates the "
+                                      "scores. Remove one copy.")
+                           .arg(file, other, bits)
+                     : QStringLiteral("%1 looks like %2 (perceptual hashes %3 apart: a resized, "
+                                      "re-encoded or cropped copy): it counts twice in training. "
+                                      "Compare them and remove one if they are the same.")
+                           .arg(file, other, bits),
+                first.name);
+            report.findings.last().hashDistance = distance;
+        }
+    }
+}
+
 /// Turns the outcomes into findings, in the items' order.
 void addFindings(HealthReport &report, const std::vector<Item> &items,
                  const std::vector<Outcome> &outcomes, const HealthOptions &options)
 {
     const bool colourSet = mostlyColour(outcomes);
     QHash<QByteArray, size_t> firstWithHash;
+    std::vector<bool> exactCopy(items.size(), false);
     for (size_t i = 0; i < items.size(); ++i) {
         const Outcome &outcome = outcomes[i];
         if (!outcome.checked)
@@ -430,11 +493,16 @@ void addFindings(HealthReport &report, const std::vector<Item> &items,
         if (outcome.hash.isEmpty())
             continue;
         const auto first = firstWithHash.constFind(outcome.hash);
-        if (first == firstWithHash.cend())
+        if (first == firstWithHash.cend()) {
             firstWithHash.insert(outcome.hash, i);
-        else
+        } else {
             addDuplicate(report, item, path, items[*first]);
+            exactCopy[i] = true;
+        }
     }
+    if (options.findNearDuplicates)
+        addNearDuplicates(report, items, outcomes, exactCopy,
+                          {options.nearDuplicateThreshold, options.nearDuplicateMaxDifference});
 }
 
 } // namespace
@@ -454,7 +522,8 @@ HealthReport checkHealth(const QList<HealthTarget> &targets, const HealthOptions
         = options.findDuplicates ? takeSizeCensus(items, threads, cancel) : SizeCensus{};
     std::vector<Outcome> outcomes;
     int64_t bytesRead = 0;
-    report.cancelled = !checkAll(items, census, threads, progress, cancel, outcomes, bytesRead);
+    report.cancelled = !checkAll(items, census, threads, options.findNearDuplicates, progress,
+                                 cancel, outcomes, bytesRead);
     addFindings(report, items, outcomes, options);
     report.bytesRead = bytesRead;
     report.seconds = double(timer.nsecsElapsed()) / 1e9;

@@ -2,6 +2,7 @@
 
 #include "base/result.h"
 #include "dataset/imagefolder.h"
+#include "dataset/nearduplicates.h"
 #include "image/imageprobe.h"
 
 #include <QList>
@@ -24,6 +25,9 @@ struct HealthFinding
         UnusualMode, ///< CMYK, 16-bit, palette, alpha, gray in an RGB dataset, ...
         WrongExtension, ///< the content is another format than the name says
         Duplicate, ///< byte-identical to another file (maybe in another split)
+        /// looks like another file (perceptual hashes a few bits apart: a resized, re-encoded
+        /// or cropped copy); an error when that file is in another split (leakage)
+        NearDuplicate,
     };
     enum class Severity { Info, Warning, Error };
 
@@ -33,8 +37,9 @@ struct HealthFinding
     QString relativePath; ///< relative to the split root (or the dataset root)
     QString absolutePath;
     QString message; ///< full sentence naming the file and the reason
-    QString
-        duplicateOf; ///< for Duplicate: the first file (split/relative path) with the same bytes
+    QString duplicateOf; ///< for Duplicate: the first file (split/relative path) with the same
+                         ///< bytes for NearDuplicate: the first file of its group
+    int hashDistance = -1; ///< for NearDuplicate: bits between the two perceptual hashes
 };
 
 /// Stable JSON keys ("zero_byte", "truncated", ..., "error", "warning", "info"), shared by the
@@ -67,6 +72,12 @@ struct HealthOptions
     int threads = 0; ///< 0 = all cores
     int minSide = 8; ///< smaller is "tiny"
     bool findDuplicates = true;
+    /// Also fingerprint every image (pHash and a thumbnail, dataset/nearduplicates.h) and report
+    /// the groups of near-duplicates, byte-identical copies left to findDuplicates. Off by
+    /// default: it decodes each image a second time, at a reduced size.
+    bool findNearDuplicates = false;
+    int nearDuplicateThreshold = kNearDuplicateThreshold; ///< bits between the hashes
+    double nearDuplicateMaxDifference = kNearDuplicateMaxDifference; ///< thumbnails, grey levels
 };
 
 /// Decodes every sample of every target, off the calling thread's responsibility: it blocks, so run

@@ -1625,6 +1625,33 @@ Result<QImage> loadImageRgb(const QString &path, QSize maxSize)
     return rgb;
 }
 
+Result<QImage> decodeImageRgb(QByteArrayView data, const QString &name, QSize minSize)
+{
+    const Bytes bytes(data);
+    const Probe p = probeBytes(bytes);
+    if (p.status != ParseStatus::Ok)
+        return Error{probeMessage(name, p, true)};
+    if (p.header.pixelCount() > kPilRefusePixels)
+        return Error{tooLargeMessage(name, p.header)};
+    const Integrity integrity = checkIntegrity(bytes, p);
+    if (integrity.state == Completeness::Truncated || integrity.state == Completeness::Broken)
+        return Error{quoted(name) + QStringLiteral(" cannot be read: ") + integrity.reason};
+    const QByteArrayView whole
+        = integrity.repaired.isEmpty() ? data : QByteArrayView(integrity.repaired);
+    // Only libjpeg's DCT scaling: Qt's decoders would scale to fit inside the size instead.
+    const QSize target = p.header.format == u"JPEG" && !useQt(p) ? minSize : QSize();
+    cv::Mat mat;
+    QImage qtImage;
+    QString why;
+    if (!decodePixels(whole, p, target, false, mat, qtImage, &why))
+        return Error{quoted(name) + QStringLiteral(" cannot be decoded")
+                     + (why.isEmpty() ? QString() : QStringLiteral(": ") + why)};
+    QImage rgb = qtImage.isNull() ? matToRgb(mat) : qtImage.convertToFormat(QImage::Format_RGB888);
+    if (rgb.isNull())
+        return Error{QStringLiteral("Not enough memory to decode %1").arg(quoted(name))};
+    return rgb;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 namespace {

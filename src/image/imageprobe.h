@@ -63,6 +63,11 @@ Result<ImageHeader> probeImage(const QString &path);
 /// R = (255 - C) * (255 - K) / 255. Fails, like PIL, on truncated files and on images beyond twice
 /// kPilMaxImagePixels (without decoding them). Thread-safe.
 Result<QImage> loadImageRgb(const QString &path, QSize maxSize = {});
+/// Decodes the bytes of an image file as loadImageRgb() does (`name` names it in errors); a JPEG
+/// at the largest DCT reduction (1/2, 1/4, 1/8) that keeps both sides at least `minSize` when
+/// that is valid, other formats at full size. For a pass that holds the bytes already (the
+/// health check's perceptual hashes).
+Result<QImage> decodeImageRgb(QByteArrayView data, const QString &name, QSize minSize = {});
 
 /// What checking one file the way torchvision's loader opens it found.
 struct ImageCheck

@@ -16,6 +16,7 @@
 #include "training/pretrained.h"
 #include "training/runfolder.h"
 #include "training/runrecords.h"
+#include "training/tensorboardwriter.h"
 #include "training/trainingdata.h"
 #include "training/weightsdownload.h"
 #include "transforms/torchrng.h"
@@ -2762,8 +2763,9 @@ void Trainer::stop(bool saveCheckpoint)
     d->control.stop(saveCheckpoint);
 }
 
-TrainFinish Trainer::run(const TrainCallbacks &callbacks)
+TrainFinish Trainer::run(const TrainCallbacks &given)
 {
+    const TrainCallbacks callbacks = withTensorBoardEvents(given);
     TrainFinish finish;
     try {
         TrainingRun run(d->control, d->config, callbacks);

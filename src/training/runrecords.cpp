@@ -3,6 +3,8 @@
 
 #include "training/runrecords.h"
 
+#include "training/tensorboardwriter.h"
+
 #include <QDir>
 #include <QFile>
 #include <QFileInfo>
@@ -266,9 +268,13 @@ Result<RunHistory> readRunHistory(const QString &folder)
     history.folder = folder;
     history.name = QFileInfo(folder).fileName();
     const QString metrics = QDir(folder).filePath(QStringLiteral("metrics.csv"));
-    if (!QFileInfo::exists(metrics))
+    if (!QFileInfo::exists(metrics)) {
+        // A Python run's folder, say: its TensorBoard event files tell the same curves.
+        if (!tensorBoardFiles(folder).isEmpty())
+            return readTensorBoardHistory(folder);
         return Error{
             QStringLiteral("“%1” is not a training run folder: it has no metrics.csv").arg(folder)};
+    }
     auto epochs = readCsv(metrics);
     if (!epochs)
         return epochs.error();

@@ -240,7 +240,9 @@ struct RunHistory
     QList<EpochRecord> epochs;
     QList<StepRecord> steps;
 };
-/// Reads metrics.csv and steps.csv of a run folder (for overlays of earlier runs).
+/// Reads metrics.csv and steps.csv of a run folder (for overlays of earlier runs); a folder
+/// without metrics.csv but with TensorBoard event files (a Python run's) is read from those
+/// (readTensorBoardHistory(), training/tensorboardwriter.h).
 Result<RunHistory> readRunHistory(const QString &folder);
 
 /// What a checkpoint of ours holds, for the resume dialog (read without torch).

@@ -1,5 +1,6 @@
 #include "datasets/healthpanel.h"
 
+#include "datasets/duplicatepairview.h"
 #include "datasets/healthfiltermodel.h"
 #include "datasets/healthreportmodel.h"
 
@@ -25,6 +26,7 @@
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSaveFile>
+#include <QSplitter>
 #include <QStackedWidget>
 #include <QStyledItemDelegate>
 #include <QTableView>
@@ -51,9 +53,9 @@ constexpr int kFilterSeverityBase = 0x100;
 constexpr int kFilterKindBase = 0x200;
 
 // Most serious first; the order of the summary and of the kind filters.
-constexpr std::array kKindOrder
-    = {Kind::Unreadable,     Kind::Truncated,   Kind::ZeroByte,       Kind::HugeDimensions,
-       Kind::WrongExtension, Kind::UnusualMode, Kind::TinyDimensions, Kind::Duplicate};
+constexpr std::array kKindOrder = {Kind::Unreadable,     Kind::Truncated,      Kind::ZeroByte,
+                                   Kind::HugeDimensions, Kind::WrongExtension, Kind::UnusualMode,
+                                   Kind::TinyDimensions, Kind::Duplicate,      Kind::NearDuplicate};
 
 QString number(int64_t n)
 {
@@ -83,6 +85,9 @@ QString kindPhrase(Kind kind, int n)
                    : HealthPanel::tr("%1 wrong extensions").arg(count);
     case Kind::Duplicate:
         return one ? HealthPanel::tr("1 duplicate") : HealthPanel::tr("%1 duplicates").arg(count);
+    case Kind::NearDuplicate:
+        return one ? HealthPanel::tr("1 near-duplicate")
+                   : HealthPanel::tr("%1 near-duplicates").arg(count);
     }
     return {};
 }
@@ -319,7 +324,37 @@ QWidget *HealthPanel::buildTable()
     connect(m_view, &QTableView::doubleClicked, this, &HealthPanel::activateRow);
     connect(m_view, &QTableView::customContextMenuRequested, this, &HealthPanel::showContextMenu);
 
-    return m_view;
+    // Under the table: the current duplicate's two files side by side.
+    m_pairView = new DuplicatePairView(this);
+    m_pairView->hide();
+    connect(m_view->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex &current) { showPairOf(current); });
+    auto splitter = new QSplitter(Qt::Vertical, this);
+    splitter->setChildrenCollapsible(false);
+    splitter->addWidget(m_view);
+    splitter->addWidget(m_pairView);
+    splitter->setStretchFactor(0, 3);
+    splitter->setStretchFactor(1, 2);
+    return splitter;
+}
+
+void HealthPanel::showPairOf(const QModelIndex &proxyIndex)
+{
+    const QModelIndex source = m_filter->mapToSource(proxyIndex);
+    const HealthFinding *finding = source.isValid() ? &m_model->finding(source.row()) : nullptr;
+    if (!finding || finding->duplicateOf.isEmpty()
+        || (finding->kind != Kind::Duplicate && finding->kind != Kind::NearDuplicate)) {
+        m_pairView->clear();
+        m_pairView->hide();
+        return;
+    }
+    const QString name = finding->split.isEmpty() ? finding->relativePath
+                                                  : finding->split + u'/' + finding->relativePath;
+    // Names are "split/relative" under the root, or relative to it without splits.
+    const QString other = QDir(m_root).filePath(finding->duplicateOf);
+    m_pairView->showPair(finding->absolutePath, name, other,
+                         HealthReportModel::detailsText(*finding));
+    m_pairView->show();
 }
 
 QWidget *HealthPanel::buildSuccessPage()
@@ -344,6 +379,13 @@ QWidget *HealthPanel::buildSuccessPage()
     successLayout->addStretch(2);
 
     return successPage;
+}
+
+void HealthPanel::setOptions(const HealthOptions &options)
+{
+    m_options = options;
+    const QSignalBlocker blocker(m_nearDuplicatesAction);
+    m_nearDuplicatesAction->setChecked(options.findNearDuplicates);
 }
 
 void HealthPanel::createActions()
@@ -376,6 +418,15 @@ void HealthPanel::createActions()
     m_exportAction->setObjectName(QStringLiteral("exportReportAction"));
     m_exportAction->setToolTip(tr("Save the whole report as JSON"));
     connect(m_exportAction, &QAction::triggered, this, &HealthPanel::exportReportInteractively);
+
+    m_nearDuplicatesAction = new QAction(tr("Near-Duplicates"), this);
+    m_nearDuplicatesAction->setObjectName(QStringLiteral("nearDuplicatesAction"));
+    m_nearDuplicatesAction->setCheckable(true);
+    m_nearDuplicatesAction->setToolTip(
+        tr("The next check also finds resized, re-encoded or cropped copies by their perceptual "
+           "hash; a copy in another split is an error (leakage)"));
+    connect(m_nearDuplicatesAction, &QAction::toggled, this,
+            [this](bool on) { m_options.findNearDuplicates = on; });
 }
 
 QLayout *HealthPanel::buildActionBar()
@@ -393,6 +444,7 @@ QLayout *HealthPanel::buildActionBar()
     addButton(m_checkErrorsAction);
     addButton(m_quarantineAction);
     addButton(m_undoAction);
+    addButton(m_nearDuplicatesAction);
     actions->addStretch(1);
     addButton(m_copyAction);
     addButton(m_exportAction);
@@ -677,6 +729,12 @@ QString HealthPanel::summaryText() const
     const int failing = m_model->failingFileCount();
     text += failing > 0 ? tr(" — torchvision would fail on %1").arg(filesPhrase(failing))
                         : tr(" — torchvision would load every file");
+    const auto leaks = std::count_if(
+        report.findings.cbegin(), report.findings.cend(), [](const HealthFinding &f) {
+            return f.kind == Kind::NearDuplicate && f.severity == Severity::Error;
+        });
+    if (leaks > 0)
+        text += tr(", but %1 leaked into another split").arg(filesPhrase(int(leaks)));
     if (const int moved = m_model->quarantinedCount(); moved > 0)
         text += tr(" (%1 moved to quarantine)").arg(filesPhrase(moved));
     return text;
@@ -870,6 +928,8 @@ Status HealthPanel::exportReport(const QString &fileName) const
         };
         if (!finding.duplicateOf.isEmpty())
             object.insert(QStringLiteral("duplicateOf"), finding.duplicateOf);
+        if (finding.hashDistance >= 0)
+            object.insert(QStringLiteral("hashDistance"), finding.hashDistance);
         findings.append(object);
     }
     const QJsonObject root{

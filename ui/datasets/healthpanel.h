@@ -27,6 +27,7 @@ class QTableView;
 
 namespace ifs {
 
+class DuplicatePairView;
 class HealthFilterModel;
 class HealthReportModel;
 
@@ -59,7 +60,7 @@ public:
         const std::atomic_bool *cancel)>;
     void setCheckFunction(CheckFunction check) { m_check = std::move(check); }
 
-    void setOptions(const HealthOptions &options) { m_options = options; }
+    void setOptions(const HealthOptions &options);
     HealthOptions options() const { return m_options; }
 
     /// Where "Move to Quarantine" puts files; empty (the default) means
@@ -81,6 +82,10 @@ public:
     QAction *undoAction() const { return m_undoAction; }
     QAction *copyAction() const { return m_copyAction; }
     QAction *exportAction() const { return m_exportAction; }
+    /// Checkable: whether checks also look for near-duplicates (HealthOptions).
+    QAction *nearDuplicatesAction() const { return m_nearDuplicatesAction; }
+    /// The current row's two files when it is a duplicate or near-duplicate (hidden otherwise).
+    DuplicatePairView *pairView() const { return m_pairView; }
 
     /// Moves done in this session, oldest first; undoLastQuarantine() takes the last.
     QList<QuarantineBatch> quarantineHistory() const { return m_batches; }
@@ -144,6 +149,7 @@ private:
     void applyFilter();
     void showContextMenu(const QPoint &pos);
     void activateRow(const QModelIndex &proxyIndex);
+    void showPairOf(const QModelIndex &proxyIndex);
     int64_t sampleTotal() const;
 
     QString m_root;
@@ -183,6 +189,8 @@ private:
     QAction *m_undoAction = nullptr;
     QAction *m_copyAction = nullptr;
     QAction *m_exportAction = nullptr;
+    QAction *m_nearDuplicatesAction = nullptr;
+    DuplicatePairView *m_pairView = nullptr;
 };
 
 } // namespace ifs

@@ -209,7 +209,9 @@ int HealthReportModel::failingFileCount() const
 {
     QSet<QString> files;
     for (const HealthFinding &finding : m_report.findings) {
-        if (finding.severity == Severity::Error && !m_quarantined.contains(finding.absolutePath))
+        // Leakage is an error of the dataset, not one torchvision's loader fails on.
+        if (finding.severity == Severity::Error && finding.kind != Kind::NearDuplicate
+            && !m_quarantined.contains(finding.absolutePath))
             files.insert(finding.absolutePath);
     }
     return int(files.size());
@@ -234,6 +236,8 @@ QString HealthReportModel::kindName(Kind kind)
         return tr("Wrong extension");
     case Kind::Duplicate:
         return tr("Duplicate");
+    case Kind::NearDuplicate:
+        return tr("Near-duplicate");
     }
     return {};
 }
@@ -265,6 +269,12 @@ QString HealthReportModel::detailsText(const HealthFinding &finding)
 {
     if (finding.kind == Kind::Duplicate && !finding.duplicateOf.isEmpty())
         return tr("Same bytes as %1").arg(finding.duplicateOf);
+    if (finding.kind == Kind::NearDuplicate && !finding.duplicateOf.isEmpty())
+        return finding.hashDistance == 1
+            ? tr("Looks like %1 (1 bit apart)").arg(finding.duplicateOf)
+            : tr("Looks like %1 (%2 bits apart)")
+                  .arg(finding.duplicateOf)
+                  .arg(finding.hashDistance);
     return finding.message;
 }
 

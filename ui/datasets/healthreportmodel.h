@@ -67,7 +67,8 @@ public:
     bool isQuarantined(const QString &absolutePath) const;
     int quarantinedCount() const { return int(m_quarantined.size()); }
 
-    /// Distinct files with at least one Error finding that are still in the dataset.
+    /// Distinct files with at least one Error finding that are still in the dataset, leakage
+    /// (near-duplicates across splits) left out: torchvision loads those.
     int failingFileCount() const;
 
     /// "Truncated", "Empty file", "Duplicate", ...
