@@ -133,6 +133,25 @@ private Q_SLOTS:
         QFETCH(QString, name);
         const TransformDefinition &d = *findDefinition(name);
         const TransformStep step = newStepFor(d);
+        if (!d.unsupported.isEmpty()) {
+            // Read but not run (a Lambda's code, AugMix): compile() refuses with the reason, a
+            // preview skips it, passing its input on without a draw.
+            const Result<CompiledPipeline> refused = CompiledPipeline::compile({{step}});
+            QVERIFY(!refused.ok());
+            QVERIFY2(refused.errorMessage().contains(d.unsupported),
+                     qPrintable(refused.errorMessage()));
+            const Result<CompiledPipeline> skipping
+                = CompiledPipeline::compile({{step}}, CompiledPipeline::Unsupported::Skip);
+            QVERIFY(skipping.ok());
+            TorchGenerator rng(7);
+            const Result<TransformRun> run = skipping->run(testImage(), rng);
+            QVERIFY(run.ok());
+            QCOMPARE(run->output.image, testImage());
+            QVERIFY(!run->steps.constLast().applied);
+            QVERIFY(run->steps.constLast().summary.contains(d.unsupported));
+            QCOMPARE(rng.random64(), TorchGenerator(7).random64());
+            return;
+        }
         const Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipelineFor(d, step));
         QVERIFY2(compiled.ok(), qPrintable(compiled.errorMessage()));
         QCOMPARE(compiled->isRandom(), d.random);
