@@ -3,6 +3,7 @@
 // what torchvision gives for the same seed, findings with fixes, Python files out and in, the
 // dataset's own statistics, and pipelines that persist per dataset.
 #include "base/settings.h"
+#include "common/batchview.h"
 #include "dataset/datasetlayout.h"
 #include "datasets/datasetsworkspace.h"
 #include "datasets/thumbnailmodel.h"
@@ -10,7 +11,6 @@
 #include "mainwindow.h"
 #include "testutil.h"
 #include "transforms/advicepanel.h"
-#include "transforms/batchview.h"
 #include "transforms/pipelineeditor.h"
 #include "transforms/stepform.h"
 #include "transforms/transformjobs.h"

@@ -1,11 +1,11 @@
 #include "transforms/transformsworkspace.h"
 
 #include "base/settings.h"
+#include "common/batchview.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
 #include "transforms/advicepanel.h"
-#include "transforms/batchview.h"
 #include "transforms/pipelineeditor.h"
 #include "transforms/stepform.h"
 #include "transforms/transformpreview.h"

@@ -6,6 +6,7 @@
 
 #include "common/backgroundjob.h"
 #include "dataset/imagefolder.h"
+#include "transforms/batchloader.h"
 #include "transforms/transformspec.h"
 
 #include <QDialog>
@@ -27,8 +28,30 @@ struct BatchPreview
     QString description; ///< "32 images, tensor [32, 3, 224, 224], seed 7, …"
 };
 
-/// The first batch of epoch 0 for `seed`, as BatchLoader makes it from these samples with this
-/// pipeline (at most batchSize images). Fails with the loader's or the pipeline's message.
+/// What a batch is made from: the samples, class names, pipeline and loader options a training
+/// run would use.
+struct BatchSource
+{
+    std::vector<LoaderSample> samples;
+    QStringList classes;
+    CompiledPipeline pipeline;
+    BatchLoaderOptions options;
+    QString note; ///< appended to the description ("class-balanced sampling")
+};
+/// Makes the BatchSource for a seed, off the GUI thread (it may scan and split the dataset).
+using BatchSourceFn = std::function<Result<BatchSource>(quint64 seed)>;
+
+/// The first batch of epoch 0, as BatchLoader makes it from the source.
+Result<BatchPreview> makeBatchPreview(const BatchSource &source,
+                                      const std::atomic_bool *cancel = nullptr);
+
+/// The samples of `index` with `pipeline` compiled (refused as training refuses it), shuffled
+/// with `seed`, in batches of batchSize.
+Result<BatchSource> indexBatchSource(const IndexPtr &index, const TransformPipeline &pipeline,
+                                     quint64 seed, int batchSize);
+
+/// The same for the samples of `index` and `pipeline` (refused as training refuses it), shuffled
+/// with `seed`, in batches of batchSize.
 Result<BatchPreview> makeBatchPreview(const IndexPtr &index, const TransformPipeline &pipeline,
                                       quint64 seed, int batchSize,
                                       const std::atomic_bool *cancel = nullptr);
@@ -43,6 +66,8 @@ public:
     /// Shows the batch of `pipeline` over `index` for `seed` (replacing what was shown).
     void showBatch(const IndexPtr &index, const TransformPipeline &pipeline, quint64 seed,
                    int batchSize = 32);
+    /// Shows the batch the source makes for `seed` (a training run's: its split, options).
+    void showBatch(BatchSourceFn source, quint64 seed);
 
     quint64 seed() const { return m_seed; }
     /// The tiles' captions, in order (for tests).
@@ -59,10 +84,8 @@ private:
     void showPreview(const BatchPreview &preview);
     void clearTiles();
 
-    IndexPtr m_index;
-    TransformPipeline m_pipeline;
+    BatchSourceFn m_source;
     quint64 m_seed = 0;
-    int m_batchSize = 32;
     QStringList m_shownLabels;
     QLabel *m_status;
     QGridLayout *m_grid;

@@ -1,6 +1,5 @@
-#include "transforms/batchview.h"
+#include "common/batchview.h"
 
-#include "transforms/batchloader.h"
 #include "transforms/transforms.h"
 
 #include <QDialogButtonBox>
@@ -22,24 +21,11 @@ constexpr int kColumns = 8;
 
 } // namespace
 
-Result<BatchPreview> makeBatchPreview(const IndexPtr &index, const TransformPipeline &pipeline,
-                                      quint64 seed, int batchSize, const std::atomic_bool *cancel)
+Result<BatchPreview> makeBatchPreview(const BatchSource &source, const std::atomic_bool *cancel)
 {
-    if (!index || index->samples.empty())
+    if (source.samples.empty())
         return Error{QStringLiteral("No images to make a batch of")};
-    // Training refuses steps the engine cannot reproduce, so the batch view does too.
-    const Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline);
-    if (!compiled)
-        return compiled.error();
-    std::vector<LoaderSample> samples;
-    samples.reserve(index->samples.size());
-    for (const Sample &s : index->samples)
-        samples.push_back({index->absolutePath(s), s.classIndex});
-    BatchLoaderOptions options;
-    options.batchSize = batchSize;
-    options.seed = seed;
-    options.workers = 2;
-    BatchLoader loader(std::move(samples), compiled.value(), options);
+    BatchLoader loader(source.samples, source.pipeline, source.options);
     if (Status ok = loader.status(); !ok)
         return ok.error();
     loader.startEpoch(0);
@@ -52,7 +38,8 @@ Result<BatchPreview> makeBatchPreview(const IndexPtr &index, const TransformPipe
                                                        .arg(loader.failures().first().path,
                                                             loader.failures().first().message)};
     BatchPreview preview;
-    const std::vector<float> mean = compiled->normalizeMean(), std = compiled->normalizeStd();
+    const std::vector<float> mean = source.pipeline.normalizeMean();
+    const std::vector<float> std = source.pipeline.normalizeStd();
     const qsizetype plane = qsizetype(batch->channels) * batch->height * batch->width;
     for (int i = 0; i < batch->count; ++i) {
         ImageTensor t;
@@ -62,18 +49,49 @@ Result<BatchPreview> makeBatchPreview(const IndexPtr &index, const TransformPipe
         t.data.assign(batch->data.begin() + i * plane, batch->data.begin() + (i + 1) * plane);
         preview.images.append(tensorToImage(t, mean, std));
         const int64_t label = batch->labels[size_t(i)];
-        preview.labels.append(label >= 0 && label < index->classCount() ? index->classes[label]
-                                                                        : QString::number(label));
+        preview.labels.append(label >= 0 && label < source.classes.size() ? source.classes[label]
+                                                                          : QString::number(label));
     }
     preview.description
-        = QStringLiteral("%1 images, tensor [%1, %2, %3, %4], seed %5, epoch 0, batch 0%6")
+        = QStringLiteral("%1 images, tensor [%1, %2, %3, %4], seed %5, epoch 0, batch 0%6%7")
               .arg(batch->count)
               .arg(batch->channels)
               .arg(batch->height)
               .arg(batch->width)
-              .arg(seed)
-              .arg(mean.empty() ? QString() : QStringLiteral(", shown denormalised"));
+              .arg(source.options.seed)
+              .arg(mean.empty() ? QString() : QStringLiteral(", shown denormalised"),
+                   source.note.isEmpty() ? QString() : QStringLiteral(", ") + source.note);
     return preview;
+}
+
+Result<BatchSource> indexBatchSource(const IndexPtr &index, const TransformPipeline &pipeline,
+                                     quint64 seed, int batchSize)
+{
+    if (!index || index->samples.empty())
+        return Error{QStringLiteral("No images to make a batch of")};
+    // Training refuses steps the engine cannot reproduce, so the batch view does too.
+    Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline);
+    if (!compiled)
+        return compiled.error();
+    BatchSource source;
+    source.samples.reserve(index->samples.size());
+    for (const Sample &s : index->samples)
+        source.samples.push_back({index->absolutePath(s), s.classIndex});
+    source.classes = index->classes;
+    source.pipeline = std::move(compiled).value();
+    source.options.batchSize = batchSize;
+    source.options.seed = seed;
+    source.options.workers = 2;
+    return source;
+}
+
+Result<BatchPreview> makeBatchPreview(const IndexPtr &index, const TransformPipeline &pipeline,
+                                      quint64 seed, int batchSize, const std::atomic_bool *cancel)
+{
+    Result<BatchSource> source = indexBatchSource(index, pipeline, seed, batchSize);
+    if (!source)
+        return source.error();
+    return makeBatchPreview(source.value(), cancel);
 }
 
 BatchView::BatchView(QWidget *parent)
@@ -121,10 +139,15 @@ BatchView::BatchView(QWidget *parent)
 void BatchView::showBatch(const IndexPtr &index, const TransformPipeline &pipeline, quint64 seed,
                           int batchSize)
 {
-    m_index = index;
-    m_pipeline = pipeline;
+    showBatch([index, pipeline,
+               batchSize](quint64 s) { return indexBatchSource(index, pipeline, s, batchSize); },
+              seed);
+}
+
+void BatchView::showBatch(BatchSourceFn source, quint64 seed)
+{
+    m_source = std::move(source);
     m_seed = seed;
-    m_batchSize = batchSize;
     start();
 }
 
@@ -137,12 +160,13 @@ void BatchView::start()
 {
     m_status->setText(tr("Loading the batch of seed %1…").arg(m_seed));
     m_reseed->setEnabled(false);
-    const IndexPtr index = m_index;
-    const TransformPipeline pipeline = m_pipeline;
+    const BatchSourceFn source = m_source;
     const quint64 seed = m_seed;
-    const int batchSize = m_batchSize;
-    m_job.start([index, pipeline, seed, batchSize](JobContext<NoProgress> &context) {
-        return makeBatchPreview(index, pipeline, seed, batchSize, context.cancelFlag());
+    m_job.start([source, seed](JobContext<NoProgress> &context) -> Result<BatchPreview> {
+        Result<BatchSource> made = source(seed);
+        if (!made)
+            return made.error();
+        return makeBatchPreview(made.value(), context.cancelFlag());
     });
 }
 
