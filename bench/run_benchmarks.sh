@@ -122,12 +122,12 @@ if want policies; then
     norm="T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])"
     for policy in "T.TrivialAugmentWide()" "T.RandAugment()"; do
         code="T.Compose([T.RandomResizedCrop(176), T.RandomHorizontalFlip(), $policy, $norm])"
-        "$bench_input" "$jpegs" --workers 0 --pipeline "$code" >/dev/null   # warm the page cache
+        "$bench_input" "$jpegs" --workers 1 --pipeline "$code" >/dev/null   # warm the page cache
         peer_best=0 ours_best=0
         for _ in 1 2 3; do   # interleaved rounds, the best of each side counts
             rate=$($py "$here/peer.py" loader "$jpegs" 0 64 "$code")
             if (( $(echo "$rate > $peer_best" | bc -l) )); then peer_best=$rate; fi
-            rate=$("$bench_input" "$jpegs" --workers 0 --pipeline "$code" | cut -d' ' -f1)
+            rate=$("$bench_input" "$jpegs" --workers 1 --pipeline "$code" | cut -d' ' -f1)
             if (( $(echo "$rate > $ours_best" | bc -l) )); then ours_best=$rate; fi
         done
         printf '  %-22s torchvision %6.2f ms/img   ours (exact engine) %6.2f ms/img   ratio %4.1fx\n' \
