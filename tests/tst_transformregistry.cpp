@@ -152,7 +152,17 @@ private Q_SLOTS:
             QCOMPARE(rng.random64(), TorchGenerator(7).random64());
             return;
         }
-        const Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipelineFor(d, step));
+        // A preview-only transform (FiveCrop's tuple) is refused for training with its reason
+        // and runs in a preview.
+        const auto mode = d.previewOnly.isEmpty() ? CompiledPipeline::Unsupported::Refuse
+                                                  : CompiledPipeline::Unsupported::Skip;
+        if (!d.previewOnly.isEmpty()) {
+            const Result<CompiledPipeline> training = CompiledPipeline::compile({{step}});
+            QVERIFY(!training.ok());
+            QVERIFY(training.errorMessage().contains(d.previewOnly));
+        }
+        const Result<CompiledPipeline> compiled
+            = CompiledPipeline::compile(pipelineFor(d, step), mode);
         QVERIFY2(compiled.ok(), qPrintable(compiled.errorMessage()));
         QCOMPARE(compiled->isRandom(), d.random);
         TorchGenerator rng(7);
@@ -167,7 +177,7 @@ private Q_SLOTS:
         TransformPipeline wrong{{step}};
         if (d.input == StepInput::Image)
             wrong.steps.prepend({QStringLiteral("ToTensor"), {}});
-        const Result<CompiledPipeline> refused = CompiledPipeline::compile(wrong);
+        const Result<CompiledPipeline> refused = CompiledPipeline::compile(wrong, mode);
         QVERIFY(refused.ok());
         TorchGenerator unused(7);
         const Result<TransformRun> failed = refused->run(testImage(), unused);

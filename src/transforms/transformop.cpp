@@ -569,6 +569,12 @@ void convertToGray(RunState &run, int outChannels)
 
 void PreparedStep::apply(RunState &run) const
 {
+    if (run.data.crops > 0 && definition->unsupported.isEmpty())
+        fail(QStringLiteral("receives the tuple of %1 crops a FiveCrop/TenCrop made, and "
+                            "torchvision's transforms take one image: stack them with "
+                            "Lambda(lambda crops: torch.stack([ToTensor()(c) for c in crops])) "
+                            "in Python (the preview shows the crops side by side)")
+                 .arg(run.data.crops));
     if (definition->input == StepInput::Image)
         run.requireImage();
     else if (definition->input == StepInput::Tensor)

@@ -87,6 +87,9 @@ struct TransformDefinition
     /// AugMix's tensor kernels): why, and what to do instead. compile() refuses it with this
     /// message unless told to skip it (a preview), and the advice says it.
     QString unsupported{};
+    /// Non-empty for a transform that runs in a preview but cannot feed training (FiveCrop's
+    /// tuple): why. compile() refuses it unless told to skip what training cannot run.
+    QString previewOnly{};
 };
 
 /// Every transform, in the order of ops/ops.h (the signature table's order).

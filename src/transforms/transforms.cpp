@@ -44,6 +44,12 @@ QString TransformData::describe() const
             .arg(tensor.width);
     if (image.isNull())
         return QStringLiteral("nothing");
+    if (crops > 0)
+        return QStringLiteral("tuple of %1 PIL Images %2 %3 × %4 (side by side)")
+            .arg(crops)
+            .arg(ops::channelsOf(image) == 1 ? QStringLiteral("L") : QStringLiteral("RGB"))
+            .arg(image.width() / crops)
+            .arg(image.height());
     return QStringLiteral("PIL Image %1 %2 × %3")
         .arg(ops::channelsOf(image) == 1 ? QStringLiteral("L") : QStringLiteral("RGB"))
         .arg(image.width())
@@ -143,6 +149,8 @@ Result<CompiledPipeline> CompiledPipeline::compile(const TransformPipeline &pipe
         if (!bound)
             return Error{where + bound.errorMessage()};
         const TransformDefinition *definition = findDefinition(bound->name);
+        if (definition && !definition->previewOnly.isEmpty() && unsupported == Unsupported::Refuse)
+            return Error{where + definition->previewOnly};
         if (definition && !definition->unsupported.isEmpty()) {
             if (unsupported == Unsupported::Refuse)
                 return Error{where + definition->unsupported};

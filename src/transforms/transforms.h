@@ -46,6 +46,9 @@ struct TransformData
     QImage image;
     /// After ToTensor.
     ImageTensor tensor;
+    /// > 0: a tuple of this many crops of equal size (FiveCrop, TenCrop), kept in `image` side by
+    /// side from left to right, as the preview shows them.
+    int crops = 0;
 
     bool isTensor() const { return !tensor.isNull(); }
     int channels() const;

@@ -95,6 +95,8 @@ def run_cases(cases, outdir):
                 random.seed(case["seed"])
                 torch.manual_seed(case["seed"])
             out = pipeline(img)
+            if isinstance(out, tuple):  # FiveCrop, TenCrop: the crops side by side
+                out = Image.fromarray(np.concatenate([np.asarray(c) for c in out], axis=1))
             if isinstance(out, torch.Tensor):
                 arr = out.detach().to(torch.float32).contiguous().numpy()
                 kind = "tensor"
@@ -228,6 +230,11 @@ class PipelineDrawer:
     def pipeline(self):
         r = self.r
         steps = [self.image_step() for _ in range(r.randint(1, 4))]
+        if r.random() < 0.08:  # a tuple of crops ends the pipeline
+            size = r.choice([str(r.randint(4, 40)), "(%d, %d)" % (r.randint(4, 40), r.randint(4, 40))])
+            steps.append(r.choice(["T.FiveCrop(%s)" % size,
+                                   "T.TenCrop(%s, vertical_flip=%s)" % (size, r.choice(["True", "False"]))]))
+            return "T.Compose([%s])" % ", ".join(steps)
         if r.random() < 0.6:
             steps.append("T.ToTensor()")
             if r.random() < 0.5:
