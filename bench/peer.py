@@ -84,6 +84,8 @@ def main():
         transform = T.Compose([
             T.RandomResizedCrop(224), T.RandomHorizontalFlip(), T.ToTensor(),
             T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
+        if len(sys.argv) > 5:  # another pipeline, as Python source over T
+            transform = eval(sys.argv[5], {"T": T})
         t = time.perf_counter()
         dataset = ImageFolder(root, transform=transform)
         loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True,

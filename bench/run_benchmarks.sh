@@ -5,7 +5,7 @@
 #   IFS_BENCH_DIR   where the generated trees live (default /tmp/ifs-bench; reused)
 #   IFS_BENCH_REPEATS  repeats per measurement (default 5)
 #   IFS_BENCH_ONLY  the sections to run, e.g. "train" or "loader checkpoint" (default: all of
-#                   scan check loader checkpoint train bf16 cache ddp)
+#                   scan check loader policies checkpoint train bf16 cache ddp)
 #   IFS_BENCH_TRAIN_ROUNDS  interleaved rounds of each training case (default 5 short ones for
 #                   the small CNN, 2 for ResNet-18, whose rounds take minutes on 2 cores)
 set -euo pipefail
@@ -18,7 +18,7 @@ py=/usr/bin/python3
 dir=${IFS_BENCH_DIR:-/tmp/ifs-bench}
 repeats=${IFS_BENCH_REPEATS:-5}
 mkdir -p "$dir"
-want() { [[ " ${IFS_BENCH_ONLY:-scan check loader checkpoint train bf16 cache ddp} " == *" $1 "* ]]; }
+want() { [[ " ${IFS_BENCH_ONLY:-scan check loader policies checkpoint train bf16 cache ddp} " == *" $1 "* ]]; }
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 wall() { # seconds of one run of a command, output discarded
@@ -112,6 +112,28 @@ if want loader; then
             "$(echo "${best[$config]} / $best_peer" | bc -l)"
     done
     echo "  (best of 3 interleaved rounds; against the peer's better worker setting; $cores cores)"
+fi
+
+if want policies; then
+    echo "== Augmentation policies per image, one thread each side: JPEG decode + RandomResizedCrop(176)"
+    echo "   + RandomHorizontalFlip + policy + ToTensor + Normalize, one epoch of 2,000 JPEGs 500x375"
+    jpegs="$dir/jpeg-2k"
+    $py "$here/make_data.py" jpeg-tree "$jpegs" 10 200
+    norm="T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])"
+    for policy in "T.TrivialAugmentWide()" "T.RandAugment()"; do
+        code="T.Compose([T.RandomResizedCrop(176), T.RandomHorizontalFlip(), $policy, $norm])"
+        "$bench_input" "$jpegs" --workers 1 --pipeline "$code" >/dev/null   # warm the page cache
+        peer_best=0 ours_best=0
+        for _ in 1 2 3; do   # interleaved rounds, the best of each side counts
+            rate=$($py "$here/peer.py" loader "$jpegs" 0 64 "$code")
+            if (( $(echo "$rate > $peer_best" | bc -l) )); then peer_best=$rate; fi
+            rate=$("$bench_input" "$jpegs" --workers 1 --pipeline "$code" | cut -d' ' -f1)
+            if (( $(echo "$rate > $ours_best" | bc -l) )); then ours_best=$rate; fi
+        done
+        printf '  %-22s torchvision %6.2f ms/img   ours (exact engine) %6.2f ms/img   ratio %4.1fx\n' \
+            "${policy#T.}" "$(echo "1000 / $peer_best" | bc -l)" "$(echo "1000 / $ours_best" | bc -l)" \
+            "$(echo "$ours_best / $peer_best" | bc -l)"
+    done
 fi
 
 if want checkpoint; then

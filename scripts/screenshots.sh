@@ -49,6 +49,10 @@ shoot transforms "$sample" --screenshot-view transforms
 photos="$work/photos"
 /usr/bin/python3 "$repo/scripts/make_photo_dataset.py" "$photos"
 shoot transforms-photos "$photos" --screenshot-view transforms
+# A pasted recipe with RandomApply and TrivialAugmentWide (the strip shows what the policy drew),
+# and one whole training batch of it (the batch view).
+shoot transforms-policies "$photos" --screenshot-view transforms-policies
+shoot batch "$photos" --screenshot-view batch
 
 # Checkpoints made by real torch: a plain resnet18 state dict, and a DataParallel training
 # checkpoint whose storages say cuda:0 (as one saved on a GPU machine), to load into the first.

@@ -5,6 +5,7 @@
 // Pause honoured quickly, an exact resume whose curves continue, overlays of earlier runs, the
 // controls' states, and a window that asks before closing on a running run.
 #include "base/settings.h"
+#include "common/batchview.h"
 #include "common/warningbanner.h"
 #include "dataset/datasetlayout.h"
 #include "dataset/sampledata.h"
@@ -101,6 +102,7 @@ private Q_SLOTS:
     void closingTheWindowAsksAndStops();
     void lrFinderSuggestionSetsTheRate();
     void lrFinderPlotClickAndCancel();
+    void batchViewShowsTheFirstTrainingBatch();
 
 private:
     std::unique_ptr<TrainingWorkspace> openWorkspace();
@@ -986,6 +988,36 @@ void TestTrainingWorkspace::lrFinderPlotClickAndCancel()
     QVERIFY(cancelEnded.wait(kRunMs));
     QVERIFY(!cancelled.isRunning());
     QVERIFY(cancelled.result().lrs.isEmpty());
+}
+
+void TestTrainingWorkspace::batchViewShowsTheFirstTrainingBatch()
+{
+    // The batch a run with these settings starts with: its batch size, seed and pipeline (a
+    // policy included), labels from the dataset's classes; Reseed shows the next seed's.
+    m_settings->setTransformPipelines(
+        m_root,
+        {QStringLiteral("transforms.Compose([transforms.TrivialAugmentWide(), "
+                        "transforms.ToTensor()])"),
+         QStringLiteral("transforms.Compose([transforms.ToTensor()])")});
+    const auto workspace = openWorkspace();
+    workspace->batchSizeSpin()->setValue(16);
+    workspace->findChild<QSpinBox *>(QStringLiteral("seedSpin"))->setValue(42);
+    workspace->findChild<QPushButton *>(QStringLiteral("trainingShowBatchButton"))->click();
+    BatchView *view = workspace->batchView();
+    QVERIFY(view);
+    QSignalSpy shown(view, &BatchView::batchShown);
+    QVERIFY(shown.count() > 0 || shown.wait(60000));
+    QCOMPARE(view->shownLabels().size(), 16);
+    const QStringList classes = m_scan.index(QStringLiteral("train"))->classes;
+    for (const QString &label : view->shownLabels())
+        QVERIFY2(classes.contains(label), qPrintable(label));
+    QVERIFY2(view->status().startsWith(QStringLiteral("16 images, tensor [16, "))
+                 && view->status().contains(QStringLiteral(", 28, 28], seed 42")),
+             qPrintable(view->status()));
+    shown.clear();
+    view->findChild<QPushButton *>(QStringLiteral("reseedButton"))->click();
+    QVERIFY(shown.count() > 0 || shown.wait(60000));
+    QVERIFY2(view->status().contains(QStringLiteral("seed 43")), qPrintable(view->status()));
 }
 
 QTEST_MAIN(TestTrainingWorkspace)

@@ -133,7 +133,36 @@ private Q_SLOTS:
         QFETCH(QString, name);
         const TransformDefinition &d = *findDefinition(name);
         const TransformStep step = newStepFor(d);
-        const Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipelineFor(d, step));
+        if (!d.unsupported.isEmpty()) {
+            // Read but not run (a Lambda's code, AugMix): compile() refuses with the reason, a
+            // preview skips it, passing its input on without a draw.
+            const Result<CompiledPipeline> refused = CompiledPipeline::compile({{step}});
+            QVERIFY(!refused.ok());
+            QVERIFY2(refused.errorMessage().contains(d.unsupported),
+                     qPrintable(refused.errorMessage()));
+            const Result<CompiledPipeline> skipping
+                = CompiledPipeline::compile({{step}}, CompiledPipeline::Unsupported::Skip);
+            QVERIFY(skipping.ok());
+            TorchGenerator rng(7);
+            const Result<TransformRun> run = skipping->run(testImage(), rng);
+            QVERIFY(run.ok());
+            QCOMPARE(run->output.image, testImage());
+            QVERIFY(!run->steps.constLast().applied);
+            QVERIFY(run->steps.constLast().summary.contains(d.unsupported));
+            QCOMPARE(rng.random64(), TorchGenerator(7).random64());
+            return;
+        }
+        // A preview-only transform (FiveCrop's tuple) is refused for training with its reason
+        // and runs in a preview.
+        const auto mode = d.previewOnly.isEmpty() ? CompiledPipeline::Unsupported::Refuse
+                                                  : CompiledPipeline::Unsupported::Skip;
+        if (!d.previewOnly.isEmpty()) {
+            const Result<CompiledPipeline> training = CompiledPipeline::compile({{step}});
+            QVERIFY(!training.ok());
+            QVERIFY(training.errorMessage().contains(d.previewOnly));
+        }
+        const Result<CompiledPipeline> compiled
+            = CompiledPipeline::compile(pipelineFor(d, step), mode);
         QVERIFY2(compiled.ok(), qPrintable(compiled.errorMessage()));
         QCOMPARE(compiled->isRandom(), d.random);
         TorchGenerator rng(7);
@@ -148,7 +177,7 @@ private Q_SLOTS:
         TransformPipeline wrong{{step}};
         if (d.input == StepInput::Image)
             wrong.steps.prepend({QStringLiteral("ToTensor"), {}});
-        const Result<CompiledPipeline> refused = CompiledPipeline::compile(wrong);
+        const Result<CompiledPipeline> refused = CompiledPipeline::compile(wrong, mode);
         QVERIFY(refused.ok());
         TorchGenerator unused(7);
         const Result<TransformRun> failed = refused->run(testImage(), unused);

@@ -118,6 +118,66 @@ const Case kCases[] = {
     {"small recipe", "gray.png",
      "T.Compose([T.RandomCrop(48, padding=6), T.RandomHorizontalFlip(), T.ToTensor(), "
      "T.Normalize((0.5,), (0.5,))])", 25, 0},
+    // Containers: RandomApply draws from torch; RandomChoice and RandomOrder from Python's
+    // random, which the oracle seeds with the same seed.
+    {"random apply", "photo.jpg",
+     "T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4), T.RandomGrayscale(p=0.5)], p=0.5)", 30, 0},
+    {"random apply 2", "photo.jpg",
+     "T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4), T.RandomGrayscale(p=0.5)], p=0.5)", 31, 0},
+    {"random apply compose", "portrait.png",
+     "T.Compose([T.RandomApply([T.Compose([T.RandomRotation(20), T.CenterCrop(200)])], p=0.7), "
+     "T.ToTensor()])", 32, 0},
+    {"random choice", "photo.jpg",
+     "T.RandomChoice([T.RandomHorizontalFlip(p=1.0), T.RandomVerticalFlip(p=1.0), "
+     "T.ColorJitter(0.5)])", 33, 0},
+    {"random choice weights", "gray.png",
+     "T.RandomChoice([T.RandomCrop(20), T.CenterCrop(30)], p=[0.3, 0.7])", 34, 0},
+    {"random order", "photo.jpg",
+     "T.RandomOrder([T.ColorJitter(0.3), T.RandomGrayscale(p=1.0), T.CenterCrop(200), "
+     "T.RandomRotation(10)])", 35, 0},
+    // ImageOps and ImageEnhance.Sharpness.
+    {"invert", "photo.jpg", "T.RandomInvert(p=1.0)", 36, 0},
+    {"posterize", "portrait.png", "T.RandomPosterize(3, p=1.0)", 37, 0},
+    {"solarize", "gray.png", "T.RandomSolarize(100, p=1.0)", 38, 0},
+    {"sharpness up", "photo.jpg", "T.RandomAdjustSharpness(2.5, p=1.0)", 39, 0},
+    {"sharpness down", "tiny.png", "T.RandomAdjustSharpness(0.2, p=1.0)", 40, 0},
+    {"autocontrast", "portrait.png", "T.RandomAutocontrast(p=1.0)", 41, 0},
+    {"autocontrast gray", "gray.png", "T.RandomAutocontrast(p=1.0)", 42, 0},
+    {"equalize", "photo.jpg", "T.RandomEqualize(p=1.0)", 43, 0},
+    {"equalize tiny", "tiny.png", "T.RandomEqualize(p=1.0)", 44, 0},
+    {"coin ops", "photo.jpg",
+     "T.Compose([T.RandomInvert(), T.RandomPosterize(4), T.RandomSolarize(128), "
+     "T.RandomAdjustSharpness(2), T.RandomAutocontrast(), T.RandomEqualize()])", 45, 0},
+    {"perspective", "photo.jpg", "T.RandomPerspective(p=1.0)", 46, 0},
+    {"perspective nearest fill", "portrait.png",
+     "T.RandomPerspective(0.7, p=1.0, interpolation=T.InterpolationMode.NEAREST, "
+     "fill=(10, 200, 30))", 47, 0},
+    {"perspective bicubic gray", "gray.png",
+     "T.RandomPerspective(0.3, p=1.0, interpolation=T.InterpolationMode.BICUBIC)", 48, 0},
+    // Augmentation policies.
+    {"autoaugment", "photo.jpg", "T.AutoAugment()", 50, 0},
+    {"autoaugment 2", "portrait.png", "T.AutoAugment()", 51, 0},
+    {"autoaugment cifar10", "tiny.png", "T.AutoAugment(T.AutoAugmentPolicy.CIFAR10)", 52, 0},
+    {"autoaugment svhn", "photo.jpg",
+     "T.AutoAugment(policy=T.AutoAugmentPolicy.SVHN, fill=[128, 0, 255])", 53, 0},
+    {"randaugment", "photo.jpg", "T.RandAugment()", 54, 0},
+    {"randaugment 4 ops", "portrait.png", "T.RandAugment(num_ops=4, magnitude=20)", 55, 0},
+    {"randaugment bilinear", "gray.png",
+     "T.RandAugment(magnitude=5, num_magnitude_bins=10, "
+     "interpolation=T.InterpolationMode.BILINEAR)", 56, 1},
+    {"trivialaugment", "photo.jpg", "T.TrivialAugmentWide()", 57, 0},
+    {"trivialaugment 2", "photo.jpg", "T.TrivialAugmentWide()", 58, 0},
+    {"trivialaugment 3", "portrait.png", "T.TrivialAugmentWide()", 59, 0},
+    {"trivialaugment 4", "tiny.png", "T.TrivialAugmentWide(num_magnitude_bins=10)", 60, 0},
+    {"trivialaugment recipe", "photo.jpg",
+     "T.Compose([T.RandomResizedCrop(176), T.RandomHorizontalFlip(), T.TrivialAugmentWide(), "
+     "T.ToTensor(), T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]), "
+     "T.RandomErasing(p=0.1)])", 61, 0},
+    // Tensors back to PIL images; dtypes.
+    {"to pil image", "portrait.png",
+     "T.Compose([T.ToTensor(), T.ToPILImage(), T.Resize(50)])", -1, 0},
+    {"convert dtype", "gray.png", "T.Compose([T.ToTensor(), T.ConvertImageDtype(torch.float)])",
+     -1, 0},
     // What torchvision refuses, we refuse.
     {"normalize on PIL fails", "photo.jpg", "T.Normalize((0.5,), (0.5,))", -1, 0},
     {"crop too large fails", "tiny.png", "T.RandomCrop(64)", 1, 0},
@@ -654,6 +714,18 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
             << "[T.RandomResizedCrop(224), T.ToTensor(), T.Normalize((0.5,), (0.5,))]" << true
             << true << 0 << "times larger"
             << "";
+        QTest::newRow("lambda is named")
+            << "[T.Resize((32, 32)), T.Lambda(lambda x: x.rotate(90)), T.ToTensor()]" << false
+            << true << 0 << "Lambda cannot run here: a Lambda runs Python code"
+            << "";
+        QTest::newRow("nested normalize before to tensor")
+            << "[T.Resize((32, 32)), T.RandomApply([T.Normalize((0.5,), (0.5,))]), T.ToTensor()]"
+            << false << true << 0 << "Put ToTensor() before it"
+            << "";
+        QTest::newRow("container forgets the size")
+            << "[T.RandomApply([T.RandomCrop(20)]), T.ToTensor()]" << false << true << 0
+            << "RandomApply changes the size only when its transforms run"
+            << "";
     }
 
     void adviceCatchesMistakes()
@@ -801,7 +873,7 @@ print(type(t).__name__, t.dtype, tuple(t.shape), t.is_contiguous(), float((t - r
         QCOMPARE(found->at(1).pipeline.steps.size(), 3);
         // A Compose that does not parse is an error naming the variable and line.
         const Result<QList<NamedPipeline>> bad = pipelinesFromPython(
-            QStringLiteral("x = 1\ntf = T.Compose([T.Resize(224), Lambda(f)])\n"));
+            QStringLiteral("x = 1\ntf = T.Compose([T.Resize(224), Posterise(f)])\n"));
         QVERIFY(!bad.ok());
         QVERIFY2(bad.errorMessage().contains(QStringLiteral("“tf” (line 2)")),
                  qPrintable(bad.errorMessage()));

@@ -3,6 +3,7 @@
 // what torchvision gives for the same seed, findings with fixes, Python files out and in, the
 // dataset's own statistics, and pipelines that persist per dataset.
 #include "base/settings.h"
+#include "common/batchview.h"
 #include "dataset/datasetlayout.h"
 #include "datasets/datasetsworkspace.h"
 #include "datasets/thumbnailmodel.h"
@@ -79,6 +80,8 @@ private Q_SLOTS:
     void meanAndStdFromDataset();
     void pipelinesPersistPerDataset();
     void mainWindowFollowsTheDataset();
+    void policiesAndLambdaInTheStrip();
+    void batchViewShowsOneTrainingBatch();
 
 private:
     /// A workspace on the test dataset, its pipelines loaded and its first preview shown.
@@ -773,6 +776,75 @@ void TestTransformsWorkspace::mainWindowFollowsTheDataset()
     window.datasets()->closeDataset();
     transforms->clearDataset();
     QVERIFY(window.findChild<QWidget *>(QStringLiteral("transformsEmptyPage"))->isVisible());
+}
+
+void TestTransformsWorkspace::policiesAndLambdaInTheStrip()
+{
+    // A pasted recipe with a container, a policy and a Lambda: the Lambda is skipped with its
+    // reason in the strip, the rest previews, and the policy's step says what it drew.
+    const auto workspace = openWorkspace();
+    QVERIFY(workspace);
+    PipelineEditor *train = workspace->trainEditor();
+    QSignalSpy preview(workspace.get(), &TransformsWorkspace::previewUpdated);
+    train->codeEdit()->setPlainText(
+        QStringLiteral("T.Compose([T.RandomResizedCrop(96), "
+                       "T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4), T.RandomGrayscale()], p=0.8), "
+                       "T.TrivialAugmentWide(), T.Lambda(lambda img: img), T.ToTensor()])"));
+    QTRY_COMPARE_WITH_TIMEOUT(train->model()->rowCount(), 5, 5000);
+    QTRY_VERIFY_WITH_TIMEOUT(workspace->lastPreview().trainSteps.size() == 6, 10000);
+    const PreviewResult &result = workspace->lastPreview();
+    QVERIFY2(result.trainError.isEmpty(), qPrintable(result.trainError));
+    QCOMPARE(result.trainSteps[3].name, QStringLiteral("TrivialAugmentWide"));
+    QVERIFY2(result.trainSteps[3].summary.startsWith(QStringLiteral("→ ")),
+             qPrintable(result.trainSteps[3].summary));
+    QCOMPARE(result.trainSteps[4].name, QStringLiteral("Lambda"));
+    QVERIFY(!result.trainSteps[4].applied);
+    QVERIFY(result.trainSteps[4].summary.startsWith(QStringLiteral("skipped: a Lambda runs")));
+    for (const PreviewOutput &out : result.train)
+        QCOMPARE(out.image.size(), QSize(96, 96));
+}
+
+void TestTransformsWorkspace::batchViewShowsOneTrainingBatch()
+{
+    const auto workspace = openWorkspace();
+    QVERIFY(workspace);
+    PipelineEditor *train = workspace->trainEditor();
+    train->codeEdit()->setPlainText(
+        QStringLiteral("T.Compose([T.RandomResizedCrop(64), T.TrivialAugmentWide(), T.ToTensor(), "
+                       "T.Normalize([0.5, 0.5, 0.5], [0.25, 0.25, 0.25])])"));
+    // Four rows before and after: wait for the new steps themselves.
+    QTRY_COMPARE_WITH_TIMEOUT(stepNames(train->pipeline()).value(1),
+                              QStringLiteral("TrivialAugmentWide"), 5000);
+    workspace->setSeed(11);
+    workspace->findChild<QPushButton *>(QStringLiteral("showBatchButton"))->click();
+    BatchView *view = workspace->batchView();
+    QVERIFY(view);
+    QSignalSpy shown(view, &BatchView::batchShown);
+    QVERIFY(shown.count() > 0 || shown.wait(kWaitMs));
+    // The loader's own first batch for seed 11: its labels, in its order.
+    const IndexPtr index = m_scan.index(QStringLiteral("train"))
+        ? m_scan.index(QStringLiteral("train"))
+        : m_scan.indexes.first();
+    const Result<BatchPreview> expected = makeBatchPreview(index, train->pipeline(), 11, 32);
+    QVERIFY2(expected.ok(), qPrintable(expected.errorMessage()));
+    QCOMPARE(view->shownLabels(), expected->labels);
+    QCOMPARE(view->shownLabels().size(), 5);
+    QCOMPARE(view->shownLabels().count(QStringLiteral("dog")), 3);
+    QVERIFY2(view->status().contains(QStringLiteral("seed 11")), qPrintable(view->status()));
+    QCOMPARE(expected->images.constFirst().size(), QSize(64, 64));
+    // Reseed: the next seed's batch.
+    shown.clear();
+    view->findChild<QPushButton *>(QStringLiteral("reseedButton"))->click();
+    QVERIFY(shown.count() > 0 || shown.wait(kWaitMs));
+    QCOMPARE(view->seed(), quint64(12));
+    QVERIFY2(view->status().contains(QStringLiteral("seed 12")), qPrintable(view->status()));
+    // A pipeline training would refuse gives the reason, not a batch.
+    const Result<BatchPreview> refused = makeBatchPreview(
+        index, parseTransforms(QStringLiteral("[T.Lambda(lambda x: x), T.ToTensor()]")).value(), 1,
+        8);
+    QVERIFY(!refused.ok());
+    QVERIFY2(refused.errorMessage().contains(QStringLiteral("Lambda")),
+             qPrintable(refused.errorMessage()));
 }
 
 QTEST_MAIN(TestTransformsWorkspace)

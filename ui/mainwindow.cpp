@@ -8,6 +8,7 @@
 #include "checkpoints/loadintomodeldialog.h"
 #include "checkpoints/savecheckpointdialog.h"
 #include "common/backgroundjob.h"
+#include "common/batchview.h"
 #include "common/icons.h"
 #include "common/workspacebar.h"
 #include "dataset/sampledata.h"
@@ -20,6 +21,8 @@
 #include "training/exportdialog.h"
 #include "training/lrfinderdialog.h"
 #include "training/trainingworkspace.h"
+#include "transforms/pipelineeditor.h"
+#include "transforms/transformjobs.h"
 #include "transforms/transformsworkspace.h"
 
 #include <QAction>
@@ -36,6 +39,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QPlainTextEdit>
 #include <QProgressDialog>
 #include <QPushButton>
 #include <QScreen>
@@ -560,6 +564,19 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             grabAndQuit();
             return;
         }
+        if (view == u"transforms-policies" || view == u"batch") {
+            m_datasets->selectClass(0);
+            ThumbnailView *thumbnails = m_datasets->thumbnailView();
+            thumbnails->setCurrentIndex(thumbnails->model()->index(0, 0));
+            connect(
+                m_transforms, &TransformsWorkspace::previewUpdated, this,
+                [this, view, path, settleMs, grabAndQuit] {
+                    screenshotPolicies(view, path, settleMs, grabAndQuit);
+                },
+                Qt::SingleShotConnection);
+            showWorkspace(1);
+            return;
+        }
         if (view == u"transforms") {
             // The first image of the first class, previewed in the Transforms workspace.
             m_datasets->selectClass(0);
@@ -596,6 +613,52 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
                 Qt::SingleShotConnection);
     else
         arrange();
+}
+
+/// "transforms-policies": a pasted recipe with RandomApply and TrivialAugmentWide in the Train
+/// pipeline, grabbed when its preview (and strip) is in; "batch": then its batch view.
+void MainWindow::screenshotPolicies(const QString &view, const QString &path, int settleMs,
+                                    const std::function<void()> &grabAndQuit)
+{
+    auto *afterRecipe = new QObject(this);
+    const auto onPreview = [this, view, path, settleMs, grabAndQuit, afterRecipe] {
+        const QList<PreviewStep> &steps = m_transforms->lastPreview().trainSteps;
+        if (steps.size() < 4 || steps[3].name != u"TrivialAugmentWide")
+            return; // an earlier preview
+        afterRecipe->deleteLater();
+        if (view != u"batch") {
+            grabAndQuit();
+            return;
+        }
+        m_transforms->showBatch();
+        BatchView *batch = m_transforms->batchView();
+        connect(
+            batch, &BatchView::batchShown, this,
+            [batch, path, settleMs] {
+                QTimer::singleShot(settleMs, batch, [batch, path] {
+                    const bool ok = batch->grab().save(path);
+                    if (!ok)
+                        qWarning("Cannot save the screenshot to %s", qPrintable(path));
+                    QApplication::exit(ok ? 0 : 1);
+                });
+            },
+            Qt::SingleShotConnection);
+    };
+    connect(m_transforms, &TransformsWorkspace::previewUpdated, afterRecipe, onPreview);
+    const QString recipe
+        = QStringLiteral("transforms.Compose([\n"
+                         "    transforms.RandomResizedCrop(176),\n"
+                         "    transforms.RandomApply([transforms.ColorJitter(0.4, 0.4, 0.4), "
+                         "transforms.RandomGrayscale()], p=0.8),\n"
+                         "    transforms.TrivialAugmentWide(),\n"
+                         "    transforms.ToTensor(),\n"
+                         "    transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),\n"
+                         "])");
+    QPlainTextEdit *code = m_transforms->trainEditor()->codeEdit();
+    if (code->toPlainText() == recipe)
+        QTimer::singleShot(0, afterRecipe, onPreview); // saved from an earlier run: shown already
+    else
+        code->setPlainText(recipe);
 }
 
 /// A real run in the Training workspace, in a folder that goes with the process: "training"

@@ -85,6 +85,8 @@ private:
     void screenshotLrFinder(const QString &path, int settleMs,
                             const std::function<void()> &grabWindow);
     void screenshotTrainingRun(const QString &view, const std::function<void()> &grabAndQuit);
+    void screenshotPolicies(const QString &view, const QString &path, int settleMs,
+                            const std::function<void()> &grabAndQuit);
     void showAbout();
     void showError(const QString &title, const QString &message);
     /// Asks whether to stop a running training before closing; false: keep the window open.

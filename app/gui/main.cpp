@@ -51,6 +51,8 @@ int main(int argc, char **argv)
         QStringLiteral("screenshot-view"),
         QStringLiteral(
             "What the screenshot shows: images (default), health, transforms, "
+            "transforms-policies (a recipe with RandomApply and TrivialAugmentWide), batch (its "
+            "batch view), "
             "checkpoints, checkpoint-load, checkpoint-save, training (a short "
             "small_cnn run, taken live), evaluation (after a two-epoch run), lr-finder (the "
             "LR finder's plot), finetune (head-only fine-tuning from the weights file in "

@@ -1544,4 +1544,220 @@ QImage gaussianBlur(const QImage &image, int kx, int ky, double sx, double sy)
     return out;
 }
 
+// --- Perspective, ImageOps, ImageEnhance.Sharpness -----------------------------------------------
+
+namespace {
+
+/// ImagingGenericTransform with perspective_transform; unmapped pixels keep the background.
+template<int C>
+void genericPerspective(const QImage &src, QImage &dst, const std::array<double, 8> &a,
+                        Filter filter)
+{
+    const Pixels in(src);
+    const qsizetype dstStride = dst.bytesPerLine();
+    uchar *dstBits = dst.bits();
+    for (int y = 0; y < dst.height(); ++y) {
+        uchar *out = dstBits + y * dstStride;
+        const double yin = y + 0.5;
+        for (int x = 0; x < dst.width(); ++x, out += C) {
+            const double xin = x + 0.5;
+            const double xs = (a[0] * xin + a[1] * yin + a[2]) / (a[6] * xin + a[7] * yin + 1);
+            const double ys = (a[3] * xin + a[4] * yin + a[5]) / (a[6] * xin + a[7] * yin + 1);
+            if (filter == Filter::Bicubic) {
+                bicubicSample<C>(in, xs, ys, out);
+            } else if (filter == Filter::Bilinear) {
+                bilinearSample<C>(in, xs, ys, out);
+            } else {
+                const int sx = pilCoord(xs), sy = pilCoord(ys);
+                if (sx >= 0 && sx < in.width && sy >= 0 && sy < in.height)
+                    copyPixel(out, in.row(sy) + sx * C, C);
+            }
+        }
+    }
+}
+
+/// Image.point(lut) with one 256-entry table per channel (values clipped to 0..255).
+QImage applyLuts(const QImage &image, const std::vector<std::array<int, 256>> &luts)
+{
+    const QImage src = normalized(image);
+    if (src.isNull())
+        return {};
+    QImage out(src.size(), src.format());
+    if (out.isNull())
+        return {};
+    const int channels = channelsOf(src);
+    uint8_t table[3][256];
+    for (int c = 0; c < channels; ++c)
+        for (int v = 0; v < 256; ++v)
+            table[c][v] = clip8(luts[luts.size() == 1 ? 0 : size_t(c)][size_t(v)]);
+    for (int y = 0; y < src.height(); ++y) {
+        const uchar *in = src.constScanLine(y);
+        uchar *o = out.scanLine(y);
+        for (int x = 0; x < src.width() * channels; ++x)
+            o[x] = table[x % channels][in[x]];
+    }
+    return out;
+}
+
+/// Image.histogram(): 256 counts per channel.
+std::vector<std::array<qint64, 256>> histograms(const QImage &src)
+{
+    const int channels = channelsOf(src);
+    std::vector<std::array<qint64, 256>> h(static_cast<size_t>(channels));
+    for (auto &counts : h)
+        counts.fill(0);
+    for (int y = 0; y < src.height(); ++y) {
+        const uchar *in = src.constScanLine(y);
+        for (int x = 0; x < src.width(); ++x)
+            for (int c = 0; c < channels; ++c)
+                ++h[size_t(c)][in[x * channels + c]];
+    }
+    return h;
+}
+
+/// Filter.c's ImagingFilter3x3 with ImageFilter.SMOOTH ((1 1 1, 1 5 1, 1 1 1) / 13, float).
+QImage smooth(const QImage &src)
+{
+    if (src.width() < 3 || src.height() < 3)
+        return src.copy();
+    QImage out = src.copy();
+    if (out.isNull())
+        return {};
+    const float k1 = 1.0f / 13.0f, k5 = 5.0f / 13.0f;
+    const float kernel[9] = {k1, k1, k1, k1, k5, k1, k1, k1, k1};
+    const int c = channelsOf(src);
+    const auto row3 = [c](const uchar *in, int x, const float *k) {
+        return float(in[x - c]) * k[0] + float(in[x]) * k[1] + float(in[x + c]) * k[2];
+    };
+    for (int y = 1; y < src.height() - 1; ++y) {
+        const uchar *above = src.constScanLine(y - 1);
+        const uchar *in0 = src.constScanLine(y);
+        const uchar *below = src.constScanLine(y + 1);
+        uchar *o = out.scanLine(y);
+        for (int x = c; x < (src.width() - 1) * c; ++x) {
+            float ss = 0.5f;
+            ss += row3(below, x, &kernel[0]);
+            ss += row3(in0, x, &kernel[3]);
+            ss += row3(above, x, &kernel[6]);
+            o[x] = ss <= 0.0f ? 0 : ss >= 255.0f ? 255 : uint8_t(ss);
+        }
+    }
+    return out;
+}
+
+} // namespace
+
+QImage transformPerspective(const QImage &image, QSize size, const std::array<double, 8> &coeffs,
+                            Filter filter, const Fill &fill)
+{
+    const QImage src = normalized(image);
+    if (src.isNull() || size.width() < 1 || size.height() < 1)
+        return {};
+    if (filter != Filter::Nearest && filter != Filter::Bilinear && filter != Filter::Bicubic)
+        return {};
+    QImage out = newImage(size, src.format(), isGray(src) ? Fill{fill[0], 0, 0} : fill);
+    if (out.isNull())
+        return {};
+    if (isGray(src))
+        genericPerspective<1>(src, out, coeffs, filter);
+    else
+        genericPerspective<3>(src, out, coeffs, filter);
+    return out;
+}
+
+QImage invert(const QImage &image)
+{
+    std::array<int, 256> lut;
+    for (int v = 0; v < 256; ++v)
+        lut[size_t(v)] = 255 - v;
+    return applyLuts(image, {lut});
+}
+
+QImage posterize(const QImage &image, int bits)
+{
+    const int mask = ~((1 << (8 - std::clamp(bits, 0, 8))) - 1);
+    std::array<int, 256> lut;
+    for (int v = 0; v < 256; ++v)
+        lut[size_t(v)] = v & mask;
+    return applyLuts(image, {lut});
+}
+
+QImage solarize(const QImage &image, double threshold)
+{
+    std::array<int, 256> lut;
+    for (int v = 0; v < 256; ++v)
+        lut[size_t(v)] = v < threshold ? v : 255 - v;
+    return applyLuts(image, {lut});
+}
+
+QImage autocontrast(const QImage &image)
+{
+    const QImage src = normalized(image);
+    if (src.isNull())
+        return {};
+    std::vector<std::array<int, 256>> luts;
+    for (const std::array<qint64, 256> &h : histograms(src)) {
+        int lo = 0, hi = 255;
+        while (lo < 255 && !h[size_t(lo)])
+            ++lo;
+        while (hi > 0 && !h[size_t(hi)])
+            --hi;
+        std::array<int, 256> lut;
+        if (hi <= lo) {
+            for (int v = 0; v < 256; ++v)
+                lut[size_t(v)] = v;
+        } else {
+            const double scale = 255.0 / (hi - lo);
+            const double offset = -lo * scale;
+            for (int v = 0; v < 256; ++v)
+                lut[size_t(v)] = std::clamp(truncToInt(v * scale + offset), 0, 255);
+        }
+        luts.push_back(lut);
+    }
+    return applyLuts(src, luts);
+}
+
+QImage equalize(const QImage &image)
+{
+    const QImage src = normalized(image);
+    if (src.isNull())
+        return {};
+    std::vector<std::array<int, 256>> luts;
+    for (const std::array<qint64, 256> &h : histograms(src)) {
+        qint64 total = 0, last = 0;
+        int nonZero = 0;
+        for (const qint64 count : h)
+            if (count) {
+                total += count;
+                last = count;
+                ++nonZero;
+            }
+        std::array<int, 256> lut;
+        const qint64 step = nonZero <= 1 ? 0 : (total - last) / 255;
+        if (!step) {
+            for (int v = 0; v < 256; ++v)
+                lut[size_t(v)] = v;
+        } else {
+            qint64 n = step / 2;
+            for (int v = 0; v < 256; ++v) {
+                lut[size_t(v)] = int(std::min<qint64>(n / step, 255));
+                n += h[size_t(v)];
+            }
+        }
+        luts.push_back(lut);
+    }
+    return applyLuts(src, luts);
+}
+
+QImage adjustSharpness(const QImage &image, double factor)
+{
+    const QImage src = normalized(image);
+    if (src.isNull())
+        return {};
+    const QImage degenerate = smooth(src);
+    if (degenerate.isNull())
+        return {};
+    return blend(degenerate, src, factor);
+}
+
 } // namespace ifs::pil

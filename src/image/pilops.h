@@ -100,4 +100,25 @@ QImage adjustHue(const QImage &image, double hueFactor);
 /// against torch's AVX2 CPU kernels; another torch build may round a rare value by 1.
 QImage gaussianBlur(const QImage &image, int kx, int ky, double sx, double sy);
 
+/// Image.transform(size, Image.PERSPECTIVE, data=coeffs, resample=filter, fillcolor=fill):
+/// each output pixel (x, y) samples the input at ((a x + b y + c) / (g x + h y + 1),
+/// (d x + e y + f) / (g x + h y + 1)) with x, y at pixel centres, as Geometry.c's generic
+/// transform does. Nearest, Bilinear and Bicubic only (a null QImage otherwise).
+QImage transformPerspective(const QImage &image, QSize size, const std::array<double, 8> &coeffs,
+                            Filter filter, const Fill &fill);
+
+/// ImageOps.invert: 255 - v.
+QImage invert(const QImage &image);
+/// ImageOps.posterize(image, bits): each value keeps its top `bits` bits (0..8).
+QImage posterize(const QImage &image, int bits);
+/// ImageOps.solarize(image, threshold): values at or above threshold are inverted.
+QImage solarize(const QImage &image, double threshold);
+/// ImageOps.autocontrast(image): each channel stretched from its darkest to its lightest value.
+QImage autocontrast(const QImage &image);
+/// ImageOps.equalize(image): each channel's histogram equalized, Pillow's integer steps.
+QImage equalize(const QImage &image);
+/// ImageEnhance.Sharpness(image).enhance(factor): a blend with image.filter(ImageFilter.SMOOTH)
+/// (Filter.c's 3x3 float kernel; the one-pixel border keeps its values).
+QImage adjustSharpness(const QImage &image, double factor);
+
 } // namespace ifs::pil

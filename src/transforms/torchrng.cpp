@@ -1,5 +1,6 @@
 #include "transforms/torchrng.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
@@ -519,6 +520,122 @@ TorchCpuCapability TorchGenerator::detectedCpuCapability()
         return TorchCpuCapability::Default;
     }();
     return capability;
+}
+
+// ---- Python's random -------------------------------------------------------------------------
+
+PythonRandom::PythonRandom(uint64_t seed)
+{
+    // random_seed(): init_by_array() with the absolute value's 32-bit words, least significant
+    // first (at least one word).
+    std::vector<uint32_t> key{uint32_t(seed)};
+    if (seed >> 32)
+        key.push_back(uint32_t(seed >> 32));
+    initGenrand(19650218U);
+    int i = 1, j = 0;
+    const int keyLength = int(key.size());
+    for (int k = std::max(624, keyLength); k; --k) {
+        m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1664525U))
+            + key[size_t(j)] + uint32_t(j);
+        ++i;
+        ++j;
+        if (i >= 624) {
+            m_state[0] = m_state[623];
+            i = 1;
+        }
+        if (j >= keyLength)
+            j = 0;
+    }
+    for (int k = 623; k; --k) {
+        m_state[i] = (m_state[i] ^ ((m_state[i - 1] ^ (m_state[i - 1] >> 30)) * 1566083941U))
+            - uint32_t(i);
+        ++i;
+        if (i >= 624) {
+            m_state[0] = m_state[623];
+            i = 1;
+        }
+    }
+    m_state[0] = 0x80000000U;
+    m_index = 624;
+}
+
+void PythonRandom::initGenrand(uint32_t s)
+{
+    m_state[0] = s;
+    for (int i = 1; i < 624; ++i)
+        m_state[i] = 1812433253U * (m_state[i - 1] ^ (m_state[i - 1] >> 30)) + uint32_t(i);
+    m_index = 624;
+}
+
+uint32_t PythonRandom::random32()
+{
+    static constexpr uint32_t kMag01[2] = {0x0U, 0x9908b0dfU};
+    if (m_index >= 624) {
+        int kk = 0;
+        for (; kk < 624 - 397; ++kk) {
+            const uint32_t y = (m_state[kk] & 0x80000000U) | (m_state[kk + 1] & 0x7fffffffU);
+            m_state[kk] = m_state[kk + 397] ^ (y >> 1) ^ kMag01[y & 1U];
+        }
+        for (; kk < 623; ++kk) {
+            const uint32_t y = (m_state[kk] & 0x80000000U) | (m_state[kk + 1] & 0x7fffffffU);
+            m_state[kk] = m_state[kk + (397 - 624)] ^ (y >> 1) ^ kMag01[y & 1U];
+        }
+        const uint32_t y = (m_state[623] & 0x80000000U) | (m_state[0] & 0x7fffffffU);
+        m_state[623] = m_state[396] ^ (y >> 1) ^ kMag01[y & 1U];
+        m_index = 0;
+    }
+    uint32_t y = m_state[m_index++];
+    y ^= (y >> 11);
+    y ^= (y << 7) & 0x9d2c5680U;
+    y ^= (y << 15) & 0xefc60000U;
+    y ^= (y >> 18);
+    return y;
+}
+
+double PythonRandom::random()
+{
+    const uint32_t a = random32() >> 5, b = random32() >> 6;
+    return (a * 67108864.0 + b) * (1.0 / 9007199254740992.0);
+}
+
+uint32_t PythonRandom::getrandbits(int k)
+{
+    return random32() >> (32 - k);
+}
+
+uint32_t PythonRandom::randbelow(uint32_t n)
+{
+    int k = 0;
+    while (k < 32 && (uint64_t(1) << k) <= n)
+        ++k; // n.bit_length()
+    uint32_t r = getrandbits(k);
+    while (r >= n)
+        r = getrandbits(k);
+    return r;
+}
+
+std::vector<int> PythonRandom::shuffledRange(int n)
+{
+    std::vector<int> x(size_t(std::max(n, 0)));
+    for (int i = 0; i < n; ++i)
+        x[size_t(i)] = i;
+    for (int i = n - 1; i >= 1; --i)
+        std::swap(x[size_t(i)], x[randbelow(uint32_t(i) + 1)]);
+    return x;
+}
+
+int PythonRandom::choiceIndex(int n, const std::vector<double> &weights)
+{
+    if (weights.empty())
+        return int(std::floor(random() * double(n)));
+    std::vector<double> cumulative;
+    double sum = 0.0;
+    for (const double w : weights)
+        cumulative.push_back(sum += w);
+    const double x = random() * cumulative.back();
+    // bisect_right(cumulative, x, 0, n - 1)
+    return int(std::upper_bound(cumulative.begin(), cumulative.begin() + (n - 1), x)
+               - cumulative.begin());
 }
 
 } // namespace ifs

@@ -87,4 +87,33 @@ private:
     TorchCpuCapability m_capability = detectedCpuCapability();
 };
 
+/// Python's `random` module (CPython 3.11's Mersenne Twister), which torchvision's RandomOrder
+/// and RandomChoice draw from instead of torch. Seeded as `random.seed(seed)` with an int: the
+/// engine seeds it with the torch generator's seed, so Python matches after
+/// `random.seed(s); torch.manual_seed(s)`.
+class PythonRandom
+{
+public:
+    explicit PythonRandom(uint64_t seed);
+
+    /// genrand_uint32()
+    uint32_t random32();
+    /// random.random(): 53 bits in [0, 1).
+    double random();
+    /// random.getrandbits(k) for 0 < k <= 32.
+    uint32_t getrandbits(int k);
+    /// random._randbelow(n) for 0 < n < 2**32.
+    uint32_t randbelow(uint32_t n);
+    /// random.shuffle(list(range(n))).
+    std::vector<int> shuffledRange(int n);
+    /// The index random.choices(range(n), weights)[0] picks: uniform when weights is empty,
+    /// else by cumulative weights (their count is n; the total positive and finite).
+    int choiceIndex(int n, const std::vector<double> &weights);
+
+private:
+    void initGenrand(uint32_t s);
+    uint32_t m_state[624] = {};
+    int m_index = 625;
+};
+
 } // namespace ifs

@@ -203,8 +203,12 @@ QList<PipelineAdvice> reviewPipeline(const TransformPipeline &pipeline, Pipeline
                                     "pipelines are usually deterministic (Resize + CenterCrop).")
                          .arg(s.name));
         }
-        if (const TransformDefinition *definition = findDefinition(s.name);
-            definition && definition->review)
+        const TransformDefinition *definition = findDefinition(s.name);
+        if (definition && !definition->unsupported.isEmpty())
+            walk.add(
+                S::Error, i,
+                QStringLiteral("%1 cannot run here: %2.").arg(s.name, definition->unsupported));
+        else if (definition && definition->review)
             definition->review(walk, i, s);
     }
 
@@ -407,9 +411,15 @@ QString pipelinesToPython(const TransformPipeline &train, const TransformPipelin
         out += QStringLiteral(" for the dataset “%1”").arg(datasetName);
     out += QStringLiteral(", written by ImageFolder Studio %1 (torchvision 0.14 semantics).\n")
                .arg(QStringLiteral(IFS_VERSION));
+    const QString trainSource = toTorchvisionSource(train);
+    const QString valSource = toTorchvisionSource(val);
+    // ConvertImageDtype(torch.float) and code kept as written may name torch.
+    if (trainSource.contains(QStringLiteral("torch."))
+        || valSource.contains(QStringLiteral("torch.")))
+        out += QStringLiteral("import torch\n");
     out += QStringLiteral("from torchvision import transforms\n\n");
-    out += QStringLiteral("train_transform = ") + toTorchvisionSource(train) + u'\n';
-    out += QStringLiteral("\nval_transform = ") + toTorchvisionSource(val) + u'\n';
+    out += QStringLiteral("train_transform = ") + trainSource + u'\n';
+    out += QStringLiteral("\nval_transform = ") + valSource + u'\n';
     return out;
 }
 

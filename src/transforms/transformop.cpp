@@ -502,6 +502,13 @@ void RunState::pad(const std::array<int, 4> &ltrb, pil::PadMode mode,
     coords.crop(-ltrb[0], -ltrb[1]);
 }
 
+PythonRandom &RunState::python()
+{
+    if (!pythonRandom)
+        pythonRandom = std::make_shared<PythonRandom>(rng.initialSeed());
+    return *pythonRandom;
+}
+
 bool RunState::coin(double p)
 {
     return float(rng.rand()) < float(p);
@@ -562,6 +569,12 @@ void convertToGray(RunState &run, int outChannels)
 
 void PreparedStep::apply(RunState &run) const
 {
+    if (run.data.crops > 0 && definition->unsupported.isEmpty())
+        fail(QStringLiteral("receives the tuple of %1 crops a FiveCrop/TenCrop made, and "
+                            "torchvision's transforms take one image: stack them with "
+                            "Lambda(lambda crops: torch.stack([ToTensor()(c) for c in crops])) "
+                            "in Python (the preview shows the crops side by side)")
+                 .arg(run.data.crops));
     if (definition->input == StepInput::Image)
         run.requireImage();
     else if (definition->input == StepInput::Tensor)
@@ -575,6 +588,222 @@ PreparedStep prepareStep(const TransformStep &bound)
     if (!definition)
         fail(QStringLiteral("is not supported by the engine"));
     return {definition, definition->prepare(OpArguments(*definition, bound))};
+}
+
+namespace {
+
+/// A Compose([...]) inside a container: its steps in order.
+class NestedCompose final : public PreparedOp
+{
+public:
+    std::vector<PreparedStep> steps;
+
+    void apply(RunState &run) const override
+    {
+        std::vector<const PreparedStep *> order;
+        for (const PreparedStep &step : steps)
+            order.push_back(&step);
+        run.trace->summary = applyNested(run, order);
+    }
+
+    DataShape outputShape(const DataShape &input) const override
+    {
+        DataShape shape = input;
+        for (const PreparedStep &step : steps)
+            shape = step.op->outputShape(shape);
+        return shape;
+    }
+};
+
+std::unique_ptr<PreparedOp> prepareCompose(const OpArguments &)
+{
+    fail(QStringLiteral("Compose is prepared by its container"));
+}
+
+const TransformDefinition &nestedComposeDefinition()
+{
+    static const TransformDefinition definition{
+        .name = QStringLiteral("Compose"),
+        .parameters = {req(QStringLiteral("transforms"))},
+        .description = QStringLiteral("Run transforms one after the other"),
+        .category = TransformCategory::Combine,
+        .random = false,
+        .input = StepInput::Any,
+        .prepare = prepareCompose,
+    };
+    return definition;
+}
+
+} // namespace
+
+std::vector<PreparedStep> prepareNested(const V &transforms)
+{
+    if (transforms.kind != V::Kind::List && transforms.kind != V::Kind::Tuple)
+        fail(QStringLiteral("transforms must be a list of transforms, not %1")
+                 .arg(toPythonLiteral(transforms)));
+    std::vector<PreparedStep> steps;
+    for (qsizetype i = 0; i < transforms.items.size(); ++i) {
+        const V &item = transforms.items[i];
+        if (item.kind != V::Kind::Call)
+            fail(QStringLiteral("transforms[%1] must be a transform, not %2")
+                     .arg(i)
+                     .arg(toPythonLiteral(item)));
+        try {
+            if (item.text == u"Compose") {
+                auto compose = std::make_shared<NestedCompose>();
+                compose->steps = prepareNested(item.items.value(0));
+                steps.push_back({&nestedComposeDefinition(), std::move(compose)});
+                continue;
+            }
+            Result<TransformStep> bound = normalizeStep(item.toStep());
+            if (!bound)
+                fail(bound.errorMessage());
+            if (const TransformDefinition *d = findDefinition(item.text);
+                d && !d->unsupported.isEmpty())
+                fail(d->unsupported);
+            steps.push_back(prepareStep(bound.value()));
+        } catch (const StepError &e) {
+            throw StepError{
+                QStringLiteral("transforms[%1], %2: %3").arg(i).arg(item.text, e.message), e.code};
+        }
+    }
+    return steps;
+}
+
+QString applyNested(RunState &run, const std::vector<const PreparedStep *> &steps)
+{
+    StepTrace *outer = run.trace;
+    QStringList done;
+    for (const PreparedStep *step : steps) {
+        StepTrace inner;
+        inner.name = step->definition->name;
+        inner.inputSize = run.size();
+        run.trace = &inner;
+        try {
+            step->apply(run);
+        } catch (const StepError &e) {
+            run.trace = outer;
+            throw StepError{QStringLiteral("%1: %2").arg(inner.name, e.message), e.code};
+        }
+        run.trace = outer;
+        if (!inner.regionInInput.isEmpty())
+            outer->regionInInput = inner.regionInInput;
+        done.append(inner.summary.isEmpty()
+                        ? inner.name
+                        : QStringLiteral("%1(%2)").arg(inner.name, inner.summary));
+    }
+    return done.join(QStringLiteral(", "));
+}
+
+DataShape nestedOutputShape(const DataShape &input,
+                            const std::vector<std::vector<const PreparedStep *>> &possibilities)
+{
+    std::optional<DataShape> result;
+    bool same = true;
+    for (const std::vector<const PreparedStep *> &steps : possibilities) {
+        DataShape shape = input;
+        for (const PreparedStep *step : steps)
+            shape = step->op->outputShape(shape);
+        if (!result) {
+            result = shape;
+            continue;
+        }
+        same = same && shape.channels == result->channels && shape.width == result->width
+            && shape.height == result->height && shape.tensor == result->tensor && shape.exact
+            && result->exact;
+        if (!shape.sizeKnown() || !result->sizeKnown()) {
+            result->width = result->height = -1;
+        } else {
+            result->width = std::max(result->width, shape.width);
+            result->height = std::max(result->height, shape.height);
+        }
+        result->channels = std::max(result->channels, shape.channels);
+        result->tensor = result->tensor || shape.tensor;
+    }
+    if (!result)
+        return input;
+    if (!same)
+        result->exact = false;
+    return *result;
+}
+
+namespace {
+
+void reviewCalls(AdviceWalk &walk, int index, const V &transforms)
+{
+    for (const V &item : transforms.items) {
+        if (item.kind != V::Kind::Call)
+            continue;
+        if (item.text == u"Compose") {
+            reviewCalls(walk, index, item.items.value(0));
+            continue;
+        }
+        const TransformStep nested = item.toStep();
+        if (const TransformDefinition *definition = findDefinition(nested.name);
+            definition && definition->review)
+            definition->review(walk, index, nested);
+    }
+}
+
+} // namespace
+
+void reviewNested(AdviceWalk &walk, int index, const TransformStep &step)
+{
+    AdviceWalk inner = walk;
+    inner.advice.clear();
+    reviewCalls(inner, index, stepArgument(step, QStringLiteral("transforms")));
+    walk.advice.append(inner.advice);
+    walk.channels = inner.channels;
+    walk.tensor = inner.tensor;
+    walk.resized = walk.resized || inner.resized;
+    walk.toTensorStep = inner.toTensorStep;
+    walk.normalizeStep = inner.normalizeStep;
+    if (inner.unequalSizes)
+        walk.unequalSizes = inner.unequalSizes;
+    if (inner.size != walk.size) {
+        // The nested steps may or may not run, or run in another order: the size varies.
+        walk.size.reset();
+        PipelineAdvice varies;
+        varies.severity = PipelineAdvice::Severity::Warning;
+        varies.step = index;
+        varies.message = QStringLiteral("%1 changes the size only when its transforms run, so "
+                                        "images leave it in different sizes and a batch cannot "
+                                        "be stacked: add a crop or Resize((h, w)) after it.")
+                             .arg(step.name);
+        walk.unequalSizes = varies;
+    }
+}
+
+void CoinImageOp::apply(RunState &run) const
+{
+    // `.item() < self.p`: the float32 draw widened to a Python float, compared in double.
+    run.trace->applied = run.rng.rand() < p;
+    if (!run.trace->applied) {
+        run.trace->summary = QStringLiteral("not applied");
+        return;
+    }
+    if (!refusal.isEmpty())
+        fail(refusal);
+    run.data.image = function(run.data.image, argument);
+    run.trace->summary = done.contains(u"%1") ? done.arg(fmt(argument)) : done;
+}
+
+std::array<double, 6> inverseAffineMatrix(QPointF center, double angle, int tx, int ty,
+                                          double scale, double shearX, double shearY)
+{
+    constexpr double kDegree = M_PI / 180.0; // math.radians
+    const double rot = angle * kDegree, sx = shearX * kDegree, sy = shearY * kDegree;
+    const double cx = center.x(), cy = center.y();
+    const double a = std::cos(rot - sy) / std::cos(sy);
+    const double b = -std::cos(rot - sy) * std::tan(sx) / std::cos(sy) - std::sin(rot);
+    const double c = std::sin(rot - sy) / std::cos(sy);
+    const double d = -std::sin(rot - sy) * std::tan(sx) / std::cos(sy) + std::cos(rot);
+    std::array<double, 6> m{d / scale, -b / scale, 0.0, -c / scale, a / scale, 0.0};
+    m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty);
+    m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty);
+    m[2] += cx;
+    m[5] += cy;
+    return m;
 }
 
 } // namespace ifs::ops

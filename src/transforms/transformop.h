@@ -26,6 +26,7 @@
 
 namespace ifs {
 
+class PythonRandom;
 class TorchGenerator;
 
 namespace ops {
@@ -154,6 +155,12 @@ struct RunState
     qint64 memoryBound = std::numeric_limits<qint64>::max();
     /// Memory the run holds besides the step's input and output: the traced outputs so far.
     qint64 keptBytes = 0;
+    /// Python's `random`, made on first use (python()).
+    std::shared_ptr<PythonRandom> pythonRandom{};
+
+    /// Python's `random` module as RandomOrder and RandomChoice draw from it, seeded with the
+    /// torch generator's seed on first use (`random.seed(s)` next to `torch.manual_seed(s)`).
+    PythonRandom &python();
 
     QSize size() const { return data.size(); }
     /// Fails, before anything is allocated, when an output of this shape would not fit the
@@ -187,6 +194,10 @@ QString fmt(double x);
 int channelsOf(const QImage &image);
 /// F_pil._parse_fill: one value is repeated, else one per channel; values truncated to int.
 pil::Fill pilFill(const std::vector<double> &fill, int channels);
+/// F._get_inverse_affine_matrix(center, angle, translate, scale, shear) as the PIL branch of
+/// F.affine uses it (degrees in, PIL's AFFINE data out).
+std::array<double, 6> inverseAffineMatrix(QPointF center, double angle, int tx, int ty,
+                                          double scale, double shearX, double shearY);
 /// F.rgb_to_grayscale of the image or tensor with outChannels (1 or 3) channels.
 void convertToGray(RunState &run, int outChannels);
 
@@ -242,10 +253,43 @@ struct PreparedStep
     void apply(RunState &run) const;
 };
 
+/// A `RandomX(..., p)` step on PIL images: `if torch.rand(1).item() < p: img = F.x(img)`
+/// (RandomInvert, RandomPosterize, RandomSolarize, RandomAdjustSharpness, RandomAutocontrast,
+/// RandomEqualize).
+class CoinImageOp final : public PreparedOp
+{
+public:
+    using Function = QImage (*)(const QImage &image, double argument);
+    double p = 0.5;
+    Function function = nullptr;
+    double argument = 0.0;
+    /// What the trace says when applied, e.g. "inverted"; "%1" is the argument.
+    QString done;
+    /// Checked when applied, as torchvision checks then: empty when the argument is good.
+    QString refusal;
+
+    void apply(RunState &run) const override;
+};
+
 /// Prepares a bound step (normalizeStep()'s output) with its definition; throws StepError.
 /// CompiledPipeline::compile() calls it per step, and a container op calls it for the steps in
 /// its arguments.
 PreparedStep prepareStep(const TransformStep &bound);
+
+/// The steps of a container's `transforms` argument (a list or tuple of nested calls, a nested
+/// Compose([...]) as one step), prepared; throws StepError naming the nested step.
+std::vector<PreparedStep> prepareNested(const V &transforms);
+
+/// Applies nested steps in this order on the run (each with a trace of its own) and returns
+/// what they did, for the container's summary: "ColorJitter(brightness 1.1), RandomGrayscale
+/// (kept colour)". A crop's region is passed on to the container's trace; a nested step's
+/// error names it.
+QString applyNested(RunState &run, const std::vector<const PreparedStep *> &steps);
+
+/// The output shape after nested steps that may or may not run: the input's when they keep it,
+/// else the largest of the possibilities as an upper bound (not exact).
+DataShape nestedOutputShape(const DataShape &input,
+                            const std::vector<std::vector<const PreparedStep *>> &possibilities);
 
 // ---- Advice ---------------------------------------------------------------------------------
 
@@ -289,6 +333,10 @@ struct AdviceWalk
     /// insert one) when no ToTensor came before it.
     void requireTensor(int index, const QString &name);
 };
+
+/// The review hook of the containers (RandomApply, RandomChoice, RandomOrder): reviews the
+/// nested transforms at the container's index; the size is forgotten when they may change it.
+void reviewNested(AdviceWalk &walk, int index, const TransformStep &step);
 
 } // namespace ops
 } // namespace ifs

@@ -8,8 +8,9 @@ namespace ifs {
 
 QList<TransformCategory> transformCategories()
 {
-    return {TransformCategory::SizeAndCrop, TransformCategory::FlipAndGeometry,
-            TransformCategory::ColourAndBlur, TransformCategory::Tensor};
+    return {TransformCategory::SizeAndCrop,   TransformCategory::FlipAndGeometry,
+            TransformCategory::ColourAndBlur, TransformCategory::Tensor,
+            TransformCategory::Combine,       TransformCategory::Policies};
 }
 
 QString transformCategoryTitle(TransformCategory category)
@@ -23,6 +24,10 @@ QString transformCategoryTitle(TransformCategory category)
         return QStringLiteral("Colour and blur");
     case TransformCategory::Tensor:
         return QStringLiteral("Tensor");
+    case TransformCategory::Combine:
+        return QStringLiteral("Combine transforms");
+    case TransformCategory::Policies:
+        return QStringLiteral("Augmentation policies");
     }
     return {};
 }

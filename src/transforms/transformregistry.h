@@ -23,7 +23,14 @@ struct AdviceWalk;
 } // namespace ops
 
 /// The sections of the Add Step menu, in menu order.
-enum class TransformCategory { SizeAndCrop, FlipAndGeometry, ColourAndBlur, Tensor };
+enum class TransformCategory {
+    SizeAndCrop,
+    FlipAndGeometry,
+    ColourAndBlur,
+    Tensor,
+    Combine, ///< containers of other transforms: RandomApply, RandomChoice, RandomOrder
+    Policies, ///< augmentation policies: AutoAugment, RandAugment, TrivialAugmentWide, AugMix
+};
 
 /// Every category, in menu order.
 QList<TransformCategory> transformCategories();
@@ -76,6 +83,13 @@ struct TransformDefinition
     PrepareFn prepare = nullptr; ///< required
     ReviewFn review = nullptr; ///< optional: no findings, and the walk's state is unchanged
     NewStepFn newStep = nullptr; ///< optional: no arguments beyond neutral required ones
+    /// Non-empty for a transform the engine reads but cannot reproduce (a Lambda's Python code,
+    /// AugMix's tensor kernels): why, and what to do instead. compile() refuses it with this
+    /// message unless told to skip it (a preview), and the advice says it.
+    QString unsupported{};
+    /// Non-empty for a transform that runs in a preview but cannot feed training (FiveCrop's
+    /// tuple): why. compile() refuses it unless told to skip what training cannot run.
+    QString previewOnly{};
 };
 
 /// Every transform, in the order of ops/ops.h (the signature table's order).

@@ -44,6 +44,12 @@ QString TransformData::describe() const
             .arg(tensor.width);
     if (image.isNull())
         return QStringLiteral("nothing");
+    if (crops > 0)
+        return QStringLiteral("tuple of %1 PIL Images %2 %3 × %4 (side by side)")
+            .arg(crops)
+            .arg(ops::channelsOf(image) == 1 ? QStringLiteral("L") : QStringLiteral("RGB"))
+            .arg(image.width() / crops)
+            .arg(image.height());
     return QStringLiteral("PIL Image %1 %2 × %3")
         .arg(ops::channelsOf(image) == 1 ? QStringLiteral("L") : QStringLiteral("RGB"))
         .arg(image.width())
@@ -115,7 +121,25 @@ CompiledPipeline::~CompiledPipeline() = default;
 CompiledPipeline::CompiledPipeline(const CompiledPipeline &) = default;
 CompiledPipeline &CompiledPipeline::operator=(const CompiledPipeline &) = default;
 
-Result<CompiledPipeline> CompiledPipeline::compile(const TransformPipeline &pipeline)
+namespace {
+
+/// A step the engine cannot reproduce, skipped in a preview: its input passes on unchanged.
+class SkippedStep final : public ops::PreparedOp
+{
+public:
+    QString reason;
+
+    void apply(ops::RunState &run) const override
+    {
+        run.trace->applied = false;
+        run.trace->summary = QStringLiteral("skipped: ") + reason;
+    }
+};
+
+} // namespace
+
+Result<CompiledPipeline> CompiledPipeline::compile(const TransformPipeline &pipeline,
+                                                   Unsupported unsupported)
 {
     auto impl = std::make_shared<Impl>();
     for (qsizetype i = 0; i < pipeline.steps.size(); ++i) {
@@ -124,6 +148,18 @@ Result<CompiledPipeline> CompiledPipeline::compile(const TransformPipeline &pipe
         Result<TransformStep> bound = normalizeStep(step);
         if (!bound)
             return Error{where + bound.errorMessage()};
+        const TransformDefinition *definition = findDefinition(bound->name);
+        if (definition && !definition->previewOnly.isEmpty() && unsupported == Unsupported::Refuse)
+            return Error{where + definition->previewOnly};
+        if (definition && !definition->unsupported.isEmpty()) {
+            if (unsupported == Unsupported::Refuse)
+                return Error{where + definition->unsupported};
+            auto skipped = std::make_shared<SkippedStep>();
+            skipped->reason = definition->unsupported;
+            impl->steps.push_back({definition, std::move(skipped)});
+            impl->pipeline.steps.append(std::move(bound).value());
+            continue;
+        }
         try {
             impl->steps.push_back(ops::prepareStep(bound.value()));
         } catch (const ops::StepError &e) {

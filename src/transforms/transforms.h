@@ -46,6 +46,9 @@ struct TransformData
     QImage image;
     /// After ToTensor.
     ImageTensor tensor;
+    /// > 0: a tuple of this many crops of equal size (FiveCrop, TenCrop), kept in `image` side by
+    /// side from left to right, as the preview shows them.
+    int crops = 0;
 
     bool isTensor() const { return !tensor.isNull(); }
     int channels() const;
@@ -146,9 +149,17 @@ public:
     CompiledPipeline(const CompiledPipeline &);
     CompiledPipeline &operator=(const CompiledPipeline &);
 
+    /// What compile() does with steps the engine cannot reproduce (TransformDefinition::
+    /// unsupported: Lambda, AugMix, ...).
+    enum class Unsupported {
+        Refuse, ///< fail with the step's reason: training must not silently drop a step
+        Skip, ///< run the rest: the step passes its input on, its trace says why (a preview)
+    };
+
     /// Checks each step's arguments as torchvision's constructors do (types, ranges, lengths)
     /// and prepares them. Errors name the step: "Step 2, RandomResizedCrop: scale must be ...".
-    static Result<CompiledPipeline> compile(const TransformPipeline &pipeline);
+    static Result<CompiledPipeline> compile(const TransformPipeline &pipeline,
+                                            Unsupported unsupported = Unsupported::Refuse);
 
     /// Runs the pipeline on an RGB (Format_RGB888) or gray (Format_Grayscale8) image; other
     /// formats are converted to RGB first. Random steps draw from rng in torchvision's order.

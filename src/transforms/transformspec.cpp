@@ -3,6 +3,7 @@
 #include "transforms/transformregistry.h"
 
 #include <QHash>
+#include <QRegularExpression>
 
 #include <algorithm>
 #include <cmath>
@@ -74,6 +75,37 @@ TransformValue TransformValue::interpolation(const QString &member)
     return v;
 }
 
+TransformValue TransformValue::code(const QString &source)
+{
+    TransformValue v;
+    v.kind = Kind::Code;
+    v.text = source;
+    return v;
+}
+
+TransformValue TransformValue::call(const TransformStep &step)
+{
+    TransformValue v;
+    v.kind = Kind::Call;
+    v.text = step.name;
+    for (const TransformArgument &arg : step.args) {
+        v.items.append(arg.value);
+        v.keywords.append(arg.keyword);
+    }
+    return v;
+}
+
+TransformStep TransformValue::toStep() const
+{
+    TransformStep step;
+    if (kind != Kind::Call)
+        return step;
+    step.name = text;
+    for (qsizetype i = 0; i < items.size(); ++i)
+        step.args.append({keywords.value(i), items[i]});
+    return step;
+}
+
 bool operator==(const TransformValue &a, const TransformValue &b)
 {
     if (a.kind != b.kind)
@@ -91,10 +123,13 @@ bool operator==(const TransformValue &a, const TransformValue &b)
             && std::signbit(a.floatValue) == std::signbit(b.floatValue);
     case Kind::String:
     case Kind::Enum:
+    case Kind::Code:
         return a.text == b.text;
     case Kind::Tuple:
     case Kind::List:
         return a.items == b.items;
+    case Kind::Call:
+        return a.text == b.text && a.keywords == b.keywords && a.items == b.items;
     }
     return false;
 }
@@ -153,7 +188,27 @@ QString quoted(const QString &text)
 
 // ---- Tokenizer -------------------------------------------------------------------------------
 
-enum class Tok { Name, Int, Float, String, Punct, End };
+enum class Tok { Name, Int, Float, String, Punct, Code, End };
+
+/// Transforms whose arguments are Python code (a lambda, torch tensors): their argument text is
+/// kept as written, for the message that says what to do instead.
+bool takesCode(const QString &name)
+{
+    return name == u"Lambda" || name == u"LinearTransformation";
+}
+
+/// torch dtypes ConvertImageDtype may name.
+const QStringList &torchDtypes()
+{
+    static const QStringList dtypes{
+        QStringLiteral("float"),    QStringLiteral("float32"), QStringLiteral("float64"),
+        QStringLiteral("double"),   QStringLiteral("float16"), QStringLiteral("half"),
+        QStringLiteral("bfloat16"), QStringLiteral("uint8"),   QStringLiteral("int8"),
+        QStringLiteral("int16"),    QStringLiteral("int32"),   QStringLiteral("int64"),
+        QStringLiteral("long"),     QStringLiteral("int"),
+    };
+    return dtypes;
+}
 
 struct Token
 {
@@ -182,6 +237,8 @@ private:
     };
 
     std::optional<Error> tokenize();
+    std::optional<Error> captureCode(const Token &name, qsizetype &i, bool &captured);
+    void appendCodeArguments(qsizetype begin, qsizetype end);
     Error errorAt(qsizetype pos, const QString &what, const QString &suffix = {}) const;
 
     const Token &peek(int ahead = 0) const
@@ -199,6 +256,7 @@ private:
     Result<TransformValue> value();
     Result<TransformValue> number();
     Result<TransformStep> call();
+    Result<TransformValue> nestedCall(const QStringList &parts, qsizetype pos);
     Result<TransformStep> callAfterName(const QString &name, qsizetype pos);
     Result<QList<TransformStep>> stepSequence();
 
@@ -257,6 +315,13 @@ std::optional<Error> Parser::tokenize()
             token.kind = Tok::Name;
             token.text = s.mid(i, j - i);
             i = j;
+            if (takesCode(token.text)) {
+                bool captured = false;
+                if (auto error = captureCode(token, i, captured))
+                    return error;
+                if (captured)
+                    continue;
+            }
         } else if (c.isDigit() || (c == u'.' && i + 1 < s.size() && s[i + 1].isDigit())) {
             qsizetype j = i;
             bool isFloat = false;
@@ -354,6 +419,89 @@ std::optional<Error> Parser::tokenize()
     end.pos = s.size();
     m_tokens.append(end);
     return std::nullopt;
+}
+
+std::optional<Error> Parser::captureCode(const Token &name, qsizetype &i, bool &captured)
+{
+    const QString &s = m_source;
+    // Name(<code>): the text up to the matching parenthesis, strings respected.
+    qsizetype k = i;
+    while (k < s.size() && s[k].isSpace())
+        ++k;
+    if (k < s.size() && s[k] == u'(') {
+        int depth = 0;
+        QChar quote;
+        qsizetype end = k;
+        for (; end < s.size(); ++end) {
+            const QChar ch = s[end];
+            if (!quote.isNull()) {
+                if (ch == u'\\')
+                    ++end;
+                else if (ch == quote)
+                    quote = QChar();
+            } else if (ch == u'\'' || ch == u'"') {
+                quote = ch;
+            } else if (ch == u'(' || ch == u'[' || ch == u'{') {
+                ++depth;
+            } else if (ch == u')' || ch == u']' || ch == u'}') {
+                if (--depth == 0)
+                    break;
+            }
+        }
+        if (end >= s.size())
+            return errorAt(k, QStringLiteral("Unclosed “(” after %1").arg(name.text));
+        m_tokens.append(name);
+        m_tokens.append({Tok::Punct, QStringLiteral("("), k});
+        appendCodeArguments(k + 1, end);
+        m_tokens.append({Tok::Punct, QStringLiteral(")"), end});
+        i = end + 1;
+        captured = true;
+    }
+    return std::nullopt;
+}
+
+void Parser::appendCodeArguments(qsizetype begin, qsizetype end)
+{
+    // The arguments of a call kept as code: split at top-level commas, `name=` kept as a keyword.
+    const QString &s = m_source;
+    static const QRegularExpression keyword(
+        QStringLiteral("^\\s*([A-Za-z_][A-Za-z0-9_]*)\\s*=(?!=)"));
+    int depth = 0;
+    QChar quote;
+    qsizetype start = begin;
+    for (qsizetype i = begin; i <= end; ++i) {
+        const QChar ch = i < end ? s[i] : QChar(u',');
+        if (!quote.isNull()) {
+            if (ch == u'\\')
+                ++i;
+            else if (ch == quote)
+                quote = QChar();
+            continue;
+        }
+        if (ch == u'\'' || ch == u'"')
+            quote = ch;
+        else if (ch == u'(' || ch == u'[' || ch == u'{')
+            ++depth;
+        else if (ch == u')' || ch == u']' || ch == u'}')
+            --depth;
+        if (ch != u',' || depth != 0)
+            continue;
+        QString piece = s.mid(start, i - start);
+        qsizetype at = start;
+        start = i + 1;
+        if (piece.trimmed().isEmpty())
+            continue;
+        const QRegularExpressionMatch match = keyword.match(piece);
+        if (match.hasMatch()) {
+            m_tokens.append({Tok::Name, match.captured(1), at + match.capturedStart(1)});
+            m_tokens.append({Tok::Punct, QStringLiteral("="), at + match.capturedEnd(0) - 1});
+            at += match.capturedEnd(0);
+            piece = piece.mid(match.capturedEnd(0));
+        }
+        m_tokens.append({Tok::Code, piece.trimmed(), at});
+        if (i < end)
+            m_tokens.append({Tok::Punct, QStringLiteral(","), i});
+    }
 }
 
 QString describe(const Token &token)
@@ -468,6 +616,10 @@ Result<TransformValue> Parser::value()
         ++m_index;
         return V::string(token.text);
     }
+    if (token.kind == Tok::Code) {
+        ++m_index;
+        return V::code(token.text);
+    }
     if (token.kind == Tok::Name) {
         const qsizetype pos = token.pos;
         Result<QStringList> name = dottedName();
@@ -481,6 +633,28 @@ Result<TransformValue> Parser::value()
                 return V::boolean(true);
             if (parts[0] == u"False")
                 return V::boolean(false);
+        }
+        if (isPunct(u"("))
+            return nestedCall(parts, pos);
+        if (parts.size() >= 2 && parts[parts.size() - 2] == u"AutoAugmentPolicy") {
+            if (auto error = checkPrefix(parts.mid(0, parts.size() - 2), pos))
+                return *error;
+            static const QStringList members{QStringLiteral("IMAGENET"), QStringLiteral("CIFAR10"),
+                                             QStringLiteral("SVHN")};
+            if (!members.contains(parts.last()))
+                return errorAt(
+                    pos, QStringLiteral("Unknown AutoAugmentPolicy %1").arg(quoted(parts.last())),
+                    QStringLiteral("(IMAGENET, CIFAR10 or SVHN)"));
+            V v;
+            v.kind = Kind::Enum;
+            v.text = QStringLiteral("AutoAugmentPolicy.") + parts.last();
+            return v;
+        }
+        if (parts.size() == 2 && parts[0] == u"torch" && torchDtypes().contains(parts[1])) {
+            V v;
+            v.kind = Kind::Enum;
+            v.text = parts.join(u'.');
+            return v;
         }
         if (parts.size() >= 2 && parts[parts.size() - 2] == u"InterpolationMode") {
             const QString member = parts.last();
@@ -654,6 +828,37 @@ Result<TransformStep> Parser::callAfterName(const QString &name, qsizetype pos)
     return bind(*sig, args, pos, [this](qsizetype p, const QString &what, const QString &suffix) {
         return errorAt(p, what, suffix);
     });
+}
+
+Result<TransformValue> Parser::nestedCall(const QStringList &parts, qsizetype pos)
+{
+    // A transform inside another's arguments (RandomApply([ColorJitter(0.4)], p=0.5)); the name
+    // points past the module prefix, as for the pipeline's own steps.
+    const qsizetype namePos = m_tokens[m_index - 1].pos;
+    if (auto error = checkPrefix(parts.mid(0, parts.size() - 1), pos))
+        return *error;
+    if (parts.last() != u"Compose") {
+        Result<TransformStep> step = callAfterName(parts.last(), namePos);
+        if (!step)
+            return step.error();
+        return V::call(step.value());
+    }
+    // Compose(transforms): its one list, kept positional.
+    ++m_index;
+    if (peek().kind == Tok::Name && peek().text == u"transforms" && isPunct(u"=", 1))
+        m_index += 2;
+    Result<QList<TransformStep>> steps = stepSequence();
+    if (!steps)
+        return steps.error();
+    QList<TransformValue> items;
+    for (const TransformStep &step : steps.value())
+        items.append(V::call(step));
+    if (isPunct(u",") && isPunct(u")", 1))
+        ++m_index;
+    if (auto error = expect(u")", QStringLiteral("to close Compose(")))
+        return *error;
+    TransformStep compose{QStringLiteral("Compose"), {{QString(), V::list(items)}}};
+    return V::call(compose);
 }
 
 Result<TransformStep> Parser::call()
@@ -859,14 +1064,57 @@ Result<TransformPipeline> parseTransforms(const QString &source)
     return Parser(source).parse();
 }
 
+namespace {
+
+Result<TransformValue> normalizeNested(const TransformValue &value)
+{
+    if (value.kind == Kind::Tuple || value.kind == Kind::List) {
+        TransformValue out = value;
+        for (TransformValue &item : out.items) {
+            Result<TransformValue> normalized = normalizeNested(item);
+            if (!normalized)
+                return normalized;
+            item = std::move(normalized).value();
+        }
+        return out;
+    }
+    if (value.kind != Kind::Call)
+        return value;
+    if (value.text == u"Compose") {
+        // Compose(transforms): one list of transforms, positional.
+        if (value.items.size() != 1
+            || !(value.keywords[0].isEmpty() || value.keywords[0] == u"transforms")
+            || (value.items[0].kind != Kind::List && value.items[0].kind != Kind::Tuple))
+            return Error{QStringLiteral("Compose() takes one list of transforms")};
+        Result<TransformValue> list = normalizeNested(value.items[0]);
+        if (!list)
+            return list;
+        for (const TransformValue &item : list->items)
+            if (item.kind != Kind::Call)
+                return Error{QStringLiteral("Compose() takes transforms, not %1")
+                                 .arg(toPythonLiteral(item))};
+        return TransformValue::call({QStringLiteral("Compose"), {{QString(), list.value()}}});
+    }
+    Result<TransformStep> step = normalizeStep(value.toStep());
+    if (!step)
+        return step.error();
+    return TransformValue::call(step.value());
+}
+
+} // namespace
+
 Result<TransformStep> normalizeStep(const TransformStep &step)
 {
     const TransformSignature *sig = findTransform(step.name);
     if (!sig)
         return Error{QStringLiteral("Unknown transform %1").arg(quoted(step.name))};
     QList<BindInput> args;
-    for (const TransformArgument &arg : step.args)
-        args.append({arg.keyword, arg.value, -1});
+    for (const TransformArgument &arg : step.args) {
+        Result<TransformValue> value = normalizeNested(arg.value);
+        if (!value)
+            return Error{step.name + QStringLiteral("(): ") + value.errorMessage()};
+        args.append({arg.keyword, std::move(value).value(), -1});
+    }
     return bind(*sig, args, -1, [](qsizetype, const QString &what, const QString &suffix) {
         return Error{suffix.isEmpty() ? what : what + u' ' + suffix};
     });
@@ -886,7 +1134,13 @@ QString toPythonLiteral(const TransformValue &value)
     case Kind::String:
         return pythonStringRepr(value.text);
     case Kind::Enum:
+        if (value.text.startsWith(u"torch."))
+            return value.text;
+        if (value.text.contains(u'.'))
+            return QStringLiteral("transforms.") + value.text;
         return QStringLiteral("transforms.InterpolationMode.") + value.text;
+    case Kind::Code:
+        return value.text;
     case Kind::Tuple:
     case Kind::List: {
         QStringList items;
@@ -898,6 +1152,16 @@ QString toPythonLiteral(const TransformValue &value)
         if (items.size() == 1)
             inner += u',';
         return u'(' + inner + u')';
+    }
+    case Kind::Call: {
+        QStringList args;
+        for (qsizetype i = 0; i < value.items.size(); ++i) {
+            const QString literal = toPythonLiteral(value.items[i]);
+            const QString keyword = value.keywords.value(i);
+            args.append(keyword.isEmpty() ? literal : keyword + u'=' + literal);
+        }
+        return QStringLiteral("transforms.") + value.text + u'(' + args.join(QStringLiteral(", "))
+            + u')';
     }
     }
     return {};

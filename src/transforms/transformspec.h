@@ -8,20 +8,28 @@
 
 namespace ifs {
 
+struct TransformStep;
+
 /// A Python literal as written in a torchvision transform call: None, bool, int, float, string,
-/// tuple, list, or an `InterpolationMode.X` reference.
+/// tuple, list, an `InterpolationMode.X` reference, or a nested transform call (the transforms of
+/// `RandomApply([...])`, `RandomChoice`, `RandomOrder`, and a `Compose([...])` inside them).
 struct TransformValue
 {
-    enum class Kind { None, Bool, Int, Float, String, Tuple, List, Enum };
+    enum class Kind { None, Bool, Int, Float, String, Tuple, List, Enum, Call, Code };
 
     Kind kind = Kind::None;
     bool boolValue = false;
     qint64 intValue = 0;
     double floatValue = 0.0;
-    /// The string for Kind::String; the member name (e.g. "BILINEAR") for Kind::Enum.
+    /// The string for Kind::String; for Kind::Enum the InterpolationMode member ("BILINEAR"), or
+    /// another enum qualified ("AutoAugmentPolicy.CIFAR10", "torch.float32"); the class name
+    /// (e.g. "ColorJitter", or "Compose") for Kind::Call; for Kind::Code the Python source of the
+    /// arguments of a call the engine cannot read (`Lambda(lambda x: x / 2)`), kept as written.
     QString text;
-    /// The elements for Kind::Tuple and Kind::List.
+    /// The elements for Kind::Tuple and Kind::List; the arguments' values for Kind::Call.
     QList<TransformValue> items;
+    /// Kind::Call: each argument's keyword, parallel to items (empty for a positional one).
+    QStringList keywords;
 
     /// Python's None.
     static TransformValue none();
@@ -39,6 +47,12 @@ struct TransformValue
     static TransformValue list(const QList<TransformValue> &items);
     /// `InterpolationMode.<member>`, e.g. member "BICUBIC".
     static TransformValue interpolation(const QString &member);
+    /// Python source kept as written (Kind::Code).
+    static TransformValue code(const QString &source);
+    /// A nested transform call, e.g. the `ColorJitter(0.4)` in `RandomApply([ColorJitter(0.4)])`.
+    static TransformValue call(const TransformStep &step);
+    /// Kind::Call as the step it calls (name and arguments); an empty step for other kinds.
+    TransformStep toStep() const;
 
     /// Structural equality; an int never equals a float (1 != 1.0 here, as their reprs differ).
     friend bool operator==(const TransformValue &a, const TransformValue &b);
@@ -119,7 +133,8 @@ const TransformSignature *findTransform(const QString &name);
 /// and column and quote the line with a caret under the spot.
 Result<TransformPipeline> parseTransforms(const QString &source);
 
-/// Binds a step's arguments to its signature and normalizes them as parseTransforms() does.
+/// Binds a step's arguments to its signature and normalizes them as parseTransforms() does,
+/// nested calls in its arguments too (a nested `Compose(transforms)` keeps its one list).
 /// Fails for unknown transforms and bad arguments.
 Result<TransformStep> normalizeStep(const TransformStep &step);
 

@@ -14,6 +14,7 @@ import inspect
 import json
 import sys
 
+import torch
 import torchvision
 import torchvision.transforms as transforms
 from torchvision.transforms import *  # noqa: F401,F403
@@ -42,8 +43,10 @@ def attrs(t):
 
 
 def evaluate(source):
-    namespace = {"transforms": transforms, "T": T, "torchvision": torchvision}
+    namespace = {"torchvision": torchvision, "torch": torch}
     exec("from torchvision.transforms import *", namespace)
+    # After the star import, so that `transforms.` is the package (AutoAugment included).
+    namespace["transforms"] = namespace["T"] = torchvision.transforms
     obj = eval(source, namespace)
     if isinstance(obj, transforms.Compose):
         items = obj.transforms
@@ -56,7 +59,10 @@ def evaluate(source):
 
 def signature(name):
     params = []
-    for p in inspect.signature(getattr(transforms, name)).parameters.values():
+    # torchvision.transforms itself: the star import above rebinds `transforms` to the
+    # torchvision.transforms.transforms module, which lacks autoaugment.py's classes.
+    package = torchvision.transforms
+    for p in inspect.signature(getattr(package, name)).parameters.values():
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             params.append({"name": p.name, "required": False, "default": "*"})
             continue
@@ -64,7 +70,7 @@ def signature(name):
         entry = {"name": p.name, "required": required}
         if not required:
             entry["default"] = literal(p.default)
-            namespace = {"transforms": transforms}
+            namespace = {"transforms": package}
             # The literal must read back as the real default, type included.
             back = eval(entry["default"], namespace)
             entry["default_check"] = back == p.default and type(back) is type(p.default)

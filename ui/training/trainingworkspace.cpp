@@ -3,6 +3,7 @@
 #include "base/cpufeatures.h"
 #include "base/settings.h"
 #include "checkpoint/checkpointfiles.h"
+#include "common/batchview.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
@@ -543,7 +544,15 @@ QGroupBox *TrainingWorkspace::buildDataBox(QWidget *form)
     m_dataForm->addRow(m_trainTransforms);
     m_dataForm->addRow(tr("Val transforms:"), new QWidget(dataBox));
     m_dataForm->addRow(m_valTransforms);
-    m_dataForm->addRow(editTransforms);
+    auto *showBatchButton = new QPushButton(tr("Show Batch…"), dataBox);
+    showBatchButton->setObjectName(QStringLiteral("trainingShowBatchButton"));
+    showBatchButton->setToolTip(tr("The first training batch a run with these settings gets, "
+                                   "with labels"));
+    connect(showBatchButton, &QPushButton::clicked, this, &TrainingWorkspace::showBatch);
+    auto *transformButtons = new QHBoxLayout;
+    transformButtons->addWidget(editTransforms);
+    transformButtons->addWidget(showBatchButton);
+    m_dataForm->addRow(transformButtons);
     return dataBox;
 }
 
@@ -987,6 +996,57 @@ QString TrainingWorkspace::defaultRunFolder() const
     for (int i = 2; QFileInfo::exists(folder); ++i)
         folder = folder.section(u'~', 0, 0) + u'~' + QString::number(i);
     return folder;
+}
+
+namespace {
+
+/// The first batch's source for a run with `config` and `seed`: prepared and resolved as the
+/// run prepares them, the train loader's options as TrainingRun::prepareLoaders sets them.
+Result<BatchSource> trainingBatchSource(TrainConfig config, quint64 seed)
+{
+    config.seed = seed;
+    Result<TrainingData> data = prepareTrainingData(config);
+    if (!data)
+        return data.error();
+    Result<ResolvedPipelines> pipelines
+        = resolvePipelines(config.trainTransforms, config.valTransforms, data->traits);
+    if (!pipelines)
+        return pipelines.error();
+    BatchSource source;
+    source.classes = data->classes;
+    source.samples = std::move(data.value().train);
+    source.pipeline = pipelines->train;
+    source.options.batchSize = config.batchSize;
+    source.options.workers = config.workers;
+    source.options.shuffle = true;
+    source.options.dropLast
+        = config.dropLast && qsizetype(source.samples.size()) >= config.batchSize;
+    source.options.seed = config.seed;
+    if (config.sampler == SamplerKind::Weighted) {
+        std::vector<qint64> counts(size_t(source.classes.size()), 0);
+        for (const LoaderSample &sample : source.samples)
+            if (sample.label >= 0 && sample.label < source.classes.size())
+                ++counts[size_t(sample.label)];
+        for (const LoaderSample &sample : source.samples)
+            source.options.sampleWeights.push_back(1.0 / double(counts[size_t(sample.label)]));
+        source.note = QStringLiteral("class-balanced sampling");
+    }
+    return source;
+}
+
+} // namespace
+
+void TrainingWorkspace::showBatch()
+{
+    if (m_root.isEmpty())
+        return;
+    if (!m_batchView)
+        m_batchView = new BatchView(this);
+    const TrainConfig settings = config();
+    m_batchView->showBatch([settings](quint64 seed) { return trainingBatchSource(settings, seed); },
+                           settings.seed);
+    m_batchView->show();
+    m_batchView->raise();
 }
 
 TrainConfig TrainingWorkspace::config() const

@@ -35,6 +35,7 @@ class ExportDialog;
 /// The Training workspace's icon (themed "ifs-training", else drawn from built-in SVG).
 QIcon trainingIcon();
 
+class BatchView;
 class CurveChart;
 class EvaluationView;
 class LrFinderDialog;
@@ -104,6 +105,11 @@ public:
     Status overlayRun(const QString &folder);
     void overlayRunInteractive();
     void clearOverlays();
+    /// Shows the first training batch a run with these settings would get (its split, pipeline,
+    /// batch size, sampler and seed): the batch view.
+    void showBatch();
+    /// The batch view, once showBatch() made it (tests).
+    BatchView *batchView() const { return m_batchView; }
 
     /// The folder of the current or last run; empty before the first.
     QString runFolder() const { return m_runFolder; }
@@ -290,6 +296,7 @@ private:
     QDoubleSpinBox *m_valSplitSpin;
     QFormLayout *m_dataForm;
     QPlainTextEdit *m_trainTransforms;
+    BatchView *m_batchView = nullptr;
     QPlainTextEdit *m_valTransforms;
     QComboBox *m_optimizer;
     QLineEdit *m_lr;

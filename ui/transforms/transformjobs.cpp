@@ -101,7 +101,10 @@ Error supersededError()
 /// The pipeline compiled, with the preview's memory bound.
 Result<CompiledPipeline> compileBounded(const TransformPipeline &pipeline, qint64 memoryBound)
 {
-    Result<CompiledPipeline> compiled = CompiledPipeline::compile(pipeline);
+    // A step the engine cannot reproduce (a Lambda) is skipped with its reason in the strip, so
+    // the rest of the pipeline still previews.
+    Result<CompiledPipeline> compiled
+        = CompiledPipeline::compile(pipeline, CompiledPipeline::Unsupported::Skip);
     if (compiled)
         compiled->setMemoryBound(memoryBound);
     return compiled;

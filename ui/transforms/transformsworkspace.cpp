@@ -1,6 +1,7 @@
 #include "transforms/transformsworkspace.h"
 
 #include "base/settings.h"
+#include "common/batchview.h"
 #include "common/emptystatepage.h"
 #include "common/icons.h"
 #include "common/warningbanner.h"
@@ -181,6 +182,11 @@ QHBoxLayout *TransformsWorkspace::buildHeader(QWidget *page)
                                 "script"));
     connect(exportButton, &QPushButton::clicked, this,
             &TransformsWorkspace::exportPythonInteractive);
+    auto *batchButton = new QPushButton(tr("Show Batch…"), page);
+    batchButton->setObjectName(QStringLiteral("showBatchButton"));
+    batchButton->setToolTip(tr("One whole training batch as the loader makes it from the Train "
+                               "pipeline, with labels"));
+    connect(batchButton, &QPushButton::clicked, this, &TransformsWorkspace::showBatch);
     auto *reset = new QPushButton(tr("Reset to Defaults"), page);
     reset->setToolTip(tr("The pipelines suggested for this dataset's images"));
     connect(reset, &QPushButton::clicked, this, [this] { resetToDefaults(true); });
@@ -190,6 +196,7 @@ QHBoxLayout *TransformsWorkspace::buildHeader(QWidget *page)
     header->addSpacing(8);
     header->addWidget(importButton);
     header->addWidget(exportButton);
+    header->addWidget(batchButton);
     header->addWidget(reset);
     return header;
 }
@@ -953,6 +960,15 @@ void TransformsWorkspace::computeMeanStdInteractive()
                         tr("mean %1, std %2 (not applied)").arg(joined(mean), joined(std)));
             });
     m_statsJob->start(paths, kStatsImages, m_seed, m_settings->computeThreads());
+}
+
+void TransformsWorkspace::showBatch()
+{
+    if (!m_batchView)
+        m_batchView = new BatchView(this);
+    m_batchView->showBatch(m_statsIndex, m_train->pipeline(), m_seed);
+    m_batchView->show();
+    m_batchView->raise();
 }
 
 } // namespace ifs

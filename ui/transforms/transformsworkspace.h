@@ -26,6 +26,7 @@ namespace ifs {
 class Settings;
 
 class AdvicePanel;
+class BatchView;
 class PipelineEditor;
 class TransformPreview;
 class WarningBanner;
@@ -79,6 +80,11 @@ public:
     Status importPython(const QString &path, bool interactive = false);
     void exportPythonInteractive();
     void importPythonInteractive();
+    /// Shows one whole training batch of the Train pipeline as the loader makes it (the batch
+    /// view), for the current seed.
+    void showBatch();
+    /// The batch view, once showBatch() made it (tests, screenshots).
+    BatchView *batchView() const { return m_batchView; }
     /// Samples images of the dataset, computes their mean and std with a progress dialog, and
     /// offers to put them into Normalize of both pipelines.
     void computeMeanStdInteractive();
@@ -164,6 +170,7 @@ private:
     QList<PipelineAdvice> m_trainAdvice;
     QList<PipelineAdvice> m_valAdvice;
 
+    BatchView *m_batchView = nullptr;
     TransformPreviewJob *m_previewJob;
     DatasetStatsJob *m_statsJob;
     quint64 m_previewId = 0;

@@ -16,14 +16,36 @@
     X(randomVerticalFlip)                                                                          \
     X(randomRotation)                                                                              \
     X(randomAffine)                                                                                \
+    X(randomPerspective)                                                                           \
     X(colorJitter)                                                                                 \
     X(grayscale)                                                                                   \
     X(randomGrayscale)                                                                             \
     X(gaussianBlur)                                                                                \
+    X(randomInvert)                                                                                \
+    X(randomPosterize)                                                                             \
+    X(randomSolarize)                                                                              \
+    X(randomAdjustSharpness)                                                                       \
+    X(randomAutocontrast)                                                                          \
+    X(randomEqualize)                                                                              \
     X(pad)                                                                                         \
     X(toTensor)                                                                                    \
     X(normalize)                                                                                   \
-    X(randomErasing)
+    X(randomErasing)                                                                               \
+    X(randomApply)                                                                                 \
+    X(randomChoice)                                                                                \
+    X(randomOrder)                                                                                 \
+    X(autoAugment)                                                                                 \
+    X(randAugment)                                                                                 \
+    X(trivialAugmentWide)                                                                          \
+    X(augMix)                                                                                      \
+    X(elasticTransform)                                                                            \
+    X(fiveCrop)                                                                                    \
+    X(tenCrop)                                                                                     \
+    X(pilToTensor)                                                                                 \
+    X(convertImageDtype)                                                                           \
+    X(toPilImage)                                                                                  \
+    X(linearTransformation)                                                                        \
+    X(lambdaTransform)
 
 namespace ifs::ops {
 

@@ -41,9 +41,10 @@ public:
                 shearY = run.rng.uniform(shear[2], shear[3]);
         }
         const QPointF c = center ? *center : QPointF(width * 0.5, height * 0.5);
-        run.data.image = pil::transformAffine(
-            run.data.image, run.size(), inverseMatrix(c, angle, tx, ty, scale, shearX, shearY),
-            filter, pilFill(fill, channelsOf(run.data.image)));
+        run.data.image
+            = pil::transformAffine(run.data.image, run.size(),
+                                   inverseAffineMatrix(c, angle, tx, ty, scale, shearX, shearY),
+                                   filter, pilFill(fill, channelsOf(run.data.image)));
         run.coords.valid = false;
         run.trace->summary
             = QStringLiteral("angle %1°, translate (%2, %3), scale %4, shear (%5, %6)")
@@ -53,26 +54,6 @@ public:
                   .arg(fmt(scale))
                   .arg(fmt(shearX))
                   .arg(fmt(shearY));
-    }
-
-private:
-    /// F._get_inverse_affine_matrix, the PIL branch of F.affine.
-    static std::array<double, 6> inverseMatrix(QPointF center, double angle, int tx, int ty,
-                                               double scale, double shearX, double shearY)
-    {
-        constexpr double kDegree = M_PI / 180.0;
-        const double rot = angle * kDegree, sx = shearX * kDegree, sy = shearY * kDegree;
-        const double cx = center.x(), cy = center.y();
-        const double a = std::cos(rot - sy) / std::cos(sy);
-        const double b = -std::cos(rot - sy) * std::tan(sx) / std::cos(sy) - std::sin(rot);
-        const double c = std::sin(rot - sy) / std::cos(sy);
-        const double d = -std::sin(rot - sy) * std::tan(sx) / std::cos(sy) + std::cos(rot);
-        std::array<double, 6> m{d / scale, -b / scale, 0.0, -c / scale, a / scale, 0.0};
-        m[2] += m[0] * (-cx - tx) + m[1] * (-cy - ty);
-        m[5] += m[3] * (-cx - tx) + m[4] * (-cy - ty);
-        m[2] += cx;
-        m[5] += cy;
-        return m;
     }
 };
 
