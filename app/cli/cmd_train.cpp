@@ -1,5 +1,6 @@
 // ifstudio-cli train / eval / predict: the training loop, evaluation and prediction of the core,
 // with a progress bar on a terminal and JSON for scripts.
+#include "cmd_cam.h"
 #include "commands.h"
 #include "trainoptions.h"
 
@@ -734,6 +735,7 @@ int runPredict(const QStringList &args)
     parser.addOption({QStringLiteral("topk"), QStringLiteral("classes per image (default 5)"),
                       QStringLiteral("K")});
     addModelOptions(parser);
+    addCamOptions(parser);
     parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"),
                                  QStringLiteral("IMAGE..."));
     if (const int code = parseCommandLine(parser, args); code >= 0)
@@ -781,7 +783,7 @@ int runPredict(const QStringList &args)
         return kExitFailure;
     }
     const QStringList classes = classifier->classes();
-    int failed = 0;
+    int failed = writeCamOverlays(parser, classifier.value(), images);
     if (parser.isSet(QStringLiteral("json"))) {
         JsonWriter json(2);
         json.beginObject();

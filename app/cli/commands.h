@@ -27,6 +27,7 @@ int runTrain(const QStringList &args);
 int runLrFind(const QStringList &args);
 int runEval(const QStringList &args);
 int runPredict(const QStringList &args);
+int runMislabeled(const QStringList &args);
 int runWeights(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.

@@ -5,6 +5,7 @@
 #include "base/cpufeatures.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
+#include "torch/classifierimpl.h"
 #include "torch/models/modelkit.h"
 #include "torch/torchmodels.h"
 #include "training/models.h"
@@ -183,19 +184,6 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
 } // namespace tm
 
 // ------------------------------------------------------------------------------------------------
-
-struct Classifier::Impl
-{
-    std::shared_ptr<tm::Net> net;
-    QString arch;
-    QStringList classes;
-    QString valSource;
-    CompiledPipeline val;
-    torch::Device device{torch::kCPU};
-    QString deviceName;
-    QStringList notes;
-    std::optional<torch::ScalarType> amp; ///< autocast's type; none: float32
-};
 
 Classifier::Classifier()
     : d(std::make_unique<Impl>())
