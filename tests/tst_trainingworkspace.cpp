@@ -26,6 +26,7 @@
 #include <QApplication>
 #include <QChart>
 #include <QChartView>
+#include <QCheckBox>
 #include <QClipboard>
 #include <QComboBox>
 #include <QDir>
@@ -42,6 +43,7 @@
 #include <QScopeGuard>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSlider>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QStandardItemModel>
@@ -87,6 +89,7 @@ private Q_SLOTS:
     void twoProcessesThroughTheUi();
     void evaluateCheckpointOnDemand();
     void predictWithTheRunsCheckpoint();
+    void gradCamInThePredictPanel();
     void stopEndsTheRunQuickly();
     void pauseHoldsTheRun();
     void exactResumeContinuesTheCurves();
@@ -519,6 +522,43 @@ void TestTrainingWorkspace::predictWithTheRunsCheckpoint()
     panel.setTopK(1);
     QVERIFY(shown.wait(kRunMs));
     QCOMPARE(panel.table()->columnCount(), 2);
+}
+
+void TestTrainingWorkspace::gradCamInThePredictPanel()
+{
+    const QString run = trainedRun();
+    QVERIFY(!run.isEmpty());
+    PredictPanel panel;
+    panel.show();
+    panel.setRunCheckpoints(run + QStringLiteral("/best.pth"), run + QStringLiteral("/last.pth"));
+    QSignalSpy shown(&panel, &PredictPanel::predictionsShown);
+    QSignalSpy cam(&panel, &PredictPanel::gradCamShown);
+    panel.predict({m_root + QStringLiteral("/val/Sandal")});
+    QVERIFY(shown.wait(kRunMs));
+    panel.table()->setCurrentCell(1, 0);
+    QVERIFY(panel.gradCamImage().isNull()); // off until asked for
+    panel.gradCamToggle()->setChecked(true);
+    QVERIFY(cam.wait(kRunMs));
+    const QImage half = panel.gradCamImage();
+    QVERIFY(!half.isNull());
+    // Opacity 0 is the image the model saw; 100 the heatmap alone; no new computation.
+    panel.gradCamOpacity()->setValue(0);
+    const QImage plain = panel.gradCamImage();
+    panel.gradCamOpacity()->setValue(100);
+    const QImage heat = panel.gradCamImage();
+    QCOMPARE(plain.size(), half.size());
+    QVERIFY(plain != half && heat != half && plain != heat);
+    QCOMPARE(cam.count(), 1);
+    QTemporaryDir dir;
+    const QString png = dir.filePath(QStringLiteral("cam.png"));
+    QVERIFY(panel.saveGradCam(png));
+    QCOMPARE(QImage(png).convertToFormat(QImage::Format_RGB32), heat);
+    // Another image: its own heatmap.
+    panel.table()->setCurrentCell(2, 0);
+    QVERIFY(cam.wait(kRunMs));
+    QCOMPARE(cam.count(), 2);
+    panel.gradCamToggle()->setChecked(false);
+    QVERIFY(panel.gradCamImage().isNull());
 }
 
 void TestTrainingWorkspace::stopEndsTheRunQuickly()
