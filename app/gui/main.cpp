@@ -54,8 +54,9 @@ int main(int argc, char **argv)
             "checkpoints, checkpoint-load, checkpoint-save, training (a short "
             "small_cnn run, taken live), evaluation (after a two-epoch run), lr-finder (the "
             "LR finder's plot), finetune (head-only fine-tuning from the weights file in "
-            "IFS_SCREENSHOT_WEIGHTS) or pretrained (resnet18 from ImageNet weights; offline, the "
-            "message that says which file to put where)."),
+            "IFS_SCREENSHOT_WEIGHTS), pretrained (resnet18 from ImageNet weights; offline, the "
+            "message that says which file to put where), gradcam (the Predict panel's heatmap "
+            "after a two-epoch run) or mislabel (the Likely Mislabelled tab after a relabel)."),
         QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
     parser.addOption(viewOption);

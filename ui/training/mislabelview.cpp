@@ -38,6 +38,7 @@ MislabelView::MislabelView(QWidget *parent)
     m_scan->setObjectName(QStringLiteral("mislabelScanButton"));
     m_target = new QComboBox(this);
     m_target->setObjectName(QStringLiteral("relabelTargetCombo"));
+    m_target->setSizeAdjustPolicy(QComboBox::AdjustToContents);
     m_relabel = new QPushButton(tr("Relabel"), this);
     m_relabel->setObjectName(QStringLiteral("relabelButton"));
     m_relabel->setToolTip(tr("Move the selected images into the chosen class's folder"));
@@ -84,7 +85,10 @@ MislabelView::MislabelView(QWidget *parent)
         m_status->setText(error.message);
         Q_EMIT failed(error.message);
     });
-    connect(m_scan, &QPushButton::clicked, this, &MislabelView::scan);
+    connect(m_scan, &QPushButton::clicked, this, [this] {
+        m_lastFix.clear();
+        scan();
+    });
     connect(m_relabel, &QPushButton::clicked, this, [this] {
         relabelSelected(m_target->currentIndex() <= 0 ? QString() : m_target->currentText());
     });
@@ -152,8 +156,11 @@ void MislabelView::showScan(const MislabelScan &scan)
         m_table->setItem(row, LossColumn, new QTableWidgetItem(QString::number(c.loss, 'f', 2)));
         m_loader->request(c.path, -row);
     }
-    m_status->setText(
-        tr("%1 images scored; the %2 most doubtful first").arg(m_candidates.size()).arg(rows));
+    QString text
+        = tr("%1 images scored; the %2 most doubtful first").arg(m_candidates.size()).arg(rows);
+    if (!m_lastFix.isEmpty())
+        text += QStringLiteral(" · ") + m_lastFix;
+    m_status->setText(text);
 }
 
 QStringList MislabelView::selectedPaths() const
@@ -201,6 +208,7 @@ void MislabelView::undoLast()
         const QString message = tr("Moved %n file(s) back", nullptr, int(done.entries.size()));
         m_undoButton->setEnabled(!m_undo.isEmpty());
         m_status->setText(message);
+        m_lastFix = message;
         Q_EMIT fixed(message);
         Q_EMIT datasetChanged();
         scan();
@@ -217,8 +225,14 @@ void MislabelView::runFix(std::function<Result<QuarantineBatch>()> fix, const QS
     m_fixJob.onFinished([this, what](const QuarantineBatch &batch) {
         m_undo.append(batch);
         m_undoButton->setEnabled(true);
-        const QString message = tr("%1 %n file(s)", nullptr, int(batch.entries.size())).arg(what);
+        QString message = tr("%1 %n file(s)", nullptr, int(batch.entries.size())).arg(what);
+        if (batch.relabel && batch.entries.size() == 1)
+            message
+                += QStringLiteral(": %1 → %2")
+                       .arg(QDir(m_root).relativeFilePath(batch.entries.first().originalPath),
+                            QDir(m_root).relativeFilePath(batch.entries.first().quarantinedPath));
         m_status->setText(message);
+        m_lastFix = message;
         Q_EMIT fixed(message);
         Q_EMIT datasetChanged();
         scan();

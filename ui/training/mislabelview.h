@@ -67,6 +67,7 @@ private:
     QStringList m_classes;
     QList<MislabelCandidate> m_candidates;
     QList<QuarantineBatch> m_undo; // newest last
+    QString m_lastFix; // said after the scan that follows a fix
     BackgroundJob<MislabelScan> m_scanJob;
     BackgroundJob<QuarantineBatch> m_fixJob;
     ThumbnailLoader *m_loader;
