@@ -69,6 +69,10 @@ shoot training "$small" --screenshot-view training
 shoot distributed "$small" --screenshot-view distributed
 shoot evaluation "$small" --screenshot-view evaluation
 shoot lr-finder "$small" --screenshot-view lr-finder
+# Grad-CAM in the Predict panel, and the Likely Mislabelled tab after a relabel (of $small's copy
+# of the sample: the sample itself is never changed).
+shoot gradcam "$small" --screenshot-view gradcam
+shoot mislabel "$small" --screenshot-view mislabel
 # Fine-tuning: weights from a quick run on one half of the classes, the head trained on the other
 # half's features (computed once); and ImageNet weights chosen offline with an empty cache: the
 # run stops with the message that says which file to put where.

@@ -64,6 +64,9 @@ private Q_SLOTS:
     void manifestCannotMoveForeignFiles();
     void acrossFileSystems();
     void undecodableNamesMoveAndComeBack();
+    void relabelRoundTrip();
+    void relabelRefusals();
+    void relabelManifestStaysInTheDataset();
 
 private:
     /// A split dataset of real images (PNG bytes made by Qt's writer) in a fresh sandbox.
@@ -399,6 +402,114 @@ void TestQuarantine::undecodableNamesMoveAndComeBack()
     QCOMPARE(readAll(batch->entries[0].quarantinedPath), QByteArray(5000, 'y'));
     QVERIFY2(undoQuarantine(batch.value()).ok(), "undo across file systems");
     QCOMPARE(readAll(far), QByteArray(5000, 'y'));
+}
+
+void TestQuarantine::relabelRoundTrip()
+{
+    // A broken image and a read-only file among them: a relabel moves bytes, never decodes.
+    const QString broken = m_root + QStringLiteral("/train/tulip/broken.png");
+    QVERIFY(test::writeFile(broken, readAll(broken).left(40)));
+    const QString readOnly = m_root + QStringLiteral("/train/rose/002.png");
+    QVERIFY(QFile::setPermissions(readOnly, QFile::ReadOwner | QFile::ReadGroup));
+    auto restore = qScopeGuard(
+        [&] { QFile::setPermissions(readOnly, QFile::ReadOwner | QFile::WriteOwner); });
+    const QMap<QString, QByteArray> before = snapshot(m_root);
+
+    const QList<RelabelMove> moves = {
+        {m_root + QStringLiteral("/train/rose/001.png"), QStringLiteral("tulip")}, // name taken
+        {readOnly, QStringLiteral("tulip")},
+        {broken, QStringLiteral("rose")},
+        {m_root + QStringLiteral("/val/tulip/caf\u00e9 1.png"), QStringLiteral("rose")},
+        {m_root + QStringLiteral("/val/rose/001.png"), QStringLiteral("rose")}, // already there
+    };
+    const Result<QuarantineBatch> batch = relabelFiles(m_root, moves, m_quarantine);
+    QVERIFY2(batch.ok(), qPrintable(batch.errorMessage()));
+    QVERIFY(batch->relabel);
+    QCOMPARE(batch->entries.size(), 4);
+    const QStringList expected
+        = {QStringLiteral("train/tulip/001-2.png"), QStringLiteral("train/tulip/002.png"),
+           QStringLiteral("train/rose/broken.png"), QStringLiteral("val/rose/caf\u00e9 1.png")};
+    for (qsizetype i = 0; i < expected.size(); ++i) {
+        const QuarantineEntry &entry = batch->entries[i];
+        QCOMPARE(entry.quarantinedPath, QDir::cleanPath(m_root + u'/' + expected[i]));
+        QVERIFY(!QFileInfo::exists(entry.originalPath));
+        QCOMPARE(QCryptographicHash::hash(readAll(entry.quarantinedPath), QCryptographicHash::Sha1),
+                 before.value(QDir(m_root).relativeFilePath(entry.originalPath)));
+    }
+    QVERIFY(!(QFileInfo(m_root + QStringLiteral("/train/tulip/002.png")).permissions()
+              & QFile::WriteOwner)); // still read-only
+    // Nothing lost: the same bytes, some under other names; the manifest outside the dataset.
+    QStringList beforeHashes, afterHashes;
+    for (const QByteArray &h : before)
+        beforeHashes.append(QString::fromLatin1(h.toHex()));
+    for (const QByteArray &h : snapshot(m_root))
+        afterHashes.append(QString::fromLatin1(h.toHex()));
+    beforeHashes.sort();
+    afterHashes.sort();
+    QCOMPARE(afterHashes, beforeHashes);
+    QVERIFY(batch->manifestPath.startsWith(m_quarantine + u'/'));
+    const QJsonObject manifest = QJsonDocument::fromJson(readAll(batch->manifestPath)).object();
+    QCOMPARE(manifest[u"kind"].toString(), QStringLiteral("relabel"));
+
+    // Undo after a restart: from the manifest, every file back under its name.
+    const Result<QuarantineBatch> read = readQuarantineManifest(batch->manifestPath);
+    QVERIFY2(read.ok(), qPrintable(read.errorMessage()));
+    QVERIFY(read->relabel);
+    QCOMPARE(read->entries.size(), 4);
+    const Status undone = undoQuarantine(read.value());
+    QVERIFY2(undone.ok(), qPrintable(undone.errorMessage()));
+    QCOMPARE(snapshot(m_root), before);
+    QVERIFY(!(QFileInfo(readOnly).permissions() & QFile::WriteOwner));
+    QVERIFY(!QFileInfo::exists(batch->batchFolder));
+}
+
+void TestQuarantine::relabelRefusals()
+{
+    const QMap<QString, QByteArray> before = snapshot(m_root);
+    const QString rose = m_root + QStringLiteral("/train/rose/001.png");
+    struct Case
+    {
+        QList<RelabelMove> moves;
+        QString says;
+    };
+    const QList<Case> cases = {
+        {{{rose, QStringLiteral("lily")}}, QStringLiteral("no class folder")},
+        {{{rose, QStringLiteral("../tulip")}}, QStringLiteral("not a class folder name")},
+        {{{m_dir->filePath(QStringLiteral("elsewhere.png")), QStringLiteral("tulip")}},
+         QStringLiteral("not in a class folder")},
+        {{{rose, QStringLiteral("rose")}}, QStringLiteral("nothing to relabel")},
+        {{{rose, QStringLiteral("tulip")},
+          {m_root + QStringLiteral("/train/rose/gone.png"), QStringLiteral("tulip")}},
+         QStringLiteral("does not exist")},
+    };
+    for (const Case &c : cases) {
+        const Result<QuarantineBatch> batch = relabelFiles(m_root, c.moves, m_quarantine);
+        QVERIFY(!batch.ok());
+        QVERIFY2(batch.errorMessage().contains(c.says), qPrintable(batch.errorMessage()));
+        QCOMPARE(snapshot(m_root), before);
+    }
+    QVERIFY(
+        !relabelFiles(m_root, {{rose, QStringLiteral("tulip")}}, m_root + QStringLiteral("/x")));
+    QCOMPARE(snapshot(m_root), before);
+}
+
+void TestQuarantine::relabelManifestStaysInTheDataset()
+{
+    // A relabel manifest may only move files within its dataset.
+    const QString batchFolder = m_quarantine + QStringLiteral("/2020-01-01T00-00-00-relabel");
+    const QJsonObject entry{
+        {QStringLiteral("original"), m_dir->filePath(QStringLiteral("stolen.png"))},
+        {QStringLiteral("quarantined"), QString(m_root + QStringLiteral("/train/rose/001.png"))}};
+    const QJsonObject root{{QStringLiteral("version"), 1},
+                           {QStringLiteral("kind"), QStringLiteral("relabel")},
+                           {QStringLiteral("dataset_root"), m_root},
+                           {QStringLiteral("entries"), QJsonArray{entry}}};
+    QVERIFY(test::writeFile(batchFolder + QStringLiteral("/manifest.json"),
+                            QJsonDocument(root).toJson()));
+    const Result<QuarantineBatch> read
+        = readQuarantineManifest(batchFolder + QStringLiteral("/manifest.json"));
+    QVERIFY(!read.ok());
+    QVERIFY2(read.errorMessage().contains(u"invalid entry"), qPrintable(read.errorMessage()));
 }
 
 QTEST_GUILESS_MAIN(TestQuarantine)

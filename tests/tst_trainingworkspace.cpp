@@ -17,6 +17,7 @@
 #include "training/evaluationview.h"
 #include "training/exportdialog.h"
 #include "training/lrfinderdialog.h"
+#include "training/mislabelview.h"
 #include "training/models.h"
 #include "training/predictpanel.h"
 #include "training/resumedialog.h"
@@ -28,9 +29,11 @@
 #include <QApplication>
 #include <QChart>
 #include <QChartView>
+#include <QCheckBox>
 #include <QClipboard>
 #include <QComboBox>
 #include <QDir>
+#include <QDirIterator>
 #include <QFile>
 #include <QGuiApplication>
 #include <QLabel>
@@ -44,6 +47,7 @@
 #include <QScopeGuard>
 #include <QSettings>
 #include <QSignalSpy>
+#include <QSlider>
 #include <QSortFilterProxyModel>
 #include <QSpinBox>
 #include <QStandardItemModel>
@@ -90,6 +94,8 @@ private Q_SLOTS:
     void twoProcessesStopTogether();
     void evaluateCheckpointOnDemand();
     void predictWithTheRunsCheckpoint();
+    void gradCamInThePredictPanel();
+    void mislabelViewRelabelsAndUndoes();
     void stopEndsTheRunQuickly();
     void pauseHoldsTheRun();
     void exactResumeContinuesTheCurves();
@@ -549,6 +555,105 @@ void TestTrainingWorkspace::predictWithTheRunsCheckpoint()
     panel.setTopK(1);
     QVERIFY(shown.wait(kRunMs));
     QCOMPARE(panel.table()->columnCount(), 2);
+}
+
+void TestTrainingWorkspace::gradCamInThePredictPanel()
+{
+    const QString run = trainedRun();
+    QVERIFY(!run.isEmpty());
+    PredictPanel panel;
+    panel.show();
+    panel.setRunCheckpoints(run + QStringLiteral("/best.pth"), run + QStringLiteral("/last.pth"));
+    QSignalSpy shown(&panel, &PredictPanel::predictionsShown);
+    QSignalSpy cam(&panel, &PredictPanel::gradCamShown);
+    panel.predict({m_root + QStringLiteral("/val/Sandal")});
+    QVERIFY(shown.wait(kRunMs));
+    panel.table()->setCurrentCell(1, 0);
+    QVERIFY(panel.gradCamImage().isNull()); // off until asked for
+    panel.gradCamToggle()->setChecked(true);
+    QVERIFY(cam.wait(kRunMs));
+    const QImage half = panel.gradCamImage();
+    QVERIFY(!half.isNull());
+    // Opacity 0 is the image the model saw; 100 the heatmap alone; no new computation.
+    panel.gradCamOpacity()->setValue(0);
+    const QImage plain = panel.gradCamImage();
+    panel.gradCamOpacity()->setValue(100);
+    const QImage heat = panel.gradCamImage();
+    QCOMPARE(plain.size(), half.size());
+    QVERIFY(plain != half && heat != half && plain != heat);
+    QCOMPARE(cam.count(), 1);
+    QTemporaryDir dir;
+    const QString png = dir.filePath(QStringLiteral("cam.png"));
+    QVERIFY(panel.saveGradCam(png));
+    QCOMPARE(QImage(png).convertToFormat(QImage::Format_RGB32), heat);
+    // Another image: its own heatmap.
+    panel.table()->setCurrentCell(2, 0);
+    QVERIFY(cam.wait(kRunMs));
+    QCOMPARE(cam.count(), 2);
+    panel.gradCamToggle()->setChecked(false);
+    QVERIFY(panel.gradCamImage().isNull());
+}
+
+void TestTrainingWorkspace::mislabelViewRelabelsAndUndoes()
+{
+    const QString run = trainedRun();
+    QVERIFY(!run.isEmpty());
+    // A copy: the fixes move files.
+    const QString root = m_tmp.filePath(QStringLiteral("mislabel-copy"));
+    for (const QString &split : {QStringLiteral("train"), QStringLiteral("val")}) {
+        QDirIterator it(m_root + u'/' + split, QDir::Files, QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QString from = it.next();
+            const QString to = root + u'/' + QDir(m_root).relativeFilePath(from);
+            QVERIFY(QDir().mkpath(QFileInfo(to).absolutePath()));
+            QVERIFY(QFile::copy(from, to));
+        }
+    }
+    MislabelView view;
+    view.show();
+    view.setDataset(root);
+    view.setCheckpoint(run + QStringLiteral("/best.pth"));
+    QSignalSpy scanned(&view, &MislabelView::scanned);
+    QSignalSpy fixed(&view, &MislabelView::fixed);
+    QSignalSpy failed(&view, &MislabelView::failed);
+    view.scan();
+    QVERIFY(scanned.wait(kRunMs));
+    QCOMPARE(view.candidates().size(), qsizetype(20 * kImagesPerClass));
+    QCOMPARE(view.table()->rowCount(), 20 * kImagesPerClass);
+    for (int row = 1; row < view.table()->rowCount(); ++row)
+        QVERIFY(view.candidates()[row - 1].selfConfidence <= view.candidates()[row].selfConfidence);
+
+    // Relabel the most doubtful image into another class; the view scores the folders again.
+    const MislabelCandidate first = view.candidates().first();
+    const QString target = view.classes().value((first.label + 1) % 10);
+    view.table()->selectRow(0);
+    view.relabelSelected(target);
+    QVERIFY(fixed.wait(kRunMs));
+    QVERIFY(scanned.wait(kRunMs));
+    QVERIFY(!QFileInfo::exists(first.path));
+    const QString moved = QFileInfo(first.path).absolutePath() + QStringLiteral("/../") + target
+        + u'/' + QFileInfo(first.path).fileName();
+    QVERIFY(QFileInfo::exists(moved));
+    QCOMPARE(view.candidates().size(), qsizetype(20 * kImagesPerClass));
+    view.undoLast();
+    QVERIFY(fixed.wait(kRunMs));
+    QVERIFY(scanned.wait(kRunMs));
+    QVERIFY(QFileInfo::exists(first.path));
+    QVERIFY(!QFileInfo::exists(moved));
+
+    // Quarantine takes it out of the dataset; undo brings it back.
+    view.table()->selectRow(0);
+    const QString doubtful = view.table()->item(0, 0)->data(Qt::UserRole).toString();
+    view.quarantineSelected();
+    QVERIFY(fixed.wait(kRunMs));
+    QVERIFY(scanned.wait(kRunMs));
+    QVERIFY(!QFileInfo::exists(doubtful));
+    QCOMPARE(view.candidates().size(), qsizetype(20 * kImagesPerClass - 1));
+    view.undoLast();
+    QVERIFY(fixed.wait(kRunMs));
+    QVERIFY(scanned.wait(kRunMs));
+    QVERIFY(QFileInfo::exists(doubtful));
+    QCOMPARE(failed.count(), 0);
 }
 
 void TestTrainingWorkspace::stopEndsTheRunQuickly()

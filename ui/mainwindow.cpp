@@ -20,6 +20,8 @@
 #include "training/evaluationview.h"
 #include "training/exportdialog.h"
 #include "training/lrfinderdialog.h"
+#include "training/mislabelview.h"
+#include "training/predictpanel.h"
 #include "training/trainingworkspace.h"
 #include "transforms/pipelineeditor.h"
 #include "transforms/transformjobs.h"
@@ -27,6 +29,7 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QCheckBox>
 #include <QCloseEvent>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -47,6 +50,7 @@
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTableWidget>
 #include <QTemporaryDir>
 #include <QTimer>
 
@@ -598,7 +602,8 @@ void MainWindow::takeScreenshotAndQuit(const QString &path, const QString &view,
             return;
         }
         if (view == u"training" || view == u"evaluation" || view == u"finetune"
-            || view == u"pretrained" || view == u"distributed") {
+            || view == u"pretrained" || view == u"distributed" || view == u"gradcam"
+            || view == u"mislabel") {
             screenshotTrainingRun(view, grabAndQuit);
             return;
         }
@@ -673,7 +678,8 @@ void MainWindow::screenshotTrainingRun(const QString &view,
     static QTemporaryDir runs;
     TrainConfig config = m_training->config();
     config.arch = QStringLiteral("small_cnn");
-    config.epochs = view == u"evaluation" ? 2 : 6;
+    const bool afterRun = view == u"evaluation" || view == u"gradcam" || view == u"mislabel";
+    config.epochs = afterRun ? 2 : 6;
     if (view == u"finetune") {
         config.weightsPath = qEnvironmentVariable("IFS_SCREENSHOT_WEIGHTS");
         config.pretrained.clear();
@@ -720,6 +726,12 @@ void MainWindow::screenshotTrainingRun(const QString &view,
             once();
         });
     }
+    if (view == u"gradcam" || view == u"mislabel") {
+        screenshotAfterRun(view, once);
+        if (!m_training->startRun(config))
+            once();
+        return;
+    }
     connect(m_training, &TrainingWorkspace::runFinished, this, once);
     if (!m_training->startRun(config))
         once();
@@ -753,6 +765,39 @@ void MainWindow::screenshotExport(const QString &path, int settleMs)
                 Qt::SingleShotConnection);
     else
         arrange();
+}
+
+/// After the run: "gradcam" (the Predict panel's heatmap of a validation image) and "mislabel"
+/// (the Likely Mislabelled tab after relabelling the most doubtful image).
+void MainWindow::screenshotAfterRun(const QString &view, const std::function<void()> &once)
+{
+    if (view == u"gradcam") {
+        PredictPanel *predict = m_training->predictPanel();
+        connect(m_training, &TrainingWorkspace::runFinished, this, [this, predict] {
+            m_training->tabs()->setCurrentWidget(predict);
+            predict->gradCamToggle()->setChecked(true);
+            predict->predict({m_datasets->datasetRoot() + QStringLiteral("/val/Sneaker")});
+        });
+        connect(predict, &PredictPanel::predictionsShown, this,
+                [predict] { predict->table()->setCurrentCell(0, 0); });
+        connect(predict, &PredictPanel::gradCamShown, this, once);
+        connect(predict, &PredictPanel::predictionFailed, this, once);
+        return;
+    }
+    MislabelView *mislabel = m_training->mislabelView();
+    connect(m_training, &TrainingWorkspace::runFinished, this, [this, mislabel] {
+        m_training->tabs()->setCurrentWidget(mislabel);
+        mislabel->scan();
+    });
+    auto scans = std::make_shared<int>(0);
+    connect(mislabel, &MislabelView::scanned, this, [mislabel, scans, once] {
+        mislabel->table()->selectRow(0);
+        if (++*scans == 1)
+            mislabel->relabelSelected();
+        else
+            once();
+    });
+    connect(mislabel, &MislabelView::failed, this, once);
 }
 
 /// The LR finder's dialog on the Training form's settings with small_cnn, saved once its ramp

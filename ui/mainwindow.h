@@ -87,6 +87,7 @@ private:
     void screenshotTrainingRun(const QString &view, const std::function<void()> &grabAndQuit);
     void screenshotPolicies(const QString &view, const QString &path, int settleMs,
                             const std::function<void()> &grabAndQuit);
+    void screenshotAfterRun(const QString &view, const std::function<void()> &once);
     void showAbout();
     void showError(const QString &title, const QString &message);
     /// Asks whether to stop a running training before closing; false: keep the window open.

@@ -1,5 +1,6 @@
 // ifstudio-cli train / eval / predict: the training loop, evaluation and prediction of the core,
 // with a progress bar on a terminal and JSON for scripts.
+#include "cmd_cam.h"
 #include "commands.h"
 #include "trainoptions.h"
 
@@ -766,7 +767,7 @@ int printPredictions(const QCommandLineParser &parser, Classifier &classifier, i
         return kExitFailure;
     }
     const QStringList classes = classifier.classes();
-    int failed = 0;
+    int failed = writeCamOverlays(parser, classifier, images);
     if (parser.isSet(QStringLiteral("json"))) {
         JsonWriter json(2);
         json.beginObject();
@@ -923,6 +924,7 @@ int runPredict(const QStringList &args)
                       QStringLiteral("write path, top-k classes and probabilities to this CSV"),
                       QStringLiteral("OUT.csv")});
     addModelOptions(parser);
+    addCamOptions(parser);
     parser.addPositionalArgument(QStringLiteral("IMAGE"), QStringLiteral("images or folders"),
                                  QStringLiteral("IMAGE..."));
     if (const int code = parseCommandLine(parser, args); code >= 0)

@@ -28,6 +28,7 @@ int runLrFind(const QStringList &args);
 int runEval(const QStringList &args);
 int runPredict(const QStringList &args);
 int runExport(const QStringList &args);
+int runMislabeled(const QStringList &args);
 int runWeights(const QStringList &args);
 
 /// The global --threads value; 0 = all cores.

@@ -57,8 +57,9 @@ int main(int argc, char **argv)
             "small_cnn run, taken live), evaluation (after a two-epoch run), lr-finder (the "
             "LR finder's plot), finetune (head-only fine-tuning from the weights file in "
             "IFS_SCREENSHOT_WEIGHTS), pretrained (resnet18 from ImageNet weights; offline, the "
-            "message that says which file to put where) or export (the Export dialog on the "
-            "checkpoint given, after its export)."),
+            "message that says which file to put where), export (the Export dialog on the "
+            "checkpoint given, after its export), gradcam (the Predict panel's heatmap after a "
+            "two-epoch run) or mislabel (the Likely Mislabelled tab after a relabel)."),
         QStringLiteral("VIEW"), QStringLiteral("images"));
     parser.addOption(threadsOption);
     parser.addOption(viewOption);

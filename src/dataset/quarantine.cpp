@@ -231,6 +231,8 @@ QString manifestName(const QStringList &relativePaths)
 
 Status writeManifest(const QString &path, const QString &datasetRoot, const QuarantineBatch &batch)
 {
+    // A relabelling's files stay in the dataset: the manifest says so, and readQuarantineManifest()
+    // then accepts destinations inside the dataset instead of inside the batch folder.
     QJsonArray entries;
     for (const QuarantineEntry &entry : batch.entries) {
         entries.append(QJsonObject{
@@ -240,12 +242,14 @@ Status writeManifest(const QString &path, const QString &datasetRoot, const Quar
              double(std::max<int64_t>(0, fileSizeOf(entry.quarantinedPath)))},
         });
     }
-    const QJsonObject root{
+    QJsonObject root{
         {QStringLiteral("version"), kManifestVersion},
         {QStringLiteral("created"), QDateTime::currentDateTime().toString(Qt::ISODate)},
         {QStringLiteral("dataset_root"), datasetRoot},
         {QStringLiteral("entries"), entries},
     };
+    if (batch.relabel)
+        root[QStringLiteral("kind")] = QStringLiteral("relabel");
     QSaveFile file(path);
     if (!file.open(QIODevice::WriteOnly))
         return Error{QStringLiteral("Cannot write the quarantine manifest %1: %2")
@@ -254,6 +258,46 @@ Status writeManifest(const QString &path, const QString &datasetRoot, const Quar
     if (!file.commit())
         return Error{QStringLiteral("Cannot write the quarantine manifest %1: %2")
                          .arg(quoted(path), file.errorString())};
+    return success();
+}
+
+/// A new, empty, time-stamped batch folder under `folder` (created when missing).
+Result<QString> createBatchFolder(const QString &folder, const QString &suffix)
+{
+    if (!QDir().mkpath(folder))
+        return Error{QStringLiteral("Cannot create the quarantine folder %1.").arg(quoted(folder))};
+    const QString stamp
+        = QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-ddTHH-mm-ss")) + suffix;
+    QString batchFolder = folder + u'/' + stamp;
+    for (int n = 2; !QDir(folder).mkdir(batchFolder); ++n) {
+        if (!QFileInfo::exists(batchFolder) || n > 1000)
+            return Error{QStringLiteral("Cannot create a batch folder in %1.").arg(quoted(folder))};
+        batchFolder = folder + u'/' + stamp + QStringLiteral("-%1").arg(n);
+    }
+    return batchFolder;
+}
+
+/// Moves the planned entries one by one into `batch`, then writes its manifest. On any failure
+/// moves back what it moved, removes the batch folder and says "Nothing was moved."
+Status moveBatch(QuarantineBatch &batch, const QList<QuarantineEntry> &planned, const QString &root,
+                 const QString &where)
+{
+    for (const QuarantineEntry &entry : planned) {
+        QString why;
+        if (!moveFile(entry.originalPath, entry.quarantinedPath, &why)) {
+            rollBack(batch.entries, true);
+            removeEmptyFolders(batch.batchFolder);
+            return Error{QStringLiteral("Cannot move %1 %2: %3. Nothing was moved.")
+                             .arg(quoted(entry.originalPath), where, why)};
+        }
+        batch.entries.append(entry);
+    }
+    const Status written = writeManifest(batch.manifestPath, root, batch);
+    if (!written) {
+        rollBack(batch.entries, true);
+        removeEmptyFolders(batch.batchFolder);
+        return Error{written.errorMessage() + QStringLiteral(". Nothing was moved.")};
+    }
     return success();
 }
 
@@ -306,38 +350,104 @@ Result<QuarantineBatch> quarantineFiles(const QString &datasetRoot, const QStrin
         relatives += relative;
     }
 
-    if (!QDir().mkpath(folder))
-        return Error{QStringLiteral("Cannot create the quarantine folder %1.").arg(quoted(folder))};
-    const QString stamp
-        = QDateTime::currentDateTime().toString(QStringLiteral("yyyy-MM-ddTHH-mm-ss"));
-    QString batchFolder = folder + u'/' + stamp;
-    for (int n = 2; !QDir(folder).mkdir(batchFolder); ++n) {
-        if (!QFileInfo::exists(batchFolder) || n > 1000)
-            return Error{QStringLiteral("Cannot create a batch folder in %1.").arg(quoted(folder))};
-        batchFolder = folder + u'/' + stamp + QStringLiteral("-%1").arg(n);
-    }
-
+    auto batchFolder = createBatchFolder(folder, QString());
+    if (!batchFolder)
+        return batchFolder.error();
     QuarantineBatch batch;
-    batch.batchFolder = batchFolder;
-    batch.manifestPath = batchFolder + u'/' + manifestName(relatives);
-    for (qsizetype i = 0; i < originals.size(); ++i) {
-        const QuarantineEntry entry{originals[i], batchFolder + u'/' + relatives[i]};
-        QString why;
-        if (!moveFile(entry.originalPath, entry.quarantinedPath, &why)) {
-            rollBack(batch.entries, true);
-            removeEmptyFolders(batchFolder);
-            return Error{QStringLiteral("Cannot move %1 into quarantine: %2. Nothing was moved.")
-                             .arg(quoted(entry.originalPath), why)};
-        }
-        batch.entries.append(entry);
+    batch.batchFolder = batchFolder.value();
+    batch.manifestPath = batch.batchFolder + u'/' + manifestName(relatives);
+    QList<QuarantineEntry> planned;
+    for (qsizetype i = 0; i < originals.size(); ++i)
+        planned.append({originals[i], batch.batchFolder + u'/' + relatives[i]});
+    if (Status moved = moveBatch(batch, planned, root, QStringLiteral("into quarantine")); !moved)
+        return moved.error();
+    qCInfo(lcDataset) << "Quarantined" << batch.entries.size() << "files into" << batch.batchFolder;
+    return batch;
+}
+
+namespace {
+
+/// A free name for `fileName` in `folder`: itself, else "<stem>-2.<ext>", "<stem>-3.<ext>", …
+QString freeNameIn(const QString &folder, const QString &fileName, const QSet<QString> &planned)
+{
+    const qsizetype dot = fileName.lastIndexOf(u'.');
+    const QString stem = dot > 0 ? fileName.left(dot) : fileName;
+    const QString suffix = dot > 0 ? fileName.mid(dot) : QString();
+    QString path = folder + u'/' + fileName;
+    for (int n = 2; stateOf(path).exists || stateOf(path).isSymLink || planned.contains(path); ++n)
+        path = folder + u'/' + stem + QStringLiteral("-%1").arg(n) + suffix;
+    return path;
+}
+
+bool isClassFolderName(const QString &name)
+{
+    return !name.isEmpty() && name != u"." && name != u".." && !name.contains(u'/')
+        && !name.startsWith(u'.');
+}
+
+} // namespace
+
+Result<QuarantineBatch> relabelFiles(const QString &datasetRoot, const QList<RelabelMove> &moves,
+                                     const QString &quarantineFolder)
+{
+    const QString root = cleanAbsolute(datasetRoot);
+    if (!stateOf(root).isDir)
+        return Error{QStringLiteral("The dataset folder %1 does not exist.").arg(quoted(root))};
+    if (moves.isEmpty())
+        return Error{QStringLiteral("No files to relabel.")};
+    const QString folder = cleanAbsolute(quarantineFolder);
+    if (folder == root || !relativeInside(root, folder).isEmpty())
+        return Error{QStringLiteral("The manifest folder %1 is inside the dataset folder %2, "
+                                    "where torchvision would take it for a class. Choose a folder "
+                                    "outside the dataset.")
+                         .arg(quoted(folder), quoted(root))};
+    // Check everything before moving anything.
+    QList<QuarantineEntry> planned;
+    QSet<QString> seen, targets;
+    for (const RelabelMove &move : moves) {
+        const QString path = cleanAbsolute(move.file);
+        const QString relative = relativeInside(root, path);
+        // The file's class folder is its parent; it must lie inside the dataset too.
+        const QString classFolder = QFileInfo(path).absolutePath();
+        if (relative.isEmpty() || relativeInside(root, classFolder).isEmpty())
+            return Error{QStringLiteral("%1 is not in a class folder of the dataset %2: only "
+                                        "images inside it can be relabelled.")
+                             .arg(quoted(path), quoted(root))};
+        if (!isClassFolderName(move.targetClass))
+            return Error{QStringLiteral("“%1” is not a class folder name.").arg(move.targetClass)};
+        const PathState info = stateOf(path);
+        if (!info.exists && !info.isSymLink)
+            return Error{QStringLiteral("%1 does not exist (any more?).").arg(quoted(path))};
+        if (info.isDir && !info.isSymLink)
+            return Error{
+                QStringLiteral("%1 is a folder: only files can be relabelled.").arg(quoted(path))};
+        const QString targetFolder
+            = QFileInfo(classFolder).absolutePath() + u'/' + move.targetClass;
+        if (targetFolder == classFolder || seen.contains(path))
+            continue; // already in that class
+        // Only existing classes: a new folder would change class_to_idx (and an undo would leave
+        // it empty, which ImageFolder refuses).
+        if (!stateOf(targetFolder).isDir)
+            return Error{QStringLiteral("There is no class folder %1 to move %2 into.")
+                             .arg(quoted(targetFolder), quoted(path))};
+        seen.insert(path);
+        const QString target = freeNameIn(targetFolder, QFileInfo(path).fileName(), targets);
+        targets.insert(target);
+        planned.append({path, target});
     }
-    const Status written = writeManifest(batch.manifestPath, root, batch);
-    if (!written) {
-        rollBack(batch.entries, true);
-        removeEmptyFolders(batchFolder);
-        return Error{written.errorMessage() + QStringLiteral(". Nothing was moved.")};
-    }
-    qCInfo(lcDataset) << "Quarantined" << batch.entries.size() << "files into" << batchFolder;
+    if (planned.isEmpty())
+        return Error{QStringLiteral("Every file is in its class already: nothing to relabel.")};
+    auto batchFolder = createBatchFolder(folder, QStringLiteral("-relabel"));
+    if (!batchFolder)
+        return batchFolder.error();
+    QuarantineBatch batch;
+    batch.relabel = true;
+    batch.batchFolder = batchFolder.value();
+    batch.manifestPath = batch.batchFolder + QStringLiteral("/manifest.json");
+    if (Status moved = moveBatch(batch, planned, root, QStringLiteral("to its new class")); !moved)
+        return moved.error();
+    qCInfo(lcDataset) << "Relabelled" << batch.entries.size() << "files; manifest"
+                      << batch.manifestPath;
     return batch;
 }
 
@@ -395,6 +505,11 @@ Result<QuarantineBatch> readQuarantineManifest(const QString &manifestPath)
     QuarantineBatch batch;
     batch.manifestPath = cleanAbsolute(manifestPath);
     batch.batchFolder = QFileInfo(batch.manifestPath).absolutePath();
+    batch.relabel = root.value(QStringLiteral("kind")).toString() == u"relabel";
+    // A relabelling moved files within the dataset: both ends must lie inside it.
+    const QString datasetRoot
+        = cleanAbsolute(root.value(QStringLiteral("dataset_root")).toString());
+    const QString destinations = batch.relabel ? datasetRoot : batch.batchFolder;
     const QJsonArray entries = root.value(QStringLiteral("entries")).toArray();
     for (const QJsonValue &value : entries) {
         const QJsonObject object = value.toObject();
@@ -402,7 +517,8 @@ Result<QuarantineBatch> readQuarantineManifest(const QString &manifestPath)
         const QString quarantined = object.value(QStringLiteral("quarantined")).toString();
         // Only files inside the batch folder go back: a manifest cannot move anything else.
         if (original.isEmpty() || QDir::isRelativePath(original)
-            || relativeInside(batch.batchFolder, cleanAbsolute(quarantined)).isEmpty())
+            || (batch.relabel && relativeInside(datasetRoot, cleanAbsolute(original)).isEmpty())
+            || relativeInside(destinations, cleanAbsolute(quarantined)).isEmpty())
             return Error{QStringLiteral("The quarantine manifest %1 has an invalid entry.")
                              .arg(quoted(manifestPath))};
         batch.entries.append({original, quarantined});

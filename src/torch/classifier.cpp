@@ -5,6 +5,7 @@
 #include "base/cpufeatures.h"
 #include "checkpoint/checkpointreader.h"
 #include "checkpoint/checkpointrepair.h"
+#include "torch/classifierimpl.h"
 #include "torch/export/exportkit.h"
 #include "torch/models/modelkit.h"
 #include "torch/torchmodels.h"
@@ -187,20 +188,6 @@ Result<Evaluation> evaluateNet(Net &net, BatchLoader &loader,
 } // namespace tm
 
 // ------------------------------------------------------------------------------------------------
-
-struct Classifier::Impl
-{
-    std::shared_ptr<tm::Net> net;
-    QString arch;
-    QStringList classes;
-    QString valSource;
-    CompiledPipeline val;
-    torch::Device device{torch::kCPU};
-    QString deviceName;
-    QStringList notes;
-    std::optional<torch::ScalarType> amp; ///< autocast's type; none: float32
-    tm::ForwardFn exported; ///< an exported model's forward pass (instead of net)
-};
 
 Classifier::Classifier()
     : d(std::make_unique<Impl>())

@@ -28,7 +28,13 @@ struct Net : torch::nn::Module
 {
     /// Everything up to the module that holds the trained head (`classifier`, `fc`): the pooled
     /// features, N×D. Deterministic in eval mode (no dropout in any backbone).
-    virtual torch::Tensor backboneForward(torch::Tensor x) = 0;
+    torch::Tensor backboneForward(torch::Tensor x) { return poolForward(camForward(std::move(x))); }
+    /// The backbone up to its last convolutional stage: the feature maps N×C×h×w before any
+    /// pooling, which Grad-CAM weighs (torchvision's layer4, features, features[-1]).
+    virtual torch::Tensor camForward(torch::Tensor x) = 0;
+    /// The rest of the backbone on camForward()'s maps: the pooling (and flatten) that gives
+    /// backboneForward()'s features.
+    virtual torch::Tensor poolForward(torch::Tensor maps) = 0;
     /// The rest: `classifier` (with its dropout and any frozen layers before ModelArch::headPrefix)
     /// or `fc`, on the backbone's output.
     virtual torch::Tensor headForward(torch::Tensor features) = 0;

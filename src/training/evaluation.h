@@ -134,6 +134,7 @@ private:
     Classifier();
     struct Impl;
     std::unique_ptr<Impl> d;
+    friend struct ClassifierInternals; // torch/classifierimpl.h: Grad-CAM works on the model
 };
 
 } // namespace ifs

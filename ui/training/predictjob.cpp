@@ -64,6 +64,48 @@ PredictJob::PredictJob(QObject *parent)
         Q_EMIT finished(predicted.predictions, predicted.classes, predicted.notes);
     });
     m_job.onFailed([this](const Error &error) { Q_EMIT failed(error.message); });
+    m_camJob.setThreadPool(BackgroundJobBase::dedicatedPool(QStringLiteral("ifs-evaluation"), 2));
+    m_camJob.onFinished([this](const Explained &explained) {
+        Q_EMIT gradCamFinished(explained.image, explained.result);
+    });
+    m_camJob.onFailed([this](const Error &error) { Q_EMIT gradCamFailed(error.message); });
+}
+
+void PredictJob::startGradCam(const QString &checkpoint, const QString &image, int classIndex,
+                              const ClassifierOptions &options)
+{
+    m_camJob.start([=, cache = m_cache](JobContext<NoProgress> &context) -> Result<Explained> {
+        QMutexLocker lock(&cache->mutex);
+        if (context.isCancelled())
+            return context.cancelled();
+        Result<Classifier *> classifier = cachedClassifier(*cache, checkpoint, options);
+        if (!classifier)
+            return classifier.error();
+        GradCamOptions camOptions;
+        camOptions.classIndex = classIndex;
+        Result<GradCamResult> cam = computeGradCam(*classifier.value(), image, camOptions);
+        if (!cam)
+            return cam.error();
+        return Explained{image, std::move(cam).value()};
+    });
+}
+
+Result<Classifier *> PredictJob::cachedClassifier(Cache &cache, const QString &checkpoint,
+                                                  const ClassifierOptions &options)
+{
+    const QDateTime modified = QFileInfo(checkpoint).lastModified();
+    if (!cache.classifier || cache.path != checkpoint || cache.device != options.device
+        || cache.modified != modified) {
+        cache.classifier.reset();
+        Result<Classifier> loaded = Classifier::load(checkpoint, options);
+        if (!loaded)
+            return loaded.error();
+        cache.classifier = std::make_unique<Classifier>(std::move(loaded).value());
+        cache.path = checkpoint;
+        cache.device = options.device;
+        cache.modified = modified;
+    }
+    return cache.classifier.get();
 }
 
 PredictJob::~PredictJob() = default;
@@ -101,18 +143,10 @@ auto PredictJob::predict(const Request &request, Cache &cache, JobContext<NoProg
         // Superseded while a run before it held the classifier: nobody waits for this one.
         if (context.isCancelled())
             return context.cancelled();
-        const QDateTime modified = QFileInfo(request.checkpoint).lastModified();
-        if (!cache.classifier || cache.path != request.checkpoint
-            || cache.device != request.options.device || cache.modified != modified) {
-            cache.classifier.reset();
-            Result<Classifier> loaded = Classifier::load(request.checkpoint, request.options);
-            if (!loaded)
-                return loaded.error();
-            cache.classifier = std::make_unique<Classifier>(std::move(loaded).value());
-            cache.path = request.checkpoint;
-            cache.device = request.options.device;
-            cache.modified = modified;
-        }
+        if (Result<Classifier *> loaded
+            = cachedClassifier(cache, request.checkpoint, request.options);
+            !loaded)
+            return loaded.error();
         predicted.classes = cache.classifier->classes();
         predicted.notes = cache.classifier->notes() + predicted.notes;
         Result<QList<ImagePrediction>> predictions

@@ -2,6 +2,7 @@
 
 #include "common/backgroundjob.h"
 #include "training/evaluation.h"
+#include "training/gradcam.h"
 
 #include <QList>
 #include <QObject>
@@ -32,14 +33,31 @@ public:
                const ClassifierOptions &options, int limit = 5000);
     bool isRunning() const;
 
+    /// Grad-CAM of one image for `classIndex` (-1: the predicted class) with the same cached
+    /// classifier. Ends with exactly one of gradCamFinished() or gradCamFailed(); a new request
+    /// supersedes a running one.
+    void startGradCam(const QString &checkpoint, const QString &image, int classIndex,
+                      const ClassifierOptions &options);
+
 Q_SIGNALS:
     /// `classes`: the checkpoint's class names; `notes`: load notes, truncation.
     void finished(const QList<ifs::ImagePrediction> &predictions, const QStringList &classes,
                   const QStringList &notes);
     void failed(const QString &message);
+    void gradCamFinished(const QString &image, const ifs::GradCamResult &result);
+    void gradCamFailed(const QString &message);
 
 private:
     struct Cache;
+    struct Explained
+    {
+        QString image;
+        GradCamResult result;
+    };
+    /// The classifier of `checkpoint` in `cache`, loaded when it is not there yet (or the file
+    /// changed); the caller holds the cache's mutex.
+    static Result<Classifier *> cachedClassifier(Cache &cache, const QString &checkpoint,
+                                                 const ClassifierOptions &options);
     struct Predicted
     {
         QList<ImagePrediction> predictions;
@@ -61,6 +79,7 @@ private:
 
     std::shared_ptr<Cache> m_cache;
     BackgroundJob<Predicted> m_job;
+    BackgroundJob<Explained> m_camJob;
 };
 
 } // namespace ifs

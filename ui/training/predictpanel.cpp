@@ -4,6 +4,7 @@
 #include "common/pixmaps.h"
 #include "common/thumbnailloader.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
 #include <QDragEnterEvent>
@@ -16,6 +17,7 @@
 #include <QMimeData>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSlider>
 #include <QSpinBox>
 #include <QTableWidget>
 #include <QUrl>
@@ -95,7 +97,10 @@ PredictPanel::PredictPanel(QWidget *parent)
     layout->setContentsMargins(8, 8, 8, 8);
     layout->addLayout(top);
     layout->addLayout(actions);
-    layout->addWidget(m_table, 1);
+    auto *body = new QHBoxLayout;
+    body->addWidget(m_table, 1);
+    body->addWidget(buildGradCamPane());
+    layout->addLayout(body, 1);
 
     connect(m_checkpointCombo, &QComboBox::activated, this, [this] {
         if (m_checkpointCombo->currentData(kKindRole).toInt() == ChooseKind)
@@ -137,10 +142,112 @@ PredictPanel::PredictPanel(QWidget *parent)
                 if (row >= 0 && m_table->item(row, 0))
                     m_table->item(row, 0)->setIcon(QIcon(fittedPixmap(image, 48)));
             });
+    connect(m_table, &QTableWidget::currentCellChanged, this, &PredictPanel::requestGradCam);
+    connect(m_job, &PredictJob::gradCamFinished, this,
+            [this](const QString &image, const GradCamResult &result) {
+                if (image != m_camPath)
+                    return;
+                m_cam = result;
+                renderGradCam();
+                Q_EMIT gradCamShown();
+            });
+    connect(m_job, &PredictJob::gradCamFailed, this, [this](const QString &message) {
+        m_cam.reset();
+        renderGradCam();
+        m_camInfo->setText(message);
+    });
     setRunCheckpoints({}, {});
 }
 
 PredictPanel::~PredictPanel() = default;
+
+QWidget *PredictPanel::buildGradCamPane()
+{
+    auto *pane = new QWidget(this);
+    m_camToggle = new QCheckBox(tr("Grad-CAM heatmap"), pane);
+    m_camToggle->setObjectName(QStringLiteral("gradCamToggle"));
+    m_camToggle->setToolTip(tr("Where the model looked for the predicted class: the last "
+                               "convolutional stage's Grad-CAM over the selected image"));
+    m_camOpacity = new QSlider(Qt::Horizontal, pane);
+    m_camOpacity->setObjectName(QStringLiteral("gradCamOpacity"));
+    m_camOpacity->setRange(0, 100);
+    m_camOpacity->setValue(50);
+    m_camOpacity->setToolTip(tr("The heatmap's opacity over the image"));
+    m_camPreview = new QLabel(pane);
+    m_camPreview->setObjectName(QStringLiteral("gradCamPreview"));
+    m_camPreview->setAlignment(Qt::AlignCenter);
+    m_camPreview->setMinimumSize(224, 224);
+    m_camInfo = new QLabel(tr("Select an image"), pane);
+    m_camInfo->setWordWrap(true);
+    m_camSave = new QPushButton(tr("Save PNG…"), pane);
+    m_camSave->setEnabled(false);
+    auto *layout = new QVBoxLayout(pane);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addWidget(m_camToggle);
+    auto *opacity = new QHBoxLayout;
+    opacity->addWidget(new QLabel(tr("Opacity"), pane));
+    opacity->addWidget(m_camOpacity, 1);
+    layout->addLayout(opacity);
+    layout->addWidget(m_camPreview);
+    layout->addWidget(m_camInfo);
+    layout->addWidget(m_camSave);
+    layout->addStretch(1);
+    connect(m_camToggle, &QCheckBox::toggled, this, &PredictPanel::requestGradCam);
+    connect(m_camOpacity, &QSlider::valueChanged, this, &PredictPanel::renderGradCam);
+    connect(m_camSave, &QPushButton::clicked, this, [this] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Save Grad-CAM"),
+                                                          QFileInfo(m_camPath).completeBaseName()
+                                                              + QStringLiteral(".cam.png"),
+                                                          tr("PNG images (*.png)"));
+        if (path.isEmpty())
+            return;
+        if (Status saved = saveGradCam(path); !saved)
+            m_camInfo->setText(saved.errorMessage());
+    });
+    return pane;
+}
+
+void PredictPanel::requestGradCam()
+{
+    const int row = m_table->currentRow();
+    const QTableWidgetItem *item = row >= 0 ? m_table->item(row, 0) : nullptr;
+    const QTableWidgetItem *top = row >= 0 ? m_table->item(row, 1) : nullptr;
+    const bool usable = item && top && top->data(Qt::UserRole + 1).isValid();
+    m_camPath = usable ? item->data(Qt::UserRole).toString() : QString();
+    m_cam.reset();
+    renderGradCam();
+    if (!m_camToggle->isChecked() || m_camPath.isEmpty() || checkpoint().isEmpty())
+        return;
+    m_camInfo->setText(tr("Computing Grad-CAM…"));
+    m_job->startGradCam(checkpoint(), m_camPath, -1, m_options);
+}
+
+void PredictPanel::renderGradCam()
+{
+    m_camImage = m_cam && m_camToggle->isChecked()
+        ? gradCamOverlay(*m_cam, m_camOpacity->value() / 100.0)
+        : QImage();
+    m_camSave->setEnabled(!m_camImage.isNull());
+    if (m_camImage.isNull()) {
+        m_camPreview->clear();
+        m_camInfo->setText(m_camToggle->isChecked() ? tr("Select an image")
+                                                    : tr("Turn on to see where it looked"));
+        return;
+    }
+    m_camPreview->setPixmap(QPixmap::fromImage(
+        m_camImage.scaled(224, 224, Qt::KeepAspectRatio, Qt::SmoothTransformation)));
+    m_camInfo->setText(
+        tr("%1: %2 · %3×%4 maps")
+            .arg(m_classes.value(m_cam->classIndex, QString::number(m_cam->classIndex)),
+                 percent(m_cam->probability))
+            .arg(m_cam->featureSize.width())
+            .arg(m_cam->featureSize.height()));
+}
+
+Status PredictPanel::saveGradCam(const QString &path) const
+{
+    return writePngAtomically(m_camImage, path);
+}
 
 void PredictPanel::setRunCheckpoints(const QString &best, const QString &last)
 {
@@ -243,6 +350,7 @@ void PredictPanel::showPredictions(const QList<ImagePrediction> &predictions,
     m_progress->hide();
     m_loader->clear();
     m_rowOfPath.clear();
+    m_classes = classes;
     int k = 1;
     for (const ImagePrediction &prediction : predictions)
         k = std::max(k, int(prediction.top.size()));
@@ -299,6 +407,7 @@ void PredictPanel::showPredictions(const QList<ImagePrediction> &predictions,
     if (!notes.isEmpty())
         text += QStringLiteral(" · ") + notes.join(QStringLiteral(" · "));
     m_status->setText(text);
+    requestGradCam();
     Q_EMIT predictionsShown();
 }
 

@@ -4,10 +4,15 @@
 #include "training/predictjob.h"
 
 #include <QHash>
+#include <QImage>
 #include <QStringList>
 #include <QWidget>
 
+#include <optional>
+
+class QCheckBox;
 class QComboBox;
+class QSlider;
 class QLabel;
 class QProgressBar;
 class QPushButton;
@@ -48,10 +53,18 @@ public:
     QTableWidget *table() const { return m_table; }
     QComboBox *checkpointCombo() const { return m_checkpointCombo; }
     QLabel *statusLabel() const { return m_status; }
+    QCheckBox *gradCamToggle() const { return m_camToggle; }
+    QSlider *gradCamOpacity() const { return m_camOpacity; }
+    /// The heatmap over the selected image as shown (full size); null when there is none.
+    QImage gradCamImage() const { return m_camImage; }
+    /// Writes the shown heatmap as a PNG (atomically).
+    Status saveGradCam(const QString &path) const;
 
 Q_SIGNALS:
     void predictionsShown();
     void predictionFailed(const QString &message);
+    /// A Grad-CAM heatmap of the selected image is shown.
+    void gradCamShown();
 
 protected:
     // Images and folders dropped here are predicted.
@@ -63,6 +76,10 @@ private:
     void updateCheckpointChoice();
     void showPredictions(const QList<ImagePrediction> &predictions, const QStringList &classes,
                          const QStringList &notes);
+    QWidget *buildGradCamPane();
+    /// Asks for the selected row's heatmap when the toggle is on.
+    void requestGradCam();
+    void renderGradCam();
 
     PredictJob *m_job;
     ThumbnailLoader *m_loader;
@@ -80,6 +97,16 @@ private:
     QLabel *m_status;
     QProgressBar *m_progress;
     QTableWidget *m_table;
+
+    QStringList m_classes; // of the predictions shown
+    std::optional<GradCamResult> m_cam;
+    QString m_camPath; // the image m_cam explains, or the one requested
+    QImage m_camImage;
+    QCheckBox *m_camToggle;
+    QSlider *m_camOpacity;
+    QLabel *m_camPreview;
+    QLabel *m_camInfo;
+    QPushButton *m_camSave;
 };
 
 } // namespace ifs

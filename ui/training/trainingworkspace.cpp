@@ -12,6 +12,7 @@
 #include "training/evaluationview.h"
 #include "training/exportdialog.h"
 #include "training/lrfinderdialog.h"
+#include "training/mislabelview.h"
 #include "training/models.h"
 #include "training/predictpanel.h"
 #include "training/pretrained.h"
@@ -260,6 +261,7 @@ QWidget *TrainingWorkspace::buildWorkspacePage()
 
     m_evaluation = new EvaluationView(page);
     m_predict = new PredictPanel(page);
+    m_mislabel = new MislabelView(page);
     m_log = new QPlainTextEdit(page);
     m_log->setObjectName(QStringLiteral("runLog"));
     m_log->setReadOnly(true);
@@ -270,6 +272,7 @@ QWidget *TrainingWorkspace::buildWorkspacePage()
     m_tabs->addTab(buildCurves(), tr("Curves"));
     m_tabs->addTab(m_evaluation, tr("Evaluation"));
     m_tabs->addTab(m_predict, tr("Predict"));
+    m_tabs->addTab(m_mislabel, tr("Likely Mislabelled"));
     m_tabs->addTab(m_log, tr("Run Log"));
     connect(m_evaluation, &EvaluationView::statusMessage, this, &TrainingWorkspace::statusMessage);
 
@@ -915,6 +918,7 @@ void TrainingWorkspace::setDataset(const QString &root, const DatasetScan &scan)
     updateValidationSource();
     m_evaluation->setCheckpointFolder(QFileInfo(defaultRunFolder()).absolutePath());
     m_predict->setStartFolder(m_root);
+    m_mislabel->setDataset(m_root);
     updateTransforms();
     updateDeviceHint();
     updateControls();
@@ -1493,6 +1497,7 @@ void TrainingWorkspace::onStarted(const TrainStart &start)
     options.classes = start.classes;
     m_evaluation->setClassifierOptions(options);
     m_predict->setClassifierOptions(options);
+    m_mislabel->setClassifierOptions(options);
     Q_EMIT runStarted(start);
 }
 
@@ -1610,6 +1615,7 @@ void TrainingWorkspace::onFinished(const TrainFinish &finish)
     if (!finish.lastCheckpoint.isEmpty())
         m_lastCheckpoint = finish.lastCheckpoint;
     m_predict->setRunCheckpoints(m_bestCheckpoint, m_lastCheckpoint);
+    m_mislabel->setCheckpoint(m_bestCheckpoint.isEmpty() ? m_lastCheckpoint : m_bestCheckpoint);
     if (finish.outcome == TrainOutcome::Completed && m_progress->maximum() > 0)
         m_progress->setValue(m_progress->maximum());
     if (m_progress->maximum() == 0)

@@ -39,6 +39,7 @@ class BatchView;
 class CurveChart;
 class EvaluationView;
 class LrFinderDialog;
+class MislabelView;
 class PredictPanel;
 class Settings;
 class TrainingJob;
@@ -164,6 +165,7 @@ public:
     QList<CurveChart *> charts() const;
     EvaluationView *evaluationView() const { return m_evaluation; }
     PredictPanel *predictPanel() const { return m_predict; }
+    MislabelView *mislabelView() const { return m_mislabel; }
     QPlainTextEdit *logView() const { return m_log; }
     /// Series ids of the live run in the charts.
     struct SeriesIds
@@ -272,6 +274,7 @@ private:
     QTabWidget *m_tabs;
     EvaluationView *m_evaluation;
     PredictPanel *m_predict;
+    MislabelView *m_mislabel;
     QPlainTextEdit *m_log;
     CurveChart *m_lossChart;
     CurveChart *m_accuracyChart;

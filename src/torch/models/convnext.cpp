@@ -139,9 +139,11 @@ struct ConvNeXt : Net
         }
     }
 
-    torch::Tensor backboneForward(torch::Tensor x) override
+    torch::Tensor camForward(torch::Tensor x) override { return features->forward(x); }
+
+    torch::Tensor poolForward(torch::Tensor x) override
     {
-        return torch::adaptive_avg_pool2d(features->forward(x), {1, 1});
+        return torch::adaptive_avg_pool2d(x, {1, 1});
     }
 
     /// LayerNorm2d, Flatten, Linear: on N×C×1×1 features.

@@ -119,9 +119,11 @@ struct DenseNet : Net
         }
     }
 
-    torch::Tensor backboneForward(torch::Tensor x) override
+    /// After torchvision's F.relu on features: the maps its pooling averages.
+    torch::Tensor camForward(torch::Tensor x) override { return features->forward(x).relu_(); }
+
+    torch::Tensor poolForward(torch::Tensor x) override
     {
-        x = features->forward(x).relu_();
         return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     }
 

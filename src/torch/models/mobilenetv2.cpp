@@ -90,9 +90,11 @@ struct MobileNetV2 : Net
         }
     }
 
-    torch::Tensor backboneForward(torch::Tensor x) override
+    torch::Tensor camForward(torch::Tensor x) override { return features->forward(x); }
+
+    torch::Tensor poolForward(torch::Tensor x) override
     {
-        return torch::adaptive_avg_pool2d(features->forward(x), {1, 1}).flatten(1);
+        return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     }
 
     torch::Tensor headForward(torch::Tensor x) override { return classifier->forward(x); }

@@ -115,11 +115,15 @@ struct ResNet : Net
         return layer;
     }
 
-    torch::Tensor backboneForward(torch::Tensor x) override
+    torch::Tensor camForward(torch::Tensor x) override
     {
         x = bn1(conv1(x)).relu_();
         x = torch::max_pool2d(x, 3, 2, 1);
-        x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+        return layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+    }
+
+    torch::Tensor poolForward(torch::Tensor x) override
+    {
         return torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
     }
 

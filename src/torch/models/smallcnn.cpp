@@ -59,7 +59,20 @@ struct SmallCnn : Net
             "classifier", nn::Sequential(nn::Dropout(0.2), nn::Linear(128 * 4 * 4, numClasses)));
     }
 
-    torch::Tensor backboneForward(torch::Tensor x) override { return features->forward(x); }
+    /// features[0..10]: up to the last conv block's ReLU, before AdaptiveAvgPool2d(4).
+    torch::Tensor camForward(torch::Tensor x) override { return runFeatures(std::move(x), 0, 11); }
+    /// features[11..12]: AdaptiveAvgPool2d(4), Flatten.
+    torch::Tensor poolForward(torch::Tensor x) override
+    {
+        return runFeatures(std::move(x), 11, features->size());
+    }
+    torch::Tensor runFeatures(torch::Tensor x, size_t begin, size_t end)
+    {
+        auto module = features->begin();
+        for (size_t i = begin; i < end; ++i)
+            x = module[std::ptrdiff_t(i)].forward(x);
+        return x;
+    }
     torch::Tensor headForward(torch::Tensor x) override { return classifier->forward(x); }
 };
 
