@@ -53,27 +53,30 @@ quint16 freePort()
     return server.serverPort();
 }
 
+/// A run folder's CSV file (steps.csv, metrics.csv), header first, each line split into cells;
+/// empty while the file does not exist.
+QList<QStringList> csvTable(const QString &runDir, const QString &name)
+{
+    QFile f(runDir + u'/' + name);
+    QList<QStringList> table;
+    if (f.open(QIODevice::ReadOnly)) {
+        for (const QString &line : QString::fromUtf8(f.readAll()).split(u'\n', Qt::SkipEmptyParts))
+            table.append(line.split(u','));
+    }
+    return table;
+}
+
 QList<double> stepLosses(const QString &runDir)
 {
-    QFile f(runDir + u"/steps.csv"_s);
     QList<double> losses;
-    if (!f.open(QIODevice::ReadOnly))
-        return losses;
-    f.readLine();
-    while (!f.atEnd()) {
-        const QList<QByteArray> cells = f.readLine().trimmed().split(',');
-        if (cells.size() >= 3)
-            losses.append(cells[2].toDouble());
-    }
+    for (const QStringList &row : csvTable(runDir, u"steps.csv"_s).mid(1))
+        losses.append(row.value(2).toDouble());
     return losses;
 }
 
 int metricsRows(const QString &runDir)
 {
-    QFile f(runDir + u"/metrics.csv"_s);
-    if (!f.open(QIODevice::ReadOnly))
-        return 0;
-    return int(f.readAll().trimmed().count('\n')); // rows after the header
+    return int(std::max<qsizetype>(0, csvTable(runDir, u"metrics.csv"_s).size() - 1));
 }
 
 /// A torchrun job of ifstudio-cli train, running in the background.
@@ -421,18 +424,8 @@ private Q_SLOTS:
                                             one + u"/last.pth"_s, m_init, u"fc."_s})
                                     .toObject();
         // The gathered validation equals one process's: the same accuracy and loss per epoch.
-        const auto metrics = [](const QString &runDir) {
-            QFile f(runDir + u"/metrics.csv"_s);
-            QList<QStringList> rows;
-            if (f.open(QIODevice::ReadOnly)) {
-                const QStringList lines
-                    = QString::fromUtf8(f.readAll()).split(u'\n', Qt::SkipEmptyParts);
-                for (const QString &line : lines)
-                    rows.append(line.split(u','));
-            }
-            return rows;
-        };
-        const QList<QStringList> twoMetrics = metrics(two), oneMetrics = metrics(one);
+        const QList<QStringList> twoMetrics = csvTable(two, u"metrics.csv"_s),
+                                 oneMetrics = csvTable(one, u"metrics.csv"_s);
         QCOMPARE(twoMetrics.size(), 3);
         QCOMPARE(oneMetrics.size(), 3);
         const int valAcc = int(twoMetrics[0].indexOf(u"val_acc"_s));
@@ -479,20 +472,14 @@ private Q_SLOTS:
                                        "the schedule at epoch 2; batches now hold 32 images"_s),
                  qPrintable(job.output()));
         QCOMPARE(metricsRows(out), 2);
-        const auto rows = [](const QString &runDir) {
-            QFile f(runDir + u"/steps.csv"_s);
-            QStringList lines;
-            if (f.open(QIODevice::ReadOnly))
-                lines = QString::fromUtf8(f.readAll()).split(u'\n', Qt::SkipEmptyParts);
-            return lines.mid(1);
-        };
         // Epoch 1: 160 images per process in batches of 32; epoch 2: 320 in one process, with
         // the steps and rates of the 1-process run's epoch 2.
-        const QStringList resumed = rows(out), fresh = rows(reference);
+        const QList<QStringList> resumed = csvTable(out, u"steps.csv"_s).mid(1),
+                                 fresh = csvTable(reference, u"steps.csv"_s).mid(1);
         QCOMPARE(resumed.size(), 5 + 10);
         QCOMPARE(fresh.size(), 20);
         for (int i = 0; i < 10; ++i) {
-            const QStringList a = resumed[5 + i].split(u','), b = fresh[10 + i].split(u',');
+            const QStringList &a = resumed[5 + i], &b = fresh[10 + i];
             QCOMPARE(a[0], b[0]); // step
             QCOMPARE(a[3], b[3]); // learning rate
         }
